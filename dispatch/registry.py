@@ -1,0 +1,167 @@
+"""The registry: elders, devices, responders and clinics, and the district / street / community tree.
+
+These pydantic models are the one definition of a valid record. The HTTP API and the CSV importer both
+validate through them, so a bad latitude is refused with the same words wherever it comes from.
+
+A responder is a caregiver or volunteer (skills, travel mode) or a clinic (opening hours, green channel).
+``community`` is always the three-level path ``district/street/community`` (区/街道/社区).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Skill = Literal["life_care", "nursing", "medical", "comfort"]
+Travel = Literal["walk", "bike", "car"]
+ResponderKind = Literal["caregiver", "volunteer", "clinic"]
+DeviceProtocol = Literal["sia-dc09", "watch", "gt06"]
+RiskFlag = Literal["living_alone", "empty_nest", "three_nos", "low_income", "disabled"]
+Entitlement = Literal["free", "low_cost", "paid"]
+
+SKILLS: tuple[Skill, ...] = ("life_care", "nursing", "medical", "comfort")
+SKILL_BITS: dict[str, int] = {skill: 1 << i for i, skill in enumerate(SKILLS)}
+
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{2,24}$")]
+
+
+def skills_mask(skills: list[str] | tuple[str, ...]) -> int:
+    mask = 0
+    for skill in skills:
+        mask |= SKILL_BITS[skill]
+    return mask
+
+
+def normalise_phone(phone: str) -> str:
+    """Digits only, without a leading +86 country code: the form phone numbers are matched on."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class Contact(Record):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    phone: Phone
+    relation: Annotated[str, Field(max_length=32)] = ""
+
+
+class Elder(Record):
+    elder_id: Ident
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    phone: Phone | None = None
+    address: Annotated[str, Field(min_length=1, max_length=200)]
+    lat: Latitude
+    lon: Longitude
+    community: str
+    birth_date: date | None = None
+    risk_flags: list[RiskFlag] = []
+    care_level: Annotated[int, Field(ge=0, le=5)] | None = None
+    medical_notes: Annotated[str, Field(max_length=2000)] = ""
+    contacts: list[Contact] = []
+    caregiver_id: Ident | None = None
+    entitlement: Entitlement | None = None
+
+    @field_validator("community")
+    @classmethod
+    def _community_path(cls, value: str) -> str:
+        return check_community(value)
+
+
+class Device(Record):
+    device_id: Ident
+    protocol: DeviceProtocol
+    elder_id: Ident
+    aes_key: str | None = None
+    checkin_s: Annotated[int, Field(gt=0, le=7 * 86400)] = 3600
+
+    @field_validator("aes_key")
+    @classmethod
+    def _aes_key(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raise ValueError("aes_key must be hex") from None
+        if len(raw) not in (16, 24, 32):
+            raise ValueError("aes_key must be 128, 192 or 256 bits (32, 48 or 64 hex digits)")
+        return value.upper()
+
+
+class Responder(Record):
+    responder_id: Ident
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: ResponderKind
+    skills: list[Skill] = []
+    lat: Latitude
+    lon: Longitude
+    phone: Phone | None = None
+    community: str
+    travel: Travel = "walk"
+    hours: str | None = None
+    green_channel: bool = False
+
+    @field_validator("community")
+    @classmethod
+    def _community_path(cls, value: str) -> str:
+        return check_community(value)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parse_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> Responder:
+        if self.kind != "clinic" and not self.skills:
+            raise ValueError("a caregiver or volunteer needs at least one skill")
+        return self
+
+
+def check_community(value: str) -> str:
+    parts = [part.strip() for part in value.split("/")]
+    if len(parts) != 3 or not all(parts):
+        raise ValueError("community must be the path district/street/community")
+    return "/".join(parts)
+
+
+def parse_hours(value: str) -> tuple[int, int]:
+    """Opening hours ``24h`` or ``HH:MM-HH:MM`` (may cross midnight) as minutes of the day [start, end)."""
+    if value.strip().lower() == "24h":
+        return (0, 24 * 60)
+    try:
+        start, end = value.split("-")
+        return (_minutes(start), _minutes(end))
+    except ValueError:
+        raise ValueError("hours must be 24h or HH:MM-HH:MM") from None
+
+
+def _minutes(hhmm: str) -> int:
+    hh, mm = hhmm.strip().split(":")
+    h, m = int(hh), int(mm)
+    if not (0 <= h <= 24 and 0 <= m < 60) or h * 60 + m > 24 * 60:
+        raise ValueError(hhmm)
+    return h * 60 + m
+
+
+def open_at(hours: str | None, minute_of_day: int) -> bool:
+    """Whether a clinic with these hours is open at this local minute of the day. No hours: always open."""
+    if hours is None:
+        return True
+    start, end = parse_hours(hours)
+    if start <= end:
+        return start <= minute_of_day < end
+    return minute_of_day >= start or minute_of_day < end

@@ -9,6 +9,7 @@ A responder is a caregiver or volunteer (skills, travel mode) or a clinic (openi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Literal
 
@@ -30,7 +31,7 @@ Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{2,24}$")]
 
 
-def skills_mask(skills: list[str] | tuple[str, ...]) -> int:
+def skills_mask(skills: Sequence[str]) -> int:
     mask = 0
     for skill in skills:
         mask |= SKILL_BITS[skill]

@@ -1,0 +1,276 @@
+"""The FastAPI application: the API, the two websocket channels and the pages, around one core.
+
+The lifespan opens the core (replaying the journal), makes sure the first ``admin`` account exists, starts
+the journal-to-websocket hubs and the timer loop, and closes everything in order on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+
+from console.api import router
+from console.auth import STAFF, Accounts, Principal
+from console.errors import AuthError, status_for
+from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
+from console.phone import PhoneCommand
+from dispatch.clock import Clock
+from dispatch.core import Core, open_core
+from dispatch.errors import AnxinError, InvalidInput
+from dispatch.settings import Settings
+from dispatch.views import incident_view, job_view, offer_view, responder_view, sorted_incidents
+
+log = logging.getLogger("anxin.console")
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        core = await open_core(settings, clock)
+        accounts = Accounts(core.db, core.clock, token_ttl_s=settings.token_ttl_s)
+        await accounts.create_schema()
+        await ensure_admin(accounts, settings)
+        consoles, phones = ConsoleHub(core.bus, core.engine), CaregiverHub(core.bus, core.engine)
+        consoles.start()
+        phones.start()
+        timers = asyncio.create_task(core.engine.run_timers(), name="timers")
+        app.state.core, app.state.accounts = core, accounts
+        app.state.consoles, app.state.phones = consoles, phones
+        log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
+        try:
+            yield
+        finally:
+            timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timers
+            await consoles.stop()
+            await phones.stop()
+            await core.close()
+
+    app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(AnxinError)
+    async def domain_error(request: Request, exc: AnxinError) -> JSONResponse:
+        field = exc.field if isinstance(exc, InvalidInput) else None
+        headers = {"WWW-Authenticate": "Bearer"} if status_for(exc) == 401 else None
+        return JSONResponse({"detail": str(exc), "field": field}, status_for(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        fields = [".".join(str(part) for part in e["loc"] if part not in ("body", "query", "path")) for e in errors]
+        detail = "; ".join(f"{f or 'body'}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
+        return JSONResponse({"detail": detail, "field": fields[0] if fields else None, "errors": _plain(errors)}, 422)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> JSONResponse:
+        core: Core = request.app.state.core
+        failure = core.journal.failure
+        body: dict[str, object] = {"ok": failure is None, "journal_head": core.journal.durable_seq}
+        if failure is not None:
+            body["error"] = str(failure)
+        return JSONResponse(body, 200 if failure is None else 503)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console")
+
+    @app.get("/console", include_in_schema=False)
+    async def console_page() -> FileResponse:
+        return FileResponse(STATIC / "console.html", media_type="text/html; charset=utf-8")
+
+    @app.websocket("/ws/console")
+    async def ws_console(websocket: WebSocket) -> None:
+        principal = await _authenticate(websocket, STAFF)
+        if principal is None:
+            return
+        await serve_console(websocket, websocket.app.state.core, websocket.app.state.consoles)
+
+    @app.websocket("/ws/caregiver")
+    async def ws_caregiver(websocket: WebSocket) -> None:
+        principal = await _authenticate(websocket, ("caregiver",))
+        if principal is None or principal.responder_id is None:
+            return
+        await serve_caregiver(websocket, websocket.app.state.core, websocket.app.state.phones, principal)
+
+    return app
+
+
+def _plain(errors: Any) -> Any:
+    return json.loads(json.dumps(errors, default=str))
+
+
+async def ensure_admin(accounts: Accounts, settings: Settings) -> None:
+    if await accounts.exists("admin"):
+        return
+    password = settings.admin_password or secrets.token_urlsafe(12)
+    await accounts.create("admin", password, "admin")
+    if settings.admin_password is None:
+        print(f"anxin: created account 'admin' with password {password} (shown once)", flush=True)
+
+
+async def _authenticate(websocket: WebSocket, roles: tuple[str, ...]) -> Principal | None:
+    accounts: Accounts = websocket.app.state.accounts
+    try:
+        principal = await accounts.principal(websocket.query_params.get("token"))
+    except AuthError as exc:
+        await websocket.close(code=4401, reason=str(exc))
+        return None
+    if principal.role not in roles:
+        await websocket.close(code=4403, reason=f"role {principal.role} may not use this channel")
+        return None
+    await websocket.accept()
+    return principal
+
+
+async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub) -> None:
+    """Snapshot or catch-up, then the live stream, gap-free (see console.live)."""
+    outbox = hub.connect()
+    try:
+        after_text = websocket.query_params.get("after")
+        if after_text is None:
+            last = core.journal.head_seq
+            await websocket.send_text(json.dumps(snapshot(core, last), ensure_ascii=False))
+        else:
+            try:
+                last = max(0, int(after_text))
+            except ValueError:
+                await websocket.close(code=4422, reason="after must be a journal sequence number")
+                return
+            while True:
+                entries = await core.journal.read(last, 1000)
+                if not entries:
+                    break
+                for entry in entries:
+                    await websocket.send_text(entry.wire())
+                last = entries[-1].seq
+        sender = asyncio.create_task(pump(outbox, websocket.send_text, after=last))
+        if await _until_either(sender, _drain_client(websocket)):
+            await websocket.close(code=LAGGING, reason=f"lagging; resume with after={sender.result()}")
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.disconnect(outbox)
+
+
+async def _until_either(sender: asyncio.Task[int], receiving: Coroutine[Any, Any, None]) -> bool:
+    """Run the sender and the receiver until one ends; True when the sender ended (the client lags)."""
+    receiver = asyncio.create_task(receiving)
+    done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and isinstance(task.exception(), Exception):
+            exc = task.exception()
+            if not isinstance(exc, WebSocketDisconnect | RuntimeError):
+                raise exc  # type: ignore[misc]
+    return sender in done and not sender.cancelled() and sender.exception() is None
+
+
+def snapshot(core: Core, seq: int) -> dict[str, Any]:
+    engine = core.engine
+    now = engine.clock.now()
+    return {
+        "type": "snapshot",
+        "seq": seq,
+        "incidents": [
+            incident_view(i, engine.state, engine.directory) for i in sorted_incidents(engine.state, open_only=True)
+        ],
+        "responders": [responder_view(r, engine.state, engine.directory, now) for r in engine.directory.responders],
+    }
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Consoles only listen; reading keeps the connection's close handshake working."""
+    while True:
+        await websocket.receive_text()
+
+
+async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, who: Principal) -> None:
+    assert who.responder_id is not None
+    responder_id = who.responder_id
+    outbox = hub.connect(responder_id)
+    try:
+        seq = core.journal.head_seq
+        await websocket.send_text(json.dumps(hello(core, responder_id), ensure_ascii=False))
+        sender = asyncio.create_task(pump(outbox, websocket.send_text, after=seq))
+        if await _until_either(sender, _phone_commands(websocket, core, who)):
+            await websocket.close(code=LAGGING, reason="lagging; reconnect")
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.disconnect(responder_id, outbox)
+
+
+def hello(core: Core, responder_id: str) -> dict[str, Any]:
+    engine = core.engine
+    now = engine.clock.now()
+    status = engine.state.responders.get(responder_id)
+    offer = job = None
+    if status is not None and status.assignment_id is not None:
+        assignment = engine.state.assignments[status.assignment_id]
+        incident = engine.state.incidents[assignment.incident_id]
+        if assignment.state.value == "offered":
+            offer = offer_view(assignment, incident, engine.directory)
+        else:
+            job = job_view(assignment, incident, engine.directory, now)
+    return {
+        "type": "hello",
+        "responder": responder_view(responder_id, engine.state, engine.directory, now),
+        "offer": offer,
+        "job": job,
+    }
+
+
+async def _phone_commands(websocket: WebSocket, core: Core, who: Principal) -> None:
+    """Commands from a phone. A bad message gets an error reply; the connection stays up."""
+    while True:
+        text = await websocket.receive_text()
+        ref: Any = None
+        try:
+            message = json.loads(text)
+            if not isinstance(message, dict):
+                raise InvalidInput("a message is a JSON object", field="type")
+            ref = message.get("id")
+            await phone_command(core, who, message)
+        except (ValueError, ValidationError) as exc:
+            await websocket.send_text(json.dumps({"type": "error", "ref": ref, "detail": str(exc), "field": None}))
+        except AnxinError as exc:
+            field = exc.field if isinstance(exc, InvalidInput) else None
+            await websocket.send_text(json.dumps({"type": "error", "ref": ref, "detail": str(exc), "field": field}))
+        else:
+            await websocket.send_text(json.dumps({"type": "ok", "ref": ref}))
+
+
+async def phone_command(core: Core, who: Principal, message: dict[str, Any]) -> None:
+    command = PhoneCommand.model_validate({"message": message}).message
+    engine, responder_id = core.engine, who.responder_id
+    assert responder_id is not None
+    match command.type:
+        case "accept" | "decline":
+            await engine.reply_offer(
+                command.assignment_id, responder_id, command.type == "accept", reason=command.reason
+            )
+        case "status":
+            await engine.report_status(command.assignment_id, responder_id, command.status, command.note)
+        case "position":
+            await engine.set_position(responder_id, command.lat, command.lon, actor=who.actor)
+        case "duty":
+            await engine.set_duty(responder_id, command.on, actor=who.actor, lat=command.lat, lon=command.lon)

@@ -1,0 +1,192 @@
+"""The ``anxin`` command: serve, import, verify, demo.
+
+Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from console.app import create_app
+from dispatch.clock import SystemClock
+from dispatch.core import DataLock, open_registry
+from dispatch.errors import AnxinError, ChainBroken
+from dispatch.importer import import_files
+from dispatch.journal import SqliteJournal, read_only, verify_chain
+from dispatch.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+    except AnxinError as exc:
+        print(f"anxin: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anxin", description="Anxin emergency call and dispatch server")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (ANXIN_HOST, default 127.0.0.1)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (ANXIN_HTTP_PORT, default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    imp = sub.add_parser("import", help="load elders, devices and responders from CSV files")
+    _common(imp)
+    imp.add_argument("--elders", type=Path)
+    imp.add_argument("--devices", type=Path)
+    imp.add_argument("--responders", type=Path)
+    imp.set_defaults(func=cmd_import)
+
+    verify = sub.add_parser("verify", help="check the journal's hash chain")
+    _common(verify)
+    verify.set_defaults(func=cmd_verify)
+
+    demo = sub.add_parser("demo", help="seed a demo city and run the server with simulated traffic")
+    _common(demo)
+    demo.add_argument("--host")
+    demo.add_argument("--http-port", type=int)
+    demo.add_argument("--alarms-per-min", type=float, default=6.0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, help="data folder (ANXIN_DATA)")
+    parser.add_argument("--config", type=Path, help="TOML settings file (ANXIN_CONFIG)")
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    given = {
+        name: getattr(args, name)
+        for name in ("data", "config", "host", "http_port")
+        if getattr(args, name, None) is not None
+    }
+    return Settings(**given, **extra)
+
+
+# -- serve --------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    server = _server(settings)
+    print(f"anxin: console at http://{settings.host}:{settings.http_port}/console", flush=True)
+    server.run()
+    return 0
+
+
+def _server(settings: Settings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.http_port,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
+    )
+    return uvicorn.Server(config)
+
+
+# -- import -------------------------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if not (args.elders or args.devices or args.responders):
+        print("anxin import: give at least one of --elders, --devices, --responders", file=sys.stderr)
+        return 2
+    settings = settings_from(args)
+    report = asyncio.run(run_import(settings, elders=args.elders, devices=args.devices, responders=args.responders))
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+async def run_import(settings: Settings, **files: Path | None) -> Any:
+    """Import CSV files into the data folder (the server must not be running: the folder is locked)."""
+    lock = DataLock(settings.data)
+    lock.acquire()
+    try:
+        db, registry = await open_registry(settings)
+        try:
+            report = await import_files(registry, **files)
+        finally:
+            await db.close()
+        counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
+        if any(c.changed for c in counts.values()):
+            journal = SqliteJournal(settings.db_path, SystemClock())
+            await journal.open()
+            try:
+                entry = journal.append(
+                    "registry.imported",
+                    {
+                        "files": {k: str(v) for k, v in files.items() if v is not None},
+                        "counts": {
+                            kind: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
+                            for kind, c in counts.items()
+                        },
+                        "errors": len(report.errors),
+                    },
+                    actor=f"admin:{os.environ.get('USER', 'cli')}",
+                )
+                await journal.durable(entry.seq)
+            finally:
+                await journal.close()
+        return report
+    finally:
+        lock.release()
+
+
+# -- verify -------------------------------------------------------------------------------------------
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if not settings.db_path.exists():
+        print(f"anxin verify: no journal in {settings.data}", file=sys.stderr)
+        return 2
+    return asyncio.run(run_verify(settings))
+
+
+async def run_verify(settings: Settings) -> int:
+    conn, read = await read_only(settings.db_path)
+    try:
+        result = await verify_chain(read)
+    except ChainBroken as exc:
+        print(f"journal BROKEN: {exc}")
+        return 1
+    finally:
+        await conn.close()
+    print(f"journal ok: {result.entries} entries, head {result.head_hash[:16]}")
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from console.demo import run_demo
+
+    os.environ.setdefault("ANXIN_ADMIN_PASSWORD", "anxin-demo")
+    settings = settings_from(args, data=args.data or Path(".demo-data"))
+    return asyncio.run(run_demo(settings, alarms_per_min=args.alarms_per_min))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

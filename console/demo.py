@@ -1,0 +1,103 @@
+"""``anxin demo``: a seeded demo city, the server, and simulated alarms, calls and caregivers.
+
+The first run generates Longwen district (龙文区, Zhangzhou) into ``DATA/seed/`` and imports it, and creates
+the demo accounts; later runs reuse the folder (the journal keeps growing, as in production). The fleets
+talk to the server over HTTP and websockets only, as real phones and telephony would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+import uvicorn
+
+from console.app import create_app
+from console.auth import Accounts, Role
+from console.cli import run_import
+from dispatch.clock import SystemClock
+from dispatch.core import DataLock, open_registry
+from dispatch.settings import Settings
+from simulators import city
+from simulators.caregivers import caregiver_fleet
+from simulators.traffic import alarm_stream, operator_bot
+
+DEMO_PASSWORD = "anxin-demo"
+log = logging.getLogger("anxin.demo")
+
+
+async def seed(settings: Settings) -> list[tuple[str, str]]:
+    """Seed the demo city once; return the caregivers' (username, password) pairs."""
+    settings.data.mkdir(parents=True, exist_ok=True)
+    db, registry = await open_registry(settings)
+    try:
+        empty = not await registry.elder_ids()
+    finally:
+        await db.close()
+    if empty:
+        files = city.generate(settings.data / "seed")
+        report = await run_import(settings, **files)
+        print(report.summary(), flush=True)
+    lock = DataLock(settings.data)
+    lock.acquire()
+    db, registry = await open_registry(settings)
+    try:
+        accounts = Accounts(db, SystemClock(), token_ttl_s=settings.token_ttl_s)
+        await accounts.create_schema()
+        staff: tuple[tuple[str, Role], ...] = (("operator", "operator"), ("supervisor", "supervisor"))
+        for username, role in staff:
+            if not await accounts.exists(username):
+                await accounts.create(username, DEMO_PASSWORD, role)
+        caregivers = []
+        for responder in await registry.responders():
+            if responder.kind == "clinic":
+                continue
+            if not await accounts.exists(responder.responder_id):
+                await accounts.create(responder.responder_id, DEMO_PASSWORD, "caregiver", responder.responder_id)
+            caregivers.append((responder.responder_id, DEMO_PASSWORD))
+        return caregivers
+    finally:
+        await db.close()
+        lock.release()
+
+
+async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
+    caregivers = await seed(settings)
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.http_port, log_level="warning", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            return 1
+        await asyncio.sleep(0.05)
+    base = f"http://{settings.host}:{settings.http_port}"
+    print(
+        f"\nAnxin demo is running.\n  console:  {base}/console\n"
+        f"  log in as operator / {DEMO_PASSWORD} (also supervisor, admin)\n"
+        f"  API docs: {base}/docs\n  stop with Ctrl-C\n",
+        flush=True,
+    )
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post("/api/auth/token", data={"username": "operator", "password": DEMO_PASSWORD})
+        response.raise_for_status()
+        token = response.json()["access_token"]
+    stop = asyncio.Event()
+    fleets = [
+        asyncio.create_task(caregiver_fleet(base, caregivers, seed=11, stop=stop)),
+        asyncio.create_task(alarm_stream(base, token, rate_per_min=alarms_per_min, seed=5, stop=stop)),
+        asyncio.create_task(operator_bot(base, token, stop=stop)),
+    ]
+    try:
+        await serving
+    finally:
+        stop.set()
+        for task in fleets:
+            task.cancel()
+        for task in fleets:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    return 0

@@ -1,0 +1,181 @@
+"""Live push: journal entries to operator consoles, offers and jobs to caregivers' phones.
+
+What it owns
+    One bus subscription for all consoles (:class:`ConsoleHub`): each entry is encoded to JSON once and the
+    same text goes to every console's queue. One for all phones (:class:`CaregiverHub`): an entry about an
+    offer or job becomes a message for that one responder only.
+
+Rules
+    1. No event is ever missed. A console that connects with ``after=SEQ`` gets every durable entry after
+       SEQ from the journal, then the live stream, with no gap and no repeat: it is registered with the hub
+       before reading the journal, and live entries at or below the last one sent are skipped.
+    2. A console that falls behind is disconnected (close code 4000) instead of buffered without bound;
+       it reconnects with the last sequence number it saw and catches up from the journal.
+    3. A phone gets its current offer or job in the first message after every (re)connect, so a dropped
+       connection never loses an offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from dispatch.bus import MemoryBus, SubscriptionLost
+from dispatch.engine import Engine
+from dispatch.journal import Entry
+from dispatch.state import Assignment
+from dispatch.views import job_view, offer_view
+
+log = logging.getLogger("anxin.live")
+
+LAGGING = 4000
+
+
+class Outbox:
+    """One connected client's queue of (seq, text) messages."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue(maxsize)
+        self.lagging = False
+
+    def put(self, seq: int, text: str) -> None:
+        if self.lagging:
+            return
+        try:
+            self.queue.put_nowait((seq, text))
+        except asyncio.QueueFull:
+            self.lagging = True
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class Hub:
+    """Reads the bus in one task and hands each entry to :meth:`route`."""
+
+    def __init__(self, bus: MemoryBus, engine: Engine) -> None:
+        self._bus = bus
+        self.engine = engine
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=type(self).__name__)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            subscription = self._bus.subscribe(maxsize=100_000)
+            try:
+                while True:
+                    self.route(await subscription.get())
+            except SubscriptionLost as lost:  # pragma: no cover - needs 100k entries unread
+                log.error("%s fell behind at seq %d; clients will resume", type(self).__name__, lost.last_seq)
+                self.lost()
+
+    def route(self, entry: Entry) -> None:
+        raise NotImplementedError
+
+    def lost(self) -> None:
+        raise NotImplementedError
+
+
+class ConsoleHub(Hub):
+    def __init__(self, bus: MemoryBus, engine: Engine, *, client_queue: int = 20_000) -> None:
+        super().__init__(bus, engine)
+        self.clients: set[Outbox] = set()
+        self._client_queue = client_queue
+
+    def connect(self) -> Outbox:
+        outbox = Outbox(self._client_queue)
+        self.clients.add(outbox)
+        return outbox
+
+    def disconnect(self, outbox: Outbox) -> None:
+        self.clients.discard(outbox)
+
+    def route(self, entry: Entry) -> None:
+        text = entry.wire()
+        for outbox in list(self.clients):
+            outbox.put(entry.seq, text)
+
+    def lost(self) -> None:
+        for outbox in self.clients:
+            outbox.put(0, "")
+            outbox.lagging = True
+
+
+_PHONE_KINDS = {
+    "offer.made": "offer",
+    "offer.accepted": "job",
+    "assignment.status": "job",
+    "offer.declined": "declined",
+    "offer.expired": "expired",
+    "offer.withdrawn": "withdrawn",
+}
+
+
+class CaregiverHub(Hub):
+    def __init__(self, bus: MemoryBus, engine: Engine) -> None:
+        super().__init__(bus, engine)
+        self.phones: dict[str, set[Outbox]] = {}
+
+    def connect(self, responder_id: str) -> Outbox:
+        outbox = Outbox(1000)
+        self.phones.setdefault(responder_id, set()).add(outbox)
+        return outbox
+
+    def disconnect(self, responder_id: str, outbox: Outbox) -> None:
+        self.phones.get(responder_id, set()).discard(outbox)
+
+    def route(self, entry: Entry) -> None:
+        what = _PHONE_KINDS.get(entry.kind)
+        if what is None:
+            return
+        payload = entry.payload
+        outboxes = self.phones.get(payload.get("responder_id", ""))
+        if not outboxes:
+            return
+        assignment = self.engine.state.assignments.get(payload["assignment_id"])
+        if assignment is None:
+            return
+        message = self.message(what, assignment)
+        text = json.dumps(message, ensure_ascii=False)
+        for outbox in list(outboxes):
+            outbox.put(entry.seq, text)
+
+    def message(self, what: str, assignment: Assignment) -> dict[str, Any]:
+        engine = self.engine
+        incident = engine.state.incidents[assignment.incident_id]
+        if what == "offer":
+            return {"type": "offer", **offer_view(assignment, incident, engine.directory)}
+        if what == "job":
+            return {"type": "job", **job_view(assignment, incident, engine.directory, engine.clock.now())}
+        return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": what}
+
+    def lost(self) -> None:
+        for outboxes in self.phones.values():
+            for outbox in outboxes:
+                outbox.put(0, "")
+                outbox.lagging = True
+
+
+async def pump(outbox: Outbox, send: Callable[[str], Awaitable[None]], *, after: int = 0) -> int:
+    """Send queued messages until the client lags; returns the last seq sent (the resume point)."""
+    last = after
+    while True:
+        item = await outbox.queue.get()
+        if item is None:
+            return last
+        seq, text = item
+        if seq and seq <= last:
+            continue
+        await send(text)
+        last = max(last, seq)

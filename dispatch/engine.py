@@ -1,0 +1,627 @@
+"""The engine: commands in, journal entries out. Intake, triage, matching, offers, timers, escalation.
+
+What it owns
+    Every decision about an incident. A command (an alarm, an operator's click, a caregiver's answer, a
+    timer firing) is checked against the current :class:`~dispatch.state.Projection`; if it is allowed the
+    engine appends the resulting entries to the journal and applies them to the projection, then waits for
+    them to be durable before answering. Nothing else writes incident facts.
+
+Rules
+    1. Check first, then write. A refused command writes nothing (no half-written incident).
+    2. One command at a time changes state (an asyncio lock); waiting for durability happens outside the
+       lock, so concurrent commands share one commit (group commit).
+    3. Nothing sits unseen: an unacknowledged incident escalates to supervisors at its answer deadline; an
+       offer expires at its deadline and the next candidate is offered; after ``max_offers`` declined or
+       expired offers, or when no candidate is left, the incident is flagged for manual dispatch.
+    4. A responder holds at most one offer or job at a time; the projection's ``assignment_id`` is the claim.
+    5. Time comes from the injected clock; :meth:`Engine.tick` fires what is due. It never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from dispatch.clock import Clock
+from dispatch.directory import Directory
+from dispatch.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from dispatch.geo import GeoIndex
+from dispatch.journal import Entry, Journal
+from dispatch.machines import (
+    AssignmentEvent,
+    AssignmentState,
+    IncidentEvent,
+    IncidentState,
+    assignment_next,
+    incident_allows,
+)
+from dispatch.matching import Matcher, eta_s, geodesic_m
+from dispatch.registry import Elder, skills_mask
+from dispatch.settings import Settings
+from dispatch.state import Assignment, Call, Incident, Projection
+from dispatch.triage import priority, rule
+
+OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
+CAREGIVER_STATUSES = ("en_route", "on_scene", "done")
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        directory: Directory,
+        available: GeoIndex,
+        clinics: GeoIndex,
+        clock: Clock,
+        settings: Settings,
+    ) -> None:
+        self.journal = journal
+        self.directory = directory
+        self.available = available
+        self.clinics = clinics
+        self.clock = clock
+        self.settings = settings
+        self.state = Projection(position_stale_s=settings.position_stale_s)
+        self.matcher = Matcher(
+            available,
+            clinics,
+            directory.responders,
+            radius_m=settings.match_radius_m,
+            k=settings.match_k,
+            own_caregiver_m=settings.own_caregiver_m,
+            clinic_radius_m=settings.clinic_radius_m,
+            tz=settings.timezone,
+        )
+        self.timers_changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    # -- start ------------------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Rebuild the projections from the journal, load the indexes, resume stalled dispatches."""
+        count = 0
+        async for entry in self.journal.replay():
+            self.state.apply(entry)
+            count += 1
+        for responder in self.directory.responders.values():
+            if responder.kind == "clinic":
+                await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
+        self.state.dirty.update(self.state.responders)
+        async with self._txn():
+            for incident in list(self.state.incidents.values()):
+                if incident.open and rule(incident.alarm_type).dispatch:
+                    await self._dispatch_next(incident)
+        return count
+
+    @asynccontextmanager
+    async def _txn(self) -> AsyncIterator[None]:
+        async with self._lock:
+            yield
+            await self._sync_geo()
+            seq = self.journal.head_seq
+        self.timers_changed.set()
+        await self.journal.durable(seq)
+
+    def _emit(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        actor: str,
+        incident: Incident | None = None,
+        drill: bool = False,
+    ) -> Entry:
+        entry = self.journal.append(
+            kind,
+            payload,
+            actor=actor,
+            incident_id=incident.incident_id if incident else None,
+            drill=incident.drill if incident else drill,
+        )
+        self.state.apply(entry)
+        return entry
+
+    async def _sync_geo(self) -> None:
+        now = self.clock.now()
+        while self.state.dirty:
+            responder_id = self.state.dirty.pop()
+            profile = self.directory.responders.get(responder_id)
+            status = self.state.responders.get(responder_id)
+            if (
+                profile is not None
+                and profile.kind != "clinic"
+                and status is not None
+                and status.lat is not None
+                and status.lon is not None
+                and self.state.available(responder_id, now)
+            ):
+                await self.available.upsert(responder_id, status.lat, status.lon, skills_mask(profile.skills))
+            else:
+                await self.available.remove(responder_id)
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def incident(self, incident_id: str) -> Incident:
+        incident = self.state.incidents.get(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {incident_id}", field="incident_id")
+        return incident
+
+    def assignment(self, assignment_id: str) -> Assignment:
+        assignment = self.state.assignments.get(assignment_id)
+        if assignment is None:
+            raise NotFound(f"no assignment {assignment_id}", field="assignment_id")
+        return assignment
+
+    def elder(self, elder_id: str) -> Elder:
+        elder = self.directory.elders.get(elder_id)
+        if elder is None:
+            raise NotFound(f"no elder {elder_id}", field="elder_id")
+        return elder
+
+    # -- intake -----------------------------------------------------------------------------------
+
+    async def raise_alarm(
+        self,
+        alarm_type: str,
+        *,
+        actor: str,
+        source: str,
+        elder_id: str | None = None,
+        device_id: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        note: str | None = None,
+        drill: bool = False,
+    ) -> tuple[Incident, bool]:
+        """Open an incident for an alarm (or attach it to the elder's open one). Returns (incident, attached)."""
+        rule(alarm_type)
+        if device_id is not None:
+            device = self.directory.devices.get(device_id)
+            if device is None:
+                raise NotFound(f"no device {device_id}", field="device_id")
+            if elder_id is not None and elder_id != device.elder_id:
+                raise InvalidInput(f"device {device_id} belongs to elder {device.elder_id}", field="elder_id")
+            elder_id = device.elder_id
+        if elder_id is None:
+            raise InvalidInput("an alarm needs elder_id or device_id", field="elder_id")
+        elder = self.elder(elder_id)
+        if (lat is None) != (lon is None):
+            raise InvalidInput("give both lat and lon, or neither", field="lat" if lat is None else "lon")
+        async with self._txn():
+            return await self._open(
+                alarm_type, actor=actor, source=source, elder=elder, device_id=device_id,
+                lat=lat, lon=lon, note=note, drill=drill, call_id=None,
+            )  # fmt: skip
+
+    async def _open(
+        self,
+        alarm_type: str,
+        *,
+        actor: str,
+        source: str,
+        elder: Elder | None,
+        device_id: str | None,
+        lat: float | None,
+        lon: float | None,
+        note: str | None,
+        drill: bool,
+        call_id: str | None,
+    ) -> tuple[Incident, bool]:
+        now = self.clock.now()
+        level, reasons = priority(alarm_type, elder, now)
+        existing_id = self.state.open_by_elder.get(elder.elder_id) if elder else None
+        if existing_id is not None:
+            incident = self.state.incidents[existing_id]
+            self._emit(
+                "incident.alarm_attached",
+                {"alarm_type": alarm_type, "source": source, "priority": level, "priority_reasons": reasons,
+                 "device_id": device_id, "lat": lat, "lon": lon},
+                actor=actor, incident=incident,
+            )  # fmt: skip
+            if note:
+                self._emit("incident.note", {"text": note}, actor=actor, incident=incident)
+            return incident, True
+        if lat is not None and lon is not None:
+            location = "reported"
+        elif elder is not None:
+            lat, lon, location = elder.lat, elder.lon, "home"
+        else:
+            location = "unknown"
+        incident_id = f"INC-{self.journal.head_seq + 1}"
+        self._emit(
+            "incident.opened",
+            {
+                "incident_id": incident_id,
+                "alarm_type": alarm_type,
+                "source": source,
+                "priority": level,
+                "priority_reasons": reasons,
+                "elder_id": elder.elder_id if elder else None,
+                "device_id": device_id,
+                "call_id": call_id,
+                "lat": lat,
+                "lon": lon,
+                "location": location,
+                "answer_deadline": now + self.settings.answer_target_s,
+            },
+            actor=actor,
+            drill=drill,
+        )
+        incident = self.state.incidents[incident_id]
+        if note:
+            self._emit("incident.note", {"text": note}, actor=actor, incident=incident)
+        if rule(alarm_type).dispatch:
+            await self._dispatch_next(incident)
+        return incident, False
+
+    async def hotline(
+        self,
+        event: str,
+        *,
+        call_id: str,
+        caller: str,
+        line: str,
+        actor: str,
+        open_incident: bool = True,
+        alarm_type: str = "call",
+        drill: bool = False,
+    ) -> tuple[Call, Incident | None]:
+        """A telephony event. Repeated events for the same call are answered without writing twice."""
+        if event not in ("ringing", "answered", "ended"):
+            raise InvalidInput("event must be ringing, answered or ended", field="event")
+        rule(alarm_type)
+        async with self._txn():
+            call = self.state.calls.get(call_id)
+            if call is None:
+                elder = self.directory.elder_for_phone(caller)
+                self._emit(
+                    "call.ringing",
+                    {"call_id": call_id, "caller": caller, "line": line,
+                     "elder_id": elder.elder_id if elder else None},
+                    actor=actor, drill=drill,
+                )  # fmt: skip
+                call = self.state.calls[call_id]
+            incident = self.state.incidents.get(call.incident_id) if call.incident_id else None
+            if event == "answered" and call.state == "ringing":
+                self._emit("call.answered", {"call_id": call_id}, actor=actor, drill=drill)
+                if open_incident:
+                    elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
+                    incident, _ = await self._open(
+                        alarm_type, actor=actor, source="hotline", elder=elder, device_id=None,
+                        lat=None, lon=None, note=f"hotline call from {caller} on line {line}",
+                        drill=drill, call_id=call_id,
+                    )  # fmt: skip
+                    if call.incident_id is None:
+                        call.incident_id = incident.incident_id
+            elif event == "ended" and call.state != "ended":
+                self._emit("call.ended", {"call_id": call_id}, actor=actor, drill=drill)
+            return call, incident
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    async def _dispatch_next(self, incident: Incident) -> None:
+        """Offer the incident to the next candidate, or flag it for manual dispatch. Lock held."""
+        if not incident.open or incident.needs_manual or incident.state is IncidentState.ASSIGNED:
+            return
+        if incident.state in (IncidentState.ON_SCENE, IncidentState.ESCALATED):
+            return
+        if self.state.active_assignments(incident):
+            return
+        if incident.failed_offers >= self.settings.max_offers:
+            self._manual(incident, f"{incident.failed_offers} offers declined or expired")
+            return
+        if incident.lat is None or incident.lon is None:
+            self._manual(incident, "location unknown")
+            return
+        now = self.clock.now()
+        tried = {self.state.assignments[a].responder_id for a in incident.assignments}
+        candidate = next(
+            (
+                c
+                for c in incident.ranking
+                if c["responder_id"] not in tried and self.state.available(c["responder_id"], now)
+            ),
+            None,
+        )
+        if candidate is None:
+            candidate = await self._rank(incident, tried)
+        if candidate is None:
+            skill = rule(incident.alarm_type).skill
+            km = self.settings.match_radius_m / 1000
+            self._manual(incident, f"no free responder with skill {skill} within {km:g} km")
+            return
+        self._offer(
+            incident,
+            candidate["responder_id"],
+            by="auto",
+            distance_m=candidate.get("distance_m"),
+            eta_s=candidate.get("eta_s"),
+            actor="system",
+        )
+
+    async def _rank(self, incident: Incident, tried: set[str]) -> dict[str, Any] | None:
+        assert incident.lat is not None and incident.lon is not None
+        alarm = rule(incident.alarm_type)
+        elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
+        await self._sync_geo()
+        ranking = await self.matcher.rank(
+            incident.lat,
+            incident.lon,
+            skill=alarm.skill,
+            own_caregiver_id=elder.caregiver_id if elder else None,
+            exclude=tried,
+        )
+        clinic = incident.clinic
+        if alarm.medical and clinic is None:
+            proposal = await self.matcher.nearest_clinic(incident.lat, incident.lon, self.clock.now())
+            clinic = proposal.as_dict() if proposal else None
+        candidates = [c.as_dict() for c in ranking]
+        self._emit(
+            "incident.ranked",
+            {"candidates": candidates, "clinic": clinic, "skill": alarm.skill,
+             "radius_m": self.settings.match_radius_m, "excluded": sorted(tried)},
+            actor="system", incident=incident,
+        )  # fmt: skip
+        return candidates[0] if candidates else None
+
+    def _offer(
+        self,
+        incident: Incident,
+        responder_id: str,
+        *,
+        by: str,
+        distance_m: float | None,
+        eta_s: float | None,
+        actor: str,
+    ) -> None:
+        self._emit(
+            "offer.made",
+            {
+                "assignment_id": f"A-{self.journal.head_seq + 1}",
+                "responder_id": responder_id,
+                "deadline": self.clock.now() + self.settings.offer_timeout_s,
+                "by": by,
+                "distance_m": distance_m,
+                "eta_s": eta_s,
+            },
+            actor=actor,
+            incident=incident,
+        )
+
+    def _manual(self, incident: Incident, reason: str) -> None:
+        self._emit("incident.needs_manual", {"reason": reason}, actor="system", incident=incident)
+
+    def _withdraw_all(self, incident: Incident, actor: str, reason: str) -> None:
+        for assignment in self.state.active_assignments(incident):
+            self._emit(
+                "offer.withdrawn",
+                {"assignment_id": assignment.assignment_id, "responder_id": assignment.responder_id,
+                 "reason": reason},
+                actor=actor, incident=incident,
+            )  # fmt: skip
+
+    # -- operator actions -------------------------------------------------------------------------
+
+    async def acknowledge(self, incident_id: str, *, actor: str) -> Incident:
+        async with self._txn():
+            incident = self.incident(incident_id)
+            if incident.acknowledged_at is not None:
+                raise Conflict(f"{incident_id} was already acknowledged by {incident.acknowledged_by}")
+            self._require(incident, IncidentEvent.ACKNOWLEDGE)
+            self._emit("incident.acknowledged", {}, actor=actor, incident=incident)
+            return incident
+
+    async def dispatch(self, incident_id: str, responder_id: str, *, actor: str) -> Incident:
+        """An operator offers the incident to a chosen responder (overriding any pending offer)."""
+        async with self._txn():
+            incident = self.incident(incident_id)
+            self._require(incident, IncidentEvent.OFFER)
+            profile = self.directory.responders.get(responder_id)
+            if profile is None:
+                raise NotFound(f"no responder {responder_id}", field="responder_id")
+            if profile.kind == "clinic":
+                raise InvalidInput("a clinic is proposed to the operator, not offered a job", field="responder_id")
+            status = self.state.responder(responder_id)
+            if status.assignment_id is not None:
+                raise Conflict(f"{responder_id} is busy with {status.assignment_id}")
+            distance = eta = None
+            if status.lat is not None and status.lon is not None and incident.lat is not None:
+                assert incident.lon is not None
+                distance = round(geodesic_m(status.lat, status.lon, incident.lat, incident.lon), 1)
+                eta = round(eta_s(distance, profile.travel), 1)
+            self._withdraw_all(incident, actor, f"operator dispatched {responder_id}")
+            self._offer(incident, responder_id, by="operator", distance_m=distance, eta_s=eta, actor=actor)
+            return incident
+
+    async def cancel(self, incident_id: str, reason: str, *, actor: str) -> Incident:
+        if not reason.strip():
+            raise InvalidInput("a false alarm needs a reason", field="reason")
+        async with self._txn():
+            incident = self.incident(incident_id)
+            self._require(incident, IncidentEvent.CANCEL)
+            self._withdraw_all(incident, actor, "incident cancelled")
+            self._emit("incident.cancelled", {"reason": reason}, actor=actor, incident=incident)
+            return incident
+
+    async def escalate(self, incident_id: str, service: str, note: str, *, actor: str) -> Incident:
+        if service not in OUTSIDE_SERVICES:
+            raise InvalidInput(f"service must be one of {', '.join(OUTSIDE_SERVICES)}", field="service")
+        async with self._txn():
+            incident = self.incident(incident_id)
+            self._require(incident, IncidentEvent.ESCALATE)
+            self._emit(
+                "incident.escalated",
+                {"service": service, "name": OUTSIDE_SERVICES[service], "note": note},
+                actor=actor, incident=incident,
+            )  # fmt: skip
+            return incident
+
+    async def note(self, incident_id: str, text: str, *, actor: str) -> Incident:
+        if not text.strip():
+            raise InvalidInput("a note needs text", field="text")
+        async with self._txn():
+            incident = self.incident(incident_id)
+            self._emit("incident.note", {"text": text}, actor=actor, incident=incident)
+            return incident
+
+    async def resolve(self, incident_id: str, outcome: str, *, actor: str) -> Incident:
+        if not outcome.strip():
+            raise InvalidInput("resolving needs an outcome", field="outcome")
+        async with self._txn():
+            incident = self.incident(incident_id)
+            self._require(incident, IncidentEvent.RESOLVE)
+            self._withdraw_all(incident, actor, "incident resolved")
+            self._emit("incident.resolved", {"outcome": outcome}, actor=actor, incident=incident)
+            return incident
+
+    async def close(self, incident_id: str, *, actor: str) -> Incident:
+        async with self._txn():
+            incident = self.incident(incident_id)
+            self._require(incident, IncidentEvent.CLOSE)
+            self._emit("incident.closed", {}, actor=actor, incident=incident)
+            return incident
+
+    def _require(self, incident: Incident, event: IncidentEvent) -> None:
+        if not incident_allows(incident.state, event):
+            raise IllegalTransition("incident", incident.state.value, event.value)
+
+    # -- responders -------------------------------------------------------------------------------
+
+    def _responder_profile(self, responder_id: str) -> None:
+        profile = self.directory.responders.get(responder_id)
+        if profile is None or profile.kind == "clinic":
+            raise NotFound(f"no caregiver or volunteer {responder_id}", field="responder_id")
+
+    async def set_duty(
+        self, responder_id: str, on: bool, *, actor: str, lat: float | None = None, lon: float | None = None
+    ) -> None:
+        self._responder_profile(responder_id)
+        async with self._txn():
+            status = self.state.responder(responder_id)
+            if not on and status.assignment_id is not None:
+                assignment = self.state.assignments[status.assignment_id]
+                if assignment.state is not AssignmentState.OFFERED:
+                    raise Conflict(f"{responder_id} is on job {assignment.incident_id}; finish it first")
+                incident = self.state.incidents[assignment.incident_id]
+                self._emit(
+                    "offer.withdrawn",
+                    {"assignment_id": assignment.assignment_id, "responder_id": responder_id,
+                     "reason": "responder went off duty"},
+                    actor=actor, incident=incident,
+                )  # fmt: skip
+                await self._dispatch_next(incident)
+            payload: dict[str, Any] = {"responder_id": responder_id, "on": on}
+            if lat is not None and lon is not None:
+                payload.update(lat=lat, lon=lon)
+            self._emit("responder.duty", payload, actor=actor)
+
+    async def set_position(self, responder_id: str, lat: float, lon: float, *, actor: str) -> None:
+        self._responder_profile(responder_id)
+        async with self._txn():
+            self._emit("responder.position", {"responder_id": responder_id, "lat": lat, "lon": lon}, actor=actor)
+
+    async def reply_offer(self, assignment_id: str, responder_id: str, accept: bool, *, reason: str = "") -> Assignment:
+        async with self._txn():
+            assignment = self._own(assignment_id, responder_id)
+            if assignment.state is not AssignmentState.OFFERED:
+                raise Conflict(f"offer {assignment_id} is {assignment.state.value}")
+            incident = self.state.incidents[assignment.incident_id]
+            actor = f"caregiver:{responder_id}"
+            kind = "offer.accepted" if accept else "offer.declined"
+            self._emit(
+                kind, {"assignment_id": assignment_id, "responder_id": responder_id, "reason": reason},
+                actor=actor, incident=incident,
+            )  # fmt: skip
+            if accept:
+                if incident.elder_id is not None:
+                    self._emit(
+                        "elder.viewed",
+                        {"elder_id": incident.elder_id, "why": f"assigned to {incident.incident_id}"},
+                        actor=actor, incident=incident,
+                    )  # fmt: skip
+            else:
+                await self._dispatch_next(incident)
+            return assignment
+
+    async def report_status(self, assignment_id: str, responder_id: str, status: str, note: str = "") -> Assignment:
+        if status not in CAREGIVER_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(CAREGIVER_STATUSES)}", field="status")
+        async with self._txn():
+            assignment = self._own(assignment_id, responder_id)
+            incident = self.state.incidents[assignment.incident_id]
+            assignment_next(assignment.state, AssignmentEvent(status))
+            actor = f"caregiver:{responder_id}"
+            self._emit(
+                "assignment.status",
+                {"assignment_id": assignment_id, "responder_id": responder_id, "status": status, "note": note},
+                actor=actor, incident=incident,
+            )  # fmt: skip
+            finished = status == "done" and not self.state.active_assignments(incident)
+            if finished and incident_allows(incident.state, IncidentEvent.RESOLVE):
+                outcome = f"caregiver {responder_id} done" + (f": {note}" if note else "")
+                self._emit("incident.resolved", {"outcome": outcome}, actor=actor, incident=incident)
+            return assignment
+
+    def _own(self, assignment_id: str, responder_id: str) -> Assignment:
+        assignment = self.assignment(assignment_id)
+        if assignment.responder_id != responder_id:
+            raise NotFound(f"no assignment {assignment_id} for {responder_id}", field="assignment_id")
+        return assignment
+
+    async def viewed(self, elder_id: str, *, actor: str) -> Elder:
+        """Every read of an elder's record is journaled (health data is sensitive)."""
+        elder = self.elder(elder_id)
+        async with self._txn():
+            self._emit("elder.viewed", {"elder_id": elder_id}, actor=actor)
+        return elder
+
+    async def record(self, kind: str, payload: dict[str, Any], *, actor: str) -> Entry:
+        """Journal a fact that changes no incident (registry edits, accounts, imports)."""
+        async with self._txn():
+            return self._emit(kind, payload, actor=actor)
+
+    # -- timers -----------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Fire every timer that is due at the clock's now."""
+        async with self._txn():
+            now = self.clock.now()
+            for key in self.state.timers.pop_due(now):
+                assert isinstance(key, tuple)
+                what, ident = key
+                if what == "answer":
+                    incident = self.state.incidents[ident]
+                    if incident.open and incident.acknowledged_at is None:
+                        waited = round(now - incident.opened_at, 1)
+                        self._emit("incident.unanswered", {"waited_s": waited}, actor="system", incident=incident)
+                elif what == "offer":
+                    assignment = self.state.assignments[ident]
+                    if assignment.state is AssignmentState.OFFERED:
+                        incident = self.state.incidents[assignment.incident_id]
+                        self._emit(
+                            "offer.expired",
+                            {"assignment_id": ident, "responder_id": assignment.responder_id},
+                            actor="system", incident=incident,
+                        )  # fmt: skip
+                        await self._dispatch_next(incident)
+                elif what == "stale":
+                    self.state.dirty.add(ident)
+
+    def next_deadline(self) -> float | None:
+        return self.state.timers.next_deadline()
+
+    async def run_timers(self) -> None:
+        """The runtime loop: sleep until the next deadline (or until timers change), then tick."""
+        while True:
+            self.timers_changed.clear()
+            deadline = self.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock.now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.timers_changed.wait(), timeout)
+            if deadline is not None and self.clock.now() >= deadline:
+                await self.tick()

@@ -1,0 +1,391 @@
+"""The spatial index: "the nearest K free responders within R metres", without scanning every responder.
+
+Theory of operation
+-------------------
+The earth is cut into a grid of cells ``cell_m`` metres of latitude tall (500 m by default) and as many
+degrees of longitude wide, so a cell is ``cell_m * cos(lat)`` metres wide. Each cell is a dict
+``key -> (x, y, z, tags)`` of the points inside it, where ``(x, y, z)`` is the point's unit vector on the
+sphere, computed once when the point is stored. A second dict maps each key to ``(lat, lon, tags, cell)``, so
+a moved point leaves its old cell in O(1): an upsert costs a few trigonometric calls and two dict writes.
+
+A query walks the grid in rings outward from its own cell. Ring 0 is that cell; ring r is the border of the
+box of ``r`` rows and ``r * step`` columns around it, where ``step`` (about ``1 / cos(lat)``) widens the box
+in columns so that it grows by about one cell size in metres in every direction, also far north. A point is
+filtered on the squared chord between unit vectors: a few multiplications, no trigonometry, and *monotonic*
+in the great-circle distance, so filtering and ordering by it is exact rather than approximate. After each
+ring the index takes a lower bound on the distance of everything it has not looked at (the distance to the
+box's nearest edge: a meridian arc to its north and south rows, the great-circle distance to the meridians
+bounding its east and west columns) and stops when
+
+* that bound is beyond ``radius_m`` (nothing unseen can qualify), or
+* K points are held and the K-th is no farther than the bound (nothing unseen can be closer).
+
+Within a ring, cells are visited nearest first and skipped when a lower bound on their distance already
+exceeds the K-th best; the best K are kept in a heap. Only they are turned into metres, through the haversine
+relation (the haversine of the central angle is a quarter of the squared chord, on the sphere of mean radius
+6 371 008.8 m), and sorted by distance, then by key, so equal distances come back in a stable order.
+
+Rules
+-----
+* Distances are great-circle distances on the sphere. The exact ellipsoidal distance (geopy) is the matcher's
+  business, for the few candidates it ranks; the index never calls geopy.
+* Tags are a bit mask per point (a responder's skills); ``any_tags`` keeps points sharing at least one bit.
+* A query never scans every point: it costs the cells of the rings it needed, which for a city's density of
+  responders and K = 5 is the query's cell and its eight neighbours. Only when a ring would probe more cells
+  than the index has occupied (a tiny population, a huge radius) does it visit the occupied cells instead.
+
+Limits
+------
+The grid does not wrap at the antimeridian: a query near longitude ±180 does not see points across it. Near a
+pole the cells are very narrow and the rings wide (up to the whole circle of longitude), but the answer stays
+correct and the walk ends: rows and columns are clamped to the globe, a side that reaches a pole or covers
+every longitude bounds nothing, and a ring wider than the occupied cells ends the walk as above. Both places
+are far from any community served, so they are documented here rather than handled.
+
+``GeoIndex`` is the async interface the dispatch core uses, so that a Redis backend (GEOADD / GEOSEARCH) can
+stand in for ``MemoryGeoIndex``, the embedded backend, which only wraps a ``GridIndex``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Collection, Set
+from typing import Protocol
+
+EARTH_RADIUS_M = 6371008.8
+"""Mean earth radius (IUGG), the sphere all distances of this module are measured on."""
+
+_M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
+_TWO_R = 2.0 * EARTH_RADIUS_M
+_ROW = 1 << 24
+"""A cell's id is ``row * _ROW + column``; columns stay within ±_ROW / 2 for cells of 10 m and more."""
+_MIN_CELL_M = 10.0
+_SLACK = 1e-9
+"""Relative slack on the lower bounds (plus a micrometre), so rounding never skips a cell or a ring early."""
+_BOUND_SCALE = 4.0 * (1.0 - _SLACK)
+
+Point = tuple[float, float, float, int]
+"""A point inside a cell: unit vector x, y, z and tags."""
+Box = tuple[int, int, int, int]
+"""Rows bottom..top and columns west..east of cells, inclusive."""
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS-84 positions, on the mean-radius sphere."""
+    phi1 = math.radians(lat1)
+    phi2 = math.radians(lat2)
+    half_dphi = (phi2 - phi1) * 0.5
+    half_dlam = math.radians(lon2 - lon1) * 0.5
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlam) ** 2
+    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
+
+
+def _chord2(distance_m: float) -> float:
+    """The squared chord between unit vectors that are ``distance_m`` apart on the sphere."""
+    if distance_m >= math.pi * EARTH_RADIUS_M:
+        return math.inf if distance_m == math.inf else 4.0
+    return (2.0 * math.sin(distance_m / (2.0 * EARTH_RADIUS_M))) ** 2
+
+
+def _check_position(lat: float, lon: float) -> None:
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ValueError(f"position out of range: {lat!r}, {lon!r}")
+
+
+class GridIndex:
+    """Keyed points on a lat/lon grid of cells; synchronous, in memory. See the module docstring."""
+
+    def __init__(self, cell_m: float = 500.0) -> None:
+        if not cell_m >= _MIN_CELL_M:
+            raise ValueError(f"cell_m must be at least {_MIN_CELL_M} m")
+        self.cell_m = cell_m
+        self._deg = cell_m / _M_PER_DEG
+        self._row_min = math.floor(-90.0 / self._deg)
+        self._row_max = math.floor(90.0 / self._deg)
+        self._col_min = math.floor(-180.0 / self._deg)
+        self._col_max = math.floor(180.0 / self._deg)
+        self._cells: dict[int, dict[str, Point]] = {}
+        self._points: dict[str, tuple[float, float, int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._points
+
+    def get(self, key: str) -> tuple[float, float, int] | None:
+        """``(lat, lon, tags)`` of a key, or None."""
+        entry = self._points.get(key)
+        if entry is None:
+            return None
+        return entry[0], entry[1], entry[2]
+
+    def upsert(self, key: str, lat: float, lon: float, tags: int = 0) -> None:
+        """Store or move a point; its cell follows its position."""
+        _check_position(lat, lon)
+        deg = self._deg
+        cell_id = math.floor(lat / deg) * _ROW + math.floor(lon / deg)
+        phi = math.radians(lat)
+        lam = math.radians(lon)
+        cos_phi = math.cos(phi)
+        point = (cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi), tags)
+        old = self._points.get(key)
+        if old is not None and old[3] != cell_id:
+            self._drop_from_cell(key, old[3])
+        cell = self._cells.get(cell_id)
+        if cell is None:
+            cell = self._cells[cell_id] = {}
+        cell[key] = point
+        self._points[key] = (lat, lon, tags, cell_id)
+
+    def remove(self, key: str) -> None:
+        """Forget a point; forgetting an unknown key is not an error."""
+        old = self._points.pop(key, None)
+        if old is not None:
+            self._drop_from_cell(key, old[3])
+
+    def _drop_from_cell(self, key: str, cell_id: int) -> None:
+        cell = self._cells[cell_id]
+        del cell[key]
+        if not cell:
+            del self._cells[cell_id]
+
+    def nearest(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        exclude: Collection[str] = (),
+    ) -> list[tuple[str, float]]:
+        """Up to ``k`` ``(key, haversine metres)`` within ``radius_m``, nearest first.
+
+        With ``any_tags`` set, only points sharing a bit with it; never a key in ``exclude``.
+        """
+        _check_position(lat, lon)
+        if k <= 0 or radius_m < 0 or not self._points:
+            return []
+        skip = exclude if isinstance(exclude, Set) else frozenset(exclude)
+        deg = self._deg
+        row0 = math.floor(lat / deg)
+        col0 = math.floor(lon / deg)
+        phi = math.radians(lat)
+        lam = math.radians(lon)
+        cos_phi = math.cos(phi)
+        qx, qy, qz = cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi)
+        n_cols = self._col_max - self._col_min + 1
+        step = max(1, min(n_cols, round(1.0 / max(cos_phi, 1e-12))))
+
+        limit = _chord2(radius_m)
+        best: list[tuple[float, str]] = []  # (-chord², key); a max-heap once it holds k
+        full = False
+        ring = 0
+        inner: Box | None = None
+        while True:
+            box = self._box(row0, col0, ring, step)
+            ring_cells, everything = self._ring_cells(lat, lon, cos_phi, box, inner)
+            for cell_bound, cell in ring_cells:
+                if cell_bound > limit:
+                    break
+                for key, (x, y, z, tags) in cell.items():
+                    if any_tags and not tags & any_tags:
+                        continue
+                    dx = x - qx
+                    dy = y - qy
+                    dz = z - qz
+                    c2 = dx * dx + dy * dy + dz * dz
+                    if c2 <= limit and (not skip or key not in skip):
+                        if full:
+                            heapq.heapreplace(best, (-c2, key))
+                            limit = -best[0][0]
+                        else:
+                            best.append((-c2, key))
+                            if len(best) == k:
+                                heapq.heapify(best)
+                                full = True
+                                limit = -best[0][0]
+            if everything:
+                break
+            bound = self._unseen_bound(lat, lon, cos_phi, box)
+            if bound == math.inf or _chord2(max(0.0, bound * 1.3)) > limit:
+                break
+            inner = box
+            ring += 1
+
+        result: list[tuple[str, float]] = []
+        for negative_c2, key in best:
+            # The haversine of the distance is a quarter of the squared chord: a = c² / 4.
+            distance = _TWO_R * math.asin(min(1.0, math.sqrt(-negative_c2) * 0.5))
+            if distance <= radius_m:
+                result.append((key, distance))
+        result.sort(key=_distance_then_key)
+        return result
+
+    def _box(self, row0: int, col0: int, ring: int, step: int) -> Box:
+        """Rows bottom..top and columns west..east of the box of ``ring``, clamped to the globe."""
+        return (
+            max(row0 - ring, self._row_min),
+            min(row0 + ring, self._row_max),
+            max(col0 - ring * step, self._col_min),
+            min(col0 + ring * step, self._col_max),
+        )
+
+    def _ring_cells(
+        self, lat: float, lon: float, cos_phi: float, box: Box, inner: Box | None
+    ) -> tuple[list[tuple[float, dict[str, Point]]], bool]:
+        """The occupied cells of one ring, nearest first, each with a lower bound on its squared chord.
+
+        A ring is its box minus the previous ring's box. When the ring has more cells than the index has
+        occupied cells (a huge radius, or a query near a pole), probing them one by one would cost more than
+        walking the occupied cells, so those outside the previous box are returned instead (bound 0) and the
+        second value, True, says that the walk is complete.
+        """
+        cells = self._cells
+        bottom, top, west, east = box
+        if inner is None:
+            own = cells.get(bottom * _ROW + west)
+            return ([] if own is None else [(0.0, own)]), False
+        spans: list[tuple[int, int, int]] = []
+        n_cells = 0
+        for row in range(bottom, top + 1):
+            if not inner[0] <= row <= inner[1]:
+                spans.append((row, west, east))
+                n_cells += east - west + 1
+                continue
+            if west < inner[2]:
+                spans.append((row, west, inner[2] - 1))
+                n_cells += inner[2] - west
+            if inner[3] < east:
+                spans.append((row, inner[3] + 1, east))
+                n_cells += east - inner[3]
+        if n_cells > len(cells):
+            outside: list[tuple[float, dict[str, Point]]] = []
+            for cell_id, points in cells.items():
+                row, col = divmod(cell_id + _ROW // 2, _ROW)
+                col -= _ROW // 2
+                if not (inner[0] <= row <= inner[1] and inner[2] <= col <= inner[3]):
+                    outside.append((0.0, points))
+            return outside, True
+
+        # The haversine term sin²(dφ/2) + cos φ1 cos φ2 sin²(dλ/2) is at least each part at its minimum
+        # over the cell: the nearest row edge, the nearest column edge, the row edge nearest a pole.
+        deg = self._deg
+        found: list[tuple[float, dict[str, Point]]] = []
+        col_terms: dict[int, float] = {}
+        for row, first, last in spans:
+            base = row * _ROW
+            row_terms: tuple[float, float] | None = None
+            for col in range(first, last + 1):
+                cell = cells.get(base + col)
+                if cell is None:
+                    continue
+                if row_terms is None:
+                    row_terms = _row_terms(lat, cos_phi, row * deg, deg)
+                col_term = col_terms.get(col)
+                if col_term is None:
+                    col_term = col_terms[col] = _col_term(lon, col * deg, deg)
+                found.append((_BOUND_SCALE * (row_terms[0] + row_terms[1] * col_term), cell))
+        found.sort(key=_first)
+        return found, False
+
+    def _unseen_bound(self, lat: float, lon: float, cos_phi: float, box: Box) -> float:
+        """A lower bound in metres on the distance from the query to any cell outside ``box``."""
+        deg = self._deg
+        bottom, top, west, east = box
+        bound = math.inf
+        if top < self._row_max:
+            bound = min(bound, ((top + 1) * deg - lat) * _M_PER_DEG)
+        if bottom > self._row_min:
+            bound = min(bound, (lat - bottom * deg) * _M_PER_DEG)
+        if east < self._col_max:
+            bound = min(bound, _meridian_m((east + 1) * deg - lon, cos_phi))
+        if west > self._col_min:
+            bound = min(bound, _meridian_m(lon - west * deg, cos_phi))
+        return max(bound, 0.0)
+
+
+def _first(item: tuple[float, dict[str, Point]]) -> float:
+    return item[0]
+
+
+def _distance_then_key(hit: tuple[str, float]) -> tuple[float, str]:
+    return hit[1], hit[0]
+
+
+def _row_terms(lat: float, cos_phi: float, south: float, deg: float) -> tuple[float, float]:
+    """For the row of cells from latitude ``south``: sin²(dφ/2) at its nearest edge, cos φ1 · min cos φ2."""
+    north = south + deg
+    dphi = south - lat if south > lat else (lat - north if lat > north else 0.0)
+    poleward = north if north + south > 0.0 else south
+    cos_min = math.cos(math.radians(poleward)) if -90.0 < poleward < 90.0 else 0.0
+    return math.sin(math.radians(dphi) * 0.5) ** 2, cos_phi * cos_min
+
+
+def _col_term(lon: float, west: float, deg: float) -> float:
+    """For the column of cells from longitude ``west``: sin²(dλ/2) at its nearest edge (0 beyond 90°)."""
+    east = west + deg
+    dlam = west - lon if west > lon else (lon - east if lon > east else 0.0)
+    return math.sin(math.radians(dlam) * 0.5) ** 2 if dlam < 90.0 else 0.0
+
+
+def _meridian_m(dlon_deg: float, cos_phi: float) -> float:
+    """Great-circle distance from a point at latitude acos(cos_phi) to a meridian ``dlon_deg`` away."""
+    dlam = math.radians(min(max(dlon_deg, 0.0), 90.0))
+    return EARTH_RADIUS_M * math.asin(min(1.0, math.sin(dlam) * cos_phi))
+
+
+class GeoIndex(Protocol):
+    """The geo index seen by the dispatch core; async so a networked backend (Redis) can implement it."""
+
+    async def upsert(self, key: str, lat: float, lon: float, tags: int = 0) -> None: ...
+
+    async def remove(self, key: str) -> None: ...
+
+    async def get(self, key: str) -> tuple[float, float, int] | None: ...
+
+    async def nearest(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        exclude: Collection[str] = (),
+    ) -> list[tuple[str, float]]: ...
+
+    def __len__(self) -> int: ...
+
+
+class MemoryGeoIndex:
+    """The embedded backend: a :class:`GridIndex` in this process, exposed as ``.grid``."""
+
+    def __init__(self, cell_m: float = 500.0) -> None:
+        self.grid = GridIndex(cell_m)
+
+    def __len__(self) -> int:
+        return len(self.grid)
+
+    async def upsert(self, key: str, lat: float, lon: float, tags: int = 0) -> None:
+        self.grid.upsert(key, lat, lon, tags)
+
+    async def remove(self, key: str) -> None:
+        self.grid.remove(key)
+
+    async def get(self, key: str) -> tuple[float, float, int] | None:
+        return self.grid.get(key)
+
+    async def nearest(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        exclude: Collection[str] = (),
+    ) -> list[tuple[str, float]]:
+        return self.grid.nearest(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude)

@@ -1,0 +1,416 @@
+"""The journal: the service record (服务记录), append-only and hash-chained. The source of truth.
+
+What it owns
+    Every fact Anxin knows about incidents, offers, responders and calls is an :class:`Entry` here. The
+    in-memory projections (open incidents, responder status, timers) are a fold over the entries and are
+    rebuilt from them at start.
+
+Rules
+    1. Append only. Sequence numbers are assigned at :meth:`Journal.append`, in call order, without a gap;
+       the hash of each entry covers the previous entry's hash, so any edit or deletion breaks the chain.
+       SQLite triggers refuse UPDATE and DELETE on the table.
+    2. Group commit. ``append`` is synchronous and cheap: it queues the entry. One writer task takes every
+       queued entry, inserts them in one ``executemany`` and commits once, so a burst costs one fsync.
+    3. Durable means committed. ``await journal.durable(seq)`` returns only after the entry is on disk
+       (WAL, ``synchronous=FULL``). Nobody is told "done" -- no ACK, no HTTP 201 -- before that.
+    4. Listeners (the bus) hear an entry only after it is durable, so a console never shows a fact that a
+       crash could take back, and resuming from a sequence number is always consistent.
+    5. A failed commit poisons the journal: every waiter and every later append gets :class:`JournalError`.
+       Intake then refuses work instead of acknowledging what is not recorded.
+
+Never
+    Never rewrite an entry, never re-serialise a payload for verification (the stored text is what was
+    hashed), never acknowledge before the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+from dispatch.clock import Clock
+from dispatch.errors import ChainBroken, JournalError
+
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq         INTEGER PRIMARY KEY,
+    ts          REAL    NOT NULL,
+    kind        TEXT    NOT NULL,
+    actor       TEXT    NOT NULL,
+    incident_id TEXT,
+    drill       INTEGER NOT NULL,
+    payload     TEXT    NOT NULL,
+    prev_hash   TEXT    NOT NULL,
+    hash        TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_incident ON journal(incident_id) WHERE incident_id IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+"""
+
+_COLUMNS = "seq, ts, kind, actor, incident_id, drill, payload, prev_hash, hash"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal entry. ``payload_json`` is the exact text that was hashed and stored."""
+
+    seq: int
+    ts: float
+    kind: str
+    actor: str
+    incident_id: str | None
+    drill: bool
+    payload_json: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.payload_json)
+        return value
+
+    def wire(self) -> str:
+        """The entry as one JSON object, built around the stored payload text (no re-encoding)."""
+        head = json.dumps(
+            {
+                "type": "entry",
+                "seq": self.seq,
+                "ts": self.ts,
+                "kind": self.kind,
+                "actor": self.actor,
+                "incident_id": self.incident_id,
+                "drill": self.drill,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return f'{head[:-1]},"payload":{self.payload_json}}}'
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "kind": self.kind,
+            "actor": self.actor,
+            "incident_id": self.incident_id,
+            "drill": self.drill,
+            "payload": self.payload,
+            "hash": self.hash,
+        }
+
+
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(
+    prev_hash: str,
+    seq: int,
+    ts: float,
+    kind: str,
+    actor: str,
+    incident_id: str | None,
+    drill: bool,
+    payload_json: str,
+) -> str:
+    material = "\x1f".join(
+        (prev_hash, str(seq), repr(ts), kind, actor, incident_id or "", "1" if drill else "0", payload_json)
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    entries: int
+    head_hash: str
+
+
+Listener = Callable[[Entry], None]
+
+
+class Journal(Protocol):
+    """The store of the service record. SQLite now; PostgreSQL later behind the same calls."""
+
+    @property
+    def head_seq(self) -> int: ...
+
+    @property
+    def durable_seq(self) -> int: ...
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        actor: str,
+        incident_id: str | None = None,
+        drill: bool = False,
+    ) -> Entry: ...
+
+    async def durable(self, seq: int) -> None: ...
+
+    def listen(self, listener: Listener) -> None: ...
+
+    async def read(self, after: int, limit: int) -> list[Entry]: ...
+
+    def replay(self, batch: int = 5000) -> AsyncIterator[Entry]: ...
+
+    async def verify(self) -> VerifyResult: ...
+
+    async def close(self) -> None: ...
+
+
+class SqliteJournal:
+    """The embedded journal: one SQLite file in WAL mode, a writer connection and a reader connection."""
+
+    def __init__(self, path: Path, clock: Clock, *, max_batch: int = 2000) -> None:
+        self.path = path
+        self._clock = clock
+        self._max_batch = max_batch
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._pending: list[Entry] = []
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._listeners: list[Listener] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failure: JournalError | None = None
+        self._head_seq = 0
+        self._head_hash = GENESIS
+        self._durable_seq = 0
+        self.commits = 0
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._writer = await connect(self.path)
+        await self._writer.executescript(_SCHEMA)
+        await self._writer.commit()
+        self._reader = await connect(self.path)
+        async with self._writer.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            self._head_seq, self._head_hash = int(row[0]), str(row[1])
+        self._durable_seq = self._head_seq
+        self._task = asyncio.create_task(self._write_loop(), name="journal-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            if self._pending and self._failure is None:
+                await self.durable(self._head_seq)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    @property
+    def head_seq(self) -> int:
+        return self._head_seq
+
+    @property
+    def durable_seq(self) -> int:
+        return self._durable_seq
+
+    @property
+    def failure(self) -> JournalError | None:
+        return self._failure
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        actor: str,
+        incident_id: str | None = None,
+        drill: bool = False,
+    ) -> Entry:
+        if self._failure is not None:
+            raise self._failure
+        if self._task is None:
+            raise JournalError("the journal is not open")
+        seq = self._head_seq + 1
+        ts = self._clock.now()
+        payload_json = encode_payload(payload)
+        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json)
+        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest)
+        self._head_seq, self._head_hash = seq, digest
+        self._pending.append(entry)
+        self._wake.set()
+        return entry
+
+    async def durable(self, seq: int) -> None:
+        if seq <= self._durable_seq:
+            return
+        if self._failure is not None:
+            raise self._failure
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(seq, []).append(future)
+        await future
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    await self._writer.executemany(
+                        f"INSERT INTO journal ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [_row(entry) for entry in batch],
+                    )
+                    await self._writer.commit()
+                except Exception as exc:  # disk full, I/O error, locked database: stop acknowledging
+                    self._fail(JournalError(f"journal commit failed: {exc}"))
+                    return
+                self.commits += 1
+                self._durable_seq = batch[-1].seq
+                self._release(self._durable_seq)
+                for entry in batch:
+                    for listener in self._listeners:
+                        listener(entry)
+
+    def _release(self, upto: int) -> None:
+        for seq in [seq for seq in self._waiters if seq <= upto]:
+            for future in self._waiters.pop(seq):
+                if not future.done():
+                    future.set_result(None)
+
+    def _fail(self, error: JournalError) -> None:
+        self._failure = error
+        self._pending.clear()
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+        self._waiters.clear()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def read(self, after: int, limit: int) -> list[Entry]:
+        """Durable entries with ``seq > after``, oldest first, at most ``limit``."""
+        if self._reader is None:
+            raise JournalError("the journal is not open")
+        upto = self._durable_seq
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS} FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (after, upto, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_entry(row) for row in rows]
+
+    async def replay(self, batch: int = 5000) -> AsyncIterator[Entry]:
+        after = 0
+        while True:
+            entries = await self.read(after, batch)
+            if not entries:
+                return
+            for entry in entries:
+                yield entry
+            after = entries[-1].seq
+
+    async def verify(self) -> VerifyResult:
+        return await verify_chain(self.read)
+
+
+async def verify_chain(read: Callable[[int, int], Any]) -> VerifyResult:
+    """Walk the whole chain; raise :class:`ChainBroken` at the first entry that does not follow."""
+    prev_hash, expected_seq, count, after = GENESIS, 1, 0, 0
+    while True:
+        entries: list[Entry] = await read(after, 5000)
+        if not entries:
+            return VerifyResult(count, prev_hash)
+        for entry in entries:
+            if entry.seq != expected_seq:
+                raise ChainBroken(expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})")
+            if entry.prev_hash != prev_hash:
+                raise ChainBroken(entry.seq, "prev_hash does not match the previous entry's hash")
+            recomputed = entry_hash(
+                entry.prev_hash,
+                entry.seq,
+                entry.ts,
+                entry.kind,
+                entry.actor,
+                entry.incident_id,
+                entry.drill,
+                entry.payload_json,
+            )
+            if recomputed != entry.hash:
+                raise ChainBroken(entry.seq, "content does not match its hash")
+            prev_hash, expected_seq, count = entry.hash, expected_seq + 1, count + 1
+        after = entries[-1].seq
+
+
+async def read_only(path: Path) -> tuple[aiosqlite.Connection, Callable[[int, int], Any]]:
+    """A reader over a journal file that another process may be writing (for ``anxin verify``)."""
+    conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
+
+    async def read(after: int, limit: int) -> list[Entry]:
+        async with conn.execute(
+            f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_entry(row) for row in rows]
+
+    return conn, read
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    """An aiosqlite connection set up as Anxin needs it: WAL, full fsync at commit, a busy timeout."""
+    conn = await aiosqlite.connect(path)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=FULL")
+    await conn.execute("PRAGMA busy_timeout=5000")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _row(entry: Entry) -> tuple[Any, ...]:
+    return (
+        entry.seq,
+        entry.ts,
+        entry.kind,
+        entry.actor,
+        entry.incident_id,
+        1 if entry.drill else 0,
+        entry.payload_json,
+        entry.prev_hash,
+        entry.hash,
+    )
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        seq=int(row[0]),
+        ts=float(row[1]),
+        kind=str(row[2]),
+        actor=str(row[3]),
+        incident_id=row[4],
+        drill=bool(row[5]),
+        payload_json=str(row[6]),
+        prev_hash=str(row[7]),
+        hash=str(row[8]),
+    )

@@ -1,0 +1,181 @@
+"""The incident and assignment state machines, as tables.
+
+Rule 1: every legal move of an incident or an assignment is one row in a table below. Code never sets a
+state directly; it calls :func:`incident_next` or :func:`assignment_next`, which raise
+:class:`~dispatch.errors.IllegalTransition` for any move not in the table.
+
+Rule 2: an incident's state follows from operator actions and from its assignments: the first accepted
+offer makes it ``assigned``, a responder on scene makes it ``on_scene``. Acknowledging is recorded even
+when automatic dispatch already moved the incident on (those rows keep the state).
+
+``docs/state-machines.md`` is drawn from these tables by :func:`mermaid`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dispatch.errors import IllegalTransition
+
+
+class IncidentState(StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHING = "dispatching"
+    ASSIGNED = "assigned"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+
+class IncidentEvent(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    OFFER = "offer"
+    ACCEPT = "accept"
+    ARRIVE = "arrive"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    CANCEL = "cancel"
+    ESCALATE = "escalate"
+    REOPEN_DISPATCH = "reopen_dispatch"
+
+
+class AssignmentState(StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    DONE = "done"
+
+
+class AssignmentEvent(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    EXPIRE = "expire"
+    WITHDRAW = "withdraw"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    DONE = "done"
+
+
+_I = IncidentState
+_IE = IncidentEvent
+
+INCIDENT_TRANSITIONS: dict[tuple[IncidentState, IncidentEvent], IncidentState] = {
+    (_I.RECEIVED, _IE.ACKNOWLEDGE): _I.ACKNOWLEDGED,
+    (_I.DISPATCHING, _IE.ACKNOWLEDGE): _I.DISPATCHING,
+    (_I.ASSIGNED, _IE.ACKNOWLEDGE): _I.ASSIGNED,
+    (_I.ON_SCENE, _IE.ACKNOWLEDGE): _I.ON_SCENE,
+    (_I.ESCALATED, _IE.ACKNOWLEDGE): _I.ESCALATED,
+    (_I.RECEIVED, _IE.OFFER): _I.DISPATCHING,
+    (_I.ACKNOWLEDGED, _IE.OFFER): _I.DISPATCHING,
+    (_I.DISPATCHING, _IE.OFFER): _I.DISPATCHING,
+    (_I.ESCALATED, _IE.OFFER): _I.ESCALATED,
+    (_I.DISPATCHING, _IE.ACCEPT): _I.ASSIGNED,
+    (_I.ESCALATED, _IE.ACCEPT): _I.ESCALATED,
+    (_I.ASSIGNED, _IE.ARRIVE): _I.ON_SCENE,
+    (_I.ESCALATED, _IE.ARRIVE): _I.ESCALATED,
+    # the accepted responder dropped out (withdrawn by an operator): back to dispatching
+    (_I.ASSIGNED, _IE.REOPEN_DISPATCH): _I.DISPATCHING,
+    (_I.ON_SCENE, _IE.REOPEN_DISPATCH): _I.DISPATCHING,
+    (_I.ACKNOWLEDGED, _IE.RESOLVE): _I.RESOLVED,
+    (_I.DISPATCHING, _IE.RESOLVE): _I.RESOLVED,
+    (_I.ASSIGNED, _IE.RESOLVE): _I.RESOLVED,
+    (_I.ON_SCENE, _IE.RESOLVE): _I.RESOLVED,
+    (_I.ESCALATED, _IE.RESOLVE): _I.RESOLVED,
+    (_I.RESOLVED, _IE.CLOSE): _I.CLOSED,
+    (_I.CANCELLED, _IE.CLOSE): _I.CLOSED,
+    (_I.ESCALATED, _IE.CLOSE): _I.CLOSED,
+    **{
+        (state, _IE.CANCEL): _I.CANCELLED
+        for state in (_I.RECEIVED, _I.ACKNOWLEDGED, _I.DISPATCHING, _I.ASSIGNED, _I.ON_SCENE)
+    },
+    **{
+        (state, _IE.ESCALATE): _I.ESCALATED
+        for state in (_I.RECEIVED, _I.ACKNOWLEDGED, _I.DISPATCHING, _I.ASSIGNED, _I.ON_SCENE)
+    },
+}
+
+_A = AssignmentState
+_AE = AssignmentEvent
+
+ASSIGNMENT_TRANSITIONS: dict[tuple[AssignmentState, AssignmentEvent], AssignmentState] = {
+    (_A.OFFERED, _AE.ACCEPT): _A.ACCEPTED,
+    (_A.OFFERED, _AE.DECLINE): _A.DECLINED,
+    (_A.OFFERED, _AE.EXPIRE): _A.EXPIRED,
+    (_A.OFFERED, _AE.WITHDRAW): _A.WITHDRAWN,
+    (_A.ACCEPTED, _AE.EN_ROUTE): _A.EN_ROUTE,
+    (_A.ACCEPTED, _AE.ON_SCENE): _A.ON_SCENE,
+    (_A.EN_ROUTE, _AE.ON_SCENE): _A.ON_SCENE,
+    (_A.ON_SCENE, _AE.DONE): _A.DONE,
+    (_A.ACCEPTED, _AE.WITHDRAW): _A.WITHDRAWN,
+    (_A.EN_ROUTE, _AE.WITHDRAW): _A.WITHDRAWN,
+    (_A.ON_SCENE, _AE.WITHDRAW): _A.WITHDRAWN,
+}
+
+#: States in which an incident still needs work (and shows in the live queue).
+OPEN_STATES = frozenset({_I.RECEIVED, _I.ACKNOWLEDGED, _I.DISPATCHING, _I.ASSIGNED, _I.ON_SCENE, _I.ESCALATED})
+#: Assignment states in which the responder is taken (holding an offer or on the job).
+ACTIVE_ASSIGNMENT = frozenset({_A.OFFERED, _A.ACCEPTED, _A.EN_ROUTE, _A.ON_SCENE})
+
+
+def incident_next(state: IncidentState, event: IncidentEvent) -> IncidentState:
+    try:
+        return INCIDENT_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition("incident", state.value, event.value) from None
+
+
+def assignment_next(state: AssignmentState, event: AssignmentEvent) -> AssignmentState:
+    try:
+        return ASSIGNMENT_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition("assignment", state.value, event.value) from None
+
+
+def incident_allows(state: IncidentState, event: IncidentEvent) -> bool:
+    return (state, event) in INCIDENT_TRANSITIONS
+
+
+def mermaid(table: dict[tuple[StrEnum, StrEnum], StrEnum], initial: StrEnum) -> str:
+    """A Mermaid state diagram drawn from a transition table (self-loops left out for legibility)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {initial.value}"]
+    for (source, event), target in table.items():
+        if source != target:
+            lines.append(f"    {source.value} --> {target.value}: {event.value}")
+    return "\n".join(lines)
+
+
+def document() -> str:
+    """The text of docs/state-machines.md (a test keeps the file equal to this)."""
+    return "\n".join(
+        [
+            "# State machines",
+            "",
+            "Drawn from the transition tables in `dispatch/machines.py` by `python -m dispatch.machines`;",
+            "a test fails when this file and the tables disagree. Self-loops (for example acknowledging an",
+            "incident that automatic dispatch already moved on) are in the tables but not drawn.",
+            "",
+            "## Incident",
+            "",
+            "```mermaid",
+            mermaid(INCIDENT_TRANSITIONS, IncidentState.RECEIVED),  # type: ignore[arg-type]
+            "```",
+            "",
+            "## Assignment (one offer to one responder)",
+            "",
+            "```mermaid",
+            mermaid(ASSIGNMENT_TRANSITIONS, AssignmentState.OFFERED),  # type: ignore[arg-type]
+            "```",
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(document(), end="")

@@ -1,0 +1,369 @@
+"""Projections: the live state of incidents, assignments, responders and calls, folded from the journal.
+
+What it owns
+    :class:`Projection` holds what the engine decides on and what the console shows. It changes only in
+    :meth:`Projection.apply`, one journal entry at a time, so the state after a restart (replaying every
+    entry) is the state before the crash. The timers are part of it: applying ``incident.opened`` arms the
+    answer timer, applying ``offer.made`` arms the expiry, so replay re-arms every open timer by itself.
+
+Rules
+    1. ``apply`` never fails on an entry that the engine wrote: the engine checked the transition before
+       appending. An entry whose kind it does not know is ignored (newer versions may add kinds).
+    2. ``apply`` reads no clock, no registry and no database; everything it needs is in the entry.
+    3. Responders whose availability may have changed are put in ``dirty``; the engine syncs them into the
+       geo index after applying (the index is a backend behind an async interface, apply is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatch.journal import Entry
+from dispatch.machines import (
+    ACTIVE_ASSIGNMENT,
+    OPEN_STATES,
+    AssignmentEvent,
+    AssignmentState,
+    IncidentEvent,
+    IncidentState,
+    assignment_next,
+    incident_allows,
+    incident_next,
+)
+from dispatch.timers import Timers
+
+
+@dataclass(slots=True)
+class Assignment:
+    assignment_id: str
+    incident_id: str
+    responder_id: str
+    state: AssignmentState
+    offered_at: float
+    deadline: float
+    by: str
+    distance_m: float | None
+    eta_s: float | None
+    updated_at: float
+    note: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_ASSIGNMENT
+
+
+@dataclass(slots=True)
+class Incident:
+    incident_id: str
+    state: IncidentState
+    alarm_type: str
+    source: str
+    priority: int
+    priority_reasons: list[str]
+    elder_id: str | None
+    device_id: str | None
+    call_id: str | None
+    lat: float | None
+    lon: float | None
+    location: str
+    opened_at: float
+    answer_deadline: float
+    drill: bool
+    updated_at: float
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    supervisor_alerted: bool = False
+    needs_manual: bool = False
+    manual_reason: str | None = None
+    assignments: list[str] = field(default_factory=list)
+    ranking: list[dict[str, Any]] = field(default_factory=list)
+    clinic: dict[str, Any] | None = None
+    failed_offers: int = 0
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str | None = None
+    escalated_to: str | None = None
+    closed_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+@dataclass(slots=True)
+class ResponderState:
+    responder_id: str
+    on_duty: bool = False
+    lat: float | None = None
+    lon: float | None = None
+    pos_at: float | None = None
+    assignment_id: str | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    caller: str
+    line: str
+    elder_id: str | None
+    state: str
+    started_at: float
+    incident_id: str | None = None
+
+
+class Projection:
+    def __init__(self, *, position_stale_s: float) -> None:
+        self.position_stale_s = position_stale_s
+        self.incidents: dict[str, Incident] = {}
+        self.assignments: dict[str, Assignment] = {}
+        self.responders: dict[str, ResponderState] = {}
+        self.calls: dict[str, Call] = {}
+        self.open_by_elder: dict[str, str] = {}
+        self.timers = Timers()
+        self.dirty: set[str] = set()
+        self._handlers: dict[str, Callable[[Entry, dict[str, Any]], None]] = {
+            "incident.opened": self._opened,
+            "incident.alarm_attached": self._alarm_attached,
+            "incident.acknowledged": self._acknowledged,
+            "incident.unanswered": self._unanswered,
+            "incident.ranked": self._ranked,
+            "incident.needs_manual": self._needs_manual,
+            "incident.note": self._note,
+            "incident.cancelled": self._transition(IncidentEvent.CANCEL),
+            "incident.escalated": self._escalated,
+            "incident.resolved": self._resolved,
+            "incident.closed": self._closed,
+            "offer.made": self._offer_made,
+            "offer.accepted": self._assignment(AssignmentEvent.ACCEPT),
+            "offer.declined": self._assignment(AssignmentEvent.DECLINE),
+            "offer.expired": self._assignment(AssignmentEvent.EXPIRE),
+            "offer.withdrawn": self._assignment(AssignmentEvent.WITHDRAW),
+            "assignment.status": self._assignment_status,
+            "responder.duty": self._duty,
+            "responder.position": self._position,
+            "call.ringing": self._call_ringing,
+            "call.answered": self._call_answered,
+            "call.ended": self._call_ended,
+        }
+
+    def apply(self, entry: Entry) -> None:
+        handler = self._handlers.get(entry.kind)
+        if handler is not None:
+            handler(entry, entry.payload)
+
+    def responder(self, responder_id: str) -> ResponderState:
+        state = self.responders.get(responder_id)
+        if state is None:
+            state = self.responders[responder_id] = ResponderState(responder_id)
+        return state
+
+    def available(self, responder_id: str, now: float) -> bool:
+        state = self.responders.get(responder_id)
+        return (
+            state is not None
+            and state.on_duty
+            and state.assignment_id is None
+            and state.pos_at is not None
+            and now - state.pos_at < self.position_stale_s
+        )
+
+    def active_assignments(self, incident: Incident) -> list[Assignment]:
+        return [a for a in (self.assignments[i] for i in incident.assignments) if a.active]
+
+    # -- incidents --------------------------------------------------------------------------------
+
+    def _opened(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = Incident(
+            incident_id=p["incident_id"],
+            state=IncidentState.RECEIVED,
+            alarm_type=p["alarm_type"],
+            source=p["source"],
+            priority=p["priority"],
+            priority_reasons=p["priority_reasons"],
+            elder_id=p.get("elder_id"),
+            device_id=p.get("device_id"),
+            call_id=p.get("call_id"),
+            lat=p.get("lat"),
+            lon=p.get("lon"),
+            location=p["location"],
+            opened_at=entry.ts,
+            answer_deadline=p["answer_deadline"],
+            drill=entry.drill,
+            updated_at=entry.ts,
+            alarms=[{"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]}],
+        )
+        self.incidents[incident.incident_id] = incident
+        if incident.elder_id is not None:
+            self.open_by_elder[incident.elder_id] = incident.incident_id
+        if incident.call_id is not None and incident.call_id in self.calls:
+            self.calls[incident.call_id].incident_id = incident.incident_id
+        self.timers.set(("answer", incident.incident_id), incident.answer_deadline)
+
+    def _alarm_attached(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self.incidents[entry.incident_id or ""]
+        incident.alarms.append({"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]})
+        if p["priority"] < incident.priority:
+            incident.priority = p["priority"]
+            incident.priority_reasons = p["priority_reasons"]
+            incident.alarm_type = p["alarm_type"]
+        incident.updated_at = entry.ts
+
+    def _acknowledged(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self._move(entry, IncidentEvent.ACKNOWLEDGE)
+        incident.acknowledged_at = entry.ts
+        incident.acknowledged_by = entry.actor
+        self.timers.cancel(("answer", incident.incident_id))
+
+    def _unanswered(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self.incidents[entry.incident_id or ""]
+        incident.supervisor_alerted = True
+        incident.updated_at = entry.ts
+
+    def _ranked(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self.incidents[entry.incident_id or ""]
+        incident.ranking = p["candidates"]
+        incident.clinic = p.get("clinic")
+        incident.updated_at = entry.ts
+
+    def _needs_manual(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self.incidents[entry.incident_id or ""]
+        incident.needs_manual = True
+        incident.manual_reason = p["reason"]
+        incident.updated_at = entry.ts
+
+    def _note(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self.incidents[entry.incident_id or ""]
+        incident.notes.append({"ts": entry.ts, "actor": entry.actor, "text": p["text"]})
+        incident.updated_at = entry.ts
+
+    def _escalated(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self._move(entry, IncidentEvent.ESCALATE)
+        incident.escalated_to = p["service"]
+        if p.get("note"):
+            incident.notes.append({"ts": entry.ts, "actor": entry.actor, "text": p["note"]})
+
+    def _resolved(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self._move(entry, IncidentEvent.RESOLVE)
+        incident.outcome = p["outcome"]
+
+    def _closed(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self._move(entry, IncidentEvent.CLOSE)
+        incident.closed_at = entry.ts
+
+    def _transition(self, event: IncidentEvent) -> Callable[[Entry, dict[str, Any]], None]:
+        def handler(entry: Entry, p: dict[str, Any]) -> None:
+            incident = self._move(entry, event)
+            if p.get("reason"):
+                incident.outcome = p["reason"]
+
+        return handler
+
+    def _move(self, entry: Entry, event: IncidentEvent) -> Incident:
+        incident = self.incidents[entry.incident_id or ""]
+        incident.state = incident_next(incident.state, event)
+        incident.updated_at = entry.ts
+        if not incident.open:
+            self.timers.cancel(("answer", incident.incident_id))
+            if incident.elder_id is not None and self.open_by_elder.get(incident.elder_id) == incident.incident_id:
+                del self.open_by_elder[incident.elder_id]
+        return incident
+
+    # -- assignments ------------------------------------------------------------------------------
+
+    def _offer_made(self, entry: Entry, p: dict[str, Any]) -> None:
+        incident = self._move(entry, IncidentEvent.OFFER)
+        incident.needs_manual = False
+        incident.manual_reason = None
+        assignment = Assignment(
+            assignment_id=p["assignment_id"],
+            incident_id=incident.incident_id,
+            responder_id=p["responder_id"],
+            state=AssignmentState.OFFERED,
+            offered_at=entry.ts,
+            deadline=p["deadline"],
+            by=p["by"],
+            distance_m=p.get("distance_m"),
+            eta_s=p.get("eta_s"),
+            updated_at=entry.ts,
+        )
+        self.assignments[assignment.assignment_id] = assignment
+        incident.assignments.append(assignment.assignment_id)
+        self.responder(assignment.responder_id).assignment_id = assignment.assignment_id
+        self.dirty.add(assignment.responder_id)
+        self.timers.set(("offer", assignment.assignment_id), assignment.deadline)
+
+    def _assignment(self, event: AssignmentEvent) -> Callable[[Entry, dict[str, Any]], None]:
+        def handler(entry: Entry, p: dict[str, Any]) -> None:
+            self._assignment_move(entry, p["assignment_id"], event, p.get("reason", ""))
+
+        return handler
+
+    def _assignment_status(self, entry: Entry, p: dict[str, Any]) -> None:
+        self._assignment_move(entry, p["assignment_id"], AssignmentEvent(p["status"]), p.get("note", ""))
+
+    def _assignment_move(self, entry: Entry, assignment_id: str, event: AssignmentEvent, note: str) -> None:
+        assignment = self.assignments[assignment_id]
+        was_accepted = assignment.state not in (AssignmentState.OFFERED,)
+        assignment.state = assignment_next(assignment.state, event)
+        assignment.updated_at = entry.ts
+        if note:
+            assignment.note = note
+        self.timers.cancel(("offer", assignment_id))
+        incident = self.incidents[assignment.incident_id]
+        incident.updated_at = entry.ts
+        if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE):
+            incident.failed_offers += 1
+        if event is AssignmentEvent.ACCEPT:
+            incident.state = incident_next(incident.state, IncidentEvent.ACCEPT)
+        elif event is AssignmentEvent.ON_SCENE:
+            incident.state = incident_next(incident.state, IncidentEvent.ARRIVE)
+        elif (
+            event is AssignmentEvent.WITHDRAW
+            and was_accepted
+            and incident_allows(incident.state, IncidentEvent.REOPEN_DISPATCH)
+            and not any(a.state is not AssignmentState.OFFERED for a in self.active_assignments(incident))
+        ):
+            incident.state = incident_next(incident.state, IncidentEvent.REOPEN_DISPATCH)
+        if not assignment.active:
+            responder = self.responder(assignment.responder_id)
+            if responder.assignment_id == assignment_id:
+                responder.assignment_id = None
+            self.dirty.add(assignment.responder_id)
+
+    # -- responders -------------------------------------------------------------------------------
+
+    def _duty(self, entry: Entry, p: dict[str, Any]) -> None:
+        responder = self.responder(p["responder_id"])
+        responder.on_duty = bool(p["on"])
+        if p.get("lat") is not None:
+            self._place(responder, p["lat"], p["lon"], entry.ts)
+        self.dirty.add(responder.responder_id)
+
+    def _position(self, entry: Entry, p: dict[str, Any]) -> None:
+        responder = self.responder(p["responder_id"])
+        self._place(responder, p["lat"], p["lon"], entry.ts)
+        self.dirty.add(responder.responder_id)
+
+    def _place(self, responder: ResponderState, lat: float, lon: float, ts: float) -> None:
+        responder.lat, responder.lon, responder.pos_at = lat, lon, ts
+        self.timers.set(("stale", responder.responder_id), ts + self.position_stale_s)
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def _call_ringing(self, entry: Entry, p: dict[str, Any]) -> None:
+        self.calls[p["call_id"]] = Call(
+            call_id=p["call_id"],
+            caller=p["caller"],
+            line=p["line"],
+            elder_id=p.get("elder_id"),
+            state="ringing",
+            started_at=entry.ts,
+        )
+
+    def _call_answered(self, entry: Entry, p: dict[str, Any]) -> None:
+        self.calls[p["call_id"]].state = "answered"
+
+    def _call_ended(self, entry: Entry, p: dict[str, Any]) -> None:
+        self.calls[p["call_id"]].state = "ended"

@@ -1,0 +1,170 @@
+"""The HTTP API and the websockets in-process (Starlette's TestClient), on a real SQLite data folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from console.app import create_app
+from tests.conftest import elder, responder, seed, settings_for
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path / "data")
+    asyncio.run(
+        seed(
+            settings,
+            elders=[elder("e1")],
+            responders=[responder("c1", 24.511, 117.70), responder("c2", 24.515, 117.70)],
+        )
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def token(client: TestClient, username: str = "admin", password: str = "test-admin-pw") -> str:
+    response = client.post("/api/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    value: str = response.json()["access_token"]
+    return value
+
+
+def auth(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def account(client: TestClient, admin: str, username: str, role: str, responder_id: str | None = None) -> str:
+    body = {"username": username, "password": "password-123", "role": role, "responder_id": responder_id}
+    response = client.post("/api/accounts", json=body, headers=auth(admin))
+    assert response.status_code == 201, response.text
+    return token(client, username, "password-123")
+
+
+def journal_head(client: TestClient, admin: str) -> int:
+    head: int = client.get("/api/journal?limit=1", headers=auth(admin)).json()["head"]
+    return head
+
+
+def test_login_and_roles(client: TestClient) -> None:
+    assert client.get("/healthz").json()["ok"] is True
+    bad = client.post("/api/auth/token", data={"username": "admin", "password": "nope"})
+    assert bad.status_code == 401
+    assert client.get("/api/incidents").status_code == 401
+    assert client.get("/api/incidents", headers=auth("forged")).status_code == 401
+    admin = token(client)
+    operator = account(client, admin, "op", "operator")
+    caregiver = account(client, admin, "c1", "caregiver", "c1")
+    assert client.get("/api/incidents", headers=auth(operator)).status_code == 200
+    assert client.get("/api/journal", headers=auth(operator)).status_code == 403
+    refused = client.post("/api/alarms", json={"elder_id": "e1", "alarm_type": "sos"}, headers=auth(caregiver))
+    assert refused.status_code == 403
+    assert "caregiver" in refused.json()["detail"]
+    assert client.post("/api/accounts", json={}, headers=auth(operator)).status_code == 403
+    no_such = {"username": "c9", "password": "password-123", "role": "caregiver", "responder_id": "c9"}
+    assert client.post("/api/accounts", json=no_such, headers=auth(admin)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"elder_id": "nobody", "alarm_type": "sos"}, 404, "elder_id"),
+        ({"elder_id": "e1", "alarm_type": "sos", "lat": 91, "lon": 117.7}, 422, "lat"),
+        ({"elder_id": "e1", "alarm_type": "sos", "lat": 24.5, "lon": -181}, 422, "lon"),
+        ({"elder_id": "e1", "alarm_type": "earthquake"}, 422, "alarm_type"),
+        ({"elder_id": "e1", "alarm_type": "sos", "lat": 24.5}, 422, "lon"),
+        ({"alarm_type": "sos"}, 422, "elder_id"),
+        ({"elder_id": "e1", "alarm_type": "sos", "colour": "red"}, 422, "colour"),
+    ],
+)
+def test_bad_alarms_are_refused_and_write_nothing(
+    client: TestClient, body: dict[str, Any], status: int, field: str
+) -> None:
+    admin = token(client)
+    head = journal_head(client, admin)
+    response = client.post("/api/alarms", json=body, headers=auth(admin))
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field
+    assert journal_head(client, admin) == head
+    assert client.get("/api/incidents", headers=auth(admin)).json()["incidents"] == []
+
+
+def test_registry_validation_names_the_field(client: TestClient) -> None:
+    admin = token(client)
+    record = elder("e2").model_dump(mode="json")
+    record["lat"] = 123
+    response = client.put("/api/elders/e2", json=record, headers=auth(admin))
+    assert response.status_code == 422 and response.json()["field"] == "lat"
+    record["lat"], record["community"] = 24.5, "龙文区"
+    response = client.put("/api/elders/e2", json=record, headers=auth(admin))
+    assert response.status_code == 422 and response.json()["field"] == "community"
+    record["community"] = "龙文区/蓝田街道/蓝田社区"
+    assert client.put("/api/elders/e2", json=record, headers=auth(admin)).status_code == 200
+    viewed = client.get("/api/elders/e2", headers=auth(admin)).json()
+    assert viewed["name"] == "王秀英"
+    kinds = [e["kind"] for e in client.get("/api/journal", headers=auth(admin)).json()["entries"]]
+    assert kinds[-2:] == ["registry.elder", "elder.viewed"]  # every read of a record is journaled
+
+
+def test_incident_lifecycle_over_http_and_websockets(client: TestClient) -> None:
+    admin = token(client)
+    operator = account(client, admin, "op", "operator")
+    phone = account(client, admin, "c1", "caregiver", "c1")
+    with client.websocket_connect(f"/ws/caregiver?token={phone}") as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["offer"] is None
+        ws.send_json({"type": "duty", "on": True, "lat": 24.511, "lon": 117.70, "id": 1})
+        assert ws.receive_json() == {"type": "ok", "ref": 1}
+        ws.send_json({"type": "dance", "id": 2})
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["ref"] == 2
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"  # and the connection stays up
+        with client.websocket_connect(f"/ws/console?token={operator}") as console:
+            snap = console.receive_json()
+            assert snap["type"] == "snapshot" and snap["incidents"] == []
+            created = client.post("/api/alarms", json={"elder_id": "e1", "alarm_type": "sos"}, headers=auth(operator))
+            assert created.status_code == 201
+            incident_id = created.json()["incident_id"]
+            offer = ws.receive_json()
+            assert offer["type"] == "offer" and offer["incident_id"] == incident_id
+            assert "elder" not in offer and "address" not in offer  # nothing personal before accepting
+            ws.send_json({"type": "accept", "assignment_id": offer["assignment_id"], "id": 3})
+            replies = [ws.receive_json(), ws.receive_json()]
+            job = next(r for r in replies if r["type"] == "job")
+            assert job["elder"]["address"].startswith("龙文区")
+            seen = [console.receive_json() for _ in range(4)]
+            assert [m["kind"] for m in seen] == ["incident.opened", "incident.ranked", "offer.made", "offer.accepted"]
+            assert [m["seq"] for m in seen] == list(range(snap["seq"] + 1, snap["seq"] + 5))
+    view = client.get(f"/api/incidents/{incident_id}", headers=auth(operator)).json()
+    assert view["state"] == "assigned" and view["assignments"][0]["responder_id"] == "c1"
+    assert client.post(f"/api/incidents/{incident_id}/close", headers=auth(operator)).status_code == 409
+    assert client.post(f"/api/incidents/{incident_id}/cancel", json={}, headers=auth(operator)).status_code == 422
+    done = client.post(f"/api/incidents/{incident_id}/resolve", json={"outcome": "ok"}, headers=auth(operator))
+    assert done.json()["state"] == "resolved"
+
+
+def test_websockets_refuse_missing_and_wrong_tokens(client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    admin = token(client)
+    for path, code in (("/ws/console", 4401), ("/ws/console?token=bad", 4401), (f"/ws/caregiver?token={admin}", 4403)):
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(path) as ws:
+            ws.receive_json()
+        assert closed.value.code == code
+
+
+def test_console_resumes_from_a_sequence_number(client: TestClient) -> None:
+    admin = token(client)
+    for _ in range(3):
+        client.post("/api/alarms", json={"elder_id": "e1", "alarm_type": "test"}, headers=auth(admin))
+    entries = client.get("/api/journal", headers=auth(admin)).json()["entries"]
+    middle = entries[len(entries) // 2]["seq"]
+    with client.websocket_connect(f"/ws/console?token={admin}&after={middle}") as console:
+        got = [console.receive_json()["seq"] for _ in range(len(entries) - len(entries) // 2 - 1)]
+    assert got == [e["seq"] for e in entries if e["seq"] > middle]

@@ -1,0 +1,101 @@
+"""The journal on a real SQLite file: ordering, durability, group commit, the hash chain."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dispatch.clock import ManualClock
+from dispatch.errors import ChainBroken, JournalError
+from dispatch.journal import Entry, SqliteJournal
+
+
+async def opened(path: Path, clock: ManualClock) -> SqliteJournal:
+    journal = SqliteJournal(path, clock)
+    await journal.open()
+    return journal
+
+
+async def test_append_is_ordered_and_durable_after_await(tmp_path: Path, clock: ManualClock) -> None:
+    journal = await opened(tmp_path / "j.sqlite3", clock)
+    heard: list[int] = []
+    journal.listen(lambda entry: heard.append(entry.seq))
+    first = journal.append("incident.opened", {"incident_id": "INC-1", "名字": "王"}, actor="system")
+    second = journal.append("incident.note", {"text": "x"}, actor="operator:o", incident_id="INC-1")
+    assert (first.seq, second.seq) == (1, 2)
+    assert second.prev_hash == first.hash
+    assert heard == []  # nobody hears of an entry before it is committed
+    await journal.durable(second.seq)
+    assert heard == [1, 2]
+    assert journal.durable_seq == 2
+    # what is durable is on disk, readable by another connection
+    rows = sqlite3.connect(tmp_path / "j.sqlite3").execute("SELECT seq, kind FROM journal").fetchall()
+    assert rows == [(1, "incident.opened"), (2, "incident.note")]
+    read = await journal.read(0, 10)
+    assert read[0].payload == {"incident_id": "INC-1", "名字": "王"}
+    await journal.close()
+
+
+async def test_group_commit_batches_a_burst(tmp_path: Path, clock: ManualClock) -> None:
+    journal = await opened(tmp_path / "j.sqlite3", clock)
+    entries = [journal.append("alarm", {"n": n}, actor="device:d") for n in range(1000)]
+    await asyncio.gather(*(journal.durable(e.seq) for e in entries))
+    assert journal.commits <= 2
+    assert (await journal.verify()).entries == 1000
+    await journal.close()
+
+
+async def test_reopening_continues_the_chain(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = await opened(path, clock)
+    last = journal.append("a", {}, actor="system")
+    await journal.durable(last.seq)
+    await journal.close()
+    journal = await opened(path, clock)
+    nxt = journal.append("b", {}, actor="system")
+    assert (nxt.seq, nxt.prev_hash) == (2, last.hash)
+    await journal.durable(nxt.seq)
+    assert (await journal.verify()).entries == 2
+    replayed: list[Entry] = [e async for e in journal.replay(batch=1)]
+    assert [e.kind for e in replayed] == ["a", "b"]
+    await journal.close()
+
+
+async def test_verify_finds_an_edited_entry(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = await opened(path, clock)
+    for n in range(5):
+        journal.append("a", {"n": n}, actor="system")
+    await journal.durable(5)
+    db = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("DELETE FROM journal WHERE seq = 3")
+    db.execute("DROP TRIGGER journal_no_update")
+    db.execute("""UPDATE journal SET payload = '{"n":99}' WHERE seq = 3""")
+    db.commit()
+    db.close()
+    with pytest.raises(ChainBroken) as broken:
+        await journal.verify()
+    assert broken.value.seq == 3
+    await journal.close()
+
+
+async def test_a_failed_commit_refuses_further_work(tmp_path: Path, clock: ManualClock) -> None:
+    journal = await opened(tmp_path / "j.sqlite3", clock)
+    blocker = sqlite3.connect(tmp_path / "j.sqlite3", timeout=0)
+    blocker.execute("PRAGMA busy_timeout = 0")
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: the commit cannot happen
+    assert journal._writer is not None
+    await journal._writer.execute("PRAGMA busy_timeout = 0")
+    entry = journal.append("alarm", {}, actor="device:d")
+    with pytest.raises(JournalError):
+        await journal.durable(entry.seq)
+    with pytest.raises(JournalError):
+        journal.append("alarm", {}, actor="device:d")
+    assert journal.durable_seq == 0  # nothing was acknowledged
+    blocker.rollback()
+    blocker.close()
+    await journal.close()

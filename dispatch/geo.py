@@ -210,7 +210,7 @@ class GridIndex:
             if everything:
                 break
             bound = self._unseen_bound(lat, lon, cos_phi, box)
-            if bound == math.inf or _chord2(max(0.0, bound * 1.3)) > limit:
+            if bound == math.inf or _chord2(max(0.0, bound * (1.0 - _SLACK) - 1e-6)) > limit:
                 break
             inner = box
             ring += 1

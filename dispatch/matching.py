@@ -26,7 +26,7 @@ Rules
 The index returns the nearest responders, but the ranking is by arrival time, so a fast responder just beyond
 the fetched ones could still arrive sooner. The matcher therefore fetches ``max(3k, 10)`` and stops when the
 k-th ETA it holds is no later than the fastest possible ETA at the farthest fetched distance; otherwise it
-fetches the next batch. In a city the first batch settles it; the rule keeps the ranking exact when
+fetches the next batch. In a city the first batch nearly always settles it; the rule keeps the ranking exact when
 responders are sparse or all on foot.
 
 Travel model
@@ -181,16 +181,18 @@ class Matcher:
         own = None
         if own_caregiver_id is not None and own_caregiver_id not in skip:
             own = await self._own_caregiver(lat, lon, own_caregiver_id, skill)
-        if own is not None:
-            skip.add(own.responder_id)
-        others = await self._by_eta(lat, lon, skill, own_caregiver_id, skip, want - (own is not None))
-        return ([own] if own is not None else []) + others
+        if own is None:
+            return await self._by_eta(lat, lon, skill, own_caregiver_id, skip, want)
+        skip.add(own.responder_id)
+        return [own, *await self._by_eta(lat, lon, skill, own_caregiver_id, skip, want - 1)]
 
     async def _own_caregiver(self, lat: float, lon: float, responder_id: str, skill: str | None) -> Candidate | None:
         """The elder's own caregiver as the first candidate, if available and close enough."""
         profile = self.profiles.get(responder_id)
+        if profile is None:
+            return None
         position = await self.available.get(responder_id)
-        if profile is None or position is None:
+        if position is None:  # off duty, busy or position stale
             return None
         distance = geodesic_m(lat, lon, position[0], position[1])
         if distance > self.own_caregiver_m:

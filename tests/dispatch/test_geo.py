@@ -216,7 +216,8 @@ def test_upsert_within_a_cell_updates_position_and_tags() -> None:
     index.upsert("a", 24.51001, 117.66001, 4)
     assert index.get("a") == (24.51001, 117.66001, 4)
     [(key, distance)] = index.nearest(24.51001, 117.66001, k=1, radius_m=10.0, any_tags=4)
-    assert (key, distance) == ("a", pytest.approx(0.0, abs=1e-6))
+    assert key == "a"
+    assert distance == pytest.approx(0.0, abs=1e-6)
 
 
 def test_remove_and_remove_missing() -> None:

@@ -23,9 +23,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from dispatch.clock import Clock
+from dispatch.devices import POSITION_EVERY_S, POSITION_MOVE_M, UNKNOWN_EVERY_S, DeviceReport, DeviceStatus
 from dispatch.directory import Directory
 from dispatch.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from dispatch.geo import GeoIndex
@@ -43,6 +45,24 @@ from dispatch.registry import Elder, skills_mask
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, Incident, Projection
 from dispatch.triage import priority, rule
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """An alarm that passed the checks: who, what, where (if reported), from which source."""
+
+    alarm_type: str
+    source: str
+    actor: str
+    elder: Elder | None
+    device_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    note: str | None = None
+    drill: bool = False
+    call_id: str | None = None
+    dedup: str | None = None
+
 
 OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
 CAREGIVER_STATUSES = ("en_route", "on_scene", "done")
@@ -77,6 +97,8 @@ class Engine:
             tz=settings.timezone,
         )
         self.timers_changed = asyncio.Event()
+        self.devices: dict[str, DeviceStatus] = {}
+        self._unknown_seen: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
     # -- start ------------------------------------------------------------------------------------
@@ -91,6 +113,9 @@ class Engine:
             if responder.kind == "clinic":
                 await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
         self.state.dirty.update(self.state.responders)
+        now = self.clock.now()
+        for device in self.directory.devices.values():  # one full interval of grace after a restart
+            self.state.timers.set(("checkin", device.device_id), now + device.checkin_s * self.settings.checkin_grace)
         async with self._txn():
             for incident in list(self.state.incidents.values()):
                 if incident.open and rule(incident.alarm_type).dispatch:
@@ -192,40 +217,35 @@ class Engine:
         elder = self.elder(elder_id)
         if (lat is None) != (lon is None):
             raise InvalidInput("give both lat and lon, or neither", field="lat" if lat is None else "lon")
+        alarm = Alarm(alarm_type, source, actor, elder, device_id, lat, lon, note, drill)
         async with self._txn():
-            return await self._open(
-                alarm_type, actor=actor, source=source, elder=elder, device_id=device_id,
-                lat=lat, lon=lon, note=note, drill=drill, call_id=None,
-            )  # fmt: skip
+            return await self._open(alarm)
 
-    async def _open(
-        self,
-        alarm_type: str,
-        *,
-        actor: str,
-        source: str,
-        elder: Elder | None,
-        device_id: str | None,
-        lat: float | None,
-        lon: float | None,
-        note: str | None,
-        drill: bool,
-        call_id: str | None,
-    ) -> tuple[Incident, bool]:
+    async def _open(self, alarm: Alarm) -> tuple[Incident, bool]:
+        """Open (or attach) an incident for a checked alarm. Lock held."""
         now = self.clock.now()
-        level, reasons = priority(alarm_type, elder, now)
-        existing_id = self.state.open_by_elder.get(elder.elder_id) if elder else None
+        elder = alarm.elder
+        technical = rule(alarm.alarm_type).technical
+        level, reasons = priority(alarm.alarm_type, elder, now)
+        if technical:
+            existing_id = self.state.conditions.get((alarm.device_id or "", alarm.alarm_type))
+            if existing_id is not None:  # the same condition is already open: one incident until it clears
+                return self.state.incidents[existing_id], True
+        else:
+            existing_id = self.state.open_by_elder.get(elder.elder_id) if elder else None
         if existing_id is not None:
             incident = self.state.incidents[existing_id]
             self._emit(
                 "incident.alarm_attached",
-                {"alarm_type": alarm_type, "source": source, "priority": level, "priority_reasons": reasons,
-                 "device_id": device_id, "lat": lat, "lon": lon},
-                actor=actor, incident=incident,
+                {"alarm_type": alarm.alarm_type, "source": alarm.source, "priority": level,
+                 "priority_reasons": reasons, "device_id": alarm.device_id, "lat": alarm.lat, "lon": alarm.lon,
+                 "dedup": alarm.dedup},
+                actor=alarm.actor, incident=incident,
             )  # fmt: skip
-            if note:
-                self._emit("incident.note", {"text": note}, actor=actor, incident=incident)
+            if alarm.note:
+                self._emit("incident.note", {"text": alarm.note}, actor=alarm.actor, incident=incident)
             return incident, True
+        lat, lon = alarm.lat, alarm.lon
         if lat is not None and lon is not None:
             location = "reported"
         elif elder is not None:
@@ -237,25 +257,27 @@ class Engine:
             "incident.opened",
             {
                 "incident_id": incident_id,
-                "alarm_type": alarm_type,
-                "source": source,
+                "alarm_type": alarm.alarm_type,
+                "source": alarm.source,
                 "priority": level,
                 "priority_reasons": reasons,
+                "technical": technical,
                 "elder_id": elder.elder_id if elder else None,
-                "device_id": device_id,
-                "call_id": call_id,
+                "device_id": alarm.device_id,
+                "call_id": alarm.call_id,
                 "lat": lat,
                 "lon": lon,
                 "location": location,
                 "answer_deadline": now + self.settings.answer_target_s,
+                "dedup": alarm.dedup,
             },
-            actor=actor,
-            drill=drill,
+            actor=alarm.actor,
+            drill=alarm.drill,
         )
         incident = self.state.incidents[incident_id]
-        if note:
-            self._emit("incident.note", {"text": note}, actor=actor, incident=incident)
-        if rule(alarm_type).dispatch:
+        if alarm.note:
+            self._emit("incident.note", {"text": alarm.note}, actor=alarm.actor, incident=incident)
+        if rule(alarm.alarm_type).dispatch:
             await self._dispatch_next(incident)
         return incident, False
 
@@ -291,16 +313,109 @@ class Engine:
                 self._emit("call.answered", {"call_id": call_id}, actor=actor, drill=drill)
                 if open_incident:
                     elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
-                    incident, _ = await self._open(
-                        alarm_type, actor=actor, source="hotline", elder=elder, device_id=None,
-                        lat=None, lon=None, note=f"hotline call from {caller} on line {line}",
-                        drill=drill, call_id=call_id,
-                    )  # fmt: skip
+                    note = f"hotline call from {caller} on line {line}"
+                    alarm = Alarm(alarm_type, "hotline", actor, elder, note=note, drill=drill, call_id=call_id)
+                    incident, _ = await self._open(alarm)
                     if call.incident_id is None:
                         call.incident_id = incident.incident_id
             elif event == "ended" and call.state != "ended":
                 self._emit("call.ended", {"call_id": call_id}, actor=actor, drill=drill)
             return call, incident
+
+    # -- devices ----------------------------------------------------------------------------------
+
+    async def report_device(self, report: DeviceReport, *, drill: bool = False) -> int:
+        """Record what a device said; return the journal seq to await before acknowledging it.
+
+        The caller (the gateway) acknowledges after ``await journal.durable(seq)``. A repeated message is
+        recognised by its dedup key and acknowledged again without being recorded twice.
+        """
+        async with self._lock:
+            await self._report(report, drill)
+            await self._sync_geo()
+            seq = self.journal.head_seq
+        self.timers_changed.set()
+        return seq
+
+    async def _report(self, report: DeviceReport, drill: bool) -> None:
+        now = self.clock.now()
+        actor = f"device:{report.device_id}"
+        device = self.directory.devices.get(report.device_id)
+        if device is None:
+            key = f"{report.protocol}:{report.device_id}"
+            last = self._unknown_seen.get(key)
+            if last is None or now - last >= UNKNOWN_EVERY_S:
+                self._unknown_seen[key] = now
+                self._emit(
+                    "device.unknown",
+                    {"protocol": report.protocol, "device_id": report.device_id, "code": report.code,
+                     "kind": report.kind, "lat": report.lat, "lon": report.lon},
+                    actor=actor, drill=drill,
+                )  # fmt: skip
+            return
+        status = self.devices.setdefault(device.device_id, DeviceStatus())
+        status.last_seen = now
+        if report.battery is not None:
+            status.battery = report.battery
+        self.state.timers.set(("checkin", device.device_id), now + device.checkin_s * self.settings.checkin_grace)
+        self._clear(device.device_id, "missed_checkin", "device reported again", actor)
+        if report.dedup is not None and report.dedup in self.state.dedup:
+            return
+        elder = self.directory.elders.get(device.elder_id)
+        if report.lat is not None and report.lon is not None:
+            self._device_position(device.device_id, device.elder_id, report, status, now, drill)
+        if report.kind == "alarm" and report.alarm_type is not None:
+            alarm = Alarm(
+                report.alarm_type, "device", actor, elder, device.device_id, report.lat, report.lon,
+                note=None, drill=drill, dedup=report.dedup,
+            )  # fmt: skip
+            await self._open(alarm)
+        elif report.kind == "restore" and report.alarm_type is not None:
+            self._clear(device.device_id, report.alarm_type, f"device reported restore ({report.code})", actor)
+        elif report.kind == "health":
+            self._emit(
+                "elder.health",
+                {"elder_id": device.elder_id, "device_id": device.device_id, "readings": report.detail},
+                actor=actor, drill=drill,
+            )  # fmt: skip
+
+    def _device_position(
+        self, device_id: str, elder_id: str, report: DeviceReport, status: DeviceStatus, now: float, drill: bool
+    ) -> None:
+        assert report.lat is not None and report.lon is not None
+        status.lat, status.lon, status.pos_at = report.lat, report.lon, now
+        last = status.journaled_pos
+        if (
+            last is None
+            or now - last[2] >= POSITION_EVERY_S
+            or geodesic_m(last[0], last[1], report.lat, report.lon) >= POSITION_MOVE_M
+        ):
+            status.journaled_pos = (report.lat, report.lon, now)
+            self._emit(
+                "elder.position",
+                {"elder_id": elder_id, "device_id": device_id, "lat": report.lat, "lon": report.lon},
+                actor=f"device:{device_id}", drill=drill,
+            )  # fmt: skip
+
+    def _clear(self, device_id: str, alarm_type: str, outcome: str, actor: str) -> None:
+        """Resolve the open technical incident for this device and condition, if there is one."""
+        incident_id = self.state.conditions.get((device_id, alarm_type))
+        if incident_id is None:
+            return
+        incident = self.state.incidents[incident_id]
+        if incident_allows(incident.state, IncidentEvent.RESOLVE):
+            self._emit("incident.resolved", {"outcome": outcome}, actor=actor, incident=incident)
+
+    async def _missed_checkin(self, device_id: str, now: float) -> None:
+        device = self.directory.devices.get(device_id)
+        if device is None or (device_id, "missed_checkin") in self.state.conditions:
+            return
+        status = self.devices.get(device_id)
+        note = f"no report from {device.protocol} device {device_id} within {device.checkin_s} s"
+        if status is not None and status.last_seen is not None:
+            note += f" (last seen {round(now - status.last_seen)} s ago)"
+        elder = self.directory.elders.get(device.elder_id)
+        await self._open(Alarm("missed_checkin", "supervision", "system", elder, device_id, note=note))
 
     # -- dispatch ---------------------------------------------------------------------------------
 
@@ -611,6 +726,8 @@ class Engine:
                         await self._dispatch_next(incident)
                 elif what == "stale":
                     self.state.dirty.add(ident)
+                elif what == "checkin":
+                    await self._missed_checkin(ident, now)
 
     def next_deadline(self) -> float | None:
         return self.state.timers.next_deadline()

@@ -83,6 +83,8 @@ INCIDENT_TRANSITIONS: dict[tuple[IncidentState, IncidentEvent], IncidentState] =
     # the accepted responder dropped out (withdrawn by an operator): back to dispatching
     (_I.ASSIGNED, _IE.REOPEN_DISPATCH): _I.DISPATCHING,
     (_I.ON_SCENE, _IE.REOPEN_DISPATCH): _I.DISPATCHING,
+    # a technical condition that cleared by itself (the device came back) may resolve before anyone answered
+    (_I.RECEIVED, _IE.RESOLVE): _I.RESOLVED,
     (_I.ACKNOWLEDGED, _IE.RESOLVE): _I.RESOLVED,
     (_I.DISPATCHING, _IE.RESOLVE): _I.RESOLVED,
     (_I.ASSIGNED, _IE.RESOLVE): _I.RESOLVED,

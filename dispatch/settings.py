@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     offer_timeout_s: float = Field(45.0, gt=0)
     max_offers: int = Field(3, ge=1)
     position_stale_s: float = Field(1800.0, gt=0)
+    checkin_grace: float = Field(1.2, ge=1.0)  # a device is missing after checkin_s × this
+
+    # device gateway (None: listener off)
+    gateway_host: str = "0.0.0.0"
+    dc09_port: int | None = Field(9100, ge=0, le=65535)
+    watch_port: int | None = Field(9101, ge=0, le=65535)
+    gt06_port: int | None = Field(9102, ge=0, le=65535)
 
     # matching
     match_radius_m: float = Field(5000.0, gt=0)
@@ -38,6 +45,11 @@ class Settings(BaseSettings):
     token_ttl_s: float = Field(12 * 3600.0, gt=0)
 
     config: Path | None = None
+
+    @field_validator("dc09_port", "watch_port", "gt06_port", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,8 @@ from dispatch.machines import (
 )
 from dispatch.timers import Timers
 
+DEDUP_KEEP = 200_000
+
 
 @dataclass(slots=True)
 class Assignment:
@@ -72,6 +74,7 @@ class Incident:
     answer_deadline: float
     drill: bool
     updated_at: float
+    technical: bool = False
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
     supervisor_alerted: bool = False
@@ -121,6 +124,10 @@ class Projection:
         self.responders: dict[str, ResponderState] = {}
         self.calls: dict[str, Call] = {}
         self.open_by_elder: dict[str, str] = {}
+        #: open technical incidents per (device, alarm type): one until the condition clears
+        self.conditions: dict[tuple[str, str], str] = {}
+        #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
+        self.dedup: dict[str, float] = {}
         self.timers = Timers()
         self.dirty: set[str] = set()
         self._handlers: dict[str, Callable[[Entry, dict[str, Any]], None]] = {
@@ -192,17 +199,31 @@ class Projection:
             answer_deadline=p["answer_deadline"],
             drill=entry.drill,
             updated_at=entry.ts,
+            technical=p.get("technical", False),
             alarms=[{"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]}],
         )
         self.incidents[incident.incident_id] = incident
-        if incident.elder_id is not None:
+        if incident.technical:
+            if incident.device_id is not None:
+                self.conditions[(incident.device_id, incident.alarm_type)] = incident.incident_id
+        elif incident.elder_id is not None:
             self.open_by_elder[incident.elder_id] = incident.incident_id
+        self._remember(p.get("dedup"), entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:
             self.calls[incident.call_id].incident_id = incident.incident_id
         self.timers.set(("answer", incident.incident_id), incident.answer_deadline)
 
+    def _remember(self, dedup: str | None, ts: float) -> None:
+        if dedup is None:
+            return
+        self.dedup[dedup] = ts
+        if len(self.dedup) > DEDUP_KEEP:  # forget the oldest half; devices repeat within minutes, not days
+            for key in list(self.dedup)[: DEDUP_KEEP // 2]:
+                del self.dedup[key]
+
     def _alarm_attached(self, entry: Entry, p: dict[str, Any]) -> None:
         incident = self.incidents[entry.incident_id or ""]
+        self._remember(p.get("dedup"), entry.ts)
         incident.alarms.append({"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]})
         if p["priority"] < incident.priority:
             incident.priority = p["priority"]
@@ -268,6 +289,9 @@ class Projection:
             self.timers.cancel(("answer", incident.incident_id))
             if incident.elder_id is not None and self.open_by_elder.get(incident.elder_id) == incident.incident_id:
                 del self.open_by_elder[incident.elder_id]
+            condition = (incident.device_id or "", incident.alarm_type)
+            if self.conditions.get(condition) == incident.incident_id:
+                del self.conditions[condition]
         return incident
 
     # -- assignments ------------------------------------------------------------------------------

@@ -91,6 +91,10 @@ async def core(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
             responder("c_comfort", 24.5101, 117.7000, skills=["comfort"]),  # nearest, wrong skill
             responder("k1", 24.5000, 117.7000, kind="clinic", skills=[], hours="24h", green_channel=True),
         ],
+        devices=[
+            Device(device_id="1234", protocol="sia-dc09", elder_id="e1", checkin_s=600),
+            Device(device_id="8800000015", protocol="watch", elder_id="e2", checkin_s=300),
+        ],
     )
     opened = await open_core(settings, clock)
     yield opened

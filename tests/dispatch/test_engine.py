@@ -139,11 +139,18 @@ async def test_medical_alarm_proposes_a_green_channel_clinic(core: Core) -> None
 
 
 async def test_a_second_alarm_from_the_same_elder_joins_the_open_incident(core: Core) -> None:
-    first, _ = await core.engine.raise_alarm("low_battery", actor="device:d", source="api", elder_id="e1")
-    assert first.priority == 4
+    first, _ = await core.engine.raise_alarm("inactivity", actor="device:d", source="api", elder_id="e1")
+    assert first.priority == 2
     second, attached = await core.engine.raise_alarm("fall", actor="device:d", source="api", elder_id="e1")
     assert attached and second is first
     assert (first.priority, first.alarm_type, len(first.alarms)) == (1, "fall", 2)
+
+
+async def test_technical_alarms_stay_apart_from_the_person_incident(core: Core) -> None:
+    person, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    technical, attached = await core.engine.raise_alarm("low_battery", actor="device:d", source="api", elder_id="e1")
+    assert not attached and technical is not person
+    assert technical.technical and technical.priority == 4 and not technical.ranking
 
 
 async def test_operator_actions(core: Core) -> None:

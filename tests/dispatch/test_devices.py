@@ -1,0 +1,105 @@
+"""Device reports and supervision on the manual clock: alarms, repeats, conditions, missed check-ins."""
+
+from __future__ import annotations
+
+from dispatch.clock import ManualClock
+from dispatch.core import Core
+from dispatch.devices import DeviceReport
+from dispatch.machines import IncidentState
+
+
+def report(kind: str = "alarm", alarm_type: str | None = "sos", **fields: object) -> DeviceReport:
+    base: dict[str, object] = {"protocol": "sia-dc09", "device_id": "1234", "code": "CID:1101"}
+    base.update(fields)
+    return DeviceReport(kind=kind, alarm_type=alarm_type, **base)  # type: ignore[arg-type]
+
+
+async def submit(core: Core, device_report: DeviceReport) -> int:
+    """As the gateway does: hand the report over, then wait until it is durable."""
+    seq = await core.engine.report_device(device_report)
+    await core.journal.durable(seq)
+    return seq
+
+
+async def entries(core: Core, after: int) -> list[str]:
+    return [e.kind for e in await core.journal.read(after, 1000)]
+
+
+async def test_an_alarm_is_recorded_once_however_often_it_is_repeated(core: Core) -> None:
+    head = core.journal.head_seq
+    seq = await submit(core, report(dedup="1234:0007:abc", lat=24.512, lon=117.701))
+    kinds = await entries(core, head)
+    assert kinds[:2] == ["elder.position", "incident.opened"]
+    incident = next(i for i in core.engine.state.incidents.values() if i.device_id == "1234")
+    assert (incident.location, incident.lat, incident.source) == ("reported", 24.512, "device")
+    again = await submit(core, report(dedup="1234:0007:abc", lat=24.512, lon=117.701))
+    assert again == seq  # nothing new written; the transport acknowledges again
+    assert len([i for i in core.engine.state.incidents.values() if i.device_id == "1234"]) == 1
+
+
+async def test_an_alarm_without_a_fix_is_located_at_home(core: Core) -> None:
+    await submit(core, report(device_id="8800000015", protocol="watch", code="WATCH:AL:16"))
+    incident = next(i for i in core.engine.state.incidents.values() if i.device_id == "8800000015")
+    assert incident.location == "home"
+    assert (incident.lat, incident.lon) == (
+        core.engine.directory.elders["e2"].lat,
+        core.engine.directory.elders["e2"].lon,
+    )
+
+
+async def test_unknown_devices_are_journaled_not_dispatched(core: Core) -> None:
+    head = core.journal.head_seq
+    await submit(core, report(device_id="FFFF"))
+    await submit(core, report(device_id="FFFF"))
+    assert await entries(core, head) == ["device.unknown"]  # once an hour, not once a frame
+    assert not core.engine.state.incidents
+
+
+async def test_a_technical_condition_is_one_incident_until_it_clears(core: Core) -> None:
+    for _ in range(3):
+        await submit(core, report(alarm_type="low_battery", code="CID:1302"))
+    (incident,) = core.engine.state.incidents.values()
+    assert incident.technical and incident.priority == 4
+    await submit(core, report(kind="restore", alarm_type="low_battery", code="CID:3302"))
+    assert incident.state is IncidentState.RESOLVED
+    await submit(core, report(alarm_type="low_battery", code="CID:1302"))
+    assert len(core.engine.state.incidents) == 2  # a new occurrence after the restore
+
+
+async def test_a_missed_checkin_raises_exactly_one_alarm_and_clears_on_return(core: Core, clock: ManualClock) -> None:
+    await submit(core, report(kind="checkin", alarm_type=None, code="NULL"))
+    clock.advance(600 * 1.2 - 1)
+    await core.engine.tick()
+    assert ("1234", "missed_checkin") not in core.engine.state.conditions
+    clock.advance(1)
+    await core.engine.tick()
+    (missing,) = [i for i in core.engine.state.incidents.values() if i.device_id == "1234"]
+    assert missing.device_id == "1234" and missing.technical
+    for _ in range(10):  # an hour more of silence: still that one alarm
+        clock.advance(600)
+        await core.engine.tick()
+    assert len([i for i in core.engine.state.incidents.values() if i.device_id == "1234"]) == 1
+    await submit(core, report(kind="checkin", alarm_type=None, code="NULL"))
+    assert missing.state is IncidentState.RESOLVED
+    assert missing.outcome == "device reported again"
+
+
+async def test_positions_are_journaled_sparingly(core: Core, clock: ManualClock) -> None:
+    head = core.journal.head_seq
+    watch = {"device_id": "8800000015", "protocol": "watch", "code": "WATCH:UD"}
+    await submit(core, report(kind="position", alarm_type=None, lat=24.52, lon=117.71, **watch))
+    clock.advance(30)
+    await submit(core, report(kind="position", alarm_type=None, lat=24.5201, lon=117.71, **watch))
+    clock.advance(30)
+    await submit(core, report(kind="position", alarm_type=None, lat=24.53, lon=117.71, **watch))
+    assert await entries(core, head) == ["elder.position", "elder.position"]  # the 11 m move is not written
+    assert core.engine.devices["8800000015"].lat == 24.53
+
+
+async def test_health_readings_go_on_the_record(core: Core) -> None:
+    head = core.journal.head_seq
+    await submit(
+        core, report(kind="health", alarm_type=None, code="WATCH:bphrt", detail={"systolic": 135, "diastolic": 85})
+    )
+    (entry,) = await core.journal.read(head, 10)
+    assert entry.kind == "elder.health" and entry.payload["readings"] == {"systolic": 135, "diastolic": 85}

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
@@ -32,6 +33,7 @@ from dispatch.core import Core, open_core
 from dispatch.errors import AnxinError, InvalidInput
 from dispatch.settings import Settings
 from dispatch.views import incident_view, job_view, offer_view, responder_view, sorted_incidents
+from gateway.service import Gateway
 
 log = logging.getLogger("anxin.console")
 STATIC = Path(__file__).parent / "static"
@@ -48,12 +50,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         consoles.start()
         phones.start()
         timers = asyncio.create_task(core.engine.run_timers(), name="timers")
-        app.state.core, app.state.accounts = core, accounts
+        gateway = Gateway(core)
+        await gateway.start()
+        app.state.core, app.state.accounts, app.state.gateway = core, accounts, gateway
         app.state.consoles, app.state.phones = consoles, phones
         log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
         try:
             yield
         finally:
+            await gateway.stop()
             timers.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timers
@@ -160,28 +165,38 @@ async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub) -> No
                 for entry in entries:
                     await websocket.send_text(entry.wire())
                 last = entries[-1].seq
-        sender = asyncio.create_task(pump(outbox, websocket.send_text, after=last))
-        if await _until_either(sender, _drain_client(websocket)):
-            await websocket.close(code=LAGGING, reason=f"lagging; resume with after={sender.result()}")
+        if await _until_either(pump(outbox, websocket.send_text, after=last), _drain_client(websocket)):
+            await websocket.close(code=LAGGING, reason="lagging; resume from the last seq you received")
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         hub.disconnect(outbox)
 
 
-async def _until_either(sender: asyncio.Task[int], receiving: Coroutine[Any, Any, None]) -> bool:
-    """Run the sender and the receiver until one ends; True when the sender ended (the client lags)."""
-    receiver = asyncio.create_task(receiving)
-    done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and isinstance(task.exception(), Exception):
-            exc = task.exception()
-            if not isinstance(exc, WebSocketDisconnect | RuntimeError):
-                raise exc  # type: ignore[misc]
-    return sender in done and not sender.cancelled() and sender.exception() is None
+async def _until_either(sending: Coroutine[Any, Any, int], receiving: Coroutine[Any, Any, None]) -> bool:
+    """Run the sender and the receiver until one ends; True when the sender ended (the client lags).
+
+    An anyio task group, not bare asyncio tasks: when the server (or a test client) cancels the handler,
+    both halves are cancelled with it and nothing is left running.
+    """
+    lagging = False
+
+    async with anyio.create_task_group() as group:
+
+        async def send() -> None:
+            nonlocal lagging
+            await sending
+            lagging = True
+            group.cancel_scope.cancel()
+
+        async def receive() -> None:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await receiving
+            group.cancel_scope.cancel()
+
+        group.start_soon(send)
+        group.start_soon(receive)
+    return lagging
 
 
 def snapshot(core: Core, seq: int) -> dict[str, Any]:
@@ -210,8 +225,7 @@ async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, w
     try:
         seq = core.journal.head_seq
         await websocket.send_text(json.dumps(hello(core, responder_id), ensure_ascii=False))
-        sender = asyncio.create_task(pump(outbox, websocket.send_text, after=seq))
-        if await _until_either(sender, _phone_commands(websocket, core, who)):
+        if await _until_either(pump(outbox, websocket.send_text, after=seq), _phone_commands(websocket, core, who)):
             await websocket.close(code=LAGGING, reason="lagging; reconnect")
     except (WebSocketDisconnect, RuntimeError):
         pass

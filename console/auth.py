@@ -11,6 +11,7 @@ queue), ``caregiver`` (their own offers and jobs, bound to one responder).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -88,17 +89,18 @@ class Accounts:
         await self._db.commit()
 
     async def exists(self, username: str) -> bool:
-        async with self._db.execute("SELECT 1 FROM accounts WHERE username = ?", (username,)) as cur:
-            return await cur.fetchone() is not None
+        rows = await self._db.execute_fetchall("SELECT 1 FROM accounts WHERE username = ?", (username,))
+        return bool(list(rows))
 
     async def create(
         self, username: str, password: str, role: Role, responder_id: str | None = None, *, replace: bool = False
     ) -> Principal:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
+        pw_hash = await asyncio.to_thread(hash_password, password)
         try:
             await self._db.execute(
                 f"{verb} INTO accounts (username, role, responder_id, pw_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                (username, role, responder_id, hash_password(password), self._clock.now()),
+                (username, role, responder_id, pw_hash, self._clock.now()),
             )
             await self._db.commit()
         except aiosqlite.IntegrityError:
@@ -106,11 +108,16 @@ class Accounts:
         return Principal(username, role, responder_id)
 
     async def login(self, username: str, password: str) -> tuple[str, Principal]:
-        async with self._db.execute(
-            "SELECT role, responder_id, pw_hash FROM accounts WHERE username = ?", (username,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None or not check_password(password, row[2]):
+        # execute_fetchall reads and closes in one step: a read left open on this connection would make
+        # the next write on it fail at once with "database is locked" (a stale WAL snapshot)
+        rows = list(
+            await self._db.execute_fetchall(
+                "SELECT role, responder_id, pw_hash FROM accounts WHERE username = ?", (username,)
+            )
+        )
+        row = rows[0] if rows else None
+        # scrypt is slow on purpose (tens of ms): keep it off the event loop that acknowledges alarms
+        if row is None or not await asyncio.to_thread(check_password, password, row[2]):
             raise AuthError("wrong username or password")
         principal = Principal(username, row[0], row[1])
         token = secrets.token_urlsafe(32)
@@ -129,14 +136,16 @@ class Accounts:
         key = _token_hash(token)
         cached = self._cache.get(key)
         if cached is None:
-            async with self._db.execute(
-                "SELECT a.username, a.role, a.responder_id, t.expires_at FROM tokens t "
-                "JOIN accounts a ON a.username = t.username WHERE t.token_hash = ?",
-                (key,),
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
+            rows = list(
+                await self._db.execute_fetchall(
+                    "SELECT a.username, a.role, a.responder_id, t.expires_at FROM tokens t "
+                    "JOIN accounts a ON a.username = t.username WHERE t.token_hash = ?",
+                    (key,),
+                )
+            )
+            if not rows:
                 raise AuthError("unknown token")
+            row = rows[0]
             cached = (Principal(row[0], row[1], row[2]), float(row[3]))
             self._cache[key] = cached
         principal, expires = cached

@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulated request is noise
     try:
         code: int = args.func(args)
     except AnxinError as exc:
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (ANXIN_HOST, default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP port (ANXIN_HTTP_PORT, default 8000)")
+    _device_ports(serve)
     serve.set_defaults(func=cmd_serve)
 
     imp = sub.add_parser("import", help="load elders, devices and responders from CSV files")
@@ -62,9 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo)
     demo.add_argument("--host")
     demo.add_argument("--http-port", type=int)
+    _device_ports(demo)
     demo.add_argument("--alarms-per-min", type=float, default=6.0)
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _device_ports(parser: argparse.ArgumentParser) -> None:
+    for name, default in (("dc09", 9100), ("watch", 9101), ("gt06", 9102)):
+        parser.add_argument(
+            f"--{name}-port",
+            metavar="PORT|off",
+            help=f"{name} device port (ANXIN_{name.upper()}_PORT, default {default}; 'off' disables it)",
+        )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -75,10 +87,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     given = {
         name: getattr(args, name)
-        for name in ("data", "config", "host", "http_port")
+        for name in ("data", "config", "host", "http_port", "dc09_port", "watch_port", "gt06_port")
         if getattr(args, name, None) is not None
     }
-    return Settings(**given, **extra)
+    return Settings(**{**extra, **given})
 
 
 # -- serve --------------------------------------------------------------------------------------------
@@ -184,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo import run_demo
 
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", "anxin-demo")
-    settings = settings_from(args, data=args.data or Path(".demo-data"))
+    settings = settings_from(args, data=Path(".demo-data"))
     return asyncio.run(run_demo(settings, alarms_per_min=args.alarms_per_min))
 
 

@@ -248,9 +248,8 @@ class SqliteRegistry:
 
     async def _get(self, table: _Table, key: str, load: Callable[[str], M]) -> M | None:
         sql = f"SELECT doc FROM {table.name} WHERE {table.key} = ?"
-        async with self._db.execute(sql, (key,)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else load(row[0])
+        rows = list(await self._db.execute_fetchall(sql, (key,)))  # read and close in one step
+        return load(rows[0][0]) if rows else None
 
     async def _all(self, table: _Table, load: Callable[[str], M]) -> list[M]:
         sql = f"SELECT doc FROM {table.name} ORDER BY {table.key}"

@@ -71,16 +71,29 @@ WATCH_STATUS_BITS: dict[int, CodeMeaning] = {
 GT06_ALARMS: dict[int, CodeMeaning] = {
     0x01: _alarm("sos", "SOS"),
     0x02: _alarm("mains_loss", "power cut"),
+    0x0C: _alarm("watch_removed", "tampering"),
     0x0E: _alarm("low_battery", "low external battery"),
     0x0F: _alarm("low_battery", "low battery"),
+    0x13: _alarm("watch_removed", "tampering"),
+    0x19: _alarm("low_battery", "low battery"),
     0x23: _alarm("fall", "fall"),
+    0x25: _alarm("watch_removed", "tampering"),
 }
 
-#: GT06 terminal-information bits that raise alarms (bit number → meaning).
+#: GT06 terminal-information alarm field that raises alarms: the value of bits 3-5 of the terminal-information
+#: byte (100 SOS, 011 low battery, 111 removed; 001 vibration, 010 power cut, 110 geofence raise nothing).
 GT06_TERMINAL_BITS: dict[int, CodeMeaning] = {
     3: _alarm("low_battery", "low battery"),
     4: _alarm("sos", "SOS"),
     7: _alarm("watch_removed", "removed"),
+}
+
+#: GT06 modular packet (0x70, long form) event module 0x2B values that raise alarms.
+GT06_MODULAR_EVENTS: dict[int, CodeMeaning] = {
+    0x11: _alarm("low_battery", "low battery"),
+    0x12: _alarm("low_battery", "low power"),
+    0x13: _alarm("mains_loss", "power cut"),
+    0x14: _alarm("watch_removed", "removed"),
 }
 
 

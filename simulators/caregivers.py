@@ -10,8 +10,8 @@ Rules
        each time the server confirms the previous step with a ``job`` message, so a refused step ends the
        job on the phone too, and a reconnect resumes from whatever the hello says.
     2. Everything a connection started (answering, working, position reports) is cancelled when it drops;
-       the phone then logs in again and reconnects with back-off (0.5 s doubling to 10 s). A trip under
-       way survives the reconnect: the phone keeps travelling.
+       the phone reconnects with back-off (0.5 s doubling to 10 s), keeping its token (tokens survive a
+       server restart) until the server refuses it. A trip under way survives the reconnect.
     3. Job times (leaving, travelling, caring on scene) are divided by ``speedup``. The answer delay
        (2 to 8 s) and the position period (about 15 s) are not: the server's offer timers run in real time.
     4. When ``stop`` is set a phone goes off duty (unless it is on a job), closes and returns.
@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from simulators.traffic import Refused, api_client, login, pause
 
@@ -134,6 +134,7 @@ class CaregiverSim:
     _step_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _sent: int = field(default=0, init=False, repr=False)
+    _token: str | None = field(default=None, init=False, repr=False)
 
     async def run(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         delay = RECONNECT_FIRST_S
@@ -145,6 +146,8 @@ class CaregiverSim:
                 await self._session(client, stop)
             except (OSError, WebSocketException, httpx.HTTPError, Refused, ValueError) as error:
                 log.warning("%s: disconnected (%s: %s)", self.username, type(error).__name__, error)
+            except (KeyError, TypeError, AttributeError) as error:  # a message not as the contract says
+                log.error("%s: unexpected message from the server (%r); reconnecting", self.username, error)
             if self.hellos > hellos:
                 delay = RECONNECT_FIRST_S
             if await pause(stop, delay * self.rng.uniform(0.8, 1.2)):
@@ -152,11 +155,20 @@ class CaregiverSim:
             delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _session(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        """Log in, connect, and handle messages until the socket closes."""
-        answer = await login(client, self.username, self.password)
-        if answer.get("role") != "caregiver":
-            raise Refused(403, f"{self.username} is a {answer.get('role')} account, not a caregiver")
-        url = ws_url(self.base_url, "/ws/caregiver", answer["access_token"])
+        """Connect (logging in first when there is no token) and handle messages until the socket closes."""
+        if self._token is None:
+            answer = await login(client, self.username, self.password)
+            if answer.get("role") != "caregiver":
+                raise Refused(403, f"{self.username} is a {answer.get('role')} account, not a caregiver")
+            self._token = str(answer["access_token"])
+        try:
+            await self._connected(ws_url(self.base_url, "/ws/caregiver", self._token), stop)
+        except InvalidStatus as refused:
+            if refused.response.status_code in (401, 403):
+                self._token = None  # expired or revoked: log in again next time
+            raise
+
+    async def _connected(self, url: str, stop: asyncio.Event) -> None:
         async with connect(url, open_timeout=10.0) as ws:
             hello = json.loads(await ws.recv())
             if hello.get("type") != "hello":

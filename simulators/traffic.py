@@ -308,7 +308,7 @@ async def operator_bot(base_url: str, token: str, *, stop: asyncio.Event, seed: 
     async with api_client(base_url, token) as client:
         while not stop.is_set():
             try:
-                answer = await call_api(client, "GET", "/api/incidents", stop=stop, params={"limit": 1000})
+                answer = await call_api(client, "GET", "/api/incidents", stop=stop, params={"limit": 400})
             except Refused as refused:
                 log.error("operator bot cannot read the queue: %s", refused)
                 answer = None

@@ -51,7 +51,9 @@ def responder(responder_id: str, lat: float, lon: float, **fields: object) -> Re
 
 
 def settings_for(data: Path, **overrides: object) -> Settings:
-    return Settings(data=data, admin_password="test-admin-pw", **overrides)  # type: ignore[arg-type]
+    ports: dict[str, object] = {"dc09_port": None, "watch_port": None, "gt06_port": None}
+    ports.update(overrides)
+    return Settings(data=data, admin_password="test-admin-pw", **ports)  # type: ignore[arg-type]
 
 
 async def seed(

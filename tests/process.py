@@ -20,7 +20,8 @@ class ServerProcess:
     def __init__(self, data: Path, **env: str) -> None:
         self.data = data
         self.port = free_port()
-        self.env = {**os.environ, "ANXIN_ADMIN_PASSWORD": ADMIN_PASSWORD, **env}
+        devices_off = {"ANXIN_DC09_PORT": "off", "ANXIN_WATCH_PORT": "off", "ANXIN_GT06_PORT": "off"}
+        self.env = {**os.environ, "ANXIN_ADMIN_PASSWORD": ADMIN_PASSWORD, **devices_off, **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"server-{self.port}.log"
 

@@ -177,6 +177,7 @@
   }
 
   async function api(method, path, body) {
+    if (!app.session) throw new ApiError(401, "未登录");
     const headers = { Authorization: `Bearer ${app.session.token}` };
     const init = { method, headers };
     if (body !== undefined) {
@@ -632,6 +633,7 @@
         el("td", {}, label(TRAVEL_LABELS, c.travel)),
         el("td", { className: "reasons" }, (c.reasons || []).join("；")));
     }));
+    $("ranking").hidden = view.ranking.length === 0;
     $("ranking-empty").hidden = view.ranking.length > 0;
   }
 
@@ -704,6 +706,7 @@
       logout("登录已过期，请重新登录");
       return;
     }
+    $("conn-status").title = app.lastSeq === null ? "" : `最后序号 ${app.lastSeq}`;
     for (const row of $("queue-body").rows) {
       const view = app.incidents.get(row.dataset.incidentId);
       if (view) paintClock(row.querySelector(".clock"), row, view);

@@ -1,0 +1,1 @@
+"""Standalone fuzz targets: ``python -m tests.fuzz.<target> --seconds N``."""

@@ -36,6 +36,7 @@ class DeviceReport:
     lon: float | None = None
     battery: int | None = None
     device_time: float | None = None
+    zone: str | None = None
     dedup: str | None = None
     detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 

@@ -41,7 +41,7 @@ from dispatch.machines import (
     incident_allows,
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m
-from dispatch.registry import Elder, skills_mask
+from dispatch.registry import Device, Elder, skills_mask
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, Incident, Projection
 from dispatch.triage import priority, rule
@@ -62,6 +62,8 @@ class Alarm:
     drill: bool = False
     call_id: str | None = None
     dedup: str | None = None
+    code: str | None = None  # the device protocol's own code and zone, kept for the record
+    zone: str | None = None
 
 
 OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
@@ -239,7 +241,7 @@ class Engine:
                 "incident.alarm_attached",
                 {"alarm_type": alarm.alarm_type, "source": alarm.source, "priority": level,
                  "priority_reasons": reasons, "device_id": alarm.device_id, "lat": alarm.lat, "lon": alarm.lon,
-                 "dedup": alarm.dedup},
+                 "dedup": alarm.dedup, "code": alarm.code, "zone": alarm.zone},
                 actor=alarm.actor, incident=incident,
             )  # fmt: skip
             if alarm.note:
@@ -270,6 +272,8 @@ class Engine:
                 "location": location,
                 "answer_deadline": now + self.settings.answer_target_s,
                 "dedup": alarm.dedup,
+                "code": alarm.code,
+                "zone": alarm.zone,
             },
             actor=alarm.actor,
             drill=alarm.drill,
@@ -337,6 +341,31 @@ class Engine:
         self.timers_changed.set()
         return seq
 
+    def touch_device(self, device_id: str, kind: str, battery: int | None) -> bool:
+        """The fast path for a routine check-in that writes nothing: True when it was fully handled.
+
+        A link or heartbeat from a known device whose check-in is not overdue only moves its deadline; the
+        gateway then acknowledges at once, without the intake queue or the lock. Anything else (an unknown
+        device, a missed check-in to clear, any other kind of report) returns False and takes the full path.
+        """
+        if kind not in ("checkin", "login"):
+            return False
+        device = self.directory.devices.get(device_id)
+        if device is None or (device_id, "missed_checkin") in self.state.conditions:
+            return False
+        self._seen(device, battery, self.clock.now())
+        return True
+
+    def _seen(self, device: Device, battery: int | None, now: float) -> DeviceStatus:
+        status = self.devices.get(device.device_id)
+        if status is None:
+            status = self.devices[device.device_id] = DeviceStatus()
+        status.last_seen = now
+        if battery is not None:
+            status.battery = battery
+        self.state.timers.set(("checkin", device.device_id), now + device.checkin_s * self.settings.checkin_grace)
+        return status
+
     async def _report(self, report: DeviceReport, drill: bool) -> None:
         now = self.clock.now()
         actor = f"device:{report.device_id}"
@@ -353,11 +382,7 @@ class Engine:
                     actor=actor, drill=drill,
                 )  # fmt: skip
             return
-        status = self.devices.setdefault(device.device_id, DeviceStatus())
-        status.last_seen = now
-        if report.battery is not None:
-            status.battery = report.battery
-        self.state.timers.set(("checkin", device.device_id), now + device.checkin_s * self.settings.checkin_grace)
+        status = self._seen(device, report.battery, now)
         self._clear(device.device_id, "missed_checkin", "device reported again", actor)
         if report.dedup is not None and report.dedup in self.state.dedup:
             return
@@ -367,7 +392,7 @@ class Engine:
         if report.kind == "alarm" and report.alarm_type is not None:
             alarm = Alarm(
                 report.alarm_type, "device", actor, elder, device.device_id, report.lat, report.lon,
-                note=None, drill=drill, dedup=report.dedup,
+                note=None, drill=drill, dedup=report.dedup, code=report.code, zone=report.zone,
             )  # fmt: skip
             await self._open(alarm)
         elif report.kind == "restore" and report.alarm_type is not None:

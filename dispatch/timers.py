@@ -25,8 +25,12 @@ class Timers:
         self._order = itertools.count()
 
     def set(self, key: Hashable, deadline: float) -> None:
+        old = self._deadlines.get(key)
         self._deadlines[key] = deadline
-        heapq.heappush(self._heap, (deadline, next(self._order), key))
+        if old is None or deadline < old:
+            heapq.heappush(self._heap, (deadline, next(self._order), key))
+        # a later deadline reuses the heap entry already there: it is re-queued when it surfaces, so a
+        # device checking in every few seconds keeps one entry in the heap, not one per check-in
 
     def cancel(self, key: Hashable) -> None:
         self._deadlines.pop(key, None)
@@ -38,18 +42,26 @@ class Timers:
         """Keys whose deadline is at or before ``now``, earliest first; they are removed."""
         due: list[Hashable] = []
         while self._heap and self._heap[0][0] <= now:
-            deadline, _, key = heapq.heappop(self._heap)
-            if self._deadlines.get(key) == deadline:
-                del self._deadlines[key]
-                due.append(key)
+            queued, _, key = heapq.heappop(self._heap)
+            current = self._deadlines.get(key)
+            if current is None or current < queued:
+                continue  # cancelled, or an earlier entry for it is (or was) in the heap
+            if current > queued:
+                heapq.heappush(self._heap, (current, next(self._order), key))  # moved later meanwhile
+                continue
+            del self._deadlines[key]
+            due.append(key)
         return due
 
     def next_deadline(self) -> float | None:
         while self._heap:
-            deadline, _, key = self._heap[0]
-            if self._deadlines.get(key) == deadline:
-                return deadline
+            queued, _, key = self._heap[0]
+            current = self._deadlines.get(key)
+            if current == queued:
+                return queued
             heapq.heappop(self._heap)
+            if current is not None and current > queued:
+                heapq.heappush(self._heap, (current, next(self._order), key))
         return None
 
     def __len__(self) -> int:

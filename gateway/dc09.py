@@ -56,9 +56,10 @@ Rules
        random padding and without the timestamp (a transmitter restamps its repeats), so that the core
        recognises a repeated message and acknowledges it again without recording it twice.
 
-What it must never do: trust a field before the CRC and length have been checked, reply to a frame it could
-not read, or let a device's garbage raise. An exception that is not a protocol error is a bug on our side: it
-is logged and turned into the ``internal`` reason, without a reply, so the transmitter repeats the message.
+What it must never do: trust a field before the CRC and length have been checked, reply to a frame that was
+not correctly received, or let a device's garbage raise. An exception that is not a protocol error is a bug
+on our side: it is logged and turned into the ``internal`` reason, without a reply, so the transmitter
+repeats the message.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ REPLY_POLICY: Final[dict[str, Reply]] = {
 #: Every value ``Decoded.error`` can take.
 REASONS: Final = frozenset(REPLY_POLICY)
 
-_POLICY_BY_ERROR: Final[dict[type[ProtocolError], str]] = {
+_REASON_OF: Final[dict[type[ProtocolError], str]] = {
     FramingError: "framing",
     ChecksumError: "crc",
     LengthError: "length",
@@ -459,7 +460,8 @@ class Dc09Codec:
 
     ``keys(account)`` gives the AES key (16, 24 or 32 bytes) of an account, or None. ``window`` is the
     accepted (earliest, latest) offset of a message's timestamp from ``now``, in seconds. ``random_bytes``
-    feeds the padding of encrypted ACKs (tests pass a fixed one to get exact bytes).
+    feeds the padding of encrypted ACKs (tests pass a fixed one to get exact bytes). ``counters`` counts
+    "ok", each refusal by its reason (:data:`REASONS`), and "garbage_bytes" dropped outside frames.
     """
 
     def __init__(
@@ -570,7 +572,7 @@ class Dc09Codec:
         return encode_frame(f'"*ACK"{header.echo()}[{sealed}')
 
     def _refuse(self, exc: ProtocolError, header: _Header | None) -> Decoded:
-        reason = _POLICY_BY_ERROR[type(exc)]
+        reason = _REASON_OF[type(exc)]
         self.counters[reason] += 1
         reply = None
         if REPLY_POLICY[reason] == "duh":

@@ -125,6 +125,7 @@ _ACKED: Final = frozenset({LOGIN, HEARTBEAT, HEARTBEAT_GK310, ALARM_JC})
 _NOT_ACKED_GPS: Final = frozenset({0x2A})
 
 _FUTURE_SLACK_S: Final = 86_400.0
+_MAX_RESTARTS: Final = 16  # starts inside a bad packet that are tried as the real start (bounds the work)
 _COORD_SCALE: Final = 1_800_000.0  # minutes x 30,000
 
 
@@ -196,14 +197,17 @@ def ack(packet: Packet, content: bytes = b"", *, extended: bool = False) -> byte
     return encode_packet(packet.proto, content, packet.serial, extended=extended)
 
 
+def _crc_ok(frame: bytes | bytearray) -> bool:
+    """Is this candidate packet's CRC right."""
+    return len(frame) >= 10 and crc_itu(bytes(frame[2:-4])) == int.from_bytes(frame[-4:-2], "big")
+
+
 def _fits(frame: bytes | bytearray) -> bool:
     """Does this candidate packet check out: CRC right, or LEN matching its length."""
     if len(frame) < 10:
         return False
     declared = frame[2] + 5 if frame[:2] == SHORT else int.from_bytes(frame[2:4], "big") + 6
-    if declared == len(frame):
-        return True
-    return crc_itu(bytes(frame[2:-4])) == int.from_bytes(frame[-4:-2], "big")
+    return declared == len(frame) or _crc_ok(frame)
 
 
 # -- framing ------------------------------------------------------------------------------------------------
@@ -226,7 +230,7 @@ class _Framer:
     def _reset(self) -> None:
         self._stop_from = 0  # where the search for the head packet's first 0D 0A resumes
         self._stop_end: int | None = None  # end of that first 0D 0A, once found
-        self._verdict: int | None = None  # 0: the packet ends there; k > 0: a packet starts at k; -1: neither
+        self._early: int | None = None  # what a CRC says about it: -1 the packet ends there, k > 0 one starts at k
 
     def _drop(self, n: int) -> None:
         del self.buf[:n]
@@ -255,24 +259,36 @@ class _Framer:
             return None
         declared = buf[2] + 5 if header == 3 else int.from_bytes(buf[2:4], "big") + 6
         plausible = declared <= self._max_frame
+        end = self._first_stop(header)
+        if end is None or end > self._max_frame:
+            if end is None and len(buf) <= self._max_frame:
+                return None
+            self._counters["oversize"] += 1
+            self._drop(2)
+            return FramingError("packet longer than max_frame")
+        if plausible and end < declared:
+            # LEN says more is coming: the stop bits end the packet now only if a CRC says so
+            if self._early is None:
+                self._early = -1 if _crc_ok(buf[:end]) else self._restart(end, _crc_ok)
+            if self._early < 0:
+                self._counters["length_mismatch"] += 1
+                return self._take(end)
+            if self._early > 0:
+                return self._truncated(self._early)
+            if len(buf) < declared:
+                return None  # this 0D 0A may be payload: wait for the bytes LEN announces
         if plausible and len(buf) >= declared and buf[declared - 2 : declared] == STOP:
             return self._take(declared)
-        end = self._first_stop(header)
-        if end is None:
-            if len(buf) > self._max_frame:
-                self._counters["oversize"] += 1
-                self._drop(2)
-                return FramingError("packet longer than max_frame")
-            return None
-        verdict = self._judge(end)
-        if verdict > 0:
-            self._counters["truncated"] += 1
-            self._drop(verdict)
-            return FramingError("truncated packet")
-        if verdict < 0 and plausible and len(buf) < declared:
-            return None  # this 0D 0A may be payload of a packet still arriving
+        restart = self._restart(end, _fits)
+        if restart:
+            return self._truncated(restart)
         self._counters["length_mismatch"] += 1
         return self._take(end)
+
+    def _truncated(self, restart: int) -> FramingError:
+        self._counters["truncated"] += 1
+        self._drop(restart)
+        return FramingError("truncated packet")
 
     def _first_stop(self, header: int) -> int | None:
         if self._stop_end is None:
@@ -283,20 +299,18 @@ class _Framer:
             self._stop_end = i + 2
         return self._stop_end
 
-    def _judge(self, end: int) -> int:
-        if self._verdict is None:
-            candidate = self.buf[:end]
-            if crc_itu(bytes(candidate[2:-4])) == int.from_bytes(candidate[-4:-2], "big"):
-                self._verdict = 0
-            else:
-                self._verdict = -1
-                k = _find_start(self.buf, 1, end)
-                while k > 0:
-                    if _fits(self.buf[k:end]):
-                        self._verdict = k
-                        break
-                    k = _find_start(self.buf, k + 1, end)
-        return self._verdict
+    def _restart(self, end: int, test: Callable[[bytearray], bool]) -> int:
+        """Where a packet passing ``test`` starts inside the head packet, before ``end`` (0: nowhere)."""
+        if _crc_ok(self.buf[:end]):
+            return 0
+        k = _find_start(self.buf, 1, end)
+        for _ in range(_MAX_RESTARTS):
+            if k < 0:
+                break
+            if test(self.buf[k:end]):
+                return k
+            k = _find_start(self.buf, k + 1, end)
+        return 0
 
 
 # -- reading INFO -------------------------------------------------------------------------------------------

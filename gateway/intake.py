@@ -37,6 +37,7 @@ def to_report(event: DeviceEvent) -> DeviceReport:
         lon=event.lon,
         battery=event.battery,
         device_time=event.device_time,
+        zone=event.zone,
         dedup=event.dedup,
         detail=dict(event.detail),
     )

@@ -18,9 +18,9 @@ import contextlib
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from dispatch.clock import Clock
 from dispatch.core import Core
@@ -32,7 +32,6 @@ from gateway.intake import Intake
 from gateway.watch import WatchCodec
 
 log = logging.getLogger("anxin.gateway")
-READ_SIZE = 4096
 
 
 class StreamCodec(Protocol):
@@ -56,7 +55,8 @@ class Gateway:
         self.counters: Counter[str] = Counter()
         self._servers: list[asyncio.Server] = []
         self._udp: list[asyncio.DatagramTransport] = []
-        self._connections: set[asyncio.Task[None]] = set()
+        self.connections: set[_DeviceConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.ports: dict[str, int] = {}
 
     def _dc09_keys(self, account: str) -> bytes | None:
@@ -80,15 +80,16 @@ class Gateway:
     async def start(self) -> None:
         self.intake.start()
         host = self._core.settings.gateway_host
+        loop = asyncio.get_running_loop()
         for listener in self.listeners():
-            server = await asyncio.start_server(
-                functools.partial(self._connection, listener), host, listener.port, limit=READ_SIZE * 4
+            server = await loop.create_server(
+                functools.partial(_DeviceConnection, self, listener), host, listener.port, backlog=4096
             )
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]
             self.ports[listener.protocol] = port
             if listener.protocol == "sia-dc09":
-                transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                transport, _ = await loop.create_datagram_endpoint(
                     lambda: _Dc09Datagrams(self), local_addr=(host, port)
                 )
                 self._udp.append(transport)
@@ -99,36 +100,22 @@ class Gateway:
             server.close()
         for transport in self._udp:
             transport.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        for connection in list(self.connections):
+            connection.abort()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         await self.intake.stop()
 
-    async def _connection(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        codec = listener.codec()
-        self.counters[f"{listener.protocol}.connections"] += 1
-        try:
-            while data := await reader.read(READ_SIZE):
-                results = codec.receive_data(data, self._clock.now())
-                for reply in await self.answer(results):
-                    writer.write(reply)
-                await writer.drain()
-        except (ConnectionError, TimeoutError):
-            pass
-        except JournalError as exc:  # nothing recorded, so nothing acknowledged: the device will repeat
-            log.error("gateway: %s connection closed unacknowledged: %s", listener.protocol, exc)
-        finally:
-            self.counters.update({f"{listener.protocol}.{k}": v for k, v in codec.counters.items()})
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def quick_replies(self, results: list[Decoded]) -> list[bytes] | None:
+        """The replies, when every frame is a routine check-in that needs nothing written; else None."""
+        touch = self._core.engine.touch_device
+        for decoded in results:
+            for event in decoded.events:
+                if not touch(event.device_id, event.kind, event.battery):
+                    return None
+        return [decoded.reply for decoded in results if decoded.reply is not None]
 
     async def answer(self, results: list[Decoded]) -> list[bytes]:
         """Record every frame's events, wait until durable, then hand back the replies in frame order."""
@@ -140,6 +127,66 @@ class Gateway:
             await self._core.journal.durable(last)
         return [decoded.reply for decoded in results if decoded.reply is not None]
 
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _DeviceConnection(asyncio.Protocol):
+    """One device's TCP connection: a codec, and replies written in frame order after durability.
+
+    Routine check-ins are answered at once (nothing to record). Anything to record pauses reading until
+    it is durable and answered: the device's next frames wait in the kernel's buffer, not in ours.
+    """
+
+    def __init__(self, gateway: Gateway, listener: Listener) -> None:
+        self._gateway = gateway
+        self._listener = listener
+        self._codec = listener.codec()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._gateway.connections.add(self)
+        self._gateway.counters[f"{self._listener.protocol}.connections"] += 1
+
+    def data_received(self, data: bytes) -> None:
+        gateway = self._gateway
+        results = self._codec.receive_data(data, gateway._clock.now())
+        quick = gateway.quick_replies(results)
+        if quick is not None:
+            self._write(quick)
+            return
+        assert self._transport is not None
+        self._transport.pause_reading()
+        gateway.spawn(self._record(results))
+
+    async def _record(self, results: list[Decoded]) -> None:
+        try:
+            replies = await self._gateway.answer(results)
+        except JournalError as exc:  # nothing recorded, so nothing acknowledged: the device will repeat
+            log.error("gateway: %s frame left unacknowledged: %s", self._listener.protocol, exc)
+            self.abort()
+            return
+        self._write(replies)
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _write(self, replies: list[bytes]) -> None:
+        if replies and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(replies))
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gateway.connections.discard(self)
+        counters = self._gateway.counters
+        counters.update({f"{self._listener.protocol}.{k}": v for k, v in self._codec.counters.items()})
+        self._transport = None
+
 
 class _Dc09Datagrams(asyncio.DatagramProtocol):
     """DC-09 over UDP: one datagram, one message; the ACK goes back to the sender's address."""
@@ -148,16 +195,13 @@ class _Dc09Datagrams(asyncio.DatagramProtocol):
         self._gateway = gateway
         self._codec = Dc09Codec(gateway._dc09_keys)
         self._transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         results = self._codec.datagram(data, self._gateway._clock.now())
-        task = asyncio.create_task(self._reply(results, addr))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._gateway.spawn(self._reply(results, addr))
 
     async def _reply(self, results: list[Decoded], addr: tuple[str | int, ...]) -> None:
         try:

@@ -337,6 +337,10 @@ class _Framer:
             self._counters["truncated"] += 1
             self._drop(restart)
             return FramingError("truncated frame")
+        if end + 1 > self._max_frame:
+            self._counters["oversize"] += 1
+            self._drop(end + 1)
+            return FramingError("frame longer than max_frame")
         frame = bytes(buf[: end + 1])
         self._drop(end + 1)
         return frame

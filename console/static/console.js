@@ -455,32 +455,67 @@
     return "—";
   }
 
-  function queueRow(view) {
+  // Keeps a table body in step with a list of incidents, one row per incident, reusing each row: a row is
+  // refilled only when its incident view (or the selection) changed, and never replaced while the
+  // operator may be clicking it.
+  const painted = new WeakMap(); // row -> what it shows
+  function syncRows(tbody, views, cells) {
+    const existing = new Map([...tbody.rows].map((row) => [row.dataset.incidentId, row]));
+    views.forEach((view, index) => {
+      let row = existing.get(view.incident_id);
+      existing.delete(view.incident_id);
+      if (!row) row = el("tr", { tabIndex: 0 });
+      const selected = view.incident_id === app.selectedId;
+      const shown = painted.get(row);
+      const caller = callerOf(view);
+      if (!shown || shown.view !== view || shown.selected !== selected || shown.caller !== caller) {
+        row.className = rowClasses(view, selected);
+        Object.assign(row.dataset, { incidentId: view.incident_id, state: view.state, priority: view.priority });
+        row.replaceChildren(...cells(view));
+        painted.set(row, { view, selected, caller });
+      }
+      if (tbody.rows[index] !== row) tbody.insertBefore(row, tbody.rows[index] || null);
+    });
+    for (const row of existing.values()) row.remove();
+  }
+
+  function rowClasses(view, selected) {
     const classes = ["incident", `prio-${view.priority}`];
-    if (view.incident_id === app.selectedId) classes.push("selected");
+    if (selected) classes.push("selected");
     if (view.drill) classes.push("drill");
     if (view.needs_manual) classes.push("needs-manual");
     if (view.supervisor_alerted) classes.push("alerted");
     if (view.acknowledged_at) classes.push("acknowledged");
-    return el("tr", {
-      className: classes.join(" "),
-      dataset: { incidentId: view.incident_id, state: view.state, priority: view.priority },
-      tabIndex: 0,
-    },
-    el("td", { className: "col-clock" }, el("span", { className: "clock" })),
-    el("td", { className: "col-priority", title: view.priority_reasons.join("；") }, `P${view.priority}`),
-    el("td", { className: "col-state" }, label(STATE_LABELS, view.state)),
-    el("td", { className: "col-type", title: view.alarm_type },
-      label(ALARM_LABELS, view.alarm_type), view.drill ? el("span", { className: "tag" }, "演练") : null),
-    el("td", { className: "col-elder" }, elderText(view)),
-    el("td", { className: "col-address" }, view.address || view.location || "—"),
-    el("td", { className: "col-community", title: view.community || "" }, lastPart(view.community)),
-    el("td", { className: "col-assignment" }, assignmentText(view)));
+    return classes.join(" ");
+  }
+
+  function queueCells(view) {
+    return [
+      el("td", { className: "col-clock" }, el("span", { className: "clock" })),
+      el("td", { className: "col-priority", title: view.priority_reasons.join("；") }, `P${view.priority}`),
+      el("td", { className: "col-state" }, label(STATE_LABELS, view.state)),
+      el("td", { className: "col-type", title: view.alarm_type },
+        label(ALARM_LABELS, view.alarm_type), view.drill ? el("span", { className: "tag" }, "演练") : null),
+      el("td", { className: "col-elder" }, elderText(view)),
+      el("td", { className: "col-address" }, view.address || view.location || "—"),
+      el("td", { className: "col-community", title: view.community || "" }, lastPart(view.community)),
+      el("td", { className: "col-assignment" }, assignmentText(view)),
+    ];
+  }
+
+  function closingCells(view) {
+    return [
+      el("td", { className: "col-state" }, label(STATE_LABELS, view.state)),
+      el("td", { className: "col-type" }, label(ALARM_LABELS, view.alarm_type)),
+      el("td", { className: "col-elder" }, elderText(view)),
+      el("td", { className: "col-outcome" }, view.outcome || lastNote(view) || "—"),
+      el("td", { className: "col-time" }, fmtTime(view.updated_at)),
+    ];
   }
 
   function renderQueue() {
     const open = [...app.incidents.values()].filter((v) => v.open).sort(byUrgency);
-    $("queue-body").replaceChildren(...open.map(queueRow));
+    syncRows($("queue-body"), open, queueCells);
     $("queue-empty").hidden = open.length > 0;
     $("queue-count").textContent = open.length ? `(${open.length})` : "";
     const unanswered = open.filter((v) => !v.acknowledged_at).length;
@@ -491,16 +526,7 @@
     const done = [...app.incidents.values()]
       .filter((v) => v.state === "resolved" || v.state === "cancelled")
       .sort((a, b) => b.updated_at - a.updated_at);
-    $("closing-body").replaceChildren(...done.map((view) => el("tr", {
-      className: view.incident_id === app.selectedId ? "incident selected" : "incident",
-      dataset: { incidentId: view.incident_id, state: view.state },
-      tabIndex: 0,
-    },
-    el("td", { className: "col-state" }, label(STATE_LABELS, view.state)),
-    el("td", { className: "col-type" }, label(ALARM_LABELS, view.alarm_type)),
-    el("td", { className: "col-elder" }, elderText(view)),
-    el("td", { className: "col-outcome" }, view.outcome || lastNote(view) || "—"),
-    el("td", { className: "col-time" }, fmtTime(view.updated_at)))));
+    syncRows($("closing-body"), done, closingCells);
     $("closing-count").textContent = done.length ? `(${done.length})` : "";
   }
 
@@ -556,24 +582,38 @@
     render();
   }
 
+  // The pane is rebuilt only when the selected incident's view changed, so a radio button or a button
+  // under the mouse is not swapped out by unrelated traffic.
+  let detailShown = { view: null, caller: null };
   function renderDetail() {
     const view = selected();
     $("detail").hidden = !view;
-    if (!view) return;
-    $("detail").dataset.incidentId = view.incident_id;
-    $("detail").dataset.state = view.state;
-    $("detail-title").textContent =
-      `${label(ALARM_LABELS, view.alarm_type)} · ${elderText(view)} · ${view.incident_id}`;
-    renderFlags(view);
-    renderFacts(view);
-    renderRanking(view);
-    renderClinic(view);
-    renderAssignments(view);
+    if (!view) {
+      detailShown = { view: null, caller: null };
+      return;
+    }
+    const caller = callerOf(view);
+    if (detailShown.view !== view || detailShown.caller !== caller) {
+      $("detail").dataset.incidentId = view.incident_id;
+      $("detail").dataset.state = view.state;
+      $("detail-title").textContent =
+        `${label(ALARM_LABELS, view.alarm_type)} · ${elderText(view)} · ${view.incident_id}`;
+      renderFlags(view);
+      renderFacts(view);
+      renderRanking(view);
+      renderClinic(view);
+      renderAssignments(view);
+      renderNotes(view);
+      detailShown = { view, caller };
+    }
+    renderButtons(view);
+  }
+
+  function renderNotes(view) {
     $("notes").replaceChildren(...view.notes.map((note) => el("li", { className: "note" },
       el("span", { className: "note-time" }, fmtTime(note.ts)),
       el("span", { className: "note-actor" }, note.actor),
       el("span", { className: "note-text" }, note.text))));
-    renderButtons(view);
   }
 
   function renderFlags(view) {

@@ -68,6 +68,14 @@ def seed_frames() -> list[bytes]:
 SEEDS = seed_frames()
 
 
+_FRAME = re.compile(rb'\n[0-9A-Fa-f]{8}("[^\n\r]*)\r')
+
+
+def _reseal(match: re.Match[bytes]) -> bytes:
+    body = match[1]
+    return b"\n%04X%04X%s\r" % (crc16_arc(body), len(body), body)
+
+
 def mutate(frames: Sequence[bytes], ops: Sequence[tuple[int, int, int]]) -> bytes:
     """Join ``frames`` and apply ``ops`` (operation, position, value) in turn."""
     data = bytearray(b"".join(frames))
@@ -90,14 +98,6 @@ def mutate(frames: Sequence[bytes], ops: Sequence[tuple[int, int, int]]) -> byte
         else:  # make the CRC and LEN right again, so that the damage reaches the decoder
             data = bytearray(_FRAME.sub(_reseal, bytes(data)))
     return bytes(data)
-
-
-_FRAME = re.compile(rb'\n[0-9A-Fa-f]{8}("[^\n\r]*)\r')
-
-
-def _reseal(match: re.Match[bytes]) -> bytes:
-    body = match[1]
-    return b"\n%04X%04X%s\r" % (crc16_arc(body), len(body), body)
 
 
 def chunks(data: bytes, cuts: Sequence[int]) -> list[bytes]:

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from gateway.events import Decoded
-from gateway.watch import REASONS, REPLIES, PROTOCOL, WatchCodec, parse_frame
+from gateway.watch import PROTOCOL, REASONS, REPLIES, WatchCodec, parse_frame
 from tests.fuzz.tracker_common import check_event, chunks, load_vectors
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: the receiver's clock for every fuzz run

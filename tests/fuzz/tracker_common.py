@@ -71,3 +71,25 @@ def chunks(data: bytes, cuts: Sequence[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     edges = [0, *points, len(data)]
     return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+# Hypothesis draws plain bytes (cheap to generate and to shrink) and these helpers turn them into structure.
+
+
+def ops_from(raw: bytes, kinds: int = 7) -> list[tuple[int, int, int]]:
+    """Mutation operations (operation, position, value) from 5 bytes each."""
+    return [
+        (raw[i] % kinds, int.from_bytes(raw[i + 1 : i + 3], "big"), int.from_bytes(raw[i + 3 : i + 5], "big"))
+        for i in range(0, len(raw) - 4, 5)
+    ]
+
+
+def cuts_from(raw: bytes) -> list[int]:
+    """Cut positions from 2 bytes each."""
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw) - 1, 2)]
+
+
+def sprinkle(raw: bytes, alphabet: bytes) -> bytes:
+    """``raw`` with its highest byte values turned into the protocol's delimiters, so that noise hits them."""
+    top = 256 - len(alphabet)
+    return bytes(alphabet[b - top] if b >= top else b for b in raw)

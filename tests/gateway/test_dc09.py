@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import event as hypothesis_event
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.dc09 import (
@@ -124,6 +124,7 @@ def test_vector(vector: dict[str, Any], case: dict[str, Any]) -> None:
         assert event.detail["content"] == case["content"]
         assert event.detail["encrypted"] == (vector["aes_key_hex"] is not None)
         assert event.device_time == case["now"]
+        assert event.detail["extended"] == ({"E": "115000"} if "[E115000]" in case["content"] else {})
     assert decoded.reply == case["reply"]
 
 
@@ -362,6 +363,8 @@ def test_undecryptable_messages_get_duh() -> None:
     assert one(unknown) == Decoded(reply=encode_frame('"DUH"0007L0#9999[]'), error="decrypt")
     not_hex = encode_frame('"*ADM-CID"0007L0#K128[NOTHEX' + "0" * 26)
     assert one(not_hex).error == "decrypt"
+    short_key = Dc09Codec(lambda account: b"0123456789")  # a misconfigured key is not an AES key
+    assert short_key.receive_data(frame, NOW) == [Decoded(reply=encode_frame('"DUH"0007L0#K128[]'), error="decrypt")]
 
 
 def test_unknown_token_and_unreadable_data_get_duh() -> None:
@@ -372,6 +375,9 @@ def test_unknown_token_and_unreadable_data_get_duh() -> None:
         reply=b'\n3AFF0012"DUH"0007L0#1234[]\r', error="format"
     )
     assert one(encode_frame('"SIA-DCS"0001L0#1234[#1234|garbage]')).error == "format"
+    assert one(encode_frame('"SIA-DCS"0001L0#1234[#1234|NMA01x]')).error == "format"  # a block that does not parse
+    assert one(encode_frame('"SIA-DCS"0001L0#1234[#1234|Aonly text]')).error == "format"  # no event code
+    assert one(encode_frame('"SIA-DCS')).error == "format"  # no closing quote after the token
     # a header that cannot be read: the DUH has no sequence or account to echo
     assert one(encode_frame('"SIA-DCS"12#1234[]')) == Decoded(reply=b'\n66D10011"DUH"0000R0L0A0[]\r', error="format")
 
@@ -551,7 +557,7 @@ _STREAMS = st.one_of(
 )
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10_000, deadline=None)
 @given(data=_STREAMS, cuts=st.lists(st.integers(0, 1 << 16), max_size=8))
 def test_fuzz_only_documented_results_come_out(data: bytes, cuts: list[int]) -> None:
     counts: Counter[str] = Counter()

@@ -1,0 +1,140 @@
+"""Gateway: routine frames per second and ACK latency with 1,000 and 10,000 device connections.
+
+Anxin (``anxin serve`` with 10,000 DC-09 accounts and 10,000 watches registered) and the floor (a bare
+asyncio server that only acknowledges, ``bench/floor_server.py``) are driven by the same load generator
+(``simulators/load.py``), each in its own process, in the same run. The frames are DC-09 ``NULL`` polls and
+watch ``LK`` links: each is decoded, checked against the registry and acknowledged; supervision re-arms the
+device's check-in deadline. Nothing is written to the journal for them (see docs/dispatch.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import RESULTS, machine
+from tests.conftest import free_port
+
+DEVICES = 10_000
+CONNECTIONS = (1_000, 10_000)
+SECONDS = float(os.environ.get("ANXIN_BENCH_SECONDS", "6"))
+PYTHON = sys.executable
+
+
+def registry(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    elders = folder / "elders.csv"
+    with elders.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["elder_id", "name", "phone", "address", "lat", "lon", "community"])
+        for i in range(1000):
+            out.writerow(
+                [f"e{i}", f"老人{i}", f"1350000{i:04d}", f"地址{i}", 24.5 + i * 1e-4, 117.7, "龙文区/蓝田街道/蓝田社区"]
+            )
+    devices = folder / "devices.csv"
+    with devices.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["device_id", "protocol", "elder_id", "aes_key", "checkin_s"])
+        for i in range(DEVICES):
+            out.writerow([f"A{i:07d}", "sia-dc09", f"e{i % 1000}", "", 3600])
+            out.writerow([f"{8_000_000_000 + i}", "watch", f"e{i % 1000}", "", 3600])
+    (folder / "dc09.ids").write_text("\n".join(f"A{i:07d}" for i in range(DEVICES)) + "\n")
+    (folder / "watch.ids").write_text("\n".join(str(8_000_000_000 + i) for i in range(DEVICES)) + "\n")
+    return {"elders": elders, "devices": devices}
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+def load(port: int, protocol: str, ids: Path, connections: int) -> dict[str, Any]:
+    command = [PYTHON, "-m", "simulators.load", "--port", str(port), "--protocol", protocol]
+    command += ["--ids", str(ids), "--connections", str(connections), "--seconds", str(SECONDS)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def floor(protocol: str, ids: Path, connections: int) -> dict[str, Any]:
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "bench.floor_server", "--protocol", protocol, "--port", str(port)], stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "ready"
+        return load(port, protocol, ids, connections)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="anxin-bench-"))
+    files = registry(work / "csv")
+    data = work / "data"
+    subprocess.run(
+        [PYTHON, "-m", "console.cli", "import", "--data", str(data), "--elders", str(files["elders"]),
+         "--devices", str(files["devices"])],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    http, ports = free_port(), {"dc09": free_port(), "watch": free_port()}
+    env = {**os.environ, "ANXIN_ADMIN_PASSWORD": "bench-admin-pw"}
+    command = [PYTHON, "-m", "console.cli", "serve", "--data", str(data), "--http-port", str(http)]
+    command += ["--dc09-port", str(ports["dc09"]), "--watch-port", str(ports["watch"]), "--gt06-port", "off"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows: list[dict[str, Any]] = []
+    try:
+        wait_ready(f"http://127.0.0.1:{http}/healthz", server)
+        for protocol in ("dc09", "watch"):
+            ids = work / "csv" / f"{protocol}.ids"
+            for connections in CONNECTIONS:
+                bare = floor(protocol, ids, connections)
+                ours = load(ports[protocol], protocol, ids, connections)
+                rows.append(
+                    {"name": f"anxin {protocol}", **ours, "ratio_to_floor": ours["frames_per_s"] / bare["frames_per_s"]}
+                )
+                rows.append({"name": f"floor {protocol}", **bare, "ratio_to_floor": 1.0})
+    finally:
+        server.terminate()
+        server.wait(30)
+    print(f"{'name':<12} {'conns':>6} {'frames/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'ratio':>6}")
+    for row in rows:
+        print(
+            f"{row['name']:<12} {row['connections']:>6} {row['frames_per_s']:>10.0f} {row['p50_ms']:>8.2f}"
+            f" {row['p99_ms']:>8.2f} {row['errors']:>6} {row['ratio_to_floor']:>6.2f}"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "gateway.json"
+    document = {
+        "bench": "gateway",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "floor": "bare asyncio ACK-only server, same load generator",
+        "seconds": SECONDS,
+        "rows": rows,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,7 @@ from console.errors import Forbidden
 from dispatch.core import Core
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.registry import Device, Elder, Latitude, Longitude, Responder
+from dispatch.reports import escalations, kpis
 from dispatch.triage import ALARM_TYPES
 from dispatch.views import incident_view, responder_view, sorted_incidents
 
@@ -244,6 +245,23 @@ async def resolve(incident_id: str, body: OutcomeIn, core: CoreDep, who: Staff) 
 async def close(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
     await core.engine.close(incident_id, actor=who.actor)
     return _view(core, incident_id)
+
+
+# -- supervisor -------------------------------------------------------------------------------------
+
+
+@router.get("/kpis", tags=["supervisor"])
+async def get_kpis(core: CoreDep, who: Staff, drill: bool = False) -> dict[str, Any]:
+    """Live figures for the supervisor view; drill incidents are left out unless ``drill=true``."""
+    engine = core.engine
+    return kpis(engine.state, engine.clock.now(), core.settings.timezone, include_drill=drill)
+
+
+@router.get("/escalations", tags=["supervisor"])
+async def get_escalations(core: CoreDep, who: Staff, drill: bool = False) -> dict[str, Any]:
+    engine = core.engine
+    waiting = escalations(engine.state, include_drill=drill)
+    return {"incidents": [incident_view(i, engine.state, engine.directory) for i in waiting]}
 
 
 # -- journal ----------------------------------------------------------------------------------------

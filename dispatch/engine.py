@@ -230,11 +230,11 @@ class Engine:
         technical = rule(alarm.alarm_type).technical
         level, reasons = priority(alarm.alarm_type, elder, now)
         if technical:
-            existing_id = self.state.conditions.get((alarm.device_id or "", alarm.alarm_type))
+            existing_id = self.state.conditions.get((alarm.device_id or "", alarm.alarm_type, alarm.drill))
             if existing_id is not None:  # the same condition is already open: one incident until it clears
                 return self.state.incidents[existing_id], True
         else:
-            existing_id = self.state.open_by_elder.get(elder.elder_id) if elder else None
+            existing_id = self.state.open_by_elder.get((elder.elder_id, alarm.drill)) if elder else None
         if existing_id is not None:
             incident = self.state.incidents[existing_id]
             self._emit(
@@ -351,7 +351,7 @@ class Engine:
         if kind not in ("checkin", "login"):
             return False
         device = self.directory.devices.get(device_id)
-        if device is None or (device_id, "missed_checkin") in self.state.conditions:
+        if device is None or (device_id, "missed_checkin", False) in self.state.conditions:
             return False
         self._seen(device, battery, self.clock.now())
         return True
@@ -396,7 +396,7 @@ class Engine:
             )  # fmt: skip
             await self._open(alarm)
         elif report.kind == "restore" and report.alarm_type is not None:
-            self._clear(device.device_id, report.alarm_type, f"device reported restore ({report.code})", actor)
+            self._clear(device.device_id, report.alarm_type, f"device reported restore ({report.code})", actor, drill)
         elif report.kind == "health":
             self._emit(
                 "elder.health",
@@ -422,9 +422,9 @@ class Engine:
                 actor=f"device:{device_id}", drill=drill,
             )  # fmt: skip
 
-    def _clear(self, device_id: str, alarm_type: str, outcome: str, actor: str) -> None:
+    def _clear(self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool = False) -> None:
         """Resolve the open technical incident for this device and condition, if there is one."""
-        incident_id = self.state.conditions.get((device_id, alarm_type))
+        incident_id = self.state.conditions.get((device_id, alarm_type, drill))
         if incident_id is None:
             return
         incident = self.state.incidents[incident_id]
@@ -433,7 +433,7 @@ class Engine:
 
     async def _missed_checkin(self, device_id: str, now: float) -> None:
         device = self.directory.devices.get(device_id)
-        if device is None or (device_id, "missed_checkin") in self.state.conditions:
+        if device is None or (device_id, "missed_checkin", False) in self.state.conditions:
             return
         status = self.devices.get(device_id)
         note = f"no report from {device.protocol} device {device_id} within {device.checkin_s} s"

@@ -123,9 +123,10 @@ class Projection:
         self.assignments: dict[str, Assignment] = {}
         self.responders: dict[str, ResponderState] = {}
         self.calls: dict[str, Call] = {}
-        self.open_by_elder: dict[str, str] = {}
+        #: the open person incident of each elder, real and drill apart: (elder_id, drill) -> incident_id
+        self.open_by_elder: dict[tuple[str, bool], str] = {}
         #: open technical incidents per (device, alarm type): one until the condition clears
-        self.conditions: dict[tuple[str, str], str] = {}
+        self.conditions: dict[tuple[str, str, bool], str] = {}
         #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
@@ -205,9 +206,9 @@ class Projection:
         self.incidents[incident.incident_id] = incident
         if incident.technical:
             if incident.device_id is not None:
-                self.conditions[(incident.device_id, incident.alarm_type)] = incident.incident_id
+                self.conditions[(incident.device_id, incident.alarm_type, incident.drill)] = incident.incident_id
         elif incident.elder_id is not None:
-            self.open_by_elder[incident.elder_id] = incident.incident_id
+            self.open_by_elder[(incident.elder_id, incident.drill)] = incident.incident_id
         self._remember(p.get("dedup"), entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:
             self.calls[incident.call_id].incident_id = incident.incident_id
@@ -287,9 +288,10 @@ class Projection:
         incident.updated_at = entry.ts
         if not incident.open:
             self.timers.cancel(("answer", incident.incident_id))
-            if incident.elder_id is not None and self.open_by_elder.get(incident.elder_id) == incident.incident_id:
-                del self.open_by_elder[incident.elder_id]
-            condition = (incident.device_id or "", incident.alarm_type)
+            key = (incident.elder_id or "", incident.drill)
+            if self.open_by_elder.get(key) == incident.incident_id:
+                del self.open_by_elder[key]
+            condition = (incident.device_id or "", incident.alarm_type, incident.drill)
             if self.conditions.get(condition) == incident.incident_id:
                 del self.conditions[condition]
         return incident

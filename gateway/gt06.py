@@ -21,14 +21,17 @@ A packet on the wire (here a GPS packet, protocol 0x12)::
 
 Rules
     1. Sans-I/O: no socket, no clock (``now`` is an argument), no storage.
-    2. Framing: a packet starts at ``78 78`` or ``79 79``. It ends where LEN says when ``0D 0A`` is there.
-       Otherwise (real devices send wrong LEN bytes) it ends at the first ``0D 0A``, counted as
-       ``length_mismatch``, unless a second start inside it begins a packet that checks out (CRC right or
-       LEN fitting): then the bytes before that start were a truncated packet (one ``framing`` error). While
-       LEN says more bytes are coming, a ``0D 0A`` is only taken as the end if the CRC up to it is right
-       (it may be payload). Bytes outside packets are garbage, skipped and counted; a packet not ended
-       after ``max_frame`` bytes is dropped (one ``framing`` error) and the codec hunts for the next start.
-       The result does not depend on how the stream is cut into reads.
+    2. Framing: a packet starts at ``78 78`` or ``79 79`` and ends where LEN says when ``0D 0A`` is there.
+       A ``0D 0A`` before that point may be payload, so it ends the packet early only when a CRC vouches
+       for it: the CRC up to it is right (the LEN byte was wrong), or a packet with a right CRC starts
+       inside (the bytes before that start were a truncated packet: one ``framing`` error); otherwise the
+       codec waits for the bytes LEN announces. When those are there and do not end in ``0D 0A`` (real
+       devices send wrong LEN bytes), the packet ends at its first ``0D 0A`` (``length_mismatch``) unless
+       a start inside it begins a packet that checks out (CRC right or LEN fitting), which makes the bytes
+       before it a truncated packet. Bytes outside packets are garbage, skipped and counted; a packet not
+       ended after ``max_frame`` bytes is dropped (one ``framing`` error) and the codec hunts for the next
+       start. Every decision depends on bytes at fixed places of the packet, never on how much has been
+       read, so the result does not depend on how the stream is cut into reads.
     3. Session: the login packet (0x01) carries the IMEI in BCD; the codec remembers it for the connection
        and it is the ``device_id`` of every later event. Any other packet before a login is refused with
        ``"not logged in"`` and no reply (the device logs in again and repeats it).
@@ -39,8 +42,9 @@ Rules
        reply).
     5. Replies (:func:`ack`, ``78 78 05 PROTO SERIAL CRC 0D 0A``) go to login, heartbeat (0x13, 0x23), GPS,
        status/alarm and LBS-alarm packets, and to the modular packet 0x70; the time request 0x8A gets the
-       UTC time from ``now``; the extended AZ735 GPS packet gets the same ack in the long form. Packets of
-       other types become "info" events with no reply; refused packets get no reply.
+       UTC time from ``now``; the extended AZ735 GPS packet gets the same ack in the long form. The address
+       request 0x2A (its fix is kept as a position) gets no answer: Anxin sends no street addresses. Packets
+       of other types become "info" events with no reply; refused packets get no reply.
     6. Alarms come from alarm-carrying packets only (0x16, 0x26, 0x27, 0xA4, 0x19, 0xA5, 0x95, 0x70): the
        alarm byte (:data:`gateway.codes.GT06_ALARMS`) and the terminal-information alarm field, bits 3-5
        (:data:`gateway.codes.GT06_TERMINAL_BITS`, keyed by that field's value), one event per alarm type.
@@ -120,8 +124,7 @@ _STATUS_VARIANTS: Final[dict[tuple[int, int], tuple[bool, int]]] = {
 }
 #: LBS alarm packets: a cell without a length byte, then the status block; value: LAC and cell id sizes.
 _LBS_STATUS_PACKETS: Final[dict[int, tuple[int, int]]] = {0x19: (2, 3), 0xA5: (4, 8)}
-#: Packet types answered with an ack (rule 5), besides the GPS, status and LBS-alarm families.
-_ACKED: Final = frozenset({LOGIN, HEARTBEAT, HEARTBEAT_GK310, ALARM_JC})
+#: GPS packets that get no ack (rule 5).
 _NOT_ACKED_GPS: Final = frozenset({0x2A})
 
 _FUTURE_SLACK_S: Final = 86_400.0
@@ -662,8 +665,8 @@ class Gt06Codec:
         r.take(2 if mcc & 0x8000 else 1)  # D0   MNC
         r.take(lac_size)  # 00 00 75 DF
         r.take(cell_size)  # 00 00 00 00 00 98 66 15
-        if r.remaining != 5:
-            # a layout of this packet type that is not documented here (e.g. several cells): no guessing
+        if not 5 <= r.remaining <= 8:
+            # a layout of this packet type not documented here (several cells, a date-time...): no guessing
             self.counters["unsupported"] += 1
             detail: dict[str, Any] = {"proto": f"0x{packet.proto:02X}", "layout": "unknown"}
             return [self._event(packet, "info", detail)], None

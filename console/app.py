@@ -13,13 +13,12 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
@@ -27,16 +26,16 @@ from console.api import router
 from console.auth import STAFF, Accounts, Principal
 from console.errors import AuthError, status_for
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
+from console.pages import STATIC, pages
 from console.phone import PhoneCommand
 from dispatch.clock import Clock
 from dispatch.core import Core, open_core
 from dispatch.errors import AnxinError, InvalidInput
 from dispatch.settings import Settings
-from dispatch.views import incident_view, job_view, offer_view, responder_view, sorted_incidents
+from dispatch.views import call_view, incident_view, job_view, offer_view, responder_view, sorted_incidents
 from gateway.service import Gateway
 
 log = logging.getLogger("anxin.console")
-STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -68,6 +67,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan)
     app.include_router(router)
+    app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(AnxinError)
@@ -91,14 +91,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         if failure is not None:
             body["error"] = str(failure)
         return JSONResponse(body, 200 if failure is None else 503)
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/console")
-
-    @app.get("/console", include_in_schema=False)
-    async def console_page() -> FileResponse:
-        return FileResponse(STATIC / "console.html", media_type="text/html; charset=utf-8")
 
     @app.websocket("/ws/console")
     async def ws_console(websocket: WebSocket) -> None:
@@ -209,6 +201,7 @@ def snapshot(core: Core, seq: int) -> dict[str, Any]:
             incident_view(i, engine.state, engine.directory) for i in sorted_incidents(engine.state, open_only=True)
         ],
         "responders": [responder_view(r, engine.state, engine.directory, now) for r in engine.directory.responders],
+        "calls": [call_view(c, engine.directory) for c in engine.state.calls.values() if c.state != "ended"],
     }
 
 

@@ -67,7 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     _device_ports(demo)
     demo.add_argument("--alarms-per-min", type=float, default=6.0)
     demo.set_defaults(func=cmd_demo)
+    drill = sub.add_parser("drill", help="run a drill scenario and print its scorecard")
+    drill.add_argument("scenario", help="a scenario name (see simulators/scenarios/) or a scenario file")
+    drill.set_defaults(func=cmd_drill, parser=drill)
     return parser
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from simulators.drill import run_drill_command
+
+    return run_drill_command(args)
 
 
 def _device_ports(parser: argparse.ArgumentParser) -> None:

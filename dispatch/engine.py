@@ -335,7 +335,8 @@ class Engine:
         recognised by its dedup key and acknowledged again without being recorded twice.
         """
         async with self._lock:
-            await self._report(report, drill)
+            device = self.directory.devices.get(report.device_id)
+            await self._report(report, drill or (device is not None and device.drill))
             await self._sync_geo()
             seq = self.journal.head_seq
         self.timers_changed.set()

@@ -84,6 +84,7 @@ class Device(Record):
     elder_id: Ident
     aes_key: str | None = None
     checkin_s: Annotated[int, Field(gt=0, le=7 * 86400)] = 3600
+    drill: bool = False  # a simulated device: everything it reports is journaled as drill
 
     @field_validator("aes_key")
     @classmethod

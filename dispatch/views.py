@@ -12,7 +12,7 @@ from dispatch.clock import utc
 from dispatch.directory import Directory
 from dispatch.machines import OPEN_STATES
 from dispatch.registry import Elder
-from dispatch.state import Assignment, Incident, Projection
+from dispatch.state import Assignment, Call, Incident, Projection
 from dispatch.triage import age_on
 
 
@@ -145,4 +145,18 @@ def responder_view(responder_id: str, state: Projection, directory: Directory, n
         "lat": status.lat if status and status.lat is not None else profile.lat,
         "lon": status.lon if status and status.lon is not None else profile.lon,
         "pos_at": status.pos_at if status else None,
+    }
+
+
+def call_view(call: Call, directory: Directory) -> dict[str, Any]:
+    elder = directory.elders.get(call.elder_id) if call.elder_id else None
+    return {
+        "call_id": call.call_id,
+        "caller": call.caller,
+        "line": call.line,
+        "state": call.state,
+        "started_at": call.started_at,
+        "elder_id": call.elder_id,
+        "elder_name": elder.name if elder else None,
+        "incident_id": call.incident_id,
     }

@@ -30,9 +30,11 @@ Rules
        not depend on how the stream is cut into reads.
     3. LLLL is compared with the content's length on the wire and a mismatch is counted
        (``length_mismatch``), never refused: real watches send wrong lengths.
-    4. Nothing the device sends raises out of :meth:`WatchCodec.receive_data`: a frame that cannot be read
-       becomes ``Decoded(error=reason)`` (a reason in :data:`REASONS`) with no reply. An exception that is
-       not a protocol error is a bug on our side: logged, reason ``internal``, no reply.
+    4. Nothing the device sends raises out of :meth:`WatchCodec.receive_data`: a frame whose header cannot
+       be read becomes ``Decoded(error=reason)`` (a reason in :data:`REASONS`) with no reply. Fields are read
+       leniently: a missing or malformed field reads as absent (an alarm is never lost to a bad field, nor
+       to a Wi-Fi name in UTF-8 or GBK). An exception escaping a decoder is a bug on our side: logged,
+       reason ``internal``, no reply.
     5. Replies (:data:`REPLIES`): ``LK`` -> ``LK``, any ``AL*`` -> ``AL``, ``TKQ``/``TKQ2`` echoed,
        ``INIT`` -> ``INIT,1``, ``JXTK`` (voice chunk) -> ``JXTKR,1``; with the frame's own manufacturer
        prefix, ID and, in the index variant, index. Everything else gets no reply.
@@ -74,7 +76,7 @@ log = logging.getLogger(__name__)
 PROTOCOL: Final = "watch"
 
 #: Every value ``Decoded.error`` can take; none of them gets a reply.
-REASONS: Final = frozenset({"framing", "header", "malformed", "internal"})
+REASONS: Final = frozenset({"framing", "header", "internal"})
 
 #: TYPE (upper case) -> reply content, for the types the watch waits an answer for.
 REPLIES: Final[dict[str, str]] = {
@@ -211,12 +213,12 @@ def _float(fields: list[str], i: int) -> float | None:
     return float(value) if _NUMBER.fullmatch(value) else None
 
 
-def _coordinate(fields: list[str], i: int, negative: str) -> float | None:
+def _coordinate(fields: list[str], i: int, hemisphere: int, negative: str) -> float | None:
     """Degrees; a value that carries its own minus sign keeps it, else S / W makes it negative."""
     value = _float(fields, i)
     if value is None:
         return None
-    if value > 0 and _field(fields, i + 1).upper() == negative:
+    if value > 0 and _field(fields, hemisphere).upper() == negative:
         value = -value
     return value
 
@@ -259,8 +261,8 @@ class _Fix:
 
 
 def _read_fix(fields: list[str]) -> _Fix:
-    lat = _coordinate(fields, _LAT, "S")
-    lon = _coordinate(fields, _LON, "W")
+    lat = _coordinate(fields, _LAT, _LAT_HEMI, "S")
+    lon = _coordinate(fields, _LON, _LON_HEMI, "W")
     if lat is not None and not -90 <= lat <= 90:
         lat = None
     if lon is not None and not -180 <= lon <= 180:
@@ -277,7 +279,9 @@ def _read_fix(fields: list[str]) -> _Fix:
         "satellites": _int(fields, _SATELLITES),
         "gsm": _int(fields, _GSM),
         "steps": _int(fields, _STEPS),
+        "tumbles": _int(fields, _TUMBLES),
         "status": status_text if status is not None else None,
+        "cells": _int(fields, _CELLS),
     }
     if status is not None:
         detail["status_bits"] = [bit for bit in range(32) if status >> bit & 1]
@@ -388,8 +392,6 @@ class WatchCodec:
             self.counters["length_mismatch"] += 1
         try:
             return self._decode(parsed, now)
-        except ProtocolError:
-            return self._refuse("malformed")
         except Exception:  # a bug on our side, never the device's fault: no reply, the watch repeats
             log.exception("watch: internal error decoding %r", frame[:200])
             return self._refuse("internal")
@@ -398,10 +400,8 @@ class WatchCodec:
         kind = frame.type.upper()
         if kind in _BINARY_TYPES:
             return self._binary(frame)
-        try:
-            text = frame.body.decode("ascii")
-        except UnicodeDecodeError:
-            raise ProtocolError("non-ASCII content in a text frame") from None
+        # Wi-Fi names after the fields read here may be UTF-8 or GBK: never a reason to lose an alarm
+        text = frame.body.decode("utf-8", "replace")
         fields = text.split(",") if text else []
         if kind == "LK":
             return self._link(frame, fields)

@@ -51,6 +51,7 @@ DEFAULT_DISTANCE_M = 800.0  # when neither the offer nor the positions tell the 
 SILENT_P = 0.08  # of offers, never answered (the phone is in a pocket)
 LEAVE_S = (30.0, 120.0)  # from accepting to setting off, before speedup
 CARE_S = (5 * 60.0, 20 * 60.0)  # time on scene, before speedup
+HELLO_TIMEOUT_S = 10.0
 RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 10.0
 ACTIVE_JOB = ("accepted", "en_route", "on_scene")
@@ -170,7 +171,7 @@ class CaregiverSim:
 
     async def _connected(self, url: str, stop: asyncio.Event) -> None:
         async with connect(url, open_timeout=10.0) as ws:
-            hello = json.loads(await ws.recv())
+            hello = json.loads(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S))
             if hello.get("type") != "hello":
                 raise ValueError(f"expected hello, got {hello.get('type')!r}")
             self._greet(hello)

@@ -118,7 +118,10 @@ async def call_api(
             problem = type(error).__name__
         else:
             if response.status_code < 400:
-                return response.json()
+                try:
+                    return response.json()
+                except ValueError:
+                    raise Refused(response.status_code, "the answer is not JSON") from None
             if response.status_code < 500 and response.status_code != 429:
                 raise Refused(response.status_code, _detail(response))
             problem = f"HTTP {response.status_code}"

@@ -35,9 +35,9 @@ SMALL_FRAME = 96
 LOGIN = bytes.fromhex("78780D01086471700328358100093F040D0A")  # IMEI 864717003283581, serial 9
 
 # date-time 2026-09-21 14:00:00, 0xC9 (12 satellites), 24.51 N, 117.7 E, 0 km/h, course 0 positioned north east
-_GPS = bytes([26, 9, 21, 14, 0, 0, 0xC9]) + round(24.51 * 1_800_000).to_bytes(4, "big")
-_GPS += round(117.7 * 1_800_000).to_bytes(4, "big") + b"\x00\x14\x00"
-_CELL = bytes.fromhex("0901CC00287D001F71")  # LBS length 9, MCC 460, MNC 0, LAC, cell id
+GPS_BLOCK = bytes([26, 9, 21, 14, 0, 0, 0xC9]) + round(24.51 * 1_800_000).to_bytes(4, "big")
+GPS_BLOCK += round(117.7 * 1_800_000).to_bytes(4, "big") + b"\x00\x14\x00"
+CELL = bytes.fromhex("0901CC00287D001F71")  # LBS length 9, MCC 460, MNC 0, LAC, cell id
 
 
 def seed_frames() -> list[bytes]:
@@ -46,14 +46,14 @@ def seed_frames() -> list[bytes]:
         LOGIN,
         encode_packet(0x01, bytes.fromhex("0123456789012345100B3201"), 1),
         encode_packet(0x13, bytes.fromhex("4406040102"), 2),  # heartbeat with SOS in the terminal field
-        encode_packet(0x12, _GPS + _CELL[1:], 3),
-        encode_packet(0x16, _GPS + _CELL + bytes.fromhex("0406040102"), 4),  # SOS alarm packet
-        encode_packet(0x16, _GPS + _CELL + bytes.fromhex("2406042302"), 5),  # fall, terminal SOS
-        encode_packet(0x19, _CELL[1:] + bytes.fromhex("2405040002"), 6),  # LBS alarm, terminal SOS
+        encode_packet(0x12, GPS_BLOCK + CELL[1:], 3),
+        encode_packet(0x16, GPS_BLOCK + CELL + bytes.fromhex("0406040102"), 4),  # SOS alarm packet
+        encode_packet(0x16, GPS_BLOCK + CELL + bytes.fromhex("2406042302"), 5),  # fall, terminal SOS
+        encode_packet(0x19, CELL[1:] + bytes.fromhex("2405040002"), 6),  # LBS alarm, terminal SOS
         encode_packet(0x8A, b"", 7),
         encode_packet(0x95, bytes([26, 9, 21, 14, 0, 0, 1]), 8),
-        encode_packet(0x32, bytes([26, 9, 21, 14, 0, 0, 12]) + _GPS[6:], 9, extended=True),
-        encode_packet(0x12, _GPS + bytes(300), 10),  # a long-form packet
+        encode_packet(0x32, bytes([26, 9, 21, 14, 0, 0, 12]) + GPS_BLOCK[6:], 9, extended=True),
+        encode_packet(0x12, GPS_BLOCK + bytes(300), 10),  # a long-form packet
     ]
     return frames
 

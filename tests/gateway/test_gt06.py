@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gateway.events import Decoded, DeviceEvent
 from gateway.gt06 import PROTOCOL, REASONS, Gt06Codec, crc_itu, encode_packet, parse_packet
-from tests.fuzz.fuzz_gt06 import _CELL, _GPS, LOGIN, NOW, SEEDS, check, check_decoded, mutate
+from tests.fuzz.fuzz_gt06 import CELL, GPS_BLOCK, LOGIN, NOW, SEEDS, check, check_decoded, mutate
 from tests.fuzz.tracker_common import Vector, check_event, cuts_from, load_vectors, ops_from, sprinkle
 
 VECTORS = load_vectors("gt06-traccar.jsonl")
@@ -48,7 +48,7 @@ BAD_CRC = "CRC (and often LEN) wrong and no alarm in it: refused without reply (
 WIFI = "a Wi-Fi packet sent without LEN and CRC: refused as a checksum failure (it carries no coordinates)"
 
 EXPECTED: dict[int, E] = {
-    0: E("", error="malformed"),
+    0: E("", error="malformed"),  # a GPS packet with no INFO at all
     1: E("login", reply="78780501000955940d0a"),
     2: E("info"),
     3: E("alarm", alarms="watch_removed", at=(53.52817, -113.61012), reply="787805a4000963fe0d0a"),
@@ -79,9 +79,7 @@ EXPECTED: dict[int, E] = {
     28: E("position", at=(-12.93668, -38.39642), reply="787805a006edf5650d0a"),
     29: E("position", at=(-12.96135, -38.48291), reply="787805a00146a3b40d0a"),
     30: E("info"),
-    31: E(
-        "alarm", alarms="sos", at=(18.48206, -69.93713), reply="78780516004b3d120d0a"
-    ),  # terminal field SOS (VXT01 layout)
+    31: E("alarm", alarms="sos", at=(18.48206, -69.93713), reply="78780516004b3d120d0a"),  # terminal SOS
     32: E("checkin", reply="7878051300069d4e0d0a", battery=67),
     33: E("info"),
     34: E("position", at=(12.64542, 101.98586), reply="7878051202382cdf0d0a"),
@@ -370,11 +368,11 @@ def test_crc_itu_is_crc16_x25() -> None:
 
 
 def test_encode_packet_forms_and_limits() -> None:
-    short = encode_packet(0x12, _GPS, 7)
-    assert short[:3] == b"\x78\x78\x17" and parse_packet(short).info == _GPS
-    long = encode_packet(0x12, _GPS + bytes(300), 8)
+    short = encode_packet(0x12, GPS_BLOCK, 7)
+    assert short[:3] == b"\x78\x78\x17" and parse_packet(short).info == GPS_BLOCK
+    long = encode_packet(0x12, GPS_BLOCK + bytes(300), 8)
     assert long[:4] == b"\x79\x79\x01\x43" and parse_packet(long).extended and parse_packet(long).crc_ok
-    assert encode_packet(0x12, _GPS, 7, extended=True)[:2] == b"\x79\x79"
+    assert encode_packet(0x12, GPS_BLOCK, 7, extended=True)[:2] == b"\x79\x79"
     for bad in ((0x100, b"", 0), (0x12, b"", 0x10000), (0x12, bytes(0x10000), 0)):
         with pytest.raises(ValueError):
             encode_packet(*bad)
@@ -387,13 +385,13 @@ def corrupt(packet: bytes) -> bytes:
     return packet[:-4] + bytes([packet[-4] ^ 0xFF]) + packet[-3:]
 
 
-SOS_PACKET = encode_packet(0x16, _GPS + _CELL + bytes.fromhex("0406040102"), 0x21)  # alarm byte 0x01: SOS
+SOS_PACKET = encode_packet(0x16, GPS_BLOCK + CELL + bytes.fromhex("0406040102"), 0x21)  # alarm byte 0x01: SOS
 
 
 def test_crc_policy_keeps_alarms_and_refuses_the_rest() -> None:
     codec = logged_in()
     sos, gps, heartbeat = codec.receive_data(
-        corrupt(SOS_PACKET) + corrupt(encode_packet(0x12, _GPS + _CELL[1:], 0x22)) + corrupt(HEARTBEAT), NOW
+        corrupt(SOS_PACKET) + corrupt(encode_packet(0x12, GPS_BLOCK + CELL[1:], 0x22)) + corrupt(HEARTBEAT), NOW
     )
     (event,) = sos.events
     assert (event.alarm_type, event.lat, event.lon) == ("sos", 24.51, 117.7)
@@ -429,12 +427,13 @@ def test_heartbeat_is_a_checkin_and_raises_no_alarm() -> None:
     (event,) = decoded.events
     assert (event.kind, event.battery, event.alarm_type) == ("checkin", 67, None)
     assert event.detail["terminal"]["alarm"] == "SOS"  # recorded, not raised (rule 6)
-    assert decoded.reply == encode_packet(0x13, b"", 5) == bytes.fromhex("787805130005") + decoded.reply[6:]
+    assert decoded.reply == encode_packet(0x13, b"", 5)
+    assert decoded.reply[:6] == bytes.fromhex("787805130005") and decoded.reply[-2:] == b"\r\n"
 
 
 def test_alarm_byte_and_terminal_field_raise_one_event_per_type() -> None:
-    both_sos = encode_packet(0x16, _GPS + _CELL + bytes.fromhex("2406040102"), 6)
-    fall_and_sos = encode_packet(0x26, _GPS + _CELL + bytes.fromhex("2406042302"), 7)
+    both_sos = encode_packet(0x16, GPS_BLOCK + CELL + bytes.fromhex("2406040102"), 6)
+    fall_and_sos = encode_packet(0x26, GPS_BLOCK + CELL + bytes.fromhex("2406042302"), 7)
     codec = logged_in()
     one, two = codec.receive_data(both_sos + fall_and_sos, NOW)
     assert [(e.alarm_type, e.code) for e in one.events] == [("sos", "GT06:16:01")]
@@ -445,26 +444,26 @@ def test_alarm_byte_and_terminal_field_raise_one_event_per_type() -> None:
 
 
 def test_alarm_without_fix_gives_no_location_but_keeps_the_last_known_one() -> None:
-    no_fix = _GPS[:-2] + b"\x04\x00"  # north, not positioned
-    (decoded,) = logged_in().receive_data(encode_packet(0x16, no_fix + _CELL + bytes.fromhex("0406040102"), 8), NOW)
+    no_fix = GPS_BLOCK[:-2] + b"\x04\x00"  # north, not positioned
+    (decoded,) = logged_in().receive_data(encode_packet(0x16, no_fix + CELL + bytes.fromhex("0406040102"), 8), NOW)
     (event,) = decoded.events
     assert (event.alarm_type, event.lat, event.lon) == ("sos", None, None)
     assert event.detail["last_known"] == [24.51, 117.7] and event.detail["fix"] == "last_known"
-    (report,) = logged_in().receive_data(encode_packet(0x12, no_fix + _CELL[1:], 9), NOW)
+    (report,) = logged_in().receive_data(encode_packet(0x12, no_fix + CELL[1:], 9), NOW)
     assert (report.events[0].lat, report.events[0].detail["fix"]) == (24.51, "last_known")
 
 
 def test_south_west_and_out_of_range_coordinates() -> None:
-    south_west = _GPS[:-2] + b"\x18\x00"  # positioned, west, not north
+    south_west = GPS_BLOCK[:-2] + b"\x18\x00"  # positioned, west, not north
     (decoded,) = logged_in().receive_data(encode_packet(0x12, south_west, 10), NOW)
     assert (decoded.events[0].lat, decoded.events[0].lon) == (-24.51, -117.7)
-    too_far = _GPS[:7] + (91 * 1_800_000).to_bytes(4, "big") + _GPS[11:]
+    too_far = GPS_BLOCK[:7] + (91 * 1_800_000).to_bytes(4, "big") + GPS_BLOCK[11:]
     (far,) = logged_in().receive_data(encode_packet(0x12, too_far, 11), NOW)
     assert far.events[0].lat is None and far.events[0].detail["fix"] == "none"
 
 
 def test_lbs_alarm_without_gps() -> None:
-    packet = encode_packet(0x19, _CELL[1:] + bytes.fromhex("2405040002"), 12)  # terminal SOS, no alarm byte
+    packet = encode_packet(0x19, CELL[1:] + bytes.fromhex("2405040002"), 12)  # terminal SOS, no alarm byte
     (decoded,) = logged_in().receive_data(packet, NOW)
     (event,) = decoded.events
     assert (event.kind, event.alarm_type, event.lat, event.battery) == ("alarm", "sos", None, 83)
@@ -477,7 +476,7 @@ def test_time_request_is_answered_with_utc_now() -> None:
 
 
 def test_future_time_is_dropped() -> None:
-    future = bytes([30, 1, 1, 0, 0, 0]) + _GPS[6:]
+    future = bytes([30, 1, 1, 0, 0, 0]) + GPS_BLOCK[6:]
     codec = logged_in()
     (decoded,) = codec.receive_data(encode_packet(0x12, future, 14), NOW)
     assert decoded.events[0].device_time is None and codec.counters["future_time"] == 1
@@ -543,7 +542,7 @@ def test_a_packet_split_anywhere_waits_for_its_end() -> None:
 
 def test_wrong_length_byte_ends_at_the_stop_bits_and_is_counted() -> None:
     codec = logged_in()
-    too_short = bytearray(encode_packet(0x12, _GPS + _CELL[1:], 16))
+    too_short = bytearray(encode_packet(0x12, GPS_BLOCK + CELL[1:], 16))
     too_short[2] -= 3
     (decoded,) = codec.receive_data(bytes(too_short), NOW)
     assert decoded.error == "checksum" and codec.counters["length_mismatch"] == 1  # LEN is in the CRC

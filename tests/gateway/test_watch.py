@@ -346,16 +346,21 @@ def test_unescape_binary_payloads() -> None:
     assert decoded.events[0].detail["payload_bytes"] == 7
 
 
-def test_unreadable_frames_are_refused_without_reply() -> None:
+def test_unreadable_headers_are_refused_without_reply() -> None:
     codec = WatchCodec()
-    results = codec.receive_data(b"[not a frame][3G*12*00XY*LK][3G*12*0004*UD,\xff\xfe]", NOW)
-    assert [(d.error, d.reply, d.events) for d in results] == [
-        ("header", None, ()),
-        ("header", None, ()),
-        ("malformed", None, ()),
-    ]
-    assert codec.counters["header"] == 2 and codec.counters["malformed"] == 1
-    assert set(d.error for d in results) <= REASONS
+    results = codec.receive_data(b"[not a frame][3G*12*00XY*LK][3G*12*0004*L\xffK]", NOW)
+    assert [(d.error, d.reply, d.events) for d in results] == [("header", None, ())] * 3
+    assert codec.counters["header"] == 3
+    assert {d.error for d in results} <= REASONS
+
+
+def test_non_ascii_wifi_names_never_cost_an_alarm() -> None:
+    gbk_ssid = "中国移动".encode("gbk")
+    (decoded,) = decode((AL % (b"A", b"00010000"))[:-1] + b",1," + gbk_ssid + b",00:0c:42:51:cf:cd,-81]")
+    (event,) = decoded.events
+    assert (event.alarm_type, event.lat) == ("sos", 24.51)
+    (utf8,) = decode((AL % (b"A", b"00200000"))[:-1] + b",1," + "家".encode() + b",aa:bb:cc:dd:ee:ff,-50]")
+    assert [e.alarm_type for e in utf8.events] == ["fall"]
 
 
 def test_a_bug_in_a_decoder_is_contained(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from bench.common import Timing, report, summarise, time_each
+from bench.redis_server import redis_server
 from dispatch.geo import EARTH_RADIUS_M, GridIndex, MemoryGeoIndex, haversine_m
 from dispatch.matching import Matcher
 from dispatch.registry import SKILL_BITS, SKILLS, Responder, Travel
@@ -162,6 +163,35 @@ def time_matcher(grid: GridIndex, city: City, queries: list[Query]) -> Timing:
     return summarise("Matcher.rank k=5 (geopy on the fetched)", asyncio.run(run()))
 
 
+def redis_floor(city: City, queries: list[Query], rng: random.Random) -> list[Timing]:
+    """The same question asked of Redis: one GEO key of free responders per skill, GEOSEARCH from Python."""
+    bits = {bit: skill for skill, bit in SKILL_BITS.items()}
+    with redis_server() as client:
+        pipe = client.pipeline(transaction=False)
+        for i, key in enumerate(city.keys):
+            if city.free[i]:
+                for skill in city.skills[i]:
+                    pipe.geoadd(f"free:{skill}", (city.lon[i], city.lat[i], key))
+        pipe.execute()
+
+        def search(query: Query) -> object:
+            return client.geosearch(
+                f"free:{bits[query[2]]}", longitude=query[1], latitude=query[0], radius=RADIUS_M / 1000,
+                unit="km", sort="ASC", count=K, withdist=True,
+            )  # fmt: skip
+
+        moves = [(rng.randrange(RESPONDERS), rng.uniform(-DLAT, DLAT)) for _ in range(MOVES // 4)]
+
+        def move(item: tuple[int, float]) -> object:
+            i, dlat = item
+            return client.geoadd(f"free:{city.skills[i][0]}", (city.lon[i], CENTRE[0] + dlat, city.keys[i]))
+
+        return [time_each(REDIS_FLOOR, search, queries), time_each("Redis GEOADD (a position move)", move, moves)]
+
+
+REDIS_FLOOR = "Redis GEOSEARCH 5 km COUNT 5"
+
+
 def main() -> None:
     rng = random.Random(SEED)
     city = City(rng)
@@ -189,10 +219,18 @@ def main() -> None:
         time_matcher(grid, city, queries[:MATCHER_QUERIES]),
         time_moves(grid, city, rng),
         time_status_changes(grid, city, rng),
+        *redis_floor(city, queries, rng),
     ]
     print(
         f"{RESPONDERS} responders over {2 * HALF_SIDE_M / 1000:.0f} km square, {len(grid)} free in the index "
         f"(built in {build_s:.2f} s); answers agree with the numpy scan on {QUERIES} queries"
+    )
+    ours = rows[0]
+    geosearch = next(row for row in rows if row.name == REDIS_FLOOR)
+    target = ours.p99_us <= geosearch.p99_us / 3
+    print(
+        f"p99 of GridIndex.nearest / p99 of Redis GEOSEARCH = {ours.p99_us / geosearch.p99_us:.3f} "
+        f"(target ≤ 0.333: {'met' if target else 'MISSED'})"
     )
     report(
         "matching",
@@ -206,6 +244,8 @@ def main() -> None:
             "radius_m": RADIUS_M,
             "cell_m": grid.cell_m,
             "index_build_s": round(build_s, 3),
+            "p99_vs_geosearch_p99": round(ours.p99_us / geosearch.p99_us, 4),
+            "target_p99_third_of_geosearch": target,
         },
     )
 

@@ -352,7 +352,7 @@ class Engine:
         if kind not in ("checkin", "login"):
             return False
         device = self.directory.devices.get(device_id)
-        if device is None or (device_id, "missed_checkin", False) in self.state.conditions:
+        if device is None or (device_id, "missed_checkin", device.drill) in self.state.conditions:
             return False
         self._seen(device, battery, self.clock.now())
         return True
@@ -384,7 +384,7 @@ class Engine:
                 )  # fmt: skip
             return
         status = self._seen(device, report.battery, now)
-        self._clear(device.device_id, "missed_checkin", "device reported again", actor)
+        self._clear(device.device_id, "missed_checkin", "device reported again", actor, drill)
         if report.dedup is not None and report.dedup in self.state.dedup:
             return
         elder = self.directory.elders.get(device.elder_id)
@@ -434,14 +434,15 @@ class Engine:
 
     async def _missed_checkin(self, device_id: str, now: float) -> None:
         device = self.directory.devices.get(device_id)
-        if device is None or (device_id, "missed_checkin", False) in self.state.conditions:
+        if device is None or (device_id, "missed_checkin", device.drill) in self.state.conditions:
             return
         status = self.devices.get(device_id)
         note = f"no report from {device.protocol} device {device_id} within {device.checkin_s} s"
         if status is not None and status.last_seen is not None:
             note += f" (last seen {round(now - status.last_seen)} s ago)"
         elder = self.directory.elders.get(device.elder_id)
-        await self._open(Alarm("missed_checkin", "supervision", "system", elder, device_id, note=note))
+        alarm = Alarm("missed_checkin", "supervision", "system", elder, device_id, note=note, drill=device.drill)
+        await self._open(alarm)
 
     # -- dispatch ---------------------------------------------------------------------------------
 

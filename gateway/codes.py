@@ -129,7 +129,8 @@ def document() -> str:
         ("SIA DC-03 (SIA-DCS)", "code", SIA),
         ("3G/4G watch status bits (AL / AL_LTE)", "bit", {str(k): v for k, v in WATCH_STATUS_BITS.items()}),
         ("GT06 alarm byte", "byte", {f"0x{k:02X}": v for k, v in GT06_ALARMS.items()}),
-        ("GT06 terminal information bits", "bit", {str(k): v for k, v in GT06_TERMINAL_BITS.items()}),
+        ("GT06 terminal information (value of bits 3–5)", "value", {str(k): v for k, v in GT06_TERMINAL_BITS.items()}),
+        ("GT06 event module (0x70)", "event", {f"0x{k:02X}": v for k, v in GT06_MODULAR_EVENTS.items()}),
     ]
     for title, column, table in tables:
         lines += [f"## {title}", "", f"| {column} | meaning | event | Anxin alarm type |", "|---|---|---|---|"]

@@ -12,7 +12,7 @@ A frame on the wire (ASCII text, binary payloads escaped)::
 
     [SG*8800000015*0087*UD,220414,134652,A,22.571707,N,113.8613968,E,0.1,0.0,100,7,60,90,1000,50,0000,...]
      |  |          |    |  |
-     |  |          |    |  fields, comma separated (layout in _FixFields below)
+     |  |          |    |  fields, comma separated (positions: the field table below)
      |  |          |    TYPE: LK link, UD/UD2/UD_LTE position, AL/AL_LTE alarm, bphrt/oxygen/... health
      |  |          LLLL: content length in hex, as sent (not trusted: some firmware gets it wrong)
      |  |          (index variant: "[ZJ*014111001332708*0075*0064*AL,...]" puts a 4-hex-digit message
@@ -25,9 +25,9 @@ Rules
     2. Framing: a frame is the bytes from ``[`` to the next ``]``. Binary payloads escape ``}`` ``[`` ``]``
        ``,`` ``*`` as 0x7D followed by 0x01..0x05, so ``[`` and ``]`` never occur inside a frame: a ``[``
        before the ``]`` means the bytes before it were a truncated frame (one ``framing`` error, no reply).
-       Bytes outside brackets are garbage, skipped and counted. A frame still open after ``max_frame``
-       bytes is dropped (one ``framing`` error) and the codec hunts for the next ``[``. The result does
-       not depend on how the stream is cut into reads.
+       Bytes outside brackets are garbage, skipped and counted. A frame longer than ``max_frame`` bytes,
+       or still open after that many, is dropped (one ``framing`` error) and the codec hunts for the next
+       ``[``. The result does not depend on how the stream is cut into reads.
     3. LLLL is compared with the content's length on the wire and a mismatch is counted
        (``length_mismatch``), never refused: real watches send wrong lengths.
     4. Nothing the device sends raises out of :meth:`WatchCodec.receive_data`: a frame whose header cannot

@@ -10,6 +10,7 @@ from dispatch.triage import ALARM_RULES
 from gateway.codes import (
     CONTACT_ID,
     GT06_ALARMS,
+    GT06_MODULAR_EVENTS,
     GT06_TERMINAL_BITS,
     SIA,
     WATCH_STATUS_BITS,
@@ -25,6 +26,7 @@ ALL: list[CodeMeaning] = [
     *WATCH_STATUS_BITS.values(),
     *GT06_ALARMS.values(),
     *GT06_TERMINAL_BITS.values(),
+    *GT06_MODULAR_EVENTS.values(),
 ]
 
 

@@ -73,6 +73,43 @@ def load(port: int, protocol: str, ids: Path, connections: int) -> dict[str, Any
     return result
 
 
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def idle_memory(pid: int, port: int, connections: int = 10_000) -> float:
+    """KiB of server memory per idle device connection: RSS with them open, minus before, over their count."""
+    before = rss_kib(pid)
+    command = [PYTHON, "-m", "simulators.load", "--port", str(port), "--protocol", "watch", "--ids", "-"]
+    command += ["--idle", "--connections", str(connections), "--seconds", "3"]
+    holder = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        connected: int = json.loads(holder.stdout.readline())["connected"]
+        time.sleep(1.0)
+        after = rss_kib(pid)
+    finally:
+        holder.wait(30)
+    return (after - before) / connected
+
+
+def floor_memory() -> float:
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "bench.floor_server", "--protocol", "watch", "--port", str(port)], stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        return idle_memory(server.pid, port)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def floor(protocol: str, ids: Path, connections: int) -> dict[str, Any]:
     port = free_port()
     server = subprocess.Popen(
@@ -104,6 +141,8 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         wait_ready(f"http://127.0.0.1:{http}/healthz", server)
+        memory = {"anxin_kib_per_idle_connection": round(idle_memory(server.pid, ports["watch"]), 2)}
+        memory["floor_kib_per_idle_connection"] = round(floor_memory(), 2)
         for protocol in ("dc09", "watch"):
             ids = work / "csv" / f"{protocol}.ids"
             for connections in CONNECTIONS:
@@ -122,6 +161,10 @@ def main() -> None:
             f"{row['name']:<12} {row['connections']:>6} {row['frames_per_s']:>10.0f} {row['p50_ms']:>8.2f}"
             f" {row['p99_ms']:>8.2f} {row['errors']:>6} {row['ratio_to_floor']:>6.2f}"
         )
+    print(
+        f"memory per idle connection (10,000 open): anxin {memory['anxin_kib_per_idle_connection']} KiB, "
+        f"bare asyncio {memory['floor_kib_per_idle_connection']} KiB (target ≤ 10 KiB)"
+    )
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "gateway.json"
     document = {
@@ -130,6 +173,7 @@ def main() -> None:
         "machine": machine(),
         "floor": "bare asyncio ACK-only server, same load generator",
         "seconds": SECONDS,
+        **memory,
         "rows": rows,
     }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -20,7 +20,7 @@ from bench.common import Timing, report, summarise, time_each
 from bench.redis_server import redis_server
 from dispatch.geo import EARTH_RADIUS_M, GridIndex, MemoryGeoIndex, haversine_m
 from dispatch.matching import Matcher
-from dispatch.registry import SKILL_BITS, SKILLS, Responder, Travel
+from dispatch.registry import SKILL_BITS, SKILLS, TRAVEL_BITS, Responder, Travel
 
 CENTRE = (24.51, 117.66)
 HALF_SIDE_M = 20_000.0
@@ -53,6 +53,7 @@ class City:
         self.free = [rng.random() >= BUSY for _ in self.keys]
         modes: list[Travel] = ["walk", "bike", "car"]
         self.travel = [rng.choice(modes) for _ in self.keys]
+        self.tags = [tags | TRAVEL_BITS[travel] for tags, travel in zip(self.tags, self.travel, strict=True)]
         self.np_phi = np.radians(np.array(self.lat))
         self.np_lam = np.radians(np.array(self.lon))
         self.np_cos = np.cos(self.np_phi)

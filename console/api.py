@@ -21,7 +21,7 @@ from dispatch.errors import InvalidInput, NotFound
 from dispatch.registry import Device, Elder, Latitude, Longitude, Responder
 from dispatch.reports import escalations, kpis
 from dispatch.triage import ALARM_TYPES
-from dispatch.views import incident_view, responder_view, sorted_incidents
+from dispatch.views import device_view, elder_incidents, incident_view, responder_view, sorted_incidents
 
 router = APIRouter(prefix="/api")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -304,13 +304,15 @@ async def list_elders(
 
 @router.get("/elders/{elder_id}", tags=["registry"])
 async def get_elder(elder_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
-    elder = await core.engine.viewed(elder_id, actor=who.actor)
+    engine = core.engine
+    elder = await engine.viewed(elder_id, actor=who.actor)
     record: dict[str, Any] = elder.model_dump(mode="json")
     record["devices"] = [
-        d.model_dump(mode="json", exclude={"aes_key"})
-        for d in core.engine.directory.devices.values()
+        device_view(d, engine.devices.get(d.device_id))
+        for d in engine.directory.devices.values()
         if d.elder_id == elder_id
     ]
+    record["recent_incidents"] = elder_incidents(engine.state, elder_id)
     return record
 
 
@@ -363,6 +365,24 @@ async def list_responders(core: CoreDep, who: Staff) -> dict[str, Any]:
     return {
         "responders": [responder_view(rid, engine.state, engine.directory, now) for rid in engine.directory.responders]
     }
+
+
+class RosterLine(Body):
+    responder_id: str
+    on: bool
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class RosterIn(Body):
+    roster: list[RosterLine] = Field(min_length=1, max_length=200_000)
+
+
+@router.post("/responders/duty", tags=["registry"])
+async def set_roster(body: RosterIn, core: CoreDep, who: Supervisors) -> dict[str, Any]:
+    """Set many responders on or off duty at once (a shift roster), with their positions."""
+    lines = [(line.responder_id, line.on, line.lat, line.lon) for line in body.roster]
+    return {"changed": await core.engine.set_roster(lines, actor=who.actor)}
 
 
 @router.get("/communities", tags=["registry"])

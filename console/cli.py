@@ -69,8 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     drill = sub.add_parser("drill", help="run a drill scenario and print its scorecard")
     drill.add_argument("scenario", help="a scenario name (see simulators/scenarios/) or a scenario file")
+    _drill_options(drill)
     drill.set_defaults(func=cmd_drill, parser=drill)
     return parser
+
+
+def _drill_options(drill: argparse.ArgumentParser) -> None:
+    """Options of ``anxin drill`` (docs/drills/README.md)."""
+    drill.add_argument("--url", help="run against this running server (loopback) instead of an embedded one")
+    drill.add_argument("--user", help="admin account for --url (ANXIN_DRILL_USER, default admin)")
+    drill.add_argument("--password", help="its password (ANXIN_DRILL_PASSWORD, else ANXIN_ADMIN_PASSWORD)")
+    _device_ports(drill)
+    drill.add_argument("--data", type=Path, help="data folder of the embedded server (new or empty; kept)")
+    drill.add_argument("--out", type=Path, help="folder for scorecard.json and timeline.png")
+    drill.add_argument("--speedup", type=float, help="drill seconds per wall second (default: the scenario's)")
+    drill.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    drill.add_argument(
+        "--sim-caregivers",
+        action="store_true",
+        help="with --url: simulated phones for the scenario's shifts (they take real offers too: training servers)",
+    )
+    drill.add_argument("--no-operators", action="store_true", help="no simulated operators: people answer")
+    drill.add_argument("--quiet", action="store_true", help="no progress bar")
+    drill.add_argument("--verbose", action="store_true", help="log what every simulated device and phone does")
 
 
 def cmd_drill(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ from dispatch.machines import (
     incident_allows,
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m
-from dispatch.registry import Device, Elder, skills_mask
+from dispatch.registry import Device, Elder, responder_tags
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, Incident, Projection
 from dispatch.triage import priority, rule
@@ -166,7 +166,9 @@ class Engine:
                 and status.lon is not None
                 and self.state.available(responder_id, now)
             ):
-                await self.available.upsert(responder_id, status.lat, status.lon, skills_mask(profile.skills))
+                await self.available.upsert(
+                    responder_id, status.lat, status.lon, responder_tags(profile.skills, profile.travel)
+                )
             else:
                 await self.available.remove(responder_id)
 
@@ -661,6 +663,25 @@ class Engine:
             if lat is not None and lon is not None:
                 payload.update(lat=lat, lon=lon)
             self._emit("responder.duty", payload, actor=actor)
+
+    async def set_roster(self, roster: list[tuple[str, bool, float | None, float | None]], *, actor: str) -> int:
+        """A supervisor sets many responders on or off duty at once (a shift roster); one commit for all.
+
+        Returns how many changed. Checked first: an unknown responder, or taking someone off duty in the middle
+        of a job, refuses the whole roster and writes nothing.
+        """
+        for responder_id, on, _, _ in roster:
+            self._responder_profile(responder_id)
+            status = self.state.responders.get(responder_id)
+            if not on and status is not None and status.assignment_id is not None:
+                raise Conflict(f"{responder_id} holds {status.assignment_id}; finish or withdraw it first")
+        async with self._txn():
+            for responder_id, on, lat, lon in roster:
+                payload: dict[str, Any] = {"responder_id": responder_id, "on": on}
+                if lat is not None and lon is not None:
+                    payload.update(lat=lat, lon=lon)
+                self._emit("responder.duty", payload, actor=actor)
+        return len(roster)
 
     async def set_position(self, responder_id: str, lat: float, lon: float, *, actor: str) -> None:
         self._responder_profile(responder_id)

@@ -160,10 +160,12 @@ class GridIndex:
         radius_m: float,
         any_tags: int = 0,
         exclude: Collection[str] = (),
+        all_tags: int = 0,
     ) -> list[tuple[str, float]]:
         """Up to ``k`` ``(key, haversine metres)`` within ``radius_m``, nearest first.
 
-        With ``any_tags`` set, only points sharing a bit with it; never a key in ``exclude``.
+        With ``any_tags`` set, only points sharing a bit with it; with ``all_tags``, only points having all
+        its bits; never a key in ``exclude``.
         """
         _check_position(lat, lon)
         if k <= 0 or radius_m < 0 or not self._points:
@@ -191,7 +193,7 @@ class GridIndex:
                 if cell_bound > limit:
                     break
                 for key, (x, y, z, tags) in cell.items():
-                    if any_tags and not tags & any_tags:
+                    if (any_tags and not tags & any_tags) or tags & all_tags != all_tags:
                         continue
                     dx = x - qx
                     dy = y - qy
@@ -355,6 +357,7 @@ class GeoIndex(Protocol):
         radius_m: float,
         any_tags: int = 0,
         exclude: Collection[str] = (),
+        all_tags: int = 0,
     ) -> list[tuple[str, float]]: ...
 
     def __len__(self) -> int: ...
@@ -387,5 +390,8 @@ class MemoryGeoIndex:
         radius_m: float,
         any_tags: int = 0,
         exclude: Collection[str] = (),
+        all_tags: int = 0,
     ) -> list[tuple[str, float]]:
-        return self.grid.nearest(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude)
+        return self.grid.nearest(
+            lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude, all_tags=all_tags
+        )

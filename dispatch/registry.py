@@ -31,6 +31,15 @@ Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{2,24}$")]
 
 
+#: travel modes as tag bits above the skills, so the geo index can ask "nearest cars with nursing"
+TRAVEL_BITS: dict[str, int] = {travel: 1 << (8 + i) for i, travel in enumerate(("walk", "bike", "car"))}
+
+
+def responder_tags(skills: Sequence[str], travel: str) -> int:
+    """The geo index tags of a responder: their skills and their travel mode."""
+    return skills_mask(skills) | TRAVEL_BITS[travel]
+
+
 def skills_mask(skills: Sequence[str]) -> int:
     mask = 0
     for skill in skills:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)
 
+    # pages: a map tile URL template with {z}, {x} and {y} (e.g. a tile server inside the centre's network);
+    # None draws the incident map on a plain background with a scale bar (no internet needed)
+    map_tiles: str | None = None
+
     # auth
     admin_password: str | None = None
     token_ttl_s: float = Field(12 * 3600.0, gt=0)
@@ -50,6 +54,16 @@ class Settings(BaseSettings):
     @classmethod
     def _off(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tiles(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        missing = [part for part in ("{z}", "{x}", "{y}") if part not in value]
+        if missing:
+            raise ValueError(f"map_tiles needs {', '.join(missing)} in the URL template")
+        return value.strip()
 
     @classmethod
     def settings_customise_sources(

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.clock import utc
+from dispatch.devices import DeviceStatus
 from dispatch.directory import Directory
 from dispatch.machines import OPEN_STATES
-from dispatch.registry import Elder
+from dispatch.registry import Device, Elder
 from dispatch.state import Assignment, Call, Incident, Projection
 from dispatch.triage import age_on
 
@@ -146,6 +147,34 @@ def responder_view(responder_id: str, state: Projection, directory: Directory, n
         "lon": status.lon if status and status.lon is not None else profile.lon,
         "pos_at": status.pos_at if status else None,
     }
+
+
+def device_view(device: Device, status: DeviceStatus | None) -> dict[str, Any]:
+    """A device as the console shows it: the registry record (never its key) and what it last reported."""
+    view = device.model_dump(mode="json", exclude={"aes_key"})
+    view["status"] = status.as_dict() if status is not None else None
+    return view
+
+
+def elder_incidents(state: Projection, elder_id: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """The elder's most recent incidents, newest first, in brief (for the operator's record panel)."""
+    mine = sorted(
+        (i for i in state.incidents.values() if i.elder_id == elder_id),
+        key=lambda i: -i.opened_at,
+    )
+    return [
+        {
+            "incident_id": i.incident_id,
+            "alarm_type": i.alarm_type,
+            "state": i.state.value,
+            "priority": i.priority,
+            "opened_at": i.opened_at,
+            "outcome": i.outcome,
+            "escalated_to": i.escalated_to,
+            "drill": i.drill,
+        }
+        for i in mine[:limit]
+    ]
 
 
 def call_view(call: Call, directory: Directory) -> dict[str, Any]:

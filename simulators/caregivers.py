@@ -13,8 +13,13 @@ Rules
        the phone reconnects with back-off (0.5 s doubling to 10 s), keeping its token (tokens survive a
        server restart) until the server refuses it. A trip under way survives the reconnect.
     3. Job times (leaving, travelling, caring on scene) are divided by ``speedup``. The answer delay
-       (2 to 8 s) and the position period (about 15 s) are not: the server's offer timers run in real time.
+       (``answer_s``, 2 to 8 s) and the position period (about 15 s) are wall-clock seconds, not scaled:
+       the server's offer timers run in real time. A drill, whose server runs its timers ``speedup`` times
+       faster, passes them already scaled.
     4. When ``stop`` is set a phone goes off duty (unless it is on a job), closes and returns.
+    5. A phone with a ``shift`` (wall-clock start and end) connects at its start and goes off duty at its
+       end, after finishing the job in hand (bounded by ``stop``); ``silent_p=1`` is a phone whose owner
+       never answers an offer.
 
 Never
     Never import the server's packages: simulators drive Anxin from outside, over the network.
@@ -122,6 +127,11 @@ class CaregiverSim:
     accept_p: float = 0.85
     silent_p: float = SILENT_P
     speedup: float = 10.0
+    answer_s: tuple[float, float] = (2.0, 8.0)  # wall seconds (rule 3)
+    leave_s: tuple[float, float] = LEAVE_S  # before speedup
+    care_s: tuple[float, float] = CARE_S  # before speedup
+    position_every_s: float = POSITION_EVERY_S  # wall seconds
+    shift: tuple[float, float] | None = None  # wall-clock (time.time()) start and end (rule 5)
     responder_id: str | None = None
     travel: str = "walk"
     lat: float | None = None
@@ -136,22 +146,47 @@ class CaregiverSim:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _sent: int = field(default=0, init=False, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
+    _stop: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _leaving: bool = field(default=False, init=False, repr=False)  # the shift is over: no new offers
 
     async def run(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        delay = RECONNECT_FIRST_S
-        if await pause(stop, self.rng.uniform(0.0, 3.0)):  # phones do not all log in at once
+        """Keep the phone connected until ``stop`` (or the end of its shift)."""
+        if self.shift is None:
+            if not await pause(stop, self.rng.uniform(0.0, 3.0)):  # phones do not all log in at once
+                await self._connect_loop(client, stop, stop)
             return
-        while not stop.is_set():
+        start, end = self.shift
+        if await pause(stop, start - time.time()):
+            return
+        until = asyncio.Event()
+        ender = asyncio.get_running_loop().call_later(max(0.0, end - time.time()), until.set)
+        stopper = asyncio.create_task(self._relay(stop, until))
+        try:
+            await self._connect_loop(client, until, stop)
+        finally:
+            ender.cancel()
+            stopper.cancel()
+
+    @staticmethod
+    async def _relay(stop: asyncio.Event, until: asyncio.Event) -> None:
+        await stop.wait()
+        until.set()
+
+    async def _connect_loop(self, client: httpx.AsyncClient, until: asyncio.Event, stop: asyncio.Event) -> None:
+        """Connect, and reconnect with back-off, until ``until`` is set (``stop`` cuts a job short)."""
+        delay = RECONNECT_FIRST_S
+        self._stop = stop
+        while not until.is_set():
             hellos = self.hellos
             try:
-                await self._session(client, stop)
+                await self._session(client, until)
             except (OSError, WebSocketException, httpx.HTTPError, Refused, ValueError) as error:
                 log.warning("%s: disconnected (%s: %s)", self.username, type(error).__name__, error)
             except (KeyError, TypeError, AttributeError) as error:  # a message not as the contract says
                 log.error("%s: unexpected message from the server (%r); reconnecting", self.username, error)
             if self.hellos > hellos:
                 delay = RECONNECT_FIRST_S
-            if await pause(stop, delay * self.rng.uniform(0.8, 1.2)):
+            if await pause(until, delay * self.rng.uniform(0.8, 1.2)):
                 break
             delay = min(delay * 2, RECONNECT_MAX_S)
 
@@ -229,7 +264,8 @@ class CaregiverSim:
         assignment_id = offer["assignment_id"]
         if assignment_id not in self.decisions:
             roll = self.rng.random()
-            self.decisions[assignment_id] = None if roll < self.silent_p else self.rng.random() < self.accept_p
+            decision = None if roll < self.silent_p else self.rng.random() < self.accept_p
+            self.decisions[assignment_id] = False if self._leaving and decision is not None else decision
             log.info(
                 "%s: offer %s (%s, P%s, %s m)",
                 self.username,
@@ -276,7 +312,7 @@ class CaregiverSim:
     # -- what the phone does -----------------------------------------------------------------------------
 
     async def _answer(self, ws: ClientConnection, assignment_id: str, accept: bool) -> None:
-        await asyncio.sleep(self.rng.uniform(2.0, 8.0))
+        await asyncio.sleep(self.rng.uniform(*self.answer_s))
         if accept:
             await self._send(ws, {"type": "accept", "assignment_id": assignment_id})
         else:
@@ -288,7 +324,7 @@ class CaregiverSim:
         """The next step of an accepted job, after the time it takes."""
         assignment_id, state = job["assignment_id"], job["state"]
         if state == "accepted":
-            await asyncio.sleep(self._scaled(self.rng.uniform(*LEAVE_S)))
+            await asyncio.sleep(self._scaled(self.rng.uniform(*self.leave_s)))
             self.trip = self._plan_trip(job)
             await self._status(ws, assignment_id, "en_route")
         elif state == "en_route":
@@ -301,7 +337,7 @@ class CaregiverSim:
             if self.trip is not None:
                 self.lat, self.lon = self.trip.end
                 self.trip = None
-            await asyncio.sleep(self._scaled(self.rng.uniform(*CARE_S)))
+            await asyncio.sleep(self._scaled(self.rng.uniform(*self.care_s)))
             await self._status(ws, assignment_id, "done", note=self.rng.choice(DONE_NOTES))
 
     def _plan_trip(self, job: Message) -> Trip:
@@ -324,14 +360,17 @@ class CaregiverSim:
 
     async def _report_positions(self, ws: ClientConnection) -> None:
         while True:
-            await asyncio.sleep(POSITION_EVERY_S * self.rng.uniform(0.8, 1.2))
+            await asyncio.sleep(self.position_every_s * self.rng.uniform(0.8, 1.2))
             if self.trip is not None:
                 self.lat, self.lon = self.trip.where(time.monotonic())
             if self.lat is not None and self.lon is not None:
                 await self._send(ws, {"type": "position", "lat": self.lat, "lon": self.lon})
 
-    async def _hang_up_on(self, ws: ClientConnection, stop: asyncio.Event) -> None:
-        await stop.wait()
+    async def _hang_up_on(self, ws: ClientConnection, until: asyncio.Event) -> None:
+        await until.wait()
+        self._leaving = True
+        while self.job is not None and self._stop is not None and not self._stop.is_set():
+            await pause(self._stop, 0.2)  # the shift is over: finish the job in hand first (rule 5)
         if self.job is None:
             with contextlib.suppress(ConnectionClosed):
                 await self._send(ws, {"type": "duty", "on": False})
@@ -411,6 +450,11 @@ async def caregiver_fleet(
         for username, password in accounts
     ]
     log.info("caregiver fleet: %d phones, accept %.0f %%, speedup %g", len(sims), accept_p * 100, speedup)
+    await run_phones(base_url, sims, stop)
+
+
+async def run_phones(base_url: str, sims: list[CaregiverSim], stop: asyncio.Event) -> None:
+    """Run the given phones until ``stop`` is set (and each has hung up)."""
     async with api_client(base_url) as client, asyncio.TaskGroup() as group:
         for sim in sims:
             group.create_task(sim.run(client, stop), name=f"caregiver {sim.username}")

@@ -121,6 +121,24 @@ async def run(
     }
 
 
+async def hold_idle(host: str, port: int, connections: int, seconds: float) -> None:
+    """Open ``connections`` idle connections, say so on stdout, keep them ``seconds``, close them."""
+    gate = asyncio.Semaphore(256)
+
+    async def one() -> asyncio.StreamWriter | None:
+        async with gate:
+            try:
+                return (await asyncio.open_connection(host, port))[1]
+            except OSError:
+                return None
+
+    writers = [w for w in await asyncio.gather(*(one() for _ in range(connections))) if w is not None]
+    print(json.dumps({"connected": len(writers)}), flush=True)
+    await asyncio.sleep(seconds)
+    for writer in writers:
+        writer.close()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="device load generator (loopback only)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -130,9 +148,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--interval", type=float, default=0.0)
+    parser.add_argument("--idle", action="store_true", help="only hold the connections open (memory figure)")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("load is only ever sent to this machine (loopback)")
+    if args.idle:
+        asyncio.run(hold_idle(args.host, args.port, args.connections, args.seconds))
+        return
     with open(args.ids, encoding="utf-8") as handle:
         ids = [line.strip() for line in handle if line.strip()]
     result = asyncio.run(run(args.host, args.port, args.protocol, ids, args.connections, args.seconds, args.interval))

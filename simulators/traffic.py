@@ -142,7 +142,7 @@ async def alarm_stream(
         raise ValueError("rate_per_min must be positive")
     rng = random.Random(seed)
     run = f"sim{seed}-{int(time.time())}"  # call ids must not repeat across runs
-    calls: set[asyncio.Task[None]] = set()
+    calls: set[asyncio.Task[dict[str, Any] | None]] = set()
     async with api_client(base_url, token) as client:
         elders = await fetch_elders(client, stop)
         if not elders:
@@ -233,25 +233,46 @@ class HotlineCall:
     drill: bool
 
     @classmethod
-    def draw(cls, rng: random.Random, elders: Sequence[Elder], call_id: str, *, drill: bool) -> HotlineCall:
+    def draw(
+        cls,
+        rng: random.Random,
+        elders: Sequence[Elder],
+        call_id: str,
+        *,
+        drill: bool,
+        unknown_share: float = UNKNOWN_CALLER_SHARE,
+    ) -> HotlineCall:
         elder = rng.choice(elders)
-        known = rng.random() >= UNKNOWN_CALLER_SHARE and bool(elder.get("phone"))
+        known = rng.random() >= unknown_share and bool(elder.get("phone"))
         caller = str(elder["phone"]) if known else unknown_number(rng)
         # Most calls are about an emergency; some are enquiries that need no incident.
         return cls(call_id, caller, open_incident=rng.random() < 0.8, drill=drill)
 
-    async def play(self, client: httpx.AsyncClient, rng: random.Random, stop: asyncio.Event) -> None:
-        log.info("call %s from %s ringing", self.call_id, self.caller)
-        if not await self._event(client, "ringing", stop):
-            return
-        if await pause(stop, rng.uniform(2.0, 8.0)):
-            await self._event(client, "ended", stop)
-            return
-        await self._event(client, "answered", stop)
-        await pause(stop, rng.uniform(20.0, 120.0))
-        await self._event(client, "ended", stop)
+    async def play(
+        self,
+        client: httpx.AsyncClient,
+        rng: random.Random,
+        stop: asyncio.Event,
+        *,
+        answer_s: tuple[float, float] = (2.0, 8.0),
+        talk_s: tuple[float, float] = (20.0, 120.0),
+    ) -> dict[str, Any] | None:
+        """Ring, answer after ``answer_s``, talk for ``talk_s`` (wall seconds), hang up.
 
-    async def _event(self, client: httpx.AsyncClient, event: str, stop: asyncio.Event) -> bool:
+        Returns the server's answer to "answered" (with ``incident_id``), or None when it was not answered.
+        """
+        log.info("call %s from %s ringing", self.call_id, self.caller)
+        if await self._event(client, "ringing", stop) is None:
+            return None
+        if await pause(stop, rng.uniform(*answer_s)):
+            await self._event(client, "ended", stop)
+            return None
+        answered = await self._event(client, "answered", stop)
+        await pause(stop, rng.uniform(*talk_s))
+        await self._event(client, "ended", stop)
+        return answered
+
+    async def _event(self, client: httpx.AsyncClient, event: str, stop: asyncio.Event) -> dict[str, Any] | None:
         body = {
             "event": event,
             "call_id": self.call_id,
@@ -264,10 +285,11 @@ class HotlineCall:
             answer = await call_api(client, "POST", "/api/hotline/events", stop=stop, body=body)
         except Refused as refused:
             log.warning("call %s %s refused: %s", self.call_id, event, refused)
-            return False
+            return None
         if answer is not None and event == "answered" and answer.get("incident_id"):
             log.info("call %s answered: incident %s", self.call_id, answer["incident_id"])
-        return answer is not None
+        result: dict[str, Any] | None = answer
+        return result
 
 
 def unknown_number(rng: random.Random) -> str:

@@ -168,3 +168,20 @@ def test_console_resumes_from_a_sequence_number(client: TestClient) -> None:
     with client.websocket_connect(f"/ws/console?token={admin}&after={middle}") as console:
         got = [console.receive_json()["seq"] for _ in range(len(entries) - len(entries) // 2 - 1)]
     assert got == [e["seq"] for e in entries if e["seq"] > middle]
+
+
+def test_a_supervisor_sets_a_duty_roster_all_or_nothing(client: TestClient) -> None:
+    admin = token(client)
+    roster = {
+        "roster": [{"responder_id": "c1", "on": True, "lat": 24.511, "lon": 117.7}, {"responder_id": "c2", "on": True}]
+    }
+    assert client.post("/api/responders/duty", json=roster, headers=auth(admin)).json() == {"changed": 2}
+    head = journal_head(client, admin)
+    bad = {"roster": [{"responder_id": "c1", "on": False}, {"responder_id": "ghost", "on": True}]}
+    refused = client.post("/api/responders/duty", json=bad, headers=auth(admin))
+    assert refused.status_code == 404 and refused.json()["field"] == "responder_id"
+    assert journal_head(client, admin) == head
+    duty = {
+        r["responder_id"]: r["on_duty"] for r in client.get("/api/responders", headers=auth(admin)).json()["responders"]
+    }
+    assert duty == {"c1": True, "c2": True}

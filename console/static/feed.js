@@ -1,0 +1,97 @@
+// The live feed of /ws/console for the console and the supervisor view.
+//
+// The first connection gets a snapshot (open incidents, responders, calls) and then journal entries. The
+// last sequence number seen is kept; after any close the feed reconnects with after=SEQ (back-off 0.5 s
+// doubling to 5 s) and the server replays what was missed, so nothing that happened while the connection
+// was down is lost. An entry at or below the last sequence number is a repeat and is dropped.
+"use strict";
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+const LAGGING = 4000;
+
+export class ConsoleFeed {
+  /**
+   * @param {object} handlers
+   *   token()            the bearer token, or null when logged out
+   *   onSnapshot(msg)    the first message of a fresh connection
+   *   onEntry(entry)     each journal entry, in order, once
+   *   onState(state, info)  "connecting" | "online" | "offline" ({code, delayMs, lagging})
+   *   onRefused()        a handshake that never opened (maybe an expired token)
+   */
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.lastSeq = null;
+    this.socket = null;
+    this.opened = false;
+    this.backoffMs = BACKOFF_FIRST_MS;
+    this.timer = 0;
+    this.running = false;
+  }
+
+  start() {
+    this.running = true;
+    this.backoffMs = BACKOFF_FIRST_MS;
+    this.connect();
+  }
+
+  stop() {
+    this.running = false;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close(1000, "logout");
+    this.socket = null;
+    this.lastSeq = null;
+  }
+
+  connect() {
+    const token = this.handlers.token();
+    if (!this.running || !token) return;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    let url = `${scheme}//${location.host}/ws/console?token=${encodeURIComponent(token)}`;
+    if (this.lastSeq !== null) url += `&after=${this.lastSeq}`;
+    this.handlers.onState("connecting", {});
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    this.opened = false;
+    socket.onopen = () => {
+      this.opened = true;
+      this.backoffMs = BACKOFF_FIRST_MS;
+      this.handlers.onState("online", { resumed: this.lastSeq !== null });
+    };
+    socket.onmessage = (event) => {
+      if (socket !== this.socket) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (_) {
+        return; // not JSON: nothing a console can use
+      }
+      this.receive(message);
+    };
+    socket.onclose = (event) => {
+      if (socket === this.socket) this.closed(event);
+    };
+  }
+
+  receive(message) {
+    if (message.type === "snapshot") {
+      this.lastSeq = message.seq;
+      this.handlers.onSnapshot(message);
+    } else if (message.type === "entry") {
+      if (this.lastSeq !== null && message.seq <= this.lastSeq) return;
+      this.lastSeq = message.seq;
+      this.handlers.onEntry(message);
+    }
+  }
+
+  closed(event) {
+    this.socket = null;
+    if (!this.running) return;
+    if (!this.opened) this.handlers.onRefused();
+    const delayMs = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.handlers.onState("offline", { code: event.code, delayMs, lagging: event.code === LAGGING });
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delayMs);
+  }
+}

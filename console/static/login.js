@@ -1,0 +1,31 @@
+// The staff login form shared by the console and the supervisor view (the phone page has its own).
+"use strict";
+
+import { $, ApiError, errorText } from "./common.js";
+import { t } from "./i18n.js";
+import { unlockAudio } from "./sound.js";
+
+/** Logs in with the page's form; caregivers are sent to their phone page. */
+export function bindStaffLogin(session, start) {
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    unlockAudio(); // the click is the user's gesture that lets the page beep later
+    $("login-error").textContent = "";
+    $("login-submit").disabled = true;
+    try {
+      const who = await session.login($("login-username").value.trim(), $("login-password").value);
+      if (who.role === "caregiver") {
+        session.end();
+        $("login-error").textContent = t("login.caregiver_use_phone");
+        return;
+      }
+      $("login-password").value = "";
+      start();
+    } catch (error) {
+      $("login-error").textContent = error instanceof ApiError && error.status === 401
+        ? t("login.wrong") : errorText(error);
+    } finally {
+      $("login-submit").disabled = false;
+    }
+  });
+}

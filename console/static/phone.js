@@ -1,0 +1,394 @@
+// Anxin caregiver phone page (/m): on and off duty, the position from the phone's GPS, the offer with a
+// sound, a vibration and a countdown, one big button to accept and one to decline, then the job: the
+// address and key notes (sent by the server only once accepted), a navigation link and en route / on scene
+// / done with a short note.
+//
+// The connection (/ws/caregiver) drops on a bicycle. Every (re)connect starts with a "hello" that carries
+// the current offer or job, so the page rebuilds itself from it and never loses an offer; the back-off is
+// short because an offer has a deadline.
+"use strict";
+
+import { $, ApiError, Session, distanceM, el, errorText, loadConfig, serverNow } from "./common.js";
+import {
+  bindLanguageSelect, fmtDistance, fmtEta, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
+} from "./i18n.js";
+import { beep, listenForUnlock, unlockAudio, vibrate } from "./sound.js";
+
+const BACKOFF_FIRST_MS = 300;
+const BACKOFF_MAX_MS = 3000;
+const RING_EVERY_MS = 5000;
+const POSITION_EVERY_MS = 30_000;
+const POSITION_MOVE_M = 25;
+const NEXT = { accepted: ["en_route", "on_scene"], en_route: ["on_scene"], on_scene: ["done"] };
+
+const session = new Session("anxin.phone.session");
+
+const phone = {
+  socket: null,
+  opened: false,
+  backoffMs: BACKOFF_FIRST_MS,
+  timer: 0,
+  me: null, // the responder view from hello
+  offer: null,
+  job: null,
+  position: null, // {lat, lon, accuracy, at}
+  sent: null, // the last position sent {lat, lon, at}
+  geoError: null,
+  nextId: 1,
+  pending: new Map(), // command id -> what it was for
+  ringTimer: 0,
+  message: null, // [key, params] of the last notice
+};
+
+// -- the connection --------------------------------------------------------------------------------------
+
+function connect() {
+  if (!session.current) return;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/ws/caregiver?token=${encodeURIComponent(session.token)}`);
+  phone.socket = socket;
+  phone.opened = false;
+  showConnection("connecting");
+  socket.onopen = () => {
+    phone.opened = true;
+    phone.backoffMs = BACKOFF_FIRST_MS;
+    showConnection("online");
+  };
+  socket.onmessage = (event) => {
+    if (socket !== phone.socket) return;
+    try {
+      receive(JSON.parse(event.data));
+    } catch (_) {
+      // not JSON: nothing to do with it
+    }
+  };
+  socket.onclose = () => {
+    if (socket !== phone.socket) return;
+    phone.socket = null;
+    if (!session.current) return;
+    if (session.expired()) {
+      session.end("login.expired");
+      return;
+    }
+    showConnection("offline");
+    clearTimeout(phone.timer);
+    phone.timer = setTimeout(connect, phone.backoffMs);
+    phone.backoffMs = Math.min(phone.backoffMs * 2, BACKOFF_MAX_MS);
+  };
+}
+
+function send(message, purpose) {
+  if (!phone.socket || phone.socket.readyState !== WebSocket.OPEN) {
+    showError(t("phone.not_connected"));
+    return false;
+  }
+  const id = phone.nextId++;
+  phone.pending.set(id, purpose || message.type);
+  phone.socket.send(JSON.stringify({ ...message, id }));
+  return true;
+}
+
+function receive(message) {
+  switch (message.type) {
+    case "hello":
+      phone.me = message.responder;
+      setOffer(message.offer);
+      phone.job = message.job;
+      sendPosition(true);
+      break;
+    case "offer":
+      setOffer(message);
+      break;
+    case "job":
+      setOffer(null);
+      if (message.state === "done") {
+        phone.job = null;
+        notice("phone.job_finished");
+      } else phone.job = message;
+      break;
+    case "offer_closed":
+      if (phone.offer && phone.offer.assignment_id === message.assignment_id) setOffer(null);
+      if (phone.job && phone.job.assignment_id === message.assignment_id) phone.job = null;
+      if (message.reason !== "declined") notice(`phone.closed_${message.reason}`);
+      break;
+    case "ok":
+      settled(message.ref, null);
+      break;
+    case "error":
+      settled(message.ref, message.detail);
+      break;
+    default:
+      break;
+  }
+  render();
+}
+
+function settled(ref, detail) {
+  const purpose = phone.pending.get(ref);
+  phone.pending.delete(ref);
+  if (detail) {
+    showError(t("phone.refused", { detail }));
+    return;
+  }
+  if (purpose === "duty-on" || purpose === "duty-off") {
+    if (phone.me) phone.me.on_duty = purpose === "duty-on";
+    notice(purpose === "duty-on" ? "phone.now_on_duty" : "phone.now_off_duty");
+  } else if (purpose === "decline") notice("phone.declined");
+  render();
+}
+
+// -- the offer -----------------------------------------------------------------------------------------------
+
+function setOffer(offer) {
+  const fresh = offer && (!phone.offer || phone.offer.assignment_id !== offer.assignment_id);
+  phone.offer = offer || null;
+  clearInterval(phone.ringTimer);
+  if (!offer) return;
+  if (fresh) ring();
+  phone.ringTimer = setInterval(ring, RING_EVERY_MS);
+}
+
+function ring() {
+  if (!phone.offer || secondsLeft() <= 0) {
+    clearInterval(phone.ringTimer);
+    return;
+  }
+  beep({ times: 3, hz: 988 });
+  vibrate([400, 150, 400, 150, 400]);
+}
+
+const secondsLeft = () => (phone.offer ? phone.offer.expires_at - serverNow() : 0);
+
+function reply(accept) {
+  if (!phone.offer) return;
+  unlockAudio();
+  send({ type: accept ? "accept" : "decline", assignment_id: phone.offer.assignment_id }, accept ? "accept" : "decline");
+}
+
+function report(status) {
+  if (!phone.job) return;
+  const note = $("status-note").value.trim();
+  if (send({ type: "status", assignment_id: phone.job.assignment_id, status, note }, `status-${status}`)) {
+    $("status-note").value = "";
+  }
+}
+
+// -- duty and position ---------------------------------------------------------------------------------------
+
+function toggleDuty() {
+  unlockAudio();
+  const on = !(phone.me && phone.me.on_duty);
+  const message = { type: "duty", on };
+  if (on && phone.position) Object.assign(message, { lat: phone.position.lat, lon: phone.position.lon });
+  if (send(message, on ? "duty-on" : "duty-off") && on && phone.position) {
+    phone.sent = { lat: phone.position.lat, lon: phone.position.lon, at: Date.now() };
+  }
+}
+
+function watchPosition() {
+  if (!("geolocation" in navigator)) {
+    phone.geoError = "phone.no_gps";
+    render();
+    return;
+  }
+  navigator.geolocation.watchPosition((where) => {
+    phone.position = {
+      lat: where.coords.latitude, lon: where.coords.longitude, accuracy: where.coords.accuracy, at: Date.now(),
+    };
+    phone.geoError = null;
+    sendPosition(false);
+    render();
+  }, (error) => {
+    phone.geoError = error.code === error.PERMISSION_DENIED ? "phone.gps_denied" : "phone.gps_unavailable";
+    render();
+  }, { enableHighAccuracy: true, maximumAge: 10_000, timeout: 30_000 });
+}
+
+/** Sends the position when on duty and it moved or got old; `always` after a reconnect. */
+function sendPosition(always) {
+  const here = phone.position;
+  if (!here || !phone.me || !phone.me.on_duty) return;
+  const last = phone.sent;
+  const due = always || !last || Date.now() - last.at >= POSITION_EVERY_MS
+    || distanceM(last.lat, last.lon, here.lat, here.lon) >= POSITION_MOVE_M;
+  if (due && send({ type: "position", lat: here.lat, lon: here.lon }, "position")) {
+    phone.sent = { lat: here.lat, lon: here.lon, at: Date.now() };
+  }
+}
+
+// -- rendering ----------------------------------------------------------------------------------------------
+
+function notice(key, params) {
+  phone.message = [key, params];
+  $("phone-error").textContent = "";
+  render();
+}
+
+function showError(text) {
+  $("phone-error").textContent = text;
+}
+
+function showConnection(state) {
+  const status = $("conn");
+  status.dataset.state = state;
+  status.textContent = t(`conn.${state === "offline" && session.current ? "reconnecting" : state}`);
+}
+
+function render() {
+  if (!session.current) return;
+  const onDuty = Boolean(phone.me && phone.me.on_duty);
+  $("me").textContent = phone.me ? phone.me.name : session.current.username;
+  const duty = $("duty-button");
+  duty.textContent = onDuty ? t("phone.go_off_duty") : t("phone.go_on_duty");
+  duty.setAttribute("aria-pressed", String(onDuty));
+  duty.classList.toggle("on", onDuty);
+  $("position-state").textContent = positionText();
+  $("idle").hidden = Boolean(phone.offer || phone.job);
+  $("idle-text").textContent = onDuty ? t("phone.waiting") : t("phone.off_duty_hint");
+  renderOffer();
+  renderJob();
+  $("phone-message").textContent = phone.message ? t(phone.message[0], phone.message[1]) : "";
+}
+
+function positionText() {
+  if (phone.geoError) return t(phone.geoError);
+  if (!phone.position) return t("phone.gps_waiting");
+  return t("phone.gps_ok", { m: Math.round(phone.position.accuracy || 0) });
+}
+
+function renderOffer() {
+  const offer = phone.offer;
+  $("offer").hidden = !offer;
+  if (!offer) return;
+  $("offer").dataset.assignmentId = offer.assignment_id;
+  $("offer-type").textContent = `${label("alarm", offer.alarm_type)} · ${t("priority.short", { n: offer.priority })}`;
+  $("offer-community").textContent = offer.community ? offer.community.split("/").slice(1).join(" ") : "—";
+  $("offer-distance").textContent = fmtDistance(offer.distance_m);
+  $("offer-eta").textContent = fmtEta(offer.eta_s);
+  tickOffer();
+}
+
+function tickOffer() {
+  if (!phone.offer) return;
+  const left = secondsLeft();
+  $("offer-countdown").textContent = left > 0 ? t("phone.countdown", { s: Math.ceil(left) }) : t("phone.expired");
+  $("offer-countdown").classList.toggle("urgent", left <= 10);
+  $("accept-button").disabled = left <= 0;
+  $("decline-button").disabled = left <= 0;
+}
+
+function renderJob() {
+  const job = phone.job;
+  $("job").hidden = !job;
+  if (!job) return;
+  $("job").dataset.assignmentId = job.assignment_id;
+  $("job").dataset.state = job.state;
+  $("job-title").textContent = `${label("alarm", job.alarm_type)} · ${label("assignment", job.state)}`;
+  const elder = job.elder;
+  $("job-name").textContent = elder ? elder.name : t("elder.unknown");
+  $("job-age").textContent = elder && elder.age !== null ? t("record.age", { n: elder.age }) : "";
+  $("job-address").textContent = elder ? elder.address : "—";
+  $("job-phone-line").hidden = !(elder && elder.phone);
+  if (elder && elder.phone) {
+    $("job-phone").textContent = elder.phone;
+    $("job-phone").href = `tel:${elder.phone}`;
+  }
+  $("job-flags").replaceChildren(...(elder ? elder.risk_flags : []).map((flag) => el("span", { className: "chip" }, label("risk", flag))));
+  $("job-notes").textContent = elder && elder.medical_notes ? t("phone.notes", { notes: elder.medical_notes }) : "";
+  $("job-contacts").replaceChildren(...(elder ? elder.contacts : []).map((c) => el("li", {},
+    `${c.name}${c.relation ? ` (${c.relation})` : ""} `, el("a", { className: "tel", href: `tel:${c.phone}` }, c.phone))));
+  renderNavigation(job, elder);
+  const allowed = NEXT[job.state] || [];
+  for (const button of document.querySelectorAll("#job button[data-status]")) {
+    button.disabled = !allowed.includes(button.dataset.status);
+  }
+}
+
+// A geo: URI (RFC 5870) opens the phone's own map app; the AMap link works in any browser and takes the
+// coordinates as WGS-84 (coordinate=wgs84), as they are stored.
+function renderNavigation(job, elder) {
+  const lat = typeof job.lat === "number" ? job.lat : elder && elder.lat;
+  const lon = typeof job.lon === "number" ? job.lon : elder && elder.lon;
+  const ok = typeof lat === "number" && typeof lon === "number";
+  for (const id of ["nav-geo", "nav-map"]) $(id).hidden = !ok;
+  if (!ok) return;
+  const name = elder ? elder.address : "";
+  $("nav-geo").href = `geo:${lat},${lon}?q=${lat},${lon}(${encodeURIComponent(name)})`;
+  const query = new URLSearchParams({
+    position: `${lon},${lat}`, name, src: "anxin", coordinate: "wgs84", callnative: "1",
+  });
+  $("nav-map").href = `https://uri.amap.com/marker?${query}`;
+}
+
+// -- session -------------------------------------------------------------------------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  unlockAudio();
+  $("login-error").textContent = "";
+  $("login-submit").disabled = true;
+  try {
+    const who = await session.login($("login-username").value.trim(), $("login-password").value);
+    if (who.role !== "caregiver") {
+      session.end();
+      $("login-error").textContent = t("login.staff_use_console");
+      return;
+    }
+    $("login-password").value = "";
+    start();
+  } catch (error) {
+    $("login-error").textContent = error instanceof ApiError && error.status === 401
+      ? t("login.wrong") : errorText(error);
+  } finally {
+    $("login-submit").disabled = false;
+  }
+}
+
+function start() {
+  $("login-view").hidden = true;
+  $("phone-view").hidden = false;
+  phone.backoffMs = BACKOFF_FIRST_MS;
+  watchPosition();
+  connect();
+  render();
+}
+
+function showLogin(reasonKey) {
+  clearTimeout(phone.timer);
+  clearInterval(phone.ringTimer);
+  if (phone.socket) phone.socket.close(1000, "logout");
+  Object.assign(phone, { socket: null, me: null, offer: null, job: null, message: null });
+  $("phone-view").hidden = true;
+  $("login-view").hidden = false;
+  $("me").textContent = "";
+  $("login-error").textContent = reasonKey ? t(reasonKey) : "";
+  showConnection("offline");
+}
+
+async function init() {
+  listenForUnlock();
+  const [config] = await Promise.all([loadConfig(), setLanguage(preferredLanguage())]);
+  setTimeZone(config.timezone);
+  bindLanguageSelect($("lang-select"));
+  onLanguageChange(() => {
+    showConnection($("conn").dataset.state);
+    render();
+  });
+  $("login-form").addEventListener("submit", login);
+  $("logout-button").addEventListener("click", () => session.end());
+  $("duty-button").addEventListener("click", toggleDuty);
+  $("accept-button").addEventListener("click", () => reply(true));
+  $("decline-button").addEventListener("click", () => reply(false));
+  for (const button of document.querySelectorAll("#job button[data-status]")) {
+    button.addEventListener("click", () => report(button.dataset.status));
+  }
+  session.onEnd = showLogin;
+  setInterval(() => {
+    tickOffer();
+    if (session.expired()) session.end("login.expired");
+  }, 250);
+  if (session.current) start();
+  else showLogin(null);
+}
+
+init();

@@ -1,0 +1,158 @@
+// Anxin supervisor view: today's answer times, the open load, who is on duty, and the alarms nobody
+// acknowledged in time. The figures come from GET /api/kpis and GET /api/escalations; the /ws/console feed
+// says when they changed (re-read at most every REFRESH_MS), and a slow timer covers the turn of the day.
+"use strict";
+
+import { $, ApiError, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
+import { ConsoleFeed } from "./feed.js";
+import {
+  bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
+} from "./i18n.js";
+import { bindStaffLogin } from "./login.js";
+import { beep, listenForUnlock } from "./sound.js";
+
+const REFRESH_MS = 400;
+const SLOW_REFRESH_MS = 30_000;
+const RELEVANT = /^(incident|offer|assignment|responder\.duty)/;
+
+const session = new Session("anxin.supervisor.session");
+let figures = null;
+let waiting = [];
+let known = new Set(); // escalations already seen (a new one beeps)
+let primed = false; // the first answer after a login only fills `known`
+let connection = { state: "offline", info: {} };
+
+const feed = new ConsoleFeed({
+  token: () => session.token,
+  onSnapshot: () => refresh(),
+  onEntry: (entry) => {
+    $("conn-status").dataset.seq = String(entry.seq);
+    if (RELEVANT.test(entry.kind)) refreshSoon();
+  },
+  onState: (state, info) => {
+    connection = { state, info };
+    showConnection();
+  },
+  onRefused: () => session.api("GET", "/api/kpis").catch(() => {}),
+});
+
+async function refresh() {
+  if (!session.current) return;
+  try {
+    const [kpis, escalations] = await Promise.all([
+      session.api("GET", "/api/kpis"), session.api("GET", "/api/escalations"),
+    ]);
+    figures = kpis;
+    waiting = escalations.incidents;
+    if (primed && waiting.some((i) => !known.has(i.incident_id))) beep({ times: 2, hz: 740 });
+    known = new Set(waiting.map((i) => i.incident_id));
+    primed = true;
+    $("kpi-updated").textContent = t("kpi.updated", { time: fmtTime(serverNow()) });
+    render();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) $("kpi-updated").textContent = errorText(error);
+  }
+}
+const refreshSoon = throttle(refresh, REFRESH_MS);
+
+function percent(part, whole) {
+  return whole ? t("kpi.percent", { n: Math.round((100 * part) / whole) }) : "—";
+}
+
+function render() {
+  if (!figures) return;
+  const f = figures;
+  $("kpi-answered-60").textContent = String(f.answered_within_60s);
+  $("kpi-answered-60-sub").textContent = t("kpi.of_alarms", { n: f.alarms_today, pct: percent(f.answered_within_60s, f.alarms_today) });
+  $("kpi-answered-180").textContent = String(f.answered_within_180s);
+  $("kpi-answered-180-sub").textContent = t("kpi.of_alarms", { n: f.alarms_today, pct: percent(f.answered_within_180s, f.alarms_today) });
+  $("kpi-open").textContent = String(f.open_incidents);
+  $("kpi-open-sub").textContent = t("kpi.open_detail", { urgent: f.open_urgent, manual: f.needs_manual });
+  $("kpi-on-duty").textContent = String(f.responders_on_duty);
+  $("kpi-on-duty-sub").textContent = t("kpi.busy", { n: f.responders_busy });
+  $("kpi-escalations").textContent = String(f.escalations_waiting);
+  $("kpi-escalations-sub").textContent = f.answer_median_s === null
+    ? t("kpi.no_median") : t("kpi.median", { s: f.answer_median_s });
+  document.querySelector('.kpi[data-kpi="escalations"]').classList.toggle("alarm", f.escalations_waiting > 0);
+  $("escalations-body").replaceChildren(...waiting.map((i) => el("tr", {
+    className: `incident prio-${i.priority}`, dataset: { incidentId: i.incident_id },
+  },
+  el("td", {}, el("span", { className: "clock clock-late", dataset: { opened: i.opened_at } })),
+  el("td", { className: "col-priority" }, t("priority.short", { n: i.priority })),
+  el("td", {}, label("alarm", i.alarm_type)),
+  el("td", {}, i.elder_name || t("elder.unknown")),
+  el("td", {}, i.address || "—"),
+  el("td", {}, i.community ? i.community.split("/").pop() : "—"),
+  el("td", {}, label("state", i.state)),
+  el("td", {}, el("a", { href: `/console#incident=${encodeURIComponent(i.incident_id)}` }, t("escalations.open"))))));
+  $("escalations-count").textContent = waiting.length ? `(${waiting.length})` : "";
+  $("escalations-empty").hidden = waiting.length > 0;
+  $("escalations").hidden = waiting.length === 0;
+  tick();
+}
+
+function tick() {
+  for (const clock of document.querySelectorAll("#escalations-body .clock")) {
+    clock.textContent = fmtClock(serverNow() - Number(clock.dataset.opened));
+  }
+  if (session.expired()) session.end("login.expired");
+}
+
+function showConnection() {
+  const status = $("conn-status");
+  const { state, info } = connection;
+  status.dataset.state = state;
+  if (state === "online") status.textContent = t("conn.online");
+  else if (state === "connecting") status.textContent = t("conn.connecting");
+  else if (!session.current) status.textContent = t("conn.offline");
+  else status.textContent = t("conn.lost_retry", { s: ((info.delayMs || 0) / 1000).toFixed(1) });
+}
+
+function showUser() {
+  const who = session.current;
+  $("user-info").textContent = who ? t("console.user", { name: who.username, role: label("role", who.role) }) : "";
+}
+
+function start() {
+  $("login-view").hidden = true;
+  $("supervisor-view").hidden = false;
+  $("logout-button").hidden = false;
+  showUser();
+  feed.start();
+}
+
+function showLogin(reasonKey) {
+  feed.stop();
+  figures = null;
+  known = new Set();
+  primed = false;
+  $("supervisor-view").hidden = true;
+  $("logout-button").hidden = true;
+  $("login-view").hidden = false;
+  $("user-info").textContent = "";
+  $("login-error").textContent = reasonKey ? t(reasonKey) : "";
+  connection = { state: "offline", info: {} };
+  showConnection();
+}
+
+async function init() {
+  listenForUnlock();
+  const [config] = await Promise.all([loadConfig(), setLanguage(preferredLanguage())]);
+  setTimeZone(config.timezone);
+  bindLanguageSelect($("lang-select"));
+  onLanguageChange(() => {
+    showUser();
+    showConnection();
+    render();
+    if (figures) $("kpi-updated").textContent = t("kpi.updated", { time: fmtTime(serverNow()) });
+  });
+  bindStaffLogin(session, start);
+  $("logout-button").addEventListener("click", () => session.end());
+  session.onEnd = showLogin;
+  setInterval(tick, 1000);
+  setInterval(refresh, SLOW_REFRESH_MS);
+  if (session.current) start();
+  else showLogin(null);
+}
+
+init();

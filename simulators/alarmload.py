@@ -1,0 +1,197 @@
+"""The alarm-path load generator: DC-09 alarms in, ACKs and operator consoles' screens timed.
+
+Runs in its own process (``python -m simulators.alarmload ...``) against a running server, and prints one
+JSON object. In one process, on one clock, it:
+
+- opens ``--consoles`` operator websockets (``/ws/console``, resuming from the current head, so no
+  snapshot) and notes when each receives the ``incident.opened`` entry of each alarm;
+- sends ADM-CID alarms (Contact ID ``--code``) at ``--rate`` per second over ``--connections`` DC-09
+  connections, one account per alarm (so each alarm is a new incident: journaled, matched, offered, pushed),
+  and times each ACK from the write of its frame;
+- sends routine watch links (``LK``) at ``--routine-rate`` per second over 100 connections.
+
+Alarm-to-screen latency is measured from the write of the alarm frame to its arrival on each console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from gateway.dc09 import build_message
+
+ROUTINE_CONNECTIONS = 100
+
+
+@dataclass
+class Timings:
+    sent_at: dict[str, int] = field(default_factory=dict)
+    ack_ns: list[int] = field(default_factory=list)
+    screen_ns: list[int] = field(default_factory=list)
+    screens: dict[str, int] = field(default_factory=dict)
+    routine_sent: int = 0
+    routine_acked: int = 0
+    errors: int = 0
+
+
+def percentile(samples: list[int], p: float) -> float:
+    ordered = sorted(samples)
+    return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)] / 1e6, 3) if ordered else float("nan")
+
+
+async def console(url: str, token: str, after: int, timings: Timings, ready: asyncio.Event) -> None:
+    async with websockets.connect(f"{url}/ws/console?token={token}&after={after}", max_size=None) as ws:
+        ready.set()
+        async for text in ws:
+            if '"incident.opened"' not in text:
+                continue
+            device = json.loads(text)["payload"].get("device_id")
+            sent = timings.sent_at.get(device)
+            if sent is not None:
+                timings.screen_ns.append(time.perf_counter_ns() - sent)
+                timings.screens[device] = timings.screens.get(device, 0) + 1
+
+
+async def alarm_connection(host: str, port: int, queue: asyncio.Queue[str], code: str, timings: Timings) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    sequence = itertools.count(1)
+
+    async def acks() -> None:
+        while line := await reader.readuntil(b"\r"):
+            account = line[line.index(b"#") + 1 : line.index(b"[")].decode()
+            sent = timings.sent_at.get(account)
+            if sent is not None:
+                timings.ack_ns.append(time.perf_counter_ns() - sent)
+
+    reading = asyncio.create_task(acks())
+    try:
+        while (account := await queue.get()) != "":
+            frame = build_message("ADM-CID", next(sequence) % 10_000, account, f"1{code} 01 001")
+            timings.sent_at[account] = time.perf_counter_ns()
+            writer.write(frame)
+    finally:
+        await asyncio.sleep(1.0)  # the last ACKs
+        reading.cancel()
+        writer.close()
+
+
+async def routine(host: str, port: int, ids: Sequence[str], rate: float, until: float, timings: Timings) -> None:
+    if rate <= 0 or not ids:
+        return
+    per_connection = rate / ROUTINE_CONNECTIONS
+
+    async def link(watch_id: str) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        frame = f"[3G*{watch_id}*0009*LK,0,0,90]".encode()
+        try:
+            while time.monotonic() < until:
+                writer.write(frame)
+                timings.routine_sent += 1
+                await reader.readuntil(b"]")
+                timings.routine_acked += 1
+                await asyncio.sleep(1 / per_connection)
+        except (OSError, asyncio.IncompleteReadError):
+            timings.errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(link(ids[i % len(ids)]) for i in range(ROUTINE_CONNECTIONS)))
+
+
+async def pace(accounts: Sequence[str], rate: float, seconds: float, queues: list[asyncio.Queue[str]]) -> int:
+    """Hand accounts to the connections at ``rate`` per second, in small even batches."""
+    start, sent, tick = time.monotonic(), 0, 0.005
+    while (elapsed := time.monotonic() - start) < seconds and sent < len(accounts):
+        due = min(len(accounts), int(elapsed * rate) + 1)
+        while sent < due:
+            queues[sent % len(queues)].put_nowait(accounts[sent])
+            sent += 1
+        await asyncio.sleep(tick)
+    for queue in queues:
+        queue.put_nowait("")
+    return sent
+
+
+async def run(args: argparse.Namespace, accounts: Sequence[str], watches: Sequence[str]) -> dict[str, Any]:
+    token, head = "", 0
+    if args.password:
+        async with httpx.AsyncClient(base_url=args.url) as client:
+            login = await client.post("/api/auth/token", data={"username": args.user, "password": args.password})
+            token = login.json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            head = (await client.get("/api/journal?limit=1", headers=headers)).json()["head"]
+    timings = Timings()
+    ws_url = args.url.replace("http://", "ws://")
+    readies = [asyncio.Event() for _ in range(args.consoles)]
+    consoles = [asyncio.create_task(console(ws_url, token, head, timings, ready)) for ready in readies]
+    await asyncio.gather(*(ready.wait() for ready in readies))
+    queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(args.connections)]
+    senders = [asyncio.create_task(alarm_connection(args.host, args.dc09_port, q, args.code, timings)) for q in queues]
+    until = time.monotonic() + args.seconds
+    background = asyncio.create_task(routine(args.host, args.watch_port, watches, args.routine_rate, until, timings))
+    sent = await pace(accounts, args.rate, args.seconds, queues)
+    await asyncio.gather(*senders)
+    await background
+    for _ in range(100):  # up to 5 s for the consoles to drain
+        if sum(timings.screens.values()) >= sent * args.consoles:
+            break
+        await asyncio.sleep(0.05)
+    for task in consoles:
+        task.cancel()
+    await asyncio.gather(*consoles, return_exceptions=True)
+    return {
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "alarms_sent": sent,
+        "alarms_acked": len(timings.ack_ns),
+        "alarms_on_every_screen": sum(1 for n in timings.screens.values() if n >= args.consoles),
+        "consoles": args.consoles,
+        "ack_p50_ms": percentile(timings.ack_ns, 0.50),
+        "ack_p99_ms": percentile(timings.ack_ns, 0.99),
+        "screen_p50_ms": percentile(timings.screen_ns, 0.50),
+        "screen_p99_ms": percentile(timings.screen_ns, 0.99),
+        "screen_max_ms": percentile(timings.screen_ns, 1.0),
+        "routine_sent": timings.routine_sent,
+        "routine_acked": timings.routine_acked,
+        "errors": timings.errors,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="alarm-path load generator (loopback only)")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--dc09-port", type=int, required=True)
+    parser.add_argument("--watch-port", type=int, default=0)
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", default="", help="none: a floor server without accounts")
+    parser.add_argument("--accounts", required=True, help="file of DC-09 accounts, one per alarm")
+    parser.add_argument("--offset", type=int, default=0, help="skip this many accounts (already used)")
+    parser.add_argument("--watches", help="file of watch ids for routine traffic")
+    parser.add_argument("--code", default="101", help="Contact ID event code of the alarms")
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--routine-rate", type=float, default=0.0)
+    parser.add_argument("--consoles", type=int, default=10)
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1") or "127.0.0.1" not in args.url:
+        parser.error("load is only ever sent to this machine (loopback)")
+    accounts = Path(args.accounts).read_text(encoding="utf-8").split()[args.offset :]
+    watches = Path(args.watches).read_text(encoding="utf-8").split() if args.watches else []
+    print(json.dumps(asyncio.run(run(args, accounts, watches))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The scorecard as data (JSON), as a table for the terminal, and the verdict: each figure against its target.
+
+What it owns
+    :func:`build` assembles the scorecard from the matched records and the incident clocks
+    (:mod:`simulators.scorecard`); :func:`table` renders it; :func:`write_json` stores it. The layout of
+    the JSON is documented in docs/drills/README.md; ``timeline`` holds the raw drill-time milestones the
+    plot is drawn from, so the PNG can be redrawn from the JSON alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simulators.callers import CallRecord
+from simulators.devices import AlarmRecord
+from simulators.scenario import Scenario
+from simulators.scorecard import IncidentClock, Matching, incident_clocks, match_alarms, match_calls, timing
+
+Entry = dict[str, Any]
+STEPS = ("acknowledged", "offer", "accepted", "on_scene")
+STEP_NAMES = {"acknowledged": "acknowledged", "offer": "first offer", "accepted": "accepted", "on_scene": "on scene"}
+
+
+def build(
+    scenario: Scenario,
+    *,
+    alarms: Sequence[AlarmRecord],
+    calls: Sequence[CallRecord],
+    entries: Sequence[Entry],
+    checkins: dict[str, int],
+    t0: float,
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    clocks = incident_clocks(entries)
+    matching = match_alarms(alarms, entries, clocks)
+    person = [c for c in clocks.values() if not c.technical]
+    technical = [c for c in clocks.values() if c.technical]
+    card: dict[str, Any] = {
+        "scenario": _scenario(scenario),
+        "run": run,
+        "alarms": _alarms(alarms, matching),
+        "restores": _restores(alarms),
+        "checkins": dict(checkins),
+        "calls": match_calls(calls, entries),
+        "drill_marks": {"entries": sum(bool(e["drill"]) for e in entries), "missing": matching.unmarked},
+        "incidents": {
+            "person": len(person),
+            "technical": len(technical),
+            "by_type": dict(sorted(Counter(c.alarm_type for c in clocks.values()).items())),
+        },
+        "times": _times(person, scenario),
+        "escalations": {
+            "person": sum(c.unanswered for c in person),
+            "technical": sum(c.unanswered for c in technical),
+            "to_outside": sum(c.escalated is not None for c in person),
+        },
+        "manual": {
+            "incidents": sum(c.needs_manual > 0 for c in person),
+            "operator_offers": sum(c.operator_offers for c in person),
+        },
+        "undecided": sorted(c.incident_id for c in person if not c.decided),
+        "timeline": _timeline(clocks.values(), alarms, t0, scenario.speedup),
+    }
+    card["timeline"]["duty"] = _duty(entries, t0, scenario.speedup)
+    card["verdict"] = verdict(card, scenario)
+    return card
+
+
+def _scenario(scenario: Scenario) -> dict[str, Any]:
+    shifts = [s.model_dump() for s in scenario.caregivers.shifts]
+    return {
+        "name": scenario.name, "title": scenario.title, "duration_s": scenario.duration,
+        "drain_s": scenario.drain, "speedup": scenario.speedup, "seed": scenario.seed,
+        "devices": scenario.devices.count, "operators": scenario.operators.count, "shifts": shifts,
+        "no_show_share": scenario.caregivers.no_show_share,
+    }  # fmt: skip
+
+
+def _alarms(alarms: Sequence[AlarmRecord], matching: Matching) -> dict[str, Any]:
+    sent = [a for a in alarms if a.kind != "restore" and a.sends]
+    attempts = sum(len(a.sends) for a in sent)
+    return {
+        "sent": len(sent),
+        "acknowledged": sum(a.acknowledged for a in sent),
+        "recorded": len(matching.recorded) + len(matching.already_open),
+        "recorded_new": len(matching.recorded),
+        "recorded_condition_open": len(matching.already_open),
+        "lost": len(matching.lost),
+        "lost_alarms": [a.as_dict() for a in matching.lost],
+        "unacknowledged": len(matching.unacknowledged),
+        "attempts": attempts,
+        "repeats": attempts - len(sent),
+        "repeats_recorded_again": matching.unused_entries,
+        "by_kind": dict(sorted(Counter(a.kind for a in sent).items())),
+        "by_protocol": dict(sorted(Counter(f"{a.protocol}/{a.transport}" for a in sent).items())),
+    }
+
+
+def _restores(alarms: Sequence[AlarmRecord]) -> dict[str, int]:
+    restores = [a for a in alarms if a.kind == "restore"]
+    return {"sent": len(restores), "acknowledged": sum(a.acknowledged for a in restores)}
+
+
+def _times(person: Sequence[IncidentClock], scenario: Scenario) -> dict[str, Any]:
+    targets, speedup = scenario.targets, scenario.speedup
+    result: dict[str, Any] = {}
+    for step in STEPS:
+        reached = [c for c in person if getattr(c, step) is not None]
+        waiting = sum(1 for c in person if getattr(c, step) is None and c.ended is None and c.escalated is None)
+        durations = [(getattr(c, step) - c.opened) * speedup for c in reached]
+        result[step] = timing(durations, waiting, len(person), getattr(targets, step), targets.percentile)
+    return result
+
+
+def _timeline(
+    clocks: Sequence[IncidentClock] | Any, alarms: Sequence[AlarmRecord], t0: float, speedup: float
+) -> dict[str, Any]:
+    def drill(ts: float | None) -> float | None:
+        return None if ts is None else round((ts - t0) * speedup, 1)
+
+    columns = ["incident", "type", "technical", "opened", "acknowledged", "offer", "accepted", "on_scene", "done",
+               "ended", "escalated", "unanswered", "needs_manual"]  # fmt: skip
+    rows = [
+        [c.incident_id, c.alarm_type, c.technical, drill(c.opened), drill(c.acknowledged), drill(c.offer),
+         drill(c.accepted), drill(c.on_scene), drill(c.done), drill(c.ended), drill(c.escalated), c.unanswered,
+         c.needs_manual]
+        for c in sorted(clocks, key=lambda c: c.opened)
+    ]  # fmt: skip
+    sent = [[drill(a.sends[0]), a.kind, a.acknowledged, len(a.sends)] for a in alarms if a.sends]
+    return {"columns": columns, "incidents": rows, "sent_columns": ["at", "kind", "acknowledged", "attempts"],
+            "sent": sent}  # fmt: skip
+
+
+def _duty(entries: Sequence[Entry], t0: float, speedup: float) -> list[list[float]]:
+    """Caregivers on duty over drill time: [drill second, count] at every change."""
+    on: set[str] = set()
+    series: list[list[float]] = []
+    for entry in entries:
+        if entry["kind"] != "responder.duty":
+            continue
+        payload = entry["payload"]
+        (on.add if payload["on"] else on.discard)(payload["responder_id"])
+        series.append([round(max(0.0, entry["ts"] - t0) * speedup, 1), len(on)])
+    return series
+
+
+# -- the verdict ------------------------------------------------------------------------------------------
+
+
+def verdict(card: dict[str, Any], scenario: Scenario) -> list[dict[str, Any]]:
+    """One row per figure with a target: (figure, value, target, met)."""
+    targets = scenario.targets
+    p = f"p{targets.percentile:g}"
+    person = card["incidents"]["person"]
+    manual = card["manual"]["incidents"]
+    zeros = {
+        "alarms lost (acknowledged, not recorded)": card["alarms"]["lost"],
+        "alarms never acknowledged": card["alarms"]["unacknowledged"],
+        "calls lost": card["calls"]["lost"],
+        "drill marks missing": card["drill_marks"]["missing"] + card["calls"]["unmarked"],
+    }
+    rows = [_row(figure, value, "= 0", value == 0) for figure, value in zeros.items()]
+    for step in STEPS:
+        t = card["times"][step]
+        shown = "—" if t["n"] + t["waiting"] == 0 else f"{p} {'never' if t['beyond'] else _clock(t['value'])}"
+        figure = f"time to {STEP_NAMES[step]} ({t['n']} reached, {t['waiting']} still waiting)"
+        rows.append(_row(figure, shown, f"≤ {_clock(t['target'])}", t["met"] or t["n"] + t["waiting"] == 0))
+    escalations = card["escalations"]["person"]
+    rows.append(_row("person alarms escalated to supervisors", escalations, f"≤ {targets.escalations}",
+                     escalations <= targets.escalations))  # fmt: skip
+    share = manual / person if person else 0.0
+    rows.append(_row("person incidents needing manual dispatch", f"{manual} ({share:.0%})",
+                     f"≤ {targets.manual_share:.0%}", share <= targets.manual_share))  # fmt: skip
+    undecided = len(card["undecided"])
+    rows.append(_row("incidents left without a decision", undecided, f"≤ {targets.undecided}",
+                     undecided <= targets.undecided))  # fmt: skip
+    return rows
+
+
+def _row(figure: str, value: Any, target: str, met: bool) -> dict[str, Any]:
+    return {"figure": figure, "value": value, "target": target, "met": bool(met)}
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+# -- output -----------------------------------------------------------------------------------------------
+
+
+def table(card: dict[str, Any]) -> str:
+    s, a, c = card["scenario"], card["alarms"], card["calls"]
+    lines = [
+        f"drill {s['name']}: {_clock(s['duration_s'])} of drill time at ×{s['speedup']:g} "
+        f"({card['run']['wall_s']:.0f} s wall), {s['devices']} devices",
+        f"  alarms   sent {a['sent']}  acknowledged {a['acknowledged']}  recorded {a['recorded']}"
+        f" ({a['recorded_condition_open']} on an open condition)  lost {a['lost']}  repeats {a['repeats']}",
+        f"  calls    placed {c['placed']}  answered {c['answered']}  recorded {c['recorded']}  lost {c['lost']}",
+        f"  incidents {card['incidents']['person']} person, {card['incidents']['technical']} technical",
+        "",
+    ]
+    for step in STEPS:
+        t = card["times"][step]
+        lines.append(
+            f"  {STEP_NAMES[step]:<13} reached {t['n']:>4} waiting {t['waiting']:>3} of {t['of']:<4} "
+            f"p50 {_clock(t['p50']):>12}  p90 {_clock(t['p90']):>12}  max {_clock(t['max']):>12}  "
+            f"target {_clock(t['target'])}"
+        )
+    lines.append("")
+    width = max(len(r["figure"]) for r in card["verdict"])
+    for row in card["verdict"]:
+        mark = "ok  " if row["met"] else "MISS"
+        lines.append(f"  {mark} {row['figure']:<{width}}  {row['value']!s:>14}  target {row['target']}")
+    return "\n".join(lines)
+
+
+def write_json(card: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

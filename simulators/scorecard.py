@@ -1,0 +1,232 @@
+"""The drill's scorecard: what the devices and callers sent, what the journal recorded, how fast help came.
+
+What it owns
+    :func:`score` reads two independent accounts of the same drill, the simulators' own records (every
+    alarm's attempts and ACK, every call) and the server's journal entries (``GET /api/journal``), and
+    compares them; then it measures each drill incident's clock from its journal timestamps.
+
+Rules
+    1. An acknowledged alarm is *recorded* when the journal holds an ``incident.opened`` or
+       ``incident.alarm_attached`` entry by that device (actor ``device:<id>``), of the alarm type the
+       device's protocol reports it as, stamped between the alarm's first attempt and its ACK (the server
+       commits before it acknowledges). A technical alarm whose condition was already open (the server
+       keeps one incident per device and condition until it clears, and writes nothing more) counts as
+       recorded when an incident for that device and condition was open at the time. Anything else
+       acknowledged is *lost*, which must never happen. Each journal entry vouches for one alarm only.
+    2. Durations are journal timestamp differences, converted to drill time by multiplying by the
+       speed-up: ``drill seconds = wall seconds x speedup``. The server's own processing time is multiplied
+       too, which can only make a drill look slower than the server is (see docs/drills/README.md).
+    3. Percentiles are nearest-rank over the incidents that reached the step *and* those still waiting for
+       it when the drill ended (counted as longer than anything); incidents settled otherwise before the
+       step (resolved by phone, handed to 120, cancelled) have no such step and are left out. Both counts
+       are reported beside the figures, never hidden.
+    4. Only entries marked drill count, and every entry of a drill device or call must carry the mark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulators.callers import CallRecord
+from simulators.devices import AlarmRecord
+
+Entry = dict[str, Any]
+SLACK_S = 0.25  # clock reading granularity between the simulator's stamps and the journal's (same host)
+END_KINDS = ("incident.resolved", "incident.cancelled", "incident.closed")
+
+
+# -- incidents from the journal ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class IncidentClock:
+    """One drill incident's milestones, in wall-clock seconds (journal timestamps)."""
+
+    incident_id: str
+    alarm_type: str
+    technical: bool
+    source: str
+    opened: float
+    device_id: str | None = None
+    call_id: str | None = None
+    acknowledged: float | None = None
+    offer: float | None = None
+    accepted: float | None = None
+    on_scene: float | None = None
+    done: float | None = None
+    ended: float | None = None  # resolved, cancelled or closed
+    escalated: float | None = None  # handed to an outside service
+    unanswered: bool = False  # escalated to supervisors (answer target passed)
+    needs_manual: int = 0
+    operator_offers: int = 0
+    attached: int = 0
+
+    @property
+    def decided(self) -> bool:
+        """Someone is coming, or someone decided otherwise (resolved, cancelled, handed to 120)."""
+        return self.accepted is not None or self.ended is not None or self.escalated is not None
+
+
+def incident_clocks(entries: Iterable[Entry]) -> dict[str, IncidentClock]:
+    clocks: dict[str, IncidentClock] = {}
+    for entry in entries:
+        kind, ts, payload = entry["kind"], entry["ts"], entry["payload"]
+        if not entry["drill"]:
+            continue
+        if kind == "incident.opened":  # the new incident's id is in the payload, not yet in the column
+            clocks[payload["incident_id"]] = IncidentClock(
+                payload["incident_id"], payload["alarm_type"], bool(payload.get("technical")), payload["source"], ts,
+                device_id=payload.get("device_id"), call_id=payload.get("call_id"),
+            )  # fmt: skip
+            continue
+        clock = clocks.get(entry["incident_id"] or "")
+        if clock is not None:
+            _milestone(clock, kind, ts, payload)
+    return clocks
+
+
+def _first(current: float | None, ts: float) -> float:
+    return ts if current is None else current
+
+
+def _milestone(clock: IncidentClock, kind: str, ts: float, payload: dict[str, Any]) -> None:
+    if kind == "incident.acknowledged":
+        clock.acknowledged = _first(clock.acknowledged, ts)
+    elif kind == "offer.made":
+        clock.offer = _first(clock.offer, ts)
+        clock.operator_offers += payload.get("by") == "operator"
+    elif kind == "offer.accepted":
+        clock.accepted = _first(clock.accepted, ts)
+    elif kind == "assignment.status" and payload.get("status") == "on_scene":
+        clock.on_scene = _first(clock.on_scene, ts)
+    elif kind == "assignment.status" and payload.get("status") == "done":
+        clock.done = _first(clock.done, ts)
+    elif kind in END_KINDS:
+        clock.ended = _first(clock.ended, ts)
+    elif kind == "incident.escalated":
+        clock.escalated = _first(clock.escalated, ts)
+    elif kind == "incident.unanswered":
+        clock.unanswered = True
+    elif kind == "incident.needs_manual":
+        clock.needs_manual += 1
+    elif kind == "incident.alarm_attached":
+        clock.attached += 1
+
+
+# -- alarms against the journal ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Matching:
+    recorded: list[AlarmRecord] = field(default_factory=list)
+    already_open: list[AlarmRecord] = field(default_factory=list)
+    lost: list[AlarmRecord] = field(default_factory=list)
+    unacknowledged: list[AlarmRecord] = field(default_factory=list)
+    unused_entries: int = 0  # device alarm entries no record claimed: repeats the server attached
+    unmarked: int = 0  # entries of drill devices without the drill mark
+
+
+def match_alarms(alarms: Sequence[AlarmRecord], entries: Sequence[Entry], clocks: dict[str, IncidentClock]) -> Matching:
+    """Rule 1: pair each acknowledged alarm with the journal entry that recorded it."""
+    devices = {a.device_id for a in alarms}
+    found: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    result = Matching()
+    for entry in entries:
+        actor = entry["actor"]
+        if not actor.startswith("device:") or actor[7:] not in devices:
+            continue
+        result.unmarked += not entry["drill"]
+        if entry["kind"] in ("incident.opened", "incident.alarm_attached"):
+            found[(actor[7:], entry["payload"]["alarm_type"])].append(entry)
+    used: set[int] = set()
+    for alarm in sorted((a for a in alarms if a.kind != "restore"), key=lambda a: a.sends[0] if a.sends else 0.0):
+        if alarm.acked_at is None:
+            result.unacknowledged.append(alarm)
+            continue
+        low, high = alarm.sends[0] - SLACK_S, alarm.acked_at + SLACK_S
+        candidates = found[(alarm.device_id, alarm.alarm_type)]
+        hit = next((e for e in candidates if e["seq"] not in used and low <= e["ts"] <= high), None)
+        if hit is not None:
+            used.add(hit["seq"])
+            result.recorded.append(alarm)
+        elif _condition_open(alarm, clocks):
+            result.already_open.append(alarm)
+        else:
+            result.lost.append(alarm)
+    result.unused_entries = sum(len(v) for v in found.values()) - len(used)
+    return result
+
+
+def _condition_open(alarm: AlarmRecord, clocks: dict[str, IncidentClock]) -> bool:
+    assert alarm.acked_at is not None
+    return any(
+        c.technical
+        and c.device_id == alarm.device_id
+        and c.alarm_type == alarm.alarm_type
+        and c.opened <= alarm.acked_at + SLACK_S
+        and (c.ended is None or c.ended >= alarm.sends[0] - SLACK_S)
+        for c in clocks.values()
+    )
+
+
+def match_calls(calls: Sequence[CallRecord], entries: Sequence[Entry]) -> dict[str, int]:
+    answered = {e["payload"]["call_id"]: e for e in entries if e["kind"] == "call.answered"}
+    mine = {c.call_id for c in calls}
+    taken = [c for c in calls if c.answered]
+    return {
+        "placed": len(calls),
+        "unknown_callers": sum(not c.known for c in calls),
+        "answered": len(taken),
+        "recorded": sum(c.call_id in answered for c in taken),
+        "lost": sum(c.call_id not in answered for c in taken),
+        "incidents": sum(c.incident_id is not None for c in taken),
+        "unmarked": sum(
+            not e["drill"] for e in entries if e["kind"].startswith("call.") and e["payload"].get("call_id") in mine
+        ),
+    }
+
+
+# -- statistics -------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (rule 3); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def timing(durations: Sequence[float], censored: int, of: int, target: float, p: float) -> dict[str, Any]:
+    """Drill-second durations of one step, against its target at percentile ``p``.
+
+    ``censored`` incidents were still waiting for the step when the drill ended: they count as longer
+    than anything (a percentile that lands on them is ``None`` with ``beyond`` set), never as left out.
+    """
+    values = sorted(durations) + [math.inf] * censored
+    value = percentile(values, p)
+
+    def shown(v: float | None) -> float | None:
+        return None if v is None or math.isinf(v) else _round(v)
+
+    return {
+        "n": len(durations),
+        "waiting": censored,
+        "of": of,
+        "p50": shown(percentile(values, 50)),
+        "p90": shown(percentile(values, 90)),
+        "max": shown(max(values) if values else None),
+        "value": shown(value),  # at percentile p, judged against the target
+        "beyond": value is not None and math.isinf(value),  # the percentile lands on an incident still waiting
+        "target": target,
+        "within": sum(d <= target for d in durations),
+        "met": value is not None and value <= target,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

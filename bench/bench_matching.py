@@ -20,7 +20,7 @@ from bench.common import Timing, report, summarise, time_each
 from bench.redis_server import redis_server
 from dispatch.geo import EARTH_RADIUS_M, GridIndex, MemoryGeoIndex, haversine_m
 from dispatch.matching import Matcher
-from dispatch.registry import SKILL_BITS, SKILLS, TRAVEL_BITS, Responder, Travel
+from dispatch.registry import SKILL_BITS, SKILLS, TRAVEL_BITS, TRAVEL_MASK, Responder, Travel
 
 CENTRE = (24.51, 117.66)
 HALF_SIDE_M = 20_000.0
@@ -148,8 +148,10 @@ def time_status_changes(grid: GridIndex, city: City, rng: random.Random) -> Timi
 
 def time_matcher(grid: GridIndex, city: City, queries: list[Query]) -> Timing:
     """Matcher.rank over the same index: nearest 15, geopy geodesic and ETA for those, the top 5."""
-    available = MemoryGeoIndex()
-    available.grid = grid
+    available = MemoryGeoIndex(partition_mask=TRAVEL_MASK)  # as the engine builds it
+    for i, key in enumerate(city.keys):
+        if key in grid:
+            asyncio.run(available.upsert(key, city.lat[i], city.lon[i], city.tags[i]))
     matcher = Matcher(available, MemoryGeoIndex(), city.profiles(), radius_m=RADIUS_M, k=K)
     skill_of = {bit: skill for skill, bit in SKILL_BITS.items()}
 

@@ -142,6 +142,7 @@ def _server(settings: Settings) -> uvicorn.Server:
         port=settings.http_port,
         log_level="warning",
         ws="websockets-sansio",
+        ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
         lifespan="on",
     )
     return uvicorn.Server(config)

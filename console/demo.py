@@ -1,8 +1,11 @@
-"""``anxin demo``: a seeded demo city, the server, and simulated alarms, calls and caregivers.
+"""``anxin demo``: a seeded demo city, the server, and simulated devices, alarms, calls and caregivers.
 
 The first run generates Longwen district (龙文区, Zhangzhou) into ``DATA/seed/`` and imports it, and creates
 the demo accounts; later runs reuse the folder (the journal keeps growing, as in production). The fleets
-talk to the server over HTTP and websockets only, as real phones and telephony would.
+talk to the server over its network interfaces only, as real devices, phones and telephony would: the
+city's own pendants, watches and trackers (their ids and AES keys from ``DATA/seed/devices.csv``) check in
+on the gateway ports at their registered intervals and send most of the alarms; hotline calls and the rest
+of the alarms come over HTTP. The devices connect lazily, at their first report, so startup stays fast.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 
 import httpx
 import uvicorn
@@ -22,9 +26,12 @@ from dispatch.core import DataLock, open_registry
 from dispatch.settings import Settings
 from simulators import city
 from simulators.caregivers import caregiver_fleet
+from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, read_city_devices
 from simulators.traffic import alarm_stream, operator_bot
 
 DEMO_PASSWORD = "anxin-demo"
+DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
+DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
 
 
@@ -86,11 +93,15 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         response.raise_for_status()
         token = response.json()["access_token"]
     stop = asyncio.Event()
+    devices = device_fleet(settings, alarms_per_min * DEVICE_SHARE)
+    http_rate = alarms_per_min * (1 - DEVICE_SHARE) if devices is not None else alarms_per_min
     fleets = [
         asyncio.create_task(caregiver_fleet(base, caregivers, seed=11, stop=stop)),
-        asyncio.create_task(alarm_stream(base, token, rate_per_min=alarms_per_min, seed=5, stop=stop)),
+        asyncio.create_task(alarm_stream(base, token, rate_per_min=http_rate, seed=5, stop=stop)),
         asyncio.create_task(operator_bot(base, token, stop=stop)),
     ]
+    if devices is not None:
+        fleets.append(asyncio.create_task(devices.run(stop)))
     try:
         await serving
     finally:
@@ -101,3 +112,24 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
     return 0
+
+
+def device_fleet(settings: Settings, alarms_per_min: float) -> DeviceFleet | None:
+    """The demo city's own devices on the gateway ports, real time, or None when there is nothing to drive."""
+    seed_devices = settings.data / "seed" / "devices.csv"
+    ports = {
+        protocol: port
+        for protocol, port in (
+            ("sia-dc09", settings.dc09_port),
+            ("watch", settings.watch_port),
+            ("gt06", settings.gt06_port),
+        )
+        if port
+    }
+    if not seed_devices.exists() or not ports:
+        log.info("no device fleet: %s", "no seeded devices" if ports else "every device port is off")
+        return None
+    specs = [s for s in read_city_devices(seed_devices, rng=random.Random(3), udp_share=0.1) if s.protocol in ports]
+    per_hour = {kind: share * alarms_per_min * 60 for kind, share in DEVICE_MIX.items()}
+    print(f"  {len(specs)} simulated devices report on the gateway ports {sorted(ports.values())}\n", flush=True)
+    return DeviceFleet(specs, Endpoints("127.0.0.1", ports), Behaviour(speedup=1.0), FleetPlan(per_hour), seed=13)

@@ -23,6 +23,7 @@ from dispatch.engine import Engine
 from dispatch.errors import ConfigError
 from dispatch.geo import MemoryGeoIndex
 from dispatch.journal import SqliteJournal, connect
+from dispatch.registry import TRAVEL_MASK
 from dispatch.settings import Settings
 from dispatch.store import SqliteRegistry
 
@@ -99,7 +100,7 @@ async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
     engine = Engine(
         journal=journal,
         directory=directory,
-        available=MemoryGeoIndex(),
+        available=MemoryGeoIndex(partition_mask=TRAVEL_MASK),
         clinics=MemoryGeoIndex(),
         clock=clock,
         settings=settings,

@@ -364,22 +364,47 @@ class GeoIndex(Protocol):
 
 
 class MemoryGeoIndex:
-    """The embedded backend: a :class:`GridIndex` in this process, exposed as ``.grid``."""
+    """The embedded backend: :class:`GridIndex` instances in this process, one per partition.
 
-    def __init__(self, cell_m: float = 500.0) -> None:
-        self.grid = GridIndex(cell_m)
+    ``partition_mask`` names tag bits that split the points into separate grids (the engine passes the
+    travel-mode bits), so a query for "nearest cyclists with nursing" scans only cyclists' cells instead of
+    skipping walkers and drivers one by one. With a mask of 0 there is one grid.
+    """
+
+    def __init__(self, cell_m: float = 500.0, *, partition_mask: int = 0) -> None:
+        self._cell_m = cell_m
+        self._mask = partition_mask
+        self._grids: dict[int, GridIndex] = {}
+        self._partition: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self.grid)
+        return len(self._partition)
+
+    def members(self) -> Collection[str]:
+        return self._partition.keys()
+
+    def _grid(self, part: int) -> GridIndex:
+        grid = self._grids.get(part)
+        if grid is None:
+            grid = self._grids[part] = GridIndex(self._cell_m)
+        return grid
 
     async def upsert(self, key: str, lat: float, lon: float, tags: int = 0) -> None:
-        self.grid.upsert(key, lat, lon, tags)
+        part = tags & self._mask
+        old = self._partition.get(key)
+        if old is not None and old != part:
+            self._grids[old].remove(key)
+        self._grid(part).upsert(key, lat, lon, tags)
+        self._partition[key] = part
 
     async def remove(self, key: str) -> None:
-        self.grid.remove(key)
+        part = self._partition.pop(key, None)
+        if part is not None:
+            self._grids[part].remove(key)
 
     async def get(self, key: str) -> tuple[float, float, int] | None:
-        return self.grid.get(key)
+        part = self._partition.get(key)
+        return None if part is None else self._grids[part].get(key)
 
     async def nearest(
         self,
@@ -392,6 +417,13 @@ class MemoryGeoIndex:
         exclude: Collection[str] = (),
         all_tags: int = 0,
     ) -> list[tuple[str, float]]:
-        return self.grid.nearest(
-            lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude, all_tags=all_tags
-        )
+        wanted = all_tags & self._mask
+        grids = [grid for part, grid in self._grids.items() if part & wanted == wanted]
+        hits: list[tuple[str, float]] = []
+        for grid in grids:
+            hits += grid.nearest(
+                lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude, all_tags=all_tags
+            )
+        if len(grids) > 1:
+            hits.sort(key=_distance_then_key)
+        return hits[:k]

@@ -33,6 +33,7 @@ Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{2,24}$")]
 
 #: travel modes as tag bits above the skills, so the geo index can ask "nearest cars with nursing"
 TRAVEL_BITS: dict[str, int] = {travel: 1 << (8 + i) for i, travel in enumerate(("walk", "bike", "car"))}
+TRAVEL_MASK = sum(TRAVEL_BITS.values())
 
 
 def responder_tags(skills: Sequence[str], travel: str) -> int:

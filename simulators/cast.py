@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import math
 import random
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from simulators.caregivers import CaregiverSim
-from simulators.devices import DeviceSpec
+from simulators.devices import DeviceSpec, read_city_devices
 from simulators.scenario import Scenario
 from simulators.traffic import Elder, Refused, call_api
 
@@ -42,15 +42,13 @@ CHECKIN_S = {"sia-dc09": 3600.0, "watch": 600.0, "gt06": 600.0}
 REGISTER_CONCURRENCY = 16
 
 
-def city_devices(path: Path, elders: dict[str, Elder], scenario: Scenario, rng: random.Random) -> list[DeviceSpec]:
+def city_devices(devices_csv: Path, scenario: Scenario, rng: random.Random) -> list[DeviceSpec]:
     """The seeded city's devices (rule 1), the first ``devices.count`` of them."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))[: scenario.devices.count]
-    return [
-        _spec(row["device_id"], row["protocol"], elders[row["elder_id"]], float(row["checkin_s"]),
-              row["aes_key"] or None, scenario, rng)
-        for row in rows
-    ]  # fmt: skip
+    d = scenario.devices
+    specs = read_city_devices(devices_csv, rng=rng, limit=d.count, udp_share=d.udp_share)
+    if d.checkin_every is not None:
+        specs = [replace(spec, checkin_s=d.checkin_every) for spec in specs]
+    return specs
 
 
 def drill_devices(elders: Sequence[Elder], scenario: Scenario, rng: random.Random) -> list[DeviceSpec]:
@@ -84,7 +82,7 @@ def _spec(
         protocol=protocol,
         elder_id=str(elder["elder_id"]),
         home=(float(elder["lat"]), float(elder["lon"])),
-        checkin_s=checkin_s,
+        checkin_s=scenario.devices.checkin_every or checkin_s,
         aes_key=key,
         udp=dc09 and rng.random() < scenario.devices.udp_share,
         sia=dc09 and rng.random() < 0.5,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import heapq
 import logging
 import random
@@ -32,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from simulators.links import Link, UdpLink
 from simulators.wire import Dc09Dialect, Dialect, Gt06Dialect, Message, WatchDialect
@@ -114,6 +116,29 @@ class Tally:
         )  # fmt: skip
         self.alarms.append(record)
         return record
+
+
+def read_city_devices(
+    devices_csv: Path, *, rng: random.Random, limit: int | None = None, udp_share: float = 0.0
+) -> list[DeviceSpec]:
+    """The devices of a generated city (:mod:`simulators.city`): ids, keys, intervals, homes from elders.csv.
+
+    DC-09 pendants speak Contact ID or SIA DC-03 at random (half each), a ``udp_share`` of them over UDP.
+    """
+    with devices_csv.with_name("elders.csv").open(encoding="utf-8", newline="") as handle:
+        homes = {row["elder_id"]: (float(row["lat"]), float(row["lon"])) for row in csv.DictReader(handle)}
+    with devices_csv.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    specs = []
+    for row in rows:
+        dc09 = row["protocol"] == "sia-dc09"
+        specs.append(
+            DeviceSpec(
+                row["device_id"], row["protocol"], row["elder_id"], homes[row["elder_id"]], float(row["checkin_s"]),
+                aes_key=row["aes_key"] or None, udp=dc09 and rng.random() < udp_share, sia=dc09 and rng.random() < 0.5,
+            )
+        )  # fmt: skip
+    return specs
 
 
 def dialect_for(spec: DeviceSpec) -> Dialect:

@@ -128,7 +128,7 @@ async def _cast(
     if not elders:
         raise ScenarioError("the server has no elders registered: nothing to drill with")
     if target.devices_csv is not None:
-        specs = cast.city_devices(target.devices_csv, {str(e["elder_id"]): e for e in elders}, scenario, rng)
+        specs = cast.city_devices(target.devices_csv, scenario, rng)
     else:
         specs = cast.drill_devices(elders, scenario, rng)
     specs = [s for s in specs if s.protocol in target.ports]

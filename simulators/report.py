@@ -22,6 +22,7 @@ from simulators.scorecard import IncidentClock, Matching, incident_clocks, match
 
 Entry = dict[str, Any]
 STEPS = ("acknowledged", "offer", "accepted", "on_scene")
+LOCATION_UNKNOWN = "location unknown"  # an unknown caller: no address to send anyone to
 STEP_NAMES = {"acknowledged": "acknowledged", "offer": "first offer", "accepted": "accepted", "on_scene": "on scene"}
 
 
@@ -60,14 +61,22 @@ def build(
         },
         "manual": {
             "incidents": sum(c.needs_manual > 0 for c in person),
+            "location_unknown": sum(c.manual_reason == LOCATION_UNKNOWN for c in person),
             "operator_offers": sum(c.operator_offers for c in person),
+            "reasons": dict(sorted(Counter(_reason(c.manual_reason) for c in person if c.needs_manual).items())),
         },
         "undecided": sorted(c.incident_id for c in person if not c.decided),
-        "timeline": _timeline(clocks.values(), alarms, t0, scenario.speedup),
+        "timeline": _timeline(clocks.values(), alarms, calls, t0, scenario.speedup),
     }
     card["timeline"]["duty"] = _duty(entries, t0, scenario.speedup)
     card["verdict"] = verdict(card, scenario)
     return card
+
+
+def _reason(reason: str | None) -> str:
+    """The engine's reason without its numbers: "no free responder with skill nursing within 5 km" stays."""
+    text = reason or "unknown"
+    return "offers declined or expired" if text.endswith("offers declined or expired") else text
 
 
 def _scenario(scenario: Scenario) -> dict[str, Any]:
@@ -117,7 +126,11 @@ def _times(person: Sequence[IncidentClock], scenario: Scenario) -> dict[str, Any
 
 
 def _timeline(
-    clocks: Sequence[IncidentClock] | Any, alarms: Sequence[AlarmRecord], t0: float, speedup: float
+    clocks: Sequence[IncidentClock] | Any,
+    alarms: Sequence[AlarmRecord],
+    calls: Sequence[CallRecord],
+    t0: float,
+    speedup: float,
 ) -> dict[str, Any]:
     def drill(ts: float | None) -> float | None:
         return None if ts is None else round((ts - t0) * speedup, 1)
@@ -131,6 +144,8 @@ def _timeline(
         for c in sorted(clocks, key=lambda c: c.opened)
     ]  # fmt: skip
     sent = [[drill(a.sends[0]), a.kind, a.acknowledged, len(a.sends)] for a in alarms if a.sends]
+    sent += [[drill(c.placed_at), "call", c.answered, 1] for c in calls]
+    sent.sort(key=lambda row: row[0] or 0.0)
     return {"columns": columns, "incidents": rows, "sent_columns": ["at", "kind", "acknowledged", "attempts"],
             "sent": sent}  # fmt: skip
 
@@ -155,8 +170,8 @@ def verdict(card: dict[str, Any], scenario: Scenario) -> list[dict[str, Any]]:
     """One row per figure with a target: (figure, value, target, met)."""
     targets = scenario.targets
     p = f"p{targets.percentile:g}"
-    person = card["incidents"]["person"]
-    manual = card["manual"]["incidents"]
+    located = card["incidents"]["person"] - card["manual"]["location_unknown"]
+    manual = card["manual"]["incidents"] - card["manual"]["location_unknown"]
     zeros = {
         "alarms lost (acknowledged, not recorded)": card["alarms"]["lost"],
         "alarms never acknowledged": card["alarms"]["unacknowledged"],
@@ -172,8 +187,8 @@ def verdict(card: dict[str, Any], scenario: Scenario) -> list[dict[str, Any]]:
     escalations = card["escalations"]["person"]
     rows.append(_row("person alarms escalated to supervisors", escalations, f"≤ {targets.escalations}",
                      escalations <= targets.escalations))  # fmt: skip
-    share = manual / person if person else 0.0
-    rows.append(_row("person incidents needing manual dispatch", f"{manual} ({share:.0%})",
+    share = manual / located if located else 0.0
+    rows.append(_row("located person incidents needing manual dispatch", f"{manual} ({share:.0%})",
                      f"≤ {targets.manual_share:.0%}", share <= targets.manual_share))  # fmt: skip
     undecided = len(card["undecided"])
     rows.append(_row("incidents left without a decision", undecided, f"≤ {targets.undecided}",

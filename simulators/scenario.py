@@ -99,6 +99,7 @@ class DevicePlan(_Table):
     encrypted_share: Share = 0.3  # of DC-09 pendants with an AES key (against a running server)
     ack_timeout: Duration = 5.0  # WALL seconds a device waits for its ACK before repeating
     max_attempts: int = Field(5, ge=1, le=50)
+    checkin_every: Duration | None = None  # every device checks in at this interval, not its registered one
     silent_share: Share = 0.0  # devices that stop reporting for a while (missed check-ins)
     silent_at: Duration = 600.0
     silent_for: Duration = 1800.0

@@ -62,6 +62,7 @@ class IncidentClock:
     escalated: float | None = None  # handed to an outside service
     unanswered: bool = False  # escalated to supervisors (answer target passed)
     needs_manual: int = 0
+    manual_reason: str | None = None  # why it first needed manual dispatch
     operator_offers: int = 0
     attached: int = 0
 
@@ -113,6 +114,7 @@ def _milestone(clock: IncidentClock, kind: str, ts: float, payload: dict[str, An
         clock.unanswered = True
     elif kind == "incident.needs_manual":
         clock.needs_manual += 1
+        clock.manual_reason = clock.manual_reason or str(payload.get("reason", ""))
     elif kind == "incident.alarm_attached":
         clock.attached += 1
 

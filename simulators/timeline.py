@@ -30,7 +30,7 @@ def draw(card: dict[str, Any], path: Path) -> None:
     rows = [dict(zip(timeline["columns"], row, strict=True)) for row in timeline["incidents"]]
     sent = [dict(zip(timeline["sent_columns"], row, strict=True)) for row in timeline["sent"]]
     scenario = card["scenario"]
-    end = (scenario["duration_s"] + scenario["drain_s"]) / 60
+    end = max(scenario["duration_s"], card["run"]["wall_s"] * scenario["speedup"]) / 60
     fig, (top, middle, bottom) = plt.subplots(
         3, 1, figsize=(14, 10), sharex=True, gridspec_kw={"height_ratios": [1.2, 3, 1.4]}
     )
@@ -146,10 +146,14 @@ def _load(axes: Axes, rows: Sequence[dict[str, Any]], duty: Sequence[Sequence[fl
         )
 
     axes.plot(times, [open_at(t, False) for t in times], color="#d62728", label="open person incidents")
-    axes.plot(times, [open_at(t, True) for t in times], color="#1f77b4", label="open technical incidents")
     axes.plot(times, [busy_at(t) for t in times], color="#4caf50", label="caregivers on a job")
     if duty:
         xs, ys = [d[0] / 60 for d in duty] + [end], [d[1] for d in duty] + [duty[-1][1]]
         axes.step(xs, ys, where="post", color="black", linewidth=0.8, label="caregivers on duty")
-    axes.set_ylabel("count")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    axes.set_ylabel("people, person incidents")
+    technical = axes.twinx()  # a power cut's hundreds would flatten everything else
+    technical.plot(times, [open_at(t, True) for t in times], color="#1f77b4", linestyle="--", linewidth=1)
+    technical.set_ylabel("open technical incidents (dashed)", color="#1f77b4")
+    technical.set_ylim(bottom=0)
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize=8)

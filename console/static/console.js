@@ -119,8 +119,8 @@ function snapshot(message) {
   app.incidents = new Map(message.incidents.map((view) => [view.incident_id, view]));
   app.responders = new Map((message.responders || []).map((r) => [r.responder_id, r]));
   app.calls = new Map((message.calls || []).map((c) => [c.call_id, {
-    call_id: c.call_id, caller: c.caller, line: c.line, elder_id: c.elder_id, state: c.state,
-    started: c.started_at, ended: null,
+    call_id: c.call_id, caller: c.caller, line: c.line, elder_id: c.elder_id, elder_name: c.elder_name,
+    state: c.state, started: c.started_at, ended: null,
   }]));
   const ringing = [...app.calls.values()].find((c) => c.state === "ringing");
   if (ringing) popCall(ringing);
@@ -373,7 +373,8 @@ function renderCalls() {
   const calls = [...app.calls.values()].sort((a, b) => b.started - a.started);
   $("calls").replaceChildren(...calls.map((call) => {
     const incident = incidentOfCall(call);
-    const who = call.elder_id ? (incident && incident.elder_name) || call.elder_id : t("call.unknown_number");
+    const name = call.elder_name || (incident && incident.elder_name);
+    const who = call.elder_id ? name || call.elder_id : t("call.unknown_number");
     const classes = ["call", `call-${call.state}`];
     if (!call.elder_id) classes.push("call-unknown");
     return el("li", {
@@ -403,15 +404,13 @@ let popRecord = null; // {callId, record} of the caller shown
 async function popCall(call) {
   app.popCallId = call.call_id;
   popRecord = null;
-  $("call-pop").hidden = false;
   renderCallPop();
   if (!call.elder_id) return;
   try {
     const record = await session.api("GET", `/api/elders/${encodeURIComponent(call.elder_id)}`);
-    if (app.popCallId === call.call_id) {
-      popRecord = { callId: call.call_id, record };
-      renderCallPop();
-    }
+    call.elder_name = record.name;
+    if (app.popCallId === call.call_id) popRecord = { callId: call.call_id, record };
+    scheduleRender();
   } catch (error) {
     if (app.popCallId === call.call_id) renderNoRecord($("call-pop-record"), errorText(error));
   }
@@ -421,7 +420,11 @@ function renderCallPop() {
   const call = app.popCallId ? app.calls.get(app.popCallId) : null;
   const pop = $("call-pop");
   pop.hidden = !call;
-  if (!call) return;
+  if (!call) {
+    for (const id of ["call-pop-caller", "call-pop-state", "call-pop-record"]) $(id).replaceChildren();
+    $("call-pop-record").dataset.shown = "";
+    return;
+  }
   pop.dataset.callId = call.call_id;
   pop.dataset.state = call.state;
   $("call-pop-caller").textContent = call.caller;
@@ -442,7 +445,6 @@ function renderCallPop() {
 function dismissCall() {
   app.popCallId = null;
   popRecord = null;
-  $("call-pop-record").dataset.shown = "";
   renderCallPop();
 }
 
@@ -528,7 +530,7 @@ async function init() {
   bindLanguageSelect($("lang-select"));
   onLanguageChange(() => {
     painted = new WeakMap();
-    detail.reset();
+    detail.relabel();
     context.reset();
     $("call-pop-record").dataset.shown = "";
     showUser();

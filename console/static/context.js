@@ -108,9 +108,11 @@ export function createContext({ app, session, responderName, render }) {
     render(view) {
       $("context").hidden = !view;
       if (!view) {
+        if (loadedFor !== null) for (const id of ["record", "map", "nearby"]) $(id).replaceChildren();
         loadedFor = null;
         record = null;
         recordShown = null;
+        mapKey = "";
         return;
       }
       if (loadedFor !== view.incident_id) load(view);

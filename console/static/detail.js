@@ -90,21 +90,28 @@ export function createDetail({ app, session, putIncident, render, responderName,
 
   function openForm(action) {
     form = action;
-    const spec = FORMS[action];
     $("action-form").hidden = false;
     $("action-form").dataset.action = action;
-    $("action-form-title").textContent = t(spec.title);
-    $("action-text-label").textContent = t(spec.text);
     $("action-text").value = "";
-    $("action-text").required = spec.required;
-    $("action-presets").replaceChildren(...(PRESETS[spec.presets] || []).map((key) => el("option", { value: t(key) })));
+    $("action-text").required = FORMS[action].required;
     for (const part of document.querySelectorAll("#action-form .form-part")) part.hidden = part.dataset.for !== action;
+    labelForm();
     $("action-text").focus();
+  }
+
+  // The form's words depend on the action: written on opening and again when the language changes.
+  function labelForm() {
+    const spec = form ? FORMS[form] : null;
+    $("action-form-title").textContent = spec ? t(spec.title) : "";
+    $("action-text-label").textContent = spec ? t(spec.text) : "";
+    const presets = spec ? PRESETS[spec.presets] || [] : [];
+    $("action-presets").replaceChildren(...presets.map((key) => el("option", { value: t(key) })));
   }
 
   function closeForm() {
     form = null;
     $("action-form").hidden = true;
+    labelForm();
   }
 
   async function submitForm(event) {
@@ -130,6 +137,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
   function renderPanel(view) {
     $("detail").hidden = !view;
     if (!view) {
+      if (shown !== null) empty();
       shown = null;
       closeForm();
       return;
@@ -149,6 +157,13 @@ export function createDetail({ app, session, putIncident, render, responderName,
     renderOverride(view);
     paintButtons(view);
     if (form && !ALLOWED[form].has(view.state)) closeForm();
+  }
+
+  // A closed panel keeps nothing: no stale words after a change of language, no record left behind.
+  function empty() {
+    for (const id of ["detail-title", "detail-flags", "detail-facts", "ranking-body", "override-list", "clinic",
+      "assignments-body", "notes"]) $(id).replaceChildren();
+    overrideKey = "";
   }
 
   function renderFlags(view) {
@@ -308,11 +323,18 @@ export function createDetail({ app, session, putIncident, render, responderName,
     closeForm,
     formOpen: () => form !== null,
     focusSearch: () => $("override-search").focus(),
+    /** Another incident was opened: forget the last one's form and message. */
     reset() {
       shown = null;
       overrideKey = "";
       closeForm();
       $("action-error").textContent = "";
+    },
+    /** The language changed: write everything again, keep what the operator was doing. */
+    relabel() {
+      shown = null;
+      overrideKey = "";
+      labelForm();
     },
   };
 }

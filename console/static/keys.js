@@ -4,7 +4,7 @@
 //   N        next alarm nobody acknowledged (most urgent first, wrapping round)
 //   Enter, O open the incident under the cursor   A        acknowledge it
 //   D        dispatch to the first proposed responder not yet tried
-//   /        search any responder                 Esc      close the form, then the panel
+//   /        search any responder                 Esc      leave a field, close the form, then the panel
 //
 // Keys typed into a field, or with Ctrl / Alt / Meta held, are left alone.
 "use strict";
@@ -47,8 +47,8 @@ export function bindQueueKeys(queue) {
   document.addEventListener("keydown", (event) => {
     if (!queue.active() || event.ctrlKey || event.altKey || event.metaKey) return;
     if (event.key === "Escape") {
-      queue.escape();
-      if (typing(event.target)) event.target.blur();
+      if (typing(event.target)) event.target.blur(); // first out of the field, then the form or panel
+      else queue.escape();
       return;
     }
     if (typing(event.target)) return;

@@ -7,6 +7,7 @@ import { unlockAudio } from "./sound.js";
 
 /** Logs in with the page's form; caregivers are sent to their phone page. */
 export function bindStaffLogin(session, start) {
+  $("login-submit").disabled = false; // the button stays off until this handler is there
   $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     unlockAudio(); // the click is the user's gesture that lets the page beep later

@@ -75,6 +75,7 @@ export function drawMap(target, scene) {
   if (scene.tiles) layers.push(tileLayer(scene.tiles, scene.centre, p, width, height));
   layers.push(rings(p, width, height));
   const labels = svg("g", { class: "map-labels" });
+  const taken = [box(width / 2 - 13, height / 2 - 13, 26, 26)]; // the incident mark
   const marks = svg("g", { class: "map-marks" });
   for (const mark of scene.marks) {
     const x = p.x(mark.lon);
@@ -90,7 +91,9 @@ export function drawMap(target, scene) {
       marks.append(svg("circle", { class: `mark responder status-${mark.status}`, cx: x, cy: y, r: 5.5, ...data }, tip));
     }
     if (mark.label) {
-      labels.append(svg("text", { class: "map-label", x: x + 8, y: y + 4 }, `${mark.name} ${fmtDistance(mark.distance)}`));
+      const text = `${mark.name} ${fmtDistance(mark.distance)}`;
+      const spot = placeLabel(text, x, y, taken, width, height);
+      if (spot) labels.append(svg("text", { class: "map-label", ...spot }, text));
     }
   }
   layers.push(marks, labels);
@@ -99,6 +102,35 @@ export function drawMap(target, scene) {
   target.replaceChildren(...layers);
   target.dataset.metresPerPixel = mpp.toFixed(3);
   return p;
+}
+
+// Labels are placed greedily, nearest responder first: right of the mark, else left, above, below; a label
+// that fits nowhere is left out (the mark's tooltip and the list under the map still name it).
+const LABEL_HEIGHT = 13;
+
+const box = (x, y, w, h) => ({ x, y, w, h });
+const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+
+function textWidth(text) {
+  let width = 0;
+  for (const ch of text) width += /[\u2e80-\uffef]/.test(ch) ? 11 : 6.2;
+  return width;
+}
+
+function placeLabel(text, x, y, taken, width, height) {
+  const w = textWidth(text);
+  const spots = [
+    { x: x + 8, y: y + 4, "text-anchor": "start", area: box(x + 8, y - 8, w, LABEL_HEIGHT) },
+    { x: x - 8, y: y + 4, "text-anchor": "end", area: box(x - 8 - w, y - 8, w, LABEL_HEIGHT) },
+    { x, y: y - 9, "text-anchor": "middle", area: box(x - w / 2, y - 20, w, LABEL_HEIGHT) },
+    { x, y: y + 17, "text-anchor": "middle", area: box(x - w / 2, y + 6, w, LABEL_HEIGHT) },
+  ];
+  const frame = (a) => a.x >= 2 && a.y >= 2 && a.x + a.w <= width - 2 && a.y + a.h <= height - 24;
+  const spot = spots.find((s) => frame(s.area) && !taken.some((t) => overlaps(s.area, t)));
+  if (!spot) return null;
+  taken.push(spot.area);
+  const { area, ...attributes } = spot;
+  return attributes;
 }
 
 function rings(p, width, height) {

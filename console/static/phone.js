@@ -243,7 +243,9 @@ function render() {
   duty.setAttribute("aria-pressed", String(onDuty));
   duty.classList.toggle("on", onDuty);
   $("position-state").textContent = positionText();
-  $("idle").hidden = Boolean(phone.offer || phone.job);
+  const busy = Boolean(phone.offer || phone.job);
+  $("idle").hidden = busy;
+  $("duty-panel").hidden = busy; // answer the offer or finish the job first
   $("idle-text").textContent = onDuty ? t("phone.waiting") : t("phone.off_duty_hint");
   renderOffer();
   renderJob();
@@ -256,10 +258,18 @@ function positionText() {
   return t("phone.gps_ok", { m: Math.round(phone.position.accuracy || 0) });
 }
 
+// A card that is not shown is emptied: nothing stale (or personal, once a job is over) stays in the page.
+function clear(...ids) {
+  for (const id of ids) $(id).replaceChildren();
+}
+
 function renderOffer() {
   const offer = phone.offer;
   $("offer").hidden = !offer;
-  if (!offer) return;
+  if (!offer) {
+    clear("offer-type", "offer-community", "offer-distance", "offer-eta", "offer-countdown");
+    return;
+  }
   $("offer").dataset.assignmentId = offer.assignment_id;
   $("offer-type").textContent = `${label("alarm", offer.alarm_type)} · ${t("priority.short", { n: offer.priority })}`;
   $("offer-community").textContent = offer.community ? offer.community.split("/").slice(1).join(" ") : "—";
@@ -269,7 +279,7 @@ function renderOffer() {
 }
 
 function tickOffer() {
-  if (!phone.offer) return;
+  if (!phone.offer || $("offer").hidden) return;
   const left = secondsLeft();
   $("offer-countdown").textContent = left > 0 ? t("phone.countdown", { s: Math.ceil(left) }) : t("phone.expired");
   $("offer-countdown").classList.toggle("urgent", left <= 10);
@@ -280,7 +290,11 @@ function tickOffer() {
 function renderJob() {
   const job = phone.job;
   $("job").hidden = !job;
-  if (!job) return;
+  if (!job) {
+    clear("job-title", "job-name", "job-age", "job-address", "job-phone", "job-flags", "job-notes", "job-contacts");
+    $("job-phone").removeAttribute("href");
+    return;
+  }
   $("job").dataset.assignmentId = job.assignment_id;
   $("job").dataset.state = job.state;
   $("job-title").textContent = `${label("alarm", job.alarm_type)} · ${label("assignment", job.state)}`;
@@ -290,13 +304,17 @@ function renderJob() {
   $("job-address").textContent = elder ? elder.address : "—";
   $("job-phone-line").hidden = !(elder && elder.phone);
   if (elder && elder.phone) {
-    $("job-phone").textContent = elder.phone;
+    $("job-phone").textContent = t("phone.call", { phone: elder.phone });
     $("job-phone").href = `tel:${elder.phone}`;
   }
-  $("job-flags").replaceChildren(...(elder ? elder.risk_flags : []).map((flag) => el("span", { className: "chip" }, label("risk", flag))));
+  const flags = elder ? elder.risk_flags : [];
+  $("job-flags").hidden = !flags.length;
+  $("job-flags").replaceChildren(...flags.map((flag) => el("span", { className: "chip" }, label("risk", flag))));
+  $("job-notes").hidden = !(elder && elder.medical_notes);
   $("job-notes").textContent = elder && elder.medical_notes ? t("phone.notes", { notes: elder.medical_notes }) : "";
   $("job-contacts").replaceChildren(...(elder ? elder.contacts : []).map((c) => el("li", {},
-    `${c.name}${c.relation ? ` (${c.relation})` : ""} `, el("a", { className: "tel", href: `tel:${c.phone}` }, c.phone))));
+    c.relation ? t("phone.contact", { name: c.name, relation: c.relation }) : c.name, " ",
+    el("a", { className: "tel", href: `tel:${c.phone}` }, c.phone))));
   renderNavigation(job, elder);
   const allowed = NEXT[job.state] || [];
   for (const button of document.querySelectorAll("#job button[data-status]")) {
@@ -375,6 +393,7 @@ async function init() {
     render();
   });
   $("login-form").addEventListener("submit", login);
+  $("login-submit").disabled = false; // off in the markup until this handler is there
   $("logout-button").addEventListener("click", () => session.end());
   $("duty-button").addEventListener("click", toggleDuty);
   $("accept-button").addEventListener("click", () => reply(true));

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
 
@@ -38,8 +38,8 @@ SCREENSHOTS = Path(os.environ.get("ANXIN_SCREENSHOTS", ROOT / "docs" / "screensh
 OPERATOR = ("op01", "operator-pass-1")
 SUPERVISOR = ("sup01", "supervisor-pass-1")
 CAREGIVER_PASSWORD = "caregiver-pass-1"
-DESK = {"width": 1600, "height": 1000}
-PHONE = {"width": 360, "height": 640}
+DESK: ViewportSize = {"width": 1600, "height": 1000}
+PHONE: ViewportSize = {"width": 360, "height": 640}
 
 
 def rows(path: Path) -> list[dict[str, str]]:

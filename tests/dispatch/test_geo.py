@@ -329,3 +329,19 @@ async def test_memory_backend_delegates_to_the_grid() -> None:
     await index.remove("a")
     assert await index.get("a") is None
     assert len(index) == 1
+
+
+async def test_partitions_split_the_grid_and_follow_a_moving_tag() -> None:
+    index = MemoryGeoIndex(partition_mask=0b110)
+    await index.upsert("walker", 24.51, 117.66, 0b011)  # partition 0b010
+    await index.upsert("driver", 24.511, 117.66, 0b101)  # partition 0b100
+    assert [k for k, _ in await index.nearest(24.51, 117.66, k=5, radius_m=1000, all_tags=0b010)] == ["walker"]
+    assert [k for k, _ in await index.nearest(24.51, 117.66, k=5, radius_m=1000)] == ["walker", "driver"]
+    await index.upsert("walker", 24.51, 117.66, 0b101)  # now drives
+    assert [k for k, _ in await index.nearest(24.51, 117.66, k=5, radius_m=1000, all_tags=0b100)] == [
+        "walker",
+        "driver",
+    ]
+    assert await index.nearest(24.51, 117.66, k=5, radius_m=1000, all_tags=0b010) == []
+    await index.remove("walker")
+    assert (len(index), await index.get("walker")) == (1, None)

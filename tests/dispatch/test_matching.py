@@ -16,7 +16,7 @@ from dispatch import matching
 from dispatch.errors import InvalidInput
 from dispatch.geo import EARTH_RADIUS_M, MemoryGeoIndex, haversine_m
 from dispatch.matching import Candidate, Matcher, eta_s
-from dispatch.registry import SKILLS, Responder, responder_tags
+from dispatch.registry import SKILLS, TRAVEL_MASK, Responder, responder_tags
 
 COMMUNITY = "龙文区/蓝田街道/蓝田社区"
 ELDER = (24.5100, 117.6600)
@@ -70,7 +70,7 @@ class World:
 
     def __init__(self) -> None:
         self.profiles: dict[str, Responder] = {}
-        self.available = MemoryGeoIndex()
+        self.available = MemoryGeoIndex(partition_mask=TRAVEL_MASK)  # as the engine builds it
         self.clinics = MemoryGeoIndex()
 
     async def add(self, responder: Responder, *, free: bool = True) -> None:
@@ -90,7 +90,7 @@ def brute_force(
 ) -> list[tuple[str, float, float]]:
     """(id, geodesic m, ETA s) of every available responder with the skill within the radius, best first."""
     rows = []
-    for responder_id in world.available.grid._points:
+    for responder_id in world.available.members():
         profile = world.profiles[responder_id]
         if skill is not None and skill not in profile.skills:
             continue

@@ -1,0 +1,166 @@
+"""The pages without a browser: what the server sends, the public config, the two catalogues, no CDN.
+
+The browser tests (test_browser.py) show the pages working; these check what can be checked from the files
+and the HTTP answers alone, so they run (fast) even where Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from console.app import create_app
+from console.auth import ROLES
+from dispatch.engine import OUTSIDE_SERVICES
+from dispatch.machines import AssignmentState, IncidentState
+from dispatch.registry import SKILLS, Device, DeviceProtocol, Entitlement, ResponderKind, RiskFlag, Travel
+from dispatch.settings import Settings
+from dispatch.triage import ALARM_TYPES
+from tests.conftest import elder, responder, seed, settings_for
+
+STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
+PAGES = {"/console": "console.html", "/supervisor": "supervisor.html", "/m": "phone.html"}
+CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
+TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path / "data", map_tiles=TILES)
+    asyncio.run(
+        seed(
+            settings,
+            elders=[elder("e1", contacts=[{"name": "王强", "phone": "13800000001", "relation": "儿子"}])],
+            responders=[responder("c1", 24.511, 117.70)],
+            devices=[Device(device_id="1234", protocol="sia-dc09", elder_id="e1", aes_key="00" * 16)],
+        )
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def catalogue(language: str) -> dict[str, str]:
+    data: dict[str, str] = json.loads((STATIC / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize(("path", "name"), PAGES.items())
+def test_pages_are_served_as_utf8_html(client: TestClient, path: str, name: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<meta charset="utf-8">' in page.text
+    assert page.text == (STATIC / name).read_text(encoding="utf-8")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/console"
+
+
+def test_the_public_config_names_the_deployment_and_nothing_personal(client: TestClient) -> None:
+    config = client.get("/api/config")  # no token: the login page needs it
+    assert config.status_code == 200
+    assert config.json() == {
+        "timezone": "Asia/Shanghai",
+        "answer_target_s": 60.0,
+        "offer_timeout_s": 45.0,
+        "map_tiles": TILES,
+        "languages": ["zh-CN", "en"],
+        "default_language": "zh-CN",
+    }
+
+
+def test_the_map_tiles_setting_needs_a_url_template(tmp_path: Path) -> None:
+    assert Settings(data=tmp_path).map_tiles is None
+    assert Settings(data=tmp_path, map_tiles="  ").map_tiles is None
+    with pytest.raises(ValidationError, match=r"\{y\}"):
+        Settings(data=tmp_path, map_tiles="https://tiles.example.org/{z}/{x}.png")
+
+
+def test_the_elder_record_carries_device_status_and_recent_incidents(client: TestClient) -> None:
+    token = client.post("/api/auth/token", data={"username": "admin", "password": "test-admin-pw"}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    raised = client.post("/api/alarms", json={"elder_id": "e1", "alarm_type": "sos"}, headers=headers).json()
+    record = client.get("/api/elders/e1", headers=headers).json()
+    assert record["devices"] == [
+        {"device_id": "1234", "protocol": "sia-dc09", "elder_id": "e1", "checkin_s": 3600, "drill": False,
+         "status": None}
+    ]  # fmt: skip
+    assert [i["incident_id"] for i in record["recent_incidents"]] == [raised["incident_id"]]
+    assert record["recent_incidents"][0]["alarm_type"] == "sos"
+    assert record["contacts"] == [{"name": "王强", "phone": "13800000001", "relation": "儿子"}]
+
+
+def test_both_catalogues_have_the_same_keys_and_placeholders() -> None:
+    zh, en = catalogue("zh-CN"), catalogue("en")
+    assert sorted(zh) == sorted(en)
+    for key in zh:
+        assert zh[key].strip() or key.startswith("list."), key
+        assert en[key].strip() or key.startswith("list."), key
+        assert set(re.findall(r"\{\w+\}", zh[key])) == set(re.findall(r"\{\w+\}", en[key])), key
+    assert not any(re.search(r"[\u4e00-\u9fff]", text) for text in en.values())
+
+
+def keys_in_code() -> set[str]:
+    keys: set[str] = set()
+    for path in STATIC.glob("*.html"):
+        keys.update(re.findall(r'data-i18n(?:-[a-z-]+)?="([^"]+)"', path.read_text(encoding="utf-8")))
+    for path in STATIC.glob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        keys.update(re.findall(r'\bt\("([a-z0-9_.-]+)"', text))
+        keys.update(re.findall(r'"((?:facts|form|preset|login|phone|record)\.[a-z0-9_]+)"', text))
+    return keys
+
+
+def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
+    used = keys_in_code()
+    assert len(used) > 200
+    assert used - catalogue("zh-CN").keys() == set()
+
+
+def test_every_code_the_server_sends_has_words() -> None:
+    codes = {
+        "alarm": ALARM_TYPES,
+        "state": [s.value for s in IncidentState],
+        "assignment": [s.value for s in AssignmentState],
+        "skill": SKILLS,
+        "risk": get_args(RiskFlag),
+        "travel": get_args(Travel),
+        "kind": get_args(ResponderKind),
+        "protocol": get_args(DeviceProtocol),
+        "entitlement": get_args(Entitlement),
+        "role": ROLES,
+        "actor": (*ROLES, "system", "device"),
+        "service": tuple(OUTSIDE_SERVICES),
+        "source": ("api", "hotline", "device", "supervision"),
+        "location": ("reported", "home", "unknown"),
+        "call": ("ringing", "answered", "ended"),
+    }
+    zh = catalogue("zh-CN")
+    missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]
+    assert missing == []
+
+
+@pytest.mark.parametrize("sheet", ["console.css", "phone.css"])
+def test_the_font_stack_names_chinese_fonts_first(sheet: str) -> None:
+    blocks = re.findall(r"\nbody \{[^}]*\}", (STATIC / sheet).read_text(encoding="utf-8"))
+    assert any(f"font-family: {CJK_FIRST};" in block for block in blocks)
+
+
+def test_everything_is_served_from_the_app_itself() -> None:
+    """No CDN, no third-party script: every script and style sheet is a local file; the only outside
+    addresses are the SVG namespace and the map app link a caregiver may follow."""
+    allowed = {"http://www.w3.org/2000/svg", "https://uri.amap.com/marker"}
+    for path in STATIC.rglob("*"):
+        if path.suffix not in (".html", ".js", ".css", ".svg"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for address in re.findall(r"https?://[^\s\"'`?)]+", text):
+            assert address in allowed, f"{path.name}: {address}"
+        for local in re.findall(r'(?:src|href)="([^"]+)"', text):
+            assert local.startswith("/"), f"{path.name}: {local}"

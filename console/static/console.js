@@ -324,7 +324,7 @@ function queueCells(view) {
     el("td", { className: "col-type" },
       label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null),
     el("td", { className: "col-elder" }, elderText(view)),
-    el("td", { className: "col-address" }, view.address || label("location", view.location)),
+    el("td", { className: "col-address", title: view.address || "" }, view.address || label("location", view.location)),
     el("td", { className: "col-community", title: view.community || "" },
       view.community ? view.community.split("/").pop() : "—"),
     el("td", { className: "col-assignment" }, assignmentText(view)),

@@ -17,12 +17,10 @@ sometimes made right again, so that the damage reaches the decoder), then cut at
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import random
 import re
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import get_args
 
 from gateway.dc09 import REASONS, REPLY_POLICY, Dc09Codec, build_message, crc16_arc
 from gateway.events import Decoded, DeviceEvent, EventKind
+from tests.fuzz.runner import fuzz
 
 VECTORS = Path(__file__).resolve().parents[1] / "gateway" / "vectors" / "dc09-vectors.jsonl"
 NOW = 1_718_000_000.0  # 2024-06-10 06:13:20 UTC: the receiver's clock for every fuzz run
@@ -177,27 +176,7 @@ def random_input(rng: random.Random) -> tuple[bytes, list[int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="time budget")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the random inputs (default: time)")
-    args = parser.parse_args(argv)
-    seed = args.seed if args.seed is not None else time.time_ns()
-    rng = random.Random(seed)
-    counts: Counter[str] = Counter()
-    runs = 0
-    deadline = time.monotonic() + args.seconds
-    while time.monotonic() < deadline:
-        data, cuts = random_input(rng)
-        try:
-            check(data, cuts, counts)
-        except AssertionError:
-            print(f"FAILED after {runs} inputs (seed {seed}): data={data!r} cuts={cuts!r}")
-            raise
-        runs += 1
-    print(f"dc09 fuzz: {runs} inputs in {args.seconds:g} s, seed {seed}, no failure")
-    for reason, count in counts.most_common():
-        print(f"  {reason:<12} {count}")
-    return 0
+    return fuzz("dc09", __doc__ or "", random_input, check, argv)
 
 
 if __name__ == "__main__":

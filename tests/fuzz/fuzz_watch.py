@@ -18,15 +18,14 @@ right again), then cut at random places.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
-import time
 from collections import Counter
 from collections.abc import Sequence
 
 from gateway.events import Decoded
 from gateway.watch import PROTOCOL, REASONS, REPLIES, WatchCodec, parse_frame
+from tests.fuzz.runner import fuzz
 from tests.fuzz.tracker_common import check_event, chunks, load_vectors
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: the receiver's clock for every fuzz run
@@ -129,27 +128,7 @@ def random_input(rng: random.Random) -> tuple[bytes, list[int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="time budget")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the random inputs (default: time)")
-    args = parser.parse_args(argv)
-    seed = args.seed if args.seed is not None else time.time_ns()
-    rng = random.Random(seed)
-    counts: Counter[str] = Counter()
-    runs = 0
-    deadline = time.monotonic() + args.seconds
-    while time.monotonic() < deadline:
-        data, cuts = random_input(rng)
-        try:
-            check(data, cuts, counts)
-        except AssertionError:
-            print(f"FAILED after {runs} inputs (seed {seed}): data={data!r} cuts={cuts!r}")
-            raise
-        runs += 1
-    print(f"watch fuzz: {runs} inputs in {args.seconds:g} s, seed {seed}, no failure")
-    for reason, count in counts.most_common():
-        print(f"  {reason:<12} {count}")
-    return 0
+    return fuzz("watch", __doc__ or "", random_input, check, argv)
 
 
 if __name__ == "__main__":

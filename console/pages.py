@@ -3,7 +3,7 @@
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
 
-``GET /api/config`` tells the pages how this deployment is set up (time zone, answer target, map tiles). It
+``GET /api/config`` tells the pages how this deployment is set up (time zone, timers, map tiles). It
 needs no login (the login page itself uses it) and so carries no personal data and nothing secret.
 """
 
@@ -57,6 +57,7 @@ async def page_config(request: Request) -> dict[str, Any]:
         "timezone": settings.timezone,
         "answer_target_s": settings.answer_target_s,
         "offer_timeout_s": settings.offer_timeout_s,
+        "position_stale_s": settings.position_stale_s,
         "map_tiles": settings.map_tiles,
         "languages": list(LANGUAGES),
         "default_language": LANGUAGES[0],

@@ -224,10 +224,10 @@ def table(card: dict[str, Any]) -> str:
     ]
     for step in STEPS:
         t = card["times"][step]
+        p50, p90, top = (_step_clock(t, key) for key in ("p50", "p90", "max"))
         lines.append(
             f"  {STEP_NAMES[step]:<13} reached {t['n']:>4} waiting {t['waiting']:>3} of {t['of']:<4} "
-            f"p50 {_clock(t['p50']):>12}  p90 {_clock(t['p90']):>12}  max {_clock(t['max']):>12}  "
-            f"target {_clock(t['target'])}"
+            f"p50 {p50:>12}  p90 {p90:>12}  max {top:>12}  target {_clock(t['target'])}"
         )
     lines.append("")
     width = max(len(r["figure"]) for r in card["verdict"])
@@ -237,6 +237,22 @@ def table(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _step_clock(step: dict[str, Any], key: str) -> str:
+    """A duration of the table, or "(waiting)" when it lands on an incident still waiting at the end."""
+    return "(waiting)" if step[key] is None and step["waiting"] else _clock(step[key])
+
+
 def write_json(card: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    path.write_text(dumps(card) + "\n", encoding="utf-8")
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON, indented, but with every list of plain values (a timeline row) on one line: diffable and short."""
+    inner = indent + " "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        return "[\n" + ",\n".join(inner + dumps(v, inner) for v in value) + f"\n{indent}]"
+    return json.dumps(value, ensure_ascii=False)

@@ -151,9 +151,10 @@ def _load(axes: Axes, rows: Sequence[dict[str, Any]], duty: Sequence[Sequence[fl
         xs, ys = [d[0] / 60 for d in duty] + [end], [d[1] for d in duty] + [duty[-1][1]]
         axes.step(xs, ys, where="post", color="black", linewidth=0.8, label="caregivers on duty")
     axes.set_ylabel("people, person incidents")
-    technical = axes.twinx()  # a power cut's hundreds would flatten everything else
-    technical.plot(times, [open_at(t, True) for t in times], color="#1f77b4", linestyle="--", linewidth=1)
-    technical.set_ylabel("open technical incidents (dashed)", color="#1f77b4")
-    technical.set_ylim(bottom=0)
     axes.set_ylim(bottom=0)
+    if any(r["technical"] for r in rows):
+        technical = axes.twinx()  # a power cut's hundreds would flatten everything else
+        technical.plot(times, [open_at(t, True) for t in times], color="#1f77b4", linestyle="--", linewidth=1)
+        technical.set_ylabel("open technical incidents (dashed)", color="#1f77b4")
+        technical.set_ylim(bottom=0)
     axes.legend(loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize=8)

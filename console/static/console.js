@@ -16,7 +16,7 @@
 //   4. Every visible string comes from the catalogue (i18n.js).
 "use strict";
 
-import { $, ApiError, Session, el, errorText, loadConfig, perFrame, serverNow } from "./common.js";
+import { $, ApiError, Session, el, errorText, loadConfig, perFrame, serverNow, throttle } from "./common.js";
 import { createContext } from "./context.js";
 import { createDetail } from "./detail.js";
 import { ConsoleFeed } from "./feed.js";
@@ -33,6 +33,7 @@ const REFETCH_RETRY_MS = 2000;
 const CALL_KEEP_S = 60; // an ended call stays in the panel this long
 const URGENT_PRIORITY = 2; // P1 and P2 alarms beep
 const ACTIVE_ASSIGNMENT = new Set(["offered", "accepted", "en_route", "on_scene"]);
+const RESPONDERS_EVERY_MS = 5000; // the responder list is re-read at most this often
 
 const session = new Session("anxin.console.session");
 
@@ -54,6 +55,7 @@ const scheduleRender = perFrame(render);
 
 const detail = createDetail({
   app, session, putIncident, render: scheduleRender, responderName, elderText,
+  searching: () => refreshResponders(),
 });
 const context = createContext({ app, session, responderName, render: scheduleRender });
 
@@ -73,6 +75,7 @@ function showLogin(reasonKey) {
   app.selectedId = null;
   app.cursorId = null;
   app.popCallId = null;
+  renderEmpty(); // nothing of the last session stays in the page, not even hidden
   $("console-view").hidden = true;
   $("logout-button").hidden = true;
   $("login-view").hidden = false;
@@ -157,11 +160,26 @@ function applyEntry(entry) {
       }
       break;
     }
+    case "registry.responder":
+      refreshResponders();
+      break;
     default:
       updateResponder(entry.kind, p, entry.ts);
   }
   scheduleRender();
 }
+
+// The full list (GET /api/responders): after a registry change, and when an operator starts searching it
+// (the server knows whose position went stale).
+const refreshResponders = throttle(async () => {
+  try {
+    const answer = await session.api("GET", "/api/responders");
+    app.responders = new Map(answer.responders.map((r) => [r.responder_id, r]));
+    scheduleRender();
+  } catch (_) {
+    // the snapshot's list stays
+  }
+}, RESPONDERS_EVERY_MS);
 
 /** Keeps the responders' duty, position and claim in step with the entries that change them. */
 function updateResponder(kind, p, ts) {
@@ -262,6 +280,16 @@ function render() {
   context.render(selected());
   renderSummary();
   tick();
+}
+
+function renderEmpty() {
+  renderQueue();
+  renderClosing();
+  renderCalls();
+  renderCallPop();
+  detail.render(null);
+  context.render(null);
+  $("responder-summary").textContent = "";
 }
 
 const selected = () => (app.selectedId ? app.incidents.get(app.selectedId) || null : null);

@@ -31,7 +31,7 @@ const PRESETS = {
 };
 const OVERRIDE_SHOWN = 8;
 
-export function createDetail({ app, session, putIncident, render, responderName, elderText }) {
+export function createDetail({ app, session, putIncident, render, responderName, elderText, searching }) {
   let shown = null; // the view the panel shows
   let form = null; // the action whose form is open
 
@@ -315,6 +315,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
   $("action-form").addEventListener("submit", submitForm);
   $("action-back").addEventListener("click", closeForm);
   $("override-search").addEventListener("input", () => render());
+  $("override-search").addEventListener("focus", searching);
 
   return {
     render: renderPanel,

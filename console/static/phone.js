@@ -376,6 +376,8 @@ function showLogin(reasonKey) {
   clearInterval(phone.ringTimer);
   if (phone.socket) phone.socket.close(1000, "logout");
   Object.assign(phone, { socket: null, me: null, offer: null, job: null, message: null });
+  renderOffer(); // empties the cards: nothing of the last session stays in the page
+  renderJob();
   $("phone-view").hidden = true;
   $("login-view").hidden = false;
   $("me").textContent = "";

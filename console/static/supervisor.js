@@ -42,6 +42,7 @@ async function refresh() {
     const [kpis, escalations] = await Promise.all([
       session.api("GET", "/api/kpis"), session.api("GET", "/api/escalations"),
     ]);
+    if (!session.current) return; // logged out meanwhile
     figures = kpis;
     waiting = escalations.incidents;
     if (primed && waiting.some((i) => !known.has(i.incident_id))) beep({ times: 2, hz: 740 });
@@ -124,8 +125,11 @@ function start() {
 function showLogin(reasonKey) {
   feed.stop();
   figures = null;
+  waiting = [];
   known = new Set();
   primed = false;
+  $("escalations-body").replaceChildren();
+  for (const node of document.querySelectorAll(".kpi-value, .kpi-sub, #kpi-updated")) node.textContent = "";
   $("supervisor-view").hidden = true;
   $("logout-button").hidden = true;
   $("login-view").hidden = false;

@@ -328,11 +328,19 @@ def test_the_queue_works_from_the_keyboard(
     page.keyboard.press("Escape")  # leaves the field
     choice.locator("button.dispatch").click()
     expect(assignment(page, anyone["responder_id"])).to_have_attribute("data-state", "offered")
+
+    # a false alarm: cancelled with a reason, then it waits to be closed
+    page.click("#detail-actions button[data-action=cancel]")
+    expect(page.locator("#action-text")).to_be_focused()
+    page.keyboard.type(ZH["preset.cancel_mistake"])
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail")).to_have_attribute("data-state", "cancelled")
+    expect(page.locator(f'#closing-body tr[data-incident-id="{unanswered[1]}"]')).to_have_count(1)
     page.keyboard.press("Escape")  # closes the panel
     expect(page.locator("#detail")).to_be_hidden()
     assert errors == []
-    for incident_id in raised:
-        deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+    assert deployment.get(f"/api/incidents/{unanswered[1]}")["outcome"] == ZH["preset.cancel_mistake"]
+    deployment.post(f"/api/incidents/{unanswered[0]}/cancel", {"reason": "测试结束"})
 
 
 def test_a_ringing_hotline_call_pops_the_callers_record(
@@ -355,7 +363,18 @@ def test_a_ringing_hotline_call_pops_the_callers_record(
     entries = deployment.get("/api/journal?limit=5000")["entries"]
     assert any(e["kind"] == "elder.viewed" and e["payload"]["elder_id"] == elder["elder_id"] for e in entries)
     deployment.post("/api/hotline/events", {"event": "ended", **call})
-    deployment.post(f"/api/incidents/{answered['incident_id']}/cancel", {"reason": "测试结束"})
+
+    # the caller has chest pain: hand over to 120, then close
+    page.click("#detail-actions button[data-action=escalate]")
+    page.select_option("#action-service", "120")
+    page.fill("#action-text", "胸痛，已转120急救")
+    page.click("#action-confirm")
+    expect(page.locator("#detail")).to_have_attribute("data-state", "escalated")
+    expect(page.locator("#detail-facts")).to_contain_text(ZH["service.120"])
+    page.click("#detail-actions button[data-action=close]")
+    page.click("#action-confirm")
+    expect(page.locator("#detail")).to_have_attribute("data-state", "closed")
+    assert deployment.get(f"/api/incidents/{answered['incident_id']}")["escalated_to"] == "120"
     assert errors == []
 
 
@@ -401,7 +420,8 @@ def test_every_page_is_complete_in_both_languages(
 ) -> None:
     zh, en = catalogue("zh-CN"), catalogue("en")
     assert zh.keys() == en.keys()
-    data = city.text() + "\n测试结束"
+    typed = ["测试结束", zh["preset.cancel_mistake"]]  # reasons people typed in earlier tests: data now
+    data = "\n".join([city.text(), *typed])
     elder, caller = city.elder_in(7), city.elder_in(8)
     home = float(elder["lat"]), float(elder["lon"])
     mine = city.caregivers("nursing", 1, taken)[0]

@@ -69,6 +69,7 @@ def test_the_public_config_names_the_deployment_and_nothing_personal(client: Tes
         "timezone": "Asia/Shanghai",
         "answer_target_s": 60.0,
         "offer_timeout_s": 45.0,
+        "position_stale_s": 1800.0,
         "map_tiles": TILES,
         "languages": ["zh-CN", "en"],
         "default_language": "zh-CN",

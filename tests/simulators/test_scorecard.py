@@ -1,0 +1,133 @@
+"""Scoring without a server: matching alarms to journal entries, percentiles with incidents still waiting,
+scenario files that say what they mean, and the operators' choice of what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators import scenario as scenarios
+from simulators.devices import AlarmRecord
+from simulators.operators import DeskPlan, OperatorDesk
+from simulators.report import dumps
+from simulators.scenario import ScenarioError, load, parse_duration
+from simulators.scorecard import incident_clocks, match_alarms, percentile, timing
+
+
+def entry(
+    seq: int, ts: float, kind: str, payload: dict[str, Any], *, actor: str = "system", **fields: Any
+) -> dict[str, Any]:
+    return {"seq": seq, "ts": ts, "kind": kind, "actor": actor, "incident_id": fields.get("incident_id"),
+            "drill": fields.get("drill", True), "payload": payload}  # fmt: skip
+
+
+def opened(seq: int, ts: float, device: str, alarm_type: str, *, technical: bool = False) -> dict[str, Any]:
+    payload = {"incident_id": f"INC-{seq}", "alarm_type": alarm_type, "source": "device", "technical": technical,
+               "device_id": device}  # fmt: skip
+    return entry(seq, ts, "incident.opened", payload, actor=f"device:{device}")
+
+
+def alarm(number: int, device: str, alarm_type: str, sends: list[float], acked: float | None) -> AlarmRecord:
+    return AlarmRecord(number, device, "watch", "tcp", alarm_type, alarm_type, "AL", sends, acked)
+
+
+def test_an_acknowledged_alarm_without_its_entry_is_lost() -> None:
+    entries = [opened(1, 10.2, "d1", "sos"), opened(2, 30.1, "d2", "fall")]
+    alarms = [
+        alarm(1, "d1", "sos", [10.0], 10.3),  # recorded
+        alarm(2, "d2", "fall", [20.0], 20.4),  # the only fall entry is 10 s after its ACK: lost
+        alarm(3, "d1", "sos", [40.0, 45.0], None),  # never acknowledged: not lost, unacknowledged
+    ]
+    matching = match_alarms(alarms, entries, incident_clocks(entries))
+    assert [a.number for a in matching.recorded] == [1]
+    assert [a.number for a in matching.lost] == [2]
+    assert [a.number for a in matching.unacknowledged] == [3]
+    assert matching.unused_entries == 1
+
+
+def test_one_entry_vouches_for_one_alarm_and_open_conditions_count() -> None:
+    entries = [
+        opened(1, 10.1, "d1", "sos"),
+        opened(2, 11.1, "d3", "mains_loss", technical=True),
+        entry(3, 11.5, "elder.position", {}, actor="device:d3", drill=False),
+    ]
+    alarms = [
+        alarm(1, "d1", "sos", [10.0], 10.2),
+        alarm(2, "d1", "sos", [10.05], 10.3),  # a second press in the same instant, no entry of its own
+        alarm(3, "d3", "mains_loss", [50.0], 50.1),  # the condition is still open: nothing new is written
+    ]
+    matching = match_alarms(alarms, entries, incident_clocks(entries))
+    assert [a.number for a in matching.recorded] == [1]
+    assert [a.number for a in matching.lost] == [2]
+    assert [a.number for a in matching.already_open] == [3]
+    assert matching.unmarked == 1
+
+
+def test_incident_clocks_follow_the_journal() -> None:
+    entries = [
+        opened(1, 100.0, "d1", "sos"),
+        entry(2, 100.5, "offer.made", {"by": "auto"}, incident_id="INC-1"),
+        entry(3, 101.0, "incident.acknowledged", {}, incident_id="INC-1"),
+        entry(4, 103.0, "offer.accepted", {}, incident_id="INC-1"),
+        entry(5, 110.0, "assignment.status", {"status": "on_scene"}, incident_id="INC-1"),
+        entry(6, 120.0, "assignment.status", {"status": "on_scene"}, incident_id="INC-1"),
+        entry(7, 130.0, "offer.made", {"by": "operator"}, incident_id="INC-9"),  # not a drill incident we saw
+    ]
+    clock = incident_clocks(entries)["INC-1"]
+    assert (clock.offer, clock.acknowledged, clock.accepted, clock.on_scene) == (100.5, 101.0, 103.0, 110.0)
+    assert clock.decided and clock.operator_offers == 0
+
+
+def test_incidents_still_waiting_count_as_longer_than_anything() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([], 90) is None
+    done = timing([10.0] * 8, censored=0, of=8, target=15.0, p=90)
+    assert done["met"] and done["p90"] == 10.0
+    waiting = timing([10.0] * 8, censored=2, of=10, target=15.0, p=90)
+    assert not waiting["met"] and waiting["beyond"] and waiting["p90"] is None and waiting["p50"] == 10.0
+
+
+def test_the_shipped_scenarios_load() -> None:
+    names = scenarios.available()
+    assert {"normal-day", "quiet-night", "heatwave", "power-cut", "no-show"} <= set(names)
+    for name in names:
+        scenario = load(name)
+        assert scenario.name == name and scenario.wall(scenario.duration) <= 180
+    assert load("quiet-night").caregivers.shifts[0].count == 3
+    heat, normal = load("heatwave").alarms, load("normal-day").alarms
+    assert heat.sos_per_hour == 10 * normal.sos_per_hour and heat.fall_per_hour == 10 * normal.fall_per_hour
+    burst = load("power-cut").mains_loss[0]
+    assert (burst.share, burst.within) == (0.3, 60.0)
+    assert load("no-show").caregivers.no_show_share == 0.5
+
+
+def test_a_misspelt_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text('duration = "10m"\n[devices]\ncont = 5\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"devices\.cont"):
+        load(str(path))
+    with pytest.raises(ScenarioError, match="no scenario"):
+        load("no-such-scenario")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90m", 5400), ("45s", 45), ("1h30m", 5400), ("2.5m", 150), (12, 12)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_operators_do_first_what_the_console_shows_first() -> None:
+    desk = OperatorDesk("http://127.0.0.1:1", "t", DeskPlan(speedup=60.0, settle_after=120.0), seed=1)
+    new = {"state": "received", "acknowledged_at": None, "needs_manual": False, "alarm_type": "sos"}
+    assert desk.choose(new, 1000.0) == "acknowledge"
+    manual = {**new, "state": "dispatching", "acknowledged_at": 990.0, "needs_manual": True}
+    assert desk.choose(manual, 1000.0) == "manual"
+    battery = {**new, "state": "acknowledged", "acknowledged_at": 999.0, "alarm_type": "low_battery"}
+    assert desk.choose(battery, 1000.0) is None  # settled 120 drill s (2 wall s) after acknowledging
+    assert desk.choose(battery, 1001.5) == "settle"
+
+
+def test_scorecard_json_keeps_rows_on_one_line() -> None:
+    text = dumps({"timeline": {"incidents": [["INC-1", 1.0, None], ["INC-2", 2.0, True]]}, "n": 1})
+    assert '  ["INC-1", 1.0, null],\n' in text

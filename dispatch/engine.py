@@ -439,6 +439,11 @@ class Engine:
         if device is None or (device_id, "missed_checkin", device.drill) in self.state.conditions:
             return
         status = self.devices.get(device_id)
+        if status is not None and status.last_seen is not None:
+            due = status.last_seen + device.checkin_s * self.settings.checkin_grace
+            if due > now:  # its interval was lengthened (PUT /api/devices) since the timer was set
+                self.state.timers.set(("checkin", device_id), due)
+                return
         note = f"no report from {device.protocol} device {device_id} within {device.checkin_s} s"
         if status is not None and status.last_seen is not None:
             note += f" (last seen {round(now - status.last_seen)} s ago)"

@@ -33,7 +33,7 @@ import httpx
 
 from simulators.caregivers import CaregiverSim
 from simulators.devices import DeviceSpec, read_city_devices
-from simulators.scenario import Scenario
+from simulators.scenario import Scenario, Shift
 from simulators.traffic import Elder, Refused, call_api
 
 PROTOCOLS = ("sia-dc09", "watch", "gt06")
@@ -107,7 +107,10 @@ async def register_devices(
 
 
 async def retire_devices(client: httpx.AsyncClient, specs: Sequence[DeviceSpec], stop: asyncio.Event) -> None:
-    """After a drill against a running server: a week's check-in interval, so the silence raises nothing soon."""
+    """Before a drill against a running server ends: a week's check-in interval, so its silence raises nothing.
+
+    Called while the devices still report, so that the server re-arms each one's check-in deadline with it.
+    """
     gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
 
     async def one(spec: DeviceSpec) -> None:
@@ -142,29 +145,37 @@ async def make_phones(
     plan: Sequence[dict[str, Any]],
     scenario: Scenario,
     *,
-    t0: float,
     rng: random.Random,
     stop: asyncio.Event,
-) -> list[CaregiverSim]:
-    """A caregiver account (this run's own) and a simulated phone for everyone on a shift."""
+) -> list[tuple[CaregiverSim, Shift]]:
+    """A caregiver account (this run's own) and a simulated phone for everyone on a shift (see :func:`on_shift`)."""
     suffix = secrets.token_hex(2)
     cg, s = scenario.caregivers, scenario.speedup
-    end_of_drill = t0 + (scenario.duration + scenario.drain) / s
     phones = []
     for item in plan:
         rid = str(item["responder"]["responder_id"])
         username, password = f"drill-{rid}-{suffix}", secrets.token_urlsafe(12)
         body = {"username": username, "password": password, "role": "caregiver", "responder_id": rid}
         await call_api(client, "POST", "/api/accounts", stop=stop, body=body)
-        shift = item["shift"]
+        phone = CaregiverSim(
+            username, password, base_url, rng=random.Random(rng.getrandbits(64)),
+            accept_p=cg.accept_p, silent_p=1.0 if item["no_show"] else cg.pocket_p, speedup=s,
+            answer_s=(cg.answer.low / s, cg.answer.high / s), leave_s=(cg.leave.low, cg.leave.high),
+            care_s=(cg.care.low, cg.care.high), position_every_s=cg.position_every / s,
+        )  # fmt: skip
+        phones.append((phone, item["shift"]))
+    return phones
+
+
+def on_shift(phones: Sequence[tuple[CaregiverSim, Shift]], scenario: Scenario, t0: float) -> list[CaregiverSim]:
+    """Put each phone on its shift, in wall-clock time from the drill's start ``t0``.
+
+    A shift that starts with the drill begins now, so that its phones are on duty when the traffic starts.
+    """
+    s = scenario.speedup
+    end_of_drill = t0 + (scenario.duration + scenario.drain) / s
+    for phone, shift in phones:
         start = t0 + shift.start / s if shift.start > 0 else time.time()
         end = t0 + shift.end / s if shift.end is not None else end_of_drill + 3600.0
-        phones.append(
-            CaregiverSim(
-                username, password, base_url, rng=random.Random(rng.getrandbits(64)),
-                accept_p=cg.accept_p, silent_p=1.0 if item["no_show"] else cg.pocket_p, speedup=s,
-                answer_s=(cg.answer.low / s, cg.answer.high / s), leave_s=(cg.leave.low, cg.leave.high),
-                care_s=(cg.care.low, cg.care.high), position_every_s=cg.position_every / s, shift=(start, end),
-            )
-        )  # fmt: skip
-    return phones
+        phone.shift = (start, end)
+    return [phone for phone, _ in phones]

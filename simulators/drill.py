@@ -54,7 +54,7 @@ from simulators.embedded import EmbeddedServer, EmbeddedServerError
 from simulators.operators import DeskPlan, OperatorDesk
 from simulators.progress import ProgressBar
 from simulators.report import build, table, write_json
-from simulators.scenario import Scenario, ScenarioError, load
+from simulators.scenario import Scenario, ScenarioError, Shift, load
 from simulators.timeline import draw
 from simulators.traffic import TECHNICAL_TYPES, Refused, api_client, call_api, fetch_elders, login, pause
 
@@ -103,27 +103,26 @@ async def run_drill(scenario: Scenario, target: Target, options: Options) -> dic
         token = (await login(anonymous, target.user, target.password))["access_token"]
     async with api_client(target.url, token) as client:
         head = (await call_api(client, "GET", "/api/journal", stop=asyncio.Event(), params={"limit": 1}))["head"]
-        crew = await _cast(client, scenario, target, options, rng)
-        t0 = time.time() + 2.0 + 0.1 * len(crew.phones)  # the first shift's phones log in before the traffic
-        crew.phones = await _phones(client, target, scenario, options, rng, t0, crew.stop)
+        crew = await _cast(client, scenario, target, rng)
+        phones = await _phones(client, target, scenario, options, rng, crew.stop)
+        t0 = time.time() + 2.0 + 0.1 * len(phones)  # the first shift's phones log in before the traffic
+        crew.phones = cast.on_shift(phones, scenario, t0)
         fleet = DeviceFleet(
             crew.specs, Endpoints(urlsplit(target.url).hostname or "127.0.0.1", target.ports),
             _behaviour(scenario), _fleet_plan(scenario), seed=rng.getrandbits(32),
         )  # fmt: skip
         await _run(client, scenario, target, options, crew, fleet, token, t0)
         entries = await read_journal(client, head)
-        if not target.embedded:
-            await cast.retire_devices(client, crew.specs, asyncio.Event())
+    until = entries[-1]["seq"] if entries else head
     run = {"server": "embedded" if target.embedded else target.url, "server_timers_scaled": target.embedded,
            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)), "wall_s": round(time.time() - t0, 1),
-           "setup_s": round(t0 - began, 1), "journal_after": head, "journal_entries": len(entries)}  # fmt: skip
+           "setup_s": round(t0 - began, 1), "journal_after": head, "journal_until": until,
+           "journal_entries": len(entries)}  # fmt: skip
     return build(scenario, alarms=fleet.tally.alarms, calls=crew.calls, entries=entries,
                  checkins=dict(fleet.tally.checkins), t0=t0, run=run)  # fmt: skip
 
 
-async def _cast(
-    client: httpx.AsyncClient, scenario: Scenario, target: Target, options: Options, rng: random.Random
-) -> Crew:
+async def _cast(client: httpx.AsyncClient, scenario: Scenario, target: Target, rng: random.Random) -> Crew:
     elders = await fetch_elders(client, asyncio.Event())
     if not elders:
         raise ScenarioError("the server has no elders registered: nothing to drill with")
@@ -142,14 +141,13 @@ async def _phones(
     scenario: Scenario,
     options: Options,
     rng: random.Random,
-    t0: float,
     stop: asyncio.Event,
-) -> list[CaregiverSim]:
+) -> list[tuple[CaregiverSim, Shift]]:
     if not options.sim_caregivers:
         return []
     responders = (await call_api(client, "GET", "/api/responders", stop=stop))["responders"]
     plan = cast.shift_plan(responders, scenario, rng)
-    return await cast.make_phones(client, target.url, plan, scenario, t0=t0, rng=rng, stop=stop)
+    return await cast.make_phones(client, target.url, plan, scenario, rng=rng, stop=stop)
 
 
 def _behaviour(scenario: Scenario) -> Behaviour:
@@ -183,7 +181,6 @@ async def _run(
     stop, s = crew.stop, scenario.speedup
     h = scenario.hotline
     calls = CallPlan(h.calls_per_hour, h.unknown_share, (h.answer.low, h.answer.high), (h.talk.low, h.talk.high), s)
-    await pause(stop, t0 - time.time() - 2.0)
     tasks = [asyncio.create_task(run_phones(target.url, crew.phones, stop))] if crew.phones else []
     await pause(stop, t0 - time.time())
     tasks.append(asyncio.create_task(fleet.run(stop, duration=scenario.duration)))
@@ -196,6 +193,8 @@ async def _run(
     bar = ProgressBar(f"drill {scenario.name}", (scenario.duration + scenario.drain) / s) if options.progress else None
     try:
         await _conduct(client, scenario, fleet, crew, t0, bar)
+        if not target.embedded:  # while they still report, so that each is re-armed with the long interval
+            await cast.retire_devices(client, crew.specs, stop)
     finally:
         stop.set()
         _done, late = await asyncio.wait(tasks, timeout=SETTLE_WAIT_S)
@@ -281,7 +280,7 @@ def run_drill_command(args: argparse.Namespace) -> int:
     """``anxin drill SCENARIO [--url URL] [--data DIR] [--out DIR] [--speedup X] [--seed N] ...``."""
     if not getattr(args, "verbose", False):
         for name in ("anxin.sim", "websockets", "httpx"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger(name).setLevel(logging.ERROR)  # the scorecard says what went wrong
     try:
         scenario = load(args.scenario)
         if args.speedup is not None:

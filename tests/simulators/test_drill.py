@@ -9,6 +9,7 @@ one real alarm, and compares ``GET /api/kpis`` with ``GET /api/kpis?drill=true``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -92,7 +93,8 @@ def test_a_short_drill_agrees_with_the_journal(tiny: Path, tmp_path: Path) -> No
     assert "alarms lost (acknowledged, not recorded)" in done.stdout
     card = json.loads((out / "scorecard.json").read_text(encoding="utf-8"))
     assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    entries = journal(data / "anxin.sqlite3")
+    until = card["run"]["journal_until"]  # the server wrote on until it was stopped: missed check-ins
+    entries = [e for e in journal(data / "anxin.sqlite3") if e["seq"] <= until]
 
     alarms = card["alarms"]
     assert alarms["sent"] >= 5
@@ -153,6 +155,8 @@ async def test_drill_incidents_stay_out_of_the_real_kpis(tiny: Path, live: Live)
         card = await run_drill(scenario, target, Options(progress=False))
         assert card["incidents"]["person"] >= 3 and card["alarms"]["lost"] == 0
 
+        await asyncio.sleep(2.5)  # twice the drill devices' check-in deadline (1 s x 1.2): they are silent now
+        after = (await client.get("/api/journal", params={"after": card["run"]["journal_until"]})).json()
         plain = (await client.get("/api/kpis")).json()
         with_drill = (await client.get("/api/kpis", params={"drill": "true"})).json()
         escalations = (await client.get("/api/escalations")).json()["incidents"]
@@ -161,3 +165,5 @@ async def test_drill_incidents_stay_out_of_the_real_kpis(tiny: Path, live: Live)
     assert with_drill["alarms_today"] == 1 + card["incidents"]["person"]
     assert with_drill["open_incidents"] >= plain["open_incidents"]
     assert all(not incident["drill"] for incident in escalations)
+    late = [e for e in after["entries"] if e["kind"] == "incident.opened"]
+    assert late == [], "the drill's devices were retired before they fell silent: no missed check-ins after it"

@@ -147,7 +147,7 @@ def time_status_changes(grid: GridIndex, city: City, rng: random.Random) -> Timi
 
 
 def time_matcher(grid: GridIndex, city: City, queries: list[Query]) -> Timing:
-    """Matcher.rank over the same index: nearest 15, geopy geodesic and ETA for those, the top 5."""
+    """Matcher.rank as the engine builds it: per-travel-mode nearest, exact geodesic for the few, the top 5."""
     available = MemoryGeoIndex(partition_mask=TRAVEL_MASK)  # as the engine builds it
     for i, key in enumerate(city.keys):
         if key in grid:
@@ -163,7 +163,7 @@ def time_matcher(grid: GridIndex, city: City, queries: list[Query]) -> Timing:
             samples.append(time.perf_counter_ns() - start)
         return samples
 
-    return summarise("Matcher.rank k=5 (geopy on the fetched)", asyncio.run(run()))
+    return summarise("Matcher.rank k=5 (exact geodesic on the few)", asyncio.run(run()))
 
 
 def redis_floor(city: City, queries: list[Query], rng: random.Random) -> list[Timing]:

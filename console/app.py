@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import secrets
@@ -53,6 +54,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         await gateway.start()
         app.state.core, app.state.accounts, app.state.gateway = core, accounts, gateway
         app.state.consoles, app.state.phones = consoles, phones
+        # The registry and the replayed projections are long-lived: move them out of the collector's way, so
+        # a full collection does not walk a city's worth of objects in the middle of acknowledging an alarm.
+        gc.collect()
+        gc.freeze()
         log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
         try:
             yield

@@ -15,7 +15,10 @@ Rules
        (WAL, ``synchronous=FULL``). Nobody is told "done" -- no ACK, no HTTP 201 -- before that.
     4. Listeners (the bus) hear an entry only after it is durable, so a console never shows a fact that a
        crash could take back, and resuming from a sequence number is always consistent.
-    5. A failed commit poisons the journal: every waiter and every later append gets :class:`JournalError`.
+    5. Checkpoints stay off the commit path: the writer never checkpoints (``wal_autocheckpoint=0``); a
+       third connection copies the WAL into the database every ``CHECKPOINT_EVERY_S`` in PASSIVE mode, which
+       never blocks a writer. An automatic checkpoint inside a commit would stall every waiting ACK.
+    6. A failed commit poisons the journal: every waiter and every later append gets :class:`JournalError`.
        Intake then refuses work instead of acknowledging what is not recorded.
 
 Never
@@ -40,6 +43,7 @@ from dispatch.clock import Clock
 from dispatch.errors import ChainBroken, JournalError
 
 GENESIS = "0" * 64
+CHECKPOINT_EVERY_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -182,6 +186,8 @@ class SqliteJournal:
         self._max_batch = max_batch
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
         self._pending: list[Entry] = []
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._listeners: list[Listener] = []
@@ -205,9 +211,17 @@ class SqliteJournal:
         if row is not None:
             self._head_seq, self._head_hash = int(row[0]), str(row[1])
         self._durable_seq = self._head_seq
+        await self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = await connect(self.path)
         self._task = asyncio.create_task(self._write_loop(), name="journal-writer")
+        self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="journal-checkpoints")
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
         if self._task is not None:
             if self._pending and self._failure is None:
                 await self.durable(self._head_seq)
@@ -215,10 +229,10 @@ class SqliteJournal:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for conn in (self._writer, self._reader):
+        for conn in (self._writer, self._reader, self._checkpointer):
             if conn is not None:
                 await conn.close()
-        self._writer = self._reader = None
+        self._writer = self._reader = self._checkpointer = None
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -292,6 +306,15 @@ class SqliteJournal:
                 for entry in batch:
                     for listener in self._listeners:
                         listener(entry)
+
+    async def _checkpoint_loop(self) -> None:
+        assert self._checkpointer is not None
+        done = self.commits
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_S)
+            if self.commits != done:
+                done = self.commits
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _release(self, upto: int) -> None:
         for seq in [seq for seq in self._waiters if seq <= upto]:

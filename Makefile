@@ -6,27 +6,31 @@ DATA   ?= .demo-data
 
 .PHONY: demo test lint bench clean
 
-# (Re)install whenever pyproject.toml changed since the last install.
+# (Re)install whenever pyproject.toml changed since the last install; the demo needs only what runs.
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/anxin demo --data $(DATA)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
 clean:

@@ -129,13 +129,14 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.data.mkdir(parents=True, exist_ok=True)
-    server = _server(settings)
+    server = make_server(settings)
     print(f"anxin: console at http://{settings.host}:{settings.http_port}/console", flush=True)
     server.run()
     return 0
 
 
-def _server(settings: Settings) -> uvicorn.Server:
+def make_server(settings: Settings) -> uvicorn.Server:
+    """The one uvicorn setup, for ``serve`` and ``demo``."""
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

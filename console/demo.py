@@ -16,11 +16,9 @@ import logging
 import random
 
 import httpx
-import uvicorn
 
-from console.app import create_app
 from console.auth import Accounts, Role
-from console.cli import run_import
+from console.cli import make_server, run_import
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
 from dispatch.settings import Settings
@@ -72,10 +70,7 @@ async def seed(settings: Settings) -> list[tuple[str, str]]:
 
 async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
     caregivers = await seed(settings)
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.http_port, log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
+    server = make_server(settings)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

@@ -121,7 +121,9 @@ class Accounts:
             raise AuthError("wrong username or password")
         principal = Principal(username, row[0], row[1])
         token = secrets.token_urlsafe(32)
-        expires = self._clock.now() + self._ttl
+        now = self._clock.now()
+        expires = now + self._ttl
+        await self._db.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,))  # keep the table small
         await self._db.execute(
             "INSERT INTO tokens (token_hash, username, expires_at) VALUES (?, ?, ?)",
             (_token_hash(token), username, expires),

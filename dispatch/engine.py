@@ -566,10 +566,15 @@ class Engine:
             return incident
 
     async def dispatch(self, incident_id: str, responder_id: str, *, actor: str) -> Incident:
-        """An operator offers the incident to a chosen responder (overriding any pending offer)."""
+        """An operator offers the incident to a chosen responder, withdrawing any pending offer or job.
+
+        Reassigning is allowed after someone accepted or arrived (the caregiver fell ill, the bike broke down):
+        withdrawing their job takes the incident back to dispatching, from where the new offer goes out.
+        """
         async with self._txn():
             incident = self.incident(incident_id)
-            self._require(incident, IncidentEvent.OFFER)
+            if not incident_allows(incident.state, IncidentEvent.REOPEN_DISPATCH):
+                self._require(incident, IncidentEvent.OFFER)
             profile = self.directory.responders.get(responder_id)
             if profile is None:
                 raise NotFound(f"no responder {responder_id}", field="responder_id")

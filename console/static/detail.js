@@ -13,10 +13,11 @@ import { actorText, explain, explainAll } from "./reasons.js";
 
 // Which states allow which action: a mirror of the server's incident table, for greying out buttons.
 const ALLOWED = {
-  dispatch: new Set(["received", "acknowledged", "dispatching", "escalated"]),
+  // after acceptance a dispatch reassigns: the server withdraws the current job first
+  dispatch: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene", "escalated"]),
   cancel: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene"]),
   escalate: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene"]),
-  resolve: new Set(["acknowledged", "dispatching", "assigned", "on_scene", "escalated"]),
+  resolve: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene", "escalated"]),
   close: new Set(["resolved", "cancelled", "escalated"]),
 };
 const FORMS = {

@@ -252,3 +252,18 @@ async def test_restart_rebuilds_state_and_resumes_timers(tmp_path: Path, core: C
     core_again = await open_core(settings, clock)  # the fixture closes whatever it yielded; reopen for it
     await core_again.close()
     core.lock.acquire()  # keep the fixture's close() balanced
+
+
+async def test_an_operator_can_reassign_after_acceptance(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid")
+    incident, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    (first,) = core.engine.state.active_assignments(incident)
+    await core.engine.reply_offer(first.assignment_id, "c_near", True)
+    await core.engine.report_status(first.assignment_id, "c_near", "en_route")
+    assert incident.state is IncidentState.ASSIGNED
+    await core.engine.dispatch(incident.incident_id, "c_mid", actor="operator:o")  # c_near's bike broke down
+    assert first.state is AssignmentState.WITHDRAWN
+    assert incident.state is IncidentState.DISPATCHING
+    (second,) = core.engine.state.active_assignments(incident)
+    assert second.responder_id == "c_mid"
+    assert core.engine.state.available("c_near", core.clock.now())  # free for the next job

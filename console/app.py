@@ -146,6 +146,8 @@ async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub) -> No
     outbox = hub.connect()
     try:
         after_text = websocket.query_params.get("after")
+        if after_text is not None and after_text.isdigit() and int(after_text) > core.journal.durable_seq:
+            after_text = None  # ahead of the record (it saw entries a crash took back): start from a snapshot
         if after_text is None:
             last = core.journal.head_seq
             await websocket.send_text(json.dumps(snapshot(core, last), ensure_ascii=False))
@@ -213,7 +215,9 @@ def snapshot(core: Core, seq: int) -> dict[str, Any]:
 async def _drain_client(websocket: WebSocket) -> None:
     """Consoles only listen; reading keeps the connection's close handshake working."""
     while True:
-        await websocket.receive_text()
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
 
 
 async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, who: Principal) -> None:
@@ -254,8 +258,14 @@ def hello(core: Core, responder_id: str) -> dict[str, Any]:
 async def _phone_commands(websocket: WebSocket, core: Core, who: Principal) -> None:
     """Commands from a phone. A bad message gets an error reply; the connection stays up."""
     while True:
-        text = await websocket.receive_text()
+        received = await websocket.receive()
+        if received["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(received.get("code", 1000))
+        text = received.get("text")
         ref: Any = None
+        if text is None:  # a binary frame: answer, keep the connection
+            await websocket.send_text(json.dumps({"type": "error", "ref": None, "detail": "send JSON text frames"}))
+            continue
         try:
             message = json.loads(text)
             if not isinstance(message, dict):

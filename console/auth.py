@@ -22,6 +22,7 @@ import aiosqlite
 
 from console.errors import AuthError
 from dispatch.clock import Clock
+from dispatch.errors import Conflict
 
 Role = Literal["admin", "supervisor", "operator", "caregiver"]
 ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver")
@@ -104,7 +105,10 @@ class Accounts:
             )
             await self._db.commit()
         except aiosqlite.IntegrityError:
-            raise AuthError(f"account {username} exists") from None
+            # end the failed statement's transaction at once: left open, it would hold the file's write lock
+            # and starve the journal's writer on the same database
+            await self._db.rollback()
+            raise Conflict(f"account {username} exists", field="username") from None
         return Principal(username, role, responder_id)
 
     async def login(self, username: str, password: str) -> tuple[str, Principal]:

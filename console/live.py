@@ -48,9 +48,14 @@ class Outbox:
         try:
             self.queue.put_nowait((seq, text))
         except asyncio.QueueFull:
-            self.lagging = True
+            self.close()
+
+    def close(self) -> None:
+        """Drop everything queued and end the stream: the client resumes from the last entry it received."""
+        self.lagging = True
+        while not self.queue.empty():
             self.queue.get_nowait()
-            self.queue.put_nowait(None)
+        self.queue.put_nowait(None)
 
 
 class Hub:
@@ -108,8 +113,7 @@ class ConsoleHub(Hub):
 
     def lost(self) -> None:
         for outbox in self.clients:
-            outbox.put(0, "")
-            outbox.lagging = True
+            outbox.close()
 
 
 _PHONE_KINDS = {
@@ -163,8 +167,7 @@ class CaregiverHub(Hub):
     def lost(self) -> None:
         for outboxes in self.phones.values():
             for outbox in outboxes:
-                outbox.put(0, "")
-                outbox.lagging = True
+                outbox.close()
 
 
 async def pump(outbox: Outbox, send: Callable[[str], Awaitable[None]], *, after: int = 0) -> int:

@@ -23,6 +23,9 @@ ReportKind = Literal["alarm", "restore", "checkin", "position", "health", "login
 POSITION_EVERY_S = 300.0
 POSITION_MOVE_M = 200.0
 UNKNOWN_EVERY_S = 3600.0
+#: a message with the dedup key of one recorded this long ago is a repeat; older, it is new (sequence numbers
+#: wrap at 9999 and restart at power-up)
+DEDUP_WINDOW_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)

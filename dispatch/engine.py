@@ -21,15 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from dispatch.clock import Clock
-from dispatch.devices import POSITION_EVERY_S, POSITION_MOVE_M, UNKNOWN_EVERY_S, DeviceReport, DeviceStatus
+from dispatch.devices import (
+    DEDUP_WINDOW_S,
+    POSITION_EVERY_S,
+    POSITION_MOVE_M,
+    UNKNOWN_EVERY_S,
+    DeviceReport,
+    DeviceStatus,
+)
 from dispatch.directory import Directory
-from dispatch.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, NotFound
 from dispatch.geo import GeoIndex
 from dispatch.journal import Entry, Journal
 from dispatch.machines import (
@@ -43,7 +51,7 @@ from dispatch.machines import (
 from dispatch.matching import Matcher, eta_s, geodesic_m
 from dispatch.registry import Device, Elder, responder_tags
 from dispatch.settings import Settings
-from dispatch.state import Assignment, Call, Incident, Projection
+from dispatch.state import Assignment, Call, Incident, Projection, person_key
 from dispatch.triage import priority, rule
 
 
@@ -65,6 +73,8 @@ class Alarm:
     code: str | None = None  # the device protocol's own code and zone, kept for the record
     zone: str | None = None
 
+
+log = logging.getLogger("anxin.engine")
 
 OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
 CAREGIVER_STATUSES = ("en_route", "on_scene", "done")
@@ -109,7 +119,10 @@ class Engine:
         """Rebuild the projections from the journal, load the indexes, resume stalled dispatches."""
         count = 0
         async for entry in self.journal.replay():
-            self.state.apply(entry)
+            try:
+                self.state.apply(entry)
+            except AnxinError as exc:  # never let one bad entry keep the service from starting
+                log.error("replay: entry %d (%s) does not apply: %s", entry.seq, entry.kind, exc)
             count += 1
         for responder in self.directory.responders.values():
             if responder.kind == "clinic":
@@ -236,7 +249,8 @@ class Engine:
             if existing_id is not None:  # the same condition is already open: one incident until it clears
                 return self.state.incidents[existing_id], True
         else:
-            existing_id = self.state.open_by_elder.get((elder.elder_id, alarm.drill)) if elder else None
+            who = person_key(elder.elder_id if elder else None, alarm.device_id)
+            existing_id = self.state.open_by_elder.get((who, alarm.drill)) if who is not None else None
         if existing_id is not None:
             incident = self.state.incidents[existing_id]
             self._emit(
@@ -374,6 +388,9 @@ class Engine:
         actor = f"device:{report.device_id}"
         device = self.directory.devices.get(report.device_id)
         if device is None:
+            if report.kind == "alarm" and report.alarm_type is not None and not rule(report.alarm_type).technical:
+                await self._unregistered_alarm(report, actor, now, drill)
+                return
             key = f"{report.protocol}:{report.device_id}"
             last = self._unknown_seen.get(key)
             if last is None or now - last >= UNKNOWN_EVERY_S:
@@ -387,7 +404,8 @@ class Engine:
             return
         status = self._seen(device, report.battery, now)
         self._clear(device.device_id, "missed_checkin", "device reported again", actor, drill)
-        if report.dedup is not None and report.dedup in self.state.dedup:
+        seen = self.state.dedup.get(report.dedup) if report.dedup is not None else None
+        if seen is not None and now - seen < DEDUP_WINDOW_S:  # the device repeats what we did not ACK in time
             return
         elder = self.directory.elders.get(device.elder_id)
         if report.lat is not None and report.lon is not None:
@@ -406,6 +424,20 @@ class Engine:
                 {"elder_id": device.elder_id, "device_id": device.device_id, "readings": report.detail},
                 actor=actor, drill=drill,
             )  # fmt: skip
+
+    async def _unregistered_alarm(self, report: DeviceReport, actor: str, now: float, drill: bool) -> None:
+        """Someone pressed for help on a device nobody registered: an incident with a clock, no elder, no
+        location, so it lands in front of an operator, flagged for manual dispatch."""
+        assert report.alarm_type is not None
+        seen = self.state.dedup.get(report.dedup) if report.dedup is not None else None
+        if seen is not None and now - seen < DEDUP_WINDOW_S:
+            return
+        note = f"alarm from unregistered {report.protocol} device {report.device_id} ({report.code})"
+        alarm = Alarm(
+            report.alarm_type, "device", actor, None, report.device_id, report.lat, report.lon,
+            note=note, drill=drill, dedup=report.dedup, code=report.code, zone=report.zone,
+        )  # fmt: skip
+        await self._open(alarm)
 
     def _device_position(
         self, device_id: str, elder_id: str, report: DeviceReport, status: DeviceStatus, now: float, drill: bool
@@ -432,6 +464,7 @@ class Engine:
             return
         incident = self.state.incidents[incident_id]
         if incident_allows(incident.state, IncidentEvent.RESOLVE):
+            self._withdraw_all(incident, actor, outcome)
             self._emit("incident.resolved", {"outcome": outcome}, actor=actor, incident=incident)
 
     async def _missed_checkin(self, device_id: str, now: float) -> None:
@@ -637,6 +670,7 @@ class Engine:
         async with self._txn():
             incident = self.incident(incident_id)
             self._require(incident, IncidentEvent.CLOSE)
+            self._withdraw_all(incident, actor, "incident closed")
             self._emit("incident.closed", {}, actor=actor, incident=incident)
             return incident
 
@@ -704,6 +738,8 @@ class Engine:
             if assignment.state is not AssignmentState.OFFERED:
                 raise Conflict(f"offer {assignment_id} is {assignment.state.value}")
             incident = self.state.incidents[assignment.incident_id]
+            if accept:
+                self._require(incident, IncidentEvent.ACCEPT)
             actor = f"caregiver:{responder_id}"
             kind = "offer.accepted" if accept else "offer.declined"
             self._emit(
@@ -728,6 +764,8 @@ class Engine:
             assignment = self._own(assignment_id, responder_id)
             incident = self.state.incidents[assignment.incident_id]
             assignment_next(assignment.state, AssignmentEvent(status))
+            if status == "on_scene":
+                self._require(incident, IncidentEvent.ARRIVE)
             actor = f"caregiver:{responder_id}"
             self._emit(
                 "assignment.status",
@@ -799,4 +837,7 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.timers_changed.wait(), timeout)
             if deadline is not None and self.clock.now() >= deadline:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception:  # one failing timer must not stop every clock in the centre
+                    log.exception("timers: a tick failed; the loop goes on")

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from dispatch.errors import ChainBroken, JournalError
 
 GENESIS = "0" * 64
 CHECKPOINT_EVERY_S = 1.0
+COMMIT_ATTEMPTS = 5  # on top of the 5 s busy timeout of each attempt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -292,12 +294,8 @@ class SqliteJournal:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 try:
-                    await self._writer.executemany(
-                        f"INSERT INTO journal ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [_row(entry) for entry in batch],
-                    )
-                    await self._writer.commit()
-                except Exception as exc:  # disk full, I/O error, locked database: stop acknowledging
+                    await self._commit(batch)
+                except Exception as exc:  # disk full, I/O error, a lock never released: stop acknowledging
                     self._fail(JournalError(f"journal commit failed: {exc}"))
                     return
                 self.commits += 1
@@ -306,6 +304,23 @@ class SqliteJournal:
                 for entry in batch:
                     for listener in self._listeners:
                         listener(entry)
+
+    async def _commit(self, batch: list[Entry]) -> None:
+        """Insert and commit one batch; a busy database (another connection's write) is waited out a while."""
+        assert self._writer is not None
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                await self._writer.executemany(
+                    f"INSERT INTO journal ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_row(entry) for entry in batch],
+                )
+                await self._writer.commit()
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                await self._writer.rollback()
+                await asyncio.sleep(0.05 * 2**attempt)
 
     async def _checkpoint_loop(self) -> None:
         assert self._checkpointer is not None

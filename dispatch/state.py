@@ -37,6 +37,13 @@ from dispatch.timers import Timers
 DEDUP_KEEP = 200_000
 
 
+def person_key(elder_id: str | None, device_id: str | None) -> str | None:
+    """Whose alarms join one open incident: the elder's, or an unregistered device's until someone knows whose."""
+    if elder_id is not None:
+        return elder_id
+    return f"device:{device_id}" if device_id is not None else None
+
+
 @dataclass(slots=True)
 class Assignment:
     assignment_id: str
@@ -123,7 +130,7 @@ class Projection:
         self.assignments: dict[str, Assignment] = {}
         self.responders: dict[str, ResponderState] = {}
         self.calls: dict[str, Call] = {}
-        #: the open person incident of each elder, real and drill apart: (elder_id, drill) -> incident_id
+        #: the open person incident of each elder (or unregistered device), real and drill apart
         self.open_by_elder: dict[tuple[str, bool], str] = {}
         #: open technical incidents per (device, alarm type): one until the condition clears
         self.conditions: dict[tuple[str, str, bool], str] = {}
@@ -207,8 +214,8 @@ class Projection:
         if incident.technical:
             if incident.device_id is not None:
                 self.conditions[(incident.device_id, incident.alarm_type, incident.drill)] = incident.incident_id
-        elif incident.elder_id is not None:
-            self.open_by_elder[(incident.elder_id, incident.drill)] = incident.incident_id
+        elif (who := person_key(incident.elder_id, incident.device_id)) is not None:
+            self.open_by_elder[(who, incident.drill)] = incident.incident_id
         self._remember(p.get("dedup"), entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:
             self.calls[incident.call_id].incident_id = incident.incident_id
@@ -229,7 +236,9 @@ class Projection:
         if p["priority"] < incident.priority:
             incident.priority = p["priority"]
             incident.priority_reasons = p["priority_reasons"]
-            incident.alarm_type = p["alarm_type"]
+            if p["alarm_type"] != incident.alarm_type:
+                incident.alarm_type = p["alarm_type"]
+                incident.ranking = []  # another kind of alarm may need another skill: rank again when offering
         incident.updated_at = entry.ts
 
     def _acknowledged(self, entry: Entry, p: dict[str, Any]) -> None:
@@ -241,6 +250,7 @@ class Projection:
     def _unanswered(self, entry: Entry, p: dict[str, Any]) -> None:
         incident = self.incidents[entry.incident_id or ""]
         incident.supervisor_alerted = True
+        self.timers.cancel(("answer", incident.incident_id))  # escalated once, not again after a restart
         incident.updated_at = entry.ts
 
     def _ranked(self, entry: Entry, p: dict[str, Any]) -> None:
@@ -288,7 +298,7 @@ class Projection:
         incident.updated_at = entry.ts
         if not incident.open:
             self.timers.cancel(("answer", incident.incident_id))
-            key = (incident.elder_id or "", incident.drill)
+            key = (person_key(incident.elder_id, incident.device_id) or "", incident.drill)
             if self.open_by_elder.get(key) == incident.incident_id:
                 del self.open_by_elder[key]
             condition = (incident.device_id or "", incident.alarm_type, incident.drill)

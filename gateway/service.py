@@ -169,6 +169,10 @@ class _DeviceConnection(asyncio.Protocol):
             log.error("gateway: %s frame left unacknowledged: %s", self._listener.protocol, exc)
             self.abort()
             return
+        except Exception:  # a bug of ours: drop the connection (the device reconnects and repeats), never hang it
+            log.exception("gateway: %s connection dropped", self._listener.protocol)
+            self.abort()
+            return
         self._write(replies)
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()

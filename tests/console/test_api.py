@@ -185,3 +185,25 @@ def test_a_supervisor_sets_a_duty_roster_all_or_nothing(client: TestClient) -> N
         r["responder_id"]: r["on_duty"] for r in client.get("/api/responders", headers=auth(admin)).json()["responders"]
     }
     assert duty == {"c1": True, "c2": True}
+
+
+def test_a_duplicate_account_is_refused_and_intake_goes_on(client: TestClient) -> None:
+    admin = token(client)
+    account(client, admin, "op", "operator")
+    body = {"username": "op", "password": "password-123", "role": "operator"}
+    again = client.post("/api/accounts", json=body, headers=auth(admin))
+    assert again.status_code == 409 and again.json()["field"] == "username"
+    raised = client.post("/api/alarms", json={"elder_id": "e1", "alarm_type": "sos"}, headers=auth(admin))
+    assert raised.status_code == 201  # the failed insert left no lock behind on the shared database file
+    assert client.get("/healthz").json()["ok"] is True
+
+
+def test_a_binary_frame_from_a_phone_gets_an_error_and_the_connection_stays(client: TestClient) -> None:
+    admin = token(client)
+    phone = account(client, admin, "c1", "caregiver", "c1")
+    with client.websocket_connect(f"/ws/caregiver?token={phone}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        ws.send_bytes(b"\x00\x01")
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "duty", "on": True, "lat": 24.511, "lon": 117.70, "id": 7})
+        assert ws.receive_json() == {"type": "ok", "ref": 7}

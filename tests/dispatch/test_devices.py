@@ -47,12 +47,18 @@ async def test_an_alarm_without_a_fix_is_located_at_home(core: Core) -> None:
     )
 
 
-async def test_unknown_devices_are_journaled_not_dispatched(core: Core) -> None:
+async def test_unknown_devices_are_journaled_and_their_alarms_reach_an_operator(core: Core) -> None:
     head = core.journal.head_seq
-    await submit(core, report(device_id="FFFF"))
-    await submit(core, report(device_id="FFFF"))
+    await submit(core, report(kind="checkin", alarm_type=None, device_id="FFFF", code="NULL"))
+    await submit(core, report(kind="checkin", alarm_type=None, device_id="FFFF", code="NULL"))
     assert await entries(core, head) == ["device.unknown"]  # once an hour, not once a frame
-    assert not core.engine.state.incidents
+    await submit(core, report(device_id="FFFF", dedup="FFFF:0001:x"))
+    await submit(core, report(device_id="FFFF", dedup="FFFF:0001:x"))  # the repeat
+    await submit(core, report(device_id="FFFF", dedup="FFFF:0002:y"))  # pressed again: joins the same incident
+    (incident,) = core.engine.state.incidents.values()
+    assert (incident.device_id, incident.elder_id, incident.location) == ("FFFF", None, "unknown")
+    assert incident.needs_manual and len(incident.alarms) == 2  # no elder, no place: an operator must act
+    assert incident.answer_deadline > core.clock.now()  # and it has a clock
 
 
 async def test_a_technical_condition_is_one_incident_until_it_clears(core: Core) -> None:
@@ -103,3 +109,16 @@ async def test_health_readings_go_on_the_record(core: Core) -> None:
     )
     (entry,) = await core.journal.read(head, 10)
     assert entry.kind == "elder.health" and entry.payload["readings"] == {"systolic": 135, "diastolic": 85}
+
+
+async def test_a_dedup_key_seen_long_ago_is_a_new_alarm(core: Core, clock: ManualClock) -> None:
+    """Sequence numbers wrap at 9999 and restart at power-up: a week later the same key is a new press."""
+    await submit(core, report(dedup="1234:0007:abc"))
+    (first,) = core.engine.state.incidents.values()
+    await core.engine.resolve(first.incident_id, "checked by phone", actor="operator:o")
+    clock.advance(599)
+    await submit(core, report(dedup="1234:0007:abc"))
+    assert len(core.engine.state.incidents) == 1  # within the window: a repeat
+    clock.advance(7 * 86400)
+    await submit(core, report(dedup="1234:0007:abc"))
+    assert len(core.engine.state.incidents) == 2  # long after: recorded and opened again

@@ -267,3 +267,47 @@ async def test_an_operator_can_reassign_after_acceptance(core: Core) -> None:
     (second,) = core.engine.state.active_assignments(incident)
     assert second.responder_id == "c_mid"
     assert core.engine.state.available("c_near", core.clock.now())  # free for the next job
+
+
+async def test_a_late_accept_on_a_closed_incident_is_refused_and_restart_is_safe(core: Core) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    (offer,) = core.engine.state.active_assignments(incident)
+    await core.engine.escalate(incident.incident_id, "120", "ambulance called", actor="operator:o")
+    await core.engine.close(incident.incident_id, actor="operator:o")
+    assert offer.state is AssignmentState.WITHDRAWN  # closing withdrew the pending offer
+    assert core.engine.state.available("c_near", core.clock.now())
+    with pytest.raises(Conflict):
+        await core.engine.reply_offer(offer.assignment_id, "c_near", True)  # the phone was a second late
+    settings, clock = core.settings, core.clock
+    await core.close()
+    reopened = await open_core(settings, clock)  # every entry written still applies on replay
+    assert reopened.engine.incident(incident.incident_id).state is IncidentState.CLOSED
+    await reopened.close()
+    core.lock.acquire()  # the fixture closes the core it yielded
+
+
+async def test_an_escalation_to_supervisors_is_not_repeated_after_a_restart(core: Core, clock: ManualClock) -> None:
+    incident, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    clock.advance(61)
+    await core.engine.tick()
+    settings = core.settings
+    await core.close()
+    reopened = await open_core(settings, clock)
+    await reopened.engine.tick()
+    kinds = [e.kind for e in await reopened.journal.read(0, 1000) if e.incident_id == incident.incident_id]
+    assert kinds.count("incident.unanswered") == 1
+    await reopened.close()
+    core.lock.acquire()
+
+
+async def test_a_more_urgent_alarm_of_another_kind_is_ranked_again(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid", "c_far")
+    incident, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    assert incident.ranking
+    await core.engine.raise_alarm("medical", actor="device:d", source="api", elder_id="e1")
+    assert (incident.alarm_type, incident.priority, incident.ranking) == ("medical", 1, [])
+    (offer,) = core.engine.state.active_assignments(incident)
+    await core.engine.reply_offer(offer.assignment_id, offer.responder_id, False)
+    ranked = [e for e in await core.journal.read(0, 1000) if e.kind == "incident.ranked"]
+    assert ranked[-1].payload["skill"] == "nursing" and ranked[-1].payload["clinic"] is not None

@@ -92,7 +92,7 @@ async def test_dc09_alarm_is_acked_after_it_is_recorded_and_recorded_once(
     assert opened[0]["payload"]["alarm_type"] == "sos" and opened[0]["actor"] == f"device:{account}"
 
 
-async def test_dc09_over_udp_and_an_unknown_account(server: ServerProcess) -> None:
+async def test_dc09_over_udp_and_an_unregistered_account(server: ServerProcess) -> None:
     port = server.device_ports["ANXIN_DC09_PORT"]  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -101,9 +101,8 @@ async def test_dc09_over_udp_and_an_unknown_account(server: ServerProcess) -> No
         await loop.sock_sendall(sock, build_message("ADM-CID", 1, "ABCDEF99", "1101 01 001", timestamp=time.time()))
         reply = await asyncio.wait_for(loop.sock_recv(sock, 1024), 5)
     assert b'"ACK"0001' in reply and b"#ABCDEF99[]" in reply
-    unknown = [e for e in await journal(server) if e["kind"] == "device.unknown"]
-    assert unknown and unknown[0]["payload"]["device_id"] == "ABCDEF99"
-    assert not [e for e in await journal(server) if e["kind"] == "incident.opened"]
+    opened = [e for e in await journal(server) if e["kind"] == "incident.opened"]
+    assert [(e["payload"]["device_id"], e["payload"]["elder_id"]) for e in opened] == [("ABCDEF99", None)]
 
 
 async def test_watch_link_and_sos_without_a_fix(server: ServerProcess, city_files: dict[str, Path]) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import secrets
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -102,7 +103,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         principal = await _authenticate(websocket, STAFF)
         if principal is None:
             return
-        await serve_console(websocket, websocket.app.state.core, websocket.app.state.consoles)
+        await serve_console(websocket, websocket.app.state.core, websocket.app.state.consoles, principal)
 
     @app.websocket("/ws/caregiver")
     async def ws_caregiver(websocket: WebSocket) -> None:
@@ -141,7 +142,7 @@ async def _authenticate(websocket: WebSocket, roles: tuple[str, ...]) -> Princip
     return principal
 
 
-async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub) -> None:
+async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub, who: Principal) -> None:
     """Snapshot or catch-up, then the live stream, gap-free (see console.live)."""
     outbox = hub.connect()
     try:
@@ -164,28 +165,33 @@ async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub) -> No
                 for entry in entries:
                     await websocket.send_text(entry.wire())
                 last = entries[-1].seq
-        if await _until_either(pump(outbox, websocket.send_text, after=last), _drain_client(websocket)):
-            await websocket.close(code=LAGGING, reason="lagging; resume from the last seq you received")
+        left = who.expires_at - core.clock.now()
+        await _close(
+            websocket,
+            await _until_either(pump(outbox, websocket.send_text, after=last), _drain_client(websocket), left),
+        )
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         hub.disconnect(outbox)
 
 
-async def _until_either(sending: Coroutine[Any, Any, int], receiving: Coroutine[Any, Any, None]) -> bool:
-    """Run the sender and the receiver until one ends; True when the sender ended (the client lags).
+async def _until_either(
+    sending: Coroutine[Any, Any, int], receiving: Coroutine[Any, Any, None], seconds_left: float
+) -> str:
+    """Run the sender and the receiver until one ends or the token expires: "lagging", "expired" or "closed".
 
     An anyio task group, not bare asyncio tasks: when the server (or a test client) cancels the handler,
-    both halves are cancelled with it and nothing is left running.
+    every part is cancelled with it and nothing is left running.
     """
-    lagging = False
+    outcome = "closed"
 
     async with anyio.create_task_group() as group:
 
         async def send() -> None:
-            nonlocal lagging
+            nonlocal outcome
             await sending
-            lagging = True
+            outcome = "lagging"
             group.cancel_scope.cancel()
 
         async def receive() -> None:
@@ -193,9 +199,24 @@ async def _until_either(sending: Coroutine[Any, Any, int], receiving: Coroutine[
                 await receiving
             group.cancel_scope.cancel()
 
+        async def expire() -> None:
+            nonlocal outcome
+            await anyio.sleep(max(0.0, seconds_left))
+            outcome = "expired"
+            group.cancel_scope.cancel()
+
         group.start_soon(send)
         group.start_soon(receive)
-    return lagging
+        if seconds_left != math.inf:
+            group.start_soon(expire)
+    return outcome
+
+
+async def _close(websocket: WebSocket, outcome: str) -> None:
+    if outcome == "lagging":
+        await websocket.close(code=LAGGING, reason="lagging; resume from the last seq you received")
+    elif outcome == "expired":
+        await websocket.close(code=4401, reason="token expired; log in again")
 
 
 def snapshot(core: Core, seq: int) -> dict[str, Any]:
@@ -227,8 +248,9 @@ async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, w
     try:
         seq = core.journal.head_seq
         await websocket.send_text(json.dumps(hello(core, responder_id), ensure_ascii=False))
-        if await _until_either(pump(outbox, websocket.send_text, after=seq), _phone_commands(websocket, core, who)):
-            await websocket.close(code=LAGGING, reason="lagging; reconnect")
+        left = who.expires_at - core.clock.now()
+        commands = _phone_commands(websocket, core, who)
+        await _close(websocket, await _until_either(pump(outbox, websocket.send_text, after=seq), commands, left))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

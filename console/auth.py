@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -51,6 +52,7 @@ class Principal:
     username: str
     role: Role
     responder_id: str | None
+    expires_at: float = math.inf  # when the token it came from stops being valid
 
     @property
     def actor(self) -> str:
@@ -123,10 +125,10 @@ class Accounts:
         # scrypt is slow on purpose (tens of ms): keep it off the event loop that acknowledges alarms
         if row is None or not await asyncio.to_thread(check_password, password, row[2]):
             raise AuthError("wrong username or password")
-        principal = Principal(username, row[0], row[1])
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         expires = now + self._ttl
+        principal = Principal(username, row[0], row[1], expires)
         await self._db.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,))  # keep the table small
         await self._db.execute(
             "INSERT INTO tokens (token_hash, username, expires_at) VALUES (?, ?, ?)",
@@ -152,7 +154,7 @@ class Accounts:
             if not rows:
                 raise AuthError("unknown token")
             row = rows[0]
-            cached = (Principal(row[0], row[1], row[2]), float(row[3]))
+            cached = (Principal(row[0], row[1], row[2], float(row[3])), float(row[3]))
             self._cache[key] = cached
         principal, expires = cached
         if expires <= self._clock.now():

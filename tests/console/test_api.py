@@ -207,3 +207,16 @@ def test_a_binary_frame_from_a_phone_gets_an_error_and_the_connection_stays(clie
         assert ws.receive_json()["type"] == "error"
         ws.send_json({"type": "duty", "on": True, "lat": 24.511, "lon": 117.70, "id": 7})
         assert ws.receive_json() == {"type": "ok", "ref": 7}
+
+
+def test_a_console_is_closed_when_its_token_expires(tmp_path: Path) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    settings = settings_for(tmp_path / "data", token_ttl_s=1.0)
+    asyncio.run(seed(settings, elders=[elder("e1")]))
+    with TestClient(create_app(settings)) as short:
+        admin = token(short)
+        with pytest.raises(WebSocketDisconnect) as closed, short.websocket_connect(f"/ws/console?token={admin}") as ws:
+            assert ws.receive_json()["type"] == "snapshot"
+            ws.receive_json()  # nothing more comes; the server closes at the token's expiry, a second later
+        assert closed.value.code == 4401

@@ -29,6 +29,7 @@ from typing import get_args
 from gateway.dc09 import REASONS, REPLY_POLICY, Dc09Codec, build_message, crc16_arc
 from gateway.events import Decoded, DeviceEvent, EventKind
 from tests.fuzz.runner import fuzz
+from tests.fuzz.runner import mutate as shared_mutate
 
 VECTORS = Path(__file__).resolve().parents[1] / "gateway" / "vectors" / "dc09-vectors.jsonl"
 NOW = 1_718_000_000.0  # 2024-06-10 06:13:20 UTC: the receiver's clock for every fuzz run
@@ -76,27 +77,13 @@ def _reseal(match: re.Match[bytes]) -> bytes:
 
 
 def mutate(frames: Sequence[bytes], ops: Sequence[tuple[int, int, int]]) -> bytes:
-    """Join ``frames`` and apply ``ops`` (operation, position, value) in turn."""
-    data = bytearray(b"".join(frames))
-    for op, position, value in ops:
-        at = position % (len(data) + 1)
-        if op == 0 and data:  # flip one bit
-            data[at % len(data)] ^= 1 << (value % 8)
-        elif op == 1:  # truncate
-            del data[at:]
-        elif op == 2:  # splice in a piece of another frame
-            other = SEEDS[value % len(SEEDS)]
-            cut = value % len(other)
-            data[at:at] = other[cut:] if value & 1 else other[:cut]
-        elif op == 3:  # delete a run
-            del data[at : at + 1 + value % 16]
-        elif op == 4:  # insert a byte, often a delimiter
-            data[at:at] = bytes([b'\n\r"[]|#_*'[value % 9] if value & 1 else value % 256])
-        elif op == 5:  # duplicate a run
-            data[at:at] = data[at : at + 1 + value % 64]
-        else:  # make the CRC and LEN right again, so that the damage reaches the decoder
-            data = bytearray(_FRAME.sub(_reseal, bytes(data)))
-    return bytes(data)
+    return shared_mutate(
+        frames,
+        ops,
+        seeds=SEEDS,
+        special=b'\n\r"[]|#_*',
+        reseal=lambda data, at: bytearray(_FRAME.sub(_reseal, bytes(data))),
+    )
 
 
 def chunks(data: bytes, cuts: Sequence[int]) -> list[bytes]:

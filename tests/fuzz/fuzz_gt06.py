@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from gateway.events import Decoded
 from gateway.gt06 import PROTOCOL, REASONS, Gt06Codec, encode_packet, parse_packet
 from tests.fuzz.runner import fuzz
+from tests.fuzz.runner import mutate as shared_mutate
 from tests.fuzz.tracker_common import check_event, chunks, load_vectors
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: the receiver's clock for every fuzz run
@@ -77,27 +78,7 @@ def _reseal(data: bytearray, at: int) -> bytearray:
 
 
 def mutate(frames: Sequence[bytes], ops: Sequence[tuple[int, int, int]]) -> bytes:
-    """Join ``frames`` and apply ``ops`` (operation, position, value) in turn."""
-    data = bytearray(b"".join(frames))
-    for op, position, value in ops:
-        at = position % (len(data) + 1)
-        if op == 0 and data:  # flip one bit
-            data[at % len(data)] ^= 1 << (value % 8)
-        elif op == 1:  # truncate
-            del data[at:]
-        elif op == 2:  # splice in a piece of another packet
-            other = SEEDS[value % len(SEEDS)]
-            cut = value % len(other)
-            data[at:at] = other[cut:] if value & 1 else other[:cut]
-        elif op == 3:  # delete a run
-            del data[at : at + 1 + value % 16]
-        elif op == 4:  # insert a start, stop or type byte, or any byte
-            data[at:at] = bytes([_SPECIAL[value % len(_SPECIAL)] if value & 1 else value % 256])
-        elif op == 5:  # duplicate a run
-            data[at:at] = data[at : at + 1 + value % 64]
-        else:  # make LEN and CRC right again
-            data = _reseal(data, at)
-    return bytes(data)
+    return shared_mutate(frames, ops, seeds=SEEDS, special=bytes(_SPECIAL), reseal=_reseal)
 
 
 def check_decoded(decoded: Decoded, now: float) -> None:

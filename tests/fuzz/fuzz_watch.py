@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from gateway.events import Decoded
 from gateway.watch import PROTOCOL, REASONS, REPLIES, WatchCodec, parse_frame
 from tests.fuzz.runner import fuzz
+from tests.fuzz.runner import mutate as shared_mutate
 from tests.fuzz.tracker_common import check_event, chunks, load_vectors
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: the receiver's clock for every fuzz run
@@ -59,27 +60,13 @@ def _reseal(match: re.Match[bytes]) -> bytes:
 
 
 def mutate(frames: Sequence[bytes], ops: Sequence[tuple[int, int, int]]) -> bytes:
-    """Join ``frames`` and apply ``ops`` (operation, position, value) in turn."""
-    data = bytearray(b"".join(frames))
-    for op, position, value in ops:
-        at = position % (len(data) + 1)
-        if op == 0 and data:  # flip one bit
-            data[at % len(data)] ^= 1 << (value % 8)
-        elif op == 1:  # truncate
-            del data[at:]
-        elif op == 2:  # splice in a piece of another frame
-            other = SEEDS[value % len(SEEDS)]
-            cut = value % len(other)
-            data[at:at] = other[cut:] if value & 1 else other[:cut]
-        elif op == 3:  # delete a run
-            del data[at : at + 1 + value % 16]
-        elif op == 4:  # insert a delimiter, an escape or any byte
-            data[at:at] = bytes([_DELIMITERS[value % len(_DELIMITERS)] if value & 1 else value % 256])
-        elif op == 5:  # duplicate a run
-            data[at:at] = data[at : at + 1 + value % 64]
-        else:  # make LLLL right again
-            data = bytearray(_HEADER.sub(_reseal, bytes(data)))
-    return bytes(data)
+    return shared_mutate(
+        frames,
+        ops,
+        seeds=SEEDS,
+        special=bytes(_DELIMITERS),
+        reseal=lambda data, at: bytearray(_HEADER.sub(_reseal, bytes(data))),
+    )
 
 
 def check_decoded(decoded: Decoded, now: float) -> None:

@@ -339,7 +339,14 @@ class Engine:
                     if call.incident_id is None:
                         call.incident_id = incident.incident_id
             elif event == "ended" and call.state != "ended":
+                missed = call.state == "ringing"
                 self._emit("call.ended", {"call_id": call_id}, actor=actor, drill=drill)
+                if missed and open_incident and call.incident_id is None:
+                    # nobody picked up: an elder who called for help gets help anyway, and a clock
+                    elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
+                    note = f"missed hotline call from {caller} on line {line}: call back"
+                    alarm = Alarm(alarm_type, "hotline", actor, elder, note=note, drill=drill, call_id=call_id)
+                    incident, _ = await self._open(alarm)  # applying it links the call to the incident
             return call, incident
 
     # -- devices ----------------------------------------------------------------------------------

@@ -311,3 +311,14 @@ async def test_a_more_urgent_alarm_of_another_kind_is_ranked_again(core: Core) -
     await core.engine.reply_offer(offer.assignment_id, offer.responder_id, False)
     ranked = [e for e in await core.journal.read(0, 1000) if e.kind == "incident.ranked"]
     assert ranked[-1].payload["skill"] == "nursing" and ranked[-1].payload["clinic"] is not None
+
+
+async def test_a_missed_hotline_call_still_opens_an_incident(core: Core) -> None:
+    await core.engine.hotline("ringing", call_id="m-1", caller="13505960001", line="12349", actor="cti")
+    call, incident = await core.engine.hotline("ended", call_id="m-1", caller="13505960001", line="12349", actor="cti")
+    assert incident is not None and incident.elder_id == "e1" and incident.call_id == "m-1"
+    assert call.incident_id == incident.incident_id
+    assert incident.notes[0]["text"].startswith("missed hotline call")
+    head = core.journal.head_seq
+    await core.engine.hotline("ended", call_id="m-1", caller="13505960001", line="12349", actor="cti")
+    assert core.journal.head_seq == head  # a repeated webhook writes nothing

@@ -257,7 +257,7 @@ class Engine:
                 "incident.alarm_attached",
                 {"alarm_type": alarm.alarm_type, "source": alarm.source, "priority": level,
                  "priority_reasons": reasons, "device_id": alarm.device_id, "lat": alarm.lat, "lon": alarm.lon,
-                 "dedup": alarm.dedup, "code": alarm.code, "zone": alarm.zone},
+                 "dedup": alarm.dedup, "code": alarm.code, "zone": alarm.zone, "call_id": alarm.call_id},
                 actor=alarm.actor, incident=incident,
             )  # fmt: skip
             if alarm.note:
@@ -335,9 +335,7 @@ class Engine:
                     elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
                     note = f"hotline call from {caller} on line {line}"
                     alarm = Alarm(alarm_type, "hotline", actor, elder, note=note, drill=drill, call_id=call_id)
-                    incident, _ = await self._open(alarm)
-                    if call.incident_id is None:
-                        call.incident_id = incident.incident_id
+                    incident, _ = await self._open(alarm)  # applying it links the call to the incident
             elif event == "ended" and call.state != "ended":
                 missed = call.state == "ringing"
                 self._emit("call.ended", {"call_id": call_id}, actor=actor, drill=drill)

@@ -232,6 +232,9 @@ class Projection:
     def _alarm_attached(self, entry: Entry, p: dict[str, Any]) -> None:
         incident = self.incidents[entry.incident_id or ""]
         self._remember(p.get("dedup"), entry.ts)
+        call = self.calls.get(p.get("call_id") or "")
+        if call is not None and call.incident_id is None:
+            call.incident_id = incident.incident_id
         incident.alarms.append({"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]})
         if p["priority"] < incident.priority:
             incident.priority = p["priority"]

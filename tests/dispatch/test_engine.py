@@ -322,3 +322,10 @@ async def test_a_missed_hotline_call_still_opens_an_incident(core: Core) -> None
     head = core.journal.head_seq
     await core.engine.hotline("ended", call_id="m-1", caller="13505960001", line="12349", actor="cti")
     assert core.journal.head_seq == head  # a repeated webhook writes nothing
+
+
+async def test_a_call_that_joins_an_open_incident_is_linked_to_it(core: Core) -> None:
+    incident, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    await core.engine.hotline("ringing", call_id="j-1", caller="13505960001", line="12349", actor="cti")
+    call, joined = await core.engine.hotline("answered", call_id="j-1", caller="13505960001", line="12349", actor="cti")
+    assert joined is incident and call.incident_id == incident.incident_id

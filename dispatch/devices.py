@@ -30,6 +30,8 @@ DEDUP_WINDOW_S = 600.0
 
 @dataclass(frozen=True, slots=True)
 class DeviceReport:
+    """What a device said, whatever its protocol; the gateway's codecs produce these (as ``DeviceEvent``)."""
+
     protocol: str
     device_id: str
     kind: ReportKind

@@ -1,31 +1,20 @@
 """What the codecs produce: normalised device events and the replies owed to devices.
 
-Small frozen dataclasses, protocol-neutral. ``alarm_type`` uses Anxin's alarm types (dispatch.triage);
+Small frozen dataclasses, protocol-neutral; the event type is the core's ``DeviceReport``.
+``alarm_type`` uses Anxin's alarm types (dispatch.triage);
 ``code`` keeps the protocol's own code for the record ("CID:1101", "SIA:MA", "WATCH:AL:sos", "GT06:16:01").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
-EventKind = Literal["alarm", "restore", "checkin", "position", "health", "login", "info"]
+from dispatch.devices import DeviceReport, ReportKind
 
-
-@dataclass(frozen=True, slots=True)
-class DeviceEvent:
-    protocol: str
-    device_id: str
-    kind: EventKind
-    code: str
-    alarm_type: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    battery: int | None = None
-    device_time: float | None = None
-    zone: str | None = None
-    dedup: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+#: A decoded device event is the core's protocol-neutral report: one type from the codec to the engine,
+#: handed over as it is (no field-by-field copy on the intake path).
+DeviceEvent = DeviceReport
+EventKind = ReportKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,28 +19,10 @@ import contextlib
 import itertools
 from collections import Counter
 
-from dispatch.devices import DeviceReport
 from dispatch.engine import Engine
 from gateway.events import Decoded, DeviceEvent
 
 URGENT, ROUTINE = 0, 1
-
-
-def to_report(event: DeviceEvent) -> DeviceReport:
-    return DeviceReport(
-        protocol=event.protocol,
-        device_id=event.device_id,
-        kind=event.kind,
-        code=event.code,
-        alarm_type=event.alarm_type,
-        lat=event.lat,
-        lon=event.lon,
-        battery=event.battery,
-        device_time=event.device_time,
-        zone=event.zone,
-        dedup=event.dedup,
-        detail=dict(event.detail),
-    )
 
 
 _Item = tuple[int, int, tuple[DeviceEvent, ...], "asyncio.Future[int]"]
@@ -79,7 +61,7 @@ class Intake:
             try:
                 seq = 0
                 for event in events:
-                    seq = await self._engine.report_device(to_report(event))
+                    seq = await self._engine.report_device(event)
                 self.counters["urgent" if rank == URGENT else "routine"] += 1
             except Exception as exc:  # the journal failed: the transport must not acknowledge
                 if not future.done():

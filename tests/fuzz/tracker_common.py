@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import get_args
 
 from dispatch.triage import ALARM_TYPES
-from gateway.events import DeviceEvent, EventKind
+from gateway.events import Decoded, DeviceEvent, EventKind
 
 VECTORS = Path(__file__).resolve().parents[1] / "gateway" / "vectors"
 DAY_S = 86_400.0
@@ -93,3 +93,14 @@ def sprinkle(raw: bytes, alphabet: bytes) -> bytes:
     """``raw`` with its highest byte values turned into the protocol's delimiters, so that noise hits them."""
     top = 256 - len(alphabet)
     return bytes(alphabet[b - top] if b >= top else b for b in raw)
+
+
+def events(results: Sequence[Decoded]) -> list[DeviceEvent]:
+    return [event for decoded in results for event in decoded.events]
+
+
+def position(results: Sequence[Decoded]) -> tuple[float, float] | None:
+    """The one place the frames' events put the device, rounded to about a metre, or None."""
+    places = {(round(e.lat, 5), round(e.lon, 5)) for e in events(results) if e.lat is not None and e.lon is not None}
+    assert len(places) <= 1
+    return places.pop() if places else None

@@ -19,10 +19,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.events import Decoded, DeviceEvent
+from gateway.events import Decoded
 from gateway.gt06 import PROTOCOL, REASONS, Gt06Codec, crc_itu, encode_packet, parse_packet
 from tests.fuzz.fuzz_gt06 import CELL, GPS_BLOCK, LOGIN, NOW, SEEDS, check, check_decoded, mutate
-from tests.fuzz.tracker_common import Vector, check_event, cuts_from, load_vectors, ops_from, sprinkle
+from tests.fuzz.tracker_common import (
+    Vector,
+    check_event,
+    cuts_from,
+    events,
+    load_vectors,
+    ops_from,
+    position,
+    sprinkle,
+)
 
 VECTORS = load_vectors("gt06-traccar.jsonl")
 IMEI = "864717003283581"  # of LOGIN
@@ -281,16 +290,6 @@ def decode(frame: bytes) -> list[Decoded]:
     *results, last = results
     assert last.events[0].code == "GT06:13" and last.events[0].detail["serial"] == 0x0129
     return results
-
-
-def events(results: list[Decoded]) -> list[DeviceEvent]:
-    return [event for decoded in results for event in decoded.events]
-
-
-def position(results: list[Decoded]) -> tuple[float, float] | None:
-    places = {(round(e.lat, 5), round(e.lon, 5)) for e in events(results) if e.lat is not None and e.lon is not None}
-    assert len(places) <= 1
-    return places.pop() if places else None
 
 
 def vector_id(vector: Vector) -> str:

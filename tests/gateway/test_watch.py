@@ -17,10 +17,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.events import Decoded, DeviceEvent
+from gateway.events import Decoded
 from gateway.watch import PROTOCOL, REASONS, WatchCodec, parse_frame, unescape
 from tests.fuzz.fuzz_watch import NOW, SEEDS, check, check_decoded, mutate
-from tests.fuzz.tracker_common import Vector, check_event, cuts_from, load_vectors, ops_from, sprinkle
+from tests.fuzz.tracker_common import (
+    Vector,
+    check_event,
+    cuts_from,
+    events,
+    load_vectors,
+    ops_from,
+    position,
+    sprinkle,
+)
 
 VECTORS = load_vectors("watch-traccar.jsonl")
 
@@ -121,16 +130,6 @@ def decode(frame: bytes) -> list[Decoded]:
     for decoded in results:
         check_decoded(decoded, NOW)
     return results
-
-
-def events(results: list[Decoded]) -> list[DeviceEvent]:
-    return [event for decoded in results for event in decoded.events]
-
-
-def position(results: list[Decoded]) -> tuple[float, float] | None:
-    places = {(round(e.lat, 5), round(e.lon, 5)) for e in events(results) if e.lat is not None and e.lon is not None}
-    assert len(places) <= 1
-    return places.pop() if places else None
 
 
 def vector_id(vector: Vector) -> str:

@@ -146,7 +146,7 @@ def main() -> None:
     paths = build_registry(files, rng)
     data = work / "data"
     imported = subprocess.run(
-        [PYTHON, "-m", "console.cli", "import", "--data", str(data), *(f"--{k}={v}" for k, v in paths.items())],
+        [PYTHON, "-m", "anxin", "import", "--data", str(data), *(f"--{k}={v}" for k, v in paths.items())],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if imported.returncode != 0:
@@ -158,7 +158,7 @@ def main() -> None:
         "ANXIN_ANSWER_TARGET_S": "3600",
         "ANXIN_OFFER_TIMEOUT_S": "3600",
     }
-    command = [PYTHON, "-m", "console.cli", "serve", "--data", str(data), "--http-port", str(ports["http"])]
+    command = [PYTHON, "-m", "anxin", "serve", "--data", str(data), "--http-port", str(ports["http"])]
     command += ["--dc09-port", str(ports["dc09"]), "--watch-port", str(ports["watch"]), "--gt06-port", "off"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict[str, Any] = {}

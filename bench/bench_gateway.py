@@ -129,13 +129,13 @@ def main() -> None:
     files = registry(work / "csv")
     data = work / "data"
     subprocess.run(
-        [PYTHON, "-m", "console.cli", "import", "--data", str(data), "--elders", str(files["elders"]),
+        [PYTHON, "-m", "anxin", "import", "--data", str(data), "--elders", str(files["elders"]),
          "--devices", str(files["devices"])],
         check=True, capture_output=True,
     )  # fmt: skip
     http, ports = free_port(), {"dc09": free_port(), "watch": free_port()}
     env = {**os.environ, "ANXIN_ADMIN_PASSWORD": "bench-admin-pw"}
-    command = [PYTHON, "-m", "console.cli", "serve", "--data", str(data), "--http-port", str(http)]
+    command = [PYTHON, "-m", "anxin", "serve", "--data", str(data), "--http-port", str(http)]
     command += ["--dc09-port", str(ports["dc09"]), "--watch-port", str(ports["watch"]), "--gt06-port", "off"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows: list[dict[str, Any]] = []

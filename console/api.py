@@ -16,12 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from console.auth import ROLES, STAFF, Accounts, Principal, Role
 from console.errors import Forbidden
+from dispatch.commands import AlarmRequest, CallEvent
 from dispatch.core import Core
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.registry import Device, Elder, Latitude, Longitude, Responder
-from dispatch.reports import escalations, kpis
 from dispatch.triage import ALARM_TYPES
-from dispatch.views import device_view, elder_incidents, incident_view, responder_view, sorted_incidents
 
 router = APIRouter(prefix="/api")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -85,10 +84,10 @@ class AccountIn(Body):
 
 @router.post("/accounts", status_code=201, tags=["auth"])
 async def create_account(body: AccountIn, request: Request, core: CoreDep, who: Admin) -> dict[str, Any]:
-    if body.role == "caregiver" and (body.responder_id or "") not in core.engine.directory.responders:
+    if body.role == "caregiver" and not core.views.has_responder(body.responder_id or ""):
         _missing("responder_id", body.responder_id)
     principal = await accounts_of(request).create(body.username, body.password, body.role, body.responder_id)
-    await core.engine.record("account.created", {"username": body.username, "role": body.role}, actor=who.actor)
+    await core.engine.account_created(body.username, body.role, actor=who.actor)
     return {"username": principal.username, "role": principal.role, "responder_id": principal.responder_id}
 
 
@@ -111,22 +110,24 @@ class AlarmIn(Body):
 
 @router.post("/alarms", status_code=201, tags=["intake"])
 async def raise_alarm(body: AlarmIn, core: CoreDep, who: Staff) -> dict[str, Any]:
-    incident, attached = await core.engine.raise_alarm(
-        body.alarm_type,
-        actor=who.actor,
-        source="api",
-        elder_id=body.elder_id,
-        device_id=body.device_id,
-        lat=body.lat,
-        lon=body.lon,
-        note=body.note,
-        drill=body.drill,
+    opened = await core.intake.alarm(
+        AlarmRequest(
+            body.alarm_type,
+            actor=who.actor,
+            source="api",
+            elder_id=body.elder_id,
+            device_id=body.device_id,
+            lat=body.lat,
+            lon=body.lon,
+            note=body.note,
+            drill=body.drill,
+        )
     )
     return {
-        "incident_id": incident.incident_id,
-        "priority": incident.priority,
+        "incident_id": opened.incident_id,
+        "priority": opened.priority,
         "seq": core.journal.durable_seq,
-        "attached": attached,
+        "attached": opened.attached,
     }
 
 
@@ -142,21 +143,23 @@ class HotlineEventIn(Body):
 
 @router.post("/hotline/events", tags=["intake"])
 async def hotline_event(body: HotlineEventIn, core: CoreDep, who: Staff) -> dict[str, Any]:
-    call, incident = await core.engine.hotline(
-        body.event,
-        call_id=body.call_id,
-        caller=body.caller,
-        line=body.line,
-        actor=who.actor,
-        open_incident=body.open_incident,
-        alarm_type=body.alarm_type,
-        drill=body.drill,
+    outcome = await core.intake.call(
+        CallEvent(
+            body.event,
+            call_id=body.call_id,
+            caller=body.caller,
+            line=body.line,
+            actor=who.actor,
+            open_incident=body.open_incident,
+            alarm_type=body.alarm_type,
+            drill=body.drill,
+        )
     )
     return {
-        "call_id": call.call_id,
-        "state": call.state,
-        "elder_id": call.elder_id,
-        "incident_id": incident.incident_id if incident else call.incident_id,
+        "call_id": outcome.call_id,
+        "state": outcome.state,
+        "elder_id": outcome.elder_id,
+        "incident_id": outcome.incident_id,
     }
 
 
@@ -170,14 +173,12 @@ async def list_incidents(
     open: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
-    state, directory = core.engine.state, core.engine.directory
-    incidents = sorted_incidents(state, open_only=open, limit=limit)
-    return {"incidents": [incident_view(i, state, directory) for i in incidents]}
+    return {"incidents": core.views.incidents(open_only=open, limit=limit)}
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
 async def get_incident(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
-    return incident_view(core.engine.incident(incident_id), core.engine.state, core.engine.directory)
+    return core.views.incident(incident_id)
 
 
 class DispatchIn(Body):
@@ -202,7 +203,7 @@ class OutcomeIn(Body):
 
 
 def _view(core: Core, incident_id: str) -> dict[str, Any]:
-    return incident_view(core.engine.incident(incident_id), core.engine.state, core.engine.directory)
+    return core.views.incident(incident_id)
 
 
 @router.post("/incidents/{incident_id}/acknowledge", tags=["incidents"])
@@ -253,15 +254,12 @@ async def close(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
 @router.get("/kpis", tags=["supervisor"])
 async def get_kpis(core: CoreDep, who: Staff, drill: bool = False) -> dict[str, Any]:
     """Live figures for the supervisor view; drill incidents are left out unless ``drill=true``."""
-    engine = core.engine
-    return kpis(engine.state, engine.clock.now(), core.settings.timezone, include_drill=drill)
+    return core.views.kpis(include_drill=drill)
 
 
 @router.get("/escalations", tags=["supervisor"])
 async def get_escalations(core: CoreDep, who: Staff, drill: bool = False) -> dict[str, Any]:
-    engine = core.engine
-    waiting = escalations(engine.state, include_drill=drill)
-    return {"incidents": [incident_view(i, engine.state, engine.directory) for i in waiting]}
+    return {"incidents": core.views.escalations(include_drill=drill)}
 
 
 # -- journal ----------------------------------------------------------------------------------------
@@ -294,62 +292,34 @@ async def list_elders(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """The registry list: identity, address and community only; the full record is one read away."""
-    elders = [
-        e for e in core.engine.directory.elders.values() if community is None or e.community.startswith(community)
-    ]
-    page = elders[offset : offset + limit]
-    fields = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id"}
-    return {"elders": [e.model_dump(mode="json", include=fields) for e in page], "total": len(elders)}
+    elders, total = core.views.elders(community=community, limit=limit, offset=offset)
+    return {"elders": elders, "total": total}
 
 
 @router.get("/elders/{elder_id}", tags=["registry"])
 async def get_elder(elder_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
-    engine = core.engine
-    elder = await engine.viewed(elder_id, actor=who.actor)
-    record: dict[str, Any] = elder.model_dump(mode="json")
-    record["devices"] = [
-        device_view(d, engine.devices.get(d.device_id))
-        for d in engine.directory.devices.values()
-        if d.elder_id == elder_id
-    ]
-    record["recent_incidents"] = elder_incidents(engine.state, elder_id)
-    return record
+    await core.engine.viewed(elder_id, actor=who.actor)
+    return core.views.elder_record(elder_id)
 
 
 @router.put("/elders/{elder_id}", tags=["registry"])
 async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("elder_id", elder_id, elder.elder_id)
-    if elder.caregiver_id and elder.caregiver_id not in core.engine.directory.responders:
-        _missing("caregiver_id", elder.caregiver_id)
-    counts = await core.registry.upsert_elders([elder])
-    core.engine.directory.put_elder(elder)
-    await core.engine.record("registry.elder", {"elder_id": elder_id, "changed": counts.changed}, actor=who.actor)
+    await core.engine.put_elder(elder, actor=who.actor)
     return elder.model_dump(mode="json")
 
 
 @router.put("/devices/{device_id}", tags=["registry"])
 async def put_device(device_id: str, device: Device, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("device_id", device_id, device.device_id)
-    if device.elder_id not in core.engine.directory.elders:
-        _missing("elder_id", device.elder_id)
-    counts = await core.registry.upsert_devices([device])
-    core.engine.directory.put_device(device)
-    await core.engine.record("registry.device", {"device_id": device_id, "changed": counts.changed}, actor=who.actor)
+    await core.engine.put_device(device, actor=who.actor)
     return device.model_dump(mode="json", exclude={"aes_key"})
 
 
 @router.put("/responders/{responder_id}", tags=["registry"])
 async def put_responder(responder_id: str, responder: Responder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("responder_id", responder_id, responder.responder_id)
-    counts = await core.registry.upsert_responders([responder])
-    engine = core.engine
-    engine.directory.put_responder(responder)
-    if responder.kind == "clinic":
-        await engine.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
-    engine.state.dirty.add(responder.responder_id)
-    await engine.record(
-        "registry.responder", {"responder_id": responder_id, "changed": counts.changed}, actor=who.actor
-    )
+    await core.engine.put_responder(responder, actor=who.actor)
     return responder.model_dump(mode="json")
 
 
@@ -360,11 +330,7 @@ def _same_id(field: str, path_id: str, body_id: str) -> None:
 
 @router.get("/responders", tags=["registry"])
 async def list_responders(core: CoreDep, who: Staff) -> dict[str, Any]:
-    engine = core.engine
-    now = engine.clock.now()
-    return {
-        "responders": [responder_view(rid, engine.state, engine.directory, now) for rid in engine.directory.responders]
-    }
+    return {"responders": core.views.responders()}
 
 
 class RosterLine(Body):
@@ -388,15 +354,7 @@ async def set_roster(body: RosterIn, core: CoreDep, who: Supervisors) -> dict[st
 @router.get("/communities", tags=["registry"])
 async def communities(core: CoreDep, who: Staff) -> dict[str, Any]:
     """The district / street / community tree with the number of elders in each community."""
-    tree: dict[str, dict[str, dict[str, int]]] = {}
-    for elder in core.engine.directory.elders.values():
-        district, street, community = elder.community.split("/")
-        streets = tree.setdefault(district, {}).setdefault(street, {})
-        streets[community] = streets.get(community, 0) + 1
-    for responder in core.engine.directory.responders.values():
-        district, street, community = responder.community.split("/")
-        tree.setdefault(district, {}).setdefault(street, {}).setdefault(community, 0)
-    return {"tree": tree}
+    return {"tree": core.views.communities()}
 
 
 # -- the caregiver's own status (the phone uses the websocket; this is the HTTP equivalent) -----------
@@ -417,16 +375,14 @@ class PositionIn(Body):
 async def my_duty(body: DutyIn, core: CoreDep, who: Caregiver) -> dict[str, Any]:
     assert who.responder_id is not None
     await core.engine.set_duty(who.responder_id, body.on, actor=who.actor, lat=body.lat, lon=body.lon)
-    engine = core.engine
-    return responder_view(who.responder_id, engine.state, engine.directory, engine.clock.now())
+    return core.views.responder(who.responder_id)
 
 
 @router.post("/me/position", tags=["caregiver"])
 async def my_position(body: PositionIn, core: CoreDep, who: Caregiver) -> dict[str, Any]:
     assert who.responder_id is not None
     await core.engine.set_position(who.responder_id, body.lat, body.lon, actor=who.actor)
-    engine = core.engine
-    return responder_view(who.responder_id, engine.state, engine.directory, engine.clock.now())
+    return core.views.responder(who.responder_id)
 
 
 __all__ = ["ROLES", "router"]

@@ -1,20 +1,21 @@
 """The FastAPI application: the API, the two websocket channels and the pages, around one core.
 
-The lifespan opens the core (replaying the journal), makes sure the first ``admin`` account exists, starts
-the journal-to-websocket hubs and the timer loop, and closes everything in order on shutdown.
+The console is the HTTP and websocket face only. Whoever runs the process (the ``anxin`` package) hands
+:func:`create_app` a way to open the running core; the app's lifespan opens it, makes sure the first
+``admin`` account exists, starts the journal-to-websocket hubs, and closes everything in order on shutdown.
+It reads the core through ``core.views``, commands it through ``core.engine`` (its commands only) and
+raises alarms through ``core.intake``; it starts no listener and no timer of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gc
 import json
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -30,46 +31,33 @@ from console.errors import AuthError, status_for
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
 from console.pages import STATIC, pages
 from console.phone import PhoneCommand
-from dispatch.clock import Clock
-from dispatch.core import Core, open_core
+from dispatch.core import Core
 from dispatch.errors import AnxinError, InvalidInput
 from dispatch.settings import Settings
-from dispatch.views import call_view, incident_view, job_view, offer_view, responder_view, sorted_incidents
-from gateway.service import Gateway
 
 log = logging.getLogger("anxin.console")
 
+#: opens the running core for the app's lifetime (the process package composes it)
+CoreOpener = Callable[[], AbstractAsyncContextManager[Core]]
 
-def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+
+def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        core = await open_core(settings, clock)
-        accounts = Accounts(core.db, core.clock, token_ttl_s=settings.token_ttl_s)
-        await accounts.create_schema()
-        await ensure_admin(accounts, settings)
-        consoles, phones = ConsoleHub(core.bus, core.engine), CaregiverHub(core.bus, core.engine)
-        consoles.start()
-        phones.start()
-        timers = asyncio.create_task(core.engine.run_timers(), name="timers")
-        gateway = Gateway(core)
-        await gateway.start()
-        app.state.core, app.state.accounts, app.state.gateway = core, accounts, gateway
-        app.state.consoles, app.state.phones = consoles, phones
-        # The registry and the replayed projections are long-lived: move them out of the collector's way, so
-        # a full collection does not walk a city's worth of objects in the middle of acknowledging an alarm.
-        gc.collect()
-        gc.freeze()
-        log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
-        try:
-            yield
-        finally:
-            await gateway.stop()
-            timers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timers
-            await consoles.stop()
-            await phones.stop()
-            await core.close()
+        async with open_core() as core:
+            accounts = Accounts(core.db, core.clock, token_ttl_s=settings.token_ttl_s)
+            await accounts.create_schema()
+            await ensure_admin(accounts, settings)
+            consoles, phones = ConsoleHub(core.bus), CaregiverHub(core.bus, core.views)
+            consoles.start()
+            phones.start()
+            app.state.core, app.state.accounts = core, accounts
+            app.state.consoles, app.state.phones = consoles, phones
+            try:
+                yield
+            finally:
+                await consoles.stop()
+                await phones.stop()
 
     app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan)
     app.include_router(router)
@@ -151,7 +139,7 @@ async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub, who: 
             after_text = None  # ahead of the record (it saw entries a crash took back): start from a snapshot
         if after_text is None:
             last = core.journal.head_seq
-            await websocket.send_text(json.dumps(snapshot(core, last), ensure_ascii=False))
+            await websocket.send_text(json.dumps(core.views.snapshot(last), ensure_ascii=False))
         else:
             try:
                 last = max(0, int(after_text))
@@ -219,20 +207,6 @@ async def _close(websocket: WebSocket, outcome: str) -> None:
         await websocket.close(code=4401, reason="token expired; log in again")
 
 
-def snapshot(core: Core, seq: int) -> dict[str, Any]:
-    engine = core.engine
-    now = engine.clock.now()
-    return {
-        "type": "snapshot",
-        "seq": seq,
-        "incidents": [
-            incident_view(i, engine.state, engine.directory) for i in sorted_incidents(engine.state, open_only=True)
-        ],
-        "responders": [responder_view(r, engine.state, engine.directory, now) for r in engine.directory.responders],
-        "calls": [call_view(c, engine.directory) for c in engine.state.calls.values() if c.state != "ended"],
-    }
-
-
 async def _drain_client(websocket: WebSocket) -> None:
     """Consoles only listen; reading keeps the connection's close handshake working."""
     while True:
@@ -247,7 +221,7 @@ async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, w
     outbox = hub.connect(responder_id)
     try:
         seq = core.journal.head_seq
-        await websocket.send_text(json.dumps(hello(core, responder_id), ensure_ascii=False))
+        await websocket.send_text(json.dumps(core.views.hello(responder_id), ensure_ascii=False))
         left = who.expires_at - core.clock.now()
         commands = _phone_commands(websocket, core, who)
         await _close(websocket, await _until_either(pump(outbox, websocket.send_text, after=seq), commands, left))
@@ -255,26 +229,6 @@ async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, w
         pass
     finally:
         hub.disconnect(responder_id, outbox)
-
-
-def hello(core: Core, responder_id: str) -> dict[str, Any]:
-    engine = core.engine
-    now = engine.clock.now()
-    status = engine.state.responders.get(responder_id)
-    offer = job = None
-    if status is not None and status.assignment_id is not None:
-        assignment = engine.state.assignments[status.assignment_id]
-        incident = engine.state.incidents[assignment.incident_id]
-        if assignment.state.value == "offered":
-            offer = offer_view(assignment, incident, engine.directory)
-        else:
-            job = job_view(assignment, incident, engine.directory, now)
-    return {
-        "type": "hello",
-        "responder": responder_view(responder_id, engine.state, engine.directory, now),
-        "offer": offer,
-        "job": job,
-    }
 
 
 async def _phone_commands(websocket: WebSocket, core: Core, who: Principal) -> None:

@@ -22,13 +22,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from dispatch.bus import MemoryBus, SubscriptionLost
-from dispatch.engine import Engine
+from dispatch.bus import Bus, SubscriptionLost
+from dispatch.entries import AssignmentFact
 from dispatch.journal import Entry
-from dispatch.state import Assignment
-from dispatch.views import job_view, offer_view
+from dispatch.views import Views
 
 log = logging.getLogger("anxin.live")
 
@@ -61,9 +59,8 @@ class Outbox:
 class Hub:
     """Reads the bus in one task and hands each entry to :meth:`route`."""
 
-    def __init__(self, bus: MemoryBus, engine: Engine) -> None:
+    def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self.engine = engine
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -93,8 +90,8 @@ class Hub:
 
 
 class ConsoleHub(Hub):
-    def __init__(self, bus: MemoryBus, engine: Engine, *, client_queue: int = 20_000) -> None:
-        super().__init__(bus, engine)
+    def __init__(self, bus: Bus, *, client_queue: int = 20_000) -> None:
+        super().__init__(bus)
         self.clients: set[Outbox] = set()
         self._client_queue = client_queue
 
@@ -116,19 +113,10 @@ class ConsoleHub(Hub):
             outbox.close()
 
 
-_PHONE_KINDS = {
-    "offer.made": "offer",
-    "offer.accepted": "job",
-    "assignment.status": "job",
-    "offer.declined": "declined",
-    "offer.expired": "expired",
-    "offer.withdrawn": "withdrawn",
-}
-
-
 class CaregiverHub(Hub):
-    def __init__(self, bus: MemoryBus, engine: Engine) -> None:
-        super().__init__(bus, engine)
+    def __init__(self, bus: Bus, views: Views) -> None:
+        super().__init__(bus)
+        self._views = views
         self.phones: dict[str, set[Outbox]] = {}
 
     def connect(self, responder_id: str) -> Outbox:
@@ -140,29 +128,18 @@ class CaregiverHub(Hub):
         self.phones.get(responder_id, set()).discard(outbox)
 
     def route(self, entry: Entry) -> None:
-        what = _PHONE_KINDS.get(entry.kind)
-        if what is None:
+        fact = entry.fact
+        if not isinstance(fact, AssignmentFact):  # the facts about one offer or job, each naming its responder
             return
-        payload = entry.payload
-        outboxes = self.phones.get(payload.get("responder_id", ""))
+        outboxes = self.phones.get(fact.responder_id)
         if not outboxes:
             return
-        assignment = self.engine.state.assignments.get(payload["assignment_id"])
-        if assignment is None:
+        message = self._views.phone_message(fact)
+        if message is None:
             return
-        message = self.message(what, assignment)
         text = json.dumps(message, ensure_ascii=False)
         for outbox in list(outboxes):
             outbox.put(entry.seq, text)
-
-    def message(self, what: str, assignment: Assignment) -> dict[str, Any]:
-        engine = self.engine
-        incident = engine.state.incidents[assignment.incident_id]
-        if what == "offer":
-            return {"type": "offer", **offer_view(assignment, incident, engine.directory)}
-        if what == "job":
-            return {"type": "job", **job_view(assignment, incident, engine.directory, engine.clock.now())}
-        return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": what}
 
     def lost(self) -> None:
         for outboxes in self.phones.values():

@@ -1,31 +1,42 @@
-"""The core, assembled: one data folder, one journal, one registry, one engine, one bus.
+"""The core, assembled: one data folder, one journal, one registry, one engine, one intake, one bus.
 
 :func:`open_core` is the only place that picks the backends (the embedded default: SQLite, in-process bus,
 in-memory grid index). It takes the data folder's lock so that two processes never write one journal, opens
-the journal, replays it into the projections and starts the journal writer. The timer loop is started by
-whoever runs the core (the server), so tests can drive ``engine.tick()`` on a manual clock instead.
+the journal, replays it into the projections and starts the journal writer. The timer loop and the intake's
+worker are started by whoever runs the core (the server, :meth:`Core.run`), so tests can drive
+``engine.tick()`` on a manual clock instead.
+
+The outer packages see :class:`Core` only: its fields are the seams (``intake`` to raise alarms, ``engine``
+typed as :class:`~dispatch.commands.Commands` for people's commands, ``views`` to read, ``journal`` and
+``bus`` for the record and its stream), each typed as the interface, not the backend behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import os
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import aiosqlite
 
-from dispatch.bus import MemoryBus
+from dispatch.bus import Bus, MemoryBus
 from dispatch.clock import Clock, SystemClock
+from dispatch.commands import Commands
 from dispatch.directory import Directory
 from dispatch.engine import Engine
 from dispatch.errors import ConfigError
 from dispatch.geo import MemoryGeoIndex
-from dispatch.journal import SqliteJournal, connect
+from dispatch.intake import Intake
+from dispatch.journal import Journal, SqliteJournal, connect
 from dispatch.registry import TRAVEL_MASK
 from dispatch.settings import Settings
-from dispatch.store import SqliteRegistry
+from dispatch.store import RegistryStore, SqliteRegistry
+from dispatch.views import Views
 
 
 class DataLock:
@@ -62,15 +73,33 @@ class DataLock:
 class Core:
     settings: Settings
     clock: Clock
-    journal: SqliteJournal
-    bus: MemoryBus
+    journal: Journal
+    bus: Bus
+    registry: RegistryStore
+    engine: Commands
+    intake: Intake
+    views: Views
+    #: the embedded backend's registry connection; the console keeps its accounts there (until accounts have a
+    #: store interface of their own)
     db: aiosqlite.Connection
-    registry: SqliteRegistry
-    engine: Engine
     lock: DataLock
+    #: the engine itself, for the core's own use (its timer loop) and the core's tests; outside, ``engine``
+    _engine: Engine = field(repr=False)
     replayed: int = 0
+    _running: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    def run(self) -> None:
+        """Start the live parts: the intake's worker and the timer loop (tests may drive both by hand)."""
+        self.intake.start()
+        self._running.append(asyncio.create_task(self._engine.run_timers(), name="timers"))
 
     async def close(self) -> None:
+        for task in self._running:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._running.clear()
+        await self.intake.stop()
         await self.journal.close()
         await self.db.close()
         self.lock.release()
@@ -83,7 +112,9 @@ async def open_registry(settings: Settings) -> tuple[aiosqlite.Connection, Sqlit
     return db, registry
 
 
-async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
+async def open_core(settings: Settings, clock: Clock | None = None, *, protocols: Collection[str] = ()) -> Core:
+    """Open the data folder and rebuild the core from its journal. ``protocols``: the device protocols this
+    server speaks (the gateway's registry), which the registry checks devices against."""
     clock = clock or SystemClock()
     lock = DataLock(settings.data)
     lock.acquire()
@@ -100,10 +131,14 @@ async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
     engine = Engine(
         journal=journal,
         directory=directory,
+        registry=registry,
         available=MemoryGeoIndex(partition_mask=TRAVEL_MASK),
         clinics=MemoryGeoIndex(),
         clock=clock,
         settings=settings,
+        protocols=protocols,
     )
     replayed = await engine.start()
-    return Core(settings, clock, journal, bus, db, registry, engine, lock, replayed)
+    intake = Intake(engine, journal, clock)
+    views = Views(engine.state, directory, clock, settings)
+    return Core(settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed)

@@ -1,16 +1,8 @@
-"""What devices say, protocol-neutral, and what the core remembers about each device.
+"""What devices say, protocol-neutral.
 
-The gateway decodes frames into :class:`DeviceReport` (the same fields whatever the protocol) and hands
-them to :meth:`dispatch.engine.Engine.report_device`. Supervision lives here as data: each device's last
-report, battery and position (:class:`DeviceStatus`). The check-in deadline itself is an engine timer.
-
-Rules
-    1. A device that reports clears its own "missed check-in" condition and re-arms its deadline.
-    2. Check-ins and links are not journaled one by one (a city's heartbeats would drown the record);
-       positions are journaled at most every ``POSITION_EVERY_S`` or when the wearer moved
-       ``POSITION_MOVE_M``; alarms, restores, health readings and unknown devices always are.
-    3. After a restart every device is given one full interval (plus grace) before it can be reported
-       missing: the last-seen times are not in the journal.
+The gateway's codecs decode frames into :class:`DeviceReport` (the same fields whatever the protocol) and hand
+them to the core's intake (:mod:`dispatch.intake`); :mod:`dispatch.supervision` turns them into journal entries
+and watches each device's check-ins. The constants below are supervision's rules (see that module).
 """
 
 from __future__ import annotations
@@ -44,22 +36,3 @@ class DeviceReport:
     zone: str | None = None
     dedup: str | None = None
     detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(slots=True)
-class DeviceStatus:
-    last_seen: float | None = None
-    battery: int | None = None
-    lat: float | None = None
-    lon: float | None = None
-    pos_at: float | None = None
-    journaled_pos: tuple[float, float, float] | None = None  # lat, lon, ts of the last journaled position
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "last_seen": self.last_seen,
-            "battery": self.battery,
-            "lat": self.lat,
-            "lon": self.lon,
-            "pos_at": self.pos_at,
-        }

@@ -30,7 +30,8 @@ when the model has a default). Lists are ``;``-separated.
         risk_flags (living_alone, empty_nest, three_nos, low_income, disabled),
         contacts (ordered, ``name:phone`` or ``name:phone:relation``), entitlement (free, low_cost, paid)
     devices.csv
-        device_id* protocol* (sia-dc09, watch, gt06) elder_id* aes_key* (32, 48 or 64 hex digits) checkin_s*
+        device_id* protocol* (one the gateway speaks: sia-dc09, watch, gt06 built in) elder_id*
+        aes_key* (32, 48 or 64 hex digits) checkin_s*
     responders.csv
         responder_id* name* kind* (caregiver, volunteer, clinic) skills* (life_care, nursing, medical,
         comfort) lat* lon* phone* community* travel* (walk, bike, car),
@@ -42,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -340,8 +341,12 @@ async def import_files(
     elders: Path | None,
     devices: Path | None,
     responders: Path | None,
+    protocols: Collection[str] = (),
 ) -> ImportReport:
-    """Read the given files, check references, then upsert the good rows. See the module rules."""
+    """Read the given files, check references, then upsert the good rows. See the module rules.
+
+    ``protocols``: the device protocols the server speaks; a device of another is refused (empty: any).
+    """
     report = ImportReport()
     new_responders, errors = await _load(_read_responders, responders)
     report.errors += errors
@@ -353,6 +358,8 @@ async def import_files(
     if any(item.record.caregiver_id for item in new_elders):
         known = {item.record.responder_id for item in new_responders} | await store.responder_ids()
         new_elders = _keep_known(new_elders, "caregiver_id", known, "responder", report.errors)
+    if new_devices and protocols:
+        new_devices = _keep_known(new_devices, "protocol", set(protocols), "device protocol", report.errors)
     if new_devices:
         owners = {item.record.elder_id for item in new_elders} | await store.elder_ids()
         new_devices = _keep_known(new_devices, "elder_id", owners, "elder", report.errors)
@@ -386,6 +393,11 @@ def _keep_known(
         if reference is None or reference in known:
             kept.append(item)
         else:
-            reason = f"{attribute}: unknown {what} {reference} (neither in this import nor in the registry)"
+            where = (
+                "this server does not speak it"
+                if what == "device protocol"
+                else "neither in this import nor in the registry"
+            )
+            reason = f"{attribute}: unknown {what} {reference} ({where})"
             errors.append(RowError(item.file, item.line, reason))
     return kept

@@ -1,9 +1,11 @@
 """The journal: the service record (服务记录), append-only and hash-chained. The source of truth.
 
 What it owns
-    Every fact Anxin knows about incidents, offers, responders and calls is an :class:`Entry` here. The
-    in-memory projections (open incidents, responder status, timers) are a fold over the entries and are
-    rebuilt from them at start.
+    Every fact Anxin knows about incidents, offers, responders and calls is an :class:`Entry` here: an
+    envelope (sequence, time, actor, incident, drill mark, hashes) around one typed body from
+    :mod:`dispatch.entries`. The body is encoded to JSON once, at :meth:`Journal.append`, and decoded once,
+    when an entry is read back; the stored text is what is hashed. The in-memory projections (open
+    incidents, responder status, timers) are a fold over the entries and are rebuilt from them at start.
 
 Rules
     1. Append only. Sequence numbers are assigned at :meth:`Journal.append`, in call order, without a gap;
@@ -33,7 +35,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +43,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from dispatch.clock import Clock
+from dispatch.entries import Fact, decode, encode
 from dispatch.errors import ChainBroken, JournalError
 
 GENESIS = "0" * 64
@@ -57,7 +60,8 @@ CREATE TABLE IF NOT EXISTS journal (
     drill       INTEGER NOT NULL,
     payload     TEXT    NOT NULL,
     prev_hash   TEXT    NOT NULL,
-    hash        TEXT    NOT NULL
+    hash        TEXT    NOT NULL,
+    version     INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS journal_incident ON journal(incident_id) WHERE incident_id IS NOT NULL;
 CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
@@ -66,12 +70,16 @@ CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
     BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 """
 
-_COLUMNS = "seq, ts, kind, actor, incident_id, drill, payload, prev_hash, hash"
+_COLUMNS = "seq, ts, kind, actor, incident_id, drill, payload, prev_hash, hash, version"
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One journal entry. ``payload_json`` is the exact text that was hashed and stored."""
+    """One journal entry: the envelope and its typed body, ``fact``.
+
+    ``payload_json`` is the exact text that was hashed and stored; ``version`` is the schema version of the
+    body's class when it was written.
+    """
 
     seq: int
     ts: float
@@ -82,11 +90,8 @@ class Entry:
     payload_json: str
     prev_hash: str
     hash: str
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.payload_json)
-        return value
+    fact: Fact
+    version: int = 1
 
     def wire(self) -> str:
         """The entry as one JSON object, built around the stored payload text (no re-encoding)."""
@@ -113,13 +118,9 @@ class Entry:
             "actor": self.actor,
             "incident_id": self.incident_id,
             "drill": self.drill,
-            "payload": self.payload,
+            "payload": json.loads(self.payload_json),
             "hash": self.hash,
         }
-
-
-def encode_payload(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def entry_hash(
@@ -131,11 +132,13 @@ def entry_hash(
     incident_id: str | None,
     drill: bool,
     payload_json: str,
+    version: int = 1,
 ) -> str:
-    material = "\x1f".join(
-        (prev_hash, str(seq), repr(ts), kind, actor, incident_id or "", "1" if drill else "0", payload_json)
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    """The SHA-256 of an entry. Version 1 bodies hash as release 0.1 wrote them; a later version is hashed too."""
+    parts = [prev_hash, str(seq), repr(ts), kind, actor, incident_id or "", "1" if drill else "0", payload_json]
+    if version != 1:
+        parts.append(str(version))
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,15 +159,10 @@ class Journal(Protocol):
     @property
     def durable_seq(self) -> int: ...
 
-    def append(
-        self,
-        kind: str,
-        payload: Mapping[str, Any],
-        *,
-        actor: str,
-        incident_id: str | None = None,
-        drill: bool = False,
-    ) -> Entry: ...
+    @property
+    def failure(self) -> JournalError | None: ...
+
+    def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry: ...
 
     async def durable(self, seq: int) -> None: ...
 
@@ -206,6 +204,8 @@ class SqliteJournal:
     async def open(self) -> None:
         self._writer = await connect(self.path)
         await self._writer.executescript(_SCHEMA)
+        if not await _has_version(self._writer):  # a journal written by release 0.1: every entry is version 1
+            await self._writer.execute("ALTER TABLE journal ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         await self._writer.commit()
         self._reader = await connect(self.path)
         async with self._writer.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1") as cur:
@@ -250,24 +250,18 @@ class SqliteJournal:
     def failure(self) -> JournalError | None:
         return self._failure
 
-    def append(
-        self,
-        kind: str,
-        payload: Mapping[str, Any],
-        *,
-        actor: str,
-        incident_id: str | None = None,
-        drill: bool = False,
-    ) -> Entry:
+    def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry:
         if self._failure is not None:
             raise self._failure
         if self._task is None:
             raise JournalError("the journal is not open")
+        if not fact.KIND:
+            raise JournalError(f"{type(fact).__name__} is not a registered entry kind")
         seq = self._head_seq + 1
         ts = self._clock.now()
-        payload_json = encode_payload(payload)
-        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json)
-        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest)
+        kind, version, payload_json = fact.KIND, fact.VERSION, encode(fact)
+        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json, version)
+        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest, fact, version)
         self._head_seq, self._head_hash = seq, digest
         self._pending.append(entry)
         self._wake.set()
@@ -311,7 +305,7 @@ class SqliteJournal:
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 await self._writer.executemany(
-                    f"INSERT INTO journal ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO journal ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [_row(entry) for entry in batch],
                 )
                 await self._writer.commit()
@@ -395,6 +389,7 @@ async def verify_chain(read: Callable[[int, int], Any]) -> VerifyResult:
                 entry.incident_id,
                 entry.drill,
                 entry.payload_json,
+                entry.version,
             )
             if recomputed != entry.hash:
                 raise ChainBroken(entry.seq, "content does not match its hash")
@@ -405,10 +400,11 @@ async def verify_chain(read: Callable[[int, int], Any]) -> VerifyResult:
 async def read_only(path: Path) -> tuple[aiosqlite.Connection, Callable[[int, int], Any]]:
     """A reader over a journal file that another process may be writing (for ``anxin verify``)."""
     conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
+    columns = _COLUMNS if await _has_version(conn) else _COLUMNS.replace("version", "1")
 
     async def read(after: int, limit: int) -> list[Entry]:
         async with conn.execute(
-            f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            f"SELECT {columns} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
         ) as cur:
             rows = await cur.fetchall()
         return [_entry(row) for row in rows]
@@ -426,6 +422,11 @@ async def connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+async def _has_version(conn: aiosqlite.Connection) -> bool:
+    rows = await conn.execute_fetchall("SELECT name FROM pragma_table_info('journal')")
+    return any(row[0] == "version" for row in rows)
+
+
 def _row(entry: Entry) -> tuple[Any, ...]:
     return (
         entry.seq,
@@ -437,18 +438,22 @@ def _row(entry: Entry) -> tuple[Any, ...]:
         entry.payload_json,
         entry.prev_hash,
         entry.hash,
+        entry.version,
     )
 
 
 def _entry(row: Any) -> Entry:
+    kind, version, payload_json = str(row[2]), int(row[9]), str(row[6])
     return Entry(
         seq=int(row[0]),
         ts=float(row[1]),
-        kind=str(row[2]),
+        kind=kind,
         actor=str(row[3]),
         incident_id=row[4],
         drill=bool(row[5]),
-        payload_json=str(row[6]),
+        payload_json=payload_json,
         prev_hash=str(row[7]),
         hash=str(row[8]),
+        fact=decode(kind, version, payload_json),
+        version=version,
     )

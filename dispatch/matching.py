@@ -56,6 +56,7 @@ from zoneinfo import ZoneInfo
 
 from geographiclib.geodesic import Geodesic
 
+from dispatch.entries import ProposedClinic, RankedResponder
 from dispatch.errors import InvalidInput
 from dispatch.geo import GeoIndex
 from dispatch.registry import SKILL_BITS, TRAVEL_BITS, Responder, open_at
@@ -108,16 +109,11 @@ class Candidate:
     own: bool
     reasons: tuple[str, ...]
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "responder_id": self.responder_id,
-            "name": self.name,
-            "distance_m": round(self.distance_m),
-            "eta_s": round(self.eta_s),
-            "travel": self.travel,
-            "own": self.own,
-            "reasons": list(self.reasons),
-        }
+    def journaled(self) -> RankedResponder:
+        """The candidate as the journal keeps it (whole metres and seconds)."""
+        return RankedResponder(
+            self.responder_id, self.name, round(self.distance_m), round(self.eta_s), self.travel, self.own, self.reasons
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +126,8 @@ class ClinicProposal:
     eta_s: float
     reasons: tuple[str, ...]
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "clinic_id": self.clinic_id,
-            "name": self.name,
-            "distance_m": round(self.distance_m),
-            "eta_s": round(self.eta_s),
-            "reasons": list(self.reasons),
-        }
+    def journaled(self) -> ProposedClinic:
+        return ProposedClinic(self.clinic_id, self.name, round(self.distance_m), round(self.eta_s), self.reasons)
 
 
 class Matcher:

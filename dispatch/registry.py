@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Skill = Literal["life_care", "nursing", "medical", "comfort"]
 Travel = Literal["walk", "bike", "car"]
 ResponderKind = Literal["caregiver", "volunteer", "clinic"]
-DeviceProtocol = Literal["sia-dc09", "watch", "gt06"]
+#: a device protocol's name in the gateway's registry (which names exist is the gateway's knowledge)
+DeviceProtocol = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 RiskFlag = Literal["living_alone", "empty_nest", "three_nos", "low_income", "disabled"]
 Entitlement = Literal["free", "low_cost", "paid"]
 

@@ -2,10 +2,17 @@
 
 Precedence, highest first: values passed in code (the CLI's flags), environment variables, the file named
 by ``ANXIN_CONFIG`` (or ``--config``), the defaults below.
+
+Device ports are keyed by each protocol's option name (``dc09``, ``watch``, ``gt06``, and any protocol added
+to the gateway's registry): ``ANXIN_DC09_PORT=9100`` in the environment, ``[device_ports] dc09 = 9100`` in
+the file, ``--dc09-port`` on the command line; ``off`` switches a listener off; a protocol not named gets its
+default port. Which names exist is the gateway's knowledge, so the process checks them when it starts.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +35,9 @@ class Settings(BaseSettings):
     position_stale_s: float = Field(1800.0, gt=0)
     checkin_grace: float = Field(1.2, ge=1.0)  # a device is missing after checkin_s × this
 
-    # device gateway (None: listener off)
+    # device gateway: protocol option name -> port (None: listener off; not named: the protocol's default)
     gateway_host: str = "0.0.0.0"
-    dc09_port: int | None = Field(9100, ge=0, le=65535)
-    watch_port: int | None = Field(9101, ge=0, le=65535)
-    gt06_port: int | None = Field(9102, ge=0, le=65535)
+    device_ports: dict[str, int | None] = {}
 
     # matching
     match_radius_m: float = Field(5000.0, gt=0)
@@ -50,10 +55,28 @@ class Settings(BaseSettings):
 
     config: Path | None = None
 
-    @field_validator("dc09_port", "watch_port", "gt06_port", mode="before")
+    @field_validator("device_ports", mode="before")
     @classmethod
-    def _off(cls, value: object) -> object:
-        return None if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
+    def _ports(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        ports: dict[str, int | None] = {}
+        for name, port in value.items():
+            if port is None or (isinstance(port, str) and port.strip().lower() in ("off", "none", "")):
+                ports[str(name).lower()] = None
+                continue
+            try:
+                number = int(port)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: a port number or 'off', not {port!r}") from None
+            if not 0 <= number <= 65535:
+                raise ValueError(f"{name}: port {number} is not between 0 and 65535")
+            ports[str(name).lower()] = number
+        return ports
+
+    def device_port(self, option: str, default: int) -> int | None:
+        """The port of the protocol with this option name: as configured, or its default."""
+        return self.device_ports.get(option, default)
 
     @field_validator("map_tiles")
     @classmethod
@@ -74,11 +97,34 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ConfigFile(settings_cls, init_settings, env_settings))
+        return (
+            init_settings,
+            env_settings,
+            _PortsFromEnvironment(settings_cls),
+            _ConfigFile(settings_cls, init_settings, env_settings),
+        )
 
     @property
     def db_path(self) -> Path:
         return self.data / "anxin.sqlite3"
+
+
+_PORT_VARIABLE = re.compile(r"^ANXIN_([A-Z0-9]+)_PORT$")
+
+
+class _PortsFromEnvironment(PydanticBaseSettingsSource):
+    """``ANXIN_<OPTION>_PORT`` variables (other than the HTTP port) as entries of ``device_ports``."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        ports = {
+            match.group(1).lower(): value
+            for name, value in os.environ.items()
+            if (match := _PORT_VARIABLE.match(name)) and match.group(1) != "HTTP"
+        }
+        return {"device_ports": ports} if ports else {}
 
 
 class _ConfigFile(PydanticBaseSettingsSource):

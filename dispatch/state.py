@@ -8,18 +8,54 @@ What it owns
 
 Rules
     1. ``apply`` never fails on an entry that the engine wrote: the engine checked the transition before
-       appending. An entry whose kind it does not know is ignored (newer versions may add kinds).
+       appending. It is keyed by the entry's typed body (:mod:`dispatch.entries`); a body it has no handler
+       for changes nothing (registry and audit facts, kinds a newer release wrote).
     2. ``apply`` reads no clock, no registry and no database; everything it needs is in the entry.
     3. Responders whose availability may have changed are put in ``dirty``; the engine syncs them into the
        geo index after applying (the index is a backend behind an async interface, apply is not).
+    4. Devices: what the journal says about each device (its alarms, journaled positions, health readings,
+       unknown devices seen) is folded into ``devices`` and ``unknown_seen`` like everything else. What
+       devices say that is deliberately not journaled -- routine check-ins, battery levels, positions between
+       journaled ones -- is written into the same table by :mod:`dispatch.supervision` and is lost at a restart,
+       by design (see that module).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from dispatch.entries import (
+    Acknowledged,
+    AlarmAttached,
+    AssignmentStatus,
+    CallAnswered,
+    CallEnded,
+    CallRinging,
+    Cancelled,
+    Closed,
+    DeviceUnknown,
+    ElderHealth,
+    ElderPosition,
+    Escalated,
+    Fact,
+    IncidentOpened,
+    NeedsManual,
+    Note,
+    OfferAccepted,
+    OfferDeclined,
+    OfferExpired,
+    OfferMade,
+    OfferWithdrawn,
+    ProposedClinic,
+    Ranked,
+    RankedResponder,
+    Resolved,
+    ResponderDuty,
+    ResponderPosition,
+    Unanswered,
+)
 from dispatch.journal import Entry
 from dispatch.machines import (
     ACTIVE_ASSIGNMENT,
@@ -63,6 +99,20 @@ class Assignment:
         return self.state in ACTIVE_ASSIGNMENT
 
 
+@dataclass(frozen=True, slots=True)
+class NoteLine:
+    ts: float
+    actor: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmLine:
+    ts: float
+    alarm_type: str
+    source: str
+
+
 @dataclass(slots=True)
 class Incident:
     incident_id: str
@@ -70,7 +120,7 @@ class Incident:
     alarm_type: str
     source: str
     priority: int
-    priority_reasons: list[str]
+    priority_reasons: tuple[str, ...]
     elder_id: str | None
     device_id: str | None
     call_id: str | None
@@ -88,11 +138,11 @@ class Incident:
     needs_manual: bool = False
     manual_reason: str | None = None
     assignments: list[str] = field(default_factory=list)
-    ranking: list[dict[str, Any]] = field(default_factory=list)
-    clinic: dict[str, Any] | None = None
+    ranking: tuple[RankedResponder, ...] = ()
+    clinic: ProposedClinic | None = None
     failed_offers: int = 0
-    notes: list[dict[str, Any]] = field(default_factory=list)
-    alarms: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[NoteLine] = field(default_factory=list)
+    alarms: list[AlarmLine] = field(default_factory=list)
     outcome: str | None = None
     escalated_to: str | None = None
     closed_at: float | None = None
@@ -123,6 +173,22 @@ class Call:
     incident_id: str | None = None
 
 
+@dataclass(slots=True)
+class DeviceStatus:
+    """What the core knows of one device's life: when it last spoke, its battery, where it last was."""
+
+    last_seen: float | None = None
+    battery: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    pos_at: float | None = None
+    journaled_pos: tuple[float, float, float] | None = None  # lat, lon, ts of the last journaled position
+
+
+H = TypeVar("H", bound=Fact)
+_Handler = Callable[[Entry, Any], None]
+
+
 class Projection:
     def __init__(self, *, position_stale_s: float) -> None:
         self.position_stale_s = position_stale_s
@@ -130,6 +196,9 @@ class Projection:
         self.assignments: dict[str, Assignment] = {}
         self.responders: dict[str, ResponderState] = {}
         self.calls: dict[str, Call] = {}
+        self.devices: dict[str, DeviceStatus] = {}
+        #: when each unregistered device (``protocol:device_id``) was last recorded
+        self.unknown_seen: dict[str, float] = {}
         #: the open person incident of each elder (or unregistered device), real and drill apart
         self.open_by_elder: dict[tuple[str, bool], str] = {}
         #: open technical incidents per (device, alarm type): one until the condition clears
@@ -138,41 +207,52 @@ class Projection:
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
         self.dirty: set[str] = set()
-        self._handlers: dict[str, Callable[[Entry, dict[str, Any]], None]] = {
-            "incident.opened": self._opened,
-            "incident.alarm_attached": self._alarm_attached,
-            "incident.acknowledged": self._acknowledged,
-            "incident.unanswered": self._unanswered,
-            "incident.ranked": self._ranked,
-            "incident.needs_manual": self._needs_manual,
-            "incident.note": self._note,
-            "incident.cancelled": self._transition(IncidentEvent.CANCEL),
-            "incident.escalated": self._escalated,
-            "incident.resolved": self._resolved,
-            "incident.closed": self._closed,
-            "offer.made": self._offer_made,
-            "offer.accepted": self._assignment(AssignmentEvent.ACCEPT),
-            "offer.declined": self._assignment(AssignmentEvent.DECLINE),
-            "offer.expired": self._assignment(AssignmentEvent.EXPIRE),
-            "offer.withdrawn": self._assignment(AssignmentEvent.WITHDRAW),
-            "assignment.status": self._assignment_status,
-            "responder.duty": self._duty,
-            "responder.position": self._position,
-            "call.ringing": self._call_ringing,
-            "call.answered": self._call_answered,
-            "call.ended": self._call_ended,
-        }
+        self._handlers: dict[type[Fact], _Handler] = {}
+        self._on(IncidentOpened, self._opened)
+        self._on(AlarmAttached, self._alarm_attached)
+        self._on(Acknowledged, self._acknowledged)
+        self._on(Unanswered, self._unanswered)
+        self._on(Ranked, self._ranked)
+        self._on(NeedsManual, self._needs_manual)
+        self._on(Note, self._note)
+        self._on(Cancelled, self._cancelled)
+        self._on(Escalated, self._escalated)
+        self._on(Resolved, self._resolved)
+        self._on(Closed, self._closed)
+        self._on(OfferMade, self._offer_made)
+        self._on(OfferAccepted, self._assignment(AssignmentEvent.ACCEPT))
+        self._on(OfferDeclined, self._assignment(AssignmentEvent.DECLINE))
+        self._on(OfferExpired, self._assignment(AssignmentEvent.EXPIRE))
+        self._on(OfferWithdrawn, self._assignment(AssignmentEvent.WITHDRAW))
+        self._on(AssignmentStatus, self._assignment_status)
+        self._on(ResponderDuty, self._duty)
+        self._on(ResponderPosition, self._position)
+        self._on(CallRinging, self._call_ringing)
+        self._on(CallAnswered, self._call_answered)
+        self._on(CallEnded, self._call_ended)
+        self._on(ElderPosition, self._elder_position)
+        self._on(ElderHealth, self._elder_health)
+        self._on(DeviceUnknown, self._device_unknown)
+
+    def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
+        self._handlers[kind] = handler
 
     def apply(self, entry: Entry) -> None:
-        handler = self._handlers.get(entry.kind)
+        handler = self._handlers.get(type(entry.fact))
         if handler is not None:
-            handler(entry, entry.payload)
+            handler(entry, entry.fact)
 
     def responder(self, responder_id: str) -> ResponderState:
         state = self.responders.get(responder_id)
         if state is None:
             state = self.responders[responder_id] = ResponderState(responder_id)
         return state
+
+    def device(self, device_id: str) -> DeviceStatus:
+        status = self.devices.get(device_id)
+        if status is None:
+            status = self.devices[device_id] = DeviceStatus()
+        return status
 
     def available(self, responder_id: str, now: float) -> bool:
         state = self.responders.get(responder_id)
@@ -187,28 +267,31 @@ class Projection:
     def active_assignments(self, incident: Incident) -> list[Assignment]:
         return [a for a in (self.assignments[i] for i in incident.assignments) if a.active]
 
+    def _incident(self, entry: Entry) -> Incident:
+        return self.incidents[entry.incident_id or ""]
+
     # -- incidents --------------------------------------------------------------------------------
 
-    def _opened(self, entry: Entry, p: dict[str, Any]) -> None:
+    def _opened(self, entry: Entry, p: IncidentOpened) -> None:
         incident = Incident(
-            incident_id=p["incident_id"],
+            incident_id=p.incident_id,
             state=IncidentState.RECEIVED,
-            alarm_type=p["alarm_type"],
-            source=p["source"],
-            priority=p["priority"],
-            priority_reasons=p["priority_reasons"],
-            elder_id=p.get("elder_id"),
-            device_id=p.get("device_id"),
-            call_id=p.get("call_id"),
-            lat=p.get("lat"),
-            lon=p.get("lon"),
-            location=p["location"],
+            alarm_type=p.alarm_type,
+            source=p.source,
+            priority=p.priority,
+            priority_reasons=p.priority_reasons,
+            elder_id=p.elder_id,
+            device_id=p.device_id,
+            call_id=p.call_id,
+            lat=p.lat,
+            lon=p.lon,
+            location=p.location,
             opened_at=entry.ts,
-            answer_deadline=p["answer_deadline"],
+            answer_deadline=p.answer_deadline,
             drill=entry.drill,
             updated_at=entry.ts,
-            technical=p.get("technical", False),
-            alarms=[{"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]}],
+            technical=p.technical,
+            alarms=[AlarmLine(entry.ts, p.alarm_type, p.source)],
         )
         self.incidents[incident.incident_id] = incident
         if incident.technical:
@@ -216,7 +299,8 @@ class Projection:
                 self.conditions[(incident.device_id, incident.alarm_type, incident.drill)] = incident.incident_id
         elif (who := person_key(incident.elder_id, incident.device_id)) is not None:
             self.open_by_elder[(who, incident.drill)] = incident.incident_id
-        self._remember(p.get("dedup"), entry.ts)
+        self._remember(p.dedup, entry.ts)
+        self._device_spoke(p.source, p.device_id, entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:
             self.calls[incident.call_id].incident_id = incident.incident_id
         self.timers.set(("answer", incident.incident_id), incident.answer_deadline)
@@ -229,74 +313,77 @@ class Projection:
             for key in list(self.dedup)[: DEDUP_KEEP // 2]:
                 del self.dedup[key]
 
-    def _alarm_attached(self, entry: Entry, p: dict[str, Any]) -> None:
-        incident = self.incidents[entry.incident_id or ""]
-        self._remember(p.get("dedup"), entry.ts)
-        call = self.calls.get(p.get("call_id") or "")
+    def _device_spoke(self, source: str, device_id: str | None, ts: float) -> None:
+        if source == "device" and device_id is not None:
+            status = self.device(device_id)
+            status.last_seen = max(ts, status.last_seen or ts)
+
+    def _alarm_attached(self, entry: Entry, p: AlarmAttached) -> None:
+        incident = self._incident(entry)
+        self._remember(p.dedup, entry.ts)
+        self._device_spoke(p.source, p.device_id, entry.ts)
+        call = self.calls.get(p.call_id or "")
         if call is not None and call.incident_id is None:
             call.incident_id = incident.incident_id
-        incident.alarms.append({"ts": entry.ts, "alarm_type": p["alarm_type"], "source": p["source"]})
-        if p["priority"] < incident.priority:
-            incident.priority = p["priority"]
-            incident.priority_reasons = p["priority_reasons"]
-            if p["alarm_type"] != incident.alarm_type:
-                incident.alarm_type = p["alarm_type"]
-                incident.ranking = []  # another kind of alarm may need another skill: rank again when offering
+        incident.alarms.append(AlarmLine(entry.ts, p.alarm_type, p.source))
+        if p.priority < incident.priority:
+            incident.priority = p.priority
+            incident.priority_reasons = p.priority_reasons
+            if p.alarm_type != incident.alarm_type:
+                incident.alarm_type = p.alarm_type
+                incident.ranking = ()  # another kind of alarm may need another skill: rank again when offering
         incident.updated_at = entry.ts
 
-    def _acknowledged(self, entry: Entry, p: dict[str, Any]) -> None:
+    def _acknowledged(self, entry: Entry, p: Acknowledged) -> None:
         incident = self._move(entry, IncidentEvent.ACKNOWLEDGE)
         incident.acknowledged_at = entry.ts
         incident.acknowledged_by = entry.actor
         self.timers.cancel(("answer", incident.incident_id))
 
-    def _unanswered(self, entry: Entry, p: dict[str, Any]) -> None:
-        incident = self.incidents[entry.incident_id or ""]
+    def _unanswered(self, entry: Entry, p: Unanswered) -> None:
+        incident = self._incident(entry)
         incident.supervisor_alerted = True
         self.timers.cancel(("answer", incident.incident_id))  # escalated once, not again after a restart
         incident.updated_at = entry.ts
 
-    def _ranked(self, entry: Entry, p: dict[str, Any]) -> None:
-        incident = self.incidents[entry.incident_id or ""]
-        incident.ranking = p["candidates"]
-        incident.clinic = p.get("clinic")
+    def _ranked(self, entry: Entry, p: Ranked) -> None:
+        incident = self._incident(entry)
+        incident.ranking = p.candidates
+        incident.clinic = p.clinic
         incident.updated_at = entry.ts
 
-    def _needs_manual(self, entry: Entry, p: dict[str, Any]) -> None:
-        incident = self.incidents[entry.incident_id or ""]
+    def _needs_manual(self, entry: Entry, p: NeedsManual) -> None:
+        incident = self._incident(entry)
         incident.needs_manual = True
-        incident.manual_reason = p["reason"]
+        incident.manual_reason = p.reason
         incident.updated_at = entry.ts
 
-    def _note(self, entry: Entry, p: dict[str, Any]) -> None:
-        incident = self.incidents[entry.incident_id or ""]
-        incident.notes.append({"ts": entry.ts, "actor": entry.actor, "text": p["text"]})
+    def _note(self, entry: Entry, p: Note) -> None:
+        incident = self._incident(entry)
+        incident.notes.append(NoteLine(entry.ts, entry.actor, p.text))
         incident.updated_at = entry.ts
 
-    def _escalated(self, entry: Entry, p: dict[str, Any]) -> None:
+    def _cancelled(self, entry: Entry, p: Cancelled) -> None:
+        incident = self._move(entry, IncidentEvent.CANCEL)
+        if p.reason:
+            incident.outcome = p.reason
+
+    def _escalated(self, entry: Entry, p: Escalated) -> None:
         incident = self._move(entry, IncidentEvent.ESCALATE)
-        incident.escalated_to = p["service"]
-        if p.get("note"):
-            incident.notes.append({"ts": entry.ts, "actor": entry.actor, "text": p["note"]})
+        incident.escalated_to = p.service
+        if p.note:
+            incident.notes.append(NoteLine(entry.ts, entry.actor, p.note))
 
-    def _resolved(self, entry: Entry, p: dict[str, Any]) -> None:
+    def _resolved(self, entry: Entry, p: Resolved) -> None:
         incident = self._move(entry, IncidentEvent.RESOLVE)
-        incident.outcome = p["outcome"]
+        incident.outcome = p.outcome
 
-    def _closed(self, entry: Entry, p: dict[str, Any]) -> None:
+    def _closed(self, entry: Entry, p: Closed) -> None:
         incident = self._move(entry, IncidentEvent.CLOSE)
         incident.closed_at = entry.ts
 
-    def _transition(self, event: IncidentEvent) -> Callable[[Entry, dict[str, Any]], None]:
-        def handler(entry: Entry, p: dict[str, Any]) -> None:
-            incident = self._move(entry, event)
-            if p.get("reason"):
-                incident.outcome = p["reason"]
-
-        return handler
-
     def _move(self, entry: Entry, event: IncidentEvent) -> Incident:
-        incident = self.incidents[entry.incident_id or ""]
+        incident = self._incident(entry)
         incident.state = incident_next(incident.state, event)
         incident.updated_at = entry.ts
         if not incident.open:
@@ -311,20 +398,20 @@ class Projection:
 
     # -- assignments ------------------------------------------------------------------------------
 
-    def _offer_made(self, entry: Entry, p: dict[str, Any]) -> None:
+    def _offer_made(self, entry: Entry, p: OfferMade) -> None:
         incident = self._move(entry, IncidentEvent.OFFER)
         incident.needs_manual = False
         incident.manual_reason = None
         assignment = Assignment(
-            assignment_id=p["assignment_id"],
+            assignment_id=p.assignment_id,
             incident_id=incident.incident_id,
-            responder_id=p["responder_id"],
+            responder_id=p.responder_id,
             state=AssignmentState.OFFERED,
             offered_at=entry.ts,
-            deadline=p["deadline"],
-            by=p["by"],
-            distance_m=p.get("distance_m"),
-            eta_s=p.get("eta_s"),
+            deadline=p.deadline,
+            by=p.by,
+            distance_m=p.distance_m,
+            eta_s=p.eta_s,
             updated_at=entry.ts,
         )
         self.assignments[assignment.assignment_id] = assignment
@@ -333,14 +420,16 @@ class Projection:
         self.dirty.add(assignment.responder_id)
         self.timers.set(("offer", assignment.assignment_id), assignment.deadline)
 
-    def _assignment(self, event: AssignmentEvent) -> Callable[[Entry, dict[str, Any]], None]:
-        def handler(entry: Entry, p: dict[str, Any]) -> None:
-            self._assignment_move(entry, p["assignment_id"], event, p.get("reason", ""))
+    def _assignment(
+        self, event: AssignmentEvent
+    ) -> Callable[[Entry, OfferAccepted | OfferDeclined | OfferExpired | OfferWithdrawn], None]:
+        def handler(entry: Entry, p: OfferAccepted | OfferDeclined | OfferExpired | OfferWithdrawn) -> None:
+            self._assignment_move(entry, p.assignment_id, event, getattr(p, "reason", ""))
 
         return handler
 
-    def _assignment_status(self, entry: Entry, p: dict[str, Any]) -> None:
-        self._assignment_move(entry, p["assignment_id"], AssignmentEvent(p["status"]), p.get("note", ""))
+    def _assignment_status(self, entry: Entry, p: AssignmentStatus) -> None:
+        self._assignment_move(entry, p.assignment_id, AssignmentEvent(p.status), p.note)
 
     def _assignment_move(self, entry: Entry, assignment_id: str, event: AssignmentEvent, note: str) -> None:
         assignment = self.assignments[assignment_id]
@@ -373,16 +462,16 @@ class Projection:
 
     # -- responders -------------------------------------------------------------------------------
 
-    def _duty(self, entry: Entry, p: dict[str, Any]) -> None:
-        responder = self.responder(p["responder_id"])
-        responder.on_duty = bool(p["on"])
-        if p.get("lat") is not None:
-            self._place(responder, p["lat"], p["lon"], entry.ts)
+    def _duty(self, entry: Entry, p: ResponderDuty) -> None:
+        responder = self.responder(p.responder_id)
+        responder.on_duty = p.on
+        if p.lat is not None and p.lon is not None:
+            self._place(responder, p.lat, p.lon, entry.ts)
         self.dirty.add(responder.responder_id)
 
-    def _position(self, entry: Entry, p: dict[str, Any]) -> None:
-        responder = self.responder(p["responder_id"])
-        self._place(responder, p["lat"], p["lon"], entry.ts)
+    def _position(self, entry: Entry, p: ResponderPosition) -> None:
+        responder = self.responder(p.responder_id)
+        self._place(responder, p.lat, p.lon, entry.ts)
         self.dirty.add(responder.responder_id)
 
     def _place(self, responder: ResponderState, lat: float, lon: float, ts: float) -> None:
@@ -391,18 +480,33 @@ class Projection:
 
     # -- calls ------------------------------------------------------------------------------------
 
-    def _call_ringing(self, entry: Entry, p: dict[str, Any]) -> None:
-        self.calls[p["call_id"]] = Call(
-            call_id=p["call_id"],
-            caller=p["caller"],
-            line=p["line"],
-            elder_id=p.get("elder_id"),
+    def _call_ringing(self, entry: Entry, p: CallRinging) -> None:
+        self.calls[p.call_id] = Call(
+            call_id=p.call_id,
+            caller=p.caller,
+            line=p.line,
+            elder_id=p.elder_id,
             state="ringing",
             started_at=entry.ts,
         )
 
-    def _call_answered(self, entry: Entry, p: dict[str, Any]) -> None:
-        self.calls[p["call_id"]].state = "answered"
+    def _call_answered(self, entry: Entry, p: CallAnswered) -> None:
+        self.calls[p.call_id].state = "answered"
 
-    def _call_ended(self, entry: Entry, p: dict[str, Any]) -> None:
-        self.calls[p["call_id"]].state = "ended"
+    def _call_ended(self, entry: Entry, p: CallEnded) -> None:
+        self.calls[p.call_id].state = "ended"
+
+    # -- devices ----------------------------------------------------------------------------------
+
+    def _elder_position(self, entry: Entry, p: ElderPosition) -> None:
+        status = self.device(p.device_id)
+        status.last_seen = max(entry.ts, status.last_seen or entry.ts)
+        status.lat, status.lon, status.pos_at = p.lat, p.lon, entry.ts
+        status.journaled_pos = (p.lat, p.lon, entry.ts)
+
+    def _elder_health(self, entry: Entry, p: ElderHealth) -> None:
+        status = self.device(p.device_id)
+        status.last_seen = max(entry.ts, status.last_seen or entry.ts)
+
+    def _device_unknown(self, entry: Entry, p: DeviceUnknown) -> None:
+        self.unknown_seen[f"{p.protocol}:{p.device_id}"] = entry.ts

@@ -46,6 +46,9 @@ ALARM_RULES: dict[str, AlarmRule] = {
 
 ALARM_TYPES = tuple(ALARM_RULES)
 
+#: the alarms that overtake everything else on the way in (dispatch.intake), whatever their source
+URGENT_TYPES = frozenset({"sos", "fall", "medical", "fire"})
+
 AGE_RISK = 80
 CARE_LEVEL_RISK = 3
 

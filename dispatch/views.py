@@ -1,20 +1,171 @@
-"""Views: the projections as the JSON the console, the phones and the API show.
+"""Views: the projections as the JSON the console, the phones and the API show. Nothing here writes.
+
+:class:`Views` is how the outer packages read the core: every read of incidents, responders, calls, elders
+and the supervisor's figures goes through one of its methods, never through the projection or the directory
+themselves. The functions below it build each view from the projection and the directory.
 
 Caregivers get two different views of the same incident: before accepting, what they need to decide (type,
-urgency, distance, community); after accepting, the address, phone and key notes. Nothing here writes.
+urgency, distance, community); after accepting, the address, phone and key notes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dispatch.clock import utc
-from dispatch.devices import DeviceStatus
+import msgspec
+
+from dispatch.clock import Clock, utc
 from dispatch.directory import Directory
-from dispatch.machines import OPEN_STATES
+from dispatch.entries import (
+    AssignmentFact,
+    AssignmentStatus,
+    Fact,
+    OfferAccepted,
+    OfferDeclined,
+    OfferExpired,
+    OfferMade,
+    OfferWithdrawn,
+)
+from dispatch.errors import NotFound
+from dispatch.machines import OPEN_STATES, AssignmentState
 from dispatch.registry import Device, Elder
-from dispatch.state import Assignment, Call, Incident, Projection
+from dispatch.reports import escalations, kpis
+from dispatch.settings import Settings
+from dispatch.state import Assignment, Call, DeviceStatus, Incident, Projection
 from dispatch.triage import age_on
+
+#: what a phone is told about each fact of its offer or job: the offer, the job as it now stands, or why the
+#: offer closed
+_PHONE_NEWS: dict[type[Fact], str] = {
+    OfferMade: "offer",
+    OfferAccepted: "job",
+    AssignmentStatus: "job",
+    OfferDeclined: "declined",
+    OfferExpired: "expired",
+    OfferWithdrawn: "withdrawn",
+}
+
+ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id"}
+
+
+class Views:
+    """The core's read side, for the console, the phones and the gateway's key lookup."""
+
+    def __init__(self, state: Projection, directory: Directory, clock: Clock, settings: Settings) -> None:
+        self._state = state
+        self._directory = directory
+        self._clock = clock
+        self._settings = settings
+
+    # -- incidents and the console --------------------------------------------------------------
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        incident = self._state.incidents.get(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {incident_id}", field="incident_id")
+        return incident_view(incident, self._state, self._directory)
+
+    def incidents(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        chosen = sorted_incidents(self._state, open_only=open_only, limit=limit)
+        return [incident_view(i, self._state, self._directory) for i in chosen]
+
+    def snapshot(self, seq: int) -> dict[str, Any]:
+        """Everything a console shows, as of journal entry ``seq``."""
+        return {
+            "type": "snapshot",
+            "seq": seq,
+            "incidents": self.incidents(open_only=True, limit=len(self._state.incidents) or 1),
+            "responders": self.responders(),
+            "calls": [call_view(c, self._directory) for c in self._state.calls.values() if c.state != "ended"],
+        }
+
+    def kpis(self, *, include_drill: bool = False) -> dict[str, Any]:
+        return kpis(self._state, self._clock.now(), self._settings.timezone, include_drill=include_drill)
+
+    def escalations(self, *, include_drill: bool = False) -> list[dict[str, Any]]:
+        waiting = escalations(self._state, include_drill=include_drill)
+        return [incident_view(i, self._state, self._directory) for i in waiting]
+
+    # -- responders and phones ------------------------------------------------------------------
+
+    def has_responder(self, responder_id: str) -> bool:
+        return responder_id in self._directory.responders
+
+    def responders(self) -> list[dict[str, Any]]:
+        now = self._clock.now()
+        return [responder_view(r, self._state, self._directory, now) for r in self._directory.responders]
+
+    def responder(self, responder_id: str) -> dict[str, Any]:
+        if responder_id not in self._directory.responders:
+            raise NotFound(f"no responder {responder_id}", field="responder_id")
+        return responder_view(responder_id, self._state, self._directory, self._clock.now())
+
+    def hello(self, responder_id: str) -> dict[str, Any]:
+        """A phone's first message after every (re)connect: who they are and their current offer or job."""
+        status = self._state.responders.get(responder_id)
+        offer = job = None
+        if status is not None and status.assignment_id is not None:
+            assignment = self._state.assignments[status.assignment_id]
+            incident = self._state.incidents[assignment.incident_id]
+            if assignment.state is AssignmentState.OFFERED:
+                offer = offer_view(assignment, incident, self._directory)
+            else:
+                job = job_view(assignment, incident, self._directory, self._clock.now())
+        return {"type": "hello", "responder": self.responder(responder_id), "offer": offer, "job": job}
+
+    def phone_message(self, fact: AssignmentFact) -> dict[str, Any] | None:
+        """What the responder's phone is told about a fact of their offer or job (None: nothing)."""
+        assignment = self._state.assignments.get(fact.assignment_id)
+        if assignment is None:
+            return None
+        incident = self._state.incidents[assignment.incident_id]
+        news = _PHONE_NEWS[type(fact)]
+        if news == "offer":
+            return {"type": "offer", **offer_view(assignment, incident, self._directory)}
+        if news == "job":
+            return {"type": "job", **job_view(assignment, incident, self._directory, self._clock.now())}
+        return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": news}
+
+    # -- the registry ---------------------------------------------------------------------------
+
+    def elders(self, *, community: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of the registry list (identity, address and community only) and the total that matched."""
+        elders = [e for e in self._directory.elders.values() if community is None or e.community.startswith(community)]
+        page = elders[offset : offset + limit]
+        return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
+
+    def elder_record(self, elder_id: str) -> dict[str, Any]:
+        """The whole record, with the elder's devices and recent incidents (journal the read first)."""
+        elder = self._directory.elders.get(elder_id)
+        if elder is None:
+            raise NotFound(f"no elder {elder_id}", field="elder_id")
+        record: dict[str, Any] = elder.model_dump(mode="json")
+        record["devices"] = [
+            device_view(d, self._state.devices.get(d.device_id))
+            for d in self._directory.devices.values()
+            if d.elder_id == elder_id
+        ]
+        record["recent_incidents"] = elder_incidents(self._state, elder_id)
+        return record
+
+    def communities(self) -> dict[str, dict[str, dict[str, int]]]:
+        """The district / street / community tree with the number of elders in each community."""
+        tree: dict[str, dict[str, dict[str, int]]] = {}
+        for elder in self._directory.elders.values():
+            district, street, community = elder.community.split("/")
+            streets = tree.setdefault(district, {}).setdefault(street, {})
+            streets[community] = streets.get(community, 0) + 1
+        for responder in self._directory.responders.values():
+            district, street, community = responder.community.split("/")
+            tree.setdefault(district, {}).setdefault(street, {}).setdefault(community, 0)
+        return tree
+
+    def device_key(self, device_id: str) -> bytes | None:
+        """A device's AES key, for the gateway's codecs (None: no key, or no such device)."""
+        device = self._directory.devices.get(device_id)
+        if device is None or device.aes_key is None:
+            return None
+        return bytes.fromhex(device.aes_key)
 
 
 def incident_view(incident: Incident, state: Projection, directory: Directory) -> dict[str, Any]:
@@ -26,7 +177,7 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "alarm_type": incident.alarm_type,
         "source": incident.source,
         "priority": incident.priority,
-        "priority_reasons": incident.priority_reasons,
+        "priority_reasons": list(incident.priority_reasons),
         "elder_id": incident.elder_id,
         "elder_name": elder.name if elder else None,
         "address": elder.address if elder else None,
@@ -46,10 +197,10 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "needs_manual": incident.needs_manual,
         "manual_reason": incident.manual_reason,
         "drill": incident.drill,
-        "alarms": incident.alarms,
-        "ranking": incident.ranking,
-        "clinic": incident.clinic,
-        "notes": incident.notes,
+        "alarms": msgspec.to_builtins(incident.alarms),
+        "ranking": msgspec.to_builtins(incident.ranking),
+        "clinic": msgspec.to_builtins(incident.clinic),
+        "notes": msgspec.to_builtins(incident.notes),
         "outcome": incident.outcome,
         "escalated_to": incident.escalated_to,
         "assignments": [assignment_view(state.assignments[a], directory) for a in incident.assignments],
@@ -152,7 +303,15 @@ def responder_view(responder_id: str, state: Projection, directory: Directory, n
 def device_view(device: Device, status: DeviceStatus | None) -> dict[str, Any]:
     """A device as the console shows it: the registry record (never its key) and what it last reported."""
     view = device.model_dump(mode="json", exclude={"aes_key"})
-    view["status"] = status.as_dict() if status is not None else None
+    view["status"] = None
+    if status is not None:
+        view["status"] = {
+            "last_seen": status.last_seen,
+            "battery": status.battery,
+            "lat": status.lat,
+            "lon": status.lon,
+            "pos_at": status.pos_at,
+        }
     return view
 
 

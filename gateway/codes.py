@@ -1,4 +1,5 @@
-"""The one mapping from protocol codes to Anxin alarm types. Documented in docs/device-codes.md.
+"""The one mapping from protocol codes to Anxin alarm types. Documented in docs/device-codes.md (drawn from
+each protocol's spec, see gateway/registry.py).
 
 Every codec looks its codes up here, so "what does a 101 mean" has one answer. A code maps to an event kind
 ("alarm", "checkin", "info") and, for alarms, an Anxin alarm type; the triage rule (dispatch.triage) turns
@@ -112,33 +113,3 @@ def sia(code: str) -> tuple[str, str | None, str]:
     if meaning is None:
         return "info", None, f"SIA {code}"
     return meaning.kind, meaning.alarm_type, meaning.label
-
-
-def document() -> str:
-    """The text of docs/device-codes.md, drawn from the tables above (a test keeps them equal)."""
-    lines = [
-        "# Device codes → Anxin alarm types",
-        "",
-        "Drawn from `gateway/codes.py` by `python -m gateway.codes`; a test fails when they disagree.",
-        "The priority of each alarm type is the triage rule's ([triage.md](triage.md)). Contact ID qualifier 1",
-        "is a new event, 3 a restore (clears a technical condition), 6 a condition still present.",
-        "",
-    ]
-    tables: list[tuple[str, str, dict[str, CodeMeaning]]] = [
-        ("Contact ID (ADM-CID)", "event code", CONTACT_ID),
-        ("SIA DC-03 (SIA-DCS)", "code", SIA),
-        ("3G/4G watch status bits (AL / AL_LTE)", "bit", {str(k): v for k, v in WATCH_STATUS_BITS.items()}),
-        ("GT06 alarm byte", "byte", {f"0x{k:02X}": v for k, v in GT06_ALARMS.items()}),
-        ("GT06 terminal information (value of bits 3–5)", "value", {str(k): v for k, v in GT06_TERMINAL_BITS.items()}),
-        ("GT06 event module (0x70)", "event", {f"0x{k:02X}": v for k, v in GT06_MODULAR_EVENTS.items()}),
-    ]
-    for title, column, table in tables:
-        lines += [f"## {title}", "", f"| {column} | meaning | event | Anxin alarm type |", "|---|---|---|---|"]
-        for code, meaning in table.items():
-            lines.append(f"| `{code}` | {meaning.label} | {meaning.kind} | {meaning.alarm_type or '—'} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(document(), end="")

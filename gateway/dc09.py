@@ -89,6 +89,7 @@ from gateway.errors import (
     UsageError,
 )
 from gateway.events import Decoded, DeviceEvent, EventKind
+from gateway.registry import CodeTable, ProtocolSpec
 
 __all__ = [
     "MESSAGE_TOKENS",
@@ -737,3 +738,17 @@ def _coordinate(text: str | None, hemispheres: str, limit: float) -> float | Non
     if hemisphere in ("S", "W"):
         value = -abs(value)
     return value if -limit <= value <= limit else None
+
+
+SPEC = ProtocolSpec(
+    name="sia-dc09",
+    option="dc09",
+    default_port=9100,
+    summary="alarm transmitters and social-alarm units: SIA DC-09 with Contact ID or SIA DC-03, plain or AES",
+    stream=Dc09Codec,
+    datagram=Dc09Codec,
+    codes=(
+        CodeTable("Contact ID (ADM-CID)", "event code", codes.CONTACT_ID),
+        CodeTable("SIA DC-03 (SIA-DCS)", "code", codes.SIA),
+    ),
+)

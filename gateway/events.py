@@ -22,17 +22,9 @@ class Decoded:
     """One frame's outcome: events to record, then ``reply`` to send once they are durable.
 
     ``error`` names why a frame was refused (the reply is then the protocol's negative answer, or None when
-    the protocol says to stay silent). ``urgent`` is true when an event is an SOS, fall, medical or fire
-    alarm: the transport lets it overtake routine work.
+    the protocol says to stay silent). How urgent the events are is the core's intake's business.
     """
 
     events: tuple[DeviceEvent, ...] = ()
     reply: bytes | None = None
     error: str | None = None
-
-    @property
-    def urgent(self) -> bool:
-        return any(e.kind == "alarm" and e.alarm_type in URGENT for e in self.events)
-
-
-URGENT = frozenset({"sos", "fall", "medical", "fire"})

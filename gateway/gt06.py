@@ -76,6 +76,7 @@ from typing import Any, Final
 from gateway import codes
 from gateway.errors import ChecksumError, FramingError, ProtocolError
 from gateway.events import Decoded, DeviceEvent, EventKind
+from gateway.registry import CodeTable, KeyLookup, ProtocolSpec
 
 __all__ = ["PROTOCOL", "REASONS", "Gt06Codec", "Packet", "ack", "crc_itu", "encode_packet", "parse_packet"]
 
@@ -812,4 +813,26 @@ _LOCATION: Final = re.compile(
     DateTime:(?P<time>\d{4}-\d\d-\d\d\ +\d\d:\d\d:\d\d)
     """,
     re.VERBOSE,
+)
+
+
+def _codec(keys: KeyLookup) -> Gt06Codec:
+    return Gt06Codec()  # trackers carry no keys: they are known by their IMEI alone
+
+
+SPEC = ProtocolSpec(
+    name="gt06",
+    option="gt06",
+    default_port=9102,
+    summary="GPS trackers and SOS pendants speaking the binary GT06 protocol",
+    stream=_codec,
+    codes=(
+        CodeTable("GT06 alarm byte", "byte", {f"0x{k:02X}": v for k, v in codes.GT06_ALARMS.items()}),
+        CodeTable(
+            "GT06 terminal information (value of bits 3–5)",
+            "value",
+            {str(k): v for k, v in codes.GT06_TERMINAL_BITS.items()},
+        ),
+        CodeTable("GT06 event module (0x70)", "event", {f"0x{k:02X}": v for k, v in codes.GT06_MODULAR_EVENTS.items()}),
+    ),
 )

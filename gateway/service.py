@@ -1,10 +1,15 @@
-"""The gateway's transports: one TCP listener per protocol (and UDP for DC-09), feeding sans-I/O codecs.
+"""The gateway's transports: one TCP listener per protocol (and UDP where its spec says), feeding codecs.
 
 What it owns
-    Sockets. A connection gets its own codec; each read is decoded into frames; every frame's events go
-    through the :class:`~gateway.intake.Intake` into the core; the replies (ACKs) are written, in frame
-    order, only after the journal says those events are durable. A ProtocolError never reaches this
-    module: codecs turn bad frames into negative answers, so a malformed frame never kills a connection.
+    Sockets. A connection gets its own codec from its protocol's spec (:mod:`gateway.registry`); each read is
+    decoded into frames; every frame's events go through the core's intake (:mod:`dispatch.intake`), and the
+    replies (ACKs) are written, in frame order, only after the intake says those events are durable. A
+    ProtocolError never reaches this module: codecs turn bad frames into negative answers, so a malformed
+    frame never kills a connection.
+
+What it gets of the core
+    An object with the intake's two device calls (``checkin`` for the quick path, ``devices`` for the rest)
+    and a key lookup callable. Nothing else: no engine, no journal, no projection.
 
 Never
     Never reply before durability; never buffer without bound (a connection waits for its frames to be
@@ -18,40 +23,36 @@ import contextlib
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from dispatch.clock import Clock
-from dispatch.core import Core
 from dispatch.errors import JournalError
-from gateway.dc09 import Dc09Codec
-from gateway.events import Decoded
-from gateway.gt06 import Gt06Codec
-from gateway.intake import Intake
-from gateway.watch import WatchCodec
+from dispatch.intake import DeviceIntake
+from gateway.events import Decoded, DeviceEvent
+from gateway.registry import DatagramCodec, KeyLookup, ProtocolSpec
 
 log = logging.getLogger("anxin.gateway")
 
 
-class StreamCodec(Protocol):
-    counters: Counter[str]
-
-    def receive_data(self, data: bytes, now: float) -> list[Decoded]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Listener:
-    protocol: str
+    """One protocol on one port (0: any free port, for tests)."""
+
+    spec: ProtocolSpec
     port: int
-    codec: Callable[[], StreamCodec]
 
 
 class Gateway:
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._clock: Clock = core.clock
-        self.intake = Intake(core.engine)
+    def __init__(
+        self, intake: DeviceIntake, keys: KeyLookup, clock: Clock, *, host: str, listeners: Sequence[Listener]
+    ) -> None:
+        self._intake = intake
+        self._keys = keys
+        self._clock = clock
+        self._host = host
+        self._listeners = tuple(listeners)
         self.counters: Counter[str] = Counter()
         self._servers: list[asyncio.Server] = []
         self._udp: list[asyncio.DatagramTransport] = []
@@ -59,41 +60,21 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ports: dict[str, int] = {}
 
-    def _dc09_keys(self, account: str) -> bytes | None:
-        device = self._core.engine.directory.devices.get(account)
-        if device is None or device.aes_key is None:
-            return None
-        return bytes.fromhex(device.aes_key)
-
-    def listeners(self) -> list[Listener]:
-        settings = self._core.settings
-        wanted: list[tuple[str, int | None, Callable[[], StreamCodec]]] = [
-            ("sia-dc09", settings.dc09_port, self._dc09_codec),
-            ("watch", settings.watch_port, WatchCodec),
-            ("gt06", settings.gt06_port, Gt06Codec),
-        ]
-        return [Listener(name, port, factory) for name, port, factory in wanted if port is not None]
-
-    def _dc09_codec(self) -> Dc09Codec:
-        return Dc09Codec(self._dc09_keys)
-
     async def start(self) -> None:
-        self.intake.start()
-        host = self._core.settings.gateway_host
         loop = asyncio.get_running_loop()
-        for listener in self.listeners():
+        for listener in self._listeners:
+            spec = listener.spec
             server = await loop.create_server(
-                functools.partial(_DeviceConnection, self, listener), host, listener.port, backlog=4096
+                functools.partial(_DeviceConnection, self, spec), self._host, listener.port, backlog=4096
             )
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]
-            self.ports[listener.protocol] = port
-            if listener.protocol == "sia-dc09":
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Dc09Datagrams(self), local_addr=(host, port)
-                )
+            self.ports[spec.name] = port
+            if spec.datagram is not None:
+                datagrams = functools.partial(_Datagrams, self, spec.datagram(self._keys))
+                transport, _ = await loop.create_datagram_endpoint(datagrams, local_addr=(self._host, port))
                 self._udp.append(transport)
-            log.info("gateway: %s listening on %s:%d", listener.protocol, host, port)
+            log.info("gateway: %s listening on %s:%d (%s)", spec.name, self._host, port, "/".join(spec.transports))
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -106,31 +87,26 @@ class Gateway:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
-        await self.intake.stop()
 
     def quick_replies(self, results: list[Decoded]) -> list[bytes] | None:
         """The replies, when every frame is a routine check-in that needs nothing written; else None."""
-        touch = self._core.engine.touch_device
-        for decoded in results:
-            for event in decoded.events:
-                if not touch(event.device_id, event.kind, event.battery):
-                    return None
+        if not self._intake.checkin(_events(results)):
+            return None
         return [decoded.reply for decoded in results if decoded.reply is not None]
 
     async def answer(self, results: list[Decoded]) -> list[bytes]:
         """Record every frame's events, wait until durable, then hand back the replies in frame order."""
-        last = 0
-        for decoded in results:
-            if decoded.events:
-                last = max(last, await self.intake.process(decoded))
-        if last:
-            await self._core.journal.durable(last)
+        await self._intake.devices(_events(results))
         return [decoded.reply for decoded in results if decoded.reply is not None]
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _events(results: list[Decoded]) -> list[DeviceEvent]:
+    return [event for decoded in results for event in decoded.events]
 
 
 class _DeviceConnection(asyncio.Protocol):
@@ -140,16 +116,16 @@ class _DeviceConnection(asyncio.Protocol):
     it is durable and answered: the device's next frames wait in the kernel's buffer, not in ours.
     """
 
-    def __init__(self, gateway: Gateway, listener: Listener) -> None:
+    def __init__(self, gateway: Gateway, spec: ProtocolSpec) -> None:
         self._gateway = gateway
-        self._listener = listener
-        self._codec = listener.codec()
+        self._protocol = spec.name
+        self._codec = spec.stream(gateway._keys)
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         self._gateway.connections.add(self)
-        self._gateway.counters[f"{self._listener.protocol}.connections"] += 1
+        self._gateway.counters[f"{self._protocol}.connections"] += 1
 
     def data_received(self, data: bytes) -> None:
         gateway = self._gateway
@@ -166,11 +142,11 @@ class _DeviceConnection(asyncio.Protocol):
         try:
             replies = await self._gateway.answer(results)
         except JournalError as exc:  # nothing recorded, so nothing acknowledged: the device will repeat
-            log.error("gateway: %s frame left unacknowledged: %s", self._listener.protocol, exc)
+            log.error("gateway: %s frame left unacknowledged: %s", self._protocol, exc)
             self.abort()
             return
         except Exception:  # a bug of ours: drop the connection (the device reconnects and repeats), never hang it
-            log.exception("gateway: %s connection dropped", self._listener.protocol)
+            log.exception("gateway: %s connection dropped", self._protocol)
             self.abort()
             return
         self._write(replies)
@@ -188,16 +164,16 @@ class _DeviceConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._gateway.connections.discard(self)
         counters = self._gateway.counters
-        counters.update({f"{self._listener.protocol}.{k}": v for k, v in self._codec.counters.items()})
+        counters.update({f"{self._protocol}.{k}": v for k, v in self._codec.counters.items()})
         self._transport = None
 
 
-class _Dc09Datagrams(asyncio.DatagramProtocol):
-    """DC-09 over UDP: one datagram, one message; the ACK goes back to the sender's address."""
+class _Datagrams(asyncio.DatagramProtocol):
+    """A protocol over UDP (DC-09): one datagram, one message; the reply goes back to the sender's address."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, codec: DatagramCodec) -> None:
         self._gateway = gateway
-        self._codec = Dc09Codec(gateway._dc09_keys)
+        self._codec = codec
         self._transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -211,7 +187,7 @@ class _Dc09Datagrams(asyncio.DatagramProtocol):
         try:
             replies = await self._gateway.answer(results)
         except JournalError as exc:
-            log.error("gateway: DC-09 datagram unacknowledged: %s", exc)
+            log.error("gateway: datagram unacknowledged: %s", exc)
             return
         if self._transport is not None:
             for reply in replies:

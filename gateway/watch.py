@@ -68,6 +68,7 @@ from typing import Any, Final
 from gateway import codes
 from gateway.errors import FramingError, ProtocolError
 from gateway.events import Decoded, DeviceEvent, EventKind
+from gateway.registry import CodeTable, KeyLookup, ProtocolSpec
 
 __all__ = ["PROTOCOL", "REASONS", "REPLIES", "WatchCodec", "WatchFrame", "parse_frame", "unescape"]
 
@@ -546,3 +547,21 @@ def _reading(fields: list[str], i: int, low: float, high: float) -> float:
     if value is None or not low <= value <= high:
         return math.nan
     return value
+
+
+def _codec(keys: KeyLookup) -> WatchCodec:
+    return WatchCodec()  # watches carry no keys: they are known by their id alone
+
+
+SPEC = ProtocolSpec(
+    name="watch",
+    option="watch",
+    default_port=9101,
+    summary="3G/4G GPS watches and pendants (the `[SG*id*len*...]` text protocol)",
+    stream=_codec,
+    codes=(
+        CodeTable(
+            "3G/4G watch status bits (AL / AL_LTE)", "bit", {str(k): v for k, v in codes.WATCH_STATUS_BITS.items()}
+        ),
+    ),
+)

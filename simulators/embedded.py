@@ -88,7 +88,7 @@ class EmbeddedServer:
             "ANXIN_ANSWER_TARGET_S": repr(ANSWER_TARGET_S / speedup),
             "ANXIN_OFFER_TIMEOUT_S": repr(OFFER_TIMEOUT_S / speedup),
         }
-        command = [sys.executable, "-m", "console.cli", "serve", "--data", str(self.data)]
+        command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
         command += ["--http-port", str(self.http_port)]
         command += ["--dc09-port", str(self.ports["sia-dc09"]), "--watch-port", str(self.ports["watch"])]
         command += ["--gt06-port", str(self.ports["gt06"])]
@@ -123,5 +123,5 @@ class EmbeddedServer:
             proc.wait(5)
 
     def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "console.cli", args[0], "--data", str(self.data), *args[1:]]
+        command = [sys.executable, "-m", "anxin", args[0], "--data", str(self.data), *args[1:]]
         return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

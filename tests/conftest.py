@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from dispatch.clock import ManualClock
+from dispatch.commands import AlarmRequest, CallEvent
 from dispatch.core import Core, open_core, open_registry
+from dispatch.devices import DeviceReport
+from dispatch.engine import Engine
 from dispatch.registry import Device, Elder, Responder
 from dispatch.settings import Settings
+from dispatch.state import Call, Incident
 
 COMMUNITY = "龙文区/蓝田街道/蓝田社区"
 CENTRE = (24.5100, 117.7000)
@@ -50,10 +54,13 @@ def responder(responder_id: str, lat: float, lon: float, **fields: object) -> Re
     return Responder.model_validate(base)
 
 
+NO_DEVICE_PORTS = {"dc09": None, "watch": None, "gt06": None}
+
+
 def settings_for(data: Path, **overrides: object) -> Settings:
-    ports: dict[str, object] = {"dc09_port": None, "watch_port": None, "gt06_port": None}
-    ports.update(overrides)
-    return Settings(data=data, admin_password="test-admin-pw", **ports)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"device_ports": NO_DEVICE_PORTS}
+    fields.update(overrides)
+    return Settings(data=data, admin_password="test-admin-pw", **fields)  # type: ignore[arg-type]
 
 
 async def seed(
@@ -98,15 +105,41 @@ async def core(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
             Device(device_id="8800000015", protocol="watch", elder_id="e2", checkin_s=300),
         ],
     )
-    opened = await open_core(settings, clock)
+    opened = await open_core(settings, clock, protocols=("sia-dc09", "watch", "gt06"))
+    opened.intake.start()  # the timers stay in the test's hands: it calls engine.tick() on its manual clock
     yield opened
     await opened.close()
 
 
+def engine_of(core: Core) -> Engine:
+    """The engine itself: the core's tests look inside (the outer packages see only its commands)."""
+    return core._engine
+
+
 async def on_duty(core: Core, *responder_ids: str) -> None:
     for rid in responder_ids:
-        profile = core.engine.directory.responders[rid]
+        profile = engine_of(core).directory.responders[rid]
         await core.engine.set_duty(rid, True, actor=f"caregiver:{rid}", lat=profile.lat, lon=profile.lon)
+
+
+async def raise_alarm(
+    core: Core, alarm_type: str, *, actor: str, source: str, **fields: object
+) -> tuple[Incident, bool]:
+    """An alarm through the intake, as the API raises it; the incident it opened or joined, and whether it joined."""
+    opened = await core.intake.alarm(AlarmRequest(alarm_type, actor, source, **fields))  # type: ignore[arg-type]
+    return engine_of(core).state.incidents[opened.incident_id], opened.attached
+
+
+async def hotline(core: Core, event: str, **fields: object) -> tuple[Call, Incident | None]:
+    """A call event through the intake; the call and the incident it is linked to (if any)."""
+    outcome = await core.intake.call(CallEvent(event, **fields))  # type: ignore[arg-type]
+    state = engine_of(core).state
+    return state.calls[outcome.call_id], state.incidents.get(outcome.incident_id or "")
+
+
+async def report(core: Core, *reports: DeviceReport) -> None:
+    """Device reports through the intake, as a transport hands them over; returns once durable."""
+    await core.intake.devices(reports)
 
 
 def free_port() -> int:

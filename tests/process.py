@@ -34,7 +34,7 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        command = [sys.executable, "-m", "console.cli", "serve", "--data", str(self.data)]
+        command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
         command += ["--http-port", str(self.port)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
@@ -68,7 +68,7 @@ class ServerProcess:
 
 def anxin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args],
+        [sys.executable, "-m", "anxin", *args],
         capture_output=True,
         text=True,
         timeout=120,

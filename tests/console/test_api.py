@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from console.app import create_app
+from anxin.server import app_for
 from tests.conftest import elder, responder, seed, settings_for
 
 
@@ -24,7 +24,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
             responders=[responder("c1", 24.511, 117.70), responder("c2", 24.515, 117.70)],
         )
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(app_for(settings)) as test_client:
         yield test_client
 
 
@@ -214,7 +214,7 @@ def test_a_console_is_closed_when_its_token_expires(tmp_path: Path) -> None:
 
     settings = settings_for(tmp_path / "data", token_ttl_s=1.0)
     asyncio.run(seed(settings, elders=[elder("e1")]))
-    with TestClient(create_app(settings)) as short:
+    with TestClient(app_for(settings)) as short:
         admin = token(short)
         with pytest.raises(WebSocketDisconnect) as closed, short.websocket_connect(f"/ws/console?token={admin}") as ws:
             assert ws.receive_json()["type"] == "snapshot"

@@ -17,13 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from console.app import create_app
+from anxin.server import app_for
 from console.auth import ROLES
 from dispatch.engine import OUTSIDE_SERVICES
 from dispatch.machines import AssignmentState, IncidentState
-from dispatch.registry import SKILLS, Device, DeviceProtocol, Entitlement, ResponderKind, RiskFlag, Travel
+from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
 from dispatch.settings import Settings
 from dispatch.triage import ALARM_TYPES
+from gateway.registry import protocols
 from tests.conftest import elder, responder, seed, settings_for
 
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
@@ -43,7 +44,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
             devices=[Device(device_id="1234", protocol="sia-dc09", elder_id="e1", aes_key="00" * 16)],
         )
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(app_for(settings)) as test_client:
         yield test_client
 
 
@@ -133,7 +134,7 @@ def test_every_code_the_server_sends_has_words() -> None:
         "risk": get_args(RiskFlag),
         "travel": get_args(Travel),
         "kind": get_args(ResponderKind),
-        "protocol": get_args(DeviceProtocol),
+        "protocol": tuple(protocols()),  # every protocol of the gateway's registry
         "entitlement": get_args(Entitlement),
         "role": ROLES,
         "actor": (*ROLES, "system", "device"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dispatch.clock import ManualClock
 from dispatch.core import Core
 from dispatch.devices import DeviceReport
+from dispatch.entries import ElderHealth
 from dispatch.machines import IncidentState
+from tests.conftest import engine_of
 
 
 def report(kind: str = "alarm", alarm_type: str | None = "sos", **fields: object) -> DeviceReport:
@@ -15,10 +17,9 @@ def report(kind: str = "alarm", alarm_type: str | None = "sos", **fields: object
 
 
 async def submit(core: Core, device_report: DeviceReport) -> int:
-    """As the gateway does: hand the report over, then wait until it is durable."""
-    seq = await core.engine.report_device(device_report)
-    await core.journal.durable(seq)
-    return seq
+    """As the gateway does: hand the report to the intake, which returns once it is durable."""
+    await core.intake.devices([device_report])
+    return core.journal.head_seq
 
 
 async def entries(core: Core, after: int) -> list[str]:
@@ -30,20 +31,20 @@ async def test_an_alarm_is_recorded_once_however_often_it_is_repeated(core: Core
     seq = await submit(core, report(dedup="1234:0007:abc", lat=24.512, lon=117.701))
     kinds = await entries(core, head)
     assert kinds[:2] == ["elder.position", "incident.opened"]
-    incident = next(i for i in core.engine.state.incidents.values() if i.device_id == "1234")
+    incident = next(i for i in engine_of(core).state.incidents.values() if i.device_id == "1234")
     assert (incident.location, incident.lat, incident.source) == ("reported", 24.512, "device")
     again = await submit(core, report(dedup="1234:0007:abc", lat=24.512, lon=117.701))
     assert again == seq  # nothing new written; the transport acknowledges again
-    assert len([i for i in core.engine.state.incidents.values() if i.device_id == "1234"]) == 1
+    assert len([i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]) == 1
 
 
 async def test_an_alarm_without_a_fix_is_located_at_home(core: Core) -> None:
     await submit(core, report(device_id="8800000015", protocol="watch", code="WATCH:AL:16"))
-    incident = next(i for i in core.engine.state.incidents.values() if i.device_id == "8800000015")
+    incident = next(i for i in engine_of(core).state.incidents.values() if i.device_id == "8800000015")
     assert incident.location == "home"
     assert (incident.lat, incident.lon) == (
-        core.engine.directory.elders["e2"].lat,
-        core.engine.directory.elders["e2"].lon,
+        engine_of(core).directory.elders["e2"].lat,
+        engine_of(core).directory.elders["e2"].lon,
     )
 
 
@@ -55,7 +56,7 @@ async def test_unknown_devices_are_journaled_and_their_alarms_reach_an_operator(
     await submit(core, report(device_id="FFFF", dedup="FFFF:0001:x"))
     await submit(core, report(device_id="FFFF", dedup="FFFF:0001:x"))  # the repeat
     await submit(core, report(device_id="FFFF", dedup="FFFF:0002:y"))  # pressed again: joins the same incident
-    (incident,) = core.engine.state.incidents.values()
+    (incident,) = engine_of(core).state.incidents.values()
     assert (incident.device_id, incident.elder_id, incident.location) == ("FFFF", None, "unknown")
     assert incident.needs_manual and len(incident.alarms) == 2  # no elder, no place: an operator must act
     assert incident.answer_deadline > core.clock.now()  # and it has a clock
@@ -64,27 +65,27 @@ async def test_unknown_devices_are_journaled_and_their_alarms_reach_an_operator(
 async def test_a_technical_condition_is_one_incident_until_it_clears(core: Core) -> None:
     for _ in range(3):
         await submit(core, report(alarm_type="low_battery", code="CID:1302"))
-    (incident,) = core.engine.state.incidents.values()
+    (incident,) = engine_of(core).state.incidents.values()
     assert incident.technical and incident.priority == 4
     await submit(core, report(kind="restore", alarm_type="low_battery", code="CID:3302"))
     assert incident.state is IncidentState.RESOLVED
     await submit(core, report(alarm_type="low_battery", code="CID:1302"))
-    assert len(core.engine.state.incidents) == 2  # a new occurrence after the restore
+    assert len(engine_of(core).state.incidents) == 2  # a new occurrence after the restore
 
 
 async def test_a_missed_checkin_raises_exactly_one_alarm_and_clears_on_return(core: Core, clock: ManualClock) -> None:
     await submit(core, report(kind="checkin", alarm_type=None, code="NULL"))
     clock.advance(600 * 1.2 - 1)
-    await core.engine.tick()
-    assert ("1234", "missed_checkin") not in core.engine.state.conditions
+    await engine_of(core).tick()
+    assert ("1234", "missed_checkin") not in engine_of(core).state.conditions
     clock.advance(1)
-    await core.engine.tick()
-    (missing,) = [i for i in core.engine.state.incidents.values() if i.device_id == "1234"]
+    await engine_of(core).tick()
+    (missing,) = [i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]
     assert missing.device_id == "1234" and missing.technical
     for _ in range(10):  # an hour more of silence: still that one alarm
         clock.advance(600)
-        await core.engine.tick()
-    assert len([i for i in core.engine.state.incidents.values() if i.device_id == "1234"]) == 1
+        await engine_of(core).tick()
+    assert len([i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]) == 1
     await submit(core, report(kind="checkin", alarm_type=None, code="NULL"))
     assert missing.state is IncidentState.RESOLVED
     assert missing.outcome == "device reported again"
@@ -99,7 +100,7 @@ async def test_positions_are_journaled_sparingly(core: Core, clock: ManualClock)
     clock.advance(30)
     await submit(core, report(kind="position", alarm_type=None, lat=24.53, lon=117.71, **watch))
     assert await entries(core, head) == ["elder.position", "elder.position"]  # the 11 m move is not written
-    assert core.engine.devices["8800000015"].lat == 24.53
+    assert engine_of(core).state.devices["8800000015"].lat == 24.53
 
 
 async def test_health_readings_go_on_the_record(core: Core) -> None:
@@ -108,17 +109,17 @@ async def test_health_readings_go_on_the_record(core: Core) -> None:
         core, report(kind="health", alarm_type=None, code="WATCH:bphrt", detail={"systolic": 135, "diastolic": 85})
     )
     (entry,) = await core.journal.read(head, 10)
-    assert entry.kind == "elder.health" and entry.payload["readings"] == {"systolic": 135, "diastolic": 85}
+    assert isinstance(entry.fact, ElderHealth) and entry.fact.readings == {"systolic": 135, "diastolic": 85}
 
 
 async def test_a_dedup_key_seen_long_ago_is_a_new_alarm(core: Core, clock: ManualClock) -> None:
     """Sequence numbers wrap at 9999 and restart at power-up: a week later the same key is a new press."""
     await submit(core, report(dedup="1234:0007:abc"))
-    (first,) = core.engine.state.incidents.values()
+    (first,) = engine_of(core).state.incidents.values()
     await core.engine.resolve(first.incident_id, "checked by phone", actor="operator:o")
     clock.advance(599)
     await submit(core, report(dedup="1234:0007:abc"))
-    assert len(core.engine.state.incidents) == 1  # within the window: a repeat
+    assert len(engine_of(core).state.incidents) == 1  # within the window: a repeat
     clock.advance(7 * 86400)
     await submit(core, report(dedup="1234:0007:abc"))
-    assert len(core.engine.state.incidents) == 2  # long after: recorded and opened again
+    assert len(engine_of(core).state.incidents) == 2  # long after: recorded and opened again

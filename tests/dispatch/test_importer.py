@@ -255,7 +255,8 @@ async def test_broken_rows_are_reported_by_line_and_good_rows_kept(store: Sqlite
         f"c0003,王强,volunteer,comfort,24.51,117.69,,{C},walk,,maybe",  # 4
         GOOD_RESPONDERS[1],  # 5
     )
-    report = await import_files(store, elders=elders, devices=devices, responders=responders)
+    protocols = ("sia-dc09", "watch", "gt06")  # what the gateway's registry speaks
+    report = await import_files(store, elders=elders, devices=devices, responders=responders, protocols=protocols)
 
     got = [(Path(error.file).name, error.line, error.reason) for error in report.errors]
     assert got == [
@@ -269,7 +270,7 @@ async def test_broken_rows_are_reported_by_line_and_good_rows_kept(store: Sqlite
         ),
         ("elders.csv", 7, "duplicate elder_id e1, first on line 2"),
         ("elders.csv", 8, "birth_date: '1940-13-01' is not a date YYYY-MM-DD"),
-        ("devices.csv", 3, "protocol: Input should be 'sia-dc09', 'watch' or 'gt06'"),
+        ("devices.csv", 3, "protocol: unknown device protocol contact-id (this server does not speak it)"),
         ("devices.csv", 4, "aes_key: aes_key must be 128, 192 or 256 bits (32, 48 or 64 hex digits)"),
         ("devices.csv", 5, "elder_id: unknown elder e404 (neither in this import nor in the registry)"),
         ("devices.csv", 6, "elder_id: unknown elder e5 (neither in this import nor in the registry)"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dispatch.clock import ManualClock
+from dispatch.entries import IncidentOpened, Note, Resolved
 from dispatch.errors import ChainBroken, JournalError
 from dispatch.journal import Entry, SqliteJournal
 
@@ -23,8 +24,9 @@ async def test_append_is_ordered_and_durable_after_await(tmp_path: Path, clock: 
     journal = await opened(tmp_path / "j.sqlite3", clock)
     heard: list[int] = []
     journal.listen(lambda entry: heard.append(entry.seq))
-    first = journal.append("incident.opened", {"incident_id": "INC-1", "名字": "王"}, actor="system")
-    second = journal.append("incident.note", {"text": "x"}, actor="operator:o", incident_id="INC-1")
+    record = IncidentOpened("INC-1", "sos", "api", 2, ("sos: base priority 2",), "home", 1.0, elder_id="王")
+    first = journal.append(record, actor="system")
+    second = journal.append(Note("x"), actor="operator:o", incident_id="INC-1")
     assert (first.seq, second.seq) == (1, 2)
     assert second.prev_hash == first.hash
     assert heard == []  # nobody hears of an entry before it is committed
@@ -35,13 +37,14 @@ async def test_append_is_ordered_and_durable_after_await(tmp_path: Path, clock: 
     rows = sqlite3.connect(tmp_path / "j.sqlite3").execute("SELECT seq, kind FROM journal").fetchall()
     assert rows == [(1, "incident.opened"), (2, "incident.note")]
     read = await journal.read(0, 10)
-    assert read[0].payload == {"incident_id": "INC-1", "名字": "王"}
+    assert read[0].fact == record and read[1].fact == Note("x")  # typed again when read back
+    assert read[0].as_dict()["payload"]["elder_id"] == "王"
     await journal.close()
 
 
 async def test_group_commit_batches_a_burst(tmp_path: Path, clock: ManualClock) -> None:
     journal = await opened(tmp_path / "j.sqlite3", clock)
-    entries = [journal.append("alarm", {"n": n}, actor="device:d") for n in range(1000)]
+    entries = [journal.append(Note(f"n{n}"), actor="device:d") for n in range(1000)]
     await asyncio.gather(*(journal.durable(e.seq) for e in entries))
     assert journal.commits <= 2
     assert (await journal.verify()).entries == 1000
@@ -51,16 +54,16 @@ async def test_group_commit_batches_a_burst(tmp_path: Path, clock: ManualClock) 
 async def test_reopening_continues_the_chain(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "j.sqlite3"
     journal = await opened(path, clock)
-    last = journal.append("a", {}, actor="system")
+    last = journal.append(Note("a"), actor="system")
     await journal.durable(last.seq)
     await journal.close()
     journal = await opened(path, clock)
-    nxt = journal.append("b", {}, actor="system")
+    nxt = journal.append(Resolved("b"), actor="system")
     assert (nxt.seq, nxt.prev_hash) == (2, last.hash)
     await journal.durable(nxt.seq)
     assert (await journal.verify()).entries == 2
     replayed: list[Entry] = [e async for e in journal.replay(batch=1)]
-    assert [e.kind for e in replayed] == ["a", "b"]
+    assert [e.fact for e in replayed] == [Note("a"), Resolved("b")]
     await journal.close()
 
 
@@ -68,13 +71,13 @@ async def test_verify_finds_an_edited_entry(tmp_path: Path, clock: ManualClock) 
     path = tmp_path / "j.sqlite3"
     journal = await opened(path, clock)
     for n in range(5):
-        journal.append("a", {"n": n}, actor="system")
+        journal.append(Note(str(n)), actor="system")
     await journal.durable(5)
     db = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("DELETE FROM journal WHERE seq = 3")
     db.execute("DROP TRIGGER journal_no_update")
-    db.execute("""UPDATE journal SET payload = '{"n":99}' WHERE seq = 3""")
+    db.execute("""UPDATE journal SET payload = '{"text":"99"}' WHERE seq = 3""")
     db.commit()
     db.close()
     with pytest.raises(ChainBroken) as broken:
@@ -90,11 +93,11 @@ async def test_a_failed_commit_refuses_further_work(tmp_path: Path, clock: Manua
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: the commit cannot happen
     assert journal._writer is not None
     await journal._writer.execute("PRAGMA busy_timeout = 0")
-    entry = journal.append("alarm", {}, actor="device:d")
+    entry = journal.append(Note("alarm"), actor="device:d")
     with pytest.raises(JournalError):
         await journal.durable(entry.seq)
     with pytest.raises(JournalError):
-        journal.append("alarm", {}, actor="device:d")
+        journal.append(Note("alarm"), actor="device:d")
     assert journal.durable_seq == 0  # nothing was acknowledged
     blocker.rollback()
     blocker.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from datetime import datetime
@@ -13,6 +12,7 @@ import pytest
 from geopy.distance import geodesic
 
 from dispatch import matching
+from dispatch.entries import Ranked, decode, encode
 from dispatch.errors import InvalidInput
 from dispatch.geo import EARTH_RADIUS_M, MemoryGeoIndex, haversine_m
 from dispatch.matching import Candidate, Matcher, eta_s
@@ -257,13 +257,15 @@ async def test_reasons_and_json() -> None:
     await world.add(caregiver("b1", offset(1100.0, 0.0), ["nursing", "medical"], "bike"))
     [candidate] = await world.matcher().rank(*ELDER, skill="nursing")
     assert candidate.reasons == ("has skill nursing", "1.1 km by bike, ETA 8 min")
-    data = candidate.as_dict()
-    assert json.loads(json.dumps(data, ensure_ascii=False)) == data
-    assert data["distance_m"] == round(candidate.distance_m)
-    assert data["eta_s"] == round(candidate.eta_s)
-    assert isinstance(data["distance_m"], int)
-    assert data["travel"] == "bike"
-    assert data["own"] is False
+    kept = candidate.journaled()  # as the journal keeps it: whole metres and seconds
+    assert decode("incident.ranked", 1, encode(Ranked((kept,), None, "nursing", 5000.0))) == Ranked(
+        (kept,), None, "nursing", 5000.0
+    )
+    assert kept.distance_m == round(candidate.distance_m)
+    assert kept.eta_s == round(candidate.eta_s)
+    assert isinstance(kept.distance_m, int)
+    assert kept.travel == "bike"
+    assert kept.own is False
 
 
 def test_candidate_is_frozen() -> None:
@@ -335,5 +337,5 @@ async def test_many_closed_clinics_before_an_open_one() -> None:
     proposal = await world.matcher().nearest_clinic(*ELDER, local_ts(15))
     assert proposal is not None
     assert proposal.clinic_id == "open"
-    assert proposal.as_dict()["clinic_id"] == "open"
-    assert json.dumps(proposal.as_dict(), ensure_ascii=False)
+    assert proposal.journaled().clinic_id == "open"
+    assert encode(Ranked((), proposal.journaled(), "nursing", 5000.0))

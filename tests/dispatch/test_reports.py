@@ -5,35 +5,35 @@ from __future__ import annotations
 from dispatch.clock import ManualClock
 from dispatch.core import Core
 from dispatch.reports import escalations, kpis
-from tests.conftest import on_duty
+from tests.conftest import engine_of, on_duty, raise_alarm
 
 
 async def test_kpis_count_answers_and_leave_drills_out(core: Core, clock: ManualClock) -> None:
     clock.set(1_780_000_000.0)  # 2026-05-28 12:26 in Asia/Shanghai: one day, no midnight in between
     await on_duty(core, "c_near", "c_mid")
-    quick, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
-    slow, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e2")
-    drill, attached = await core.engine.raise_alarm("fall", actor="drill", source="api", elder_id="e1", drill=True)
+    quick, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    slow, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e2")
+    drill, attached = await raise_alarm(core, "fall", actor="drill", source="api", elder_id="e1", drill=True)
     assert not attached and drill is not quick  # a drill never joins a real incident
     clock.advance(30)
     await core.engine.acknowledge(quick.incident_id, actor="operator:o")
     await core.engine.acknowledge(drill.incident_id, actor="operator:o")
     clock.advance(100)
-    await core.engine.tick()  # the slow one passes its 60 s answer target
+    await engine_of(core).tick()  # the slow one passes its 60 s answer target
     await core.engine.acknowledge(slow.incident_id, actor="operator:o")
-    figures = kpis(core.engine.state, clock.now(), "Asia/Shanghai")
+    figures = kpis(engine_of(core).state, clock.now(), "Asia/Shanghai")
     assert figures["alarms_today"] == 2
     assert (figures["answered_within_60s"], figures["answered_within_180s"]) == (1, 2)
     assert figures["responders_on_duty"] == 2
-    with_drill = kpis(core.engine.state, clock.now(), "Asia/Shanghai", include_drill=True)
+    with_drill = kpis(engine_of(core).state, clock.now(), "Asia/Shanghai", include_drill=True)
     assert (with_drill["alarms_today"], with_drill["answered_within_60s"]) == (3, 2)
 
 
 async def test_escalations_waiting(core: Core, clock: ManualClock) -> None:
-    incident, _ = await core.engine.raise_alarm("sos", actor="device:d", source="api", elder_id="e1")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     clock.advance(61)
-    await core.engine.tick()
-    assert [i.incident_id for i in escalations(core.engine.state)] == [incident.incident_id]
-    assert kpis(core.engine.state, clock.now(), "Asia/Shanghai")["escalations_waiting"] == 1
+    await engine_of(core).tick()
+    assert [i.incident_id for i in escalations(engine_of(core).state)] == [incident.incident_id]
+    assert kpis(engine_of(core).state, clock.now(), "Asia/Shanghai")["escalations_waiting"] == 1
     await core.engine.acknowledge(incident.incident_id, actor="supervisor:s")
-    assert escalations(core.engine.state) == []
+    assert escalations(engine_of(core).state) == []

@@ -16,9 +16,9 @@ from gateway.codes import (
     WATCH_STATUS_BITS,
     CodeMeaning,
     contact_id,
-    document,
     sia,
 )
+from gateway.registry import document
 
 ALL: list[CodeMeaning] = [
     *CONTACT_ID.values(),
@@ -64,4 +64,4 @@ def test_sia() -> None:
 
 def test_docs_are_drawn_from_the_tables() -> None:
     path = Path(__file__).parents[2] / "docs" / "device-codes.md"
-    assert path.read_text(encoding="utf-8") == document(), "run: python -m gateway.codes > docs/device-codes.md"
+    assert path.read_text(encoding="utf-8") == document(), "run: python -m gateway.registry > docs/device-codes.md"

@@ -8,12 +8,10 @@ message (same DC-09 sequence number and content, same GT06 serial, same watch fr
 from __future__ import annotations
 
 import asyncio
-import csv
 import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,25 +186,3 @@ def test_plans_are_deterministic_and_bursts_hit_their_share() -> None:
     assert sum(e[2] == "restore:mains_loss" for e in events) == 60
     assert sum(e[2].startswith("silent:") for e in events) == 10
     assert events == sorted(events)
-
-
-def test_the_demo_drives_the_seeded_citys_own_devices(tmp_path: Path) -> None:
-    from console.demo import device_fleet
-    from dispatch.settings import Settings
-    from simulators import city
-
-    city.generate(tmp_path / "seed", seed=2, elders=40, caregivers=6, clinics=1)
-    settings = Settings(data=tmp_path, dc09_port=19100, watch_port=19101, gt06_port=None)
-    fleet = device_fleet(settings, alarms_per_min=4.0)  # the devices' share of the demo's rate
-    assert fleet is not None
-    with (tmp_path / "seed" / "devices.csv").open(encoding="utf-8") as handle:
-        seeded = {row["device_id"]: row for row in csv.DictReader(handle) if row["protocol"] != "gt06"}
-    specs = {d.spec.device_id: d.spec for d in fleet.devices}
-    assert specs.keys() == seeded.keys()  # GT06 is off: its devices stay quiet
-    assert all(
-        (s.aes_key or "") == seeded[i]["aes_key"] and s.checkin_s == float(seeded[i]["checkin_s"])
-        for i, s in specs.items()
-    )
-    assert fleet.behaviour.speedup == 1.0 and sum(fleet.plan.rates.values()) == pytest.approx(4.0 * 60)
-    off = Settings(data=tmp_path, dc09_port=None, watch_port=None, gt06_port=None)
-    assert device_fleet(off, alarms_per_min=6.0) is None

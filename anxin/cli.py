@@ -1,6 +1,7 @@
-"""The ``anxin`` command: serve, import, verify, demo.
+"""The ``anxin`` command: serve, import, verify, demo, drill.
 
-Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML).
+Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML). The
+device port flags (``--dc09-port`` ...) come from the gateway's protocol registry, one per protocol.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from console.app import create_app
+from anxin.server import make_server
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
+from dispatch.entries import RegistryImported
 from dispatch.errors import AnxinError, ChainBroken
-from dispatch.importer import import_files
+from dispatch.importer import ImportReport, import_files
 from dispatch.journal import SqliteJournal, read_only, verify_chain
 from dispatch.settings import Settings
+from gateway.registry import protocols
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,11 +102,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def _device_ports(parser: argparse.ArgumentParser) -> None:
-    for name, default in (("dc09", 9100), ("watch", 9101), ("gt06", 9102)):
+    """One ``--OPTION-port`` flag per protocol of the gateway's registry."""
+    for spec in protocols().values():
         parser.add_argument(
-            f"--{name}-port",
+            f"--{spec.option}-port",
+            dest=f"port_{spec.option}",
             metavar="PORT|off",
-            help=f"{name} device port (ANXIN_{name.upper()}_PORT, default {default}; 'off' disables it)",
+            help=f"{spec.name} device port (ANXIN_{spec.option.upper()}_PORT, default {spec.default_port}; "
+            "'off' disables it)",
         )
 
 
@@ -117,10 +121,26 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     given = {
         name: getattr(args, name)
-        for name in ("data", "config", "host", "http_port", "dc09_port", "watch_port", "gt06_port")
+        for name in ("data", "config", "host", "http_port")
         if getattr(args, name, None) is not None
     }
+    ports = {
+        name.removeprefix("port_"): value
+        for name, value in vars(args).items()
+        if name.startswith("port_") and value is not None
+    }
+    if ports:
+        given["device_ports"] = ports
     return Settings(**{**extra, **given})
+
+
+def device_ports(args: argparse.Namespace) -> dict[str, str]:
+    """The device port flags given, as ``{option: value}`` (for commands that pass them on)."""
+    return {
+        name.removeprefix("port_"): value
+        for name, value in vars(args).items()
+        if name.startswith("port_") and value is not None
+    }
 
 
 # -- serve --------------------------------------------------------------------------------------------
@@ -133,20 +153,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"anxin: console at http://{settings.host}:{settings.http_port}/console", flush=True)
     server.run()
     return 0
-
-
-def make_server(settings: Settings) -> uvicorn.Server:
-    """The one uvicorn setup, for ``serve`` and ``demo``."""
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.http_port,
-        log_level="warning",
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
-        lifespan="on",
-    )
-    return uvicorn.Server(config)
 
 
 # -- import -------------------------------------------------------------------------------------------
@@ -162,14 +168,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-async def run_import(settings: Settings, **files: Path | None) -> Any:
+async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
     """Import CSV files into the data folder (the server must not be running: the folder is locked)."""
     lock = DataLock(settings.data)
     lock.acquire()
     try:
         db, registry = await open_registry(settings)
         try:
-            report = await import_files(registry, **files)
+            report = await import_files(registry, protocols=protocols(), **files)
         finally:
             await db.close()
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
@@ -177,18 +183,15 @@ async def run_import(settings: Settings, **files: Path | None) -> Any:
             journal = SqliteJournal(settings.db_path, SystemClock())
             await journal.open()
             try:
-                entry = journal.append(
-                    "registry.imported",
-                    {
-                        "files": {k: str(v) for k, v in files.items() if v is not None},
-                        "counts": {
-                            kind: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
-                            for kind, c in counts.items()
-                        },
-                        "errors": len(report.errors),
+                imported = RegistryImported(
+                    files={k: str(v) for k, v in files.items() if v is not None},
+                    counts={
+                        kind: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
+                        for kind, c in counts.items()
                     },
-                    actor=f"admin:{os.environ.get('USER', 'cli')}",
+                    errors=len(report.errors),
                 )
+                entry = journal.append(imported, actor=f"admin:{os.environ.get('USER', 'cli')}")
                 await journal.durable(entry.seq)
             finally:
                 await journal.close()
@@ -225,7 +228,7 @@ async def run_verify(settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from console.demo import run_demo
+    from anxin.demo import run_demo
 
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", "anxin-demo")
     settings = settings_from(args, data=Path(".demo-data"))

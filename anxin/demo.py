@@ -17,11 +17,13 @@ import random
 
 import httpx
 
+from anxin.cli import run_import
+from anxin.server import make_server
 from console.auth import Accounts, Role
-from console.cli import make_server, run_import
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
 from dispatch.settings import Settings
+from gateway.registry import protocols
 from simulators import city
 from simulators.caregivers import caregiver_fleet
 from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, read_city_devices
@@ -113,13 +115,9 @@ def device_fleet(settings: Settings, alarms_per_min: float) -> DeviceFleet | Non
     """The demo city's own devices on the gateway ports, real time, or None when there is nothing to drive."""
     seed_devices = settings.data / "seed" / "devices.csv"
     ports = {
-        protocol: port
-        for protocol, port in (
-            ("sia-dc09", settings.dc09_port),
-            ("watch", settings.watch_port),
-            ("gt06", settings.gt06_port),
-        )
-        if port
+        spec.name: port
+        for spec in protocols().values()
+        if (port := settings.device_port(spec.option, spec.default_port))
     }
     if not seed_devices.exists() or not ports:
         log.info("no device fleet: %s", "no seeded devices" if ports else "every device port is off")

@@ -1,0 +1,103 @@
+"""The running server: the core, the device listeners, the timers and the HTTP face, started and stopped in order.
+
+What it owns
+    Composition. :func:`running` opens the core on the data folder (replaying the journal), starts the intake's
+    worker and the timer loop, then one listener per configured device protocol (from the gateway's registry),
+    and stops them in the reverse order. :func:`make_server` puts the console's ASGI app around it, in uvicorn.
+
+Rules
+    1. Device ports come from the settings, keyed by each protocol's option name; a name the registry does not
+       know is a configuration error at start, not a silently missing listener.
+    2. The listeners start after the core is ready (an ACK needs a journal) and stop before it closes.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from console.app import create_app
+from dispatch.clock import Clock
+from dispatch.core import Core, open_core
+from dispatch.errors import ConfigError
+from dispatch.settings import Settings
+from gateway.registry import by_option, protocols
+from gateway.service import Gateway, Listener
+
+log = logging.getLogger("anxin.server")
+
+
+def listeners(settings: Settings) -> list[Listener]:
+    """The device listeners the settings ask for, one per protocol not switched off."""
+    known = by_option()
+    unknown = sorted(set(settings.device_ports) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown device protocol option {', '.join(unknown)} in device_ports; known: {', '.join(known)}"
+        )
+    chosen = []
+    for option, spec in known.items():
+        port = settings.device_port(option, spec.default_port)
+        if port is not None:
+            chosen.append(Listener(spec, port))
+    return chosen
+
+
+@dataclass
+class Running:
+    core: Core
+    gateway: Gateway
+
+
+@asynccontextmanager
+async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
+    """The whole server but its HTTP face, for as long as the context lasts."""
+    wanted = listeners(settings)
+    core = await open_core(settings, clock, protocols=protocols())
+    try:
+        core.run()
+        gateway = Gateway(core.intake, core.views.device_key, core.clock, host=settings.gateway_host, listeners=wanted)
+        await gateway.start()
+        try:
+            # The registry and the replayed projections are long-lived: move them out of the collector's way,
+            # so a full collection does not walk a city's worth of objects in the middle of acknowledging an alarm.
+            gc.collect()
+            gc.freeze()
+            log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
+            yield Running(core, gateway)
+        finally:
+            await gateway.stop()
+    finally:
+        await core.close()
+
+
+def app_for(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """The console's ASGI app around a running server."""
+
+    @asynccontextmanager
+    async def open_running_core() -> AsyncIterator[Core]:
+        async with running(settings, clock) as server:
+            yield server.core
+
+    return create_app(settings, open_running_core)
+
+
+def make_server(settings: Settings) -> uvicorn.Server:
+    """The one uvicorn setup, for ``serve`` and ``demo``."""
+    listeners(settings)  # refuse a bad device port setting before anything starts
+    config = uvicorn.Config(
+        app_for(settings),
+        host=settings.host,
+        port=settings.http_port,
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
+        lifespan="on",
+    )
+    return uvicorn.Server(config)

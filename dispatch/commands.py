@@ -1,0 +1,135 @@
+"""What the outer packages may ask of the core, and what they get back.
+
+The console, the gateway and the process package talk to the core through three seams only:
+
+* :class:`~dispatch.intake.Intake` for everything that raises alarms (device reports, alarms over HTTP,
+  hotline call events), with the request and result types below;
+* :class:`Commands` for everything people do (operators, supervisors, caregivers, administrators);
+* :class:`~dispatch.views.Views` for everything they read.
+
+:class:`Commands` is a Protocol so that the outer packages see the engine's commands and nothing else of it:
+no projection, no directory, no index. Every command checks first and writes nothing when it refuses
+(:class:`~dispatch.errors.InvalidInput` and below); it returns once what it wrote is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from dispatch.registry import Device, Elder, Responder
+
+CallEventKind = Literal["ringing", "answered", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRequest:
+    """An alarm raised by a person or a system over HTTP (a device's alarms come as device reports)."""
+
+    alarm_type: str
+    actor: str
+    source: str
+    elder_id: str | None = None
+    device_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    note: str | None = None
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What became of an alarm: the incident it opened, or the open one it joined (``attached``)."""
+
+    incident_id: str
+    priority: int
+    attached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A telephony event about one hotline call. Repeated events for a call are answered, not written twice."""
+
+    event: CallEventKind
+    call_id: str
+    caller: str
+    line: str
+    actor: str
+    open_incident: bool = True
+    alarm_type: str = "call"
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    call_id: str
+    state: str
+    elder_id: str | None
+    incident_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """An alarm that passed the intake's checks (inside the core): who, what, where if reported, from where."""
+
+    alarm_type: str
+    source: str
+    actor: str
+    elder: Elder | None
+    device_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    note: str | None = None
+    drill: bool = False
+    call_id: str | None = None
+    dedup: str | None = None
+    code: str | None = None  # the device protocol's own code and zone, kept for the record
+    zone: str | None = None
+
+
+#: one line of a shift roster: responder, on duty, and where they start (lat, lon) if known
+RosterLine = tuple[str, bool, float | None, float | None]
+
+
+class Commands(Protocol):
+    """The engine as the outer packages see it: commands only."""
+
+    # operators and supervisors
+    async def acknowledge(self, incident_id: str, *, actor: str) -> None: ...
+
+    async def dispatch(self, incident_id: str, responder_id: str, *, actor: str) -> None: ...
+
+    async def cancel(self, incident_id: str, reason: str, *, actor: str) -> None: ...
+
+    async def escalate(self, incident_id: str, service: str, note: str, *, actor: str) -> None: ...
+
+    async def note(self, incident_id: str, text: str, *, actor: str) -> None: ...
+
+    async def resolve(self, incident_id: str, outcome: str, *, actor: str) -> None: ...
+
+    async def close(self, incident_id: str, *, actor: str) -> None: ...
+
+    # caregivers
+    async def set_duty(
+        self, responder_id: str, on: bool, *, actor: str, lat: float | None = None, lon: float | None = None
+    ) -> None: ...
+
+    async def set_roster(self, roster: Sequence[RosterLine], *, actor: str) -> int: ...
+
+    async def set_position(self, responder_id: str, lat: float, lon: float, *, actor: str) -> None: ...
+
+    async def reply_offer(self, assignment_id: str, responder_id: str, accept: bool, *, reason: str = "") -> None: ...
+
+    async def report_status(self, assignment_id: str, responder_id: str, status: str, note: str = "") -> None: ...
+
+    # the registry and its readers
+    async def put_elder(self, elder: Elder, *, actor: str) -> bool: ...
+
+    async def put_device(self, device: Device, *, actor: str) -> bool: ...
+
+    async def put_responder(self, responder: Responder, *, actor: str) -> bool: ...
+
+    async def viewed(self, elder_id: str, *, actor: str) -> None: ...
+
+    async def account_created(self, username: str, role: str, *, actor: str) -> None: ...

@@ -1,0 +1,428 @@
+"""The service record's vocabulary: one frozen dataclass per kind of journal entry.
+
+What it owns
+    What each kind of entry says, field by field, and how an entry's body goes to and from the JSON text that
+    the journal stores and hashes. The envelope (sequence, time, actor, incident, drill mark, hashes) is the
+    journal's :class:`~dispatch.journal.Entry`; the body is one of the :class:`Fact` classes below, reached as
+    ``entry.fact``. mypy checks every field name and type, wherever an entry is written or read.
+
+Rules
+    1. One class per kind, registered under its kind name with :func:`fact`; the name is what the journal
+       stores in its ``kind`` column, so a registered name never changes meaning.
+    2. Bodies are encoded and decoded only at the journal's edge (:func:`encode`, :func:`decode`). Everything
+       inside the process reads the typed fact.
+    3. Old entries stay readable. Each class has a ``VERSION``; the journal stores it beside the body. A field
+       added later has a default, so bodies written before it decode unchanged; a change that cannot be
+       expressed that way raises ``VERSION`` and gives the class an :meth:`Fact.upgrade` from the older
+       shapes. Unknown fields in a stored body are ignored; an unknown kind decodes to :class:`Unrecognised`
+       (a newer release wrote it) and is skipped by the projections.
+    4. Facts hold data only: strings, numbers, booleans, tuples, nested frozen dataclasses and, where a
+       device reports free-form readings, a dict. No behaviour, no references to live objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+import msgspec
+
+from dispatch.errors import JournalError
+
+Location = Literal["reported", "home", "unknown"]
+OfferedBy = Literal["auto", "operator"]
+CaregiverStatus = Literal["en_route", "on_scene", "done"]
+OutsideService = Literal["120", "110", "119"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """The body of one journal entry. Subclasses are registered with :func:`fact`."""
+
+    KIND: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def upgrade(cls, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Bring a body stored at an older ``version`` to the current shape (no older shapes exist yet)."""
+        raise JournalError(f"{cls.KIND}: no upgrade from version {version} to {cls.VERSION}")
+
+
+F = TypeVar("F", bound=type[Fact])
+
+FACTS: dict[str, type[Fact]] = {}
+
+
+def fact(kind: str) -> Callable[[F], F]:
+    """Register a fact class under its kind name (once; a name is never reused)."""
+
+    def register(cls: F) -> F:
+        if kind in FACTS:
+            raise ValueError(f"entry kind {kind} is registered twice")
+        cls.KIND = kind
+        FACTS[kind] = cls
+        return cls
+
+    return register
+
+
+# -- incidents ----------------------------------------------------------------------------------------
+
+
+@fact("incident.opened")
+@dataclass(frozen=True, slots=True)
+class IncidentOpened(Fact):
+    incident_id: str
+    alarm_type: str
+    source: str  # device, api, hotline, supervision
+    priority: int
+    priority_reasons: tuple[str, ...]
+    location: Location  # where lat/lon came from
+    answer_deadline: float
+    technical: bool = False
+    elder_id: str | None = None
+    device_id: str | None = None
+    call_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    dedup: str | None = None  # the device message's dedup key: a repeat is recognised
+    code: str | None = None  # the device protocol's own code and zone, kept for the record
+    zone: str | None = None
+
+
+@fact("incident.alarm_attached")
+@dataclass(frozen=True, slots=True)
+class AlarmAttached(Fact):
+    """Another alarm for a person (or condition) whose incident is open joined that incident."""
+
+    alarm_type: str
+    source: str
+    priority: int
+    priority_reasons: tuple[str, ...]
+    device_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    dedup: str | None = None
+    code: str | None = None
+    zone: str | None = None
+    call_id: str | None = None
+
+
+@fact("incident.acknowledged")
+@dataclass(frozen=True, slots=True)
+class Acknowledged(Fact):
+    pass
+
+
+@fact("incident.unanswered")
+@dataclass(frozen=True, slots=True)
+class Unanswered(Fact):
+    """Nobody acknowledged within the answer target: supervisors are alerted."""
+
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RankedResponder:
+    """One candidate of a ranking, as the operator sees it and the journal keeps it."""
+
+    responder_id: str
+    name: str
+    distance_m: float
+    eta_s: float
+    travel: str
+    own: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedClinic:
+    clinic_id: str
+    name: str
+    distance_m: float
+    eta_s: float
+    reasons: tuple[str, ...]
+
+
+@fact("incident.ranked")
+@dataclass(frozen=True, slots=True)
+class Ranked(Fact):
+    candidates: tuple[RankedResponder, ...]
+    clinic: ProposedClinic | None
+    skill: str | None
+    radius_m: float
+    excluded: tuple[str, ...] = ()
+
+
+@fact("incident.needs_manual")
+@dataclass(frozen=True, slots=True)
+class NeedsManual(Fact):
+    reason: str
+
+
+@fact("incident.note")
+@dataclass(frozen=True, slots=True)
+class Note(Fact):
+    text: str
+
+
+@fact("incident.cancelled")
+@dataclass(frozen=True, slots=True)
+class Cancelled(Fact):
+    reason: str
+
+
+@fact("incident.escalated")
+@dataclass(frozen=True, slots=True)
+class Escalated(Fact):
+    service: OutsideService
+    name: str
+    note: str = ""
+
+
+@fact("incident.resolved")
+@dataclass(frozen=True, slots=True)
+class Resolved(Fact):
+    outcome: str
+
+
+@fact("incident.closed")
+@dataclass(frozen=True, slots=True)
+class Closed(Fact):
+    pass
+
+
+# -- offers and assignments ---------------------------------------------------------------------------
+
+
+@fact("offer.made")
+@dataclass(frozen=True, slots=True)
+class OfferMade(Fact):
+    assignment_id: str
+    responder_id: str
+    deadline: float
+    by: OfferedBy
+    distance_m: float | None = None
+    eta_s: float | None = None
+
+
+@fact("offer.accepted")
+@dataclass(frozen=True, slots=True)
+class OfferAccepted(Fact):
+    assignment_id: str
+    responder_id: str
+    reason: str = ""
+
+
+@fact("offer.declined")
+@dataclass(frozen=True, slots=True)
+class OfferDeclined(Fact):
+    assignment_id: str
+    responder_id: str
+    reason: str = ""
+
+
+@fact("offer.expired")
+@dataclass(frozen=True, slots=True)
+class OfferExpired(Fact):
+    assignment_id: str
+    responder_id: str
+
+
+@fact("offer.withdrawn")
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn(Fact):
+    assignment_id: str
+    responder_id: str
+    reason: str = ""
+
+
+@fact("assignment.status")
+@dataclass(frozen=True, slots=True)
+class AssignmentStatus(Fact):
+    """A caregiver's report on a job they accepted: en route, on scene, done."""
+
+    assignment_id: str
+    responder_id: str
+    status: CaregiverStatus
+    note: str = ""
+
+
+#: the facts about one offer or job, each naming its assignment and responder
+AssignmentFact = OfferMade | OfferAccepted | OfferDeclined | OfferExpired | OfferWithdrawn | AssignmentStatus
+
+
+# -- responders ---------------------------------------------------------------------------------------
+
+
+@fact("responder.duty")
+@dataclass(frozen=True, slots=True)
+class ResponderDuty(Fact):
+    responder_id: str
+    on: bool
+    lat: float | None = None
+    lon: float | None = None
+
+
+@fact("responder.position")
+@dataclass(frozen=True, slots=True)
+class ResponderPosition(Fact):
+    responder_id: str
+    lat: float
+    lon: float
+
+
+# -- hotline calls ------------------------------------------------------------------------------------
+
+
+@fact("call.ringing")
+@dataclass(frozen=True, slots=True)
+class CallRinging(Fact):
+    call_id: str
+    caller: str
+    line: str
+    elder_id: str | None = None  # the elder whose phone number called, when registered
+
+
+@fact("call.answered")
+@dataclass(frozen=True, slots=True)
+class CallAnswered(Fact):
+    call_id: str
+
+
+@fact("call.ended")
+@dataclass(frozen=True, slots=True)
+class CallEnded(Fact):
+    call_id: str
+
+
+# -- devices and elders -------------------------------------------------------------------------------
+
+
+@fact("device.unknown")
+@dataclass(frozen=True, slots=True)
+class DeviceUnknown(Fact):
+    """An unregistered device reported (recorded at most once an hour per device)."""
+
+    protocol: str
+    device_id: str
+    code: str
+    kind: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+@fact("elder.health")
+@dataclass(frozen=True, slots=True)
+class ElderHealth(Fact):
+    elder_id: str
+    device_id: str
+    readings: dict[str, Any] = field(default_factory=dict)  # as the device reported them
+
+
+@fact("elder.position")
+@dataclass(frozen=True, slots=True)
+class ElderPosition(Fact):
+    elder_id: str
+    device_id: str
+    lat: float
+    lon: float
+
+
+@fact("elder.viewed")
+@dataclass(frozen=True, slots=True)
+class ElderViewed(Fact):
+    """Someone read an elder's record (health data is sensitive: every read is on record)."""
+
+    elder_id: str
+    why: str | None = None
+
+
+# -- registry and accounts ----------------------------------------------------------------------------
+
+
+@fact("account.created")
+@dataclass(frozen=True, slots=True)
+class AccountCreated(Fact):
+    username: str
+    role: str
+
+
+@fact("registry.elder")
+@dataclass(frozen=True, slots=True)
+class ElderSaved(Fact):
+    elder_id: str
+    changed: bool
+    fields: tuple[str, ...] = ()  # the fields that changed (all of them for a new record)
+
+
+@fact("registry.device")
+@dataclass(frozen=True, slots=True)
+class DeviceSaved(Fact):
+    device_id: str
+    changed: bool
+    fields: tuple[str, ...] = ()
+
+
+@fact("registry.responder")
+@dataclass(frozen=True, slots=True)
+class ResponderSaved(Fact):
+    responder_id: str
+    changed: bool
+    fields: tuple[str, ...] = ()
+
+
+@fact("registry.imported")
+@dataclass(frozen=True, slots=True)
+class RegistryImported(Fact):
+    files: dict[str, str]
+    counts: dict[str, dict[str, int]]  # {"elders": {"added": n, "updated": n, "unchanged": n}, ...}
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unrecognised(Fact):
+    """A stored body this release cannot read: a kind or version a newer release wrote (``error`` None), or a
+    body that does not fit its class (``error`` says how). Kept in the record, never applied."""
+
+    kind: str
+    version: int
+    body: str
+    error: str | None = None
+
+
+# -- the journal's edge -------------------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Fact], msgspec.json.Decoder[Any]] = {}
+
+
+def encode(body: Fact) -> str:
+    """The JSON text of a fact's fields (the text the journal stores and hashes)."""
+    return _encoder.encode(body).decode()
+
+
+def decode(kind: str, version: int, text: str) -> Fact:
+    """The fact stored under ``kind`` at schema ``version``, or :class:`Unrecognised` when it cannot be read.
+
+    Never raises on stored data: the hash chain, not the decoder, judges whether an entry was tampered with,
+    and one unreadable entry must not keep the service from starting.
+    """
+    cls = FACTS.get(kind)
+    if cls is None or version > cls.VERSION:
+        return Unrecognised(kind, version, text)
+    try:
+        if version == cls.VERSION:
+            decoded: Fact = _decoder(cls).decode(text)
+            return decoded
+        return msgspec.convert(cls.upgrade(version, msgspec.json.decode(text)), cls)
+    except (msgspec.DecodeError, JournalError) as exc:
+        return Unrecognised(kind, version, text, error=str(exc))
+
+
+def _decoder(cls: type[Fact]) -> msgspec.json.Decoder[Any]:
+    decoder = _decoders.get(cls)
+    if decoder is None:
+        decoder = _decoders[cls] = msgspec.json.Decoder(cls)
+    return decoder

@@ -1,0 +1,134 @@
+"""The one way in for everything that raises alarms: device reports, alarms over HTTP, hotline call events.
+
+What it owns
+    Ordering, backpressure and durability between the sources and the engine. Every source -- the gateway's
+    transports, ``POST /api/alarms``, the hotline's call events -- makes one awaitable call here, and that call
+    returns only when what it caused is durable in the journal: the gateway then ACKs, the API answers 201.
+    Routine device check-ins that need nothing written take a quick path that answers at once.
+
+Rules
+    1. Alarms beat routine traffic, whatever their source. One worker takes the most urgent waiting item
+       first: SOS, fall, medical and fire alarms (``URGENT``), then other alarms and people's calls
+       (``PEOPLE``), then device routine -- positions, health readings, technical conditions, restores
+       (``ROUTINE``). Within a rank, first come, first served.
+    2. Bounded. When ``maxsize`` items wait, submitting waits too; a TCP transport awaiting it stops reading
+       its socket, which is the backpressure devices feel (they wait for their ACK), and an HTTP client waits
+       for its answer.
+    3. The worker never waits for a disk. It runs one item against the engine (which appends and applies
+       under its lock) and moves on; the submitter awaits durability of what the item wrote, so a burst of
+       items shares one commit.
+    4. A refused item (an unknown elder, a bad alarm type) raises to its submitter and writes nothing; a
+       journal that cannot commit raises :class:`~dispatch.errors.JournalError` to every submitter, so nothing
+       is acknowledged that is not recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from dispatch.clock import Clock
+from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Opened
+from dispatch.devices import DeviceReport
+from dispatch.engine import Engine
+from dispatch.journal import Journal
+from dispatch.triage import URGENT_TYPES
+
+URGENT, PEOPLE, ROUTINE = 0, 1, 2
+RANK_NAMES = ("urgent", "people", "routine")
+
+T = TypeVar("T")
+_Work = Callable[[], Awaitable[Any]]
+_Item = tuple[int, int, _Work, "asyncio.Future[Any]"]
+
+
+class DeviceIntake(Protocol):
+    """What a device transport may ask of the core (with a key lookup, all it gets)."""
+
+    def checkin(self, reports: Sequence[DeviceReport]) -> bool: ...
+
+    async def devices(self, reports: Sequence[DeviceReport]) -> None: ...
+
+
+class Intake:
+    def __init__(self, engine: Engine, journal: Journal, clock: Clock, *, maxsize: int = 10_000) -> None:
+        self._engine = engine
+        self._journal = journal
+        self._clock = clock
+        self._queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue(maxsize)
+        self._order = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self.counters: Counter[str] = Counter()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._work(), name="intake")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    # -- the sources ------------------------------------------------------------------------------
+
+    def checkin(self, reports: Sequence[DeviceReport]) -> bool:
+        """The quick path: True when every report is a routine check-in that needs nothing written."""
+        if self._journal.failure is not None:
+            return False  # a receiver that cannot record anything must not look healthy
+        handled = self._engine.supervision.checkin(reports, self._clock.now())
+        if handled:
+            self.counters["quick"] += len(reports)
+        return handled
+
+    async def devices(self, reports: Sequence[DeviceReport]) -> None:
+        """Record what devices said (one frame, or every frame of one read); returns once durable."""
+        if not reports:
+            return
+        urgent = any(r.kind == "alarm" and r.alarm_type in URGENT_TYPES for r in reports)
+        await self._submit(URGENT if urgent else ROUTINE, lambda: self._engine.device_reports(reports))
+
+    async def alarm(self, request: AlarmRequest) -> Opened:
+        """An alarm raised over HTTP; returns once the incident (or the attachment) is durable."""
+        rank = URGENT if request.alarm_type in URGENT_TYPES else PEOPLE
+        opened: Opened = await self._submit(rank, lambda: self._engine.alarm(request))
+        return opened
+
+    async def call(self, event: CallEvent) -> CallOutcome:
+        """A hotline call event; returns once what it caused is durable."""
+        rank = URGENT if event.alarm_type in URGENT_TYPES else PEOPLE
+        outcome: CallOutcome = await self._submit(rank, lambda: self._engine.call_event(event))
+        return outcome
+
+    # -- the queue --------------------------------------------------------------------------------
+
+    async def _submit(self, rank: int, work: Callable[[], Awaitable[T]]) -> T:
+        if self._journal.failure is not None:  # even an item that writes nothing must not be acknowledged
+            raise self._journal.failure
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rank, next(self._order), work, future))
+        result, seq = await future
+        await self._journal.durable(seq)
+        return result  # type: ignore[no-any-return]
+
+    async def _work(self) -> None:
+        while True:
+            rank, _, work, future = await self._queue.get()
+            if future.done():  # the submitter went away (its client hung up): nothing to do
+                continue
+            try:
+                result = await work()
+            except Exception as exc:  # refused, or the journal failed: the submitter must not acknowledge
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                self.counters[RANK_NAMES[rank]] += 1
+                if not future.done():
+                    future.set_result((result, self._journal.head_seq))

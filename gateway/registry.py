@@ -1,0 +1,143 @@
+"""The protocol registry: every device protocol the gateway speaks, described by one spec in its own module.
+
+What it owns
+    The list of protocols. Each protocol module of this package ends with ``SPEC = ProtocolSpec(...)``: its
+    name in the registry (what a device's ``protocol`` says), the short option name of its port setting
+    (``--dc09-port``, ``ANXIN_DC09_PORT``, ``device_ports.dc09``), its default port, the factory of its
+    sans-I/O codec (and of a datagram codec when it also runs over UDP), and its code tables. Listeners,
+    settings, the CLI's flags, the check of imported devices and docs/device-codes.md are all driven from
+    here, so adding a protocol is adding one module (and its test file): :func:`protocols` finds it.
+
+Rules
+    1. Discovery imports each module of this package once and keeps every ``SPEC`` it finds, in the order of
+       their default ports; :func:`register` adds one from elsewhere (a test's, a deployment's plug-in).
+    2. Names and options are unique; a clash is a :class:`~gateway.errors.UsageError` at start, not a
+       surprise at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.codes import CodeMeaning
+from gateway.errors import UsageError
+from gateway.events import Decoded
+
+#: looks up a device's AES key by account / device id (None: the device has none, or is unknown)
+KeyLookup = Callable[[str], bytes | None]
+
+
+class StreamCodec(Protocol):
+    """A codec for one connection: bytes in (any cut), one result per complete frame out."""
+
+    counters: Counter[str]
+
+    def receive_data(self, data: bytes, now: float) -> list[Decoded]: ...
+
+
+class DatagramCodec(Protocol):
+    """A codec for datagrams, each a whole message (DC-09 over UDP)."""
+
+    counters: Counter[str]
+
+    def datagram(self, data: bytes, now: float) -> list[Decoded]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTable:
+    """One table of a protocol's codes, as docs/device-codes.md shows it."""
+
+    title: str
+    column: str
+    codes: dict[str, CodeMeaning]
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolSpec:
+    name: str
+    option: str
+    default_port: int
+    summary: str
+    stream: Callable[[KeyLookup], StreamCodec]
+    datagram: Callable[[KeyLookup], DatagramCodec] | None = None
+    codes: tuple[CodeTable, ...] = ()
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        return ("tcp", "udp") if self.datagram is not None else ("tcp",)
+
+
+_registered: dict[str, ProtocolSpec] = {}
+_discovered = False
+
+
+def protocols() -> dict[str, ProtocolSpec]:
+    """Every known protocol by name, built-in ones first, in the order of their default ports."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        import gateway
+
+        for module in pkgutil.iter_modules(gateway.__path__):
+            spec = getattr(importlib.import_module(f"gateway.{module.name}"), "SPEC", None)
+            if isinstance(spec, ProtocolSpec):
+                register(spec)
+    return dict(sorted(_registered.items(), key=lambda item: (item[1].default_port, item[0])))
+
+
+def register(spec: ProtocolSpec) -> None:
+    for other in _registered.values():
+        if other.name != spec.name and other.option == spec.option:
+            raise UsageError(f"protocols {other.name} and {spec.name} both use the option {spec.option}")
+    if spec.name in _registered and _registered[spec.name] is not spec:
+        raise UsageError(f"protocol {spec.name} is registered twice")
+    _registered[spec.name] = spec
+
+
+def unregister(name: str) -> None:
+    """Forget a protocol registered with :func:`register` (tests)."""
+    _registered.pop(name, None)
+
+
+def by_option() -> dict[str, ProtocolSpec]:
+    return {spec.option: spec for spec in protocols().values()}
+
+
+def document() -> str:
+    """The text of docs/device-codes.md, drawn from the registry (a test keeps them equal)."""
+    lines = [
+        "# Device protocols and codes → Anxin alarm types",
+        "",
+        "Drawn from the protocol registry (`gateway/registry.py`) by `python -m gateway.registry`; a test fails",
+        "when they disagree. The priority of each alarm type is the triage rule's ([triage.md](triage.md)).",
+        "Contact ID qualifier 1 is a new event, 3 a restore (clears a technical condition), 6 a condition still",
+        "present.",
+        "",
+        "| protocol | port setting | default port | transports | what speaks it |",
+        "|---|---|---|---|---|",
+    ]
+    specs = protocols().values()
+    for spec in specs:
+        transports = ", ".join(t.upper() for t in spec.transports)
+        option = f"`--{spec.option}-port`, `ANXIN_{spec.option.upper()}_PORT`"
+        lines.append(f"| `{spec.name}` | {option} | {spec.default_port} | {transports} | {spec.summary} |")
+    lines.append("")
+    for spec in specs:
+        for table in spec.codes:
+            lines += [f"## {table.title}", "", f"| {table.column} | meaning | event | Anxin alarm type |"]
+            lines.append("|---|---|---|---|")
+            for code, meaning in table.codes.items():
+                lines.append(f"| `{code}` | {meaning.label} | {meaning.kind} | {meaning.alarm_type or '—'} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the protocol modules register into gateway.registry, not into __main__
+    from gateway import registry
+
+    print(registry.document(), end="")

@@ -1,0 +1,130 @@
+"""The one intake: alarms beat routine traffic whatever their source, bounded, durable before it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable
+
+import pytest
+
+from dispatch.commands import AlarmRequest, CallEvent
+from dispatch.core import Core
+from dispatch.devices import DeviceReport
+from dispatch.errors import JournalError, NotFound
+from dispatch.intake import Intake
+from tests.conftest import engine_of
+
+
+def health(n: int) -> DeviceReport:
+    return DeviceReport("watch", "8800000015", "health", "WATCH:bphrt", detail={"heart_rate": 60 + n})
+
+
+def device_sos() -> DeviceReport:
+    return DeviceReport("sia-dc09", "1234", "alarm", "CID:1101", alarm_type="sos", dedup="1234:1")
+
+
+def idle_intake(core: Core, maxsize: int = 10_000) -> Intake:
+    """An intake on the core's engine whose worker has not started: what is submitted waits in its queue."""
+    return Intake(engine_of(core), core.journal, core.clock, maxsize=maxsize)
+
+
+async def backlog_then(core: Core, intake: Intake, urgent: Awaitable[object]) -> list[str]:
+    """Queue 200 routine health readings, then the urgent item; start the worker; the kinds written, in order."""
+    head = core.journal.head_seq
+    routine = [asyncio.create_task(intake.devices([health(n)])) for n in range(200)]
+    await asyncio.sleep(0)  # the backlog is queued before the alarm arrives
+    first = asyncio.ensure_future(urgent)
+    await asyncio.sleep(0)
+    assert intake.waiting() == 201
+    intake.start()
+    await asyncio.gather(first, *routine)
+    await intake.stop()
+    kinds = [e.kind for e in await core.journal.read(head, 1000)]
+    assert kinds.count("elder.health") == 200
+    return kinds
+
+
+async def test_a_device_sos_overtakes_a_backlog_of_routine_frames(core: Core) -> None:
+    intake = idle_intake(core)
+    kinds = await backlog_then(core, intake, intake.devices([device_sos()]))
+    assert kinds[0] == "incident.opened"  # first in the record, though it came last
+    assert intake.counters == {"urgent": 1, "routine": 200}
+
+
+async def test_an_sos_over_http_overtakes_them_too(core: Core) -> None:
+    intake = idle_intake(core)
+    request = AlarmRequest("sos", actor="operator:o", source="api", elder_id="e2")
+    kinds = await backlog_then(core, intake, intake.alarm(request))
+    assert kinds[0] == "incident.opened"
+
+
+async def test_a_hotline_sos_overtakes_them_too(core: Core) -> None:
+    intake = idle_intake(core)
+    event = CallEvent("answered", "call-9", "13505960002", "12349", actor="cti", alarm_type="sos")
+    kinds = await backlog_then(core, intake, intake.call(event))
+    assert kinds[:3] == ["call.ringing", "call.answered", "incident.opened"]
+
+
+async def test_people_go_before_routine_and_after_alarms(core: Core) -> None:
+    intake = idle_intake(core)
+    call = asyncio.ensure_future(intake.call(CallEvent("ringing", "call-1", "13505960001", "12349", actor="cti")))
+    routine = asyncio.ensure_future(intake.devices([health(1)]))
+    sos = asyncio.ensure_future(intake.devices([device_sos()]))
+    await asyncio.sleep(0)
+    head = core.journal.head_seq
+    intake.start()
+    await asyncio.gather(call, routine, sos)
+    await intake.stop()
+    kinds = [e.kind for e in await core.journal.read(head, 100)]
+    assert kinds[0] == "incident.opened" and kinds.index("call.ringing") < kinds.index("elder.health")
+
+
+async def test_what_it_returns_is_durable(core: Core) -> None:
+    opened = await core.intake.alarm(AlarmRequest("fall", actor="operator:o", source="api", elder_id="e1"))
+    assert core.journal.durable_seq == core.journal.head_seq
+    assert opened.incident_id in {e.incident_id for e in await core.journal.read(0, 100)}
+
+
+async def test_a_refused_alarm_raises_to_its_sender_and_writes_nothing(core: Core) -> None:
+    head = core.journal.head_seq
+    with pytest.raises(NotFound):
+        await core.intake.alarm(AlarmRequest("sos", actor="operator:o", source="api", elder_id="nobody"))
+    assert core.journal.head_seq == head
+    await core.intake.alarm(AlarmRequest("sos", actor="operator:o", source="api", elder_id="e1"))  # still serving
+
+
+async def test_a_bounded_queue_makes_senders_wait(core: Core) -> None:
+    intake = idle_intake(core, maxsize=5)
+    senders = [asyncio.create_task(intake.devices([health(n)])) for n in range(8)]
+    await asyncio.sleep(0)
+    assert intake.waiting() == 5  # three senders are held back (a TCP transport stops reading)
+    intake.start()
+    await asyncio.gather(*senders)
+    await intake.stop()
+
+
+async def test_the_quick_path_notes_check_ins_and_writes_nothing(core: Core) -> None:
+    head = core.journal.head_seq
+    link = DeviceReport("sia-dc09", "1234", "checkin", "NULL", battery=77)
+    assert core.intake.checkin([link])
+    assert engine_of(core).state.devices["1234"].battery == 77
+    assert core.journal.head_seq == head
+    assert not core.intake.checkin([DeviceReport("sia-dc09", "FFFF", "checkin", "NULL")])  # unknown: full path
+    assert not core.intake.checkin([link, device_sos()])  # anything to record: full path for all
+
+
+async def test_a_journal_that_cannot_commit_acknowledges_nothing(core: Core) -> None:
+    blocker = sqlite3.connect(core.settings.db_path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: commits fail
+    journal = core.journal
+    assert isinstance(journal, type(journal)) and hasattr(journal, "_writer")
+    await journal._writer.execute("PRAGMA busy_timeout = 0")  # type: ignore[attr-defined]
+    with pytest.raises(JournalError):
+        await core.intake.devices([device_sos()])
+    link = DeviceReport("sia-dc09", "1234", "checkin", "NULL")
+    assert not core.intake.checkin([link])  # a receiver that cannot record must not look healthy
+    with pytest.raises(JournalError):
+        await core.intake.devices([link])
+    blocker.rollback()
+    blocker.close()

@@ -168,16 +168,12 @@ class Engine:
         except (InvalidInput, KeyError) as exc:
             log.error("replay: entry %d (%s) does not apply: %s", entry.seq, entry.kind, exc)
 
-    @asynccontextmanager
-    async def changing(self) -> AsyncIterator[None]:
+    def changing(self) -> _Change:
         """Hold the engine's lock for one change; sync the geo index and wake the timers after it.
 
         Returns without waiting for durability (the intake's commands); :meth:`_txn` waits (people's).
         """
-        async with self._lock:
-            yield
-            await self._sync_geo()
-        self.timers_changed.set()
+        return _Change(self)
 
     @asynccontextmanager
     async def _txn(self) -> AsyncIterator[None]:
@@ -660,6 +656,7 @@ class Engine:
                 await self.registry.upsert_devices([device])
             async with self._txn():
                 self.directory.put_device(device)
+                self.supervision.watch(device, self.clock.now())
                 self.emit(DeviceSaved(device.device_id, bool(fields), fields), actor=actor)
         return bool(fields)
 
@@ -726,6 +723,27 @@ class Engine:
                     await self.tick()
                 except Exception:  # one failing timer must not stop every clock in the centre
                     log.exception("timers: a tick failed; the loop goes on")
+
+
+class _Change:
+    """:meth:`Engine.changing` as a plain async context manager (it is on every alarm's path: no generator)."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def __aenter__(self) -> None:
+        await self._engine._lock.acquire()
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        engine = self._engine
+        try:
+            if kind is None:
+                await engine._sync_geo()
+        finally:
+            engine._lock.release()
+        engine.timers_changed.set()
 
 
 def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> ResponderDuty:

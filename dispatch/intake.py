@@ -83,10 +83,7 @@ class Intake:
         """The quick path: True when every report is a routine check-in that needs nothing written."""
         if self._journal.failure is not None:
             return False  # a receiver that cannot record anything must not look healthy
-        handled = self._engine.supervision.checkin(reports, self._clock.now())
-        if handled:
-            self.counters["quick"] += len(reports)
-        return handled
+        return self._engine.supervision.checkin(reports, self._clock.now())
 
     async def devices(self, reports: Sequence[DeviceReport]) -> None:
         """Record what devices said (one frame, or every frame of one read); returns once durable."""

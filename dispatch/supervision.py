@@ -56,6 +56,12 @@ class Supervision:
         for device in self._directory.devices.values():
             self._state.timers.set(("checkin", device.device_id), now + device.checkin_s * self._grace)
 
+    def watch(self, device: Device, now: float) -> None:
+        """A device registered (or changed) while running: it has one full interval from now to report."""
+        key = ("checkin", device.device_id)
+        if key not in self._state.timers:
+            self._state.timers.set(key, now + device.checkin_s * self._grace)
+
     # -- the quick path ---------------------------------------------------------------------------
 
     def checkin(self, reports: Sequence[DeviceReport], now: float) -> bool:
@@ -64,19 +70,23 @@ class Supervision:
         A link or heartbeat from a known device without an open "missed check-in" condition only updates
         its last-seen time and battery (rule 3). Anything else -- an unknown device, a condition to clear, any
         other kind of report -- returns False before anything is noted, and the caller takes the full path.
+        This runs for every heartbeat of a city's devices: two passes over the reports, no allocation.
         """
-        known: list[tuple[DeviceReport, Device]] = []
+        devices, conditions = self._directory.devices, self._state.conditions
         for report in reports:
-            device = self._directory.devices.get(report.device_id)
+            device = devices.get(report.device_id)
             if (
                 report.kind not in QUICK_KINDS
                 or device is None
-                or (report.device_id, "missed_checkin", device.drill) in self._state.conditions
+                or (report.device_id, "missed_checkin", device.drill) in conditions
             ):
                 return False
-            known.append((report, device))
-        for report, device in known:
-            self._seen(device, report.battery, now)
+        statuses = self._state.devices
+        for report in reports:
+            status = statuses.get(report.device_id) or self._state.device(report.device_id)
+            status.last_seen = now
+            if report.battery is not None:
+                status.battery = report.battery
         return True
 
     def _seen(self, device: Device, battery: int | None, now: float) -> DeviceStatus:

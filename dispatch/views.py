@@ -74,7 +74,7 @@ class Views:
         return {
             "type": "snapshot",
             "seq": seq,
-            "incidents": self.incidents(open_only=True, limit=len(self._state.incidents) or 1),
+            "incidents": self.incidents(open_only=True),
             "responders": self.responders(),
             "calls": [call_view(c, self._directory) for c in self._state.calls.values() if c.state != "ended"],
         }

@@ -186,7 +186,7 @@ function updateResponder(kind, p, ts) {
   const responder = p.responder_id ? app.responders.get(p.responder_id) : null;
   if (!responder) return;
   if (kind === "responder.duty") responder.on_duty = Boolean(p.on);
-  if ((kind === "responder.duty" || kind === "responder.position") && p.lat !== undefined) {
+  if ((kind === "responder.duty" || kind === "responder.position") && p.lat !== undefined && p.lat !== null) {
     Object.assign(responder, { lat: p.lat, lon: p.lon, pos_at: ts });
   }
   if (kind === "offer.made") responder.assignment_id = p.assignment_id;

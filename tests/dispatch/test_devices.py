@@ -7,6 +7,8 @@ from dispatch.core import Core
 from dispatch.devices import DeviceReport
 from dispatch.entries import ElderHealth
 from dispatch.machines import IncidentState
+from dispatch.registry import Device
+from dispatch.state import Incident
 from tests.conftest import engine_of
 
 
@@ -123,3 +125,34 @@ async def test_a_dedup_key_seen_long_ago_is_a_new_alarm(core: Core, clock: Manua
     clock.advance(7 * 86400)
     await submit(core, report(dedup="1234:0007:abc"))
     assert len(engine_of(core).state.incidents) == 2  # long after: recorded and opened again
+
+
+async def test_quick_check_ins_keep_a_device_off_the_missing_list(core: Core, clock: ManualClock) -> None:
+    """The quick path only notes the time; the deadline re-arms itself from it when it comes due."""
+    link = report(kind="checkin", alarm_type=None, code="NULL")
+    for _ in range(6):  # every 5 minutes for half an hour, on the quick path only
+        assert core.intake.checkin([link])
+        clock.advance(300)
+        await engine_of(core).tick()
+    assert not mine(core, "1234")  # (the fixture's watch, silent all along, is missing by now)
+    clock.advance(600 * 1.2)  # then silence
+    await engine_of(core).tick()
+    (missing,) = mine(core, "1234")
+    assert missing.alarm_type == "missed_checkin"
+
+
+async def test_a_device_registered_while_running_is_supervised(core: Core, clock: ManualClock) -> None:
+    device = Device(device_id="N1", protocol="sia-dc09", elder_id="e1", checkin_s=60)
+    await core.engine.put_device(device, actor="admin:a")
+    assert core.intake.checkin([report(kind="checkin", alarm_type=None, device_id="N1", code="NULL")])
+    clock.advance(71)
+    await engine_of(core).tick()
+    assert not mine(core, "N1")
+    clock.advance(2)
+    await engine_of(core).tick()
+    (missing,) = mine(core, "N1")
+    assert missing.alarm_type == "missed_checkin"
+
+
+def mine(core: Core, device_id: str) -> list[Incident]:
+    return [i for i in engine_of(core).state.incidents.values() if i.device_id == device_id]

@@ -1,0 +1,117 @@
+"""Typed journal entries: one class per kind, checked by mypy, encoded and decoded at the journal's edge only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatch.entries import (
+    FACTS,
+    AssignmentStatus,
+    Fact,
+    IncidentOpened,
+    ProposedClinic,
+    Ranked,
+    RankedResponder,
+    Unrecognised,
+    decode,
+    encode,
+    fact,
+)
+
+ROOT = Path(__file__).parents[2]
+
+WRONG = """
+from dispatch.entries import IncidentOpened, Resolved, Note
+from dispatch.journal import Entry
+from dispatch.state import Projection
+
+opened = IncidentOpened(
+    incident_idd="INC-1", alarm_type="sos", source="api", priority=2, priority_reasons=(),
+    location="home", answer_deadline=0.0,
+)
+print(opened.incident_idd)
+IncidentOpened("INC-1", "sos", "api", 2, (), "on the moon", 0.0)
+
+def on_resolved(entry: Entry, fact: Resolved) -> None:
+    print(fact.outcome)
+
+Projection(position_stale_s=1.0)._on(Note, on_resolved)
+"""
+
+
+def test_a_wrong_field_name_is_a_type_error(tmp_path: Path) -> None:
+    """mypy --strict catches a misspelt field where an entry is written and where it is read, a value outside
+    its Literal, and a projection handler registered for the wrong kind."""
+    api = pytest.importorskip("mypy.api")
+    snippet = tmp_path / "wrong_entries.py"
+    snippet.write_text(WRONG, encoding="utf-8")
+    os.environ["MYPYPATH"] = str(ROOT)
+    try:
+        out, _, status = api.run(
+            [str(snippet), "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache")]
+        )
+    finally:
+        del os.environ["MYPYPATH"]
+    assert status == 1, out
+    assert 'Unexpected keyword argument "incident_idd" for "IncidentOpened"' in out
+    assert '"IncidentOpened" has no attribute "incident_idd"' in out
+    assert 'Argument 6 to "IncidentOpened" has incompatible type "Literal[\'on the moon\']"' in out
+    assert 'Argument 2 to "_on" of "Projection" has incompatible type' in out
+
+
+def test_every_kind_is_one_frozen_class_with_its_name() -> None:
+    assert len(FACTS) == 31
+    for kind, cls in FACTS.items():
+        assert kind == cls.KIND and cls.VERSION >= 1
+        params = cls.__dataclass_params__  # type: ignore[attr-defined]
+        assert params.frozen and hasattr(cls, "__slots__")
+
+
+def test_a_kind_is_never_registered_twice() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+
+        @fact("incident.opened")
+        class Again(Fact):
+            pass
+
+
+def test_nested_facts_round_trip() -> None:
+    ranked = Ranked(
+        candidates=(RankedResponder("c1", "李", 120, 150, "walk", True, ("own caregiver (五定)",)),),
+        clinic=ProposedClinic("k1", "卫生站", 900, 300, ("green channel (绿色通道)",)),
+        skill="nursing",
+        radius_m=5000.0,
+        excluded=("c0",),
+    )
+    assert decode("incident.ranked", 1, encode(ranked)) == ranked
+    assert '"李"' in encode(ranked)  # stored as UTF-8 text, not escaped
+
+
+def test_unknown_kinds_newer_versions_and_bad_bodies_are_kept_unread() -> None:
+    assert decode("service.ordered", 1, '{"x":1}') == Unrecognised("service.ordered", 1, '{"x":1}')
+    assert decode("incident.note", 9, '{"text":"x"}') == Unrecognised("incident.note", 9, '{"text":"x"}')
+    bad = decode("assignment.status", 1, '{"assignment_id":"A-1","responder_id":"c","status":"asleep"}')
+    assert isinstance(bad, Unrecognised) and bad.error is not None
+
+
+def test_bodies_from_before_a_field_existed_still_decode() -> None:
+    """Release 0.1 left ``technical`` out of some bodies and had no ``fields`` on registry entries."""
+    opened = decode(
+        "incident.opened",
+        1,
+        '{"incident_id":"INC-1","alarm_type":"sos","source":"api","priority":2,'
+        '"priority_reasons":["sos: base priority 2"],"location":"home","answer_deadline":5}',
+    )
+    assert isinstance(opened, IncidentOpened) and opened.technical is False and opened.answer_deadline == 5.0
+    assert decode("registry.elder", 1, '{"elder_id":"e1","changed":true}') == FACTS["registry.elder"]("e1", True)
+
+
+@given(st.text(max_size=200), st.sampled_from(["en_route", "on_scene", "done"]))
+def test_any_text_round_trips(note: str, status: str) -> None:
+    body = AssignmentStatus("A-1", "c1", status, note)  # type: ignore[arg-type]
+    assert decode(body.KIND, body.VERSION, encode(body)) == body

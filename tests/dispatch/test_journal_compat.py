@@ -1,0 +1,107 @@
+"""A data folder written by release 0.1 (before typed entries) replays, verifies and gives the same projection.
+
+The fixture (``fixtures/journal-0.1/``, see its README) is the SQLite file that release wrote, with every one of
+its 31 entry kinds, and the projection that release folded from it, shown through its views.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dispatch.clock import ManualClock
+from dispatch.core import open_core
+from dispatch.directory import Directory
+from dispatch.entries import FACTS, Note, Unrecognised
+from dispatch.journal import SqliteJournal, connect, read_only, verify_chain
+from dispatch.state import Projection
+from dispatch.store import SqliteRegistry
+from dispatch.views import call_view, incident_view, responder_view
+from tests.conftest import settings_for
+
+FIXTURE = Path(__file__).parent / "fixtures" / "journal-0.1"
+SEEN_AT = 1_780_010_000.0  # the "now" at which the fixture's responders were shown
+
+
+def copy_of_fixture(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(FIXTURE / "anxin.sqlite3", data / "anxin.sqlite3")
+    return data
+
+
+def dump(projection: Projection, directory: Directory) -> dict[str, Any]:
+    """The projection as the fixture's ``projection.json`` shows it (the same views, the same order)."""
+    incidents = sorted(projection.incidents.values(), key=lambda i: i.incident_id)
+    return {
+        "incidents": [incident_view(i, projection, directory) for i in incidents],
+        "responders": [responder_view(r, projection, directory, SEEN_AT) for r in sorted(directory.responders)],
+        "calls": [call_view(c, directory) for c in sorted(projection.calls.values(), key=lambda c: c.call_id)],
+        "open_by_elder": sorted([[*k, v] for k, v in projection.open_by_elder.items()]),
+        "conditions": sorted([[*k, v] for k, v in projection.conditions.items()]),
+        "dedup": sorted([k, v] for k, v in projection.dedup.items()),
+        "timers": sorted([[list(key), deadline] for key, deadline in projection.timers._deadlines.items()]),  # type: ignore[arg-type]
+    }
+
+
+def normalised(value: Any) -> Any:
+    """JSON's view of a value: tuples are lists, and 1100 equals 1100.0 as it did on the wire."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
+
+
+async def test_the_old_journal_verifies_read_only(tmp_path: Path) -> None:
+    """``anxin verify`` on a folder nobody has opened since release 0.1 (no schema-version column yet)."""
+    data = copy_of_fixture(tmp_path)
+    conn, read = await read_only(data / "anxin.sqlite3")
+    try:
+        result = await verify_chain(read)
+    finally:
+        await conn.close()
+    assert result.entries == 100
+
+
+async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None:
+    data = copy_of_fixture(tmp_path)
+    journal = SqliteJournal(data / "anxin.sqlite3", ManualClock())
+    await journal.open()
+    entries = [entry async for entry in journal.replay()]
+    await journal.close()
+    assert len(entries) == 100
+    assert not [e for e in entries if isinstance(e.fact, Unrecognised)]
+    assert {e.kind for e in entries} == set(FACTS)  # all 31 kinds of that release, each a registered class
+    assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)
+
+
+async def test_the_old_journal_replays_to_the_same_projection(tmp_path: Path) -> None:
+    data = copy_of_fixture(tmp_path)
+    settings = settings_for(data)
+    journal = SqliteJournal(settings.db_path, ManualClock())
+    await journal.open()
+    projection = Projection(position_stale_s=settings.position_stale_s)
+    async for entry in journal.replay():
+        projection.apply(entry)
+    assert (await journal.verify()).entries == 100
+    await journal.close()
+
+    db = await connect(settings.db_path)
+    directory = await Directory.load(SqliteRegistry(db))
+    await db.close()
+    expected = json.loads((FIXTURE / "projection.json").read_text(encoding="utf-8"))
+    assert normalised(dump(projection, directory)) == expected
+
+
+async def test_the_new_release_carries_the_old_chain_on(tmp_path: Path) -> None:
+    """Opened by this release, the old folder serves: the chain goes on from the old head and verifies."""
+    data = copy_of_fixture(tmp_path)
+    core = await open_core(settings_for(data), ManualClock(1_780_010_000.0), protocols=("sia-dc09", "watch", "gt06"))
+    try:
+        assert core.replayed == 100
+        incident = next(i for i in core.views.incidents(open_only=True) if i["alarm_type"] == "medical")
+        await core.engine.note(incident["incident_id"], "家属已到", actor="operator:op1")
+        (entry,) = await core.journal.read(core.journal.head_seq - 1, 1)
+        assert entry.fact == Note("家属已到")
+        assert (await core.journal.verify()).entries == core.journal.head_seq
+    finally:
+        await core.close()

@@ -29,9 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
-from typing import cast
+from typing import TypeVar, cast
 
 from dispatch.clock import Clock
 from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Opened, RosterLine
@@ -84,7 +84,7 @@ from dispatch.machines import (
     assignment_next,
     incident_allows,
 )
-from dispatch.matching import Matcher, eta_s, geodesic_m
+from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
 from dispatch.registry import Device, Elder, Responder, responder_tags
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Incident, Projection, person_key
@@ -93,6 +93,7 @@ from dispatch.supervision import Supervision
 from dispatch.triage import priority, rule
 
 log = logging.getLogger("anxin.engine")
+R = TypeVar("R", Elder, Device, Responder)
 
 OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
 CAREGIVER_STATUSES = ("en_route", "on_scene", "done")
@@ -426,8 +427,8 @@ class Engine:
         clinic = incident.clinic
         if alarm.medical and clinic is None:
             proposal = await self.matcher.nearest_clinic(incident.lat, incident.lon, self.clock.now())
-            clinic = proposal.journaled() if proposal else None
-        candidates = tuple(c.journaled() for c in ranking)
+            clinic = rounded(proposal) if proposal else None
+        candidates = tuple(rounded(c) for c in ranking)
         self.emit(
             Ranked(candidates, clinic, alarm.skill, self.settings.match_radius_m, tuple(sorted(tried))),
             actor="system",
@@ -635,13 +636,10 @@ class Engine:
         """Add or replace an elder's record; journals which fields changed. Returns whether anything did."""
         if elder.caregiver_id and elder.caregiver_id not in self.directory.responders:
             raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id")
-        async with self._registry_lock:
-            fields = _changed(self.directory.elders.get(elder.elder_id), elder)
-            if fields:
-                await self.registry.upsert_elders([elder])
-            async with self._txn():
-                self.directory.put_elder(elder)
-                self.emit(ElderSaved(elder.elder_id, bool(fields), fields), actor=actor)
+        old = self.directory.elders.get(elder.elder_id)
+        async with self._saving(old, elder, self.registry.upsert_elders) as fields:
+            self.directory.put_elder(elder)
+            self.emit(ElderSaved(elder.elder_id, bool(fields), fields), actor=actor)
         return bool(fields)
 
     async def put_device(self, device: Device, *, actor: str) -> bool:
@@ -650,28 +648,35 @@ class Engine:
         if self.protocols and device.protocol not in self.protocols:
             known = ", ".join(sorted(self.protocols))
             raise InvalidInput(f"unknown device protocol {device.protocol!r}; one of {known}", field="protocol")
-        async with self._registry_lock:
-            fields = _changed(self.directory.devices.get(device.device_id), device)
-            if fields:
-                await self.registry.upsert_devices([device])
-            async with self._txn():
-                self.directory.put_device(device)
-                self.supervision.watch(device, self.clock.now())
-                self.emit(DeviceSaved(device.device_id, bool(fields), fields), actor=actor)
+        old = self.directory.devices.get(device.device_id)
+        async with self._saving(old, device, self.registry.upsert_devices) as fields:
+            self.directory.put_device(device)
+            self.supervision.watch(device, self.clock.now())
+            self.emit(DeviceSaved(device.device_id, bool(fields), fields), actor=actor)
         return bool(fields)
 
     async def put_responder(self, responder: Responder, *, actor: str) -> bool:
-        async with self._registry_lock:
-            fields = _changed(self.directory.responders.get(responder.responder_id), responder)
-            if fields:
-                await self.registry.upsert_responders([responder])
-            async with self._txn():
-                self.directory.put_responder(responder)
-                if responder.kind == "clinic":
-                    await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
-                self.state.dirty.add(responder.responder_id)  # skills, travel or kind may have changed
-                self.emit(ResponderSaved(responder.responder_id, bool(fields), fields), actor=actor)
+        old = self.directory.responders.get(responder.responder_id)
+        async with self._saving(old, responder, self.registry.upsert_responders) as fields:
+            self.directory.put_responder(responder)
+            if responder.kind == "clinic":
+                await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
+            self.state.dirty.add(responder.responder_id)  # skills, travel or kind may have changed
+            self.emit(ResponderSaved(responder.responder_id, bool(fields), fields), actor=actor)
         return bool(fields)
+
+    @asynccontextmanager
+    async def _saving(
+        self, old: R | None, new: R, write: Callable[[list[R]], Awaitable[object]]
+    ) -> AsyncIterator[tuple[str, ...]]:
+        """One registry write, in order: the store (only when a field changed), then -- the engine's lock held --
+        whatever the caller does with the fields that changed (the directory, the journal entry)."""
+        async with self._registry_lock:
+            fields = _changed(old, new)
+            if fields:
+                await write([new])
+            async with self._txn():
+                yield fields
 
     async def viewed(self, elder_id: str, *, actor: str) -> None:
         """Every read of an elder's record is journaled (health data is sensitive)."""
@@ -752,7 +757,7 @@ def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> 
     return ResponderDuty(responder_id, on, lat, lon)
 
 
-def _changed(old: Elder | Device | Responder | None, new: Elder | Device | Responder) -> tuple[str, ...]:
+def _changed(old: R | None, new: R) -> tuple[str, ...]:
     """The fields of a registry record that differ from the stored one (every field of a new record)."""
     if old is None:
         return tuple(type(new).model_fields)

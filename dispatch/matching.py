@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from geographiclib.geodesic import Geodesic
@@ -60,6 +61,8 @@ from dispatch.entries import ProposedClinic, RankedResponder
 from dispatch.errors import InvalidInput
 from dispatch.geo import GeoIndex
 from dispatch.registry import SKILL_BITS, TRAVEL_BITS, Responder, open_at
+
+R = TypeVar("R", RankedResponder, ProposedClinic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,37 +100,16 @@ def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return float(_WGS84.Inverse(lat1, lon1, lat2, lon2, Geodesic.DISTANCE)["s12"])
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One responder proposed for an incident, with the figures and reasons shown to the operator."""
-
-    responder_id: str
-    name: str
-    distance_m: float
-    eta_s: float
-    travel: str
-    own: bool
-    reasons: tuple[str, ...]
-
-    def journaled(self) -> RankedResponder:
-        """The candidate as the journal keeps it (whole metres and seconds)."""
-        return RankedResponder(
-            self.responder_id, self.name, round(self.distance_m), round(self.eta_s), self.travel, self.own, self.reasons
-        )
+#: a responder proposed for an incident, with the figures and reasons shown to the operator (exact metres
+#: and seconds here; the journal keeps them rounded, see :func:`rounded`)
+Candidate = RankedResponder
+#: the clinic proposed for a medical alarm, reached by car
+ClinicProposal = ProposedClinic
 
 
-@dataclass(frozen=True, slots=True)
-class ClinicProposal:
-    """The clinic proposed for a medical alarm, reached by car."""
-
-    clinic_id: str
-    name: str
-    distance_m: float
-    eta_s: float
-    reasons: tuple[str, ...]
-
-    def journaled(self) -> ProposedClinic:
-        return ProposedClinic(self.clinic_id, self.name, round(self.distance_m), round(self.eta_s), self.reasons)
+def rounded(proposal: R) -> R:
+    """A candidate or clinic as the journal keeps it: whole metres and seconds."""
+    return replace(proposal, distance_m=round(proposal.distance_m), eta_s=round(proposal.eta_s))
 
 
 class Matcher:

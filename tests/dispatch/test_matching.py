@@ -15,7 +15,7 @@ from dispatch import matching
 from dispatch.entries import Ranked, decode, encode
 from dispatch.errors import InvalidInput
 from dispatch.geo import EARTH_RADIUS_M, MemoryGeoIndex, haversine_m
-from dispatch.matching import Candidate, Matcher, eta_s
+from dispatch.matching import Candidate, Matcher, eta_s, rounded
 from dispatch.registry import SKILLS, TRAVEL_MASK, Responder, responder_tags
 
 COMMUNITY = "龙文区/蓝田街道/蓝田社区"
@@ -257,7 +257,7 @@ async def test_reasons_and_json() -> None:
     await world.add(caregiver("b1", offset(1100.0, 0.0), ["nursing", "medical"], "bike"))
     [candidate] = await world.matcher().rank(*ELDER, skill="nursing")
     assert candidate.reasons == ("has skill nursing", "1.1 km by bike, ETA 8 min")
-    kept = candidate.journaled()  # as the journal keeps it: whole metres and seconds
+    kept = rounded(candidate)  # as the journal keeps it: whole metres and seconds
     assert decode("incident.ranked", 1, encode(Ranked((kept,), None, "nursing", 5000.0))) == Ranked(
         (kept,), None, "nursing", 5000.0
     )
@@ -337,5 +337,5 @@ async def test_many_closed_clinics_before_an_open_one() -> None:
     proposal = await world.matcher().nearest_clinic(*ELDER, local_ts(15))
     assert proposal is not None
     assert proposal.clinic_id == "open"
-    assert proposal.journaled().clinic_id == "open"
-    assert encode(Ranked((), proposal.journaled(), "nursing", 5000.0))
+    assert rounded(proposal).clinic_id == "open"
+    assert encode(Ranked((), rounded(proposal), "nursing", 5000.0))

@@ -651,7 +651,6 @@ class Engine:
         old = self.directory.devices.get(device.device_id)
         async with self._saving(old, device, self.registry.upsert_devices) as fields:
             self.directory.put_device(device)
-            self.supervision.watch(device, self.clock.now())
             self.emit(DeviceSaved(device.device_id, bool(fields), fields), actor=actor)
         return bool(fields)
 

@@ -14,9 +14,11 @@ Rules
        ``POSITION_MOVE_M``; alarms, restores, health readings and unknown devices always are (an unknown
        device at most once per ``UNKNOWN_EVERY_S``).
     3. The quick path (:meth:`Supervision.checkin`) only notes the time and battery of a routine check-in from a
-       known device in good standing; it never touches a timer. The deadline timer re-arms itself when it fires
+       known device in good standing; it moves no deadline. The deadline timer re-arms itself when it fires
        (:meth:`Supervision.missed_checkin`): a device heard from since gets a new deadline, not an incident.
-       So the quick path needs no lock and cannot race a tick.
+       The one timer the quick path sets is the first deadline of a device registered while the server runs
+       (supervision starts at its first report). So the quick path needs no lock and cannot race a tick: a
+       tick that fires a deadline the quick path just set finds the device heard from and re-arms it.
     4. A repeated message (its dedup key recorded within ``DEDUP_WINDOW_S``) is acknowledged again and not
        recorded twice.
     5. After a restart every device is given one full interval (plus grace) before it can be reported
@@ -56,12 +58,6 @@ class Supervision:
         for device in self._directory.devices.values():
             self._state.timers.set(("checkin", device.device_id), now + device.checkin_s * self._grace)
 
-    def watch(self, device: Device, now: float) -> None:
-        """A device registered (or changed) while running: it has one full interval from now to report."""
-        key = ("checkin", device.device_id)
-        if key not in self._state.timers:
-            self._state.timers.set(key, now + device.checkin_s * self._grace)
-
     # -- the quick path ---------------------------------------------------------------------------
 
     def checkin(self, reports: Sequence[DeviceReport], now: float) -> bool:
@@ -81,12 +77,14 @@ class Supervision:
                 or (report.device_id, "missed_checkin", device.drill) in conditions
             ):
                 return False
-        statuses = self._state.devices
+        statuses, timers = self._state.devices, self._state.timers
         for report in reports:
             status = statuses.get(report.device_id) or self._state.device(report.device_id)
             status.last_seen = now
             if report.battery is not None:
                 status.battery = report.battery
+            if ("checkin", report.device_id) not in timers:  # its first report since it was registered
+                timers.set(("checkin", report.device_id), now + devices[report.device_id].checkin_s * self._grace)
         return True
 
     def _seen(self, device: Device, battery: int | None, now: float) -> DeviceStatus:

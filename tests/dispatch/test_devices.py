@@ -141,9 +141,14 @@ async def test_quick_check_ins_keep_a_device_off_the_missing_list(core: Core, cl
     assert missing.alarm_type == "missed_checkin"
 
 
-async def test_a_device_registered_while_running_is_supervised(core: Core, clock: ManualClock) -> None:
+async def test_a_device_registered_while_running_is_supervised_from_its_first_report(
+    core: Core, clock: ManualClock
+) -> None:
     device = Device(device_id="N1", protocol="sia-dc09", elder_id="e1", checkin_s=60)
     await core.engine.put_device(device, actor="admin:a")
+    clock.advance(600)  # registered, not yet installed at the elder's home: not missing
+    await engine_of(core).tick()
+    assert not mine(core, "N1")
     assert core.intake.checkin([report(kind="checkin", alarm_type=None, device_id="N1", code="NULL")])
     clock.advance(71)
     await engine_of(core).tick()

@@ -73,7 +73,7 @@ from dispatch.entries import (
     Unanswered,
     Unrecognised,
 )
-from dispatch.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, NotFound
 from dispatch.geo import GeoIndex
 from dispatch.journal import Entry, Journal
 from dispatch.machines import (
@@ -162,11 +162,12 @@ class Engine:
             if entry.fact.error is not None:
                 log.error("replay: entry %d (%s) cannot be read: %s", entry.seq, entry.kind, entry.fact.error)
             else:
-                log.warning("replay: entry %d is a %s (v%d) this release does not know", *_about(entry))
+                what = (entry.seq, entry.kind, entry.version)
+                log.warning("replay: entry %d is a %s (v%d) this release does not know", *what)
             return
         try:
             self.state.apply(entry)
-        except (InvalidInput, KeyError) as exc:
+        except (AnxinError, KeyError) as exc:
             log.error("replay: entry %d (%s) does not apply: %s", entry.seq, entry.kind, exc)
 
     def changing(self) -> _Change:
@@ -761,7 +762,3 @@ def _changed(old: R | None, new: R) -> tuple[str, ...]:
     if old is None:
         return tuple(type(new).model_fields)
     return tuple(name for name in type(new).model_fields if getattr(old, name) != getattr(new, name))
-
-
-def _about(entry: Entry) -> tuple[int, str, int]:
-    return entry.seq, entry.kind, entry.version

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from dispatch.clock import ManualClock
 from dispatch.core import open_core
 from dispatch.directory import Directory
 from dispatch.entries import FACTS, Note, Unrecognised
-from dispatch.journal import SqliteJournal, connect, read_only, verify_chain
+from dispatch.journal import SqliteJournal, connect, entry_hash, read_only, verify_chain
 from dispatch.state import Projection
 from dispatch.store import SqliteRegistry
 from dispatch.views import call_view, incident_view, responder_view
@@ -103,5 +104,33 @@ async def test_the_new_release_carries_the_old_chain_on(tmp_path: Path) -> None:
         (entry,) = await core.journal.read(core.journal.head_seq - 1, 1)
         assert entry.fact == Note("家属已到")
         assert (await core.journal.verify()).entries == core.journal.head_seq
+    finally:
+        await core.close()
+
+
+async def test_an_entry_a_newer_release_wrote_is_kept_and_skipped(tmp_path: Path) -> None:
+    """A kind this release does not know (or a newer version of one it knows) does not stop the service."""
+    data = copy_of_fixture(tmp_path)
+    journal = SqliteJournal(data / "anxin.sqlite3", ManualClock())
+    await journal.open()
+    head = (await journal.read(99, 1))[0]
+    await journal.close()
+    rows = []
+    prev = head.hash
+    for seq, kind, version, body in (
+        (101, "service.ordered", 1, '{"order_id":"S-1"}'),
+        (102, "incident.note", 2, "{}"),
+    ):
+        digest = entry_hash(prev, seq, 1_780_005_000.0, kind, "system", None, False, body, version)
+        rows.append((seq, 1_780_005_000.0, kind, "system", None, 0, body, prev, digest, version))
+        prev = digest
+    with sqlite3.connect(data / "anxin.sqlite3") as db:
+        db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    core = await open_core(settings_for(data), ManualClock(1_780_010_000.0))
+    try:
+        assert core.replayed == 102
+        assert (await core.journal.verify()).entries == 102
+        entries = await core.journal.read(100, 2)
+        assert [type(e.fact) for e in entries] == [Unrecognised, Unrecognised]
     finally:
         await core.close()

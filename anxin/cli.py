@@ -106,7 +106,7 @@ def _device_ports(parser: argparse.ArgumentParser) -> None:
     for spec in protocols().values():
         parser.add_argument(
             f"--{spec.option}-port",
-            dest=f"port_{spec.option}",
+            dest=f"{spec.option}_port",
             metavar="PORT|off",
             help=f"{spec.name} device port (ANXIN_{spec.option.upper()}_PORT, default {spec.default_port}; "
             "'off' disables it)",
@@ -125,22 +125,13 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
         if getattr(args, name, None) is not None
     }
     ports = {
-        name.removeprefix("port_"): value
-        for name, value in vars(args).items()
-        if name.startswith("port_") and value is not None
+        spec.option: port
+        for spec in protocols().values()
+        if (port := getattr(args, f"{spec.option}_port", None)) is not None
     }
     if ports:
         given["device_ports"] = ports
     return Settings(**{**extra, **given})
-
-
-def device_ports(args: argparse.Namespace) -> dict[str, str]:
-    """The device port flags given, as ``{option: value}`` (for commands that pass them on)."""
-    return {
-        name.removeprefix("port_"): value
-        for name, value in vars(args).items()
-        if name.startswith("port_") and value is not None
-    }
 
 
 # -- serve --------------------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ def protocols() -> dict[str, ProtocolSpec]:
 
 
 def register(spec: ProtocolSpec) -> None:
+    if spec.option == "http" or not spec.option.isalnum():
+        raise UsageError(f"protocol {spec.name}: option {spec.option!r} must be letters and digits, and not 'http'")
     for other in _registered.values():
         if other.name != spec.name and other.option == spec.option:
             raise UsageError(f"protocols {other.name} and {spec.name} both use the option {spec.option}")

@@ -90,6 +90,8 @@ def test_it_gets_its_flag_setting_and_docs(tiny: ProtocolSpec, tmp_path: Path) -
         ("tiny", 19999),
     ]
     assert "| `tiny` | `--tiny-port`, `ANXIN_TINY_PORT` | 9199 | TCP | a protocol of the tests |" in registry.document()
+    drill = build_parser().parse_args(["drill", "normal-day", "--url", "http://127.0.0.1:8000", "--tiny-port", "7"])
+    assert (drill.tiny_port, drill.dc09_port) == ("7", None)  # what the drill's device fleet reads
 
 
 def test_a_port_for_a_protocol_nobody_knows_is_refused_at_start(tmp_path: Path) -> None:

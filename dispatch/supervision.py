@@ -13,12 +13,12 @@ Rules
        positions are journaled at most every ``POSITION_EVERY_S`` or when the wearer moved
        ``POSITION_MOVE_M``; alarms, restores, health readings and unknown devices always are (an unknown
        device at most once per ``UNKNOWN_EVERY_S``).
-    3. The quick path (:meth:`Supervision.checkin`) only notes the time and battery of a routine check-in from a
-       known device in good standing; it moves no deadline. The deadline timer re-arms itself when it fires
-       (:meth:`Supervision.missed_checkin`): a device heard from since gets a new deadline, not an incident.
-       The one timer the quick path sets is the first deadline of a device registered while the server runs
-       (supervision starts at its first report). So the quick path needs no lock and cannot race a tick: a
-       tick that fires a deadline the quick path just set finds the device heard from and re-arms it.
+    3. The quick path (:meth:`Supervision.checkin`) notes the time and battery of a routine check-in from a
+       known device in good standing and moves its deadline: a synchronous dict write (the timer heap keeps its
+       entry and re-queues it when it surfaces), so nothing can interleave with it and the timer loop sleeps
+       until a device is really overdue. A tick that already took a deadline as due while a check-in came in
+       re-checks the last report before raising anything (:meth:`Supervision.missed_checkin`). So the quick
+       path needs no lock and cannot race a tick.
     4. A repeated message (its dedup key recorded within ``DEDUP_WINDOW_S``) is acknowledged again and not
        recorded twice.
     5. After a restart every device is given one full interval (plus grace) before it can be reported
@@ -77,14 +77,17 @@ class Supervision:
                 or (report.device_id, "missed_checkin", device.drill) in conditions
             ):
                 return False
-        statuses, timers = self._state.devices, self._state.timers
+        statuses, timers, grace = self._state.devices, self._state.timers, self._grace
         for report in reports:
-            status = statuses.get(report.device_id) or self._state.device(report.device_id)
+            device_id = report.device_id
+            status = statuses.get(device_id)
+            if status is None:
+                status = self._state.device(device_id)
             status.last_seen = now
             if report.battery is not None:
                 status.battery = report.battery
-            if ("checkin", report.device_id) not in timers:  # its first report since it was registered
-                timers.set(("checkin", report.device_id), now + devices[report.device_id].checkin_s * self._grace)
+            if timers.set(("checkin", device_id), now + devices[device_id].checkin_s * grace):
+                self._engine.timers_changed.set()  # its first report since it was registered: a new deadline
         return True
 
     def _seen(self, device: Device, battery: int | None, now: float) -> DeviceStatus:
@@ -164,7 +167,7 @@ class Supervision:
         last_seen = status.last_seen if status is not None else None
         if last_seen is not None:
             due = last_seen + device.checkin_s * self._grace
-            if due > now:  # heard from since the timer was set (rule 3), or its interval was lengthened
+            if due > now:  # heard from as the timer fired (rule 3), or its interval was lengthened
                 self._state.timers.set(("checkin", device_id), due)
                 return
         note = f"no report from {device.protocol} device {device_id} within {device.checkin_s} s"

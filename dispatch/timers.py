@@ -24,11 +24,13 @@ class Timers:
         self._heap: list[tuple[float, int, Hashable]] = []
         self._order = itertools.count()
 
-    def set(self, key: Hashable, deadline: float) -> None:
+    def set(self, key: Hashable, deadline: float) -> bool:
+        """Set (or move) a key's deadline; True when the key had none."""
         old = self._deadlines.get(key)
         self._deadlines[key] = deadline
         if old is None or deadline < old:
             heapq.heappush(self._heap, (deadline, next(self._order), key))
+        return old is None
         # a later deadline reuses the heap entry already there: it is re-queued when it surfaces, so a
         # device checking in every few seconds keeps one entry in the heap, not one per check-in
 

@@ -119,6 +119,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    Settings.device_options = frozenset(spec.option for spec in protocols().values())
     given = {
         name: getattr(args, name)
         for name in ("data", "config", "host", "http_port")

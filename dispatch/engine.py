@@ -637,8 +637,9 @@ class Engine:
         """Add or replace an elder's record; journals which fields changed. Returns whether anything did."""
         if elder.caregiver_id and elder.caregiver_id not in self.directory.responders:
             raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id")
-        old = self.directory.elders.get(elder.elder_id)
-        async with self._saving(old, elder, self.registry.upsert_elders) as fields:
+        async with self._saving(
+            self.directory.elders.get, elder.elder_id, elder, self.registry.upsert_elders
+        ) as fields:
             self.directory.put_elder(elder)
             self.emit(ElderSaved(elder.elder_id, bool(fields), fields), actor=actor)
         return bool(fields)
@@ -649,15 +650,16 @@ class Engine:
         if self.protocols and device.protocol not in self.protocols:
             known = ", ".join(sorted(self.protocols))
             raise InvalidInput(f"unknown device protocol {device.protocol!r}; one of {known}", field="protocol")
-        old = self.directory.devices.get(device.device_id)
-        async with self._saving(old, device, self.registry.upsert_devices) as fields:
+        async with self._saving(
+            self.directory.devices.get, device.device_id, device, self.registry.upsert_devices
+        ) as fields:
             self.directory.put_device(device)
             self.emit(DeviceSaved(device.device_id, bool(fields), fields), actor=actor)
         return bool(fields)
 
     async def put_responder(self, responder: Responder, *, actor: str) -> bool:
-        old = self.directory.responders.get(responder.responder_id)
-        async with self._saving(old, responder, self.registry.upsert_responders) as fields:
+        stored = self.directory.responders.get
+        async with self._saving(stored, responder.responder_id, responder, self.registry.upsert_responders) as fields:
             self.directory.put_responder(responder)
             if responder.kind == "clinic":
                 await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
@@ -667,12 +669,13 @@ class Engine:
 
     @asynccontextmanager
     async def _saving(
-        self, old: R | None, new: R, write: Callable[[list[R]], Awaitable[object]]
+        self, stored: Callable[[str], R | None], key: str, new: R, write: Callable[[list[R]], Awaitable[object]]
     ) -> AsyncIterator[tuple[str, ...]]:
-        """One registry write, in order: the store (only when a field changed), then -- the engine's lock held --
-        whatever the caller does with the fields that changed (the directory, the journal entry)."""
+        """One registry write, in order and one at a time: compare with the stored record, write the store (only
+        when a field changed), then -- the engine's lock held -- whatever the caller does with the fields that
+        changed (the directory, the journal entry). Two admins editing one record are applied one after the other."""
         async with self._registry_lock:
-            fields = _changed(old, new)
+            fields = _changed(stored(key), new)
             if fields:
                 await write([new])
             async with self._txn():

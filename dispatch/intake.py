@@ -8,12 +8,13 @@ What it owns
 
 Rules
     1. Alarms beat routine traffic, whatever their source. One worker takes the most urgent waiting item
-       first: SOS, fall, medical and fire alarms (``URGENT``), then other alarms and people's calls
-       (``PEOPLE``), then device routine -- positions, health readings, technical conditions, restores
-       (``ROUTINE``). Within a rank, first come, first served.
-    2. Bounded. When ``maxsize`` items wait, submitting waits too; a TCP transport awaiting it stops reading
-       its socket, which is the backpressure devices feel (they wait for their ACK), and an HTTP client waits
-       for its answer.
+       first: SOS, fall, medical and fire alarms (``URGENT``), then the other alarms a person needs to see
+       to -- an inactivity alarm, a hotline call (``PEOPLE``) -- then device routine: positions, health
+       readings, technical conditions, restores (``ROUTINE``). Within a rank, first come, first served.
+    2. Bounded, rank by rank. When ``maxsize`` items of one rank wait, submitting one more of that rank waits
+       too; a TCP transport awaiting it stops reading its socket, which is the backpressure devices feel (they
+       wait for their ACK), and an HTTP client waits for its answer. A full rank never holds up another: an
+       SOS does not queue behind ten thousand mains-loss reports waiting for room.
     3. The worker never waits for a disk. It runs one item against the engine (which appends and applies
        under its lock) and moves on; the submitter awaits durability of what the item wrote, so a burst of
        items shares one commit.
@@ -36,7 +37,7 @@ from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Opened
 from dispatch.devices import DeviceReport
 from dispatch.engine import Engine
 from dispatch.journal import Journal
-from dispatch.triage import URGENT_TYPES
+from dispatch.triage import ALARM_RULES, URGENT_TYPES
 
 URGENT, PEOPLE, ROUTINE = 0, 1, 2
 RANK_NAMES = ("urgent", "people", "routine")
@@ -49,7 +50,7 @@ _Item = tuple[int, int, _Work, "asyncio.Future[Any]"]
 class DeviceIntake(Protocol):
     """What a device transport may ask of the core (with a key lookup, all it gets)."""
 
-    def checkin(self, reports: Sequence[DeviceReport]) -> bool: ...
+    def checkin(self, reports: Sequence[DeviceReport], now: float) -> bool: ...
 
     async def devices(self, reports: Sequence[DeviceReport]) -> None: ...
 
@@ -59,7 +60,8 @@ class Intake:
         self._engine = engine
         self._journal = journal
         self._clock = clock
-        self._queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue(maxsize)
+        self._queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue()
+        self._room = [asyncio.Semaphore(maxsize) for _ in RANK_NAMES]  # places left in each rank (rule 2)
         self._order = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
@@ -79,18 +81,18 @@ class Intake:
 
     # -- the sources ------------------------------------------------------------------------------
 
-    def checkin(self, reports: Sequence[DeviceReport]) -> bool:
-        """The quick path: True when every report is a routine check-in that needs nothing written."""
+    def checkin(self, reports: Sequence[DeviceReport], now: float) -> bool:
+        """The quick path: True when every report, received at ``now``, is a routine check-in that needs nothing
+        written (then it is noted, and the transport answers at once)."""
         if self._journal.failure is not None:
             return False  # a receiver that cannot record anything must not look healthy
-        return self._engine.supervision.checkin(reports, self._clock.now())
+        return self._engine.supervision.checkin(reports, now)
 
     async def devices(self, reports: Sequence[DeviceReport]) -> None:
         """Record what devices said (one frame, or every frame of one read); returns once durable."""
         if not reports:
             return
-        urgent = any(r.kind == "alarm" and r.alarm_type in URGENT_TYPES for r in reports)
-        await self._submit(URGENT if urgent else ROUTINE, lambda: self._engine.device_reports(reports))
+        await self._submit(_device_rank(reports), lambda: self._engine.device_reports(reports))
 
     async def alarm(self, request: AlarmRequest) -> Opened:
         """An alarm raised over HTTP; returns once the incident (or the attachment) is durable."""
@@ -110,7 +112,8 @@ class Intake:
         if self._journal.failure is not None:  # even an item that writes nothing must not be acknowledged
             raise self._journal.failure
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put((rank, next(self._order), work, future))
+        await self._room[rank].acquire()  # released by the worker when it takes the item
+        self._queue.put_nowait((rank, next(self._order), work, future))
         result, seq = await future
         await self._journal.durable(seq)
         return result  # type: ignore[no-any-return]
@@ -118,6 +121,7 @@ class Intake:
     async def _work(self) -> None:
         while True:
             rank, _, work, future = await self._queue.get()
+            self._room[rank].release()
             if future.done():  # the submitter went away (its client hung up): nothing to do
                 continue
             try:
@@ -129,3 +133,15 @@ class Intake:
                 self.counters[RANK_NAMES[rank]] += 1
                 if not future.done():
                     future.set_result((result, self._journal.head_seq))
+
+
+def _device_rank(reports: Sequence[DeviceReport]) -> int:
+    """URGENT for an SOS, fall, medical or fire alarm; PEOPLE for another alarm a person must see to; else ROUTINE."""
+    rank = ROUTINE
+    for report in reports:
+        if report.kind == "alarm" and report.alarm_type is not None:
+            if report.alarm_type in URGENT_TYPES:
+                return URGENT
+            if report.alarm_type in ALARM_RULES and not ALARM_RULES[report.alarm_type].technical:
+                rank = PEOPLE
+    return rank

@@ -4,17 +4,18 @@ Precedence, highest first: values passed in code (the CLI's flags), environment 
 by ``ANXIN_CONFIG`` (or ``--config``), the defaults below.
 
 Device ports are keyed by each protocol's option name (``dc09``, ``watch``, ``gt06``, and any protocol added
-to the gateway's registry): ``ANXIN_DC09_PORT=9100`` in the environment, ``[device_ports] dc09 = 9100`` in
-the file, ``--dc09-port`` on the command line; ``off`` switches a listener off; a protocol not named gets its
-default port. Which names exist is the gateway's knowledge, so the process checks them when it starts.
+to the gateway's registry): ``ANXIN_DC09_PORT=9100`` in the environment, ``dc09_port = 9100`` or
+``[device_ports] dc09 = 9100`` in the file, ``--dc09-port`` on the command line; ``off`` switches a listener
+off; a protocol not named gets its default port. Which names exist is the gateway's knowledge: the process
+that composes the server names them in :attr:`Settings.device_options` before it reads the settings, and
+refuses a name in ``device_ports`` that no protocol has.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -22,6 +23,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANXIN_", extra="forbid")
+
+    #: the option names of the device protocols this process speaks, whose ``ANXIN_<OPTION>_PORT`` variables and
+    #: ``<option>_port`` file keys are read into ``device_ports`` (set from the gateway's registry by the process)
+    device_options: ClassVar[frozenset[str]] = frozenset()
 
     data: Path = Path("data")
     host: str = "127.0.0.1"
@@ -66,6 +71,8 @@ class Settings(BaseSettings):
                 ports[str(name).lower()] = None
                 continue
             try:
+                if isinstance(port, bool) or (isinstance(port, float) and not port.is_integer()):
+                    raise ValueError
                 number = int(port)
             except (TypeError, ValueError):
                 raise ValueError(f"{name}: a port number or 'off', not {port!r}") from None
@@ -109,21 +116,15 @@ class Settings(BaseSettings):
         return self.data / "anxin.sqlite3"
 
 
-_PORT_VARIABLE = re.compile(r"^ANXIN_([A-Z0-9]+)_PORT$")
-
-
 class _PortsFromEnvironment(PydanticBaseSettingsSource):
-    """``ANXIN_<OPTION>_PORT`` variables (other than the HTTP port) as entries of ``device_ports``."""
+    """``ANXIN_<OPTION>_PORT`` variables of the known device protocols (any case) as entries of ``device_ports``."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        ports = {
-            match.group(1).lower(): value
-            for name, value in os.environ.items()
-            if (match := _PORT_VARIABLE.match(name)) and match.group(1) != "HTTP"
-        }
+        wanted = {f"ANXIN_{option.upper()}_PORT": option for option in Settings.device_options}
+        ports = {wanted[name.upper()]: value for name, value in os.environ.items() if name.upper() in wanted}
         return {"device_ports": ports} if ports else {}
 
 
@@ -147,4 +148,9 @@ class _ConfigFile(PydanticBaseSettingsSource):
         path = self._init().get("config") or self._env().get("config")
         if not path:
             return {}
-        return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
+        values = TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
+        old_style = {f"{option}_port": option for option in Settings.device_options}  # dc09_port = 9100
+        ports = {old_style[key]: values.pop(key) for key in list(values) if key in old_style}
+        if ports:
+            values["device_ports"] = {**ports, **values.get("device_ports", {})}
+        return values

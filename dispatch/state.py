@@ -13,11 +13,11 @@ Rules
     2. ``apply`` reads no clock, no registry and no database; everything it needs is in the entry.
     3. Responders whose availability may have changed are put in ``dirty``; the engine syncs them into the
        geo index after applying (the index is a backend behind an async interface, apply is not).
-    4. Devices: what the journal says about each device (its alarms, journaled positions, health readings,
-       unknown devices seen) is folded into ``devices`` and ``unknown_seen`` like everything else. What
-       devices say that is deliberately not journaled -- routine check-ins, battery levels, positions between
-       journaled ones -- is written into the same table by :mod:`dispatch.supervision` and is lost at a restart,
-       by design (see that module).
+    4. Devices: what the journal says about each device (its journaled positions, unknown devices seen, the
+       dedup keys of its messages, its open conditions) is folded in like everything else. When a device was
+       last heard from, and its battery, are not: routine check-ins are deliberately not journaled, so the
+       journal cannot say; :mod:`dispatch.supervision` writes them into ``devices`` as the device speaks, and
+       after a restart they are unknown until it speaks again (see that module).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from dispatch.entries import (
     Cancelled,
     Closed,
     DeviceUnknown,
-    ElderHealth,
     ElderPosition,
     Escalated,
     Fact,
@@ -231,7 +230,6 @@ class Projection:
         self._on(CallAnswered, self._call_answered)
         self._on(CallEnded, self._call_ended)
         self._on(ElderPosition, self._elder_position)
-        self._on(ElderHealth, self._elder_health)
         self._on(DeviceUnknown, self._device_unknown)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
@@ -300,7 +298,6 @@ class Projection:
         elif (who := person_key(incident.elder_id, incident.device_id)) is not None:
             self.open_by_elder[(who, incident.drill)] = incident.incident_id
         self._remember(p.dedup, entry.ts)
-        self._device_spoke(p.source, p.device_id, entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:
             self.calls[incident.call_id].incident_id = incident.incident_id
         self.timers.set(("answer", incident.incident_id), incident.answer_deadline)
@@ -313,15 +310,9 @@ class Projection:
             for key in list(self.dedup)[: DEDUP_KEEP // 2]:
                 del self.dedup[key]
 
-    def _device_spoke(self, source: str, device_id: str | None, ts: float) -> None:
-        if source == "device" and device_id is not None:
-            status = self.device(device_id)
-            status.last_seen = max(ts, status.last_seen or ts)
-
     def _alarm_attached(self, entry: Entry, p: AlarmAttached) -> None:
         incident = self._incident(entry)
         self._remember(p.dedup, entry.ts)
-        self._device_spoke(p.source, p.device_id, entry.ts)
         call = self.calls.get(p.call_id or "")
         if call is not None and call.incident_id is None:
             call.incident_id = incident.incident_id
@@ -500,13 +491,8 @@ class Projection:
 
     def _elder_position(self, entry: Entry, p: ElderPosition) -> None:
         status = self.device(p.device_id)
-        status.last_seen = max(entry.ts, status.last_seen or entry.ts)
         status.lat, status.lon, status.pos_at = p.lat, p.lon, entry.ts
         status.journaled_pos = (p.lat, p.lon, entry.ts)
-
-    def _elder_health(self, entry: Entry, p: ElderHealth) -> None:
-        status = self.device(p.device_id)
-        status.last_seen = max(entry.ts, status.last_seen or entry.ts)
 
     def _device_unknown(self, entry: Entry, p: DeviceUnknown) -> None:
         self.unknown_seen[f"{p.protocol}:{p.device_id}"] = entry.ts

@@ -80,19 +80,20 @@ def protocols() -> dict[str, ProtocolSpec]:
     """Every known protocol by name, built-in ones first, in the order of their default ports."""
     global _discovered
     if not _discovered:
-        _discovered = True
         import gateway
 
         for module in pkgutil.iter_modules(gateway.__path__):
             spec = getattr(importlib.import_module(f"gateway.{module.name}"), "SPEC", None)
             if isinstance(spec, ProtocolSpec):
                 register(spec)
+        _discovered = True
     return dict(sorted(_registered.items(), key=lambda item: (item[1].default_port, item[0])))
 
 
 def register(spec: ProtocolSpec) -> None:
-    if spec.option == "http" or not spec.option.isalnum():
-        raise UsageError(f"protocol {spec.name}: option {spec.option!r} must be letters and digits, and not 'http'")
+    if spec.option == "http" or not spec.option.isalnum() or spec.option != spec.option.lower():
+        reason = "must be lower-case letters and digits, and not http"
+        raise UsageError(f"protocol {spec.name}: option {spec.option!r} {reason}")
     for other in _registered.values():
         if other.name != spec.name and other.option == spec.option:
             raise UsageError(f"protocols {other.name} and {spec.name} both use the option {spec.option}")

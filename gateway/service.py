@@ -88,9 +88,13 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
 
-    def quick_replies(self, results: list[Decoded]) -> list[bytes] | None:
-        """The replies, when every frame is a routine check-in that needs nothing written; else None."""
-        if not self._intake.checkin(_events(results)):
+    def quick_replies(self, results: list[Decoded], now: float) -> list[bytes] | None:
+        """The replies, when every frame is a routine check-in that needs nothing written; else None.
+
+        This runs for every heartbeat of every device: one read is nearly always one frame, handed over as it is.
+        """
+        events = results[0].events if len(results) == 1 else _events(results)
+        if not self._intake.checkin(events, now):
             return None
         return [decoded.reply for decoded in results if decoded.reply is not None]
 
@@ -105,8 +109,8 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
 
 
-def _events(results: list[Decoded]) -> list[DeviceEvent]:
-    return [event for decoded in results for event in decoded.events]
+def _events(results: list[Decoded]) -> tuple[DeviceEvent, ...]:
+    return tuple(event for decoded in results for event in decoded.events)
 
 
 class _DeviceConnection(asyncio.Protocol):
@@ -129,8 +133,9 @@ class _DeviceConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         gateway = self._gateway
-        results = self._codec.receive_data(data, gateway._clock.now())
-        quick = gateway.quick_replies(results)
+        now = gateway._clock.now()
+        results = self._codec.receive_data(data, now)
+        quick = gateway.quick_replies(results, now)
         if quick is not None:
             self._write(quick)
             return

@@ -131,7 +131,7 @@ async def test_quick_check_ins_keep_a_device_off_the_missing_list(core: Core, cl
     """The quick path only notes the time; the deadline re-arms itself from it when it comes due."""
     link = report(kind="checkin", alarm_type=None, code="NULL")
     for _ in range(6):  # every 5 minutes for half an hour, on the quick path only
-        assert core.intake.checkin([link])
+        assert core.intake.checkin([link], core.clock.now())
         clock.advance(300)
         await engine_of(core).tick()
     assert not mine(core, "1234")  # (the fixture's watch, silent all along, is missing by now)
@@ -149,7 +149,7 @@ async def test_a_device_registered_while_running_is_supervised_from_its_first_re
     clock.advance(600)  # registered, not yet installed at the elder's home: not missing
     await engine_of(core).tick()
     assert not mine(core, "N1")
-    assert core.intake.checkin([report(kind="checkin", alarm_type=None, device_id="N1", code="NULL")])
+    assert core.intake.checkin([report(kind="checkin", alarm_type=None, device_id="N1", code="NULL")], core.clock.now())
     clock.advance(71)
     await engine_of(core).tick()
     assert not mine(core, "N1")

@@ -331,3 +331,16 @@ async def test_a_call_that_joins_an_open_incident_is_linked_to_it(core: Core) ->
     await hotline(core, "ringing", call_id="j-1", caller="13505960001", line="12349", actor="cti")
     call, joined = await hotline(core, "answered", call_id="j-1", caller="13505960001", line="12349", actor="cti")
     assert joined is incident and call.incident_id == incident.incident_id
+
+
+async def test_two_admins_editing_one_record_are_applied_one_after_the_other(core: Core) -> None:
+    """Each edit is compared with what the one before it left: the store, the directory and the record agree."""
+    original = engine_of(core).directory.devices["1234"]
+    longer = original.model_copy(update={"checkin_s": 900})
+    await asyncio.gather(
+        core.engine.put_device(longer, actor="admin:a"), core.engine.put_device(original, actor="admin:b")
+    )
+    stored = await engine_of(core).registry.get_device("1234")
+    assert stored == engine_of(core).directory.devices["1234"] == original
+    saved = [e.fact for e in await core.journal.read(0, 1000) if e.kind == "registry.device"]
+    assert [(f.changed, f.fields) for f in saved] == [(True, ("checkin_s",)), (True, ("checkin_s",))]  # type: ignore[attr-defined]

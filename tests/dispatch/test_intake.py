@@ -107,11 +107,13 @@ async def test_a_bounded_queue_makes_senders_wait(core: Core) -> None:
 async def test_the_quick_path_notes_check_ins_and_writes_nothing(core: Core) -> None:
     head = core.journal.head_seq
     link = DeviceReport("sia-dc09", "1234", "checkin", "NULL", battery=77)
-    assert core.intake.checkin([link])
+    assert core.intake.checkin([link], core.clock.now())
     assert engine_of(core).state.devices["1234"].battery == 77
     assert core.journal.head_seq == head
-    assert not core.intake.checkin([DeviceReport("sia-dc09", "FFFF", "checkin", "NULL")])  # unknown: full path
-    assert not core.intake.checkin([link, device_sos()])  # anything to record: full path for all
+    assert not core.intake.checkin(
+        [DeviceReport("sia-dc09", "FFFF", "checkin", "NULL")], core.clock.now()
+    )  # unknown: full path
+    assert not core.intake.checkin([link, device_sos()], core.clock.now())  # anything to record: full path for all
 
 
 async def test_a_journal_that_cannot_commit_acknowledges_nothing(core: Core) -> None:
@@ -123,8 +125,38 @@ async def test_a_journal_that_cannot_commit_acknowledges_nothing(core: Core) -> 
     with pytest.raises(JournalError):
         await core.intake.devices([device_sos()])
     link = DeviceReport("sia-dc09", "1234", "checkin", "NULL")
-    assert not core.intake.checkin([link])  # a receiver that cannot record must not look healthy
+    assert not core.intake.checkin([link], core.clock.now())  # a receiver that cannot record must not look healthy
     with pytest.raises(JournalError):
         await core.intake.devices([link])
     blocker.rollback()
     blocker.close()
+
+
+async def test_a_full_routine_rank_never_holds_up_an_alarm(core: Core) -> None:
+    """Five routine places, fifty reports waiting for room: an SOS over HTTP goes in and out first."""
+    intake = idle_intake(core, maxsize=5)
+    head = core.journal.head_seq
+    routine = [asyncio.create_task(intake.devices([health(n)])) for n in range(50)]
+    await asyncio.sleep(0)
+    sos = asyncio.ensure_future(intake.alarm(AlarmRequest("sos", actor="operator:o", source="api", elder_id="e2")))
+    await asyncio.sleep(0)
+    intake.start()
+    await asyncio.gather(sos, *routine)
+    await intake.stop()
+    kinds = [e.kind for e in await core.journal.read(head, 1000)]
+    assert kinds[0] == "incident.opened" and kinds.count("elder.health") == 50
+
+
+async def test_a_device_alarm_a_person_must_see_to_goes_before_routine(core: Core) -> None:
+    intake = idle_intake(core)
+    routine = [asyncio.create_task(intake.devices([health(n)])) for n in range(20)]
+    inactivity = DeviceReport("sia-dc09", "1234", "alarm", "CID:1641", alarm_type="inactivity", dedup="1234:2")
+    still = asyncio.ensure_future(intake.devices([inactivity]))
+    await asyncio.sleep(0)
+    head = core.journal.head_seq
+    intake.start()
+    await asyncio.gather(still, *routine)
+    await intake.stop()
+    (first, *_) = await core.journal.read(head, 1000)
+    assert first.kind == "incident.opened"
+    assert intake.counters == {"people": 1, "routine": 20}

@@ -29,7 +29,7 @@ from console.api import router
 from console.auth import STAFF, Accounts, Principal
 from console.errors import AuthError, status_for
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
-from console.pages import STATIC, pages
+from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
 from console.phone import PhoneCommand
 from dispatch.core import Core
 from dispatch.errors import AnxinError, InvalidInput
@@ -59,10 +59,11 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
                 await consoles.stop()
                 await phones.stop()
 
-    app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(router)
-    app.include_router(pages)
+    app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")
 
     @app.exception_handler(AnxinError)
     async def domain_error(request: Request, exc: AnxinError) -> JSONResponse:

@@ -5,6 +5,10 @@ script. The pages are plain ES modules; every visible string comes from ``static
 
 ``GET /api/config`` tells the pages how this deployment is set up (time zone, timers, map tiles). It
 needs no login (the login page itself uses it) and so carries no personal data and nothing secret.
+
+The API's documentation (``/docs``, Swagger UI, and ``/redoc``) is served from assets installed with the
+project (the ``fastapi-offline`` package's copies of Swagger UI and ReDoc), never from a CDN: a care centre's
+network may have no internet, and a CDN is one more thing that can fail.
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from dispatch.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
+#: Swagger UI and ReDoc, as installed with the project; mounted at ``DOCS_ASSETS``
+DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"
 HTML = "text/html; charset=utf-8"
 LANGUAGES = ("zh-CN", "en")
 
@@ -47,6 +56,28 @@ async def supervisor_page() -> FileResponse:
 @pages.get("/m")
 async def phone_page() -> FileResponse:
     return _page("phone.html")
+
+
+@pages.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url="/static/icon.svg",
+    )
+
+
+@pages.get("/redoc")
+async def redoc(request: Request) -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} API",
+        redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+        redoc_favicon_url="/static/icon.svg",
+        with_google_fonts=False,
+    )
 
 
 @pages.get("/api/config")

@@ -30,13 +30,16 @@ from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, rea
 from simulators.traffic import alarm_stream, operator_bot
 
 DEMO_PASSWORD = "anxin-demo"
+BOT = "bot"  # the simulated operator's own account: "operator" is left to the person trying the demo
+LEFT_FOR_PEOPLE = 0.35  # of the incidents, which the simulated operator leaves alone
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
 
 
-async def seed(settings: Settings) -> list[tuple[str, str]]:
-    """Seed the demo city once; return the caregivers' (username, password) pairs."""
+async def seed(settings: Settings) -> tuple[list[tuple[str, str]], str]:
+    """Seed the demo city once; return the simulated caregivers' (username, password) pairs, and the one
+    caregiver left for a person to play on a phone."""
     settings.data.mkdir(parents=True, exist_ok=True)
     db, registry = await open_registry(settings)
     try:
@@ -53,25 +56,27 @@ async def seed(settings: Settings) -> list[tuple[str, str]]:
     try:
         accounts = Accounts(db, SystemClock(), token_ttl_s=settings.token_ttl_s)
         await accounts.create_schema()
-        staff: tuple[tuple[str, Role], ...] = (("operator", "operator"), ("supervisor", "supervisor"))
+        staff: tuple[tuple[str, Role], ...] = (
+            ("operator", "operator"),
+            ("supervisor", "supervisor"),
+            (BOT, "operator"),
+        )
         for username, role in staff:
             if not await accounts.exists(username):
                 await accounts.create(username, DEMO_PASSWORD, role)
-        caregivers = []
-        for responder in await registry.responders():
-            if responder.kind == "clinic":
-                continue
+        people = sorted((r for r in await registry.responders() if r.kind != "clinic"), key=lambda r: r.responder_id)
+        for responder in people:
             if not await accounts.exists(responder.responder_id):
                 await accounts.create(responder.responder_id, DEMO_PASSWORD, "caregiver", responder.responder_id)
-            caregivers.append((responder.responder_id, DEMO_PASSWORD))
-        return caregivers
+        person = next(r.responder_id for r in people if r.kind == "caregiver")
+        return [(r.responder_id, DEMO_PASSWORD) for r in people if r.responder_id != person], person
     finally:
         await db.close()
         lock.release()
 
 
 async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
-    caregivers = await seed(settings)
+    caregivers, person = await seed(settings)
     server = make_server(settings)
     serving = asyncio.create_task(server.serve())
     while not server.started:
@@ -80,13 +85,17 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         await asyncio.sleep(0.05)
     base = f"http://{settings.host}:{settings.http_port}"
     print(
-        f"\nAnxin demo is running.\n  console:  {base}/console\n"
-        f"  log in as operator / {DEMO_PASSWORD} (also supervisor, admin)\n"
-        f"  API docs: {base}/docs\n  stop with Ctrl-C\n",
+        f"\nAnxin demo is running.\n"
+        f"  operator console  {base}/console     operator / {DEMO_PASSWORD}\n"
+        f"  supervisor view   {base}/supervisor  supervisor / {DEMO_PASSWORD}\n"
+        f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
+        f"  administrator     {base}/docs        admin / {DEMO_PASSWORD}\n"
+        f"  the simulated operator works as '{BOT}' and leaves about a third of the incidents to you;\n"
+        f"  the simulated caregivers answer the rest. Stop with Ctrl-C.\n",
         flush=True,
     )
     async with httpx.AsyncClient(base_url=base) as client:
-        response = await client.post("/api/auth/token", data={"username": "operator", "password": DEMO_PASSWORD})
+        response = await client.post("/api/auth/token", data={"username": BOT, "password": DEMO_PASSWORD})
         response.raise_for_status()
         token = response.json()["access_token"]
     stop = asyncio.Event()
@@ -95,7 +104,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
     fleets = [
         asyncio.create_task(caregiver_fleet(base, caregivers, seed=11, stop=stop)),
         asyncio.create_task(alarm_stream(base, token, rate_per_min=http_rate, seed=5, stop=stop)),
-        asyncio.create_task(operator_bot(base, token, stop=stop)),
+        asyncio.create_task(operator_bot(base, token, stop=stop, leave_share=LEFT_FOR_PEOPLE)),
     ]
     if devices is not None:
         fleets.append(asyncio.create_task(devices.run(stop)))

@@ -4,7 +4,8 @@ What it owns
     :func:`alarm_stream` raises alarms for registered elders at a Poisson rate with the mix a community
     service centre sees (mostly SOS presses, then falls), now and then a hotline call that rings, is
     answered and ends. :func:`operator_bot` plays a tireless operator who acknowledges new incidents,
-    settles technical ones and closes finished ones, so a demo queue does not grow without end.
+    settles technical ones and closes finished ones, so a demo queue does not grow without end; it can leave
+    a share of the incidents untouched, for the people at the console (and the supervisor's late list).
 
 Rules
     1. Network only: the HTTP API with a bearer token, exactly as the contract describes it.
@@ -27,6 +28,7 @@ import contextlib
 import logging
 import random
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -326,10 +328,17 @@ class _Seen:
     patience: float
 
 
-async def operator_bot(base_url: str, token: str, *, stop: asyncio.Event, seed: int = 0) -> None:
-    """Poll the queue every 2 s and act on it like a calm operator until ``stop`` is set."""
+async def operator_bot(
+    base_url: str, token: str, *, stop: asyncio.Event, seed: int = 0, leave_share: float = 0.0
+) -> None:
+    """Poll the queue every 2 s and act on it like a calm operator until ``stop`` is set.
+
+    ``leave_share`` of the incidents (chosen by their id, so the choice holds across restarts) are left
+    alone: nobody acknowledges them unless a person does, and they reach the supervisor's late list.
+    """
     rng = random.Random(seed)
     seen: dict[str, _Seen] = {}
+    left = leave_share
     async with api_client(base_url, token) as client:
         while not stop.is_set():
             try:
@@ -338,7 +347,8 @@ async def operator_bot(base_url: str, token: str, *, stop: asyncio.Event, seed: 
                 log.error("operator bot cannot read the queue: %s", refused)
                 answer = None
             if answer is not None:
-                await _tend(client, answer["incidents"], seen, rng, stop)
+                mine = [i for i in answer["incidents"] if not _left_for_people(i["incident_id"], left)]
+                await _tend(client, mine, seen, rng, stop)
             if await pause(stop, POLL_S):
                 break
 
@@ -365,6 +375,11 @@ async def _tend(
         action = next_action(incident, now - record.since - record.patience)
         if action is not None:
             await _act(client, incident["incident_id"], *action, stop=stop)
+
+
+def _left_for_people(incident_id: str, share: float) -> bool:
+    """Whether the bot leaves this incident to the people at the console (a stable choice by id)."""
+    return share > 0 and zlib.crc32(incident_id.encode()) % 1000 < share * 1000
 
 
 def next_action(incident: dict[str, Any], overdue: float) -> tuple[str, dict[str, Any] | None] | None:

@@ -28,3 +28,13 @@ def test_the_demo_drives_the_seeded_citys_own_devices(tmp_path: Path) -> None:
     assert fleet.behaviour.speedup == 1.0 and sum(fleet.plan.rates.values()) == pytest.approx(4.0 * 60)
     off = Settings(data=tmp_path, device_ports={"dc09": None, "watch": None, "gt06": None})
     assert device_fleet(off, alarms_per_min=6.0) is None
+
+
+def test_the_simulated_operator_leaves_a_stable_third_to_the_people() -> None:
+    from simulators.traffic import _left_for_people
+
+    ids = [f"INC-{n}" for n in range(3000)]
+    left = [i for i in ids if _left_for_people(i, 0.35)]
+    assert 0.30 < len(left) / len(ids) < 0.40
+    assert left == [i for i in ids if _left_for_people(i, 0.35)]  # the same ones after a restart
+    assert not any(_left_for_people(i, 0.0) for i in ids)

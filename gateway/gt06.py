@@ -76,7 +76,7 @@ from typing import Any, Final
 from gateway import codes
 from gateway.errors import ChecksumError, FramingError, ProtocolError
 from gateway.events import Decoded, DeviceEvent, EventKind
-from gateway.registry import CodeTable, KeyLookup, ProtocolSpec
+from gateway.registry import CodeTable, ProtocolSpec, keyless
 
 __all__ = ["PROTOCOL", "REASONS", "Gt06Codec", "Packet", "ack", "crc_itu", "encode_packet", "parse_packet"]
 
@@ -816,16 +816,12 @@ _LOCATION: Final = re.compile(
 )
 
 
-def _codec(keys: KeyLookup) -> Gt06Codec:
-    return Gt06Codec()  # trackers carry no keys: they are known by their IMEI alone
-
-
 SPEC = ProtocolSpec(
     name="gt06",
     option="gt06",
     default_port=9102,
     summary="GPS trackers and SOS pendants speaking the binary GT06 protocol",
-    stream=_codec,
+    stream=keyless(Gt06Codec),  # trackers carry no keys: they are known by their id alone
     codes=(
         CodeTable("GT06 alarm byte", "byte", {f"0x{k:02X}": v for k, v in codes.GT06_ALARMS.items()}),
         CodeTable(

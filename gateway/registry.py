@@ -22,7 +22,7 @@ import pkgutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.codes import CodeMeaning
 from gateway.errors import UsageError
@@ -38,6 +38,9 @@ class StreamCodec(Protocol):
     counters: Counter[str]
 
     def receive_data(self, data: bytes, now: float) -> list[Decoded]: ...
+
+
+C = TypeVar("C", bound=StreamCodec)
 
 
 class DatagramCodec(Protocol):
@@ -70,6 +73,15 @@ class ProtocolSpec:
     @property
     def transports(self) -> tuple[str, ...]:
         return ("tcp", "udp") if self.datagram is not None else ("tcp",)
+
+
+def keyless(codec: Callable[[], C]) -> Callable[[KeyLookup], C]:
+    """The codec factory of a protocol whose devices carry no keys (they are known by their id alone)."""
+
+    def factory(keys: KeyLookup) -> C:
+        return codec()
+
+    return factory
 
 
 _registered: dict[str, ProtocolSpec] = {}

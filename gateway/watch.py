@@ -68,7 +68,7 @@ from typing import Any, Final
 from gateway import codes
 from gateway.errors import FramingError, ProtocolError
 from gateway.events import Decoded, DeviceEvent, EventKind
-from gateway.registry import CodeTable, KeyLookup, ProtocolSpec
+from gateway.registry import CodeTable, ProtocolSpec, keyless
 
 __all__ = ["PROTOCOL", "REASONS", "REPLIES", "WatchCodec", "WatchFrame", "parse_frame", "unescape"]
 
@@ -549,16 +549,12 @@ def _reading(fields: list[str], i: int, low: float, high: float) -> float:
     return value
 
 
-def _codec(keys: KeyLookup) -> WatchCodec:
-    return WatchCodec()  # watches carry no keys: they are known by their id alone
-
-
 SPEC = ProtocolSpec(
     name="watch",
     option="watch",
     default_port=9101,
     summary="3G/4G GPS watches and pendants (the `[SG*id*len*...]` text protocol)",
-    stream=_codec,
+    stream=keyless(WatchCodec),  # watches carry no keys: they are known by their id alone
     codes=(
         CodeTable(
             "3G/4G watch status bits (AL / AL_LTE)", "bit", {str(k): v for k, v in codes.WATCH_STATUS_BITS.items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -44,19 +43,16 @@ Projection(position_stale_s=1.0)._on(Note, on_resolved)
 """
 
 
-def test_a_wrong_field_name_is_a_type_error(tmp_path: Path) -> None:
+def test_a_wrong_field_name_is_a_type_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """mypy --strict catches a misspelt field where an entry is written and where it is read, a value outside
     its Literal, and a projection handler registered for the wrong kind."""
     api = pytest.importorskip("mypy.api")
     snippet = tmp_path / "wrong_entries.py"
     snippet.write_text(WRONG, encoding="utf-8")
-    os.environ["MYPYPATH"] = str(ROOT)
-    try:
-        out, _, status = api.run(
-            [str(snippet), "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache")]
-        )
-    finally:
-        del os.environ["MYPYPATH"]
+    monkeypatch.setenv("MYPYPATH", str(ROOT))
+    out, _, status = api.run(
+        [str(snippet), "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache")]
+    )
     assert status == 1, out
     assert 'Unexpected keyword argument "incident_idd" for "IncidentOpened"' in out
     assert '"IncidentOpened" has no attribute "incident_idd"' in out

@@ -24,7 +24,7 @@ from dispatch.registry import Device
 from dispatch.store import SqliteRegistry
 from gateway import registry
 from gateway.events import Decoded, DeviceEvent
-from gateway.registry import CodeTable, KeyLookup, ProtocolSpec
+from gateway.registry import CodeTable, ProtocolSpec, keyless
 from tests.conftest import elder, seed, settings_for
 
 
@@ -53,16 +53,12 @@ class TinyCodec:
         return Decoded(events=(event,), reply=f"ACK {device_id}\n".encode())
 
 
-def tiny_codec(keys: KeyLookup) -> TinyCodec:
-    return TinyCodec()
-
-
 TINY = ProtocolSpec(
     name="tiny",
     option="tiny",
     default_port=9199,
     summary="a protocol of the tests",
-    stream=tiny_codec,
+    stream=keyless(TinyCodec),
     codes=(CodeTable("Tiny", "message", {}),),
 )
 
@@ -100,7 +96,7 @@ def test_a_port_for_a_protocol_nobody_knows_is_refused_at_start(tmp_path: Path) 
 
 
 def test_a_clash_of_options_is_refused() -> None:
-    clash = ProtocolSpec("dc09-copy", "dc09", 9100, "a copy", tiny_codec)
+    clash = ProtocolSpec("dc09-copy", "dc09", 9100, "a copy", keyless(TinyCodec))
     with pytest.raises(registry.UsageError):
         registry.register(clash)
 

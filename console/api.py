@@ -2,7 +2,8 @@
 
 Every route but login and the health checks needs a bearer token and one of the roles it names. Bodies are
 validated by pydantic (a bad field gets 422 naming it); domain refusals come back as 404 / 409 / 422 with
-``{"detail": ..., "field": ...}``; nothing is written for a refused request.
+``{"detail": ..., "code": ..., "params": {...}, "field": ...}`` (the pages translate ``code``, see
+console.errors); nothing is written for a refused request.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from console.auth import ROLES, STAFF, Accounts, Principal, Role
 from console.errors import Forbidden
-from dispatch.commands import AlarmRequest, CallEvent
+from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
+from dispatch.entries import CallKind, PlacedBy
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.registry import Device, Elder, Latitude, Longitude, Responder
 from dispatch.triage import ALARM_TYPES
@@ -136,13 +138,15 @@ class HotlineEventIn(Body):
     call_id: str = Field(min_length=1, max_length=128)
     caller: str = Field(min_length=1, max_length=32)
     line: str = Field("", max_length=32)
-    open_incident: bool = True
+    open_incident: bool = Field(True, description="a call that ends unanswered opens an incident to call back")
     alarm_type: AlarmType = "call"
     drill: bool = False
 
 
 @router.post("/hotline/events", tags=["intake"])
 async def hotline_event(body: HotlineEventIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """A telephony event. A ringing call pops the caller on the consoles; an answered call waits for the
+    operator's word (``POST /api/calls/{call_id}/classify``); a call that ends unanswered opens an incident."""
     outcome = await core.intake.call(
         CallEvent(
             body.event,
@@ -160,7 +164,88 @@ async def hotline_event(body: HotlineEventIn, core: CoreDep, who: Staff) -> dict
         "state": outcome.state,
         "elder_id": outcome.elder_id,
         "incident_id": outcome.incident_id,
+        "kind": outcome.kind,
     }
+
+
+# -- calls ------------------------------------------------------------------------------------------
+
+
+@router.get("/calls", tags=["calls"])
+async def list_calls(
+    core: CoreDep, who: Staff, open: bool = False, limit: Annotated[int, Query(ge=1, le=5000)] = 200
+) -> dict[str, Any]:
+    """Call records, newest first; ``open=true``: those still on an operator's desk (ringing, talking, answered
+    and not yet classified, a call back due)."""
+    return {"calls": core.views.calls(open_only=open, limit=limit)}
+
+
+@router.get("/calls/{call_id}", tags=["calls"])
+async def get_call(call_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
+    return core.views.call(call_id)
+
+
+class ClassifyIn(Body):
+    kind: CallKind
+    text: str = Field("", max_length=2000, description="the caller's words, as the operator noted them")
+    alarm_type: AlarmType | None = Field(None, description="for an emergency: fall, medical, sos, fire, ...")
+    elder_id: str | None = Field(None, description="who the call is about, when the operator identified them")
+    incident_id: str | None = Field(None, description="link the call to this open incident instead")
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    address: str | None = Field(None, max_length=200, description="where the caller is, resolved offline")
+
+
+@router.post("/calls/{call_id}/classify", tags=["calls"])
+async def classify_call(call_id: str, body: ClassifyIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """The operator's word on an answered call: an emergency opens an incident and starts matching (or joins
+    ``incident_id``); a service request, consultation or complaint is recorded with its text; a silent call
+    leaves a call-back task; a wrong number is recorded and nothing else."""
+    lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
+    await core.engine.classify_call(
+        Classification(
+            call_id, body.kind, who.actor, text=body.text, alarm_type=body.alarm_type, elder_id=body.elder_id,
+            incident_id=body.incident_id, lat=lat, lon=lon, placed_by=placed_by, address=address,
+        )
+    )  # fmt: skip
+    return core.views.call(call_id)
+
+
+class CalledBackIn(Body):
+    outcome: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/calls/{call_id}/callback", tags=["calls"])
+async def called_back(call_id: str, body: CalledBackIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """The call-back task of a silent call is done."""
+    await core.engine.called_back(call_id, body.outcome, actor=who.actor)
+    return core.views.call(call_id)
+
+
+def _place(
+    core: Core, lat: float | None, lon: float | None, address: str | None
+) -> tuple[float | None, float | None, PlacedBy | None, str]:
+    """Where the caller is: a point on the map, or a typed address resolved by the registry's gazetteer."""
+    if lat is not None or lon is not None:
+        if lat is None or lon is None:
+            raise InvalidInput("give both lat and lon, or neither", field="lat", code="lat_lon_pair")
+        return lat, lon, "map", address or ""
+    if address:
+        found = core.views.geocode(address)
+        if found is None:
+            raise NotFound(f"no place matches {address!r}", field="address", code="address_not_found",
+                           params={"address": address})  # fmt: skip
+        return found[0], found[1], "address", found[2]
+    return None, None, None, ""
+
+
+@router.get("/places", tags=["calls"])
+async def places(
+    core: CoreDep, who: Staff, q: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict[str, Any]:  # fmt: skip
+    """Places matching a typed address, from the registry's own gazetteer (offline), most specific first."""
+    return {"places": core.views.places(q, limit=limit)}
 
 
 # -- incidents --------------------------------------------------------------------------------------
@@ -176,6 +261,51 @@ async def list_incidents(
     return {"incidents": core.views.incidents(open_only=open, limit=limit)}
 
 
+class NewIncidentIn(Body):
+    alarm_type: AlarmType
+    elder_id: str | None = None
+    caller: str | None = Field(None, max_length=32, description="the caller's number when they are not registered")
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    address: str | None = Field(None, max_length=200, description="where the caller is, resolved offline")
+    note: str | None = Field(None, max_length=2000)
+    drill: bool = False
+
+
+@router.post("/incidents", status_code=201, tags=["incidents"])
+async def open_incident(body: NewIncidentIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """An incident opened by hand: for a registered elder (``elder_id``), or for a caller nobody knows yet
+    (``caller``) placed by a point (``lat``/``lon``) or a typed ``address``. Without a place it waits for one
+    (``POST /api/incidents/{id}/location``) before anyone can be offered it."""
+    if body.elder_id is None and body.caller is None:
+        raise InvalidInput("say who: elder_id or caller", field="elder_id", code="incident_needs_place")
+    lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
+    opened = await core.intake.alarm(
+        AlarmRequest(
+            body.alarm_type, actor=who.actor, source="operator", elder_id=body.elder_id, lat=lat, lon=lon,
+            note=body.note, drill=body.drill, caller=body.caller, placed_by=placed_by, address=address,
+        )
+    )  # fmt: skip
+    return {**_view(core, opened.incident_id), "attached": opened.attached}
+
+
+class LocateIn(Body):
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    address: str | None = Field(None, max_length=200)
+
+
+@router.post("/incidents/{incident_id}/location", tags=["incidents"])
+async def locate(incident_id: str, body: LocateIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """Place the incident where the caller says they are (a point on the map, or a typed address); matching
+    starts from there."""
+    lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
+    if lat is None or lon is None or placed_by is None:
+        raise InvalidInput("give lat and lon, or an address", field="address", code="incident_needs_place")
+    await core.engine.locate(incident_id, lat, lon, by=placed_by, actor=who.actor, address=address)
+    return _view(core, incident_id)
+
+
 @router.get("/incidents/{incident_id}", tags=["incidents"])
 async def get_incident(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
     return core.views.incident(incident_id)
@@ -183,6 +313,7 @@ async def get_incident(incident_id: str, core: CoreDep, who: Staff) -> dict[str,
 
 class DispatchIn(Body):
     responder_id: str
+    replace: bool = Field(False, description="withdraw a responder who accepted, is en route or on scene")
 
 
 class ReasonIn(Body):
@@ -196,6 +327,7 @@ class EscalateIn(Body):
 
 class NoteIn(Body):
     text: str = Field(min_length=1, max_length=2000)
+    shared: bool = Field(False, description="show it on the assigned caregiver's phone")
 
 
 class OutcomeIn(Body):
@@ -214,7 +346,7 @@ async def acknowledge(incident_id: str, core: CoreDep, who: Staff) -> dict[str, 
 
 @router.post("/incidents/{incident_id}/dispatch", tags=["incidents"])
 async def dispatch(incident_id: str, body: DispatchIn, core: CoreDep, who: Staff) -> dict[str, Any]:
-    await core.engine.dispatch(incident_id, body.responder_id, actor=who.actor)
+    await core.engine.dispatch(incident_id, body.responder_id, actor=who.actor, replace=body.replace)
     return _view(core, incident_id)
 
 
@@ -232,7 +364,7 @@ async def escalate(incident_id: str, body: EscalateIn, core: CoreDep, who: Staff
 
 @router.post("/incidents/{incident_id}/notes", tags=["incidents"])
 async def add_note(incident_id: str, body: NoteIn, core: CoreDep, who: Staff) -> dict[str, Any]:
-    await core.engine.note(incident_id, body.text, actor=who.actor)
+    await core.engine.note(incident_id, body.text, actor=who.actor, shared=body.shared)
     return _view(core, incident_id)
 
 
@@ -287,11 +419,18 @@ async def journal(
 async def list_elders(
     core: CoreDep,
     who: Staff,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     community: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """The registry list: identity, address and community only; the full record is one read away."""
+    """The registry list: identity, address and community only; the full record is one read away.
+
+    ``q`` searches instead (name, pinyin initials, phone or its last digits, a contact's phone, address, id):
+    the best ``limit`` matches (at most 50), each with what matched."""
+    if q is not None:
+        found = core.views.search_elders(q, limit=min(limit, 50))
+        return {"elders": found, "total": len(found)}
     elders, total = core.views.elders(community=community, limit=limit, offset=offset)
     return {"elders": elders, "total": total}
 

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.api import router
 from console.auth import STAFF, Accounts, Principal
@@ -67,16 +68,23 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
 
     @app.exception_handler(AnxinError)
     async def domain_error(request: Request, exc: AnxinError) -> JSONResponse:
-        field = exc.field if isinstance(exc, InvalidInput) else None
         headers = {"WWW-Authenticate": "Bearer"} if status_for(exc) == 401 else None
-        return JSONResponse({"detail": str(exc), "field": field}, status_for(exc), headers=headers)
+        return JSONResponse(error_body(exc), status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         fields = [".".join(str(part) for part in e["loc"] if part not in ("body", "query", "path")) for e in errors]
         detail = "; ".join(f"{f or 'body'}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
-        return JSONResponse({"detail": detail, "field": fields[0] if fields else None, "errors": _plain(errors)}, 422)
+        field = fields[0] if fields else None
+        body = {"detail": detail, "code": "validation", "params": {"field": field}, "field": field}
+        return JSONResponse({**body, "errors": _plain(errors)}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"detail": str(exc.detail), "code": code, "params": {"status": exc.status_code}, "field": None}
+        return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> JSONResponse:
@@ -102,6 +110,13 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         await serve_caregiver(websocket, websocket.app.state.core, websocket.app.state.phones, principal)
 
     return app
+
+
+def error_body(exc: AnxinError) -> dict[str, Any]:
+    """An error as the API answers it: the English detail, the code the pages translate, its parameters (names,
+    not ids, where a person reads them) and the offending field."""
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    return {"detail": str(exc), "code": exc.code, "params": exc.params, "field": field}
 
 
 def _plain(errors: Any) -> Any:
@@ -241,7 +256,8 @@ async def _phone_commands(websocket: WebSocket, core: Core, who: Principal) -> N
         text = received.get("text")
         ref: Any = None
         if text is None:  # a binary frame: answer, keep the connection
-            await websocket.send_text(json.dumps({"type": "error", "ref": None, "detail": "send JSON text frames"}))
+            binary = {"type": "error", "ref": None, "detail": "send JSON text frames", "code": "bad_message"}
+            await websocket.send_text(json.dumps(binary))
             continue
         try:
             message = json.loads(text)
@@ -250,10 +266,10 @@ async def _phone_commands(websocket: WebSocket, core: Core, who: Principal) -> N
             ref = message.get("id")
             await phone_command(core, who, message)
         except (ValueError, ValidationError) as exc:
-            await websocket.send_text(json.dumps({"type": "error", "ref": ref, "detail": str(exc), "field": None}))
+            refused: dict[str, Any] = {"type": "error", "ref": ref, "detail": str(exc), "code": "bad_message"}
+            await websocket.send_text(json.dumps({**refused, "params": {}, "field": None}))
         except AnxinError as exc:
-            field = exc.field if isinstance(exc, InvalidInput) else None
-            await websocket.send_text(json.dumps({"type": "error", "ref": ref, "detail": str(exc), "field": field}))
+            await websocket.send_text(json.dumps({"type": "error", "ref": ref, **error_body(exc)}, ensure_ascii=False))
         else:
             await websocket.send_text(json.dumps({"type": "ok", "ref": ref}))
 

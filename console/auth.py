@@ -110,7 +110,9 @@ class Accounts:
             # end the failed statement's transaction at once: left open, it would hold the file's write lock
             # and starve the journal's writer on the same database
             await self._db.rollback()
-            raise Conflict(f"account {username} exists", field="username") from None
+            raise Conflict(
+                f"account {username} exists", field="username", code="account_exists", params={"username": username}
+            ) from None
         return Principal(username, role, responder_id)
 
     async def login(self, username: str, password: str) -> tuple[str, Principal]:
@@ -124,7 +126,7 @@ class Accounts:
         row = rows[0] if rows else None
         # scrypt is slow on purpose (tens of ms): keep it off the event loop that acknowledges alarms
         if row is None or not await asyncio.to_thread(check_password, password, row[2]):
-            raise AuthError("wrong username or password")
+            raise AuthError("wrong username or password", code="login_failed")
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         expires = now + self._ttl
@@ -159,7 +161,7 @@ class Accounts:
         principal, expires = cached
         if expires <= self._clock.now():
             self._cache.pop(key, None)
-            raise AuthError("token expired; log in again")
+            raise AuthError("token expired; log in again", code="token_expired")
         return principal
 
     @property

@@ -10,7 +10,27 @@ InvalidInput → 422 naming the field, JournalError → 503 (nothing was acknowl
 
 from __future__ import annotations
 
-from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
+from typing import ClassVar
+
+from dispatch.errors import CODES, AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
+
+#: the codes the HTTP face adds to the core's (see dispatch.errors.CODES); the pages translate them all
+CONSOLE_CODES = frozenset(
+    {
+        "unauthorized",
+        "token_expired",
+        "login_failed",
+        "forbidden",
+        "validation",
+        "route_not_found",
+        "method_not_allowed",
+        "http_error",
+        "internal",
+        "bad_message",
+    }
+)
+#: every code an answer of the API (or a phone's websocket) carries
+ALL_CODES = CODES | CONSOLE_CODES
 
 
 class ConsoleError(AnxinError):
@@ -19,10 +39,12 @@ class ConsoleError(AnxinError):
 
 class AuthError(ConsoleError):
     status = 401
+    code: ClassVar[str] = "unauthorized"
 
 
 class Forbidden(AuthError):
     status = 403
+    code: ClassVar[str] = "forbidden"
 
 
 def status_for(error: AnxinError) -> int:

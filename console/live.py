@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from dispatch.bus import Bus, SubscriptionLost
-from dispatch.entries import AssignmentFact
+from dispatch.entries import AssignmentFact, Located, Note
 from dispatch.journal import Entry
 from dispatch.views import Views
 
@@ -129,17 +129,27 @@ class CaregiverHub(Hub):
 
     def route(self, entry: Entry) -> None:
         fact = entry.fact
+        if isinstance(fact, Note | Located) and entry.incident_id is not None:
+            if isinstance(fact, Note) and not fact.shared:
+                return
+            for responder_id, job in self._views.job_updates(entry.incident_id):  # what they must know now
+                self._send(responder_id, entry.seq, job)
+            return
         if not isinstance(fact, AssignmentFact):  # the facts about one offer or job, each naming its responder
             return
-        outboxes = self.phones.get(fact.responder_id)
-        if not outboxes:
+        if fact.responder_id not in self.phones:
             return
         message = self._views.phone_message(fact)
-        if message is None:
+        if message is not None:
+            self._send(fact.responder_id, entry.seq, message)
+
+    def _send(self, responder_id: str, seq: int, message: dict[str, object]) -> None:
+        outboxes = self.phones.get(responder_id)
+        if not outboxes:
             return
         text = json.dumps(message, ensure_ascii=False)
         for outbox in list(outboxes):
-            outbox.put(entry.seq, text)
+            outbox.put(seq, text)
 
     def lost(self) -> None:
         for outboxes in self.phones.values():

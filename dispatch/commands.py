@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from dispatch.entries import CallKind, Location, PlacedBy
 from dispatch.registry import Device, Elder, Responder
 
 CallEventKind = Literal["ringing", "answered", "ended"]
@@ -25,7 +26,11 @@ CallEventKind = Literal["ringing", "answered", "ended"]
 
 @dataclass(frozen=True, slots=True)
 class AlarmRequest:
-    """An alarm raised by a person or a system over HTTP (a device's alarms come as device reports)."""
+    """An alarm raised by a person or a system over HTTP (a device's alarms come as device reports).
+
+    ``source="operator"`` is an incident opened by hand: it may name no elder (a caller nobody knows yet),
+    with the caller's number and, when the caller said where they are, a place (``placed_by`` says how the
+    operator found it: a typed address or a point on the map)."""
 
     alarm_type: str
     actor: str
@@ -36,6 +41,9 @@ class AlarmRequest:
     lon: float | None = None
     note: str | None = None
     drill: bool = False
+    caller: str | None = None
+    placed_by: PlacedBy | None = None
+    address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +57,10 @@ class Opened:
 
 @dataclass(frozen=True, slots=True)
 class CallEvent:
-    """A telephony event about one hotline call. Repeated events for a call are answered, not written twice."""
+    """A telephony event about one hotline call. Repeated events for a call are answered, not written twice.
+
+    An answered call waits for the operator's word (:meth:`Commands.classify_call`); a call nobody answered
+    opens an incident with a call-back note when ``open_incident`` (an elder who called for help gets help)."""
 
     event: CallEventKind
     call_id: str
@@ -67,6 +78,7 @@ class CallOutcome:
     state: str
     elder_id: str | None
     incident_id: str | None
+    kind: str | None = None  # the operator's classification, once given
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,31 @@ class Alarm:
     dedup: str | None = None
     code: str | None = None  # the device protocol's own code and zone, kept for the record
     zone: str | None = None
+    location: Location | None = None  # how lat/lon were found when not reported by a device
+    caller: str | None = None  # an unregistered caller's number
+    place: str = ""  # the place an operator typed
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """An operator's word on an answered call.
+
+    ``emergency`` opens an incident of ``alarm_type`` for the caller (or the elder the operator identified,
+    ``elder_id``), placed where the caller said (``lat``/``lon``, ``placed_by``) or at the elder's home; or,
+    with ``incident_id``, links the call to that open incident instead. The other kinds are recorded with the
+    caller's words; a silent call leaves a call-back task."""
+
+    call_id: str
+    kind: CallKind
+    actor: str
+    text: str = ""
+    alarm_type: str | None = None
+    elder_id: str | None = None
+    incident_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    placed_by: PlacedBy | None = None
+    address: str = ""
 
 
 #: one line of a shift roster: responder, on duty, and where they start (lat, lon) if known
@@ -98,13 +135,21 @@ class Commands(Protocol):
     # operators and supervisors
     async def acknowledge(self, incident_id: str, *, actor: str) -> None: ...
 
-    async def dispatch(self, incident_id: str, responder_id: str, *, actor: str) -> None: ...
+    async def dispatch(self, incident_id: str, responder_id: str, *, actor: str, replace: bool = False) -> None: ...
+
+    async def locate(
+        self, incident_id: str, lat: float, lon: float, *, by: PlacedBy, actor: str, address: str = ""
+    ) -> None: ...
+
+    async def classify_call(self, classification: Classification) -> CallOutcome: ...
+
+    async def called_back(self, call_id: str, outcome: str, *, actor: str) -> None: ...
 
     async def cancel(self, incident_id: str, reason: str, *, actor: str) -> None: ...
 
     async def escalate(self, incident_id: str, service: str, note: str, *, actor: str) -> None: ...
 
-    async def note(self, incident_id: str, text: str, *, actor: str) -> None: ...
+    async def note(self, incident_id: str, text: str, *, actor: str, shared: bool = False) -> None: ...
 
     async def resolve(self, incident_id: str, outcome: str, *, actor: str) -> None: ...
 

@@ -34,7 +34,7 @@ from contextlib import asynccontextmanager
 from typing import TypeVar, cast
 
 from dispatch.clock import Clock
-from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Opened, RosterLine
+from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.entries import (
@@ -43,6 +43,8 @@ from dispatch.entries import (
     AlarmAttached,
     AssignmentStatus,
     CallAnswered,
+    CallClassified,
+    CalledBack,
     CallEnded,
     CallRinging,
     Cancelled,
@@ -54,6 +56,7 @@ from dispatch.entries import (
     Escalated,
     Fact,
     IncidentOpened,
+    Located,
     Location,
     NeedsManual,
     Note,
@@ -64,6 +67,7 @@ from dispatch.entries import (
     OfferMade,
     OfferWithdrawn,
     OutsideService,
+    PlacedBy,
     Ranked,
     RankedResponder,
     Resolved,
@@ -246,19 +250,35 @@ class Engine:
             if device is None:
                 raise NotFound(f"no device {request.device_id}", field="device_id")
             if elder_id is not None and elder_id != device.elder_id:
-                raise InvalidInput(f"device {request.device_id} belongs to elder {device.elder_id}", field="elder_id")
+                raise InvalidInput(
+                    f"device {request.device_id} belongs to elder {device.elder_id}",
+                    field="elder_id",
+                    code="device_not_elders",
+                    params={"device": request.device_id},
+                )
             elder_id = device.elder_id
-        if elder_id is None:
-            raise InvalidInput("an alarm needs elder_id or device_id", field="elder_id")
-        elder = self.elder(elder_id)
-        if (request.lat is None) != (request.lon is None):
-            raise InvalidInput("give both lat and lon, or neither", field="lat" if request.lat is None else "lon")
+        by_hand = request.source == "operator"
+        if elder_id is None and not by_hand:
+            raise InvalidInput("an alarm needs elder_id or device_id", field="elder_id", code="alarm_needs_elder")
+        elder = self.elder(elder_id) if elder_id is not None else None
+        _pair(request.lat, request.lon)
+        notes = [request.note] if request.note else []
+        if by_hand and request.caller:
+            notes.insert(0, f"caller {request.caller}")
+        placed_by = request.placed_by or "map" if request.lat is not None and by_hand else None
+        location: Location | None = placed_by
         alarm = Alarm(
             request.alarm_type, request.source, request.actor, elder, request.device_id,
-            request.lat, request.lon, request.note, request.drill,
+            request.lat, request.lon, "\n".join(notes) or None, request.drill, location=location,
+            caller=request.caller if by_hand else None, place=request.address if placed_by else "",
         )  # fmt: skip
         async with self.changing():
             incident, attached = await self.open_alarm(alarm)
+            if by_hand:  # the operator who opens it has answered it
+                self._answered(incident, request.actor)
+            if attached and placed_by is not None and incident.location in ("unknown", "home"):
+                assert request.lat is not None and request.lon is not None
+                await self._locate(incident, request.lat, request.lon, placed_by, request.address, request.actor)
             return Opened(incident.incident_id, incident.priority, attached)
 
     async def device_reports(self, reports: Sequence[DeviceReport]) -> None:
@@ -304,7 +324,7 @@ class Engine:
         elder = alarm.elder
         lat, lon = alarm.lat, alarm.lon
         if lat is not None and lon is not None:
-            location: Location = "reported"
+            location: Location = alarm.location or "reported"
         elif elder is not None:
             lat, lon, location = elder.lat, elder.lon, "home"
         else:
@@ -328,6 +348,8 @@ class Engine:
                 dedup=alarm.dedup,
                 code=alarm.code,
                 zone=alarm.zone,
+                caller=alarm.caller,
+                place=alarm.place,
             ),
             actor=alarm.actor,
             drill=alarm.drill,
@@ -337,7 +359,7 @@ class Engine:
     async def call_event(self, event: CallEvent) -> CallOutcome:
         """A telephony event. Repeated events for the same call are answered without writing twice."""
         if event.event not in ("ringing", "answered", "ended"):
-            raise InvalidInput("event must be ringing, answered or ended", field="event")
+            raise InvalidInput("event must be ringing, answered or ended", field="event", code="unknown_call_event")
         rule(event.alarm_type)
         async with self.changing():
             call = self.state.calls.get(event.call_id)
@@ -350,16 +372,89 @@ class Engine:
                 )
                 call = self.state.calls[event.call_id]
             if event.event == "answered" and call.state == "ringing":
+                # the operator speaks to the caller first, then classifies the call (classify_call)
                 self.emit(CallAnswered(event.call_id), actor=event.actor, drill=event.drill)
-                if event.open_incident:
-                    await self._call_incident(event, call.elder_id, "hotline call")
             elif event.event == "ended" and call.state != "ended":
                 missed = call.state == "ringing"
                 self.emit(CallEnded(event.call_id), actor=event.actor, drill=event.drill)
                 if missed and event.open_incident and call.incident_id is None:
                     # nobody picked up: an elder who called for help gets help anyway, and a clock
                     await self._call_incident(event, call.elder_id, "missed hotline call", "call back")
-            return CallOutcome(call.call_id, call.state, call.elder_id, call.incident_id)
+            return CallOutcome(call.call_id, call.state, call.elder_id, call.incident_id, call.kind)
+
+    async def classify_call(self, c: Classification) -> CallOutcome:
+        """The operator's word on an answered call (see :class:`~dispatch.commands.Classification`)."""
+        if c.kind == "emergency" and c.incident_id is None:
+            if c.alarm_type is None:
+                raise InvalidInput(
+                    "an emergency needs its alarm type", field="alarm_type", code="call_needs_alarm_type"
+                )
+            rule(c.alarm_type)
+        _pair(c.lat, c.lon)
+        elder = self.elder(c.elder_id) if c.elder_id is not None else None
+        async with self._txn():
+            call = self.state.calls.get(c.call_id)
+            if call is None:
+                raise NotFound(f"no call {c.call_id}", field="call_id")
+            if call.kind is not None:
+                raise Conflict(
+                    f"call {c.call_id} was already classified as {call.kind}",
+                    code="call_already_classified",
+                    params={"kind": call.kind},
+                )
+            drill = self._call_drill(c.call_id)
+            incident_id = None
+            if c.incident_id is not None:
+                incident = self.incident(c.incident_id)
+                if not incident.open:
+                    raise Conflict(
+                        f"{c.incident_id} is {incident.state.value}",
+                        code="incident_closed",
+                        params={"incident": c.incident_id, "state": incident.state.value},
+                    )
+                incident_id = incident.incident_id
+                words = f"call from {call.caller}" + (f": {c.text}" if c.text else "")
+                self.emit(Note(words, shared=bool(c.text)), actor=c.actor, incident=incident)
+            elif c.kind == "emergency":
+                assert c.alarm_type is not None
+                who = elder or (self.directory.elders.get(call.elder_id) if call.elder_id else None)
+                alarm = Alarm(
+                    c.alarm_type, "hotline", c.actor, who, lat=c.lat, lon=c.lon, drill=drill, call_id=c.call_id,
+                    location=c.placed_by if c.lat is not None else None,
+                    note=f"hotline call from {call.caller} on line {call.line}",
+                    caller=None if who else call.caller, place=c.address if c.lat is not None else "",
+                )  # fmt: skip
+                incident, attached = await self.open_alarm(alarm)
+                incident_id = incident.incident_id
+                self._answered(incident, c.actor)  # the operator is on the line with the caller
+                if c.text:
+                    self.emit(Note(c.text, shared=True), actor=c.actor, incident=incident)
+                if attached and c.lat is not None and incident.location in ("unknown", "home"):
+                    assert c.lon is not None
+                    await self._locate(incident, c.lat, c.lon, c.placed_by or "map", c.address, c.actor)
+            classified = CallClassified(c.call_id, c.kind, c.text, elder.elder_id if elder else None, incident_id)
+            self.emit(classified, actor=c.actor, drill=drill)
+            return CallOutcome(call.call_id, call.state, call.elder_id, call.incident_id, call.kind)
+
+    def _answered(self, incident: Incident, actor: str) -> None:
+        """An operator who opened (or classified a call into) an incident has answered it. Lock held."""
+        if incident.acknowledged_at is None and incident_allows(incident.state, IncidentEvent.ACKNOWLEDGE):
+            self.emit(Acknowledged(), actor=actor, incident=incident)
+
+    async def called_back(self, call_id: str, outcome: str, *, actor: str) -> None:
+        """The call-back task of a silent call is done."""
+        if not outcome.strip():
+            raise InvalidInput("a call back needs its outcome", field="outcome", code="outcome_required")
+        async with self._txn():
+            call = self.state.calls.get(call_id)
+            if call is None:
+                raise NotFound(f"no call {call_id}", field="call_id")
+            if call.callback != "due":
+                raise Conflict(f"call {call_id} has no call back due", code="no_callback_due")
+            self.emit(CalledBack(call_id, outcome), actor=actor, drill=self._call_drill(call_id))
+
+    def _call_drill(self, call_id: str) -> bool:
+        return self.state.calls[call_id].drill
 
     async def _call_incident(self, event: CallEvent, elder_id: str | None, what: str, then: str = "") -> None:
         elder = self.directory.elders.get(elder_id) if elder_id else None
@@ -470,15 +565,21 @@ class Engine:
         async with self._txn():
             incident = self.incident(incident_id)
             if incident.acknowledged_at is not None:
-                raise Conflict(f"{incident_id} was already acknowledged by {incident.acknowledged_by}")
+                raise Conflict(
+                    f"{incident_id} was already acknowledged by {incident.acknowledged_by}",
+                    code="already_acknowledged",
+                    params={"by": (incident.acknowledged_by or "").partition(":")[2] or incident.acknowledged_by},
+                )
             self._require(incident, IncidentEvent.ACKNOWLEDGE)
             self.emit(Acknowledged(), actor=actor, incident=incident)
 
-    async def dispatch(self, incident_id: str, responder_id: str, *, actor: str) -> None:
-        """An operator offers the incident to a chosen responder, withdrawing any pending offer or job.
+    async def dispatch(self, incident_id: str, responder_id: str, *, actor: str, replace: bool = False) -> None:
+        """An operator offers the incident to a chosen responder, withdrawing any pending offer.
 
-        Reassigning is allowed after someone accepted or arrived (the caregiver fell ill, the bike broke down):
-        withdrawing their job takes the incident back to dispatching, from where the new offer goes out.
+        Replacing someone who accepted, is on the way or is at the door (the caregiver fell ill, the bike broke
+        down) withdraws their job and takes the incident back to dispatching, from where the new offer goes
+        out -- but only with ``replace``: without it the command is refused (``replace_needs_confirmation``),
+        so a stray click never calls a caregiver away from an elder on the floor.
         """
         async with self._txn():
             incident = self.incident(incident_id)
@@ -488,10 +589,29 @@ class Engine:
             if profile is None:
                 raise NotFound(f"no responder {responder_id}", field="responder_id")
             if profile.kind == "clinic":
-                raise InvalidInput("a clinic is proposed to the operator, not offered a job", field="responder_id")
+                raise InvalidInput(
+                    "a clinic is proposed to the operator, not offered a job",
+                    field="responder_id",
+                    code="clinic_not_dispatchable",
+                    params={"responder": profile.name},
+                )
             status = self.state.responder(responder_id)
             if status.assignment_id is not None:
-                raise Conflict(f"{responder_id} is busy with {status.assignment_id}")
+                busy = self.state.assignments[status.assignment_id]
+                raise Conflict(
+                    f"{responder_id} is busy with {busy.incident_id}",
+                    code="responder_busy",
+                    params={"responder": profile.name, "incident": busy.incident_id, "state": busy.state.value},
+                )
+            working = [a for a in self.state.active_assignments(incident) if a.state is not AssignmentState.OFFERED]
+            if working and not replace:
+                current = working[0]
+                name = self._name(current.responder_id)
+                raise Conflict(
+                    f"{current.responder_id} is {current.state.value} on {incident_id}; send replace to withdraw them",
+                    code="replace_needs_confirmation",
+                    params={"responder": name, "state": current.state.value, "incident": incident_id},
+                )
             distance = eta = None
             if status.lat is not None and status.lon is not None and incident.lat is not None:
                 assert incident.lon is not None
@@ -500,9 +620,40 @@ class Engine:
             self._withdraw_all(incident, actor, f"operator dispatched {responder_id}")
             self._offer(incident, responder_id, by="operator", distance_m=distance, eta_s=eta, actor=actor)
 
+    def _name(self, responder_id: str) -> str:
+        profile = self.directory.responders.get(responder_id)
+        return profile.name if profile else responder_id
+
+    async def locate(
+        self, incident_id: str, lat: float, lon: float, *, by: PlacedBy, actor: str, address: str = ""
+    ) -> None:
+        """Place an open incident where the caller said they are, and try to dispatch from there."""
+        async with self._txn():
+            incident = self.incident(incident_id)
+            if not incident.open:
+                raise Conflict(
+                    f"{incident_id} is {incident.state.value}",
+                    code="incident_closed",
+                    params={"incident": incident_id, "state": incident.state.value},
+                )
+            await self._locate(incident, lat, lon, by, address, actor)
+
+    async def _locate(self, incident: Incident, lat: float, lon: float, by: PlacedBy, address: str, actor: str) -> None:
+        """Lock held. A pending offer made from the old place is withdrawn (someone who already accepted keeps
+        coming: the operator tells them), then the incident is offered from its new place."""
+        self.emit(Located(lat, lon, by, address), actor=actor, incident=incident)
+        for assignment in self.state.active_assignments(incident):
+            if assignment.state is AssignmentState.OFFERED:
+                withdrawn = OfferWithdrawn(
+                    assignment.assignment_id, assignment.responder_id, "incident placed elsewhere"
+                )
+                self.emit(withdrawn, actor=actor, incident=incident)
+        if rule(incident.alarm_type).dispatch:
+            await self._dispatch_next(incident)
+
     async def cancel(self, incident_id: str, reason: str, *, actor: str) -> None:
         if not reason.strip():
-            raise InvalidInput("a false alarm needs a reason", field="reason")
+            raise InvalidInput("a false alarm needs a reason", field="reason", code="reason_required")
         async with self._txn():
             incident = self.incident(incident_id)
             self._require(incident, IncidentEvent.CANCEL)
@@ -511,22 +662,25 @@ class Engine:
 
     async def escalate(self, incident_id: str, service: str, note: str, *, actor: str) -> None:
         if service not in OUTSIDE_SERVICES:
-            raise InvalidInput(f"service must be one of {', '.join(OUTSIDE_SERVICES)}", field="service")
+            raise InvalidInput(
+                f"service must be one of {', '.join(OUTSIDE_SERVICES)}", field="service", code="unknown_service"
+            )
         async with self._txn():
             incident = self.incident(incident_id)
             self._require(incident, IncidentEvent.ESCALATE)
             name = OUTSIDE_SERVICES[service]
             self.emit(Escalated(cast(OutsideService, service), name, note), actor=actor, incident=incident)
 
-    async def note(self, incident_id: str, text: str, *, actor: str) -> None:
+    async def note(self, incident_id: str, text: str, *, actor: str, shared: bool = False) -> None:
+        """A note on the incident; ``shared`` notes show on the assigned caregiver's phone."""
         if not text.strip():
-            raise InvalidInput("a note needs text", field="text")
+            raise InvalidInput("a note needs text", field="text", code="note_required")
         async with self._txn():
-            self.emit(Note(text), actor=actor, incident=self.incident(incident_id))
+            self.emit(Note(text, shared=shared), actor=actor, incident=self.incident(incident_id))
 
     async def resolve(self, incident_id: str, outcome: str, *, actor: str) -> None:
         if not outcome.strip():
-            raise InvalidInput("resolving needs an outcome", field="outcome")
+            raise InvalidInput("resolving needs an outcome", field="outcome", code="outcome_required")
         async with self._txn():
             incident = self.incident(incident_id)
             self._require(incident, IncidentEvent.RESOLVE)
@@ -549,7 +703,7 @@ class Engine:
     def _responder_profile(self, responder_id: str) -> None:
         profile = self.directory.responders.get(responder_id)
         if profile is None or profile.kind == "clinic":
-            raise NotFound(f"no caregiver or volunteer {responder_id}", field="responder_id")
+            raise NotFound(f"no caregiver or volunteer {responder_id}", field="responder_id", code="unknown_responder")
 
     async def set_duty(
         self, responder_id: str, on: bool, *, actor: str, lat: float | None = None, lon: float | None = None
@@ -560,7 +714,11 @@ class Engine:
             if not on and status.assignment_id is not None:
                 assignment = self.state.assignments[status.assignment_id]
                 if assignment.state is not AssignmentState.OFFERED:
-                    raise Conflict(f"{responder_id} is on job {assignment.incident_id}; finish it first")
+                    raise Conflict(
+                        f"{responder_id} is on job {assignment.incident_id}; finish it first",
+                        code="responder_on_job",
+                        params={"responder": self._name(responder_id), "incident": assignment.incident_id},
+                    )
                 incident = self.state.incidents[assignment.incident_id]
                 self.emit(
                     OfferWithdrawn(assignment.assignment_id, responder_id, "responder went off duty"),
@@ -580,7 +738,12 @@ class Engine:
             self._responder_profile(responder_id)
             status = self.state.responders.get(responder_id)
             if not on and status is not None and status.assignment_id is not None:
-                raise Conflict(f"{responder_id} holds {status.assignment_id}; finish or withdraw it first")
+                held = self.state.assignments[status.assignment_id]
+                raise Conflict(
+                    f"{responder_id} holds {status.assignment_id}; finish or withdraw it first",
+                    code="responder_on_job",
+                    params={"responder": self._name(responder_id), "incident": held.incident_id},
+                )
         async with self._txn():
             for responder_id, on, lat, lon in roster:
                 self.emit(_duty(responder_id, on, lat, lon), actor=actor)
@@ -595,7 +758,11 @@ class Engine:
         async with self._txn():
             assignment = self._own(assignment_id, responder_id)
             if assignment.state is not AssignmentState.OFFERED:
-                raise Conflict(f"offer {assignment_id} is {assignment.state.value}")
+                raise Conflict(
+                    f"offer {assignment_id} is {assignment.state.value}",
+                    code="offer_closed",
+                    params={"state": assignment.state.value},
+                )
             incident = self.state.incidents[assignment.incident_id]
             if accept:
                 self._require(incident, IncidentEvent.ACCEPT)
@@ -610,7 +777,9 @@ class Engine:
 
     async def report_status(self, assignment_id: str, responder_id: str, status: str, note: str = "") -> None:
         if status not in CAREGIVER_STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(CAREGIVER_STATUSES)}", field="status")
+            raise InvalidInput(
+                f"status must be one of {', '.join(CAREGIVER_STATUSES)}", field="status", code="unknown_status"
+            )
         async with self._txn():
             assignment = self._own(assignment_id, responder_id)
             incident = self.state.incidents[assignment.incident_id]
@@ -619,11 +788,8 @@ class Engine:
                 self._require(incident, IncidentEvent.ARRIVE)
             actor = f"caregiver:{responder_id}"
             reported = AssignmentStatus(assignment_id, responder_id, cast(CaregiverStatus, status), note)
+            # "done" reports and proposes; the operator decides (resolve, hand to 120, another visit)
             self.emit(reported, actor=actor, incident=incident)
-            finished = status == "done" and not self.state.active_assignments(incident)
-            if finished and incident_allows(incident.state, IncidentEvent.RESOLVE):
-                outcome = f"caregiver {responder_id} done" + (f": {note}" if note else "")
-                self.emit(Resolved(outcome), actor=actor, incident=incident)
 
     def _own(self, assignment_id: str, responder_id: str) -> Assignment:
         assignment = self.assignment(assignment_id)
@@ -636,7 +802,7 @@ class Engine:
     async def put_elder(self, elder: Elder, *, actor: str) -> bool:
         """Add or replace an elder's record; journals which fields changed. Returns whether anything did."""
         if elder.caregiver_id and elder.caregiver_id not in self.directory.responders:
-            raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id")
+            raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id", code="unknown_caregiver")
         async with self._saving(
             self.directory.elders.get, elder.elder_id, elder, self.registry.upsert_elders
         ) as fields:
@@ -649,7 +815,11 @@ class Engine:
             raise NotFound(f"no elder {device.elder_id}", field="elder_id")
         if self.protocols and device.protocol not in self.protocols:
             known = ", ".join(sorted(self.protocols))
-            raise InvalidInput(f"unknown device protocol {device.protocol!r}; one of {known}", field="protocol")
+            raise InvalidInput(
+                f"unknown device protocol {device.protocol!r}; one of {known}",
+                field="protocol",
+                code="unknown_protocol",
+            )
         async with self._saving(
             self.directory.devices.get, device.device_id, device, self.registry.upsert_devices
         ) as fields:
@@ -765,3 +935,9 @@ def _changed(old: R | None, new: R) -> tuple[str, ...]:
     if old is None:
         return tuple(type(new).model_fields)
     return tuple(name for name in type(new).model_fields if getattr(old, name) != getattr(new, name))
+
+
+def _pair(lat: float | None, lon: float | None) -> None:
+    if (lat is None) != (lon is None):
+        field = "lat" if lat is None else "lon"
+        raise InvalidInput("give both lat and lon, or neither", field=field, code="lat_lon_pair")

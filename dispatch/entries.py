@@ -30,7 +30,11 @@ import msgspec
 
 from dispatch.errors import JournalError
 
-Location = Literal["reported", "home", "unknown"]
+Location = Literal["reported", "home", "unknown", "address", "map"]
+#: where an operator placed an incident: a typed address resolved by the gazetteer, or a point on the map
+PlacedBy = Literal["address", "map"]
+#: what an operator made of an answered hotline call
+CallKind = Literal["emergency", "service", "consultation", "complaint", "wrong_number", "silent"]
 OfferedBy = Literal["auto", "operator"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
@@ -89,6 +93,8 @@ class IncidentOpened(Fact):
     dedup: str | None = None  # the device message's dedup key: a repeat is recognised
     code: str | None = None  # the device protocol's own code and zone, kept for the record
     zone: str | None = None
+    caller: str | None = None  # the number of a caller nobody knew (incidents opened by an operator)
+    place: str = ""  # the place an operator typed, as the gazetteer named it
 
 
 @fact("incident.alarm_attached")
@@ -165,6 +171,18 @@ class NeedsManual(Fact):
 @dataclass(frozen=True, slots=True)
 class Note(Fact):
     text: str
+    shared: bool = False  # shown on the assigned caregiver's phone (what they need to know at the door)
+
+
+@fact("incident.located")
+@dataclass(frozen=True, slots=True)
+class Located(Fact):
+    """An operator placed an incident whose location was unknown or wrong (the caller said where they are)."""
+
+    lat: float
+    lon: float
+    by: PlacedBy
+    address: str = ""
 
 
 @fact("incident.cancelled")
@@ -295,6 +313,28 @@ class CallAnswered(Fact):
 @dataclass(frozen=True, slots=True)
 class CallEnded(Fact):
     call_id: str
+
+
+@fact("call.classified")
+@dataclass(frozen=True, slots=True)
+class CallClassified(Fact):
+    """The operator's word on an answered call: what it was, in the caller's words; an emergency opened (or was
+    linked to) the incident named here; a silent call leaves a call-back task."""
+
+    call_id: str
+    kind: CallKind
+    text: str = ""
+    elder_id: str | None = None  # who the call was about, when the operator identified them
+    incident_id: str | None = None
+
+
+@fact("call.called_back")
+@dataclass(frozen=True, slots=True)
+class CalledBack(Fact):
+    """The call-back task of a silent call is done."""
+
+    call_id: str
+    outcome: str
 
 
 # -- devices and elders -------------------------------------------------------------------------------

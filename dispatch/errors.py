@@ -11,32 +11,122 @@
 
 "The caller was wrong" (InvalidInput and below) is kept apart from "we are broken" (JournalError): the first
 gets a clear answer and nothing is written; the second stops intake rather than acknowledge what is not durable.
+
+Every error carries a ``code`` from :data:`CODES` and ``params`` (names, not ids, where a person reads them):
+the English message is for logs and the API's readers, the code is what the console's pages translate. A
+test walks every code through the page catalogues and every ``code=`` written in the packages through
+:data:`CODES`.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+#: every error code the core and the console answer with (the console adds its own in console.errors)
+CODES = frozenset(
+    {
+        # generic, one per class
+        "invalid_input",
+        "not_found",
+        "illegal_transition",
+        "conflict",
+        "journal_unavailable",
+        "config",
+        # not found, by what
+        "unknown_incident",
+        "unknown_assignment",
+        "unknown_elder",
+        "unknown_device",
+        "unknown_responder",
+        "unknown_caregiver",
+        "unknown_call",
+        "unknown_alarm_type",
+        "unknown_skill",
+        "unknown_protocol",
+        "address_not_found",
+        # refused input
+        "alarm_needs_elder",
+        "device_not_elders",
+        "lat_lon_pair",
+        "incident_needs_place",
+        "clinic_not_dispatchable",
+        "reason_required",
+        "note_required",
+        "outcome_required",
+        "unknown_service",
+        "unknown_status",
+        "unknown_call_event",
+        "call_needs_alarm_type",
+        "import_refused",
+        "duplicate_key",
+        # conflicts with the current state
+        "already_acknowledged",
+        "responder_busy",
+        "replace_needs_confirmation",
+        "responder_on_job",
+        "offer_closed",
+        "call_already_classified",
+        "no_callback_due",
+        "incident_closed",
+        "account_exists",
+    }
+)
 
 
 class AnxinError(Exception):
     """Base of every error raised on purpose by the dispatch core."""
 
+    code: ClassVar[str] = "invalid_input"
+
+    def __init__(self, message: str, *, code: str | None = None, params: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        self.params: dict[str, object] = params or {}
+
 
 class InvalidInput(AnxinError):
     """The request cannot be accepted. ``field`` names the offending input when there is one."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, params=params)
         self.field = field
 
 
 class NotFound(InvalidInput):
-    """A referenced entity does not exist."""
+    """A referenced entity does not exist (its code names what: ``unknown_incident``, ``unknown_elder``, ...)."""
+
+    code: ClassVar[str] = "not_found"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
+        if code is None and field is not None and f"unknown_{field.removesuffix('_id')}" in CODES:
+            code = f"unknown_{field.removesuffix('_id')}"
+        super().__init__(message, field=field, code=code, params=params)
 
 
 class IllegalTransition(InvalidInput):
     """A state machine was asked for a transition its table does not allow."""
 
+    code: ClassVar[str] = "illegal_transition"
+
     def __init__(self, machine: str, state: str, event: str) -> None:
-        super().__init__(f"{machine}: cannot {event} when {state}")
+        super().__init__(
+            f"{machine}: cannot {event} when {state}", params={"machine": machine, "state": state, "event": event}
+        )
         self.machine = machine
         self.state = state
         self.event = event
@@ -45,9 +135,13 @@ class IllegalTransition(InvalidInput):
 class Conflict(InvalidInput):
     """The request clashes with the current state."""
 
+    code: ClassVar[str] = "conflict"
+
 
 class JournalError(AnxinError):
     """The journal cannot be written or read."""
+
+    code: ClassVar[str] = "journal_unavailable"
 
 
 class ChainBroken(JournalError):
@@ -60,3 +154,5 @@ class ChainBroken(JournalError):
 
 class ConfigError(AnxinError):
     """A setting or the data folder is unusable."""
+
+    code: ClassVar[str] = "config"

@@ -28,7 +28,8 @@ when the model has a default). Lists are ``;``-separated.
         elder_id* name* phone* address* lat* lon* community* (district/street/community)
         birth_date (YYYY-MM-DD), care_level (0-5), medical_notes, caregiver_id,
         risk_flags (living_alone, empty_nest, three_nos, low_income, disabled),
-        contacts (ordered, ``name:phone`` or ``name:phone:relation``), entitlement (free, low_cost, paid)
+        contacts (ordered, ``name:phone`` or ``name:phone:relation``), entitlement (free, low_cost, paid),
+        access (how to get in: door code, key holder)
     devices.csv
         device_id* protocol* (one the gateway speaks: sia-dc09, watch, gt06 built in) elder_id*
         aes_key* (32, 48 or 64 hex digits) checkin_s*
@@ -66,6 +67,7 @@ ELDER_OPTIONAL = (
     "contacts",
     "caregiver_id",
     "entitlement",
+    "access",
 )
 DEVICE_REQUIRED = ("device_id", "protocol", "elder_id", "aes_key", "checkin_s")
 DEVICE_OPTIONAL: tuple[str, ...] = ()
@@ -154,7 +156,7 @@ def _read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...])
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
-                raise InvalidInput(f"{name}: empty file, expected a header line", field=name)
+                raise InvalidInput(f"{name}: empty file, expected a header line", field=name, code="import_refused")
             _check_header(name, header, required, optional)
             end = reader.line_num
             for cells in reader:
@@ -166,9 +168,11 @@ def _read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...])
                     continue
                 yield _Row(line, {column: cell.strip() for column, cell in zip(header, cells, strict=True)})
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})", field=name) from None
+        raise InvalidInput(
+            f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})", field=name, code="import_refused"
+        ) from None
     except csv.Error as exc:
-        raise InvalidInput(f"{name}: unreadable CSV: {exc}", field=name) from None
+        raise InvalidInput(f"{name}: unreadable CSV: {exc}", field=name, code="import_refused") from None
 
 
 def _check_header(name: str, header: list[str], required: tuple[str, ...], optional: tuple[str, ...]) -> None:
@@ -184,7 +188,7 @@ def _check_header(name: str, header: list[str], required: tuple[str, ...], optio
     if repeated:
         problems.append(f"repeated columns: {', '.join(repeated)}")
     if problems:
-        raise InvalidInput(f"{name}: refused, {'; '.join(problems)}", field=name)
+        raise InvalidInput(f"{name}: refused, {'; '.join(problems)}", field=name, code="import_refused")
 
 
 def _read_file(
@@ -250,7 +254,7 @@ def _split(value: str) -> list[str]:
 
 
 def _elder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
-    data = _given(cells, (*ELDER_REQUIRED, "care_level", "medical_notes", "caregiver_id", "entitlement"))
+    data = _given(cells, (*ELDER_REQUIRED, "care_level", "medical_notes", "caregiver_id", "entitlement", "access"))
     if birth := cells.get("birth_date"):
         try:
             if not _DATE.match(birth):

@@ -76,6 +76,8 @@ INCIDENT_TRANSITIONS: dict[tuple[IncidentState, IncidentEvent], IncidentState] =
     (_I.ACKNOWLEDGED, _IE.OFFER): _I.DISPATCHING,
     (_I.DISPATCHING, _IE.OFFER): _I.DISPATCHING,
     (_I.ESCALATED, _IE.OFFER): _I.ESCALATED,
+    # the caregiver reported done and the operator sends someone for another visit
+    (_I.ON_SCENE, _IE.OFFER): _I.DISPATCHING,
     (_I.DISPATCHING, _IE.ACCEPT): _I.ASSIGNED,
     (_I.ESCALATED, _IE.ACCEPT): _I.ESCALATED,
     (_I.ASSIGNED, _IE.ARRIVE): _I.ON_SCENE,

@@ -149,7 +149,7 @@ class Matcher:
         """Up to ``k`` candidates for an alarm at (lat, lon), best first."""
         want = self.k if k is None else k
         if skill is not None and skill not in SKILL_BITS:
-            raise InvalidInput(f"unknown skill {skill!r}", field="skill")
+            raise InvalidInput(f"unknown skill {skill!r}", field="skill", code="unknown_skill")
         if want <= 0:
             return []
         skip = set(exclude)

@@ -82,6 +82,7 @@ class Elder(Record):
     contacts: list[Contact] = []
     caregiver_id: Ident | None = None
     entitlement: Entitlement | None = None
+    access: Annotated[str, Field(max_length=500)] = ""  # how to get in: door code, who holds a key
 
     @field_validator("community")
     @classmethod

@@ -42,6 +42,14 @@ def kpis(state: Projection, now: float, tz: str, *, include_drill: bool = False)
         "escalations_waiting": sum(1 for i in open_ if i.supervisor_alerted and i.acknowledged_at is None),
         "responders_on_duty": sum(1 for r in state.responders.values() if r.on_duty),
         "responders_busy": sum(1 for r in state.responders.values() if r.on_duty and r.assignment_id is not None),
+        # caregivers reported done and the operator has not decided yet
+        "awaiting_decision": sum(1 for i in open_ if i.proposal is not None and not state.active_assignments(i)),
+        "calls_unclassified": sum(
+            1
+            for c in state.calls.values()
+            if c.answered_at is not None and c.kind is None and (include_drill or not c.drill)
+        ),
+        "callbacks_due": sum(1 for c in state.calls.values() if c.callback == "due" and (include_drill or not c.drill)),
     }
 
 

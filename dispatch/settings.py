@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     timezone: str = "Asia/Shanghai"
+    #: the number a caregiver's phone calls to reach the centre (12349 is the elderly hotline in many cities)
+    centre_phone: str = "12349"
 
     # timers (seconds)
     answer_target_s: float = Field(60.0, gt=0)

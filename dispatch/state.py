@@ -31,6 +31,8 @@ from dispatch.entries import (
     AlarmAttached,
     AssignmentStatus,
     CallAnswered,
+    CallClassified,
+    CalledBack,
     CallEnded,
     CallRinging,
     Cancelled,
@@ -40,6 +42,7 @@ from dispatch.entries import (
     Escalated,
     Fact,
     IncidentOpened,
+    Located,
     NeedsManual,
     Note,
     OfferAccepted,
@@ -103,6 +106,7 @@ class NoteLine:
     ts: float
     actor: str
     text: str
+    shared: bool = False  # the assigned caregiver's phone shows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,7 @@ class Incident:
     answer_deadline: float
     drill: bool
     updated_at: float
+    state_since: float  # when it entered its current state (the queue shows "on scene 23 min")
     technical: bool = False
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
@@ -145,6 +150,10 @@ class Incident:
     outcome: str | None = None
     escalated_to: str | None = None
     closed_at: float | None = None
+    #: the last caregiver's "done" and their words: what they propose, until the operator decides
+    proposal: NoteLine | None = None
+    caller: str | None = None  # an unregistered caller's number
+    place: str = ""  # where an operator placed it, as the gazetteer named the place
 
     @property
     def open(self) -> bool:
@@ -169,7 +178,21 @@ class Call:
     elder_id: str | None
     state: str
     started_at: float
+    drill: bool = False
     incident_id: str | None = None
+    answered_at: float | None = None
+    answered_by: str | None = None
+    ended_at: float | None = None
+    kind: str | None = None  # the operator's classification (None: not yet classified)
+    text: str = ""
+    callback: str | None = None  # "due" for a silent call until someone called back, then "done"
+    callback_outcome: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Still on an operator's desk: ringing or talking, answered and not yet classified, or to be called back."""
+        unclassified = self.answered_at is not None and self.kind is None
+        return self.state != "ended" or unclassified or self.callback == "due"
 
 
 @dataclass(slots=True)
@@ -213,6 +236,7 @@ class Projection:
         self._on(Unanswered, self._unanswered)
         self._on(Ranked, self._ranked)
         self._on(NeedsManual, self._needs_manual)
+        self._on(Located, self._located)
         self._on(Note, self._note)
         self._on(Cancelled, self._cancelled)
         self._on(Escalated, self._escalated)
@@ -229,6 +253,8 @@ class Projection:
         self._on(CallRinging, self._call_ringing)
         self._on(CallAnswered, self._call_answered)
         self._on(CallEnded, self._call_ended)
+        self._on(CallClassified, self._call_classified)
+        self._on(CalledBack, self._called_back)
         self._on(ElderPosition, self._elder_position)
         self._on(DeviceUnknown, self._device_unknown)
 
@@ -288,7 +314,10 @@ class Projection:
             answer_deadline=p.answer_deadline,
             drill=entry.drill,
             updated_at=entry.ts,
+            state_since=entry.ts,
             technical=p.technical,
+            caller=p.caller,
+            place=p.place,
             alarms=[AlarmLine(entry.ts, p.alarm_type, p.source)],
         )
         self.incidents[incident.incident_id] = incident
@@ -349,9 +378,20 @@ class Projection:
         incident.manual_reason = p.reason
         incident.updated_at = entry.ts
 
+    def _located(self, entry: Entry, p: Located) -> None:
+        incident = self._incident(entry)
+        incident.lat, incident.lon, incident.location, incident.place = p.lat, p.lon, p.by, p.address
+        incident.ranking = ()  # ranked from the old place: rank again
+        incident.clinic = None
+        if incident.needs_manual:  # a new place is a new chance: the engine tries to dispatch again
+            incident.needs_manual = False
+            incident.manual_reason = None
+            incident.failed_offers = 0
+        incident.updated_at = entry.ts
+
     def _note(self, entry: Entry, p: Note) -> None:
         incident = self._incident(entry)
-        incident.notes.append(NoteLine(entry.ts, entry.actor, p.text))
+        incident.notes.append(NoteLine(entry.ts, entry.actor, p.text, p.shared))
         incident.updated_at = entry.ts
 
     def _cancelled(self, entry: Entry, p: Cancelled) -> None:
@@ -375,7 +415,9 @@ class Projection:
 
     def _move(self, entry: Entry, event: IncidentEvent) -> Incident:
         incident = self._incident(entry)
-        incident.state = incident_next(incident.state, event)
+        if event is not IncidentEvent.ACKNOWLEDGE:
+            incident.proposal = None  # the operator decided (resolve, hand over, another visit, close)
+        self._set_state(incident, incident_next(incident.state, event), entry.ts)
         incident.updated_at = entry.ts
         if not incident.open:
             self.timers.cancel(("answer", incident.incident_id))
@@ -386,6 +428,12 @@ class Projection:
             if self.conditions.get(condition) == incident.incident_id:
                 del self.conditions[condition]
         return incident
+
+    @staticmethod
+    def _set_state(incident: Incident, state: IncidentState, ts: float) -> None:
+        if state is not incident.state:
+            incident.state = state
+            incident.state_since = ts
 
     # -- assignments ------------------------------------------------------------------------------
 
@@ -421,6 +469,12 @@ class Projection:
 
     def _assignment_status(self, entry: Entry, p: AssignmentStatus) -> None:
         self._assignment_move(entry, p.assignment_id, AssignmentEvent(p.status), p.note)
+        incident = self.incidents[self.assignments[p.assignment_id].incident_id]
+        line = NoteLine(entry.ts, entry.actor, p.note, shared=True)
+        if p.note:  # every caregiver note is kept, none overwritten
+            incident.notes.append(line)
+        if p.status == "done":
+            incident.proposal = line
 
     def _assignment_move(self, entry: Entry, assignment_id: str, event: AssignmentEvent, note: str) -> None:
         assignment = self.assignments[assignment_id]
@@ -435,16 +489,16 @@ class Projection:
         if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE):
             incident.failed_offers += 1
         if event is AssignmentEvent.ACCEPT:
-            incident.state = incident_next(incident.state, IncidentEvent.ACCEPT)
+            self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)
         elif event is AssignmentEvent.ON_SCENE:
-            incident.state = incident_next(incident.state, IncidentEvent.ARRIVE)
+            self._set_state(incident, incident_next(incident.state, IncidentEvent.ARRIVE), entry.ts)
         elif (
             event is AssignmentEvent.WITHDRAW
             and was_accepted
             and incident_allows(incident.state, IncidentEvent.REOPEN_DISPATCH)
             and not any(a.state is not AssignmentState.OFFERED for a in self.active_assignments(incident))
         ):
-            incident.state = incident_next(incident.state, IncidentEvent.REOPEN_DISPATCH)
+            self._set_state(incident, incident_next(incident.state, IncidentEvent.REOPEN_DISPATCH), entry.ts)
         if not assignment.active:
             responder = self.responder(assignment.responder_id)
             if responder.assignment_id == assignment_id:
@@ -479,13 +533,30 @@ class Projection:
             elder_id=p.elder_id,
             state="ringing",
             started_at=entry.ts,
+            drill=entry.drill,
         )
 
     def _call_answered(self, entry: Entry, p: CallAnswered) -> None:
-        self.calls[p.call_id].state = "answered"
+        call = self.calls[p.call_id]
+        call.state, call.answered_at, call.answered_by = "answered", entry.ts, entry.actor
 
     def _call_ended(self, entry: Entry, p: CallEnded) -> None:
-        self.calls[p.call_id].state = "ended"
+        call = self.calls[p.call_id]
+        call.state, call.ended_at = "ended", entry.ts
+
+    def _call_classified(self, entry: Entry, p: CallClassified) -> None:
+        call = self.calls[p.call_id]
+        call.kind, call.text = p.kind, p.text
+        if p.elder_id is not None:
+            call.elder_id = p.elder_id
+        if p.incident_id is not None:
+            call.incident_id = p.incident_id
+        if p.kind == "silent":
+            call.callback = "due"
+
+    def _called_back(self, entry: Entry, p: CalledBack) -> None:
+        call = self.calls[p.call_id]
+        call.callback, call.callback_outcome = "done", p.outcome
 
     # -- devices ----------------------------------------------------------------------------------
 

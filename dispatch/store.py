@@ -265,5 +265,5 @@ def _refuse_duplicates(table: _Table, rows: list[_Row]) -> None:
     seen: set[str] = set()
     for key, _, _ in rows:
         if key in seen:
-            raise InvalidInput(f"{table.key} {key} appears twice in one upsert", field=table.key)
+            raise InvalidInput(f"{table.key} {key} appears twice in one upsert", field=table.key, code="duplicate_key")
         seen.add(key)

@@ -58,7 +58,9 @@ def rule(alarm_type: str) -> AlarmRule:
         return ALARM_RULES[alarm_type]
     except KeyError:
         raise InvalidInput(
-            f"unknown alarm type {alarm_type!r}; one of {', '.join(ALARM_TYPES)}", field="alarm_type"
+            f"unknown alarm type {alarm_type!r}; one of {', '.join(ALARM_TYPES)}",
+            field="alarm_type",
+            code="unknown_alarm_type",
         ) from None
 
 

@@ -27,11 +27,11 @@ from dispatch.entries import (
     OfferWithdrawn,
 )
 from dispatch.errors import NotFound
-from dispatch.machines import OPEN_STATES, AssignmentState
+from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
 from dispatch.settings import Settings
-from dispatch.state import Assignment, Call, DeviceStatus, Incident, Projection
+from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection
 from dispatch.triage import age_on
 
 #: what a phone is told about each fact of its offer or job: the offer, the job as it now stands, or why the
@@ -76,8 +76,20 @@ class Views:
             "seq": seq,
             "incidents": self.incidents(open_only=True),
             "responders": self.responders(),
-            "calls": [call_view(c, self._directory) for c in self._state.calls.values() if c.state != "ended"],
+            "calls": self.calls(open_only=True),
         }
+
+    def calls(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        """Hotline calls, newest first: with ``open_only``, those still on an operator's desk (ringing, talking,
+        answered and not yet classified, or to be called back)."""
+        chosen = [c for c in reversed(self._state.calls.values()) if c.open or not open_only]
+        return [call_view(c, self._directory) for c in chosen[:limit]]
+
+    def call(self, call_id: str) -> dict[str, Any]:
+        call = self._state.calls.get(call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id}", field="call_id")
+        return call_view(call, self._directory)
 
     def kpis(self, *, include_drill: bool = False) -> dict[str, Any]:
         return kpis(self._state, self._clock.now(), self._settings.timezone, include_drill=include_drill)
@@ -110,7 +122,7 @@ class Views:
             if assignment.state is AssignmentState.OFFERED:
                 offer = offer_view(assignment, incident, self._directory)
             else:
-                job = job_view(assignment, incident, self._directory, self._clock.now())
+                job = job_view(assignment, incident, self._directory, self._clock.now(), self._settings.centre_phone)
         return {"type": "hello", "responder": self.responder(responder_id), "offer": offer, "job": job}
 
     def phone_message(self, fact: AssignmentFact) -> dict[str, Any] | None:
@@ -123,8 +135,25 @@ class Views:
         if news == "offer":
             return {"type": "offer", **offer_view(assignment, incident, self._directory)}
         if news == "job":
-            return {"type": "job", **job_view(assignment, incident, self._directory, self._clock.now())}
+            now = self._clock.now()
+            return {"type": "job", **job_view(assignment, incident, self._directory, now, self._settings.centre_phone)}
         return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": news}
+
+    def job_updates(self, incident_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The job as it now stands, for each responder working on this incident (after a shared note, a new
+        place): (responder id, message)."""
+        incident = self._state.incidents.get(incident_id)
+        if incident is None:
+            return []
+        now = self._clock.now()
+        return [
+            (
+                a.responder_id,
+                {"type": "job", **job_view(a, incident, self._directory, now, self._settings.centre_phone)},
+            )
+            for a in (self._state.assignments[i] for i in incident.assignments)
+            if a.active and a.state is not AssignmentState.OFFERED
+        ]
 
     # -- the registry ---------------------------------------------------------------------------
 
@@ -133,6 +162,29 @@ class Views:
         elders = [e for e in self._directory.elders.values() if community is None or e.community.startswith(community)]
         page = elders[offset : offset + limit]
         return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
+
+    def search_elders(self, q: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Elders matching what an operator typed (name, pinyin initials, a phone or its last digits, a
+        contact's phone, the address, the id), best first, each with what matched."""
+        found = []
+        for hit in self._directory.search.search(q, limit):
+            elder = self._directory.elders.get(hit.elder_id)
+            if elder is not None:
+                found.append({**elder.model_dump(mode="json", include=ELDER_LIST_FIELDS), "matched": hit.matched})
+        return found
+
+    def places(self, q: str, *, limit: int = 10) -> list[dict[str, Any]]:
+        """Places of the registry's gazetteer matching a typed address, most specific first."""
+        found = self._directory.places.geocode(q, exactly_one=False, limit=limit) or []
+        return [
+            {"label": place.address, "lat": place.latitude, "lon": place.longitude, "kind": place.raw.get("kind")}
+            for place in found
+        ]
+
+    def geocode(self, address: str) -> tuple[float, float, str] | None:
+        """The best place for a typed address: (lat, lon, the place's name), or None when nothing matches."""
+        place = self._directory.places.geocode(address, exactly_one=True)
+        return (place.latitude, place.longitude, place.address) if place is not None else None
 
     def elder_record(self, elder_id: str) -> dict[str, Any]:
         """The whole record, with the elder's devices and recent incidents (journal the read first)."""
@@ -170,9 +222,12 @@ class Views:
 
 def incident_view(incident: Incident, state: Projection, directory: Directory) -> dict[str, Any]:
     elder = directory.elders.get(incident.elder_id) if incident.elder_id else None
+    working = [state.assignments[a] for a in incident.assignments if state.assignments[a].active]
     return {
         "incident_id": incident.incident_id,
         "state": incident.state.value,
+        "state_since": incident.state_since,
+        "actions": actions(incident, working),
         "open": incident.open,
         "alarm_type": incident.alarm_type,
         "source": incident.source,
@@ -184,6 +239,8 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "community": elder.community if elder else None,
         "device_id": incident.device_id,
         "call_id": incident.call_id,
+        "caller": incident.caller or (call.caller if (call := state.calls.get(incident.call_id or "")) else None),
+        "place": incident.place,
         "lat": incident.lat,
         "lon": incident.lon,
         "location": incident.location,
@@ -191,6 +248,7 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "answer_deadline": incident.answer_deadline,
         "acknowledged_at": incident.acknowledged_at,
         "acknowledged_by": incident.acknowledged_by,
+        "acknowledged_by_name": actor_name(incident.acknowledged_by, directory),
         "updated_at": incident.updated_at,
         "closed_at": incident.closed_at,
         "supervisor_alerted": incident.supervisor_alerted,
@@ -200,11 +258,58 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "alarms": msgspec.to_builtins(incident.alarms),
         "ranking": msgspec.to_builtins(incident.ranking),
         "clinic": msgspec.to_builtins(incident.clinic),
-        "notes": msgspec.to_builtins(incident.notes),
+        "notes": [note_view(n, directory) for n in incident.notes],
+        "proposal": note_view(incident.proposal, directory) if incident.proposal and not working else None,
         "outcome": incident.outcome,
         "escalated_to": incident.escalated_to,
         "assignments": [assignment_view(state.assignments[a], directory) for a in incident.assignments],
     }
+
+
+def actions(incident: Incident, working: list[Assignment]) -> list[str]:
+    """What an operator may do to the incident now (the console enables exactly these buttons)."""
+    allowed = [
+        name
+        for name, event in (
+            ("cancel", IncidentEvent.CANCEL),
+            ("escalate", IncidentEvent.ESCALATE),
+            ("resolve", IncidentEvent.RESOLVE),
+            ("close", IncidentEvent.CLOSE),
+        )
+        if incident_allows(incident.state, event)
+    ]
+    if incident.acknowledged_at is None and incident_allows(incident.state, IncidentEvent.ACKNOWLEDGE):
+        allowed.insert(0, "acknowledge")
+    if incident_allows(incident.state, IncidentEvent.OFFER) or incident_allows(
+        incident.state, IncidentEvent.REOPEN_DISPATCH
+    ):
+        # replacing someone who accepted or is on scene is allowed, with a confirmation (``replace``)
+        on_job = any(a.state is not AssignmentState.OFFERED for a in working)
+        allowed.append("replace" if on_job else "dispatch")
+    if incident.open:
+        allowed += ["locate", "note"]
+    return allowed
+
+
+def note_view(note: NoteLine, directory: Directory) -> dict[str, Any]:
+    return {
+        "ts": note.ts,
+        "actor": note.actor,
+        "actor_name": actor_name(note.actor, directory),
+        "text": note.text,
+        "shared": note.shared,
+    }
+
+
+def actor_name(actor: str | None, directory: Directory) -> str | None:
+    """Who did it, as a person reads it: a caregiver's name, an account's user name, or ``system``."""
+    if actor is None:
+        return None
+    role, _, who = actor.partition(":")
+    if not who:
+        return actor
+    profile = directory.responders.get(who) if role == "caregiver" else None
+    return profile.name if profile else who
 
 
 def assignment_view(assignment: Assignment, directory: Directory) -> dict[str, Any]:
@@ -256,12 +361,20 @@ def offer_view(assignment: Assignment, incident: Incident, directory: Directory)
     }
 
 
-def job_view(assignment: Assignment, incident: Incident, directory: Directory, now: float) -> dict[str, Any]:
-    """What a caregiver sees once they accepted: where to go and what to know."""
+def job_view(
+    assignment: Assignment, incident: Incident, directory: Directory, now: float, centre_phone: str = ""
+) -> dict[str, Any]:
+    """What a caregiver sees once they accepted: where to go, how to get in, what the caller and the operator
+    said (the notes shared with them, and their own), and whom to call."""
     view = offer_view(assignment, incident, directory)
     elder = directory.elders.get(incident.elder_id) if incident.elder_id else None
     view["elder"] = elder_brief(elder, now) if elder else None
     view["lat"], view["lon"] = incident.lat, incident.lon
+    view["location"] = incident.location
+    view["place"] = incident.place
+    view["notes"] = [note_view(n, directory) for n in incident.notes if n.shared]
+    view["access"] = elder.access if elder else ""
+    view["centre_phone"] = centre_phone
     return view
 
 
@@ -278,6 +391,7 @@ def elder_brief(elder: Elder, now: float) -> dict[str, Any]:
         "care_level": elder.care_level,
         "medical_notes": elder.medical_notes,
         "contacts": [c.model_dump() for c in elder.contacts],
+        "access": elder.access,
     }
 
 
@@ -337,14 +451,29 @@ def elder_incidents(state: Projection, elder_id: str, *, limit: int = 5) -> list
 
 
 def call_view(call: Call, directory: Directory) -> dict[str, Any]:
+    """A call record: who called (the elder, a family contact, or unknown), when it rang, was answered and
+    ended, and what the operator made of it."""
     elder = directory.elders.get(call.elder_id) if call.elder_id else None
+    contact = None if elder else directory.contact_for_phone(call.caller)
     return {
         "call_id": call.call_id,
         "caller": call.caller,
         "line": call.line,
         "state": call.state,
+        "open": call.open,
+        "drill": call.drill,
         "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "answered_by": actor_name(call.answered_by, directory),
+        "ended_at": call.ended_at,
         "elder_id": call.elder_id,
         "elder_name": elder.name if elder else None,
+        "address": elder.address if elder else None,
+        "caller_is": "elder" if elder else ("contact" if contact else "unknown"),
+        "contact": contact,
         "incident_id": call.incident_id,
+        "kind": call.kind,
+        "text": call.text,
+        "callback": call.callback,
+        "callback_outcome": call.callback_outcome,
     }

@@ -59,11 +59,11 @@ async def test_an_sos_over_http_overtakes_them_too(core: Core) -> None:
     assert kinds[0] == "incident.opened"
 
 
-async def test_a_hotline_sos_overtakes_them_too(core: Core) -> None:
+async def test_a_missed_hotline_sos_overtakes_them_too(core: Core) -> None:
     intake = idle_intake(core)
-    event = CallEvent("answered", "call-9", "13505960002", "12349", actor="cti", alarm_type="sos")
+    event = CallEvent("ended", "call-9", "13505960002", "12349", actor="cti", alarm_type="sos")
     kinds = await backlog_then(core, intake, intake.call(event))
-    assert kinds[:3] == ["call.ringing", "call.answered", "incident.opened"]
+    assert kinds[:3] == ["call.ringing", "call.ended", "incident.opened"]
 
 
 async def test_people_go_before_routine_and_after_alarms(core: Core) -> None:

@@ -71,7 +71,8 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
     await journal.close()
     assert len(entries) == 100
     assert not [e for e in entries if isinstance(e.fact, Unrecognised)]
-    assert {e.kind for e in entries} == set(FACTS)  # all 31 kinds of that release, each a registered class
+    # all 31 kinds of that release, each a registered class; the kinds added since are the only others
+    assert set(FACTS) - {e.kind for e in entries} == {"incident.located", "call.classified", "call.called_back"}
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)
 
 
@@ -90,7 +91,36 @@ async def test_the_old_journal_replays_to_the_same_projection(tmp_path: Path) ->
     directory = await Directory.load(SqliteRegistry(db))
     await db.close()
     expected = json.loads((FIXTURE / "projection.json").read_text(encoding="utf-8"))
-    assert normalised(dump(projection, directory)) == expected
+    assert_shows(normalised(dump(projection, directory)), expected)
+
+
+def assert_shows(now: Any, then: Any, where: str = "") -> None:
+    """``now`` shows everything ``then`` showed, with the same values; views may have gained fields since, and an
+    incident's notes now hold the caregivers' notes too (they were kept only on the assignment, overwritten)."""
+    if where.endswith(".notes"):
+        remaining = iter(now)
+        for index, old in enumerate(then):
+            assert any(_shows(new, old) for new in remaining), f"{where}[{index}] is gone"
+        return
+    if isinstance(then, dict):
+        assert isinstance(now, dict), where
+        for key, value in then.items():
+            assert key in now, f"{where}.{key} is gone"
+            assert_shows(now[key], value, f"{where}.{key}")
+    elif isinstance(then, list):
+        assert isinstance(now, list) and len(now) == len(then), where
+        for index, (new, old) in enumerate(zip(now, then, strict=True)):
+            assert_shows(new, old, f"{where}[{index}]")
+    else:
+        assert now == then, f"{where}: {now!r} != {then!r}"
+
+
+def _shows(now: Any, then: Any) -> bool:
+    try:
+        assert_shows(now, then)
+    except AssertionError:
+        return False
+    return True
 
 
 async def test_the_new_release_carries_the_old_chain_on(tmp_path: Path) -> None:

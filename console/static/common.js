@@ -7,7 +7,7 @@
 //   3. A 401 from the API ends the session (the page shows its login again).
 "use strict";
 
-import { t } from "./i18n.js";
+import { has, t } from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -42,36 +42,78 @@ export function noteServerDate(response) {
 
 // -- errors and the session ---------------------------------------------------------------------------
 
+/** A refusal of the API: the HTTP status, the server's English detail, and the code and params the pages
+ * translate (see console/errors.py and dispatch/errors.py: every code has a key "error.<code>"). */
 export class ApiError extends Error {
-  constructor(status, detail, field) {
-    super(detail);
+  constructor(status, detail, { field = null, code = null, params = null } = {}) {
+    super(detail || "");
     this.status = status;
-    this.field = field || null;
+    this.field = field;
+    this.code = code;
+    this.params = params || {};
   }
 }
 
-/** An error as the user reads it: what went wrong in their language, the server's detail after it. */
+// Parameters that are raw codes of a vocabulary: their words come from the catalogue. The group of a state
+// depends on what the error is about (an incident's state or an assignment's).
+const ASSIGNMENT_STATE_CODES = new Set(["replace_needs_confirmation", "responder_busy", "offer_closed"]);
+
+function stateGroup(code, params) {
+  if (code === "illegal_transition") return params.machine === "assignment" ? "assignment" : "state";
+  return ASSIGNMENT_STATE_CODES.has(code) ? "assignment" : "state";
+}
+
+/** An actor of the journal ("operator:wang", "system") in words, without the reasons table. */
+export function actorWords(actor, name) {
+  if (!actor) return "—";
+  const at = actor.indexOf(":");
+  const role = at === -1 ? actor : actor.slice(0, at);
+  const who = name || (at === -1 ? "" : actor.slice(at + 1));
+  return has(`actor.${role}`) ? t(`actor.${role}`, { name: who }) : who || actor;
+}
+
+function paramWords(code, params) {
+  const words = { ...params };
+  const word = (group, value) => (has(`${group}.${value}`) ? t(`${group}.${value}`) : String(value));
+  if (typeof params.state === "string") words.state = word(stateGroup(code, params), params.state);
+  if (typeof params.event === "string") words.event = word("event", params.event);
+  if (typeof params.machine === "string") words.machine = word("machine", params.machine);
+  if (typeof params.kind === "string") words.kind = word(code.startsWith("call") ? "callkind" : "kind", params.kind);
+  if (typeof params.status === "string") words.status = word("assignment", params.status);
+  if (typeof params.field === "string") words.field = word("field", params.field);
+  if (typeof params.by === "string") words.by = actorWords(params.by);
+  for (const [key, value] of Object.entries(words)) if (value === null || value === undefined) words[key] = "—";
+  return words;
+}
+
+/** A refusal in the user's words: from its code when the catalogue knows it, else the status and detail. */
+export function codeText(code, params, detail, status) {
+  // a parameter the server did not send shows as a dash, never as "{name}"
+  if (code && has(`error.${code}`)) return t(`error.${code}`, paramWords(code, params || {})).replace(/\{\w+\}/g, "—");
+  const what = t(`error.status.${status in STATUS_KEYS ? status : "other"}`);
+  return detail ? `${what}${t("list.colon")}${detail}` : what;
+}
+
+/** An error as the user reads it: what went wrong in their language. */
 export function errorText(error) {
   if (!(error instanceof ApiError)) return t("error.network");
-  if (error.status === 401) return t("error.unauthorized");
-  const what = t(`error.status.${error.status in STATUS_KEYS ? error.status : "other"}`);
-  const field = error.field ? ` [${error.field}]` : "";
-  return error.message ? `${what}${t("list.colon")}${error.message}${field}` : what;
+  if (error.status === 401 && !error.code) return t("error.unauthorized");
+  return codeText(error.code, error.params, error.message, error.status);
 }
 const STATUS_KEYS = { 403: 1, 404: 1, 409: 1, 422: 1 };
 
 export async function readError(response) {
   let detail = "";
-  let field = null;
+  let extra = {};
   try {
     const body = await response.json();
     if (typeof body.detail === "string") detail = body.detail;
     else if (Array.isArray(body.detail) && body.detail.length) detail = body.detail[0].msg || "";
-    field = body.field || null;
+    extra = { field: body.field || null, code: body.code || null, params: body.params || null };
   } catch (_) {
     // not JSON: the status says enough
   }
-  return new ApiError(response.status, detail, field);
+  return new ApiError(response.status, detail, extra);
 }
 
 /** A login kept in sessionStorage under one key per page (operators and phones never share one). */
@@ -132,8 +174,9 @@ export class Session {
     const response = await fetch(path, init);
     noteServerDate(response);
     if (response.status === 401) {
-      this.end("login.expired");
-      throw new ApiError(401, "");
+      const error = await readError(response);
+      this.end(error.code === "token_expired" ? "login.expired" : "error.unauthorized");
+      throw error;
     }
     if (!response.ok) throw await readError(response);
     return response.json();

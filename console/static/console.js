@@ -1,5 +1,5 @@
-// Anxin operator console: login, the live queue, hotline calls, and the incident panel (detail.js) with the
-// elder's record and the map (context.js).
+// Anxin operator console: login, the live queue, hotline calls (calls.js), incidents opened by hand
+// (newincident.js), and the incident panel (detail.js) with the elder's record and the map (context.js).
 //
 // How it stays current
 //   The page keeps one map incident_id -> IncidentView. The feed (feed.js) first delivers a snapshot, which
@@ -9,31 +9,44 @@
 //   connection the feed resumes from the last sequence number and the server replays what was missed.
 //
 // Rules
-//   1. The server decides. Buttons are greyed out only where the incident state table makes the action
-//      impossible; every refusal is shown with the server's detail.
+//   1. The server decides. The buttons are those of the incident's `actions`; every refusal is shown in the
+//      operator's language from its code.
 //   2. Data is never written as HTML: every text goes through el() / textContent.
 //   3. Clocks run on server time (common.js).
-//   4. Every visible string comes from the catalogue (i18n.js).
+//   4. Every visible string comes from the catalogue (i18n.js); people show by name, never by id.
 "use strict";
 
-import { $, ApiError, Session, el, errorText, loadConfig, perFrame, serverNow, throttle } from "./common.js";
+import { $, ApiError, Session, el, loadConfig, perFrame, serverNow, throttle } from "./common.js";
+import { createCalls } from "./calls.js";
 import { createContext } from "./context.js";
 import { createDetail } from "./detail.js";
+import { isOpen } from "./dialogs.js";
 import { ConsoleFeed } from "./feed.js";
 import {
-  bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
+  bindLanguageSelect, fmtClock, fmtDuration, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage,
+  setTimeZone, t,
 } from "./i18n.js";
 import { bindQueueKeys } from "./keys.js";
 import { bindStaffLogin } from "./login.js";
+import { createNewIncident } from "./newincident.js";
 import { explain } from "./reasons.js";
-import { renderNoRecord, renderRecord } from "./record.js";
 import { beep, listenForUnlock } from "./sound.js";
 
 const REFETCH_RETRY_MS = 2000;
-const CALL_KEEP_S = 60; // an ended call stays in the panel this long
 const URGENT_PRIORITY = 2; // P1 and P2 alarms beep
 const ACTIVE_ASSIGNMENT = new Set(["offered", "accepted", "en_route", "on_scene"]);
 const RESPONDERS_EVERY_MS = 5000; // the responder list is re-read at most this often
+
+// The queue's filters: which open incidents each shows.
+const FILTERS = {
+  all: () => true,
+  waiting: (v) => !v.acknowledged_at,
+  offered: (v) => v.assignments.some((a) => a.state === "offered"),
+  en_route: (v) => v.assignments.some((a) => a.state === "accepted" || a.state === "en_route"),
+  on_scene: (v) => v.state === "on_scene",
+  manual: (v) => v.needs_manual,
+  mine: (v) => Boolean(session.current) && v.acknowledged_by === `${session.current.role}:${session.current.username}`,
+};
 
 const session = new Session("anxin.console.session");
 
@@ -41,9 +54,10 @@ const app = {
   config: { answer_target_s: 60, position_stale_s: 1800, map_tiles: null },
   incidents: new Map(), // incident_id -> IncidentView
   responders: new Map(), // responder_id -> responder view (clinics too)
-  calls: new Map(), // call_id -> {call_id, caller, line, elder_id, state, started, ended}
+  calls: new Map(), // call_id -> call view (GET /api/calls/{id})
   selectedId: null, // the incident open in the panel
   cursorId: null, // the queue row the keyboard is on
+  filter: "all", // the queue's filter (FILTERS)
   busy: false, // an action is in flight
   stale: new Set(),
   fetching: new Set(),
@@ -54,10 +68,12 @@ const app = {
 const scheduleRender = perFrame(render);
 
 const detail = createDetail({
-  app, session, putIncident, render: scheduleRender, responderName, elderText,
+  app, session, putIncident, render: scheduleRender, responderName, elderText, callerOf,
   searching: () => refreshResponders(),
 });
 const context = createContext({ app, session, responderName, render: scheduleRender });
+const calls = createCalls({ app, session, render: scheduleRender, select, responderName });
+const newIncident = createNewIncident({ app, session, putIncident, select });
 
 const feed = new ConsoleFeed({
   token: () => session.token,
@@ -71,13 +87,15 @@ const feed = new ConsoleFeed({
 
 function showLogin(reasonKey) {
   feed.stop();
-  for (const map of [app.incidents, app.calls, app.responders]) map.clear();
+  for (const map of [app.incidents, app.responders]) map.clear();
+  calls.clear();
   app.selectedId = null;
   app.cursorId = null;
-  app.popCallId = null;
+  if ($("new-incident").open) $("new-incident").close();
   renderEmpty(); // nothing of the last session stays in the page, not even hidden
   $("console-view").hidden = true;
   $("logout-button").hidden = true;
+  $("new-incident-button").hidden = true;
   $("login-view").hidden = false;
   $("user-info").textContent = "";
   $("login-error").textContent = reasonKey ? t(reasonKey) : "";
@@ -89,6 +107,7 @@ function start() {
   $("login-view").hidden = true;
   $("console-view").hidden = false;
   $("logout-button").hidden = false;
+  $("new-incident-button").hidden = false;
   showUser();
   feed.start();
   render();
@@ -121,12 +140,7 @@ function showConnection(state, info) {
 function snapshot(message) {
   app.incidents = new Map(message.incidents.map((view) => [view.incident_id, view]));
   app.responders = new Map((message.responders || []).map((r) => [r.responder_id, r]));
-  app.calls = new Map((message.calls || []).map((c) => [c.call_id, {
-    call_id: c.call_id, caller: c.caller, line: c.line, elder_id: c.elder_id, elder_name: c.elder_name,
-    state: c.state, started: c.started_at, ended: null,
-  }]));
-  const ringing = [...app.calls.values()].find((c) => c.state === "ringing");
-  if (ringing) popCall(ringing);
+  calls.snapshot(message.calls || []);
   showConnection(connection.state, connection.info);
   loadUnclosed();
   openFromHash();
@@ -137,35 +151,11 @@ function applyEntry(entry) {
   $("conn-status").dataset.seq = String(entry.seq);
   if (entry.incident_id) markStale(entry.incident_id);
   const p = entry.payload || {};
-  switch (entry.kind) {
-    case "incident.opened":
-      if (p.priority <= URGENT_PRIORITY && !p.technical) beep({ times: p.priority === 1 ? 3 : 2 });
-      break;
-    case "call.ringing": {
-      const call = {
-        call_id: p.call_id, caller: p.caller, line: p.line, elder_id: p.elder_id,
-        state: "ringing", started: entry.ts, ended: null,
-      };
-      app.calls.set(p.call_id, call);
-      popCall(call);
-      beep({ times: 1, hz: 660 });
-      break;
-    }
-    case "call.answered":
-    case "call.ended": {
-      const call = app.calls.get(p.call_id);
-      if (call) {
-        call.state = entry.kind === "call.answered" ? "answered" : "ended";
-        if (call.state === "ended") call.ended = entry.ts;
-      }
-      break;
-    }
-    case "registry.responder":
-      refreshResponders();
-      break;
-    default:
-      updateResponder(entry.kind, p, entry.ts);
-  }
+  if (entry.kind.startsWith("call.")) calls.entry(entry);
+  else if (entry.kind === "incident.opened") {
+    if (p.priority <= URGENT_PRIORITY && !p.technical) beep({ times: p.priority === 1 ? 3 : 2 });
+  } else if (entry.kind === "registry.responder") refreshResponders();
+  else updateResponder(entry.kind, p, entry.ts);
   scheduleRender();
 }
 
@@ -257,9 +247,14 @@ function responderName(id) {
   return responder ? responder.name : id;
 }
 
+const CALLER_NOTE = /^caller (\S+)/;
+
+/** The number of a caller nobody knows: from the hotline call, or the note of an incident opened by hand. */
 function callerOf(view) {
-  const call = view.call_id ? app.calls.get(view.call_id) : null;
-  return call ? call.caller : null;
+  const fromCall = calls.callerOf(view);
+  if (fromCall) return fromCall;
+  const first = view.notes.length ? CALLER_NOTE.exec(view.notes[0].text) : null;
+  return first ? first[1] : null;
 }
 
 function elderText(view) {
@@ -268,14 +263,19 @@ function elderText(view) {
   return caller ? t("elder.unknown_caller", { caller }) : t("elder.unknown");
 }
 
+/** Where: the elder's address, else how the incident was placed. */
+function placeText(view) {
+  if (view.address && (view.location === "home" || view.location === "reported" || !view.place)) return view.address;
+  return view.place || label("location", view.location);
+}
+
 // -- rendering ----------------------------------------------------------------------------------------------
 
 function render() {
   if (!session.current) return;
   renderQueue();
   renderClosing();
-  renderCalls();
-  renderCallPop();
+  calls.render();
   detail.render(selected());
   context.render(selected());
   renderSummary();
@@ -285,8 +285,7 @@ function render() {
 function renderEmpty() {
   renderQueue();
   renderClosing();
-  renderCalls();
-  renderCallPop();
+  calls.render();
   detail.render(null);
   context.render(null);
   $("responder-summary").textContent = "";
@@ -295,12 +294,13 @@ function renderEmpty() {
 const selected = () => (app.selectedId ? app.incidents.get(app.selectedId) || null : null);
 const byUrgency = (a, b) => a.priority - b.priority || a.opened_at - b.opened_at;
 const openViews = () => [...app.incidents.values()].filter((v) => v.open).sort(byUrgency);
+const shownViews = () => openViews().filter(FILTERS[app.filter]);
 
 function assignmentText(view) {
   if (view.state === "escalated") return t("queue.escalated_to", { service: view.escalated_to || "—" });
   const active = view.assignments.filter((a) => ACTIVE_ASSIGNMENT.has(a.state));
   if (active.length) {
-    return active.map((a) => `${a.responder_name || a.responder_id} · ${label("assignment", a.state)}`)
+    return active.map((a) => `${a.responder_name || responderName(a.responder_id)} · ${label("assignment", a.state)}`)
       .join(t("list.separator"));
   }
   return view.needs_manual ? t("queue.needs_manual") : "—";
@@ -343,19 +343,25 @@ function rowClasses(view, selectedNow, cursor) {
   return classes.join(" ");
 }
 
+// One line an incident: every cell is cut short with an ellipsis and carries its full text as a tooltip.
+function cell(className, text, ...extra) {
+  return el("td", { className, title: text }, text, ...extra);
+}
+
 function queueCells(view) {
+  const elder = elderText(view);
+  const where = placeText(view);
+  const assigned = assignmentText(view);
   return [
     el("td", { className: "col-clock" }, el("span", { className: "clock" })),
     el("td", { className: "col-priority", title: view.priority_reasons.map((r) => explain(r)).join("\n") },
       t("priority.short", { n: view.priority })),
-    el("td", { className: "col-state" }, label("state", view.state)),
-    el("td", { className: "col-type" },
-      label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null),
-    el("td", { className: "col-elder" }, elderText(view)),
-    el("td", { className: "col-address", title: view.address || "" }, view.address || label("location", view.location)),
-    el("td", { className: "col-community", title: view.community || "" },
-      view.community ? view.community.split("/").pop() : "—"),
-    el("td", { className: "col-assignment" }, assignmentText(view)),
+    el("td", { className: "col-state" }, el("span", { className: "state-name" }, label("state_short", view.state)),
+      " ", el("span", { className: "state-clock" })),
+    cell("col-type", label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null),
+    cell("col-elder", elder),
+    cell("col-address", where),
+    cell("col-assignment", assigned),
   ];
 }
 
@@ -372,10 +378,18 @@ function closingCells(view) {
 
 function renderQueue() {
   const open = openViews();
-  if (app.cursorId && !open.some((v) => v.incident_id === app.cursorId)) app.cursorId = null;
-  syncRows($("queue-body"), open, queueCells);
-  $("queue-empty").hidden = open.length > 0;
+  const shown = open.filter(FILTERS[app.filter]);
+  if (app.cursorId && !shown.some((v) => v.incident_id === app.cursorId)) app.cursorId = null;
+  syncRows($("queue-body"), shown, queueCells);
+  $("queue-empty").hidden = shown.length > 0;
+  $("queue-empty").textContent = open.length ? t("queue.empty_filter") : t("queue.empty");
   $("queue-count").textContent = open.length ? `(${open.length})` : "";
+  for (const button of $("queue-filters").querySelectorAll("button[data-filter]")) {
+    const name = button.dataset.filter;
+    const n = name === "all" ? open.length : open.filter(FILTERS[name]).length;
+    button.querySelector(".n").textContent = n ? String(n) : "";
+    button.setAttribute("aria-pressed", String(name === app.filter));
+  }
   const unanswered = open.filter((v) => !v.acknowledged_at).length;
   document.title = unanswered ? `(${unanswered}) ${t("console.title")}` : t("console.title");
 }
@@ -389,91 +403,11 @@ function renderClosing() {
   $("closing-empty").hidden = done.length > 0;
 }
 
-function incidentOfCall(call) {
-  return [...app.incidents.values()].find((v) => v.call_id === call.call_id) || null;
-}
-
-function renderCalls() {
-  const now = serverNow();
-  for (const [id, call] of app.calls) {
-    if (call.ended && now - call.ended > CALL_KEEP_S) app.calls.delete(id);
-  }
-  const calls = [...app.calls.values()].sort((a, b) => b.started - a.started);
-  $("calls").replaceChildren(...calls.map((call) => {
-    const incident = incidentOfCall(call);
-    const name = call.elder_name || (incident && incident.elder_name);
-    const who = call.elder_id ? name || call.elder_id : t("call.unknown_number");
-    const classes = ["call", `call-${call.state}`];
-    if (!call.elder_id) classes.push("call-unknown");
-    return el("li", {
-      className: classes.join(" "),
-      dataset: { callId: call.call_id, state: call.state, incidentId: incident ? incident.incident_id : "" },
-    },
-    el("span", { className: "call-caller" }, call.caller),
-    el("span", { className: "call-who" }, who),
-    el("span", { className: "call-line" }, t("call.line", { line: call.line || "—" })),
-    el("span", { className: "call-state" }, label("call", call.state)),
-    el("span", { className: "call-time" }, fmtTime(call.started)));
-  }));
-  $("calls-empty").hidden = calls.length > 0;
-}
-
 function renderSummary() {
   const people = [...app.responders.values()].filter((r) => r.kind !== "clinic");
   const onDuty = people.filter((r) => r.on_duty).length;
   $("responder-summary").textContent = people.length
     ? t("console.on_duty", { n: onDuty, total: people.length }) : "";
-}
-
-// -- the hotline pop-up --------------------------------------------------------------------------------------
-
-let popRecord = null; // {callId, record} of the caller shown
-
-async function popCall(call) {
-  app.popCallId = call.call_id;
-  popRecord = null;
-  renderCallPop();
-  if (!call.elder_id) return;
-  try {
-    const record = await session.api("GET", `/api/elders/${encodeURIComponent(call.elder_id)}`);
-    call.elder_name = record.name;
-    if (app.popCallId === call.call_id) popRecord = { callId: call.call_id, record };
-    scheduleRender();
-  } catch (error) {
-    if (app.popCallId === call.call_id) renderNoRecord($("call-pop-record"), errorText(error));
-  }
-}
-
-function renderCallPop() {
-  const call = app.popCallId ? app.calls.get(app.popCallId) : null;
-  const pop = $("call-pop");
-  pop.hidden = !call;
-  if (!call) {
-    for (const id of ["call-pop-caller", "call-pop-state", "call-pop-record"]) $(id).replaceChildren();
-    $("call-pop-record").dataset.shown = "";
-    return;
-  }
-  pop.dataset.callId = call.call_id;
-  pop.dataset.state = call.state;
-  $("call-pop-caller").textContent = call.caller;
-  $("call-pop-state").textContent = label("call", call.state);
-  const incident = incidentOfCall(call);
-  $("call-pop-open").hidden = !incident;
-  $("call-pop-open").dataset.incidentId = incident ? incident.incident_id : "";
-  const box = $("call-pop-record");
-  if (!call.elder_id) renderNoRecord(box, t("call.unknown_number"));
-  else if (popRecord && popRecord.callId === call.call_id) {
-    if (box.dataset.shown !== call.call_id) {
-      renderRecord(box, popRecord.record, { compact: true, responderName });
-      box.dataset.shown = call.call_id;
-    }
-  } else renderNoRecord(box, t("record.loading"));
-}
-
-function dismissCall() {
-  app.popCallId = null;
-  popRecord = null;
-  renderCallPop();
 }
 
 // -- selection, clocks ------------------------------------------------------------------------------------------
@@ -483,6 +417,7 @@ function select(id) {
   const previous = selected();
   if (previous && previous.state === "closed") app.incidents.delete(previous.incident_id);
   app.selectedId = id;
+  if (id && !app.incidents.has(id)) markStale(id); // just opened, or closed and gone from the page
   const view = id ? app.incidents.get(id) : null;
   if (view && view.open) app.cursorId = id;
   detail.reset();
@@ -494,28 +429,39 @@ function openFromHash() {
   if (match && app.incidents.has(decodeURIComponent(match[1]))) select(decodeURIComponent(match[1]));
 }
 
-// The answer clock runs from the alarm until an operator acknowledges it, against the answer target; the
-// colour changes at half the target (30 s by default) and at the target (60 s).
+// The clock runs from the alarm for as long as the incident is open; until an operator acknowledges it, its
+// colour changes at half the answer target (30 s by default) and at the target (60 s). Beside the state, the
+// time in that state ("on scene 23 min").
 function clockState(view) {
   const target = view.answer_deadline ? view.answer_deadline - view.opened_at : app.config.answer_target_s;
   const answered = view.acknowledged_at !== null && view.acknowledged_at !== undefined;
-  const elapsed = (answered ? view.acknowledged_at : serverNow()) - view.opened_at;
+  const end = view.open ? serverNow() : view.closed_at || view.updated_at;
+  const elapsed = end - view.opened_at;
+  const waited = (answered ? view.acknowledged_at : serverNow()) - view.opened_at;
   let level = "ok";
-  if (elapsed >= target) level = "late";
-  else if (elapsed >= target / 2) level = "warn";
-  return { elapsed, answered, level };
+  if (waited >= target) level = "late";
+  else if (waited >= target / 2) level = "warn";
+  return { elapsed, waited, answered, level };
 }
 
 function paintClock(node, row, view) {
-  const { elapsed, answered, level } = clockState(view);
-  node.textContent = answered ? `✓ ${fmtClock(elapsed)}` : fmtClock(elapsed);
-  node.title = answered ? t("clock.answered") : t("clock.waiting");
+  const { elapsed, waited, answered, level } = clockState(view);
+  node.textContent = fmtClock(elapsed);
+  node.title = answered
+    ? t("clock.answered_in", { time: fmtClock(waited), by: view.acknowledged_by_name || "—" })
+    : t("clock.waiting");
   for (const target of [node, row]) {
     if (!target) continue;
     for (const name of ["ok", "warn", "late"]) target.classList.toggle(`clock-${name}`, !answered && level === name);
     target.classList.toggle("clock-answered", answered);
     target.dataset.clock = answered ? "answered" : level;
   }
+}
+
+function paintStateClock(node, view) {
+  const since = view.state_since || view.opened_at;
+  node.textContent = fmtDuration(serverNow() - since);
+  node.parentElement.title = t("queue.state_since", { state: label("state", view.state), time: fmtTime(since) });
 }
 
 function tick() {
@@ -526,11 +472,15 @@ function tick() {
   }
   for (const row of $("queue-body").rows) {
     const view = app.incidents.get(row.dataset.incidentId);
-    if (view) paintClock(row.querySelector(".clock"), row, view);
+    if (!view) continue;
+    paintClock(row.querySelector(".clock"), row, view);
+    paintStateClock(row.querySelector(".state-clock"), view);
   }
   const view = selected();
   const clock = $("detail-clock");
   if (view && clock) paintClock(clock, null, view);
+  const stateClock = $("detail-state-clock");
+  if (view && stateClock) stateClock.textContent = fmtDuration(serverNow() - (view.state_since || view.opened_at));
 }
 
 // -- wiring ----------------------------------------------------------------------------------------------------
@@ -560,7 +510,7 @@ async function init() {
     painted = new WeakMap();
     detail.relabel();
     context.reset();
-    $("call-pop-record").dataset.shown = "";
+    calls.relabel();
     showUser();
     showConnection(connection.state, connection.info);
     render();
@@ -569,15 +519,15 @@ async function init() {
   $("logout-button").addEventListener("click", () => session.end());
   session.onEnd = showLogin;
   for (const id of ["queue-body", "closing-body"]) $(id).addEventListener("click", rowClicked);
-  $("calls").addEventListener("click", (event) => {
-    const item = event.target.closest("li[data-incident-id]");
-    if (item && item.dataset.incidentId) select(item.dataset.incidentId);
+  $("queue-filters").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-filter]");
+    if (!button) return;
+    app.filter = button.dataset.filter;
+    render();
   });
-  $("call-pop-open").addEventListener("click", (event) => select(event.target.dataset.incidentId));
-  $("call-pop-dismiss").addEventListener("click", dismissCall);
   window.addEventListener("hashchange", openFromHash);
   bindQueueKeys({
-    queue: () => openViews().map((v) => v.incident_id),
+    queue: () => shownViews().map((v) => v.incident_id),
     unanswered: (id) => Boolean(app.incidents.get(id) && !app.incidents.get(id).acknowledged_at),
     cursor: () => app.cursorId || app.selectedId,
     moveCursor,
@@ -585,8 +535,9 @@ async function init() {
     acknowledge: (id) => detail.acknowledge(id),
     dispatch: () => detail.act("dispatch"),
     search: () => detail.focusSearch(),
+    newIncident: () => newIncident.open(),
     escape: () => (detail.formOpen() ? detail.closeForm() : select(null)),
-    active: () => Boolean(session.current),
+    active: () => Boolean(session.current) && !isOpen(),
   });
   setInterval(tick, 500);
   if (session.current) start();

@@ -1,25 +1,24 @@
-// The incident panel: what happened, the actions, the proposed ranking with one-click dispatch, the override
-// to any responder, the clinic, the offers and their progress, the notes.
+// The incident panel: what happened, what the caregiver proposes, the actions, the proposed ranking with
+// one-click dispatch, the override to any responder, the clinic, the offers and their progress, the notes.
 //
-// The panel is rebuilt only when the incident's view changed (or the language), so a button under the mouse
-// is not swapped out by unrelated traffic. Actions that need words (cancel: a reason; escalate: a service;
-// resolve: an outcome; close: an optional last word) open a small form instead of a browser prompt.
+// Rules
+//   1. The buttons are exactly the incident's `actions` (the server's word on what its state allows); nothing
+//      here mirrors the state table.
+//   2. Nothing that cannot be taken back happens on one click: replacing a responder who accepted, is on the
+//      way or at the door asks first (in the page), naming them and what they are doing; the server refuses
+//      it anyway without `replace` (409 replace_needs_confirmation), and that refusal asks too.
+//   3. A responder busy elsewhere has no enabled dispatch button.
+//   4. The panel is rebuilt only when the incident's view changed (or the language), so a button under the
+//      mouse is not swapped out by unrelated traffic. Actions that need words open a small form.
 "use strict";
 
-import { $, distanceM, el, errorText, hasPosition } from "./common.js";
+import { $, actorWords, distanceM, el, errorText, hasPosition } from "./common.js";
 import { responderStatusOf } from "./context.js";
+import { ask } from "./dialogs.js";
 import { fmtDistance, fmtEta, fmtTime, label, t } from "./i18n.js";
-import { actorText, explain, explainAll } from "./reasons.js";
+import { landmarksOf, middleOf, placePicker } from "./places.js";
+import { explain, explainAll } from "./reasons.js";
 
-// Which states allow which action: a mirror of the server's incident table, for greying out buttons.
-const ALLOWED = {
-  // after acceptance a dispatch reassigns: the server withdraws the current job first
-  dispatch: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene", "escalated"]),
-  cancel: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene"]),
-  escalate: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene"]),
-  resolve: new Set(["received", "acknowledged", "dispatching", "assigned", "on_scene", "escalated"]),
-  close: new Set(["resolved", "cancelled", "escalated"]),
-};
 const FORMS = {
   cancel: { title: "form.cancel_title", text: "form.reason", required: true, presets: "cancel" },
   escalate: { title: "form.escalate_title", text: "form.escalate_note", required: false, presets: null },
@@ -31,16 +30,22 @@ const PRESETS = {
   resolve: ["preset.resolve_helped", "preset.resolve_family", "preset.resolve_hospital"],
 };
 const OVERRIDE_SHOWN = 8;
+const WORKING = new Set(["accepted", "en_route", "on_scene"]);
 
-export function createDetail({ app, session, putIncident, render, responderName, elderText, searching }) {
+export function createDetail({ app, session, putIncident, render, responderName, elderText, callerOf, searching }) {
   let shown = null; // the view the panel shows
   let form = null; // the action whose form is open
+  let locating = false; // the locate form is open
 
   const current = () => (app.selectedId ? app.incidents.get(app.selectedId) || null : null);
+  const may = (view, action) => Boolean(view) && view.actions.includes(action);
+  const mayDispatch = (view) => may(view, "dispatch") || may(view, "replace");
+  const busyElsewhere = (responderId) => Boolean((app.responders.get(responderId) || {}).assignment_id);
 
   // -- actions ------------------------------------------------------------------------------------------
 
-  async function post(incidentId, path, body) {
+  /** POSTs an incident action; true when done, else the error (shown unless `quiet`). */
+  async function post(incidentId, path, body, { quiet = false } = {}) {
     app.busy = true;
     paintButtons(current());
     $("action-error").textContent = "";
@@ -49,8 +54,8 @@ export function createDetail({ app, session, putIncident, render, responderName,
       putIncident(await session.api("POST", url, body));
       return true;
     } catch (error) {
-      $("action-error").textContent = errorText(error);
-      return false;
+      if (!quiet) $("action-error").textContent = errorText(error);
+      return error;
     } finally {
       app.busy = false;
       render();
@@ -59,42 +64,91 @@ export function createDetail({ app, session, putIncident, render, responderName,
 
   function firstCandidate(view) {
     const tried = new Set(view.assignments.map((a) => a.responder_id));
-    const free = (id) => !(app.responders.get(id) || {}).assignment_id;
-    const candidate = view.ranking.find((c) => !tried.has(c.responder_id) && free(c.responder_id));
+    const candidate = view.ranking.find((c) => !tried.has(c.responder_id) && !busyElsewhere(c.responder_id));
     return candidate ? candidate.responder_id : null;
+  }
+
+  function askReplace(view, targetId, params) {
+    const working = view.assignments.find((a) => WORKING.has(a.state));
+    const who = params ? params.responder : working ? working.responder_name || responderName(working.responder_id) : "—";
+    const state = params ? params.state : working ? working.state : "";
+    return ask({
+      title: t("replace.title"),
+      text: t("replace.text", {
+        current: who, state: label("assignment", state), target: responderName(targetId), incident: view.incident_id,
+      }),
+      yes: t("replace.yes"),
+      no: t("replace.no"),
+    });
+  }
+
+  async function dispatchTo(view, responderId) {
+    const target = responderId || firstCandidate(view);
+    if (!target || !mayDispatch(view) || busyElsewhere(target)) {
+      if (!target) $("action-error").textContent = t("dispatch.no_candidate");
+      return;
+    }
+    let replace = false;
+    if (may(view, "replace")) {
+      if (!(await askReplace(view, target, null))) return;
+      replace = true;
+    }
+    const body = replace ? { responder_id: target, replace } : { responder_id: target };
+    const done = await post(view.incident_id, "dispatch", body, { quiet: true });
+    if (done === true) return;
+    if (done.code === "replace_needs_confirmation" && !replace) {
+      // someone accepted meanwhile: the same question, with the server's names
+      if (await askReplace(view, target, done.params)) {
+        await post(view.incident_id, "dispatch", { responder_id: target, replace: true });
+      }
+      return;
+    }
+    $("action-error").textContent = errorText(done);
   }
 
   async function act(action, responderId) {
     const view = current();
     if (!view || app.busy) return;
     if (action in FORMS) {
-      if (ALLOWED[action].has(view.state)) openForm(action);
+      if (may(view, action)) openForm(action);
+    } else if (action === "acknowledge") {
+      if (may(view, "acknowledge")) await post(view.incident_id, "acknowledge");
+    } else if (action === "dispatch") await dispatchTo(view, responderId);
+    else if (action === "locate") {
+      if (may(view, "locate")) openLocate();
+    } else if (action === "note") await addNote(view);
+  }
+
+  async function addNote(view) {
+    const text = $("note-text").value.trim();
+    $("note-error").textContent = "";
+    if (!text) {
+      $("note-error").textContent = t("error.note_required");
+      $("note-text").focus();
       return;
     }
-    if (action === "acknowledge") await post(view.incident_id, "acknowledge");
-    else if (action === "dispatch") {
-      const target = responderId || firstCandidate(view);
-      if (target && ALLOWED.dispatch.has(view.state)) await post(view.incident_id, "dispatch", { responder_id: target });
-    } else if (action === "note") {
-      const text = $("note-text").value.trim();
-      if (text && (await post(view.incident_id, "notes", { text }))) $("note-text").value = "";
-    }
+    const shared = $("note-shared").checked;
+    const done = await post(view.incident_id, "notes", { text, shared }, { quiet: true });
+    if (done === true) $("note-text").value = "";
+    else $("note-error").textContent = errorText(done);
   }
 
   async function acknowledge(incidentId) {
     const view = app.incidents.get(incidentId);
-    if (!view || view.acknowledged_at || app.busy) return;
+    if (!view || !may(view, "acknowledge") || app.busy) return;
     await post(incidentId, "acknowledge");
   }
 
   // -- the action form ----------------------------------------------------------------------------------
 
-  function openForm(action) {
+  function openForm(action, { text = "", service = null } = {}) {
+    closeLocate();
     form = action;
     $("action-form").hidden = false;
     $("action-form").dataset.action = action;
-    $("action-text").value = "";
+    $("action-text").value = text;
     $("action-text").required = FORMS[action].required;
+    if (service) $("action-service").value = service;
     for (const part of document.querySelectorAll("#action-form .form-part")) part.hidden = part.dataset.for !== action;
     labelForm();
     $("action-text").focus();
@@ -128,9 +182,76 @@ export function createDetail({ app, session, putIncident, render, responderName,
     } else if (form === "resolve") done = await post(view.incident_id, "resolve", { outcome: text });
     else {
       done = !text || (await post(view.incident_id, "notes", { text }));
-      if (done) done = await post(view.incident_id, "close", {});
+      if (done === true) done = await post(view.incident_id, "close", {});
     }
-    if (done) closeForm();
+    if (done === true) closeForm();
+  }
+
+  // -- placing the incident -----------------------------------------------------------------------------
+
+  const place = placePicker(session, {
+    id: "locate-address",
+    centre: () => {
+      const view = current();
+      return view && hasPosition(view) ? { lat: view.lat, lon: view.lon } : middleOf([...app.responders.values()]);
+    },
+    landmarks: () => landmarksOf(app),
+    tiles: () => app.config.map_tiles,
+  });
+  $("locate-place").replaceChildren(place.node);
+
+  function openLocate() {
+    closeForm();
+    locating = true;
+    place.clear();
+    $("locate-form").hidden = false;
+    place.focus();
+  }
+
+  function closeLocate() {
+    locating = false;
+    $("locate-form").hidden = true;
+  }
+
+  async function submitLocate(event) {
+    event.preventDefault();
+    const view = current();
+    const where = place.value();
+    if (!view) return;
+    if (!where) {
+      $("action-error").textContent = t("locate.need_place");
+      place.focus();
+      return;
+    }
+    if ((await post(view.incident_id, "location", where)) === true) closeLocate();
+  }
+
+  // -- the caregiver's proposal -----------------------------------------------------------------------
+
+  // Shown while the decision is pending: once the operator resolved, handed over or sent someone, it is done.
+  function renderProposal(view) {
+    const proposal = view.state === "on_scene" ? view.proposal : null;
+    $("proposal").hidden = !proposal;
+    if (!proposal) {
+      $("proposal-text").replaceChildren();
+      return;
+    }
+    const who = actorWords(proposal.actor, proposal.actor_name);
+    $("proposal-text").replaceChildren(
+      el("strong", {}, proposal.text ? t("proposal.done_with", { who, text: proposal.text }) : t("proposal.done", { who })),
+      el("span", { className: "muted" }, ` ${fmtTime(proposal.ts)} · ${t("proposal.decide")}`));
+  }
+
+  function proposalChoice(choice) {
+    const view = current();
+    if (!view || !view.proposal || app.busy) return;
+    const words = view.proposal.text || "";
+    if (choice === "resolve" && may(view, "resolve")) openForm("resolve", { text: words });
+    else if (choice === "escalate" && may(view, "escalate")) openForm("escalate", { text: words, service: "120" });
+    else if (choice === "dispatch") {
+      $("ranking-title").scrollIntoView({ block: "start", behavior: "smooth" });
+      $("override-search").focus({ preventScroll: true });
+    }
   }
 
   // -- rendering ----------------------------------------------------------------------------------------
@@ -141,13 +262,16 @@ export function createDetail({ app, session, putIncident, render, responderName,
       if (shown !== null) empty();
       shown = null;
       closeForm();
+      closeLocate();
       return;
     }
     if (shown !== view) {
       $("detail").dataset.incidentId = view.incident_id;
       $("detail").dataset.state = view.state;
+      $("detail").dataset.actions = view.actions.join(" ");
       $("detail-title").textContent = `${label("alarm", view.alarm_type)} · ${elderText(view)} · ${view.incident_id}`;
       renderFlags(view);
+      renderProposal(view);
       renderFacts(view);
       renderRanking(view);
       renderClinic(view);
@@ -157,14 +281,16 @@ export function createDetail({ app, session, putIncident, render, responderName,
     }
     renderOverride(view);
     paintButtons(view);
-    if (form && !ALLOWED[form].has(view.state)) closeForm();
+    if (form && !may(view, form)) closeForm();
+    if (locating && !may(view, "locate")) closeLocate();
   }
 
   // A closed panel keeps nothing: no stale words after a change of language, no record left behind.
   function empty() {
     for (const id of ["detail-title", "detail-flags", "detail-facts", "ranking-body", "override-list", "clinic",
-      "assignments-body", "notes"]) $(id).replaceChildren();
+      "assignments-body", "notes", "proposal-text"]) $(id).replaceChildren();
     overrideKey = "";
+    $("note-error").textContent = "";
   }
 
   function renderFlags(view) {
@@ -173,30 +299,35 @@ export function createDetail({ app, session, putIncident, render, responderName,
       flags.push(el("span", { className: "flag flag-manual" },
         t("flag.needs_manual", { reason: explain(view.manual_reason || "") })));
     }
+    if (view.location === "unknown" && view.open) {
+      flags.push(el("span", { className: "flag flag-manual" }, t("flag.place_unknown")));
+    }
     if (view.supervisor_alerted) flags.push(el("span", { className: "flag flag-alerted" }, t("flag.alerted")));
     if (view.drill) flags.push(el("span", { className: "flag flag-drill" }, t("flag.drill")));
     $("detail-flags").replaceChildren(...flags);
   }
 
   function renderFacts(view) {
-    const call = view.call_id ? app.calls.get(view.call_id) : null;
+    const caller = callerOf(view);
     const source = [label("source", view.source),
       view.device_id && t("facts.device", { id: view.device_id }),
-      call && t("facts.caller", { caller: call.caller })].filter(Boolean).join(" · ");
+      caller && t("facts.caller", { caller })].filter(Boolean).join(" · ");
     const position = hasPosition(view) ? `${view.lat.toFixed(5)}, ${view.lon.toFixed(5)}` : null;
     const facts = [
       ["facts.priority", t("facts.priority_value", {
         level: t("priority.short", { n: view.priority }), reasons: explainAll(view.priority_reasons),
       })],
-      ["facts.state", label("state", view.state)],
+      ["facts.state", el("span", {}, label("state", view.state), " ",
+        el("span", { className: "muted" }, t("facts.state_for"), " ", el("span", { id: "detail-state-clock" })))],
       ["facts.clock", el("span", { className: "clock", id: "detail-clock" })],
       ["facts.source", source],
       ["facts.elder", elderText(view)],
-      ["facts.address", view.address || "—"],
-      ["facts.location", [label("location", view.location), position].filter(Boolean).join(" · ")],
+      ["facts.address", view.address || view.place || "—"],
+      ["facts.location", [label("location", view.location), view.place, position].filter(Boolean).join(" · ")],
       ["facts.opened", fmtTime(view.opened_at)],
       ["facts.acknowledged", view.acknowledged_at
-        ? `${actorText(view.acknowledged_by, responderName)} ${fmtTime(view.acknowledged_at)}` : t("facts.not_acknowledged")],
+        ? `${actorWords(view.acknowledged_by, view.acknowledged_by_name)} ${fmtTime(view.acknowledged_at)}`
+        : t("facts.not_acknowledged")],
       ["facts.escalated", view.escalated_to ? label("service", view.escalated_to) : "—"],
       ["facts.outcome", view.outcome ? explain(view.outcome, responderName) : "—"],
     ];
@@ -204,11 +335,13 @@ export function createDetail({ app, session, putIncident, render, responderName,
   }
 
   function dispatchButton(view, responderId) {
+    const busy = busyElsewhere(responderId);
     return el("button", {
-      type: "button", className: "dispatch", dataset: { responderId },
-      disabled: app.busy || !ALLOWED.dispatch.has(view.state),
+      type: "button", className: busy ? "dispatch busy" : "dispatch", dataset: { responderId },
+      disabled: app.busy || busy || !mayDispatch(view),
+      title: busy ? t("dispatch.busy_title") : null,
       onclick: () => act("dispatch", responderId),
-    }, t("action.dispatch"));
+    }, busy ? t("dispatch.busy") : may(view, "replace") ? t("action.replace") : t("action.dispatch"));
   }
 
   function renderRanking(view) {
@@ -217,6 +350,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
       const classes = ["candidate"];
       if (c.own) classes.push("own");
       if (tried.has(c.responder_id)) classes.push("tried");
+      if (busyElsewhere(c.responder_id)) classes.push("busy");
       return el("tr", { className: classes.join(" "), dataset: { responderId: c.responder_id } },
         el("td", {}, String(index + 1)),
         el("td", {}, c.name, c.own ? el("span", { className: "tag", title: t("ranking.own_title") }, t("ranking.own")) : null),
@@ -228,6 +362,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
     }));
     $("ranking").hidden = view.ranking.length === 0;
     $("ranking-empty").hidden = view.ranking.length > 0;
+    $("ranking-empty").textContent = hasPosition(view) ? t("ranking.empty") : t("ranking.no_place");
   }
 
   // The override: any caregiver or volunteer, found by name, id or community, nearest first.
@@ -235,7 +370,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
   function renderOverride(view) {
     const query = $("override-search").value.trim().toLowerCase();
     const people = [...app.responders.values()].filter((r) => r.kind !== "clinic");
-    const key = `${view.incident_id}|${view.state}|${query}|${app.busy}|${people.map((r) => `${r.assignment_id}${r.on_duty}`).join()}`;
+    const key = `${view.incident_id}|${view.actions}|${query}|${app.busy}|${people.map((r) => `${r.assignment_id}${r.on_duty}`).join()}`;
     if (key === overrideKey) return;
     overrideKey = key;
     const matches = people
@@ -268,7 +403,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
       className: `assignment assignment-${a.state}`,
       dataset: { assignmentId: a.assignment_id, state: a.state, responderId: a.responder_id },
     },
-    el("td", {}, a.responder_name || a.responder_id),
+    el("td", {}, a.responder_name || responderName(a.responder_id)),
     el("td", { className: "assignment-state" }, label("assignment", a.state)),
     el("td", {}, fmtTime(a.offered_at)),
     el("td", {}, fmtEta(a.eta_s)),
@@ -278,28 +413,38 @@ export function createDetail({ app, session, putIncident, render, responderName,
   }
 
   function renderNotes(view) {
-    $("notes").replaceChildren(...view.notes.map((note) => el("li", { className: "note" },
-      el("span", { className: "note-time" }, fmtTime(note.ts)),
-      el("span", { className: "note-actor" }, actorText(note.actor, responderName)),
-      el("span", { className: "note-text" }, explain(note.text, responderName)))));
+    $("notes").replaceChildren(...view.notes.map((note) => el("li", {
+      className: note.shared ? "note shared" : "note",
+    },
+    el("span", { className: "note-time" }, fmtTime(note.ts)),
+    el("span", { className: "note-actor" }, actorWords(note.actor, note.actor_name)),
+    el("span", { className: "note-text" }, explain(note.text, responderName)),
+    note.shared && !String(note.actor).startsWith("caregiver:")
+      ? el("span", { className: "tag", title: t("notes.shared_title") }, t("notes.shared_tag")) : null)));
   }
 
   function paintButtons(view) {
     if (!view) return;
     const can = {
-      acknowledge: view.open && !view.acknowledged_at,
-      dispatch: ALLOWED.dispatch.has(view.state) && firstCandidate(view) !== null,
-      cancel: ALLOWED.cancel.has(view.state),
-      escalate: ALLOWED.escalate.has(view.state),
-      resolve: ALLOWED.resolve.has(view.state),
-      close: ALLOWED.close.has(view.state),
-      note: view.state !== "closed",
+      acknowledge: may(view, "acknowledge"),
+      dispatch: mayDispatch(view) && firstCandidate(view) !== null,
+      cancel: may(view, "cancel"),
+      escalate: may(view, "escalate"),
+      resolve: may(view, "resolve"),
+      close: may(view, "close"),
+      locate: may(view, "locate"),
+      note: may(view, "note"),
     };
     for (const button of document.querySelectorAll("#detail button[data-action]")) {
       button.disabled = app.busy || !can[button.dataset.action];
     }
+    $("dispatch-first").textContent = may(view, "replace") ? t("action.replace_first") : t("action.dispatch_first");
     for (const button of document.querySelectorAll("#detail button.dispatch")) {
-      button.disabled = app.busy || !ALLOWED.dispatch.has(view.state);
+      button.disabled = app.busy || busyElsewhere(button.dataset.responderId) || !mayDispatch(view);
+    }
+    for (const button of document.querySelectorAll("#proposal button[data-proposal]")) {
+      const choice = button.dataset.proposal;
+      button.disabled = app.busy || !(choice === "dispatch" ? mayDispatch(view) : may(view, choice));
     }
   }
 
@@ -309,12 +454,18 @@ export function createDetail({ app, session, putIncident, render, responderName,
     const button = event.target.closest("button[data-action]");
     if (button) act(button.dataset.action);
   });
+  $("proposal").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-proposal]");
+    if (button) proposalChoice(button.dataset.proposal);
+  });
   $("note-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act("note");
   });
   $("action-form").addEventListener("submit", submitForm);
   $("action-back").addEventListener("click", closeForm);
+  $("locate-form").addEventListener("submit", submitLocate);
+  $("locate-back").addEventListener("click", closeLocate);
   $("override-search").addEventListener("input", () => render());
   $("override-search").addEventListener("focus", searching);
 
@@ -322,15 +473,20 @@ export function createDetail({ app, session, putIncident, render, responderName,
     render: renderPanel,
     act,
     acknowledge,
-    closeForm,
-    formOpen: () => form !== null,
+    closeForm() {
+      closeForm();
+      closeLocate();
+    },
+    formOpen: () => form !== null || locating,
     focusSearch: () => $("override-search").focus(),
     /** Another incident was opened: forget the last one's form and message. */
     reset() {
       shown = null;
       overrideKey = "";
       closeForm();
+      closeLocate();
       $("action-error").textContent = "";
+      $("note-error").textContent = "";
     },
     /** The language changed: write everything again, keep what the operator was doing. */
     relabel() {

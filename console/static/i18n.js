@@ -71,6 +71,9 @@ export function onLanguageChange(listener) {
   listeners.add(listener);
 }
 
+/** Whether a catalogue is loaded (parts built before that are translated by setLanguage). */
+export const ready = () => Object.keys(strings).length > 0;
+
 export function has(key) {
   return typeof strings[key] === "string";
 }
@@ -156,4 +159,12 @@ export function ageOn(birthDate, epoch) {
   const [year, month, day] = birthDate.split("-").map(Number);
   const today = [Number(parts.year), Number(parts.month), Number(parts.day)];
   return today[0] - year - ((today[1] < month || (today[1] === month && today[2] < day)) ? 1 : 0);
+}
+
+/** How long something has lasted, short: "45秒", "23分", "1时05分". */
+export function fmtDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return t("unit.dur_s", { n: s });
+  if (s < 3600) return t("unit.dur_min", { n: Math.floor(s / 60) });
+  return t("unit.dur_h", { h: Math.floor(s / 3600), m: String(Math.floor((s % 3600) / 60)).padStart(2, "0") });
 }

@@ -3,10 +3,12 @@
 //   J or ↓   next incident in the queue          K or ↑   previous one
 //   N        next alarm nobody acknowledged (most urgent first, wrapping round)
 //   Enter, O open the incident under the cursor   A        acknowledge it
-//   D        dispatch to the first proposed responder not yet tried
+//   D        dispatch to the first proposed responder not yet tried (asks first when that would replace
+//            a responder who accepted, is on the way or on scene)
+//   I        a new incident, by hand
 //   /        search any responder                 Esc      leave a field, close the form, then the panel
 //
-// Keys typed into a field, or with Ctrl / Alt / Meta held, are left alone.
+// Keys typed into a field, with Ctrl / Alt / Meta held, or while a dialog is open, are left alone.
 "use strict";
 
 function typing(target) {
@@ -41,6 +43,7 @@ export function bindQueueKeys(queue) {
     o: () => queue.cursor() && queue.open(queue.cursor()),
     a: () => queue.cursor() && queue.acknowledge(queue.cursor()),
     d: () => queue.dispatch(),
+    i: () => queue.newIncident(),
     "/": () => queue.search(),
   };
 

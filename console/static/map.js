@@ -61,6 +61,9 @@ export function niceLength(metres) {
  *   marks [{id, lat, lon, kind: "responder"|"clinic", status, name, distance, label: bool}]
  *   radiusM                 how far the frame must reach (clamped to 400 m … 8 km)
  *   tiles                   the tile URL template or null
+ *   plain                   true: no incident at the centre (a map to pick a point on)
+ *   pin {lat, lon}|null     a point the operator picked
+ * Returns the projection, so that a click can be turned back into a position.
  */
 export function drawMap(target, scene) {
   const width = target.clientWidth || Number(target.getAttribute("width")) || 480;
@@ -98,7 +101,9 @@ export function drawMap(target, scene) {
   }
   layers.push(marks, labels);
   if (scene.home) layers.push(homeMark(p.x(scene.home.lon), p.y(scene.home.lat)));
-  layers.push(incidentMark(width / 2, height / 2), scaleBar(mpp, height));
+  if (!scene.plain) layers.push(incidentMark(width / 2, height / 2));
+  if (scene.pin) layers.push(pinMark(p.x(scene.pin.lon), p.y(scene.pin.lat)));
+  layers.push(scaleBar(mpp, height));
   target.replaceChildren(...layers);
   target.dataset.metresPerPixel = mpp.toFixed(3);
   return p;
@@ -147,6 +152,11 @@ function rings(p, width, height) {
 function incidentMark(x, y) {
   return svg("g", { class: "mark incident", transform: `translate(${x} ${y})` },
     svg("circle", { r: 12, class: "halo" }), svg("circle", { r: 6 }));
+}
+
+function pinMark(x, y) {
+  return svg("g", { class: "mark pin", transform: `translate(${x} ${y})` },
+    svg("path", { d: "M0 0L-6 -12A7 7 0 1 1 6 -12Z" }), svg("circle", { cy: -15, r: 2.5, class: "pin-dot" }));
 }
 
 function homeMark(x, y) {

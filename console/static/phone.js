@@ -1,17 +1,20 @@
 // Anxin caregiver phone page (/m): on and off duty, the position from the phone's GPS, the offer with a
 // sound, a vibration and a countdown, one big button to accept and one to decline, then the job: the
-// address and key notes (sent by the server only once accepted), a navigation link and en route / on scene
-// / done with a short note.
+// address and key notes (sent by the server only once accepted), how to get in, what the caller and the
+// operator said (the notes shared with the caregiver, pushed again whenever one is added), one tap to call
+// the elder or the centre, a navigation link and en route / on scene / done with a short note.
 //
 // The connection (/ws/caregiver) drops on a bicycle. Every (re)connect starts with a "hello" that carries
 // the current offer or job, so the page rebuilds itself from it and never loses an offer; the back-off is
 // short because an offer has a deadline.
 "use strict";
 
-import { $, ApiError, Session, distanceM, el, errorText, loadConfig, serverNow } from "./common.js";
+import { $, ApiError, Session, actorWords, codeText, distanceM, el, errorText, loadConfig, serverNow } from "./common.js";
 import {
-  bindLanguageSelect, fmtDistance, fmtEta, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
+  bindLanguageSelect, fmtDistance, fmtEta, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage,
+  setTimeZone, t,
 } from "./i18n.js";
+import { explain } from "./reasons.js";
 import { beep, listenForUnlock, unlockAudio, vibrate } from "./sound.js";
 
 const BACKOFF_FIRST_MS = 300;
@@ -92,19 +95,22 @@ function receive(message) {
   switch (message.type) {
     case "hello":
       phone.me = message.responder;
+      if (message.offer || message.job) forgetClosed();
       setOffer(message.offer);
-      phone.job = message.job;
+      setJob(message.job);
       sendPosition(true);
       break;
     case "offer":
+      phone.message = null; // a new offer: what was said before is about something else
       setOffer(message);
       break;
     case "job":
+      forgetClosed();
       setOffer(null);
       if (message.state === "done") {
-        phone.job = null;
+        setJob(null);
         notice("phone.job_finished");
-      } else phone.job = message;
+      } else setJob(message);
       break;
     case "offer_closed":
       if (phone.offer && phone.offer.assignment_id === message.assignment_id) setOffer(null);
@@ -115,7 +121,7 @@ function receive(message) {
       settled(message.ref, null);
       break;
     case "error":
-      settled(message.ref, message.detail);
+      settled(message.ref, codeText(message.code, message.params, message.detail, 409));
       break;
     default:
       break;
@@ -123,11 +129,29 @@ function receive(message) {
   render();
 }
 
-function settled(ref, detail) {
+// A notice that an offer closed ("expired, given to someone else") is about the last offer: a job makes
+// it stale (and a new offer any notice).
+const CLOSED_NOTICES = new Set(["phone.closed_expired", "phone.closed_withdrawn"]);
+
+function forgetClosed() {
+  if (phone.message && CLOSED_NOTICES.has(phone.message[0])) phone.message = null;
+}
+
+// A new shared note (the operator's "fell in the bathroom", the caller's words) buzzes once.
+function setJob(job) {
+  const before = phone.job && job && phone.job.assignment_id === job.assignment_id ? (phone.job.notes || []).length : null;
+  phone.job = job || null;
+  if (before !== null && (job.notes || []).length > before) {
+    beep({ times: 1, hz: 880 });
+    vibrate([200]);
+  }
+}
+
+function settled(ref, refusal) {
   const purpose = phone.pending.get(ref);
   phone.pending.delete(ref);
-  if (detail) {
-    showError(t("phone.refused", { detail }));
+  if (refusal) {
+    showError(t("phone.refused", { detail: refusal }));
     return;
   }
   if (purpose === "duty-on" || purpose === "duty-off") {
@@ -291,8 +315,10 @@ function renderJob() {
   const job = phone.job;
   $("job").hidden = !job;
   if (!job) {
-    clear("job-title", "job-name", "job-age", "job-address", "job-phone", "job-flags", "job-notes", "job-contacts");
+    clear("job-title", "job-name", "job-age", "job-address", "job-phone", "job-flags", "job-notes", "job-contacts",
+      "job-words-list", "job-access", "job-place", "call-centre");
     $("job-phone").removeAttribute("href");
+    $("call-centre").removeAttribute("href");
     return;
   }
   $("job").dataset.assignmentId = job.assignment_id;
@@ -301,11 +327,23 @@ function renderJob() {
   const elder = job.elder;
   $("job-name").textContent = elder ? elder.name : t("elder.unknown");
   $("job-age").textContent = elder && elder.age !== null ? t("record.age", { n: elder.age }) : "";
-  $("job-address").textContent = elder ? elder.address : "—";
-  $("job-phone-line").hidden = !(elder && elder.phone);
+  $("job-address").textContent = job.place || (elder ? elder.address : "") || label("location", job.location || "unknown");
+  const away = job.location && job.location !== "home";
+  $("job-place").hidden = !away;
+  $("job-place").textContent = away ? t("phone.place", { how: label("location", job.location) }) : "";
+  const access = job.access || (elder && elder.access) || "";
+  $("job-access").hidden = !access;
+  $("job-access").textContent = access ? t("phone.access", { access }) : "";
+  renderWords(job);
+  $("job-phone").hidden = !(elder && elder.phone);
   if (elder && elder.phone) {
-    $("job-phone").textContent = t("phone.call", { phone: elder.phone });
-    $("job-phone").href = `tel:${elder.phone}`;
+    $("job-phone").textContent = t("phone.call_elder", { phone: elder.phone });
+    $("job-phone").href = `tel:${elder.phone.replace(/[^0-9+]/g, "")}`;
+  }
+  $("call-centre").hidden = !job.centre_phone;
+  if (job.centre_phone) {
+    $("call-centre").textContent = t("phone.call_centre", { phone: job.centre_phone });
+    $("call-centre").href = `tel:${job.centre_phone.replace(/[^0-9+]/g, "")}`;
   }
   const flags = elder ? elder.risk_flags : [];
   $("job-flags").hidden = !flags.length;
@@ -320,6 +358,17 @@ function renderJob() {
   for (const button of document.querySelectorAll("#job button[data-status]")) {
     button.disabled = !allowed.includes(button.dataset.status);
   }
+}
+
+// What the caller and the operator said, newest last, each with who said it and when.
+function renderWords(job) {
+  const notes = job.notes || [];
+  $("job-words").hidden = !notes.length;
+  $("job-words-list").replaceChildren(...notes.map((note) => el("li", {
+    className: String(note.actor).startsWith("caregiver:") ? "word own" : "word",
+  },
+  el("span", { className: "word-who" }, `${actorWords(note.actor, note.actor_name)} ${fmtTime(note.ts)}`),
+  el("span", { className: "word-text" }, explain(note.text)))));
 }
 
 // A geo: URI (RFC 5870) opens the phone's own map app; the AMap link works in any browser and takes the

@@ -4,7 +4,7 @@
 // it was typed by a person.
 "use strict";
 
-import { fmtDistance, has, label, t } from "./i18n.js";
+import { fmtDistance, label, t } from "./i18n.js";
 
 const distance = (value, unit) => fmtDistance(Number(value) * (unit === "km" ? 1000 : 1));
 
@@ -40,6 +40,18 @@ const PHRASES = [
     return m[2] ? `${done}${t("list.colon")}${m[2]}` : done;
   }],
   [/^hotline call from (\S+) on line (.*)$/, (m) => t("reason.hotline_call", { caller: m[1], line: m[2] || "—" })],
+  [/^missed hotline call from (\S+) on line ([^:]*)(?:: call back)?$/,
+    (m) => t("reason.missed_call", { caller: m[1], line: m[2] || "—" })],
+  [/^call from (\S+)(?:: ([\s\S]*))?$/, (m) => {
+    const call = t("reason.call_from", { caller: m[1] });
+    return m[2] ? `${call}${t("list.colon")}${m[2]}` : call;
+  }],
+  [/^caller (\S+)(?:\n([\s\S]*))?$/, (m) => {
+    const caller = t("reason.caller", { caller: m[1] });
+    return m[2] ? `${caller}${t("list.separator")}${m[2]}` : caller;
+  }],
+  [/^incident placed elsewhere$/, () => t("reason.placed_elsewhere")],
+  [/^incident closed$/, () => t("reason.incident_closed")],
   [/^no report from (\S+) device (\S+) within (\d+) s(?: \(last seen (\d+) s ago\))?$/, (m) => {
     const text = t("reason.no_report", { protocol: label("protocol", m[1]), device: m[2], n: m[3] });
     return m[4] ? `${text}${t("list.separator")}${t("reason.last_seen", { n: m[4] })}` : text;
@@ -67,13 +79,3 @@ export function explain(text, names = (id) => id) {
 }
 
 export const explainAll = (texts, names) => (texts || []).map((text) => explain(text, names)).join(t("list.separator"));
-
-/** Who did something, from the journal's actor ("operator:wang", "caregiver:c001", "system"). */
-export function actorText(actor, names = (id) => id) {
-  if (!actor) return "—";
-  const at = actor.indexOf(":");
-  const role = at === -1 ? actor : actor.slice(0, at);
-  const name = at === -1 ? "" : actor.slice(at + 1);
-  if (!has(`actor.${role}`)) return actor;
-  return t(`actor.${role}`, { name: role === "caregiver" ? names(name) : name });
-}

@@ -72,6 +72,7 @@ export function renderRecord(container, record, { compact = false, responderName
     [t("record.flags"), el("span", { className: "chips" }, flags(record, age))],
     [t("record.care_level"), record.care_level === null ? null : t("record.care_level_value", { n: record.care_level })],
     [t("record.medical_notes"), record.medical_notes || t("record.none")],
+    record.access ? [t("record.access"), record.access] : null,
     !compact && [t("record.entitlement"), record.entitlement ? label("entitlement", record.entitlement) : null],
     !compact && [t("record.caregiver"), record.caregiver_id ? responderName(record.caregiver_id) : t("record.none")],
   ];

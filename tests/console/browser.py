@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from websockets.sync.client import connect
 
 from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
 
@@ -39,6 +41,7 @@ OPERATOR = ("op01", "operator-pass-1")
 SUPERVISOR = ("sup01", "supervisor-pass-1")
 CAREGIVER_PASSWORD = "caregiver-pass-1"
 DESK: ViewportSize = {"width": 1600, "height": 1000}
+LAPTOP: ViewportSize = {"width": 1366, "height": 768}  # the operator's screen the queue is laid out for
 PHONE: ViewportSize = {"width": 360, "height": 640}
 
 
@@ -69,6 +72,15 @@ class City:
         community = communities[community_index % len(communities)]
         return next(e for e in self.elders if e["community"] == community and not e["caregiver_id"])
 
+    def spare_elders(self, count: int, taken: set[str]) -> list[dict[str, str]]:
+        """Elders without an own caregiver that no elder_in() returns and no other test took (an alarm for an
+        elder with an open incident joins that incident, so tests keep their elders apart)."""
+        kept = {self.elder_in(i)["elder_id"] for i in range(len({e["community"] for e in self.elders}))}
+        found = [e for e in self.elders if not e["caregiver_id"] and e["elder_id"] not in kept | taken][:count]
+        taken.update(e["elder_id"] for e in found)
+        assert len(found) == count, "the city has too few elders"
+        return found
+
     def caregivers(self, skill: str, count: int, taken: set[str]) -> list[dict[str, str]]:
         found = [
             r
@@ -82,9 +94,14 @@ class City:
 
 def offset(lat: float, lon: float, north_m: float, east_m: float = 0.0) -> tuple[float, float]:
     """A point a few hundred metres away (small distances: a flat approximation is plenty)."""
-    import math
-
     return lat + north_m / 111_195.0, lon + east_m / (111_195.0 * math.cos(math.radians(lat)))
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """How far apart two points are (the same flat approximation)."""
+    north = (lat2 - lat1) * 111_195.0
+    east = (lon2 - lon1) * 111_195.0 * math.cos(math.radians(lat1))
+    return math.hypot(north, east)
 
 
 class Deployment:
@@ -163,9 +180,36 @@ class Deployment:
         head: int = self.get("/api/journal?limit=1")["head"]
         return head
 
+    def call(self, event: str, call_id: str, caller: str, line: str = "12349-1") -> dict[str, Any]:
+        """A telephony event, as the centre's PBX posts it."""
+        return self.post("/api/hotline/events", {"event": event, "call_id": call_id, "caller": caller, "line": line})
 
-def desk(browser: Browser) -> BrowserContext:
-    return browser.new_context(viewport=DESK, locale="zh-CN", timezone_id="Asia/Shanghai")
+    def work_job(self, responder_id: str, *reports: tuple[str, str]) -> str:
+        """The caregiver's phone as a script (its websocket, no page): accept the offer it holds, then report
+        each (status, note). Returns the assignment id."""
+        url = f"{self.server.ws}/ws/caregiver?token={self.caregiver(responder_id)}"
+        with connect(url, open_timeout=5) as socket:
+            hello = json.loads(socket.recv(timeout=5))
+            held = hello["offer"] or hello["job"]
+            assert held, f"{responder_id} holds no offer or job"
+            assignment_id: str = held["assignment_id"]
+            commands: list[dict[str, Any]] = []
+            if hello["offer"]:
+                commands.append({"type": "accept", "assignment_id": assignment_id})
+            commands += [{"type": "status", "assignment_id": assignment_id, "status": status, "note": note}
+                         for status, note in reports]  # fmt: skip
+            for number, command in enumerate(commands, start=1):
+                socket.send(json.dumps({**command, "id": number}))
+                while True:  # pushes (the job as it stands) come between the answers
+                    answer = json.loads(socket.recv(timeout=5))
+                    if answer.get("ref") == number:
+                        assert answer["type"] == "ok", answer
+                        break
+        return assignment_id
+
+
+def desk(browser: Browser, viewport: ViewportSize = DESK) -> BrowserContext:
+    return browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai")
 
 
 def phone(browser: Browser, lat: float, lon: float) -> BrowserContext:

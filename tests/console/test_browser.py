@@ -10,6 +10,7 @@ and one browser without stepping on each other.
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 import zlib
@@ -19,11 +20,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect, sync_playwright
 
+from dispatch.search import name_pinyin
 from simulators import city as city_generator
 from tests.conftest import require_program
 from tests.console.browser import (
     CAREGIVER_PASSWORD,
     CHROMIUM,
+    LAPTOP,
     LAUNCH_ARGS,
     OPERATOR,
     SUPERVISOR,
@@ -31,6 +34,7 @@ from tests.console.browser import (
     Deployment,
     catalogue,
     desk,
+    distance_m,
     has_class,
     login,
     missing_keys,
@@ -79,6 +83,12 @@ def browser(chromium: str) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def taken() -> set[str]:
     """Caregivers already used by a test of this module."""
+    return set()
+
+
+@pytest.fixture(scope="module")
+def elders_taken() -> set[str]:
+    """Elders already used by a test of this module (city.spare_elders)."""
     return set()
 
 
@@ -211,7 +221,7 @@ def test_an_alarm_from_the_console_to_the_caregivers_door(
     for status, note, incident_state in (
         ("en_route", "已出发，约五分钟到", "assigned"),
         ("on_scene", "", "on_scene"),
-        ("done", "老人起身时头晕，已扶起，无外伤", "resolved"),
+        ("done", "老人起身时头晕，已扶起，无外伤", "on_scene"),  # "done" proposes; the operator decides
     ):
         if note:
             handset.fill("#status-note", note)
@@ -219,8 +229,16 @@ def test_an_alarm_from_the_console_to_the_caregivers_door(
         expect(assignment(console, mine["responder_id"])).to_have_attribute("data-state", status)
         expect(console.locator("#detail")).to_have_attribute("data-state", incident_state)
     expect(handset.locator("#phone-message")).to_have_text(ZH["phone.job_finished"])
+    proposal = console.locator("#proposal")
+    expect(proposal).to_contain_text(f"护理员 {mine['name']} 已完成：老人起身时头晕，已扶起，无外伤")
+    expect(console.locator("#notes")).to_contain_text("已出发，约五分钟到")  # every caregiver note is kept
+    proposal.locator("button[data-proposal=resolve]").click()
+    expect(console.locator("#action-text")).to_have_value("老人起身时头晕，已扶起，无外伤")
+    console.click("#action-confirm")
+    expect(console.locator("#detail")).to_have_attribute("data-state", "resolved")
     expect(console.locator("#detail-facts")).to_contain_text("无外伤")
     expect(console.locator(f'#closing-body tr[data-incident-id="{incident_id}"]')).to_have_count(1)
+    expect(row(console, incident_id)).to_have_count(0)  # resolved incidents leave the queue
 
     # close with an outcome
     console.click("#detail-actions button[data-action=close]")
@@ -343,28 +361,65 @@ def test_the_queue_works_from_the_keyboard(
     deployment.post(f"/api/incidents/{unanswered[0]}/cancel", {"reason": "测试结束"})
 
 
-def test_a_ringing_hotline_call_pops_the_callers_record(
-    deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
+def test_a_call_from_a_known_elder_is_answered_classified_as_a_fall_and_dispatched(
+    deployment: Deployment, browser: Browser, city: City, taken: set[str], contexts: list[BrowserContext]
 ) -> None:
     elder = city.elder_in(5)
-    contexts.append(context := desk(browser))
+    home = float(elder["lat"]), float(elder["lon"])
+    nurse = city.caregivers("nursing", 1, taken)[0]
+    deployment.on_duty(nurse["responder_id"], *offset(*home, 30))
+    contexts.append(context := desk(browser, LAPTOP))
     page, errors = open_console(context, deployment.url)
     call = {"call_id": "call-browser-1", "caller": elder["phone"], "line": "12349-2"}
-    deployment.post("/api/hotline/events", {"event": "ringing", **call})
+    deployment.call("ringing", **call)
     pop = page.locator("#call-pop")
     expect(pop).to_be_visible()
     expect(pop.locator(".record-name")).to_contain_text(elder["name"])
+    expect(pop.locator("#call-pop-who")).to_contain_text(elder["name"])
     expect(pop.locator("a.tel")).to_have_count(1 + len(contacts_of(elder)))
     expect(pop).to_have_attribute("data-state", "ringing")
-    answered = deployment.post("/api/hotline/events", {"event": "answered", **call})
-    page.click("#call-pop-open")
-    expect(page.locator("#detail")).to_have_attribute("data-incident-id", answered["incident_id"])
-    expect(page.locator("#detail-facts")).to_contain_text(elder["phone"])
+    expect(page.locator("#classify")).to_be_hidden()  # nothing to classify before anyone speaks to the caller
+    answered = deployment.call("answered", **call)
+    assert answered["incident_id"] is None  # an answered call waits for the operator's word
+    expect(page.locator("#classify")).to_be_visible()
+    expect(page.locator(f'#calls li[data-call-id="{call["call_id"]}"]')).to_have_class(has_class("call-unclassified"))
     entries = deployment.get("/api/journal?limit=5000")["entries"]
     assert any(e["kind"] == "elder.viewed" and e["payload"]["elder_id"] == elder["elder_id"] for e in entries)
-    deployment.post("/api/hotline/events", {"event": "ended", **call})
 
-    # the caller has chest pain: hand over to 120, then close
+    # "I fell in the kitchen and cannot get up": an emergency, a fall
+    page.fill("#classify-text", "在厨房摔倒，起不来")
+    page.select_option("#classify-alarm", "fall")
+    screenshot(page, "console-call-zh")
+    page.click("#classify button[data-kind=emergency]")
+    expect(pop.locator("#call-pop-result")).to_contain_text(ZH["callkind.emergency"])
+    classified = deployment.get(f"/api/calls/{call['call_id']}")
+    incident_id = classified["incident_id"]
+    assert classified["kind"] == "emergency" and incident_id
+    expect(row(page, incident_id)).to_be_visible()
+    expect(page.locator("#detail")).to_have_attribute("data-incident-id", incident_id)
+    expect(page.locator("#detail-title")).to_contain_text(ZH["alarm.fall"])
+    expect(page.locator("#detail-facts")).to_contain_text(elder["phone"])
+    expect(page.locator("#notes")).to_contain_text("在厨房摔倒，起不来")
+    expect(page.locator("#assignments-body tr[data-state=offered]")).to_have_count(1)  # matching started
+    deployment.call("ended", **call)
+    expect(page.locator(f'#calls li[data-call-id="{call["call_id"]}"]')).not_to_have_class(
+        has_class("call-unclassified")
+    )
+
+    # the elder calls again: the call joins the incident already open for them
+    again = {"call_id": "call-browser-1b", "caller": elder["phone"]}
+    deployment.call("ringing", **again)
+    deployment.call("answered", **again)
+    link = page.locator(f'#classify-links button[data-incident-id="{incident_id}"]')
+    expect(link).to_contain_text(incident_id)
+    page.fill("#classify-text", "又打来：能说话，腿很疼")
+    link.click()
+    expect(pop.locator("#call-pop-result")).to_contain_text(ZH["callkind.emergency"])
+    assert deployment.get(f"/api/calls/{again['call_id']}")["incident_id"] == incident_id
+    expect(page.locator("#notes")).to_contain_text("又打来：能说话，腿很疼")
+    deployment.call("ended", **again)
+
+    # the caller has chest pain as well: hand over to 120, then close
     page.click("#detail-actions button[data-action=escalate]")
     page.select_option("#action-service", "120")
     page.fill("#action-text", "胸痛，已转120急救")
@@ -374,8 +429,387 @@ def test_a_ringing_hotline_call_pops_the_callers_record(
     page.click("#detail-actions button[data-action=close]")
     page.click("#action-confirm")
     expect(page.locator("#detail")).to_have_attribute("data-state", "closed")
-    assert deployment.get(f"/api/incidents/{answered['incident_id']}")["escalated_to"] == "120"
+    assert deployment.get(f"/api/incidents/{incident_id}")["escalated_to"] == "120"
     assert errors == []
+
+
+def test_a_consultation_call_opens_no_incident_and_dispatches_nobody(
+    deployment: Deployment, browser: Browser, city: City, elders_taken: set[str], contexts: list[BrowserContext]
+) -> None:
+    elder = city.spare_elders(1, elders_taken)[0]
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    before = deployment.journal_head()
+    daughter, number, relation = elder["contacts"].split(";")[0].split(":")  # a family contact calls
+    call = {"call_id": "call-browser-question", "caller": number}
+    deployment.call("ringing", **call)
+    expect(page.locator("#call-pop")).to_have_attribute("data-caller-is", "contact")
+    expect(page.locator("#call-pop-who")).to_have_text(
+        ZH["call.who_contact"].format(name=daughter, relation=relation, elder=elder["name"])
+    )
+    expect(page.locator("#call-pop .record-name")).to_contain_text(elder["name"])  # the elder's record
+    deployment.call("answered", **call)
+    expect(page.locator("#classify")).to_be_visible()
+    expect(page.locator("#classify-who .chosen-name")).to_have_text(elder["name"])
+    page.fill("#classify-text", "咨询助餐服务的时间")
+    page.click("#classify button[data-kind=consultation]")
+    expect(page.locator("#call-pop-result")).to_contain_text(ZH["callkind.consultation"])
+    deployment.call("ended", **call)
+    record = deployment.get(f"/api/calls/{call['call_id']}")
+    assert (record["kind"], record["text"], record["incident_id"]) == ("consultation", "咨询助餐服务的时间", None)
+    assert record["elder_id"] == elder["elder_id"]  # who the call was about
+    kinds = [e["kind"] for e in deployment.get(f"/api/journal?after={before}&limit=5000")["entries"]]
+    assert not any(kind.startswith(("incident.", "offer.")) for kind in kinds), kinds
+    assert not any(i["elder_id"] == elder["elder_id"] for i in deployment.get("/api/incidents?open=true")["incidents"])
+    expect(page.locator("#detail")).to_be_hidden()
+
+    # a silent call leaves a call back to make, done from the list of calls
+    silent = {"call_id": "call-browser-silent", "caller": elder["phone"]}
+    deployment.call("ringing", **silent)
+    deployment.call("answered", **silent)
+    page.click("#classify button[data-kind=silent]")
+    deployment.call("ended", **silent)
+    item = page.locator(f'#calls li[data-call-id="{silent["call_id"]}"]')
+    expect(item).to_have_class(has_class("call-callback"))
+    item.locator("button.call-back").click()
+    item.locator("input.callback-outcome").fill("回拨：老人误拨，一切正常")
+    item.locator("input.callback-outcome").press("Enter")
+    expect(item).not_to_have_class(has_class("call-callback"))
+    called = deployment.get(f"/api/calls/{silent['call_id']}")
+    assert (called["callback"], called["callback_outcome"]) == ("done", "回拨：老人误拨，一切正常")
+    assert errors == []
+
+
+def unique_initials(city: City, taken: set[str]) -> tuple[dict[str, str], str]:
+    """A spare elder whose pinyin initials no other elder of the city shares (the search ranks ties by name)."""
+    counts: dict[str, int] = {}
+    for elder in city.elders:
+        for initials in name_pinyin(elder["name"])[0]:
+            counts[initials] = counts.get(initials, 0) + 1
+    for elder in city.spare_elders(20, set(taken)):
+        initials = name_pinyin(elder["name"])[0][0]
+        if counts[initials] == 1:
+            taken.add(elder["elder_id"])
+            return elder, initials
+    raise AssertionError("no elder with initials of their own")
+
+
+def test_the_operator_finds_an_elder_by_phone_and_initials_and_opens_an_incident_by_hand(
+    deployment: Deployment, browser: Browser, city: City, elders_taken: set[str], contexts: list[BrowserContext]
+) -> None:
+    elder, initials = unique_initials(city, elders_taken)
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    page.keyboard.press("i")  # the new-incident form, from the keyboard
+    dialog = page.locator("#new-incident")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#new-elder")).to_be_focused()
+    hit = dialog.locator(f'button.elder-hit[data-elder-id="{elder["elder_id"]}"]')
+
+    page.keyboard.type(elder["phone"][-5:])  # "the last digits of my phone are ..."
+    expect(hit).to_contain_text(elder["name"])
+    expect(hit.locator(".tag")).to_have_text(ZH["matched.phone"])
+    page.fill("#new-elder", "")
+    page.keyboard.type(initials)  # the name as pinyin initials
+    expect(hit.locator(".tag")).to_have_text(ZH["matched.initials"])
+    screenshot(page, "console-new-incident-zh")
+    hit.click()
+    expect(dialog.locator(".chosen-name")).to_have_text(elder["name"])
+    expect(page.locator("#new-unknown")).to_be_hidden()
+
+    page.click("#new-submit")  # no type yet: the form says so
+    expect(page.locator("#new-error")).to_have_text(ZH["new.need_type"])
+    page.select_option("#new-alarm", "medical")
+    page.fill("#new-note", "女儿来电：老人胸闷气短")
+    page.click("#new-submit")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#detail-title")).to_contain_text(elder["name"])
+    incident_id = page.locator("#detail").get_attribute("data-incident-id") or ""
+    view = deployment.get(f"/api/incidents/{incident_id}")
+    assert (view["elder_id"], view["alarm_type"], view["source"]) == (elder["elder_id"], "medical", "operator")
+    expect(row(page, incident_id)).to_be_visible()
+    expect(page.locator("#detail-facts")).to_contain_text(ZH["source.operator"])
+    expect(page.locator("#notes")).to_contain_text("女儿来电：老人胸闷气短")
+    assert errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_an_unknown_caller_is_placed_by_a_typed_address_and_offered(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    somewhere = city.spare_elders(1, elders_taken)[0]  # the caller is at this elder's building
+    spot = float(somewhere["lat"]), float(somewhere["lon"])
+    helper = city.caregivers("life_care", 1, taken)[0]
+    deployment.on_duty(helper["responder_id"], *offset(*spot, 30))
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    call = {"call_id": "call-browser-stranger", "caller": "13912345678"}
+    deployment.call("ringing", **call)
+    pop = page.locator("#call-pop")
+    expect(pop).to_have_attribute("data-caller-is", "unknown")
+    expect(pop.locator("#call-pop-who")).to_have_text(ZH["call.unknown_number"])
+    deployment.call("answered", **call)
+    expect(page.locator("#classify-unknown")).to_be_visible()
+
+    page.fill("#classify-text", "路人来电：有位老人在楼下晕倒")
+    page.locator("#classify-address").press_sequentially(somewhere["address"])
+    suggestion = pop.locator("button.place-hit").first
+    expect(suggestion).to_be_visible()
+    screenshot(page, "console-call-unknown-zh")
+    suggestion.click()
+    page.select_option("#classify-alarm", "sos")
+    page.click("#classify button[data-kind=emergency]")
+    expect(pop.locator("#call-pop-result")).to_contain_text(ZH["callkind.emergency"])
+    incident_id = deployment.get(f"/api/calls/{call['call_id']}")["incident_id"]
+    assert incident_id
+    expect(page.locator("#detail")).to_have_attribute("data-incident-id", incident_id)
+    view = deployment.get(f"/api/incidents/{incident_id}")
+    assert view["location"] == "address"
+    assert distance_m(view["lat"], view["lon"], *spot) < 150
+    expect(page.locator("#assignments-body tr[data-state=offered]")).to_have_count(1)
+    expect(page.locator("#detail-facts")).to_contain_text(ZH["location.address"])
+    deployment.call("ended", **call)
+    assert errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_an_incident_of_unknown_location_waits_until_the_operator_places_it(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    somewhere = city.spare_elders(1, elders_taken)[0]
+    spot = float(somewhere["lat"]), float(somewhere["lon"])
+    helper = city.caregivers("life_care", 1, taken)[0]
+    deployment.on_duty(helper["responder_id"], *offset(*spot, -30))
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    page.click("#new-incident-button")
+    page.fill("#new-caller", "13800138000")  # nobody the registry knows, and no place yet
+    page.select_option("#new-alarm", "sos")
+    page.click("#new-submit")
+    expect(page.locator("#new-incident")).to_be_hidden()
+    expect(page.locator("#detail-flags")).to_contain_text(ZH["flag.place_unknown"])
+    incident_id = page.locator("#detail").get_attribute("data-incident-id") or ""
+    expect(row(page, incident_id).locator(".col-elder")).to_contain_text("13800138000")
+    assert deployment.get(f"/api/incidents/{incident_id}")["assignments"] == []
+
+    # "near building 4": the typed address centres the map, a click on it places the caller
+    page.click("#detail-actions button[data-action=locate]")
+    page.locator("#locate-address").press_sequentially(somewhere["address"])
+    expect(page.locator("#locate-form button.place-hit").first).to_be_visible()
+    page.click("#locate-form button.map-pick")
+    expect(page.locator("#map-pick")).to_be_visible()
+    expect(page.locator("#pick-confirm")).to_be_disabled()
+    page.locator("#pick-map").click()  # the middle: where the address is
+    expect(page.locator("#pick-map .mark.pin")).to_have_count(1)
+    screenshot(page, "console-pick-zh")
+    page.click("#pick-confirm")
+    expect(page.locator("#map-pick")).to_be_hidden()
+    expect(page.locator("#locate-form .picked-point")).to_be_visible()
+    page.click("#locate-confirm")
+    expect(page.locator("#locate-form")).to_be_hidden()
+    expect(page.locator("#assignments-body tr[data-state=offered]")).to_have_count(1)
+    view = deployment.get(f"/api/incidents/{incident_id}")
+    assert view["location"] == "map" and not view["needs_manual"]
+    assert distance_m(view["lat"], view["lon"], *spot) < 100
+    assert errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def on_scene_incident(
+    deployment: Deployment, elder: dict[str, str], caregiver: dict[str, str], *reports: tuple[str, str]
+) -> str:
+    """An alarm for `elder` that `caregiver` (on duty next door) accepts and works through `reports`."""
+    incident_id, _ = deployment.raise_alarm(elder["elder_id"], "fall")
+    offers = deployment.get(f"/api/incidents/{incident_id}")["assignments"]
+    if not any(a["responder_id"] == caregiver["responder_id"] for a in offers):  # unless it went there itself
+        deployment.post(f"/api/incidents/{incident_id}/dispatch", {"responder_id": caregiver["responder_id"]})
+    deployment.work_job(caregiver["responder_id"], *reports)
+    return incident_id
+
+
+def test_d_on_an_on_scene_incident_asks_before_replacing_the_caregiver(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    elder = city.spare_elders(1, elders_taken)[0]
+    home = float(elder["lat"]), float(elder["lon"])
+    there, spare = city.caregivers("nursing", 2, taken)
+    deployment.on_duty(there["responder_id"], *offset(*home, 20))
+    deployment.on_duty(spare["responder_id"], *offset(*home, 0, 250))
+    incident_id = on_scene_incident(deployment, elder, there, ("en_route", ""), ("on_scene", ""))
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    row(page, incident_id).click()
+    expect(page.locator("#detail")).to_have_attribute("data-state", "on_scene")
+    expect(page.locator("#dispatch-first")).to_have_text(ZH["action.replace_first"])
+    busy_button = page.locator(f'#override-list li[data-responder-id="{there["responder_id"]}"] button.dispatch')
+    page.fill("#override-search", there["name"])
+    expect(busy_button).to_be_disabled()  # someone on a job has no dispatch button
+    expect(busy_button).to_have_text(ZH["dispatch.busy"])
+    page.fill("#override-search", "")
+    page.locator("#queue").click(position={"x": 5, "y": 5})  # out of the field, keys work again
+
+    page.keyboard.press("d")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#confirm-text")).to_contain_text(there["name"])
+    expect(page.locator("#confirm-text")).to_contain_text(ZH["assignment.on_scene"])
+    screenshot(page, "console-replace-zh")
+    page.keyboard.press("Escape")  # no
+    expect(dialog).to_be_hidden()
+    page.wait_for_timeout(300)
+    view = deployment.get(f"/api/incidents/{incident_id}")
+    assert [(a["responder_id"], a["state"]) for a in view["assignments"]] == [(there["responder_id"], "on_scene")]
+    assert view["state"] == "on_scene"
+
+    page.keyboard.press("d")
+    page.click("#confirm-no")  # no, again
+    expect(dialog).to_be_hidden()
+    page.keyboard.press("d")
+    page.click("#confirm-yes")  # yes: withdraw and send someone else
+    expect(assignment(page, there["responder_id"])).to_have_attribute("data-state", "withdrawn")
+    expect(page.locator("#assignments-body tr[data-state=offered]")).to_have_count(1)
+    assert errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_a_caregivers_done_with_a_hospital_note_leaves_120_to_the_operator(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    elder = city.spare_elders(1, elders_taken)[0]
+    home = float(elder["lat"]), float(elder["lon"])
+    nurse = city.caregivers("nursing", 1, taken)[0]
+    deployment.on_duty(nurse["responder_id"], *offset(*home, 20))
+    reports = [("en_route", ""), ("on_scene", "老人在卫生间，右髋疼痛"), ("done", "疑似骨折，建议送医")]
+    incident_id = on_scene_incident(deployment, elder, nurse, *reports)
+    assert deployment.get(f"/api/incidents/{incident_id}")["open"]  # "done" did not resolve it
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    row(page, incident_id).click()
+    proposal = page.locator("#proposal")
+    expect(proposal).to_be_visible()
+    expect(proposal).to_contain_text(f"护理员 {nurse['name']} 已完成：疑似骨折，建议送医")
+    expect(page.locator("#notes")).to_contain_text("老人在卫生间，右髋疼痛")  # the on-scene note is kept
+    expect(page.locator("#detail-actions button[data-action=escalate]")).to_be_enabled()
+    screenshot(page, "console-proposal-zh")
+    proposal.locator("button[data-proposal=escalate]").click()
+    expect(page.locator("#action-service")).to_have_value("120")
+    expect(page.locator("#action-text")).to_have_value("疑似骨折，建议送医")
+    page.click("#action-confirm")
+    expect(page.locator("#detail")).to_have_attribute("data-state", "escalated")
+    expect(proposal).to_be_hidden()
+    assert deployment.get(f"/api/incidents/{incident_id}")["escalated_to"] == "120"
+    assert errors == []
+
+
+def test_the_caregivers_phone_shows_the_operators_shared_note(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    elder = city.spare_elders(1, elders_taken)[0]
+    home = float(elder["lat"]), float(elder["lon"])
+    nurse = city.caregivers("nursing", 1, taken)[0]
+    deployment.caregiver(nurse["responder_id"])
+    contexts.append(phone_context := phone(browser, *offset(*home, 40)))
+    handset = phone_context.new_page()
+    phone_errors = watch_errors(handset)
+    handset.goto(f"{deployment.url}/m")
+    login(handset, nurse["responder_id"], CAREGIVER_PASSWORD)
+    handset.click("#duty-button")
+    expect(handset.locator("#duty-button")).to_have_attribute("aria-pressed", "true")
+    incident_id, _ = deployment.raise_alarm(elder["elder_id"], "fall")
+    if not any(
+        a["responder_id"] == nurse["responder_id"]
+        for a in deployment.get(f"/api/incidents/{incident_id}")["assignments"]
+    ):
+        deployment.post(f"/api/incidents/{incident_id}/dispatch", {"responder_id": nurse["responder_id"]})
+    handset.click("#accept-button")
+    expect(handset.locator("#job")).to_be_visible()
+    expect(handset.locator("#call-centre")).to_have_attribute("href", "tel:12349")
+    expect(handset.locator("#job-phone")).to_have_attribute("href", f"tel:{elder['phone']}")
+
+    contexts.append(desk_context := desk(browser, LAPTOP))
+    console, errors = open_console(desk_context, deployment.url)
+    row(console, incident_id).click()
+    console.click("#note-form button[type=submit]")  # an empty note is not ignored in silence
+    expect(console.locator("#note-error")).to_have_text(ZH["error.note_required"])
+    console.fill("#note-text", "内部：家属电话未接通")
+    console.uncheck("#note-shared")
+    console.click("#note-form button[type=submit]")
+    expect(console.locator("#notes")).to_contain_text("内部：家属电话未接通")
+    console.fill("#note-text", "老人在卫生间摔倒，起不来，门没锁")
+    console.check("#note-shared")
+    console.click("#note-form button[type=submit]")
+    expect(console.locator("#notes .note.shared")).to_contain_text("老人在卫生间摔倒，起不来，门没锁")
+
+    words = handset.locator("#job-words-list")
+    expect(words).to_contain_text("老人在卫生间摔倒，起不来，门没锁")
+    expect(words).to_contain_text("接警员 op01")
+    assert "家属电话未接通" not in handset.inner_text("body")
+    screenshot(handset, "phone-job-zh")
+    assert errors == [] and phone_errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_the_queue_shows_a_shift_of_incidents_one_line_each_on_a_laptop(
+    deployment: Deployment, browser: Browser, city: City, elders_taken: set[str], contexts: list[BrowserContext]
+) -> None:
+    kinds = ["low_battery", "mains_loss", "watch_removed"]  # nothing is dispatched for these
+    raised = [deployment.raise_alarm(elder["elder_id"], kinds[i % 3])[0]
+              for i, elder in enumerate(city.spare_elders(14, elders_taken))]  # fmt: skip
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    for incident_id in raised:
+        expect(row(page, incident_id)).to_be_attached()
+
+    def check(count: int) -> None:
+        boxes = [r.bounding_box() for r in page.locator("#queue-body tr").all()]
+        heights = {round(b["height"], 1) for b in boxes if b}
+        assert len(heights) == 1, heights  # one line each: every row as high as the others
+        assert heights.pop() < 32
+        visible = [b for b in boxes if b and b["y"] >= 0 and b["y"] + b["height"] <= LAPTOP["height"]]
+        assert len(visible) >= count, f"{len(visible)} of {len(boxes)} rows visible"
+
+    check(12)
+    clock = row(page, raised[0]).locator(".clock")
+    expect(clock).to_have_text(re.compile(r"^0:0[1-9]$"), timeout=3000)  # time since the alarm, running
+    expect(row(page, raised[0]).locator(".state-clock")).to_have_text(re.compile(r"^\d+秒$"))
+    screenshot(page, "console-queue-zh")
+    row(page, raised[0]).click()  # the panel opens beside the queue: still one line each
+    expect(page.locator("#detail")).to_be_visible()
+    check(12)
+    page.click('#queue-filters button[data-filter="waiting"]')
+    expect(page.locator('#queue-filters button[data-filter="waiting"]')).to_have_attribute("aria-pressed", "true")
+    deployment.post(f"/api/incidents/{raised[1]}/acknowledge", {})
+    expect(row(page, raised[1])).to_have_count(0)  # acknowledged: no longer waiting
+    page.click('#queue-filters button[data-filter="all"]')
+    expect(row(page, raised[1])).to_be_visible()
+    assert errors == []
+    for incident_id in raised:
+        deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
 
 
 def test_the_supervisor_sees_live_figures_and_escalations(

@@ -20,8 +20,11 @@ from pydantic import ValidationError
 from anxin.server import app_for
 from console.auth import ROLES
 from dispatch.engine import OUTSIDE_SERVICES
-from dispatch.machines import AssignmentState, IncidentState
+from dispatch.entries import CallKind, Location
+from dispatch.gazetteer import PlaceKind
+from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState
 from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
+from dispatch.search import MatchKind
 from dispatch.settings import Settings
 from dispatch.triage import ALARM_TYPES
 from gateway.registry import protocols
@@ -129,6 +132,12 @@ def test_every_code_the_server_sends_has_words() -> None:
     codes = {
         "alarm": ALARM_TYPES,
         "state": [s.value for s in IncidentState],
+        "state_short": [s.value for s in IncidentState],  # the queue's state column
+        "event": [e.value for e in (*IncidentEvent, *AssignmentEvent)],  # illegal_transition's {event}
+        "machine": ("incident", "assignment"),
+        "callkind": get_args(CallKind),
+        "matched": get_args(MatchKind),
+        "placekind": get_args(PlaceKind),
         "assignment": [s.value for s in AssignmentState],
         "skill": SKILLS,
         "risk": get_args(RiskFlag),
@@ -139,8 +148,8 @@ def test_every_code_the_server_sends_has_words() -> None:
         "role": ROLES,
         "actor": (*ROLES, "system", "device"),
         "service": tuple(OUTSIDE_SERVICES),
-        "source": ("api", "hotline", "device", "supervision"),
-        "location": ("reported", "home", "unknown"),
+        "source": ("api", "hotline", "device", "supervision", "operator"),
+        "location": get_args(Location),
         "call": ("ringing", "answered", "ended"),
     }
     zh = catalogue("zh-CN")

@@ -1,0 +1,247 @@
+// Finding who and where, as the operator types: the elder search (GET /api/elders?q= — name, pinyin
+// initials, a phone or its last digits, a contact's phone, the address) and the place picker (GET
+// /api/places?q=, the registry's own gazetteer, or a point picked on the map). The call pop-up, the
+// new-incident form and the locate form each build their own.
+//
+// Rules
+//   1. One request per pause in typing (150 ms), and only the newest answer is shown.
+//   2. Results are buttons: a click, or Enter on the first, chooses.
+//   3. Data is text (el()), never HTML.
+"use strict";
+
+import { el, errorText, hasPosition } from "./common.js";
+import { responderStatusOf } from "./context.js";
+import { pickOnMap } from "./dialogs.js";
+import { has, label, ready, t, translate } from "./i18n.js";
+
+const DEBOUNCE_MS = 150;
+const SHOWN = 8;
+
+/** Runs `search(q)` after each pause in typing and hands the newest answer to `show` ({items} or {error}). */
+function liveSearch(input, search, show) {
+  let asked = 0;
+  let timer = 0;
+  const run = () => {
+    clearTimeout(timer);
+    if (!input.value.trim()) {
+      asked += 1;
+      show(null);
+      return;
+    }
+    timer = setTimeout(async () => {
+      const q = input.value.trim();
+      const ticket = ++asked;
+      if (!q) {
+        show(null);
+        return;
+      }
+      try {
+        const items = await search(q);
+        if (ticket === asked) show({ items });
+      } catch (error) {
+        if (ticket === asked) show({ error: errorText(error) });
+      }
+    }, DEBOUNCE_MS);
+  };
+  input.addEventListener("input", run);
+  return { run, stop: () => { asked += 1; clearTimeout(timer); } };
+}
+
+const matchedText = (what) => (has(`matched.${what}`) ? t(`matched.${what}`) : null);
+
+/**
+ * An elder search box. `onPick(elder)` is told of each choice (null when cleared).
+ * Returns {node, chosen(), choose(elder), clear(), focus()}.
+ */
+export function elderSearch(session, { id, onPick = () => {} }) {
+  let chosen = null;
+  const input = el("input", {
+    id, type: "search", className: "search-input", autocomplete: "off", spellcheck: false,
+    dataset: { i18nPlaceholder: "search.elder_placeholder" },
+  });
+  const results = el("ul", { className: "search-results elder-results" });
+  const picked = el("p", { className: "search-chosen", hidden: true });
+  const node = el("div", { className: "elder-search" }, input, results, picked);
+  if (ready()) translate(node); // else setLanguage does it, once the catalogue is there
+
+  const show = (answer) => {
+    if (!answer) {
+      results.replaceChildren();
+      return;
+    }
+    if (answer.error) {
+      results.replaceChildren(el("li", { className: "error" }, answer.error));
+      return;
+    }
+    if (!answer.items.length) {
+      results.replaceChildren(el("li", { className: "muted" }, t("search.no_elder")));
+      return;
+    }
+    results.replaceChildren(...answer.items.slice(0, SHOWN).map((elder) => el("li", {},
+      el("button", {
+        type: "button", className: "elder-hit", dataset: { elderId: elder.elder_id },
+        onclick: () => choose(elder),
+      },
+      el("strong", {}, elder.name),
+      el("span", { className: "hit-phone" }, elder.phone || ""),
+      el("span", { className: "hit-address muted" }, elder.address || ""),
+      ...(elder.matched ? [].concat(elder.matched) : []).map(matchedText).filter(Boolean)
+        .map((text) => el("span", { className: "tag" }, text))))));
+  };
+  const search = liveSearch(input, async (q) => (await session.api("GET", `/api/elders?q=${encodeURIComponent(q)}&limit=${SHOWN}`)).elders, show);
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault(); // Enter chooses the first hit; it never submits the form around
+    const first = results.querySelector("button.elder-hit");
+    if (first) first.click();
+  });
+
+  function choose(elder) {
+    chosen = elder;
+    search.stop();
+    results.replaceChildren();
+    input.value = "";
+    picked.hidden = !elder;
+    picked.replaceChildren(...(elder ? [
+      el("span", { className: "muted" }, t("search.chosen")),
+      el("strong", { className: "chosen-name", dataset: { elderId: elder.elder_id } }, elder.name),
+      el("span", {}, elder.phone || ""),
+      el("span", { className: "muted" }, elder.address || ""),
+      el("button", { type: "button", className: "link", onclick: () => { choose(null); input.focus(); } },
+        t("search.change")),
+    ] : []));
+    onPick(elder);
+  }
+
+  return {
+    node,
+    chosen: () => chosen,
+    choose,
+    clear() {
+      input.value = "";
+      search.stop();
+      results.replaceChildren();
+      chosen = null;
+      picked.hidden = true;
+      picked.replaceChildren();
+    },
+    focus: () => input.focus(),
+  };
+}
+
+/**
+ * Where the caller is: a typed address with suggestions, or a point on the map.
+ * `centre()` gives the map's centre ({lat, lon} or null); `landmarks()` what to draw around it; `tiles()`.
+ * value(): {address} | {lat, lon} | null.
+ */
+export function placePicker(session, { id, centre, landmarks = () => [], tiles = () => null }) {
+  let point = null; // {lat, lon} picked on the map
+  let suggestions = [];
+  const input = el("input", {
+    id, type: "search", className: "search-input", autocomplete: "off", spellcheck: false, maxLength: 200,
+    dataset: { i18nPlaceholder: "place.placeholder" },
+  });
+  const mapButton = el("button", { type: "button", className: "map-pick", dataset: { i18n: "place.on_map" } });
+  const list = el("ul", { className: "search-results place-results" });
+  const shown = el("p", { className: "search-chosen", hidden: true });
+  const node = el("div", { className: "place-picker" }, el("div", { className: "place-row" }, input, mapButton),
+    list, shown);
+  if (ready()) translate(node);
+
+  const show = (answer) => {
+    suggestions = answer && answer.items ? answer.items : [];
+    if (!answer) list.replaceChildren();
+    else if (answer.error) list.replaceChildren(el("li", { className: "error" }, answer.error));
+    else if (!suggestions.length) list.replaceChildren(el("li", { className: "muted" }, t("place.none")));
+    else {
+      list.replaceChildren(...suggestions.map((place) => el("li", {},
+        el("button", { type: "button", className: "place-hit", onclick: () => choose(place) },
+          el("span", {}, place.label),
+          place.kind ? el("span", { className: "tag" }, label("placekind", place.kind)) : null))));
+    }
+  };
+  const search = liveSearch(input, async (q) => (await session.api("GET", `/api/places?q=${encodeURIComponent(q)}&limit=${SHOWN}`)).places, show);
+  input.addEventListener("input", () => {
+    point = null;
+    paintChoice();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    const first = list.querySelector("button.place-hit");
+    if (first) first.click();
+  });
+
+  function choose(place) {
+    input.value = place.label;
+    point = null;
+    search.stop();
+    list.replaceChildren();
+    paintChoice();
+  }
+
+  function paintChoice() {
+    shown.hidden = !point;
+    shown.replaceChildren(...(point ? [
+      el("span", { className: "muted" }, t("place.picked")),
+      el("span", { className: "picked-point" }, `${point.lat.toFixed(5)}, ${point.lon.toFixed(5)}`),
+    ] : []));
+  }
+
+  mapButton.addEventListener("click", async () => {
+    const typed = suggestions.find((place) => place.label === input.value.trim());
+    const middle = point || (typed && hasPosition(typed) ? typed : null) || centre();
+    if (!middle) return;
+    const marks = [
+      ...landmarks(),
+      ...suggestions.map((place, index) => ({ id: `place-${index}`, lat: place.lat, lon: place.lon,
+        kind: "responder", status: "offered", name: place.label })),
+    ];
+    const picked = await pickOnMap({ centre: middle, marks, tiles: tiles() });
+    if (!picked) return;
+    point = picked;
+    input.value = "";
+    search.stop();
+    list.replaceChildren();
+    paintChoice();
+  });
+
+  return {
+    node,
+    value() {
+      if (point) return { lat: point.lat, lon: point.lon };
+      const address = input.value.trim();
+      return address ? { address } : null;
+    },
+    clear() {
+      point = null;
+      input.value = "";
+      search.stop();
+      list.replaceChildren();
+      paintChoice();
+    },
+    focus: () => input.focus(),
+  };
+}
+
+/** The responders and clinics drawn on a map to pick on, for orientation, in their colours. */
+export function landmarksOf(app) {
+  return [...app.responders.values()].map((r) => {
+    const status = r.kind === "clinic" ? "clinic" : responderStatusOf(app, r);
+    return {
+      id: r.responder_id, lat: r.lat, lon: r.lon, name: r.name, kind: r.kind === "clinic" ? "clinic" : "responder",
+      status, label: status !== "off" && status !== "stale", // names only for those at work
+    };
+  });
+}
+
+/** Where to centre a map with no incident on it: the middle of the responders the console knows. */
+export function middleOf(things) {
+  const placed = things.filter(hasPosition);
+  if (!placed.length) return null;
+  return {
+    lat: placed.reduce((sum, p) => sum + p.lat, 0) / placed.length,
+    lon: placed.reduce((sum, p) => sum + p.lon, 0) / placed.length,
+  };
+}

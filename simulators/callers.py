@@ -1,10 +1,13 @@
-"""Hotline callers for a drill: calls from known and unknown numbers, marked drill, each one recorded.
+"""Hotline callers for a drill: calls from known and unknown numbers, each with a script, marked drill, recorded.
 
 What it owns
     :func:`call_stream` places calls at a Poisson rate for a drill's duration through the telephony
-    events API (:class:`simulators.traffic.HotlineCall`: ringing, answered, ended, all ``drill: true``) and
-    keeps a :class:`CallRecord` of each: when it rang, whether the server took the "answered" event and
-    which incident it opened, for the scorecard to find in the journal.
+    events API (:class:`simulators.traffic.HotlineCall`: ringing, answered, ended, all ``drill: true``).
+    Each call has a script (:mod:`simulators.scripts`: what the caller wants and says, and where an
+    unknown caller says they are), put on the drill's switchboard before the phone rings, for the
+    simulated operators to hear. A :class:`CallRecord` of each keeps when it rang, whether the server took
+    the "answered" event, and the call's card: what the operator classified it as, which incident that
+    opened and how an unknown caller was placed, for the scorecard to compare with the journal.
 
 Rules
     1. Rates and durations are in drill time (per drill hour; ringing and talking times), run ``speedup``
@@ -23,22 +26,39 @@ from dataclasses import dataclass
 
 import httpx
 
-from simulators.traffic import Elder, HotlineCall, pause
+from simulators.api import pause
+from simulators.scripts import CallScript, Card, Switchboard
+from simulators.traffic import Elder, HotlineCall
 
 
 @dataclass(slots=True)
 class CallRecord:
     call_id: str
     caller: str
-    known: bool
     placed_at: float  # wall clock
+    card: Card  # the script, and what the operator made of it (filled in by the operator)
     answered: bool = False  # the server took the "answered" event
-    incident_id: str | None = None  # the incident it opened (None: an enquiry, or an unknown caller's)
+
+    @property
+    def script(self) -> CallScript:
+        return self.card.script
+
+    @property
+    def known(self) -> bool:
+        """The caller's number is the elder's own."""
+        return self.card.script.known
+
+    @property
+    def incident_id(self) -> str | None:
+        """The incident the operator's classification opened or joined (None: not an emergency, or not yet)."""
+        return self.card.incident_id
 
     def as_dict(self) -> dict[str, object]:
+        script = self.card.script
         return {
             "call_id": self.call_id, "known": self.known, "placed_at": round(self.placed_at, 4),
-            "answered": self.answered, "incident_id": self.incident_id,
+            "answered": self.answered, "script": script.kind, "alarm_type": script.alarm_type,
+            "classified": self.card.classified, "incident_id": self.incident_id, "placed_by": self.card.placed_by,
         }  # fmt: skip
 
 
@@ -49,6 +69,7 @@ class CallPlan:
     answer: tuple[float, float]  # drill seconds
     talk: tuple[float, float]
     speedup: float
+    emergency_share: float = 0.25
 
 
 async def call_stream(
@@ -60,12 +81,12 @@ async def call_stream(
     seed: int,
     stop: asyncio.Event,
     records: list[CallRecord],
+    switchboard: Switchboard,
 ) -> None:
     """Place calls for ``duration`` drill seconds; append one record per call to ``records``."""
     if plan.per_hour <= 0 or not elders:
         return
     rng = random.Random(seed)
-    phones = {str(e["phone"]) for e in elders if e.get("phone")}
     run = f"drill{seed}-{int(time.time())}"
     calls: set[asyncio.Task[None]] = set()
     begin, at = time.time(), 0.0
@@ -73,8 +94,11 @@ async def call_stream(
         at += rng.expovariate(plan.per_hour / 3600.0)
         if at >= duration or await pause(stop, begin + at / plan.speedup - time.time()):
             break
-        call = HotlineCall.draw(rng, elders, f"{run}-{len(records) + 1}", drill=True, unknown_share=plan.unknown_share)
-        record = CallRecord(call.call_id, call.caller, call.caller in phones, time.time())
+        call = HotlineCall.draw(
+            rng, elders, f"{run}-{len(records) + 1}", drill=True, unknown_share=plan.unknown_share,
+            emergency_share=plan.emergency_share,
+        )  # fmt: skip
+        record = CallRecord(call.call_id, call.caller, time.time(), switchboard.put(call.call_id, call.script))
         records.append(record)
         task = asyncio.create_task(_play(client, call, record, plan, random.Random(rng.getrandbits(64)), stop))
         calls.add(task)
@@ -94,6 +118,4 @@ async def _play(
     answer_s = (plan.answer[0] * scale, plan.answer[1] * scale)
     talk_s = (plan.talk[0] * scale, plan.talk[1] * scale)
     answered = await call.play(client, rng, stop, answer_s=answer_s, talk_s=talk_s)
-    if answered is not None:
-        record.answered = True
-        record.incident_id = answered.get("incident_id")
+    record.answered = answered is not None

@@ -3,6 +3,8 @@
 What it owns
     One :class:`CaregiverSim` per caregiver account: it logs in, connects, goes on duty near its registered
     position, reports where it is, answers offers, and works the jobs it accepted (en route, on scene, done).
+    "Done" carries the caregiver's words: usually all is well; after a fall or a medical alarm now and then
+    "疑似骨折，建议送医" (the incident stays on scene with that proposal; an operator decides).
 
 Rules
     1. The server is the truth about offers and jobs. The phone acts on what the server last said: the
@@ -43,7 +45,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from simulators.traffic import Refused, api_client, login, pause
+from simulators.api import Refused, api_client, login, pause
 
 log = logging.getLogger("anxin.sim.caregivers")
 
@@ -69,6 +71,14 @@ DONE_NOTES = (
     "已联系家属，家属已到场",
     "误触报警，老人安好",
 )
+#: after a fall or a medical alarm, now and then the caregiver proposes hospital (the operator hands it to 120)
+HOSPITAL_NOTES = (
+    "疑似骨折，建议送医",
+    "老人胸闷气短，建议送医院检查",
+    "头部磕伤出血，建议送医",
+)
+HOSPITAL_TYPES = frozenset({"fall", "medical"})
+HOSPITAL_P = 0.2
 
 _M_PER_DEG = 111_320.0
 
@@ -131,6 +141,7 @@ class CaregiverSim:
     leave_s: tuple[float, float] = LEAVE_S  # before speedup
     care_s: tuple[float, float] = CARE_S  # before speedup
     position_every_s: float = POSITION_EVERY_S  # wall seconds
+    hospital_p: float = HOSPITAL_P
     shift: tuple[float, float] | None = None  # wall-clock (time.time()) start and end (rule 5)
     responder_id: str | None = None
     travel: str = "walk"
@@ -338,7 +349,14 @@ class CaregiverSim:
                 self.lat, self.lon = self.trip.end
                 self.trip = None
             await asyncio.sleep(self._scaled(self.rng.uniform(*self.care_s)))
-            await self._status(ws, assignment_id, "done", note=self.rng.choice(DONE_NOTES))
+            await self._status(ws, assignment_id, "done", note=self.done_note(job))
+
+    def done_note(self, job: Message) -> str:
+        """What the caregiver reports with "done": usually all is well; after a fall or a medical alarm,
+        ``hospital_p`` of the time they propose hospital."""
+        if job.get("alarm_type") in HOSPITAL_TYPES and self.rng.random() < self.hospital_p:
+            return self.rng.choice(HOSPITAL_NOTES)
+        return self.rng.choice(DONE_NOTES)
 
     def _plan_trip(self, job: Message) -> Trip:
         here = (self.lat, self.lon) if self.lat is not None and self.lon is not None else None

@@ -31,10 +31,11 @@ from typing import Any
 
 import httpx
 
+from simulators.api import Refused, call_api
 from simulators.caregivers import CaregiverSim
 from simulators.devices import DeviceSpec, read_city_devices
 from simulators.scenario import Scenario, Shift
-from simulators.traffic import Elder, Refused, call_api
+from simulators.scripts import Elder
 
 PROTOCOLS = ("sia-dc09", "watch", "gt06")
 PROTOCOL_WEIGHTS = (50.0, 30.0, 20.0)

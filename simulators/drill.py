@@ -6,19 +6,25 @@ A drill is four fleets driving a real server over its network interfaces, for th
 drill time run ``speedup`` times faster (docs/drills/README.md):
 
     devices (DC-09 TCP/UDP, watch, GT06)  ──► gateway ports     check-ins, SOS, falls, batteries, power cuts
-    hotline callers                       ──► /api/hotline      known and unknown numbers
-    caregivers' phones                    ◄─► /ws/caregiver     shifts, offers accepted or not, visits
-    operators                             ──► /api/incidents    acknowledge, manual dispatch, settle
+    hotline callers                       ──► /api/hotline      known and unknown numbers, each with a script
+    caregivers' phones                    ◄─► /ws/caregiver     shifts, offers accepted or not, visits, "done"
+    operators                             ──► /api/calls        classify what the caller says, call back
+                                          ──► /api/incidents    acknowledge, place, manual dispatch, decide,
+                                                                settle
+
+The callers and the operators share the drill's switchboard (:class:`simulators.scripts.Switchboard`):
+a call's script is put on it before the phone rings, and the operator who classifies the call hears it
+there (and writes down what came of it, for the scorecard).
 
 Without ``--url`` the drill starts its own server (:mod:`simulators.embedded`: fresh data folder, seeded
 city, timers at the drill's speed) and stops it afterwards. Every device it drives is registered as a drill
 device and every call it places says ``drill: true``, so everything the drill causes is journaled with the
 drill mark and left out of real statistics.
 
-After the traffic the drill *drains*: it waits (up to ``drain`` of drill time) until every person incident
-has someone at the door or a decision, then stops the fleets, reads the journal from the point where the
-drill began, and scores it (:mod:`simulators.report`): a table on stdout, ``scorecard.json`` and
-``timeline.png`` in the output folder.
+After the traffic the drill *drains*: it waits (up to ``drain`` of drill time) until every answered call
+is classified and every person incident has someone at the door or a decision, then stops the fleets,
+reads the journal from the point where the drill began, and scores it (:mod:`simulators.report`): a table
+on stdout, ``scorecard.json`` and ``timeline.png`` in the output folder.
 
 Exit status: 0 when the drill ran and nothing was lost (targets missed are results, not failures), 1 when
 an acknowledged alarm or call is missing from the journal or a drill mark is missing, 2 when the drill
@@ -47,6 +53,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from simulators import cast
+from simulators.api import Refused, api_client, call_api, login, pause
+from simulators.bot import TECHNICAL_TYPES
 from simulators.callers import CallPlan, CallRecord, call_stream
 from simulators.caregivers import CaregiverSim, run_phones
 from simulators.devices import Behaviour, DeviceFleet, DeviceSpec, Endpoints, FleetPlan
@@ -55,8 +63,9 @@ from simulators.operators import DeskPlan, OperatorDesk
 from simulators.progress import ProgressBar
 from simulators.report import build, table, write_json
 from simulators.scenario import Scenario, ScenarioError, Shift, load
+from simulators.scripts import Switchboard
 from simulators.timeline import draw
-from simulators.traffic import TECHNICAL_TYPES, Refused, api_client, call_api, fetch_elders, login, pause
+from simulators.traffic import fetch_elders
 
 log = logging.getLogger("anxin.sim.drill")
 
@@ -92,6 +101,7 @@ class Crew:
     phones: list[CaregiverSim]
     elders: list[dict[str, Any]]
     calls: list[CallRecord] = field(default_factory=list)
+    switchboard: Switchboard = field(default_factory=Switchboard)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -180,15 +190,19 @@ async def _run(
     """Run every fleet from ``t0`` until the drill has drained, then stop them all (bounded)."""
     stop, s = crew.stop, scenario.speedup
     h = scenario.hotline
-    calls = CallPlan(h.calls_per_hour, h.unknown_share, (h.answer.low, h.answer.high), (h.talk.low, h.talk.high), s)
+    calls = CallPlan(
+        h.calls_per_hour, h.unknown_share, (h.answer.low, h.answer.high), (h.talk.low, h.talk.high), s,
+        emergency_share=h.emergency_share,
+    )  # fmt: skip
     tasks = [asyncio.create_task(run_phones(target.url, crew.phones, stop))] if crew.phones else []
     await pause(stop, t0 - time.time())
     tasks.append(asyncio.create_task(fleet.run(stop, duration=scenario.duration)))
     tasks.append(asyncio.create_task(
         call_stream(client, crew.elders, calls, duration=scenario.duration, seed=scenario.seed, stop=stop,
-                    records=crew.calls)))  # fmt: skip
+                    records=crew.calls, switchboard=crew.switchboard)))  # fmt: skip
     if options.operators:
-        desk = OperatorDesk(target.url, token, _desk_plan(scenario, drill_only=True), seed=scenario.seed)
+        plan = _desk_plan(scenario, drill_only=True)
+        desk = OperatorDesk(target.url, token, plan, seed=scenario.seed, switchboard=crew.switchboard)
         tasks.append(asyncio.create_task(desk.run(stop)))
     bar = ProgressBar(f"drill {scenario.name}", (scenario.duration + scenario.drain) / s) if options.progress else None
     try:
@@ -208,6 +222,8 @@ def _desk_plan(scenario: Scenario, *, drill_only: bool) -> DeskPlan:
     return DeskPlan(
         count=o.count, acknowledge=(o.acknowledge.low, o.acknowledge.high), settle=(o.settle.low, o.settle.high),
         settle_after=o.settle_after, manual=(o.manual.low, o.manual.high), escalated_for=o.escalated_for,
+        classify=(o.classify.low, o.classify.high), decide=(o.decide.low, o.decide.high),
+        callback=(o.callback.low, o.callback.high), callback_after=o.callback_after,
         speedup=scenario.speedup, drill_only=drill_only,
     )  # fmt: skip
 
@@ -246,14 +262,17 @@ def _mmss(seconds: float) -> str:
 
 
 async def _pending(client: httpx.AsyncClient, stop: asyncio.Event) -> int:
-    """Drill person incidents still waiting for someone to reach the door or for a decision."""
+    """Drill calls answered and not yet classified (an emergency among them has no incident yet), and drill
+    person incidents still waiting for someone to reach the door or for a decision."""
     try:
         answer = await call_api(client, "GET", "/api/incidents", stop=stop, params={"open": "true", "limit": 5000})
+        calls = await call_api(client, "GET", "/api/calls", stop=stop, params={"open": "true", "limit": 5000})
     except Refused:
         return -1
-    if answer is None:
+    if answer is None or calls is None:
         return 0
-    return sum(
+    unheard = sum(1 for c in calls["calls"] if c["drill"] and c["answered_at"] is not None and c["kind"] is None)
+    return unheard + sum(
         1
         for i in answer["incidents"]
         if i["drill"] and i["alarm_type"] not in TECHNICAL_TYPES and i["state"] in PENDING

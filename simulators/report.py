@@ -18,7 +18,15 @@ from typing import Any
 from simulators.callers import CallRecord
 from simulators.devices import AlarmRecord
 from simulators.scenario import Scenario
-from simulators.scorecard import IncidentClock, Matching, incident_clocks, match_alarms, match_calls, timing
+from simulators.scorecard import (
+    IncidentClock,
+    Matching,
+    incident_clocks,
+    match_alarms,
+    match_calls,
+    percentile,
+    timing,
+)
 
 Entry = dict[str, Any]
 STEPS = ("acknowledged", "offer", "accepted", "on_scene")
@@ -46,14 +54,17 @@ def build(
         "alarms": _alarms(alarms, matching),
         "restores": _restores(alarms),
         "checkins": dict(checkins),
-        "calls": match_calls(calls, entries),
+        "calls": match_calls(calls, entries, clocks),
         "drill_marks": {"entries": sum(bool(e["drill"]) for e in entries), "missing": matching.unmarked},
         "incidents": {
             "person": len(person),
             "technical": len(technical),
             "by_type": dict(sorted(Counter(c.alarm_type for c in clocks.values()).items())),
+            "offered": sum(c.offer is not None for c in person),
+            "never_offered": sorted(c.incident_id for c in person if c.offer is None),
         },
         "times": _times(person, scenario),
+        "decisions": _decisions(person, scenario.speedup),
         "escalations": {
             "person": sum(c.unanswered for c in person),
             "technical": sum(c.unanswered for c in technical),
@@ -62,6 +73,7 @@ def build(
         "manual": {
             "incidents": sum(c.needs_manual > 0 for c in person),
             "location_unknown": sum(c.manual_reason == LOCATION_UNKNOWN for c in person),
+            "located": sum(c.located is not None for c in person),
             "operator_offers": sum(c.operator_offers for c in person),
             "reasons": dict(sorted(Counter(_reason(c.manual_reason) for c in person if c.needs_manual).items())),
         },
@@ -123,6 +135,26 @@ def _times(person: Sequence[IncidentClock], scenario: Scenario) -> dict[str, Any
         durations = [(getattr(c, step) - c.opened) * speedup for c in reached]
         result[step] = timing(durations, waiting, len(person), getattr(targets, step), targets.percentile)
     return result
+
+
+def _decisions(person: Sequence[IncidentClock], speedup: float) -> dict[str, Any]:
+    """After a caregiver's "done" the operator decides: resolve it, or hand it to 120 (drill seconds)."""
+    done = [c for c in person if c.done is not None]
+    waits = [(c.decision - c.done) * speedup for c in done if c.decision is not None and c.done is not None]
+    to_120 = sum(1 for c in done if c.escalated is not None and c.done is not None and c.escalated >= c.done)
+    return {
+        "done": len(done),
+        "decided": len(waits),
+        "to_120": to_120,
+        "resolved": len(waits) - to_120,
+        "waiting": len(done) - len(waits),
+        "p50": _round(percentile(waits, 50)),
+        "p90": _round(percentile(waits, 90)),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _timeline(
@@ -193,6 +225,9 @@ def verdict(card: dict[str, Any], scenario: Scenario) -> list[dict[str, Any]]:
     undecided = len(card["undecided"])
     rows.append(_row("incidents left without a decision", undecided, f"≤ {targets.undecided}",
                      undecided <= targets.undecided))  # fmt: skip
+    unoffered = len(card["incidents"]["never_offered"])
+    rows.append(_row("person incidents never offered (unknown callers included)", unoffered,
+                     f"≤ {targets.unoffered}", unoffered <= targets.unoffered))  # fmt: skip
     return rows
 
 
@@ -213,13 +248,20 @@ def _clock(seconds: float | None) -> str:
 
 def table(card: dict[str, Any]) -> str:
     s, a, c = card["scenario"], card["alarms"], card["calls"]
+    i, d = card["incidents"], card["decisions"]
     lines = [
         f"drill {s['name']}: {_clock(s['duration_s'])} of drill time at ×{s['speedup']:g} "
         f"({card['run']['wall_s']:.0f} s wall), {s['devices']} devices",
         f"  alarms   sent {a['sent']}  acknowledged {a['acknowledged']}  recorded {a['recorded']}"
         f" ({a['recorded_condition_open']} on an open condition)  lost {a['lost']}  repeats {a['repeats']}",
-        f"  calls    placed {c['placed']}  answered {c['answered']}  recorded {c['recorded']}  lost {c['lost']}",
-        f"  incidents {card['incidents']['person']} person, {card['incidents']['technical']} technical",
+        f"  calls    placed {c['placed']}  answered {c['answered']}  recorded {c['recorded']}  lost {c['lost']}"
+        f"  classified {c['classified']} ({c['as_scripted']} as the caller meant)  {_kinds(c['by_kind'])}",
+        f"  callers  emergencies {c['emergencies']} -> {c['incidents']} incidents  unknown callers' emergencies"
+        f" {c['unknown_emergencies']}: placed {c['unknown_placed']}, offered {c['unknown_offered']}"
+        f"  silent {c['silent']} (called back {c['called_back']})",
+        f"  incidents {i['person']} person ({i['offered']} offered), {i['technical']} technical",
+        f"  after done {d['done']}: decided {d['decided']} (resolved {d['resolved']}, to 120 {d['to_120']}),"
+        f" waiting {d['waiting']}; p50 {_clock(d['p50'])}  p90 {_clock(d['p90'])}",
         "",
     ]
     for step in STEPS:
@@ -235,6 +277,10 @@ def table(card: dict[str, Any]) -> str:
         mark = "ok  " if row["met"] else "MISS"
         lines.append(f"  {mark} {row['figure']:<{width}}  {row['value']!s:>14}  target {row['target']}")
     return "\n".join(lines)
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    return " ".join(f"{kind} {n}" for kind, n in counts.items())
 
 
 def _step_clock(step: dict[str, Any], key: str) -> str:

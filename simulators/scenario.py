@@ -127,6 +127,7 @@ class Burst(_Table):
 class HotlinePlan(_Table):
     calls_per_hour: Rate = 6.0
     unknown_share: Share = 0.25  # of calls, from a number that is nobody's in the registry
+    emergency_share: Share = 0.25  # of calls, an emergency (the rest: services, questions, wrong numbers, silence)
     answer: Span = span(3, 20)  # ringing until an operator answers
     talk: Span = span(60, 240)
 
@@ -157,6 +158,10 @@ class OperatorPlan(_Table):
     settle_after: Duration = 120.0  # a technical alarm is settled this long after it was acknowledged
     manual: Span = span(30, 90)  # finding someone by phone for an incident that needs manual dispatch
     escalated_for: Duration = 900.0  # an incident handed to 120 is resolved after this
+    classify: Span = span(15, 45)  # hearing an answered caller out and classifying the call (placing them)
+    decide: Span = span(10, 40)  # reading a caregiver's "done" and deciding: resolve, or hand to 120
+    callback: Span = span(30, 90)  # calling back a silent call
+    callback_after: Duration = 300.0  # a silent call is called back this long after it was classified
 
 
 class Targets(_Table):
@@ -170,6 +175,7 @@ class Targets(_Table):
     escalations: int = Field(0, ge=0)  # person alarms nobody acknowledged within the answer target
     manual_share: Share = 0.1  # of person incidents, those that needed manual dispatch
     undecided: int = Field(0, ge=0)  # person incidents with nobody coming and no decision at the end
+    unoffered: int = Field(0, ge=0)  # person incidents never offered to anyone (unknown callers included)
 
 
 class Scenario(_Table):

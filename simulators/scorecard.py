@@ -1,9 +1,10 @@
 """The drill's scorecard: what the devices and callers sent, what the journal recorded, how fast help came.
 
 What it owns
-    :func:`score` reads two independent accounts of the same drill, the simulators' own records (every
-    alarm's attempts and ACK, every call) and the server's journal entries (``GET /api/journal``), and
-    compares them; then it measures each drill incident's clock from its journal timestamps.
+    It reads two independent accounts of the same drill, the simulators' own records (every alarm's
+    attempts and ACK, every call and its script) and the server's journal entries (``GET /api/journal``),
+    and compares them (:func:`match_alarms`, :func:`match_calls`); then it measures each drill incident's
+    clock from its journal timestamps (:func:`incident_clocks`).
 
 Rules
     1. An acknowledged alarm is *recorded* when the journal holds an ``incident.opened`` or
@@ -21,15 +22,18 @@ Rules
        step (resolved by phone, handed to 120, cancelled) have no such step and are left out. Both counts
        are reported beside the figures, never hidden.
     4. Only entries marked drill count, and every entry of a drill device or call must carry the mark.
+    5. A call is judged by the journal: what the operator classified it as and the incident that opened
+       (``call.classified``), where that incident was (``incident.opened`` location, ``incident.located``)
+       and whether anyone was offered it; the script says what it should have been.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from simulators.callers import CallRecord
 from simulators.devices import AlarmRecord
@@ -37,6 +41,7 @@ from simulators.devices import AlarmRecord
 Entry = dict[str, Any]
 SLACK_S = 0.25  # clock reading granularity between the simulator's stamps and the journal's (same host)
 END_KINDS = ("incident.resolved", "incident.cancelled", "incident.closed")
+UNKNOWN: Final = "unknown"  # an incident's location when nobody knows where it is
 
 
 # -- incidents from the journal ---------------------------------------------------------------------------
@@ -53,6 +58,8 @@ class IncidentClock:
     opened: float
     device_id: str | None = None
     call_id: str | None = None
+    location: str = UNKNOWN  # where it was when opened: reported, home, address, map, unknown
+    located: float | None = None  # an operator placed it (an unknown caller said where)
     acknowledged: float | None = None
     offer: float | None = None
     accepted: float | None = None
@@ -65,6 +72,19 @@ class IncidentClock:
     manual_reason: str | None = None  # why it first needed manual dispatch
     operator_offers: int = 0
     attached: int = 0
+
+    @property
+    def placed(self) -> bool:
+        """Somewhere to send someone: opened with a place, or placed later by an operator."""
+        return self.location != UNKNOWN or self.located is not None
+
+    @property
+    def decision(self) -> float | None:
+        """When an operator decided after the caregiver's "done" (resolved it, or handed it to 120)."""
+        if self.done is None:
+            return None
+        after = [t for t in (self.ended, self.escalated) if t is not None and t >= self.done]
+        return min(after) if after else None
 
     @property
     def decided(self) -> bool:
@@ -82,6 +102,7 @@ def incident_clocks(entries: Iterable[Entry]) -> dict[str, IncidentClock]:
             clocks[payload["incident_id"]] = IncidentClock(
                 payload["incident_id"], payload["alarm_type"], bool(payload.get("technical")), payload["source"], ts,
                 device_id=payload.get("device_id"), call_id=payload.get("call_id"),
+                location=str(payload.get("location") or UNKNOWN),
             )  # fmt: skip
             continue
         clock = clocks.get(entry["incident_id"] or "")
@@ -117,6 +138,8 @@ def _milestone(clock: IncidentClock, kind: str, ts: float, payload: dict[str, An
         clock.manual_reason = clock.manual_reason or str(payload.get("reason", ""))
     elif kind == "incident.alarm_attached":
         clock.attached += 1
+    elif kind == "incident.located":
+        clock.located = _first(clock.located, ts)
 
 
 # -- alarms against the journal ---------------------------------------------------------------------------
@@ -175,17 +198,49 @@ def _condition_open(alarm: AlarmRecord, clocks: dict[str, IncidentClock]) -> boo
     )
 
 
-def match_calls(calls: Sequence[CallRecord], entries: Sequence[Entry]) -> dict[str, int]:
-    answered = {e["payload"]["call_id"]: e for e in entries if e["kind"] == "call.answered"}
+def match_calls(
+    calls: Sequence[CallRecord], entries: Sequence[Entry], clocks: dict[str, IncidentClock]
+) -> dict[str, Any]:
+    """Rule 5: each call the callers placed, against what the journal says became of it."""
     mine = {c.call_id for c in calls}
+    answered = {e["payload"]["call_id"] for e in entries if e["kind"] == "call.answered"}
+    classified: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e["kind"] == "call.classified" and e["payload"]["call_id"] in mine:
+            classified.setdefault(e["payload"]["call_id"], e["payload"])
+    called_back = {e["payload"]["call_id"] for e in entries if e["kind"] == "call.called_back"}
     taken = [c for c in calls if c.answered]
+    heard = [c for c in taken if c.call_id in classified]
+
+    def clock(call: CallRecord) -> IncidentClock | None:
+        return clocks.get(classified.get(call.call_id, {}).get("incident_id") or "")
+
+    emergencies = [c for c in taken if c.script.emergency]
+    unknown = [c for c in emergencies if not c.known]
+    incidents = {p["incident_id"] for p in classified.values() if p.get("incident_id")}
     return {
         "placed": len(calls),
         "unknown_callers": sum(not c.known for c in calls),
         "answered": len(taken),
+        "missed": len(calls) - len(taken),
         "recorded": sum(c.call_id in answered for c in taken),
         "lost": sum(c.call_id not in answered for c in taken),
-        "incidents": sum(c.incident_id is not None for c in taken),
+        "classified": len(heard),
+        "unclassified": len(taken) - len(heard),
+        "as_scripted": sum(classified[c.call_id]["kind"] == c.script.kind for c in heard),
+        "by_kind": dict(sorted(Counter(classified[c.call_id]["kind"] for c in heard).items())),
+        "scripted": dict(sorted(Counter(c.script.kind for c in calls).items())),
+        "emergencies": len(emergencies),
+        "incidents": len(incidents),
+        "incidents_not_emergency": sum(
+            bool(p.get("incident_id")) for p in classified.values() if p["kind"] != "emergency"
+        ),
+        "unknown_emergencies": len(unknown),
+        "unknown_placed": sum(1 for c in unknown if (k := clock(c)) is not None and k.placed),
+        "unknown_offered": sum(1 for c in unknown if (k := clock(c)) is not None and k.offer is not None),
+        "unknown_placed_by": dict(sorted(Counter(c.card.placed_by or "not placed" for c in unknown).items())),
+        "silent": sum(classified[c.call_id]["kind"] == "silent" for c in heard),
+        "called_back": sum(c.call_id in called_back for c in heard),
         "unmarked": sum(
             not e["drill"] for e in entries if e["kind"].startswith("call.") and e["payload"].get("call_id") in mine
         ),

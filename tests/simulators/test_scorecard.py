@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from simulators import scenario as scenarios
+from simulators.callers import CallRecord
 from simulators.devices import AlarmRecord
-from simulators.operators import DeskPlan, OperatorDesk
-from simulators.report import dumps
+from simulators.report import _decisions, dumps
 from simulators.scenario import ScenarioError, load, parse_duration
-from simulators.scorecard import incident_clocks, match_alarms, percentile, timing
+from simulators.scorecard import incident_clocks, match_alarms, match_calls, percentile, timing
+from simulators.scripts import CallScript, Switchboard
 
 
 def entry(
@@ -80,6 +81,71 @@ def test_incident_clocks_follow_the_journal() -> None:
     assert clock.decided and clock.operator_offers == 0
 
 
+def call(board: Switchboard, call_id: str, script: CallScript, *, answered: bool = True) -> CallRecord:
+    return CallRecord(call_id, "13900000000", 0.0, board.put(call_id, script), answered=answered)
+
+
+def hotline_incident(seq: int, ts: float, call_id: str, location: str) -> dict[str, Any]:
+    payload = {"incident_id": f"INC-{seq}", "alarm_type": "fall", "source": "hotline", "location": location,
+               "call_id": call_id}  # fmt: skip
+    return entry(seq, ts, "incident.opened", payload, actor="operator:admin")
+
+
+def classified(seq: int, ts: float, call_id: str, kind: str, incident_id: str | None = None) -> dict[str, Any]:
+    return entry(seq, ts, "call.classified", {"call_id": call_id, "kind": kind, "incident_id": incident_id})
+
+
+def test_calls_are_judged_by_what_the_journal_says_became_of_them() -> None:
+    board = Switchboard()
+    said = ("蓝田社区12号楼",)
+    stranger = CallScript("emergency", "蓝田社区12号楼楼下有位老人摔倒了", False, "fall", "e1", None, said)
+    lost = CallScript("emergency", "有位老人摔倒了", False, "fall", "e2", None, ("不存在的地方",))
+    calls = [
+        call(board, "k1", stranger),
+        call(board, "k2", CallScript("consultation", "想问一下高龄补贴怎么申请", True, elder_id="e3")),
+        call(board, "k3", CallScript("silent", "", True, elder_id="e4")),
+        call(board, "k4", lost),
+        call(board, "k5", CallScript("service", "想预约助浴", True, elder_id="e5"), answered=False),
+    ]
+    calls[0].card.placed_by = "address"
+    entries = [
+        *(entry(n, 10.0 + n, "call.answered", {"call_id": f"k{n}"}) for n in range(1, 5)),
+        hotline_incident(5, 20.0, "k1", "address"),
+        classified(6, 20.0, "k1", "emergency", "INC-5"),
+        entry(7, 20.1, "offer.made", {"by": "auto"}, incident_id="INC-5"),
+        classified(8, 21.0, "k2", "consultation"),
+        classified(9, 22.0, "k3", "silent"),
+        hotline_incident(10, 23.0, "k4", "unknown"),
+        classified(11, 23.0, "k4", "emergency", "INC-10"),
+        entry(12, 30.0, "call.called_back", {"call_id": "k3", "outcome": "已回拨"}),
+    ]
+    clocks = incident_clocks(entries)
+    assert clocks["INC-5"].placed and not clocks["INC-10"].placed
+    figures = match_calls(calls, entries, clocks)
+    assert figures["placed"] == 5 and figures["answered"] == 4 and figures["missed"] == 1
+    assert figures["recorded"] == 4 and figures["lost"] == 0 and figures["unmarked"] == 0
+    assert figures["classified"] == figures["as_scripted"] == 4 and figures["unclassified"] == 0
+    assert figures["by_kind"] == {"consultation": 1, "emergency": 2, "silent": 1}
+    assert figures["emergencies"] == figures["incidents"] == 2 and figures["incidents_not_emergency"] == 0
+    assert figures["unknown_emergencies"] == 2
+    assert figures["unknown_placed"] == figures["unknown_offered"] == 1
+    assert figures["unknown_placed_by"] == {"address": 1, "not placed": 1}
+    assert figures["silent"] == figures["called_back"] == 1
+
+
+def test_after_done_the_operator_decides() -> None:
+    entries = [opened(1, 100.0, "d1", "fall"), opened(2, 100.0, "d2", "sos"), opened(3, 100.0, "d3", "sos")]
+    for seq, (incident, status, ts) in enumerate(
+        [("INC-1", "done", 200.0), ("INC-2", "done", 210.0), ("INC-3", "on_scene", 150.0)], start=4
+    ):
+        entries.append(entry(seq, ts, "assignment.status", {"status": status}, incident_id=incident))
+    entries.append(entry(10, 205.0, "incident.escalated", {"service": "120"}, incident_id="INC-1"))
+    clocks = incident_clocks(entries)
+    decisions = _decisions(list(clocks.values()), speedup=10.0)
+    assert decisions == {"done": 2, "decided": 1, "to_120": 1, "resolved": 0, "waiting": 1, "p50": 50.0,
+                         "p90": 50.0}  # fmt: skip
+
+
 def test_incidents_still_waiting_count_as_longer_than_anything() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([], 90) is None
@@ -115,17 +181,6 @@ def test_a_misspelt_key_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("90m", 5400), ("45s", 45), ("1h30m", 5400), ("2.5m", 150), (12, 12)])
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
-
-
-def test_operators_do_first_what_the_console_shows_first() -> None:
-    desk = OperatorDesk("http://127.0.0.1:1", "t", DeskPlan(speedup=60.0, settle_after=120.0), seed=1)
-    new = {"state": "received", "acknowledged_at": None, "needs_manual": False, "alarm_type": "sos"}
-    assert desk.choose(new, 1000.0) == "acknowledge"
-    manual = {**new, "state": "dispatching", "acknowledged_at": 990.0, "needs_manual": True}
-    assert desk.choose(manual, 1000.0) == "manual"
-    battery = {**new, "state": "acknowledged", "acknowledged_at": 999.0, "alarm_type": "low_battery"}
-    assert desk.choose(battery, 1000.0) is None  # settled 120 drill s (2 wall s) after acknowledging
-    assert desk.choose(battery, 1001.5) == "settle"
 
 
 def test_scorecard_json_keeps_rows_on_one_line() -> None:

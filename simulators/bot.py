@@ -1,0 +1,219 @@
+"""The demo's simulated operator: a calm bot that keeps the queue from growing without end.
+
+What it owns
+    :func:`operator_bot` polls the queue and the calls waiting on an operator, and, each after a moment's
+    reaction: classifies an answered call as its caller's script says (heard on the switchboard, placing an
+    unknown caller by the name or address they give: :mod:`simulators.answering`), calls back a silent
+    call, acknowledges a new incident, places an incident waiting for a place, settles a technical one by
+    phone, decides on a caregiver's "done" (resolve, or hand to 120 when the note says hospital), resolves
+    an incident nobody can be sent to or one handed to 120 a while ago, and closes finished ones.
+
+Rules
+    1. It leaves a share of the incidents and calls alone (chosen by id, so the choice holds across
+       restarts) for the people at the console; nobody acknowledges those unless a person does, and they
+       reach the supervisor's late list.
+    2. It never dispatches, so it never withdraws a caregiver who accepted or is on scene.
+    3. A call it has no script for (a person's own test call, another process's) is left to the people.
+
+Never
+    Never import the server's packages: this is a client like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from simulators import answering
+from simulators.api import Refused, api_client, call_api, pause
+from simulators.scripts import SWITCHBOARD, Switchboard
+
+log = logging.getLogger("anxin.sim.bot")
+
+POLL_S = 2.0
+TECHNICAL_TYPES = frozenset({"missed_checkin", "low_battery", "mains_loss", "watch_removed", "test"})
+SETTLE_S = 20.0  # a technical incident is settled this long after it was acknowledged
+MANUAL_S = 30.0  # an incident needing manual dispatch is handled by phone after this long
+DECIDE_S = 8.0  # a caregiver's "done" is decided on this long after it came
+ESCALATED_S = 120.0  # an incident handed to an outside service is resolved after this long
+CLOSE_S = 10.0  # a resolved or cancelled incident is closed after this long
+CALLBACK_S = 30.0  # a silent call is called back this long after it was classified
+
+SETTLED_OUTCOMES = {
+    "low_battery": "已电话提醒老人及家属充电",
+    "test": "测试报警，设备正常",
+    "missed_checkin": "已电话联系老人，设备已恢复在线",
+    "mains_loss": "已电话确认，停电已恢复",
+    "watch_removed": "已电话提醒老人佩戴手表",
+}
+
+Action = tuple[str, dict[str, Any] | None]
+
+
+@dataclass(slots=True)
+class _Seen:
+    """Since when the bot has seen an incident or a call in its current situation, and how quickly it reacts."""
+
+    situation: str
+    since: float
+    patience: float
+    unplaceable: bool = False  # the caller's words matched no place: handled by phone instead
+
+
+async def operator_bot(
+    base_url: str,
+    token: str,
+    *,
+    stop: asyncio.Event,
+    seed: int = 0,
+    leave_share: float = 0.0,
+    switchboard: Switchboard = SWITCHBOARD,
+) -> None:
+    """Poll every 2 s and act on the queue and the calls like a calm operator until ``stop`` is set."""
+    rng = random.Random(seed)
+    seen: dict[str, _Seen] = {}
+    async with api_client(base_url, token) as client:
+        while not stop.is_set():
+            calls = await _read(client, "/api/calls", {"open": "true", "limit": 200}, "calls", stop)
+            mine_calls = [c for c in calls if not left_for_people(c["call_id"], leave_share)]
+            await _tend_calls(client, mine_calls, seen, rng, switchboard, stop)
+            incidents = await _read(client, "/api/incidents", {"limit": 400}, "incidents", stop)
+            mine = [i for i in incidents if not left_for_people(i["incident_id"], leave_share)]
+            await _tend(client, mine, seen, rng, switchboard, stop)
+            _forget(seen, {c["call_id"] for c in calls} | {i["incident_id"] for i in incidents})
+            if await pause(stop, POLL_S):
+                break
+
+
+async def _read(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any], key: str, stop: asyncio.Event
+) -> list[dict[str, Any]]:
+    try:
+        answer = await call_api(client, "GET", path, stop=stop, params=params)
+    except Refused as refused:
+        log.error("operator bot cannot read %s: %s", path, refused)
+        return []
+    items: list[dict[str, Any]] = [] if answer is None else answer[key]
+    return items
+
+
+def _forget(seen: dict[str, _Seen], listed: set[str]) -> None:
+    for gone in set(seen) - listed:
+        del seen[gone]
+
+
+def _situation(seen: dict[str, _Seen], key: str, situation: str, now: float, rng: random.Random) -> _Seen:
+    record = seen.get(key)
+    if record is None or record.situation != situation:
+        record = _Seen(situation, now, rng.uniform(2.0, 6.0))
+        seen[key] = record
+    return record
+
+
+async def _tend_calls(
+    client: httpx.AsyncClient,
+    calls: list[dict[str, Any]],
+    seen: dict[str, _Seen],
+    rng: random.Random,
+    switchboard: Switchboard,
+    stop: asyncio.Event,
+) -> None:
+    now = time.monotonic()
+    for call in calls:
+        card = switchboard.card(call["call_id"])
+        if card is None or stop.is_set():
+            continue  # rule 3
+        record = _situation(seen, call["call_id"], f"{call['state']}/{call['kind']}/{call['callback']}", now, rng)
+        overdue = now - record.since - record.patience
+        if call["answered_at"] is not None and call["kind"] is None and overdue >= 0:
+            answer = await answering.classify(client, card, stop)
+            log.info("operator bot: call %s -> %s %s", card.call_id, card.classified, card.incident_id or "")
+            if answer is None:
+                record.since = now + 30.0  # refused: look again later
+        elif call["callback"] == "due" and overdue >= CALLBACK_S:
+            await answering.call_back(client, card, rng.choice(answering.CALLED_BACK), stop)
+
+
+async def _tend(
+    client: httpx.AsyncClient,
+    incidents: list[dict[str, Any]],
+    seen: dict[str, _Seen],
+    rng: random.Random,
+    switchboard: Switchboard,
+    stop: asyncio.Event,
+) -> None:
+    now = time.monotonic()
+    for incident in incidents:
+        if incident["state"] == "closed" or stop.is_set():
+            continue
+        situation = f"{incident['state']}/{incident['needs_manual']}/{incident.get('proposal') is not None}"
+        record = _situation(seen, incident["incident_id"], situation, now, rng)
+        card = switchboard.card(incident.get("call_id"))
+        placeable = card is not None and bool(card.script.where) and not record.unplaceable
+        action = next_action(incident, now - record.since - record.patience, placeable=placeable)
+        if action is None:
+            continue
+        if action[0] == "locate":
+            assert card is not None
+            record.unplaceable = not await answering.locate(client, incident["incident_id"], card, stop)
+        else:
+            await _act(client, incident["incident_id"], *action, stop=stop)
+
+
+def left_for_people(key: str, share: float) -> bool:
+    """Whether the bot leaves this incident or call to the people at the console (a stable choice by id)."""
+    return share > 0 and zlib.crc32(key.encode()) % 1000 < share * 1000
+
+
+def next_action(incident: dict[str, Any], overdue: float, *, placeable: bool = False) -> Action | None:
+    """What the bot does to this incident now, if anything: (action, body).
+
+    ``overdue`` is how long past the bot's reaction time the incident has been in its current situation;
+    ``placeable``: it waits for a place, and the caller said where they are ("locate", from the call's card).
+    """
+    state, alarm_type = incident["state"], incident["alarm_type"]
+    if overdue < 0:
+        return None
+    if incident["open"] and incident["acknowledged_at"] is None:
+        return "acknowledge", None
+    if state in ("resolved", "cancelled") and overdue >= CLOSE_S:
+        return "close", {}
+    if not incident["open"]:
+        return None
+    if alarm_type in TECHNICAL_TYPES and state == "acknowledged" and overdue >= SETTLE_S:
+        return "resolve", {"outcome": SETTLED_OUTCOMES.get(alarm_type, "已电话确认，无需上门")}
+    decided = answering.decision(incident)
+    if decided is not None:
+        return decided if overdue >= DECIDE_S else None
+    if incident["needs_manual"] and incident["lat"] is None and placeable:
+        return "locate", None
+    if incident["needs_manual"] and state != "escalated" and overdue >= MANUAL_S:
+        return "resolve", {"outcome": "无可派人员，已电话联系家属上门处理"}
+    if state == "escalated" and overdue >= ESCALATED_S:
+        return "resolve", {"outcome": "已移交外部急救/警务，结案"}
+    return None
+
+
+async def _act(
+    client: httpx.AsyncClient,
+    incident_id: str,
+    action: str,
+    body: dict[str, Any] | None,
+    *,
+    stop: asyncio.Event,
+) -> None:
+    path = f"/api/incidents/{incident_id}/{action}"
+    try:
+        answer = await call_api(client, "POST", path, stop=stop, body=body)
+    except Refused as refused:  # someone else got there first, usually
+        log.info("operator bot: %s %s refused: %s", action, incident_id, refused)
+        return
+    if answer is not None:
+        log.info("operator bot: %s %s -> %s", action, incident_id, answer["state"])

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from simulators.api import RETRY_MAX_S, Refused, api_client, call_api, pause
-from simulators.bot import SETTLED_OUTCOMES, TECHNICAL_TYPES, left_for_people, operator_bot
+from simulators.bot import SETTLED_OUTCOMES, TECHNICAL_TYPES, operator_bot
 from simulators.scripts import SWITCHBOARD, CallScript, Elder, Switchboard, draw_script
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
 
 log = logging.getLogger("anxin.sim.traffic")
 
-_left_for_people = left_for_people  # its name from before the bot had a module of its own (tests/anxin)
 
 ALARM_MIX: tuple[tuple[str, float], ...] = (
     ("sos", 45.0),

@@ -31,10 +31,10 @@ def test_the_demo_drives_the_seeded_citys_own_devices(tmp_path: Path) -> None:
 
 
 def test_the_simulated_operator_leaves_a_stable_third_to_the_people() -> None:
-    from simulators.traffic import _left_for_people
+    from simulators.bot import left_for_people
 
     ids = [f"INC-{n}" for n in range(3000)]
-    left = [i for i in ids if _left_for_people(i, 0.35)]
+    left = [i for i in ids if left_for_people(i, 0.35)]
     assert 0.30 < len(left) / len(ids) < 0.40
-    assert left == [i for i in ids if _left_for_people(i, 0.35)]  # the same ones after a restart
-    assert not any(_left_for_people(i, 0.0) for i in ids)
+    assert left == [i for i in ids if left_for_people(i, 0.35)]  # the same ones after a restart
+    assert not any(left_for_people(i, 0.0) for i in ids)

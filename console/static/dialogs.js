@@ -28,7 +28,9 @@ export function ask({ title, text, yes, no }) {
     };
     $("confirm-yes").onclick = () => done(true);
     $("confirm-no").onclick = () => done(false);
-    dialog.onclose = () => done(false);
+    // a dialog's "close" event is queued, not fired at close(): the previous question's may arrive after this
+    // one opened; a close event while the dialog is open is that stale one, not Esc
+    dialog.onclose = () => { if (!dialog.open) done(false); };
     dialog.showModal();
     $("confirm-no").focus(); // the safe answer has the focus: Enter does not withdraw anyone
   });
@@ -72,7 +74,7 @@ export function pickOnMap({ centre, marks = [], tiles = null }) {
     svgNode.addEventListener("click", click);
     $("pick-confirm").onclick = () => done(pin);
     $("pick-cancel").onclick = () => done(null);
-    dialog.onclose = () => done(null);
+    dialog.onclose = () => { if (!dialog.open) done(null); }; // a stale close event (see ask) is not Esc
     dialog.showModal();
     draw(); // after showModal: the map needs its size
     $("pick-cancel").focus();

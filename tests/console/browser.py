@@ -176,6 +176,15 @@ class Deployment:
         incident_id: str = response.json()["incident_id"]
         return incident_id, returned
 
+    def settle(self) -> None:
+        """Close the book on what earlier tests left open (an incident still dispatching would take the next
+        free caregiver a test puts on duty when its offer expires): every open incident is cancelled."""
+        for view in self.get("/api/incidents?open=true&limit=5000")["incidents"]:
+            if "cancel" in view["actions"]:
+                self.post(f"/api/incidents/{view['incident_id']}/cancel", {"reason": "测试结束"})
+            elif "resolve" in view["actions"]:
+                self.post(f"/api/incidents/{view['incident_id']}/resolve", {"outcome": "测试结束"})
+
     def journal_head(self) -> int:
         head: int = self.get("/api/journal?limit=1")["head"]
         return head

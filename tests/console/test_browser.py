@@ -542,6 +542,7 @@ def test_an_unknown_caller_is_placed_by_a_typed_address_and_offered(
     elders_taken: set[str],
     contexts: list[BrowserContext],
 ) -> None:
+    deployment.settle()
     somewhere = city.spare_elders(1, elders_taken)[0]  # the caller is at this elder's building
     spot = float(somewhere["lat"]), float(somewhere["lon"])
     helper = city.caregivers("life_care", 1, taken)[0]
@@ -586,6 +587,7 @@ def test_an_incident_of_unknown_location_waits_until_the_operator_places_it(
     elders_taken: set[str],
     contexts: list[BrowserContext],
 ) -> None:
+    deployment.settle()
     somewhere = city.spare_elders(1, elders_taken)[0]
     spot = float(somewhere["lat"]), float(somewhere["lon"])
     helper = city.caregivers("life_care", 1, taken)[0]
@@ -645,6 +647,7 @@ def test_d_on_an_on_scene_incident_asks_before_replacing_the_caregiver(
     elders_taken: set[str],
     contexts: list[BrowserContext],
 ) -> None:
+    deployment.settle()
     elder = city.spare_elders(1, elders_taken)[0]
     home = float(elder["lat"]), float(elder["lon"])
     there, spare = city.caregivers("nursing", 2, taken)
@@ -679,7 +682,7 @@ def test_d_on_an_on_scene_incident_asks_before_replacing_the_caregiver(
     page.keyboard.press("d")
     page.click("#confirm-no")  # no, again
     expect(dialog).to_be_hidden()
-    page.keyboard.press("d")
+    page.keyboard.press("d")  # at once: the last dialog's close event must not close this one
     page.click("#confirm-yes")  # yes: withdraw and send someone else
     expect(assignment(page, there["responder_id"])).to_have_attribute("data-state", "withdrawn")
     expect(page.locator("#assignments-body tr[data-state=offered]")).to_have_count(1)
@@ -695,6 +698,7 @@ def test_a_caregivers_done_with_a_hospital_note_leaves_120_to_the_operator(
     elders_taken: set[str],
     contexts: list[BrowserContext],
 ) -> None:
+    deployment.settle()
     elder = city.spare_elders(1, elders_taken)[0]
     home = float(elder["lat"]), float(elder["lon"])
     nurse = city.caregivers("nursing", 1, taken)[0]
@@ -729,6 +733,7 @@ def test_the_caregivers_phone_shows_the_operators_shared_note(
     elders_taken: set[str],
     contexts: list[BrowserContext],
 ) -> None:
+    deployment.settle()
     elder = city.spare_elders(1, elders_taken)[0]
     home = float(elder["lat"]), float(elder["lon"])
     nurse = city.caregivers("nursing", 1, taken)[0]

@@ -21,7 +21,7 @@ from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
 from dispatch.entries import CallKind, PlacedBy
 from dispatch.errors import InvalidInput, NotFound
-from dispatch.registry import Device, Elder, Latitude, Longitude, Responder
+from dispatch.registry import Device, Elder, Latitude, Longitude, Phone, Responder
 from dispatch.triage import ALARM_TYPES
 
 router = APIRouter(prefix="/api")
@@ -180,7 +180,7 @@ async def list_calls(
     return {"calls": core.views.calls(open_only=open, limit=limit)}
 
 
-@router.get("/calls/{call_id}", tags=["calls"])
+@router.get("/calls/{call_id:path}", tags=["calls"])
 async def get_call(call_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
     return core.views.call(call_id)
 
@@ -196,7 +196,7 @@ class ClassifyIn(Body):
     address: str | None = Field(None, max_length=200, description="where the caller is, resolved offline")
 
 
-@router.post("/calls/{call_id}/classify", tags=["calls"])
+@router.post("/calls/{call_id:path}/classify", tags=["calls"])
 async def classify_call(call_id: str, body: ClassifyIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     """The operator's word on an answered call: an emergency opens an incident and starts matching (or joins
     ``incident_id``); a service request, consultation or complaint is recorded with its text; a silent call
@@ -215,7 +215,7 @@ class CalledBackIn(Body):
     outcome: str = Field(min_length=1, max_length=1000)
 
 
-@router.post("/calls/{call_id}/callback", tags=["calls"])
+@router.post("/calls/{call_id:path}/callback", tags=["calls"])
 async def called_back(call_id: str, body: CalledBackIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     """The call-back task of a silent call is done."""
     await core.engine.called_back(call_id, body.outcome, actor=who.actor)
@@ -264,7 +264,7 @@ async def list_incidents(
 class NewIncidentIn(Body):
     alarm_type: AlarmType
     elder_id: str | None = None
-    caller: str | None = Field(None, max_length=32, description="the caller's number when they are not registered")
+    caller: Phone | None = Field(None, description="the caller's number when they are not registered")
     lat: Latitude | None = None
     lon: Longitude | None = None
     address: str | None = Field(None, max_length=200, description="where the caller is, resolved offline")

@@ -78,7 +78,12 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         detail = "; ".join(f"{f or 'body'}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
         field = fields[0] if fields else None
         body = {"detail": detail, "code": "validation", "params": {"field": field}, "field": field}
-        return JSONResponse({**body, "errors": _plain(errors)}, 422)
+        # where and what, never the input itself: echoed, a 3 MB body came back as 49 MB, and a NaN or a lone
+        # surrogate in it made the answer itself fail (a bare 500)
+        plain = [
+            {"loc": [str(part) for part in e["loc"]], "msg": str(e["msg"]), "type": str(e["type"])} for e in errors
+        ]
+        return JSONResponse({**body, "errors": plain}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -117,10 +122,6 @@ def error_body(exc: AnxinError) -> dict[str, Any]:
     not ids, where a person reads them) and the offending field."""
     field = exc.field if isinstance(exc, InvalidInput) else None
     return {"detail": str(exc), "code": exc.code, "params": exc.params, "field": field}
-
-
-def _plain(errors: Any) -> Any:
-    return json.loads(json.dumps(errors, default=str))
 
 
 async def ensure_admin(accounts: Accounts, settings: Settings) -> None:
@@ -264,6 +265,8 @@ async def _phone_commands(websocket: WebSocket, core: Core, who: Principal) -> N
             if not isinstance(message, dict):
                 raise InvalidInput("a message is a JSON object", field="type")
             ref = message.get("id")
+            if not isinstance(ref, str | int) or isinstance(ref, bool):
+                ref = None  # echoed as sent: a NaN or 1e999 would make the reply invalid JSON
             await phone_command(core, who, message)
         except (ValueError, ValidationError) as exc:
             refused: dict[str, Any] = {"type": "error", "ref": ref, "detail": str(exc), "code": "bad_message"}

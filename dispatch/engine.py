@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar, cast
@@ -396,6 +397,8 @@ class Engine:
             call = self.state.calls.get(c.call_id)
             if call is None:
                 raise NotFound(f"no call {c.call_id}", field="call_id")
+            if call.answered_at is None:
+                raise Conflict(f"call {c.call_id} was not answered", code="call_not_answered")
             if call.kind is not None:
                 raise Conflict(
                     f"call {c.call_id} was already classified as {call.kind}",
@@ -412,9 +415,16 @@ class Engine:
                         code="incident_closed",
                         params={"incident": c.incident_id, "state": incident.state.value},
                     )
+                if incident.drill != drill:  # a drill's words never reach a real caregiver, nor the reverse
+                    raise Conflict(
+                        f"call {c.call_id} and {c.incident_id} are not both drill or both real",
+                        code="drill_mismatch",
+                        params={"incident": c.incident_id},
+                    )
                 incident_id = incident.incident_id
                 words = f"call from {call.caller}" + (f": {c.text}" if c.text else "")
-                self.emit(Note(words, shared=bool(c.text)), actor=c.actor, incident=incident)
+                shared = bool(c.text) and c.kind == "emergency"  # what the caregiver at the door must know
+                self.emit(Note(words, shared=shared), actor=c.actor, incident=incident)
             elif c.kind == "emergency":
                 assert c.alarm_type is not None
                 who = elder or (self.directory.elders.get(call.elder_id) if call.elder_id else None)
@@ -443,7 +453,7 @@ class Engine:
 
     async def called_back(self, call_id: str, outcome: str, *, actor: str) -> None:
         """The call-back task of a silent call is done."""
-        if not outcome.strip():
+        if _blank(outcome):
             raise InvalidInput("a call back needs its outcome", field="outcome", code="outcome_required")
         async with self._txn():
             call = self.state.calls.get(call_id)
@@ -652,7 +662,7 @@ class Engine:
             await self._dispatch_next(incident)
 
     async def cancel(self, incident_id: str, reason: str, *, actor: str) -> None:
-        if not reason.strip():
+        if _blank(reason):
             raise InvalidInput("a false alarm needs a reason", field="reason", code="reason_required")
         async with self._txn():
             incident = self.incident(incident_id)
@@ -673,13 +683,13 @@ class Engine:
 
     async def note(self, incident_id: str, text: str, *, actor: str, shared: bool = False) -> None:
         """A note on the incident; ``shared`` notes show on the assigned caregiver's phone."""
-        if not text.strip():
+        if _blank(text):
             raise InvalidInput("a note needs text", field="text", code="note_required")
         async with self._txn():
             self.emit(Note(text, shared=shared), actor=actor, incident=self.incident(incident_id))
 
     async def resolve(self, incident_id: str, outcome: str, *, actor: str) -> None:
-        if not outcome.strip():
+        if _blank(outcome):
             raise InvalidInput("resolving needs an outcome", field="outcome", code="outcome_required")
         async with self._txn():
             incident = self.incident(incident_id)
@@ -941,3 +951,8 @@ def _pair(lat: float | None, lon: float | None) -> None:
     if (lat is None) != (lon is None):
         field = "lat" if lat is None else "lon"
         raise InvalidInput("give both lat and lon, or neither", field=field, code="lat_lon_pair")
+
+
+def _blank(text: str) -> bool:
+    """Nothing a person can read: white space, control and invisible format characters only."""
+    return not any(ch.isprintable() and not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)

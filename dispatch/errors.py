@@ -66,6 +66,8 @@ CODES = frozenset(
         "responder_on_job",
         "offer_closed",
         "call_already_classified",
+        "call_not_answered",
+        "drill_mismatch",
         "no_callback_due",
         "incident_closed",
         "account_exists",

@@ -137,6 +137,7 @@ _TESTS: dict[How, Callable[[str, str], bool]] = {
 # -- text and pinyin -------------------------------------------------------------------------------------
 
 _SPACE = re.compile(r"\s+")
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 _PHONE_QUERY = re.compile(r"\+?[0-9][0-9 -]*")
 _LETTERS_QUERY = re.compile(r"[A-Za-z][A-Za-z' ]*")
 
@@ -166,10 +167,13 @@ _SURNAME_READINGS = {
 
 
 def normalise_text(text: str) -> str:
-    """NFKC (full-width digits and letters to ASCII), without white space or NUL: the form text is matched on."""
+    """NFKC (full-width digits and letters to ASCII), without white space, NUL or invisible format characters
+    (a pasted right-to-left mark, a byte-order mark, a zero-width joiner): the form text is matched on."""
     text = unicodedata.normalize("NFKC", text)
     if _SEP in text:
         text = text.replace(_SEP, "")
+    if _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
     return _SPACE.sub("", text) if _SPACE.search(text) else text
 
 

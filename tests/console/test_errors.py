@@ -11,6 +11,7 @@ import ast
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -87,6 +88,13 @@ def test_refusals_answer_with_known_codes_and_names(client: TestClient) -> None:
         "POST", "/api/incidents", 404, "address_not_found",
         json={"alarm_type": "fall", "caller": "0596-1", "address": "火星基地"}, headers=head,
     )  # fmt: skip
+    nan = '{"alarm_type": "fall", "caller": "13505960009", "lat": NaN, "lon": 117.7}'
+    refused(
+        "POST", "/api/incidents", 422, "validation", content=nan, headers={**head, "Content-Type": "application/json"}
+    )
+    huge = {"alarm_type": "sos", "elder_id": "e1", "note": "x" * 100_000}
+    too_long = refused("POST", "/api/alarms", 422, "validation", json=huge, headers=head)
+    assert len(json.dumps(too_long)) < 2_000  # where and what, never the input echoed back
     body = {"username": "op", "password": "password-123", "role": "operator"}
     refused("POST", "/api/accounts", 409, "account_exists", json=body, headers=auth(admin))
 
@@ -106,3 +114,11 @@ def test_refusals_answer_with_known_codes_and_names(client: TestClient) -> None:
         json={"responder_id": "c1"}, headers=head,
     )  # fmt: skip
     assert named["params"]["responder"] == "护理员c1"  # type: ignore[index]
+
+    sip = "a84b4c76e66710/1@pbx.example"  # a SIP Call-ID may hold a slash
+    for event in ("ringing", "answered"):
+        client.post(
+            "/api/hotline/events", json={"event": event, "call_id": sip, "caller": "0596-7654321"}, headers=head
+        )
+    classified = client.post(f"/api/calls/{quote(sip, safe='')}/classify", json={"kind": "wrong_number"}, headers=head)
+    assert classified.status_code == 200 and classified.json()["kind"] == "wrong_number", classified.text

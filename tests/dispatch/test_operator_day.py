@@ -217,3 +217,27 @@ async def test_the_view_names_what_may_be_done(core: Core) -> None:
     assert "close" not in view["actions"]
     await core.engine.resolve(incident.incident_id, "已处理", actor="operator:o")
     assert core.views.incident(incident.incident_id)["actions"] == ["close"]
+
+
+async def test_a_call_is_classified_once_answered_and_never_across_drill_and_real(core: Core) -> None:
+    await hotline(core, "ringing", call_id="r-1", caller=KNOWN, line="12349", actor="cti")
+    with pytest.raises(Conflict) as ringing:
+        await core.engine.classify_call(Classification("r-1", "consultation", "operator:o"))
+    assert ringing.value.code == "call_not_answered"
+    real, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    await hotline(core, "ringing", call_id="d-1", caller=KNOWN, line="12349", actor="cti", drill=True)
+    await hotline(core, "answered", call_id="d-1", caller=KNOWN, line="12349", actor="cti", drill=True)
+    head = core.journal.head_seq
+    with pytest.raises(Conflict) as crossed:
+        link = Classification("d-1", "emergency", "operator:o", text="演练", incident_id=real.incident_id)
+        await core.engine.classify_call(link)
+    assert crossed.value.code == "drill_mismatch" and core.journal.head_seq == head
+
+
+async def test_a_note_of_invisible_characters_is_no_note(core: Core) -> None:
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    for blank in ("\u200b", "\x00", " \u3000 ", "\u202e\ufeff"):
+        with pytest.raises(InvalidInput):
+            await core.engine.note(incident.incident_id, blank, actor="operator:o", shared=True)
+    await core.engine.note(incident.incident_id, "门没锁", actor="operator:o", shared=True)
+    assert [n.text for n in incident.notes] == ["门没锁"]

@@ -220,3 +220,55 @@ def test_a_console_is_closed_when_its_token_expires(tmp_path: Path) -> None:
             assert ws.receive_json()["type"] == "snapshot"
             ws.receive_json()  # nothing more comes; the server closes at the token's expiry, a second later
         assert closed.value.code == 4401
+
+
+def test_replacing_a_caregiver_on_scene_needs_replace_and_the_phone_hears_shared_notes(client: TestClient) -> None:
+    admin = token(client)
+    operator = auth(account(client, admin, "op", "operator"))
+    phone = account(client, admin, "c1", "caregiver", "c1")
+    with client.websocket_connect(f"/ws/caregiver?token={phone}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "duty", "on": True, "lat": 24.511, "lon": 117.70, "id": 1})
+        assert ws.receive_json()["type"] == "ok"
+        incident_id = client.post(
+            "/api/alarms", json={"elder_id": "e1", "alarm_type": "fall"}, headers=operator
+        ).json()["incident_id"]
+        offer = ws.receive_json()
+        ws.send_json({"type": "accept", "assignment_id": offer["assignment_id"], "id": 10})
+        status = {"type": "status", "assignment_id": offer["assignment_id"], "status": "on_scene", "note": "已到"}
+        ws.send_json({**status, "id": 11})
+        seen: list[dict[str, Any]] = []
+        while not (any(m.get("ref") == 11 for m in seen) and any(m.get("state") == "on_scene" for m in seen)):
+            seen.append(ws.receive_json())  # the oks and the jobs, in whichever order they come
+        note = {"text": "老人在卫生间，钥匙在邻居家", "shared": True}
+        assert client.post(f"/api/incidents/{incident_id}/notes", json=note, headers=operator).status_code == 200
+        job = ws.receive_json()
+        assert job["type"] == "job" and [n["text"] for n in job["notes"]] == ["已到", note["text"]]
+    client.post(
+        "/api/me/duty",
+        json={"on": True, "lat": 24.515, "lon": 117.70},
+        headers=auth(account(client, admin, "c2", "caregiver", "c2")),
+    )
+    path = f"/api/incidents/{incident_id}/dispatch"
+    refused = client.post(path, json={"responder_id": "c2"}, headers=operator)
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["code"] == "replace_needs_confirmation"
+    assert body["params"] == {"responder": "护理员c1", "state": "on_scene", "incident": incident_id}
+    view = client.get(f"/api/incidents/{incident_id}", headers=operator).json()
+    assert [a["state"] for a in view["assignments"]] == ["on_scene"] and "replace" in view["actions"]
+    replaced = client.post(path, json={"responder_id": "c2", "replace": True}, headers=operator).json()
+    assert [(a["responder_id"], a["state"]) for a in replaced["assignments"]] == [
+        ("c1", "withdrawn"),
+        ("c2", "offered"),
+    ]
+
+
+def test_elders_are_found_by_phone_digits_initials_and_address(client: TestClient) -> None:
+    operator = auth(account(client, token(client), "op", "operator"))
+    for q, matched in [("0001", "phone"), ("wxy", "initials"), ("王秀", "name"), ("蓝田社区1号楼", "address")]:
+        found = client.get("/api/elders", params={"q": q}, headers=operator).json()
+        assert [(e["elder_id"], e["matched"]) for e in found["elders"]] == [("e1", matched)], q
+    assert client.get("/api/elders", params={"q": "x" * 101}, headers=operator).status_code == 422
+    places = client.get("/api/places", params={"q": "蓝田社区"}, headers=operator).json()["places"]
+    assert places and places[0]["kind"] in ("community", "building", "address")

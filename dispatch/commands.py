@@ -101,6 +101,7 @@ class Alarm:
     location: Location | None = None  # how lat/lon were found when not reported by a device
     caller: str | None = None  # an unregistered caller's number
     place: str = ""  # the place an operator typed
+    note_shared: bool = False  # the note is the caller's words: the caregiver sees it
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,6 +272,7 @@ class Engine:
             request.alarm_type, request.source, request.actor, elder, request.device_id,
             request.lat, request.lon, "\n".join(notes) or None, request.drill, location=location,
             caller=request.caller if by_hand else None, place=request.address if placed_by else "",
+            note_shared=by_hand,  # the caller's words and number, for the caregiver at the door
         )  # fmt: skip
         async with self.changing():
             incident, attached = await self.open_alarm(alarm)
@@ -312,11 +313,15 @@ class Engine:
                 actor=alarm.actor, incident=incident,
             )  # fmt: skip
             if alarm.note:
-                self.emit(Note(alarm.note), actor=alarm.actor, incident=incident)
+                self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
+            if rule(alarm.alarm_type).dispatch and not technical:
+                # the elder alarms again: after a visit (the caregiver reported done, nobody decided yet) someone
+                # is sent again; while someone holds an offer or the job, nothing changes
+                await self._dispatch_next(incident, again=True)
             return incident, True
         incident = self._opened(alarm, level, reasons, technical, now)
         if alarm.note:
-            self.emit(Note(alarm.note), actor=alarm.actor, incident=incident)
+            self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
         if rule(alarm.alarm_type).dispatch:
             await self._dispatch_next(incident)
         return incident, False
@@ -486,13 +491,16 @@ class Engine:
 
     # -- dispatch ---------------------------------------------------------------------------------
 
-    async def _dispatch_next(self, incident: Incident) -> None:
-        """Offer the incident to the next candidate, or flag it for manual dispatch. Lock held."""
+    async def _dispatch_next(self, incident: Incident, *, again: bool = False) -> None:
+        """Offer the incident to the next candidate, or flag it for manual dispatch. Lock held.
+
+        An incident on scene whose caregiver reported done waits for the operator's decision; only a new alarm
+        from the elder (``again``) sends someone without it."""
         if not incident.open or incident.needs_manual or incident.state is IncidentState.ASSIGNED:
             return
-        if incident.state in (IncidentState.ON_SCENE, IncidentState.ESCALATED):
-            return
-        if self.state.active_assignments(incident):
+        if incident.state is IncidentState.ESCALATED or self.state.active_assignments(incident):
+            return  # handed to 120/110/119, or someone holds the offer or the job (on scene included)
+        if incident.state is IncidentState.ON_SCENE and not again:
             return
         if incident.failed_offers >= self.settings.max_offers:
             self._manual(incident, f"{incident.failed_offers} offers declined or expired")

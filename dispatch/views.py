@@ -372,6 +372,7 @@ def job_view(
     view["lat"], view["lon"] = incident.lat, incident.lon
     view["location"] = incident.location
     view["place"] = incident.place
+    view["caller"] = incident.caller  # an unregistered caller's number: the caregiver can call them back
     view["notes"] = [note_view(n, directory) for n in incident.notes if n.shared]
     view["access"] = elder.access if elder else ""
     view["centre_phone"] = centre_phone

@@ -241,3 +241,31 @@ async def test_a_note_of_invisible_characters_is_no_note(core: Core) -> None:
             await core.engine.note(incident.incident_id, blank, actor="operator:o", shared=True)
     await core.engine.note(incident.incident_id, "门没锁", actor="operator:o", shared=True)
     assert [n.text for n in incident.notes] == ["门没锁"]
+
+
+async def test_an_alarm_after_the_visit_sends_someone_again_and_a_restart_does_not(core: Core) -> None:
+    incident = await on_scene(core)
+    (job,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.report_status(job.assignment_id, "c_near", "done", "老人情况稳定")
+    await engine_of(core).start()  # as at a restart: the decision stays the operator's, nobody is sent
+    incident = engine_of(core).state.incidents[incident.incident_id]
+    assert not engine_of(core).state.active_assignments(incident) and incident.state is IncidentState.ON_SCENE
+    again, attached = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    assert attached and again is incident
+    assert [a.responder_id for a in engine_of(core).state.active_assignments(incident)] == [
+        "c_mid"
+    ] or incident.needs_manual
+
+
+async def test_the_callers_words_typed_by_hand_reach_the_caregiver(core: Core) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await raise_alarm(
+        core, "fall", actor="operator:o", source="operator", caller=STRANGER, lat=24.5101, lon=117.7, placed_by="map",
+        note="邻居来电：老人在楼道摔倒",
+    )  # fmt: skip
+    assert incident.acknowledged_by == "operator:o"  # the operator who opened it answered it
+    (offer,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(offer.assignment_id, "c_near", True)
+    (update,) = core.views.job_updates(incident.incident_id)
+    job = update[1]
+    assert job["caller"] == STRANGER and job["notes"][0]["text"] == f"caller {STRANGER}\n邻居来电：老人在楼道摔倒"

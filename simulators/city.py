@@ -82,6 +82,7 @@ ELDER_COLUMNS = (
     "contacts",
     "caregiver_id",
     "entitlement",
+    "access",
 )
 DEVICE_COLUMNS = ("device_id", "protocol", "elder_id", "aes_key", "checkin_s")
 RESPONDER_COLUMNS = (
@@ -148,6 +149,7 @@ def generate(
     places = _clinics(rng, clinics)
     elder_rows = _elders(rng, elders, people)
     device_rows = _devices(rng, elder_rows)
+    _access(rng, elder_rows)  # drawn last: the rest of the city is what it was before elders had door notes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -322,6 +324,21 @@ def _elders(rng: random.Random, count: int, responders: list[Row]) -> list[Row]:
             }
         )
     return rows
+
+
+_KEY_HOLDERS = ("邻居", "楼下邻居", "社区网格员", "女儿", "儿子", "物业")
+
+
+def _access(rng: random.Random, rows: list[Row]) -> None:
+    """How a caregiver gets in, for about a third of the elders: a door code, or who holds a key."""
+    for row in rows:
+        draw = rng.random()
+        if draw < 0.15:
+            row["access"] = f"门锁密码 {rng.randint(1000, 999999)}#"
+        elif draw < 0.35:
+            row["access"] = f"钥匙在{rng.choice(_KEY_HOLDERS)}处，电话 {_mobile(rng)}"
+        else:
+            row["access"] = ""
 
 
 def _flat(rng: random.Random) -> str:

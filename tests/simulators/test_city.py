@@ -83,6 +83,7 @@ def test_elders_look_like_the_registry_expects(default_city: dict[str, Path]) ->
     assert flags["empty_nest"] > 0 and flags["disabled"] > 0 and flags["low_income"] > 0
     assert {e["care_level"] for e in elders} == {"0", "1", "2", "3", "4"}
     assert sum(bool(e["medical_notes"]) for e in elders) > len(elders) / 2
+    assert len(elders) / 5 < sum(bool(e["access"]) for e in elders) < len(elders) / 2  # door codes, key holders
     contact_counts = Counter(len(e["contacts"].split(";")) for e in elders)
     assert set(contact_counts) == {1, 2, 3}
     assert all(re.fullmatch(r"[^:;]+:\d{11}:[^:;]+", c) for e in elders for c in e["contacts"].split(";"))

@@ -430,6 +430,8 @@ class Engine:
                 words = f"call from {call.caller}" + (f": {c.text}" if c.text else "")
                 shared = bool(c.text) and c.kind == "emergency"  # what the caregiver at the door must know
                 self.emit(Note(words, shared=shared), actor=c.actor, incident=incident)
+                if c.kind == "emergency":
+                    self._answered(incident, c.actor)  # the operator is on the line about it
             elif c.kind == "emergency":
                 assert c.alarm_type is not None
                 who = elder or (self.directory.elders.get(call.elder_id) if call.elder_id else None)

@@ -93,6 +93,7 @@ async def test_a_call_can_be_linked_to_the_open_incident(core: Core) -> None:
         )
     )
     assert incident_of(core, "l-1") is incident
+    assert incident.acknowledged_by == "operator:o"  # on the line about it: answered
     assert incident.notes[-1].text.endswith("女儿来电：妈妈按了呼叫器") and incident.notes[-1].shared
 
 

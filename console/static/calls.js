@@ -6,6 +6,13 @@
 // complaint, a wrong number, a silent call (which leaves a call back to make). A caller the registry does
 // not know can be identified with the elder search and placed by address or on the map.
 //
+// Which call is in the pop-up
+//   A ringing call takes the pop-up, unless the operator is in the middle of another call there (answered and
+//   not classified yet): then a banner at the top of the pop-up says who else is ringing, with one click to
+//   switch. Every other call waiting (ringing, or answered and not classified) is listed in that banner too.
+//   A call that is over (ended and classified, or missed) closes its pop-up by itself after a few seconds;
+//   closing the pop-up by hand brings up the next call waiting. The pop-up sticks to the top of the screen.
+//
 // How it stays current
 //   app.calls holds the server's call views (GET /api/calls/{id}): the snapshot brings the open ones, and
 //   each call.* entry of the feed has its call read again (one request at a time per call).
@@ -13,28 +20,50 @@
 
 import { $, el, errorText, serverNow } from "./common.js";
 import { fmtTime, label, t } from "./i18n.js";
-import { elderSearch, landmarksOf, middleOf, placePicker } from "./places.js";
+import { joinedWords } from "./newincident.js";
+import { elderSearch, landmarksOf, middleOf, nearbyPlaces, placePicker } from "./places.js";
 import { renderNoRecord, renderRecord } from "./record.js";
 import { beep } from "./sound.js";
 
 const CALL_KEEP_S = 60; // a call off the desk (classified and ended) stays in the list this long
+const AUTO_CLOSE_MS = 4000; // a call that is over leaves the pop-up after this long
+const OTHERS_SHOWN = 3; // calls named in the pop-up's banner
 
-export function createCalls({ app, session, render, select, responderName }) {
+/** Waiting for the operator: ringing, or answered and not classified yet. */
+export const waitingCall = (call) => call.open && (call.state === "ringing" || (Boolean(call.answered_at) && !call.kind));
+
+/** The operator is in the middle of it: answered, and not classified yet. */
+const inHand = (call) => Boolean(call) && Boolean(call.answered_at) && !call.kind;
+
+/** Over: ended and classified, or ended without anyone answering. */
+const over = (call) => call.state === "ended" && (Boolean(call.kind) || !call.answered_at);
+
+/** A number cut short for a narrow column: "139…5678". */
+export function shortNumber(number) {
+  const text = String(number || "");
+  return text.length > 8 ? `${text.slice(0, 3)}…${text.slice(-4)}` : text;
+}
+
+export function createCalls({ app, session, render, select, responderName, notice }) {
   const fetching = new Set();
   const again = new Set();
   const closedSeen = new Map(); // call_id -> server time it was first seen off the desk
   const known = new Map(); // call_id -> caller, for incidents whose call is no longer on the desk
+  const desks = new Map(); // call_id -> the classification bar of that call: {callId, search, place, text, busy}
+  const dismissed = new Set(); // calls the operator closed the pop-up of (they stay in the list)
   let popRecord = null; // {elderId, record} or {elderId, error}
-  let desk = null; // the classification bar of the popped call: {callId, search, place}
+  let closing = null; // {callId, timer}: the pop-up of a call that is over, closing itself
 
   // -- keeping the calls current ----------------------------------------------------------------------
 
   function snapshot(calls) {
     app.calls = new Map(calls.map((call) => [call.call_id, call]));
     for (const call of calls) known.set(call.call_id, call.caller);
-    const ringing = calls.find((c) => c.state === "ringing");
-    const talking = calls.find((c) => c.state === "answered" && !c.kind);
-    if (ringing || talking) pop((ringing || talking).call_id);
+    if (app.popCallId && !app.calls.has(app.popCallId)) app.popCallId = null;
+    if (mayPop()) {
+      const next = nextWaiting();
+      if (next) pop(next.call_id);
+    }
   }
 
   function entry(item) {
@@ -44,24 +73,44 @@ export function createCalls({ app, session, render, select, responderName }) {
       const call = {
         call_id: p.call_id, caller: p.caller, line: p.line, elder_id: p.elder_id || null, state: "ringing",
         open: true, started_at: item.ts, caller_is: p.elder_id ? "elder" : "unknown", contact: null, kind: null,
+        answered_at: null,
       };
       app.calls.set(p.call_id, { ...call, ...(app.calls.get(p.call_id) || {}) });
       known.set(p.call_id, p.caller);
+      dismissed.delete(p.call_id);
       if (mayPop()) pop(p.call_id);
       beep({ times: 1, hz: 660 });
     } else {
       const call = app.calls.get(p.call_id);
-      if (call && item.kind === "call.answered") call.state = "answered";
+      if (call && item.kind === "call.answered") {
+        call.state = "answered";
+        call.answered_at = call.answered_at || item.ts;
+        dismissed.delete(p.call_id); // answered: it needs the operator's word, in the pop-up
+        if (app.popCallId !== p.call_id && mayPop()) pop(p.call_id);
+      }
       if (call && item.kind === "call.ended") call.state = "ended";
     }
     refetch(p.call_id);
   }
 
-  // A new ringing call takes the pop-up unless the operator is still on another call there.
+  // A ringing call takes the pop-up unless the operator is in the middle of another call there.
   function mayPop() {
     const current = app.popCallId ? app.calls.get(app.popCallId) : null;
-    return !current || !current.open || (current.state === "ended" && current.kind !== null);
+    return !current || !inHand(current);
   }
+
+  /** The calls waiting besides the one in the pop-up: answered ones still talking first, then the ringing
+   * ones (longest ringing first), then answered ones that ended unclassified. */
+  function waitingCalls() {
+    const rank = (c) => (c.state === "answered" ? 0 : c.state === "ringing" ? 1 : 2);
+    return [...app.calls.values()].filter(waitingCall)
+      .sort((a, b) => rank(a) - rank(b) || a.started_at - b.started_at);
+  }
+
+  /** The call the pop-up takes up next by itself: a live one (ringing or talking) not closed by hand. A call
+   * that ended unclassified waits in the list (and the banner) for the operator to take it up. */
+  const nextWaiting = () => waitingCalls()
+    .find((c) => c.state !== "ended" && !dismissed.has(c.call_id) && c.call_id !== app.popCallId) || null;
 
   async function refetch(callId) {
     if (fetching.has(callId)) {
@@ -105,23 +154,28 @@ export function createCalls({ app, session, render, select, responderName }) {
     if (app.popCallId !== callId) {
       app.popCallId = callId;
       popRecord = null;
-      desk = null;
       $("call-pop-error").textContent = "";
+      if (callId) dismissed.delete(callId);
     }
     render();
   }
 
+  /** Closes the pop-up; the next call waiting (if any) comes up in it. */
   function dismiss() {
+    if (app.popCallId) dismissed.add(app.popCallId);
     app.popCallId = null;
     popRecord = null;
-    desk = null;
-    render();
+    $("call-pop-error").textContent = "";
+    const next = nextWaiting();
+    if (next) pop(next.call_id);
+    else render();
   }
 
   /** Whose record the pop-up shows: the caller's, the elder a family contact calls about, or the one found. */
   function recordElderId(call) {
     if (call.elder_id) return call.elder_id;
-    const found = desk && desk.callId === call.call_id ? desk.search.chosen() : null;
+    const desk = desks.get(call.call_id);
+    const found = desk ? desk.search.chosen() : null;
     if (found) return found.elder_id;
     return call.contact ? call.contact.elder_id : null;
   }
@@ -151,15 +205,45 @@ export function createCalls({ app, session, render, select, responderName }) {
     return t("call.unknown_number");
   }
 
+  /** Who calls, in a few words: the elder's name, "family of X", or the number. */
+  function whoShort(call) {
+    if (call.elder_name) return call.elder_name;
+    if (call.contact) return t("calls.contact_of", { elder: call.contact.elder_name });
+    return call.caller;
+  }
+
   function renderPop() {
-    const call = app.popCallId ? app.calls.get(app.popCallId) : null;
+    let call = app.popCallId ? app.calls.get(app.popCallId) : null;
+    if (!call && app.popCallId) app.popCallId = null;
+    if (!call) {
+      const next = nextWaiting();
+      if (next) {
+        app.popCallId = next.call_id;
+        popRecord = null;
+        call = next;
+      }
+    }
+    if (call && !inHand(call) && call.state !== "ringing") {
+      // the call in the pop-up is classified or over: a call ringing meanwhile takes its place at once
+      const ringing = waitingCalls().find((c) => c.state === "ringing" && !dismissed.has(c.call_id));
+      if (ringing) {
+        app.popCallId = ringing.call_id;
+        popRecord = null;
+        $("call-pop-error").textContent = "";
+        call = ringing;
+      }
+    }
     const box = $("call-pop");
     box.hidden = !call;
+    forgetDesks();
+    paintOthers(call);
     if (!call) {
       for (const id of ["call-pop-caller", "call-pop-who", "call-pop-state", "call-pop-record", "call-pop-result",
         "classify-links", "classify-who", "classify-place"]) $(id).replaceChildren();
       $("call-pop-record").dataset.shown = "";
+      $("call-pop-result").dataset.key = "";
       $("classify").hidden = true;
+      stopClosing();
       return;
     }
     box.dataset.callId = call.call_id;
@@ -174,6 +258,59 @@ export function createCalls({ app, session, render, select, responderName }) {
     paintRecord(call);
     paintDesk(call);
     paintResult(call);
+    closeWhenOver(call);
+  }
+
+  // A call that is over leaves the pop-up by itself, a few seconds after (the operator sees what became of it).
+  function closeWhenOver(call) {
+    if (!over(call)) {
+      if (closing && closing.callId === call.call_id) stopClosing();
+      return;
+    }
+    if (closing && closing.callId === call.call_id) return;
+    stopClosing();
+    const callId = call.call_id;
+    closing = {
+      callId,
+      timer: setTimeout(() => {
+        closing = null;
+        if (app.popCallId === callId) dismiss();
+      }, AUTO_CLOSE_MS),
+    };
+    $("call-pop").dataset.closing = "";
+  }
+
+  function stopClosing() {
+    if (closing) clearTimeout(closing.timer);
+    closing = null;
+    delete $("call-pop").dataset.closing;
+  }
+
+  // The banner: every other call waiting, a ringing one first, each one click away.
+  function paintOthers(call) {
+    const others = waitingCalls().filter((c) => !call || c.call_id !== call.call_id);
+    const holder = $("call-pop-others");
+    const key = JSON.stringify(others.slice(0, OTHERS_SHOWN).map((c) => [c.call_id, c.state, whoShort(c)]))
+      + others.length + (call ? call.call_id : "");
+    if (holder.dataset.key === key) return;
+    holder.dataset.key = key;
+    holder.hidden = !others.length;
+    const items = others.slice(0, OTHERS_SHOWN).map((other) => {
+      const ringing = other.state === "ringing";
+      return el("div", {
+        className: ringing ? "call-other ringing" : "call-other", dataset: { callId: other.call_id, state: other.state },
+      },
+      el("strong", {}, ringing ? t("call.other_ringing") : t("call.other_waiting")),
+      el("span", { className: "call-other-who", title: other.caller }, whoShort(other)),
+      other.elder_name || other.contact ? el("span", { className: "muted" }, other.caller) : null,
+      el("button", { type: "button", className: "call-switch", onclick: () => pop(other.call_id) },
+        ringing ? t("call.switch_ringing") : t("call.switch")));
+    });
+    if (others.length > OTHERS_SHOWN) {
+      items.push(el("button", { type: "button", className: "link", onclick: jumpToCalls },
+        t("call.more_waiting", { n: others.length - OTHERS_SHOWN })));
+    }
+    holder.replaceChildren(...items);
   }
 
   function paintRecord(call) {
@@ -198,12 +335,22 @@ export function createCalls({ app, session, render, select, responderName }) {
     else renderNoRecord(holder, t("record.loading"));
   }
 
-  // The classification bar: shown while an answered call waits for the operator's word.
+  // The classification bar: shown while an answered call waits for the operator's word. Each call keeps its
+  // own (what was typed, the elder found, the place), so switching between two calls loses nothing.
   function paintDesk(call) {
-    const waiting = Boolean(call.answered_at) && !call.kind;
+    const waiting = inHand(call);
     $("classify").hidden = !waiting;
     if (!waiting) return;
-    if (!desk || desk.callId !== call.call_id) newDesk(call);
+    let desk = desks.get(call.call_id);
+    if (!desk) desk = newDesk(call);
+    if ($("classify").dataset.callId !== call.call_id) {
+      $("classify").dataset.callId = call.call_id;
+      $("classify-who").replaceChildren(desk.search.node);
+      $("classify-place").replaceChildren(desk.place.node);
+      $("classify-text").value = desk.text;
+      $("classify-alarm").value = desk.alarm;
+      desk.linkKey = null;
+    }
     const elderId = recordElderId(call);
     const open = elderId ? [...app.incidents.values()].filter((v) => v.open && v.elder_id === elderId) : [];
     const linkKey = open.map((v) => `${v.incident_id}:${v.state}`).join() + (desk.busy ? "|busy" : "");
@@ -222,7 +369,8 @@ export function createCalls({ app, session, render, select, responderName }) {
     const search = elderSearch(session, {
       id: "classify-elder",
       onPick: () => {
-        desk.linkKey = null;
+        const desk = desks.get(call.call_id);
+        if (desk) desk.linkKey = null;
         render();
       },
     });
@@ -230,32 +378,51 @@ export function createCalls({ app, session, render, select, responderName }) {
       id: "classify-address",
       centre: () => middleOf([...app.responders.values()]),
       landmarks: () => landmarksOf(app),
+      places: (centre) => nearbyPlaces(session, app, centre),
       tiles: () => app.config.map_tiles,
     });
-    desk = { callId: call.call_id, search, place, busy: false, linkKey: null };
+    const desk = { callId: call.call_id, search, place, text: "", alarm: "fall", busy: false, linkKey: null };
+    desks.set(call.call_id, desk);
     if (!call.elder_id && call.contact) {
       search.choose({
         elder_id: call.contact.elder_id, name: call.contact.elder_name, address: call.contact.address, phone: "",
       });
     }
-    $("classify-who").replaceChildren(search.node);
-    $("classify-place").replaceChildren(place.node);
-    $("classify-text").value = "";
-    $("classify-alarm").value = "fall";
+    return desk;
+  }
+
+  /** Desks of calls no longer waiting for a word are dropped. */
+  function forgetDesks() {
+    for (const [callId, desk] of desks) {
+      const call = app.calls.get(callId);
+      if (call && inHand(call)) continue;
+      if (desk.busy) continue;
+      desks.delete(callId);
+      if ($("classify").dataset.callId === callId) delete $("classify").dataset.callId;
+    }
   }
 
   function paintResult(call) {
     const parts = [];
     if (call.kind) {
-      parts.push(el("span", { className: "classified", dataset: { kind: call.kind } },
-        t("call.classified_as", { kind: label("callkind", call.kind) })));
+      const incident = call.incident_id ? app.incidents.get(call.incident_id) : null;
+      const joined = call.kind === "emergency" && incident && incident.call_id !== call.call_id;
+      parts.push(el("span", { className: "classified", dataset: { kind: call.kind } }, joined
+        ? t("call.joined", { id: call.incident_id, type: label("alarm", incident.alarm_type) })
+        : t("call.classified_as", { kind: label("callkind", call.kind) })));
       if (call.text) parts.push(el("span", { className: "muted" }, call.text));
     } else if (call.state === "ended" && !call.answered_at) parts.push(el("span", {}, t("call.missed")));
+    if (over(call)) parts.push(el("span", { className: "muted call-closing" }, t("call.closing")));
+    const key = JSON.stringify([call.kind, call.text, call.incident_id, call.state, call.answered_at,
+      parts.map((part) => part.textContent)]);
+    if ($("call-pop-result").dataset.key === key) return;
+    $("call-pop-result").dataset.key = key;
     $("call-pop-result").replaceChildren(...parts);
   }
 
   async function classify(kind, extra = {}) {
     const call = app.popCallId ? app.calls.get(app.popCallId) : null;
+    const desk = call ? desks.get(call.call_id) : null;
     if (!call || !desk || desk.busy) return;
     const body = { kind, text: $("classify-text").value.trim(), ...extra };
     const who = desk.search.chosen();
@@ -264,6 +431,9 @@ export function createCalls({ app, session, render, select, responderName }) {
       body.alarm_type = $("classify-alarm").value;
       if (!call.elder_id) Object.assign(body, desk.place.value() || {});
     }
+    const elderId = body.elder_id || recordElderId(call);
+    const before = kind === "emergency" && elderId
+      ? [...app.incidents.values()].find((v) => v.open && v.elder_id === elderId) || null : null;
     desk.busy = true;
     desk.linkKey = null;
     $("call-pop-error").textContent = "";
@@ -272,13 +442,17 @@ export function createCalls({ app, session, render, select, responderName }) {
       const answer = await session.api("POST", `/api/calls/${encodeURIComponent(call.call_id)}/classify`, body);
       put(answer);
       if (answer.incident_id) select(answer.incident_id);
-    } catch (error) {
-      $("call-pop-error").textContent = errorText(error);
-    } finally {
-      if (desk) {
-        desk.busy = false;
-        desk.linkKey = null;
+      if (before && answer.incident_id === before.incident_id) {
+        // joined the elder's open incident: the panel says so, and whether someone was sent again
+        const view = await session.api("GET", `/api/incidents/${encodeURIComponent(before.incident_id)}`)
+          .catch(() => null);
+        if (view && app.selectedId === view.incident_id) notice(joinedWords(view, before));
       }
+    } catch (error) {
+      if (app.popCallId === call.call_id) $("call-pop-error").textContent = errorText(error);
+    } finally {
+      desk.busy = false;
+      desk.linkKey = null;
       render();
     }
   }
@@ -296,6 +470,7 @@ export function createCalls({ app, session, render, select, responderName }) {
       if (now - closedSeen.get(id) > CALL_KEEP_S && id !== app.popCallId) {
         app.calls.delete(id);
         closedSeen.delete(id);
+        dismissed.delete(id);
       }
     }
     const calls = [...app.calls.values()].sort((a, b) => b.started_at - a.started_at);
@@ -313,6 +488,23 @@ export function createCalls({ app, session, render, select, responderName }) {
     $("calls-empty").hidden = calls.length > 0;
     const pending = calls.filter((c) => needsWord(c) || c.callback === "due").length;
     $("calls-count").textContent = pending ? t("calls.pending", { n: pending }) : "";
+    paintJump(calls, pending);
+  }
+
+  // The way to the list from the top of the queue: how many calls wait, one click away.
+  function paintJump(calls, pending) {
+    const ringing = calls.filter((c) => c.open && c.state === "ringing").length;
+    const jump = $("calls-jump");
+    jump.dataset.ringing = String(ringing);
+    jump.dataset.pending = String(pending + ringing);
+    jump.classList.toggle("ringing", ringing > 0);
+    jump.classList.toggle("pending", pending + ringing > 0);
+    $("calls-jump-count").textContent = pending + ringing ? String(pending + ringing) : "";
+    jump.title = t("calls.jump_title", { ringing, pending });
+  }
+
+  function jumpToCalls() {
+    $("calls-panel").scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
   const needsWord = (call) => Boolean(call.answered_at) && !call.kind;
@@ -342,8 +534,9 @@ export function createCalls({ app, session, render, select, responderName }) {
     call.incident_id ? el("button", {
       type: "button", className: "link", onclick: () => select(call.incident_id),
     }, call.incident_id) : null,
-    needsWord(call) ? el("button", { type: "button", className: "call-take", onclick: () => pop(call.call_id) },
-      t("calls.take")) : null,
+    (needsWord(call) || (call.open && call.state === "ringing")) && app.popCallId !== call.call_id
+      ? el("button", { type: "button", className: "call-take", onclick: () => pop(call.call_id) }, t("calls.take"))
+      : null,
     call.callback === "due" ? el("button", {
       type: "button", className: "call-back", onclick: () => {
         callbackOpen = callbackOpen === call.call_id ? null : call.call_id;
@@ -354,19 +547,21 @@ export function createCalls({ app, session, render, select, responderName }) {
     return item;
   }
 
+  // The call-back form checks itself (novalidate: no browser bubble in another language).
   function callbackForm(call) {
     const input = el("input", {
-      className: "callback-outcome", maxLength: 1000, required: true,
+      className: "callback-outcome", maxLength: 1000,
       placeholder: t("calls.callback_placeholder"), dataset: { i18nPlaceholder: "calls.callback_placeholder" },
     });
-    const error = el("span", { className: "error" });
-    const form = el("form", { className: "callback-form" }, input,
+    const error = el("span", { className: "error", role: "alert" });
+    const form = el("form", { className: "callback-form", noValidate: true }, input,
       el("button", { type: "submit" }, t("form.confirm")), error);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const outcome = input.value.trim();
       if (!outcome) {
         error.textContent = t("error.outcome_required");
+        input.focus();
         return;
       }
       try {
@@ -385,7 +580,16 @@ export function createCalls({ app, session, render, select, responderName }) {
 
   $("call-pop-open").addEventListener("click", (event) => select(event.target.dataset.incidentId));
   $("call-pop-dismiss").addEventListener("click", dismiss);
+  $("calls-jump").addEventListener("click", jumpToCalls);
   $("classify").addEventListener("submit", (event) => event.preventDefault());
+  $("classify-text").addEventListener("input", () => {
+    const desk = app.popCallId ? desks.get(app.popCallId) : null;
+    if (desk) desk.text = $("classify-text").value;
+  });
+  $("classify-alarm").addEventListener("change", () => {
+    const desk = app.popCallId ? desks.get(app.popCallId) : null;
+    if (desk) desk.alarm = $("classify-alarm").value;
+  });
   for (const button of document.querySelectorAll("#classify button[data-kind]")) {
     button.addEventListener("click", () => classify(button.dataset.kind));
   }
@@ -394,6 +598,8 @@ export function createCalls({ app, session, render, select, responderName }) {
     snapshot,
     entry,
     callerOf,
+    /** How many calls wait for the operator (ringing, or answered and not classified): the window title. */
+    waitingCount: () => [...app.calls.values()].filter(waitingCall).length,
     render() {
       renderPop();
       renderList();
@@ -401,13 +607,18 @@ export function createCalls({ app, session, render, select, responderName }) {
     clear() {
       app.calls.clear();
       closedSeen.clear();
+      desks.clear();
+      dismissed.clear();
+      stopClosing();
+      delete $("classify").dataset.callId;
       app.popCallId = null;
       popRecord = null;
-      desk = null;
     },
     relabel() {
       $("call-pop-record").dataset.shown = "";
-      if (desk) desk.linkKey = null;
+      $("call-pop-result").dataset.key = "";
+      $("call-pop-others").dataset.key = "";
+      for (const desk of desks.values()) desk.linkKey = null;
       $("calls").replaceChildren();
     },
   };

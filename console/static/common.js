@@ -116,7 +116,11 @@ export async function readError(response) {
   return new ApiError(response.status, detail, extra);
 }
 
-/** A login kept in sessionStorage under one key per page (operators and phones never share one). */
+/** Where the staff pages (the console and the supervisor view) keep their login: one for both, so a link from
+ * one to the other needs no second login. The caregiver phone keeps its own ("anxin.phone.session"). */
+export const STAFF_SESSION = "anxin.staff.session";
+
+/** A login kept in sessionStorage under a key: the staff pages share one, the phone has its own. */
 export class Session {
   constructor(key) {
     this.key = key;

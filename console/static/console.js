@@ -16,8 +16,8 @@
 //   4. Every visible string comes from the catalogue (i18n.js); people show by name, never by id.
 "use strict";
 
-import { $, ApiError, Session, el, loadConfig, perFrame, serverNow, throttle } from "./common.js";
-import { createCalls } from "./calls.js";
+import { $, ApiError, STAFF_SESSION, Session, actorWords, el, loadConfig, perFrame, serverNow, throttle } from "./common.js";
+import { createCalls, shortNumber } from "./calls.js";
 import { createContext } from "./context.js";
 import { createDetail } from "./detail.js";
 import { isOpen } from "./dialogs.js";
@@ -37,18 +37,24 @@ const URGENT_PRIORITY = 2; // P1 and P2 alarms beep
 const ACTIVE_ASSIGNMENT = new Set(["offered", "accepted", "en_route", "on_scene"]);
 const RESPONDERS_EVERY_MS = 5000; // the responder list is re-read at most this often
 
+const WORKING = new Set(["accepted", "en_route"]); // the caregiver said yes and is on the way: "途中"
+
+/** The caregiver reported done and the operator has not decided yet (resolve, hand over, send again). */
+const awaitingDecision = (v) => Boolean(v.proposal) && !v.assignments.some((a) => ACTIVE_ASSIGNMENT.has(a.state));
+
 // The queue's filters: which open incidents each shows.
 const FILTERS = {
   all: () => true,
   waiting: (v) => !v.acknowledged_at,
+  decide: awaitingDecision,
   offered: (v) => v.assignments.some((a) => a.state === "offered"),
-  en_route: (v) => v.assignments.some((a) => a.state === "accepted" || a.state === "en_route"),
-  on_scene: (v) => v.state === "on_scene",
+  en_route: (v) => v.assignments.some((a) => WORKING.has(a.state)),
+  on_scene: (v) => v.state === "on_scene" && !awaitingDecision(v),
   manual: (v) => v.needs_manual,
   mine: (v) => Boolean(session.current) && v.acknowledged_by === `${session.current.role}:${session.current.username}`,
 };
 
-const session = new Session("anxin.console.session");
+const session = new Session(STAFF_SESSION);
 
 const app = {
   config: { answer_target_s: 60, position_stale_s: 1800, map_tiles: null },
@@ -68,12 +74,14 @@ const app = {
 const scheduleRender = perFrame(render);
 
 const detail = createDetail({
-  app, session, putIncident, render: scheduleRender, responderName, elderText, callerOf,
+  app, session, putIncident, render: scheduleRender, responderName, elderText, callerOf, awaitingDecision,
   searching: () => refreshResponders(),
 });
 const context = createContext({ app, session, responderName, render: scheduleRender });
-const calls = createCalls({ app, session, render: scheduleRender, select, responderName });
-const newIncident = createNewIncident({ app, session, putIncident, select });
+const calls = createCalls({
+  app, session, render: scheduleRender, select, responderName, notice: (items) => detail.notice(items),
+});
+const newIncident = createNewIncident({ app, session, putIncident, select, notice: (text) => detail.notice(text) });
 
 const feed = new ConsoleFeed({
   token: () => session.token,
@@ -96,6 +104,7 @@ function showLogin(reasonKey) {
   $("console-view").hidden = true;
   $("logout-button").hidden = true;
   $("new-incident-button").hidden = true;
+  $("calls-jump").hidden = true;
   $("login-view").hidden = false;
   $("user-info").textContent = "";
   $("login-error").textContent = reasonKey ? t(reasonKey) : "";
@@ -108,6 +117,7 @@ function start() {
   $("console-view").hidden = false;
   $("logout-button").hidden = false;
   $("new-incident-button").hidden = false;
+  $("calls-jump").hidden = false;
   showUser();
   feed.start();
   render();
@@ -249,8 +259,11 @@ function responderName(id) {
 
 const CALLER_NOTE = /^caller (\S+)/;
 
-/** The number of a caller nobody knows: from the hotline call, or the note of an incident opened by hand. */
+/** The number of a caller nobody knows: the incident's own (`caller`), else from the hotline call, or the note
+ * of an incident opened by hand (views from an older server). */
 function callerOf(view) {
+  if (view.caller) return view.caller;
+  if (view.elder_id) return null;
   const fromCall = calls.callerOf(view);
   if (fromCall) return fromCall;
   const first = view.notes.length ? CALLER_NOTE.exec(view.notes[0].text) : null;
@@ -261,6 +274,13 @@ function elderText(view) {
   if (view.elder_name) return view.elder_name;
   const caller = callerOf(view);
   return caller ? t("elder.unknown_caller", { caller }) : t("elder.unknown");
+}
+
+/** The queue's narrow column: the name, or the unknown caller's number cut short ("☎ 139…5678"). */
+function elderShort(view) {
+  if (view.elder_name) return view.elder_name;
+  const caller = callerOf(view);
+  return caller ? t("elder.caller_short", { caller: shortNumber(caller) }) : t("elder.unknown");
 }
 
 /** Where: the elder's address, else how the incident was placed. */
@@ -298,6 +318,7 @@ const shownViews = () => openViews().filter(FILTERS[app.filter]);
 
 function assignmentText(view) {
   if (view.state === "escalated") return t("queue.escalated_to", { service: view.escalated_to || "—" });
+  if (awaitingDecision(view)) return t("queue.done_by", { who: actorWords(view.proposal.actor, view.proposal.actor_name) });
   const active = view.assignments.filter((a) => ACTIVE_ASSIGNMENT.has(a.state));
   if (active.length) {
     return active.map((a) => `${a.responder_name || responderName(a.responder_id)} · ${label("assignment", a.state)}`)
@@ -340,6 +361,7 @@ function rowClasses(view, selectedNow, cursor) {
   if (view.needs_manual) classes.push("needs-manual");
   if (view.supervisor_alerted) classes.push("alerted");
   if (view.acknowledged_at) classes.push("acknowledged");
+  if (awaitingDecision(view)) classes.push("awaiting");
   return classes.join(" ");
 }
 
@@ -348,20 +370,39 @@ function cell(className, text, ...extra) {
   return el("td", { className, title: text }, text, ...extra);
 }
 
+/** The state as the queue names it: "待决定" after a caregiver's done, the caregiver's own step while one
+ * is on the way ("已接单", "在途"; the 途中 filter shows exactly these), else the incident's state. */
+function stateShort(view) {
+  if (awaitingDecision(view)) return t("queue.awaiting_decision");
+  const working = view.state === "assigned" ? view.assignments.find((a) => WORKING.has(a.state)) : null;
+  return working ? label("assignment", working.state) : label("state_short", view.state);
+}
+
+/** What the caregiver said with their done, as a tooltip: the first words. */
+function proposalWords(view) {
+  const proposal = view.proposal;
+  const who = actorWords(proposal.actor, proposal.actor_name);
+  return proposal.text ? t("proposal.done_with", { who, text: proposal.text }) : t("proposal.done", { who });
+}
+
 function queueCells(view) {
-  const elder = elderText(view);
   const where = placeText(view);
   const assigned = assignmentText(view);
+  const awaiting = awaitingDecision(view);
+  const elderCell = cell("col-elder", elderShort(view));
+  elderCell.title = elderText(view);
+  const assignedCell = cell("col-assignment", assigned);
+  if (awaiting) assignedCell.title = proposalWords(view);
   return [
     el("td", { className: "col-clock" }, el("span", { className: "clock" })),
     el("td", { className: "col-priority", title: view.priority_reasons.map((r) => explain(r)).join("\n") },
       t("priority.short", { n: view.priority })),
-    el("td", { className: "col-state" }, el("span", { className: "state-name" }, label("state_short", view.state)),
-      " ", el("span", { className: "state-clock" })),
+    el("td", { className: "col-state", dataset: awaiting ? { words: proposalWords(view) } : {} },
+      el("span", { className: "state-name" }, stateShort(view)), " ", el("span", { className: "state-clock" })),
     cell("col-type", label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null),
-    cell("col-elder", elder),
+    elderCell,
     cell("col-address", where),
-    cell("col-assignment", assigned),
+    assignedCell,
   ];
 }
 
@@ -390,8 +431,17 @@ function renderQueue() {
     button.querySelector(".n").textContent = n ? String(n) : "";
     button.setAttribute("aria-pressed", String(name === app.filter));
   }
+  renderTitle(open);
+}
+
+// The window title counts what waits for someone: alarms nobody acknowledged, and calls ringing or answered
+// and not classified yet ("(3·2☎) 安心 · 接警台"), so a call is not missed from another tab either.
+function renderTitle(open) {
   const unanswered = open.filter((v) => !v.acknowledged_at).length;
-  document.title = unanswered ? `(${unanswered}) ${t("console.title")}` : t("console.title");
+  const waiting = calls.waitingCount();
+  const counts = [unanswered ? String(unanswered) : null, waiting ? t("console.title_calls", { n: waiting }) : null]
+    .filter(Boolean);
+  document.title = counts.length ? `(${counts.join("·")}) ${t("console.title")}` : t("console.title");
 }
 
 function renderClosing() {
@@ -461,7 +511,9 @@ function paintClock(node, row, view) {
 function paintStateClock(node, view) {
   const since = view.state_since || view.opened_at;
   node.textContent = fmtDuration(serverNow() - since);
-  node.parentElement.title = t("queue.state_since", { state: label("state", view.state), time: fmtTime(since) });
+  const words = node.parentElement.dataset.words;
+  node.parentElement.title = words
+    || t("queue.state_since", { state: label("state", view.state), time: fmtTime(since) });
 }
 
 function tick() {

@@ -16,7 +16,7 @@ import { $, actorWords, distanceM, el, errorText, hasPosition } from "./common.j
 import { responderStatusOf } from "./context.js";
 import { ask } from "./dialogs.js";
 import { fmtDistance, fmtEta, fmtTime, label, t } from "./i18n.js";
-import { landmarksOf, middleOf, placePicker } from "./places.js";
+import { landmarksOf, middleOf, nearbyPlaces, placePicker } from "./places.js";
 import { explain, explainAll } from "./reasons.js";
 
 const FORMS = {
@@ -32,10 +32,13 @@ const PRESETS = {
 const OVERRIDE_SHOWN = 8;
 const WORKING = new Set(["accepted", "en_route", "on_scene"]);
 
-export function createDetail({ app, session, putIncident, render, responderName, elderText, callerOf, searching }) {
+export function createDetail({
+  app, session, putIncident, render, responderName, elderText, callerOf, awaitingDecision, searching,
+}) {
   let shown = null; // the view the panel shows
   let form = null; // the action whose form is open
   let locating = false; // the locate form is open
+  let notices = []; // [key, params] of what the page did for the operator on this incident (a merge, ...)
 
   const current = () => (app.selectedId ? app.incidents.get(app.selectedId) || null : null);
   const may = (view, action) => Boolean(view) && view.actions.includes(action);
@@ -147,7 +150,8 @@ export function createDetail({ app, session, putIncident, render, responderName,
     $("action-form").hidden = false;
     $("action-form").dataset.action = action;
     $("action-text").value = text;
-    $("action-text").required = FORMS[action].required;
+    $("action-text").setAttribute("aria-required", String(FORMS[action].required));
+    $("action-error").textContent = "";
     if (service) $("action-service").value = service;
     for (const part of document.querySelectorAll("#action-form .form-part")) part.hidden = part.dataset.for !== action;
     labelForm();
@@ -174,7 +178,12 @@ export function createDetail({ app, session, putIncident, render, responderName,
     const view = current();
     if (!view || !form) return;
     const text = $("action-text").value.trim();
-    if (FORMS[form].required && !text) return;
+    if (FORMS[form].required && !text) {
+      // our own words, not the browser's bubble (the form is novalidate)
+      $("action-error").textContent = t(form === "cancel" ? "error.reason_required" : "error.outcome_required");
+      $("action-text").focus();
+      return;
+    }
     let done;
     if (form === "cancel") done = await post(view.incident_id, "cancel", { reason: text });
     else if (form === "escalate") {
@@ -196,6 +205,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
       return view && hasPosition(view) ? { lat: view.lat, lon: view.lon } : middleOf([...app.responders.values()]);
     },
     landmarks: () => landmarksOf(app),
+    places: (centre) => nearbyPlaces(session, app, centre),
     tiles: () => app.config.map_tiles,
   });
   $("locate-place").replaceChildren(place.node);
@@ -230,7 +240,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
 
   // Shown while the decision is pending: once the operator resolved, handed over or sent someone, it is done.
   function renderProposal(view) {
-    const proposal = view.state === "on_scene" ? view.proposal : null;
+    const proposal = awaitingDecision(view) ? view.proposal : null;
     $("proposal").hidden = !proposal;
     if (!proposal) {
       $("proposal-text").replaceChildren();
@@ -255,6 +265,11 @@ export function createDetail({ app, session, putIncident, render, responderName,
   }
 
   // -- rendering ----------------------------------------------------------------------------------------
+
+  function paintNotices() {
+    $("detail-notice").hidden = !notices.length;
+    $("detail-notice").replaceChildren(...notices.map(([key, params]) => el("span", {}, t(key, params))));
+  }
 
   function renderPanel(view) {
     $("detail").hidden = !view;
@@ -295,12 +310,12 @@ export function createDetail({ app, session, putIncident, render, responderName,
 
   function renderFlags(view) {
     const flags = [];
-    if (view.needs_manual) {
+    const placeUnknown = view.location === "unknown" && view.open;
+    if (placeUnknown) { // one chip: "needs manual dispatch: location unknown" says the same
+      flags.push(el("span", { className: "flag flag-manual" }, t("flag.place_unknown")));
+    } else if (view.needs_manual) {
       flags.push(el("span", { className: "flag flag-manual" },
         t("flag.needs_manual", { reason: explain(view.manual_reason || "") })));
-    }
-    if (view.location === "unknown" && view.open) {
-      flags.push(el("span", { className: "flag flag-manual" }, t("flag.place_unknown")));
     }
     if (view.supervisor_alerted) flags.push(el("span", { className: "flag flag-alerted" }, t("flag.alerted")));
     if (view.drill) flags.push(el("span", { className: "flag flag-drill" }, t("flag.drill")));
@@ -309,6 +324,8 @@ export function createDetail({ app, session, putIncident, render, responderName,
 
   function renderFacts(view) {
     const caller = callerOf(view);
+    const callerLink = caller
+      ? el("a", { className: "tel", href: `tel:${caller.replace(/[^0-9+]/g, "")}` }, caller) : null;
     const source = [label("source", view.source),
       view.device_id && t("facts.device", { id: view.device_id }),
       caller && t("facts.caller", { caller })].filter(Boolean).join(" · ");
@@ -321,7 +338,8 @@ export function createDetail({ app, session, putIncident, render, responderName,
         el("span", { className: "muted" }, t("facts.state_for"), " ", el("span", { id: "detail-state-clock" })))],
       ["facts.clock", el("span", { className: "clock", id: "detail-clock" })],
       ["facts.source", source],
-      ["facts.elder", elderText(view)],
+      ["facts.elder", view.elder_name ? view.elder_name : callerLink
+        ? el("span", {}, t("elder.unknown_caller_label"), " ", callerLink) : elderText(view)],
       ["facts.address", view.address || view.place || "—"],
       ["facts.location", [label("location", view.location), view.place, position].filter(Boolean).join(" · ")],
       ["facts.opened", fmtTime(view.opened_at)],
@@ -479,8 +497,15 @@ export function createDetail({ app, session, putIncident, render, responderName,
     },
     formOpen: () => form !== null || locating,
     focusSearch: () => $("override-search").focus(),
+    /** Says what the page did on the incident just opened, e.g. [["new.attached", {id, type}]]. */
+    notice(items) {
+      notices = items;
+      paintNotices();
+    },
     /** Another incident was opened: forget the last one's form and message. */
     reset() {
+      notices = [];
+      paintNotices();
       shown = null;
       overrideKey = "";
       closeForm();
@@ -493,6 +518,7 @@ export function createDetail({ app, session, putIncident, render, responderName,
       shown = null;
       overrideKey = "";
       labelForm();
+      paintNotices();
     },
   };
 }

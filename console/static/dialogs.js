@@ -4,8 +4,9 @@
 "use strict";
 
 import { $, distanceM, hasPosition } from "./common.js";
-import { t } from "./i18n.js";
+import { fmtDistance, t } from "./i18n.js";
 import { drawMap } from "./map.js";
+import { nearestPlace } from "./places.js";
 
 const PICK_RADIUS_M = 2500;
 
@@ -37,23 +38,38 @@ export function ask({ title, text, yes, no }) {
 }
 
 /**
- * Opens the map around `centre` and resolves to the point clicked ({lat, lon}) once confirmed, or null.
- * `marks` are landmarks drawn for orientation (responders, clinics, suggested places); `tiles` the config's.
+ * Opens the map around `centre` and resolves to the point clicked ({lat, lon, place}) once confirmed, or null.
+ * `marks` are the responders and clinics drawn for orientation; `places` a promise of the registered places
+ * around (communities and buildings, drawn as labelled landmarks when it comes; the nearest one names the
+ * point: `place`, or null); `tiles` the config's.
  */
-export function pickOnMap({ centre, marks = [], tiles = null }) {
+export function pickOnMap({ centre, marks = [], places = Promise.resolve([]), tiles = null }) {
   const dialog = $("map-pick");
   const svgNode = $("pick-map");
   let pin = null;
   let projection = null;
+  let landmarks = [];
+  let open = true;
   const draw = () => {
     const shown = marks.filter(hasPosition).map((m) => ({
       status: "available", label: true, ...m, distance: distanceM(centre.lat, centre.lon, m.lat, m.lon),
     }));
-    projection = drawMap(svgNode, { centre, marks: shown, radiusM: PICK_RADIUS_M, tiles, plain: true, pin });
+    projection = drawMap(svgNode, {
+      centre, marks: shown, places: landmarks, radiusM: PICK_RADIUS_M, tiles, plain: true, pin,
+    });
+    if (pin) pin.place = nearestPlace(landmarks, pin);
     $("pick-point").textContent = pin
       ? t("pick.point", { lat: pin.lat.toFixed(5), lon: pin.lon.toFixed(5) }) : t("pick.none");
+    $("pick-nearest").textContent = pin && pin.place
+      ? t("pick.nearest", { place: pin.place.short, distance: fmtDistance(pin.place.distance) })
+      : pin ? t("pick.no_place") : "";
+    svgNode.dataset.places = String(landmarks.length);
     $("pick-confirm").disabled = !pin;
   };
+  places.then((found) => {
+    landmarks = found || [];
+    if (open) draw();
+  }).catch(() => {});
   const click = (event) => {
     const box = svgNode.getBoundingClientRect();
     const view = svgNode.viewBox.baseVal;
@@ -64,6 +80,7 @@ export function pickOnMap({ centre, marks = [], tiles = null }) {
   };
   return new Promise((resolve) => {
     const done = (answer) => {
+      open = false;
       svgNode.removeEventListener("click", click);
       $("pick-confirm").onclick = null;
       $("pick-cancel").onclick = null;

@@ -59,6 +59,8 @@ export function niceLength(metres) {
  *   centre {lat, lon}       the incident
  *   home {lat, lon}|null    the elder's home, when the incident is elsewhere
  *   marks [{id, lat, lon, kind: "responder"|"clinic", status, name, distance, label: bool}]
+ *   places [{label, lat, lon, kind: "community"|"building"|…, text}]  registered places, drawn as landmarks
+ *                           under everything else (a community's name; a building's mark and short name)
  *   radiusM                 how far the frame must reach (clamped to 400 m … 8 km)
  *   tiles                   the tile URL template or null
  *   plain                   true: no incident at the centre (a map to pick a point on)
@@ -79,7 +81,19 @@ export function drawMap(target, scene) {
   layers.push(rings(p, width, height));
   const labels = svg("g", { class: "map-labels" });
   const taken = [box(width / 2 - 13, height / 2 - 13, 26, 26)]; // the incident mark
+  const places = (scene.places || []).map((place) => ({ place, x: p.x(place.lon), y: p.y(place.lat) }))
+    .filter(({ x, y }) => inside(x, y));
+  const placeLayer = svg("g", { class: "map-places" });
   const marks = svg("g", { class: "map-marks" });
+  // community names first (they orient best), then the responders' labels, then the buildings' short names
+  for (const { place, x, y } of places.filter(({ place }) => place.kind === "community")) {
+    const w = textWidth(place.text) * 1.1;
+    const area = box(x - w / 2, y - 9, w, 16);
+    if (taken.some((t) => overlaps(area, t))) continue;
+    taken.push(area);
+    placeLayer.append(svg("text", { class: "map-community", x, y: y + 4, "text-anchor": "middle", "data-label": place.label },
+      place.text, svg("title", {}, place.label)));
+  }
   for (const mark of scene.marks) {
     const x = p.x(mark.lon);
     const y = p.y(mark.lat);
@@ -99,7 +113,13 @@ export function drawMap(target, scene) {
       if (spot) labels.append(svg("text", { class: "map-label", ...spot }, text));
     }
   }
-  layers.push(marks, labels);
+  for (const { place, x, y } of places.filter(({ place }) => place.kind !== "community")) {
+    placeLayer.append(svg("rect", { class: "place-mark", x: x - 3, y: y - 3, width: 6, height: 6, "data-label": place.label },
+      svg("title", {}, place.label)));
+    const spot = placeLabel(place.text, x, y, taken, width, height);
+    if (spot) placeLayer.append(svg("text", { class: "map-place-label", ...spot }, place.text));
+  }
+  layers.push(placeLayer, marks, labels);
   if (scene.home) layers.push(homeMark(p.x(scene.home.lon), p.y(scene.home.lat)));
   if (!scene.plain) layers.push(incidentMark(width / 2, height / 2));
   if (scene.pin) layers.push(pinMark(p.x(scene.pin.lon), p.y(scene.pin.lat)));

@@ -296,7 +296,11 @@ function renderOffer() {
   }
   $("offer").dataset.assignmentId = offer.assignment_id;
   $("offer-type").textContent = `${label("alarm", offer.alarm_type)} · ${t("priority.short", { n: offer.priority })}`;
-  $("offer-community").textContent = offer.community ? offer.community.split("/").slice(1).join(" ") : "—";
+  // where, roughly: the community of a registered elder; for a caller nobody knows, the place the operator
+  // gave (when the offer carries it) or "未登记来电"
+  $("offer-where-label").textContent = offer.community ? t("phone.community") : t("phone.where");
+  $("offer-community").textContent = offer.community ? offer.community.split("/").slice(1).join(" ")
+    : offer.place || t("phone.unregistered_call");
   $("offer-distance").textContent = fmtDistance(offer.distance_m);
   $("offer-eta").textContent = fmtEta(offer.eta_s);
   tickOffer();
@@ -316,16 +320,15 @@ function renderJob() {
   $("job").hidden = !job;
   if (!job) {
     clear("job-title", "job-name", "job-age", "job-address", "job-phone", "job-flags", "job-notes", "job-contacts",
-      "job-words-list", "job-access", "job-place", "call-centre");
-    $("job-phone").removeAttribute("href");
-    $("call-centre").removeAttribute("href");
+      "job-words-list", "job-access", "job-place", "call-centre", "call-caller");
+    for (const id of ["job-phone", "call-centre", "call-caller"]) $(id).removeAttribute("href");
     return;
   }
   $("job").dataset.assignmentId = job.assignment_id;
   $("job").dataset.state = job.state;
   $("job-title").textContent = `${label("alarm", job.alarm_type)} · ${label("assignment", job.state)}`;
   const elder = job.elder;
-  $("job-name").textContent = elder ? elder.name : t("elder.unknown");
+  $("job-name").textContent = elder ? elder.name : t("phone.unregistered_call");
   $("job-age").textContent = elder && elder.age !== null ? t("record.age", { n: elder.age }) : "";
   $("job-address").textContent = job.place || (elder ? elder.address : "") || label("location", job.location || "unknown");
   const away = job.location && job.location !== "home";
@@ -335,6 +338,12 @@ function renderJob() {
   $("job-access").hidden = !access;
   $("job-access").textContent = access ? t("phone.access", { access }) : "";
   renderWords(job);
+  // a caller nobody knows: one tap to call them back (the number the operator took the call from)
+  $("call-caller").hidden = !job.caller;
+  if (job.caller) {
+    $("call-caller").textContent = t("phone.call_caller", { phone: job.caller });
+    $("call-caller").href = `tel:${job.caller.replace(/[^0-9+]/g, "")}`;
+  } else $("call-caller").removeAttribute("href");
   $("job-phone").hidden = !(elder && elder.phone);
   if (elder && elder.phone) {
     $("job-phone").textContent = t("phone.call_elder", { phone: elder.phone });
@@ -350,7 +359,10 @@ function renderJob() {
   $("job-flags").replaceChildren(...flags.map((flag) => el("span", { className: "chip" }, label("risk", flag))));
   $("job-notes").hidden = !(elder && elder.medical_notes);
   $("job-notes").textContent = elder && elder.medical_notes ? t("phone.notes", { notes: elder.medical_notes }) : "";
-  $("job-contacts").replaceChildren(...(elder ? elder.contacts : []).map((c) => el("li", {},
+  const contacts = elder ? elder.contacts : [];
+  $("job-contacts-title").hidden = !contacts.length;
+  $("job-contacts").hidden = !contacts.length;
+  $("job-contacts").replaceChildren(...contacts.map((c) => el("li", {},
     c.relation ? t("phone.contact", { name: c.name, relation: c.relation }) : c.name, " ",
     el("a", { className: "tel", href: `tel:${c.phone}` }, c.phone))));
   renderNavigation(job, elder);
@@ -379,7 +391,7 @@ function renderNavigation(job, elder) {
   const ok = typeof lat === "number" && typeof lon === "number";
   for (const id of ["nav-geo", "nav-map"]) $(id).hidden = !ok;
   if (!ok) return;
-  const name = elder ? elder.address : "";
+  const name = elder ? elder.address : job.place || "";
   $("nav-geo").href = `geo:${lat},${lon}?q=${lat},${lon}(${encodeURIComponent(name)})`;
   const query = new URLSearchParams({
     position: `${lon},${lat}`, name, src: "anxin", coordinate: "wgs84", callnative: "1",

@@ -3,19 +3,29 @@
 // /api/places?q=, the registry's own gazetteer, or a point picked on the map). The call pop-up, the
 // new-incident form and the locate form each build their own.
 //
+// The map to pick on has no tiles in most deployments: it shows the registered communities and buildings
+// around (from the gazetteer: the communities of the streets where the nearest responders work, then the
+// buildings of the nearest communities) as labelled landmarks, and names the place nearest the point picked;
+// that name goes with the point (address + lat/lon), so the incident has a place a caregiver can read.
+//
 // Rules
 //   1. One request per pause in typing (150 ms), and only the newest answer is shown.
 //   2. Results are buttons: a click, or Enter on the first, chooses.
 //   3. Data is text (el()), never HTML.
 "use strict";
 
-import { el, errorText, hasPosition } from "./common.js";
+import { distanceM, el, errorText, hasPosition } from "./common.js";
 import { responderStatusOf } from "./context.js";
 import { pickOnMap } from "./dialogs.js";
-import { has, label, ready, t, translate } from "./i18n.js";
+import { fmtDistance, has, label, ready, t, translate } from "./i18n.js";
 
 const DEBOUNCE_MS = 150;
 const SHOWN = 8;
+const LANDMARK_STREETS = 3; // streets whose communities are looked up around a map to pick on
+const LANDMARK_COMMUNITIES = 4; // the nearest communities whose buildings are drawn
+const LANDMARK_NEAR_M = 3000;
+const NEAREST_BUILDING_M = 250; // a picked point takes the name of a building this near
+const NEAREST_COMMUNITY_M = 1200; // else of a community this near
 
 /** Runs `search(q)` after each pause in typing and hands the newest answer to `show` ({items} or {error}). */
 function liveSearch(input, search, show) {
@@ -132,11 +142,12 @@ export function elderSearch(session, { id, onPick = () => {} }) {
 
 /**
  * Where the caller is: a typed address with suggestions, or a point on the map.
- * `centre()` gives the map's centre ({lat, lon} or null); `landmarks()` what to draw around it; `tiles()`.
- * value(): {address} | {lat, lon} | null.
+ * `centre()` gives the map's centre ({lat, lon} or null); `landmarks()` the responders to draw around it;
+ * `places(centre)` a promise of the registered places around (nearbyPlaces); `tiles()`.
+ * value(): {address} | {lat, lon} | {lat, lon, address: the nearest place's name} | null.
  */
-export function placePicker(session, { id, centre, landmarks = () => [], tiles = () => null }) {
-  let point = null; // {lat, lon} picked on the map
+export function placePicker(session, { id, centre, landmarks = () => [], places = () => Promise.resolve([]), tiles = () => null }) {
+  let point = null; // {lat, lon, place} picked on the map (place: the nearest registered place, or null)
   let suggestions = [];
   const input = el("input", {
     id, type: "search", className: "search-input", autocomplete: "off", spellcheck: false, maxLength: 200,
@@ -186,6 +197,8 @@ export function placePicker(session, { id, centre, landmarks = () => [], tiles =
     shown.replaceChildren(...(point ? [
       el("span", { className: "muted" }, t("place.picked")),
       el("span", { className: "picked-point" }, `${point.lat.toFixed(5)}, ${point.lon.toFixed(5)}`),
+      point.place ? el("span", { className: "picked-place", title: point.place.label },
+        t("place.near", { place: point.place.short, distance: fmtDistance(point.place.distance) })) : null,
     ] : []));
   }
 
@@ -193,12 +206,11 @@ export function placePicker(session, { id, centre, landmarks = () => [], tiles =
     const typed = suggestions.find((place) => place.label === input.value.trim());
     const middle = point || (typed && hasPosition(typed) ? typed : null) || centre();
     if (!middle) return;
-    const marks = [
-      ...landmarks(),
-      ...suggestions.map((place, index) => ({ id: `place-${index}`, lat: place.lat, lon: place.lon,
-        kind: "responder", status: "offered", name: place.label })),
-    ];
-    const picked = await pickOnMap({ centre: middle, marks, tiles: tiles() });
+    const marks = landmarks();
+    const typedPlaces = suggestions.filter(hasPosition);
+    const around = places(middle).then((found) => mergePlaces([...typedPlaces, ...found]))
+      .catch(() => mergePlaces(typedPlaces));
+    const picked = await pickOnMap({ centre: middle, marks, places: around, tiles: tiles() });
     if (!picked) return;
     point = picked;
     input.value = "";
@@ -210,6 +222,7 @@ export function placePicker(session, { id, centre, landmarks = () => [], tiles =
   return {
     node,
     value() {
+      if (point && point.place) return { lat: point.lat, lon: point.lon, address: point.place.label };
       if (point) return { lat: point.lat, lon: point.lon };
       const address = input.value.trim();
       return address ? { address } : null;
@@ -223,6 +236,84 @@ export function placePicker(session, { id, centre, landmarks = () => [], tiles =
     },
     focus: () => input.focus(),
   };
+}
+
+// -- landmarks: the registered places around a point ------------------------------------------------------
+
+const placeAnswers = new Map(); // query -> promise of the gazetteer's places (they change with the registry only)
+
+function gazetteer(session, q) {
+  if (!placeAnswers.has(q)) {
+    placeAnswers.set(q, session.api("GET", `/api/places?q=${encodeURIComponent(q)}&limit=50`)
+      .then((answer) => answer.places)
+      .catch(() => {
+        placeAnswers.delete(q);
+        return [];
+      }));
+  }
+  return placeAnswers.get(q);
+}
+
+const flat = (label) => String(label).replace(/\//g, "");
+
+/** One entry a label, each with a short name for the map ("湘桥社区", "湘桥社区20号楼", "20号楼"). */
+function mergePlaces(places) {
+  const byLabel = new Map();
+  for (const place of places) if (hasPosition(place) && !byLabel.has(place.label)) byLabel.set(place.label, place);
+  const all = [...byLabel.values()];
+  const communities = all.filter((p) => p.kind === "community");
+  return all.map((place) => {
+    if (place.kind === "community" || place.kind === "street" || place.kind === "district") {
+      const name = String(place.label).split("/").pop();
+      return { ...place, short: name, text: name };
+    }
+    const home = communities.find((c) => flat(place.label).startsWith(flat(c.label)));
+    if (!home) return { ...place, short: place.label, text: place.label };
+    const rest = flat(place.label).slice(flat(home.label).length);
+    return { ...place, short: `${home.label.split("/").pop()}${rest}`, text: rest || home.label.split("/").pop() };
+  });
+}
+
+/**
+ * The registered communities and buildings around `centre`, from the gazetteer: the communities of the streets
+ * where the nearest responders work, then the buildings of the nearest of those communities.
+ */
+export async function nearbyPlaces(session, app, centre) {
+  if (!hasPosition(centre)) return [];
+  const nearest = [...app.responders.values()]
+    .filter((r) => hasPosition(r) && r.community)
+    .map((r) => ({ r, distance: distanceM(centre.lat, centre.lon, r.lat, r.lon) }))
+    .sort((a, b) => a.distance - b.distance);
+  const streets = [];
+  for (const { r } of nearest) {
+    const street = r.community.split("/").slice(0, 2).join("/");
+    if (!streets.includes(street)) streets.push(street);
+    if (streets.length >= LANDMARK_STREETS) break;
+  }
+  const found = (await Promise.all(streets.map((street) => gazetteer(session, street)))).flat();
+  const communities = found.filter((p) => p.kind === "community" && hasPosition(p))
+    .map((p) => ({ p, distance: distanceM(centre.lat, centre.lon, p.lat, p.lon) }))
+    .filter(({ distance }) => distance <= LANDMARK_NEAR_M)
+    .sort((a, b) => a.distance - b.distance)
+    .slice(0, LANDMARK_COMMUNITIES)
+    .map(({ p }) => p);
+  const inside = (await Promise.all(communities.map((c) => gazetteer(session, c.label)))).flat();
+  return mergePlaces([...communities, ...inside.filter((p) => p.kind === "building")]);
+}
+
+/** The registered place nearest `point` (a building close by, else a community), with how far, or null. A flat's
+ * address never names a point: the caller is near that building, not in someone's flat. */
+export function nearestPlace(places, point) {
+  let best = null;
+  for (const place of places) {
+    const limit = place.kind === "community" ? NEAREST_COMMUNITY_M
+      : place.kind === "building" || place.kind === "road_number" ? NEAREST_BUILDING_M : 0;
+    const distance = distanceM(point.lat, point.lon, place.lat, place.lon);
+    if (!limit || distance > limit) continue;
+    const rank = place.kind === "community" ? 1 : 0; // a building near enough names the point better
+    if (!best || rank < best.rank || (rank === best.rank && distance < best.distance)) best = { ...place, distance, rank };
+  }
+  return best;
 }
 
 /** The responders and clinics drawn on a map to pick on, for orientation, in their colours. */

@@ -3,7 +3,7 @@
 // says when they changed (re-read at most every REFRESH_MS), and a slow timer covers the turn of the day.
 "use strict";
 
-import { $, ApiError, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
+import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
 import { ConsoleFeed } from "./feed.js";
 import {
   bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
@@ -15,7 +15,7 @@ const REFRESH_MS = 400;
 const SLOW_REFRESH_MS = 30_000;
 const RELEVANT = /^(incident|offer|assignment|responder\.duty)/;
 
-const session = new Session("anxin.supervisor.session");
+const session = new Session(STAFF_SESSION);
 let figures = null;
 let waiting = [];
 let known = new Set(); // escalations already seen (a new one beeps)
@@ -81,8 +81,8 @@ function render() {
   el("td", {}, el("span", { className: "clock clock-late", dataset: { opened: i.opened_at } })),
   el("td", { className: "col-priority" }, t("priority.short", { n: i.priority })),
   el("td", {}, label("alarm", i.alarm_type)),
-  el("td", {}, i.elder_name || t("elder.unknown")),
-  el("td", {}, i.address || "—"),
+  el("td", {}, i.elder_name || (i.caller ? t("elder.unknown_caller", { caller: i.caller }) : t("elder.unknown"))),
+  el("td", {}, i.address || i.place || "—"),
   el("td", {}, i.community ? i.community.split("/").pop() : "—"),
   el("td", {}, label("state", i.state)),
   el("td", {}, el("a", { href: `/console#incident=${encodeURIComponent(i.incident_id)}` }, t("escalations.open"))))));

@@ -350,6 +350,9 @@ def test_the_queue_works_from_the_keyboard(
     # a false alarm: cancelled with a reason, then it waits to be closed
     page.click("#detail-actions button[data-action=cancel]")
     expect(page.locator("#action-text")).to_be_focused()
+    page.keyboard.press("Enter")  # no reason yet: the page says so in Chinese, not the browser's bubble
+    expect(page.locator("#action-error")).to_have_text(ZH["error.reason_required"])
+    assert page.locator("#action-form").evaluate("(form) => form.noValidate")
     page.keyboard.type(ZH["preset.cancel_mistake"])
     page.keyboard.press("Enter")
     expect(page.locator("#detail")).to_have_attribute("data-state", "cancelled")
@@ -414,8 +417,13 @@ def test_a_call_from_a_known_elder_is_answered_classified_as_a_fall_and_dispatch
     expect(link).to_contain_text(incident_id)
     page.fill("#classify-text", "又打来：能说话，腿很疼")
     link.click()
-    expect(pop.locator("#call-pop-result")).to_contain_text(ZH["callkind.emergency"])
+    expect(pop.locator("#call-pop-result")).to_contain_text(
+        ZH["call.joined"].format(id=incident_id, type=ZH["alarm.fall"])
+    )
     assert deployment.get(f"/api/calls/{again['call_id']}")["incident_id"] == incident_id
+    expect(page.locator("#detail-notice")).to_contain_text(
+        ZH["new.attached"].format(id=incident_id, type=ZH["alarm.fall"])
+    )
     expect(page.locator("#notes")).to_contain_text("又打来：能说话，腿很疼")
     deployment.call("ended", **again)
 
@@ -472,12 +480,81 @@ def test_a_consultation_call_opens_no_incident_and_dispatches_nobody(
     item = page.locator(f'#calls li[data-call-id="{silent["call_id"]}"]')
     expect(item).to_have_class(has_class("call-callback"))
     item.locator("button.call-back").click()
+    item.locator("input.callback-outcome").press("Enter")  # empty: our words, not the browser's bubble
+    expect(item.locator(".callback-form .error")).to_have_text(ZH["error.outcome_required"])
     item.locator("input.callback-outcome").fill("回拨：老人误拨，一切正常")
     item.locator("input.callback-outcome").press("Enter")
     expect(item).not_to_have_class(has_class("call-callback"))
     called = deployment.get(f"/api/calls/{silent['call_id']}")
     assert (called["callback"], called["callback_outcome"]) == ("done", "回拨：老人误拨，一切正常")
     assert errors == []
+
+
+def test_a_second_call_while_the_first_is_in_hand_is_seen_at_once_on_a_laptop(
+    deployment: Deployment, browser: Browser, city: City, elders_taken: set[str], contexts: list[BrowserContext]
+) -> None:
+    elder, *fillers = city.spare_elders(13, elders_taken)
+    kinds = ["low_battery", "mains_loss", "watch_removed"]  # a full queue (nothing is dispatched for these)
+    raised = [deployment.raise_alarm(e["elder_id"], kinds[i % 3])[0] for i, e in enumerate(fillers)]
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    for incident_id in raised:
+        expect(row(page, incident_id)).to_be_attached()
+    pop = page.locator("#call-pop")
+    first = {"call_id": "call-browser-first", "caller": elder["phone"]}
+    second = {"call_id": "call-browser-second", "caller": "13912340001"}
+    deployment.call("ringing", **first)
+    deployment.call("answered", **first)
+    expect(page.locator("#classify")).to_be_visible()
+    page.fill("#classify-text", "老人问明天助餐几点")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the operator is down the page
+    assert page.evaluate("window.scrollY") > 100  # (the page is long enough to scroll the pop-up away)
+
+    # a second call rings while the first is answered and not classified: the first keeps the pop-up, and a
+    # banner on top of it, on screen without scrolling, says who else rings
+    deployment.call("ringing", **second)
+    banner = page.locator("#call-pop-others .call-other.ringing")
+    expect(banner).to_contain_text(ZH["call.other_ringing"])
+    expect(banner).to_contain_text(second["caller"])
+    expect(pop).to_have_attribute("data-call-id", first["call_id"])
+    box = banner.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= LAPTOP["height"], box
+    box = pop.bounding_box()
+    assert box and box["y"] >= 0, box  # the pop-up sticks to the top of the screen
+    waiting = re.search(r"(\d+)☎\)", page.title())
+    assert waiting and int(waiting[1]) >= 2, page.title()  # the window title counts the calls waiting
+    screenshot(page, "console-second-call-zh")
+
+    banner.locator("button.call-switch").click()  # one click: the ringing call in the pop-up
+    expect(pop).to_have_attribute("data-call-id", second["call_id"])
+    others = page.locator("#call-pop-others .call-other")
+    expect(others).to_contain_text(elder["name"])  # the first waits for its word, one click away
+    others.locator("button.call-switch").click()
+    expect(pop).to_have_attribute("data-call-id", first["call_id"])
+    expect(page.locator("#classify-text")).to_have_value("老人问明天助餐几点")  # nothing typed is lost
+    page.click("#call-pop-dismiss")  # closing the pop-up brings up the call waiting
+    expect(pop).to_have_attribute("data-call-id", second["call_id"])
+    others.locator("button.call-switch").click()
+    expect(pop).to_have_attribute("data-call-id", first["call_id"])
+    page.click("#classify button[data-kind=consultation]")
+    expect(pop).to_have_attribute("data-call-id", second["call_id"])  # classified: the ringing call comes up
+    deployment.call("ended", **first)
+    deployment.call("answered", **second)
+    expect(page.locator("#classify")).to_be_visible()
+    page.click("#classify button[data-kind=wrong_number]")
+    expect(page.locator("#call-pop-result")).to_contain_text(ZH["callkind.wrong_number"])
+    deployment.call("ended", **second)
+    expect(pop).to_be_hidden(timeout=8000)  # over and classified: the pop-up closes by itself
+    kinds = [deployment.get(f"/api/calls/{c['call_id']}")["kind"] for c in (first, second)]
+    assert kinds == ["consultation", "wrong_number"]
+
+    # the list of calls is one click from the top of the page, past the whole queue
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("#calls-jump")
+    expect(page.locator("#calls-panel")).to_be_in_viewport()
+    assert errors == []
+    for incident_id in raised:
+        deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
 
 
 def unique_initials(city: City, taken: set[str]) -> tuple[dict[str, str], str]:
@@ -530,6 +607,51 @@ def test_the_operator_finds_an_elder_by_phone_and_initials_and_opens_an_incident
     expect(row(page, incident_id)).to_be_visible()
     expect(page.locator("#detail-facts")).to_contain_text(ZH["source.operator"])
     expect(page.locator("#notes")).to_contain_text("女儿来电：老人胸闷气短")
+    assert errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_a_new_incident_for_an_elder_with_one_open_joins_it_and_says_so(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    deployment.settle()
+    elder = city.spare_elders(1, elders_taken)[0]
+    home = float(elder["lat"]), float(elder["lon"])
+    nurse, other = city.caregivers("nursing", 2, taken)
+    deployment.on_duty(nurse["responder_id"], *offset(*home, 20))
+    reports = [("en_route", ""), ("on_scene", ""), ("done", "已扶老人上床休息")]
+    incident_id = on_scene_incident(deployment, elder, nurse, *reports)  # done: the operator has not decided
+    deployment.on_duty(other["responder_id"], *offset(*home, 0, 60))
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    expect(row(page, incident_id)).to_be_visible()
+    page.click("#new-incident-button")
+    page.keyboard.type(elder["phone"])
+    page.locator(f'#new-incident button.elder-hit[data-elder-id="{elder["elder_id"]}"]').click()
+    existing = page.locator("#new-existing")  # said before: this joins the open incident
+    expect(existing).to_contain_text(incident_id)
+    page.select_option("#new-alarm", "medical")
+    page.fill("#new-note", "女儿来电：老人又说胸口疼")
+    page.click("#new-submit")
+
+    # said after: which incident it joined, and that someone was sent again after the caregiver's done
+    expect(page.locator("#new-incident")).to_be_hidden()
+    expect(page.locator("#detail")).to_have_attribute("data-incident-id", incident_id)
+    notice = page.locator("#detail-notice")
+    expect(notice).to_contain_text(ZH["new.attached"].format(id=incident_id, type=ZH["alarm.fall"]))
+    expect(notice).to_contain_text(ZH["new.sent_again"].split("，")[0])
+    expect(page.locator("#notes")).to_contain_text("女儿来电：老人又说胸口疼")
+    screenshot(page, "console-merged-zh")
+    view = deployment.get(f"/api/incidents/{incident_id}")
+    assert view["proposal"] is None
+    assert any(a["state"] == "offered" for a in view["assignments"])
+    opened = [i for i in deployment.get("/api/incidents?open=true")["incidents"] if i["elder_id"] == elder["elder_id"]]
+    assert [i["incident_id"] for i in opened] == [incident_id]  # one incident, not two
     assert errors == []
     deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
 
@@ -601,8 +723,14 @@ def test_an_incident_of_unknown_location_waits_until_the_operator_places_it(
     expect(page.locator("#new-incident")).to_be_hidden()
     expect(page.locator("#detail-flags")).to_contain_text(ZH["flag.place_unknown"])
     incident_id = page.locator("#detail").get_attribute("data-incident-id") or ""
-    expect(row(page, incident_id).locator(".col-elder")).to_contain_text("13800138000")
+    expect(row(page, incident_id).locator(".col-elder")).to_have_text("☎ 138…8000")  # not cut off
+    expect(row(page, incident_id).locator(".col-elder")).to_have_attribute("title", re.compile("13800138000"))
+    expect(page.locator("#detail-flags .flag")).to_have_count(1)  # one chip says the place is unknown
     assert deployment.get(f"/api/incidents/{incident_id}")["assignments"] == []
+    page.reload()  # the caller's number is the incident's own: it survives a reload
+    row(page, incident_id).click()
+    expect(page.locator("#detail-title")).to_contain_text("13800138000")
+    expect(page.locator("#detail-facts a.tel")).to_have_attribute("href", "tel:13800138000")
 
     # "near building 4": the typed address centres the map, a click on it places the caller
     page.click("#detail-actions button[data-action=locate]")
@@ -611,18 +739,26 @@ def test_an_incident_of_unknown_location_waits_until_the_operator_places_it(
     page.click("#locate-form button.map-pick")
     expect(page.locator("#map-pick")).to_be_visible()
     expect(page.locator("#pick-confirm")).to_be_disabled()
+    # without tiles the registered communities and buildings around are drawn as labelled landmarks
+    expect(page.locator("#pick-map .map-community").first).to_be_visible()
+    expect(page.locator("#pick-map .place-mark").first).to_be_attached()
     page.locator("#pick-map").click()  # the middle: where the address is
     expect(page.locator("#pick-map .mark.pin")).to_have_count(1)
+    expect(page.locator("#pick-nearest")).to_contain_text("最近的登记地点")  # the picked point's nearest place
     screenshot(page, "console-pick-zh")
     page.click("#pick-confirm")
     expect(page.locator("#map-pick")).to_be_hidden()
     expect(page.locator("#locate-form .picked-point")).to_be_visible()
+    expect(page.locator("#locate-form .picked-place")).to_be_visible()
     page.click("#locate-confirm")
     expect(page.locator("#locate-form")).to_be_hidden()
     expect(page.locator("#assignments-body tr[data-state=offered]")).to_have_count(1)
     view = deployment.get(f"/api/incidents/{incident_id}")
     assert view["location"] == "map" and not view["needs_manual"]
     assert distance_m(view["lat"], view["lon"], *spot) < 100
+    # the point carries the name of the registered place nearest it: a building of the city, or its community
+    assert view["place"] and view["place"].replace("/", "") in city.text().replace("/", "")
+    expect(page.locator("#detail-facts")).to_contain_text(view["place"])
     assert errors == []
     deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
 
@@ -708,6 +844,20 @@ def test_a_caregivers_done_with_a_hospital_note_leaves_120_to_the_operator(
     assert deployment.get(f"/api/incidents/{incident_id}")["open"]  # "done" did not resolve it
     contexts.append(context := desk(browser, LAPTOP))
     page, errors = open_console(context, deployment.url)
+
+    # the queue does not hide it: "待决定" with the caregiver's words, highlighted, and a filter of its own
+    state = row(page, incident_id).locator(".col-state")
+    expect(state).to_contain_text(ZH["queue.awaiting_decision"])
+    expect(state).to_have_attribute("title", re.compile("疑似骨折，建议送医"))
+    expect(row(page, incident_id)).to_have_class(has_class("awaiting"))
+    expect(row(page, incident_id).locator(".col-assignment")).to_contain_text(nurse["name"])
+    decide = page.locator('#queue-filters button[data-filter="decide"]')
+    expect(decide).to_contain_text(ZH["filter.decide"])
+    expect(decide.locator(".n")).to_have_text("1")
+    decide.click()
+    expect(page.locator("#queue-body tr")).to_have_count(1)
+    expect(row(page, incident_id)).to_be_visible()
+    screenshot(page, "console-decide-zh")
     row(page, incident_id).click()
     proposal = page.locator("#proposal")
     expect(proposal).to_be_visible()
@@ -721,6 +871,8 @@ def test_a_caregivers_done_with_a_hospital_note_leaves_120_to_the_operator(
     page.click("#action-confirm")
     expect(page.locator("#detail")).to_have_attribute("data-state", "escalated")
     expect(proposal).to_be_hidden()
+    expect(row(page, incident_id)).to_have_count(0)  # decided: no longer in the 待决定 filter
+    expect(decide.locator(".n")).to_have_text("")
     assert deployment.get(f"/api/incidents/{incident_id}")["escalated_to"] == "120"
     assert errors == []
 
@@ -776,6 +928,55 @@ def test_the_caregivers_phone_shows_the_operators_shared_note(
     assert "家属电话未接通" not in handset.inner_text("body")
     screenshot(handset, "phone-job-zh")
     assert errors == [] and phone_errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_a_caregiver_sent_to_an_unknown_caller_can_call_them_back_from_the_phone(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    deployment.settle()
+    somewhere = city.spare_elders(1, elders_taken)[0]  # the caller is at this elder's building
+    spot = float(somewhere["lat"]), float(somewhere["lon"])
+    helper = city.caregivers("life_care", 1, taken)[0]
+    deployment.caregiver(helper["responder_id"])
+    contexts.append(phone_context := phone(browser, *offset(*spot, 50)))
+    handset = phone_context.new_page()
+    phone_errors = watch_errors(handset)
+    handset.goto(f"{deployment.url}/m")
+    login(handset, helper["responder_id"], CAREGIVER_PASSWORD)
+    handset.click("#duty-button")
+    expect(handset.locator("#duty-button")).to_have_attribute("aria-pressed", "true")
+    caller = "13700001234"
+    body = {"alarm_type": "sos", "caller": caller, "address": somewhere["address"], "note": "路人：老人在楼下晕倒"}
+    view = deployment.post("/api/incidents", body)
+    incident_id = view["incident_id"]
+    if not any(a["responder_id"] == helper["responder_id"] for a in view["assignments"]):
+        deployment.post(f"/api/incidents/{incident_id}/dispatch", {"responder_id": helper["responder_id"]})
+
+    # the offer: no registered elder, so no community; it says so instead of "—"
+    expect(handset.locator("#offer")).to_be_visible()
+    expect(handset.locator("#offer-where-label")).to_have_text(ZH["phone.where"])
+    expect(handset.locator("#offer-community")).to_have_text(ZH["phone.unregistered_call"])
+    handset.click("#accept-button")
+
+    # the job: the place as the address, one tap to call the caller back, no empty contacts heading
+    expect(handset.locator("#job")).to_be_visible()
+    expect(handset.locator("#job-name")).to_have_text(ZH["phone.unregistered_call"])
+    expect(handset.locator("#job-address")).to_have_text(view["place"])
+    call_back = handset.locator("#call-caller")
+    expect(call_back).to_be_visible()
+    expect(call_back).to_have_text(ZH["phone.call_caller"].format(phone=caller))
+    expect(call_back).to_have_attribute("href", f"tel:{caller}")
+    expect(handset.locator("#job-phone")).to_be_hidden()
+    expect(handset.locator("#job-contacts-title")).to_be_hidden()
+    expect(handset.locator("#job-words-list")).to_contain_text("老人在楼下晕倒")
+    screenshot(handset, "phone-job-unknown-caller-zh")
+    assert phone_errors == []
     deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
 
 
@@ -838,6 +1039,12 @@ def test_the_supervisor_sees_live_figures_and_escalations(
     expect(escalation).to_be_visible(timeout=(ANSWER_TARGET_S + 3) * 1000)
     expect(page.locator('.kpi[data-kpi="escalations"]')).to_have_class(has_class("alarm"))
     screenshot(page, "supervisor-zh")
+    escalation.locator("a").click()  # the staff pages share the login: the console opens the incident at once
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#login-view")).to_be_hidden()
+    expect(page.locator("#detail")).to_have_attribute("data-incident-id", incident_id)
+    page.go_back()
+    expect(page.locator("#supervisor-view")).to_be_visible()
     deployment.post(f"/api/incidents/{incident_id}/acknowledge", {})
     expect(escalation).to_have_count(0)
     expect(page.locator("#kpi-answered-180")).to_have_text(str(kpis["answered_within_180s"] + 1))

@@ -175,3 +175,27 @@ def test_everything_is_served_from_the_app_itself() -> None:
             assert address in allowed, f"{path.name}: {address}"
         for local in re.findall(r'(?:src|href)="([^"]+)"', text):
             assert local.startswith("/"), f"{path.name}: {local}"
+
+
+def test_the_staff_pages_share_one_login_and_the_phone_keeps_its_own() -> None:
+    """A link from the supervisor view to the console (and back) needs no second login; a caregiver's phone
+    never shares a login with a staff page."""
+    common = (STATIC / "common.js").read_text(encoding="utf-8")
+    key = re.search(r'export const STAFF_SESSION = "([^"]+)";', common)
+    assert key is not None
+    for script in ("console.js", "supervisor.js"):
+        assert "new Session(STAFF_SESSION)" in (STATIC / script).read_text(encoding="utf-8"), script
+    phone = re.search(r'new Session\("([^"]+)"\)', (STATIC / "phone.js").read_text(encoding="utf-8"))
+    assert phone is not None and phone[1] != key[1]
+
+
+def test_forms_with_words_to_check_say_so_in_the_pages_language() -> None:
+    """The browser's own bubble ("Please fill out this field.") speaks the browser's language, not the page's:
+    the console's forms check their fields themselves (novalidate) and say what is missing."""
+    page = (STATIC / "console.html").read_text(encoding="utf-8")
+    for form in ("action-form", "locate-form", "new-incident-form"):
+        tag = re.search(rf'<form id="{form}"[^>]*>', page)
+        assert tag is not None and "novalidate" in tag[0], form
+    calls = (STATIC / "calls.js").read_text(encoding="utf-8")
+    assert 'el("form", { className: "callback-form", noValidate: true }' in calls
+    assert "required: true" not in calls

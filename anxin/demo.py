@@ -31,7 +31,11 @@ from simulators.traffic import alarm_stream, operator_bot
 
 DEMO_PASSWORD = "anxin-demo"
 BOT = "bot"  # the simulated operator's own account: "operator" is left to the person trying the demo
-LEFT_FOR_PEOPLE = 0.35  # of the incidents, which the simulated operator leaves alone
+# What the simulated operator leaves to the person at the console (chosen by id). At the default 6 events a
+# minute (about 7.5 new incidents and 0.4 hotline calls a minute) that is an incident every 4 to 5 minutes and a
+# call every 5: one a person can work every 2 to 3 minutes; those nobody acknowledges reach the supervisor.
+LEFT_FOR_PEOPLE = 0.03  # of the new incidents
+CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person classifies opens their own incident)
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
@@ -90,7 +94,8 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  supervisor view   {base}/supervisor  supervisor / {DEMO_PASSWORD}\n"
         f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
         f"  administrator     {base}/docs        admin / {DEMO_PASSWORD}\n"
-        f"  the simulated operator works as '{BOT}' and leaves about a third of the incidents to you;\n"
+        f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
+        f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
         f"  the simulated caregivers answer the rest. Stop with Ctrl-C.\n",
         flush=True,
     )
@@ -104,7 +109,9 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
     fleets = [
         asyncio.create_task(caregiver_fleet(base, caregivers, seed=11, stop=stop)),
         asyncio.create_task(alarm_stream(base, token, rate_per_min=http_rate, seed=5, stop=stop)),
-        asyncio.create_task(operator_bot(base, token, stop=stop, leave_share=LEFT_FOR_PEOPLE)),
+        asyncio.create_task(
+            operator_bot(base, token, stop=stop, leave_share=LEFT_FOR_PEOPLE, leave_calls=CALLS_LEFT_FOR_PEOPLE)
+        ),
     ]
     if devices is not None:
         fleets.append(asyncio.create_task(devices.run(stop)))

@@ -36,8 +36,10 @@ Incident = dict[str, Any]
 
 #: words in a caregiver's note that mean the elder should go to hospital
 HOSPITAL_WORDS: Final = ("送医", "医院", "120", "急救", "骨折")
-RESOLVED_DONE: Final = "护理员已上门处理：{text}"
-HANDED_TO_120: Final = "护理员建议送医：{text}；已转120急救"
+RESOLVED_PREFIX: Final = "护理员已上门处理："
+RESOLVED_DONE: Final = RESOLVED_PREFIX + "{text}"
+ESCALATED_PREFIX: Final = "护理员建议送医："
+HANDED_TO_120: Final = ESCALATED_PREFIX + "{text}；已转120急救"
 CALLED_BACK: Final = ("已回拨，老人误拨，一切正常", "已回拨，老人说按错了键，身体无恙", "已回拨，家属接听，老人安好")
 
 

@@ -6,13 +6,16 @@ What it owns
     answered and ends (:class:`HotlineCall`). Each call has a script (:mod:`simulators.scripts`): most
     callers want a service or have a question, a few are emergencies; the script goes on the switchboard
     before the phone rings, for the simulated operator (:mod:`simulators.bot` in the demo,
-    :mod:`simulators.operators` in a drill) to hear and classify.
+    :mod:`simulators.operators` in a drill) to hear and classify. When the server's hotline events take the
+    caller's words (an optional ``words`` field, :func:`takes_words`), the "answered" event carries them,
+    so that a person at the console reads what the simulated caller says.
 
 Rules
     1. Network only: the HTTP API with a bearer token (:mod:`simulators.api`: retried, never given up on).
     2. Every wait watches ``stop``, so a stream ends within moments of it being set.
-    3. One ``random.Random(seed)`` per stream draws every choice, so a seed gives the same sequence of
-       elders, alarm types and call scripts (not the same timing, which depends on the server).
+    3. One ``random.Random`` per stream (alarms, calls), from the seed, draws every choice, so a seed gives
+       the same sequence of elders, alarm types and call scripts (not the same timing, which depends on the
+       server).
 
 Never
     Never import the server's packages: this is a client like any other.
@@ -49,10 +52,11 @@ ALARM_MIX: tuple[tuple[str, float], ...] = (
     ("low_battery", 10.0),
     ("test", 5.0),
 )
-CALL_SHARE = 0.12  # of all events, a hotline call instead of a device alarm
+CALL_SHARE = 0.2  # of the stream's events, hotline calls (the demo: 0.4 a minute) instead of device alarms
 UNKNOWN_CALLER_SHARE = 0.25  # of calls, from a number not in the registry
 EMERGENCY_SHARE = 0.25  # of calls, an emergency (the rest: services, questions, wrong numbers, silence)
 HOTLINE_LINE = "12349"  # the national elderly service hotline number
+WORDS_FIELD = "words"  # the hotline event's optional field for what the caller says, when the server has it
 AWAY_FROM_HOME_SHARE = 0.3  # of device alarms, sent with a GPS fix away from home
 
 # -- alarms and calls ---------------------------------------------------------------------------------
@@ -68,30 +72,54 @@ async def alarm_stream(
     drill: bool = False,
     switchboard: Switchboard = SWITCHBOARD,
 ) -> None:
-    """Raise alarms and hotline calls at ``rate_per_min`` on average until ``stop`` is set; each call's script
-    goes on ``switchboard`` (by default the one the demo's operator bot listens to)."""
+    """Raise alarms and hotline calls at ``rate_per_min`` on average until ``stop`` is set: ``CALL_SHARE`` of
+    it calls, the rest alarms, two independent streams (so that calls come from the start, not whenever one
+    seeded draw happens to make one); each call's script goes on ``switchboard`` (by default the one the
+    demo's operator bot listens to)."""
     if rate_per_min <= 0:
         raise ValueError("rate_per_min must be positive")
-    rng = random.Random(seed)
     run = f"sim{seed}-{int(time.time())}"  # call ids must not repeat across runs
-    calls: set[asyncio.Task[dict[str, Any] | None]] = set()
     async with api_client(base_url, token) as client:
         elders = await fetch_elders(client, stop)
         if not elders:
             log.error("no elders registered (or stopped before the list came); no traffic")
             return
-        log.info("alarm stream: %d elders, %.1f events/min, drill=%s", len(elders), rate_per_min, drill)
+        words = await takes_words(client)
+        log.info("alarm stream: %d elders, %.1f events/min (%.2f calls), drill=%s, callers' words sent: %s",
+                 len(elders), rate_per_min, rate_per_min * CALL_SHARE, drill, words)  # fmt: skip
+        alarms_rng, calls_rng = random.Random(seed), random.Random(f"{seed}/calls")
+        async with asyncio.TaskGroup() as streams:
+            streams.create_task(_alarms(client, alarms_rng, elders, rate_per_min * (1 - CALL_SHARE), stop, drill))
+            calls = _Hotline(run, calls_rng, elders, drill, words, switchboard)
+            streams.create_task(calls.ring(client, rate_per_min * CALL_SHARE, stop))
+
+
+async def _alarms(
+    client: httpx.AsyncClient, rng: random.Random, elders: list[Elder], per_min: float, stop: asyncio.Event, drill: bool
+) -> None:
+    while not await pause(stop, rng.expovariate(per_min / 60.0)):
+        await raise_alarm(client, rng, elders, stop=stop, drill=drill)
+
+
+@dataclass(slots=True)
+class _Hotline:
+    run: str
+    rng: random.Random
+    elders: list[Elder]
+    drill: bool
+    words: bool
+    switchboard: Switchboard
+
+    async def ring(self, client: httpx.AsyncClient, per_min: float, stop: asyncio.Event) -> None:
+        calls: set[asyncio.Task[dict[str, Any] | None]] = set()
         count = 0
-        while not await pause(stop, rng.expovariate(rate_per_min / 60.0)):
+        while not await pause(stop, self.rng.expovariate(per_min / 60.0)):
             count += 1
-            if rng.random() < CALL_SHARE:
-                call = HotlineCall.draw(rng, elders, f"{run}-{count}", drill=drill)
-                switchboard.put(call.call_id, call.script)
-                task = asyncio.create_task(call.play(client, rng, stop))
-                calls.add(task)
-                task.add_done_callback(calls.discard)
-            else:
-                await raise_alarm(client, rng, elders, stop=stop, drill=drill)
+            call = HotlineCall.draw(self.rng, self.elders, f"{self.run}-{count}", drill=self.drill, words=self.words)
+            self.switchboard.put(call.call_id, call.script)
+            task = asyncio.create_task(call.play(client, self.rng, stop))
+            calls.add(task)
+            task.add_done_callback(calls.discard)
         await asyncio.gather(*calls, return_exceptions=True)
 
 
@@ -108,6 +136,17 @@ async def fetch_elders(client: httpx.AsyncClient, stop: asyncio.Event) -> list[E
             return []
         elders: list[Elder] = answer["elders"]
         return elders
+
+
+async def takes_words(client: httpx.AsyncClient) -> bool:
+    """Whether the server's hotline events take the caller's words (``words`` in its published schema);
+    False when it does not say (the events refuse fields they do not know)."""
+    try:
+        response = await client.get("/openapi.json")
+        schema = response.json()["components"]["schemas"]["HotlineEventIn"]["properties"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return False
+    return WORDS_FIELD in schema
 
 
 def pick_alarm_type(rng: random.Random) -> str:
@@ -162,7 +201,8 @@ class HotlineCall:
 
     The telephony says whether a call that ends unanswered should open an incident (``open_incident``, on
     for the hotline: an elder who called gets called back); what an answered call is about, only the
-    operator who listens to the ``script`` can say.
+    operator who listens to the ``script`` can say. With ``words`` the "answered" event carries what the
+    caller says (the script's words), for a person at the console to read.
     """
 
     call_id: str
@@ -170,6 +210,7 @@ class HotlineCall:
     script: CallScript
     drill: bool
     open_incident: bool = True
+    words: bool = False
 
     @classmethod
     def draw(
@@ -181,12 +222,13 @@ class HotlineCall:
         drill: bool,
         unknown_share: float = UNKNOWN_CALLER_SHARE,
         emergency_share: float = EMERGENCY_SHARE,
+        words: bool = False,
     ) -> HotlineCall:
         elder = rng.choice(elders)
         known = rng.random() >= unknown_share and bool(elder.get("phone"))
         caller = str(elder["phone"]) if known else unknown_number(rng)
         script = draw_script(rng, elder, known=known, emergency_share=emergency_share)
-        return cls(call_id, caller, script, drill)
+        return cls(call_id, caller, script, drill, words=words)
 
     async def play(
         self,
@@ -212,8 +254,9 @@ class HotlineCall:
         await self._event(client, "ended", stop)
         return answered
 
-    async def _event(self, client: httpx.AsyncClient, event: str, stop: asyncio.Event) -> dict[str, Any] | None:
-        body = {
+    def event_body(self, event: str) -> dict[str, Any]:
+        """The telephony's event; "answered" carries the caller's words when the server takes them."""
+        body: dict[str, Any] = {
             "event": event,
             "call_id": self.call_id,
             "caller": self.caller,
@@ -221,6 +264,12 @@ class HotlineCall:
             "open_incident": self.open_incident,
             "drill": self.drill,
         }
+        if self.words and event == "answered" and self.script.text:
+            body[WORDS_FIELD] = self.script.text
+        return body
+
+    async def _event(self, client: httpx.AsyncClient, event: str, stop: asyncio.Event) -> dict[str, Any] | None:
+        body = self.event_body(event)
         try:
             answer = await call_api(client, "POST", "/api/hotline/events", stop=stop, body=body)
         except Refused as refused:

@@ -30,11 +30,14 @@ def test_the_demo_drives_the_seeded_citys_own_devices(tmp_path: Path) -> None:
     assert device_fleet(off, alarms_per_min=6.0) is None
 
 
-def test_the_simulated_operator_leaves_a_stable_third_to_the_people() -> None:
+def test_the_simulated_operator_leaves_a_stable_manageable_share_to_the_people() -> None:
+    from anxin.demo import CALLS_LEFT_FOR_PEOPLE, LEFT_FOR_PEOPLE
     from simulators.bot import left_for_people
 
     ids = [f"INC-{n}" for n in range(3000)]
-    left = [i for i in ids if left_for_people(i, 0.35)]
-    assert 0.30 < len(left) / len(ids) < 0.40
-    assert left == [i for i in ids if left_for_people(i, 0.35)]  # the same ones after a restart
+    left = [i for i in ids if left_for_people(i, LEFT_FOR_PEOPLE)]
+    assert 0.02 < len(left) / len(ids) < 0.05  # at ~7.5 incidents a minute: one every 4 to 5 minutes
+    assert left == [i for i in ids if left_for_people(i, LEFT_FOR_PEOPLE)]  # the same ones after a restart
     assert not any(left_for_people(i, 0.0) for i in ids)
+    calls = [f"sim5-1700000000-{n}" for n in range(3000)]
+    assert 0.4 < sum(left_for_people(c, CALLS_LEFT_FOR_PEOPLE) for c in calls) / len(calls) < 0.6

@@ -141,6 +141,7 @@ class HotlineEventIn(Body):
     open_incident: bool = Field(True, description="a call that ends unanswered opens an incident to call back")
     alarm_type: AlarmType = "call"
     drill: bool = False
+    words: str = Field("", max_length=500, description="what the caller said, when the telephony knows it")
 
 
 @router.post("/hotline/events", tags=["intake"])
@@ -157,6 +158,7 @@ async def hotline_event(body: HotlineEventIn, core: CoreDep, who: Staff) -> dict
             open_incident=body.open_incident,
             alarm_type=body.alarm_type,
             drill=body.drill,
+            words=body.words,
         )
     )
     return {

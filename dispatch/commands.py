@@ -70,6 +70,7 @@ class CallEvent:
     open_incident: bool = True
     alarm_type: str = "call"
     drill: bool = False
+    words: str = ""  # what the caller said, when the telephony knows it
 
 
 @dataclass(frozen=True, slots=True)

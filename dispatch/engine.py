@@ -379,7 +379,7 @@ class Engine:
                 call = self.state.calls[event.call_id]
             if event.event == "answered" and call.state == "ringing":
                 # the operator speaks to the caller first, then classifies the call (classify_call)
-                self.emit(CallAnswered(event.call_id), actor=event.actor, drill=event.drill)
+                self.emit(CallAnswered(event.call_id, event.words), actor=event.actor, drill=event.drill)
             elif event.event == "ended" and call.state != "ended":
                 missed = call.state == "ringing"
                 self.emit(CallEnded(event.call_id), actor=event.actor, drill=event.drill)

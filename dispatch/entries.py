@@ -307,6 +307,7 @@ class CallRinging(Fact):
 @dataclass(frozen=True, slots=True)
 class CallAnswered(Fact):
     call_id: str
+    words: str = ""  # what the caller said, when the telephony knows it (an IVR menu, a transcript)
 
 
 @fact("call.ended")

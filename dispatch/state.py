@@ -187,6 +187,7 @@ class Call:
     text: str = ""
     callback: str | None = None  # "due" for a silent call until someone called back, then "done"
     callback_outcome: str = ""
+    words: str = ""  # what the caller said, when the telephony knew it
 
     @property
     def open(self) -> bool:
@@ -539,6 +540,7 @@ class Projection:
     def _call_answered(self, entry: Entry, p: CallAnswered) -> None:
         call = self.calls[p.call_id]
         call.state, call.answered_at, call.answered_by = "answered", entry.ts, entry.actor
+        call.words = p.words
 
     def _call_ended(self, entry: Entry, p: CallEnded) -> None:
         call = self.calls[p.call_id]

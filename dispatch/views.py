@@ -477,4 +477,5 @@ def call_view(call: Call, directory: Directory) -> dict[str, Any]:
         "text": call.text,
         "callback": call.callback,
         "callback_outcome": call.callback_outcome,
+        "words": call.words,
     }

@@ -253,6 +253,8 @@ export function createCalls({ app, session, render, select, responderName, notic
     $("call-pop-who").textContent = whoText(call);
     $("call-pop-line").textContent = call.line ? t("call.line", { line: call.line }) : "";
     $("call-pop-state").textContent = label("call", call.state);
+    $("call-pop-words").hidden = !call.words;
+    $("call-pop-words").textContent = call.words ? t("call.words", { words: call.words }) : "";
     $("call-pop-open").hidden = !call.incident_id;
     $("call-pop-open").dataset.incidentId = call.incident_id || "";
     paintRecord(call);

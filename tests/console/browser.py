@@ -189,9 +189,10 @@ class Deployment:
         head: int = self.get("/api/journal?limit=1")["head"]
         return head
 
-    def call(self, event: str, call_id: str, caller: str, line: str = "12349-1") -> dict[str, Any]:
-        """A telephony event, as the centre's PBX posts it."""
-        return self.post("/api/hotline/events", {"event": event, "call_id": call_id, "caller": caller, "line": line})
+    def call(self, event: str, call_id: str, caller: str, line: str = "12349-1", words: str = "") -> dict[str, Any]:
+        """A telephony event, as the centre's PBX posts it (``words``: what its IVR heard, if anything)."""
+        body = {"event": event, "call_id": call_id, "caller": caller, "line": line, "words": words}
+        return self.post("/api/hotline/events", body)
 
     def work_job(self, responder_id: str, *reports: tuple[str, str]) -> str:
         """The caregiver's phone as a script (its websocket, no page): accept the offer it holds, then report

@@ -456,8 +456,9 @@ def test_a_consultation_call_opens_no_incident_and_dispatches_nobody(
         ZH["call.who_contact"].format(name=daughter, relation=relation, elder=elder["name"])
     )
     expect(page.locator("#call-pop .record-name")).to_contain_text(elder["name"])  # the elder's record
-    deployment.call("answered", **call)
+    deployment.call("answered", **call, words="按2：咨询服务")
     expect(page.locator("#classify")).to_be_visible()
+    expect(page.locator("#call-pop-words")).to_have_text(ZH["call.words"].format(words="按2：咨询服务"))
     expect(page.locator("#classify-who .chosen-name")).to_have_text(elder["name"])
     page.fill("#classify-text", "咨询助餐服务的时间")
     page.click("#classify button[data-kind=consultation]")

@@ -15,9 +15,9 @@ KNOWN = "13505960001"  # e1's phone
 STRANGER = "0596-1234567"
 
 
-async def answered(core: Core, call_id: str, caller: str = KNOWN) -> None:
+async def answered(core: Core, call_id: str, caller: str = KNOWN, words: str = "") -> None:
     await hotline(core, "ringing", call_id=call_id, caller=caller, line="12349", actor="cti")
-    await hotline(core, "answered", call_id=call_id, caller=caller, line="12349", actor="cti")
+    await hotline(core, "answered", call_id=call_id, caller=caller, line="12349", actor="cti", words=words)
 
 
 def incident_of(core: Core, call_id: str) -> Incident | None:
@@ -27,8 +27,9 @@ def incident_of(core: Core, call_id: str) -> Incident | None:
 
 async def test_a_call_classified_as_a_fall_opens_an_incident_and_offers_it(core: Core) -> None:
     await on_duty(core, "c_near")
-    await answered(core, "k-1")
+    await answered(core, "k-1", words="按1：紧急求助")
     assert incident_of(core, "k-1") is None
+    assert core.views.call("k-1")["words"] == "按1：紧急求助"  # what the telephony knew of the caller
     outcome = await core.engine.classify_call(
         Classification("k-1", "emergency", "operator:o", text="在卫生间摔倒，起不来", alarm_type="fall")
     )

@@ -352,6 +352,18 @@ async def dispatch(incident_id: str, body: DispatchIn, core: CoreDep, who: Staff
     return _view(core, incident_id)
 
 
+class RetypeIn(Body):
+    alarm_type: AlarmType
+
+
+@router.post("/incidents/{incident_id}/type", tags=["incidents"])
+async def retype(incident_id: str, body: RetypeIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """Say what the alarm really is (a pendant's SOS that is a fall): the type and the priority that follows;
+    if nobody holds the offer or the job, it is ranked again for the new type's skill and offered."""
+    await core.engine.retype(incident_id, body.alarm_type, actor=who.actor)
+    return _view(core, incident_id)
+
+
 @router.post("/incidents/{incident_id}/cancel", tags=["incidents"])
 async def cancel(incident_id: str, body: ReasonIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     await core.engine.cancel(incident_id, body.reason, actor=who.actor)

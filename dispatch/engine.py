@@ -75,6 +75,7 @@ from dispatch.entries import (
     ResponderDuty,
     ResponderPosition,
     ResponderSaved,
+    Retyped,
     Unanswered,
     Unrecognised,
 )
@@ -670,6 +671,27 @@ class Engine:
                 self.emit(withdrawn, actor=actor, incident=incident)
         if rule(incident.alarm_type).dispatch:
             await self._dispatch_next(incident)
+
+    async def retype(self, incident_id: str, alarm_type: str, *, actor: str) -> None:
+        """The operator says what the alarm really is: a new type and the priority it gives. A person alarm
+        stays a person alarm (a technical condition is not retyped); if nobody holds the offer or the job, the
+        incident is ranked again for the new type's skill and offered."""
+        new = rule(alarm_type)
+        async with self._txn():
+            incident = self.incident(incident_id)
+            if not incident.open or incident.technical or new.technical:
+                raise Conflict(
+                    f"{incident_id} ({incident.alarm_type}, {incident.state.value}) cannot become {alarm_type}",
+                    code="cannot_retype",
+                    params={"incident": incident_id, "alarm_type": alarm_type},
+                )
+            if alarm_type == incident.alarm_type:
+                return
+            elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
+            level, reasons = priority(alarm_type, elder, self.clock.now())
+            self.emit(Retyped(alarm_type, level, tuple(reasons)), actor=actor, incident=incident)
+            if new.dispatch:
+                await self._dispatch_next(incident)
 
     async def cancel(self, incident_id: str, reason: str, *, actor: str) -> None:
         if _blank(reason):

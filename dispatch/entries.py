@@ -174,6 +174,17 @@ class Note(Fact):
     shared: bool = False  # shown on the assigned caregiver's phone (what they need to know at the door)
 
 
+@fact("incident.retyped")
+@dataclass(frozen=True, slots=True)
+class Retyped(Fact):
+    """An operator said what the alarm really is (a pendant's SOS that is a fall): its type, and the priority
+    that follows from it."""
+
+    alarm_type: str
+    priority: int
+    priority_reasons: tuple[str, ...]
+
+
 @fact("incident.located")
 @dataclass(frozen=True, slots=True)
 class Located(Fact):

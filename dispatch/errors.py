@@ -70,6 +70,7 @@ CODES = frozenset(
         "drill_mismatch",
         "no_callback_due",
         "incident_closed",
+        "cannot_retype",
         "account_exists",
     }
 )

@@ -56,6 +56,7 @@ from dispatch.entries import (
     Resolved,
     ResponderDuty,
     ResponderPosition,
+    Retyped,
     Unanswered,
 )
 from dispatch.journal import Entry
@@ -238,6 +239,7 @@ class Projection:
         self._on(Ranked, self._ranked)
         self._on(NeedsManual, self._needs_manual)
         self._on(Located, self._located)
+        self._on(Retyped, self._retyped)
         self._on(Note, self._note)
         self._on(Cancelled, self._cancelled)
         self._on(Escalated, self._escalated)
@@ -385,6 +387,17 @@ class Projection:
         incident.ranking = ()  # ranked from the old place: rank again
         incident.clinic = None
         if incident.needs_manual:  # a new place is a new chance: the engine tries to dispatch again
+            incident.needs_manual = False
+            incident.manual_reason = None
+            incident.failed_offers = 0
+        incident.updated_at = entry.ts
+
+    def _retyped(self, entry: Entry, p: Retyped) -> None:
+        incident = self._incident(entry)
+        incident.alarm_type, incident.priority, incident.priority_reasons = p.alarm_type, p.priority, p.priority_reasons
+        incident.ranking = ()  # another type may need another skill: rank again when offering
+        incident.clinic = None
+        if incident.needs_manual:  # another skill is another chance: the engine tries to dispatch again
             incident.needs_manual = False
             incident.manual_reason = None
             incident.failed_offers = 0

@@ -288,6 +288,8 @@ def actions(incident: Incident, working: list[Assignment]) -> list[str]:
         allowed.append("replace" if on_job else "dispatch")
     if incident.open:
         allowed += ["locate", "note"]
+        if not incident.technical:
+            allowed.append("retype")
     return allowed
 
 

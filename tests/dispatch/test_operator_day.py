@@ -271,3 +271,19 @@ async def test_the_callers_words_typed_by_hand_reach_the_caregiver(core: Core) -
     (update,) = core.views.job_updates(incident.incident_id)
     job = update[1]
     assert job["caller"] == STRANGER and job["notes"][0]["text"] == f"caller {STRANGER}\n邻居来电：老人在楼道摔倒"
+
+
+async def test_a_call_that_is_a_fall_is_retyped_and_offered_to_a_nurse(core: Core) -> None:
+    await on_duty(core, "c_own")  # life care only
+    incident, _ = await raise_alarm(core, "call", actor="device:d", source="api", elder_id="e1")
+    (offer,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(offer.assignment_id, "c_own", False)
+    assert incident.needs_manual
+    await on_duty(core, "c_near")  # a nurse comes on duty
+    await core.engine.retype(incident.incident_id, "fall", actor="operator:o")
+    assert (incident.alarm_type, incident.priority, incident.needs_manual) == ("fall", 1, False)
+    assert [a.responder_id for a in engine_of(core).state.active_assignments(incident)] == ["c_near"]
+    with pytest.raises(Conflict) as technical:
+        await core.engine.retype(incident.incident_id, "low_battery", actor="operator:o")
+    assert technical.value.code == "cannot_retype"
+    assert "retype" in core.views.incident(incident.incident_id)["actions"]

@@ -24,6 +24,7 @@ const FORMS = {
   escalate: { title: "form.escalate_title", text: "form.escalate_note", required: false, presets: null },
   resolve: { title: "form.resolve_title", text: "form.outcome", required: true, presets: "resolve" },
   close: { title: "form.close_title", text: "form.close_note", required: false, presets: null },
+  retype: { title: "form.retype_title", text: "form.retype_note", required: false, presets: null },
 };
 const PRESETS = {
   cancel: ["preset.cancel_mistake", "preset.cancel_test", "preset.cancel_phoned"],
@@ -153,6 +154,10 @@ export function createDetail({
     $("action-text").setAttribute("aria-required", String(FORMS[action].required));
     $("action-error").textContent = "";
     if (service) $("action-service").value = service;
+    if (action === "retype") {
+      const view = current();
+      if (view) $("action-alarm-type").value = view.alarm_type;
+    }
     for (const part of document.querySelectorAll("#action-form .form-part")) part.hidden = part.dataset.for !== action;
     labelForm();
     $("action-text").focus();
@@ -189,7 +194,10 @@ export function createDetail({
     else if (form === "escalate") {
       done = await post(view.incident_id, "escalate", { service: $("action-service").value, note: text });
     } else if (form === "resolve") done = await post(view.incident_id, "resolve", { outcome: text });
-    else {
+    else if (form === "retype") {
+      done = await post(view.incident_id, "type", { alarm_type: $("action-alarm-type").value });
+      if (done === true && text) done = await post(view.incident_id, "notes", { text });
+    } else {
       done = !text || (await post(view.incident_id, "notes", { text }));
       if (done === true) done = await post(view.incident_id, "close", {});
     }
@@ -452,6 +460,7 @@ export function createDetail({
       close: may(view, "close"),
       locate: may(view, "locate"),
       note: may(view, "note"),
+      retype: may(view, "retype"),
     };
     for (const button of document.querySelectorAll("#detail button[data-action]")) {
       button.disabled = app.busy || !can[button.dataset.action];

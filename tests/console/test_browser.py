@@ -1195,3 +1195,29 @@ def test_the_api_docs_render_with_the_network_cut_off(
     expect(page.get_by_text("/api/alarms").first).to_be_attached()
     # ReDoc's bundle asks for its "powered by" logo on its CDN; offline that picture is missing and nothing else
     assert outside == ["https://cdn.redoc.ly/redoc/logo-mini.svg"]
+
+
+def test_an_operator_changes_an_alarms_type(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    elder = city.spare_elders(1, elders_taken)[0]
+    incident_id, _ = deployment.raise_alarm(elder["elder_id"], "call")
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    row(page, incident_id).click()
+    page.click("#detail-actions button[data-action=retype]")
+    expect(page.locator("#action-form-title")).to_have_text(ZH["form.retype_title"])
+    page.select_option("#action-alarm-type", "fall")
+    page.fill("#action-text", "家属来电说老人是摔倒了")
+    page.click("#action-confirm")
+    expect(page.locator("#action-form")).to_be_hidden()
+    expect(page.locator("#detail-title")).to_contain_text(ZH["alarm.fall"])
+    view = deployment.get(f"/api/incidents/{incident_id}")
+    assert (view["alarm_type"], view["priority"]) == ("fall", 1)
+    assert view["notes"][-1]["text"] == "家属来电说老人是摔倒了"
+    assert errors == []
+    deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})

@@ -501,8 +501,10 @@ class Engine:
         from the elder (``again``) sends someone without it."""
         if not incident.open or incident.needs_manual or incident.state is IncidentState.ASSIGNED:
             return
-        if incident.state is IncidentState.ESCALATED or self.state.active_assignments(incident):
-            return  # handed to 120/110/119, or someone holds the offer or the job (on scene included)
+        if self.state.active_assignments(incident):
+            return  # someone holds the offer or the job (on scene included)
+        if incident.state is IncidentState.ESCALATED:
+            return  # handed to 120/110/119: the engine sends nobody (see _refused)
         if incident.state is IncidentState.ON_SCENE and not again:
             return
         if incident.failed_offers >= self.settings.max_offers:
@@ -528,6 +530,15 @@ class Engine:
             incident, candidate.responder_id, by="auto", distance_m=candidate.distance_m, eta_s=candidate.eta_s,
             actor="system",
         )  # fmt: skip
+
+    async def _refused(self, incident: Incident) -> None:
+        """An offer was declined or lapsed: the next candidate. Lock held. For an incident handed to 120/110/119
+        the engine sends nobody else, but the operator who sent someone besides must know they are not coming."""
+        if incident.state is IncidentState.ESCALATED:
+            if not incident.needs_manual and not self.state.active_assignments(incident):
+                self._manual(incident, "the responder sent after the hand-over is not coming")
+            return
+        await self._dispatch_next(incident)
 
     async def _rank(self, incident: Incident, tried: set[str]) -> RankedResponder | None:
         assert incident.lat is not None and incident.lon is not None
@@ -812,7 +823,7 @@ class Engine:
             reply = OfferAccepted if accept else OfferDeclined
             self.emit(reply(assignment_id, responder_id, reason), actor=actor, incident=incident)
             if not accept:
-                await self._dispatch_next(incident)
+                await self._refused(incident)
             elif incident.elder_id is not None:
                 why = f"assigned to {incident.incident_id}"
                 self.emit(ElderViewed(incident.elder_id, why), actor=actor, incident=incident)
@@ -921,7 +932,7 @@ class Engine:
                     if assignment.state is AssignmentState.OFFERED:
                         incident = self.state.incidents[assignment.incident_id]
                         self.emit(OfferExpired(ident, assignment.responder_id), actor="system", incident=incident)
-                        await self._dispatch_next(incident)
+                        await self._refused(incident)
                 elif what == "stale":
                     self.state.dirty.add(ident)
                 elif what == "checkin":

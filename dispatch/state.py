@@ -434,6 +434,7 @@ class Projection:
         self._set_state(incident, incident_next(incident.state, event), entry.ts)
         incident.updated_at = entry.ts
         if not incident.open:
+            incident.needs_manual, incident.manual_reason = False, None  # nothing left to dispatch
             self.timers.cancel(("answer", incident.incident_id))
             key = (person_key(incident.elder_id, incident.device_id) or "", incident.drill)
             if self.open_by_elder.get(key) == incident.incident_id:

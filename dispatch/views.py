@@ -357,6 +357,7 @@ def offer_view(assignment: Assignment, incident: Incident, directory: Directory)
         "alarm_type": incident.alarm_type,
         "priority": incident.priority,
         "community": elder.community if elder else None,
+        "place": incident.place,  # where an operator placed an unknown caller (a building, not a person)
         "distance_m": assignment.distance_m,
         "eta_s": assignment.eta_s,
         "expires_at": assignment.deadline,

@@ -287,3 +287,14 @@ async def test_a_call_that_is_a_fall_is_retyped_and_offered_to_a_nurse(core: Cor
         await core.engine.retype(incident.incident_id, "low_battery", actor="operator:o")
     assert technical.value.code == "cannot_retype"
     assert "retype" in core.views.incident(incident.incident_id)["actions"]
+
+
+async def test_a_responder_declining_after_the_hand_over_to_120_is_flagged(core: Core) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await raise_alarm(core, "medical", actor="device:d", source="api", elder_id="e1")
+    await core.engine.escalate(incident.incident_id, "120", "说话不清", actor="operator:o")
+    (offer,) = engine_of(core).state.active_assignments(incident)  # still offered: someone with the key
+    await core.engine.reply_offer(offer.assignment_id, "c_near", False)
+    assert incident.needs_manual and incident.state is IncidentState.ESCALATED
+    await core.engine.close(incident.incident_id, actor="operator:o")
+    assert not incident.needs_manual  # a closed incident waits for nobody

@@ -18,7 +18,7 @@
 //   each call.* entry of the feed has its call read again (one request at a time per call).
 "use strict";
 
-import { $, el, errorText, serverNow } from "./common.js";
+import { $, actorWords, el, errorText, serverNow } from "./common.js";
 import { fmtTime, label, t } from "./i18n.js";
 import { joinedWords } from "./newincident.js";
 import { elderSearch, landmarksOf, middleOf, nearbyPlaces, placePicker } from "./places.js";
@@ -51,6 +51,8 @@ export function createCalls({ app, session, render, select, responderName, notic
   const known = new Map(); // call_id -> caller, for incidents whose call is no longer on the desk
   const desks = new Map(); // call_id -> the classification bar of that call: {callId, search, place, text, busy}
   const dismissed = new Set(); // calls the operator closed the pop-up of (they stay in the list)
+  const classifiedBy = new Map(); // call_id -> the journal actor who classified it (from the feed)
+  const taken = new Map(); // call_id -> {text, incidentId}: what I typed when someone else classified the call
   let popRecord = null; // {elderId, record} or {elderId, error}
   let closing = null; // {callId, timer}: the pop-up of a call that is over, closing itself
 
@@ -89,6 +91,7 @@ export function createCalls({ app, session, render, select, responderName, notic
         if (app.popCallId !== p.call_id && mayPop()) pop(p.call_id);
       }
       if (call && item.kind === "call.ended") call.state = "ended";
+      if (item.kind === "call.classified" && item.actor) classifiedBy.set(p.call_id, item.actor);
     }
     refetch(p.call_id);
   }
@@ -162,7 +165,10 @@ export function createCalls({ app, session, render, select, responderName, notic
 
   /** Closes the pop-up; the next call waiting (if any) comes up in it. */
   function dismiss() {
-    if (app.popCallId) dismissed.add(app.popCallId);
+    if (app.popCallId) {
+      dismissed.add(app.popCallId);
+      taken.delete(app.popCallId);
+    }
     app.popCallId = null;
     popRecord = null;
     $("call-pop-error").textContent = "";
@@ -193,6 +199,14 @@ export function createCalls({ app, session, render, select, responderName, notic
   }
 
   function whoText(call) {
+    if (call.caller_is !== "elder" && !call.contact) {
+      // an unknown number: once the elder is identified it is still the number calling, about that elder
+      const desk = desks.get(call.call_id);
+      const found = desk ? desk.search.chosen() : null;
+      const name = call.elder_name || (found && found.name)
+        || (call.elder_id && popRecord && popRecord.record ? popRecord.record.name : null);
+      if (call.elder_id || found) return t("call.who_about", { caller: call.caller, name: name || "…" });
+    }
     if (call.caller_is === "elder" || call.elder_id) {
       return t("call.who_elder", { name: call.elder_name || (popRecord && popRecord.record ? popRecord.record.name : "…") });
     }
@@ -238,7 +252,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     forgetDesks();
     paintOthers(call);
     if (!call) {
-      for (const id of ["call-pop-caller", "call-pop-who", "call-pop-state", "call-pop-record", "call-pop-result",
+      for (const id of ["call-pop-caller", "call-pop-who", "call-pop-state", "call-pop-record", "call-pop-result", "call-pop-taken",
         "classify-links", "classify-who", "classify-place"]) $(id).replaceChildren();
       $("call-pop-record").dataset.shown = "";
       $("call-pop-result").dataset.key = "";
@@ -249,6 +263,8 @@ export function createCalls({ app, session, render, select, responderName, notic
     box.dataset.callId = call.call_id;
     box.dataset.state = call.state;
     box.dataset.callerIs = call.caller_is || "unknown";
+    if (inHand(call)) box.dataset.inHand = "";
+    else delete box.dataset.inHand;
     $("call-pop-caller").textContent = call.caller;
     $("call-pop-who").textContent = whoText(call);
     $("call-pop-line").textContent = call.line ? t("call.line", { line: call.line }) : "";
@@ -260,12 +276,63 @@ export function createCalls({ app, session, render, select, responderName, notic
     paintRecord(call);
     paintDesk(call);
     paintResult(call);
+    paintTaken(call);
     closeWhenOver(call);
+  }
+
+  // Someone else (another operator, the bot) classified the call I was typing about: what I typed stays, with
+  // who did it, to copy or to add as a note to the incident the call opened or joined.
+  function paintTaken(call) {
+    const holder = $("call-pop-taken");
+    const lost = taken.get(call.call_id);
+    holder.hidden = !lost;
+    if (!lost) {
+      holder.replaceChildren();
+      holder.dataset.key = "";
+      return;
+    }
+    const actor = classifiedBy.get(call.call_id);
+    const who = actor ? actorWords(actor) : call.answered_by || t("call.someone");
+    const key = JSON.stringify([who, call.kind, call.incident_id, lost.noted, lost.error]);
+    if (holder.dataset.key === key) return;
+    holder.dataset.key = key;
+    const text = el("textarea", { className: "taken-text", readOnly: true, rows: 2, value: lost.text });
+    text.value = lost.text;
+    const copy = el("button", {
+      type: "button", className: "taken-copy", onclick: () => {
+        text.select();
+        if (navigator.clipboard) navigator.clipboard.writeText(lost.text).catch(() => document.execCommand("copy"));
+        else document.execCommand("copy");
+      },
+    }, t("call.taken_copy"));
+    const note = call.incident_id && !lost.noted ? el("button", {
+      type: "button", className: "taken-note", onclick: async () => {
+        try {
+          await session.api("POST", `/api/incidents/${encodeURIComponent(call.incident_id)}/notes`,
+            { text: lost.text, shared: true });
+          lost.noted = true;
+          lost.error = "";
+        } catch (error) {
+          lost.error = errorText(error);
+        }
+        render();
+      },
+    }, t("call.taken_note", { id: call.incident_id })) : null;
+    holder.replaceChildren(
+      el("strong", {}, t("call.taken", { name: who, kind: call.kind ? label("callkind", call.kind) : "—" })),
+      text,
+      el("span", { className: "taken-buttons" }, copy, note,
+        lost.noted ? el("span", { className: "muted" }, t("call.taken_noted")) : null,
+        el("button", { type: "button", className: "link", onclick: () => {
+          taken.delete(call.call_id);
+          render();
+        } }, t("call.taken_forget"))),
+      lost.error ? el("span", { className: "error" }, lost.error) : null);
   }
 
   // A call that is over leaves the pop-up by itself, a few seconds after (the operator sees what became of it).
   function closeWhenOver(call) {
-    if (!over(call)) {
+    if (!over(call) || taken.has(call.call_id)) {
       if (closing && closing.callId === call.call_id) stopClosing();
       return;
     }
@@ -399,6 +466,7 @@ export function createCalls({ app, session, render, select, responderName, notic
       const call = app.calls.get(callId);
       if (call && inHand(call)) continue;
       if (desk.busy) continue;
+      if (call && call.kind && !desk.mine && desk.text.trim()) taken.set(callId, { text: desk.text.trim(), noted: false });
       desks.delete(callId);
       if ($("classify").dataset.callId === callId) delete $("classify").dataset.callId;
     }
@@ -437,6 +505,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     const before = kind === "emergency" && elderId
       ? [...app.incidents.values()].find((v) => v.open && v.elder_id === elderId) || null : null;
     desk.busy = true;
+    desk.mine = true;
     desk.linkKey = null;
     $("call-pop-error").textContent = "";
     render();
@@ -451,6 +520,7 @@ export function createCalls({ app, session, render, select, responderName, notic
         if (view && app.selectedId === view.incident_id) notice(joinedWords(view, before));
       }
     } catch (error) {
+      desk.mine = false;
       if (app.popCallId === call.call_id) $("call-pop-error").textContent = errorText(error);
     } finally {
       desk.busy = false;
@@ -611,6 +681,7 @@ export function createCalls({ app, session, render, select, responderName, notic
       closedSeen.clear();
       desks.clear();
       dismissed.clear();
+      taken.clear();
       stopClosing();
       delete $("classify").dataset.callId;
       app.popCallId = null;
@@ -620,6 +691,7 @@ export function createCalls({ app, session, render, select, responderName, notic
       $("call-pop-record").dataset.shown = "";
       $("call-pop-result").dataset.key = "";
       $("call-pop-others").dataset.key = "";
+      $("call-pop-taken").dataset.key = "";
       for (const desk of desks.values()) desk.linkKey = null;
       $("calls").replaceChildren();
     },

@@ -286,6 +286,7 @@ function elderShort(view) {
 /** Where: the elder's address, else how the incident was placed. */
 function placeText(view) {
   if (view.address && (view.location === "home" || view.location === "reported" || !view.place)) return view.address;
+  if (view.place && view.location === "map") return t("place.nearby", { place: view.place }); // a point, not the building
   return view.place || label("location", view.location);
 }
 
@@ -317,7 +318,18 @@ const openViews = () => [...app.incidents.values()].filter((v) => v.open).sort(b
 const shownViews = () => openViews().filter(FILTERS[app.filter]);
 
 function assignmentText(view) {
-  if (view.state === "escalated") return t("queue.escalated_to", { service: view.escalated_to || "—" });
+  if (view.state === "escalated") {
+    // handed over: the service, and still whoever was sent besides (on scene, on the way, declined) or that
+    // nobody is coming and the operator must act
+    const parts = [t("queue.escalated_to", { service: view.escalated_to || "—" })];
+    const last = view.assignments.length ? view.assignments[view.assignments.length - 1] : null;
+    const active = view.assignments.filter((a) => ACTIVE_ASSIGNMENT.has(a.state));
+    for (const a of active.length ? active : last ? [last] : []) {
+      parts.push(`${a.responder_name || responderName(a.responder_id)} ${label("assignment", a.state)}`);
+    }
+    if (view.needs_manual) parts.push(t("queue.needs_manual"));
+    return parts.join(" · ");
+  }
   if (awaitingDecision(view)) return t("queue.done_by", { who: actorWords(view.proposal.actor, view.proposal.actor_name) });
   const active = view.assignments.filter((a) => ACTIVE_ASSIGNMENT.has(a.state));
   if (active.length) {

@@ -38,6 +38,8 @@ export function createDetail({
 }) {
   let shown = null; // the view the panel shows
   let form = null; // the action whose form is open
+  let submitting = false; // my own action form is being sent
+  let stale = false; // the form's action went away under it (someone else changed the incident)
   let locating = false; // the locate form is open
   let notices = []; // [key, params] of what the page did for the operator on this incident (a merge, ...)
 
@@ -174,6 +176,7 @@ export function createDetail({
 
   function closeForm() {
     form = null;
+    markStale(null);
     $("action-form").hidden = true;
     labelForm();
   }
@@ -181,7 +184,7 @@ export function createDetail({
   async function submitForm(event) {
     event.preventDefault();
     const view = current();
-    if (!view || !form) return;
+    if (!view || !form || stale) return;
     const text = $("action-text").value.trim();
     if (FORMS[form].required && !text) {
       // our own words, not the browser's bubble (the form is novalidate)
@@ -189,6 +192,17 @@ export function createDetail({
       $("action-text").focus();
       return;
     }
+    let done;
+    submitting = true;
+    try {
+      done = await sendForm(view, text);
+    } finally {
+      submitting = false;
+    }
+    if (done === true) closeForm();
+  }
+
+  async function sendForm(view, text) {
     let done;
     if (form === "cancel") done = await post(view.incident_id, "cancel", { reason: text });
     else if (form === "escalate") {
@@ -201,7 +215,17 @@ export function createDetail({
       done = !text || (await post(view.incident_id, "notes", { text }));
       if (done === true) done = await post(view.incident_id, "close", {});
     }
-    if (done === true) closeForm();
+    return done;
+  }
+
+  // A half-filled form whose action someone else took away (resolved, cancelled, handed over meanwhile) stays
+  // open with what was typed and says what happened, instead of vanishing; 返回 closes it.
+  function markStale(view) {
+    stale = Boolean(view);
+    $("action-form-stale").hidden = !stale;
+    $("action-form-stale").textContent = view ? t("form.taken_over", { state: label("state", view.state) }) : "";
+    $("action-confirm").disabled = stale;
+    $("action-form").classList.toggle("stale", stale);
   }
 
   // -- placing the incident -----------------------------------------------------------------------------
@@ -304,7 +328,10 @@ export function createDetail({
     }
     renderOverride(view);
     paintButtons(view);
-    if (form && !may(view, form)) closeForm();
+    if (form && !may(view, form)) {
+      if (submitting || !$("action-text").value.trim()) closeForm();
+      else markStale(view);
+    } else if (form && stale) markStale(null);
     if (locating && !may(view, "locate")) closeLocate();
   }
 
@@ -348,7 +375,8 @@ export function createDetail({
       ["facts.source", source],
       ["facts.elder", view.elder_name ? view.elder_name : callerLink
         ? el("span", {}, t("elder.unknown_caller_label"), " ", callerLink) : elderText(view)],
-      ["facts.address", view.address || view.place || "—"],
+      ["facts.address", view.location === "map" && view.place ? t("place.nearby", { place: view.place })
+        : view.address || view.place || "—"],
       ["facts.location", [label("location", view.location), view.place, position].filter(Boolean).join(" · ")],
       ["facts.opened", fmtTime(view.opened_at)],
       ["facts.acknowledged", view.acknowledged_at
@@ -383,7 +411,8 @@ export function createDetail({
         el("td", {}, fmtDistance(c.distance_m)),
         el("td", {}, fmtEta(c.eta_s)),
         el("td", {}, label("travel", c.travel)),
-        el("td", { className: "reasons" }, explainAll(c.reasons)),
+        el("td", { className: "reasons", title: explainAll(c.reasons).split(t("list.separator")).join("\n") },
+          explainAll(c.reasons)),
         el("td", {}, dispatchButton(view, c.responder_id)));
     }));
     $("ranking").hidden = view.ranking.length === 0;
@@ -433,7 +462,7 @@ export function createDetail({
     el("td", { className: "assignment-state" }, label("assignment", a.state)),
     el("td", {}, fmtTime(a.offered_at)),
     el("td", {}, fmtEta(a.eta_s)),
-    el("td", {}, explain(a.note, responderName)))));
+    el("td", { className: "assignment-note" }, explain(a.note, responderName)))));
     $("assignments").hidden = view.assignments.length === 0;
     $("assignments-empty").hidden = view.assignments.length > 0;
   }
@@ -528,6 +557,7 @@ export function createDetail({
       overrideKey = "";
       labelForm();
       paintNotices();
+      if (stale && current()) markStale(current());
     },
   };
 }

@@ -36,6 +36,7 @@ export function createNewIncident({ app, session, putIncident, select, notice })
     landmarks: () => landmarksOf(app),
     places: (centre) => nearbyPlaces(session, app, centre),
     tiles: () => app.config.map_tiles,
+    onChange: () => paintSubmit(),
   });
   $("new-who").replaceChildren(search.node);
   $("new-place").replaceChildren(place.node);
@@ -47,7 +48,15 @@ export function createNewIncident({ app, session, putIncident, select, notice })
     return [...app.incidents.values()].find((v) => v.open && v.elder_id === elder.elder_id) || null;
   }
 
+  // An unknown caller with no place yet: the incident opens, but nobody can be sent until it is placed.
+  function paintSubmit() {
+    const key = search.chosen() || place.value() ? "new.submit" : "new.submit_unplaced";
+    $("new-submit").dataset.i18n = key;
+    $("new-submit").textContent = t(key);
+  }
+
   function paint() {
+    paintSubmit();
     const elder = search.chosen();
     $("new-unknown").hidden = Boolean(elder);
     const existing = openOf(elder);
@@ -108,6 +117,7 @@ export function createNewIncident({ app, session, putIncident, select, notice })
   }
 
   $("new-incident-form").addEventListener("submit", submit);
+  $("new-incident-form").addEventListener("input", paintSubmit);
   $("new-cancel").addEventListener("click", () => dialog.close());
   $("new-incident-button").addEventListener("click", open);
 

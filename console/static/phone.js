@@ -22,6 +22,8 @@ const BACKOFF_MAX_MS = 3000;
 const RING_EVERY_MS = 5000;
 const POSITION_EVERY_MS = 30_000;
 const POSITION_MOVE_M = 25;
+// a mainland mobile (13763042274) or a landline with its area code (0596-1234567), in a free text
+const PHONE_NUMBER = /((?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8})/;
 const NEXT = { accepted: ["en_route", "on_scene"], en_route: ["on_scene"], on_scene: ["done"] };
 
 const session = new Session("anxin.phone.session");
@@ -183,10 +185,34 @@ function ring() {
 
 const secondsLeft = () => (phone.offer ? phone.offer.expires_at - serverNow() : 0);
 
-function reply(accept) {
+function reply(accept, reason = "") {
   if (!phone.offer) return;
   unlockAudio();
-  send({ type: accept ? "accept" : "decline", assignment_id: phone.offer.assignment_id }, accept ? "accept" : "decline");
+  const message = { type: accept ? "accept" : "decline", assignment_id: phone.offer.assignment_id };
+  if (!accept && reason) message.reason = reason;
+  send(message, accept ? "accept" : "decline");
+  askDecline(false);
+}
+
+// 拒绝 asks once, with a few quick reasons (optional, one at most), sent as the decline's reason.
+function askDecline(open) {
+  unlockAudio();
+  $("decline-confirm").hidden = !open;
+  $("decline-button").hidden = open;
+  for (const button of document.querySelectorAll("#decline-confirm .decline-reason")) {
+    button.setAttribute("aria-pressed", "false");
+  }
+}
+
+function declineReason() {
+  const chosen = document.querySelector('#decline-confirm .decline-reason[aria-pressed="true"]');
+  return chosen ? chosen.textContent.trim() : "";
+}
+
+/** A text with the phone numbers in it as tel: links (text nodes and links, never markup). */
+function withPhoneLinks(text) {
+  return String(text).split(PHONE_NUMBER).map((part, index) => (index % 2
+    ? el("a", { className: "tel", href: `tel:${part.replace(/[^0-9+]/g, "")}` }, part) : part));
 }
 
 function report(status) {
@@ -289,6 +315,7 @@ function clear(...ids) {
 
 function renderOffer() {
   const offer = phone.offer;
+  if (!offer || $("offer").dataset.assignmentId !== offer.assignment_id) askDecline(false);
   $("offer").hidden = !offer;
   if (!offer) {
     clear("offer-type", "offer-community", "offer-distance", "offer-eta", "offer-countdown");
@@ -313,6 +340,7 @@ function tickOffer() {
   $("offer-countdown").classList.toggle("urgent", left <= 10);
   $("accept-button").disabled = left <= 0;
   $("decline-button").disabled = left <= 0;
+  $("decline-yes").disabled = left <= 0;
 }
 
 function renderJob() {
@@ -330,13 +358,14 @@ function renderJob() {
   const elder = job.elder;
   $("job-name").textContent = elder ? elder.name : t("phone.unregistered_call");
   $("job-age").textContent = elder && elder.age !== null ? t("record.age", { n: elder.age }) : "";
-  $("job-address").textContent = job.place || (elder ? elder.address : "") || label("location", job.location || "unknown");
+  $("job-address").textContent = job.place && job.location === "map" ? t("place.nearby", { place: job.place })
+    : job.place || (elder ? elder.address : "") || label("location", job.location || "unknown");
   const away = job.location && job.location !== "home";
   $("job-place").hidden = !away;
   $("job-place").textContent = away ? t("phone.place", { how: label("location", job.location) }) : "";
   const access = job.access || (elder && elder.access) || "";
   $("job-access").hidden = !access;
-  $("job-access").textContent = access ? t("phone.access", { access }) : "";
+  $("job-access").replaceChildren(...(access ? withPhoneLinks(t("phone.access", { access })) : []));
   renderWords(job);
   // a caller nobody knows: one tap to call them back (the number the operator took the call from)
   $("call-caller").hidden = !job.caller;
@@ -460,7 +489,18 @@ async function init() {
   $("logout-button").addEventListener("click", () => session.end());
   $("duty-button").addEventListener("click", toggleDuty);
   $("accept-button").addEventListener("click", () => reply(true));
-  $("decline-button").addEventListener("click", () => reply(false));
+  $("decline-button").addEventListener("click", () => askDecline(true));
+  $("decline-no").addEventListener("click", () => askDecline(false));
+  $("decline-yes").addEventListener("click", () => reply(false, declineReason()));
+  for (const button of document.querySelectorAll("#decline-confirm .decline-reason")) {
+    button.addEventListener("click", () => {
+      const on = button.getAttribute("aria-pressed") !== "true";
+      for (const other of document.querySelectorAll("#decline-confirm .decline-reason")) {
+        other.setAttribute("aria-pressed", "false");
+      }
+      button.setAttribute("aria-pressed", String(on));
+    });
+  }
   for (const button of document.querySelectorAll("#job button[data-status]")) {
     button.addEventListener("click", () => report(button.dataset.status));
   }

@@ -57,6 +57,12 @@ function liveSearch(input, search, show) {
   return { run, stop: () => { asked += 1; clearTimeout(timer); } };
 }
 
+/** A gazetteer path ("龙文区/景山街道/檀林社区") as people say it: "檀林社区（景山街道）". */
+export function placeName(text) {
+  const parts = String(text || "").split("/").filter(Boolean);
+  return parts.length > 1 ? t("place.within", { place: parts[parts.length - 1], area: parts[parts.length - 2] }) : String(text || "");
+}
+
 const matchedText = (what) => (has(`matched.${what}`) ? t(`matched.${what}`) : null);
 
 /**
@@ -93,7 +99,9 @@ export function elderSearch(session, { id, onPick = () => {} }) {
         onclick: () => choose(elder),
       },
       el("strong", {}, elder.name),
-      el("span", { className: "hit-phone" }, elder.phone || ""),
+      // a hit on a family contact's phone: the elder's own number is not what matched, so it is left out
+      [].concat(elder.matched || []).includes("contact_phone") ? null
+        : el("span", { className: "hit-phone" }, elder.phone || ""),
       el("span", { className: "hit-address muted" }, elder.address || ""),
       ...(elder.matched ? [].concat(elder.matched) : []).map(matchedText).filter(Boolean)
         .map((text) => el("span", { className: "tag" }, text))))));
@@ -146,7 +154,10 @@ export function elderSearch(session, { id, onPick = () => {} }) {
  * `places(centre)` a promise of the registered places around (nearbyPlaces); `tiles()`.
  * value(): {address} | {lat, lon} | {lat, lon, address: the nearest place's name} | null.
  */
-export function placePicker(session, { id, centre, landmarks = () => [], places = () => Promise.resolve([]), tiles = () => null }) {
+export function placePicker(session, {
+  id, centre, landmarks = () => [], places = () => Promise.resolve([]), tiles = () => null, onChange = () => {},
+}) {
+  let chosenPlace = null; // the suggestion taken: the input shows its name, the server gets its label
   let point = null; // {lat, lon, place} picked on the map (place: the nearest registered place, or null)
   let suggestions = [];
   const input = el("input", {
@@ -168,13 +179,14 @@ export function placePicker(session, { id, centre, landmarks = () => [], places 
     else {
       list.replaceChildren(...suggestions.map((place) => el("li", {},
         el("button", { type: "button", className: "place-hit", onclick: () => choose(place) },
-          el("span", {}, place.label),
+          el("span", { title: place.label }, placeName(place.label)),
           place.kind ? el("span", { className: "tag" }, label("placekind", place.kind)) : null))));
     }
   };
   const search = liveSearch(input, async (q) => (await session.api("GET", `/api/places?q=${encodeURIComponent(q)}&limit=${SHOWN}`)).places, show);
   input.addEventListener("input", () => {
     point = null;
+    chosenPlace = null;
     paintChoice();
   });
   input.addEventListener("keydown", (event) => {
@@ -185,7 +197,8 @@ export function placePicker(session, { id, centre, landmarks = () => [], places 
   });
 
   function choose(place) {
-    input.value = place.label;
+    input.value = placeName(place.label);
+    chosenPlace = place;
     point = null;
     search.stop();
     list.replaceChildren();
@@ -193,6 +206,7 @@ export function placePicker(session, { id, centre, landmarks = () => [], places 
   }
 
   function paintChoice() {
+    onChange();
     shown.hidden = !point;
     shown.replaceChildren(...(point ? [
       el("span", { className: "muted" }, t("place.picked")),
@@ -213,6 +227,7 @@ export function placePicker(session, { id, centre, landmarks = () => [], places 
     const picked = await pickOnMap({ centre: middle, marks, places: around, tiles: tiles() });
     if (!picked) return;
     point = picked;
+    chosenPlace = null;
     input.value = "";
     search.stop();
     list.replaceChildren();
@@ -225,10 +240,12 @@ export function placePicker(session, { id, centre, landmarks = () => [], places 
       if (point && point.place) return { lat: point.lat, lon: point.lon, address: point.place.label };
       if (point) return { lat: point.lat, lon: point.lon };
       const address = input.value.trim();
+      if (chosenPlace && address === placeName(chosenPlace.label)) return { address: chosenPlace.label };
       return address ? { address } : null;
     },
     clear() {
       point = null;
+      chosenPlace = null;
       input.value = "";
       search.stop();
       list.replaceChildren();

@@ -33,6 +33,7 @@ const PHRASES = [
   [/^open now \((.+)\)$/, (m) => t("reason.open_now", { hours: m[1] })],
   [/^(\d+) offers declined or expired$/, (m) => t("reason.offers_failed", { n: m[1] })],
   [/^location unknown$/, () => t("reason.location_unknown")],
+  [/^the responder sent after the hand-over is not coming$/, () => t("reason.handover_nobody")],
   [/^no free responder with skill (\w+) within ([\d.]+) km$/,
     (m) => t("reason.nobody_free", { skill: label("skill", m[1]), distance: distance(m[2], "km") })],
   [/^caregiver (\S+) done(?:: ([\s\S]*))?$/, (m, names) => {

@@ -491,6 +491,17 @@ def test_a_consultation_call_opens_no_incident_and_dispatches_nobody(
     assert errors == []
 
 
+def visible_rows(page: Page) -> int:
+    """Queue rows wholly on the screen (below any pop-up stuck over them)."""
+    pop = page.locator("#call-pop")
+    bottom = 0.0
+    if pop.is_visible():
+        box = pop.bounding_box()
+        bottom = box["y"] + box["height"] if box else 0.0
+    boxes = [r.bounding_box() for r in page.locator("#queue-body tr").all()]
+    return len([b for b in boxes if b and b["y"] >= bottom and b["y"] + b["height"] <= LAPTOP["height"]])
+
+
 def test_a_second_call_while_the_first_is_in_hand_is_seen_at_once_on_a_laptop(
     deployment: Deployment, browser: Browser, city: City, elders_taken: set[str], contexts: list[BrowserContext]
 ) -> None:
@@ -525,6 +536,11 @@ def test_a_second_call_while_the_first_is_in_hand_is_seen_at_once_on_a_laptop(
     waiting = re.search(r"(\d+)☎\)", page.title())
     assert waiting and int(waiting[1]) >= 2, page.title()  # the window title counts the calls waiting
     screenshot(page, "console-second-call-zh")
+    # during a call the queue stays in sight: the pop-up takes at most ~40 % of the screen, at least 8 rows show
+    page.evaluate("window.scrollTo(0, 0)")
+    assert visible_rows(page) >= 8, visible_rows(page)
+    box = pop.bounding_box()
+    assert box and box["height"] <= LAPTOP["height"] * 0.42, box
 
     banner.locator("button.call-switch").click()  # one click: the ringing call in the pop-up
     expect(pop).to_have_attribute("data-call-id", second["call_id"])
@@ -959,10 +975,15 @@ def test_a_caregiver_sent_to_an_unknown_caller_can_call_them_back_from_the_phone
     if not any(a["responder_id"] == helper["responder_id"] for a in view["assignments"]):
         deployment.post(f"/api/incidents/{incident_id}/dispatch", {"responder_id": helper["responder_id"]})
 
-    # the offer: no registered elder, so no community; it says so instead of "—"
+    # the offer: no registered elder, so no community; the place the operator gave instead of "—"
     expect(handset.locator("#offer")).to_be_visible()
     expect(handset.locator("#offer-where-label")).to_have_text(ZH["phone.where"])
-    expect(handset.locator("#offer-community")).to_have_text(ZH["phone.unregistered_call"])
+    expect(handset.locator("#offer-community")).to_have_text(view["place"])
+    handset.click("#decline-button")  # 拒绝 asks once, with quick reasons; 返回 keeps the offer
+    expect(handset.locator("#decline-confirm")).to_be_visible()
+    expect(handset.locator("#decline-confirm")).to_contain_text(ZH["phone.decline_ask"])
+    handset.click("#decline-no")
+    expect(handset.locator("#decline-confirm")).to_be_hidden()
     handset.click("#accept-button")
 
     # the job: the place as the address, one tap to call the caller back, no empty contacts heading
@@ -976,6 +997,7 @@ def test_a_caregiver_sent_to_an_unknown_caller_can_call_them_back_from_the_phone
     expect(handset.locator("#job-phone")).to_be_hidden()
     expect(handset.locator("#job-contacts-title")).to_be_hidden()
     expect(handset.locator("#job-words-list")).to_contain_text("老人在楼下晕倒")
+    expect(handset.locator("#job .status-buttons")).to_be_in_viewport()  # in reach on the first screen
     screenshot(handset, "phone-job-unknown-caller-zh")
     assert phone_errors == []
     deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})

@@ -384,24 +384,22 @@ class Projection:
     def _located(self, entry: Entry, p: Located) -> None:
         incident = self._incident(entry)
         incident.lat, incident.lon, incident.location, incident.place = p.lat, p.lon, p.by, p.address
-        incident.ranking = ()  # ranked from the old place: rank again
-        incident.clinic = None
-        if incident.needs_manual:  # a new place is a new chance: the engine tries to dispatch again
-            incident.needs_manual = False
-            incident.manual_reason = None
-            incident.failed_offers = 0
-        incident.updated_at = entry.ts
+        self._fresh_chance(incident, entry.ts)  # ranked from the old place
 
     def _retyped(self, entry: Entry, p: Retyped) -> None:
         incident = self._incident(entry)
         incident.alarm_type, incident.priority, incident.priority_reasons = p.alarm_type, p.priority, p.priority_reasons
-        incident.ranking = ()  # another type may need another skill: rank again when offering
+        self._fresh_chance(incident, entry.ts)  # another type may need another skill
+
+    @staticmethod
+    def _fresh_chance(incident: Incident, ts: float) -> None:
+        """A new place or a new type: rank again when offering, and an incident that went to the operators for
+        want of a responder gets a new chance (the engine tries to dispatch it again)."""
+        incident.ranking = ()
         incident.clinic = None
-        if incident.needs_manual:  # another skill is another chance: the engine tries to dispatch again
-            incident.needs_manual = False
-            incident.manual_reason = None
-            incident.failed_offers = 0
-        incident.updated_at = entry.ts
+        if incident.needs_manual:
+            incident.needs_manual, incident.manual_reason, incident.failed_offers = False, None, 0
+        incident.updated_at = ts
 
     def _note(self, entry: Entry, p: Note) -> None:
         incident = self._incident(entry)

@@ -54,6 +54,12 @@ const FILTERS = {
   mine: (v) => Boolean(session.current) && v.acknowledged_by === `${session.current.role}:${session.current.username}`,
 };
 
+// The alarms a person raises (the call's classify bar, the new-incident form, 改类型): one list for the three.
+const PERSON_ALARMS = ["fall", "medical", "sos", "fire", "inactivity", "call"];
+for (const select of document.querySelectorAll("select[data-alarm-types]")) {
+  select.append(...PERSON_ALARMS.map((type) => el("option", { value: type, dataset: { i18n: `alarm.${type}` } })));
+}
+
 const session = new Session(STAFF_SESSION);
 
 const app = {

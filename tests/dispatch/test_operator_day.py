@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch.clock import ManualClock
 from dispatch.commands import Classification
-from dispatch.core import Core
+from dispatch.core import Core, open_core
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.machines import AssignmentState, IncidentState
 from dispatch.state import Incident
@@ -245,18 +246,29 @@ async def test_a_note_of_invisible_characters_is_no_note(core: Core) -> None:
     assert [n.text for n in incident.notes] == ["门没锁"]
 
 
-async def test_an_alarm_after_the_visit_sends_someone_again_and_a_restart_does_not(core: Core) -> None:
+async def test_an_alarm_after_the_visit_sends_someone_again_and_a_restart_does_not(
+    core: Core, clock: ManualClock
+) -> None:
     incident = await on_scene(core)
+    iid = incident.incident_id
     (job,) = engine_of(core).state.active_assignments(incident)
     await core.engine.report_status(job.assignment_id, "c_near", "done", "老人情况稳定")
-    await engine_of(core).start()  # as at a restart: the decision stays the operator's, nobody is sent
-    incident = engine_of(core).state.incidents[incident.incident_id]
-    assert not engine_of(core).state.active_assignments(incident) and incident.state is IncidentState.ON_SCENE
-    again, attached = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
-    assert attached and again is incident
-    assert [a.responder_id for a in engine_of(core).state.active_assignments(incident)] == [
-        "c_mid"
-    ] or incident.needs_manual
+    settings = core.settings
+    await core.close()
+    reopened = await open_core(settings, clock)  # a restart: the decision stays the operator's, nobody is sent
+    reopened.intake.start()
+    try:
+        incident = engine_of(reopened).state.incidents[iid]
+        assert not engine_of(reopened).state.active_assignments(incident)
+        assert incident.state is IncidentState.ON_SCENE and incident.proposal is not None
+        await on_duty(reopened, "c_mid")
+        again, attached = await raise_alarm(reopened, "sos", actor="device:d", source="api", elder_id="e1")
+        assert attached and again is incident  # the elder pressed again after the visit: someone else is sent
+        assert [a.responder_id for a in engine_of(reopened).state.active_assignments(incident)] == ["c_mid"]
+    finally:
+        await reopened.close()
+    await (await open_core(settings, clock)).close()  # the fixture closes whatever it yielded: reopen for it
+    core.lock.acquire()  # keep the fixture's close() balanced
 
 
 async def test_the_callers_words_typed_by_hand_reach_the_caregiver(core: Core) -> None:

@@ -24,9 +24,10 @@ import aiosqlite
 from console.errors import AuthError
 from dispatch.clock import Clock
 from dispatch.errors import Conflict
+from dispatch.scopes import EVERYWHERE, Content, Reach
 
-Role = Literal["admin", "supervisor", "operator", "caregiver"]
-ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver")
+Role = Literal["admin", "supervisor", "operator", "caregiver", "service"]
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "service")
 STAFF: tuple[Role, ...] = ("admin", "supervisor", "operator")
 
 _SCHEMA = """
@@ -47,16 +48,33 @@ CREATE TABLE IF NOT EXISTS tokens (
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
+#: what each role reads beyond its scope's dispatch work (see dispatch.scopes)
+CONTENTS: dict[str, frozenset[Content]] = {
+    "admin": frozenset({"work", "audit", "accounts"}),
+    "supervisor": frozenset({"work", "health", "audit"}),
+    "operator": frozenset({"work"}),
+    "caregiver": frozenset(),  # their own offers and jobs, on the phone channel only
+    "service": frozenset({"work"}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     username: str
     role: Role
     responder_id: str | None
     expires_at: float = math.inf  # when the token it came from stops being valid
+    scopes: tuple[str, ...] = (EVERYWHERE,)
+    grants: frozenset[str] = frozenset()  # a service account's permissions ("hotline", "alarms", ...)
+    name: str = ""  # the person's name as colleagues know it
 
     @property
     def actor(self) -> str:
         return f"{self.role}:{self.username}"
+
+    @property
+    def reach(self) -> Reach:
+        return Reach(self.scopes, CONTENTS.get(self.role, frozenset()))
 
 
 def hash_password(password: str) -> str:

@@ -38,6 +38,12 @@ CallKind = Literal["emergency", "service", "consultation", "complaint", "wrong_n
 OfferedBy = Literal["auto", "operator"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
+ReadWhat = Literal["record", "incident", "call", "job"]
+AccountChange = Literal[
+    "disabled", "enabled", "password_reset", "password_changed", "role", "scopes", "key_issued", "key_revoked",
+    "logout",
+]  # fmt: skip
+LoginRefusal = Literal["wrong_password", "unknown_account", "disabled", "locked", "address_throttled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,10 +391,25 @@ class ElderPosition(Fact):
 @fact("elder.viewed")
 @dataclass(frozen=True, slots=True)
 class ElderViewed(Fact):
-    """Someone read an elder's record (health data is sensitive: every read is on record)."""
+    """Someone read an elder's personal data (health data is sensitive: every read is on record): their
+    record, or an incident or call about them (``what``)."""
 
     elder_id: str
     why: str | None = None
+    what: ReadWhat = "record"
+    subject: str | None = None  # the incident or call read, when it was not the record itself
+
+
+@fact("records.read")
+@dataclass(frozen=True, slots=True)
+class RecordsRead(Fact):
+    """A bulk read of personal data: a list or search of elders, the incident or call list, the console's
+    stream or snapshot, the journal, an export. ``count`` is how many records it held; a search names them."""
+
+    what: str
+    count: int
+    elder_ids: tuple[str, ...] = ()
+    filter: str = ""  # the community or query the list was asked for
 
 
 # -- registry and accounts ----------------------------------------------------------------------------
@@ -399,6 +420,38 @@ class ElderViewed(Fact):
 class AccountCreated(Fact):
     username: str
     role: str
+    scopes: tuple[str, ...] = ()  # the parts of the network it sees ("*": the whole centre)
+    service: bool = False  # a service account (an integration's API key), not a person
+
+
+@fact("account.changed")
+@dataclass(frozen=True, slots=True)
+class AccountChanged(Fact):
+    """An account's life after creation: disabled, enabled, its password reset by an admin or changed by its
+    owner, its role or scopes changed, an API key issued or revoked, a logout (tokens revoked)."""
+
+    username: str
+    change: AccountChange
+    detail: str = ""
+
+
+@fact("login.failed")
+@dataclass(frozen=True, slots=True)
+class LoginFailed(Fact):
+    """A refused login: wrong password, no such account, a disabled or locked account, a throttled address."""
+
+    username: str  # as typed (cut to 64 characters)
+    address: str
+    reason: LoginRefusal
+
+
+@fact("journal.guard")
+@dataclass(frozen=True, slots=True)
+class JournalGuard(Fact):
+    """At start the journal found its protection missing (append-only triggers dropped) and put it back:
+    someone with the file in hand may have rewritten it; ``anxin verify`` judges."""
+
+    missing: tuple[str, ...]
 
 
 @fact("registry.elder")

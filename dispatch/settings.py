@@ -59,6 +59,25 @@ class Settings(BaseSettings):
     # auth
     admin_password: str | None = None
     token_ttl_s: float = Field(12 * 3600.0, gt=0)
+    #: wrong passwords before an account is locked, and for how long; wrong passwords from one address before
+    #: that address is refused (over the same window)
+    login_fail_account: int = Field(20, ge=1)
+    login_fail_address: int = Field(100, ge=1)
+    login_lock_s: float = Field(900.0, gt=0)
+    #: hotline lines that belong to a part of the network ("8001": "西城区/德胜街道"): an unknown caller on that
+    #: line is that part's to answer; calls on other lines, from nobody known, are the whole centre's
+    lines: dict[str, str] = {}
+
+    # the service record's anchor: the key that signs the checkpoints of the chain's head, kept outside the data
+    # folder (None: the file "<data>.chain-key" beside the data folder), and how often a checkpoint is written
+    chain_key_file: Path | None = None
+    anchor_every_s: float = Field(1.0, gt=0)
+
+    # TLS for HTTP and websockets (both files, or neither); behind a reverse proxy, the proxy's addresses whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed (the client's address is what login throttling counts)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
 
     config: Path | None = None
 

@@ -1,0 +1,75 @@
+"""Scopes: which part of the network a person may see, and what of it.
+
+What it owns
+    :class:`Reach`, the read side's question "may this person see this?". The network is the three-level
+    path ``district/street/community`` (区/街道/社区) of the registry; a scope is a prefix of it (a district, a
+    street, a community) or ``*``, the whole centre. Everything personal has a *place* (a community path) and
+    a *kind of content*:
+
+    - an elder's record, their incidents, calls, positions and health readings are the elder's community's;
+    - an incident of a caller nobody knows is placed where the operator placed it (the nearest registered
+      community) or, before that, by the hotline line it came in on (``Settings.lines``); with neither it is
+      the whole centre's;
+    - a responder's duty and position are their home community's; their offers and jobs are the incident's
+      (the elder's scope owns an incident; the responder sees only their job, on their phone);
+    - accounts, logins and imports are the whole centre's.
+
+Rules
+    1. No place means the whole centre's: only a ``*`` scope sees it. An unknown place is never shown.
+    2. Health readings go only to those who read health (supervisors); reads-on-record (audit) only to those who
+       audit (supervisors and admins). Operators see the alarm, not the chart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+EVERYWHERE = "*"
+
+#: what an entry or a record holds, beyond its place: ordinary dispatch work, health readings, audit records
+Content = Literal["work", "health", "audit", "accounts"]
+
+
+def check_scope(value: str) -> str:
+    """A scope as stored: ``*`` or a district, street or community path (1 to 3 parts, none empty)."""
+    value = value.strip()
+    if value == EVERYWHERE:
+        return value
+    parts = [part.strip() for part in value.split("/")]
+    if not 1 <= len(parts) <= 3 or not all(parts):
+        raise ValueError("a scope is * or a path district[/street[/community]]")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What one person may see: the scopes they hold and the kinds of content their role reads."""
+
+    scopes: tuple[str, ...]
+    contents: frozenset[Content] = frozenset({"work"})
+
+    @property
+    def everywhere(self) -> bool:
+        return EVERYWHERE in self.scopes
+
+    def covers(self, place: str | None) -> bool:
+        """Whether a thing placed at ``place`` (a community path; None: the whole centre's) is in reach."""
+        if self.everywhere:
+            return True
+        if not place:
+            return False
+        return any(place == scope or place.startswith(scope + "/") for scope in self.scopes)
+
+    def sees(self, place: str | None, content: Content = "work") -> bool:
+        return content in self.contents and self.covers(place)
+
+    def narrows(self, wanted: str) -> bool:
+        """Whether a filter path (a community tree node) is inside this reach, or contains part of it."""
+        if self.everywhere:
+            return True
+        return any(wanted == s or wanted.startswith(s + "/") or s.startswith(wanted + "/") for s in self.scopes)
+
+
+#: the whole centre, everything: for the process itself (the demo bot, importers), never a person's default
+ALL = Reach((EVERYWHERE,), frozenset({"work", "health", "audit", "accounts"}))

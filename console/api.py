@@ -8,15 +8,13 @@ console.errors); nothing is written for a refused request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query
+from pydantic import Field
 
-from console.auth import ROLES, STAFF, Accounts, Principal, Role
-from console.errors import Forbidden
+from console.auth import ROLES
+from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed, Staff, Supervisors
 from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
 from dispatch.entries import CallKind, PlacedBy
@@ -25,72 +23,8 @@ from dispatch.registry import Device, Elder, Latitude, Longitude, Phone, Respond
 from dispatch.triage import ALARM_TYPES
 
 router = APIRouter(prefix="/api")
-oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 AlarmType = Literal[ALARM_TYPES]  # type: ignore[valid-type]
-
-
-def core_of(request: Request) -> Core:
-    core: Core = request.app.state.core
-    return core
-
-
-def accounts_of(request: Request) -> Accounts:
-    accounts: Accounts = request.app.state.accounts
-    return accounts
-
-
-def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-        principal = await accounts_of(request).principal(token)
-        if principal.role not in roles:
-            raise Forbidden(f"role {principal.role} may not do this; needs {' or '.join(roles)}")
-        return principal
-
-    return dependency
-
-
-Staff = Annotated[Principal, Depends(allow(*STAFF))]
-Supervisors = Annotated[Principal, Depends(allow("admin", "supervisor"))]
-Admin = Annotated[Principal, Depends(allow("admin"))]
-Caregiver = Annotated[Principal, Depends(allow("caregiver"))]
-CoreDep = Annotated[Core, Depends(core_of)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-# -- auth -------------------------------------------------------------------------------------------
-
-
-@router.post("/auth/token", tags=["auth"])
-async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
-    accounts = accounts_of(request)
-    token, principal = await accounts.login(form.username, form.password)
-    return {
-        "access_token": token,
-        "token_type": "bearer",
-        "role": principal.role,
-        "responder_id": principal.responder_id,
-        "expires_in": int(accounts.ttl),
-    }
-
-
-class AccountIn(Body):
-    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    password: str = Field(min_length=8, max_length=200)
-    role: Role
-    responder_id: str | None = None
-
-
-@router.post("/accounts", status_code=201, tags=["auth"])
-async def create_account(body: AccountIn, request: Request, core: CoreDep, who: Admin) -> dict[str, Any]:
-    if body.role == "caregiver" and not core.views.has_responder(body.responder_id or ""):
-        _missing("responder_id", body.responder_id)
-    principal = await accounts_of(request).create(body.username, body.password, body.role, body.responder_id)
-    await core.engine.account_created(body.username, body.role, actor=who.actor)
-    return {"username": principal.username, "role": principal.role, "responder_id": principal.responder_id}
 
 
 def _missing(field: str, value: object) -> None:
@@ -111,7 +45,7 @@ class AlarmIn(Body):
 
 
 @router.post("/alarms", status_code=201, tags=["intake"])
-async def raise_alarm(body: AlarmIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+async def raise_alarm(body: AlarmIn, core: CoreDep, who: AlarmFeed) -> dict[str, Any]:
     opened = await core.intake.alarm(
         AlarmRequest(
             body.alarm_type,
@@ -145,7 +79,7 @@ class HotlineEventIn(Body):
 
 
 @router.post("/hotline/events", tags=["intake"])
-async def hotline_event(body: HotlineEventIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+async def hotline_event(body: HotlineEventIn, core: CoreDep, who: HotlineFeed) -> dict[str, Any]:
     """A telephony event. A ringing call pops the caller on the consoles; an answered call waits for the
     operator's word (``POST /api/calls/{call_id}/classify``); a call that ends unanswered opens an incident."""
     outcome = await core.intake.call(

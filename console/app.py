@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from console.accounts import router as accounts_router
 from console.api import router
 from console.auth import STAFF, Accounts, Principal
 from console.errors import AuthError, status_for
@@ -61,6 +62,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
                 await phones.stop()
 
     app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(accounts_router)
     app.include_router(router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

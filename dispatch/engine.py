@@ -39,6 +39,8 @@ from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Class
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.entries import (
+    AccountChange,
+    AccountChanged,
     AccountCreated,
     Acknowledged,
     AlarmAttached,
@@ -59,6 +61,8 @@ from dispatch.entries import (
     IncidentOpened,
     Located,
     Location,
+    LoginFailed,
+    LoginRefusal,
     NeedsManual,
     Note,
     OfferAccepted,
@@ -71,6 +75,8 @@ from dispatch.entries import (
     PlacedBy,
     Ranked,
     RankedResponder,
+    ReadWhat,
+    RecordsRead,
     Resolved,
     ResponderDuty,
     ResponderPosition,
@@ -904,15 +910,30 @@ class Engine:
             async with self._txn():
                 yield fields
 
-    async def viewed(self, elder_id: str, *, actor: str) -> None:
-        """Every read of an elder's record is journaled (health data is sensitive)."""
+    async def viewed(self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None) -> None:
+        """A read of an elder's personal data, on record before it is shown (health data is sensitive)."""
         self.elder(elder_id)
         async with self._txn():
-            self.emit(ElderViewed(elder_id), actor=actor)
+            self.emit(ElderViewed(elder_id, what=what, subject=subject), actor=actor)
 
-    async def account_created(self, username: str, role: str, *, actor: str) -> None:
+    async def read(self, what: str, count: int, *, actor: str, elder_ids: Sequence[str] = (), filter: str = "") -> None:
+        """A bulk read of personal data (a list, a search, a stream, an export), on record before it is shown."""
         async with self._txn():
-            self.emit(AccountCreated(username, role), actor=actor)
+            self.emit(RecordsRead(what, count, tuple(elder_ids), filter), actor=actor)
+
+    async def account_created(
+        self, username: str, role: str, *, actor: str, scopes: Sequence[str] = (), service: bool = False
+    ) -> None:
+        async with self._txn():
+            self.emit(AccountCreated(username, role, tuple(scopes), service), actor=actor)
+
+    async def account_changed(self, username: str, change: AccountChange, *, actor: str, detail: str = "") -> None:
+        async with self._txn():
+            self.emit(AccountChanged(username, change, detail), actor=actor)
+
+    async def login_failed(self, username: str, address: str, reason: LoginRefusal) -> None:
+        async with self._txn():
+            self.emit(LoginFailed(username[:64], address, reason), actor="system:login")
 
     # -- timers -----------------------------------------------------------------------------------
 

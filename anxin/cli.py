@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from anxin.server import make_server
+from anxin.server import console_url, make_server
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
 from dispatch.entries import RegistryImported
@@ -142,7 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.data.mkdir(parents=True, exist_ok=True)
     server = make_server(settings)
-    print(f"anxin: console at http://{settings.host}:{settings.http_port}/console", flush=True)
+    print(f"anxin: console at {console_url(settings)}/console", flush=True)
     server.run()
     return 0
 

@@ -18,7 +18,7 @@ import random
 import httpx
 
 from anxin.cli import run_import
-from anxin.server import make_server
+from anxin.server import console_url, make_server
 from console.auth import Accounts, Role
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
@@ -87,7 +87,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         if serving.done():
             return 1
         await asyncio.sleep(0.05)
-    base = f"http://{settings.host}:{settings.http_port}"
+    base = console_url(settings)
     print(
         f"\nAnxin demo is running.\n"
         f"  operator console  {base}/console     operator / {DEMO_PASSWORD}\n"

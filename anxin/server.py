@@ -9,15 +9,22 @@ Rules
     1. Device ports come from the settings, keyed by each protocol's option name; a name the registry does not
        know is a configuration error at start, not a silently missing listener.
     2. The listeners start after the core is ready (an ACK needs a journal) and stop before it closes.
+    3. TLS is both files or neither: a certificate without its key (or one that does not load) is a
+       configuration error at start, never a server that quietly speaks plain HTTP. The device ports are not
+       HTTP and are never behind TLS here.
+    4. The client's address is the proxy's ``X-Forwarded-For`` only when the peer is one of
+       ``forwarded_allow_ips``; from anyone else the header is ignored (login throttling counts addresses).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -88,9 +95,41 @@ def app_for(settings: Settings, clock: Clock | None = None) -> FastAPI:
     return create_app(settings, open_running_core)
 
 
+def tls_files(settings: Settings) -> tuple[Path, Path] | None:
+    """The certificate and key HTTPS and WSS are served with, checked to load; None for plain HTTP."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+        raise ConfigError(
+            f"{given} is set but {missing} is not: TLS needs both the certificate and its private key "
+            "(ANXIN_TLS_CERT and ANXIN_TLS_KEY), or neither for plain HTTP"
+        )
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not path.is_file():
+            raise ConfigError(f"{name} {path} is not a readable file")
+    try:
+        # A key that asks for a pass phrase gets an empty one and fails here, rather than prompting at start.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, password=lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"tls_cert {cert} and tls_key {key} do not load together ({exc}); both must be PEM, the key "
+            "unencrypted and the certificate's own"
+        ) from exc
+    return cert, key
+
+
+def console_url(settings: Settings) -> str:
+    """The console's address as this server serves it (https when TLS is on)."""
+    scheme = "https" if settings.tls_cert is not None and settings.tls_key is not None else "http"
+    return f"{scheme}://{settings.host}:{settings.http_port}"
+
+
 def make_server(settings: Settings) -> uvicorn.Server:
     """The one uvicorn setup, for ``serve`` and ``demo``."""
     listeners(settings)  # refuse a bad device port setting before anything starts
+    tls = tls_files(settings)
     config = uvicorn.Config(
         app_for(settings),
         host=settings.host,
@@ -99,5 +138,9 @@ def make_server(settings: Settings) -> uvicorn.Server:
         ws="websockets-sansio",
         ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
         lifespan="on",
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return uvicorn.Server(config)

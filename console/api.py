@@ -13,22 +13,21 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from console.auth import ROLES
+from console.auth import ROLES, Principal
 from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed, Staff, Supervisors
+from console.errors import Forbidden
 from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
 from dispatch.entries import CallKind, PlacedBy
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.journal import Entry
 from dispatch.registry import Device, Elder, Latitude, Longitude, Phone, Responder
+from dispatch.scopes import Reach
 from dispatch.triage import ALARM_TYPES
 
 router = APIRouter(prefix="/api")
 
 AlarmType = Literal[ALARM_TYPES]  # type: ignore[valid-type]
-
-
-def _missing(field: str, value: object) -> None:
-    raise NotFound(f"no {field.removesuffix('_id')} {value}", field=field)
 
 
 # -- intake -----------------------------------------------------------------------------------------
@@ -46,6 +45,10 @@ class AlarmIn(Body):
 
 @router.post("/alarms", status_code=201, tags=["intake"])
 async def raise_alarm(body: AlarmIn, core: CoreDep, who: AlarmFeed) -> dict[str, Any]:
+    if body.elder_id is not None:
+        core.views.elder_in_reach(body.elder_id, who.reach)
+    if body.device_id is not None:
+        _device_in_reach(core, body.device_id, who)
     opened = await core.intake.alarm(
         AlarmRequest(
             body.alarm_type,
@@ -113,12 +116,17 @@ async def list_calls(
 ) -> dict[str, Any]:
     """Call records, newest first; ``open=true``: those still on an operator's desk (ringing, talking, answered
     and not yet classified, a call back due)."""
-    return {"calls": core.views.calls(open_only=open, limit=limit)}
+    calls = core.views.calls(who.reach, open_only=open, limit=limit)
+    await core.engine.read("calls", len(calls), actor=who.actor, filter="open" if open else "")
+    return {"calls": calls}
 
 
 @router.get("/calls/{call_id:path}", tags=["calls"])
 async def get_call(call_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
-    return core.views.call(call_id)
+    elder_id = core.views.call_elder(call_id, who.reach)
+    if elder_id is not None:
+        await core.engine.viewed(elder_id, actor=who.actor, what="call", subject=call_id)
+    return core.views.call(call_id, who.reach)
 
 
 class ClassifyIn(Body):
@@ -137,6 +145,11 @@ async def classify_call(call_id: str, body: ClassifyIn, core: CoreDep, who: Staf
     """The operator's word on an answered call: an emergency opens an incident and starts matching (or joins
     ``incident_id``); a service request, consultation or complaint is recorded with its text; a silent call
     leaves a call-back task; a wrong number is recorded and nothing else."""
+    core.views.call(call_id, who.reach)
+    if body.elder_id is not None:
+        core.views.elder_in_reach(body.elder_id, who.reach)
+    if body.incident_id is not None:
+        core.views.incident(body.incident_id, who.reach)
     lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
     await core.engine.classify_call(
         Classification(
@@ -144,7 +157,7 @@ async def classify_call(call_id: str, body: ClassifyIn, core: CoreDep, who: Staf
             incident_id=body.incident_id, lat=lat, lon=lon, placed_by=placed_by, address=address,
         )
     )  # fmt: skip
-    return core.views.call(call_id)
+    return core.views.call(call_id, who.reach)
 
 
 class CalledBackIn(Body):
@@ -154,8 +167,9 @@ class CalledBackIn(Body):
 @router.post("/calls/{call_id:path}/callback", tags=["calls"])
 async def called_back(call_id: str, body: CalledBackIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     """The call-back task of a silent call is done."""
+    core.views.call(call_id, who.reach)
     await core.engine.called_back(call_id, body.outcome, actor=who.actor)
-    return core.views.call(call_id)
+    return core.views.call(call_id, who.reach)
 
 
 def _place(
@@ -194,7 +208,9 @@ async def list_incidents(
     open: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
-    return {"incidents": core.views.incidents(open_only=open, limit=limit)}
+    incidents = core.views.incidents(who.reach, open_only=open, limit=limit)
+    await core.engine.read("incidents", len(incidents), actor=who.actor, filter="open" if open else "")
+    return {"incidents": incidents}
 
 
 class NewIncidentIn(Body):
@@ -215,6 +231,8 @@ async def open_incident(body: NewIncidentIn, core: CoreDep, who: Staff) -> dict[
     (``POST /api/incidents/{id}/location``) before anyone can be offered it."""
     if body.elder_id is None and body.caller is None:
         raise InvalidInput("say who: elder_id or caller", field="elder_id", code="incident_needs_place")
+    if body.elder_id is not None:
+        core.views.elder_in_reach(body.elder_id, who.reach)
     lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
     opened = await core.intake.alarm(
         AlarmRequest(
@@ -222,7 +240,7 @@ async def open_incident(body: NewIncidentIn, core: CoreDep, who: Staff) -> dict[
             note=body.note, drill=body.drill, caller=body.caller, placed_by=placed_by, address=address,
         )
     )  # fmt: skip
-    return {**_view(core, opened.incident_id), "attached": opened.attached}
+    return {**_view(core, opened.incident_id, who), "attached": opened.attached}
 
 
 class LocateIn(Body):
@@ -235,16 +253,20 @@ class LocateIn(Body):
 async def locate(incident_id: str, body: LocateIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     """Place the incident where the caller says they are (a point on the map, or a typed address); matching
     starts from there."""
+    _view(core, incident_id, who)
     lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
     if lat is None or lon is None or placed_by is None:
         raise InvalidInput("give lat and lon, or an address", field="address", code="incident_needs_place")
     await core.engine.locate(incident_id, lat, lon, by=placed_by, actor=who.actor, address=address)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
 async def get_incident(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
-    return core.views.incident(incident_id)
+    elder_id = core.views.incident_elder(incident_id, who.reach)
+    if elder_id is not None:
+        await core.engine.viewed(elder_id, actor=who.actor, what="incident", subject=incident_id)
+    return core.views.incident(incident_id, who.reach)
 
 
 class DispatchIn(Body):
@@ -270,20 +292,24 @@ class OutcomeIn(Body):
     outcome: str = Field(min_length=1, max_length=1000)
 
 
-def _view(core: Core, incident_id: str) -> dict[str, Any]:
-    return core.views.incident(incident_id)
+def _view(core: Core, incident_id: str, who: Principal) -> dict[str, Any]:
+    """The incident as this person sees it; outside their reach, 404 as if it did not exist (asked before a
+    command, so nothing is done to an incident they may not see)."""
+    return core.views.incident(incident_id, who.reach)
 
 
 @router.post("/incidents/{incident_id}/acknowledge", tags=["incidents"])
 async def acknowledge(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.acknowledge(incident_id, actor=who.actor)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/dispatch", tags=["incidents"])
 async def dispatch(incident_id: str, body: DispatchIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.dispatch(incident_id, body.responder_id, actor=who.actor, replace=body.replace)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 class RetypeIn(Body):
@@ -294,52 +320,60 @@ class RetypeIn(Body):
 async def retype(incident_id: str, body: RetypeIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     """Say what the alarm really is (a pendant's SOS that is a fall): the type and the priority that follows;
     if nobody holds the offer or the job, it is ranked again for the new type's skill and offered."""
+    _view(core, incident_id, who)
     await core.engine.retype(incident_id, body.alarm_type, actor=who.actor)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/cancel", tags=["incidents"])
 async def cancel(incident_id: str, body: ReasonIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.cancel(incident_id, body.reason, actor=who.actor)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/escalate", tags=["incidents"])
 async def escalate(incident_id: str, body: EscalateIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.escalate(incident_id, body.service, body.note, actor=who.actor)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/notes", tags=["incidents"])
 async def add_note(incident_id: str, body: NoteIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.note(incident_id, body.text, actor=who.actor, shared=body.shared)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
 async def resolve(incident_id: str, body: OutcomeIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.resolve(incident_id, body.outcome, actor=who.actor)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/close", tags=["incidents"])
 async def close(incident_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
+    _view(core, incident_id, who)
     await core.engine.close(incident_id, actor=who.actor)
-    return _view(core, incident_id)
+    return _view(core, incident_id, who)
 
 
 # -- supervisor -------------------------------------------------------------------------------------
 
 
 @router.get("/kpis", tags=["supervisor"])
-async def get_kpis(core: CoreDep, who: Staff, drill: bool = False) -> dict[str, Any]:
-    """Live figures for the supervisor view; drill incidents are left out unless ``drill=true``."""
-    return core.views.kpis(include_drill=drill)
+async def get_kpis(core: CoreDep, who: Supervisors, drill: bool = False) -> dict[str, Any]:
+    """Live figures of the supervisor's part of the network; drill incidents are left out unless ``drill=true``."""
+    return core.views.kpis(who.reach, include_drill=drill)
 
 
 @router.get("/escalations", tags=["supervisor"])
-async def get_escalations(core: CoreDep, who: Staff, drill: bool = False) -> dict[str, Any]:
-    return {"incidents": core.views.escalations(include_drill=drill)}
+async def get_escalations(core: CoreDep, who: Supervisors, drill: bool = False) -> dict[str, Any]:
+    incidents = core.views.escalations(who.reach, include_drill=drill)
+    await core.engine.read("escalations", len(incidents), actor=who.actor)
+    return {"incidents": incidents}
 
 
 # -- journal ----------------------------------------------------------------------------------------
@@ -352,12 +386,28 @@ async def journal(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
-    entries = await core.journal.read(after, limit)
-    return {
-        "entries": [entry.as_dict() for entry in entries],
-        "next_after": entries[-1].seq if entries else after,
-        "head": core.journal.durable_seq,
-    }
+    """The service record from ``after`` on: the entries in the supervisor's reach (their part of the network,
+    the contents their role reads). ``next_after`` is where to ask next (entries out of reach are skipped)."""
+    shown, last = await _journal_page(core, who.reach, after, limit)
+    await core.engine.read("journal", len(shown), actor=who.actor, filter=f"after={after}")
+    return {"entries": [entry.as_dict() for entry in shown], "next_after": last, "head": core.journal.durable_seq}
+
+
+async def _journal_page(core: Core, reach: Reach, after: int, limit: int) -> tuple[list[Entry], int]:
+    """Up to ``limit`` entries in reach after ``after``, reading at most 20 pages of the journal for them."""
+    shown: list[Entry] = []
+    last = after
+    for _ in range(20):
+        entries = await core.journal.read(last, 1000)
+        if not entries:
+            break
+        for entry in entries:
+            if reach.sees(*core.views.entry_scope(entry)):
+                shown.append(entry)
+            last = entry.seq
+            if len(shown) == limit:
+                return shown, last
+    return shown, last
 
 
 # -- registry ---------------------------------------------------------------------------------------
@@ -377,21 +427,28 @@ async def list_elders(
     ``q`` searches instead (name, pinyin initials, phone or its last digits, a contact's phone, address, id):
     the best ``limit`` matches (at most 50), each with what matched."""
     if q is not None:
-        found = core.views.search_elders(q, limit=min(limit, 50))
+        found = core.views.search_elders(q, who.reach, limit=min(limit, 50))
+        await core.engine.read("elders.search", len(found), actor=who.actor,
+                               elder_ids=[e["elder_id"] for e in found], filter=q)  # fmt: skip
         return {"elders": found, "total": len(found)}
-    elders, total = core.views.elders(community=community, limit=limit, offset=offset)
+    elders, total = core.views.elders(who.reach, community=community, limit=limit, offset=offset)
+    await core.engine.read("elders", len(elders), actor=who.actor, filter=community or "")
     return {"elders": elders, "total": total}
 
 
 @router.get("/elders/{elder_id}", tags=["registry"])
 async def get_elder(elder_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
+    core.views.elder_in_reach(elder_id, who.reach)
     await core.engine.viewed(elder_id, actor=who.actor)
-    return core.views.elder_record(elder_id)
+    return core.views.elder_record(elder_id, who.reach)
 
 
 @router.put("/elders/{elder_id}", tags=["registry"])
 async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("elder_id", elder_id, elder.elder_id)
+    _place_in_reach(who, elder.community, "community")
+    if core.views.elder_place(elder_id) is not None:
+        core.views.elder_in_reach(elder_id, who.reach)  # moving an elder in from outside is outside too
     await core.engine.put_elder(elder, actor=who.actor)
     return elder.model_dump(mode="json")
 
@@ -399,6 +456,9 @@ async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> d
 @router.put("/devices/{device_id}", tags=["registry"])
 async def put_device(device_id: str, device: Device, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("device_id", device_id, device.device_id)
+    core.views.elder_in_reach(device.elder_id, who.reach)
+    if core.views.device_elder(device_id) is not None:
+        _device_in_reach(core, device_id, who)
     await core.engine.put_device(device, actor=who.actor)
     return device.model_dump(mode="json", exclude={"aes_key"})
 
@@ -406,8 +466,28 @@ async def put_device(device_id: str, device: Device, core: CoreDep, who: Admin) 
 @router.put("/responders/{responder_id}", tags=["registry"])
 async def put_responder(responder_id: str, responder: Responder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("responder_id", responder_id, responder.responder_id)
+    _place_in_reach(who, responder.community, "community")
+    if core.views.has_responder(responder_id):
+        _responder_in_reach(core, responder_id, who)
     await core.engine.put_responder(responder, actor=who.actor)
     return responder.model_dump(mode="json")
+
+
+def _place_in_reach(who: Principal, place: str, field: str) -> None:
+    if not who.reach.covers(place):
+        raise Forbidden(f"{place} is outside your part of the network", code="out_of_scope",
+                        params={"place": place})  # fmt: skip
+
+
+def _device_in_reach(core: Core, device_id: str, who: Principal) -> None:
+    elder_id = core.views.device_elder(device_id)
+    if elder_id is None or not who.reach.covers(core.views.elder_place(elder_id)):
+        raise NotFound(f"no device {device_id}", field="device_id")
+
+
+def _responder_in_reach(core: Core, responder_id: str, who: Principal) -> None:
+    if not who.reach.covers(core.views.responder_place(responder_id)):
+        raise NotFound(f"no responder {responder_id}", field="responder_id")
 
 
 def _same_id(field: str, path_id: str, body_id: str) -> None:
@@ -417,7 +497,8 @@ def _same_id(field: str, path_id: str, body_id: str) -> None:
 
 @router.get("/responders", tags=["registry"])
 async def list_responders(core: CoreDep, who: Staff) -> dict[str, Any]:
-    return {"responders": core.views.responders()}
+    """The responders of the caller's part of the network, and those from elsewhere working on its incidents."""
+    return {"responders": core.views.responders(who.reach)}
 
 
 class RosterLine(Body):
@@ -434,6 +515,9 @@ class RosterIn(Body):
 @router.post("/responders/duty", tags=["registry"])
 async def set_roster(body: RosterIn, core: CoreDep, who: Supervisors) -> dict[str, Any]:
     """Set many responders on or off duty at once (a shift roster), with their positions."""
+    for line in body.roster:
+        if core.views.has_responder(line.responder_id):
+            _responder_in_reach(core, line.responder_id, who)
     lines = [(line.responder_id, line.on, line.lat, line.lon) for line in body.roster]
     return {"changed": await core.engine.set_roster(lines, actor=who.actor)}
 
@@ -441,7 +525,7 @@ async def set_roster(body: RosterIn, core: CoreDep, who: Supervisors) -> dict[st
 @router.get("/communities", tags=["registry"])
 async def communities(core: CoreDep, who: Staff) -> dict[str, Any]:
     """The district / street / community tree with the number of elders in each community."""
-    return {"tree": core.views.communities()}
+    return {"tree": core.views.communities(who.reach)}
 
 
 # -- the caregiver's own status (the phone uses the websocket; this is the HTTP equivalent) -----------

@@ -50,7 +50,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             accounts = Accounts(core.db, core.clock, token_ttl_s=settings.token_ttl_s)
             await accounts.create_schema()
             await ensure_admin(accounts, settings)
-            consoles, phones = ConsoleHub(core.bus), CaregiverHub(core.bus, core.views)
+            consoles, phones = ConsoleHub(core.bus, core.views), CaregiverHub(core.bus, core.views)
             consoles.start()
             phones.start()
             app.state.core, app.state.accounts = core, accounts
@@ -150,27 +150,36 @@ async def _authenticate(websocket: WebSocket, roles: tuple[str, ...]) -> Princip
 
 
 async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub, who: Principal) -> None:
-    """Snapshot or catch-up, then the live stream, gap-free (see console.live)."""
-    outbox = hub.connect()
+    """Snapshot or catch-up, then the live stream, gap-free (see console.live), of what this person may see.
+
+    The stream is a read of personal data: it is on record (``records.read``, what ``console``) before the
+    first message, with the number of incidents and calls of the snapshot, or the sequence it resumes from."""
+    reach = who.reach
+    outbox = hub.connect(reach)
     try:
         after_text = websocket.query_params.get("after")
         if after_text is not None and after_text.isdigit() and int(after_text) > core.journal.durable_seq:
             after_text = None  # ahead of the record (it saw entries a crash took back): start from a snapshot
         if after_text is None:
             last = core.journal.head_seq
-            await websocket.send_text(json.dumps(core.views.snapshot(last), ensure_ascii=False))
+            snapshot = core.views.snapshot(last, reach)
+            held = len(snapshot["incidents"]) + len(snapshot["calls"])
+            await core.engine.read("console", held, actor=who.actor, filter="snapshot")
+            await websocket.send_text(json.dumps(snapshot, ensure_ascii=False))
         else:
             try:
                 last = max(0, int(after_text))
             except ValueError:
                 await websocket.close(code=4422, reason="after must be a journal sequence number")
                 return
+            await core.engine.read("console", 0, actor=who.actor, filter="resume")
             while True:
                 entries = await core.journal.read(last, 1000)
                 if not entries:
                     break
                 for entry in entries:
-                    await websocket.send_text(entry.wire())
+                    if reach.sees(*core.views.entry_scope(entry)):
+                        await websocket.send_text(entry.wire())
                 last = entries[-1].seq
         left = who.expires_at - core.clock.now()
         await _close(

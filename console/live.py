@@ -6,6 +6,8 @@ What it owns
     offer or job becomes a message for that one responder only.
 
 Rules
+    0. A console receives only the entries its person may see (their scopes, their role's contents); the
+       rest never leave the server. A skipped entry leaves a gap in the sequence numbers it sees, nothing else.
     1. No event is ever missed. A console that connects with ``after=SEQ`` gets every durable entry after
        SEQ from the journal, then the live stream, with no gap and no repeat: it is registered with the hub
        before reading the journal, and live entries at or below the last one sent are skipped.
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dispatch.bus import Bus, SubscriptionLost
 from dispatch.entries import AssignmentFact, Located, Note
 from dispatch.journal import Entry
+from dispatch.scopes import ALL, Reach
 from dispatch.views import Views
 
 log = logging.getLogger("anxin.live")
@@ -34,11 +37,12 @@ LAGGING = 4000
 
 
 class Outbox:
-    """One connected client's queue of (seq, text) messages."""
+    """One connected client's queue of (seq, text) messages, and what its person may receive."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, reach: Reach = ALL) -> None:
         self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue(maxsize)
         self.lagging = False
+        self.reach = reach
 
     def put(self, seq: int, text: str) -> None:
         if self.lagging:
@@ -90,13 +94,17 @@ class Hub:
 
 
 class ConsoleHub(Hub):
-    def __init__(self, bus: Bus, *, client_queue: int = 20_000) -> None:
+    """Each entry goes to the consoles whose person may see it: their part of the network, the contents their
+    role reads (see dispatch.scopes). Where an entry lies is worked out once per entry, not per console."""
+
+    def __init__(self, bus: Bus, views: Views, *, client_queue: int = 20_000) -> None:
         super().__init__(bus)
+        self._views = views
         self.clients: set[Outbox] = set()
         self._client_queue = client_queue
 
-    def connect(self) -> Outbox:
-        outbox = Outbox(self._client_queue)
+    def connect(self, reach: Reach) -> Outbox:
+        outbox = Outbox(self._client_queue, reach)
         self.clients.add(outbox)
         return outbox
 
@@ -104,9 +112,14 @@ class ConsoleHub(Hub):
         self.clients.discard(outbox)
 
     def route(self, entry: Entry) -> None:
-        text = entry.wire()
+        if not self.clients:
+            return
+        place, content = self._views.entry_scope(entry)
+        text = None
         for outbox in list(self.clients):
-            outbox.put(entry.seq, text)
+            if outbox.reach.sees(place, content):
+                text = text or entry.wire()
+                outbox.put(entry.seq, text)
 
     def lost(self) -> None:
         for outbox in self.clients:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from dispatch.entries import CallKind, Location, PlacedBy
+from dispatch.entries import AccountChange, CallKind, Location, LoginRefusal, PlacedBy, ReadWhat
 from dispatch.registry import Device, Elder, Responder
 
 CallEventKind = Literal["ringing", "answered", "ended"]
@@ -179,6 +179,18 @@ class Commands(Protocol):
 
     async def put_responder(self, responder: Responder, *, actor: str) -> bool: ...
 
-    async def viewed(self, elder_id: str, *, actor: str) -> None: ...
+    async def viewed(
+        self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None
+    ) -> None: ...
 
-    async def account_created(self, username: str, role: str, *, actor: str) -> None: ...
+    async def read(
+        self, what: str, count: int, *, actor: str, elder_ids: Sequence[str] = (), filter: str = ""
+    ) -> None: ...
+
+    async def account_created(
+        self, username: str, role: str, *, actor: str, scopes: Sequence[str] = (), service: bool = False
+    ) -> None: ...
+
+    async def account_changed(self, username: str, change: AccountChange, *, actor: str, detail: str = "") -> None: ...
+
+    async def login_failed(self, username: str, address: str, reason: LoginRefusal) -> None: ...

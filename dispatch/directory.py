@@ -9,6 +9,7 @@ once at start and kept in step by the engine, the only writer while the server r
 from __future__ import annotations
 
 import asyncio
+import math
 
 from dispatch.gazetteer import Gazetteer
 from dispatch.registry import Device, Elder, Responder, normalise_phone
@@ -27,6 +28,9 @@ class Directory:
         #: the operator's "find the caller" index and the offline gazetteer, both kept in step with the elders
         self.search = ElderSearch()
         self.places = Gazetteer()
+        #: each community's registered points (elders' homes, responders' bases): sum of lat, sum of lon, count;
+        #: their mean places a caller nobody knows in the nearest community (see dispatch.scopes)
+        self._community_points: dict[str, list[float]] = {}
 
     @classmethod
     async def load(cls, store: RegistryStore) -> Directory:
@@ -54,6 +58,9 @@ class Directory:
                     known.discard(elder.elder_id)
                     if not known:
                         del self.elders_by_contact_phone[normalise_phone(contact.phone)]
+        if old is not None:
+            self._count_point(old.community, old.lat, old.lon, -1)
+        self._count_point(elder.community, elder.lat, elder.lon, 1)
         self.elders[elder.elder_id] = elder
         if elder.phone:
             self.elder_by_phone[normalise_phone(elder.phone)] = elder.elder_id
@@ -66,11 +73,38 @@ class Directory:
         self.devices[device.device_id] = device
 
     def put_responder(self, responder: Responder) -> None:
+        old = self.responders.get(responder.responder_id)
+        if old is not None:
+            self._count_point(old.community, old.lat, old.lon, -1)
+        self._count_point(responder.community, responder.lat, responder.lon, 1)
         self.responders[responder.responder_id] = responder
+
+    def _count_point(self, community: str, lat: float, lon: float, sign: int) -> None:
+        sums = self._community_points.setdefault(community, [0.0, 0.0, 0])
+        sums[0] += sign * lat
+        sums[1] += sign * lon
+        sums[2] += sign
+        if sums[2] <= 0:
+            del self._community_points[community]
+
+    def community_at(self, lat: float, lon: float) -> str | None:
+        """The registered community whose points lie nearest on average (None: nothing is registered)."""
+        best, best_d = None, math.inf
+        scale = math.cos(math.radians(lat))
+        for community, (sum_lat, sum_lon, n) in self._community_points.items():
+            d = (sum_lat / n - lat) ** 2 + ((sum_lon / n - lon) * scale) ** 2
+            if d < best_d:
+                best, best_d = community, d
+        return best
 
     def elder_for_phone(self, phone: str) -> Elder | None:
         elder_id = self.elder_by_phone.get(normalise_phone(phone))
         return self.elders.get(elder_id) if elder_id else None
+
+    def elder_for_contact(self, phone: str) -> Elder | None:
+        """The elder a family contact calling from this phone is about (the first by id when several)."""
+        elder_ids = self.elders_by_contact_phone.get(normalise_phone(phone))
+        return self.elders[min(elder_ids)] if elder_ids else None
 
     def contact_for_phone(self, phone: str) -> dict[str, str] | None:
         """A family contact calling: their name and relation, and the elder they are a contact of (the first by

@@ -131,6 +131,7 @@ class Engine:
         self.clinics = clinics
         self.clock = clock
         self.settings = settings
+        self._reads: dict[tuple[str, ...], float] = {}  # (actor, what, subject...) -> when it was journaled
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
         self.state = Projection(position_stale_s=settings.position_stale_s)
@@ -911,15 +912,32 @@ class Engine:
                 yield fields
 
     async def viewed(self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None) -> None:
-        """A read of an elder's personal data, on record before it is shown (health data is sensitive)."""
+        """A read of an elder's personal data, on record before it is shown (health data is sensitive). The same
+        person reading the same thing again within ``read_window_s`` is already on record."""
         self.elder(elder_id)
+        if not self._first_read(actor, what, elder_id, subject or ""):
+            return
         async with self._txn():
             self.emit(ElderViewed(elder_id, what=what, subject=subject), actor=actor)
 
     async def read(self, what: str, count: int, *, actor: str, elder_ids: Sequence[str] = (), filter: str = "") -> None:
-        """A bulk read of personal data (a list, a search, a stream, an export), on record before it is shown."""
+        """A bulk read of personal data (a list, a search, a stream, an export), on record before it is shown.
+        The same list asked again by the same person within ``read_window_s`` is already on record (a console
+        or an integration polling it)."""
+        if not self._first_read(actor, what, filter, *elder_ids):
+            return
         async with self._txn():
             self.emit(RecordsRead(what, count, tuple(elder_ids), filter), actor=actor)
+
+    def _first_read(self, *key: str) -> bool:
+        now, window = self.clock.now(), self.settings.read_window_s
+        last = self._reads.get(key)
+        if last is not None and now - last < window:
+            return False
+        if len(self._reads) >= 100_000:  # forget what is out of the window (kept small between sweeps)
+            self._reads = {k: t for k, t in self._reads.items() if now - t < window}
+        self._reads[key] = now
+        return True
 
     async def account_created(
         self, username: str, role: str, *, actor: str, scopes: Sequence[str] = (), service: bool = False

@@ -72,6 +72,8 @@ CODES = frozenset(
         "incident_closed",
         "cannot_retype",
         "account_exists",
+        # outside the person's part of the network (dispatch.scopes)
+        "out_of_scope",
     }
 )
 

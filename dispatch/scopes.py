@@ -28,7 +28,7 @@ from typing import Literal
 EVERYWHERE = "*"
 
 #: what an entry or a record holds, beyond its place: ordinary dispatch work, health readings, audit records
-Content = Literal["work", "health", "audit", "accounts"]
+Content = Literal["work", "health", "audit"]
 
 
 def check_scope(value: str) -> str:
@@ -72,4 +72,4 @@ class Reach:
 
 
 #: the whole centre, everything: for the process itself (the demo bot, importers), never a person's default
-ALL = Reach((EVERYWHERE,), frozenset({"work", "health", "audit", "accounts"}))
+ALL = Reach((EVERYWHERE,), frozenset({"work", "health", "audit"}))

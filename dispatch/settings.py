@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from dispatch.scopes import check_scope
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANXIN_", extra="forbid")
@@ -67,6 +69,9 @@ class Settings(BaseSettings):
     #: hotline lines that belong to a part of the network ("8001": "西城区/德胜街道"): an unknown caller on that
     #: line is that part's to answer; calls on other lines, from nobody known, are the whole centre's
     lines: dict[str, str] = {}
+    #: a person reading the same record (or the same list) again within this many seconds is not journaled
+    #: again: the record shows they read it from then on (a console re-reads an incident at every change)
+    read_window_s: float = Field(600.0, ge=0)
 
     # the service record's anchor: the key that signs the checkpoints of the chain's head, kept outside the data
     # folder (None: the file "<data>.chain-key" beside the data folder), and how often a checkpoint is written
@@ -105,6 +110,11 @@ class Settings(BaseSettings):
     def device_port(self, option: str, default: int) -> int | None:
         """The port of the protocol with this option name: as configured, or its default."""
         return self.device_ports.get(option, default)
+
+    @field_validator("lines")
+    @classmethod
+    def _lines(cls, value: dict[str, str]) -> dict[str, str]:
+        return {line: check_scope(scope) for line, scope in value.items()}
 
     @field_validator("map_tiles")
     @classmethod

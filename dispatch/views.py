@@ -10,6 +10,8 @@ urgency, distance, community); after accepting, the address, phone and key notes
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -17,19 +19,39 @@ import msgspec
 from dispatch.clock import Clock, utc
 from dispatch.directory import Directory
 from dispatch.entries import (
+    AccountChanged,
+    AccountCreated,
     AssignmentFact,
     AssignmentStatus,
+    CallAnswered,
+    CallClassified,
+    CalledBack,
+    CallEnded,
+    CallRinging,
+    DeviceSaved,
+    ElderHealth,
+    ElderPosition,
+    ElderSaved,
+    ElderViewed,
     Fact,
+    JournalGuard,
+    LoginFailed,
     OfferAccepted,
     OfferDeclined,
     OfferExpired,
     OfferMade,
     OfferWithdrawn,
+    RecordsRead,
+    ResponderDuty,
+    ResponderPosition,
+    ResponderSaved,
 )
 from dispatch.errors import NotFound
+from dispatch.journal import Entry
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
+from dispatch.scopes import Content, Reach
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection
 from dispatch.triage import age_on
@@ -57,55 +79,159 @@ class Views:
         self._clock = clock
         self._settings = settings
 
+    # -- where things are in the network (see dispatch.scopes) ---------------------------------
+
+    def incident_place(self, incident: Incident) -> str | None:
+        """The elder's community; for a caller nobody knows, the registered community nearest to where the
+        incident was placed, else the hotline line's part of the network; else None (the whole centre's)."""
+        if incident.elder_id is not None:
+            elder = self._directory.elders.get(incident.elder_id)
+            if elder is not None:
+                return elder.community
+        if incident.lat is not None and incident.lon is not None:
+            return self._directory.community_at(incident.lat, incident.lon)
+        call = self._state.calls.get(incident.call_id) if incident.call_id else None
+        return self._settings.lines.get(call.line) if call is not None else None
+
+    def call_place(self, call: Call) -> str | None:
+        """The calling elder's community, or the community of the elder a known family member calls about, or
+        the incident's place, or the line's part of the network; else None (the whole centre's)."""
+        elder = self._directory.elders.get(call.elder_id) if call.elder_id else None
+        if elder is None:
+            elder = self._directory.elder_for_contact(call.caller)
+        if elder is not None:
+            return elder.community
+        incident = self._state.incidents.get(call.incident_id) if call.incident_id else None
+        place = self.incident_place(incident) if incident is not None else None
+        return place or self._settings.lines.get(call.line)
+
+    def elder_place(self, elder_id: str) -> str | None:
+        elder = self._directory.elders.get(elder_id)
+        return elder.community if elder is not None else None
+
+    def device_elder(self, device_id: str) -> str | None:
+        device = self._directory.devices.get(device_id)
+        return device.elder_id if device is not None else None
+
+    def responder_place(self, responder_id: str) -> str | None:
+        profile = self._directory.responders.get(responder_id)
+        return profile.community if profile is not None else None
+
+    def entry_scope(self, entry: Entry) -> tuple[str | None, Content]:
+        """Where a journal entry lies in the network and what it holds: who may receive it on a stream."""
+        fact = entry.fact
+        if isinstance(fact, ElderHealth | ElderPosition):
+            return self.elder_place(fact.elder_id), "health"
+        if isinstance(fact, ElderViewed):
+            return self.elder_place(fact.elder_id), "audit"
+        if isinstance(fact, RecordsRead | LoginFailed | AccountCreated | AccountChanged | JournalGuard):
+            return None, "audit"
+        if entry.incident_id is not None:
+            incident = self._state.incidents.get(entry.incident_id)
+            return (self.incident_place(incident) if incident is not None else None), "work"
+        if isinstance(fact, CallRinging | CallAnswered | CallEnded | CallClassified | CalledBack):
+            call = self._state.calls.get(fact.call_id)
+            return (self.call_place(call) if call is not None else None), "work"
+        if isinstance(fact, ResponderDuty | ResponderPosition | ResponderSaved):
+            return self.responder_place(fact.responder_id), "work"
+        if isinstance(fact, ElderSaved):
+            return self.elder_place(fact.elder_id), "work"
+        if isinstance(fact, DeviceSaved):
+            device = self._directory.devices.get(fact.device_id)
+            return (self.elder_place(device.elder_id) if device is not None else None), "work"
+        return None, "work"  # imports, unknown devices: the whole centre's
+
+    def _incident(self, incident_id: str, reach: Reach) -> Incident:
+        incident = self._state.incidents.get(incident_id)
+        if incident is None or not reach.covers(self.incident_place(incident)):
+            raise NotFound(f"no incident {incident_id}", field="incident_id")  # outside: as if it did not exist
+        return incident
+
     # -- incidents and the console --------------------------------------------------------------
 
-    def incident(self, incident_id: str) -> dict[str, Any]:
-        incident = self._state.incidents.get(incident_id)
-        if incident is None:
-            raise NotFound(f"no incident {incident_id}", field="incident_id")
-        return incident_view(incident, self._state, self._directory)
+    def incident(self, incident_id: str, reach: Reach) -> dict[str, Any]:
+        return incident_view(self._incident(incident_id, reach), self._state, self._directory)
 
-    def incidents(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-        chosen = sorted_incidents(self._state, open_only=open_only, limit=limit)
+    def incident_elder(self, incident_id: str, reach: Reach) -> str | None:
+        """The elder an incident in reach is about (whose data a read of it shows), or None."""
+        return self._incident(incident_id, reach).elder_id
+
+    def incidents(self, reach: Reach, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        chosen = sorted_incidents(
+            self._state, open_only=open_only, limit=limit, within=lambda i: reach.covers(self.incident_place(i))
+        )
         return [incident_view(i, self._state, self._directory) for i in chosen]
 
-    def snapshot(self, seq: int) -> dict[str, Any]:
-        """Everything a console shows, as of journal entry ``seq``."""
+    def snapshot(self, seq: int, reach: Reach) -> dict[str, Any]:
+        """Everything a console in this reach shows, as of journal entry ``seq``."""
         return {
             "type": "snapshot",
             "seq": seq,
-            "incidents": self.incidents(open_only=True),
-            "responders": self.responders(),
-            "calls": self.calls(open_only=True),
+            "incidents": self.incidents(reach, open_only=True),
+            "responders": self.responders(reach),
+            "calls": self.calls(reach, open_only=True),
         }
 
-    def calls(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    def calls(self, reach: Reach, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
         """Hotline calls, newest first: with ``open_only``, those still on an operator's desk (ringing, talking,
         answered and not yet classified, or to be called back)."""
-        chosen = [c for c in reversed(self._state.calls.values()) if c.open or not open_only]
-        return [call_view(c, self._directory) for c in chosen[:limit]]
+        chosen: list[Call] = []
+        for call in reversed(self._state.calls.values()):
+            if len(chosen) >= limit:
+                break
+            if (call.open or not open_only) and reach.covers(self.call_place(call)):
+                chosen.append(call)
+        return [call_view(c, self._directory) for c in chosen]
 
-    def call(self, call_id: str) -> dict[str, Any]:
+    def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
         call = self._state.calls.get(call_id)
-        if call is None:
+        if call is None or not reach.covers(self.call_place(call)):
             raise NotFound(f"no call {call_id}", field="call_id")
         return call_view(call, self._directory)
 
-    def kpis(self, *, include_drill: bool = False) -> dict[str, Any]:
-        return kpis(self._state, self._clock.now(), self._settings.timezone, include_drill=include_drill)
+    def call_elder(self, call_id: str, reach: Reach) -> str | None:
+        """The elder a call in reach is about (the caller, or whom a family member calls about), or None."""
+        view = self.call(call_id, reach)
+        contact = view["contact"]
+        elder_id: str | None = view["elder_id"] or (contact["elder_id"] if contact else None)
+        return elder_id
 
-    def escalations(self, *, include_drill: bool = False) -> list[dict[str, Any]]:
+    def kpis(self, reach: Reach, *, include_drill: bool = False) -> dict[str, Any]:
+        state = self._state
+        return kpis(
+            state,
+            self._clock.now(),
+            self._settings.timezone,
+            include_drill=include_drill,
+            incidents=[i for i in state.incidents.values() if reach.covers(self.incident_place(i))],
+            calls=[c for c in state.calls.values() if reach.covers(self.call_place(c))],
+            responders=[r for r in state.responders.values() if reach.covers(self.responder_place(r.responder_id))],
+        )
+
+    def escalations(self, reach: Reach, *, include_drill: bool = False) -> list[dict[str, Any]]:
         waiting = escalations(self._state, include_drill=include_drill)
-        return [incident_view(i, self._state, self._directory) for i in waiting]
+        return [incident_view(i, self._state, self._directory) for i in waiting if reach.covers(self.incident_place(i))]
 
     # -- responders and phones ------------------------------------------------------------------
 
     def has_responder(self, responder_id: str) -> bool:
         return responder_id in self._directory.responders
 
-    def responders(self) -> list[dict[str, Any]]:
+    def responders(self, reach: Reach) -> list[dict[str, Any]]:
+        """The responders of this reach, and those of elsewhere now working on one of its incidents."""
         now = self._clock.now()
-        return [responder_view(r, self._state, self._directory, now) for r in self._directory.responders]
+        helping = set()
+        if not reach.everywhere:
+            for assignment in self._state.assignments.values():
+                if assignment.active:
+                    incident = self._state.incidents.get(assignment.incident_id)
+                    if incident is not None and reach.covers(self.incident_place(incident)):
+                        helping.add(assignment.responder_id)
+        return [
+            responder_view(r, self._state, self._directory, now)
+            for r, profile in self._directory.responders.items()
+            if r in helping or reach.covers(profile.community)
+        ]
 
     def responder(self, responder_id: str) -> dict[str, Any]:
         if responder_id not in self._directory.responders:
@@ -157,20 +283,30 @@ class Views:
 
     # -- the registry ---------------------------------------------------------------------------
 
-    def elders(self, *, community: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """A page of the registry list (identity, address and community only) and the total that matched."""
-        elders = [e for e in self._directory.elders.values() if community is None or e.community.startswith(community)]
+    def elders(
+        self, reach: Reach, *, community: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the registry list in reach (identity, address and community only) and the total."""
+        elders = [
+            e
+            for e in self._directory.elders.values()
+            if (community is None or e.community == community or e.community.startswith(community + "/"))
+            and reach.covers(e.community)
+        ]
         page = elders[offset : offset + limit]
         return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
 
-    def search_elders(self, q: str, *, limit: int = 20) -> list[dict[str, Any]]:
-        """Elders matching what an operator typed (name, pinyin initials, a phone or its last digits, a
-        contact's phone, the address, the id), best first, each with what matched."""
+    def search_elders(self, q: str, reach: Reach, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,
+        a contact's phone, the address, the id), best first, each with what matched."""
         found = []
-        for hit in self._directory.search.search(q, limit):
+        wanted = limit if reach.everywhere else limit * 8  # the index knows no scopes: ask for more, keep ours
+        for hit in self._directory.search.search(q, wanted):
             elder = self._directory.elders.get(hit.elder_id)
-            if elder is not None:
+            if elder is not None and reach.covers(elder.community):
                 found.append({**elder.model_dump(mode="json", include=ELDER_LIST_FIELDS), "matched": hit.matched})
+                if len(found) == limit:
+                    break
         return found
 
     def places(self, q: str, *, limit: int = 10) -> list[dict[str, Any]]:
@@ -186,11 +322,15 @@ class Views:
         place = self._directory.places.geocode(address, exactly_one=True)
         return (place.latitude, place.longitude, place.address) if place is not None else None
 
-    def elder_record(self, elder_id: str) -> dict[str, Any]:
-        """The whole record, with the elder's devices and recent incidents (journal the read first)."""
+    def elder_in_reach(self, elder_id: str, reach: Reach) -> Elder:
         elder = self._directory.elders.get(elder_id)
-        if elder is None:
+        if elder is None or not reach.covers(elder.community):
             raise NotFound(f"no elder {elder_id}", field="elder_id")
+        return elder
+
+    def elder_record(self, elder_id: str, reach: Reach) -> dict[str, Any]:
+        """The whole record, with the elder's devices and recent incidents (journal the read first)."""
+        elder = self.elder_in_reach(elder_id, reach)
         record: dict[str, Any] = elder.model_dump(mode="json")
         record["devices"] = [
             device_view(d, self._state.devices.get(d.device_id))
@@ -200,16 +340,18 @@ class Views:
         record["recent_incidents"] = elder_incidents(self._state, elder_id)
         return record
 
-    def communities(self) -> dict[str, dict[str, dict[str, int]]]:
-        """The district / street / community tree with the number of elders in each community."""
+    def communities(self, reach: Reach) -> dict[str, dict[str, dict[str, int]]]:
+        """The district / street / community tree in reach, with the number of elders in each community."""
         tree: dict[str, dict[str, dict[str, int]]] = {}
         for elder in self._directory.elders.values():
-            district, street, community = elder.community.split("/")
-            streets = tree.setdefault(district, {}).setdefault(street, {})
-            streets[community] = streets.get(community, 0) + 1
+            if reach.covers(elder.community):
+                district, street, community = elder.community.split("/")
+                streets = tree.setdefault(district, {}).setdefault(street, {})
+                streets[community] = streets.get(community, 0) + 1
         for responder in self._directory.responders.values():
-            district, street, community = responder.community.split("/")
-            tree.setdefault(district, {}).setdefault(street, {}).setdefault(community, 0)
+            if reach.covers(responder.community):
+                district, street, community = responder.community.split("/")
+                tree.setdefault(district, {}).setdefault(street, {}).setdefault(community, 0)
         return tree
 
     def device_key(self, device_id: str) -> bytes | None:
@@ -332,19 +474,26 @@ def assignment_view(assignment: Assignment, directory: Directory) -> dict[str, A
     }
 
 
-def sorted_incidents(state: Projection, *, open_only: bool = False, limit: int = 200) -> list[Incident]:
-    """Open incidents first (most urgent, then oldest), then the rest, newest first."""
+def sorted_incidents(
+    state: Projection,
+    *,
+    open_only: bool = False,
+    limit: int = 200,
+    within: Callable[[Incident], bool] = lambda _: True,
+) -> list[Incident]:
+    """Open incidents first (most urgent, then oldest), then the rest, newest first (those ``within`` only)."""
     open_ = sorted(
-        (i for i in state.incidents.values() if i.state in OPEN_STATES),
+        (i for i in state.incidents.values() if i.state in OPEN_STATES and within(i)),
         key=lambda i: (i.priority, i.opened_at),
     )
-    if open_only:
+    if open_only or len(open_) >= limit:
         return open_[:limit]
-    done = sorted(
-        (i for i in state.incidents.values() if i.state not in OPEN_STATES),
+    done = heapq.nsmallest(
+        limit - len(open_),
+        (i for i in state.incidents.values() if i.state not in OPEN_STATES and within(i)),
         key=lambda i: -i.opened_at,
     )
-    return (open_ + done)[:limit]
+    return open_ + done
 
 
 def offer_view(assignment: Assignment, incident: Incident, directory: Directory) -> dict[str, Any]:

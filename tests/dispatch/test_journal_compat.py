@@ -17,6 +17,7 @@ from dispatch.core import open_core
 from dispatch.directory import Directory
 from dispatch.entries import FACTS, Note, Unrecognised
 from dispatch.journal import SqliteJournal, connect, entry_hash, read_only, verify_chain
+from dispatch.scopes import ALL
 from dispatch.state import Projection
 from dispatch.store import SqliteRegistry
 from dispatch.views import call_view, incident_view, responder_view
@@ -133,7 +134,7 @@ async def test_the_new_release_carries_the_old_chain_on(tmp_path: Path) -> None:
     core = await open_core(settings_for(data), ManualClock(1_780_010_000.0), protocols=("sia-dc09", "watch", "gt06"))
     try:
         assert core.replayed == 100
-        incident = next(i for i in core.views.incidents(open_only=True) if i["alarm_type"] == "medical")
+        incident = next(i for i in core.views.incidents(ALL, open_only=True) if i["alarm_type"] == "medical")
         await core.engine.note(incident["incident_id"], "家属已到", actor="operator:op1")
         (entry,) = await core.journal.read(core.journal.head_seq - 1, 1)
         assert entry.fact == Note("家属已到")

@@ -9,6 +9,7 @@ from dispatch.commands import Classification
 from dispatch.core import Core, open_core
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.machines import AssignmentState, IncidentState
+from dispatch.scopes import ALL
 from dispatch.state import Incident
 from tests.conftest import engine_of, hotline, on_duty, raise_alarm
 
@@ -30,7 +31,7 @@ async def test_a_call_classified_as_a_fall_opens_an_incident_and_offers_it(core:
     await on_duty(core, "c_near")
     await answered(core, "k-1", words="按1：紧急求助")
     assert incident_of(core, "k-1") is None
-    assert core.views.call("k-1")["words"] == "按1：紧急求助"  # what the telephony knew of the caller
+    assert core.views.call("k-1", ALL)["words"] == "按1：紧急求助"  # what the telephony knew of the caller
     outcome = await core.engine.classify_call(
         Classification("k-1", "emergency", "operator:o", text="在卫生间摔倒，起不来", alarm_type="fall")
     )
@@ -208,18 +209,18 @@ async def test_shared_notes_reach_the_caregivers_job(core: Core) -> None:
     assert responder_id == "c_near" and job["type"] == "job"
     assert [n["text"] for n in job["notes"]] == ["老人在卫生间，门锁密码 1234#"]
     assert job["centre_phone"] == "12349"
-    view = core.views.incident(incident.incident_id)
+    view = core.views.incident(incident.incident_id, ALL)
     assert view["notes"][-1]["actor_name"] == "o"
 
 
 async def test_the_view_names_what_may_be_done(core: Core) -> None:
     incident = await on_scene(core)
-    view = core.views.incident(incident.incident_id)
+    view = core.views.incident(incident.incident_id, ALL)
     assert "replace" in view["actions"] and "dispatch" not in view["actions"]
     assert {"escalate", "resolve", "cancel", "note", "locate"} <= set(view["actions"])
     assert "close" not in view["actions"]
     await core.engine.resolve(incident.incident_id, "已处理", actor="operator:o")
-    assert core.views.incident(incident.incident_id)["actions"] == ["close"]
+    assert core.views.incident(incident.incident_id, ALL)["actions"] == ["close"]
 
 
 async def test_a_call_is_classified_once_answered_and_never_across_drill_and_real(core: Core) -> None:
@@ -298,7 +299,7 @@ async def test_a_call_that_is_a_fall_is_retyped_and_offered_to_a_nurse(core: Cor
     with pytest.raises(Conflict) as technical:
         await core.engine.retype(incident.incident_id, "low_battery", actor="operator:o")
     assert technical.value.code == "cannot_retype"
-    assert "retype" in core.views.incident(incident.incident_id)["actions"]
+    assert "retype" in core.views.incident(incident.incident_id, ALL)["actions"]
 
 
 async def test_a_responder_declining_after_the_hand_over_to_120_is_flagged(core: Core) -> None:

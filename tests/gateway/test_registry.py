@@ -21,6 +21,7 @@ from dispatch.errors import ConfigError
 from dispatch.importer import import_files
 from dispatch.journal import connect
 from dispatch.registry import Device
+from dispatch.scopes import ALL
 from dispatch.store import SqliteRegistry
 from gateway import registry
 from gateway.events import Decoded, DeviceEvent
@@ -130,6 +131,6 @@ async def test_a_real_server_serves_it(tiny: ProtocolSpec, tmp_path: Path) -> No
         writer.write(b"S\n")
         assert await asyncio.wait_for(reader.readline(), 5) == b"ACK T1\n"
         writer.close()
-        (incident,) = server.core.views.incidents(open_only=True)
+        (incident,) = server.core.views.incidents(ALL, open_only=True)
         assert (incident["device_id"], incident["elder_id"], incident["alarm_type"]) == ("T1", "e1", "sos")
         assert server.core.journal.durable_seq == server.core.journal.head_seq  # acknowledged after durable

@@ -443,6 +443,15 @@ async def get_elder(elder_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
     return core.views.elder_record(elder_id, who.reach)
 
 
+@router.get("/elders/{elder_id}/reads", tags=["registry"])
+async def elder_reads(
+    elder_id: str, core: CoreDep, who: Supervisors, limit: Annotated[int, Query(ge=1, le=500)] = 200
+) -> dict[str, Any]:
+    """Who read this elder's personal data and when (the record, incidents and calls about them, searches
+    that listed them, registry lists that could hold them), newest first."""
+    return {"elder_id": elder_id, "reads": core.views.reads_of(elder_id, who.reach, limit=limit)}
+
+
 @router.put("/elders/{elder_id}", tags=["registry"])
 async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("elder_id", elder_id, elder.elder_id)

@@ -22,6 +22,7 @@ Rules
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ from dispatch.entries import (
     Closed,
     DeviceUnknown,
     ElderPosition,
+    ElderViewed,
     Escalated,
     Fact,
     IncidentOpened,
@@ -53,6 +55,7 @@ from dispatch.entries import (
     ProposedClinic,
     Ranked,
     RankedResponder,
+    RecordsRead,
     Resolved,
     ResponderDuty,
     ResponderPosition,
@@ -115,6 +118,21 @@ class AlarmLine:
     ts: float
     alarm_type: str
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLine:
+    """One read of personal data on record: when, by whom, what (record, incident, call, search, a list) and
+    of which incident or call, or with which search or filter; a list's size."""
+
+    ts: float
+    actor: str
+    what: str
+    subject: str = ""
+    count: int = 1
+
+
+READS_KEPT = 500
 
 
 @dataclass(slots=True)
@@ -231,6 +249,10 @@ class Projection:
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
         self.dirty: set[str] = set()
+        #: who read each elder's personal data (newest last, the last READS_KEPT), and the recent bulk lists of
+        #: elders (a supervisor asks "who read her record?")
+        self.reads: dict[str, deque[ReadLine]] = {}
+        self.list_reads: deque[ReadLine] = deque(maxlen=READS_KEPT)
         self._handlers: dict[type[Fact], _Handler] = {}
         self._on(IncidentOpened, self._opened)
         self._on(AlarmAttached, self._alarm_attached)
@@ -259,6 +281,8 @@ class Projection:
         self._on(CallClassified, self._call_classified)
         self._on(CalledBack, self._called_back)
         self._on(ElderPosition, self._elder_position)
+        self._on(ElderViewed, self._viewed)
+        self._on(RecordsRead, self._records_read)
         self._on(DeviceUnknown, self._device_unknown)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
@@ -581,3 +605,20 @@ class Projection:
 
     def _device_unknown(self, entry: Entry, p: DeviceUnknown) -> None:
         self.unknown_seen[f"{p.protocol}:{p.device_id}"] = entry.ts
+
+    # -- reads on record --------------------------------------------------------------------------
+
+    def _viewed(self, entry: Entry, p: ElderViewed) -> None:
+        self._read(p.elder_id, ReadLine(entry.ts, entry.actor, p.what, p.subject or ""))
+
+    def _records_read(self, entry: Entry, p: RecordsRead) -> None:
+        for elder_id in p.elder_ids:
+            self._read(elder_id, ReadLine(entry.ts, entry.actor, p.what, p.filter))
+        if p.what == "elders":
+            self.list_reads.append(ReadLine(entry.ts, entry.actor, p.what, p.filter, p.count))
+
+    def _read(self, elder_id: str, line: ReadLine) -> None:
+        reads = self.reads.get(elder_id)
+        if reads is None:
+            reads = self.reads[elder_id] = deque(maxlen=READS_KEPT)
+        reads.append(line)

@@ -340,6 +340,23 @@ class Views:
         record["recent_incidents"] = elder_incidents(self._state, elder_id)
         return record
 
+    def reads_of(self, elder_id: str, reach: Reach, *, limit: int = 200) -> list[dict[str, Any]]:
+        """Who read this elder's personal data, newest first: their record, an incident or call about them, a
+        search that listed them, and the registry lists that could hold them (a list's filter covers their
+        community)."""
+        elder = self.elder_in_reach(elder_id, reach)
+        lists = [
+            line
+            for line in self._state.list_reads
+            if not line.subject or elder.community == line.subject or elder.community.startswith(line.subject + "/")
+        ]
+        lines = sorted([*self._state.reads.get(elder_id, ()), *lists], key=lambda line: -line.ts)
+        return [
+            {"ts": line.ts, "actor": line.actor, "actor_name": actor_name(line.actor, self._directory),
+             "what": line.what, "subject": line.subject, "count": line.count}
+            for line in lines[:limit]
+        ]  # fmt: skip
+
     def communities(self, reach: Reach) -> dict[str, dict[str, dict[str, int]]]:
         """The district / street / community tree in reach, with the number of elders in each community."""
         tree: dict[str, dict[str, dict[str, int]]] = {}

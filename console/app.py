@@ -28,8 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.accounts import router as accounts_router
 from console.api import router
-from console.auth import STAFF, Accounts, Principal
-from console.errors import AuthError, status_for
+from console.auth import STAFF, Accounts, LoginThrottle, Principal
+from console.errors import AuthError, Throttled, status_for
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
 from console.phone import PhoneCommand
@@ -47,7 +47,15 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_core() as core:
-            accounts = Accounts(core.db, core.clock, token_ttl_s=settings.token_ttl_s)
+            throttle = LoginThrottle(
+                per_account=settings.login_fail_account,
+                per_address=settings.login_fail_address,
+                window_s=settings.login_lock_s,
+            )
+            accounts = Accounts(
+                core.db, core.clock, token_ttl_s=settings.token_ttl_s, throttle=throttle,
+                journal=core.engine.login_failed,
+            )  # fmt: skip
             await accounts.create_schema()
             await ensure_admin(accounts, settings)
             consoles, phones = ConsoleHub(core.bus, core.views), CaregiverHub(core.bus, core.views)
@@ -71,6 +79,8 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     @app.exception_handler(AnxinError)
     async def domain_error(request: Request, exc: AnxinError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if status_for(exc) == 401 else None
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(error_body(exc), status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

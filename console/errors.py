@@ -1,8 +1,9 @@
 """The console's exceptions, and how core errors become HTTP answers.
 
     ConsoleError
-    └── AuthError            missing, unknown or expired token, or a role that may not do this
-        └── Forbidden        the token is fine but the role is not allowed (403)
+    └── AuthError            missing, unknown, expired or revoked token, a disabled account, a wrong password (401)
+        ├── Forbidden        the token is fine but the role (or an admin's scope) is not allowed (403)
+        └── Throttled        too many failed logins for the account or from the address (429, Retry-After)
 
 Core errors map to status codes here: NotFound → 404, IllegalTransition and Conflict → 409, other
 InvalidInput → 422 naming the field, JournalError → 503 (nothing was acknowledged).
@@ -27,6 +28,21 @@ CONSOLE_CODES = frozenset(
         "http_error",
         "internal",
         "bad_message",
+        # accounts (console.auth, console.accounts)
+        "login_locked",
+        "login_throttled",
+        "account_disabled",
+        "token_revoked",
+        "password_wrong",
+        "password_required",
+        "service_no_password",
+        "grants_service_only",
+        "responder_required",
+        "account_not_found",
+        "account_self",
+        "scope_exceeded",
+        "not_service",
+        "key_not_found",
     }
 )
 #: every code an answer of the API (or a phone's websocket) carries
@@ -45,6 +61,17 @@ class AuthError(ConsoleError):
 class Forbidden(AuthError):
     status = 403
     code: ClassVar[str] = "forbidden"
+
+
+class Throttled(AuthError):
+    """Refused before any password is checked: wait ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    status = 429
+    code: ClassVar[str] = "login_throttled"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, params={"retry_after": retry_after, "minutes": -(-retry_after // 60)})
+        self.retry_after = retry_after
 
 
 def status_for(error: AnxinError) -> int:

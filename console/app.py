@@ -9,6 +9,7 @@ raises alarms through ``core.intake``; it starts no listener and no timer of its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -117,14 +118,16 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         principal = await _authenticate(websocket, STAFF)
         if principal is None:
             return
-        await serve_console(websocket, websocket.app.state.core, websocket.app.state.consoles, principal)
+        with websocket.app.state.accounts.watch(websocket.query_params["token"]) as revoked:
+            await serve_console(websocket, websocket.app.state.core, websocket.app.state.consoles, principal, revoked)
 
     @app.websocket("/ws/caregiver")
     async def ws_caregiver(websocket: WebSocket) -> None:
         principal = await _authenticate(websocket, ("caregiver",))
         if principal is None or principal.responder_id is None:
             return
-        await serve_caregiver(websocket, websocket.app.state.core, websocket.app.state.phones, principal)
+        with websocket.app.state.accounts.watch(websocket.query_params["token"]) as revoked:
+            await serve_caregiver(websocket, websocket.app.state.core, websocket.app.state.phones, principal, revoked)
 
     return app
 
@@ -159,7 +162,9 @@ async def _authenticate(websocket: WebSocket, roles: tuple[str, ...]) -> Princip
     return principal
 
 
-async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub, who: Principal) -> None:
+async def serve_console(
+    websocket: WebSocket, core: Core, hub: ConsoleHub, who: Principal, revoked: asyncio.Event | None = None
+) -> None:
     """Snapshot or catch-up, then the live stream, gap-free (see console.live), of what this person may see.
 
     The stream is a read of personal data: it is on record (``records.read``, what ``console``) before the
@@ -192,10 +197,8 @@ async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub, who: 
                         await websocket.send_text(entry.wire())
                 last = entries[-1].seq
         left = who.expires_at - core.clock.now()
-        await _close(
-            websocket,
-            await _until_either(pump(outbox, websocket.send_text, after=last), _drain_client(websocket), left),
-        )
+        sending = pump(outbox, websocket.send_text, after=last)
+        await _close(websocket, await _until_either(sending, _drain_client(websocket), left, revoked))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -203,9 +206,13 @@ async def serve_console(websocket: WebSocket, core: Core, hub: ConsoleHub, who: 
 
 
 async def _until_either(
-    sending: Coroutine[Any, Any, int], receiving: Coroutine[Any, Any, None], seconds_left: float
+    sending: Coroutine[Any, Any, int],
+    receiving: Coroutine[Any, Any, None],
+    seconds_left: float,
+    revoked: asyncio.Event | None = None,
 ) -> str:
-    """Run the sender and the receiver until one ends or the token expires: "lagging", "expired" or "closed".
+    """Run the sender and the receiver until one ends, the token expires or is revoked (a logout, the account
+    disabled, its rights changed): "lagging", "expired", "revoked" or "closed".
 
     An anyio task group, not bare asyncio tasks: when the server (or a test client) cancels the handler,
     every part is cancelled with it and nothing is left running.
@@ -231,8 +238,16 @@ async def _until_either(
             outcome = "expired"
             group.cancel_scope.cancel()
 
+        async def revoke(event: asyncio.Event) -> None:
+            nonlocal outcome
+            await event.wait()
+            outcome = "revoked"
+            group.cancel_scope.cancel()
+
         group.start_soon(send)
         group.start_soon(receive)
+        if revoked is not None:
+            group.start_soon(revoke, revoked)
         if seconds_left != math.inf:
             group.start_soon(expire)
     return outcome
@@ -243,6 +258,8 @@ async def _close(websocket: WebSocket, outcome: str) -> None:
         await websocket.close(code=LAGGING, reason="lagging; resume from the last seq you received")
     elif outcome == "expired":
         await websocket.close(code=4401, reason="token expired; log in again")
+    elif outcome == "revoked":
+        await websocket.close(code=4401, reason="token revoked; log in again")
 
 
 async def _drain_client(websocket: WebSocket) -> None:
@@ -253,7 +270,9 @@ async def _drain_client(websocket: WebSocket) -> None:
             raise WebSocketDisconnect(message.get("code", 1000))
 
 
-async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, who: Principal) -> None:
+async def serve_caregiver(
+    websocket: WebSocket, core: Core, hub: CaregiverHub, who: Principal, revoked: asyncio.Event | None = None
+) -> None:
     assert who.responder_id is not None
     responder_id = who.responder_id
     outbox = hub.connect(responder_id)
@@ -262,7 +281,8 @@ async def serve_caregiver(websocket: WebSocket, core: Core, hub: CaregiverHub, w
         await websocket.send_text(json.dumps(core.views.hello(responder_id), ensure_ascii=False))
         left = who.expires_at - core.clock.now()
         commands = _phone_commands(websocket, core, who)
-        await _close(websocket, await _until_either(pump(outbox, websocket.send_text, after=seq), commands, left))
+        sending = pump(outbox, websocket.send_text, after=seq)
+        await _close(websocket, await _until_either(sending, commands, left, revoked))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -39,6 +39,14 @@ CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person class
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
+#: the demo's people at the centre: (username, role, name, scopes); one operator sees one street only
+STREET = "龙文区/蓝田街道"
+STAFF: tuple[tuple[str, Role, str, tuple[str, ...]], ...] = (
+    ("operator", "operator", "李娜", ("*",)),
+    ("supervisor", "supervisor", "张伟", ("*",)),
+    ("lantian", "operator", "陈静（蓝田街道）", (STREET,)),
+    (BOT, "operator", "模拟接线员", ("*",)),
+)
 
 
 async def seed(settings: Settings) -> tuple[list[tuple[str, str]], str]:
@@ -60,14 +68,9 @@ async def seed(settings: Settings) -> tuple[list[tuple[str, str]], str]:
     try:
         accounts = Accounts(db, SystemClock(), token_ttl_s=settings.token_ttl_s)
         await accounts.create_schema()
-        staff: tuple[tuple[str, Role], ...] = (
-            ("operator", "operator"),
-            ("supervisor", "supervisor"),
-            (BOT, "operator"),
-        )
-        for username, role in staff:
+        for username, role, name, scopes in STAFF:
             if not await accounts.exists(username):
-                await accounts.create(username, DEMO_PASSWORD, role)
+                await accounts.create(username, DEMO_PASSWORD, role, name=name, scopes=scopes)
         people = sorted((r for r in await registry.responders() if r.kind != "clinic"), key=lambda r: r.responder_id)
         for responder in people:
             if not await accounts.exists(responder.responder_id):
@@ -92,6 +95,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"\nAnxin demo is running.\n"
         f"  operator console  {base}/console     operator / {DEMO_PASSWORD}\n"
         f"  supervisor view   {base}/supervisor  supervisor / {DEMO_PASSWORD}\n"
+        f"  street operator   {base}/console     lantian / {DEMO_PASSWORD} (sees {STREET} only)\n"
         f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
         f"  administrator     {base}/docs        admin / {DEMO_PASSWORD}\n"
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"

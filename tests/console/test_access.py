@@ -1,0 +1,497 @@
+"""The access matrix, generated from the app's own route table: every route × every kind of caller, in scope
+and out of scope.
+
+:data:`RULES` is the specification: who may call each route, and what in the network it touches. The tests
+walk the *app's* routes (HTTP and websocket), so a route added without a rule here fails
+:func:`test_every_route_has_a_rule`, and a rule whose route is gone fails too. Then, for every route:
+
+- each kind of caller is admitted or refused as the rule says (refused: 401 without a token, 403 with one),
+  and the role the route itself declares (console.deps) equals the rule;
+- a person scoped to street A asking about something of street B gets 404 (or 403 ``out_of_scope`` for a
+  registry write) and nothing is written; about something of street A they are served;
+- a read that is not about one thing holds nothing of street B in its answer.
+
+Callers are probed with ids that do not exist and bodies that cannot validate, so an admitted call fails at
+404 / 422 after the access check and changes nothing; the scope cases use real things and valid bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute, Mount
+from starlette.websockets import WebSocketDisconnect
+
+from anxin.server import app_for
+from dispatch.registry import Device
+from tests.conftest import elder, responder, settings_for
+from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, person, seed_two_streets
+from tests.console.test_api import auth, token
+
+#: what only street B's things carry: none of it may appear in an answer to a person scoped to street A
+B_MARKS = ("eb", "cb", "8800000002", "朝阳", "13505960099", "svc_b", "op_b")
+
+ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER = "anon", "admin", "supervisor", "operator", "caregiver"
+HOTLINE_KEY, ALARMS_KEY, BARE_KEY = "service:hotline", "service:alarms", "service:none"
+CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
+EVERYONE = frozenset(CALLERS)
+LOGGED_IN = EVERYONE - {ANON}
+STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
+SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
+ADMINS = frozenset({ADMIN})
+CAREGIVERS = frozenset({CAREGIVER})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route, and what in the network it is about.
+
+    ``subject``: the thing it names (``incident``, ``call``, ``elder``, ``device``, ``responder``,
+    ``account``), in the path or, for ``body:...``, in the body; ``list`` for a read of many things (its answer
+    must hold nothing out of scope); ``None`` with ``why`` for a route that is not about the network."""
+
+    who: frozenset[str]
+    subject: str | None = None
+    why: str = ""
+    body: Callable[[str], dict[str, Any]] | None = None  # a valid body, given the subject's id
+    query: str = ""  # a query string the route needs to answer
+
+
+def _elder_body(elder_id: str) -> dict[str, Any]:
+    community = f"{STREET_A}/蓝田社区" if elder_id == "ea" else f"{STREET_B}/朝阳社区"
+    return elder(elder_id, community=community).model_dump(mode="json")
+
+
+def _device_body(device_id: str) -> dict[str, Any]:
+    elder_id = "ea" if device_id == "8800000001" else "eb"
+    return Device(device_id=device_id, protocol="watch", elder_id=elder_id).model_dump(mode="json")
+
+
+def _responder_body(responder_id: str) -> dict[str, Any]:
+    street, (lat, lon) = (STREET_A, HOME_A) if responder_id == "ca" else (STREET_B, HOME_B)
+    return responder(responder_id, lat, lon, community=f"{street}/社区").model_dump(mode="json")
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    # pages and public answers
+    ("GET", "/"): Rule(EVERYONE, why="a redirect to the console page"),
+    ("GET", "/console"): Rule(EVERYONE, why="the page itself; its data needs a token"),
+    ("GET", "/supervisor"): Rule(EVERYONE, why="the page itself"),
+    ("GET", "/accounts"): Rule(EVERYONE, why="the page itself"),
+    ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
+    ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
+    ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
+    ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),
+    ("GET", "/api/config"): Rule(EVERYONE, why="the pages' settings: tiles, timers, the centre's phone"),
+    ("GET", "/healthz"): Rule(EVERYONE, why="for the engineer on call and load balancers"),
+    ("POST", "/api/auth/token"): Rule(EVERYONE, why="logging in"),
+    # the logged-in person's own account
+    ("POST", "/api/auth/logout"): Rule(LOGGED_IN, why="their own token"),
+    ("GET", "/api/me"): Rule(LOGGED_IN, why="their own account"),
+    ("POST", "/api/me/password"): Rule(LOGGED_IN - {HOTLINE_KEY, ALARMS_KEY, BARE_KEY}, why="their own password"),
+    ("POST", "/api/me/duty"): Rule(CAREGIVERS, why="their own duty"),
+    ("POST", "/api/me/position"): Rule(CAREGIVERS, why="their own position"),
+    # accounts
+    ("GET", "/api/accounts"): Rule(ADMINS, "list"),
+    ("POST", "/api/accounts"): Rule(ADMINS, "body:account"),
+    ("PATCH", "/api/accounts/{username}"): Rule(ADMINS, "account", body=lambda _: {"name": "改名"}),
+    ("POST", "/api/accounts/{username}/disable"): Rule(ADMINS, "account"),
+    ("POST", "/api/accounts/{username}/enable"): Rule(ADMINS, "account"),
+    ("POST", "/api/accounts/{username}/password"): Rule(
+        ADMINS, "account", body=lambda _: {"password": "another-password-1"}
+    ),
+    ("GET", "/api/accounts/{username}/keys"): Rule(ADMINS, "account"),
+    ("POST", "/api/accounts/{username}/keys"): Rule(ADMINS, "account", body=lambda _: {"label": "PBX"}),
+    ("DELETE", "/api/accounts/{username}/keys/{key_id}"): Rule(ADMINS, "account"),
+    # intake
+    ("POST", "/api/alarms"): Rule(
+        STAFF | {ALARMS_KEY}, "body:elder", body=lambda e: {"elder_id": e, "alarm_type": "sos"}
+    ),
+    ("POST", "/api/hotline/events"): Rule(
+        STAFF | {HOTLINE_KEY}, why="the telephony reports every call; who sees a call is decided when it is read"
+    ),
+    # calls
+    ("GET", "/api/calls"): Rule(STAFF, "list"),
+    ("GET", "/api/calls/{call_id}"): Rule(STAFF, "call"),
+    ("POST", "/api/calls/{call_id}/classify"): Rule(STAFF, "call", body=lambda _: {"kind": "wrong_number"}),
+    ("POST", "/api/calls/{call_id}/callback"): Rule(STAFF, "call", body=lambda _: {"outcome": "已回拨"}),
+    ("GET", "/api/places"): Rule(
+        STAFF, why="the gazetteer's streets and buildings: places, not people", query="q=蓝田"
+    ),
+    # incidents
+    ("GET", "/api/incidents"): Rule(STAFF, "list"),
+    ("POST", "/api/incidents"): Rule(STAFF, "body:elder", body=lambda e: {"elder_id": e, "alarm_type": "fall"}),
+    ("GET", "/api/incidents/{incident_id}"): Rule(STAFF, "incident"),
+    ("POST", "/api/incidents/{incident_id}/location"): Rule(
+        STAFF, "incident", body=lambda _: {"lat": HOME_A[0], "lon": HOME_A[1]}
+    ),
+    ("POST", "/api/incidents/{incident_id}/acknowledge"): Rule(STAFF, "incident"),
+    ("POST", "/api/incidents/{incident_id}/dispatch"): Rule(STAFF, "incident", body=lambda _: {"responder_id": "ca"}),
+    ("POST", "/api/incidents/{incident_id}/type"): Rule(STAFF, "incident", body=lambda _: {"alarm_type": "fall"}),
+    ("POST", "/api/incidents/{incident_id}/cancel"): Rule(STAFF, "incident", body=lambda _: {"reason": "误报"}),
+    ("POST", "/api/incidents/{incident_id}/escalate"): Rule(STAFF, "incident", body=lambda _: {"service": "120"}),
+    ("POST", "/api/incidents/{incident_id}/notes"): Rule(STAFF, "incident", body=lambda _: {"text": "已联系"}),
+    ("POST", "/api/incidents/{incident_id}/resolve"): Rule(STAFF, "incident", body=lambda _: {"outcome": "平安"}),
+    ("POST", "/api/incidents/{incident_id}/close"): Rule(STAFF, "incident"),
+    # supervisors
+    ("GET", "/api/kpis"): Rule(SUPERVISORS, "list"),
+    ("GET", "/api/escalations"): Rule(SUPERVISORS, "list"),
+    ("GET", "/api/journal"): Rule(SUPERVISORS, "list", query="limit=5000"),
+    # registry
+    ("GET", "/api/elders"): Rule(STAFF, "list", query="limit=10000"),
+    ("GET", "/api/elders/{elder_id}"): Rule(STAFF, "elder"),
+    ("GET", "/api/elders/{elder_id}/reads"): Rule(SUPERVISORS, "elder"),
+    ("PUT", "/api/elders/{elder_id}"): Rule(ADMINS, "elder", body=_elder_body),
+    ("PUT", "/api/devices/{device_id}"): Rule(ADMINS, "device", body=_device_body),
+    ("PUT", "/api/responders/{responder_id}"): Rule(ADMINS, "responder", body=_responder_body),
+    ("GET", "/api/responders"): Rule(STAFF, "list"),
+    ("POST", "/api/responders/duty"): Rule(
+        SUPERVISORS, "body:responder", body=lambda r: {"roster": [{"responder_id": r, "on": False}]}
+    ),
+    ("GET", "/api/communities"): Rule(STAFF, "list"),
+    # websockets
+    ("WS", "/ws/console"): Rule(STAFF, "list"),
+    ("WS", "/ws/caregiver"): Rule(CAREGIVERS, why="a caregiver's own offers and jobs"),
+}
+
+
+def http_routes(app: FastAPI) -> Iterator[tuple[str, str, BaseRoute]]:
+    """(method, path, route) of every HTTP and websocket route the app answers, through included routers."""
+
+    def walk(routes: list[BaseRoute]) -> Iterator[tuple[str, str, BaseRoute]]:
+        for route in routes:
+            original = getattr(route, "original_router", None)
+            if original is not None:  # an included router (FastAPI keeps it whole)
+                yield from walk(original.routes)
+            elif isinstance(route, APIWebSocketRoute):
+                yield "WS", route.path, route
+            elif isinstance(route, APIRoute | Mount) or hasattr(route, "methods"):
+                if isinstance(route, Mount):
+                    continue  # static files: the pages' own scripts and styles, public
+                for method in sorted(getattr(route, "methods", None) or ()):
+                    if method != "HEAD":
+                        yield method, route.path, route  # type: ignore[attr-defined]
+
+    return walk(app.routes)
+
+
+def declared(route: BaseRoute) -> tuple[frozenset[str], str | None] | None:
+    """The roles (and service grant) the route's own dependency admits (console.deps.allow), or None."""
+    dependant = getattr(route, "dependant", None)
+    stack = list(dependant.dependencies) if dependant is not None else []
+    while stack:
+        dependency = stack.pop()
+        call = dependency.call
+        if hasattr(call, "roles"):
+            return frozenset(call.roles), call.grant
+        stack.extend(dependency.dependencies)
+    return None
+
+
+# -- the city ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class City:
+    client: TestClient
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    scoped: dict[str, str] = field(default_factory=dict)  # role -> a token of that role scoped to street A
+    b_ids: set[str] = field(default_factory=set)  # every thing made in street B: no answer to A may name one
+    serial: Iterator[int] = field(default_factory=itertools.count)
+
+    def head(self) -> int:
+        admin = self.tokens[ADMIN]
+        assert admin is not None
+        head: int = self.client.get("/api/journal?limit=1", headers=auth(admin)).json()["head"]
+        return head
+
+    def fresh(self, subject: str, street: str) -> str:
+        """A thing of this kind in this street that no other case has touched."""
+        admin = self.tokens[ADMIN]
+        assert admin is not None
+        a = street == "A"
+        n = next(self.serial)
+        made = self._make(subject, a, n, admin)
+        if not a:
+            self.b_ids.add(made)
+        return made
+
+    def _make(self, subject: str, a: bool, n: int, admin: str) -> str:
+        if subject == "incident":
+            body = {"alarm_type": "fall", "caller": f"0210000{n:04d}", "lat": (HOME_A if a else HOME_B)[0],
+                    "lon": (HOME_A if a else HOME_B)[1], "note": "probe"}  # fmt: skip
+            response = self.client.post("/api/incidents", json=body, headers=auth(admin))
+            assert response.status_code == 201, response.text
+            incident_id: str = response.json()["incident_id"]
+            return incident_id
+        if subject == "call":
+            call_id = f"probe-{n}-{'A' if a else 'B'}"
+            caller = "13505960001" if a else "13505960099"
+            for event in ("ringing", "answered"):
+                body = {"event": event, "call_id": call_id, "caller": caller}
+                assert self.client.post("/api/hotline/events", json=body, headers=auth(admin)).status_code == 200
+            return call_id
+        if subject == "account":
+            username = f"svc_{'a' if a else 'b'}{n}"
+            body = {"username": username, "name": username, "role": "service", "grants": ["hotline"],
+                    "scopes": [STREET_A if a else STREET_B]}  # fmt: skip
+            assert self.client.post("/api/accounts", json=body, headers=auth(admin)).status_code == 201
+            return username
+        return {"elder": ("ea", "eb"), "device": ("8800000001", "8800000002"), "responder": ("ca", "cb")}[subject][
+            0 if a else 1
+        ]
+
+
+def _service(client: TestClient, admin: str, username: str, grants: list[str]) -> str:
+    body = {"username": username, "name": username, "role": "service", "grants": grants, "scopes": ["*"]}
+    assert client.post("/api/accounts", json=body, headers=auth(admin)).status_code == 201
+    response = client.post(f"/api/accounts/{username}/keys", json={"label": "probe"}, headers=auth(admin))
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    data: Path = tmp_path_factory.mktemp("access") / "data"
+    settings = settings_for(data, read_window_s=0)
+    asyncio.run(seed_two_streets(settings))
+    with TestClient(app_for(settings)) as client:
+        admin = token(client)
+        city = City(client)
+        city.tokens = {
+            ANON: None,
+            ADMIN: admin,
+            SUPERVISOR: person(client, admin, "sup_all", "supervisor", ["*"]),
+            OPERATOR: person(client, admin, "op_all", "operator", ["*"]),
+            CAREGIVER: person(client, admin, "ca", "caregiver", ["*"], responder_id="ca"),
+            HOTLINE_KEY: _service(client, admin, "pbx", ["hotline"]),
+            ALARMS_KEY: _service(client, admin, "partner", ["alarms"]),
+            BARE_KEY: _service(client, admin, "bare", []),
+        }
+        city.scoped = {
+            ADMIN: person(client, admin, "adm_a", "admin", [STREET_A]),
+            SUPERVISOR: person(client, admin, "sup_a", "supervisor", [STREET_A]),
+            OPERATOR: person(client, admin, "op_a", "operator", [STREET_A]),
+        }
+        person(client, admin, "op_b", "operator", [STREET_B])
+        for street in ("A", "B"):  # something of each street in every list
+            city.fresh("incident", street)
+            city.fresh("call", street)
+        yield city
+
+
+def _path(template: str, values: dict[str, str]) -> str:
+    path = template
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _params(template: str) -> list[str]:
+    return [part[1:-1] for part in template.split("/") if part.startswith("{")]
+
+
+def _request(city: City, method: str, path: str, who: str | None, body: Any = None) -> Any:
+    headers = auth(who) if who else {}
+    if method == "GET" or method == "DELETE":
+        return city.client.request(method, path, headers=headers)
+    return city.client.request(method, path, headers=headers, json=body)
+
+
+# -- the tests -----------------------------------------------------------------------------------------
+
+
+def test_every_route_has_a_rule(city: City) -> None:
+    answered = {(method, path) for method, path, _ in http_routes(city.client.app)}  # type: ignore[arg-type]
+    without_rule = sorted(answered - set(RULES))
+    assert not without_rule, f"routes without an access rule (add them to RULES): {without_rule}"
+    stale = sorted(set(RULES) - answered)
+    assert not stale, f"rules for routes the app does not have: {stale}"
+
+
+def test_a_route_without_a_rule_is_caught(tmp_path: Path) -> None:
+    app = app_for(settings_for(tmp_path / "data"))
+
+    @app.get("/api/secret")
+    async def secret() -> dict[str, str]:
+        return {"all": "the records"}
+
+    missing = {(m, p) for m, p, _ in http_routes(app)} - set(RULES)
+    assert missing == {("GET", "/api/secret")}
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    return [(method, path, caller) for (method, path) in RULES for caller in CALLERS if method != "WS"]
+
+
+@pytest.mark.parametrize(("method", "path", "caller"), _cases())
+def test_each_caller_is_admitted_or_refused_as_the_rule_says(city: City, method: str, path: str, caller: str) -> None:
+    rule = RULES[(method, path)]
+    target = _path(path, dict.fromkeys(_params(path), "no-such-thing"))
+    if rule.query:
+        target += "?" + rule.query
+    who = city.tokens[caller]
+    if (method, path) == ("POST", "/api/auth/logout") and who is not None and caller in (
+        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER
+    ):  # fmt: skip
+        who = token(city.client, *_credentials(caller))  # a token of its own: logging out revokes it
+    response = _request(city, method, target, who, body={"__probe__": True})
+    if caller in rule.who:
+        assert response.status_code not in (401, 403), (caller, response.status_code, response.text)
+    else:
+        expected = 401 if caller == ANON else 403
+        assert response.status_code == expected, (caller, response.status_code, response.text)
+
+
+def _credentials(caller: str) -> tuple[str, str]:
+    return {
+        ADMIN: ("admin", "test-admin-pw"),
+        SUPERVISOR: ("sup_all", "password-123"),
+        OPERATOR: ("op_all", "password-123"),
+        CAREGIVER: ("ca", "password-123"),
+    }[caller]
+
+
+@pytest.mark.parametrize(("method", "path"), [key for key in RULES if key[0] != "WS"])
+def test_the_route_declares_the_rule(city: City, method: str, path: str) -> None:
+    """The callers the route's own dependency admits (console.deps.allow) are the rule's; a public route
+    declares none."""
+    rule = RULES[(method, path)]
+    route = next(r for m, p, r in http_routes(city.client.app) if (m, p) == (method, path))  # type: ignore[arg-type]
+    found = declared(route)
+    if found is None:
+        assert rule.who == EVERYONE, f"{path} admits {sorted(rule.who)} but declares no rule"
+        return
+    roles, grant = found
+    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER})
+    if "service" in roles:
+        callers |= {HOTLINE_KEY, ALARMS_KEY, BARE_KEY}
+    elif grant is not None:
+        callers.add(f"service:{grant}")
+    assert callers == rule.who, (path, sorted(callers))
+
+
+def _scoped_caller(rule: Rule) -> str:
+    for role in (OPERATOR, SUPERVISOR, ADMIN):
+        if role in rule.who:
+            return role
+    raise AssertionError("no scoped person may call this route")
+
+
+SCOPED = [key for key, rule in RULES.items() if rule.subject and rule.subject != "list" and key[0] != "WS"]
+
+
+@pytest.mark.parametrize(("method", "path"), SCOPED)
+def test_out_of_scope_is_as_if_it_did_not_exist_and_writes_nothing(city: City, method: str, path: str) -> None:
+    rule = RULES[(method, path)]
+    assert rule.subject is not None
+    subject = rule.subject.removeprefix("body:")
+    thing = city.fresh(subject, "B")
+    role = _scoped_caller(rule)
+    values = dict.fromkeys(_params(path), thing)
+    if "key_id" in values:
+        values["key_id"] = "k-none"
+        values["username"] = thing
+    body = rule.body(thing) if rule.body else None
+    if subject == "account" and method == "POST" and path == "/api/accounts":
+        body = {"username": "svc_new_b", "name": "x", "role": "service", "grants": [], "scopes": [STREET_B]}
+    before = city.head()
+    response = _request(city, method, _path(path, values), city.scoped[role], body)
+    assert response.status_code in (403, 404), (role, response.status_code, response.text)
+    if response.status_code == 403:
+        assert response.json()["code"] in ("out_of_scope", "scope_exceeded"), response.text
+    assert city.head() == before, "a refused request wrote to the record"
+
+
+@pytest.mark.parametrize(("method", "path"), SCOPED)
+def test_in_scope_is_served(city: City, method: str, path: str) -> None:
+    rule = RULES[(method, path)]
+    assert rule.subject is not None
+    subject = rule.subject.removeprefix("body:")
+    thing = city.fresh(subject, "A")
+    role = _scoped_caller(rule)
+    values = dict.fromkeys(_params(path), thing)
+    if "key_id" in values:
+        created = city.client.post(f"/api/accounts/{thing}/keys", json={"label": "x"}, headers=auth(city.scoped[role]))
+        assert created.status_code == 201, created.text
+        values["key_id"] = created.json()["key_id"]
+        values["username"] = thing
+    body = rule.body(thing) if rule.body else None
+    if subject == "account" and path == "/api/accounts":
+        body = {"username": f"svc_new_a{next(city.serial)}", "name": "x", "role": "service", "grants": [],
+                "scopes": [STREET_A + "/蓝田社区"]}  # fmt: skip
+    response = _request(city, method, _path(path, values), city.scoped[role], body)
+    # served: done, or refused for the thing's state (409) or the body's content (422), never for access
+    assert response.status_code not in (401, 403, 404), (role, response.status_code, response.text)
+
+
+LISTS = [key for key, rule in RULES.items() if rule.subject == "list" and key[0] != "WS"]
+
+
+@pytest.mark.parametrize(("method", "path"), LISTS)
+def test_a_list_holds_nothing_out_of_scope(city: City, method: str, path: str) -> None:
+    rule = RULES[(method, path)]
+    role = _scoped_caller(rule)
+    target = path + ("?" + rule.query if rule.query else "")
+    response = _request(city, method, target, city.scoped[role])
+    assert response.status_code == 200, response.text
+    leaked = [mark for mark in (*B_MARKS, *city.b_ids) if mark in response.text]
+    assert not leaked, f"{path} shows {leaked} to a person of street A"
+    everywhere = _request(city, method, target, city.tokens[ADMIN])
+    if path != "/api/kpis":
+        assert any(mark in everywhere.text for mark in B_MARKS), f"{path}: the probe city has nothing of B in it"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_the_console_stream_admits_staff_only(city: City, caller: str) -> None:
+    who = city.tokens[caller]
+    url = "/ws/console" + (f"?token={who}" if who else "")
+    if caller in RULES[("WS", "/ws/console")].who:
+        with city.client.websocket_connect(url) as ws:
+            assert ws.receive_json()["type"] == "snapshot"
+        return
+    with pytest.raises(WebSocketDisconnect) as refused, city.client.websocket_connect(url) as ws:
+        ws.receive_json()
+    assert refused.value.code == (4401 if caller == ANON else 4403)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_the_phone_channel_admits_caregivers_only(city: City, caller: str) -> None:
+    who = city.tokens[caller]
+    url = "/ws/caregiver" + (f"?token={who}" if who else "")
+    if caller in RULES[("WS", "/ws/caregiver")].who:
+        with city.client.websocket_connect(url) as ws:
+            assert ws.receive_json()["type"] == "hello"
+        return
+    with pytest.raises(WebSocketDisconnect) as refused, city.client.websocket_connect(url) as ws:
+        ws.receive_json()
+    assert refused.value.code == (4401 if caller == ANON else 4403)
+
+
+@pytest.mark.parametrize("role", [OPERATOR, SUPERVISOR, ADMIN])
+def test_the_console_stream_from_zero_holds_nothing_out_of_scope(city: City, role: str) -> None:
+    marker = city.fresh("incident", "A")
+    note = {"text": f"end-{marker}"}
+    assert (
+        city.client.post(f"/api/incidents/{marker}/notes", json=note, headers=auth(city.scoped[role])).status_code
+        == 200
+    )
+    seen = []
+    with city.client.websocket_connect(f"/ws/console?token={city.scoped[role]}&after=0") as ws:
+        while True:
+            message = ws.receive_text()
+            seen.append(message)
+            if f"end-{marker}" in message:
+                break
+    leaked = [mark for mark in (*B_MARKS, *city.b_ids) if any(mark in message for message in seen)]
+    assert not leaked, f"the {role}'s stream shows {leaked}"

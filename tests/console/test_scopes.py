@@ -1,0 +1,196 @@
+"""Scopes and need to know, end to end: two streets, a person scoped to one of them, and what reaches them.
+
+Real app, real SQLite data folder; device reports go through the core's intake as the gateway hands them over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from anxin.server import app_for
+from dispatch.core import Core
+from dispatch.devices import DeviceReport
+from tests.conftest import elder, settings_for
+from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, person, seed_two_streets
+from tests.console.test_api import auth, token
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path / "data", lines={"8002": STREET_B})
+    asyncio.run(seed_two_streets(settings))
+    with TestClient(app_for(settings)) as client:
+        yield client
+
+
+def core_of(client: TestClient) -> Core:
+    core: Core = client.app.state.core  # type: ignore[attr-defined]
+    return core
+
+
+def watch_reports(client: TestClient) -> None:
+    """Both elders' watches send a heart rate and a position, as the gateway hands them to the core."""
+    core = core_of(client)
+    reports = []
+    for device, (lat, lon) in (("8800000001", HOME_A), ("8800000002", HOME_B)):
+        reports.append(DeviceReport("watch", device, "health", "WATCH:hrt", detail={"heart_rate": 88}))
+        reports.append(DeviceReport("watch", device, "position", "WATCH:UD", lat=lat + 0.002, lon=lon))
+    client.portal.call(core.intake.devices, reports)  # type: ignore[union-attr]
+
+
+def alarm(client: TestClient, admin: str, elder_id: str, alarm_type: str = "fall") -> str:
+    response = client.post("/api/alarms", json={"elder_id": elder_id, "alarm_type": alarm_type}, headers=auth(admin))
+    assert response.status_code == 201, response.text
+    incident_id: str = response.json()["incident_id"]
+    return incident_id
+
+
+def ring(client: TestClient, admin: str, call_id: str, caller: str, line: str = "") -> None:
+    body = {"event": "ringing", "call_id": call_id, "caller": caller, "line": line}
+    assert client.post("/api/hotline/events", json=body, headers=auth(admin)).status_code == 200
+
+
+def everything(ws: Any) -> list[dict[str, Any]]:
+    """Every message until the server has nothing more for a moment (a ping round trip is not available on
+    the test client: read until the stream is drained by closing from our side after the catch-up)."""
+    messages = []
+    while True:
+        message = ws.receive_json()
+        messages.append(message)
+        if message.get("kind") == "incident.note" and message["payload"]["text"] == "end-marker":
+            return messages
+
+
+def test_a_street_operator_on_the_stream_from_zero_sees_only_their_street_and_no_health(city: TestClient) -> None:
+    admin = token(city)
+    watch_reports(city)
+    ia, ib = alarm(city, admin, "ea"), alarm(city, admin, "eb")
+    ring(city, admin, "call-a", "13505960001")  # the elder of street A calls
+    ring(city, admin, "call-b", "13505960099")  # the elder of street B calls
+    ring(city, admin, "call-line", "02100000000", line="8002")  # an unknown caller on street B's line
+    ring(city, admin, "call-nobody", "02100000001", line="9999")  # an unknown caller on the centre's line
+    operator = person(city, admin, "op_a", "operator", [STREET_A])
+    assert city.post(f"/api/incidents/{ia}/notes", json={"text": "end-marker"}, headers=auth(admin)).status_code == 200
+
+    with city.websocket_connect(f"/ws/console?token={operator}&after=0") as ws:
+        seen = everything(ws)
+    kinds = {m["kind"] for m in seen}
+    assert "elder.health" not in kinds and "elder.position" not in kinds  # health and whereabouts: supervisors
+    assert "records.read" not in kinds and "account.created" not in kinds  # audit and accounts: not an operator's
+    assert {m["incident_id"] for m in seen if m["incident_id"]} == {ia}
+    calls = {m["payload"]["call_id"] for m in seen if m["kind"].startswith("call.")}
+    assert calls == {"call-a"}
+    assert not any("eb" in str(m["payload"]) or "朝阳" in str(m["payload"]) for m in seen)
+    assert not any(m["payload"].get("responder_id") == "cb" for m in seen)
+
+    with city.websocket_connect(f"/ws/console?token={operator}") as ws:
+        snapshot = ws.receive_json()
+    assert [i["incident_id"] for i in snapshot["incidents"]] == [ia]
+    assert [c["call_id"] for c in snapshot["calls"]] == ["call-a"]
+    assert {r["responder_id"] for r in snapshot["responders"]} == {"ca"}
+
+    # the same, by HTTP: lists hold only street A, the other street's things do not exist for them
+    listed = city.get("/api/incidents", headers=auth(operator)).json()["incidents"]
+    assert [i["incident_id"] for i in listed] == [ia]
+    assert [c["call_id"] for c in city.get("/api/calls", headers=auth(operator)).json()["calls"]] == ["call-a"]
+    assert [e["elder_id"] for e in city.get("/api/elders", headers=auth(operator)).json()["elders"]] == ["ea"]
+    assert city.get("/api/elders?q=朝阳", headers=auth(operator)).json()["elders"] == []
+    assert list(city.get("/api/communities", headers=auth(operator)).json()["tree"]["龙文区"]) == ["蓝田街道"]
+    for path in (f"/api/incidents/{ib}", "/api/calls/call-b", "/api/calls/call-line", "/api/elders/eb"):
+        assert city.get(path, headers=auth(operator)).status_code == 404, path
+    refused = city.post(f"/api/incidents/{ib}/notes", json={"text": "x"}, headers=auth(operator))
+    assert refused.status_code == 404
+    assert (
+        city.post("/api/alarms", json={"elder_id": "eb", "alarm_type": "sos"}, headers=auth(operator)).status_code
+        == 404
+    )
+
+
+def test_street_b_sees_its_line_and_a_centre_operator_sees_every_call(city: TestClient) -> None:
+    admin = token(city)
+    ring(city, admin, "call-line", "02100000000", line="8002")
+    ring(city, admin, "call-nobody", "02100000001", line="9999")
+    street_b = person(city, admin, "op_b", "operator", [STREET_B])
+    centre = person(city, admin, "op_all", "operator", ["*"])
+    assert [c["call_id"] for c in city.get("/api/calls", headers=auth(street_b)).json()["calls"]] == ["call-line"]
+    everyone = {c["call_id"] for c in city.get("/api/calls", headers=auth(centre)).json()["calls"]}
+    assert everyone == {"call-line", "call-nobody"}
+
+
+def test_health_readings_reach_a_supervisor_in_scope(city: TestClient) -> None:
+    admin = token(city)
+    watch_reports(city)
+    supervisor = person(city, admin, "sup_a", "supervisor", [STREET_A])
+    entries = city.get("/api/journal?limit=5000", headers=auth(supervisor)).json()["entries"]
+    health = [e for e in entries if e["kind"] == "elder.health"]
+    assert [e["payload"]["elder_id"] for e in health] == ["ea"]
+
+
+def test_an_unknown_caller_placed_on_the_map_belongs_to_the_street_there(city: TestClient) -> None:
+    admin = token(city)
+    operator_b = person(city, admin, "op_b", "operator", [STREET_B])
+    body = {"alarm_type": "fall", "caller": "02100000005"}
+    opened = city.post("/api/incidents", json=body, headers=auth(admin)).json()["incident_id"]
+    assert city.get(f"/api/incidents/{opened}", headers=auth(operator_b)).status_code == 404  # nowhere yet
+    place = {"lat": HOME_B[0] + 0.003, "lon": HOME_B[1]}
+    assert city.post(f"/api/incidents/{opened}/location", json=place, headers=auth(admin)).status_code == 200
+    assert city.get(f"/api/incidents/{opened}", headers=auth(operator_b)).status_code == 200
+
+
+def test_a_caregiver_reads_no_elder_and_no_incident_and_gets_only_their_job(city: TestClient) -> None:
+    admin = token(city)
+    phone = person(city, admin, "ca", "caregiver", ["*"], responder_id="ca")
+    for path in ("/api/elders/ea", "/api/incidents", "/api/elders", "/api/calls", "/api/responders"):
+        assert city.get(path, headers=auth(phone)).status_code == 403, path
+    with city.websocket_connect(f"/ws/caregiver?token={phone}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "duty", "on": True, "lat": HOME_A[0], "lon": HOME_A[1], "id": 1})
+        assert ws.receive_json()["type"] == "ok"
+        alarm(city, admin, "eb")  # street B's elder: 5 km away, not offered to ca
+        ia = alarm(city, admin, "ea")
+        offer = ws.receive_json()
+        assert offer["type"] == "offer" and offer["incident_id"] == ia
+        assert "elder" not in offer and "address" not in offer  # what they need to decide, nothing personal
+    with pytest.raises(WebSocketDisconnect) as refused, city.websocket_connect(f"/ws/console?token={phone}") as ws:
+        ws.receive_json()
+    assert refused.value.code == 4403
+
+
+def test_reads_of_personal_data_are_on_record_and_a_supervisor_lists_them(city: TestClient) -> None:
+    admin = token(city)
+    operator = person(city, admin, "op_a", "operator", [STREET_A])
+    supervisor = person(city, admin, "sup_a", "supervisor", [STREET_A])
+    ia = alarm(city, admin, "ea")
+    assert city.get("/api/elders/ea", headers=auth(operator)).status_code == 200
+    assert city.get("/api/elders/ea", headers=auth(operator)).status_code == 200  # again: already on record
+    assert city.get(f"/api/incidents/{ia}", headers=auth(operator)).status_code == 200
+    assert city.get("/api/elders?q=蓝田", headers=auth(operator)).status_code == 200
+    assert city.get("/api/elders?limit=10000", headers=auth(operator)).status_code == 200
+    reads = city.get("/api/elders/ea/reads", headers=auth(supervisor)).json()["reads"]
+    mine = [(r["what"], r["subject"]) for r in reads if r["actor"] == "operator:op_a"]
+    assert sorted(mine) == sorted([("record", ""), ("incident", ia), ("elders.search", "蓝田"), ("elders", "")])
+    listed = next(r for r in reads if r["what"] == "elders")
+    assert listed["count"] == 1  # a bulk read says how many records it held
+    assert city.get("/api/elders/ea/reads", headers=auth(operator)).status_code == 403
+    entries = city.get("/api/journal?limit=5000", headers=auth(admin)).json()["entries"]
+    viewed = [e for e in entries if e["kind"] == "elder.viewed" and e["actor"] == "operator:op_a"]
+    assert len(viewed) == 2  # the record once (the second read within the window is the same read), the incident
+
+
+def test_a_registry_change_outside_scope_is_refused(city: TestClient) -> None:
+    admin = token(city)
+    scoped_admin = person(city, admin, "adm_a", "admin", [STREET_A])
+    record = elder("ec", community=f"{STREET_B}/朝阳社区").model_dump(mode="json")
+    refused = city.put("/api/elders/ec", json=record, headers=auth(scoped_admin))
+    assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
+    record["community"] = f"{STREET_A}/蓝田社区"
+    assert city.put("/api/elders/ec", json=record, headers=auth(scoped_admin)).status_code == 200
+    moved_in = elder("eb", community=f"{STREET_A}/蓝田社区").model_dump(mode="json")
+    assert city.put("/api/elders/eb", json=moved_in, headers=auth(scoped_admin)).status_code == 404

@@ -6,6 +6,7 @@ Real app, real SQLite data folder; device reports go through the core's intake a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,3 +195,24 @@ def test_a_registry_change_outside_scope_is_refused(city: TestClient) -> None:
     assert city.put("/api/elders/ec", json=record, headers=auth(scoped_admin)).status_code == 200
     moved_in = elder("eb", community=f"{STREET_A}/蓝田社区").model_dump(mode="json")
     assert city.put("/api/elders/eb", json=moved_in, headers=auth(scoped_admin)).status_code == 404
+
+
+@pytest.mark.parametrize("channel", ["console", "caregiver"])
+def test_a_disabled_account_is_cut_off_within_a_second(city: TestClient, channel: str) -> None:
+    admin = token(city)
+    if channel == "console":
+        who, username = person(city, admin, "op_a", "operator", [STREET_A]), "op_a"
+    else:
+        who, username = person(city, admin, "ca", "caregiver", ["*"], responder_id="ca"), "ca"
+    with city.websocket_connect(f"/ws/{channel}?token={who}") as ws:
+        assert ws.receive_json()["type"] in ("snapshot", "hello")
+        disabled = city.post(f"/api/accounts/{username}/disable", headers=auth(admin))
+        assert disabled.status_code == 200, disabled.text
+        started = time.monotonic()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_json()
+        assert closed.value.code == 4401
+        assert time.monotonic() - started < 1.0
+    refused = city.get("/api/me", headers=auth(who))
+    assert refused.status_code == 401 and refused.json()["code"] == "account_disabled"

@@ -1,4 +1,5 @@
-"""The pages the app serves itself: the operator console, the supervisor view and the caregiver phone page.
+"""The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page and the
+admins' accounts page.
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
@@ -56,6 +57,11 @@ async def supervisor_page() -> FileResponse:
 @pages.get("/m")
 async def phone_page() -> FileResponse:
     return _page("phone.html")
+
+
+@pages.get("/accounts")
+async def accounts_page() -> FileResponse:
+    return _page("accounts.html")
 
 
 @pages.get("/docs")

@@ -150,10 +150,33 @@ export class Session {
       role: answer.role,
       responderId: answer.responder_id,
       username,
+      name: answer.name || null,
+      scopes: answer.scopes || [],
       expiresAt: Date.now() + answer.expires_in * 1000,
     };
     sessionStorage.setItem(this.key, JSON.stringify(this.current));
     return this.current;
+  }
+
+  /** Takes in what GET /api/me says now (an admin may have renamed the person or changed their scopes). */
+  remember(me) {
+    if (!this.current) return;
+    this.current = { ...this.current, name: me.name || null, role: me.role, scopes: me.scopes || [] };
+    sessionStorage.setItem(this.key, JSON.stringify(this.current));
+  }
+
+  /** Logs out: the server revokes the token (POST /api/auth/logout), then the page forgets it. The page
+   * forgets it even when the server cannot be reached. */
+  async logout() {
+    const token = this.token;
+    if (token) {
+      try {
+        await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+      } catch (_) {
+        // offline: the token still ends here, and expires on the server by itself
+      }
+    }
+    this.end();
   }
 
   end(reasonKey) {
@@ -179,11 +202,14 @@ export class Session {
     noteServerDate(response);
     if (response.status === 401) {
       const error = await readError(response);
-      this.end(error.code === "token_expired" ? "login.expired" : "error.unauthorized");
+      // why, when the catalogue says it (a disabled account, a revoked token); else "not logged in"
+      const known = error.code && has(`error.${error.code}`) && !/\{\w+\}/.test(t(`error.${error.code}`));
+      const why = error.code === "token_expired" ? "login.expired" : known ? `error.${error.code}` : "error.unauthorized";
+      this.end(why);
       throw error;
     }
     if (!response.ok) throw await readError(response);
-    return response.json();
+    return response.status === 204 ? null : response.json();
   }
 }
 

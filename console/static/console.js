@@ -28,6 +28,7 @@ import {
 } from "./i18n.js";
 import { bindQueueKeys } from "./keys.js";
 import { bindStaffLogin } from "./login.js";
+import { bindAccountMenu } from "./me.js";
 import { createNewIncident } from "./newincident.js";
 import { explain } from "./reasons.js";
 import { beep, listenForUnlock } from "./sound.js";
@@ -61,6 +62,7 @@ for (const select of document.querySelectorAll("select[data-alarm-types]")) {
 }
 
 const session = new Session(STAFF_SESSION);
+const menu = bindAccountMenu(session); // the header's person: name, scope, password, log out
 
 const app = {
   config: { answer_target_s: 60, position_stale_s: 1800, map_tiles: null },
@@ -108,11 +110,10 @@ function showLogin(reasonKey) {
   if ($("new-incident").open) $("new-incident").close();
   renderEmpty(); // nothing of the last session stays in the page, not even hidden
   $("console-view").hidden = true;
-  $("logout-button").hidden = true;
+  menu.hide();
   $("new-incident-button").hidden = true;
   $("calls-jump").hidden = true;
   $("login-view").hidden = false;
-  $("user-info").textContent = "";
   $("login-error").textContent = reasonKey ? t(reasonKey) : "";
   showConnection("offline", {});
   document.title = t("console.title");
@@ -121,17 +122,11 @@ function showLogin(reasonKey) {
 function start() {
   $("login-view").hidden = true;
   $("console-view").hidden = false;
-  $("logout-button").hidden = false;
   $("new-incident-button").hidden = false;
   $("calls-jump").hidden = false;
-  showUser();
+  menu.show();
   feed.start();
   render();
-}
-
-function showUser() {
-  const who = session.current;
-  $("user-info").textContent = who ? t("console.user", { name: who.username, role: label("role", who.role) }) : "";
 }
 
 // -- the feed --------------------------------------------------------------------------------------------
@@ -581,12 +576,11 @@ async function init() {
     detail.relabel();
     context.reset();
     calls.relabel();
-    showUser();
+    menu.relabel();
     showConnection(connection.state, connection.info);
     render();
   });
   bindStaffLogin(session, start);
-  $("logout-button").addEventListener("click", () => session.end());
   session.onEnd = showLogin;
   for (const id of ["queue-body", "closing-body"]) $(id).addEventListener("click", rowClicked);
   $("queue-filters").addEventListener("click", (event) => {

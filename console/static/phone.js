@@ -486,7 +486,7 @@ async function init() {
   });
   $("login-form").addEventListener("submit", login);
   $("login-submit").disabled = false; // off in the markup until this handler is there
-  $("logout-button").addEventListener("click", () => session.end());
+  $("logout-button").addEventListener("click", () => session.logout());
   $("duty-button").addEventListener("click", toggleDuty);
   $("accept-button").addEventListener("click", () => reply(true));
   $("decline-button").addEventListener("click", () => askDecline(true));

@@ -9,6 +9,7 @@ import {
   bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
 import { bindStaffLogin } from "./login.js";
+import { bindAccountMenu } from "./me.js";
 import { beep, listenForUnlock } from "./sound.js";
 
 const REFRESH_MS = 400;
@@ -16,6 +17,7 @@ const SLOW_REFRESH_MS = 30_000;
 const RELEVANT = /^(incident|offer|assignment|responder\.duty)/;
 
 const session = new Session(STAFF_SESSION);
+const menu = bindAccountMenu(session);
 let figures = null;
 let waiting = [];
 let known = new Set(); // escalations already seen (a new one beeps)
@@ -109,16 +111,10 @@ function showConnection() {
   else status.textContent = t("conn.lost_retry", { s: ((info.delayMs || 0) / 1000).toFixed(1) });
 }
 
-function showUser() {
-  const who = session.current;
-  $("user-info").textContent = who ? t("console.user", { name: who.username, role: label("role", who.role) }) : "";
-}
-
 function start() {
   $("login-view").hidden = true;
   $("supervisor-view").hidden = false;
-  $("logout-button").hidden = false;
-  showUser();
+  menu.show();
   feed.start();
 }
 
@@ -131,9 +127,8 @@ function showLogin(reasonKey) {
   $("escalations-body").replaceChildren();
   for (const node of document.querySelectorAll(".kpi-value, .kpi-sub, #kpi-updated")) node.textContent = "";
   $("supervisor-view").hidden = true;
-  $("logout-button").hidden = true;
+  menu.hide();
   $("login-view").hidden = false;
-  $("user-info").textContent = "";
   $("login-error").textContent = reasonKey ? t(reasonKey) : "";
   connection = { state: "offline", info: {} };
   showConnection();
@@ -145,13 +140,12 @@ async function init() {
   setTimeZone(config.timezone);
   bindLanguageSelect($("lang-select"));
   onLanguageChange(() => {
-    showUser();
+    menu.relabel();
     showConnection();
     render();
     if (figures) $("kpi-updated").textContent = t("kpi.updated", { time: fmtTime(serverNow()) });
   });
   bindStaffLogin(session, start);
-  $("logout-button").addEventListener("click", () => session.end());
   session.onEnd = showLogin;
   setInterval(tick, 1000);
   setInterval(refresh, SLOW_REFRESH_MS);

@@ -31,7 +31,7 @@ from gateway.registry import protocols
 from tests.conftest import elder, responder, seed, settings_for
 
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
-PAGES = {"/console": "console.html", "/supervisor": "supervisor.html", "/m": "phone.html"}
+PAGES = {"/console": "console.html", "/supervisor": "supervisor.html", "/m": "phone.html", "/accounts": "accounts.html"}
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from console.auth import PEOPLE, ROLES, Account, Accounts, Key, Principal, Role
 from console.deps import Admin, Body, CoreDep, accounts_of, allow, oauth2
@@ -40,6 +40,8 @@ Person = Annotated[Principal, Depends(allow(*PEOPLE))]
 Token = Annotated[str | None, Depends(oauth2)]
 
 Scope = Annotated[str, AfterValidator(check_scope)]
+#: a password as typed: the bodies strip whitespace from strings, but the login form does not
+Password = Annotated[str, StringConstraints(strip_whitespace=False), Field(max_length=200)]
 Grant = Literal["hotline", "alarms"]
 USERNAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -90,8 +92,8 @@ async def me(who: Anyone) -> dict[str, Any]:
 
 
 class PasswordChange(Body):
-    old_password: str = Field(max_length=200)
-    new_password: str = Field(min_length=8, max_length=200)
+    old_password: Password
+    new_password: Annotated[Password, Field(min_length=8)]
 
 
 @router.post("/me/password", status_code=204, tags=["auth"])
@@ -173,7 +175,7 @@ async def list_accounts(request: Request, who: Admin) -> dict[str, Any]:
 class AccountIn(Body):
     username: str = Field(pattern=USERNAME)
     name: str = Field("", max_length=100)
-    password: str | None = Field(None, min_length=8, max_length=200)
+    password: Annotated[Password, Field(min_length=8)] | None = None
     role: Role
     scopes: list[Scope] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)
     grants: list[Grant] = Field(default_factory=list)
@@ -255,7 +257,7 @@ async def enable_account(username: str, request: Request, core: CoreDep, who: Ad
 
 
 class PasswordReset(Body):
-    password: str = Field(min_length=8, max_length=200)
+    password: Annotated[Password, Field(min_length=8)]
 
 
 @router.post("/accounts/{username}/password", tags=["accounts"])

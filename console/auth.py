@@ -263,7 +263,7 @@ class LoginThrottle:
 
     def locked(self, username: str) -> int | None:
         """Seconds until ``username`` may try again, or None when it is not locked."""
-        return self._left(self._account, username)
+        return self._left(self._account, username[:64])  # no account has a longer name
 
     def throttled(self, address: str) -> int | None:
         """Seconds until ``address`` may try again, or None when it is not throttled."""
@@ -271,11 +271,11 @@ class LoginThrottle:
 
     def fail(self, username: str | None, address: str) -> Strike:
         """Count one failure against the username (None: the address only) and the address."""
-        locked = username is not None and self._filled(self._account, username)
+        locked = username is not None and self._filled(self._account, username[:64])
         return Strike(locked=locked, throttled=self._filled(self._address, address))
 
     def succeeded(self, username: str) -> None:
-        self._limiter.clear(self._account, username)
+        self._limiter.clear(self._account, username[:64])
 
     def _filled(self, item: RateLimitItemPerSecond, key: str) -> bool:
         """Add one failure; whether it was the one that filled the window."""
@@ -579,8 +579,9 @@ class Accounts:
             raise AuthError("token expired; log in again", code="token_expired")
         if cached.key_id is not None and now - cached.use_written >= KEY_USE_WRITE_S:
             cached.use_written = now
-            await self._db.execute("UPDATE keys SET last_used_at = ? WHERE key_id = ?", (now, cached.key_id))
-            await self._db.commit()
+            async with self._lock:
+                await self._db.execute("UPDATE keys SET last_used_at = ? WHERE key_id = ?", (now, cached.key_id))
+                await self._db.commit()
         return cached.principal
 
     async def _load(self, digest: str, *, key: bool) -> _Cached:

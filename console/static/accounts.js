@@ -567,6 +567,24 @@ async function revokeKey(event) {
 
 // -- session and wiring ------------------------------------------------------------------------------------
 
+/** Everything written with t() again, in the language just chosen (markup with data-i18n is done by i18n.js). */
+function relabel() {
+  menu.relabel();
+  if (!session.current) return;
+  render();
+  const account = page.editing;
+  if ($("account-dialog").open) {
+    $("account-title").textContent = account ? t("accounts.edit_title", { who: whoWords(account) }) : t("accounts.new_title");
+    if (page.tree && $("scope-picker").querySelector("input[data-scope]")) buildPicker(page.tree, chosenScopes());
+    showFields();
+  }
+  if ($("reset-dialog").open) $("reset-title").textContent = t("accounts.reset_title", { who: account.name || account.username });
+  if ($("keys-dialog").open && page.keysFor) {
+    $("keys-title").textContent = t("accounts.keys_title", { who: page.keysFor.name || page.keysFor.username });
+    loadKeys();
+  }
+}
+
 function start() {
   $("login-view").hidden = true;
   $("accounts-view").hidden = false;
@@ -597,11 +615,7 @@ async function init() {
   const [config] = await Promise.all([loadConfig(), setLanguage(preferredLanguage())]);
   setTimeZone(config.timezone);
   bindLanguageSelect($("lang-select"));
-  onLanguageChange(() => {
-    menu.relabel();
-    if (session.current) render();
-    if ($("account-dialog").open) showFields();
-  });
+  onLanguageChange(relabel);
   bindStaffLogin(session, start);
   session.onEnd = showLogin;
   for (const id of ["filter-text", "filter-role", "filter-state"]) $(id).addEventListener("input", render);

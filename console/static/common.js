@@ -116,6 +116,13 @@ export async function readError(response) {
   return new ApiError(response.status, detail, extra);
 }
 
+/** Why a session ended, by the code of the 401 that ended it (the page's login says it). */
+const ENDED = {
+  token_expired: "login.expired",
+  token_revoked: "error.token_revoked", // logged out elsewhere, a new password, new rights
+  account_disabled: "login.disabled",
+};
+
 /** Where the staff pages (the console and the supervisor view) keep their login: one for both, so a link from
  * one to the other needs no second login. The caregiver phone keeps its own ("anxin.phone.session"). */
 export const STAFF_SESSION = "anxin.staff.session";
@@ -202,10 +209,7 @@ export class Session {
     noteServerDate(response);
     if (response.status === 401) {
       const error = await readError(response);
-      // why, when the catalogue says it (a disabled account, a revoked token); else "not logged in"
-      const known = error.code && has(`error.${error.code}`) && !/\{\w+\}/.test(t(`error.${error.code}`));
-      const why = error.code === "token_expired" ? "login.expired" : known ? `error.${error.code}` : "error.unauthorized";
-      this.end(why);
+      this.end(ENDED[error.code] || "error.unauthorized");
       throw error;
     }
     if (!response.ok) throw await readError(response);

@@ -23,8 +23,9 @@ export function bindStaffLogin(session, start) {
       $("login-password").value = "";
       start();
     } catch (error) {
-      $("login-error").textContent = error instanceof ApiError && error.status === 401
-        ? t("login.wrong") : errorText(error);
+      // a wrong password says so; a disabled or locked account says why (errorText, from the code)
+      const wrong = error instanceof ApiError && error.status === 401 && (!error.code || error.code === "login_failed");
+      $("login-error").textContent = wrong ? t("login.wrong") : errorText(error);
     } finally {
       $("login-submit").disabled = false;
     }

@@ -46,6 +46,7 @@ from tests.console.browser import (
     untranslated,
     watch_errors,
 )
+from tests.process import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.process
 
@@ -1243,3 +1244,183 @@ def test_an_operator_changes_an_alarms_type(
     assert view["notes"][-1]["text"] == "家属来电说老人是摔倒了"
     assert errors == []
     deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+# -- accounts: the header's person, changing one's password, the admin's accounts page ------------------------
+
+REFUSALS = re.compile(
+    r"Failed to load resource: the server responded with a status of 4(01|03|22)|WebSocket connection"
+)
+
+
+def unexpected(errors: list[str]) -> list[str]:
+    """Script errors, without the browser's own notes of the refusals a test provokes on purpose."""
+    return [error for error in errors if not REFUSALS.search(error)]
+
+
+def open_accounts(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{url}/accounts")
+    login(page, "admin", ADMIN_PASSWORD)
+    expect(page.locator('#accounts-body tr[data-username="admin"]')).to_be_visible()
+    return page, errors
+
+
+def test_an_operator_kept_to_one_street_changes_her_password_and_is_sent_out_when_disabled(
+    deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
+) -> None:
+    community = city.elder_in(3)["community"]
+    street = community.rsplit("/", 1)[0]
+    contexts.append(admin_context := desk(browser, LAPTOP))
+    admin, admin_errors = open_accounts(admin_context, deployment.url)
+    expect(admin.locator('#accounts-body tr[data-username="admin"] button[data-action="disable"]')).to_have_count(0)
+    admin.click("#account-new")
+    admin.fill("#account-username", "lin.ting")
+    admin.fill("#account-name", "林婷")
+    admin.select_option("#account-role", "operator")
+    password = admin.input_value("#account-password")  # the page made one up; the admin reads it out to her
+    assert len(password) >= 8
+    admin.check(f'#scope-picker input[data-scope="{street}"]')
+    covered = admin.locator(f'#scope-picker input[data-scope="{community}"]')
+    expect(covered).to_be_checked()
+    expect(covered).to_be_disabled()  # the street covers its communities
+    expect(admin.locator("#scope-chosen")).to_have_text(
+        ZH["accounts.scope_chosen"].format(scope=street.replace("/", " "))
+    )
+    screenshot(admin, "accounts-new-zh")
+    admin.click("#account-submit")
+    mine = admin.locator('#accounts-body tr[data-username="lin.ting"]')
+    expect(mine.locator(".account-scope")).to_have_text(street.split("/")[-1])
+    account = next(a for a in deployment.get("/api/accounts")["accounts"] if a["username"] == "lin.ting")
+    assert (account["name"], account["role"], account["scopes"]) == ("林婷", "operator", [street])
+
+    contexts.append(operator_context := desk(browser, LAPTOP))
+    operator = operator_context.new_page()
+    operator_errors = watch_errors(operator)
+    operator.goto(f"{deployment.url}/console")
+    login(operator, "lin.ting", password)
+    expect(operator.locator("#conn-status")).to_have_attribute("data-state", "online")
+    chip = ZH["me.chip"].format(name="林婷", role=ZH["role.operator"], scope=street.split("/")[-1])
+    expect(operator.locator("#user-info")).to_have_text(chip)
+    expect(operator.locator("#accounts-link")).to_be_hidden()  # not an admin
+    operator.click("#user-info")
+    expect(operator.locator("#user-scope")).to_have_text(street.replace("/", " "))
+    operator.click("#password-button")
+    operator.fill("#password-old", password)
+    operator.fill("#password-new", "lin-ting-new-1")
+    operator.fill("#password-again", "lin-ting-new-2")
+    operator.click("#password-submit")
+    expect(operator.locator("#password-error")).to_have_text(ZH["me.not_same"])
+    operator.fill("#password-old", "not-her-password")
+    operator.fill("#password-again", "lin-ting-new-1")
+    operator.click("#password-submit")
+    expect(operator.locator("#password-error")).to_have_text(ZH["error.password_wrong"])
+    operator.fill("#password-old", password)
+    operator.click("#password-submit")
+    expect(operator.locator("#password-done")).to_be_visible()
+    screenshot(operator, "console-password-zh")
+    operator.click("#password-ok")
+    expect(operator.locator("#password-dialog")).to_be_hidden()
+    refused = deployment.http.post("/api/auth/token", data={"username": "lin.ting", "password": password})
+    assert refused.status_code == 401
+    deployment.token("lin.ting", "lin-ting-new-1")
+    expect(operator.locator("#conn-status")).to_have_attribute("data-state", "online")  # her own login stays
+    assert unexpected(operator_errors) == []
+
+    mine.locator('button[data-action="disable"]').click()
+    who = ZH["accounts.who"].format(name="林婷", username="lin.ting")
+    expect(admin.locator("#confirm-title")).to_have_text(ZH["accounts.disable_title"].format(who=who))
+    admin.click("#confirm-yes")
+    expect(mine).to_have_attribute("data-state", "disabled")
+    expect(admin.locator("#accounts-notice")).to_have_text(ZH["accounts.disabled_done"].format(who=who))
+
+    expect(operator.locator("#login-view")).to_be_visible(timeout=5000)  # her console closes at once
+    expect(operator.locator("#console-view")).to_be_hidden()
+    expect(operator.locator("#login-error")).to_have_text(ZH["login.disabled"])
+    expect(operator.locator("#queue-body tr")).to_have_count(0)
+    login(operator, "lin.ting", "lin-ting-new-1")
+    expect(operator.locator("#login-error")).to_have_text(ZH["error.account_disabled"].format(username="lin.ting"))
+
+    mine.locator('button[data-action="enable"]').click()
+    admin.click("#confirm-yes")
+    expect(mine).to_have_attribute("data-state", "active")
+    login(operator, "lin.ting", "lin-ting-new-1")
+    expect(operator.locator("#conn-status")).to_have_attribute("data-state", "online")
+    operator.click("#user-info")
+    operator.click("#logout-button")  # the server forgets the token, not only the page
+    expect(operator.locator("#login-view")).to_be_visible()
+    assert unexpected(admin_errors) == [] and unexpected(operator_errors) == []
+
+
+def test_a_service_key_is_shown_once_copied_and_revoked(
+    deployment: Deployment, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    contexts.append(context := desk(browser, LAPTOP))
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=deployment.url)
+    page, errors = open_accounts(context, deployment.url)
+    page.click("#account-new")
+    page.check('input[name="account-kind"][value="service"]')
+    expect(page.locator("#account-password-field")).to_be_hidden()  # a service has keys, not a password
+    expect(page.locator("#account-grants-field")).to_be_visible()
+    page.fill("#account-username", "pbx01")
+    page.fill("#account-name", "中心热线交换机")
+    page.check('input[name="grant"][value="hotline"]')
+    page.check('#scope-picker input[data-scope="*"]')
+    page.click("#account-submit")
+    expect(page.locator("#keys-dialog")).to_be_visible()  # a new service account goes straight to its keys
+    expect(page.locator("#keys-empty")).to_be_visible()
+    page.fill("#key-label", "一号机房交换机")
+    page.click("#key-submit")
+    expect(page.locator("#key-issued")).to_be_visible()
+    expect(page.locator("#key-issued .key-warning")).to_have_text(ZH["accounts.key_once"])
+    key = page.input_value("#key-value")
+    assert key
+    page.click("#key-copy")
+    expect(page.locator("#key-copied")).to_have_text(ZH["accounts.copied"])
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    screenshot(page, "accounts-key-zh")
+    me = deployment.http.get("/api/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200, me.text
+    assert (me.json()["role"], me.json()["grants"]) == ("service", ["hotline"])
+
+    page.click("#keys-close")
+    expect(page.locator("#keys-dialog")).to_be_hidden()
+    assert key not in page.content()  # shown once: gone with its dialog
+    page.locator('#accounts-body tr[data-username="pbx01"] button[data-action="keys"]').click()
+    issued = page.locator("#keys-body tr")
+    expect(issued).to_have_count(1)
+    expect(issued).to_contain_text("一号机房交换机")
+    expect(page.locator("#key-issued")).to_be_hidden()
+    assert key not in page.content()
+    issued.locator("button[data-revoke]").click()
+    expect(page.locator("#confirm-title")).to_have_text(ZH["accounts.revoke_title"].format(label="一号机房交换机"))
+    page.click("#confirm-yes")
+    expect(issued).to_have_class(has_class("revoked"))
+    refused = deployment.http.get("/api/me", headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
+    assert unexpected(errors) == []
+
+
+def test_the_accounts_page_reads_in_both_languages_and_on_a_phone(
+    deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
+) -> None:
+    typed = ["lin.ting", "林婷", "pbx01", "中心热线交换机", "一号机房交换机"]  # earlier tests' accounts: data now
+    data = "\n".join([city.text(), *typed])
+    contexts.append(context := phone(browser, float(city.elders[0]["lat"]), float(city.elders[0]["lon"])))
+    page, errors = open_accounts(context, deployment.url)
+    for language in ("en", "zh-CN"):
+        check_language(page, language, data)
+    screenshot(page, "accounts-phone-zh")
+    page.click("#account-new")
+    expect(page.locator("#scope-picker input[data-scope]").first).to_be_attached()
+    page.select_option("#account-role", "caregiver")
+    expect(page.locator("#account-responder-field")).to_be_visible()
+    for language in ("en", "zh-CN"):
+        check_language(page, language, data)
+    box = page.locator("#account-dialog").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360  # the dialog fits the phone
+    page.click("#account-cancel")
+    page.click("#user-info")
+    expect(page.locator("#logout-button")).to_be_in_viewport()
+    assert unexpected(errors) == []

@@ -111,6 +111,8 @@ async def test_https_and_wss_with_the_certificate_verified(tls_server: TlsServer
         response = await client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
         assert response.status_code == 200, response.text
         token = response.json()["access_token"]
+        me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["username"] == "admin"
         assert (await client.get("/console")).status_code == 200
 
     async with websockets.connect(f"{tls_server.ws}/ws/console?token={token}", ssl=tls_server.trust) as console:
@@ -131,6 +133,33 @@ async def test_plain_http_and_an_untrusted_client_get_nothing(tls_server: TlsSer
     with pytest.raises((OSError, websockets.InvalidMessage)):
         async with websockets.connect(f"ws://127.0.0.1:{tls_server.port}/ws/console", open_timeout=5):
             pass
+
+
+async def failed_login_address(client: httpx.AsyncClient, forwarded_for: str) -> str:
+    """Where the server says a wrong password came from (the journal's login.failed), sent with a proxy's header."""
+    refused = await client.post(
+        "/api/auth/token", data={"username": "nobody", "password": "wrong"}, headers={"X-Forwarded-For": forwarded_for}
+    )
+    assert refused.status_code == 401
+    token = (await client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})).json()
+    journal = await client.get("/api/journal?limit=5000", headers={"Authorization": f"Bearer {token['access_token']}"})
+    failed = [entry for entry in journal.json()["entries"] if entry["kind"] == "login.failed"]
+    address: str = failed[-1]["payload"]["address"]
+    return address
+
+
+@pytest.mark.process
+async def test_the_client_address_is_the_proxys_word_only_from_the_proxy(tls_server: TlsServer, tmp_path: Path) -> None:
+    # the default forwarded_allow_ips is 127.0.0.1: a proxy on this machine, which the test client is
+    async with httpx.AsyncClient(base_url=tls_server.url, verify=tls_server.trust, timeout=10) as client:
+        assert await failed_login_address(client, "203.0.113.7") == "203.0.113.7"
+    # a server told its proxy is elsewhere does not believe the header from this client
+    elsewhere = ServerProcess(tmp_path / "plain", ANXIN_FORWARDED_ALLOW_IPS="10.0.0.2").start()
+    try:
+        async with httpx.AsyncClient(base_url=elsewhere.url, timeout=10) as client:
+            assert await failed_login_address(client, "203.0.113.7") == "127.0.0.1"
+    finally:
+        elsewhere.stop()
 
 
 def settings(tmp_path: Path, **values: Any) -> Settings:

@@ -194,6 +194,7 @@ async def create_account(body: AccountIn, request: Request, core: CoreDep, who: 
     await core.engine.account_created(
         body.username, body.role, actor=who.actor, scopes=created.scopes, service=body.role == "service"
     )
+    core.views.name_staff({body.username: body.name})
     return _view(await accounts.get(body.username), accounts)
 
 
@@ -218,6 +219,7 @@ async def change_account(
     _responder_for(core, changes.get("role", before.role), changes.get("responder_id", before.responder_id))
     accounts = accounts_of(request)
     after, changed = await accounts.update(username, changes)
+    core.views.name_staff({username: after.name})
     if "role" in changed:
         await core.engine.account_changed(username, "role", actor=who.actor, detail=f"{before.role} -> {after.role}")
     if "scopes" in changed:

@@ -59,6 +59,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             )  # fmt: skip
             await accounts.create_schema()
             await ensure_admin(accounts, settings)
+            core.views.name_staff({account.username: account.name for account in await accounts.all()})
             consoles, phones = ConsoleHub(core.bus, core.views), CaregiverHub(core.bus, core.views)
             consoles.start()
             phones.start()

@@ -31,6 +31,9 @@ class Directory:
         #: each community's registered points (elders' homes, responders' bases): sum of lat, sum of lon, count;
         #: their mean places a caller nobody knows in the nearest community (see dispatch.scopes)
         self._community_points: dict[str, list[float]] = {}
+        #: the names of the centre's staff by account (the console's accounts tell them): who acknowledged, who
+        #: wrote a note, as colleagues know them
+        self.staff_names: dict[str, str] = {}
 
     @classmethod
     async def load(cls, store: RegistryStore) -> Directory:

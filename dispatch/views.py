@@ -11,7 +11,7 @@ urgency, distance, community); after accepting, the address, phone and key notes
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -371,6 +371,14 @@ class Views:
                 tree.setdefault(district, {}).setdefault(street, {}).setdefault(community, 0)
         return tree
 
+    def name_staff(self, names: Mapping[str, str]) -> None:
+        """Learn (or correct) the names of staff accounts, by username (an empty name: the username shows)."""
+        for username, name in names.items():
+            if name:
+                self._directory.staff_names[username] = name
+            else:
+                self._directory.staff_names.pop(username, None)
+
     def device_key(self, device_id: str) -> bytes | None:
         """A device's AES key, for the gateway's codecs (None: no key, or no such device)."""
         device = self._directory.devices.get(device_id)
@@ -470,7 +478,7 @@ def actor_name(actor: str | None, directory: Directory) -> str | None:
     if not who:
         return actor
     profile = directory.responders.get(who) if role == "caregiver" else None
-    return profile.name if profile else who
+    return profile.name if profile else directory.staff_names.get(who) or who
 
 
 def assignment_view(assignment: Assignment, directory: Directory) -> dict[str, Any]:

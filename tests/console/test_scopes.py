@@ -216,3 +216,14 @@ def test_a_disabled_account_is_cut_off_within_a_second(city: TestClient, channel
         assert time.monotonic() - started < 1.0
     refused = city.get("/api/me", headers=auth(who))
     assert refused.status_code == 401 and refused.json()["code"] == "account_disabled"
+
+
+def test_colleagues_read_a_person_by_name(city: TestClient) -> None:
+    admin = token(city)
+    operator = person(city, admin, "op_a", "operator", [STREET_A])
+    assert city.patch("/api/accounts/op_a", json={"name": "李娜"}, headers=auth(admin)).status_code == 200
+    incident_id = alarm(city, admin, "ea")
+    city.post(f"/api/incidents/{incident_id}/notes", json={"text": "已联系家属"}, headers=auth(operator))
+    view = city.post(f"/api/incidents/{incident_id}/acknowledge", headers=auth(operator)).json()
+    assert view["acknowledged_by_name"] == "李娜"
+    assert view["notes"][-1]["actor_name"] == "李娜"

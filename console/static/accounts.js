@@ -300,6 +300,7 @@ function showFields() {
 function paintResponder() {
   const id = $("account-responder").value.trim();
   const known = page.responders && page.responders.get(id);
+  if (known && page.editing === null && !$("account-name").value.trim()) $("account-name").value = known.name;
   if (known && known.community && page.editing === null && !chosenScopes().length) {
     // a new caregiver's account is kept by the admins of their community unless the admin picks otherwise
     const box = $("scope-picker").querySelector(`input[data-scope="${CSS.escape(known.community)}"]`);

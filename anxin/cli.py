@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from anxin.server import console_url, make_server
+from dispatch.anchor import RecordReport, key_file, verify_record
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
 from dispatch.entries import RegistryImported
@@ -57,8 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--responders", type=Path)
     imp.set_defaults(func=cmd_import)
 
-    verify = sub.add_parser("verify", help="check the journal's hash chain")
+    verify = sub.add_parser(
+        "verify",
+        help="check the journal's hash chain and its signed checkpoints",
+        description="Check the journal's hash chain, and the checkpoints signed with the chain key against it "
+        "(docs/security.md). Exit 0: all checked and sound; 1: something is wrong (each finding is printed, with "
+        "its seq); 2: not everything could be checked (no key or no checkpoints where the settings say).",
+    )
     _common(verify)
+    verify.add_argument(
+        "--chain-only",
+        action="store_true",
+        help="check the hash chain alone (exit 0 if it holds, whether or not a key and checkpoints are there)",
+    )
     verify.set_defaults(func=cmd_verify)
 
     demo = sub.add_parser("demo", help="seed a demo city and run the server with simulated traffic")
@@ -200,20 +212,58 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not settings.db_path.exists():
         print(f"anxin verify: no journal in {settings.data}", file=sys.stderr)
         return 2
-    return asyncio.run(run_verify(settings))
+    return asyncio.run(run_verify(settings, chain_only=args.chain_only))
 
 
-async def run_verify(settings: Settings) -> int:
+async def run_verify(settings: Settings, *, chain_only: bool = False) -> int:
     conn, read = await read_only(settings.db_path)
     try:
-        result = await verify_chain(read)
-    except ChainBroken as exc:
-        print(f"journal BROKEN: {exc}")
-        return 1
+        if chain_only:
+            try:
+                result = await verify_chain(read)
+            except ChainBroken as exc:
+                print(f"journal BROKEN: {exc}")
+                return 1
+            print(f"journal ok: {result.entries} entries, head {result.head_hash[:16]} (the chain alone)")
+            return 0
+        report = await verify_record(read, key_file(settings))
     finally:
         await conn.close()
-    print(f"journal ok: {result.entries} entries, head {result.head_hash[:16]}")
-    return 0
+    return _verdict(report)
+
+
+def _verdict(report: RecordReport) -> int:
+    """Print what ``anxin verify`` found, failures first; the exit code."""
+    for finding in report.broken:
+        print(f"journal BROKEN: {finding}")
+    if report.more_broken:
+        print(f"journal BROKEN: ... and {report.more_broken} more findings")
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.ok:
+        print(f"journal ok: {report.entries} entries, head {report.head_hash[:16]} (the hash chain holds)")
+    elif not report.chain_broken:
+        print(
+            f"hash chain: {report.entries} entries link up, head {report.head_hash[:16]} (a rewrite whose hashes "
+            "were recomputed links up too; the checkpoints tell)"
+        )
+    if not report.key_found:
+        there = "" if report.checkpoints_found else f" nor checkpoints at {report.checkpoints_file}"
+        print(
+            f"anchor NOT CHECKED: no chain key at {report.key_file}{there}. Without the key a rewritten journal "
+            "whose hashes were recomputed cannot be told apart; point chain_key_file (--config, "
+            "ANXIN_CHAIN_KEY_FILE) at the server's key, or pass --chain-only to accept the chain alone"
+        )
+        return 1 if report.broken else 2
+    if report.ok:
+        last = report.last
+        where = f"the last at seq {last.seq}, {last.when()}" if last is not None else "none yet"
+        print(
+            f"anchor ok: {report.checkpoints} checkpoints signed with {report.key_file} ({where}); "
+            f"{report.unanchored()} entries written after the last checkpoint are covered by the chain alone"
+        )
+        return 0
+    return 1
 
 
 # -- demo ---------------------------------------------------------------------------------------------

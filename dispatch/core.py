@@ -2,9 +2,9 @@
 
 :func:`open_core` is the only place that picks the backends (the embedded default: SQLite, in-process bus,
 in-memory grid index). It takes the data folder's lock so that two processes never write one journal, opens
-the journal, replays it into the projections and starts the journal writer. The timer loop and the intake's
-worker are started by whoever runs the core (the server, :meth:`Core.run`), so tests can drive
-``engine.tick()`` on a manual clock instead.
+the journal and its anchor (:mod:`dispatch.anchor`), replays it into the projections and starts the journal
+writer. The timer loop and the intake's worker are started by whoever runs the core (the server,
+:meth:`Core.run`), so tests can drive ``engine.tick()`` on a manual clock instead.
 
 The outer packages see :class:`Core` only: its fields are the seams (``intake`` to raise alarms, ``engine``
 typed as :class:`~dispatch.commands.Commands` for people's commands, ``views`` to read, ``journal`` and
@@ -24,6 +24,7 @@ from typing import IO
 
 import aiosqlite
 
+from dispatch.anchor import Anchor
 from dispatch.bus import Bus, MemoryBus
 from dispatch.clock import Clock, SystemClock
 from dispatch.commands import Commands
@@ -87,6 +88,8 @@ class Core:
     _engine: Engine = field(repr=False)
     replayed: int = 0
     _running: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    #: signs the journal's durable head outside the database (dispatch.anchor); its own task, started at open
+    anchor: Anchor | None = field(default=None, repr=False)
 
     def run(self) -> None:
         """Start the live parts: the intake's worker and the timer loop (tests may drive both by hand)."""
@@ -101,6 +104,8 @@ class Core:
         self._running.clear()
         await self.intake.stop()
         await self.journal.close()
+        if self.anchor is not None:
+            await self.anchor.stop()  # after the journal's last commit: the final checkpoint covers it
         await self.db.close()
         self.lock.release()
 
@@ -125,6 +130,8 @@ async def open_core(settings: Settings, clock: Clock | None = None, *, protocols
     except Exception:
         lock.release()
         raise
+    anchor = Anchor.for_settings(journal, settings, clock)
+    await anchor.start()  # never raises for the anchor's own troubles: they are logged (dispatch.anchor)
     bus = MemoryBus()
     journal.listen(bus.publish)
     directory = await Directory.load(registry)
@@ -141,4 +148,6 @@ async def open_core(settings: Settings, clock: Clock | None = None, *, protocols
     replayed = await engine.start()
     intake = Intake(engine, journal, clock)
     views = Views(engine.state, directory, clock, settings)
-    return Core(settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed)
+    return Core(
+        settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed, anchor=anchor
+    )

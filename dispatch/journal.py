@@ -10,7 +10,10 @@ What it owns
 Rules
     1. Append only. Sequence numbers are assigned at :meth:`Journal.append`, in call order, without a gap;
        the hash of each entry covers the previous entry's hash, so any edit or deletion breaks the chain.
-       SQLite triggers refuse UPDATE and DELETE on the table.
+       SQLite triggers refuse UPDATE and DELETE on the table. They are checked at every open, before the
+       schema is applied: a trigger missing or altered (someone had the file in hand) is put back and a
+       :class:`~dispatch.entries.JournalGuard` entry says so. The chain alone cannot catch a rewrite whose
+       hashes were all recomputed; the anchor (:mod:`dispatch.anchor`) signs the durable head outside the file.
     2. Group commit. ``append`` is synchronous and cheap: it queues the entry. One writer task takes every
        queued entry, inserts them in one ``executemany`` and commits once, so a burst costs one fsync.
     3. Durable means committed. ``await journal.durable(seq)`` returns only after the entry is on disk
@@ -34,6 +37,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -43,8 +47,10 @@ from typing import Any, Protocol
 import aiosqlite
 
 from dispatch.clock import Clock
-from dispatch.entries import Fact, decode, encode
+from dispatch.entries import Fact, JournalGuard, decode, encode
 from dispatch.errors import ChainBroken, JournalError
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CHECKPOINT_EVERY_S = 1.0
@@ -64,11 +70,19 @@ CREATE TABLE IF NOT EXISTS journal (
     version     INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS journal_incident ON journal(incident_id) WHERE incident_id IS NOT NULL;
-CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
-    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
-    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 """
+
+#: the append-only guards, as SQLite keeps them in ``sqlite_master`` (checked at every open, rule 1)
+GUARDS = {
+    "journal_no_update": """CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END""",
+    "journal_no_delete": """CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END""",
+}
+GUARD_ACTOR = "system:journal"
+_GUARD_SCRIPT = "".join(
+    sql.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1) + ";\n" for sql in GUARDS.values()
+)
 
 _COLUMNS = "seq, ts, kind, actor, incident_id, drill, payload, prev_hash, hash, version"
 
@@ -160,6 +174,11 @@ class Journal(Protocol):
     def durable_seq(self) -> int: ...
 
     @property
+    def durable_head(self) -> tuple[int, str]:
+        """The last committed entry's sequence and hash (``(0, GENESIS)`` for an empty journal)."""
+        ...
+
+    @property
     def failure(self) -> JournalError | None: ...
 
     def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry: ...
@@ -197,13 +216,15 @@ class SqliteJournal:
         self._head_seq = 0
         self._head_hash = GENESIS
         self._durable_seq = 0
+        self._durable_hash = GENESIS
         self.commits = 0
 
     # -- life cycle -------------------------------------------------------------------------------
 
     async def open(self) -> None:
         self._writer = await connect(self.path)
-        await self._writer.executescript(_SCHEMA)
+        missing = await _restore_guards(self._writer)  # before the schema: it would put them back silently
+        await self._writer.executescript(_SCHEMA + _GUARD_SCRIPT)
         if not await _has_version(self._writer):  # a journal written by release 0.1: every entry is version 1
             await self._writer.execute("ALTER TABLE journal ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         await self._writer.commit()
@@ -212,11 +233,19 @@ class SqliteJournal:
             row = await cur.fetchone()
         if row is not None:
             self._head_seq, self._head_hash = int(row[0]), str(row[1])
-        self._durable_seq = self._head_seq
+        self._durable_seq, self._durable_hash = self._head_seq, self._head_hash
         await self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer = await connect(self.path)
         self._task = asyncio.create_task(self._write_loop(), name="journal-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="journal-checkpoints")
+        if missing:
+            log.error(
+                "the journal's append-only guard was %s: %s; put back and journaled (run `anxin verify`)",
+                "altered" if all("altered" in name for name in missing) else "missing",
+                ", ".join(missing),
+            )
+            entry = self.append(JournalGuard(missing=missing), actor=GUARD_ACTOR)
+            await self.durable(entry.seq)
 
     async def close(self) -> None:
         if self._checkpoints is not None:
@@ -225,7 +254,7 @@ class SqliteJournal:
                 await self._checkpoints
             self._checkpoints = None
         if self._task is not None:
-            if self._pending and self._failure is None:
+            if self._head_seq > self._durable_seq and self._failure is None:  # queued, or taken and committing
                 await self.durable(self._head_seq)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -245,6 +274,10 @@ class SqliteJournal:
     @property
     def durable_seq(self) -> int:
         return self._durable_seq
+
+    @property
+    def durable_head(self) -> tuple[int, str]:
+        return self._durable_seq, self._durable_hash
 
     @property
     def failure(self) -> JournalError | None:
@@ -293,7 +326,7 @@ class SqliteJournal:
                     self._fail(JournalError(f"journal commit failed: {exc}"))
                     return
                 self.commits += 1
-                self._durable_seq = batch[-1].seq
+                self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash
                 self._release(self._durable_seq)
                 for entry in batch:
                     for listener in self._listeners:
@@ -376,25 +409,33 @@ async def verify_chain(read: Callable[[int, int], Any]) -> VerifyResult:
         if not entries:
             return VerifyResult(count, prev_hash)
         for entry in entries:
-            if entry.seq != expected_seq:
-                raise ChainBroken(expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})")
-            if entry.prev_hash != prev_hash:
-                raise ChainBroken(entry.seq, "prev_hash does not match the previous entry's hash")
-            recomputed = entry_hash(
-                entry.prev_hash,
-                entry.seq,
-                entry.ts,
-                entry.kind,
-                entry.actor,
-                entry.incident_id,
-                entry.drill,
-                entry.payload_json,
-                entry.version,
-            )
-            if recomputed != entry.hash:
-                raise ChainBroken(entry.seq, "content does not match its hash")
+            broken = link_broken(entry, prev_hash, expected_seq)
+            if broken is not None:
+                raise broken
             prev_hash, expected_seq, count = entry.hash, expected_seq + 1, count + 1
         after = entries[-1].seq
+
+
+def link_broken(entry: Entry, prev_hash: str, expected_seq: int) -> ChainBroken | None:
+    """Why ``entry`` does not follow an entry ``expected_seq - 1`` whose hash is ``prev_hash``; None if it does."""
+    if entry.seq != expected_seq:
+        return ChainBroken(expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})")
+    if entry.prev_hash != prev_hash:
+        return ChainBroken(entry.seq, "prev_hash does not match the previous entry's hash")
+    recomputed = entry_hash(
+        entry.prev_hash,
+        entry.seq,
+        entry.ts,
+        entry.kind,
+        entry.actor,
+        entry.incident_id,
+        entry.drill,
+        entry.payload_json,
+        entry.version,
+    )
+    if recomputed != entry.hash:
+        return ChainBroken(entry.seq, "content does not match its hash")
+    return None
 
 
 async def read_only(path: Path) -> tuple[aiosqlite.Connection, Callable[[int, int], Any]]:
@@ -420,6 +461,27 @@ async def connect(path: Path) -> aiosqlite.Connection:
     await conn.execute("PRAGMA busy_timeout=5000")
     await conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+async def _restore_guards(conn: aiosqlite.Connection) -> tuple[str, ...]:
+    """The append-only triggers missing (or altered) on an existing journal table; the altered ones are dropped
+    so that the schema creates them again. Nothing to say for a new file."""
+    tables = await conn.execute_fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'")
+    if not tables:
+        return ()
+    found: list[str] = []
+    for name, sql in GUARDS.items():
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT sql, tbl_name FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,)
+            )
+        )
+        if not rows:
+            found.append(name)
+        elif rows[0][1] != "journal" or " ".join(str(rows[0][0]).split()) != " ".join(sql.split()):
+            await conn.execute(f"DROP TRIGGER {name}")
+            found.append(f"{name} (altered)")
+    return tuple(found)
 
 
 async def _has_version(conn: aiosqlite.Connection) -> bool:

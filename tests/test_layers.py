@@ -27,6 +27,7 @@ SEAMS = {
     "dispatch.intake",  # the one way in for alarms
     "dispatch.journal",  # Entry, and reading the record
     "dispatch.registry",  # the registry's record types
+    "dispatch.scopes",  # who may see what: the reach the views filter by
     "dispatch.settings",
     "dispatch.triage",  # the alarm types
     "dispatch.views",  # every read

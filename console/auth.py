@@ -420,8 +420,9 @@ class Accounts:
     async def update(self, username: str, changes: Mapping[str, Any]) -> tuple[Account, tuple[str, ...]]:
         """Change ``name``, ``role``, ``scopes``, ``grants`` or ``responder_id``; the account and what changed.
 
-        A new role, scopes or responder revokes the account's tokens (their principal no longer holds);
-        a service account that stops being one loses its keys. Any change drops the cached principals."""
+        A new role, scopes or responder revokes the account's tokens (their principal no longer holds). A
+        service account that stops being one loses its keys and grants (and has no password until an admin
+        sets one); an account that becomes one loses its password. Any change drops the cached principals."""
         allowed = {"name", "role", "scopes", "grants", "responder_id"}
         if unknown := set(changes) - allowed:
             raise InvalidInput(f"cannot change {sorted(unknown)}", field=sorted(unknown)[0])
@@ -432,6 +433,8 @@ class Accounts:
                 "grants": before.grants, "responder_id": before.responder_id,
             }  # fmt: skip
             values.update(changes)
+            if values["role"] != "service" and "grants" not in changes:
+                values["grants"] = ()
             values["scopes"], values["grants"] = _checked_scopes(values["scopes"]), frozenset(values["grants"])
             if values["grants"] and values["role"] != "service":
                 raise InvalidInput("only a service account holds grants", field="grants", code="grants_service_only")
@@ -443,6 +446,8 @@ class Accounts:
                 (values["name"], values["role"], json.dumps(values["scopes"]), json.dumps(sorted(values["grants"])),
                  values["responder_id"], username),
             )  # fmt: skip
+            if values["role"] == "service" and not before.service:
+                await self._db.execute("UPDATE accounts SET pw_hash = '' WHERE username = ?", (username,))
             if before.service and values["role"] != "service":
                 await self._db.execute(
                     "UPDATE keys SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL",

@@ -470,3 +470,17 @@ def test_an_expired_token_is_refused(client: TestClient, clock: ManualClock) -> 
     admin = token(client)
     clock.advance(core_of(client).settings.token_ttl_s + 1)
     refused(client.get("/api/me", headers=auth(admin)), 401, "token_expired")
+
+
+def test_a_role_across_the_service_line_drops_the_other_kind_of_credential(client: TestClient) -> None:
+    admin = token(client)
+    create(client, admin, "pbx", "service", grants=["hotline"])
+    key = client.post("/api/accounts/pbx/keys", json={"label": "PBX"}, headers=auth(admin)).json()["key"]
+    person = client.patch("/api/accounts/pbx", json={"role": "operator"}, headers=auth(admin))
+    assert person.status_code == 200 and person.json()["grants"] == []
+    refused(client.get("/api/me", headers=auth(key)), 401, "token_revoked")  # its keys went with the role
+    assert client.get("/api/accounts/pbx/keys", headers=auth(admin)).json()["keys"][0]["revoked_at"] is not None
+    refused(login(client, "pbx", "anything-at-all"), 401, "login_failed")  # no password until one is set
+    create(client, admin, "op")
+    client.patch("/api/accounts/op", json={"role": "service", "grants": ["alarms"]}, headers=auth(admin))
+    refused(login(client, "op"), 401, "login_failed")  # a service never logs in with a password

@@ -298,15 +298,22 @@ class Anchor:
         return key, last_checkpoint(self.path)
 
     async def _compare_last(self) -> None:
-        """At start, the last checkpoint against the journal: a cheap look, the full check is ``anxin verify``."""
+        """At start, the last checkpoint against the journal: a cheap look, the full check is ``anxin verify``.
+
+        Entries past the last checkpoint are checkpointed as they are found (they cannot be told from genuine
+        ones); a warning says how many, so that an import, a crash or a hand on the file shows in the log."""
         last, key = self.last, self._key
-        if last is None or key is None:
+        head, _ = self._journal.durable_head
+        if key is None:
+            return
+        if last is None:
+            if head > 0:
+                log.warning("anchor: entries 1 to %d were written before this journal had checkpoints", head)
             return
         if not last.valid(key):
             log.error(
                 "anchor: the last checkpoint (seq %d) does not carry this key's MAC: run `anxin verify`", last.seq
             )
-        head, _ = self._journal.durable_head
         if head < last.seq:
             log.error(
                 "anchor: the journal ends at seq %d, below its last checkpoint (seq %d at %s): entries were removed; "
@@ -321,6 +328,14 @@ class Anchor:
             log.error(
                 "anchor: entry %d is not the one checkpointed at %s: the journal was rewritten; run `anxin verify`",
                 last.seq,
+                last.when(),
+            )
+        elif head > last.seq:
+            log.warning(
+                "anchor: entries %d to %d were written after the last checkpoint (%s) and before this start (an "
+                "import, the last moment before a crash, or a hand on the file)",
+                last.seq + 1,
+                head,
                 last.when(),
             )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -261,6 +262,42 @@ async def test_an_altered_trigger_is_put_back_and_journaled(tmp_path: Path, cloc
         await core.close()
     with pytest.raises(sqlite3.IntegrityError, match="append-only"), sqlite3.connect(settings.db_path) as db:
         db.execute("UPDATE journal SET actor = 'x' WHERE seq = 1")
+
+
+async def test_a_start_says_when_the_journal_left_its_last_checkpoint(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = await folder(tmp_path, clock, entries=300, every=50)
+    rehash_from(settings, 290, '{"username":"admin","address":"10.0.0.7","reason":"locked"}')
+    with caplog.at_level(logging.WARNING, logger="dispatch.anchor"):
+        await (await open_core(settings, clock)).close()
+    assert "entry 300 is not the one checkpointed at" in caplog.text
+
+    caplog.clear()
+    truncate_after(settings, 250)
+    with caplog.at_level(logging.WARNING, logger="dispatch.anchor"):
+        await (await open_core(settings, clock)).close()
+    # each start journaled the trigger it found dropped (seq 301, then 251) before the anchor looked
+    assert "the journal ends at seq 251, below its last checkpoint (seq 301" in caplog.text
+
+
+async def test_a_start_says_what_was_added_while_it_was_stopped(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An entry added to the file by hand cannot be told from a real one; the next start at least says so."""
+    settings = await folder(tmp_path, clock, entries=10, every=10)
+    (prev,) = rows(settings, "SELECT hash FROM journal WHERE seq = 10")[0]
+    body, ts = '{"username":"x","address":"10.0.0.7","reason":"locked"}', 1_780_000_100.0
+    digest = entry_hash(str(prev), 11, ts, "login.failed", "system:login", None, False, body)
+    with sqlite3.connect(settings.db_path) as db:
+        db.execute(
+            "INSERT INTO journal VALUES (11, ?, 'login.failed', 'system:login', NULL, 0, ?, ?, ?, 1)",
+            (ts, body, prev, digest),
+        )
+    with caplog.at_level(logging.WARNING, logger="dispatch.anchor"):
+        await (await open_core(settings, clock)).close()
+    assert "entries 11 to 11 were written after the last checkpoint" in caplog.text
+    assert (await verify(settings)).ok  # and from now on they are checkpointed like the rest
 
 
 # -- at work ------------------------------------------------------------------------------------------------

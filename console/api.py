@@ -85,6 +85,10 @@ class HotlineEventIn(Body):
 async def hotline_event(body: HotlineEventIn, core: CoreDep, who: HotlineFeed) -> dict[str, Any]:
     """A telephony event. A ringing call pops the caller on the consoles; an answered call waits for the
     operator's word (``POST /api/calls/{call_id}/classify``); a call that ends unanswered opens an incident."""
+    if who.role != "service" and not who.reach.everywhere:
+        # the telephony reports every call of the centre: a person limited to part of it may not
+        raise Forbidden("telephony events are the whole centre's: the PBX's key, or a person who sees it all",
+                        code="out_of_scope", params={"place": "*"})  # fmt: skip
     outcome = await core.intake.call(
         CallEvent(
             body.event,
@@ -195,7 +199,7 @@ async def places(
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> dict[str, Any]:  # fmt: skip
     """Places matching a typed address, from the registry's own gazetteer (offline), most specific first."""
-    return {"places": core.views.places(q, limit=limit)}
+    return {"places": core.views.places(q, who.reach, limit=limit)}
 
 
 # -- incidents --------------------------------------------------------------------------------------
@@ -257,6 +261,11 @@ async def locate(incident_id: str, body: LocateIn, core: CoreDep, who: Staff) ->
     lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
     if lat is None or lon is None or placed_by is None:
         raise InvalidInput("give lat and lon, or an address", field="address", code="incident_needs_place")
+    place = core.views.community_at(lat, lon)
+    if not who.reach.covers(place) and core.views.incident(incident_id, who.reach)["acknowledged_by"] != who.actor:
+        # placed there, it would leave their sight: the operator who took it on (acknowledged it) may; others ask
+        raise Forbidden(f"{place} is outside your part of the network", code="out_of_scope",
+                        params={"place": place or "*"})  # fmt: skip
     await core.engine.locate(incident_id, lat, lon, by=placed_by, actor=who.actor, address=address)
     return _view(core, incident_id, who)
 
@@ -389,7 +398,8 @@ async def journal(
     """The service record from ``after`` on: the entries in the supervisor's reach (their part of the network,
     the contents their role reads). ``next_after`` is where to ask next (entries out of reach are skipped)."""
     shown, last = await _journal_page(core, who.reach, after, limit)
-    await core.engine.read("journal", len(shown), actor=who.actor, filter=f"after={after}")
+    # one read on record per reader and window, however many pages they follow
+    await core.engine.read("journal", len(shown), actor=who.actor)
     return {"entries": [entry.as_dict() for entry in shown], "next_after": last, "head": core.journal.durable_seq}
 
 
@@ -402,7 +412,7 @@ async def _journal_page(core: Core, reach: Reach, after: int, limit: int) -> tup
         if not entries:
             break
         for entry in entries:
-            if reach.sees(*core.views.entry_scope(entry)):
+            if reach.sees(core.views.entry_scope(entry)):
                 shown.append(entry)
             last = entry.seq
             if len(shown) == limit:

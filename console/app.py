@@ -194,7 +194,7 @@ async def serve_console(
                 if not entries:
                     break
                 for entry in entries:
-                    if reach.sees(*core.views.entry_scope(entry)):
+                    if reach.sees(core.views.entry_scope(entry)):
                         await websocket.send_text(entry.wire())
                 last = entries[-1].seq
         left = who.expires_at - core.clock.now()

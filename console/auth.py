@@ -182,7 +182,7 @@ class Principal:
 
     @property
     def reach(self) -> Reach:
-        return Reach(self.scopes, CONTENTS.get(self.role, frozenset()))
+        return Reach(self.scopes, CONTENTS.get(self.role, frozenset()), self.actor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,10 +114,10 @@ class ConsoleHub(Hub):
     def route(self, entry: Entry) -> None:
         if not self.clients:
             return
-        place, content = self._views.entry_scope(entry)
+        placed = self._views.entry_scope(entry)
         text = None
         for outbox in list(self.clients):
-            if outbox.reach.sees(place, content):
+            if outbox.reach.sees(placed):
                 text = text or entry.wire()
                 outbox.put(entry.seq, text)
 

@@ -924,6 +924,8 @@ class Engine:
         """A bulk read of personal data (a list, a search, a stream, an export), on record before it is shown.
         The same list asked again by the same person within ``read_window_s`` is already on record (a console
         or an integration polling it)."""
+        if count == 0 and what != "console":
+            return  # nothing was shown (a stream is a read from now on, whatever it held at first)
         if not self._first_read(actor, what, filter, *elder_ids):
             return
         async with self._txn():

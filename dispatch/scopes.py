@@ -18,6 +18,9 @@ Rules
     1. No place means the whole centre's: only a ``*`` scope sees it. An unknown place is never shown.
     2. Health readings go only to those who read health (supervisors); reads-on-record (audit) only to those who
        audit (supervisors and admins). Operators see the alarm, not the chart.
+    3. What a person took on stays theirs: an incident they acknowledged (opened by hand, or answered as a
+       call) and a call they answered stay in their sight wherever the caller turns out to be, so placing a
+       stranger in the next street never takes the incident out of the hands of the operator on the phone.
 """
 
 from __future__ import annotations
@@ -43,11 +46,23 @@ def check_scope(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Placed:
+    """Where something lies and what it holds: its community path (None: the whole centre's), its content,
+    and who took it on (the actor who acknowledged the incident or answered the call; rule 3)."""
+
+    place: str | None
+    content: Content = "work"
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reach:
-    """What one person may see: the scopes they hold and the kinds of content their role reads."""
+    """What one person may see: the scopes they hold, the kinds of content their role reads, and who they are
+    (the actor the journal names them by)."""
 
     scopes: tuple[str, ...]
     contents: frozenset[Content] = frozenset({"work"})
+    actor: str = ""
 
     @property
     def everywhere(self) -> bool:
@@ -61,8 +76,10 @@ class Reach:
             return False
         return any(place == scope or place.startswith(scope + "/") for scope in self.scopes)
 
-    def sees(self, place: str | None, content: Content = "work") -> bool:
-        return content in self.contents and self.covers(place)
+    def sees(self, placed: Placed) -> bool:
+        if placed.content not in self.contents:
+            return False
+        return self.covers(placed.place) or (bool(self.actor) and placed.owner == self.actor)
 
     def narrows(self, wanted: str) -> bool:
         """Whether a filter path (a community tree node) is inside this reach, or contains part of it."""

@@ -34,6 +34,7 @@ from dispatch.entries import (
     ElderSaved,
     ElderViewed,
     Fact,
+    IncidentOpened,
     JournalGuard,
     LoginFailed,
     OfferAccepted,
@@ -51,7 +52,7 @@ from dispatch.journal import Entry
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
-from dispatch.scopes import Content, Reach
+from dispatch.scopes import Placed, Reach
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection
 from dispatch.triage import age_on
@@ -66,6 +67,9 @@ _PHONE_NEWS: dict[type[Fact], str] = {
     OfferExpired: "expired",
     OfferWithdrawn: "withdrawn",
 }
+
+#: gazetteer places that can point at one home (see dispatch.gazetteer): shown only in the person's reach
+PRIVATE_PLACES = frozenset({"address", "building"})
 
 ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id"}
 
@@ -109,6 +113,10 @@ class Views:
         elder = self._directory.elders.get(elder_id)
         return elder.community if elder is not None else None
 
+    def community_at(self, lat: float, lon: float) -> str | None:
+        """The registered community nearest to a point (where a stranger placed there belongs)."""
+        return self._directory.community_at(lat, lon)
+
     def device_elder(self, device_id: str) -> str | None:
         device = self._directory.devices.get(device_id)
         return device.elder_id if device is not None else None
@@ -117,33 +125,41 @@ class Views:
         profile = self._directory.responders.get(responder_id)
         return profile.community if profile is not None else None
 
-    def entry_scope(self, entry: Entry) -> tuple[str | None, Content]:
-        """Where a journal entry lies in the network and what it holds: who may receive it on a stream."""
+    def incident_placed(self, incident: Incident) -> Placed:
+        return Placed(self.incident_place(incident), "work", incident.acknowledged_by)
+
+    def call_placed(self, call: Call) -> Placed:
+        return Placed(self.call_place(call), "work", call.answered_by)
+
+    def entry_scope(self, entry: Entry) -> Placed:
+        """Where a journal entry lies in the network, what it holds, and who took on what it is about: who may
+        receive it on a stream or read it in the journal."""
         fact = entry.fact
         if isinstance(fact, ElderHealth | ElderPosition):
-            return self.elder_place(fact.elder_id), "health"
+            return Placed(self.elder_place(fact.elder_id), "health")
         if isinstance(fact, ElderViewed):
-            return self.elder_place(fact.elder_id), "audit"
+            return Placed(self.elder_place(fact.elder_id), "audit")
         if isinstance(fact, RecordsRead | LoginFailed | AccountCreated | AccountChanged | JournalGuard):
-            return None, "audit"
-        if entry.incident_id is not None:
-            incident = self._state.incidents.get(entry.incident_id)
-            return (self.incident_place(incident) if incident is not None else None), "work"
+            return Placed(None, "audit")
+        incident_id = fact.incident_id if isinstance(fact, IncidentOpened) else entry.incident_id
+        if incident_id is not None:  # an incident's opening names it in its body only (the envelope has none)
+            incident = self._state.incidents.get(incident_id)
+            return self.incident_placed(incident) if incident is not None else Placed(None)
         if isinstance(fact, CallRinging | CallAnswered | CallEnded | CallClassified | CalledBack):
             call = self._state.calls.get(fact.call_id)
-            return (self.call_place(call) if call is not None else None), "work"
+            return self.call_placed(call) if call is not None else Placed(None)
         if isinstance(fact, ResponderDuty | ResponderPosition | ResponderSaved):
-            return self.responder_place(fact.responder_id), "work"
+            return Placed(self.responder_place(fact.responder_id))
         if isinstance(fact, ElderSaved):
-            return self.elder_place(fact.elder_id), "work"
+            return Placed(self.elder_place(fact.elder_id))
         if isinstance(fact, DeviceSaved):
             device = self._directory.devices.get(fact.device_id)
-            return (self.elder_place(device.elder_id) if device is not None else None), "work"
-        return None, "work"  # imports, unknown devices: the whole centre's
+            return Placed(self.elder_place(device.elder_id) if device is not None else None)
+        return Placed(None)  # imports, unknown devices: the whole centre's
 
     def _incident(self, incident_id: str, reach: Reach) -> Incident:
         incident = self._state.incidents.get(incident_id)
-        if incident is None or not reach.covers(self.incident_place(incident)):
+        if incident is None or not reach.sees(self.incident_placed(incident)):
             raise NotFound(f"no incident {incident_id}", field="incident_id")  # outside: as if it did not exist
         return incident
 
@@ -158,7 +174,7 @@ class Views:
 
     def incidents(self, reach: Reach, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
         chosen = sorted_incidents(
-            self._state, open_only=open_only, limit=limit, within=lambda i: reach.covers(self.incident_place(i))
+            self._state, open_only=open_only, limit=limit, within=lambda i: reach.sees(self.incident_placed(i))
         )
         return [incident_view(i, self._state, self._directory) for i in chosen]
 
@@ -179,13 +195,13 @@ class Views:
         for call in reversed(self._state.calls.values()):
             if len(chosen) >= limit:
                 break
-            if (call.open or not open_only) and reach.covers(self.call_place(call)):
+            if (call.open or not open_only) and reach.sees(self.call_placed(call)):
                 chosen.append(call)
         return [call_view(c, self._directory) for c in chosen]
 
     def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
         call = self._state.calls.get(call_id)
-        if call is None or not reach.covers(self.call_place(call)):
+        if call is None or not reach.sees(self.call_placed(call)):
             raise NotFound(f"no call {call_id}", field="call_id")
         return call_view(call, self._directory)
 
@@ -203,14 +219,14 @@ class Views:
             self._clock.now(),
             self._settings.timezone,
             include_drill=include_drill,
-            incidents=[i for i in state.incidents.values() if reach.covers(self.incident_place(i))],
-            calls=[c for c in state.calls.values() if reach.covers(self.call_place(c))],
+            incidents=[i for i in state.incidents.values() if reach.sees(self.incident_placed(i))],
+            calls=[c for c in state.calls.values() if reach.sees(self.call_placed(c))],
             responders=[r for r in state.responders.values() if reach.covers(self.responder_place(r.responder_id))],
         )
 
     def escalations(self, reach: Reach, *, include_drill: bool = False) -> list[dict[str, Any]]:
         waiting = escalations(self._state, include_drill=include_drill)
-        return [incident_view(i, self._state, self._directory) for i in waiting if reach.covers(self.incident_place(i))]
+        return [incident_view(i, self._state, self._directory) for i in waiting if reach.sees(self.incident_placed(i))]
 
     # -- responders and phones ------------------------------------------------------------------
 
@@ -225,7 +241,7 @@ class Views:
             for assignment in self._state.assignments.values():
                 if assignment.active:
                     incident = self._state.incidents.get(assignment.incident_id)
-                    if incident is not None and reach.covers(self.incident_place(incident)):
+                    if incident is not None and reach.sees(self.incident_placed(incident)):
                         helping.add(assignment.responder_id)
         return [
             responder_view(r, self._state, self._directory, now)
@@ -309,13 +325,18 @@ class Views:
                     break
         return found
 
-    def places(self, q: str, *, limit: int = 10) -> list[dict[str, Any]]:
-        """Places of the registry's gazetteer matching a typed address, most specific first."""
-        found = self._directory.places.geocode(q, exactly_one=False, limit=limit) or []
-        return [
+    def places(self, q: str, reach: Reach, *, limit: int = 10) -> list[dict[str, Any]]:
+        """Places of the registry's gazetteer matching a typed address, most specific first. Districts, streets,
+        communities and roads are anyone's; a building or a flat (where an elder lives) only in reach."""
+        wanted = limit if reach.everywhere else 50
+        found = self._directory.places.geocode(q, exactly_one=False, limit=wanted) or []
+        shown = [
             {"label": place.address, "lat": place.latitude, "lon": place.longitude, "kind": place.raw.get("kind")}
             for place in found
+            if place.raw.get("kind") not in PRIVATE_PLACES
+            or reach.covers(self._directory.community_at(place.latitude, place.longitude))
         ]
+        return shown[:limit]
 
     def geocode(self, address: str) -> tuple[float, float, str] | None:
         """The best place for a typed address: (lat, lon, the place's name), or None when nothing matches."""

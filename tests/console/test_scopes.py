@@ -227,3 +227,66 @@ def test_colleagues_read_a_person_by_name(city: TestClient) -> None:
     view = city.post(f"/api/incidents/{incident_id}/acknowledge", headers=auth(operator)).json()
     assert view["acknowledged_by_name"] == "李娜"
     assert view["notes"][-1]["actor_name"] == "李娜"
+
+
+def test_a_new_alarm_of_the_street_reaches_its_operator_live(city: TestClient) -> None:
+    admin = token(city)
+    operator = person(city, admin, "op_a", "operator", [STREET_A])
+    with city.websocket_connect(f"/ws/console?token={operator}") as ws:
+        ws.receive_json()
+        alarm(city, admin, "eb")
+        incident_id = alarm(city, admin, "ea", "missed_checkin")  # technical: nothing follows it at once
+        opened = ws.receive_json()
+    assert opened["kind"] == "incident.opened" and opened["payload"]["incident_id"] == incident_id
+
+
+def test_places_of_another_street_are_roads_and_streets_not_homes(city: TestClient) -> None:
+    admin = token(city)
+    operator = person(city, admin, "op_a", "operator", [STREET_A])
+    mine = city.get("/api/places?q=朝阳&limit=50", headers=auth(operator)).json()["places"]
+    everyone = city.get("/api/places?q=朝阳&limit=50", headers=auth(admin)).json()["places"]
+    assert {p["kind"] for p in everyone} >= {"address", "street"}
+    assert {p["kind"] for p in mine} <= {"road_number", "community", "street", "district"} and mine
+
+
+def test_the_telephony_is_the_whole_centres(city: TestClient) -> None:
+    admin = token(city)
+    operator = person(city, admin, "op_a", "operator", [STREET_A])
+    body = {"event": "ringing", "call_id": "x-1", "caller": "13505960099"}
+    refused = city.post("/api/hotline/events", json=body, headers=auth(operator))
+    assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
+
+
+def test_a_stranger_placed_in_the_next_street_stays_with_the_operator_who_took_them_on(city: TestClient) -> None:
+    admin = token(city)
+    operator_a = person(city, admin, "op_a", "operator", [STREET_A])
+    operator_b = person(city, admin, "op_b", "operator", [STREET_B])
+    other_a = person(city, admin, "op_a2", "operator", [STREET_A])
+    body = {"alarm_type": "fall", "caller": "02100000009", "lat": HOME_B[0] + 0.002, "lon": HOME_B[1]}
+    opened = city.post("/api/incidents", json=body, headers=auth(operator_a))
+    assert opened.status_code == 201, opened.text  # written and shown: the operator on the phone keeps it
+    incident_id = opened.json()["incident_id"]
+    assert city.get(f"/api/incidents/{incident_id}", headers=auth(operator_b)).status_code == 200  # B's, too
+    assert city.get(f"/api/incidents/{incident_id}", headers=auth(other_a)).status_code == 404
+    # a colleague of street A who did not take on a stranger cannot move them out of the street's sight
+    unplaced = city.post("/api/incidents", json={"alarm_type": "fall", "caller": "02100000010"}, headers=auth(admin))
+    stranger = unplaced.json()["incident_id"]
+    assert city.post(f"/api/incidents/{stranger}/location", json={"lat": HOME_A[0], "lon": HOME_A[1]},
+                     headers=auth(admin)).status_code == 200  # fmt: skip
+    head = core_of(city).journal.durable_seq
+    moved = city.post(f"/api/incidents/{stranger}/location", json={"lat": HOME_B[0], "lon": HOME_B[1]},
+                      headers=auth(other_a))  # fmt: skip
+    assert moved.status_code == 403 and moved.json()["code"] == "out_of_scope"
+    assert core_of(city).journal.durable_seq == head
+
+
+def test_following_the_journal_is_one_read_on_record(city: TestClient) -> None:
+    admin = token(city)
+    supervisor = person(city, admin, "sup_a", "supervisor", [STREET_A])
+    alarm(city, admin, "ea")
+    after = 0
+    for _ in range(5):
+        after = city.get(f"/api/journal?after={after}&limit=3", headers=auth(supervisor)).json()["next_after"]
+    entries = city.get("/api/journal?limit=5000", headers=auth(admin)).json()["entries"]
+    reads = [e for e in entries if e["kind"] == "records.read" and e["actor"] == "supervisor:sup_a"]
+    assert len(reads) == 1

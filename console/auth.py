@@ -44,8 +44,9 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 from argon2 import PasswordHasher
@@ -126,6 +127,10 @@ _COLUMNS = "a.username, a.role, a.responder_id, a.name, a.scopes, a.grants, a.di
 
 #: argon2id at OWASP's floor (19 MiB, 2 passes): ~30 ms a hash here, in a thread
 _ARGON2 = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
+#: passwords are hashed on this one thread (about 35 ms each), with at most HASH_QUEUE logins waiting for it
+_HASH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anxin-password")
+HASH_QUEUE = 64
+_T = TypeVar("_T")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # the first release's parameters, for verifying its hashes
 
 
@@ -260,6 +265,7 @@ class LoginThrottle:
         self._account = RateLimitItemPerSecond(per_account, seconds, namespace="login-account")
         self._address = RateLimitItemPerSecond(per_address, seconds, namespace="login-address")
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._in_flight: dict[str, int] = {}  # username or address -> passwords being checked now
 
     def locked(self, username: str) -> int | None:
         """Seconds until ``username`` may try again, or None when it is not locked."""
@@ -276,6 +282,34 @@ class LoginThrottle:
 
     def succeeded(self, username: str) -> None:
         self._limiter.clear(self._account, username[:64])
+
+    @contextlib.contextmanager
+    def attempt(self, username: str, address: str) -> Iterator[None]:
+        """Hold one of the window's remaining tries for the username and the address while a password is
+        checked, so guesses sent in parallel count before they are hashed: however many arrive at once, no more
+        are checked than the window has left (Throttled when none is left)."""
+        user, now_left = username[:64], None
+        if self._in_flight.get(address, 0) >= self._remaining(self._address, address):
+            now_left = self.throttled(address) or 1
+            raise Throttled("too many failed logins from this address", code="login_throttled", retry_after=now_left)
+        if self._in_flight.get(user, 0) >= self._remaining(self._account, user):
+            now_left = self.locked(user) or 1
+            raise Throttled(f"account {user} is locked after failed logins", code="login_locked",
+                            retry_after=now_left)  # fmt: skip
+        for key in (address, user):
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            for key in (address, user):
+                left = self._in_flight[key] - 1
+                if left:
+                    self._in_flight[key] = left
+                else:
+                    del self._in_flight[key]
+
+    def _remaining(self, item: RateLimitItemPerSecond, key: str) -> int:
+        return int(self._limiter.get_window_stats(item, key).remaining)
 
     def _filled(self, item: RateLimitItemPerSecond, key: str) -> bool:
         """Add one failure; whether it was the one that filled the window."""
@@ -329,6 +363,7 @@ class Accounts:
         self._held: dict[str, set[str]] = {}  # username -> the hashes cached for it
         self._watches: dict[str, _Watch] = {}  # token or key hash -> who watches it
         self._dummy: str | None = None
+        self._hash_waiting = 0
 
     @property
     def ttl(self) -> float:
@@ -394,7 +429,7 @@ class Accounts:
             raise InvalidInput("a password is required", field="password", code="password_required")
         if grants and role != "service":
             raise InvalidInput("only a service account holds grants", field="grants", code="grants_service_only")
-        pw_hash = "" if password is None else await asyncio.to_thread(hash_password, password)
+        pw_hash = "" if password is None else await self._hashing(hash_password, password)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         async with self._lock:
             try:
@@ -472,7 +507,7 @@ class Accounts:
 
     async def set_password(self, username: str, password: str, *, keep: str | None = None) -> None:
         """A new password; every token of the account is revoked but ``keep`` (the one that asked)."""
-        pw_hash = await asyncio.to_thread(hash_password, password)
+        pw_hash = await self._hashing(hash_password, password)
         async with self._lock:
             await self.get(username)
             await self._db.execute("UPDATE accounts SET pw_hash = ? WHERE username = ?", (pw_hash, username))
@@ -492,7 +527,7 @@ class Accounts:
         """A new bearer token for the right password, or AuthError / Throttled (and the refusal journaled)."""
         pw_hash = await self._verify(username, password, address,
                                      wrong=AuthError("wrong username or password", code="login_failed"))  # fmt: skip
-        fresh = await asyncio.to_thread(hash_password, password) if needs_rehash(pw_hash) else None
+        fresh = await self._hashing(hash_password, password) if needs_rehash(pw_hash) else None
         token = _new_token()
         now = self._clock.now()
         async with self._lock:
@@ -539,11 +574,24 @@ class Accounts:
                             retry_after=left)  # fmt: skip
         rows = list(await self._db.execute_fetchall("SELECT pw_hash FROM accounts WHERE username = ?", (username,)))
         stored = str(rows[0][0]) if rows else ""
-        matched = await asyncio.to_thread(verify_password, password, stored or await self._dummy_hash())
-        if matched and stored:
-            return stored
-        await self._refuse(username, address, "wrong_password" if rows else "unknown_account", count_account=True)
+        with self._throttle.attempt(username, address):
+            matched = await self._hashing(verify_password, password, stored or await self._dummy_hash())
+            if matched and stored:
+                return stored
+            await self._refuse(username, address, "wrong_password" if rows else "unknown_account", count_account=True)
         raise wrong
+
+    async def _hashing(self, work: Callable[..., _T], *args: str) -> _T:
+        """Password hashing on its own thread, one at a time, with at most ``HASH_QUEUE`` waiting: a flood of
+        logins is answered 429 at once instead of queueing for minutes, and never takes the threads the
+        journal and the anchor use, nor the second core the alarms need."""
+        if self._hash_waiting >= HASH_QUEUE:
+            raise Throttled("too many logins at once; try again in a moment", code="login_busy", retry_after=1)
+        self._hash_waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_HASH_POOL, work, *args)
+        finally:
+            self._hash_waiting -= 1
 
     async def _refuse(self, username: str, address: str, reason: LoginRefusal | None, *, count_account: bool) -> None:
         """Count a refused attempt; journal it (when it has a reason) and any lock it set off, once each; raise
@@ -567,7 +615,7 @@ class Accounts:
 
     async def _dummy_hash(self) -> str:
         if self._dummy is None:
-            self._dummy = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16))
+            self._dummy = await self._hashing(hash_password, secrets.token_urlsafe(16))
         return self._dummy
 
     # -- tokens and keys --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ CONSOLE_CODES = frozenset(
         # accounts (console.auth, console.accounts)
         "login_locked",
         "login_throttled",
+        "login_busy",
         "account_disabled",
         "token_revoked",
         "password_wrong",

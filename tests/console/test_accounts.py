@@ -484,3 +484,39 @@ def test_a_role_across_the_service_line_drops_the_other_kind_of_credential(clien
     create(client, admin, "op")
     client.patch("/api/accounts/op", json={"role": "service", "grants": ["alarms"]}, headers=auth(admin))
     refused(login(client, "op"), 401, "login_failed")  # a service never logs in with a password
+
+
+def test_guesses_sent_in_parallel_count_before_they_are_hashed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 logins at once, the right password among them (the 151st): no more than the lock allows are
+    hashed, and the right one is refused like the rest once the account's tries are used up."""
+    import console.auth as auth_module
+
+    admin = token(client)
+    create(client, admin, "victim")
+    checked: list[str] = []
+    real = auth_module.verify_password
+
+    def counted(password: str, stored: str) -> bool:
+        checked.append(password)
+        return real(password, stored)
+
+    monkeypatch.setattr(auth_module, "verify_password", counted)
+    accounts = accounts_of(client)
+
+    async def storm() -> list[str]:
+        async def one(n: int) -> str:
+            password = PASSWORD if n == 150 else f"guess-{n}"
+            try:
+                await accounts.login("victim", password, f"10.0.{n // 250}.{n % 250}")
+            except Exception as refused:  # noqa: BLE001 - the outcome is what is counted
+                return str(getattr(refused, "code", type(refused).__name__))
+            return "ok"
+
+        return list(await asyncio.gather(*(one(n) for n in range(200))))
+
+    outcomes = client.portal.call(storm)  # type: ignore[union-attr]
+    assert len(checked) <= 20, f"{len(checked)} passwords checked in parallel"
+    assert outcomes[150] != "ok"
+    assert set(outcomes) <= {"login_failed", "login_locked", "login_busy"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from anxin.server import console_url, make_server
-from dispatch.anchor import RecordReport, key_file, verify_record
+from dispatch.anchor import Anchor, RecordReport, key_file, verify_record
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
 from dispatch.entries import RegistryImported
@@ -186,6 +186,8 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
         if any(c.changed for c in counts.values()):
             journal = SqliteJournal(settings.db_path, SystemClock())
             await journal.open()
+            anchor = Anchor.for_settings(journal, settings, SystemClock())  # the import is signed like the rest
+            await anchor.start()
             try:
                 imported = RegistryImported(
                     files={k: str(v) for k, v in files.items() if v is not None},
@@ -199,6 +201,7 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
                 await journal.durable(entry.seq)
             finally:
                 await journal.close()
+                await anchor.stop()
         return report
     finally:
         lock.release()

@@ -44,7 +44,7 @@ STREET = "龙文区/蓝田街道"
 STAFF: tuple[tuple[str, Role, str, tuple[str, ...]], ...] = (
     ("operator", "operator", "李娜", ("*",)),
     ("supervisor", "supervisor", "张伟", ("*",)),
-    ("lantian", "operator", "陈静（蓝田街道）", (STREET,)),
+    ("lantian", "operator", "陈静", (STREET,)),
     (BOT, "operator", "模拟接线员", ("*",)),
 )
 
@@ -97,7 +97,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  supervisor view   {base}/supervisor  supervisor / {DEMO_PASSWORD}\n"
         f"  street operator   {base}/console     lantian / {DEMO_PASSWORD} (sees {STREET} only)\n"
         f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
-        f"  administrator     {base}/docs        admin / {DEMO_PASSWORD}\n"
+        f"  administrator     {base}/accounts    admin / {DEMO_PASSWORD} (accounts and keys; the API at /docs)\n"
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
         f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
         f"  the simulated caregivers answer the rest. Stop with Ctrl-C.\n",

@@ -112,6 +112,11 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         body: dict[str, object] = {"ok": failure is None, "journal_head": core.journal.durable_seq}
         if failure is not None:
             body["error"] = str(failure)
+        anchor = core.anchor
+        if anchor is not None:  # the chain's signed checkpoints: failing, they leave alarms alone but not the record
+            last = anchor.last
+            body["anchor"] = {"checkpoint_seq": last.seq if last is not None else None,
+                              "error": anchor.failure}  # fmt: skip
         return JSONResponse(body, 200 if failure is None else 503)
 
     @app.websocket("/ws/console")

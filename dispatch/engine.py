@@ -833,7 +833,8 @@ class Engine:
                 await self._refused(incident)
             elif incident.elder_id is not None:
                 why = f"assigned to {incident.incident_id}"
-                self.emit(ElderViewed(incident.elder_id, why), actor=actor, incident=incident)
+                viewed = ElderViewed(incident.elder_id, why, what="job", subject=incident.incident_id)
+                self.emit(viewed, actor=actor, incident=incident)
 
     async def report_status(self, assignment_id: str, responder_id: str, status: str, note: str = "") -> None:
         if status not in CAREGIVER_STATUSES:

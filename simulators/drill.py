@@ -332,7 +332,10 @@ def default_out(name: str) -> Path:
 
 def run_embedded(scenario: Scenario, data: Path | None, options: Options) -> dict[str, Any]:
     """Seed a fresh data folder, start ``anxin serve`` on free ports, run the drill, stop the server."""
-    folder = data if data is not None else Path(tempfile.mkdtemp(prefix="anxin-drill-"))
+    # without a data folder: a scratch one, a level down so the chain's key and checkpoints beside it go with it
+    scratch = Path(tempfile.mkdtemp(prefix="anxin-drill-")) if data is None else None
+    folder = scratch / "data" if scratch is not None else data
+    assert folder is not None
     server = EmbeddedServer(folder, scenario)
     try:
         if options.progress:
@@ -343,8 +346,8 @@ def run_embedded(scenario: Scenario, data: Path | None, options: Options) -> dic
         return asyncio.run(run_drill(scenario, target, options))
     finally:
         server.stop()
-        if data is None:
-            shutil.rmtree(folder, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _remote(args: argparse.Namespace, scenario: Scenario) -> Target:

@@ -555,8 +555,10 @@ class ElderSearch:
             self._fresh.clear()
             self._stale.clear()
 
-    def search(self, q: str, limit: int = 20) -> list[Hit]:
-        """At most ``limit`` elders matching ``q``, best first (rules 1 to 5)."""
+    def search(self, q: str, limit: int = 20, within: Callable[[str], bool] | None = None) -> list[Hit]:
+        """At most ``limit`` elders matching ``q``, best first (rules 1 to 5); only those ``within`` says yes to
+        (a person's part of the network), skipped while scanning, so a street's search is as full as the
+        centre's."""
         parts = _parse(q)
         if parts is None or limit <= 0:
             return []
@@ -566,16 +568,30 @@ class ElderSearch:
         best: dict[str, tuple[Tier, tuple[str, str]]] = {}
         needles = set(parts.values())
         for doc, blob in self._fresh.values():
+            if within is not None and not within(doc.elder_id):
+                continue
             if any(needle in blob for needle in needles):
                 tier = doc.best(plan)
                 if tier is not None:
                     best[doc.elder_id] = (tier, doc.key)
         snapshot = self._snapshot
+        skip: Container[int] = self._stale if within is None else _Outside(self._stale, snapshot.docs, within)
         for tier, part in plan:
             if sum(1 for found, _ in best.values() if found.score > tier.score) >= limit:
                 break  # nothing this tier or a later one finds can reach the answer
-            for rank in snapshot.columns[tier.field].find(tier.how, part, limit, self._stale):
+            for rank in snapshot.columns[tier.field].find(tier.how, part, limit, skip):
                 doc = snapshot.docs[rank]
                 best.setdefault(doc.elder_id, (tier, doc.key))
         ranked = sorted(best.items(), key=lambda item: (-item[1][0].score, item[1][1]))
         return [Hit(elder_id, tier.score, tier.matched) for elder_id, (tier, _) in ranked[:limit]]
+
+
+class _Outside:
+    """The ranks a scan skips: those no longer true, and those outside what ``within`` admits."""
+
+    def __init__(self, stale: set[int], docs: Sequence[_Doc], within: Callable[[str], bool]) -> None:
+        self._stale, self._docs, self._within = stale, docs, within
+
+    def __contains__(self, rank: object) -> bool:
+        assert isinstance(rank, int)
+        return rank in self._stale or not self._within(self._docs[rank].elder_id)

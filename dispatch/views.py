@@ -315,14 +315,13 @@ class Views:
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,
         a contact's phone, the address, the id), best first, each with what matched."""
+        elders = self._directory.elders
+        within = None if reach.everywhere else (lambda elder_id: reach.covers(self.elder_place(elder_id)))
         found = []
-        wanted = limit if reach.everywhere else limit * 8  # the index knows no scopes: ask for more, keep ours
-        for hit in self._directory.search.search(q, wanted):
-            elder = self._directory.elders.get(hit.elder_id)
-            if elder is not None and reach.covers(elder.community):
+        for hit in self._directory.search.search(q, limit, within):
+            elder = elders.get(hit.elder_id)
+            if elder is not None:
                 found.append({**elder.model_dump(mode="json", include=ELDER_LIST_FIELDS), "matched": hit.matched})
-                if len(found) == limit:
-                    break
         return found
 
     def places(self, q: str, reach: Reach, *, limit: int = 10) -> list[dict[str, Any]]:

@@ -383,3 +383,18 @@ def test_agrees_with_brute_force_on_a_crowd() -> None:
     for _ in range(20):
         for q in queries_for(rng, list(current.values())):
             assert index.search(q) == brute.search(q), q
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_a_search_within_part_of_the_network_is_as_full_as_the_centres(fresh: bool) -> None:
+    """500 王 elsewhere rank before the 5 王 of one street: a search kept to that street still finds its 5,
+    from the built index and from records put since."""
+    elsewhere = [elder(f"a{n:03d}", "王秀英") for n in range(500)]
+    mine = [elder(f"z{n}", "王秀英") for n in range(5)]
+    index = ElderSearch.of(elsewhere) if fresh else ElderSearch.of(elsewhere + mine)
+    if fresh:
+        for record in mine:
+            index.put(record)
+    found = index.search("王秀英", 5, within=lambda elder_id: elder_id.startswith("z"))
+    assert sorted(ids(found)) == [f"z{n}" for n in range(5)]
+    assert ids(index.search("王秀英", 5))[0].startswith("a")  # the centre's own order is unchanged

@@ -456,26 +456,16 @@ def test_a_list_holds_nothing_out_of_scope(city: City, method: str, path: str) -
         assert any(mark in everywhere.text for mark in marks), f"{path}: the probe city has nothing of B in it"
 
 
+@pytest.mark.parametrize(("path", "first"), [("/ws/console", "snapshot"), ("/ws/caregiver", "hello")])
 @pytest.mark.parametrize("caller", CALLERS)
-def test_the_console_stream_admits_staff_only(city: City, caller: str) -> None:
+def test_each_caller_is_admitted_to_a_websocket_or_refused_as_the_rule_says(
+    city: City, path: str, first: str, caller: str
+) -> None:
     who = city.tokens[caller]
-    url = "/ws/console" + (f"?token={who}" if who else "")
-    if caller in RULES[("WS", "/ws/console")].who:
+    url = path + (f"?token={who}" if who else "")
+    if caller in RULES[("WS", path)].who:
         with city.client.websocket_connect(url) as ws:
-            assert ws.receive_json()["type"] == "snapshot"
-        return
-    with pytest.raises(WebSocketDisconnect) as refused, city.client.websocket_connect(url) as ws:
-        ws.receive_json()
-    assert refused.value.code == (4401 if caller == ANON else 4403)
-
-
-@pytest.mark.parametrize("caller", CALLERS)
-def test_the_phone_channel_admits_caregivers_only(city: City, caller: str) -> None:
-    who = city.tokens[caller]
-    url = "/ws/caregiver" + (f"?token={who}" if who else "")
-    if caller in RULES[("WS", "/ws/caregiver")].who:
-        with city.client.websocket_connect(url) as ws:
-            assert ws.receive_json()["type"] == "hello"
+            assert ws.receive_json()["type"] == first
         return
     with pytest.raises(WebSocketDisconnect) as refused, city.client.websocket_connect(url) as ws:
         ws.receive_json()

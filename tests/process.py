@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -25,15 +27,19 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"server-{self.port}.log"
 
+    #: how the server's own health check is reached: plain HTTP (a TLS server: HTTPS, with its certificate)
+    scheme = "http"
+    trust: ssl.SSLContext | bool = True
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{self.scheme.replace('http', 'ws')}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 30.0) -> Self:
         command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
         command += ["--http-port", str(self.port)]
         with self.log.open("ab") as log:
@@ -43,7 +49,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.trust).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -11,9 +11,6 @@ import datetime
 import ipaddress
 import json
 import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,31 +67,9 @@ class TlsServer(ServerProcess):
 
     def __init__(self, data: Path, cert: Path, key: Path) -> None:
         super().__init__(data, ANXIN_TLS_CERT=str(cert), ANXIN_TLS_KEY=str(key))
-        self.trust = ssl.create_default_context(cafile=str(cert))
+        self.trust: ssl.SSLContext = ssl.create_default_context(cafile=str(cert))
 
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"wss://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> TlsServer:
-        command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data), "--http-port", str(self.port)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.trust).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start in {timeout} s:\n{self.log.read_text()}")
+    scheme = "https"
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
                 per_account=settings.login_fail_account,
                 per_address=settings.login_fail_address,
                 window_s=settings.login_lock_s,
+                clock=core.clock,
             )
             accounts = Accounts(
                 core.db, core.clock, token_ttl_s=settings.token_ttl_s, throttle=throttle,

@@ -43,6 +43,7 @@ import json
 import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,9 +52,6 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from console.errors import AuthError, Throttled
 from dispatch.clock import Clock
@@ -250,7 +248,7 @@ class Strike:
 
 
 class LoginThrottle:
-    """Failed logins counted in moving windows, per username and per client address (``limits``, in memory).
+    """Failed logins counted in moving windows, per username and per client address, in memory.
 
     ``per_account`` failures for one username within ``window_s`` lock it: every login to it is refused,
     the right password too, until the oldest of those failures is ``window_s`` old. ``per_address``
@@ -258,44 +256,48 @@ class LoginThrottle:
     holds more than its limit, so a lock lifts for one attempt at a time: at most ``per_account`` guesses
     per window, whatever the pace. A successful login clears its username's window, not its address's.
     Counts live in this process only: a restart forgets them.
+
+    The windows are our own (:class:`_Windows`), on the app's clock: the ``limits`` package's in-memory store
+    starts a timer thread from the event loop at nearly every hit and sweeps every key on it, which held
+    alarms up by hundreds of milliseconds during a login flood (docs/security.md).
     """
 
-    def __init__(self, *, per_account: int = 20, per_address: int = 100, window_s: float = 900.0) -> None:
-        seconds = max(1, math.ceil(window_s))
-        self._account = RateLimitItemPerSecond(per_account, seconds, namespace="login-account")
-        self._address = RateLimitItemPerSecond(per_address, seconds, namespace="login-address")
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(
+        self, *, per_account: int = 20, per_address: int = 100, window_s: float = 900.0, clock: Clock | None = None
+    ) -> None:
+        now = clock.now if clock is not None else time.time
+        self._account = _Windows(per_account, window_s, now)
+        self._address = _Windows(per_address, window_s, now)
         self._in_flight: dict[str, int] = {}  # username or address -> passwords being checked now
 
     def locked(self, username: str) -> int | None:
         """Seconds until ``username`` may try again, or None when it is not locked."""
-        return self._left(self._account, username[:64])  # no account has a longer name
+        return self._account.left_s(username[:64])  # no account has a longer name
 
     def throttled(self, address: str) -> int | None:
         """Seconds until ``address`` may try again, or None when it is not throttled."""
-        return self._left(self._address, address)
+        return self._address.left_s(address)
 
     def fail(self, username: str | None, address: str) -> Strike:
         """Count one failure against the username (None: the address only) and the address."""
-        locked = username is not None and self._filled(self._account, username[:64])
-        return Strike(locked=locked, throttled=self._filled(self._address, address))
+        locked = username is not None and self._account.hit(username[:64])
+        return Strike(locked=locked, throttled=self._address.hit(address))
 
     def succeeded(self, username: str) -> None:
-        self._limiter.clear(self._account, username[:64])
+        self._account.clear(username[:64])
 
     @contextlib.contextmanager
     def attempt(self, username: str, address: str) -> Iterator[None]:
         """Hold one of the window's remaining tries for the username and the address while a password is
         checked, so guesses sent in parallel count before they are hashed: however many arrive at once, no more
         are checked than the window has left (Throttled when none is left)."""
-        user, now_left = username[:64], None
-        if self._in_flight.get(address, 0) >= self._remaining(self._address, address):
-            now_left = self.throttled(address) or 1
-            raise Throttled("too many failed logins from this address", code="login_throttled", retry_after=now_left)
-        if self._in_flight.get(user, 0) >= self._remaining(self._account, user):
-            now_left = self.locked(user) or 1
-            raise Throttled(f"account {user} is locked after failed logins", code="login_locked",
-                            retry_after=now_left)  # fmt: skip
+        user = username[:64]
+        if self._in_flight.get(address, 0) >= self._address.remaining(address):
+            left = self.throttled(address) or 1
+            raise Throttled("too many failed logins from this address", code="login_throttled", retry_after=left)
+        if self._in_flight.get(user, 0) >= self._account.remaining(user):
+            left = self.locked(user) or 1
+            raise Throttled(f"account {user} is locked after failed logins", code="login_locked", retry_after=left)
         for key in (address, user):
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
@@ -308,23 +310,56 @@ class LoginThrottle:
                 else:
                     del self._in_flight[key]
 
-    def _remaining(self, item: RateLimitItemPerSecond, key: str) -> int:
-        return int(self._limiter.get_window_stats(item, key).remaining)
 
-    def _filled(self, item: RateLimitItemPerSecond, key: str) -> bool:
-        """Add one failure; whether it was the one that filled the window."""
-        return self._limiter.hit(item, key) and not self._limiter.test(item, key)
+class _Windows:
+    """Moving windows of failures by key: the times of the last ``limit`` failures within ``seconds``.
 
-    def _left(self, item: RateLimitItemPerSecond, key: str) -> int | None:
-        if self._limiter.test(item, key):
+    A key's window drops what has aged out whenever it is read; keys whose window emptied are forgotten then,
+    and all of them once the map holds ``SWEEP_AT`` keys (so many guessed names or addresses cannot grow it
+    without bound)."""
+
+    SWEEP_AT = 10_000
+
+    def __init__(self, limit: int, seconds: float, now: Callable[[], float]) -> None:
+        self.limit, self.seconds, self._now = limit, seconds, now
+        self._hits: dict[str, deque[float]] = {}
+
+    def remaining(self, key: str) -> int:
+        return self.limit - len(self._live(key))
+
+    def hit(self, key: str) -> bool:
+        """Count one failure (not when the window is full already); whether it was the one that filled it."""
+        hits = self._live(key)
+        if len(hits) >= self.limit:
+            return False
+        if not hits:
+            if len(self._hits) >= self.SWEEP_AT:
+                for other in list(self._hits):
+                    self._live(other)
+            self._hits[key] = hits
+        hits.append(self._now())
+        return len(hits) == self.limit
+
+    def left_s(self, key: str) -> int | None:
+        """Seconds until the full window of ``key`` lets one more try through, or None when it is not full."""
+        hits = self._live(key)
+        if len(hits) < self.limit:
             return None
-        reset = self._limiter.get_window_stats(item, key).reset_time
-        return max(1, math.ceil(reset - _wall()))
+        return max(1, math.ceil(hits[0] + self.seconds - self._now()))
 
+    def clear(self, key: str) -> None:
+        self._hits.pop(key, None)
 
-def _wall() -> float:
-    """The wall clock ``limits`` counts its windows on (it takes no injected clock)."""
-    return time.time()
+    def _live(self, key: str) -> deque[float]:
+        hits = self._hits.get(key)
+        if hits is None:
+            return deque()
+        cutoff = self._now() - self.seconds
+        while hits and hits[0] <= cutoff:
+            hits.popleft()
+        if not hits:
+            del self._hits[key]
+        return hits
 
 
 # -- the accounts ---------------------------------------------------------------------------------

@@ -258,8 +258,8 @@ class LoginThrottle:
     Counts live in this process only: a restart forgets them.
 
     The windows are our own (:class:`_Windows`), on the app's clock: the ``limits`` package's in-memory store
-    starts a timer thread from the event loop at nearly every hit and sweeps every key on it, which held
-    alarms up by hundreds of milliseconds during a login flood (docs/security.md).
+    starts a timer thread from the event loop at nearly every hit (the loop was caught waiting in it during a
+    login flood) and sweeps every key on that thread (docs/security.md).
     """
 
     def __init__(

@@ -40,6 +40,10 @@ const RESPONDERS_EVERY_MS = 5000; // the responder list is re-read at most this 
 
 const WORKING = new Set(["accepted", "en_route"]); // the caregiver said yes and is on the way: "途中"
 
+// One column (a tablet in portrait, a phone; console.css has the same width): an open incident takes the
+// screen instead of the queue, with a way back to it; the call pop-up stays above.
+const ONE_COLUMN = window.matchMedia("(max-width: 1100px)");
+
 /** The caregiver reported done and the operator has not decided yet (resolve, hand over, send again). */
 const awaitingDecision = (v) => Boolean(v.proposal) && !v.assignments.some((a) => ACTIVE_ASSIGNMENT.has(a.state));
 
@@ -479,12 +483,25 @@ function select(id) {
   if (id === app.selectedId) return;
   const previous = selected();
   if (previous && previous.state === "closed") app.incidents.delete(previous.incident_id);
+  const left = app.selectedId;
   app.selectedId = id;
   if (id && !app.incidents.has(id)) markStale(id); // just opened, or closed and gone from the page
   const view = id ? app.incidents.get(id) : null;
   if (view && view.open) app.cursorId = id;
   detail.reset();
   render();
+  if (ONE_COLUMN.matches) {
+    if (id) window.scrollTo(0, 0); // the panel took the screen: from its top
+    else if (left) showRow(left); // back in the queue: where the operator left it
+  }
+}
+
+/** Brings a queue row into view (after the panel gave the screen back to the queue). */
+function showRow(id) {
+  const row = [...$("queue-body").rows].find((r) => r.dataset.incidentId === id);
+  if (!row) return;
+  row.focus({ preventScroll: true });
+  row.scrollIntoView({ block: "center" });
 }
 
 function openFromHash() {
@@ -583,6 +600,12 @@ async function init() {
   bindStaffLogin(session, start);
   session.onEnd = showLogin;
   for (const id of ["queue-body", "closing-body"]) $(id).addEventListener("click", rowClicked);
+  $("detail-back").addEventListener("click", () => select(null));
+  $("calls-jump").addEventListener("click", () => {
+    if (!ONE_COLUMN.matches || !app.selectedId) return; // calls.js scrolls to the list
+    select(null); // the list is under the queue, which an open incident hides on one column
+    $("calls-panel").scrollIntoView({ block: "start" });
+  });
   $("queue-filters").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-filter]");
     if (!button) return;

@@ -1,5 +1,6 @@
 // The logged-in person in the staff pages' header: who they are and where they may look (name, role, scopes),
-// their menu (change my password, log out), and the link to the accounts page for admins.
+// their menu (change my password, log out), and the links their role may follow: the supervisor view for
+// supervisors and admins, the accounts page for admins. Before a login neither link shows.
 //
 // Rules
 //   1. Logging out asks the server to revoke the token (Session.logout), then the page forgets it.
@@ -21,6 +22,9 @@ export const placeWords = (path, last = false) => {
   return last ? parts[parts.length - 1] || "" : parts.join(" ");
 };
 
+/** The roles the supervisor view is for (GET /api/kpis and /api/escalations admit only these). */
+export const SUPERVISOR_ROLES = new Set(["supervisor", "admin"]);
+
 /** Where an account may look, in words: everywhere, nowhere, one place, or the first place and how many. */
 export function scopeWords(scopes, { short = false } = {}) {
   const list = scopes || [];
@@ -31,8 +35,9 @@ export function scopeWords(scopes, { short = false } = {}) {
   return t("scope.many", { first: placeWords(list[0], true), n: list.length });
 }
 
-/** The header's person, menu and links; show() after login, hide() at the login form. */
-export function bindAccountMenu(session) {
+/** The header's person, menu and links; show() after login, hide() at the login form. `onChange` runs after
+ * each paint (after login, and when GET /api/me says the role changed, for instance). */
+export function bindAccountMenu(session, { onChange = () => {} } = {}) {
   const menu = $("user-menu");
   const dialog = buildPasswordDialog();
   let timer = 0;
@@ -46,8 +51,8 @@ export function bindAccountMenu(session) {
     $("user-name").textContent = who.name ? t("me.name_user", { name: who.name, username: who.username }) : who.username;
     $("user-role").textContent = label("role", who.role);
     $("user-scope").textContent = scopeWords(who.scopes);
-    const link = $("accounts-link");
-    if (link) link.hidden = who.role !== "admin";
+    showLinks(who.role);
+    onChange(who);
   };
 
   const refresh = async () => {
@@ -100,12 +105,20 @@ export function bindAccountMenu(session) {
       menu.open = false;
       menu.hidden = true;
       $("user-info").textContent = "";
-      const link = $("accounts-link");
-      if (link) link.hidden = true;
+      showLinks(null);
       dialog.close();
     },
     relabel: paint,
   };
+}
+
+/** The header's links to the pages a role may use (none before a login). */
+function showLinks(role) {
+  const links = { "supervisor-link": SUPERVISOR_ROLES.has(role), "accounts-link": role === "admin" };
+  for (const [id, allowed] of Object.entries(links)) {
+    const link = $(id);
+    if (link) link.hidden = !allowed;
+  }
 }
 
 // -- change my password -------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 // Anxin supervisor view: today's answer times, the open load, who is on duty, and the alarms nobody
 // acknowledged in time. The figures come from GET /api/kpis and GET /api/escalations; the /ws/console feed
 // says when they changed (re-read at most every REFRESH_MS), and a slow timer covers the turn of the day.
+//
+// The view is for supervisors and admins (SUPERVISOR_ROLES, as the API admits them). Anyone else who opens it
+// is told so, with the way to the console, and the page reads nothing: no figures, no live feed.
 "use strict";
 
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
@@ -9,7 +12,7 @@ import {
   bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
 import { bindStaffLogin } from "./login.js";
-import { bindAccountMenu } from "./me.js";
+import { SUPERVISOR_ROLES, bindAccountMenu } from "./me.js";
 import { beep, listenForUnlock } from "./sound.js";
 
 const REFRESH_MS = 400;
@@ -17,12 +20,13 @@ const SLOW_REFRESH_MS = 30_000;
 const RELEVANT = /^(incident|offer|assignment|responder\.duty)/;
 
 const session = new Session(STAFF_SESSION);
-const menu = bindAccountMenu(session);
+const menu = bindAccountMenu(session, { onChange: (who) => showFor(who.role) });
 let figures = null;
 let waiting = [];
 let known = new Set(); // escalations already seen (a new one beeps)
 let primed = false; // the first answer after a login only fills `known`
 let connection = { state: "offline", info: {} };
+let live = false; // the feed runs (only for a role the view is for)
 
 const feed = new ConsoleFeed({
   token: () => session.token,
@@ -39,12 +43,12 @@ const feed = new ConsoleFeed({
 });
 
 async function refresh() {
-  if (!session.current) return;
+  if (!session.current || !live) return;
   try {
     const [kpis, escalations] = await Promise.all([
       session.api("GET", "/api/kpis"), session.api("GET", "/api/escalations"),
     ]);
-    if (!session.current) return; // logged out meanwhile
+    if (!session.current || !live) return; // logged out, or shown the door, meanwhile
     figures = kpis;
     waiting = escalations.incidents;
     if (primed && waiting.some((i) => !known.has(i.incident_id))) beep({ times: 2, hz: 740 });
@@ -53,7 +57,19 @@ async function refresh() {
     $("kpi-updated").textContent = t("kpi.updated", { time: fmtTime(serverNow()) });
     render();
   } catch (error) {
-    if (!(error instanceof ApiError && error.status === 401)) $("kpi-updated").textContent = errorText(error);
+    if (error instanceof ApiError && error.status === 403) await roleChanged();
+    if (live && !(error instanceof ApiError && error.status === 401)) $("kpi-updated").textContent = errorText(error);
+  }
+}
+
+/** Refused: an admin may have changed the person's role since the login. Reads who they are now (the header's
+ * paint then shows the view their role allows). */
+async function roleChanged() {
+  try {
+    session.remember(await session.api("GET", "/api/me"));
+    menu.relabel();
+  } catch (_) {
+    // a 401 has ended the session; anything else: the next refresh tries again
   }
 }
 const refreshSoon = throttle(refresh, REFRESH_MS);
@@ -113,20 +129,44 @@ function showConnection() {
 
 function start() {
   $("login-view").hidden = true;
-  $("supervisor-view").hidden = false;
-  menu.show();
-  feed.start();
+  menu.show(); // paints the header, then showFor(role)
 }
 
-function showLogin(reasonKey) {
-  feed.stop();
+/** The figures for a supervisor or an admin; for anyone else a plain word that this view is not theirs. */
+function showFor(role) {
+  if (!session.current) return;
+  const allowed = SUPERVISOR_ROLES.has(role);
+  $("supervisor-view").hidden = !allowed;
+  $("supervisor-denied").hidden = allowed;
+  $("conn-status").hidden = !allowed;
+  $("supervisor-denied-text").textContent = allowed ? "" : t("supervisor.denied", { role: label("role", role) });
+  if (allowed && !live) {
+    live = true;
+    feed.start();
+  } else if (!allowed && live) {
+    live = false;
+    feed.stop();
+    forget();
+  }
+}
+
+/** Nothing read for the last person stays in the page. */
+function forget() {
   figures = null;
   waiting = [];
   known = new Set();
   primed = false;
   $("escalations-body").replaceChildren();
   for (const node of document.querySelectorAll(".kpi-value, .kpi-sub, #kpi-updated")) node.textContent = "";
+}
+
+function showLogin(reasonKey) {
+  feed.stop();
+  live = false;
+  forget();
   $("supervisor-view").hidden = true;
+  $("supervisor-denied").hidden = true;
+  $("conn-status").hidden = false;
   menu.hide();
   $("login-view").hidden = false;
   $("login-error").textContent = reasonKey ? t(reasonKey) : "";

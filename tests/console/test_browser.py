@@ -29,6 +29,7 @@ from tests.console.browser import (
     LAPTOP,
     LAUNCH_ARGS,
     OPERATOR,
+    PHONE,
     SUPERVISOR,
     City,
     Deployment,
@@ -1042,6 +1043,107 @@ def test_the_queue_shows_a_shift_of_incidents_one_line_each_on_a_laptop(
         deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
 
 
+def test_the_console_fits_a_phone_and_an_open_incident_takes_the_screen(
+    deployment: Deployment,
+    browser: Browser,
+    city: City,
+    taken: set[str],
+    elders_taken: set[str],
+    contexts: list[BrowserContext],
+) -> None:
+    elder, *others = city.spare_elders(3, elders_taken)
+    home = float(elder["lat"]), float(elder["lon"])
+    first, second = city.caregivers("life_care", 2, taken)
+    deployment.on_duty(first["responder_id"], *offset(*home, 100))  # nearest: the automatic offer goes here
+    deployment.on_duty(second["responder_id"], *offset(*home, -500))  # someone free to dispatch to
+    incident_id, _ = deployment.raise_alarm(elder["elder_id"], "sos")
+    kinds = ["low_battery", "mains_loss"]  # nothing is dispatched for these: the caregivers stay free
+    rest = [deployment.raise_alarm(e["elder_id"], kind)[0] for e, kind in zip(others, kinds, strict=True)]
+    contexts.append(context := phone(browser, *home))
+    page, errors = open_console(context, deployment.url)
+
+    def page_width() -> int:
+        width: int = page.evaluate("document.documentElement.scrollWidth")
+        return width
+
+    expect(row(page, incident_id).locator(".col-assignment")).to_contain_text(first["name"])
+    for incident in rest:
+        expect(row(page, incident)).to_be_visible()
+    assert page_width() <= PHONE["width"]  # the queue collapses to cards: nothing to scroll sideways
+    screenshot(page, "console-phone-queue-zh")
+
+    row(page, incident_id).click()  # the incident takes the screen, with the way back on top
+    expect(page.locator("#detail")).to_have_attribute("data-incident-id", incident_id)
+    expect(page.locator("#queue")).to_be_hidden()
+    expect(page.locator("#detail-back")).to_be_in_viewport()
+    expect(page.locator("#record .record-name")).to_contain_text(elder["name"])
+    assert page_width() <= PHONE["width"]
+    assert page.evaluate("scrollX") == 0
+    acknowledge = page.locator("#detail-actions button[data-action=acknowledge]")
+    expect(acknowledge).to_be_in_viewport()
+    acknowledge.click()
+    expect(page.locator("#detail-facts")).to_contain_text("接警员 op01")
+    dispatch = page.locator("#dispatch-first")  # to the first proposed responder not tried yet
+    expect(dispatch).to_be_in_viewport()
+    expect(dispatch).to_be_enabled()
+    dispatch.click()
+    expect(assignment(page, first["responder_id"])).to_have_attribute("data-state", "withdrawn")
+    expect(page.locator('#assignments-body tr[data-state="offered"]')).to_have_count(1)
+    expect(page.locator("#ranking-body tr").first).to_be_visible()
+    assert page_width() <= PHONE["width"]  # the ranking, the offers and the record fit as well
+    screenshot(page, "console-phone-incident-zh")
+
+    page.click("#detail-back")
+    expect(page.locator("#detail")).to_be_hidden()
+    expect(row(page, incident_id)).to_be_in_viewport()
+    assert page_width() <= PHONE["width"]
+    assert errors == []
+    for incident in (incident_id, *rest):
+        deployment.post(f"/api/incidents/{incident}/cancel", {"reason": "测试结束"})
+
+
+def test_only_supervisors_and_admins_are_offered_the_supervisor_view(
+    deployment: Deployment, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    contexts.append(context := desk(browser))
+    page = context.new_page()
+    errors = watch_errors(page)
+    figures: list[str] = []
+    page.on("request", lambda request: figures.append(request.url) if "/api/kpis" in request.url else None)
+    link = page.locator('#topbar a[href="/supervisor"]')
+    page.goto(f"{deployment.url}/console")
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(link).to_be_hidden()  # nobody is known yet at the login
+    login(page, *OPERATOR)
+    expect(page.locator("#conn-status")).to_have_attribute("data-state", "online")
+    expect(link).to_be_hidden()
+
+    page.goto(f"{deployment.url}/supervisor")  # the operator opens it anyway: told so, nothing read
+    denied = page.locator("#supervisor-denied")
+    expect(denied).to_be_visible()
+    expect(denied).to_contain_text("主管视图仅供主管和管理员使用")
+    expect(denied).to_contain_text(ZH["role.operator"])
+    expect(page.locator("#supervisor-view")).to_be_hidden()
+    expect(page.locator("#conn-status")).to_be_hidden()
+    page.wait_for_timeout(300)
+    assert figures == []
+    screenshot(page, "supervisor-denied-zh")
+    page.click("#supervisor-to-console")
+    expect(page.locator("#console-view")).to_be_visible()
+
+    page.click("#user-info")
+    page.click("#logout-button")
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(link).to_be_hidden()
+    login(page, *SUPERVISOR)
+    expect(link).to_be_visible()
+    link.click()
+    expect(page.locator("#supervisor-view")).to_be_visible()
+    expect(page.locator("#supervisor-denied")).to_be_hidden()
+    expect(page.locator("#kpi-open")).not_to_be_empty()
+    assert errors == []
+
+
 def test_the_supervisor_sees_live_figures_and_escalations(
     deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
 ) -> None:
@@ -1062,6 +1164,8 @@ def test_the_supervisor_sees_live_figures_and_escalations(
     escalation = page.locator(f'#escalations-body tr[data-incident-id="{incident_id}"]')
     expect(escalation).to_be_visible(timeout=(ANSWER_TARGET_S + 3) * 1000)
     expect(page.locator('.kpi[data-kpi="escalations"]')).to_have_class(has_class("alarm"))
+    # the figure and the list name the same thing: alarms past the answer target no operator acknowledged
+    expect(page.locator('.kpi[data-kpi="escalations"] .kpi-label')).to_have_text(ZH["escalations.title"])
     screenshot(page, "supervisor-zh")
     escalation.locator("a").click()  # the staff pages share the login: the console opens the incident at once
     expect(page.locator("#console-view")).to_be_visible()

@@ -2,7 +2,8 @@
 
 Real app (Starlette's TestClient), real SQLite data folder, a manual clock for the app (the throttle's windows
 run on it too: a lock lifts when the test moves the clock on). Every client of the TestClient comes from the
-address ``testclient``; other addresses are tried by calling ``Accounts.login`` in the app's own loop (``client.portal``).
+address ``testclient``; other addresses are tried by calling ``Accounts.login`` in the app's own loop
+(``client.portal``).
 """
 
 from __future__ import annotations

@@ -465,7 +465,7 @@ async def elder_reads(
 @router.put("/elders/{elder_id}", tags=["registry"])
 async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("elder_id", elder_id, elder.elder_id)
-    _place_in_reach(who, elder.community, "community")
+    _place_in_reach(who, elder.community)
     if core.views.elder_place(elder_id) is not None:
         core.views.elder_in_reach(elder_id, who.reach)  # moving an elder in from outside is outside too
     await core.engine.put_elder(elder, actor=who.actor)
@@ -485,14 +485,14 @@ async def put_device(device_id: str, device: Device, core: CoreDep, who: Admin) 
 @router.put("/responders/{responder_id}", tags=["registry"])
 async def put_responder(responder_id: str, responder: Responder, core: CoreDep, who: Admin) -> dict[str, Any]:
     _same_id("responder_id", responder_id, responder.responder_id)
-    _place_in_reach(who, responder.community, "community")
+    _place_in_reach(who, responder.community)
     if core.views.has_responder(responder_id):
         _responder_in_reach(core, responder_id, who)
     await core.engine.put_responder(responder, actor=who.actor)
     return responder.model_dump(mode="json")
 
 
-def _place_in_reach(who: Principal, place: str, field: str) -> None:
+def _place_in_reach(who: Principal, place: str) -> None:
     if not who.reach.covers(place):
         raise Forbidden(f"{place} is outside your part of the network", code="out_of_scope",
                         params={"place": place})  # fmt: skip

@@ -29,7 +29,7 @@ from console.deps import Admin, Body, CoreDep, accounts_of, allow, oauth2
 from console.errors import Forbidden
 from dispatch.core import Core
 from dispatch.errors import Conflict, InvalidInput, NotFound
-from dispatch.scopes import Reach, check_scope
+from dispatch.scopes import EVERYWHERE, Reach, check_scope
 
 router = APIRouter(prefix="/api")
 
@@ -155,14 +155,24 @@ async def _target(request: Request, who: Principal, username: str) -> Account:
     return account
 
 
-def _responder_for(core: Core, role: str, responder_id: str | None) -> None:
+def _responder_for(core: Core, who: Principal, role: str, responder_id: str | None) -> None:
+    """A caregiver's account is bound to a responder the admin can see (else 404, as for anything out of reach):
+    bound to another street's responder, it would receive that street's offers and jobs."""
     if role != "caregiver":
         return
     if not responder_id:
         raise InvalidInput("a caregiver's account names their responder", field="responder_id",
                            code="responder_required")  # fmt: skip
-    if not core.views.has_responder(responder_id):
+    if not core.views.has_responder(responder_id) or not who.reach.covers(core.views.responder_place(responder_id)):
         raise NotFound(f"no responder {responder_id}", field="responder_id")
+
+
+def _hotline_sees_all(grants: Iterable[str], scopes: Iterable[str]) -> None:
+    """The telephony reports every call of the centre and learns whose number calls: its key is the whole
+    centre's (so an admin of one street cannot mint one)."""
+    if "hotline" in grants and EVERYWHERE not in scopes:
+        raise InvalidInput("a key with the hotline grant sees the whole centre: scopes must be *", field="scopes",
+                           code="hotline_needs_centre")  # fmt: skip
 
 
 @router.get("/accounts", tags=["accounts"])
@@ -185,7 +195,8 @@ class AccountIn(Body):
 @router.post("/accounts", status_code=201, tags=["accounts"])
 async def create_account(body: AccountIn, request: Request, core: CoreDep, who: Admin) -> dict[str, Any]:
     _within(who, body.scopes)
-    _responder_for(core, body.role, body.responder_id)
+    _responder_for(core, who, body.role, body.responder_id)
+    _hotline_sees_all(body.grants, body.scopes)
     accounts = accounts_of(request)
     created = await accounts.create(
         body.username, body.password, body.role, body.responder_id,
@@ -216,7 +227,8 @@ async def change_account(
     if username == who.username and {"role", "scopes"} & changes.keys():
         raise Conflict("you cannot change your own role or scopes", code="account_self", params={"username": username})
     _within(who, changes.get("scopes", ()))
-    _responder_for(core, changes.get("role", before.role), changes.get("responder_id", before.responder_id))
+    _responder_for(core, who, changes.get("role", before.role), changes.get("responder_id", before.responder_id))
+    _hotline_sees_all(changes.get("grants", before.grants), changes.get("scopes", before.scopes))
     accounts = accounts_of(request)
     after, changed = await accounts.update(username, changes)
     core.views.name_staff({username: after.name})

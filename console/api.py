@@ -85,8 +85,9 @@ class HotlineEventIn(Body):
 async def hotline_event(body: HotlineEventIn, core: CoreDep, who: HotlineFeed) -> dict[str, Any]:
     """A telephony event. A ringing call pops the caller on the consoles; an answered call waits for the
     operator's word (``POST /api/calls/{call_id}/classify``); a call that ends unanswered opens an incident."""
-    if who.role != "service" and not who.reach.everywhere:
-        # the telephony reports every call of the centre: a person limited to part of it may not
+    if not who.reach.everywhere:
+        # the telephony reports every call of the centre (and learns whose number calls): a person or a key
+        # limited to part of it may not
         raise Forbidden("telephony events are the whole centre's: the PBX's key, or a person who sees it all",
                         code="out_of_scope", params={"place": "*"})  # fmt: skip
     outcome = await core.intake.call(
@@ -257,13 +258,15 @@ class LocateIn(Body):
 async def locate(incident_id: str, body: LocateIn, core: CoreDep, who: Staff) -> dict[str, Any]:
     """Place the incident where the caller says they are (a point on the map, or a typed address); matching
     starts from there."""
-    _view(core, incident_id, who)
+    _view(core, incident_id, who)  # outside their sight: 404 before anything is resolved
     lat, lon, placed_by, address = _place(core, body.lat, body.lon, body.address)
     if lat is None or lon is None or placed_by is None:
         raise InvalidInput("give lat and lon, or an address", field="address", code="incident_needs_place")
     place = core.views.community_at(lat, lon)
-    if not who.reach.covers(place) and core.views.incident(incident_id, who.reach)["acknowledged_by"] != who.actor:
-        # placed there, it would leave their sight: the operator who took it on (acknowledged it) may; others ask
+    view = _view(core, incident_id, who)
+    if view["elder_id"] is None and not who.reach.covers(place) and view["acknowledged_by"] != who.actor:
+        # a stranger placed there would leave their sight (an elder's incident stays the elder's community's):
+        # the operator who took it on (acknowledged it) may; others ask
         raise Forbidden(f"{place} is outside your part of the network", code="out_of_scope",
                         params={"place": place or "*"})  # fmt: skip
     await core.engine.locate(incident_id, lat, lon, by=placed_by, actor=who.actor, address=address)
@@ -442,7 +445,8 @@ async def list_elders(
                                elder_ids=[e["elder_id"] for e in found], filter=q)  # fmt: skip
         return {"elders": found, "total": len(found)}
     elders, total = core.views.elders(who.reach, community=community, limit=limit, offset=offset)
-    await core.engine.read("elders", len(elders), actor=who.actor, filter=community or "")
+    # the filter says what the list could hold: the community asked for, or the reader's scopes
+    await core.engine.read("elders", len(elders), actor=who.actor, filter=community or ",".join(who.scopes))
     return {"elders": elders, "total": total}
 
 

@@ -180,7 +180,8 @@ async def serve_console(
     outbox = hub.connect(reach)
     try:
         after_text = websocket.query_params.get("after")
-        if after_text is not None and after_text.isdigit() and int(after_text) > core.journal.durable_seq:
+        digits = after_text is not None and after_text.isascii() and after_text.isdigit()
+        if digits and int(str(after_text)) > core.journal.durable_seq:
             after_text = None  # ahead of the record (it saw entries a crash took back): start from a snapshot
         if after_text is None:
             last = core.journal.head_seq
@@ -199,6 +200,9 @@ async def serve_console(
                 entries = await core.journal.read(last, 1000)
                 if not entries:
                     break
+                if (revoked is not None and revoked.is_set()) or who.expires_at <= core.clock.now():
+                    await websocket.close(code=4401, reason="token revoked or expired; log in again")
+                    return  # a long catch-up stops with the rights it was started with
                 for entry in entries:
                     if reach.sees(core.views.entry_scope(entry)):
                         await websocket.send_text(entry.wire())

@@ -292,18 +292,19 @@ class LoginThrottle:
         checked, so guesses sent in parallel count before they are hashed: however many arrive at once, no more
         are checked than the window has left (Throttled when none is left)."""
         user = username[:64]
-        if self._in_flight.get(address, 0) >= self._address.remaining(address):
+        keys = (f"address:{address}", f"account:{user}")  # a username may look like an address
+        if self._in_flight.get(keys[0], 0) >= self._address.remaining(address):
             left = self.throttled(address) or 1
             raise Throttled("too many failed logins from this address", code="login_throttled", retry_after=left)
-        if self._in_flight.get(user, 0) >= self._account.remaining(user):
+        if self._in_flight.get(keys[1], 0) >= self._account.remaining(user):
             left = self.locked(user) or 1
             raise Throttled(f"account {user} is locked after failed logins", code="login_locked", retry_after=left)
-        for key in (address, user):
+        for key in keys:
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
             yield
         finally:
-            for key in (address, user):
+            for key in keys:
                 left = self._in_flight[key] - 1
                 if left:
                     self._in_flight[key] = left

@@ -32,6 +32,7 @@ CONSOLE_CODES = frozenset(
         "login_locked",
         "login_throttled",
         "login_busy",
+        "hotline_needs_centre",
         "account_disabled",
         "token_revoked",
         "password_wrong",

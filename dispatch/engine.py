@@ -132,6 +132,7 @@ class Engine:
         self.clock = clock
         self.settings = settings
         self._reads: dict[tuple[str, ...], float] = {}  # (actor, what, subject...) -> when it was journaled
+        self._reads_sweep_at = 100_000
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
         self.state = Projection(position_stale_s=settings.position_stale_s)
@@ -916,10 +917,12 @@ class Engine:
         """A read of an elder's personal data, on record before it is shown (health data is sensitive). The same
         person reading the same thing again within ``read_window_s`` is already on record."""
         self.elder(elder_id)
-        if not self._first_read(actor, what, elder_id, subject or ""):
+        key = (actor, what, elder_id, subject or "")
+        if self._already_read(key):
             return
         async with self._txn():
             self.emit(ElderViewed(elder_id, what=what, subject=subject), actor=actor)
+        self._read_now(key)  # marked once durable: a read whose entry failed is journaled again next time
 
     async def read(self, what: str, count: int, *, actor: str, elder_ids: Sequence[str] = (), filter: str = "") -> None:
         """A bulk read of personal data (a list, a search, a stream, an export), on record before it is shown.
@@ -927,20 +930,24 @@ class Engine:
         or an integration polling it)."""
         if count == 0 and what != "console":
             return  # nothing was shown (a stream is a read from now on, whatever it held at first)
-        if not self._first_read(actor, what, filter, *elder_ids):
+        key = (actor, what, filter, *elder_ids)
+        if self._already_read(key):
             return
         async with self._txn():
             self.emit(RecordsRead(what, count, tuple(elder_ids), filter), actor=actor)
+        self._read_now(key)
 
-    def _first_read(self, *key: str) -> bool:
-        now, window = self.clock.now(), self.settings.read_window_s
+    def _already_read(self, key: tuple[str, ...]) -> bool:
+        """Whether this read is on record within the window already (the same person, the same thing)."""
         last = self._reads.get(key)
-        if last is not None and now - last < window:
-            return False
-        if len(self._reads) >= 100_000:  # forget what is out of the window (kept small between sweeps)
+        return last is not None and self.clock.now() - last < self.settings.read_window_s
+
+    def _read_now(self, key: tuple[str, ...]) -> None:
+        now, window = self.clock.now(), self.settings.read_window_s
+        if len(self._reads) >= self._reads_sweep_at:  # forget what is out of the window
             self._reads = {k: t for k, t in self._reads.items() if now - t < window}
+            self._reads_sweep_at = max(100_000, 2 * len(self._reads))  # a full map does not sweep at every read
         self._reads[key] = now
-        return True
 
     async def account_created(
         self, username: str, role: str, *, actor: str, scopes: Sequence[str] = (), service: bool = False

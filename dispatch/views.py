@@ -52,7 +52,7 @@ from dispatch.journal import Entry
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
-from dispatch.scopes import Placed, Reach
+from dispatch.scopes import EVERYWHERE, Placed, Reach
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection
 from dispatch.triage import age_on
@@ -82,6 +82,8 @@ class Views:
         self._directory = directory
         self._clock = clock
         self._settings = settings
+        #: where each stranger's incident was placed: (lat, lon, community)
+        self._stranger_places: dict[str, tuple[float, float, str | None]] = {}
 
     # -- where things are in the network (see dispatch.scopes) ---------------------------------
 
@@ -93,7 +95,12 @@ class Views:
             if elder is not None:
                 return elder.community
         if incident.lat is not None and incident.lon is not None:
-            return self._directory.community_at(incident.lat, incident.lon)
+            # worked out once per point (a scan of the communities), not at every read of every list
+            known = self._stranger_places.get(incident.incident_id)
+            if known is None or known[:2] != (incident.lat, incident.lon):
+                known = (incident.lat, incident.lon, self._directory.community_at(incident.lat, incident.lon))
+                self._stranger_places[incident.incident_id] = known
+            return known[2]
         call = self._state.calls.get(incident.call_id) if incident.call_id else None
         return self._settings.lines.get(call.line) if call is not None else None
 
@@ -173,9 +180,11 @@ class Views:
         return self._incident(incident_id, reach).elder_id
 
     def incidents(self, reach: Reach, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-        chosen = sorted_incidents(
-            self._state, open_only=open_only, limit=limit, within=lambda i: reach.sees(self.incident_placed(i))
-        )
+        if reach.everywhere:
+            chosen = sorted_incidents(self._state, open_only=open_only, limit=limit)
+        else:
+            within = lambda i: reach.sees(self.incident_placed(i))  # noqa: E731
+            chosen = sorted_incidents(self._state, open_only=open_only, limit=limit, within=within)
         return [incident_view(i, self._state, self._directory) for i in chosen]
 
     def snapshot(self, seq: int, reach: Reach) -> dict[str, Any]:
@@ -195,7 +204,7 @@ class Views:
         for call in reversed(self._state.calls.values()):
             if len(chosen) >= limit:
                 break
-            if (call.open or not open_only) and reach.sees(self.call_placed(call)):
+            if (call.open or not open_only) and (reach.everywhere or reach.sees(self.call_placed(call))):
                 chosen.append(call)
         return [call_view(c, self._directory) for c in chosen]
 
@@ -213,11 +222,13 @@ class Views:
         return elder_id
 
     def kpis(self, reach: Reach, *, include_drill: bool = False) -> dict[str, Any]:
-        state = self._state
+        state, now, tz = self._state, self._clock.now(), self._settings.timezone
+        if reach.everywhere:
+            return kpis(state, now, tz, include_drill=include_drill)
         return kpis(
             state,
-            self._clock.now(),
-            self._settings.timezone,
+            now,
+            tz,
             include_drill=include_drill,
             incidents=[i for i in state.incidents.values() if reach.sees(self.incident_placed(i))],
             calls=[c for c in state.calls.values() if reach.sees(self.call_placed(c))],
@@ -353,7 +364,7 @@ class Views:
         elder = self.elder_in_reach(elder_id, reach)
         record: dict[str, Any] = elder.model_dump(mode="json")
         record["devices"] = [
-            device_view(d, self._state.devices.get(d.device_id))
+            device_view(d, self._state.devices.get(d.device_id), whereabouts="health" in reach.contents)
             for d in self._directory.devices.values()
             if d.elder_id == elder_id
         ]
@@ -362,13 +373,13 @@ class Views:
 
     def reads_of(self, elder_id: str, reach: Reach, *, limit: int = 200) -> list[dict[str, Any]]:
         """Who read this elder's personal data, newest first: their record, an incident or call about them, a
-        search that listed them, and the registry lists that could hold them (a list's filter covers their
-        community)."""
+        search that listed them, and the registry lists that could hold them (the community a list asked for, or
+        its reader's scopes, covers theirs; "" from before scopes existed: the whole centre)."""
         elder = self.elder_in_reach(elder_id, reach)
         lists = [
             line
             for line in self._state.list_reads
-            if not line.subject or elder.community == line.subject or elder.community.startswith(line.subject + "/")
+            if Reach(tuple((line.subject or EVERYWHERE).split(","))).covers(elder.community)
         ]
         lines = sorted([*self._state.reads.get(elder_id, ()), *lists], key=lambda line: -line.ts)
         return [
@@ -612,17 +623,18 @@ def responder_view(responder_id: str, state: Projection, directory: Directory, n
     }
 
 
-def device_view(device: Device, status: DeviceStatus | None) -> dict[str, Any]:
-    """A device as the console shows it: the registry record (never its key) and what it last reported."""
+def device_view(device: Device, status: DeviceStatus | None, *, whereabouts: bool) -> dict[str, Any]:
+    """A device as the console shows it: the registry record (never its key) and what it last reported; where
+    a watch last was only to those who read whereabouts (supervisors, dispatch.scopes rule 2)."""
     view = device.model_dump(mode="json", exclude={"aes_key"})
     view["status"] = None
     if status is not None:
         view["status"] = {
             "last_seen": status.last_seen,
             "battery": status.battery,
-            "lat": status.lat,
-            "lon": status.lon,
-            "pos_at": status.pos_at,
+            "lat": status.lat if whereabouts else None,
+            "lon": status.lon if whereabouts else None,
+            "pos_at": status.pos_at if whereabouts else None,
         }
     return view
 

@@ -242,7 +242,7 @@ class City:
             return call_id
         if subject == "account":
             username = f"svc_{'a' if a else 'b'}{n}"
-            body = {"username": username, "name": username, "role": "service", "grants": ["hotline"],
+            body = {"username": username, "name": username, "role": "service", "grants": ["alarms"],
                     "scopes": [STREET_A if a else STREET_B]}  # fmt: skip
             assert self.client.post("/api/accounts", json=body, headers=auth(admin)).status_code == 201
             return username

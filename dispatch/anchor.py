@@ -285,8 +285,13 @@ class Anchor:
     def _prepare(self) -> tuple[bytes, Checkpoint | None]:
         if self.key_file.exists():
             key = read_key(self.key_file)
-            if not self.path.exists():
-                log.error("anchor: the checkpoints file %s is gone (deleted?); starting a new one", self.path)
+            if not self.path.exists() and self._journal.durable_seq > 0:
+                # a new chain here would let a rewritten journal verify again: stay off, as for a lost key
+                raise ConfigError(
+                    f"the checkpoints file {self.path} is gone although the key exists and the journal holds "
+                    f"entries (deleted or moved?): no new chain is started; put it back and restart (or, after "
+                    f"looking, move the key away: a new key and chain start, and verify says the old ones are gone)"
+                )
         elif self.path.exists():
             raise ConfigError(
                 f"the chain key {self.key_file} is missing but its checkpoints {self.path} exist; no new key is "

@@ -368,6 +368,24 @@ async def test_a_lost_key_is_not_replaced(tmp_path: Path, clock: ManualClock) ->
     assert report.ok and not report.anchored  # what can be checked without the key holds; the MACs were not
 
 
+async def test_lost_checkpoints_beside_the_key_start_no_new_chain(tmp_path: Path, clock: ManualClock) -> None:
+    """Delete the checkpoints (to hide a rewrite) and restart: a fresh chain would make the rewrite verify; none
+    is started, alarms go on, and verify keeps failing."""
+    settings = await folder(tmp_path, clock, entries=200, every=50)
+    rehash_from(settings, 120, '{"username":"forged","address":"","reason":"wrong_password"}')
+    checkpoints_file(key_file(settings)).unlink()
+    core = await open_core(settings, clock)
+    assert core.anchor is not None
+    try:
+        assert core.anchor.failure is not None and "no new chain is started" in core.anchor.failure
+        entry = core.journal.append(attempt(1), actor="system:login")
+        await core.journal.durable(entry.seq)  # the service goes on
+    finally:
+        await core.close()
+    assert not checkpoints_file(key_file(settings)).exists()
+    assert not (await verify(settings)).ok
+
+
 async def test_a_torn_last_line_is_closed_and_skipped(tmp_path: Path, clock: ManualClock) -> None:
     settings = await folder(tmp_path, clock, entries=10, every=5)
     path = checkpoints_file(key_file(settings))

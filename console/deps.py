@@ -1,9 +1,9 @@
 """What every route depends on: the core, the accounts, the caller's principal and the rule that admits them.
 
 A route names who may call it with one of the aliases below (``Staff``, ``Supervisors``, ``Admin``,
-``Caregiver``, ``HotlineFeed``); the access matrix test reads the same rules from the route table, so a route
-without one fails the suite. What a person then *sees* is narrowed by their scopes (``who.reach``, see
-dispatch.scopes) inside each route.
+``Caregiver``, ``HotlineFeed``, ``AlarmFeed``) or with :func:`allow` itself; the access matrix test reads the
+same rules from the route table, so a route without one fails the suite. What a person then *sees* is narrowed
+by their scopes (``who.reach``, see dispatch.scopes) inside each route.
 """
 
 from __future__ import annotations

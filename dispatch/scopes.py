@@ -77,15 +77,11 @@ class Reach:
         return any(place == scope or place.startswith(scope + "/") for scope in self.scopes)
 
     def sees(self, placed: Placed) -> bool:
+        """Whether this person may see a thing: its content is theirs to read, and its place is in reach or they
+        took it on (rule 3)."""
         if placed.content not in self.contents:
             return False
         return self.covers(placed.place) or (bool(self.actor) and placed.owner == self.actor)
-
-    def narrows(self, wanted: str) -> bool:
-        """Whether a filter path (a community tree node) is inside this reach, or contains part of it."""
-        if self.everywhere:
-            return True
-        return any(wanted == s or wanted.startswith(s + "/") or s.startswith(wanted + "/") for s in self.scopes)
 
 
 #: the whole centre, everything: for the process itself (the demo bot, importers), never a person's default

@@ -29,7 +29,7 @@ from console.deps import Admin, Body, CoreDep, accounts_of, allow, oauth2
 from console.errors import Forbidden
 from dispatch.core import Core
 from dispatch.errors import Conflict, InvalidInput, NotFound
-from dispatch.scopes import EVERYWHERE, Reach, check_scope
+from dispatch.scopes import EVERYWHERE, check_scope
 
 router = APIRouter(prefix="/api")
 
@@ -138,7 +138,7 @@ def _key_view(key: Key) -> dict[str, Any]:
 
 def _outside(who: Principal, scopes: Iterable[str]) -> list[str]:
     """The scopes not inside one of ``who``'s (a scope ``*`` is inside only ``*``)."""
-    reach = Reach(who.scopes)
+    reach = who.reach
     return [] if reach.everywhere else [scope for scope in scopes if not reach.covers(scope)]
 
 

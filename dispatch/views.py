@@ -208,18 +208,20 @@ class Views:
                 chosen.append(call)
         return [call_view(c, self._directory) for c in chosen]
 
-    def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
+    def _call(self, call_id: str, reach: Reach) -> Call:
         call = self._state.calls.get(call_id)
         if call is None or not reach.sees(self.call_placed(call)):
-            raise NotFound(f"no call {call_id}", field="call_id")
-        return call_view(call, self._directory)
+            raise NotFound(f"no call {call_id}", field="call_id")  # outside: as if it did not exist
+        return call
+
+    def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
+        return call_view(self._call(call_id, reach), self._directory)
 
     def call_elder(self, call_id: str, reach: Reach) -> str | None:
         """The elder a call in reach is about (the caller, or whom a family member calls about), or None."""
-        view = self.call(call_id, reach)
-        contact = view["contact"]
-        elder_id: str | None = view["elder_id"] or (contact["elder_id"] if contact else None)
-        return elder_id
+        call = self._call(call_id, reach)
+        elder = self._directory.elder_for_contact(call.caller) if call.elder_id is None else None
+        return call.elder_id or (elder.elder_id if elder is not None else None)
 
     def kpis(self, reach: Reach, *, include_drill: bool = False) -> dict[str, Any]:
         state, now, tz = self._state, self._clock.now(), self._settings.timezone

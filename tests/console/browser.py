@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 from websockets.sync.client import connect
 
 from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
@@ -233,6 +233,20 @@ def phone(browser: Browser, lat: float, lon: float) -> BrowserContext:
         geolocation={"latitude": lat, "longitude": lon, "accuracy": 12},
         permissions=["geolocation"],
     )
+
+
+def phone_on_duty(
+    browser: Browser, url: str, responder_id: str, lat: float, lon: float, contexts: list[BrowserContext]
+) -> tuple[Page, list[str]]:
+    """A caregiver's phone at (lat, lon), logged in and on duty; with the list of its script errors."""
+    contexts.append(context := phone(browser, lat, lon))
+    handset = context.new_page()
+    errors = watch_errors(handset)
+    handset.goto(f"{url}/m")
+    login(handset, responder_id, CAREGIVER_PASSWORD)
+    handset.click("#duty-button")
+    expect(handset.locator("#duty-button")).to_have_attribute("aria-pressed", "true")
+    return handset, errors
 
 
 def watch_errors(page: Page) -> list[str]:

@@ -177,23 +177,32 @@ def test_passwords_are_argon2_and_tokens_are_kept_only_as_sha256(client: TestCli
     assert body["access_token"] not in hashes
 
 
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every password check the server makes, as (password, stored hash): the real check, counted."""
+    made: list[tuple[str, str]] = []
+    real = console.auth.verify_password
+
+    def counted(password: str, stored: str) -> bool:
+        made.append((password, stored))
+        return real(password, stored)
+
+    monkeypatch.setattr(console.auth, "verify_password", counted)
+    return made
+
+
 def test_an_unknown_username_costs_the_same_verify_as_a_wrong_password(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, checks: list[tuple[str, str]]
 ) -> None:
     admin = token(client)
     create(client, admin, "op")
-    verified: list[str] = []
-    real = console.auth.verify_password
-
-    def spy(password: str, stored: str) -> bool:
-        verified.append(stored)
-        return real(password, stored)
-
-    monkeypatch.setattr(console.auth, "verify_password", spy)
+    checks.clear()  # the admin's own login is not counted
     stored = db_rows(db_path(client), "SELECT pw_hash FROM accounts WHERE username = 'op'")[0][0]
     wrong = refused(login(client, "op", "not-the-password"), 401, "login_failed")
+    verified = [stored for _, stored in checks]
     assert verified == [stored]
     unknown = refused(login(client, "nobody-here", "not-the-password"), 401, "login_failed")
+    verified = [stored for _, stored in checks]
     assert len(verified) == 2 and verified[1].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert verified[1] not in {row[0] for row in db_rows(db_path(client), "SELECT pw_hash FROM accounts")}
     assert wrong == unknown  # the same answer, word for word
@@ -489,20 +498,13 @@ def test_a_role_across_the_service_line_drops_the_other_kind_of_credential(clien
 
 
 def test_guesses_sent_in_parallel_count_before_they_are_hashed(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, checks: list[tuple[str, str]]
 ) -> None:
     """200 logins at once, the right password among them (the 151st): no more than the lock allows are
     hashed, and the right one is refused like the rest once the account's tries are used up."""
     admin = token(client)
     create(client, admin, "victim")
-    checked: list[str] = []
-    real = console.auth.verify_password
-
-    def counted(password: str, stored: str) -> bool:
-        checked.append(password)
-        return real(password, stored)
-
-    monkeypatch.setattr(console.auth, "verify_password", counted)
+    checks.clear()  # the admin's own login is not counted
     accounts = accounts_of(client)
 
     async def storm() -> list[str]:
@@ -517,6 +519,6 @@ def test_guesses_sent_in_parallel_count_before_they_are_hashed(
         return list(await asyncio.gather(*(one(n) for n in range(200))))
 
     outcomes = client.portal.call(storm)  # type: ignore[union-attr]
-    assert len(checked) <= 20, f"{len(checked)} passwords checked in parallel"
+    assert len(checks) <= 20, f"{len(checks)} passwords checked in parallel"
     assert outcomes[150] != "ok"
     assert set(outcomes) <= {"login_failed", "login_locked", "login_busy"}

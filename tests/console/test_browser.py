@@ -42,6 +42,7 @@ from tests.console.browser import (
     offset,
     open_console,
     phone,
+    phone_on_duty,
     screenshot,
     ui_text,
     untranslated,
@@ -909,13 +910,7 @@ def test_the_caregivers_phone_shows_the_operators_shared_note(
     home = float(elder["lat"]), float(elder["lon"])
     nurse = city.caregivers("nursing", 1, taken)[0]
     deployment.caregiver(nurse["responder_id"])
-    contexts.append(phone_context := phone(browser, *offset(*home, 40)))
-    handset = phone_context.new_page()
-    phone_errors = watch_errors(handset)
-    handset.goto(f"{deployment.url}/m")
-    login(handset, nurse["responder_id"], CAREGIVER_PASSWORD)
-    handset.click("#duty-button")
-    expect(handset.locator("#duty-button")).to_have_attribute("aria-pressed", "true")
+    handset, phone_errors = phone_on_duty(browser, deployment.url, nurse["responder_id"], *offset(*home, 40), contexts)
     incident_id, _ = deployment.raise_alarm(elder["elder_id"], "fall")
     if not any(
         a["responder_id"] == nurse["responder_id"]
@@ -963,13 +958,7 @@ def test_a_caregiver_sent_to_an_unknown_caller_can_call_them_back_from_the_phone
     spot = float(somewhere["lat"]), float(somewhere["lon"])
     helper = city.caregivers("life_care", 1, taken)[0]
     deployment.caregiver(helper["responder_id"])
-    contexts.append(phone_context := phone(browser, *offset(*spot, 50)))
-    handset = phone_context.new_page()
-    phone_errors = watch_errors(handset)
-    handset.goto(f"{deployment.url}/m")
-    login(handset, helper["responder_id"], CAREGIVER_PASSWORD)
-    handset.click("#duty-button")
-    expect(handset.locator("#duty-button")).to_have_attribute("aria-pressed", "true")
+    handset, phone_errors = phone_on_duty(browser, deployment.url, helper["responder_id"], *offset(*spot, 50), contexts)
     caller = "13700001234"
     body = {"alarm_type": "sos", "caller": caller, "address": somewhere["address"], "note": "路人：老人在楼下晕倒"}
     view = deployment.post("/api/incidents", body)

@@ -352,17 +352,22 @@ async def test_alarms_go_on_when_checkpoints_cannot_be_written(tmp_path: Path, c
         await core.close()
 
 
-async def test_a_lost_key_is_not_replaced(tmp_path: Path, clock: ManualClock) -> None:
-    settings = await folder(tmp_path, clock, entries=5, every=5)
-    key_file(settings).unlink()
+async def start_unanchored(settings: Settings, clock: ManualClock, why: str) -> None:
+    """Start a core that must run unanchored for ``why``, and show that the service goes on."""
     core = await open_core(settings, clock)
     assert core.anchor is not None
     try:
-        assert core.anchor.failure is not None and "is missing but its checkpoints" in core.anchor.failure
+        assert core.anchor.failure is not None and why in core.anchor.failure
         entry = core.journal.append(attempt(1), actor="system:login")
-        await core.journal.durable(entry.seq)  # the service goes on
+        await core.journal.durable(entry.seq)
     finally:
         await core.close()
+
+
+async def test_a_lost_key_is_not_replaced(tmp_path: Path, clock: ManualClock) -> None:
+    settings = await folder(tmp_path, clock, entries=5, every=5)
+    key_file(settings).unlink()
+    await start_unanchored(settings, clock, "is missing but its checkpoints")
     assert not key_file(settings).exists()
     report = await verify(settings)
     assert report.ok and not report.anchored  # what can be checked without the key holds; the MACs were not
@@ -374,14 +379,7 @@ async def test_lost_checkpoints_beside_the_key_start_no_new_chain(tmp_path: Path
     settings = await folder(tmp_path, clock, entries=200, every=50)
     rehash_from(settings, 120, '{"username":"forged","address":"","reason":"wrong_password"}')
     checkpoints_file(key_file(settings)).unlink()
-    core = await open_core(settings, clock)
-    assert core.anchor is not None
-    try:
-        assert core.anchor.failure is not None and "no new chain is started" in core.anchor.failure
-        entry = core.journal.append(attempt(1), actor="system:login")
-        await core.journal.durable(entry.seq)  # the service goes on
-    finally:
-        await core.close()
+    await start_unanchored(settings, clock, "no new chain is started")
     assert not checkpoints_file(key_file(settings)).exists()
     assert not (await verify(settings)).ok
 

@@ -8,10 +8,13 @@ console.errors); nothing is written for a refused request.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import Field
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from console.auth import ROLES, Principal
 from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed, Staff, Supervisors
@@ -21,7 +24,7 @@ from dispatch.core import Core
 from dispatch.entries import CallKind, PlacedBy
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.journal import Entry
-from dispatch.registry import Device, Elder, Latitude, Longitude, Phone, Responder
+from dispatch.registry import Device, Elder, Ident, Latitude, Longitude, Phone, Responder
 from dispatch.scopes import Reach
 from dispatch.triage import ALARM_TYPES
 
@@ -525,24 +528,96 @@ async def list_responders(core: CoreDep, who: Staff) -> dict[str, Any]:
 
 
 class RosterLine(Body):
-    responder_id: str
+    responder_id: Ident
     on: bool
     lat: Latitude | None = None
     lon: Longitude | None = None
 
 
 class RosterIn(Body):
-    roster: list[RosterLine] = Field(min_length=1, max_length=200_000)
+    roster: list[RosterLine] = Field(min_length=1, description="at most `roster_max_lines` lines (5,000) a call")
 
 
-@router.post("/responders/duty", tags=["registry"])
-async def set_roster(body: RosterIn, core: CoreDep, who: Supervisors) -> dict[str, Any]:
-    """Set many responders on or off duty at once (a shift roster), with their positions."""
-    for line in body.roster:
+#: the bytes one roster line may take, white space included (a line with a position is about 100): a body
+#: longer than the line limit times this cannot be a roster within the limit and is not read further
+ROSTER_LINE_BYTES = 256
+#: roster lines validated at a time, the loop yielded between (5,000 lines at once: about 20 ms)
+ROSTER_VALIDATE = 500
+_ROSTER_LINES = TypeAdapter(list[RosterLine])
+
+
+#: the body as the API docs show it (the route reads the body itself, see below)
+_ROSTER_SCHEMA = RosterIn.model_json_schema()
+_ROSTER_SCHEMA["properties"]["roster"]["items"] = _ROSTER_SCHEMA.pop("$defs")["RosterLine"]
+
+
+@router.post("/responders/duty", tags=["registry"], openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": _ROSTER_SCHEMA}}}})  # fmt: skip
+async def set_roster(request: Request, core: CoreDep, who: Supervisors) -> dict[str, Any]:
+    """Set many responders on or off duty at once (a shift roster), with their positions: at most
+    ``roster_max_lines`` lines a call (a longer roster is sent in parts).
+
+    The limit bites before the lines are validated: a body longer than the limit's lines can be is not read
+    further, and a list of more lines is refused before a line of it is looked at (validating 200,000 lines
+    was itself a quarter second of the event loop). The lines are validated a few hundred at a time, and
+    written in chunks (dispatch.engine ``set_roster``), so an alarm arriving meanwhile is handled at once."""
+    most = core.settings.roster_max_lines
+    lines = await _roster_lines(request, most)
+    roster: list[RosterLine] = []
+    for start in range(0, len(lines), ROSTER_VALIDATE):
+        if start:
+            await asyncio.sleep(0)
+        try:
+            roster += _ROSTER_LINES.validate_python(lines[start : start + ROSTER_VALIDATE])
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "roster", start + int(e["loc"][0]), *e["loc"][1:])} for e in exc.errors()]
+            ) from None
+    for line in roster:
         if core.views.has_responder(line.responder_id):
             _responder_in_reach(core, line.responder_id, who)
-    lines = [(line.responder_id, line.on, line.lat, line.lon) for line in body.roster]
-    return {"changed": await core.engine.set_roster(lines, actor=who.actor)}
+    changed = await core.engine.set_roster(
+        [(line.responder_id, line.on, line.lat, line.lon) for line in roster], actor=who.actor
+    )
+    return {"changed": changed}
+
+
+async def _roster_lines(request: Request, most: int) -> list[Any]:
+    """The body's ``roster`` list, unvalidated, refused (``roster_too_long``) as soon as it is known to hold more
+    than ``most`` lines: by its size while it is read, by its length once parsed."""
+    too_long = InvalidInput(f"a roster takes at most {most} lines a call; send it in parts",
+                            field="roster", code="roster_too_long", params={"max": most})  # fmt: skip
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > most * ROSTER_LINE_BYTES:
+            raise too_long
+    try:
+        data = json.loads(body, parse_constant=_no_constant)
+    except ValueError:  # not JSON, not UTF-8, NaN or Infinity
+        raise _invalid(("body",), "the body is not JSON of finite numbers", "json_invalid") from None
+    if not isinstance(data, dict):
+        raise _invalid(("body",), "a roster is a JSON object", "model_type")
+    for key in data:
+        if key != "roster":
+            raise _invalid(("body", str(key)[:40]), "Extra inputs are not permitted", "extra_forbidden")
+    lines = data.get("roster")
+    if not isinstance(lines, list):
+        raise _invalid(("body", "roster"), "the roster is a list of lines", "list_type")
+    if len(lines) > most:
+        raise too_long
+    if not lines:
+        raise _invalid(("body", "roster"), "a roster has at least one line", "too_short")
+    return lines
+
+
+def _invalid(loc: tuple[str, ...], msg: str, kind: str) -> RequestValidationError:
+    """A 422 as FastAPI's own validation answers it (see console.app), of one error."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number a roster takes")
 
 
 @router.get("/communities", tags=["registry"])

@@ -28,6 +28,7 @@ CONSOLE_CODES = frozenset(
         "http_error",
         "internal",
         "bad_message",
+        "roster_too_long",
         # accounts (console.auth, console.accounts)
         "login_locked",
         "login_throttled",

@@ -109,6 +109,8 @@ R = TypeVar("R", Elder, Device, Responder)
 
 OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
 CAREGIVER_STATUSES = ("en_route", "on_scene", "done")
+#: roster lines written per commit, the lock released between commits: about 10 ms of engine work each
+ROSTER_CHUNK = 250
 
 
 class Engine:
@@ -790,10 +792,17 @@ class Engine:
             self.emit(_duty(responder_id, on, lat, lon), actor=actor)
 
     async def set_roster(self, roster: Sequence[RosterLine], *, actor: str) -> int:
-        """A supervisor sets many responders on or off duty at once (a shift roster); one commit for all.
+        """A supervisor sets many responders on or off duty at once (a shift roster). Returns how many changed.
 
-        Returns how many changed. Checked first: an unknown responder, or taking someone off duty in the middle
-        of a job, refuses the whole roster and writes nothing.
+        Checked first: an unknown responder, or taking someone off duty in the middle of a job, refuses the
+        whole roster and writes nothing. Then it is written in chunks of :data:`ROSTER_CHUNK` lines, each one
+        commit, the lock released and the loop yielded between chunks: an alarm arriving mid-roster is handled
+        at once, not after the last line (one commit for 200,000 lines held SOS ACKs for 5 s). So a roster is
+        not one commit: a crash between chunks leaves the first chunks written (each line is whole, and a
+        roster sent again writes the same duties). What changed between the check and a line's chunk is
+        checked again there: someone taken off duty who was offered a job meanwhile has the offer withdrawn
+        (as :meth:`set_duty` does); someone who accepted a job meanwhile stays on duty (that line is skipped
+        and not counted).
         """
         for responder_id, on, _, _ in roster:
             self._responder_profile(responder_id)
@@ -805,10 +814,32 @@ class Engine:
                     code="responder_on_job",
                     params={"responder": self._name(responder_id), "incident": held.incident_id},
                 )
-        async with self._txn():
-            for responder_id, on, lat, lon in roster:
-                self.emit(_duty(responder_id, on, lat, lon), actor=actor)
-        return len(roster)
+        changed = 0
+        for start in range(0, len(roster), ROSTER_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # whatever waits for the lock (an alarm) goes before the next chunk
+            async with self._txn():
+                for responder_id, on, lat, lon in roster[start : start + ROSTER_CHUNK]:
+                    if not on and not await self._release_for_roster(responder_id, actor):
+                        continue
+                    self.emit(_duty(responder_id, on, lat, lon), actor=actor)
+                    changed += 1
+        return changed
+
+    async def _release_for_roster(self, responder_id: str, actor: str) -> bool:
+        """Before a roster takes someone off duty: withdraw an offer made since the roster was checked; False if
+        they accepted a job meanwhile (they stay on duty). The lock is held."""
+        status = self.state.responders.get(responder_id)
+        if status is None or status.assignment_id is None:
+            return True
+        assignment = self.state.assignments[status.assignment_id]
+        if assignment.state is not AssignmentState.OFFERED:
+            return False
+        incident = self.state.incidents[assignment.incident_id]
+        withdrawn = OfferWithdrawn(assignment.assignment_id, responder_id, "responder went off duty")
+        self.emit(withdrawn, actor=actor, incident=incident)
+        await self._dispatch_next(incident)
+        return True
 
     async def set_position(self, responder_id: str, lat: float, lon: float, *, actor: str) -> None:
         self._responder_profile(responder_id)

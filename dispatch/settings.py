@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     chain_key_file: Path | None = None
     anchor_every_s: float = Field(1.0, gt=0)
 
+    #: the most lines one roster call (POST /api/responders/duty) takes: a city's shift is a few thousand; a
+    #: longer list is sent in several calls (200,000 lines in one call held SOS ACKs for 5 s)
+    roster_max_lines: int = Field(5000, ge=1, le=50_000)
+
     # TLS for HTTP and websockets (both files, or neither); behind a reverse proxy, the proxy's addresses whose
     # X-Forwarded-For / X-Forwarded-Proto are believed (the client's address is what login throttling counts)
     tls_cert: Path | None = None

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= .demo-data
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench reliability clean
 
 # (Re)install whenever pyproject.toml changed since the last install; the demo needs only what runs.
 $(VENV)/.installed: pyproject.toml
@@ -34,6 +34,10 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
+
+# The server under abuse and faults (docs/reliability.md): about 15 minutes on 2 cores; root for the disk-full case.
+reliability: $(VENV)/.installed-test
+	$(BIN)/python -m tests.reliability
 
 clean:
 	rm -rf $(VENV) $(DATA) $(DATA).chain-key* .pytest_cache .mypy_cache .ruff_cache

@@ -17,10 +17,29 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from dispatch.scopes import check_scope
+
+
+class DeviceBudget(BaseModel):
+    """One device listener's connection budget (``device_budgets.<option>``); None: the gateway's default.
+
+    The defaults and their reasons are in docs/security.md, "Connection budgets"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: connections the listener holds at once (None: an equal share of the descriptors left after HTTP and the reserve)
+    max_connections: int | None = Field(None, ge=1, le=1_000_000)
+    #: connections from one source address (None: device_max_per_address)
+    max_per_address: int | None = Field(None, ge=1, le=1_000_000)
+    #: a connection with no byte for this long is dropped (None: the protocol's heartbeat × 3)
+    idle_s: float | None = Field(None, gt=0, le=7 * 86400)
+    #: a frame begun but not completed within this long drops the connection (None: device_partial_s)
+    partial_s: float | None = Field(None, gt=0, le=3600)
+    #: the source networks admitted (CIDR); empty: everyone (watch and GT06 carry no authentication: list the APN's)
+    allow: list[IPvAnyNetwork] = []
 
 
 class Settings(BaseSettings):
@@ -45,8 +64,20 @@ class Settings(BaseSettings):
     checkin_grace: float = Field(1.2, ge=1.0)  # a device is missing after checkin_s × this
 
     # device gateway: protocol option name -> port (None: listener off; not named: the protocol's default)
-    gateway_host: str = "0.0.0.0"
+    # (loopback by default: a receiver names the interface its devices reach, docs/security.md)
+    gateway_host: str = "127.0.0.1"
     device_ports: dict[str, int | None] = {}
+    #: connection budgets per protocol option name ({"watch": {"max_per_address": 2000, "allow": ["10.64.0.0/10"]}})
+    device_budgets: dict[str, DeviceBudget] = {}
+    #: connections one source address may hold on one listener, unless its budget says (carrier NAT puts hundreds of
+    #: devices behind one address; a private APN gives each its own)
+    device_max_per_address: int = Field(256, ge=1, le=1_000_000)
+    #: seconds a device frame may take from its first byte to its last
+    device_partial_s: float = Field(30.0, gt=0, le=3600)
+    #: HTTP and websocket connections at once (uvicorn's limit_concurrency; None: a quarter of the descriptors, at
+    #: most 1000), and descriptors kept for the journal, logs, anchor and listening sockets
+    http_max_connections: int | None = Field(None, ge=16, le=1_000_000)
+    descriptor_reserve: int = Field(128, ge=32, le=100_000)
 
     # matching
     match_radius_m: float = Field(5000.0, gt=0)

@@ -14,12 +14,18 @@ Rules
        HTTP and are never behind TLS here.
     4. The client's address is the proxy's ``X-Forwarded-For`` only when the peer is one of
        ``forwarded_allow_ips``; from anyone else the header is ignored (login throttling counts addresses).
+    5. Descriptors are budgeted (:class:`DescriptorPlan`): at start the soft RLIMIT_NOFILE is raised to the hard
+       limit where allowed, and every device listener's connection cap, the HTTP side's (uvicorn's
+       ``limit_concurrency``) and a reserve for the journal, logs and anchor must fit in it together, or the
+       server refuses to start with one paragraph naming the numbers and the settings. Full device ports then
+       never take the descriptors a login or an ACK needs.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import resource
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,25 +41,114 @@ from dispatch.core import Core, open_core
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
 from gateway.registry import by_option, protocols
-from gateway.service import Gateway, Listener
+from gateway.service import Budget, Gateway, Listener, idle_default
 
 log = logging.getLogger("anxin.server")
 
 
-def listeners(settings: Settings) -> list[Listener]:
-    """The device listeners the settings ask for, one per protocol not switched off."""
+def device_ports(settings: Settings) -> dict[str, int]:
+    """The port of every device protocol not switched off, by option name (rule 1)."""
     known = by_option()
-    unknown = sorted(set(settings.device_ports) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"unknown device protocol option {', '.join(unknown)} in device_ports; known: {', '.join(known)}"
-        )
+    for name, named in (("device_ports", settings.device_ports), ("device_budgets", settings.device_budgets)):
+        unknown = sorted(set(named) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown device protocol option {', '.join(unknown)} in {name}; known: {', '.join(known)}"
+            )
+    return {
+        option: port for option, spec in known.items() if (port := settings.device_port(option, spec.default_port))
+        is not None
+    }  # fmt: skip
+
+
+def listeners(settings: Settings, plan: DescriptorPlan | None = None) -> list[Listener]:
+    """The device listeners the settings ask for, one per protocol not switched off, each with its budget."""
+    known = by_option()
+    ports = device_ports(settings)
+    plan = plan or DescriptorPlan.of(settings, list(ports), *descriptor_limit())
     chosen = []
-    for option, spec in known.items():
-        port = settings.device_port(option, spec.default_port)
-        if port is not None:
-            chosen.append(Listener(spec, port))
+    for option, port in ports.items():
+        given = settings.device_budgets.get(option)
+        budget = Budget(
+            max_connections=plan.devices[option],
+            max_per_address=(given and given.max_per_address) or settings.device_max_per_address,
+            idle_s=(given and given.idle_s) or idle_default(option),
+            partial_s=(given and given.partial_s) or settings.device_partial_s,
+            allow=tuple(given.allow) if given else (),
+        )
+        chosen.append(Listener(known[option], port, budget))
     return chosen
+
+
+#: a descriptor limit reported as unlimited is taken as this many
+UNLIMITED = 1 << 20
+#: the fewest connections a listener's share of the descriptors may come to
+MIN_SHARE = 16
+
+
+def descriptor_limit() -> tuple[int, int]:
+    """The process's soft and hard limits on open descriptors (unlimited: :data:`UNLIMITED`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return tuple(UNLIMITED if n == resource.RLIM_INFINITY else n for n in (soft, hard))  # type: ignore[return-value]
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft limit on open descriptors to the hard one where allowed; the limits then in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = UNLIMITED if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:  # e.g. a hard limit above what the kernel allows a process
+            log.warning("descriptors: the soft limit %d stays (raising it to %d failed: %s)", soft, target, exc)
+    return descriptor_limit()
+
+
+@dataclass(frozen=True, slots=True)
+class DescriptorPlan:
+    """How the descriptor limit is shared: each device listener's cap, the HTTP side's, and the reserve."""
+
+    limit: int
+    hard: int
+    devices: dict[str, int]
+    http: int
+    reserve: int
+
+    @property
+    def needed(self) -> int:
+        return sum(self.devices.values()) + self.http + self.reserve
+
+    @classmethod
+    def of(cls, settings: Settings, options: list[str], limit: int, hard: int) -> DescriptorPlan:
+        """Share ``limit`` descriptors; a cap left unset gets an equal share of what the set ones leave."""
+        reserve = settings.descriptor_reserve
+        http = settings.http_max_connections or max(MIN_SHARE, min(1000, (limit - reserve) // 4))
+        budgets = settings.device_budgets
+        fixed = {o: n for o in options if (n := budgets[o].max_connections if o in budgets else None) is not None}
+        auto = [o for o in options if o not in fixed]
+        share = (limit - reserve - http - sum(fixed.values())) // len(auto) if auto else 0
+        plan = cls(limit, hard, {o: fixed.get(o, share) for o in options}, http, reserve)
+        if plan.needed > limit or (auto and share < MIN_SHARE):
+            raise ConfigError(plan.refusal(auto))
+        return plan
+
+    def refusal(self, auto: list[str]) -> str:
+        """The one paragraph that says why these budgets do not fit, with the numbers and the settings."""
+        devices = ", ".join(f"{o} {n}" for o, n in self.devices.items()) or "none"
+        shared = (
+            f"; {', '.join(auto)} would get an equal share of what is left, under the minimum of {MIN_SHARE}"
+            if auto
+            else ""
+        )
+        raised = "cannot be raised further by this process" if self.limit >= self.hard else f"is {self.hard}"
+        return (
+            f"the connection budgets do not fit in the open-descriptor limit: device listeners {devices} "
+            f"(device_budgets.<option>.max_connections), HTTP {self.http} (http_max_connections) and the reserve "
+            f"{self.reserve} (descriptor_reserve) need {self.needed} descriptors{shared}, but this process may open "
+            f"{self.limit} (RLIMIT_NOFILE; its hard limit {raised}). Lower those settings (ANXIN_DEVICE_BUDGETS, "
+            "ANXIN_HTTP_MAX_CONNECTIONS, ANXIN_DESCRIPTOR_RESERVE), switch unused device ports off, or raise the "
+            "hard limit (ulimit -Hn, LimitNOFILE= in a systemd unit, --ulimit nofile= for a container)"
+        )
 
 
 @dataclass
@@ -128,7 +223,12 @@ def console_url(settings: Settings) -> str:
 
 def make_server(settings: Settings) -> uvicorn.Server:
     """The one uvicorn setup, for ``serve`` and ``demo``."""
-    listeners(settings)  # refuse a bad device port setting before anything starts
+    limits = raise_descriptor_limit()  # first: the budgets are checked against the limit in force
+    plan = DescriptorPlan.of(settings, list(device_ports(settings)), *limits)  # refused here, before anything starts
+    log.info(
+        "descriptors: %d may be open: device listeners %s, HTTP %d, reserve %d", plan.limit,
+        ", ".join(f"{o} {n}" for o, n in plan.devices.items()) or "none", plan.http, plan.reserve,
+    )  # fmt: skip
     tls = tls_files(settings)
     config = uvicorn.Config(
         app_for(settings),
@@ -138,6 +238,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         ws="websockets-sansio",
         ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
         lifespan="on",
+        limit_concurrency=plan.http,  # the HTTP side's own budget of descriptors, apart from the devices' (rule 5)
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
         proxy_headers=True,

@@ -183,12 +183,14 @@ async def serve_console(
         digits = after_text is not None and after_text.isascii() and after_text.isdigit()
         if digits and int(str(after_text)) > core.journal.durable_seq:
             after_text = None  # ahead of the record (it saw entries a crash took back): start from a snapshot
-        if after_text is None:
-            last = core.journal.head_seq
-            snapshot = core.views.snapshot(last, reach)
-            held = len(snapshot["incidents"]) + len(snapshot["calls"])
-            await core.engine.read("console", held, actor=who.actor, filter="snapshot")
-            await websocket.send_text(json.dumps(snapshot, ensure_ascii=False))
+        if after_text is None:  # a snapshot, shared with the reach's consoles of this moment, in pages
+            snapshot = await hub.snapshots.get(reach, core.journal.head_seq)
+            await core.engine.read("console", snapshot.held, actor=who.actor, filter="snapshot")
+            for page, text in enumerate(snapshot.pages):
+                if page:
+                    await asyncio.sleep(0)  # other consoles' pages, and alarms, between this one's
+                await websocket.send_text(text)
+            last = snapshot.seq
         else:
             try:
                 last = max(0, int(after_text))
@@ -196,17 +198,11 @@ async def serve_console(
                 await websocket.close(code=4422, reason="after must be a journal sequence number")
                 return
             await core.engine.read("console", 0, actor=who.actor, filter="resume")
-            while True:
-                entries = await core.journal.read(last, 1000)
-                if not entries:
-                    break
-                if (revoked is not None and revoked.is_set()) or who.expires_at <= core.clock.now():
-                    await websocket.close(code=4401, reason="token revoked or expired; log in again")
-                    return  # a long catch-up stops with the rights it was started with
-                for entry in entries:
-                    if reach.sees(core.views.entry_scope(entry)):
-                        await websocket.send_text(entry.wire())
-                last = entries[-1].seq
+        if last < core.journal.durable_seq:  # a resume, or a shared snapshot a moment older than this console
+            caught = await _catch_up(websocket, core, who, last, revoked)
+            if caught is None:
+                return
+            last = caught
         left = who.expires_at - core.clock.now()
         sending = pump(outbox, websocket.send_text, after=last)
         await _close(websocket, await _until_either(sending, _drain_client(websocket), left, revoked))
@@ -214,6 +210,24 @@ async def serve_console(
         pass
     finally:
         hub.disconnect(outbox)
+
+
+async def _catch_up(
+    websocket: WebSocket, core: Core, who: Principal, last: int, revoked: asyncio.Event | None
+) -> int | None:
+    """Send the durable entries after ``last`` this person may see; the last seq read, or None when the token
+    was revoked or expired meanwhile (the console is closed: a long catch-up stops with the rights it started)."""
+    while True:
+        entries = await core.journal.read(last, 1000)
+        if not entries:
+            return last
+        if (revoked is not None and revoked.is_set()) or who.expires_at <= core.clock.now():
+            await websocket.close(code=4401, reason="token revoked or expired; log in again")
+            return None
+        for entry in entries:
+            if who.reach.sees(core.views.entry_scope(entry)):
+                await websocket.send_text(entry.wire())
+        last = entries[-1].seq
 
 
 async def _until_either(

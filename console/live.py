@@ -13,6 +13,13 @@ Rules
        before reading the journal, and live entries at or below the last one sent are skipped.
     2. A console that falls behind is disconnected (close code 4000) instead of buffered without bound;
        it reconnects with the last sequence number it saw and catches up from the journal.
+    2a. Messages about the server itself (``{"type": "status", "storage": ...}``: the disk is low or full, the
+       journal cannot commit) go to every console as they change and on every connect while not ok; they carry
+       no sequence number and never move a console's resume point.
+    2b. A snapshot is bounded (dispatch.views ``SNAPSHOT_LIMITS``), built and encoded once per reach and moment
+       (:class:`Snapshots`) and shared by the consoles of that reach connecting within ``SHARE_S``; it goes out
+       in pages of at most ``PAGE_ITEMS`` items, the loop yielded between pages. A shared snapshot may be a
+       moment older than the console's connection: the console catches up from the journal after it (rule 1).
     3. A phone gets its current offer or job in the first message after every (re)connect, so a dropped
        connection never loses an offer.
 """
@@ -23,7 +30,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from dispatch.bus import Bus, SubscriptionLost
 from dispatch.entries import AssignmentFact, Located, Note
@@ -102,6 +112,7 @@ class ConsoleHub(Hub):
         self._views = views
         self.clients: set[Outbox] = set()
         self._client_queue = client_queue
+        self.snapshots = Snapshots(views)
 
     def connect(self, reach: Reach) -> Outbox:
         outbox = Outbox(self._client_queue, reach)
@@ -124,6 +135,65 @@ class ConsoleHub(Hub):
     def lost(self) -> None:
         for outbox in self.clients:
             outbox.close()
+
+
+#: items (incidents, calls, responders) per snapshot message: about 200 KB, a few ms to encode
+PAGE_ITEMS = 250
+#: how long a built snapshot is handed to consoles of the same reach that connect after it (seconds)
+SHARE_S = 1.0
+_LISTS = ("incidents", "calls", "responders")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A console's first messages: ``pages`` of JSON text, as of journal entry ``seq``; ``held`` incidents and calls."""
+
+    seq: int
+    pages: tuple[str, ...]
+    held: int
+
+
+class Snapshots:
+    """Snapshots built once per reach and moment, encoded page by page with the loop yielded between pages.
+
+    The first page is ``{"type": "snapshot", "seq", "parts", "truncated", "incidents", "calls", "responders"}``;
+    each further one ``{"type": "snapshot_part", "seq", "part", "incidents", "calls", "responders"}`` with the
+    lists' next items (console/static/feed.js joins them). A reach's snapshot depends on the reach only
+    (dispatch.views), so consoles of the same person and scopes share one; concurrent askers await one build.
+    """
+
+    def __init__(self, views: Views, *, share_s: float = SHARE_S) -> None:
+        self._views = views
+        self._share_s = share_s
+        self._built: dict[Reach, tuple[float, asyncio.Task[Snapshot]]] = {}
+
+    async def get(self, reach: Reach, head: int) -> Snapshot:
+        """This reach's snapshot: one built within ``SHARE_S``, else a new one as of ``head`` (the journal's)."""
+        now = time.monotonic()
+        for key in [k for k, (at, _) in self._built.items() if now - at > self._share_s]:
+            del self._built[key]
+        known = self._built.get(reach)
+        if known is None or (known[1].done() and known[1].exception() is not None):
+            known = (now, asyncio.create_task(self._build(reach, head), name="snapshot"))
+            self._built[reach] = known
+        return await asyncio.shield(known[1])
+
+    async def _build(self, reach: Reach, seq: int) -> Snapshot:
+        whole = self._views.snapshot(seq, reach)  # one consistent moment: no await while it is built
+        items = [(name, item) for name in _LISTS for item in whole[name]]
+        parts = max(1, -(-len(items) // PAGE_ITEMS))
+        pages = []
+        for part in range(parts):
+            if part:
+                await asyncio.sleep(0)
+            page: dict[str, Any] = {"type": "snapshot", "seq": seq, "parts": parts, "truncated": whole["truncated"]}
+            if part:
+                page = {"type": "snapshot_part", "seq": seq, "part": part + 1}
+            chosen = items[part * PAGE_ITEMS : (part + 1) * PAGE_ITEMS]
+            for name in _LISTS:
+                page[name] = [item for kind, item in chosen if kind == name]
+            pages.append(json.dumps(page, ensure_ascii=False))
+        return Snapshot(seq, tuple(pages), len(whole["incidents"]) + len(whole["calls"]))
 
 
 class CaregiverHub(Hub):

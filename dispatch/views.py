@@ -71,6 +71,11 @@ _PHONE_NEWS: dict[type[Fact], str] = {
 #: gazetteer places that can point at one home (see dispatch.gazetteer): shown only in the person's reach
 PRIVATE_PLACES = frozenset({"address", "building"})
 
+#: the most a console's snapshot holds of each list (see Views.snapshot): a snapshot is built and encoded on the
+#: event loop, and 500 consoles reconnecting to 6 MB each held SOS ACKs for 15 s; a centre's desk has tens of
+#: open incidents and calls, a district a few thousand caregivers
+SNAPSHOT_LIMITS = {"incidents": 1000, "responders": 5000, "calls": 500}
+
 ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id"}
 
 
@@ -188,14 +193,20 @@ class Views:
         return [incident_view(i, self._state, self._directory) for i in chosen]
 
     def snapshot(self, seq: int, reach: Reach) -> dict[str, Any]:
-        """Everything a console in this reach shows, as of journal entry ``seq``."""
-        return {
-            "type": "snapshot",
-            "seq": seq,
-            "incidents": self.incidents(reach, open_only=True),
-            "responders": self.responders(reach),
-            "calls": self.calls(reach, open_only=True),
+        """What a console in this reach starts from, as of journal entry ``seq``, bounded (see SNAPSHOT_LIMITS):
+        the open incidents, most urgent then oldest; the open calls, newest first; the responders, those on duty
+        or working on one of its incidents first. ``truncated`` names the lists cut at their bound: the console
+        pages the rest in with the API (``GET /api/incidents?open=true``, ``/api/calls?open=true``,
+        ``/api/responders``)."""
+        most = SNAPSHOT_LIMITS
+        lists = {
+            "incidents": self.incidents(reach, open_only=True, limit=most["incidents"] + 1),
+            "responders": self._responders(reach, limit=most["responders"] + 1),
+            "calls": self.calls(reach, open_only=True, limit=most["calls"] + 1),
         }
+        truncated = [name for name, items in lists.items() if len(items) > most[name]]
+        bounded = {name: items[: most[name]] for name, items in lists.items()}
+        return {"type": "snapshot", "seq": seq, **bounded, "truncated": truncated}
 
     def calls(self, reach: Reach, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
         """Hotline calls, newest first: with ``open_only``, those still on an operator's desk (ringing, talking,
@@ -248,6 +259,10 @@ class Views:
 
     def responders(self, reach: Reach) -> list[dict[str, Any]]:
         """The responders of this reach, and those of elsewhere now working on one of its incidents."""
+        return self._responders(reach)
+
+    def _responders(self, reach: Reach, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """:meth:`responders`; with a ``limit``, those on duty or working first, and no more views built."""
         now = self._clock.now()
         helping = set()
         if not reach.everywhere:
@@ -256,11 +271,15 @@ class Views:
                     incident = self._state.incidents.get(assignment.incident_id)
                     if incident is not None and reach.sees(self.incident_placed(incident)):
                         helping.add(assignment.responder_id)
-        return [
-            responder_view(r, self._state, self._directory, now)
-            for r, profile in self._directory.responders.items()
-            if r in helping or reach.covers(profile.community)
+        chosen = [
+            r for r, profile in self._directory.responders.items() if r in helping or reach.covers(profile.community)
         ]
+        if limit is not None and len(chosen) > limit:
+            statuses = self._state.responders
+            busy = [r for r in chosen if (s := statuses.get(r)) is not None and (s.on_duty or s.assignment_id)]
+            taken = set(busy)
+            chosen = (busy + [r for r in chosen if r not in taken])[:limit]
+        return [responder_view(r, self._state, self._directory, now) for r in chosen]
 
     def responder(self, responder_id: str) -> dict[str, Any]:
         if responder_id not in self._directory.responders:

@@ -158,6 +158,10 @@ function snapshot(message) {
   calls.snapshot(message.calls || []);
   showConnection(connection.state, connection.info);
   loadUnclosed();
+  // a snapshot holds at most so many of each list (most urgent first): the rest is paged in from the API
+  const truncated = message.truncated || [];
+  if (truncated.includes("responders")) refreshResponders();
+  if (truncated.includes("incidents")) loadOpen();
   openFromHash();
   render();
 }
@@ -200,6 +204,19 @@ function updateResponder(kind, p, ts) {
   if (released && responder.assignment_id === p.assignment_id) responder.assignment_id = null;
   const fresh = responder.pos_at !== null && serverNow() - responder.pos_at < app.config.position_stale_s;
   responder.available = responder.on_duty && !responder.assignment_id && fresh;
+}
+
+// The open incidents past the snapshot's bound (the snapshot brings the most urgent ones).
+async function loadOpen() {
+  try {
+    const answer = await session.api("GET", "/api/incidents?open=true&limit=5000");
+    for (const view of answer.incidents) {
+      if (!app.incidents.has(view.incident_id)) app.incidents.set(view.incident_id, view);
+    }
+    scheduleRender();
+  } catch (_) {
+    // the snapshot's incidents stay
+  }
 }
 
 // Resolved and cancelled incidents are not in the snapshot but still wait for "close".

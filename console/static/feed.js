@@ -3,7 +3,8 @@
 // The first connection gets a snapshot (open incidents, responders, calls) and then journal entries. The
 // last sequence number seen is kept; after any close the feed reconnects with after=SEQ (back-off 0.5 s
 // doubling to 5 s) and the server replays what was missed, so nothing that happened while the connection
-// was down is lost. An entry at or below the last sequence number is a repeat and is dropped.
+// was down is lost. An entry at or below the last sequence number is a repeat and is dropped. A large
+// snapshot comes in pages (the first says how many, "snapshot_part" brings the others); the page sees it whole.
 "use strict";
 
 const BACKOFF_FIRST_MS = 500;
@@ -27,6 +28,7 @@ export class ConsoleFeed {
     this.backoffMs = BACKOFF_FIRST_MS;
     this.timer = 0;
     this.running = false;
+    this.pages = null; // a snapshot in several pages, gathered until its last
   }
 
   start() {
@@ -53,6 +55,7 @@ export class ConsoleFeed {
     const socket = new WebSocket(url);
     this.socket = socket;
     this.opened = false;
+    this.pages = null;
     socket.onopen = () => {
       this.opened = true;
       this.backoffMs = BACKOFF_FIRST_MS;
@@ -74,7 +77,17 @@ export class ConsoleFeed {
   }
 
   receive(message) {
-    if (message.type === "snapshot") {
+    if (message.type === "snapshot" && (message.parts || 1) > 1) {
+      this.pages = message; // the first of several pages: the rest follow as "snapshot_part"
+    } else if (message.type === "snapshot_part") {
+      const whole = this.pages;
+      if (!whole || whole.seq !== message.seq) return;
+      for (const name of ["incidents", "calls", "responders"]) whole[name].push(...(message[name] || []));
+      if (message.part === whole.parts) {
+        this.pages = null;
+        this.receive({ ...whole, parts: 1 });
+      }
+    } else if (message.type === "snapshot") {
       this.lastSeq = message.seq;
       this.handlers.onSnapshot(message);
     } else if (message.type === "entry") {

@@ -2,25 +2,39 @@
 
 Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML). The
 device port flags (``--dc09-port`` ...) come from the gateway's protocol registry, one per protocol.
+
+Start-up errors are one line on stderr naming the problem and the setting, and exit code 2, never a traceback:
+a bad setting or settings file, a data folder that is a file or cannot be written (checked by writing, which
+fails for root too on a read-only mount), a port in use (the HTTP port is bound here, before the core opens;
+a device port when its listener starts). The console's address is printed once the server is listening.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
+import socket
+import sqlite3
 import sys
-from collections.abc import Sequence
+import tomllib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
 
 from anxin.server import console_url, make_server
 from dispatch.anchor import Anchor, RecordReport, key_file, verify_record
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
 from dispatch.entries import RegistryImported
-from dispatch.errors import AnxinError, ChainBroken
+from dispatch.errors import AnxinError, ChainBroken, ConfigError
 from dispatch.importer import ImportReport, import_files
 from dispatch.journal import SqliteJournal, read_only, verify_chain
 from dispatch.settings import Settings
@@ -37,7 +51,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnxinError as exc:
         print(f"anxin: {exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        print(f"anxin: {bad_setting(exc, args)}", file=sys.stderr)
+        return 2
+    except tomllib.TOMLDecodeError as exc:
+        print(f"anxin: settings file {_config_file(args)} is not valid TOML: {exc}", file=sys.stderr)
+        return 2
     return code
+
+
+def bad_setting(exc: ValidationError, args: argparse.Namespace) -> str:
+    """The first refused setting, on one line: its name, why, and where settings come from."""
+    first = exc.errors()[0]
+    name = ".".join(str(part) for part in first["loc"]) or "settings"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    source = f"settings file {_config_file(args)}, " if _config_file(args) else ""
+    return f"bad setting {name}: {first['msg']}{more}; set it in the {source}ANXIN_{name.upper()} or the command line"
+
+
+def _config_file(args: argparse.Namespace) -> str | None:
+    given = getattr(args, "config", None) or os.environ.get("ANXIN_CONFIG")
+    return str(given) if given else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +178,131 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     }
     if ports:
         given["device_ports"] = ports
+    config = _config_file(args)
+    if config is not None and not Path(config).is_file():
+        raise ConfigError(f"settings file {config} (--config, ANXIN_CONFIG) is not a readable file")
     return Settings(**{**extra, **given})
+
+
+def check_data_folder(data: Path) -> None:
+    """Refuse, with one line naming the setting, a data folder that is a file or cannot be written.
+
+    Written to, not asked about: ``os.access`` says yes to root on a read-only mount, a probe file does not."""
+    where = f"data folder {data} (setting data: --data, ANXIN_DATA)"
+    if data.exists() and not data.is_dir():
+        raise ConfigError(f"the {where} is a file, not a folder")
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the {where}: {exc.strerror or exc}") from None
+    probe = data / f".write-probe-{os.getpid()}"
+    try:
+        with probe.open("wb") as handle:
+            handle.write(b"anxin")
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write in the {where}: {exc.strerror or exc}") from None
+
+
+def bind_http(settings: Settings) -> socket.socket:
+    """The HTTP listening socket, bound before anything else starts (uvicorn is handed it)."""
+    where = f"{settings.host}:{settings.http_port} (setting http_port: --http-port, ANXIN_HTTP_PORT; host: --host)"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            settings.host, settings.http_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise ConfigError(f"cannot listen on {where}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_failure(exc: BaseException, settings: Settings) -> str:
+    """One line for what stopped the server while it opened the core and the device listeners."""
+    if isinstance(exc, AnxinError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return (
+            f"a device port is already in use ({exc.strerror}); set device_ports (--dc09-port ..., "
+            "ANXIN_<PROTOCOL>_PORT, 'off' to switch one off)"
+        )
+    if isinstance(exc, OSError | sqlite3.OperationalError):
+        return f"cannot use the data folder {settings.data} (setting data: --data, ANXIN_DATA): {exc}"
+    return f"the server could not start: {type(exc).__name__}: {exc}"
+
+
+class _StartWatch(logging.Filter):
+    """Catches what stops the app's start (the core, the listeners) so it is told in one line, not uvicorn's
+    traceback: the app's lifespan is wrapped to note the exception; uvicorn's log of it is then dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: BaseException | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.error is None
+
+    def wrap(self, app: FastAPI) -> None:
+        inner = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def watched(target: Any) -> AsyncIterator[Any]:
+            started = False
+            context: AbstractAsyncContextManager[Any] = inner(target)
+            try:
+                async with context as state:
+                    started = True
+                    yield state
+            except Exception as exc:
+                if not started:
+                    self.error = exc
+                raise
+
+        app.router.lifespan_context = watched
+
+
+class ListeningServer(uvicorn.Server):
+    """The server of ``make_server`` on an HTTP socket bound here, before the core opens; ``ready(url)`` is
+    called once it listens. What stops its start is raised as one ConfigError line, not logged as a traceback."""
+
+    def __init__(self, settings: Settings, ready: Callable[[str], None]) -> None:
+        super().__init__(make_server(settings).config)  # refuses bad device ports and TLS files first
+        self.settings = settings
+        self.watch = _StartWatch()
+        assert isinstance(self.config.app, FastAPI)
+        self.watch.wrap(self.config.app)
+        self._ready = ready
+        self._url = ""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._ready(self._url)
+
+    async def listen(self) -> None:
+        """Bind, start, serve until stopped (Ctrl-C, SIGTERM)."""
+        sock = bind_http(self.settings)
+        self._url = console_url(self.settings.model_copy(update={"http_port": sock.getsockname()[1]}))
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        uvicorn_log.addFilter(self.watch)
+        try:
+            await self.serve(sockets=[sock])
+        except SystemExit:  # uvicorn's way to say its start failed
+            error = self.watch.error
+            raise ConfigError(start_failure(error, self.settings) if error else "the server could not start") from None
+        finally:
+            uvicorn_log.removeFilter(self.watch)
+            sock.close()
 
 
 # -- serve --------------------------------------------------------------------------------------------
@@ -152,10 +310,9 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    settings.data.mkdir(parents=True, exist_ok=True)
-    server = make_server(settings)
-    print(f"anxin: console at {console_url(settings)}/console", flush=True)
-    server.run()
+    check_data_folder(settings.data)
+    server = ListeningServer(settings, lambda url: print(f"anxin: console at {url}/console", flush=True))
+    asyncio.run(server.listen())
     return 0
 
 

@@ -17,8 +17,7 @@ import random
 
 import httpx
 
-from anxin.cli import run_import
-from anxin.server import console_url, make_server
+from anxin.cli import ListeningServer, check_data_folder, run_import
 from console.auth import Accounts, Role
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
@@ -83,14 +82,26 @@ async def seed(settings: Settings) -> tuple[list[tuple[str, str]], str]:
 
 
 async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
+    """Seed, serve, drive. A start-up problem (a data folder that cannot be written, a port in use) is raised
+    as one ConfigError line before any address is printed."""
+    check_data_folder(settings.data)
     caregivers, person = await seed(settings)
-    server = make_server(settings)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            return 1
-        await asyncio.sleep(0.05)
-    base = console_url(settings)
+    listening = asyncio.Event()
+    urls: list[str] = []
+
+    def ready(url: str) -> None:
+        urls.append(url)
+        listening.set()
+
+    server = ListeningServer(settings, ready)
+    serving = asyncio.create_task(server.listen())
+    waiting = asyncio.create_task(listening.wait())
+    await asyncio.wait((serving, waiting), return_when=asyncio.FIRST_COMPLETED)
+    if not listening.is_set():
+        waiting.cancel()
+        await serving  # raises the start-up problem
+        return 2
+    base = urls[0]
     print(
         f"\nAnxin demo is running.\n"
         f"  operator console  {base}/console     operator / {DEMO_PASSWORD}\n"

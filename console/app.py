@@ -31,12 +31,14 @@ from console.accounts import router as accounts_router
 from console.api import router
 from console.auth import STAFF, Accounts, LoginThrottle, Principal
 from console.errors import AuthError, Throttled, status_for
+from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
 from console.phone import PhoneCommand
 from dispatch.core import Core
 from dispatch.errors import AnxinError, InvalidInput
 from dispatch.settings import Settings
+from dispatch.storage import Storage
 
 log = logging.getLogger("anxin.console")
 
@@ -64,6 +66,8 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             consoles, phones = ConsoleHub(core.bus, core.views), CaregiverHub(core.bus, core.views)
             consoles.start()
             phones.start()
+            if core.storage is not None:  # the banner of a low or full disk (dispatch.storage)
+                core.storage.listen(lambda seen: consoles.announce(storage_message(seen)))
             app.state.core, app.state.accounts = core, accounts
             app.state.consoles, app.state.phones = consoles, phones
             try:
@@ -106,6 +110,20 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         body = {"detail": str(exc.detail), "code": code, "params": {"status": exc.status_code}, "field": None}
         return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(sqlite3.OperationalError)
+    async def storage_error(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        # the accounts' tables live beside the journal: a full or read-only disk refuses them as it refuses the
+        # journal, and the answer is the journal's (503, nothing was done), not a bare 500
+        log.warning("storage refused %s %s: %s", request.method, request.url.path, exc)
+        detail = "the service record cannot be written now"
+        return JSONResponse({"detail": detail, "code": "journal_unavailable", "params": {}, "field": None}, 503)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette raises the exception again once this answer is sent: the server logs it once, traceback and all
+        body: dict[str, object] = {"detail": "internal server error", "code": "internal", "params": {}, "field": None}
+        return JSONResponse(body, 500)
+
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> JSONResponse:
         core: Core = request.app.state.core
@@ -113,12 +131,15 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         body: dict[str, object] = {"ok": failure is None, "journal_head": core.journal.durable_seq}
         if failure is not None:
             body["error"] = str(failure)
+        if core.storage is not None:  # low: still ok, but say so; full: only alarms are taken in
+            body["storage"] = core.storage.current.as_dict()
+            body["ok"] = failure is None and core.storage.current.state != "full"
         anchor = core.anchor
         if anchor is not None:  # the chain's signed checkpoints: failing, they leave alarms alone but not the record
             last = anchor.last
             body["anchor"] = {"checkpoint_seq": last.seq if last is not None else None,
                               "error": anchor.failure}  # fmt: skip
-        return JSONResponse(body, 200 if failure is None else 503)
+        return JSONResponse(body, 200 if body["ok"] else 503)
 
     @app.websocket("/ws/console")
     async def ws_console(websocket: WebSocket) -> None:
@@ -137,6 +158,18 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             await serve_caregiver(websocket, websocket.app.state.core, websocket.app.state.phones, principal, revoked)
 
     return app
+
+
+def storage_message(seen: Storage) -> dict[str, Any]:
+    return {"type": "status", "storage": seen.as_dict()}
+
+
+def _field_of(error: Any) -> str:
+    """The dotted place of a validation error, without its section; a body that is no JSON at all is "body"
+    (FastAPI puts the character position where a field's name would be)."""
+    if error["type"] == "json_invalid":
+        return ""
+    return ".".join(str(part) for part in error["loc"] if part not in ("body", "query", "path"))
 
 
 def error_body(exc: AnxinError) -> dict[str, Any]:
@@ -203,6 +236,9 @@ async def serve_console(
             if caught is None:
                 return
             last = caught
+        storage = core.storage.current if core.storage is not None else None
+        if storage is not None and storage.state != "ok":  # rule 2a of console.live: told on every connect
+            await websocket.send_text(json.dumps(storage_message(storage), ensure_ascii=False))
         left = who.expires_at - core.clock.now()
         sending = pump(outbox, websocket.send_text, after=last)
         await _close(websocket, await _until_either(sending, _drain_client(websocket), left, revoked))

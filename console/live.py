@@ -136,6 +136,12 @@ class ConsoleHub(Hub):
         for outbox in self.clients:
             outbox.close()
 
+    def announce(self, message: dict[str, object]) -> None:
+        """A message about the server itself (the storage banner) to every console, outside the sequence."""
+        text = json.dumps(message, ensure_ascii=False)
+        for outbox in list(self.clients):
+            outbox.put(0, text)
+
 
 #: items (incidents, calls, responders) per snapshot message: about 200 KB, a few ms to encode
 PAGE_ITEMS = 250

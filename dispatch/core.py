@@ -36,6 +36,7 @@ from dispatch.intake import Intake
 from dispatch.journal import Journal, SqliteJournal, connect
 from dispatch.registry import TRAVEL_MASK
 from dispatch.settings import Settings
+from dispatch.storage import MB, StorageWatch
 from dispatch.store import RegistryStore, SqliteRegistry
 from dispatch.views import Views
 
@@ -90,11 +91,15 @@ class Core:
     _running: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     #: signs the journal's durable head outside the database (dispatch.anchor); its own task, started at open
     anchor: Anchor | None = field(default=None, repr=False)
+    #: the disk under the data folder (dispatch.storage); its watch runs with the timers
+    storage: StorageWatch | None = field(default=None, repr=False)
 
     def run(self) -> None:
         """Start the live parts: the intake's worker and the timer loop (tests may drive both by hand)."""
         self.intake.start()
         self._running.append(asyncio.create_task(self._engine.run_timers(), name="timers"))
+        if self.storage is not None:
+            self._running.append(asyncio.create_task(self.storage.run(), name="storage"))
 
     async def close(self) -> None:
         for task in self._running:
@@ -146,8 +151,18 @@ async def open_core(settings: Settings, clock: Clock | None = None, *, protocols
         protocols=protocols,
     )
     replayed = await engine.start()
-    intake = Intake(engine, journal, clock)
+    storage = StorageWatch(
+        settings.data,
+        journal,
+        clock,
+        reserve_bytes=int(settings.storage_reserve_mb * MB),
+        floor_bytes=int(settings.storage_floor_mb * MB),
+        every_s=settings.storage_check_s,
+    )
+    storage.check()
+    intake = Intake(engine, journal, clock, storage=storage)
     views = Views(engine.state, directory, clock, settings)
     return Core(
-        settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed, anchor=anchor
-    )
+        settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed, anchor=anchor,
+        storage=storage,
+    )  # fmt: skip

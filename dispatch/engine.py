@@ -85,7 +85,7 @@ from dispatch.entries import (
     Unanswered,
     Unrecognised,
 )
-from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, NotFound
+from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
 from dispatch.geo import GeoIndex
 from dispatch.journal import Entry, Journal
 from dispatch.machines import (
@@ -135,6 +135,12 @@ class Engine:
         self.settings = settings
         self._reads: dict[tuple[str, ...], float] = {}  # (actor, what, subject...) -> when it was journaled
         self._reads_sweep_at = 100_000
+        #: reads shown while the journal could not commit (a console must see its incidents on a full disk): they
+        #: go on record as soon as it works again (journal rule 6), oldest first; bounded, the overflow is counted
+        self._owed_reads: list[tuple[RecordsRead, str]] = []
+        self._owed_overflow = 0
+        self._background: set[asyncio.Task[None]] = set()
+        journal.on_recovered(self._pay_owed_reads)
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
         self.state = Projection(position_stale_s=settings.position_stale_s)
@@ -964,9 +970,45 @@ class Engine:
         key = (actor, what, filter, *elder_ids)
         if self._already_read(key):
             return
-        async with self._txn():
-            self.emit(RecordsRead(what, count, tuple(elder_ids), filter), actor=actor)
+        fact = RecordsRead(what, count, tuple(elder_ids), filter)
+        appended = None
+        try:
+            async with self._txn():
+                appended = self.emit(fact, actor=actor)
+        except JournalError:  # the disk refuses: the person still sees what they must; the read is owed
+            if appended is None:  # appended ones stay in the journal's kept batch and commit with it
+                self._owe_read(fact, actor)
         self._read_now(key)
+
+    def _owe_read(self, fact: RecordsRead, actor: str) -> None:
+        if len(self._owed_reads) >= 10_000:
+            self._owed_overflow += 1
+            return
+        self._owed_reads.append((fact, actor))
+        log.warning("read by %s of %s (%d shown) owed to the record until the journal commits", actor, fact.what,
+                    fact.count)  # fmt: skip
+
+    def _pay_owed_reads(self) -> None:
+        if not self._owed_reads and not self._owed_overflow:
+            return
+        owed, overflow = self._owed_reads, self._owed_overflow
+        self._owed_reads, self._owed_overflow = [], 0
+
+        async def pay() -> None:
+            try:
+                async with self._txn():
+                    for fact, actor in owed:
+                        self.emit(fact, actor=actor)
+                    if overflow:
+                        self.emit(RecordsRead("owed", overflow, (), "reads lost while the disk was full"),
+                                  actor="system:storage")  # fmt: skip
+            except JournalError:  # failed again: owed again
+                self._owed_reads[:0] = owed
+                self._owed_overflow += overflow
+
+        task = asyncio.get_running_loop().create_task(pay(), name="owed-reads")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _already_read(self, key: tuple[str, ...]) -> bool:
         """Whether this read is on record within the window already (the same person, the same thing)."""

@@ -21,6 +21,10 @@ Rules
     4. A refused item (an unknown elder, a bad alarm type) raises to its submitter and writes nothing; a
        journal that cannot commit raises :class:`~dispatch.errors.JournalError` to every submitter, so nothing
        is acknowledged that is not recorded.
+    5. While the storage is full or the journal cannot commit (:mod:`dispatch.storage`), routine device traffic
+       -- link tests and heartbeats among it -- is refused with :class:`~dispatch.errors.JournalError`, even when it
+       would write nothing: a receiver that cannot record an alarm must not look healthy to a transmitter, which
+       then uses its backup path. Alarms are still tried: only what truly commits is acknowledged.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dispatch.clock import Clock
 from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Opened
 from dispatch.devices import DeviceReport
 from dispatch.engine import Engine
+from dispatch.errors import JournalError
 from dispatch.journal import Journal
 from dispatch.triage import ALARM_RULES, URGENT_TYPES
 
@@ -47,6 +52,15 @@ _Work = Callable[[], Awaitable[Any]]
 _Item = tuple[int, int, _Work, "asyncio.Future[Any]"]
 
 
+class StorageHealth(Protocol):
+    @property
+    def full(self) -> bool: ...
+
+
+class _Healthy:
+    full = False
+
+
 class DeviceIntake(Protocol):
     """What a device transport may ask of the core (with a key lookup, all it gets)."""
 
@@ -56,9 +70,18 @@ class DeviceIntake(Protocol):
 
 
 class Intake:
-    def __init__(self, engine: Engine, journal: Journal, clock: Clock, *, maxsize: int = 10_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        journal: Journal,
+        clock: Clock,
+        *,
+        maxsize: int = 10_000,
+        storage: StorageHealth | None = None,
+    ) -> None:
         self._engine = engine
         self._journal = journal
+        self._storage: StorageHealth = storage or _Healthy()
         self._clock = clock
         self._queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue()
         self._room = [asyncio.Semaphore(maxsize) for _ in RANK_NAMES]  # places left in each rank (rule 2)
@@ -84,15 +107,19 @@ class Intake:
     def checkin(self, reports: Sequence[DeviceReport], now: float) -> bool:
         """The quick path: True when every report, received at ``now``, is a routine check-in that needs nothing
         written (then it is noted, and the transport answers at once)."""
-        if self._journal.failure is not None:
-            return False  # a receiver that cannot record anything must not look healthy
+        if self._journal.failure is not None or self._storage.full:
+            return False  # a receiver that cannot record anything must not look healthy (rule 5)
         return self._engine.supervision.checkin(reports, now)
 
     async def devices(self, reports: Sequence[DeviceReport]) -> None:
         """Record what devices said (one frame, or every frame of one read); returns once durable."""
         if not reports:
             return
-        await self._submit(_device_rank(reports), lambda: self._engine.device_reports(reports))
+        rank = _device_rank(reports)
+        if rank == ROUTINE and self._storage.full:  # rule 5: not acknowledged, so the device tries its backup
+            self.counters["refused_storage"] += 1
+            raise self._journal.failure or JournalError("storage full: routine device traffic is not taken in")
+        await self._submit(rank, lambda: self._engine.device_reports(reports))
 
     async def alarm(self, request: AlarmRequest) -> Opened:
         """An alarm raised over HTTP; returns once the incident (or the attachment) is durable."""

@@ -23,8 +23,14 @@ Rules
     5. Checkpoints stay off the commit path: the writer never checkpoints (``wal_autocheckpoint=0``); a
        third connection copies the WAL into the database every ``CHECKPOINT_EVERY_S`` in PASSIVE mode, which
        never blocks a writer. An automatic checkpoint inside a commit would stall every waiting ACK.
-    6. A failed commit poisons the journal: every waiter and every later append gets :class:`JournalError`.
-       Intake then refuses work instead of acknowledging what is not recorded.
+    6. A failed commit (a full disk, an I/O error) stops the journal until the same batch commits: every waiter
+       and every append meanwhile gets :class:`JournalError`, so intake refuses work instead of acknowledging what
+       is not recorded. The writer keeps the batch and tries it again every ``RETRY_S`` (sooner when
+       :meth:`SqliteJournal.retry` is called, as the storage watch does when space returns); once it commits, the
+       journal works again without a restart. What the batch holds was already applied to the projections, so
+       the record and the projections agree again the moment it commits; its submitters were refused, so a device
+       repeats its frame (recognised as a repeat, acknowledged once durable) and a person sees 503 for a change
+       that the consoles then see recorded.
 
 Never
     Never rewrite an entry, never re-serialise a payload for verification (the stored text is what was
@@ -55,6 +61,7 @@ log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 CHECKPOINT_EVERY_S = 1.0
 COMMIT_ATTEMPTS = 5  # on top of the 5 s busy timeout of each attempt
+RETRY_S = 2.0  # a failed batch is tried again this often (rule 6)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -187,6 +194,10 @@ class Journal(Protocol):
 
     def listen(self, listener: Listener) -> None: ...
 
+    def on_recovered(self, callback: Callable[[], None]) -> None: ...
+
+    def retry(self) -> None: ...
+
     async def read(self, after: int, limit: int) -> list[Entry]: ...
 
     def replay(self, batch: int = 5000) -> AsyncIterator[Entry]: ...
@@ -213,6 +224,8 @@ class SqliteJournal:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failure: JournalError | None = None
+        self._retry = asyncio.Event()
+        self._recovered: list[Callable[[], None]] = []
         self._head_seq = 0
         self._head_hash = GENESIS
         self._durable_seq = 0
@@ -312,6 +325,14 @@ class SqliteJournal:
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def on_recovered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the journal works again after a failed commit (rule 6)."""
+        self._recovered.append(callback)
+
+    def retry(self) -> None:
+        """Try a failed batch again now rather than at the next ``RETRY_S`` (space may have come back)."""
+        self._retry.set()
+
     async def _write_loop(self) -> None:
         assert self._writer is not None
         while True:
@@ -319,18 +340,49 @@ class SqliteJournal:
             self._wake.clear()
             while self._pending:
                 batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
                 try:
                     await self._commit(batch)
                 except Exception as exc:  # disk full, I/O error, a lock never released: stop acknowledging
-                    self._fail(JournalError(f"journal commit failed: {exc}"))
-                    return
+                    await self._until_committed(batch, exc)
+                del self._pending[: len(batch)]
                 self.commits += 1
                 self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash
                 self._release(self._durable_seq)
                 for entry in batch:
                     for listener in self._listeners:
                         listener(entry)
+
+    async def _until_committed(self, batch: list[Entry], first: Exception) -> None:
+        """Rule 6: refuse everything until ``batch`` commits, trying it again; then work again."""
+        self._fail(JournalError(f"journal commit failed: {first}"))
+        log.error("journal: commit of seq %d..%d failed (%s); refusing work until it commits", batch[0].seq,
+                  batch[-1].seq, first)  # fmt: skip
+        started, tries = self._clock.now(), 0
+        while True:
+            await self._rollback()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry.wait(), RETRY_S)
+            self._retry.clear()
+            tries += 1
+            try:
+                await self._commit(batch)
+            except Exception as exc:
+                if tries % 30 == 0:  # about once a minute, never once per try
+                    log.error("journal: still failing after %d tries (%s)", tries, exc)
+                continue
+            self._failure = None
+            log.warning("journal: recovered after %.0f s and %d tries; seq %d..%d committed",
+                        self._clock.now() - started, tries, batch[0].seq, batch[-1].seq)  # fmt: skip
+            for callback in self._recovered:
+                callback()
+            return
+
+    async def _rollback(self) -> None:
+        assert self._writer is not None
+        try:
+            await self._writer.rollback()
+        except sqlite3.Error as exc:  # nothing to roll back, or the disk refuses even that: the next try says
+            log.debug("journal: rollback after a failed commit: %s", exc)
 
     async def _commit(self, batch: list[Entry]) -> None:
         """Insert and commit one batch; a busy database (another connection's write) is waited out a while."""
@@ -351,12 +403,20 @@ class SqliteJournal:
 
     async def _checkpoint_loop(self) -> None:
         assert self._checkpointer is not None
-        done = self.commits
+        done, failing = self.commits, False
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY_S)
             if self.commits != done:
-                done = self.commits
-                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                try:
+                    await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # a full disk: the WAL keeps the entries; try again next time
+                    if not failing:
+                        log.error("journal: checkpoint failed (%s); the WAL keeps growing until it succeeds", exc)
+                    failing = True
+                    continue
+                if failing:
+                    log.warning("journal: checkpoints work again")
+                failing, done = False, self.commits
 
     def _release(self, upto: int) -> None:
         for seq in [seq for seq in self._waiters if seq <= upto]:
@@ -366,7 +426,6 @@ class SqliteJournal:
 
     def _fail(self, error: JournalError) -> None:
         self._failure = error
-        self._pending.clear()
         for futures in self._waiters.values():
             for future in futures:
                 if not future.done():

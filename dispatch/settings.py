@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     http_max_connections: int | None = Field(None, ge=16, le=1_000_000)
     descriptor_reserve: int = Field(128, ge=32, le=100_000)
 
+    # unknown and implausible devices (dispatch.supervision): what unregistered devices say is counted in memory
+    # and written as one summary per interval (and, for their alarms, one supervisor alert per interval); at most
+    # this many distinct ids are kept per interval (the rest are counted, not named)
+    unknown_interval_s: float = Field(60.0, ge=1.0, le=3600.0)
+    unknown_ids_kept: int = Field(1000, ge=10, le=100_000)
+    #: a watch/GT06 fix implying a faster move than this from the last accepted one is flagged, not applied (an
+    #: elder in a car or a train goes up to ~250 km/h; a high-speed train 350: set it higher where they ride one)
+    max_speed_kmh: float = Field(250.0, ge=10.0, le=2000.0)
+
     # matching
     match_radius_m: float = Field(5000.0, gt=0)
     match_k: int = Field(5, ge=1, le=50)
@@ -113,11 +122,22 @@ class Settings(BaseSettings):
     #: longer list is sent in several calls (200,000 lines in one call held SOS ACKs for 5 s)
     roster_max_lines: int = Field(5000, ge=1, le=50_000)
 
+    # the disk under the data folder (dispatch.storage): under the reserve, consoles and the log warn while there is
+    # time; under the floor, link tests and heartbeats are no longer acknowledged (transmitters use their backup
+    # path) and only alarms are tried
+    storage_reserve_mb: float = Field(1024.0, ge=0)
+    storage_floor_mb: float = Field(16.0, ge=0)
+    storage_check_s: float = Field(2.0, gt=0)
+
     # TLS for HTTP and websockets (both files, or neither); behind a reverse proxy, the proxy's addresses whose
     # X-Forwarded-For / X-Forwarded-Proto are believed (the client's address is what login throttling counts)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     forwarded_allow_ips: str = "127.0.0.1"
+    # HTTP request bodies, in bytes (console.limits): a larger body is refused with 413 before it is read and
+    # before authentication; the bulk limit is for the routes that need more (a shift roster)
+    http_body_max: int = Field(1 << 20, ge=4096, le=1 << 30)
+    http_bulk_body_max: int = Field(4 << 20, ge=4096, le=1 << 30)
 
     config: Path | None = None
 

@@ -7,6 +7,8 @@
 // snapshot comes in pages (the first says how many, "snapshot_part" brings the others); the page sees it whole.
 "use strict";
 
+import { clearStatus, showStatus } from "./banner.js";
+
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 const LAGGING = 4000;
@@ -43,6 +45,7 @@ export class ConsoleFeed {
     if (this.socket) this.socket.close(1000, "logout");
     this.socket = null;
     this.lastSeq = null;
+    clearStatus();
   }
 
   connect() {
@@ -94,6 +97,8 @@ export class ConsoleFeed {
       if (this.lastSeq !== null && message.seq <= this.lastSeq) return;
       this.lastSeq = message.seq;
       this.handlers.onEntry(message);
+    } else if (message.type === "status") {
+      showStatus(message); // the server's own trouble (a full disk): no sequence number, never a resume point
     }
   }
 

@@ -86,8 +86,14 @@ async def test_verify_finds_an_edited_entry(tmp_path: Path, clock: ManualClock) 
     await journal.close()
 
 
-async def test_a_failed_commit_refuses_further_work(tmp_path: Path, clock: ManualClock) -> None:
+async def test_a_failed_commit_refuses_work_until_it_commits_then_works_again(
+    tmp_path: Path, clock: ManualClock
+) -> None:
     journal = await opened(tmp_path / "j.sqlite3", clock)
+    heard: list[int] = []
+    journal.listen(lambda entry: heard.append(entry.seq))
+    recovered: list[bool] = []
+    journal.on_recovered(lambda: recovered.append(True))
     blocker = sqlite3.connect(tmp_path / "j.sqlite3", timeout=0)
     blocker.execute("PRAGMA busy_timeout = 0")
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: the commit cannot happen
@@ -98,7 +104,19 @@ async def test_a_failed_commit_refuses_further_work(tmp_path: Path, clock: Manua
         await journal.durable(entry.seq)
     with pytest.raises(JournalError):
         journal.append(Note("alarm"), actor="device:d")
-    assert journal.durable_seq == 0  # nothing was acknowledged
+    journal.retry()  # still held: the same batch fails again, nothing else is taken in
+    await asyncio.sleep(0.1)
+    assert journal.failure is not None and journal.durable_seq == 0 and heard == []  # nothing was acknowledged
     blocker.rollback()
     blocker.close()
+    journal.retry()  # the file is free again (as when space comes back): the kept batch commits, no restart
+    for _ in range(100):
+        if journal.failure is None:
+            break
+        await asyncio.sleep(0.02)
+    await journal.durable(entry.seq)
+    assert journal.failure is None and recovered == [True] and heard == [entry.seq]
+    again = journal.append(Note("after"), actor="device:d")
+    await journal.durable(again.seq)
+    assert (await journal.verify()).entries == 2
     await journal.close()

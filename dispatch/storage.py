@@ -82,7 +82,7 @@ class StorageWatch:
         self._free = free
         self._listeners: list[Callable[[Storage], None]] = []
         self.current = Storage("ok", 0, "", clock.now())
-        journal.on_recovered(self.check)
+        journal.on_recovered(self._recheck)
 
     @property
     def full(self) -> bool:
@@ -91,6 +91,9 @@ class StorageWatch:
 
     def listen(self, listener: Callable[[Storage], None]) -> None:
         self._listeners.append(listener)
+
+    def _recheck(self) -> None:
+        self.check()
 
     def check(self) -> Storage:
         """Read the free space and the journal's health now; announce a change (rule 4)."""

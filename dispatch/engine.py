@@ -1059,6 +1059,8 @@ class Engine:
                     self.state.dirty.add(ident)
                 elif what == "checkin":
                     await self.supervision.missed_checkin(ident, now)
+                elif what == "unknown":  # the unknown devices' interval ends: its one summary
+                    self.supervision.unknown_interval(now)
 
     def next_deadline(self) -> float | None:
         return self.state.timers.next_deadline()

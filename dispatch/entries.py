@@ -361,7 +361,8 @@ class CalledBack(Fact):
 @fact("device.unknown")
 @dataclass(frozen=True, slots=True)
 class DeviceUnknown(Fact):
-    """An unregistered device reported (recorded at most once an hour per device)."""
+    """An unregistered device reported (recorded at most once an hour per device). Written by releases before
+    ``devices.unknown`` summaries replaced it; kept readable."""
 
     protocol: str
     device_id: str
@@ -369,6 +370,72 @@ class DeviceUnknown(Fact):
     kind: str
     lat: float | None = None
     lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCount:
+    """How many frames of one protocol and kind (and, for alarms, one alarm type) unregistered devices sent."""
+
+    protocol: str
+    kind: str
+    count: int
+    alarm_type: str | None = None
+
+
+@fact("devices.unknown")
+@dataclass(frozen=True, slots=True)
+class UnknownDevices(Fact):
+    """What unregistered devices said over one interval (``unknown_interval_s``): one entry per interval, not one
+    per frame (see dispatch.supervision). ``distinct`` counts the ids kept (at most ``unknown_ids_kept``;
+    ``more`` says others came); ``sample`` names the first few (``protocol:device_id``), ``alarm_devices`` the
+    first few that sent alarms; ``urgent`` says an SOS, fall, medical or fire alarm was among them."""
+
+    since: float  # the first frame of the interval (receive time)
+    until: float  # the last one
+    frames: int
+    counts: tuple[UnknownCount, ...]
+    distinct: int
+    more: bool = False
+    sample: tuple[str, ...] = ()
+    alarms: int = 0
+    alarm_devices: tuple[str, ...] = ()
+    urgent: bool = False
+
+
+@fact("devices.unknown_alarm")
+@dataclass(frozen=True, slots=True)
+class UnknownAlarm(Fact):
+    """The first alarm of an interval from an unregistered device: the supervisors' alert, durable before that
+    frame is acknowledged. Later alarms of the interval are counted into its ``devices.unknown`` summary."""
+
+    protocol: str
+    device_id: str
+    alarm_type: str
+    code: str
+    urgent: bool
+    zone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@fact("device.position_implausible")
+@dataclass(frozen=True, slots=True)
+class PositionImplausible(Fact):
+    """A registered device reported a fix implying a move faster than ``max_speed_kmh`` from its last accepted
+    one: flagged, not applied (the elder's shown whereabouts stay). At most one entry per device per
+    ``unknown_interval_s``; ``count`` is how many such fixes it sent since its last entry, this one included.
+    Written into the incident when the fix came with an alarm."""
+
+    elder_id: str
+    device_id: str
+    lat: float
+    lon: float
+    from_lat: float
+    from_lon: float
+    distance_m: float
+    seconds: float
+    speed_kmh: float
+    count: int = 1
 
 
 @fact("elder.health")

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from dispatch.clock import Clock, utc
+from dispatch.devices import UnknownInterval, UnknownTally
 from dispatch.directory import Directory
 from dispatch.entries import (
     AccountChanged,
@@ -42,10 +43,13 @@ from dispatch.entries import (
     OfferExpired,
     OfferMade,
     OfferWithdrawn,
+    PositionImplausible,
     RecordsRead,
     ResponderDuty,
     ResponderPosition,
     ResponderSaved,
+    UnknownAlarm,
+    UnknownDevices,
 )
 from dispatch.errors import NotFound
 from dispatch.journal import Entry
@@ -82,11 +86,21 @@ ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "comm
 class Views:
     """The core's read side, for the console, the phones and the gateway's key lookup."""
 
-    def __init__(self, state: Projection, directory: Directory, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        state: Projection,
+        directory: Directory,
+        clock: Clock,
+        settings: Settings,
+        *,
+        unknown: UnknownTally | None = None,
+    ) -> None:
         self._state = state
         self._directory = directory
         self._clock = clock
         self._settings = settings
+        #: what unregistered devices said, interval by interval (the engine's supervision counts it)
+        self._unknown = unknown
         #: where each stranger's incident was placed: (lat, lon, community)
         self._stranger_places: dict[str, tuple[float, float, str | None]] = {}
 
@@ -153,6 +167,10 @@ class Views:
             return Placed(self.elder_place(fact.elder_id), "audit")
         if isinstance(fact, RecordsRead | LoginFailed | AccountCreated | AccountChanged | JournalGuard):
             return Placed(None, "audit")
+        if isinstance(fact, UnknownDevices | UnknownAlarm):  # devices nobody registered: the supervisors'
+            return Placed(None, "audit")
+        if isinstance(fact, PositionImplausible) and entry.incident_id is None:  # whereabouts, like a position
+            return Placed(self.elder_place(fact.elder_id), "health")
         incident_id = fact.incident_id if isinstance(fact, IncidentOpened) else entry.incident_id
         if incident_id is not None:  # an incident's opening names it in its body only (the envelope has none)
             incident = self._state.incidents.get(incident_id)
@@ -251,6 +269,13 @@ class Views:
     def escalations(self, reach: Reach, *, include_drill: bool = False) -> list[dict[str, Any]]:
         waiting = escalations(self._state, include_drill=include_drill)
         return [incident_view(i, self._state, self._directory) for i in waiting if reach.sees(self.incident_placed(i))]
+
+    def unknown_alerts(self, reach: Reach) -> list[dict[str, Any]]:
+        """Alarms from devices nobody registered, one alert per interval (newest first; the open interval's
+        counts still grow): the whole centre's, for supervisors (see dispatch.supervision, rule 6)."""
+        if self._unknown is None or not reach.sees(Placed(None, "audit")):
+            return []
+        return [unknown_alert_view(interval) for interval in self._unknown.alerts()]
 
     # -- responders and phones ------------------------------------------------------------------
 
@@ -437,6 +462,35 @@ class Views:
         if device is None or device.aes_key is None:
             return None
         return bytes.fromhex(device.aes_key)
+
+    def device_known(self, device_id: str) -> bool:
+        """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
+        return device_id in self._directory.devices
+
+
+def unknown_alert_view(interval: UnknownInterval) -> dict[str, Any]:
+    """One interval's alarms from unregistered devices, as a supervisor sees them: which accounts, which alarm
+    types how often (``urgent``: an SOS, fall, medical or fire among them), and the interval's other traffic."""
+    alarm_types: dict[str, int] = {}
+    routine = 0
+    for (_, kind, alarm_type), count in interval.counts.items():
+        if kind == "alarm" and alarm_type is not None:
+            alarm_types[alarm_type] = alarm_types.get(alarm_type, 0) + count
+        else:
+            routine += count
+    return {
+        "kind": "unknown_devices",
+        "since": interval.since,
+        "until": interval.until,
+        "closed": interval.closed,
+        "urgent": interval.urgent,
+        "alarms": interval.alarms,
+        "alarm_types": dict(sorted(alarm_types.items(), key=lambda t: -t[1])),
+        "devices": list(interval.alarm_devices),
+        "distinct": len(interval.ids),
+        "more": interval.more,
+        "routine": routine,
+    }
 
 
 def incident_view(incident: Incident, state: Projection, directory: Directory) -> dict[str, Any]:

@@ -50,18 +50,19 @@ async def test_an_alarm_without_a_fix_is_located_at_home(core: Core) -> None:
     )
 
 
-async def test_unknown_devices_are_journaled_and_their_alarms_reach_an_operator(core: Core) -> None:
+async def test_unknown_devices_are_counted_and_their_alarms_reach_a_supervisor(core: Core, clock: ManualClock) -> None:
+    """Devices nobody registered open no incident; see tests/dispatch/test_unknown_devices.py for the floods."""
     head = core.journal.head_seq
     await submit(core, report(kind="checkin", alarm_type=None, device_id="FFFF", code="NULL"))
     await submit(core, report(kind="checkin", alarm_type=None, device_id="FFFF", code="NULL"))
-    assert await entries(core, head) == ["device.unknown"]  # once an hour, not once a frame
+    assert await entries(core, head) == []  # counted for the interval's summary, not once a frame
     await submit(core, report(device_id="FFFF", dedup="FFFF:0001:x"))
-    await submit(core, report(device_id="FFFF", dedup="FFFF:0001:x"))  # the repeat
-    await submit(core, report(device_id="FFFF", dedup="FFFF:0002:y"))  # pressed again: joins the same incident
-    (incident,) = engine_of(core).state.incidents.values()
-    assert (incident.device_id, incident.elder_id, incident.location) == ("FFFF", None, "unknown")
-    assert incident.needs_manual and len(incident.alarms) == 2  # no elder, no place: an operator must act
-    assert incident.answer_deadline > core.clock.now()  # and it has a clock
+    await submit(core, report(device_id="FFFF", dedup="FFFF:0002:y"))  # pressed again: counted
+    assert await entries(core, head) == ["devices.unknown_alarm"]  # the interval's one alert
+    assert not engine_of(core).state.incidents
+    clock.advance(core.settings.unknown_interval_s)
+    await engine_of(core).tick()
+    assert await entries(core, head) == ["devices.unknown_alarm", "devices.unknown"]
 
 
 async def test_a_technical_condition_is_one_incident_until_it_clears(core: Core) -> None:

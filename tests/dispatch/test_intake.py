@@ -110,9 +110,11 @@ async def test_the_quick_path_notes_check_ins_and_writes_nothing(core: Core) -> 
     assert core.intake.checkin([link], core.clock.now())
     assert engine_of(core).state.devices["1234"].battery == 77
     assert core.journal.head_seq == head
-    assert not core.intake.checkin(
+    assert core.intake.checkin(
         [DeviceReport("sia-dc09", "FFFF", "checkin", "NULL")], core.clock.now()
-    )  # unknown: full path
+    )  # unknown: counted for the interval's summary (tests/dispatch/test_unknown_devices.py)
+    assert core.journal.head_seq == head
+    assert not core.intake.checkin([DeviceReport("sia-dc09", "FFFF", "alarm", "CID:1101", "sos")], core.clock.now())
     assert not core.intake.checkin([link, device_sos()], core.clock.now())  # anything to record: full path for all
 
 

@@ -1,0 +1,236 @@
+"""Connection budgets of the device listeners: caps, allow-lists, idle and partial-frame deadlines, counted logs.
+
+A real server core on a real SQLite file, real sockets on loopback (127.0.0.1 and 127.0.0.2 as two source
+addresses), and a manual clock: the deadlines are the clock's, the sweep is called when the test says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from anxin.server import DescriptorPlan, Running, listeners, running
+from dispatch.clock import ManualClock
+from dispatch.errors import ConfigError
+from dispatch.settings import Settings
+from gateway.dc09 import build_message
+from gateway.service import ACCEPT_ERROR, Budget, idle_default
+from tests.conftest import NO_DEVICE_PORTS, settings_for
+
+LK = b"[SG*8800000015*0002*LK]"  # a watch's link test, from an unregistered watch (answered or not: activity)
+HALF = b"[SG*8800000015*0010*UD,22"  # the start of a position report that never ends
+
+
+def with_budgets(tmp_path: Path, **budgets: dict[str, object]) -> Settings:
+    ports = {**NO_DEVICE_PORTS, **dict.fromkeys(budgets, 0)}
+    return settings_for(tmp_path / "data", device_ports=ports, device_budgets=budgets)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@asynccontextmanager
+async def served(settings: Settings, clock: ManualClock) -> AsyncIterator[Running]:
+    async with running(settings, clock) as server:
+        server.gateway.sweep_every_s = 3600.0  # the test sweeps itself
+        yield server
+
+
+_writers: list[asyncio.StreamWriter] = []
+
+
+async def connect(port: int, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    _writers.append(writer)
+    return reader, writer
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _writers:
+        _writers.pop().close()
+    await asyncio.sleep(0)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, f"not within 5 s: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """True once the server has closed the connection (what it wrote before, an ACK, is read past)."""
+    try:
+        await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:
+        pass
+    return reader.at_eof() or reader.exception() is not None
+
+
+async def test_caps_per_address_and_in_total_close_at_once_without_a_reply(tmp_path: Path, clock: ManualClock) -> None:
+    settings = with_budgets(tmp_path, watch={"max_connections": 6, "max_per_address": 4})
+    async with served(settings, clock) as server:
+        gateway, port = server.gateway, server.gateway.ports["watch"]
+        first = [await connect(port) for _ in range(4)]
+        await until(lambda: len(gateway.connections) == 4, "four admitted")
+        reader, _ = await connect(port)  # a fifth from the same address
+        assert await closed_by_server(reader)
+        assert gateway.counters["watch.over_address"] == 1
+        others = [await connect(port, "127.0.0.2") for _ in range(2)]
+        await until(lambda: len(gateway.connections) == 6, "six admitted")
+        reader, _ = await connect(port, "127.0.0.2")  # a seventh: over the total
+        assert await closed_by_server(reader)
+        assert gateway.counters["watch.over_total"] == 1
+        first[0][1].close()  # one leaves: its slot is free again
+        await until(lambda: len(gateway.connections) == 5, "one gone")
+        reader, writer = await connect(port, "127.0.0.2")
+        writer.write(LK)
+        await until(lambda: len(gateway.connections) == 6, "the freed slot taken")
+        assert gateway.counters["watch.over_total"] == 1
+        for _, w in [*first[1:], *others, (reader, writer)]:
+            w.close()
+
+
+async def test_the_allow_list_admits_its_networks_only_over_tcp_and_udp(tmp_path: Path, clock: ManualClock) -> None:
+    allow = {"allow": ["127.0.0.2/32", "10.0.0.0/8"]}
+    settings = with_budgets(tmp_path, watch=allow, dc09=allow)
+    async with served(settings, clock) as server:
+        gateway = server.gateway
+        reader, _ = await connect(gateway.ports["watch"])
+        assert await closed_by_server(reader)
+        assert gateway.counters["watch.not_allowed"] == 1
+        _, writer = await connect(gateway.ports["watch"], "127.0.0.2")
+        await until(lambda: len(gateway.connections) == 1, "the listed address admitted")
+        writer.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.sendto(
+                build_message("NULL", 1, "1234", timestamp=time.time()), ("127.0.0.1", gateway.ports["sia-dc09"])
+            )
+            await until(lambda: gateway.counters["sia-dc09.not_allowed_datagrams"] == 1, "the datagram dropped")
+    assert Budget(allow=()).allows("192.0.2.7")  # empty: everyone
+    listed = listeners(settings)[0].budget
+    assert listed.allows("::ffff:10.1.2.3") and not listed.allows("::1") and not listed.allows("not an address")
+
+
+async def test_a_silent_connection_is_dropped_after_its_idle_time_on_the_clock(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    settings = with_budgets(tmp_path, watch={"idle_s": 100})
+    async with served(settings, clock) as server:
+        gateway = server.gateway
+        quiet_reader, _ = await connect(gateway.ports["watch"])
+        talking_reader, talking = await connect(gateway.ports["watch"])
+        await until(lambda: len(gateway.connections) == 2, "both admitted")
+        clock.advance(60)
+        talking.write(LK)  # a byte resets its idle clock
+        await until(lambda: any(c.last_byte == clock.now() for c in gateway.connections), "the byte read")
+        assert gateway.sweep() == 0
+        clock.advance(40)  # the quiet one: 100 s without a byte
+        assert gateway.sweep() == 1
+        assert await closed_by_server(quiet_reader)
+        clock.advance(59)
+        assert gateway.sweep() == 0  # the talking one: 99 s since its last byte
+        clock.advance(1)
+        assert gateway.sweep() == 1
+        assert await closed_by_server(talking_reader)
+        assert gateway.counters["watch.idle_dropped"] == 2
+        await until(lambda: not gateway.connections, "both gone")
+
+
+async def test_a_frame_begun_and_not_finished_in_time_drops_the_connection(tmp_path: Path, clock: ManualClock) -> None:
+    settings = with_budgets(tmp_path, watch={"partial_s": 30, "idle_s": 1000})
+    async with served(settings, clock) as server:
+        gateway, port = server.gateway, server.gateway.ports["watch"]
+        drip_reader, drip = await connect(port)
+        done_reader, done = await connect(port)
+        drip.write(HALF)
+        done.write(HALF)
+        pool = gateway._pools["watch"]
+        await until(lambda: len(pool.by_frame_start) == 2, "two frames begun")
+        clock.advance(20)
+        drip.write(b",0")  # a slow drip keeps the connection from being idle, not its frame from being late
+        done.write(b"]")  # the frame is complete (a bad one: answered as the protocol says, connection kept)
+        await until(lambda: len(pool.by_frame_start) == 1, "one frame completed")
+        clock.advance(9)
+        assert gateway.sweep() == 0
+        clock.advance(1)
+        assert gateway.sweep() == 1
+        assert await closed_by_server(drip_reader)
+        clock.advance(100)
+        assert gateway.sweep() == 0  # the other one is idle for 110 s of 1000: kept
+        assert gateway.counters["watch.partial_dropped"] == 1
+        assert len(gateway.connections) == 1 and not done_reader.at_eof()
+        done.close()
+
+
+async def test_errors_are_logged_once_per_interval_with_counts(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = with_budgets(tmp_path, watch={"max_per_address": 2})
+    caplog.set_level(logging.INFO)
+    async with served(settings, clock) as server:
+        gateway, port = server.gateway, server.gateway.ports["watch"]
+        kept = [await connect(port) for _ in range(2)]
+        caplog.clear()
+        refused = [await connect(port) for _ in range(300)]
+        loop = asyncio.get_running_loop()
+        flood = OSError(errno.EMFILE, "Too many open files")
+        for _ in range(10_000):  # what asyncio's accept loop says at every failed accept() (with a traceback)
+            loop.call_exception_handler({"message": ACCEPT_ERROR, "exception": flood})
+        await until(lambda: gateway.counters["watch.over_address"] == 300, "300 refused")
+        gateway.summarise()
+        assert not caplog.records  # nothing before the interval is over
+        clock.advance(gateway.log_every_s)
+        gateway.summarise()
+        (summary,) = caplog.records
+        assert "watch.over_address 300" in summary.getMessage() and "accept_errors 10000" in summary.getMessage()
+        assert "open now: watch 2" in summary.getMessage()
+        assert len(caplog.text) < 2000
+        clock.advance(gateway.log_every_s)
+        gateway.summarise()
+        assert len(caplog.records) == 1  # a quiet interval says nothing
+        for _, writer in [*kept, *refused]:
+            writer.close()
+    logging.getLogger("asyncio").error("%s after the gateway stopped", ACCEPT_ERROR)
+    assert "after the gateway stopped" in caplog.text  # the filter leaves with the gateway
+
+
+def test_descriptors_are_shared_and_budgets_that_cannot_fit_are_refused(tmp_path: Path) -> None:
+    options = ["dc09", "watch", "gt06"]
+    plan = DescriptorPlan.of(settings_for(tmp_path), options, 1024, 4096)
+    assert (plan.http, plan.reserve) == (224, 128)  # a quarter of what the reserve leaves, at most 1000
+    assert plan.devices == dict.fromkeys(options, 224) and plan.needed <= 1024
+    big = settings_for(tmp_path, device_budgets={"watch": {"max_connections": 100_000}})
+    with pytest.raises(ConfigError) as refused:
+        DescriptorPlan.of(big, options, 1024, 1024)
+    message = str(refused.value)
+    assert "watch 100000" in message and "may open 1024" in message and "cannot be raised" in message
+    assert "device_budgets.<option>.max_connections" in message and "http_max_connections" in message
+    assert "\n" not in message
+    fixed = settings_for(tmp_path, http_max_connections=100, device_budgets={"dc09": {"max_connections": 50}})
+    plan = DescriptorPlan.of(fixed, options, 1000, 1000)
+    assert plan.devices == {"dc09": 50, "watch": 361, "gt06": 361}
+
+
+def test_defaults_are_the_protocols_heartbeats_times_three(tmp_path: Path) -> None:
+    assert (idle_default("dc09"), idle_default("watch"), idle_default("gt06")) == (10800.0, 900.0, 900.0)
+    settings = settings_for(tmp_path, device_ports={"dc09": 0, "watch": 0, "gt06": None})
+    budgets = {listener.spec.option: listener.budget for listener in listeners(settings)}
+    assert budgets["watch"].max_per_address == 256 and budgets["watch"].partial_s == 30.0
+    assert budgets["dc09"].idle_s == 10800.0 and budgets["dc09"].allow == ()
+    assert Settings.model_fields["gateway_host"].default == "127.0.0.1"
+    with pytest.raises(ConfigError, match="unknown device protocol option nope in device_budgets"):
+        listeners(settings_for(tmp_path, device_budgets={"nope": {}}))

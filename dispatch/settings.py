@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     #: a watch/GT06 fix implying a faster move than this from the last accepted one is flagged, not applied (an
     #: elder in a car or a train goes up to ~250 km/h; a high-speed train 350: set it higher where they ride one)
     max_speed_kmh: float = Field(250.0, ge=10.0, le=2000.0)
+
+    # device authentication (gateway.dc09 rule 7, gateway.gt06 rule 3a; docs/security.md): a plain DC-09 message
+    # for an account that has a key is refused with DUH and a tamper event ("refuse"), or, for urgent alarms only,
+    # ACKed and recorded with the tamper event ("accept-sos"); a GT06 login from an unregistered IMEI gets no ACK
+    # ("refuse") or is accepted ("accept")
+    dc09_plain_keyed: Literal["refuse", "accept-sos"] = "refuse"
+    gt06_unknown_login: Literal["refuse", "accept"] = "refuse"
 
     # matching
     match_radius_m: float = Field(5000.0, gt=0)

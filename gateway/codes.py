@@ -57,6 +57,10 @@ SIA: dict[str, CodeMeaning] = {
     "HB": CodeMeaning("checkin", None, "heartbeat"),
 }
 
+#: A plain DC-09 message for an account that has an AES key (gateway.dc09 rule 7): the technical "tampering"
+#: condition (the alarm type GT06 tampering bytes raise), one open condition per device until resolved.
+DC09_PLAIN_KEYED = _alarm("watch_removed", "plain frame for an encrypted account")
+
 #: 3G/4G watch status bits (the 32-bit status field of UD / AL frames) that raise alarms.
 WATCH_STATUS_BITS: dict[int, CodeMeaning] = {
     0: _alarm("low_battery", "low battery"),

@@ -43,18 +43,32 @@ Rules
        ``counters``, with the reply :data:`REPLY_POLICY` prescribes.
     4. The reply policy follows the standard. A frame that was not correctly received (no frame, bad CRC,
        bad length) gets no reply: the transmitter repeats it. A correctly received message that cannot be
-       processed (unknown token, no key or a key that does not open it, data that does not parse) gets
-       ``DUH``, never encrypted. A message whose timestamp is outside the window, cannot be read, or is
-       missing from an encrypted message gets ``NAK`` (``"NAK"0000R0L0A0[]_<receiver time>``, never
-       encrypted, no events) so that the transmitter can set its clock and resend. Receiver replies
-       (``ACK``, ``NAK``, ``DUH``, ``RSP``) arriving here are not device messages: they are ignored without
-       a reply, since answering them could start an endless exchange between two receivers.
+       processed (unknown token, no key or a key that does not open it, data that does not parse, a plain
+       message for an account that has a key) gets ``DUH``, never encrypted. A message whose timestamp is
+       outside the window, cannot be read, or is missing from an encrypted message gets ``NAK``
+       (``"NAK"0000R0L0A0[]_<receiver time>``, never encrypted, no events) so that the transmitter can set
+       its clock and resend. Receiver replies (``ACK``, ``NAK``, ``DUH``, ``RSP``) arriving here are not
+       device messages: they are ignored without a reply, since answering them could start an endless
+       exchange between two receivers.
     5. Every accepted message is acknowledged with an ``ACK`` echoing sequence, receiver, prefix and account
        and carrying the receiver's time; the ACK to an encrypted message is ``*ACK`` encrypted with the same
        key, padded and timestamped like the messages.
     6. Each event carries a ``dedup`` key from the account, the sequence number and the content without the
        random padding and without the timestamp (a transmitter restamps its repeats), so that the core
        recognises a repeated message and acknowledges it again without recording it twice.
+    7. Encryption policy: an account with a key speaks encrypted messages only. A plain message (alarm,
+       restore or ``NULL`` poll) for an account whose key the ``keys`` lookup finds is a downgrade (plain
+       frames carry no proof of origin and, needing no timestamp, replay forever): it gets ``DUH`` (reason
+       ``plain_keyed``, never an ACK) and yields one tamper event for that account (kind "alarm", alarm type
+       ``watch_removed``, the technical "tampering" condition; code ``DC09:PLAIN``, detail "plain frame for
+       an encrypted account" and the token). The tamper event's ``dedup`` key is the account and the
+       ``now`` bucket of :data:`PLAIN_KEYED_BUCKET_S` seconds, so a flood of plain frames is recorded at
+       most about once per bucket and is one open technical condition in the core, never one incident per
+       frame. With ``plain_keyed="accept-sos"`` (setting ``dc09_plain_keyed``) a plain message carrying an
+       urgent alarm (:data:`dispatch.triage.URGENT_TYPES`: SOS/panic, fall, medical, fire) is ACKed (plain
+       ``ACK``) and its urgent alarms are recorded together with the tamper event; its other readings are
+       dropped, and plain restores, polls and everything else stay refused as above. The timestamp rules
+       of rule 4 apply to an accepted plain alarm like to any message.
 
 What it must never do: trust a field before the CRC and length have been checked, reply to a frame that was
 not correctly received, or let a device's garbage raise. An exception that is not a protocol error is a bug
@@ -78,6 +92,7 @@ from typing import Any, Final, Literal, cast, get_args
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from dispatch.triage import URGENT_TYPES
 from gateway import codes
 from gateway.errors import (
     ChecksumError,
@@ -89,10 +104,19 @@ from gateway.errors import (
     UsageError,
 )
 from gateway.events import Decoded, DeviceEvent, EventKind
-from gateway.registry import CodeTable, ProtocolSpec
+from gateway.registry import (
+    DEFAULT_POLICY,
+    CodeTable,
+    DeviceLookup,
+    DevicePolicy,
+    KeyLookup,
+    PlainKeyed,
+    ProtocolSpec,
+)
 
 __all__ = [
     "MESSAGE_TOKENS",
+    "PLAIN_KEYED_BUCKET_S",
     "PROTOCOL",
     "REASONS",
     "REPLY_POLICY",
@@ -126,6 +150,7 @@ REPLY_POLICY: Final[dict[str, Reply]] = {
     "unsupported": "duh",  # an ID token this receiver does not know
     "decrypt": "duh",  # encrypted, and no key for the account or the key does not open it
     "timestamp": "nak",  # outside the window, unreadable, or missing from an encrypted message
+    "plain_keyed": "duh",  # a plain message for an account that has a key (rule 7): with a tamper event
     "reply": "ignore",  # ACK / NAK / DUH / RSP sent to a receiver
     "internal": "none",  # a bug on our side: logged; the transmitter repeats the message
 }
@@ -140,6 +165,12 @@ _REASON_OF: Final[dict[type[ProtocolError], str]] = {
     UnsupportedMessage: "unsupported",
     DecryptError: "decrypt",
 }
+
+#: the tamper events of one account's plain frames share one dedup key per this many seconds (rule 7); the
+#: core records a repeated key once within its dedup window (dispatch.devices.DEDUP_WINDOW_S, 600 s)
+PLAIN_KEYED_BUCKET_S: Final = 600
+PLAIN_KEYED_CODE: Final = "DC09:PLAIN"
+PLAIN_KEYED_LABEL: Final = "plain frame for an encrypted account"
 
 _ZERO_IV: Final = bytes(16)
 _KEY_SIZES: Final = (16, 24, 32)
@@ -461,8 +492,9 @@ class Dc09Codec:
 
     ``keys(account)`` gives the AES key (16, 24 or 32 bytes) of an account, or None. ``window`` is the
     accepted (earliest, latest) offset of a message's timestamp from ``now``, in seconds. ``random_bytes``
-    feeds the padding of encrypted ACKs (tests pass a fixed one to get exact bytes). ``counters`` counts
-    "ok", each refusal by its reason (:data:`REASONS`), and "garbage_bytes" dropped outside frames.
+    feeds the padding of encrypted ACKs (tests pass a fixed one to get exact bytes). ``plain_keyed`` is the
+    policy for plain messages of keyed accounts (rule 7). ``counters`` counts "ok", each refusal by its
+    reason (:data:`REASONS`), "plain_keyed_accepted" (rule 7) and "garbage_bytes" dropped outside frames.
     """
 
     def __init__(
@@ -472,12 +504,16 @@ class Dc09Codec:
         max_frame: int = 2048,
         window: tuple[float, float] = (-40.0, 20.0),
         random_bytes: Callable[[int], bytes] = os.urandom,
+        plain_keyed: PlainKeyed = "refuse",
     ) -> None:
         if max_frame < 32:
             raise UsageError("max_frame below 32 bytes cannot hold a DC-09 frame")
         if not window[0] <= 0.0 <= window[1]:
             raise UsageError("the timestamp window must contain 0")
+        if plain_keyed not in ("refuse", "accept-sos"):
+            raise UsageError(f"plain_keyed is 'refuse' or 'accept-sos', not {plain_keyed!r}")
         self.keys = keys
+        self.plain_keyed = plain_keyed
         self.max_frame = max_frame
         self.window = window
         self.counters: Counter[str] = Counter()
@@ -532,6 +568,8 @@ class Dc09Codec:
             return Decoded(error="internal")
 
     def _message(self, header: _Header, now: float) -> Decoded:
+        if not header.encrypted and self.keys(header.account) is not None:
+            return self._plain_for_keyed(header, now)
         text, key = self._open(header)
         content = _CONTENT.fullmatch(text)
         if content is None:
@@ -540,17 +578,44 @@ class Dc09Codec:
             raise ProtocolError("the content does not parse")
         stamp = content["timestamp"]
         device_time = _parse_time(stamp) if stamp is not None else None
-        late, early = self.window
-        if (
-            (stamp is not None and device_time is None)
-            or (header.encrypted and stamp is None)
-            or (device_time is not None and not late <= device_time - now <= early)
-        ):
-            self.counters["timestamp"] += 1
-            return Decoded(reply=encode_frame(f'"NAK"{_NAK_ACCOUNT}[]_{format_time(now)}'), error="timestamp")
+        if not self._in_window(stamp, device_time, header.encrypted, now):
+            return self._nak(now)
         events = _events(header, content["data"], content["extended"], text, device_time)
         self.counters["ok"] += 1
         return Decoded(events=events, reply=self._ack(header, key, now))
+
+    def _in_window(self, stamp: str | None, device_time: float | None, encrypted: bool, now: float) -> bool:
+        late, early = self.window
+        return not (
+            (stamp is not None and device_time is None)
+            or (encrypted and stamp is None)
+            or (device_time is not None and not late <= device_time - now <= early)
+        )
+
+    def _nak(self, now: float) -> Decoded:
+        self.counters["timestamp"] += 1
+        return Decoded(reply=encode_frame(f'"NAK"{_NAK_ACCOUNT}[]_{format_time(now)}'), error="timestamp")
+
+    def _plain_for_keyed(self, header: _Header, now: float) -> Decoded:
+        """A plain message for an account that has a key (rule 7): DUH and a tamper event, or an urgent alarm
+        accepted with the tamper event under "accept-sos"."""
+        tamper = _tamper_event(header, now)
+        content = _CONTENT.fullmatch(header.rest) if self.plain_keyed == "accept-sos" else None
+        if content is not None and header.token != "NULL":
+            stamp = content["timestamp"]
+            device_time = _parse_time(stamp) if stamp is not None else None
+            if not self._in_window(stamp, device_time, False, now):
+                return self._nak(now)
+            try:
+                events = _events(header, content["data"], content["extended"], header.rest, device_time)
+            except ProtocolError:
+                events = ()
+            urgent = tuple(e for e in events if e.kind == "alarm" and e.alarm_type in URGENT_TYPES)
+            if urgent:
+                self.counters["plain_keyed_accepted"] += 1
+                return Decoded(events=(*urgent, tamper), reply=self._ack(header, None, now))
+        self.counters["plain_keyed"] += 1
+        return Decoded(events=(tamper,), reply=encode_frame(f'"DUH"{header.echo()}[]'), error="plain_keyed")
 
     def _open(self, header: _Header) -> tuple[str, bytes | None]:
         """The content after ``[`` (decrypted, without the padding) and the key that opened it."""
@@ -660,6 +725,28 @@ def _events(
     )
 
 
+def _tamper_event(header: _Header, now: float) -> DeviceEvent:
+    """The tamper event of a plain message for a keyed account (rule 7): one dedup key per account and bucket."""
+    meaning = codes.DC09_PLAIN_KEYED
+    assert meaning.alarm_type is not None
+    return DeviceEvent(
+        protocol=PROTOCOL,
+        device_id=header.account,
+        kind=_kind(meaning.kind),
+        code=PLAIN_KEYED_CODE,
+        alarm_type=meaning.alarm_type,
+        dedup=f"dc09:{header.account}:plain:{int(now // PLAIN_KEYED_BUCKET_S)}",
+        detail={
+            "label": meaning.label,
+            "token": header.token,
+            "sequence": header.sequence,
+            "receiver": header.receiver,
+            "prefix": header.prefix,
+            "encrypted": False,
+        },
+    )
+
+
 def _kind(name: str) -> EventKind:
     return cast(EventKind, name) if name in get_args(EventKind) else "info"
 
@@ -740,13 +827,20 @@ def _coordinate(text: str | None, hemispheres: str, limit: float) -> float | Non
     return value if -limit <= value <= limit else None
 
 
+def _codec(
+    keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
+) -> Dc09Codec:
+    """The registry's factory: a codec applying the deployment's encryption policy (rule 7)."""
+    return Dc09Codec(keys, plain_keyed=policy.dc09_plain_keyed)
+
+
 SPEC = ProtocolSpec(
     name="sia-dc09",
     option="dc09",
     default_port=9100,
     summary="alarm transmitters and social-alarm units: SIA DC-09 with Contact ID or SIA DC-03, plain or AES",
-    stream=Dc09Codec,
-    datagram=Dc09Codec,
+    stream=_codec,
+    datagram=_codec,
     codes=(
         CodeTable("Contact ID (ADM-CID)", "event code", codes.CONTACT_ID),
         CodeTable("SIA DC-03 (SIA-DCS)", "code", codes.SIA),

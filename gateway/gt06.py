@@ -35,6 +35,13 @@ Rules
     3. Session: the login packet (0x01) carries the IMEI in BCD; the codec remembers it for the connection
        and it is the ``device_id`` of every later event. Any other packet before a login is refused with
        ``"not logged in"`` and no reply (the device logs in again and repeats it).
+    3a. Unknown devices: GT06 carries no credential, only the IMEI. When the codec is given a ``known``
+       lookup (the server passes the registry's; setting ``gt06_unknown_login``, default "refuse"), a login
+       from an IMEI nobody registered is refused with ``"unknown device"``: no login ACK (the protocol has
+       no negative answer; a device that gets none retries its login later), no event, no session, so every
+       packet after it is ``"not logged in"``. A known device logging in on the same connection afterwards
+       is accepted. Without a lookup (tests, simulators, ``gt06_unknown_login = "accept"``) every login is
+       accepted.
     4. CRC policy: a packet whose CRC fails is still decoded. If its structure parses and it carries an
        alarm, its alarm events are kept (``detail["crc_ok"] = False``, counted ``checksum_alarm_kept``):
        an SOS is never dropped for a bad checksum. It gets no reply, so the device repeats it and a clean
@@ -76,7 +83,7 @@ from typing import Any, Final
 from gateway import codes
 from gateway.errors import ChecksumError, FramingError, ProtocolError
 from gateway.events import Decoded, DeviceEvent, EventKind
-from gateway.registry import CodeTable, ProtocolSpec, keyless
+from gateway.registry import DEFAULT_POLICY, CodeTable, DeviceLookup, DevicePolicy, KeyLookup, ProtocolSpec
 
 __all__ = ["PROTOCOL", "REASONS", "Gt06Codec", "Packet", "ack", "crc_itu", "encode_packet", "parse_packet"]
 
@@ -85,7 +92,7 @@ log = logging.getLogger(__name__)
 PROTOCOL: Final = "gt06"
 
 #: Every value ``Decoded.error`` can take; none of them gets a reply.
-REASONS: Final = frozenset({"framing", "checksum", "not logged in", "malformed", "internal"})
+REASONS: Final = frozenset({"framing", "checksum", "not logged in", "unknown device", "malformed", "internal"})
 
 SHORT: Final = b"\x78\x78"
 LONG: Final = b"\x79\x79"
@@ -482,9 +489,10 @@ _Result = tuple[list[DeviceEvent], bytes | None]
 class Gt06Codec:
     """One GT06 connection: bytes in, :class:`Decoded` results out (see the module docstring)."""
 
-    def __init__(self, *, max_frame: int = 64 * 1024) -> None:
+    def __init__(self, *, max_frame: int = 64 * 1024, known: Callable[[str], bool] | None = None) -> None:
         self.counters: Counter[str] = Counter()
         self.imei: str | None = None
+        self._known = known  # rule 3a: None accepts every login
         self._framer = _Framer(max_frame, self.counters)
         self._basic: dict[int, Callable[[Packet, float], _Result]] = {
             HEARTBEAT: self._heartbeat,
@@ -589,6 +597,8 @@ class Gt06Codec:
         if len(raw) != 16 or not raw.isdigit():
             raise ProtocolError("IMEI is not 8 BCD bytes")
         imei = raw[1:] if raw[0] == "0" else raw
+        if self._known is not None and not self._known(imei):
+            return self._refuse("unknown device")  # rule 3a: no ACK, no session
         if self.imei is not None and self.imei != imei:
             self.counters["relogin"] += 1
         self.imei = imei
@@ -816,12 +826,20 @@ _LOCATION: Final = re.compile(
 )
 
 
+def _codec(
+    keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
+) -> Gt06Codec:
+    """The registry's factory: trackers carry no keys; unknown logins refused per the policy (rule 3a)."""
+    refuse = devices is not None and policy.gt06_unknown_login == "refuse"
+    return Gt06Codec(known=devices.known if refuse and devices is not None else None)
+
+
 SPEC = ProtocolSpec(
     name="gt06",
     option="gt06",
     default_port=9102,
     summary="GPS trackers and SOS pendants speaking the binary GT06 protocol",
-    stream=keyless(Gt06Codec),  # trackers carry no keys: they are known by their id alone
+    stream=_codec,
     codes=(
         CodeTable("GT06 alarm byte", "byte", {f"0x{k:02X}": v for k, v in codes.GT06_ALARMS.items()}),
         CodeTable(

@@ -8,11 +8,20 @@ What it owns
     settings, the CLI's flags, the check of imported devices and docs/device-codes.md are all driven from
     here, so adding a protocol is adding one module (and its test file): :func:`protocols` finds it.
 
+    What a codec may ask of the registry of devices, and the policy it applies: a codec factory is called as
+    ``spec.stream(keys, devices=..., policy=...)``. ``keys`` (the AES key of a device, positional) stays the
+    one argument every factory takes, so tests and simulators keep calling ``spec.stream(keys)``;
+    ``devices`` (:class:`DeviceLookup`: the key, and "is this device registered") and ``policy``
+    (:class:`DevicePolicy`: what to do with plain frames for keyed DC-09 accounts and with unknown GT06
+    logins) are keywords. The codecs stay sans-I/O: the lookup is a synchronous read of the core's directory.
+
 Rules
     1. Discovery imports each module of this package once and keeps every ``SPEC`` it finds, in the order of
        their default ports; :func:`register` adds one from elsewhere (a test's, a deployment's plug-in).
     2. Names and options are unique; a clash is a :class:`~gateway.errors.UsageError` at start, not a
        surprise at run time.
+    3. Without a ``devices`` lookup a codec cannot tell a registered device from an unknown one, so it treats
+       every device as known (tests, simulators); the server always passes one.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import pkgutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from gateway.codes import CodeMeaning
 from gateway.errors import UsageError
@@ -30,6 +39,39 @@ from gateway.events import Decoded
 
 #: looks up a device's AES key by account / device id (None: the device has none, or is unknown)
 KeyLookup = Callable[[str], bytes | None]
+
+#: a plain DC-09 message for an account that has a key: refused (DUH and a tamper event), or, for urgent alarms
+#: only, accepted together with the tamper event
+PlainKeyed = Literal["refuse", "accept-sos"]
+#: a GT06 login from an IMEI nobody registered: refused (no login ACK), or accepted
+UnknownLogin = Literal["refuse", "accept"]
+
+
+class DeviceLookup(Protocol):
+    """What a codec may ask of the registry of devices (synchronous reads, no I/O)."""
+
+    def key(self, device_id: str) -> bytes | None: ...
+
+    def known(self, device_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDirectory:
+    """A :class:`DeviceLookup` made of two callables (the core's ``device_key`` and ``device_known``)."""
+
+    key: KeyLookup
+    known: Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePolicy:
+    """How far the codecs trust devices (settings ``dc09_plain_keyed`` and ``gt06_unknown_login``)."""
+
+    dc09_plain_keyed: PlainKeyed = "refuse"
+    gt06_unknown_login: UnknownLogin = "refuse"
+
+
+DEFAULT_POLICY = DevicePolicy()
 
 
 class StreamCodec(Protocol):
@@ -41,6 +83,7 @@ class StreamCodec(Protocol):
 
 
 C = TypeVar("C", bound=StreamCodec)
+C_co = TypeVar("C_co", bound=StreamCodec, covariant=True)
 
 
 class DatagramCodec(Protocol):
@@ -49,6 +92,25 @@ class DatagramCodec(Protocol):
     counters: Counter[str]
 
     def datagram(self, data: bytes, now: float) -> list[Decoded]: ...
+
+
+D_co = TypeVar("D_co", bound=DatagramCodec, covariant=True)
+
+
+class StreamFactory(Protocol[C_co]):
+    """``factory(keys, devices=..., policy=...)``: a codec for one connection."""
+
+    def __call__(
+        self, keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
+    ) -> C_co: ...
+
+
+class DatagramFactory(Protocol[D_co]):
+    """``factory(keys, devices=..., policy=...)``: a codec for a listener's datagrams."""
+
+    def __call__(
+        self, keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
+    ) -> D_co: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +128,8 @@ class ProtocolSpec:
     option: str
     default_port: int
     summary: str
-    stream: Callable[[KeyLookup], StreamCodec]
-    datagram: Callable[[KeyLookup], DatagramCodec] | None = None
+    stream: StreamFactory[StreamCodec]
+    datagram: DatagramFactory[DatagramCodec] | None = None
     codes: tuple[CodeTable, ...] = ()
 
     @property
@@ -75,10 +137,10 @@ class ProtocolSpec:
         return ("tcp", "udp") if self.datagram is not None else ("tcp",)
 
 
-def keyless(codec: Callable[[], C]) -> Callable[[KeyLookup], C]:
+def keyless(codec: Callable[[], C]) -> StreamFactory[C]:
     """The codec factory of a protocol whose devices carry no keys (they are known by their id alone)."""
 
-    def factory(keys: KeyLookup) -> C:
+    def factory(keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY) -> C:
         return codec()
 
     return factory

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import get_args
 
-from gateway.dc09 import REASONS, REPLY_POLICY, Dc09Codec, build_message, crc16_arc
+from gateway.dc09 import PLAIN_KEYED_CODE, REASONS, REPLY_POLICY, Dc09Codec, build_message, crc16_arc
 from gateway.events import Decoded, DeviceEvent, EventKind
 from tests.fuzz.runner import fuzz
 from tests.fuzz.runner import mutate as shared_mutate
@@ -101,7 +101,7 @@ def check_event(event: DeviceEvent, now: float, window: tuple[float, float] = (-
     assert event.protocol == "sia-dc09"
     assert event.kind in _EVENT_KINDS
     assert event.device_id and event.dedup
-    assert event.code == "NULL" or event.code.startswith(("CID:", "SIA:"))
+    assert event.code in ("NULL", PLAIN_KEYED_CODE) or event.code.startswith(("CID:", "SIA:"))
     assert (event.lat is None) == (event.lon is None)
     if event.lat is not None and event.lon is not None:
         assert -90.0 <= event.lat <= 90.0
@@ -134,7 +134,9 @@ def check_decoded(decoded: Decoded, now: float, window: tuple[float, float] = (-
     assert int(crc, 16) == crc16_arc(body) and int(length, 16) == len(body)
     assert token.decode().lower() == expected
     assert not star or token == b"ACK"  # only an ACK is ever encrypted
-    if decoded.error is not None:
+    if decoded.error == "plain_keyed":  # a plain message for a keyed account: DUH, and its tamper event only
+        assert [(e.kind, e.code) for e in decoded.events] == [("alarm", PLAIN_KEYED_CODE)]
+    elif decoded.error is not None:
         assert not decoded.events
 
 

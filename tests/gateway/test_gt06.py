@@ -422,6 +422,38 @@ def test_login_remembers_the_imei_and_a_second_login_replaces_it() -> None:
     assert bad.error == "malformed" and codec.imei == "123456789012345"
 
 
+def test_an_unknown_imei_gets_no_login_ack_and_no_session() -> None:
+    """Rule 3a: with the registry's lookup, an IMEI nobody registered is refused; a registered one logs in."""
+    known = {IMEI}
+    codec = Gt06Codec(known=known.__contains__)
+    stranger = encode_packet(0x01, bytes.fromhex("0123456789012345100B3201"), 1)
+    (refused,) = codec.receive_data(stranger, NOW)
+    assert (refused.error, refused.reply, refused.events, codec.imei) == ("unknown device", None, (), None)
+    check_decoded(refused, NOW)
+    (sos,) = codec.receive_data(SOS_PACKET, NOW)
+    assert sos.error == "not logged in" and sos.reply is None and not sos.events
+    (login,) = codec.receive_data(LOGIN, NOW)
+    assert login.error is None and login.reply is not None and login.reply[3] == 0x01 and codec.imei == IMEI
+    (again,) = codec.receive_data(stranger, NOW)  # a logged-in connection cannot switch to an unknown IMEI
+    assert again.error == "unknown device" and codec.imei == IMEI
+    assert codec.counters["unknown_device"] == 2 and "unknown device" in REASONS
+
+
+def test_unknown_logins_follow_the_policy_through_the_registry_factory() -> None:
+    from gateway.gt06 import SPEC
+    from gateway.registry import DeviceDirectory, DevicePolicy
+
+    directory = DeviceDirectory(lambda _id: None, {IMEI}.__contains__)
+    stranger = encode_packet(0x01, bytes.fromhex("0123456789012345100B3201"), 1)
+    refusing = SPEC.stream(lambda _id: None, devices=directory)  # the default policy: refuse
+    accepting = SPEC.stream(lambda _id: None, devices=directory, policy=DevicePolicy(gt06_unknown_login="accept"))
+    without_registry = SPEC.stream(lambda _id: None)  # tests and simulators: every login accepted
+    assert [d.error for d in refusing.receive_data(stranger, NOW)] == ["unknown device"]
+    assert [d.error for d in refusing.receive_data(LOGIN, NOW)] == [None]
+    assert [d.error for d in accepting.receive_data(stranger, NOW)] == [None]
+    assert [d.error for d in without_registry.receive_data(stranger, NOW)] == [None]
+
+
 def test_heartbeat_is_a_checkin_and_raises_no_alarm() -> None:
     (decoded,) = logged_in().receive_data(encode_packet(0x13, bytes.fromhex("2404040102"), 5), NOW)
     (event,) = decoded.events

@@ -17,6 +17,8 @@ from dispatch.scopes import ALL, Reach
 from dispatch.views import Views
 from gateway.dc09 import Dc09Codec, build_message
 from gateway.events import Decoded
+from gateway.registry import protocols
+from gateway.service import Gateway, Listener
 from gateway.watch import WatchCodec
 from tests.conftest import engine_of
 
@@ -165,3 +167,49 @@ async def test_implausible_fixes_are_written_once_per_interval_and_a_plausible_m
     await hand_over(core, codec.receive_data(watch_frame("UD", *near), clock.now()), clock.now())
     assert await kinds(core, head) == ["elder.position"]
     assert (status.lat, status.lon) == near
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.replies: list[bytes] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.replies.append(data)
+
+
+async def test_over_real_udp_and_tcp_the_unknown_flood_is_acked_and_opens_nothing(core: Core) -> None:
+    """End to end through the real gateway on loopback: 300 unknown SOS datagrams and the registered pendant's."""
+    gateway = Gateway(
+        core.intake, lambda account: None, core.clock, host="127.0.0.1",
+        listeners=[Listener(protocols()["sia-dc09"], 0)],
+    )  # fmt: skip
+    await gateway.start()
+    try:
+        port = gateway.ports["sia-dc09"]
+        head = core.journal.head_seq
+        loop = asyncio.get_running_loop()
+        transport, receiver = await loop.create_datagram_endpoint(_Receiver, remote_addr=("127.0.0.1", port))
+        frames = [build_message("ADM-CID", 1, f"6{n:05d}", "1101 01 015") for n in range(300)]
+        frames.insert(150, build_message("ADM-CID", 9, "1234", "1101 01 015"))
+        for start in range(0, len(frames), 50):  # in waves, as transmitters send (UDP may drop a burst's tail)
+            for frame in frames[start : start + 50]:
+                transport.sendto(frame)
+            for _ in range(500):  # up to 10 s a wave
+                if len(receiver.replies) >= min(start + 50, len(frames)):
+                    break
+                await asyncio.sleep(0.02)
+        transport.close()
+        assert len(receiver.replies) == 301 and all(b'"ACK"' in r[:16] for r in receiver.replies)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"".join(build_message("NULL", n, f"5{n:05d}") for n in range(50)))
+        acks = b""
+        while acks.count(b'"ACK"') < 50:
+            acks += await asyncio.wait_for(reader.read(65536), 10)
+        writer.close()
+        state = engine_of(core).state
+        assert [i.device_id for i in state.incidents.values()] == ["1234"]
+        assert (await kinds(core, head)).count("devices.unknown_alarm") == 1
+        interval = engine_of(core).supervision.unknown.current
+        assert interval is not None and (interval.alarms, interval.frames) == (300, 350)
+    finally:
+        await gateway.stop()

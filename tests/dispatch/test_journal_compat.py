@@ -76,6 +76,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
     added = {
         "incident.located", "incident.retyped", "call.classified", "call.called_back",
         "records.read", "account.changed", "login.failed", "journal.guard",
+        "devices.unknown", "devices.unknown_alarm", "device.position_implausible",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -82,6 +83,8 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")
+    # outermost but for Starlette's error middleware: a body over its limit is refused before anything reads it
+    app.add_middleware(BodyLimits, default=settings.http_body_max, bulk=settings.http_bulk_body_max)
 
     @app.exception_handler(AnxinError)
     async def domain_error(request: Request, exc: AnxinError) -> JSONResponse:
@@ -93,9 +96,9 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        fields = [".".join(str(part) for part in e["loc"] if part not in ("body", "query", "path")) for e in errors]
+        fields = [_field_of(e) for e in errors]
         detail = "; ".join(f"{f or 'body'}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
-        field = fields[0] if fields else None
+        field = (fields[0] or None) if fields else None
         body = {"detail": detail, "code": "validation", "params": {"field": field}, "field": field}
         # where and what, never the input itself: echoed, a 3 MB body came back as 49 MB, and a NaN or a lone
         # surrogate in it made the answer itself fail (a bare 500)

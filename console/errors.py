@@ -28,6 +28,7 @@ CONSOLE_CODES = frozenset(
         "http_error",
         "internal",
         "bad_message",
+        "body_too_large",  # console.limits: a request body over its route's limit (413)
         "roster_too_long",
         # accounts (console.auth, console.accounts)
         "login_locked",

@@ -489,10 +489,10 @@ async def _slow_consoles(server: DeviceServer, sos: Sos, max_alarms: int) -> dic
 def slow_consoles(quick: bool = False) -> Result:
     result = Result("slow consoles")
     work = Path(tempfile.mkdtemp(prefix="anxin-consoles-"))
-    accounts = registry(work, elders=1000, dc09=1000, keyed=0.0)
+    accounts = registry(work, elders=3000, dc09=3000, keyed=0.0)  # a new incident each: ~4 entries an alarm
     server = DeviceServer(work / "data").start()
     try:
-        f = asyncio.run(_slow_consoles(server, Sos(accounts, server.dc09_port), 3_000 if quick else 30_000))
+        f = asyncio.run(_slow_consoles(server, Sos(accounts, server.dc09_port), 10_000 if quick else 30_000))
     finally:
         server.stop()
     result.figures = {

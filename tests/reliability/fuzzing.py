@@ -100,7 +100,7 @@ def work(codec: str, inputs: int, seed: int, bound: float) -> dict[str, Any]:
     }
 
 
-def run(inputs: int = 1_000_000, parallel: int = 2, bound: float = 2.0) -> list[Result]:
+def run(inputs: int = 1_000_000, parallel: int = 1, bound: float = 2.0) -> list[Result]:
     """One worker process per codec, ``parallel`` at a time; one result per codec."""
     seed = time.time_ns() % 1_000_000
     pending = list(CODECS)

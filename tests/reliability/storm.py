@@ -45,7 +45,7 @@ def recorded(data: Path) -> Counter[tuple[str, int]]:
     return counts
 
 
-def run(alarms: int = 5000, kills: int = 20, seed: int | None = None) -> Result:
+def run(alarms: int = 5000, kills: int = 20, seed: int | None = None, rate: float = 120.0) -> Result:
     result = Result("sigkill storm")
     seed = seed if seed is not None else time.time_ns() % 1_000_000
     rng = random.Random(seed)
@@ -59,10 +59,10 @@ def run(alarms: int = 5000, kills: int = 20, seed: int | None = None) -> Result:
     transmitter = subprocess.Popen(
         [PYTHON, "-m", "tests.reliability.transmitter", "--port", str(server.dc09_port),
          "--accounts", str(work / "accounts.jsonl"), "--alarms", str(alarms), "--acks", str(acks),
-         "--connections", "20", "--timeout", "3"],
+         "--connections", "20", "--timeout", "3", "--rate", str(rate)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    moments = sorted(rng.randrange(1, alarms * 19 // 20) for _ in range(kills))  # not after the last ACK
+    moments = sorted(rng.randrange(1, alarms * 9 // 10) for _ in range(kills))  # not after the last ACK
     restarts: list[float] = []
     done = 0
     try:

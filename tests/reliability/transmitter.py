@@ -4,8 +4,9 @@
 
 It sends ``--alarms`` distinct ADM-CID SOS alarms (Contact ID ``1101``, zone = the alarm's round), encrypted
 with the account's AES key where it has one, over ``--connections`` TCP connections, one frame at a time per
-connection like a real transmitter waiting for its ACK. Alarm ``i`` is account ``i % n`` with sequence number
-``i // n + 1``: the pair (account, sequence) is its identity, the one the receiver's dedup key is built on.
+connection like a real transmitter waiting for its ACK, at most ``--rate`` new alarms a second. Alarm ``i``
+is account ``i % n`` with sequence number ``i // n + 1``: the pair (account, sequence) is its identity, the
+one the receiver's dedup key is built on.
 
 Each ACK (an ``ACK`` or ``*ACK`` echoing the sequence number, decrypted and checked where the alarm was
 encrypted) is appended to ``--acks`` as ``account sequence`` and flushed before the next frame is sent.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import time
@@ -58,7 +60,15 @@ def acknowledged(reply: bytes, sequence: int, key: bytes | None) -> bool:
 
 
 async def sender(
-    host: str, port: int, work: asyncio.Queue[int], accounts: Sequence[Account], log: int, wait_s: float, tally: Tally
+    host: str,
+    port: int,
+    work: asyncio.Queue[int],
+    accounts: Sequence[Account],
+    log: int,
+    wait_s: float,
+    tally: Tally,
+    began: float,
+    rate: float,
 ) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -67,6 +77,9 @@ async def sender(
             alarm = work.get_nowait()
         except asyncio.QueueEmpty:
             break
+        due = began + alarm / rate  # a steady storm: alarm i is not sent before its moment
+        if due > time.monotonic():
+            await asyncio.sleep(due - time.monotonic())
         account = accounts[alarm % len(accounts)]
         sequence = alarm // len(accounts) + 1
         zone = f"{sequence % 1000:03d}"
@@ -112,7 +125,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     began = time.monotonic()
     try:
         await asyncio.gather(
-            *(sender(args.host, args.port, work, accounts, log, args.timeout, tally) for _ in range(args.connections))
+            *(
+                sender(args.host, args.port, work, accounts, log, args.timeout, tally, began, args.rate)
+                for _ in range(args.connections)
+            )
         )
     finally:
         os.close(log)
@@ -135,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--alarms", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=math.inf, help="new alarms per second at most")
     parser.add_argument("--acks", required=True, help="file the ACKs are appended to")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -12,7 +12,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -72,10 +72,8 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:
     """True once the server has closed the connection (what it wrote before, an ACK, is read past)."""
-    try:
+    with suppress(ConnectionResetError):
         await asyncio.wait_for(reader.read(), 5)
-    except ConnectionResetError:
-        pass
     return reader.at_eof() or reader.exception() is not None
 
 

@@ -388,7 +388,8 @@ async def get_kpis(core: CoreDep, who: Supervisors, drill: bool = False) -> dict
 async def get_escalations(core: CoreDep, who: Supervisors, drill: bool = False) -> dict[str, Any]:
     incidents = core.views.escalations(who.reach, include_drill=drill)
     await core.engine.read("escalations", len(incidents), actor=who.actor)
-    return {"incidents": incidents}
+    # alarms from devices nobody registered: one alert per interval, whole-centre supervisors only (no incident)
+    return {"incidents": incidents, "unknown_devices": core.views.unknown_alerts(who.reach)}
 
 
 # -- journal ----------------------------------------------------------------------------------------

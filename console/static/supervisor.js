@@ -17,13 +17,15 @@ import { beep, listenForUnlock } from "./sound.js";
 
 const REFRESH_MS = 400;
 const SLOW_REFRESH_MS = 30_000;
-const RELEVANT = /^(incident|offer|assignment|responder\.duty)/;
+const RELEVANT = /^(incident|offer|assignment|responder\.duty|devices\.)/;
 
 const session = new Session(STAFF_SESSION);
 const menu = bindAccountMenu(session, { onChange: (who) => showFor(who.role) });
 let figures = null;
 let waiting = [];
 let known = new Set(); // escalations already seen (a new one beeps)
+let unknownAlerts = []; // alarms from unregistered devices, one alert per interval (GET /api/escalations)
+let knownUnknown = new Set(); // urgent ones already seen, by the start of their interval
 let primed = false; // the first answer after a login only fills `known`
 let connection = { state: "offline", info: {} };
 let live = false; // the feed runs (only for a role the view is for)
@@ -51,8 +53,11 @@ async function refresh() {
     if (!session.current || !live) return; // logged out, or shown the door, meanwhile
     figures = kpis;
     waiting = escalations.incidents;
-    if (primed && waiting.some((i) => !known.has(i.incident_id))) beep({ times: 2, hz: 740 });
+    unknownAlerts = escalations.unknown_devices || [];
+    const fresh = unknownAlerts.some((a) => a.urgent && !knownUnknown.has(a.since));
+    if (primed && (waiting.some((i) => !known.has(i.incident_id)) || fresh)) beep({ times: 2, hz: 740 });
     known = new Set(waiting.map((i) => i.incident_id));
+    knownUnknown = new Set(unknownAlerts.filter((a) => a.urgent).map((a) => a.since));
     primed = true;
     $("kpi-updated").textContent = t("kpi.updated", { time: fmtTime(serverNow()) });
     render();
@@ -104,10 +109,27 @@ function render() {
   el("td", {}, i.community ? i.community.split("/").pop() : "—"),
   el("td", {}, label("state", i.state)),
   el("td", {}, el("a", { href: `/console#incident=${encodeURIComponent(i.incident_id)}` }, t("escalations.open"))))));
+  renderUnknown();
   $("escalations-count").textContent = waiting.length ? `(${waiting.length})` : "";
   $("escalations-empty").hidden = waiting.length > 0;
   $("escalations").hidden = waiting.length === 0;
   tick();
+}
+
+/** Alarms from devices nobody registered: which types how often, which accounts (a sample), over which interval.
+ * No incident is opened for them; a supervisor decides (register the device, call the centre that owns it). */
+function renderUnknown() {
+  $("unknown-panel").hidden = unknownAlerts.length === 0;
+  $("unknown-count").textContent = unknownAlerts.length ? `(${unknownAlerts.length})` : "";
+  $("unknown-list").replaceChildren(...unknownAlerts.map((a) => {
+    const types = Object.entries(a.alarm_types).map(([type, n]) => `${label("alarm", type)} × ${n}`).join("、");
+    const devices = a.devices.slice(0, 8).join(", ") + (a.devices.length > 8 ? " …" : "");
+    return el("li", { className: a.urgent ? "unknown urgent" : "unknown" },
+      el("strong", {}, t("unknown.alarms", { n: a.alarms })), " ", types,
+      el("div", { className: "muted" }, t(a.closed ? "unknown.between" : "unknown.since", {
+        from: fmtTime(a.since), to: a.until ? fmtTime(a.until) : "",
+      }), " · ", t("unknown.devices", { n: a.distinct + a.more }), devices ? ` · ${devices}` : ""));
+  }));
 }
 
 function tick() {

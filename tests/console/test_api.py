@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anxin.server import app_for
+from dispatch.devices import DeviceReport
 from tests.conftest import elder, responder, seed, settings_for
 
 
@@ -274,3 +275,20 @@ def test_elders_are_found_by_phone_digits_initials_and_address(client: TestClien
     assert client.get("/api/elders", params={"q": "x" * 101}, headers=operator).status_code == 422
     places = client.get("/api/places", params={"q": "蓝田社区"}, headers=operator).json()["places"]
     assert places and places[0]["kind"] in ("community", "building", "address")
+
+
+def test_supervisors_see_alarms_from_unregistered_devices_as_one_alert_and_no_incident(client: TestClient) -> None:
+    admin = token(client)
+    supervisor = account(client, admin, "sup", "supervisor")
+    operator = account(client, admin, "op", "operator")
+    core = client.app.state.core  # type: ignore[attr-defined]
+    sos = [DeviceReport("sia-dc09", f"ghost{n}", "alarm", "CID:1101", alarm_type="sos") for n in range(30)]
+    for report in sos:
+        client.portal.call(core.intake.devices, [report])  # type: ignore[union-attr]
+    seen = client.get("/api/escalations", headers=auth(supervisor)).json()
+    assert seen["incidents"] == []  # no incident for a device nobody registered
+    [alert] = seen["unknown_devices"]
+    assert alert["alarms"] == 30 and alert["urgent"] and alert["alarm_types"] == {"sos": 30}
+    assert alert["distinct"] == 30 and "sia-dc09:ghost0" in alert["devices"]
+    assert client.get("/api/escalations", headers=auth(operator)).status_code == 403
+    assert client.get("/api/incidents?open=true", headers=auth(admin)).json()["incidents"] == []

@@ -42,6 +42,7 @@ VECTORS = [
     json.loads(line) for line in (Path(__file__).parent / "vectors" / "dc09-vectors.jsonl").read_text().splitlines()
 ]
 ACCOUNT = "1234AB"
+PLAIN_ACCOUNT = "9012EF"  # has no key: a keyed account speaks encrypted only (gateway.dc09 rule 7)
 KEY_TEXT = {16: "0123456789ABCDEF", 24: "0123456789ABCDEF01234567", 32: "0123456789ABCDEF0123456789ABCDEF"}
 KEYS = {size: text.encode("ascii") for size, text in KEY_TEXT.items()}
 
@@ -139,7 +140,7 @@ async def test_my_dc09_spt_messages_are_acked_and_decoded(
     receiver: Receiver, caplog: pytest.LogCaptureFixture, transport: str, key_size: int | None
 ) -> None:
     caplog.set_level(logging.INFO)
-    account = "5678CD" if key_size == 32 else ACCOUNT
+    account = {None: PLAIN_ACCOUNT, 16: ACCOUNT, 32: "5678CD"}[key_size]
     port = receiver.tcp_port if transport == "TCP" else receiver.udp_port
     spt = dc09_spt(account, receiver=0x5678, line=0)
     spt.set_path("main", "primary", "127.0.0.1", port, key=KEYS[key_size] if key_size else None, type=transport)
@@ -178,7 +179,8 @@ async def test_my_dc09_spt_null_polls_are_acked(
 ) -> None:
     caplog.set_level(logging.INFO)
     port = receiver.tcp_port if transport == "TCP" else receiver.udp_port
-    spt = dc09_spt(ACCOUNT, line=0)
+    account = ACCOUNT if key_size else PLAIN_ACCOUNT
+    spt = dc09_spt(account, line=0)
     spt.set_path("main", "primary", "127.0.0.1", port, key=KEYS[key_size] if key_size else None, type=transport)
     spt.start_poll(3600, retry_delay=0.05)
     try:
@@ -191,7 +193,25 @@ async def test_my_dc09_spt_null_polls_are_acked(
     assert spt.state()["main primary path ok"] == 1
     assert [kind for kind, _ in answers(caplog)] == ["ACK"]
     [event] = receiver.events
-    assert (event.device_id, event.kind, event.code, event.detail["sequence"]) == (ACCOUNT, "checkin", "NULL", "0000")
+    assert (event.device_id, event.kind, event.code, event.detail["sequence"]) == (account, "checkin", "NULL", "0000")
+
+
+@pytest.mark.parametrize("transport", ["TCP", "UDP"])
+async def test_my_dc09_spt_plain_alarm_for_a_keyed_account_gets_duh(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
+    """The downgrade, sent by an independent transmitter: a plain SOS for an account we hold a key for is never
+    ACKed; the transmitter sees DUH and its message stays unsent; we keep one tamper event per try."""
+    caplog.set_level(logging.INFO)
+    port = receiver.tcp_port if transport == "TCP" else receiver.udp_port
+    spt = dc09_spt(ACCOUNT, line=0)
+    spt.set_path("main", "primary", "127.0.0.1", port, key=None, type=transport)
+    with pytest.raises(Exception, match="None of the paths are working"):  # my-dc09-spt: not delivered
+        await asyncio.to_thread(spt.send_msg, "ADM-CID", {"code": 101, "q": 1, "area": 1, "zone": 15})
+    got = [kind for kind, _ in answers(caplog)]
+    assert got and set(got) == {"DUH"}
+    assert receiver.decoded and all(d.error == "plain_keyed" for d in receiver.decoded)
+    assert {(e.kind, e.code, e.alarm_type) for e in receiver.events} == {("alarm", "DC09:PLAIN", "watch_removed")}
 
 
 async def test_my_dc09_spt_adopts_our_clock_from_a_nak(receiver: Receiver) -> None:

@@ -40,7 +40,7 @@ import functools
 import ipaddress
 import logging
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -158,7 +158,7 @@ class Gateway:
         self._interval: Counter[str] = Counter()  # what happened since the last summary
         self._last_error = ""  # the last unexpected error of the interval, for the summary
         self._summary_at = clock.now()
-        self._accept_filter = _AcceptErrors(self._interval)
+        self._accept_filter = _AcceptErrors(self.count)
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -231,7 +231,6 @@ class Gateway:
         if not force and now - self._summary_at < self.log_every_s:
             return
         counts, self._interval = self._interval, Counter()
-        self._accept_filter.counts = self._interval
         since, self._summary_at = now - self._summary_at, now
         error, self._last_error = self._last_error, ""
         if counts:
@@ -300,13 +299,13 @@ class _AcceptErrors(logging.Filter):
     a flood that is megabytes a second. The filter counts them and lets everything else through.
     """
 
-    def __init__(self, counts: Counter[str]) -> None:
+    def __init__(self, count: Callable[[str], None]) -> None:
         super().__init__("asyncio")
-        self.counts = counts
+        self._count = count
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith(ACCEPT_ERROR):
-            self.counts["accept_errors"] += 1
+            self._count("accept_errors")
             return False
         return True
 

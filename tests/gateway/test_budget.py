@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
+import resource
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -232,3 +234,36 @@ def test_defaults_are_the_protocols_heartbeats_times_three(tmp_path: Path) -> No
     assert Settings.model_fields["gateway_host"].default == "127.0.0.1"
     with pytest.raises(ConfigError, match="unknown device protocol option nope in device_budgets"):
         listeners(settings_for(tmp_path, device_budgets={"nope": {}}))
+
+
+async def test_a_real_descriptor_shortage_is_counted_not_logged_per_accept(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = with_budgets(tmp_path, watch={})
+    async with served(settings, clock) as server:
+        gateway, port = server.gateway, server.gateway.ports["watch"]
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(30)]  # their descriptors first
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        fillers: list[int] = []
+        caplog.clear()
+        try:
+            for client in clients:
+                client.setblocking(False)
+            top = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (top + 1, hard))
+            with suppress(OSError):
+                while True:  # fill every hole below the limit: no descriptor is left for accept()
+                    fillers.append(os.dup(2))
+            for client in clients:
+                client.connect_ex(("127.0.0.1", port))
+            await asyncio.sleep(0.3)
+        finally:
+            for fd in fillers:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            assert gateway.counters["accept_errors"] >= 1  # asyncio's accept() met EMFILE ...
+            assert not [r for r in caplog.records if r.name == "asyncio"]  # ... and said nothing of its own
+        finally:
+            for client in clients:
+                client.close()

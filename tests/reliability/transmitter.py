@@ -67,7 +67,7 @@ async def sender(
     log: int,
     wait_s: float,
     tally: Tally,
-    began: float,
+    pace: list[float],
     rate: float,
 ) -> None:
     reader: asyncio.StreamReader | None = None
@@ -77,9 +77,11 @@ async def sender(
             alarm = work.get_nowait()
         except asyncio.QueueEmpty:
             break
-        due = began + alarm / rate  # a steady storm: alarm i is not sent before its moment
-        if due > time.monotonic():
-            await asyncio.sleep(due - time.monotonic())
+        now = time.monotonic()  # a steady storm: 1/rate between new alarms, no burst after the server was down
+        at = max(pace[0], now)
+        pace[0] = at + 1 / rate
+        if at > now:
+            await asyncio.sleep(at - now)
         account = accounts[alarm % len(accounts)]
         sequence = alarm // len(accounts) + 1
         zone = f"{sequence % 1000:03d}"
@@ -123,10 +125,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     tally = Tally()
     log = os.open(args.acks, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     began = time.monotonic()
+    pace = [began]
     try:
         await asyncio.gather(
             *(
-                sender(args.host, args.port, work, accounts, log, args.timeout, tally, began, args.rate)
+                sender(args.host, args.port, work, accounts, log, args.timeout, tally, pace, args.rate)
                 for _ in range(args.connections)
             )
         )

@@ -40,7 +40,7 @@ from dispatch.clock import Clock
 from dispatch.core import Core, open_core
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
-from gateway.registry import by_option, protocols
+from gateway.registry import DeviceDirectory, DevicePolicy, by_option, protocols
 from gateway.service import Budget, Gateway, Listener, idle_default
 
 log = logging.getLogger("anxin.server")
@@ -164,7 +164,12 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     core = await open_core(settings, clock, protocols=protocols())
     try:
         core.run()
-        gateway = Gateway(core.intake, core.views.device_key, core.clock, host=settings.gateway_host, listeners=wanted)
+        devices = DeviceDirectory(core.views.device_key, core.views.device_known)
+        policy = DevicePolicy(settings.dc09_plain_keyed, settings.gt06_unknown_login)
+        gateway = Gateway(
+            core.intake, core.views.device_key, core.clock, host=settings.gateway_host, listeners=wanted,
+            devices=devices, policy=policy,
+        )  # fmt: skip
         await gateway.start()
         try:
             # The registry and the replayed projections are long-lived: move them out of the collector's way,
@@ -236,6 +241,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         port=settings.http_port,
         log_level="warning",
         ws="websockets-sansio",
+        ws_max_size=64 * 1024,  # a phone's command is under 4 KB and consoles send nothing (uvicorn's default: 16 MB)
         ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
         lifespan="on",
         limit_concurrency=plan.http,  # the HTTP side's own budget of descriptors, apart from the devices' (rule 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -101,8 +102,10 @@ async def test_dc09_over_udp_and_an_unregistered_account(server: ServerProcess) 
         await loop.sock_sendall(sock, build_message("ADM-CID", 1, "ABCDEF99", "1101 01 001", timestamp=time.time()))
         reply = await asyncio.wait_for(loop.sock_recv(sock, 1024), 5)
     assert b'"ACK"0001' in reply and b"#ABCDEF99[]" in reply
-    opened = [e for e in await journal(server) if e["kind"] == "incident.opened"]
-    assert [(e["payload"]["device_id"], e["payload"]["elder_id"]) for e in opened] == [("ABCDEF99", None)]
+    entries = await journal(server)
+    assert [e for e in entries if e["kind"] == "incident.opened"] == []  # nobody registered it: no incident...
+    [alert] = [e for e in entries if e["kind"] == "devices.unknown_alarm"]  # ...but one alert for supervisors
+    assert "ABCDEF99" in json.dumps(alert["payload"])
 
 
 async def test_watch_link_and_sos_without_a_fix(server: ServerProcess, city_files: dict[str, Path]) -> None:

@@ -205,6 +205,40 @@ async def _authenticate(websocket: WebSocket, roles: tuple[str, ...]) -> Princip
     return principal
 
 
+#: a console or phone that takes no message for this long has stopped reading (its socket buffers are full): it
+#: is cut, its connection aborted, so that it holds neither a task nor a descriptor nor megabytes of queued frames
+STALL_S = 10.0
+
+
+class Stalled(Exception):
+    """A client took no message for :data:`STALL_S` seconds."""
+
+
+def _sender(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
+    """``websocket.send_text`` that gives up on a client which stopped reading (:class:`Stalled`)."""
+
+    async def send(text: str) -> None:
+        try:
+            async with asyncio.timeout(STALL_S):
+                await websocket.send_text(text)
+        except TimeoutError:
+            raise Stalled from None
+
+    return send
+
+
+def _abort(websocket: WebSocket) -> None:
+    """Drop a stalled client's connection at once. A close frame would wait behind the frames it does not read, and
+    a closed transport keeps its socket until its buffer drains, which for a stalled reader is never; so the
+    transport is aborted. Under uvicorn the ASGI ``send`` is bound to the connection's protocol, which holds the
+    transport; elsewhere (a test client) there is no socket to free."""
+    protocol = getattr(websocket._send, "__self__", None)
+    abort = getattr(getattr(protocol, "transport", None), "abort", None)  # uvloop's transport is no asyncio subclass
+    if callable(abort):
+        abort()
+    log.warning("a websocket client stopped reading for %.0f s: connection aborted", STALL_S)
+
+
 async def serve_console(
     websocket: WebSocket, core: Core, hub: ConsoleHub, who: Principal, revoked: asyncio.Event | None = None
 ) -> None:
@@ -214,6 +248,7 @@ async def serve_console(
     first message, with the number of incidents and calls of the snapshot, or the sequence it resumes from."""
     reach = who.reach
     outbox = hub.connect(reach)
+    send = _sender(websocket)
     try:
         after_text = websocket.query_params.get("after")
         digits = after_text is not None and after_text.isascii() and after_text.isdigit()
@@ -225,7 +260,7 @@ async def serve_console(
             for page, text in enumerate(snapshot.pages):
                 if page:
                     await asyncio.sleep(0)  # other consoles' pages, and alarms, between this one's
-                await websocket.send_text(text)
+                await send(text)
             last = snapshot.seq
         else:
             try:
@@ -235,16 +270,18 @@ async def serve_console(
                 return
             await core.engine.read("console", 0, actor=who.actor, filter="resume")
         if last < core.journal.durable_seq:  # a resume, or a shared snapshot a moment older than this console
-            caught = await _catch_up(websocket, core, who, last, revoked)
+            caught = await _catch_up(websocket, send, core, who, last, revoked)
             if caught is None:
                 return
             last = caught
         storage = core.storage.current if core.storage is not None else None
         if storage is not None and storage.state != "ok":  # rule 2a of console.live: told on every connect
-            await websocket.send_text(json.dumps(storage_message(storage), ensure_ascii=False))
+            await send(json.dumps(storage_message(storage), ensure_ascii=False))
         left = who.expires_at - core.clock.now()
-        sending = pump(outbox, websocket.send_text, after=last)
+        sending = pump(outbox, send, after=last)
         await _close(websocket, await _until_either(sending, _drain_client(websocket), left, revoked))
+    except Stalled:
+        _abort(websocket)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -252,7 +289,12 @@ async def serve_console(
 
 
 async def _catch_up(
-    websocket: WebSocket, core: Core, who: Principal, last: int, revoked: asyncio.Event | None
+    websocket: WebSocket,
+    send: Callable[[str], Coroutine[Any, Any, None]],
+    core: Core,
+    who: Principal,
+    last: int,
+    revoked: asyncio.Event | None,
 ) -> int | None:
     """Send the durable entries after ``last`` this person may see; the last seq read, or None when the token
     was revoked or expired meanwhile (the console is closed: a long catch-up stops with the rights it started)."""
@@ -265,7 +307,7 @@ async def _catch_up(
             return None
         for entry in entries:
             if who.reach.sees(core.views.entry_scope(entry)):
-                await websocket.send_text(entry.wire())
+                await send(entry.wire())
         last = entries[-1].seq
 
 
@@ -276,7 +318,7 @@ async def _until_either(
     revoked: asyncio.Event | None = None,
 ) -> str:
     """Run the sender and the receiver until one ends, the token expires or is revoked (a logout, the account
-    disabled, its rights changed): "lagging", "expired", "revoked" or "closed".
+    disabled, its rights changed): "lagging", "stalled" (it stopped reading), "expired", "revoked" or "closed".
 
     An anyio task group, not bare asyncio tasks: when the server (or a test client) cancels the handler,
     every part is cancelled with it and nothing is left running.
@@ -287,8 +329,12 @@ async def _until_either(
 
         async def send() -> None:
             nonlocal outcome
-            await sending
-            outcome = "lagging"
+            try:
+                await sending
+            except Stalled:
+                outcome = "stalled"
+            else:
+                outcome = "lagging"
             group.cancel_scope.cancel()
 
         async def receive() -> None:
@@ -318,12 +364,20 @@ async def _until_either(
 
 
 async def _close(websocket: WebSocket, outcome: str) -> None:
-    if outcome == "lagging":
-        await websocket.close(code=LAGGING, reason="lagging; resume from the last seq you received")
-    elif outcome == "expired":
-        await websocket.close(code=4401, reason="token expired; log in again")
-    elif outcome == "revoked":
-        await websocket.close(code=4401, reason="token revoked; log in again")
+    """Close with the code the outcome deserves; a client that does not take even the close frame is aborted."""
+    code, reason = {
+        "lagging": (LAGGING, "lagging; resume from the last seq you received"),
+        "expired": (4401, "token expired; log in again"),
+        "revoked": (4401, "token revoked; log in again"),
+    }.get(outcome, (0, ""))
+    if outcome == "stalled":
+        _abort(websocket)
+    elif code:
+        try:
+            async with asyncio.timeout(STALL_S):
+                await websocket.close(code=code, reason=reason)
+        except TimeoutError:
+            _abort(websocket)
 
 
 async def _drain_client(websocket: WebSocket) -> None:
@@ -342,11 +396,14 @@ async def serve_caregiver(
     outbox = hub.connect(responder_id)
     try:
         seq = core.journal.head_seq
-        await websocket.send_text(json.dumps(core.views.hello(responder_id), ensure_ascii=False))
+        send = _sender(websocket)
+        await send(json.dumps(core.views.hello(responder_id), ensure_ascii=False))
         left = who.expires_at - core.clock.now()
         commands = _phone_commands(websocket, core, who)
-        sending = pump(outbox, websocket.send_text, after=seq)
+        sending = pump(outbox, send, after=seq)
         await _close(websocket, await _until_either(sending, commands, left, revoked))
+    except Stalled:
+        _abort(websocket)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

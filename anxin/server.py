@@ -31,9 +31,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from console.app import create_app
 from dispatch.clock import Clock
@@ -226,6 +228,19 @@ def console_url(settings: Settings) -> str:
     return f"{scheme}://{settings.host}:{settings.http_port}"
 
 
+class AbortableWebSockets(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O websockets, lending the app a way to abort a connection (the scope extension
+    ``anxin.transport``): a console or phone that stopped reading is cut by console.app, which neither a close
+    frame (queued behind what it does not read) nor closing the transport (it waits for the buffer to drain) can do.
+    """
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        extensions = self.scope.setdefault("extensions", {})
+        if extensions is not None:
+            extensions["anxin.transport"] = {"abort": self.transport.abort}
+
+
 def make_server(settings: Settings) -> uvicorn.Server:
     """The one uvicorn setup, for ``serve`` and ``demo``."""
     limits = raise_descriptor_limit()  # first: the budgets are checked against the limit in force
@@ -240,7 +255,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         host=settings.host,
         port=settings.http_port,
         log_level="warning",
-        ws="websockets-sansio",
+        ws=AbortableWebSockets,
         ws_max_size=64 * 1024,  # a phone's command is under 4 KB and consoles send nothing (uvicorn's default: 16 MB)
         ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
         lifespan="on",

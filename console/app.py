@@ -230,10 +230,10 @@ def _sender(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
 def _abort(websocket: WebSocket) -> None:
     """Drop a stalled client's connection at once. A close frame would wait behind the frames it does not read, and
     a closed transport keeps its socket until its buffer drains, which for a stalled reader is never; so the
-    transport is aborted. Under uvicorn the ASGI ``send`` is bound to the connection's protocol, which holds the
-    transport; elsewhere (a test client) there is no socket to free."""
-    protocol = getattr(websocket._send, "__self__", None)
-    abort = getattr(getattr(protocol, "transport", None), "abort", None)  # uvloop's transport is no asyncio subclass
+    transport is aborted, through the server's ``anxin.transport`` scope extension (anxin.server). Without it (a
+    test client) there is no socket to free."""
+    extension = (websocket.scope.get("extensions") or {}).get("anxin.transport") or {}
+    abort = extension.get("abort")
     if callable(abort):
         abort()
     log.warning("a websocket client stopped reading for %.0f s: connection aborted", STALL_S)

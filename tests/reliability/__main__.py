@@ -23,6 +23,7 @@ CASES: dict[str, Case] = {
     "unknown": lambda quick: [abuse.unknown_flood(polls=10_000 if quick else 100_000)],
     "disk": lambda quick: [abuse.disk_full()],
     "consoles": lambda quick: [abuse.slow_consoles(quick=quick)],
+    "reconnect": lambda quick: [abuse.reconnecting_consoles(quick=quick)],
 }
 
 

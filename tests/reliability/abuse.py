@@ -28,6 +28,7 @@ import httpx
 import websockets
 
 from gateway.dc09 import build_message
+from tests.console.test_bulk import RESPONDERS, consoles_reconnect, seed, start
 from tests.process import ADMIN_PASSWORD
 from tests.reliability.accounts import Account
 from tests.reliability.common import DeviceServer, Result, has_setting, journal_head, open_fds, registry, rss_kib
@@ -513,4 +514,32 @@ def slow_consoles(quick: bool = False) -> Result:
     floor_p99, during_p99 = float(f["floor_p99"]), float(f["p99"])  # type: ignore[arg-type]
     if during_p99 > max(10 * floor_p99, 250.0):
         result.fail("ACK latency suffered while consoles stalled")
+    return result
+
+
+# -- consoles reconnecting ----------------------------------------------------------------------------------
+
+
+def reconnecting_consoles(quick: bool = False) -> Result:
+    """Hundreds of consoles reconnecting at once to a multi-MB snapshot (after a network blip at the centre) while a
+    pendant sends SOS after SOS: its ACKs stay fast, every console gets its whole snapshot."""
+    result = Result("consoles reconnect")
+    consoles = 60 if quick else 500
+    server = start(seed(Path(tempfile.mkdtemp(prefix="anxin-reconnect-")), elders=401, responders=RESPONDERS))
+    try:
+        f = asyncio.run(consoles_reconnect(server, consoles, seed_incidents=400))
+    finally:
+        server.stop()
+    floor, during = [1000 * s for s in f["floor"]], [1000 * s for s in f["during"]]
+    result.figures = {
+        "consoles": f"{f['consoles']}/{consoles}",
+        "snapshot MB": round(f["snapshot_bytes"] / 1e6, 1),
+        "took s": round(f["took_s"], 1),
+        "ACK p50/p99/max ms floor": f"{median(floor)}/{p99(floor)}/{round(max(floor), 1)}",
+        "ACK p50/p99/max ms during": f"{median(during)}/{p99(during)}/{round(max(during), 1)}",
+    }
+    if f["consoles"] != consoles:
+        result.fail(f"{consoles - f['consoles']} consoles did not get their whole snapshot")
+    if max(during) > max(250.0, 10 * max(floor)):
+        result.fail("an SOS ACK waited for the consoles")
     return result

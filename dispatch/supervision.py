@@ -11,6 +11,9 @@ What it owns
 Rules
     1. A device that reports clears its own "missed check-in" condition; its deadline is then its last report
        plus its interval times the grace factor.
+       A report its codec marks ``authenticated: False`` (a plain DC-09 frame for an account that has a key)
+       is recorded as what it is, a tamper alarm, and is no sign of life: it neither resets the deadline nor
+       clears the condition, so a forger cannot hide a dead unit.
     2. Check-ins and links are not journaled one by one (a city's heartbeats would drown the record);
        positions are journaled at most every ``POSITION_EVERY_S`` or when the wearer moved
        ``POSITION_MOVE_M``; alarms, restores and health readings always are.
@@ -164,9 +167,12 @@ class Supervision:
             self._unknown(report, actor, now)
             return
         drill = device.drill
-        status = self._seen(device, report.battery, now)
-        self._state.timers.set(("checkin", device.device_id), now + device.checkin_s * self._grace)
-        engine.clear_condition(device.device_id, "missed_checkin", "device reported again", actor, drill)
+        if report.detail.get("authenticated", True):  # a frame that failed the device's key is no sign of life
+            status = self._seen(device, report.battery, now)
+            self._state.timers.set(("checkin", device.device_id), now + device.checkin_s * self._grace)
+            engine.clear_condition(device.device_id, "missed_checkin", "device reported again", actor, drill)
+        else:
+            status = self._state.device(device.device_id)
         if self._repeated(report, now):
             return
         flag = None

@@ -86,7 +86,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast, get_args
 
@@ -610,7 +610,11 @@ class Dc09Codec:
                 events = _events(header, content["data"], content["extended"], header.rest, device_time)
             except ProtocolError:
                 events = ()
-            urgent = tuple(e for e in events if e.kind == "alarm" and e.alarm_type in URGENT_TYPES)
+            urgent = tuple(
+                replace(e, detail={**e.detail, "authenticated": False})
+                for e in events
+                if e.kind == "alarm" and e.alarm_type in URGENT_TYPES
+            )
             if urgent:
                 self.counters["plain_keyed_accepted"] += 1
                 return Decoded(events=(*urgent, tamper), reply=self._ack(header, None, now))
@@ -743,6 +747,7 @@ def _tamper_event(header: _Header, now: float) -> DeviceEvent:
             "receiver": header.receiver,
             "prefix": header.prefix,
             "encrypted": False,
+            "authenticated": False,  # not a sign of life: it does not reset the device's check-in (rule 7)
         },
     )
 

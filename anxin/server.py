@@ -23,6 +23,7 @@ Rules
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import resource
@@ -35,6 +36,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from console.app import create_app
@@ -124,7 +126,7 @@ class DescriptorPlan:
     def of(cls, settings: Settings, options: list[str], limit: int, hard: int) -> DescriptorPlan:
         """Share ``limit`` descriptors; a cap left unset gets an equal share of what the set ones leave."""
         reserve = settings.descriptor_reserve
-        http = settings.http_max_connections or max(MIN_SHARE, min(1000, (limit - reserve) // 4))
+        http = settings.http_max_connections or max(MIN_SHARE, (limit - reserve) // 4)
         budgets = settings.device_budgets
         fixed = {o: n for o in options if (n := budgets[o].max_connections if o in budgets else None) is not None}
         auto = [o for o in options if o not in fixed]
@@ -241,6 +243,19 @@ class AbortableWebSockets(WebSocketsSansIOProtocol):
             extensions["anxin.transport"] = {"abort": self.transport.abort}
 
 
+class GuardedHttp(H11Protocol):
+    """uvicorn's HTTP/1.1, with a deadline for a new connection's first byte: a socket that is opened and never
+    speaks (the cheapest way to hold the HTTP side's descriptors, which consoles' and phones' websockets share under
+    ``limit_concurrency``) is closed after ``first_byte_s`` (the setting ``http_first_byte_s``). A client that
+    trickles its headers is the reverse proxy's to time out (docs/security.md, TLS and reverse proxies)."""
+
+    first_byte_s = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.first_byte_s, self.timeout_keep_alive_handler)
+
+
 def make_server(settings: Settings) -> uvicorn.Server:
     """The one uvicorn setup, for ``serve`` and ``demo``."""
     limits = raise_descriptor_limit()  # first: the budgets are checked against the limit in force
@@ -255,11 +270,14 @@ def make_server(settings: Settings) -> uvicorn.Server:
         host=settings.host,
         port=settings.http_port,
         log_level="warning",
+        http=type("GuardedHttp", (GuardedHttp,), {"first_byte_s": settings.http_first_byte_s}),
         ws=AbortableWebSockets,
         ws_max_size=64 * 1024,  # a phone's command is under 4 KB and consoles send nothing (uvicorn's default: 16 MB)
         ws_per_message_deflate=False,  # one compression per console per message costs more than it saves on a LAN
         lifespan="on",
-        limit_concurrency=plan.http,  # the HTTP side's own budget of descriptors, apart from the devices' (rule 5)
+        # the HTTP side's own budget of descriptors, apart from the devices' (rule 5); consoles' and phones'
+        # websockets count in it, so its default is a quarter of the descriptors, not a small number
+        limit_concurrency=plan.http,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
         proxy_headers=True,

@@ -136,7 +136,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             body["error"] = str(failure)
         if core.storage is not None:  # low: still ok, but say so; full: only alarms are taken in
             body["storage"] = core.storage.current.as_dict()
-            body["ok"] = failure is None and core.storage.current.state != "full"
+            body["ok"] = failure is None and not core.storage.full
         anchor = core.anchor
         if anchor is not None:  # the chain's signed checkpoints: failing, they leave alarms alone but not the record
             last = anchor.last

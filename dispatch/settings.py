@@ -74,9 +74,12 @@ class Settings(BaseSettings):
     device_max_per_address: int = Field(256, ge=1, le=1_000_000)
     #: seconds a device frame may take from its first byte to its last
     device_partial_s: float = Field(30.0, gt=0, le=3600)
-    #: HTTP and websocket connections at once (uvicorn's limit_concurrency; None: a quarter of the descriptors, at
-    #: most 1000), and descriptors kept for the journal, logs, anchor and listening sockets
+    #: HTTP and websocket connections at once (uvicorn's limit_concurrency, beyond which HTTP answers 503; consoles'
+    #: and phones' websockets count in it; None: a quarter of the descriptors), and descriptors kept for the
+    #: journal, logs, anchor and listening sockets
     http_max_connections: int | None = Field(None, ge=16, le=1_000_000)
+    #: seconds a new HTTP connection may stay silent (no byte) before it is closed
+    http_first_byte_s: float = Field(10.0, gt=0, le=300)
     descriptor_reserve: int = Field(128, ge=32, le=100_000)
 
     # unknown and implausible devices (dispatch.supervision): what unregistered devices say is counted in memory

@@ -29,6 +29,7 @@ SEAMS = {
     "dispatch.registry",  # the registry's record types
     "dispatch.scopes",  # who may see what: the reach the views filter by
     "dispatch.settings",
+    "dispatch.storage",  # the disk's state, for the banner and /healthz
     "dispatch.triage",  # the alarm types
     "dispatch.views",  # every read
 }

@@ -21,10 +21,11 @@ Rules
     4. A refused item (an unknown elder, a bad alarm type) raises to its submitter and writes nothing; a
        journal that cannot commit raises :class:`~dispatch.errors.JournalError` to every submitter, so nothing
        is acknowledged that is not recorded.
-    5. While the storage is full or the journal cannot commit (:mod:`dispatch.storage`), routine device traffic
-       -- link tests and heartbeats among it -- is refused with :class:`~dispatch.errors.JournalError`, even when it
-       would write nothing: a receiver that cannot record an alarm must not look healthy to a transmitter, which
-       then uses its backup path. Alarms are still tried: only what truly commits is acknowledged.
+    5. While the storage is full or the journal cannot commit (:mod:`dispatch.storage`), device traffic without an
+       alarm -- link tests, heartbeats, positions, readings, restores -- is refused with
+       :class:`~dispatch.errors.JournalError`, even when it would write nothing: a receiver that cannot record an
+       alarm must not look healthy to a transmitter, which then uses its backup path. Alarms of every kind (a
+       technical one and a tamper alarm too) are still tried: only what truly commits is acknowledged.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class Intake:
         if not reports:
             return
         rank = _device_rank(reports)
-        if rank == ROUTINE and self._storage.full:  # rule 5: not acknowledged, so the device tries its backup
+        if self._storage.full and not any(r.kind == "alarm" for r in reports):  # rule 5: the device tries its backup
             self.counters["refused_storage"] += 1
             raise self._journal.failure or JournalError("storage full: routine device traffic is not taken in")
         await self._submit(rank, lambda: self._engine.device_reports(reports))

@@ -125,10 +125,12 @@ class Supervision:
         This runs for every heartbeat of a city's devices: two passes over the reports, no allocation.
         """
         devices, conditions = self._directory.devices, self._state.conditions
+        current = self.unknown.current
+        alerted = current is not None and current.alerted  # this interval's alert is written: alarms only count
         for report in reports:
             device = devices.get(report.device_id)
             if device is None:
-                if report.kind == "alarm":
+                if report.kind == "alarm" and not alerted:
                     return False
             elif report.kind not in QUICK_KINDS or (report.device_id, "missed_checkin", device.drill) in conditions:
                 return False

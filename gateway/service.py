@@ -52,6 +52,10 @@ from gateway.registry import DEFAULT_POLICY, DatagramCodec, DeviceLookup, Device
 
 log = logging.getLogger("anxin.gateway")
 
+#: datagrams of one listener being recorded at once; more are dropped unanswered and counted (a spoofed flood must
+#: not grow tasks without bound; a real transmitter repeats an unanswered message)
+MAX_DATAGRAMS_IN_FLIGHT = 1000
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: the period of the link test each built-in protocol's devices send while they have nothing else to say, by
@@ -157,6 +161,7 @@ class Gateway:
         self._pools: dict[str, _Pool] = {}
         self._interval: Counter[str] = Counter()  # what happened since the last summary
         self._last_error = ""  # the last unexpected error of the interval, for the summary
+        self._traced = False  # a bug's traceback was logged this interval
         self._summary_at = clock.now()
         self._accept_filter = _AcceptErrors(self.count)
         self._sweeper: asyncio.Task[None] | None = None
@@ -232,6 +237,7 @@ class Gateway:
             return
         counts, self._interval = self._interval, Counter()
         since, self._summary_at = now - self._summary_at, now
+        self._traced = False
         error, self._last_error = self._last_error, ""
         if counts:
             what = ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
@@ -241,10 +247,15 @@ class Gateway:
                 f"; last error: {error}" if error else "",
             )  # fmt: skip
 
-    def error(self, protocol: str, what: str, exc: BaseException) -> None:
-        """An error of a connection or datagram, counted; its text goes into the next summary."""
+    def error(self, protocol: str, what: str, exc: BaseException, *, bug: bool = False) -> None:
+        """An error of a connection or datagram, counted; its text goes into the next summary. A ``bug`` (not a
+        refusal) is also logged with its traceback, the first of each interval, for the engineer on call."""
         self.count(what, protocol)
         self._last_error = f"{protocol}: {type(exc).__name__}: {exc}"[:500]
+        if bug and not self._traced:
+            self._traced = True
+            log.error("gateway: %s: %s (a bug; the next ones this interval are only counted)", protocol, what,
+                      exc_info=exc)  # fmt: skip
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -379,7 +390,7 @@ class _DeviceConnection(asyncio.Protocol):
             self.abort()
             return
         except Exception as exc:  # a bug of ours: drop the connection (the device reconnects and repeats)
-            self._gateway.error(self._protocol, "failed", exc)
+            self._gateway.error(self._protocol, "failed", exc, bug=True)
             self.abort()
             return
         self._write(replies)
@@ -433,23 +444,42 @@ class _Datagrams(asyncio.DatagramProtocol):
         self._codec = codec
         self._transport: asyncio.DatagramTransport | None = None
         self.pool: _Pool | None = None
+        self.in_flight = 0  # datagrams being recorded, each a task: bounded (MAX_DATAGRAMS_IN_FLIGHT)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        gateway, name = self._gateway, self.pool.name if self.pool is not None else "udp"
         if self.pool is not None and not self.pool.budget.allows(str(addr[0])):
-            self._gateway.count("not_allowed_datagrams", self.pool.name)
+            gateway.count("not_allowed_datagrams", name)
             return
-        results = self._codec.datagram(data, self._gateway._clock.now())
-        self._gateway.spawn(self._reply(results, addr))
+        now = gateway._clock.now()
+        results = self._codec.datagram(data, now)
+        quick = gateway.quick_replies(results, now)  # a link test needs nothing written: answered at once
+        if quick is not None:
+            self._send(quick, addr)
+            return
+        if self.in_flight >= MAX_DATAGRAMS_IN_FLIGHT:  # a flood: dropped unanswered (a real device repeats)
+            gateway.count("datagrams_dropped", name)
+            return
+        self.in_flight += 1
+        gateway.spawn(self._reply(results, addr, name))
 
-    async def _reply(self, results: list[Decoded], addr: tuple[str | int, ...]) -> None:
+    async def _reply(self, results: list[Decoded], addr: tuple[str | int, ...], name: str) -> None:
         try:
             replies = await self._gateway.answer(results)
         except JournalError as exc:
-            self._gateway.error(self.pool.name if self.pool else "udp", "unacknowledged_datagrams", exc)
+            self._gateway.error(name, "unacknowledged_datagrams", exc)
             return
+        except Exception as exc:  # a bug of ours: unanswered (the transmitter repeats), counted, traced once
+            self._gateway.error(name, "failed_datagrams", exc, bug=True)
+            return
+        finally:
+            self.in_flight -= 1
+        self._send(replies, addr)
+
+    def _send(self, replies: list[bytes], addr: tuple[str | int, ...]) -> None:
         if self._transport is not None:
             for reply in replies:
                 self._transport.sendto(reply, addr)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from dispatch.clock import ManualClock
 from dispatch.core import Core
+from dispatch.devices import DeviceReport
 from dispatch.entries import Note, PositionImplausible, UnknownAlarm, UnknownDevices
 from dispatch.scopes import ALL, Reach
 from dispatch.views import Views
@@ -213,3 +214,16 @@ async def test_over_real_udp_and_tcp_the_unknown_flood_is_acked_and_opens_nothin
         assert interval is not None and (interval.alarms, interval.frames) == (300, 350)
     finally:
         await gateway.stop()
+
+
+async def test_once_the_interval_is_alerted_unknown_alarms_are_only_counted_on_the_quick_path(core: Core) -> None:
+    """A flood of spoofed SOS from unknown accounts must not queue in the urgent rank beside a real SOS."""
+    now = core.clock.now()
+    ghost = [DeviceReport("sia-dc09", f"ghost{n}", "alarm", "CID:1101", alarm_type="sos") for n in range(3)]
+    assert not core.intake.checkin([ghost[0]], now)  # the interval's first: the full path writes the alert
+    await core.intake.devices([ghost[0]])
+    head = core.journal.head_seq
+    assert core.intake.checkin([ghost[1]], now) and core.intake.checkin([ghost[2]], now)  # counted, ACKed at once
+    assert core.journal.head_seq == head and core.intake.waiting() == 0
+    interval = engine_of(core).supervision.unknown.current
+    assert interval is not None and interval.alarms == 3

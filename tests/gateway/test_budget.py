@@ -24,7 +24,7 @@ from dispatch.clock import ManualClock
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
 from gateway.dc09 import build_message
-from gateway.service import ACCEPT_ERROR, Budget, idle_default
+from gateway.service import ACCEPT_ERROR, MAX_DATAGRAMS_IN_FLIGHT, Budget, idle_default
 from tests.conftest import NO_DEVICE_PORTS, settings_for
 
 LK = b"[SG*8800000015*0002*LK]"  # a watch's link test, from an unregistered watch (answered or not: activity)
@@ -267,3 +267,25 @@ async def test_a_real_descriptor_shortage_is_counted_not_logged_per_accept(
         finally:
             for client in clients:
                 client.close()
+
+
+async def test_datagrams_being_recorded_are_bounded_a_flood_is_dropped_and_counted(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """While the core is busy (here: its intake stopped), a UDP flood does not grow tasks without bound."""
+    async with served(with_budgets(tmp_path, dc09={}), clock) as server:
+        gateway, port = server.gateway, server.gateway.ports["sia-dc09"]
+        await server.core.intake.stop()
+        flood = 2 * MAX_DATAGRAMS_IN_FLIGHT  # some are lost in the kernel's buffer: UDP
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                for n in range(flood):  # unknown accounts' SOS: the full path while the interval has no alert yet
+                    frame = build_message("ADM-CID", n % 9999 + 1, f"F{n:06d}", "1101 01 001")
+                    sock.sendto(frame, ("127.0.0.1", port))
+                    if n % 20 == 0:
+                        await asyncio.sleep(0.001)
+                await until(lambda: gateway.counters["sia-dc09.datagrams_dropped"] >= 100, "the excess dropped")
+            assert len(gateway._tasks) <= MAX_DATAGRAMS_IN_FLIGHT
+        finally:
+            server.core.intake.start()  # the core catches up: what was taken in is answered, nothing hangs
+        await until(lambda: not gateway._tasks, "the taken datagrams answered")

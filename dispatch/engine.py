@@ -779,73 +779,71 @@ class Engine:
     ) -> None:
         self._responder_profile(responder_id)
         async with self._txn():
-            status = self.state.responder(responder_id)
-            if not on and status.assignment_id is not None:
-                assignment = self.state.assignments[status.assignment_id]
-                if assignment.state is not AssignmentState.OFFERED:
-                    raise Conflict(
-                        f"{responder_id} is on job {assignment.incident_id}; finish it first",
-                        code="responder_on_job",
-                        params={"responder": self._name(responder_id), "incident": assignment.incident_id},
-                    )
-                incident = self.state.incidents[assignment.incident_id]
-                self.emit(
-                    OfferWithdrawn(assignment.assignment_id, responder_id, "responder went off duty"),
-                    actor=actor,
-                    incident=incident,
-                )
-                await self._dispatch_next(incident)
+            if not on:
+                self._refuse_if_on_job(responder_id)
+                await self._withdraw_offer(responder_id, actor)
             self.emit(_duty(responder_id, on, lat, lon), actor=actor)
 
     async def set_roster(self, roster: Sequence[RosterLine], *, actor: str) -> int:
         """A supervisor sets many responders on or off duty at once (a shift roster). Returns how many changed.
 
-        Checked first: an unknown responder, or taking someone off duty in the middle of a job, refuses the
-        whole roster and writes nothing. Then it is written in chunks of :data:`ROSTER_CHUNK` lines, each one
-        commit, the lock released and the loop yielded between chunks: an alarm arriving mid-roster is handled
-        at once, not after the last line (one commit for 200,000 lines held SOS ACKs for 5 s). So a roster is
-        not one commit: a crash between chunks leaves the first chunks written (each line is whole, and a
-        roster sent again writes the same duties). What changed between the check and a line's chunk is
-        checked again there: someone taken off duty who was offered a job meanwhile has the offer withdrawn
-        (as :meth:`set_duty` does); someone who accepted a job meanwhile stays on duty (that line is skipped
-        and not counted).
+        Checked first: an unknown responder, or taking someone off duty in the middle of a job (an accepted or
+        started one; an offer they hold is withdrawn, as :meth:`set_duty` does), refuses the whole roster and
+        writes nothing. Then it is written in chunks of :data:`ROSTER_CHUNK` lines, each one commit, the lock
+        released and the loop yielded between chunks: an alarm arriving mid-roster is handled at once, not after
+        the last line (one commit for 200,000 lines held SOS ACKs for 5 s). So a roster is not one commit: a
+        crash between chunks leaves the first chunks written (each line is whole, and a roster sent again writes
+        the same duties). Someone who accepted a job between the check and their line's chunk stays on duty
+        (that line is skipped and not counted).
         """
         for responder_id, on, _, _ in roster:
             self._responder_profile(responder_id)
-            status = self.state.responders.get(responder_id)
-            if not on and status is not None and status.assignment_id is not None:
-                held = self.state.assignments[status.assignment_id]
-                raise Conflict(
-                    f"{responder_id} holds {status.assignment_id}; finish or withdraw it first",
-                    code="responder_on_job",
-                    params={"responder": self._name(responder_id), "incident": held.incident_id},
-                )
+            if not on:
+                self._refuse_if_on_job(responder_id)
         changed = 0
         for start in range(0, len(roster), ROSTER_CHUNK):
             if start:
                 await asyncio.sleep(0)  # whatever waits for the lock (an alarm) goes before the next chunk
             async with self._txn():
                 for responder_id, on, lat, lon in roster[start : start + ROSTER_CHUNK]:
-                    if not on and not await self._release_for_roster(responder_id, actor):
-                        continue
+                    if not on:
+                        if self._job_of(responder_id) is not None:
+                            continue
+                        await self._withdraw_offer(responder_id, actor)
                     self.emit(_duty(responder_id, on, lat, lon), actor=actor)
                     changed += 1
         return changed
 
-    async def _release_for_roster(self, responder_id: str, actor: str) -> bool:
-        """Before a roster takes someone off duty: withdraw an offer made since the roster was checked; False if
-        they accepted a job meanwhile (they stay on duty). The lock is held."""
+    def _job_of(self, responder_id: str) -> Assignment | None:
+        """The job someone is on (accepted or started; an offer is not a job), or None."""
         status = self.state.responders.get(responder_id)
         if status is None or status.assignment_id is None:
-            return True
+            return None
+        assignment = self.state.assignments[status.assignment_id]
+        return None if assignment.state is AssignmentState.OFFERED else assignment
+
+    def _refuse_if_on_job(self, responder_id: str) -> None:
+        job = self._job_of(responder_id)
+        if job is not None:
+            raise Conflict(
+                f"{responder_id} is on job {job.incident_id}; finish it first",
+                code="responder_on_job",
+                params={"responder": self._name(responder_id), "incident": job.incident_id},
+            )
+
+    async def _withdraw_offer(self, responder_id: str, actor: str) -> None:
+        """Someone going off duty: the offer they hold, if any, is withdrawn and the next candidate offered. The
+        lock is held."""
+        status = self.state.responders.get(responder_id)
+        if status is None or status.assignment_id is None:
+            return
         assignment = self.state.assignments[status.assignment_id]
         if assignment.state is not AssignmentState.OFFERED:
-            return False
+            return
         incident = self.state.incidents[assignment.incident_id]
         withdrawn = OfferWithdrawn(assignment.assignment_id, responder_id, "responder went off duty")
         self.emit(withdrawn, actor=actor, incident=incident)
         await self._dispatch_next(incident)
-        return True
 
     async def set_position(self, responder_id: str, lat: float, lon: float, *, actor: str) -> None:
         self._responder_profile(responder_id)

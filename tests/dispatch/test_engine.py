@@ -70,6 +70,21 @@ async def test_decline_offers_the_next_candidate(core: Core) -> None:
     assert (first.state, second.responder_id) == (AssignmentState.DECLINED, "c_mid")
 
 
+async def test_a_roster_taking_someone_off_duty_withdraws_their_offer_but_never_ends_a_job(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid", "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="operator:o", source="api", elder_id="e1")
+    (offer,) = engine_of(core).state.active_assignments(incident)
+    assert offer.responder_id == "c_near"
+    changed = await core.engine.set_roster([("c_near", False, None, None)], actor="supervisor:s")
+    (moved,) = engine_of(core).state.active_assignments(incident)
+    assert changed == 1 and offer.state is AssignmentState.WITHDRAWN and moved.responder_id == "c_mid"
+    await core.engine.reply_offer(moved.assignment_id, "c_mid", True)
+    with pytest.raises(Conflict) as on_job:  # the whole roster is refused, nothing written
+        await core.engine.set_roster([("c_far", False, None, None), ("c_mid", False, None, None)], actor="s")
+    assert on_job.value.code == "responder_on_job"
+    assert engine_of(core).state.responders["c_far"].on_duty
+
+
 async def test_unacknowledged_alarm_escalates_to_supervisors_once(core: Core, clock: ManualClock) -> None:
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     clock.advance(59)

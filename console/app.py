@@ -14,8 +14,11 @@ import contextlib
 import json
 import logging
 import math
+import re
 import secrets
 import sqlite3
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -116,8 +119,11 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     @app.exception_handler(sqlite3.OperationalError)
     async def storage_error(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
         # the accounts' tables live beside the journal: a full or read-only disk refuses them as it refuses the
-        # journal, and the answer is the journal's (503, nothing was done), not a bare 500
-        log.warning("storage refused %s %s: %s", request.method, request.url.path, exc)
+        # journal, and the answer is the journal's (503, nothing was done), not a bare 500; any other SQLite error
+        # is a bug of ours (500)
+        if not _STORAGE_TROUBLE.search(str(exc)):
+            raise exc
+        QUIET.warning("storage", "storage refused a request (e.g. %s %s): %s", request.method, request.url.path, exc)
         detail = "the service record cannot be written now"
         return JSONResponse({"detail": detail, "code": "journal_unavailable", "params": {}, "field": None}, 503)
 
@@ -205,6 +211,31 @@ async def _authenticate(websocket: WebSocket, roles: tuple[str, ...]) -> Princip
     return principal
 
 
+#: what SQLite says when the disk, not the query, is the trouble
+_STORAGE_TROUBLE = re.compile(r"disk|full|readonly|read-only|I/O|locked|unable to open", re.IGNORECASE)
+
+
+class Quiet:
+    """A kind of event logged at most once per ``every_s``, with how many there were since: a flood of failing
+    requests or stalled consoles must not fill the log (the monotonic clock: when a log line is written is not a
+    decision of the domain)."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._since: Counter[str] = Counter()
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        self._since[kind] += 1
+        if now - self._last.get(kind, -math.inf) >= self.every_s:
+            count, self._since[kind] = self._since[kind], 0
+            self._last[kind] = now
+            log.warning(message + (f" ({count} such since the last line)" if count > 1 else ""), *args)
+
+
+QUIET = Quiet()
+
 #: a console or phone that takes no message for this long has stopped reading (its socket buffers are full): it
 #: is cut, its connection aborted, so that it holds neither a task nor a descriptor nor megabytes of queued frames
 STALL_S = 10.0
@@ -236,7 +267,7 @@ def _abort(websocket: WebSocket) -> None:
     abort = extension.get("abort")
     if callable(abort):
         abort()
-    log.warning("a websocket client stopped reading for %.0f s: connection aborted", STALL_S)
+    QUIET.warning("stalled", "a websocket client stopped reading for %.0f s: connection aborted", STALL_S)
 
 
 async def serve_console(

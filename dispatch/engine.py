@@ -111,6 +111,8 @@ OUTSIDE_SERVICES = {"120": "medical emergency", "110": "police", "119": "fire"}
 CAREGIVER_STATUSES = ("en_route", "on_scene", "done")
 #: roster lines written per commit, the lock released between commits: about 10 ms of engine work each
 ROSTER_CHUNK = 250
+#: reads shown while the journal could not commit, kept to be written when it can (the rest only counted)
+OWED_READS_MAX = 10_000
 
 
 class Engine:
@@ -979,12 +981,12 @@ class Engine:
         self._read_now(key)
 
     def _owe_read(self, fact: RecordsRead, actor: str) -> None:
-        if len(self._owed_reads) >= 10_000:
+        if not self._owed_reads and not self._owed_overflow:  # the first of a failure, not one line per read
+            log.warning("reads of personal records are owed to the record until the journal commits again")
+        if len(self._owed_reads) >= OWED_READS_MAX:
             self._owed_overflow += 1
             return
         self._owed_reads.append((fact, actor))
-        log.warning("read by %s of %s (%d shown) owed to the record until the journal commits", actor, fact.what,
-                    fact.count)  # fmt: skip
 
     def _pay_owed_reads(self) -> None:
         if not self._owed_reads and not self._owed_overflow:
@@ -1000,9 +1002,12 @@ class Engine:
                     if overflow:
                         self.emit(RecordsRead("owed", overflow, (), "reads lost while the disk was full"),
                                   actor="system:storage")  # fmt: skip
-            except JournalError:  # failed again: owed again
-                self._owed_reads[:0] = owed
-                self._owed_overflow += overflow
+            except JournalError:  # failed again: owed again, still within the bound
+                kept = owed + self._owed_reads
+                self._owed_reads = kept[:OWED_READS_MAX]
+                self._owed_overflow += overflow + len(kept) - len(self._owed_reads)
+            else:
+                log.warning("%d owed reads of personal records are on record now", len(owed) + overflow)
 
         task = asyncio.get_running_loop().create_task(pay(), name="owed-reads")
         self._background.add(task)

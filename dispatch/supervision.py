@@ -169,7 +169,8 @@ class Supervision:
             self._unknown(report, actor, now)
             return
         drill = device.drill
-        if report.detail.get("authenticated", True):  # a frame that failed the device's key is no sign of life
+        authenticated = report.detail.get("authenticated", True) is not False
+        if authenticated:  # a frame that failed the device's key is no sign of life, and its position is not believed
             status = self._seen(device, report.battery, now)
             self._state.timers.set(("checkin", device.device_id), now + device.checkin_s * self._grace)
             engine.clear_condition(device.device_id, "missed_checkin", "device reported again", actor, drill)
@@ -178,15 +179,15 @@ class Supervision:
         if self._repeated(report, now):
             return
         flag = None
-        if report.lat is not None and report.lon is not None:
+        if report.lat is not None and report.lon is not None and authenticated:
             flag = self._implausible(device, report.lat, report.lon, status, now)
             if flag is None:
                 self._position(device, report.lat, report.lon, status, now)
         if report.kind == "alarm" and report.alarm_type is not None:
             elder = self._directory.elders.get(device.elder_id)
             alarm = _alarm(report, actor, elder, drill)
-            if flag is not None:  # raised all the same, where the device last plausibly was (rule 8)
-                alarm = replace(alarm, lat=status.lat, lon=status.lon)
+            if flag is not None or not authenticated:  # raised all the same, where the device last plausibly was
+                alarm = replace(alarm, lat=status.lat, lon=status.lon)  # (rule 8), or was before a forger spoke
             incident, _ = await engine.open_alarm(alarm)
             if flag is not None:
                 self._flagged[device.device_id] = (now, 0)

@@ -109,6 +109,18 @@ async def test_a_frame_that_failed_its_key_is_a_tamper_alarm_and_no_sign_of_life
     assert engine_of(core).state.devices["1234"].last_seen == seen
 
 
+async def test_an_sos_taken_without_its_key_is_raised_where_the_device_last_was_not_where_it_says(
+    core: Core,
+) -> None:
+    watch = {"device_id": "8800000015", "protocol": "watch", "code": "WATCH:UD"}
+    await submit(core, report(kind="position", alarm_type=None, lat=24.52, lon=117.71, **watch))
+    forged = {"detail": {"authenticated": False}, "lat": 31.23, "lon": 121.47, "dedup": "plain-sos-1"}  # Shanghai
+    await submit(core, report(**{**watch, "code": "CID:1101"}, **forged))  # accepted under "accept-sos"
+    (sos,) = [i for i in engine_of(core).state.incidents.values() if i.alarm_type == "sos"]
+    assert (sos.lat, sos.lon) == (24.52, 117.71)
+    assert engine_of(core).state.devices["8800000015"].lat == 24.52  # the elder was not moved either
+
+
 async def test_positions_are_journaled_sparingly(core: Core, clock: ManualClock) -> None:
     head = core.journal.head_seq
     watch = {"device_id": "8800000015", "protocol": "watch", "code": "WATCH:UD"}

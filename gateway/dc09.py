@@ -522,6 +522,11 @@ class Dc09Codec:
 
     # -- entry points ---------------------------------------------------------------------------------------
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of a frame begun and not yet ended, held back for its rest (never more than ``max_frame``)."""
+        return len(self._framer._buf) if self._framer.pending else 0
+
     def receive_data(self, data: bytes, now: float) -> list[Decoded]:
         """Feed bytes read from a TCP connection; the outcome of every frame they complete, in order."""
         _check_call(data, now)

@@ -79,6 +79,11 @@ class StreamCodec(Protocol):
 
     counters: Counter[str]
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of a frame in progress, held for its rest (the gateway's partial-frame deadline runs on it)."""
+        ...
+
     def receive_data(self, data: bytes, now: float) -> list[Decoded]: ...
 
 

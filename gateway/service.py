@@ -362,7 +362,7 @@ class _DeviceConnection(asyncio.Protocol):
         pool.by_last_byte.pop(self, None)  # to the end: the most recent
         pool.by_last_byte[self] = None
         results = self._codec.receive_data(data, now)
-        self._track_frame(results, now)
+        self._track_frame(now)
         quick = gateway.quick_replies(results, now)
         if quick is not None:
             self._write(quick)
@@ -371,11 +371,10 @@ class _DeviceConnection(asyncio.Protocol):
         self._transport.pause_reading()
         gateway.spawn(self._record(results))
 
-    def _track_frame(self, results: list[Decoded], now: float) -> None:
+    def _track_frame(self, now: float) -> None:
         """Start or end the partial-frame clock: bytes held by the codec are a frame in progress."""
-        buffered = getattr(self._codec, "buffered", None)
-        pending = buffered > 0 if isinstance(buffered, int) else not results  # a codec that does not say: a read
-        frames = self._pool.by_frame_start  # that completed no frame began one
+        pending = self._codec.buffered > 0
+        frames = self._pool.by_frame_start
         if pending and self not in frames:
             self.frame_start = now
             frames[self] = None

@@ -36,6 +36,10 @@ class TinyCodec:
         self.counters: Counter[str] = Counter()
         self._buffer = b""
 
+    @property
+    def buffered(self) -> int:  # a line begun: the gateway's partial-frame deadline runs
+        return len(self._buffer)
+
     def receive_data(self, data: bytes, now: float) -> list[Decoded]:
         self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")

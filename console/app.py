@@ -67,7 +67,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             await accounts.create_schema()
             await ensure_admin(accounts, settings)
             core.views.name_staff({account.username: account.name for account in await accounts.all()})
-            consoles, phones = ConsoleHub(core.bus, core.views), CaregiverHub(core.bus, core.views)
+            consoles, phones = ConsoleHub(core.bus, core.views, core.clock), CaregiverHub(core.bus, core.views)
             consoles.start()
             phones.start()
             if core.storage is not None:  # the banner of a low or full disk (dispatch.storage)

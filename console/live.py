@@ -30,12 +30,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dispatch.bus import Bus, SubscriptionLost
+from dispatch.clock import Clock
 from dispatch.entries import AssignmentFact, Located, Note
 from dispatch.journal import Entry
 from dispatch.scopes import ALL, Reach
@@ -107,12 +107,12 @@ class ConsoleHub(Hub):
     """Each entry goes to the consoles whose person may see it: their part of the network, the contents their
     role reads (see dispatch.scopes). Where an entry lies is worked out once per entry, not per console."""
 
-    def __init__(self, bus: Bus, views: Views, *, client_queue: int = 20_000) -> None:
+    def __init__(self, bus: Bus, views: Views, clock: Clock, *, client_queue: int = 20_000) -> None:
         super().__init__(bus)
         self._views = views
         self.clients: set[Outbox] = set()
         self._client_queue = client_queue
-        self.snapshots = Snapshots(views)
+        self.snapshots = Snapshots(views, clock)
 
     def connect(self, reach: Reach) -> Outbox:
         outbox = Outbox(self._client_queue, reach)
@@ -168,14 +168,15 @@ class Snapshots:
     (dispatch.views), so consoles of the same person and scopes share one; concurrent askers await one build.
     """
 
-    def __init__(self, views: Views, *, share_s: float = SHARE_S) -> None:
+    def __init__(self, views: Views, clock: Clock, *, share_s: float = SHARE_S) -> None:
         self._views = views
+        self._clock = clock
         self._share_s = share_s
         self._built: dict[Reach, tuple[float, asyncio.Task[Snapshot]]] = {}
 
     async def get(self, reach: Reach, head: int) -> Snapshot:
         """This reach's snapshot: one built within ``SHARE_S``, else a new one as of ``head`` (the journal's)."""
-        now = time.monotonic()
+        now = self._clock.now()
         for key in [k for k, (at, _) in self._built.items() if now - at > self._share_s]:
             del self._built[key]
         known = self._built.get(reach)

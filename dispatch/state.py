@@ -239,8 +239,6 @@ class Projection:
         self.responders: dict[str, ResponderState] = {}
         self.calls: dict[str, Call] = {}
         self.devices: dict[str, DeviceStatus] = {}
-        #: when each unregistered device (``protocol:device_id``) was last recorded
-        self.unknown_seen: dict[str, float] = {}
         #: the open person incident of each elder (or unregistered device), real and drill apart
         self.open_by_elder: dict[tuple[str, bool], str] = {}
         #: open technical incidents per (device, alarm type): one until the condition clears
@@ -604,7 +602,8 @@ class Projection:
         status.journaled_pos = (p.lat, p.lon, entry.ts)
 
     def _device_unknown(self, entry: Entry, p: DeviceUnknown) -> None:
-        self.unknown_seen[f"{p.protocol}:{p.device_id}"] = entry.ts
+        """One frame of an unregistered device, as written before the interval summaries (dispatch.supervision,
+        rule 6): on record, and nothing in the projections depends on it."""
 
     # -- reads on record --------------------------------------------------------------------------
 

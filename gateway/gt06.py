@@ -38,10 +38,11 @@ Rules
     3a. Unknown devices: GT06 carries no credential, only the IMEI. When the codec is given a ``known``
        lookup (the server passes the registry's; setting ``gt06_unknown_login``, default "refuse"), a login
        from an IMEI nobody registered is refused with ``"unknown device"``: no login ACK (the protocol has
-       no negative answer; a device that gets none retries its login later), no event, no session, so every
-       packet after it is ``"not logged in"``. A known device logging in on the same connection afterwards
-       is accepted. Without a lookup (tests, simulators, ``gt06_unknown_login = "accept"``) every login is
-       accepted.
+       no negative answer; a device that gets none retries its login later), no session, so every packet
+       after it is ``"not logged in"``; one ``checkin`` event (detail ``refused: login``) lets the core count
+       the unregistered device in its interval summary for supervisors. A known device logging in on the same
+       connection afterwards is accepted. Without a lookup (tests, simulators, ``gt06_unknown_login =
+       "accept"``) every login is accepted.
     4. CRC policy: a packet whose CRC fails is still decoded. If its structure parses and it carries an
        alarm, its alarm events are kept (``detail["crc_ok"] = False``, counted ``checksum_alarm_kept``):
        an SOS is never dropped for a bad checksum. It gets no reply, so the device repeats it and a clean
@@ -597,8 +598,10 @@ class Gt06Codec:
         if len(raw) != 16 or not raw.isdigit():
             raise ProtocolError("IMEI is not 8 BCD bytes")
         imei = raw[1:] if raw[0] == "0" else raw
-        if self._known is not None and not self._known(imei):
-            return self._refuse("unknown device")  # rule 3a: no ACK, no session
+        if self._known is not None and not self._known(imei):  # rule 3a: no ACK, no session; counted by the core
+            self.counters["unknown_device"] += 1
+            event = DeviceEvent(PROTOCOL, imei, "checkin", f"GT06:{packet.proto:02X}", detail={"refused": "login"})
+            return Decoded((event,), None, error="unknown device")
         if self.imei is not None and self.imei != imei:
             self.counters["relogin"] += 1
         self.imei = imei

@@ -82,12 +82,19 @@ def mutate(frames: Sequence[bytes], ops: Sequence[tuple[int, int, int]]) -> byte
 
 
 def check_decoded(decoded: Decoded, now: float) -> None:
-    """A packet's outcome: a documented reason without reply or events, or events and a well-formed reply."""
+    """A packet's outcome: a documented reason without reply or events (but a refused unknown login's one
+    check-in, counted by the core), or events and a well-formed reply."""
     assert isinstance(decoded, Decoded)
     assert decoded.error is None or decoded.error in REASONS
     assert decoded.error != "internal", "an exception escaped the decoder"
     if decoded.error is not None:
-        assert decoded.reply is None and not decoded.events
+        assert decoded.reply is None
+        if decoded.error == "unknown device":
+            (event,) = decoded.events
+            assert event.kind == "checkin" and event.detail == {"refused": "login"}
+            check_event(event, PROTOCOL, now)
+        else:
+            assert not decoded.events
         return
     assert decoded.events
     for event in decoded.events:

@@ -428,7 +428,9 @@ def test_an_unknown_imei_gets_no_login_ack_and_no_session() -> None:
     codec = Gt06Codec(known=known.__contains__)
     stranger = encode_packet(0x01, bytes.fromhex("0123456789012345100B3201"), 1)
     (refused,) = codec.receive_data(stranger, NOW)
-    assert (refused.error, refused.reply, refused.events, codec.imei) == ("unknown device", None, (), None)
+    assert (refused.error, refused.reply, codec.imei) == ("unknown device", None, None)
+    (counted,) = refused.events  # for the core's count of unregistered devices, not a session
+    assert (counted.device_id, counted.kind, counted.detail) == ("123456789012345", "checkin", {"refused": "login"})
     check_decoded(refused, NOW)
     (sos,) = codec.receive_data(SOS_PACKET, NOW)
     assert sos.error == "not logged in" and sos.reply is None and not sos.events

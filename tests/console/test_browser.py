@@ -10,6 +10,7 @@ and one browser without stepping on each other.
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import time
@@ -305,6 +306,41 @@ def test_the_console_catches_up_on_what_it_missed_while_offline(
     assert errors == []
     for incident_id in (before_id, missed_id):
         deployment.post(f"/api/incidents/{incident_id}/cancel", {"reason": "测试结束"})
+
+
+def test_a_full_disk_is_a_banner_on_every_console_until_the_server_says_ok(
+    deployment: Deployment, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    """The server's status messages (dispatch.storage, console.live rule 2a), injected into a live console's socket:
+    loud on a laptop and on a phone, in Chinese, and gone when the disk is back."""
+    for viewport, name in ((LAPTOP, "storage-full-laptop-zh"), (PHONE, "storage-full-phone-zh")):
+        contexts.append(context := desk(browser, viewport))
+        page = context.new_page()
+        errors = watch_errors(page)
+        live: list[WebSocketRoute] = []
+
+        def through(socket: WebSocketRoute, live: list[WebSocketRoute] = live) -> None:
+            socket.connect_to_server()
+            live.append(socket)
+
+        page.route_web_socket(lambda url: "/ws/console" in url, through)
+        page.goto(f"{deployment.url}/console")
+        login(page, *OPERATOR)
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "online")
+        banner = page.locator("#storage-banner")
+        full = {"state": "full", "free_mb": 0.0, "reason": "the journal cannot commit", "since": time.time()}
+        live[-1].send(json.dumps({"type": "status", "storage": full}))
+        expect(banner).to_be_visible()
+        expect(banner).to_have_text(ZH["storage.full"])
+        expect(banner).to_have_attribute("role", "alert")
+        box = banner.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1
+        screenshot(page, name)
+        seq = page.locator("#conn-status").get_attribute("data-seq")
+        live[-1].send(json.dumps({"type": "status", "storage": {**full, "state": "ok", "free_mb": 900.0}}))
+        expect(banner).to_be_hidden()
+        assert page.locator("#conn-status").get_attribute("data-seq") == seq  # never a resume point
+        assert errors == []
 
 
 def test_the_queue_works_from_the_keyboard(

@@ -219,6 +219,7 @@ def bind_http(settings: Settings) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(2048)  # a port another socket holds can bind (SO_REUSEADDR) and fail only here
     except OSError as exc:
         sock.close()
         reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))

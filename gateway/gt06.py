@@ -137,6 +137,7 @@ _LBS_STATUS_PACKETS: Final[dict[int, tuple[int, int]]] = {0x19: (2, 3), 0xA5: (4
 _NOT_ACKED_GPS: Final = frozenset({0x2A})
 
 _FUTURE_SLACK_S: Final = 86_400.0
+_EARLIEST_TIME: Final = 946684800.0  # 2000-01-01 UTC: a device time before it is a clock never set
 _MAX_RESTARTS: Final = 16  # starts inside a bad packet that are tried as the real start (bounds the work)
 _COORD_SCALE: Final = 1_800_000.0  # minutes x 30,000
 
@@ -585,8 +586,12 @@ class Gt06Codec:
         return DeviceEvent(PROTOCOL, self.imei, kind, code, detail={**detail, "serial": packet.serial}, **values)
 
     def _checked_time(self, when: float | None, now: float) -> float | None:
+        """A device's time, or None when it is in the future or before 2000 (a clock never set, a counter)."""
         if when is not None and when > now + _FUTURE_SLACK_S:
             self.counters["future_time"] += 1
+            return None
+        if when is not None and when < _EARLIEST_TIME:
+            self.counters["unset_time"] += 1
             return None
         return when
 

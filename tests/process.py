@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import ssl
 import subprocess
@@ -16,9 +17,22 @@ import httpx
 from tests.conftest import free_port
 
 ADMIN_PASSWORD = "test-admin-pw"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServerExited(RuntimeError):
+    """The server process ended while it was being started (its log's tail is the message)."""
+
+    def __init__(self, code: int, tail: str) -> None:
+        super().__init__(f"server exited with {code}:\n{tail}")
+        self.code = code
+        self.tail = tail
 
 
 class ServerProcess:
+    #: the descriptor limit (soft and hard) the server is started under; None: the test process's own
+    nofile: int | None = None
+
     def __init__(self, data: Path, **env: str) -> None:
         self.data = data
         self.port = free_port()
@@ -42,12 +56,16 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> Self:
         command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
         command += ["--http-port", str(self.port)]
+        limit = self.nofile
+        lower = None if limit is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            self.proc = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, preexec_fn=lower
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                raise ServerExited(self.proc.returncode, self.log.read_text(errors="replace")[-4000:])
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.trust).status_code == 200:
                     return self

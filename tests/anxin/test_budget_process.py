@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
 
 import httpx
 import pytest
@@ -44,23 +43,7 @@ def limited() -> None:
 class LimitedServer(ServerProcess):
     """``anxin serve`` with its descriptor limit set to :data:`NOFILE` before it starts."""
 
-    def start(self, timeout: float = 30.0) -> Self:
-        command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data), "--http-port", str(self.port)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=limited
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start in {timeout} s:\n{self.log.read_text()}")
+    nofile = NOFILE
 
 
 @pytest.fixture(scope="module")

@@ -632,3 +632,22 @@ def test_fuzz_mutated_packets(picks: bytes, ops: bytes, cuts: bytes) -> None:
 def urgent(decoded: Decoded) -> bool:
     """Whether the core's intake puts this frame ahead of routine traffic."""
     return any(e.kind == "alarm" and e.alarm_type in URGENT_TYPES for e in decoded.events)
+
+
+def test_a_device_time_before_2000_is_no_time() -> None:
+    """A modular (0x70) position whose clock was never set (121 s after 1970): the fix is kept, its time is not."""
+    frame = bytes.fromhex(
+        "797900a87000000001020035000100003300125d62bf3a0800e804b5994308814a87001d5d00340006115d62bf2900001100"
+        "0a012e02620000000000000001000803537601000129800002000803102608593397620003000a8901260852293397626600"
+        "180002017d002b000116002c00045d6278ea0009000108000a00010b002800010b002e00040000f0c1002a00010000290004"
+        "000000be0030000a000100b4000a00b402d00006c5490d0a"
+    )
+    packet = parse_packet(frame)
+    info = packet.info.replace(bytes.fromhex("5d62bf3a"), (121).to_bytes(4, "big"), 1)
+    unset = encode_packet(0x70, info, packet.serial, extended=True)
+    codec = Gt06Codec()
+    codec.receive_data(LOGIN, NOW)
+    (decoded,) = codec.receive_data(unset, NOW)
+    check_decoded(decoded, NOW)
+    (position,) = decoded.events
+    assert position.lat is not None and position.device_time is None and codec.counters["unset_time"] == 1

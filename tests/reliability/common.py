@@ -16,15 +16,11 @@ from __future__ import annotations
 import csv
 import os
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import Any, Self
 
 from dispatch.settings import Settings
 from tests.conftest import free_port
@@ -77,15 +73,6 @@ def registry(
     return accounts
 
 
-class ServerExited(RuntimeError):
-    """The server process ended while it was being started (its log's tail is the message)."""
-
-    def __init__(self, code: int, tail: str) -> None:
-        super().__init__(f"server exited with {code}:\n{tail}")
-        self.code = code
-        self.tail = tail
-
-
 class DeviceServer(ServerProcess):
     """``anxin serve`` with DC-09 and watch listeners on fixed free loopback ports (kept across restarts)."""
 
@@ -95,25 +82,8 @@ class DeviceServer(ServerProcess):
         super().__init__(data, ANXIN_GATEWAY_HOST="127.0.0.1", **ports, **env)
         self.nofile = nofile
 
-    def start(self, timeout: float = 60.0) -> DeviceServer:
-        command = [PYTHON, "-m", "anxin", "serve", "--data", str(self.data), "--http-port", str(self.port)]
-        limit = self.nofile
-        lower = None if limit is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, preexec_fn=lower
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerExited(self.proc.returncode, self.log.read_text(errors="replace")[-4000:])
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start in {timeout} s")
+    def start(self, timeout: float = 60.0) -> Self:
+        return super().start(timeout)
 
     @property
     def pid(self) -> int:

@@ -131,27 +131,35 @@ def floor(protocol: str, ids: Path, connections: int) -> dict[str, Any]:
 def serving(data: Path, protocol: str) -> Iterator[tuple[int, int]]:
     """The server with one device listener (its pid and port): 10,000 connections from one loopback address need
     that listener's budget raised (a centre behind a private APN), and two such budgets do not fit the usual
-    20,000-descriptor limit beside HTTP (the server checks that its budgets fit, docs/security.md)."""
-    http, port = free_port(), free_port()
-    budget = {"max_connections": 12_000, "max_per_address": 12_000}
-    env = {
-        **os.environ,
-        "ANXIN_ADMIN_PASSWORD": "bench-admin-pw",
-        "ANXIN_DEVICE_BUDGETS": json.dumps({protocol: budget}),
-        "ANXIN_HTTP_MAX_CONNECTIONS": "256",
-    }
-    command = [PYTHON, "-m", "anxin", "serve", "--data", str(data), "--http-port", str(http)]
-    for option in ("dc09", "watch", "gt06"):
-        command += [f"--{option}-port", str(port) if option == protocol else "off"]
-    log = data.parent / f"server-{protocol}.log"  # a file, not a pipe nobody reads while the bench runs
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
-    try:
-        wait_ready(f"http://127.0.0.1:{http}/healthz", server, log)
-        yield server.pid, port
-    finally:
-        server.terminate()
-        server.wait(30)
+    20,000-descriptor limit beside HTTP (the server checks that its budgets fit, docs/security.md). A free port
+    taken meanwhile by one of the load's own connections is met by other free ports."""
+    for attempt in range(3):
+        http, port = free_port(), free_port()
+        budget = {"max_connections": 12_000, "max_per_address": 12_000}
+        env = {
+            **os.environ,
+            "ANXIN_ADMIN_PASSWORD": "bench-admin-pw",
+            "ANXIN_DEVICE_BUDGETS": json.dumps({protocol: budget}),
+            "ANXIN_HTTP_MAX_CONNECTIONS": "256",
+        }
+        command = [PYTHON, "-m", "anxin", "serve", "--data", str(data), "--http-port", str(http)]
+        for option in ("dc09", "watch", "gt06"):
+            command += [f"--{option}-port", str(port) if option == protocol else "off"]
+        log = data.parent / f"server-{protocol}.log"  # a file, not a pipe nobody reads while the bench runs
+        with log.open("wb") as sink:
+            server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
+        try:
+            wait_ready(f"http://127.0.0.1:{http}/healthz", server, log)
+        except RuntimeError:
+            if attempt == 2 or "in use" not in log.read_text(errors="replace"):
+                raise
+            continue
+        try:
+            yield server.pid, port
+        finally:
+            server.terminate()
+            server.wait(30)
+        return
 
 
 def main() -> None:

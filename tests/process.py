@@ -54,6 +54,18 @@ class ServerProcess:
         return f"{self.scheme.replace('http', 'ws')}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Self:
+        """Start and wait for ``/healthz``. A free port taken meanwhile (thousands of test connections share the
+        ephemeral range free ports come from) is met by another free port, twice at most."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except ServerExited as exited:
+                if attempt == 2 or f":{self.port} " not in exited.tail or "in use" not in exited.tail:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> Self:
         command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
         command += ["--http-port", str(self.port)]
         limit = self.nofile

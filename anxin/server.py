@@ -45,7 +45,7 @@ from dispatch.core import Core, open_core
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
 from gateway.registry import DeviceDirectory, DevicePolicy, by_option, protocols
-from gateway.service import Budget, Gateway, Listener, idle_default
+from gateway.service import ACCEPT_BURST, Budget, Gateway, Listener, idle_default
 
 log = logging.getLogger("anxin.server")
 
@@ -119,8 +119,13 @@ class DescriptorPlan:
     reserve: int
 
     @property
+    def bursts(self) -> int:
+        """Descriptors a flood's accepts hold for a moment beyond the caps (gateway.service.ACCEPT_BURST)."""
+        return 2 * ACCEPT_BURST * len(self.devices)
+
+    @property
     def needed(self) -> int:
-        return sum(self.devices.values()) + self.http + self.reserve
+        return sum(self.devices.values()) + self.http + self.reserve + self.bursts
 
     @classmethod
     def of(cls, settings: Settings, options: list[str], limit: int, hard: int) -> DescriptorPlan:
@@ -130,7 +135,8 @@ class DescriptorPlan:
         budgets = settings.device_budgets
         fixed = {o: n for o in options if (n := budgets[o].max_connections if o in budgets else None) is not None}
         auto = [o for o in options if o not in fixed]
-        share = (limit - reserve - http - sum(fixed.values())) // len(auto) if auto else 0
+        bursts = 2 * ACCEPT_BURST * len(options)
+        share = (limit - reserve - bursts - http - sum(fixed.values())) // len(auto) if auto else 0
         plan = cls(limit, hard, {o: fixed.get(o, share) for o in options}, http, reserve)
         if plan.needed > limit or (auto and share < MIN_SHARE):
             raise ConfigError(plan.refusal(auto))
@@ -147,8 +153,9 @@ class DescriptorPlan:
         raised = "cannot be raised further by this process" if self.limit >= self.hard else f"is {self.hard}"
         return (
             f"the connection budgets do not fit in the open-descriptor limit: device listeners {devices} "
-            f"(device_budgets.<option>.max_connections), HTTP {self.http} (http_max_connections) and the reserve "
-            f"{self.reserve} (descriptor_reserve) need {self.needed} descriptors{shared}, but this process may open "
+            f"(device_budgets.<option>.max_connections), HTTP {self.http} (http_max_connections), the reserve "
+            f"{self.reserve} (descriptor_reserve) and {self.bursts} for accept bursts need {self.needed} "
+            f"descriptors{shared}, but this process may open "
             f"{self.limit} (RLIMIT_NOFILE; its hard limit {raised}). Lower those settings (ANXIN_DEVICE_BUDGETS, "
             "ANXIN_HTTP_MAX_CONNECTIONS, ANXIN_DESCRIPTOR_RESERVE), switch unused device ports off, or raise the "
             "hard limit (ulimit -Hn, LimitNOFILE= in a systemd unit, --ulimit nofile= for a container)"
@@ -261,8 +268,8 @@ def make_server(settings: Settings) -> uvicorn.Server:
     limits = raise_descriptor_limit()  # first: the budgets are checked against the limit in force
     plan = DescriptorPlan.of(settings, list(device_ports(settings)), *limits)  # refused here, before anything starts
     log.info(
-        "descriptors: %d may be open: device listeners %s, HTTP %d, reserve %d", plan.limit,
-        ", ".join(f"{o} {n}" for o, n in plan.devices.items()) or "none", plan.http, plan.reserve,
+        "descriptors: %d may be open: device listeners %s, HTTP %d, reserve %d, accept bursts %d", plan.limit,
+        ", ".join(f"{o} {n}" for o, n in plan.devices.items()) or "none", plan.http, plan.reserve, plan.bursts,
     )  # fmt: skip
     tls = tls_files(settings)
     config = uvicorn.Config(

@@ -55,6 +55,10 @@ log = logging.getLogger("anxin.gateway")
 #: datagrams of one listener being recorded at once; more are dropped unanswered and counted (a spoofed flood must
 #: not grow tasks without bound; a real transmitter repeats an unanswered message)
 MAX_DATAGRAMS_IN_FLIGHT = 1000
+#: the listen backlog of a device port, which is also how many connections asyncio accepts in one go before any of
+#: them is admitted or refused: a flood briefly holds up to about twice this many descriptors per listener beyond
+#: its cap (the descriptor plan counts them, anxin.server); reconnecting devices beyond it retry their SYN
+ACCEPT_BURST = 64
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -173,7 +177,7 @@ class Gateway:
             spec = listener.spec
             pool = self._pools[spec.name] = _Pool(spec.name, listener.budget)
             server = await loop.create_server(
-                functools.partial(_DeviceConnection, self, spec, pool), self._host, listener.port, backlog=4096
+                functools.partial(_DeviceConnection, self, spec, pool), self._host, listener.port, backlog=ACCEPT_BURST
             )
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]

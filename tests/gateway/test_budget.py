@@ -24,7 +24,7 @@ from dispatch.clock import ManualClock
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
 from gateway.dc09 import build_message
-from gateway.service import ACCEPT_ERROR, MAX_DATAGRAMS_IN_FLIGHT, Budget, idle_default
+from gateway.service import ACCEPT_BURST, ACCEPT_ERROR, MAX_DATAGRAMS_IN_FLIGHT, Budget, idle_default
 from tests.conftest import NO_DEVICE_PORTS, settings_for
 
 LK = b"[SG*8800000015*0002*LK]"  # a watch's link test, from an unregistered watch (answered or not: activity)
@@ -211,8 +211,8 @@ async def test_errors_are_logged_once_per_interval_with_counts(
 def test_descriptors_are_shared_and_budgets_that_cannot_fit_are_refused(tmp_path: Path) -> None:
     options = ["dc09", "watch", "gt06"]
     plan = DescriptorPlan.of(settings_for(tmp_path), options, 1024, 4096)
-    assert (plan.http, plan.reserve) == (224, 128)  # a quarter of what the reserve leaves, at most 1000
-    assert plan.devices == dict.fromkeys(options, 224) and plan.needed <= 1024
+    assert (plan.http, plan.reserve, plan.bursts) == (224, 128, 3 * 2 * ACCEPT_BURST)  # HTTP: a quarter
+    assert plan.devices == dict.fromkeys(options, (1024 - 128 - 224 - plan.bursts) // 3) and plan.needed <= 1024
     big = settings_for(tmp_path, device_budgets={"watch": {"max_connections": 100_000}})
     with pytest.raises(ConfigError) as refused:
         DescriptorPlan.of(big, options, 1024, 1024)
@@ -222,7 +222,8 @@ def test_descriptors_are_shared_and_budgets_that_cannot_fit_are_refused(tmp_path
     assert "\n" not in message
     fixed = settings_for(tmp_path, http_max_connections=100, device_budgets={"dc09": {"max_connections": 50}})
     plan = DescriptorPlan.of(fixed, options, 1000, 1000)
-    assert plan.devices == {"dc09": 50, "watch": 361, "gt06": 361}
+    share = (1000 - 128 - 100 - plan.bursts - 50) // 2
+    assert plan.devices == {"dc09": 50, "watch": share, "gt06": share}
 
 
 def test_defaults_are_the_protocols_heartbeats_times_three(tmp_path: Path) -> None:

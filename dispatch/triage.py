@@ -41,6 +41,9 @@ ALARM_RULES: dict[str, AlarmRule] = {
     "low_battery": AlarmRule(4, None, dispatch=False, technical=True),
     "mains_loss": AlarmRule(4, None, dispatch=False, technical=True),
     "watch_removed": AlarmRule(4, None, dispatch=False, technical=True),
+    # someone speaking for a device without its key (a plain DC-09 frame for an encrypted account): a security
+    # event a person looks into before the device's next alarm, not a visit
+    "tamper": AlarmRule(3, None, dispatch=False, technical=True),
     "test": AlarmRule(5, None, dispatch=False, technical=True),
 }
 

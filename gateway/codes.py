@@ -57,9 +57,9 @@ SIA: dict[str, CodeMeaning] = {
     "HB": CodeMeaning("checkin", None, "heartbeat"),
 }
 
-#: A plain DC-09 message for an account that has an AES key (gateway.dc09 rule 7): the technical "tampering"
-#: condition (the alarm type GT06 tampering bytes raise), one open condition per device until resolved.
-DC09_PLAIN_KEYED = _alarm("watch_removed", "plain frame for an encrypted account")
+#: A plain DC-09 message for an account that has an AES key (gateway.dc09 rule 7): the technical "tamper"
+#: condition (someone speaks for the device without its key), one open condition per device until resolved.
+DC09_PLAIN_KEYED = _alarm("tamper", "plain frame for an encrypted account")
 
 #: 3G/4G watch status bits (the 32-bit status field of UD / AL frames) that raise alarms.
 WATCH_STATUS_BITS: dict[int, CodeMeaning] = {

@@ -46,7 +46,7 @@ log = logging.getLogger("anxin.sim.bot")
 
 POLL_S = 2.0
 REACTION_S = (2.0, 6.0)  # the bot reacts to a new situation after this long (uniform)
-TECHNICAL_TYPES = frozenset({"missed_checkin", "low_battery", "mains_loss", "watch_removed", "test"})
+TECHNICAL_TYPES = frozenset({"missed_checkin", "low_battery", "mains_loss", "watch_removed", "tamper", "test"})
 SETTLE_S = 20.0  # a technical incident is settled this long after it was acknowledged
 MANUAL_S = 30.0  # an incident needing manual dispatch is handled by phone after this long
 DECIDE_S = 8.0  # a caregiver's "done" is decided on this long after it came
@@ -62,6 +62,7 @@ SETTLED_OUTCOMES = {
     "missed_checkin": "已电话联系老人，设备已恢复在线",
     "mains_loss": "已电话确认，停电已恢复",
     "watch_removed": "已电话提醒老人佩戴手表",
+    "tamper": "已通知值班工程师核查设备密钥与来源",
 }
 SETTLED_OTHER = "已电话确认，无需上门"
 MANUAL_OUTCOME = "无可派人员，已电话联系家属上门处理"

@@ -102,9 +102,9 @@ async def test_a_frame_that_failed_its_key_is_a_tamper_alarm_and_no_sign_of_life
     await engine_of(core).tick()  # silent: the missed check-in is raised
     seen = engine_of(core).state.devices["1234"].last_seen
     forged = {"code": "DC09:PLAIN", "detail": {"authenticated": False}, "dedup": "dc09:1234:plain:1"}
-    await submit(core, report(alarm_type="watch_removed", **forged))  # a plain frame for a keyed account
+    await submit(core, report(alarm_type="tamper", **forged))  # a plain frame for a keyed account
     incidents = [i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]
-    assert {i.alarm_type for i in incidents} == {"missed_checkin", "watch_removed"}
+    assert {i.alarm_type for i in incidents} == {"missed_checkin", "tamper"}
     assert all(i.state is not IncidentState.RESOLVED for i in incidents)  # the dead unit stays reported
     assert engine_of(core).state.devices["1234"].last_seen == seen
 

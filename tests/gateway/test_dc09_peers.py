@@ -211,7 +211,7 @@ async def test_my_dc09_spt_plain_alarm_for_a_keyed_account_gets_duh(
     got = [kind for kind, _ in answers(caplog)]
     assert got and set(got) == {"DUH"}
     assert receiver.decoded and all(d.error == "plain_keyed" for d in receiver.decoded)
-    assert {(e.kind, e.code, e.alarm_type) for e in receiver.events} == {("alarm", "DC09:PLAIN", "watch_removed")}
+    assert {(e.kind, e.code, e.alarm_type) for e in receiver.events} == {("alarm", "DC09:PLAIN", "tamper")}
 
 
 async def test_my_dc09_spt_adopts_our_clock_from_a_nak(receiver: Receiver) -> None:

@@ -119,7 +119,7 @@ def test_accept_sos_refuses_a_plain_technical_alarm_and_keeps_only_urgent_readin
     assert low_battery.error == "plain_keyed"
     mixed = feed(build_message("SIA-DCS", 12, "K128", "NQA01/AR00"), plain_keyed="accept-sos")
     assert mixed.error is None  # the SOS is taken; the AC restore beside it is dropped, not applied
-    assert sorted((e.kind, e.alarm_type) for e in mixed.events) == [("alarm", "sos"), ("alarm", "watch_removed")]
+    assert sorted((e.kind, e.alarm_type) for e in mixed.events) == [("alarm", "sos"), ("alarm", "tamper")]
 
 
 def test_accept_sos_applies_the_timestamp_window_to_plain_alarms() -> None:

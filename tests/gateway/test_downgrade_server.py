@@ -97,7 +97,7 @@ async def test_plain_sos_and_plain_restore_for_a_keyed_account_are_refused(
     seen = about(entries, account)
     assert ("incident.opened", "mains_loss", "CID:1301") in seen
     assert not [s for s in seen if s[1] == "sos"]  # no SOS incident, not even attached
-    assert ("incident.opened", "watch_removed", PLAIN_KEYED_CODE) in seen  # the tamper condition
+    assert ("incident.opened", "tamper", PLAIN_KEYED_CODE) in seen  # the tamper condition
     assert not [e for e in entries if e["kind"] == "incident.resolved"]  # the mains loss stays open
     # the device's own encrypted restore still clears it
     restore = build_message("ADM-CID", 5, account, "3301 01 000", key=key, timestamp=time.time())
@@ -117,7 +117,7 @@ async def test_a_flood_and_replays_of_plain_frames_are_one_tamper_condition(
     for n in range(20):
         assert b'"DUH"' in await udp_exchange(port, flood[n])
     seen = about(await journal(server), account)
-    assert seen.count(("incident.opened", "watch_removed", PLAIN_KEYED_CODE)) == 1
+    assert seen.count(("incident.opened", "tamper", PLAIN_KEYED_CODE)) == 1
     assert len(seen) <= 3  # one condition, noted at most once per bucket: not 570 entries
     assert not [s for s in seen if s[1] == "sos"]
 
@@ -135,7 +135,7 @@ async def test_accept_sos_takes_a_plain_sos_with_the_tamper_event(tmp_path: Path
         assert b'"DUH"0009' in duh  # restores stay refused
         seen = about(await journal(process), account)
         assert ("incident.opened", "sos", "CID:1101") in seen
-        assert ("incident.opened", "watch_removed", PLAIN_KEYED_CODE) in seen
+        assert ("incident.opened", "tamper", PLAIN_KEYED_CODE) in seen
         assert ("incident.opened", "mains_loss", "CID:1301") in seen
         assert not [e for e in await journal(process) if e["kind"] == "incident.resolved"]
     finally:

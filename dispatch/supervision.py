@@ -22,7 +22,9 @@ Rules
        entry and re-queues it when it surfaces), so nothing can interleave with it and the timer loop sleeps
        until a device is really overdue. A tick that already took a deadline as due while a check-in came in
        re-checks the last report before raising anything (:meth:`Supervision.missed_checkin`). So the quick
-       path needs no lock and cannot race a tick. Routine traffic of unknown devices is counted there too.
+       path needs no lock and cannot race a tick. Routine traffic of unknown devices is counted there too, and
+       so are their alarms once the interval's alert is written (rule 6): a spoofed flood never queues beside
+       a real SOS.
     4. A repeated message (its dedup key recorded within ``DEDUP_WINDOW_S``) is acknowledged again and not
        recorded twice.
     5. After a restart every device is given one full interval (plus grace) before it can be reported
@@ -119,9 +121,10 @@ class Supervision:
         """Note routine check-ins that need nothing written; False when any report needs the full path.
 
         A link or heartbeat from a known device without an open "missed check-in" condition only updates
-        its last-seen time and battery (rule 3); anything but an alarm from an unknown device is counted (rule
-        6). Anything else -- a condition to clear, an alarm, any other kind of report of a known device --
-        returns False before anything is noted, and the caller takes the full path.
+        its last-seen time and battery (rule 3); a report of an unknown device is counted (rule 6), but the
+        interval's first alarm, which writes the supervisors' alert. Anything else -- a condition to clear, an
+        alarm, any other kind of report of a known device -- returns False before anything is noted, and the
+        caller takes the full path.
         This runs for every heartbeat of a city's devices: two passes over the reports, no allocation.
         """
         devices, conditions = self._directory.devices, self._state.conditions

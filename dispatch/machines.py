@@ -1,7 +1,7 @@
-"""The incident and assignment state machines, as tables.
+"""The incident, assignment and service-order state machines, as tables.
 
 Rule 1: every legal move of an incident or an assignment is one row in a table below. Code never sets a
-state directly; it calls :func:`incident_next` or :func:`assignment_next`, which raise
+state directly; it calls :func:`incident_next`, :func:`assignment_next` or :func:`order_next`, which raise
 :class:`~dispatch.errors.IllegalTransition` for any move not in the table.
 
 Rule 2: an incident's state follows from operator actions and from its assignments: the first accepted
@@ -146,6 +146,62 @@ def incident_allows(state: IncidentState, event: IncidentEvent) -> bool:
     return (state, event) in INCIDENT_TRANSITIONS
 
 
+# -- service orders (the service desk, dispatch.services) -----------------------------------------------
+
+
+class OrderState(StrEnum):
+    REQUESTED = "requested"
+    SCHEDULED = "scheduled"
+    ASSIGNED = "assigned"
+    STARTED = "started"
+    DELIVERED = "delivered"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+class OrderEvent(StrEnum):
+    SCHEDULE = "schedule"
+    RESCHEDULE = "reschedule"
+    ASSIGN = "assign"
+    START = "start"
+    DELIVER = "deliver"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+    NO_SHOW = "no_show"
+
+
+_O = OrderState
+_OE = OrderEvent
+
+ORDER_TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
+    (_O.REQUESTED, _OE.SCHEDULE): _O.SCHEDULED,
+    (_O.SCHEDULED, _OE.ASSIGN): _O.ASSIGNED,
+    # another caregiver takes the visit over before it began (the one assigned fell ill)
+    (_O.ASSIGNED, _OE.ASSIGN): _O.ASSIGNED,
+    (_O.ASSIGNED, _OE.START): _O.STARTED,  # checked in at the door
+    (_O.STARTED, _OE.DELIVER): _O.DELIVERED,  # checked out, with a note of what was done
+    (_O.DELIVERED, _OE.CONFIRM): _O.CONFIRMED,
+    # a new time window: whoever was assigned is released, the visit is assigned again
+    (_O.SCHEDULED, _OE.RESCHEDULE): _O.SCHEDULED,
+    (_O.ASSIGNED, _OE.RESCHEDULE): _O.SCHEDULED,
+    # the elder was not home (or sent the caregiver away)
+    (_O.ASSIGNED, _OE.NO_SHOW): _O.NO_SHOW,
+    (_O.STARTED, _OE.NO_SHOW): _O.NO_SHOW,
+    **{(state, _OE.CANCEL): _O.CANCELLED for state in (_O.REQUESTED, _O.SCHEDULED, _O.ASSIGNED, _O.STARTED)},
+}
+
+#: States in which a service order still needs work (a delivered one waits only for its confirmation).
+OPEN_ORDER_STATES = frozenset({_O.REQUESTED, _O.SCHEDULED, _O.ASSIGNED, _O.STARTED})
+
+
+def order_next(state: OrderState, event: OrderEvent) -> OrderState:
+    try:
+        return ORDER_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition("service_order", state.value, event.value) from None
+
+
 def mermaid(table: dict[tuple[StrEnum, StrEnum], StrEnum], initial: StrEnum) -> str:
     """A Mermaid state diagram drawn from a transition table (self-loops left out for legibility)."""
     lines = ["stateDiagram-v2", f"    [*] --> {initial.value}"]
@@ -175,6 +231,12 @@ def document() -> str:
             "",
             "```mermaid",
             mermaid(ASSIGNMENT_TRANSITIONS, AssignmentState.OFFERED),  # type: ignore[arg-type]
+            "```",
+            "",
+            "## Service order (the service desk)",
+            "",
+            "```mermaid",
+            mermaid(ORDER_TRANSITIONS, OrderState.REQUESTED),  # type: ignore[arg-type]
             "```",
             "",
         ]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from dispatch.entries import AccountChange, CallKind, Location, LoginRefusal, PlacedBy, ReadWhat
+from dispatch.entries import AccountChange, CallKind, Location, LoginRefusal, OrderSource, PlacedBy, ReadWhat
 from dispatch.registry import Device, Elder, Responder
 
 CallEventKind = Literal["ringing", "answered", "ended"]
@@ -194,3 +194,34 @@ class Commands(Protocol):
     async def account_changed(self, username: str, change: AccountChange, *, actor: str, detail: str = "") -> None: ...
 
     async def login_failed(self, username: str, address: str, reason: LoginRefusal) -> None: ...
+
+    # the service desk (dispatch.services)
+    async def order_service(
+        self,
+        elder_id: str,
+        item_id: str,
+        start: float,
+        end: float,
+        *,
+        actor: str,
+        source: OrderSource = "console",
+        place: str = "",
+        call_id: str | None = None,
+        drill: bool = False,
+    ) -> str: ...
+
+    async def order_action(
+        self,
+        order_id: str,
+        action: str,
+        *,
+        actor: str,
+        caregiver: str | None = None,
+        responder_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        note: str = "",
+        reason: str = "",
+    ) -> None: ...

@@ -71,6 +71,7 @@ from dispatch.entries import (
     OfferExpired,
     OfferMade,
     OfferWithdrawn,
+    OrderSource,
     OutsideService,
     PlacedBy,
     Ranked,
@@ -82,6 +83,15 @@ from dispatch.entries import (
     ResponderPosition,
     ResponderSaved,
     Retyped,
+    ServiceAssigned,
+    ServiceCancelled,
+    ServiceConfirmed,
+    ServiceDelivered,
+    ServiceNoShow,
+    ServiceOrdered,
+    ServiceRescheduled,
+    ServiceScheduled,
+    ServiceStarted,
     Unanswered,
     Unrecognised,
 )
@@ -93,13 +103,16 @@ from dispatch.machines import (
     AssignmentState,
     IncidentEvent,
     IncidentState,
+    OrderEvent,
     assignment_next,
     incident_allows,
+    order_next,
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
 from dispatch.registry import Device, Elder, Responder, responder_tags
+from dispatch.services import catalogue, mode_for, price_of
 from dispatch.settings import Settings
-from dispatch.state import Assignment, Incident, Projection, person_key
+from dispatch.state import Assignment, Incident, Projection, ServiceOrder, person_key
 from dispatch.store import RegistryStore
 from dispatch.supervision import Supervision
 from dispatch.triage import priority, rule
@@ -1082,6 +1095,133 @@ class Engine:
                 except Exception:  # one failing timer must not stop every clock in the centre
                     log.exception("timers: a tick failed; the loop goes on")
 
+    # -- the service desk (dispatch.services; the order table is dispatch.machines.ORDER_TRANSITIONS) ------
+
+    async def order_service(
+        self,
+        elder_id: str,
+        item_id: str,
+        start: float,
+        end: float,
+        *,
+        actor: str,
+        source: OrderSource = "console",
+        place: str = "",
+        call_id: str | None = None,
+        drill: bool = False,
+    ) -> str:
+        """Order one catalogue item for an elder in a time window. The price is fixed now, in fen, from the
+        elder's entitlement (none recorded: paid, see dispatch.services.mode_for). Returns the order's id."""
+        item = catalogue(self.settings.service_catalogue).get(item_id)
+        if item is None:
+            raise NotFound(f"no service {item_id} in the catalogue", field="item_id", code="unknown_service_item")
+        _window(start, end)
+        async with self._txn():
+            elder = self.elder(elder_id)
+            if call_id is not None and call_id not in self.state.calls:
+                raise NotFound(f"no call {call_id}", field="call_id")
+            order_id = f"SO-{self.journal.head_seq + 1}"
+            mode = mode_for(elder.entitlement)
+            ordered = ServiceOrdered(
+                order_id, elder_id, item_id, start, end, mode, price_of(item, mode), source, place, call_id,
+                item.provider,
+            )  # fmt: skip
+            self.emit(ordered, actor=actor, drill=drill)
+        return order_id
+
+    async def order_action(
+        self,
+        order_id: str,
+        action: str,
+        *,
+        actor: str,
+        caregiver: str | None = None,
+        responder_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        note: str = "",
+        reason: str = "",
+    ) -> None:
+        """One move of a service order: schedule or reschedule (``start``/``end``), assign (``responder_id``),
+        start and deliver (the caregiver's check-in and check-out, ``lat``/``lon`` when the phone knows,
+        ``note``), confirm, cancel (``reason``), no_show. ``caregiver``: the responder acting for themselves,
+        who may act only on an order assigned to them (as if any other did not exist)."""
+        try:
+            event = OrderEvent(action)
+        except ValueError:
+            raise InvalidInput(f"no action {action} on a service order", field="action",
+                               code="unknown_order_action") from None  # fmt: skip
+        _pair(lat, lon)
+        if event in (OrderEvent.SCHEDULE, OrderEvent.RESCHEDULE):
+            if start is None or end is None:
+                raise InvalidInput("scheduling needs a window", field="start" if start is None else "end",
+                                   code="service_window")  # fmt: skip
+            _window(start, end)
+        if event is OrderEvent.CANCEL and _blank(reason):
+            raise InvalidInput("cancelling needs a reason", field="reason", code="reason_required")
+        async with self._txn():
+            order = self.service_order(order_id)
+            if caregiver is not None and order.responder_id != caregiver:
+                raise NotFound(f"no service order {order_id} for {caregiver}", field="order_id",
+                               code="unknown_service_order")  # fmt: skip
+            order_next(order.state, event)  # refuses an illegal move before anything is written
+            fact = self._order_fact(order, event, responder_id, start, end, lat, lon, note, reason)
+            self.emit(fact, actor=actor, drill=order.drill)
+
+    def service_order(self, order_id: str) -> ServiceOrder:
+        order = self.state.service_orders.get(order_id)
+        if order is None:
+            raise NotFound(f"no service order {order_id}", field="order_id", code="unknown_service_order")
+        return order
+
+    def _order_fact(
+        self,
+        order: ServiceOrder,
+        event: OrderEvent,
+        responder_id: str | None,
+        start: float | None,
+        end: float | None,
+        lat: float | None,
+        lon: float | None,
+        note: str,
+        reason: str,
+    ) -> Fact:
+        """The entry an order's move writes, checked (the lock is held)."""
+        oid, now, who = order.order_id, self.clock.now(), order.responder_id or ""
+        if event is OrderEvent.ASSIGN:
+            return ServiceAssigned(oid, self._service_responder(order, responder_id))
+        if event is OrderEvent.SCHEDULE:
+            return ServiceScheduled(oid, cast(float, start), cast(float, end))
+        if event is OrderEvent.RESCHEDULE:
+            return ServiceRescheduled(oid, cast(float, start), cast(float, end), reason)
+        if event is OrderEvent.START:
+            return ServiceStarted(oid, who, now, lat, lon)
+        if event is OrderEvent.DELIVER:
+            return ServiceDelivered(oid, who, now, lat, lon, note)
+        if event is OrderEvent.CONFIRM:
+            return ServiceConfirmed(oid)
+        if event is OrderEvent.CANCEL:
+            return ServiceCancelled(oid, reason)
+        return ServiceNoShow(oid, note)
+
+    def _service_responder(self, order: ServiceOrder, responder_id: str | None) -> str:
+        """Whom an order may be assigned to: a caregiver or volunteer on duty with the item's skill."""
+        if responder_id is None:
+            raise InvalidInput("assigning needs a responder", field="responder_id", code="unknown_responder")
+        self._responder_profile(responder_id)
+        status = self.state.responders.get(responder_id)
+        if status is None or not status.on_duty:
+            raise Conflict(f"{responder_id} is not on duty", code="responder_off_duty",
+                           params={"responder": self._name(responder_id)})  # fmt: skip
+        item = catalogue(self.settings.service_catalogue).get(order.item_id)
+        skill = item.skill if item is not None else None
+        if skill is not None and skill not in self.directory.responders[responder_id].skills:
+            raise Conflict(f"{responder_id} lacks the skill {skill}", code="responder_lacks_skill",
+                           params={"responder": self._name(responder_id), "skill": skill})  # fmt: skip
+        return responder_id
+
 
 class _Change:
     """:meth:`Engine.changing` as a plain async context manager (it is on every alarm's path: no generator)."""
@@ -1121,6 +1261,11 @@ def _pair(lat: float | None, lon: float | None) -> None:
     if (lat is None) != (lon is None):
         field = "lat" if lat is None else "lon"
         raise InvalidInput("give both lat and lon, or neither", field=field, code="lat_lon_pair")
+
+
+def _window(start: float, end: float) -> None:
+    if not end > start:
+        raise InvalidInput("the window must end after it starts", field="end", code="service_window")
 
 
 def _blank(text: str) -> bool:

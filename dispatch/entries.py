@@ -38,7 +38,10 @@ CallKind = Literal["emergency", "service", "consultation", "complaint", "wrong_n
 OfferedBy = Literal["auto", "operator"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
-ReadWhat = Literal["record", "incident", "call", "job"]
+ReadWhat = Literal["record", "incident", "call", "job", "order"]
+#: where a service order came from: an operator's classified call, the console, a standing 五定 plan
+OrderSource = Literal["call", "console", "plan"]
+ServiceMode = Literal["free", "low_cost", "paid"]  # the registry's Entitlement, fixed on the order
 AccountChange = Literal[
     "disabled", "enabled", "password_reset", "password_changed", "role", "scopes", "key_issued", "key_revoked",
     "logout",
@@ -551,6 +554,110 @@ class RegistryImported(Fact):
     files: dict[str, str]
     counts: dict[str, dict[str, int]]  # {"elders": {"added": n, "updated": n, "unchanged": n}, ...}
     errors: int
+
+
+# -- service orders (the service desk: dispatch.services, dispatch.machines ORDER_TRANSITIONS) ---------------
+
+
+@fact("service.ordered")
+@dataclass(frozen=True, slots=True)
+class ServiceOrdered(Fact):
+    """A service ordered for an elder: one catalogue item in a time window. The mode and the price are fixed
+    here, from the elder's entitlement and the catalogue at ordering (integer fen); later changes of either do
+    not change this order. ``provider`` is the centre's own responders ("centre") until contracted
+    organisations are registered."""
+
+    order_id: str
+    elder_id: str
+    item_id: str
+    start: float  # the window the elder asked for (UTC seconds)
+    end: float
+    mode: ServiceMode
+    price_fen: int
+    source: OrderSource
+    place: str = ""  # where, when not at home, or how to get in
+    call_id: str | None = None
+    provider: str = "centre"
+
+
+@fact("service.scheduled")
+@dataclass(frozen=True, slots=True)
+class ServiceScheduled(Fact):
+    order_id: str
+    start: float
+    end: float
+
+
+@fact("service.rescheduled")
+@dataclass(frozen=True, slots=True)
+class ServiceRescheduled(Fact):
+    """A new window; whoever was assigned is released and the visit is assigned again."""
+
+    order_id: str
+    start: float
+    end: float
+    reason: str = ""
+
+
+@fact("service.assigned")
+@dataclass(frozen=True, slots=True)
+class ServiceAssigned(Fact):
+    order_id: str
+    responder_id: str
+
+
+@fact("service.started")
+@dataclass(frozen=True, slots=True)
+class ServiceStarted(Fact):
+    """The caregiver checked in at the door: when (the server's clock) and, when the phone knew, where."""
+
+    order_id: str
+    responder_id: str
+    at: float
+    lat: float | None = None
+    lon: float | None = None
+
+
+@fact("service.delivered")
+@dataclass(frozen=True, slots=True)
+class ServiceDelivered(Fact):
+    """The caregiver checked out: when, where, and a note of what was done."""
+
+    order_id: str
+    responder_id: str
+    at: float
+    lat: float | None = None
+    lon: float | None = None
+    note: str = ""
+
+
+@fact("service.confirmed")
+@dataclass(frozen=True, slots=True)
+class ServiceConfirmed(Fact):
+    order_id: str
+
+
+@fact("service.cancelled")
+@dataclass(frozen=True, slots=True)
+class ServiceCancelled(Fact):
+    order_id: str
+    reason: str
+
+
+@fact("service.no_show")
+@dataclass(frozen=True, slots=True)
+class ServiceNoShow(Fact):
+    """The elder was not home (or sent the caregiver away)."""
+
+    order_id: str
+    note: str = ""
+
+
+#: the facts about one service order, each naming it
+ServiceFact = (
+    ServiceOrdered | ServiceScheduled | ServiceRescheduled | ServiceAssigned | ServiceStarted | ServiceDelivered
+    | ServiceConfirmed | ServiceCancelled | ServiceNoShow
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

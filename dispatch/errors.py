@@ -44,6 +44,9 @@ CODES = frozenset(
         "unknown_skill",
         "unknown_protocol",
         "address_not_found",
+        "unknown_service_item",
+        "unknown_service_order",
+        "unknown_order_action",
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -59,6 +62,7 @@ CODES = frozenset(
         "call_needs_alarm_type",
         "import_refused",
         "duplicate_key",
+        "service_window",
         # conflicts with the current state
         "already_acknowledged",
         "responder_busy",
@@ -72,6 +76,8 @@ CODES = frozenset(
         "incident_closed",
         "cannot_retype",
         "account_exists",
+        "responder_off_duty",
+        "responder_lacks_skill",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

@@ -60,19 +60,32 @@ from dispatch.entries import (
     ResponderDuty,
     ResponderPosition,
     Retyped,
+    ServiceAssigned,
+    ServiceCancelled,
+    ServiceConfirmed,
+    ServiceDelivered,
+    ServiceNoShow,
+    ServiceOrdered,
+    ServiceRescheduled,
+    ServiceScheduled,
+    ServiceStarted,
     Unanswered,
 )
 from dispatch.journal import Entry
 from dispatch.machines import (
     ACTIVE_ASSIGNMENT,
+    OPEN_ORDER_STATES,
     OPEN_STATES,
     AssignmentEvent,
     AssignmentState,
     IncidentEvent,
     IncidentState,
+    OrderEvent,
+    OrderState,
     assignment_next,
     incident_allows,
     incident_next,
+    order_next,
 )
 from dispatch.timers import Timers
 
@@ -227,6 +240,41 @@ class DeviceStatus:
     journaled_pos: tuple[float, float, float] | None = None  # lat, lon, ts of the last journaled position
 
 
+@dataclass(slots=True)
+class ServiceOrder:
+    """One service order of the service desk, as its entries left it (see dispatch.services)."""
+
+    order_id: str
+    elder_id: str
+    item_id: str
+    state: OrderState
+    start: float
+    end: float
+    mode: str
+    price_fen: int
+    source: str
+    place: str
+    call_id: str | None
+    provider: str
+    drill: bool
+    ordered_at: float
+    ordered_by: str
+    updated_at: float
+    state_since: float
+    responder_id: str | None = None
+    started_at: float | None = None
+    started_pos: tuple[float, float] | None = None
+    delivered_at: float | None = None
+    delivered_pos: tuple[float, float] | None = None
+    note: str = ""  # what the caregiver did (check-out), or what they found (no show)
+    reason: str = ""  # why it was cancelled or rescheduled
+    confirmed_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_ORDER_STATES
+
+
 H = TypeVar("H", bound=Fact)
 _Handler = Callable[[Entry, Any], None]
 
@@ -282,6 +330,17 @@ class Projection:
         self._on(ElderViewed, self._viewed)
         self._on(RecordsRead, self._records_read)
         self._on(DeviceUnknown, self._device_unknown)
+        #: the service desk's orders, in the order they were made
+        self.service_orders: dict[str, ServiceOrder] = {}
+        self._on(ServiceOrdered, self._service_ordered)
+        self._on(ServiceScheduled, self._service_scheduled)
+        self._on(ServiceRescheduled, self._service_rescheduled)
+        self._on(ServiceAssigned, self._service_assigned)
+        self._on(ServiceStarted, self._service_started)
+        self._on(ServiceDelivered, self._service_delivered)
+        self._on(ServiceConfirmed, self._service_confirmed)
+        self._on(ServiceCancelled, self._service_cancelled)
+        self._on(ServiceNoShow, self._service_no_show)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -621,3 +680,65 @@ class Projection:
         if reads is None:
             reads = self.reads[elder_id] = deque(maxlen=READS_KEPT)
         reads.append(line)
+
+    # -- service orders ---------------------------------------------------------------------------
+
+    def _service_ordered(self, entry: Entry, p: ServiceOrdered) -> None:
+        self.service_orders[p.order_id] = ServiceOrder(
+            order_id=p.order_id,
+            elder_id=p.elder_id,
+            item_id=p.item_id,
+            state=OrderState.REQUESTED,
+            start=p.start,
+            end=p.end,
+            mode=p.mode,
+            price_fen=p.price_fen,
+            source=p.source,
+            place=p.place,
+            call_id=p.call_id,
+            provider=p.provider,
+            drill=entry.drill,
+            ordered_at=entry.ts,
+            ordered_by=entry.actor,
+            updated_at=entry.ts,
+            state_since=entry.ts,
+        )
+
+    def _order_move(self, entry: Entry, order_id: str, event: OrderEvent) -> ServiceOrder:
+        order = self.service_orders[order_id]
+        state = order_next(order.state, event)
+        if state is not order.state:
+            order.state, order.state_since = state, entry.ts
+        order.updated_at = entry.ts
+        return order
+
+    def _service_scheduled(self, entry: Entry, p: ServiceScheduled) -> None:
+        order = self._order_move(entry, p.order_id, OrderEvent.SCHEDULE)
+        order.start, order.end = p.start, p.end
+
+    def _service_rescheduled(self, entry: Entry, p: ServiceRescheduled) -> None:
+        order = self._order_move(entry, p.order_id, OrderEvent.RESCHEDULE)
+        order.start, order.end, order.reason = p.start, p.end, p.reason
+        order.responder_id = None
+
+    def _service_assigned(self, entry: Entry, p: ServiceAssigned) -> None:
+        self._order_move(entry, p.order_id, OrderEvent.ASSIGN).responder_id = p.responder_id
+
+    def _service_started(self, entry: Entry, p: ServiceStarted) -> None:
+        order = self._order_move(entry, p.order_id, OrderEvent.START)
+        order.started_at = p.at
+        order.started_pos = (p.lat, p.lon) if p.lat is not None and p.lon is not None else None
+
+    def _service_delivered(self, entry: Entry, p: ServiceDelivered) -> None:
+        order = self._order_move(entry, p.order_id, OrderEvent.DELIVER)
+        order.delivered_at, order.note = p.at, p.note
+        order.delivered_pos = (p.lat, p.lon) if p.lat is not None and p.lon is not None else None
+
+    def _service_confirmed(self, entry: Entry, p: ServiceConfirmed) -> None:
+        self._order_move(entry, p.order_id, OrderEvent.CONFIRM).confirmed_at = entry.ts
+
+    def _service_cancelled(self, entry: Entry, p: ServiceCancelled) -> None:
+        self._order_move(entry, p.order_id, OrderEvent.CANCEL).reason = p.reason
+
+    def _service_no_show(self, entry: Entry, p: ServiceNoShow) -> None:
+        self._order_move(entry, p.order_id, OrderEvent.NO_SHOW).note = p.note

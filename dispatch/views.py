@@ -48,6 +48,8 @@ from dispatch.entries import (
     ResponderDuty,
     ResponderPosition,
     ResponderSaved,
+    ServiceFact,
+    ServiceOrdered,
     UnknownAlarm,
     UnknownDevices,
 )
@@ -57,8 +59,9 @@ from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incid
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Placed, Reach
+from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
 from dispatch.settings import Settings
-from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection
+from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection, ServiceOrder
 from dispatch.triage import age_on
 
 #: what a phone is told about each fact of its offer or job: the offer, the job as it now stands, or why the
@@ -178,6 +181,8 @@ class Views:
         if isinstance(fact, CallRinging | CallAnswered | CallEnded | CallClassified | CalledBack):
             call = self._state.calls.get(fact.call_id)
             return self.call_placed(call) if call is not None else Placed(None)
+        if isinstance(fact, ServiceFact):  # a service order lies in its elder's community
+            return self._order_scope(fact)
         if isinstance(fact, ResponderDuty | ResponderPosition | ResponderSaved):
             return Placed(self.responder_place(fact.responder_id))
         if isinstance(fact, ElderSaved):
@@ -463,9 +468,120 @@ class Views:
             return None
         return bytes.fromhex(device.aes_key)
 
+    # -- the service desk (dispatch.services) --------------------------------------------------------
+
+    def _order_scope(self, fact: ServiceFact) -> Placed:
+        if isinstance(fact, ServiceOrdered):
+            return Placed(self.elder_place(fact.elder_id))
+        order = self._state.service_orders.get(fact.order_id)
+        return Placed(self.elder_place(order.elder_id)) if order is not None else Placed(None)
+
+    def order_placed(self, order: ServiceOrder) -> Placed:
+        """A service order lies in its elder's community; it is ordinary work (rule 1 of dispatch.scopes)."""
+        return Placed(self.elder_place(order.elder_id))
+
+    def services(self) -> list[dict[str, Any]]:
+        """The catalogue in force, in its order: the menu anyone logged in may read (no personal data)."""
+        return [service_item_view(item) for item in catalogue(self._settings.service_catalogue).items]
+
+    def _order(self, order_id: str, reach: Reach, responder: str | None) -> ServiceOrder:
+        order = self._state.service_orders.get(order_id)
+        if order is None or not self._order_visible(order, reach, responder):
+            raise NotFound(f"no service order {order_id}", field="order_id", code="unknown_service_order")
+        return order
+
+    def _order_visible(self, order: ServiceOrder, reach: Reach, responder: str | None) -> bool:
+        """In reach; or, for a caregiver (``responder``: who they are), assigned to them."""
+        if responder is not None:
+            return order.responder_id == responder
+        return reach.everywhere or reach.sees(self.order_placed(order))
+
+    def service_order(self, order_id: str, reach: Reach, *, responder: str | None = None) -> dict[str, Any]:
+        """One order in reach (a caregiver: one assigned to them); otherwise as if it did not exist."""
+        return service_order_view(self._order(order_id, reach, responder), self._directory)
+
+    def service_order_elder(self, order_id: str, reach: Reach, *, responder: str | None = None) -> str:
+        """The elder an order in reach is for (whose data a read of it shows)."""
+        return self._order(order_id, reach, responder).elder_id
+
+    def service_orders(
+        self,
+        reach: Reach,
+        *,
+        elder: str | None = None,
+        state: str | None = None,
+        limit: int = 200,
+        responder: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Service orders in reach, newest first, of one elder and in one state when asked; a caregiver
+        (``responder``) gets the orders assigned to them."""
+        chosen: list[ServiceOrder] = []
+        for order in reversed(self._state.service_orders.values()):
+            if len(chosen) >= limit:
+                break
+            if elder is not None and order.elder_id != elder:
+                continue
+            if state is not None and order.state.value != state:
+                continue
+            if self._order_visible(order, reach, responder):
+                chosen.append(order)
+        return [service_order_view(o, self._directory) for o in chosen]
+
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
+
+
+def service_item_view(item: ServiceItem) -> dict[str, Any]:
+    zh, en = CATEGORIES[item.category]
+    unit_zh, unit_en = UNITS[item.unit]
+    return {
+        **item.model_dump(mode="json"),
+        "category_zh": zh,
+        "category_en": en,
+        "unit_zh": unit_zh,
+        "unit_en": unit_en,
+    }
+
+
+def service_order_view(order: ServiceOrder, directory: Directory) -> dict[str, Any]:
+    """An order as the console and the assigned caregiver see it: what, for whom, where, when, at what price
+    (fen), who goes, and the check-in and check-out."""
+    elder = directory.elders.get(order.elder_id)
+    responder = directory.responders.get(order.responder_id) if order.responder_id else None
+    return {
+        "order_id": order.order_id,
+        "state": order.state.value,
+        "state_since": order.state_since,
+        "open": order.open,
+        "elder_id": order.elder_id,
+        "elder_name": elder.name if elder else None,
+        "address": elder.address if elder else None,
+        "community": elder.community if elder else None,
+        "item_id": order.item_id,
+        "start": order.start,
+        "end": order.end,
+        "place": order.place,
+        "mode": order.mode,
+        "price_fen": order.price_fen,
+        "source": order.source,
+        "call_id": order.call_id,
+        "provider": order.provider,
+        "drill": order.drill,
+        "ordered_at": order.ordered_at,
+        "ordered_by": order.ordered_by,
+        "ordered_by_name": actor_name(order.ordered_by, directory),
+        "updated_at": order.updated_at,
+        "responder_id": order.responder_id,
+        "responder_name": responder.name if responder else None,
+        "started_at": order.started_at,
+        "started_pos": list(order.started_pos) if order.started_pos else None,
+        "delivered_at": order.delivered_at,
+        "delivered_pos": list(order.delivered_pos) if order.delivered_pos else None,
+        "note": order.note,
+        "reason": order.reason,
+        "confirmed_at": order.confirmed_at,
+    }
 
 
 def unknown_alert_view(interval: UnknownInterval) -> dict[str, Any]:

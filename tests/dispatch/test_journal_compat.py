@@ -77,6 +77,8 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "incident.located", "incident.retyped", "call.classified", "call.called_back",
         "records.read", "account.changed", "login.failed", "journal.guard",
         "devices.unknown", "devices.unknown_alarm", "device.position_implausible",
+        "service.ordered", "service.scheduled", "service.rescheduled", "service.assigned", "service.started",
+        "service.delivered", "service.confirmed", "service.cancelled", "service.no_show",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)

@@ -39,6 +39,7 @@ from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
 from console.phone import PhoneCommand
+from console.services import router as services_router
 from dispatch.core import Core
 from dispatch.errors import AnxinError, InvalidInput
 from dispatch.settings import Settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(accounts_router)
     app.include_router(router)
+    app.include_router(services_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

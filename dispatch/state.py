@@ -1,4 +1,5 @@
-"""Projections: the live state of incidents, assignments, responders and calls, folded from the journal.
+"""Projections: the live state of incidents, assignments, responders, calls and service orders, folded from the
+journal.
 
 What it owns
     :class:`Projection` holds what the engine decides on and what the console shows. It changes only in

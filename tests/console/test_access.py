@@ -50,6 +50,8 @@ STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
 SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
 ADMINS = frozenset({ADMIN})
 CAREGIVERS = frozenset({CAREGIVER})
+#: a service order's window: tomorrow of the probe city's clock, an hour long (UTC seconds)
+WINDOW = {"start": 1_900_000_000.0, "end": 1_900_003_600.0}
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,21 @@ RULES: dict[tuple[str, str], Rule] = {
         SUPERVISORS, "body:responder", body=lambda r: {"roster": [{"responder_id": r, "on": False}]}
     ),
     ("GET", "/api/communities"): Rule(STAFF, "list"),
+    # the service desk (console.services): caregivers read the menu and the orders assigned to them
+    ("GET", "/api/services"): Rule(STAFF | CAREGIVERS, why="the service catalogue: items and prices, no people"),
+    ("POST", "/api/service-orders"): Rule(
+        STAFF, "body:elder", body=lambda e: {"elder_id": e, "item_id": "meal_delivery", **WINDOW}
+    ),
+    ("GET", "/api/service-orders"): Rule(STAFF | CAREGIVERS, "list"),
+    ("GET", "/api/service-orders/{order_id}"): Rule(STAFF | CAREGIVERS, "order"),
+    ("POST", "/api/service-orders/{order_id}/schedule"): Rule(STAFF, "order", body=lambda _: WINDOW),
+    ("POST", "/api/service-orders/{order_id}/reschedule"): Rule(STAFF, "order", body=lambda _: WINDOW),
+    ("POST", "/api/service-orders/{order_id}/assign"): Rule(STAFF, "order", body=lambda _: {"responder_id": "ca"}),
+    ("POST", "/api/service-orders/{order_id}/start"): Rule(STAFF | CAREGIVERS, "order", body=lambda _: {}),
+    ("POST", "/api/service-orders/{order_id}/deliver"): Rule(STAFF | CAREGIVERS, "order", body=lambda _: {}),
+    ("POST", "/api/service-orders/{order_id}/no_show"): Rule(STAFF | CAREGIVERS, "order", body=lambda _: {}),
+    ("POST", "/api/service-orders/{order_id}/confirm"): Rule(STAFF, "order"),
+    ("POST", "/api/service-orders/{order_id}/cancel"): Rule(STAFF, "order", body=lambda _: {"reason": "家属取消"}),
     # websockets
     ("WS", "/ws/console"): Rule(STAFF, "list"),
     ("WS", "/ws/caregiver"): Rule(CAREGIVERS, why="a caregiver's own offers and jobs"),
@@ -240,6 +257,12 @@ class City:
                 body = {"event": event, "call_id": call_id, "caller": caller}
                 assert self.client.post("/api/hotline/events", json=body, headers=auth(admin)).status_code == 200
             return call_id
+        if subject == "order":
+            body = {"elder_id": "ea" if a else "eb", "item_id": "meal_delivery", **WINDOW}
+            response = self.client.post("/api/service-orders", json=body, headers=auth(admin))
+            assert response.status_code == 201, response.text
+            order_id: str = response.json()["order_id"]
+            return order_id
         if subject == "account":
             username = f"svc_{'a' if a else 'b'}{n}"
             body = {"username": username, "name": username, "role": "service", "grants": ["alarms"],
@@ -287,6 +310,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
         for street in ("A", "B"):  # something of each street in every list
             city.fresh("incident", street)
             city.fresh("call", street)
+            city.fresh("order", street)
         yield city
 
 

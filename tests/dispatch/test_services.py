@@ -89,7 +89,7 @@ def test_the_setting_replaces_the_catalogue_and_is_checked_at_start(tmp_path: Pa
     assert [item.item_id for item in catalogue(settings.service_catalogue).items] == ["meal_delivery"]
     bad = tmp_path / "bad.toml"
     bad.write_text(ITEM.replace("paid = 1500", "paid = 15.00"), encoding="utf-8")
-    with pytest.raises(ConfigError, match="meal_delivery.*price_fen.paid"):
+    with pytest.raises(ConfigError, match=r"meal_delivery.*price_fen\.paid"):
         Settings(data=tmp_path / "data", service_catalogue=bad)
 
 
@@ -318,4 +318,4 @@ async def test_views_filter_by_reach_elder_state_and_caregiver(core: Core) -> No
     scopes = {e.fact.order_id: core.views.entry_scope(e).place  # type: ignore[attr-defined]
               for e in await core.journal.read(0, 10_000) if e.kind.startswith("service.")}  # fmt: skip
     assert scopes == {near: "龙文区/蓝田街道/蓝田社区", far: "龙文区/朝阳街道/朝阳社区"}
-    assert [s["item_id"] for s in core.views.services()][0] == "meal_delivery"
+    assert core.views.services()[0]["item_id"] == "meal_delivery"

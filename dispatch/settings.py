@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validato
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from dispatch.scopes import check_scope
+from dispatch.services import load_catalogue
 
 
 class DeviceBudget(BaseModel):
@@ -104,6 +105,13 @@ class Settings(BaseSettings):
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)
 
+    # service vouchers (服务券, dispatch.vouchers): each entitlement's monthly allotment in integer fen (分; 30000 is
+    # 300 yuan), and whether an unspent balance rolls over into the next month (off: a month's vouchers lapse)
+    voucher_free_fen: int = Field(30_000, ge=0, le=100_000_000)
+    voucher_low_cost_fen: int = Field(15_000, ge=0, le=100_000_000)
+    voucher_paid_fen: int = Field(0, ge=0, le=100_000_000)
+    voucher_roll_over: bool = False
+
     # pages: a map tile URL template with {z}, {x} and {y} (e.g. a tile server inside the centre's network);
     # None draws the incident map on a plain background with a scale bar (no internet needed)
     map_tiles: str | None = None
@@ -148,6 +156,9 @@ class Settings(BaseSettings):
     # before authentication; the bulk limit is for the routes that need more (a shift roster)
     http_body_max: int = Field(1 << 20, ge=4096, le=1 << 30)
     http_bulk_body_max: int = Field(4 << 20, ge=4096, le=1 << 30)
+    #: the service desk's catalogue (dispatch.services): a TOML file of [[item]]s replacing the one shipped with the
+    #: package (None); checked whole at start, a bad item is a ConfigError naming the item and the field
+    service_catalogue: Path | None = None
 
     config: Path | None = None
 
@@ -175,6 +186,12 @@ class Settings(BaseSettings):
     def device_port(self, option: str, default: int) -> int | None:
         """The port of the protocol with this option name: as configured, or its default."""
         return self.device_ports.get(option, default)
+
+    @field_validator("service_catalogue")
+    @classmethod
+    def _catalogue(cls, value: Path | None) -> Path | None:
+        load_catalogue(value)  # a ConfigError passes through pydantic as it is
+        return value
 
     @field_validator("lines")
     @classmethod

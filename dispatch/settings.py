@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     voucher_paid_fen: int = Field(0, ge=0, le=100_000_000)
     voucher_roll_over: bool = False
 
+    # follow-ups (回访, dispatch.followups): due this many days after the incident closed or the service was
+    # delivered, at this hour of the centre's time zone; after this many unanswered attempts the follow-up is
+    # closed as unreachable and a home visit is proposed
+    follow_up_after_days: int = Field(1, ge=0, le=30)
+    follow_up_hour: int = Field(10, ge=0, le=23)
+    follow_up_attempts: int = Field(3, ge=1, le=10)
+
     # pages: a map tile URL template with {z}, {x} and {y} (e.g. a tile server inside the centre's network);
     # None draws the incident map on a plain background with a scale bar (no internet needed)
     map_tiles: str | None = None

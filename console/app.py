@@ -35,6 +35,7 @@ from console.accounts import router as accounts_router
 from console.api import router
 from console.auth import STAFF, Accounts, LoginThrottle, Principal
 from console.errors import AuthError, Throttled, status_for
+from console.followups import router as follow_ups_router
 from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
@@ -85,6 +86,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(router)
     app.include_router(services_router)
+    app.include_router(follow_ups_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

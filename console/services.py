@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from console.auth import STAFF, Principal
-from console.deps import Body, CoreDep, Staff, allow
+from console.deps import Body, CoreDep, Staff, Supervisors, allow
 from dispatch.core import Core
 from dispatch.registry import Ident, Latitude, Longitude
 
@@ -168,3 +168,40 @@ async def _act(core: Core, who: Principal, order_id: str, action: str, **details
     _view(core, order_id, who)  # outside their reach (or not theirs): 404 before anything is done
     await core.engine.order_action(order_id, action, actor=who.actor, caregiver=_mine(who), **details)
     return _view(core, order_id, who)
+
+
+# -- vouchers and monthly statements (dispatch.vouchers; charged at delivery) -----------------------------
+
+
+@router.get("/elders/{elder_id}/vouchers")
+async def elder_vouchers(elder_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """The elder's vouchers: this month's balance, the earlier months' and every charge, money in fen."""
+    core.views.elder_in_reach(elder_id, who.reach)
+    await core.engine.read("vouchers", 1, actor=who.actor, elder_ids=[elder_id], filter=elder_id)
+    return core.views.vouchers(elder_id, who.reach)
+
+
+@router.get("/statements", response_model=None)
+async def statements(
+    request: Request,
+    core: CoreDep,
+    who: Supervisors,
+    month: Annotated[str, Query(max_length=16, description="the centre's local month, YYYY-MM")],
+    by: Annotated[str, Query(max_length=16, description="elder, provider or community")] = "elder",
+) -> dict[str, Any] | Response:
+    """A month's statement of delivered services in the reader's part of the network: JSON, or CSV with
+    ``Accept: text/csv`` (UTF-8 with a BOM so spreadsheets read Chinese; headers in Chinese when the
+    ``Accept-Language`` asks for it), money in yuan there and in fen in JSON."""
+    elders = core.views.statement_elders(month, by, who.reach)  # a bad month or by: 422 before any read
+    answer = core.views.statement(month, by, who.reach)
+    await core.engine.read("statements", len(answer["rows"]), actor=who.actor, elder_ids=elders,
+                           filter=f"month={month} by={by}")  # fmt: skip
+    if "text/csv" not in request.headers.get("accept", ""):
+        return answer
+    chinese = request.headers.get("accept-language", "").lower().startswith("zh")
+    text = core.views.statement_csv(month, by, who.reach, chinese=chinese)
+    return Response(
+        ("\ufeff" + text).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="statement-{month}-{by}.csv"'},
+    )

@@ -225,3 +225,15 @@ class Commands(Protocol):
         note: str = "",
         reason: str = "",
     ) -> None: ...
+
+    # follow-ups (dispatch.followups)
+    async def record_follow_up(
+        self,
+        follow_up_id: str,
+        *,
+        reached: bool,
+        actor: str,
+        satisfaction: int | None = None,
+        complaint: str = "",
+        note: str = "",
+    ) -> None: ...

@@ -94,8 +94,11 @@ from dispatch.entries import (
     ServiceStarted,
     Unanswered,
     Unrecognised,
+    VouchersAllotted,
+    VouchersCharged,
 )
 from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
+from dispatch.followups import FollowUpDesk
 from dispatch.geo import GeoIndex
 from dispatch.journal import Entry, Journal
 from dispatch.machines import (
@@ -116,6 +119,7 @@ from dispatch.state import Assignment, Incident, Projection, ServiceOrder, perso
 from dispatch.store import RegistryStore
 from dispatch.supervision import Supervision
 from dispatch.triage import priority, rule
+from dispatch.vouchers import VoucherRules, month_of
 
 log = logging.getLogger("anxin.engine")
 R = TypeVar("R", Elder, Device, Responder)
@@ -158,7 +162,8 @@ class Engine:
         journal.on_recovered(self._pay_owed_reads)
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
-        self.state = Projection(position_stale_s=settings.position_stale_s)
+        self.state = Projection(position_stale_s=settings.position_stale_s,
+                                vouchers=VoucherRules.from_settings(settings))  # fmt: skip
         self.matcher = Matcher(
             available,
             clinics,
@@ -170,6 +175,8 @@ class Engine:
             tz=settings.timezone,
         )
         self.supervision = Supervision(self)
+        #: follow-ups (回访): created as incidents close and services are delivered (dispatch.followups)
+        self.follow_ups = FollowUpDesk(self)
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._registry_lock = asyncio.Lock()
@@ -777,6 +784,7 @@ class Engine:
             self._require(incident, IncidentEvent.CLOSE)
             self._withdraw_all(incident, actor, "incident closed")
             self.emit(Closed(), actor=actor, incident=incident)
+            self.follow_ups.incident_closed(incident)
 
     def _require(self, incident: Incident, event: IncidentEvent) -> None:
         if not incident_allows(incident.state, event):
@@ -1168,7 +1176,29 @@ class Engine:
                                code="unknown_service_order")  # fmt: skip
             order_next(order.state, event)  # refuses an illegal move before anything is written
             fact = self._order_fact(order, event, responder_id, start, end, lat, lon, note, reason)
+            charged = isinstance(fact, ServiceDelivered) and not order.drill
+            elder = self.elder(order.elder_id) if charged else None  # checked before the check-out is written
             self.emit(fact, actor=actor, drill=order.drill)
+            if elder is not None and isinstance(fact, ServiceDelivered):
+                self._charge(order, elder, fact.at)
+            if isinstance(fact, ServiceDelivered):
+                self.follow_ups.service_delivered(order)
+
+    async def record_follow_up(
+        self,
+        follow_up_id: str,
+        *,
+        reached: bool,
+        actor: str,
+        satisfaction: int | None = None,
+        complaint: str = "",
+        note: str = "",
+    ) -> None:
+        """One attempt of a follow-up call (see dispatch.followups)."""
+        async with self._txn():
+            self.follow_ups.record(
+                follow_up_id, reached=reached, satisfaction=satisfaction, complaint=complaint, note=note, actor=actor
+            )
 
     def service_order(self, order_id: str) -> ServiceOrder:
         order = self.state.service_orders.get(order_id)
@@ -1205,6 +1235,25 @@ class Engine:
         if event is OrderEvent.CANCEL:
             return ServiceCancelled(oid, reason)
         return ServiceNoShow(oid, note)
+
+    def _charge(self, order: ServiceOrder, elder: Elder, at: float) -> None:
+        """Charge a delivered order, in the transaction of its check-out (the lock is held): the month's
+        allotment first when this is the elder's first delivery in the centre's local month, then the split of
+        the price between vouchers and the elder's pocket (dispatch.vouchers rule 4). A drill is never charged."""
+        month = month_of(at, self.settings.timezone)
+        ledger = self.state.ledger
+        if (order.elder_id, month) not in self.state.allotted:
+            allotment = ledger.rules.allotment(elder.entitlement)
+            self.emit(VouchersAllotted(order.elder_id, month, allotment), actor="system:vouchers")
+        balance = ledger.balance(order.elder_id, month).available_fen
+        if ledger.rules.roll_over:  # spending now lowers every later month's carry: none may go below zero
+            balance = min([balance, *(b.available_fen for b in ledger.balances(order.elder_id) if b.month > month)])
+        voucher = min(order.price_fen, max(balance, 0))
+        charge = VouchersCharged(
+            order.order_id, order.elder_id, month, order.price_fen, voucher, order.price_fen - voucher,
+            order.provider, elder.community, order.item_id,
+        )  # fmt: skip
+        self.emit(charge, actor="system:vouchers")
 
     def _service_responder(self, order: ServiceOrder, responder_id: str | None) -> str:
         """Whom an order may be assigned to: a caregiver or volunteer on duty with the item's skill."""

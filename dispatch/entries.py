@@ -660,6 +660,102 @@ ServiceFact = (
 )  # fmt: skip
 
 
+# -- vouchers (服务券: dispatch.vouchers, charged by the engine when a service order is delivered) -----------
+
+
+@fact("vouchers.allotted")
+@dataclass(frozen=True, slots=True)
+class VouchersAllotted(Fact):
+    """An elder's vouchers for a month (the centre's local month, ``YYYY-MM``), in fen, from the entitlement
+    rules (``voucher_*`` settings) as they stood at the month's first delivery: one per elder and month, written
+    just before that delivery's charge. An elder with no vouchers is allotted 0, on record all the same."""
+
+    elder_id: str
+    month: str
+    fen: int
+
+
+@fact("vouchers.charged")
+@dataclass(frozen=True, slots=True)
+class VouchersCharged(Fact):
+    """What a delivered service order cost and who paid: ``voucher_fen + cash_fen == price_fen``, in the local
+    month of the check-out, written in the same engine transaction as its ``service.delivered``.
+
+    A fact of its own rather than a second version of ``service.delivered``: the check-out is the caregiver's
+    word (what was done, where), the charge is the centre's bookkeeping (written by ``system:vouchers``, never
+    for a drill). Keeping them apart leaves every stored check-out readable as it was (no upgrade), lets the
+    money be read without the visit, and carries what a statement is keyed by as it stood at delivery: the
+    provider and the elder's community then, not wherever the elder lives now."""
+
+    order_id: str
+    elder_id: str
+    month: str
+    price_fen: int
+    voucher_fen: int
+    cash_fen: int
+    provider: str
+    community: str
+    item_id: str
+
+
+# -- follow-ups (回访: dispatch.followups) --------------------------------------------------------------------
+
+FollowUpKind = Literal["incident", "service"]
+
+
+@fact("follow_up.created")
+@dataclass(frozen=True, slots=True)
+class FollowUpCreated(Fact):
+    """A return call is owed: an incident of this elder closed, or a service was delivered to them. ``due`` is
+    when (UTC seconds); ``responders`` are those whose work it follows (their evaluation comes from it)."""
+
+    follow_up_id: str
+    kind: FollowUpKind
+    subject_id: str  # the incident or the service order
+    elder_id: str
+    due: float
+    responders: tuple[str, ...] = ()
+
+
+@fact("follow_up.recorded")
+@dataclass(frozen=True, slots=True)
+class FollowUpRecorded(Fact):
+    """One attempt of the return call, by the entry's actor: reached or not; when reached, the elder's
+    satisfaction (1-5) and any complaint in their words."""
+
+    follow_up_id: str
+    elder_id: str
+    reached: bool
+    satisfaction: int | None = None
+    complaint: str = ""
+    note: str = ""
+
+
+@fact("follow_up.unreachable")
+@dataclass(frozen=True, slots=True)
+class FollowUpUnreachable(Fact):
+    """Nobody answered ``attempts`` times: the follow-up is closed and a home visit is proposed."""
+
+    follow_up_id: str
+    elder_id: str
+    attempts: int
+
+
+@fact("follow_up.complaint")
+@dataclass(frozen=True, slots=True)
+class ComplaintRaised(Fact):
+    """A complaint heard on a follow-up: a task for the supervisors of the elder's community."""
+
+    complaint_id: str
+    follow_up_id: str
+    elder_id: str
+    text: str
+
+
+#: the facts about follow-ups, each naming the elder (whose community they lie in)
+FollowUpFact = FollowUpCreated | FollowUpRecorded | FollowUpUnreachable | ComplaintRaised
+
+
 @dataclass(frozen=True, slots=True)
 class Unrecognised(Fact):
     """A stored body this release cannot read: a kind or version a newer release wrote (``error`` None), or a

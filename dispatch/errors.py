@@ -47,6 +47,7 @@ CODES = frozenset(
         "unknown_service_item",
         "unknown_service_order",
         "unknown_order_action",
+        "unknown_follow_up",
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -63,6 +64,10 @@ CODES = frozenset(
         "import_refused",
         "duplicate_key",
         "service_window",
+        "satisfaction_required",
+        "follow_up_not_reached",
+        "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
+        "statement_by",  # a statement is by elder, provider or community
         # conflicts with the current state
         "already_acknowledged",
         "responder_busy",
@@ -78,6 +83,7 @@ CODES = frozenset(
         "account_exists",
         "responder_off_duty",
         "responder_lacks_skill",
+        "follow_up_done",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

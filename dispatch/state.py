@@ -23,6 +23,7 @@ Rules
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,7 +72,10 @@ from dispatch.entries import (
     ServiceScheduled,
     ServiceStarted,
     Unanswered,
+    VouchersAllotted,
+    VouchersCharged,
 )
+from dispatch.followups import FollowUpBook
 from dispatch.journal import Entry
 from dispatch.machines import (
     ACTIVE_ASSIGNMENT,
@@ -89,8 +93,10 @@ from dispatch.machines import (
     order_next,
 )
 from dispatch.timers import Timers
+from dispatch.vouchers import Allotted, Delivered, Ledger, VoucherRules
 
 DEDUP_KEEP = 200_000
+log = logging.getLogger("anxin.state")
 
 
 def person_key(elder_id: str | None, device_id: str | None) -> str | None:
@@ -281,7 +287,7 @@ _Handler = Callable[[Entry, Any], None]
 
 
 class Projection:
-    def __init__(self, *, position_stale_s: float) -> None:
+    def __init__(self, *, position_stale_s: float, vouchers: VoucherRules | None = None) -> None:
         self.position_stale_s = position_stale_s
         self.incidents: dict[str, Incident] = {}
         self.assignments: dict[str, Assignment] = {}
@@ -342,6 +348,15 @@ class Projection:
         self._on(ServiceConfirmed, self._service_confirmed)
         self._on(ServiceCancelled, self._service_cancelled)
         self._on(ServiceNoShow, self._service_no_show)
+        #: the vouchers (dispatch.vouchers): balances and charges folded from vouchers.* entries, and the
+        #: elder-months with an allotment on record (an allotment of 0 fen included)
+        self.ledger = Ledger(vouchers)
+        self.allotted: set[tuple[str, str]] = set()
+        self._on(VouchersAllotted, self._vouchers_allotted)
+        self._on(VouchersCharged, self._vouchers_charged)
+        #: follow-ups (回访) and the complaints they raised (dispatch.followups)
+        self.follow_ups = FollowUpBook()
+        self.follow_ups.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -743,3 +758,19 @@ class Projection:
 
     def _service_no_show(self, entry: Entry, p: ServiceNoShow) -> None:
         self._order_move(entry, p.order_id, OrderEvent.NO_SHOW).note = p.note
+
+    # -- vouchers -----------------------------------------------------------------------------------
+
+    def _vouchers_allotted(self, entry: Entry, p: VouchersAllotted) -> None:
+        self.ledger.apply(Allotted(p.elder_id, p.month, p.fen))
+        self.allotted.add((p.elder_id, p.month))
+
+    def _vouchers_charged(self, entry: Entry, p: VouchersCharged) -> None:
+        """Fold the delivery into the ledger. The ledger splits it as the engine did when it wrote the entry
+        (the same fold in the same order); a split that differs (the roll-over setting changed since) is
+        logged, and the ledger's is what balances and statements then show."""
+        delivery = Delivered(p.order_id, p.elder_id, p.provider, p.community, p.month, p.item_id, p.price_fen)
+        charge = self.ledger.apply(delivery)
+        if charge is not None and (charge.voucher_fen, charge.cash_fen) != (p.voucher_fen, p.cash_fen):
+            log.warning("vouchers: order %s was charged %d + %d fen, the ledger now splits it %d + %d",
+                        p.order_id, p.voucher_fen, p.cash_fen, charge.voucher_fen, charge.cash_fen)  # fmt: skip

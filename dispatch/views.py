@@ -52,17 +52,34 @@ from dispatch.entries import (
     ServiceOrdered,
     UnknownAlarm,
     UnknownDevices,
+    VouchersAllotted,
+    VouchersCharged,
 )
-from dispatch.errors import NotFound
+from dispatch.errors import InvalidInput, NotFound
+from dispatch.followups import FollowUpBook, StateFilter, end_of_day, entry_place, evaluations, follow_up_view, select
+from dispatch.followups import complaints as complaint_list
+from dispatch.followups import one as one_follow_up
 from dispatch.journal import Entry
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
-from dispatch.scopes import EVERYWHERE, Placed, Reach
+from dispatch.scopes import EVERYWHERE, Content, Placed, Reach
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection, ServiceOrder
 from dispatch.triage import age_on
+from dispatch.vouchers import (
+    STATEMENT_BY,
+    Balance,
+    Charge,
+    StatementBy,
+    StatementRow,
+    check_month,
+    month_of,
+    statement,
+    statement_csv,
+    total,
+)
 
 #: what a phone is told about each fact of its offer or job: the offer, the job as it now stands, or why the
 #: offer closed
@@ -181,8 +198,12 @@ class Views:
         if isinstance(fact, CallRinging | CallAnswered | CallEnded | CallClassified | CalledBack):
             call = self._state.calls.get(fact.call_id)
             return self.call_placed(call) if call is not None else Placed(None)
+        if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community
+            return Placed(self.elder_place(follow_up[0]), follow_up[1])
         if isinstance(fact, ServiceFact):  # a service order lies in its elder's community
             return self._order_scope(fact)
+        if isinstance(fact, VouchersAllotted | VouchersCharged):  # an elder's money: their community's
+            return Placed(fact.community if isinstance(fact, VouchersCharged) else self.elder_place(fact.elder_id))
         if isinstance(fact, ResponderDuty | ResponderPosition | ResponderSaved):
             return Placed(self.responder_place(fact.responder_id))
         if isinstance(fact, ElderSaved):
@@ -527,9 +548,151 @@ class Views:
                 chosen.append(order)
         return [service_order_view(o, self._directory) for o in chosen]
 
+    # -- vouchers and statements (dispatch.vouchers; charged by the engine at delivery) -------------------
+
+    def vouchers(self, elder_id: str, reach: Reach) -> dict[str, Any]:
+        """An elder's vouchers (journal the read first): this month's balance (before the month's first delivery,
+        what the rules will allot: ``allotted`` false), the earlier months' newest first, and every charge of
+        theirs, newest first. Outside the reader's reach: as if the elder did not exist."""
+        elder = self.elder_in_reach(elder_id, reach)
+        ledger = self._state.ledger
+        month = month_of(self._clock.now(), self._settings.timezone)
+        current = balance_view(ledger.balance(elder_id, month), (elder_id, month) in self._state.allotted)
+        if not current["allotted"]:
+            current["allotted_fen"] = current["available_fen"] = ledger.rules.allotment(elder.entitlement)
+        earlier = [b for b in ledger.balances(elder_id) if b.month < month]
+        charges = [c for c in ledger.charges(include_voided=True) if c.delivery.elder == elder_id]
+        return {
+            "elder_id": elder_id,
+            "name": elder.name,
+            "entitlement": elder.entitlement,
+            "month": month,
+            "current": current,
+            "months": [balance_view(b, (elder_id, b.month) in self._state.allotted) for b in reversed(earlier)],
+            "charges": [charge_view(c) for c in reversed(charges)],
+        }
+
+    def statement(self, month: str, by: str, reach: Reach) -> dict[str, Any]:
+        """A month's statement by elder, provider or community: one row per key (elders named), sums exact in
+        fen, and the total. Only the deliveries made in the reader's reach (the elder's community at delivery)
+        are in it, so a street's supervisor gets their street's statement."""
+        rows, labels = self._statement(month, by, reach)
+        every = total(rows)
+        return {
+            "month": month,
+            "by": by,
+            "rows": [{**statement_row_view(row), "name": labels.get(row.key, row.key)} for row in rows],
+            "total": statement_row_view(every),
+        }
+
+    def statement_csv(self, month: str, by: str, reach: Reach, *, chinese: bool = False) -> str:
+        """The same statement as CSV text (dispatch.vouchers.statement_csv): yuan, a header, the total last."""
+        rows, labels = self._statement(month, by, reach)
+        by_ = _statement_by(by)
+        return statement_csv(rows, by_, chinese=chinese, labels=labels if by_ == "elder" else None)
+
+    def statement_elders(self, month: str, by: str, reach: Reach) -> list[str]:
+        """The elders a statement by elder names (whose data a read of it shows); none for the other kinds."""
+        if _statement_by(by) != "elder":
+            return []
+        return [row.key for row in self._statement(month, by, reach)[0]]
+
+    def _statement(self, month: str, by: str, reach: Reach) -> tuple[list[StatementRow], dict[str, str]]:
+        try:
+            check_month(month)
+        except InvalidInput:
+            raise InvalidInput(f"month must read YYYY-MM, not {month!r}", field="month",
+                               code="statement_month") from None  # fmt: skip
+        by_ = _statement_by(by)
+        charges = [c for c in self._state.ledger.charges(month) if reach.covers(c.delivery.community)]
+        rows = statement(charges, month, by_)
+        labels: dict[str, str] = {}
+        if by_ == "elder":
+            for row in rows:
+                elder = self._directory.elders.get(row.key)
+                labels[row.key] = elder.name if elder is not None else ""
+        return rows, labels
+
+    # -- follow-ups (dispatch.followups) -------------------------------------------------------------
+
+    def _elder_seen(self, reach: Reach, content: Content = "work") -> Callable[[str], bool]:
+        """Whether a thing about this elder is in reach (it lies in the elder's community)."""
+        return lambda elder_id: reach.sees(Placed(self.elder_place(elder_id), content))
+
+    @property
+    def _follow_ups(self) -> FollowUpBook:
+        return self._state.follow_ups
+
+    def follow_ups(
+        self, reach: Reach, *, due_before: float | None = None, state: StateFilter = "open", limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Follow-ups in reach, soonest due first: open, done (or unreachable) or all; due before a time."""
+        chosen = select(self._follow_ups, self._elder_seen(reach), due_before=due_before, state=state, limit=limit)
+        return [follow_up_view(f, self._directory) for f in chosen]
+
+    def follow_up(self, follow_up_id: str, reach: Reach) -> dict[str, Any]:
+        """One follow-up in reach; otherwise as if it did not exist."""
+        return follow_up_view(one_follow_up(self._follow_ups, follow_up_id, self._elder_seen(reach)), self._directory)
+
+    def follow_up_day_end(self, day: str) -> float:
+        """The end of a local day (``YYYY-MM-DD`` or ``today``): what is due by then is that day's list."""
+        return end_of_day(day, self._clock.now(), self._settings.timezone)
+
+    def complaints(self, reach: Reach, *, limit: int = 200) -> list[dict[str, Any]]:
+        """Complaints heard on follow-ups, newest first: the supervisors' tasks in their reach."""
+        return complaint_list(self._follow_ups, self._elder_seen(reach, "audit"), self._directory, limit)
+
+    def evaluations(self, reach: Reach) -> list[dict[str, Any]]:
+        """Each responder's mean satisfaction from the follow-ups of their work in reach, and its count."""
+        return evaluations(self._follow_ups, self._elder_seen(reach), self._directory)
+
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
+
+
+def _statement_by(by: str) -> StatementBy:
+    for known in STATEMENT_BY:
+        if by == known:
+            return known
+    raise InvalidInput(f"a statement is by elder, provider or community, not {by!r}", field="by",
+                       code="statement_by")  # fmt: skip
+
+
+def balance_view(balance: Balance, allotted: bool) -> dict[str, Any]:
+    """One month of an elder's vouchers, in fen: ``available = allotted + carried_in - spent``."""
+    return {
+        "month": balance.month,
+        "allotted": allotted,
+        "allotted_fen": balance.allotted_fen,
+        "carried_in_fen": balance.carried_in_fen,
+        "spent_fen": balance.spent_fen,
+        "available_fen": balance.available_fen,
+    }
+
+
+def charge_view(charge: Charge) -> dict[str, Any]:
+    delivery = charge.delivery
+    return {
+        "order_id": delivery.order_id,
+        "month": delivery.month,
+        "item_id": delivery.item,
+        "provider": delivery.provider,
+        "price_fen": delivery.price_fen,
+        "voucher_fen": charge.voucher_fen,
+        "cash_fen": charge.cash_fen,
+        "voided": charge.voided,
+    }
+
+
+def statement_row_view(row: StatementRow) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "deliveries": row.deliveries,
+        "total_fen": row.total_fen,
+        "voucher_fen": row.voucher_fen,
+        "cash_fen": row.cash_fen,
+    }
 
 
 def service_item_view(item: ServiceItem) -> dict[str, Any]:

@@ -176,6 +176,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/service-orders/{order_id}/no_show"): Rule(STAFF | CAREGIVERS, "order", body=lambda _: {}),
     ("POST", "/api/service-orders/{order_id}/confirm"): Rule(STAFF, "order"),
     ("POST", "/api/service-orders/{order_id}/cancel"): Rule(STAFF, "order", body=lambda _: {"reason": "家属取消"}),
+    # follow-ups (console.followups): staff call back; complaints and evaluations are the supervisors'
+    ("GET", "/api/follow-ups"): Rule(STAFF, "list", query="state=all"),
+    ("POST", "/api/follow-ups/{follow_up_id}"): Rule(STAFF, "follow_up", body=lambda _: {"reached": False}),
+    ("GET", "/api/complaints"): Rule(SUPERVISORS, "list"),
+    ("GET", "/api/evaluations"): Rule(SUPERVISORS, why="figures per caregiver from the follow-ups in reach"),
+    # vouchers and statements (console.services): an elder's balance is staff's; the month's money supervisors'
+    ("GET", "/api/elders/{elder_id}/vouchers"): Rule(STAFF, "elder"),
+    ("GET", "/api/statements"): Rule(SUPERVISORS, "list", query="month=2030-03&by=elder"),
     # websockets
     ("WS", "/ws/console"): Rule(STAFF, "list"),
     ("WS", "/ws/caregiver"): Rule(CAREGIVERS, why="a caregiver's own offers and jobs"),
@@ -263,6 +271,21 @@ class City:
             assert response.status_code == 201, response.text
             order_id: str = response.json()["order_id"]
             return order_id
+        if subject in ("follow_up", "complaint"):  # an elder's incident closed, then (a complaint) answered
+            body = {"elder_id": "ea" if a else "eb", "alarm_type": "fall"}
+            response = self.client.post("/api/incidents", json=body, headers=auth(admin))
+            assert response.status_code == 201, response.text
+            incident_id = response.json()["incident_id"]
+            for step, step_body in (("resolve", {"outcome": "平安"}), ("close", None)):
+                done = self.client.post(f"/api/incidents/{incident_id}/{step}", json=step_body, headers=auth(admin))
+                assert done.status_code == 200, done.text
+            listed = self.client.get("/api/follow-ups?limit=5000", headers=auth(admin)).json()["follow_ups"]
+            follow_up_id: str = next(f["follow_up_id"] for f in listed if f["subject_id"] == incident_id)
+            if subject == "complaint":
+                answer = {"reached": True, "satisfaction": 1, "complaint": "probe"}
+                answered = self.client.post(f"/api/follow-ups/{follow_up_id}", json=answer, headers=auth(admin))
+                assert answered.status_code == 200, answered.text
+            return follow_up_id
         if subject == "account":
             username = f"svc_{'a' if a else 'b'}{n}"
             body = {"username": username, "name": username, "role": "service", "grants": ["alarms"],
@@ -311,6 +334,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             city.fresh("incident", street)
             city.fresh("call", street)
             city.fresh("order", street)
+            city.fresh("complaint", street)
         yield city
 
 
@@ -474,7 +498,8 @@ def test_a_list_holds_nothing_out_of_scope(city: City, method: str, path: str) -
     where = [line for line in response.text.split("},{") if any(mark in line for mark in leaked)][:3]
     assert not leaked, f"{path} shows {leaked} to a person of street A: {where}"
     everywhere = _request(city, method, target, city.tokens[ADMIN])
-    if path not in ("/api/kpis", "/api/escalations"):  # figures name nothing; nothing of the city escalated yet
+    # figures name nothing; nothing of the city escalated yet, nor delivered (tests/console/test_statements.py)
+    if path not in ("/api/kpis", "/api/escalations", "/api/statements"):
         marks = (*B_MARKS, *city.b_ids)
         assert any(mark in everywhere.text for mark in marks), f"{path}: the probe city has nothing of B in it"
 

@@ -44,7 +44,7 @@ from dispatch.clock import Clock
 from dispatch.core import Core, open_core
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
-from gateway.registry import DeviceDirectory, DevicePolicy, by_option, protocols
+from gateway.registry import DevicePolicy, by_option, protocols
 from gateway.service import ACCEPT_BURST, Budget, Gateway, Listener, idle_default
 
 log = logging.getLogger("anxin.server")
@@ -175,11 +175,10 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     core = await open_core(settings, clock, protocols=protocols())
     try:
         core.run()
-        devices = DeviceDirectory(core.views.device_key, core.views.device_known)
         policy = DevicePolicy(settings.dc09_plain_keyed, settings.gt06_unknown_login)
         gateway = Gateway(
             core.intake, core.views.device_key, core.clock, host=settings.gateway_host, listeners=wanted,
-            devices=devices, policy=policy,
+            known=core.views.device_known, policy=policy,
         )  # fmt: skip
         await gateway.start()
         try:

@@ -107,9 +107,9 @@ from gateway.events import Decoded, DeviceEvent, EventKind
 from gateway.registry import (
     DEFAULT_POLICY,
     CodeTable,
-    DeviceLookup,
     DevicePolicy,
     KeyLookup,
+    KnownLookup,
     PlainKeyed,
     ProtocolSpec,
 )
@@ -837,9 +837,7 @@ def _coordinate(text: str | None, hemispheres: str, limit: float) -> float | Non
     return value if -limit <= value <= limit else None
 
 
-def _codec(
-    keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
-) -> Dc09Codec:
+def _codec(keys: KeyLookup, /, *, known: KnownLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY) -> Dc09Codec:
     """The registry's factory: a codec applying the deployment's encryption policy (rule 7)."""
     return Dc09Codec(keys, plain_keyed=policy.dc09_plain_keyed)
 

@@ -7,7 +7,9 @@ Small frozen dataclasses, protocol-neutral; the event type is the core's ``Devic
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Final
 
 from dispatch.devices import DeviceReport, ReportKind
 
@@ -28,3 +30,23 @@ class Decoded:
     events: tuple[DeviceEvent, ...] = ()
     reply: bytes | None = None
     error: str | None = None
+
+
+#: a device time more than this ahead of the receiver's is a clock gone wrong
+FUTURE_SLACK_S: Final = 86_400.0
+#: 2000-01-01 UTC: a device time before it is a clock never set (or a counter)
+EARLIEST_TIME: Final = 946_684_800.0
+
+
+def trusted_time(when: float | None, now: float, counters: Counter[str]) -> float | None:
+    """A device's own time as the record keeps it: None when it is more than a day ahead of ``now``
+    (``future_time``) or before 2000 (``unset_time``), each counted in the codec's ``counters``."""
+    if when is None:
+        return None
+    if when > now + FUTURE_SLACK_S:
+        counters["future_time"] += 1
+        return None
+    if when < EARLIEST_TIME:
+        counters["unset_time"] += 1
+        return None
+    return when

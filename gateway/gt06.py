@@ -63,7 +63,8 @@ Rules
        still gives its last known coordinates (``detail["fix"] == "last_known"``) unless they are zero; an
        alarm never does (``lat``/``lon`` None, the last known fix in ``detail["last_known"]``), so that the
        core sends a responder to the registered home rather than to a stale fix.
-    8. Times are UTC. A time more than a day ahead of ``now`` is dropped (``future_time``).
+    8. Times are UTC. One more than a day ahead of ``now`` or before 2000 is dropped (``future_time``,
+       ``unset_time``: gateway.events.trusted_time).
     9. ``dedup`` stays None: after a restart a device may reuse serial numbers and stale fix times, and
        merging two real alarms is worse than attaching a repeat to the open incident.
 
@@ -83,8 +84,8 @@ from typing import Any, Final
 
 from gateway import codes
 from gateway.errors import ChecksumError, FramingError, ProtocolError
-from gateway.events import Decoded, DeviceEvent, EventKind
-from gateway.registry import DEFAULT_POLICY, CodeTable, DeviceLookup, DevicePolicy, KeyLookup, ProtocolSpec
+from gateway.events import Decoded, DeviceEvent, EventKind, trusted_time
+from gateway.registry import DEFAULT_POLICY, CodeTable, DevicePolicy, KeyLookup, KnownLookup, ProtocolSpec
 
 __all__ = ["PROTOCOL", "REASONS", "Gt06Codec", "Packet", "ack", "crc_itu", "encode_packet", "parse_packet"]
 
@@ -136,8 +137,6 @@ _LBS_STATUS_PACKETS: Final[dict[int, tuple[int, int]]] = {0x19: (2, 3), 0xA5: (4
 #: GPS packets that get no ack (rule 5).
 _NOT_ACKED_GPS: Final = frozenset({0x2A})
 
-_FUTURE_SLACK_S: Final = 86_400.0
-_EARLIEST_TIME: Final = 946684800.0  # 2000-01-01 UTC: a device time before it is a clock never set
 _MAX_RESTARTS: Final = 16  # starts inside a bad packet that are tried as the real start (bounds the work)
 _COORD_SCALE: Final = 1_800_000.0  # minutes x 30,000
 
@@ -585,16 +584,6 @@ class Gt06Codec:
             detail = {**detail, "crc_ok": False}
         return DeviceEvent(PROTOCOL, self.imei, kind, code, detail={**detail, "serial": packet.serial}, **values)
 
-    def _checked_time(self, when: float | None, now: float) -> float | None:
-        """A device's time, or None when it is in the future or before 2000 (a clock never set, a counter)."""
-        if when is not None and when > now + _FUTURE_SLACK_S:
-            self.counters["future_time"] += 1
-            return None
-        if when is not None and when < _EARLIEST_TIME:
-            self.counters["unset_time"] += 1
-            return None
-        return when
-
     # 08 64 71 70 03 28 35 81 | 10 0B | 32 01: IMEI 864717003283581 (BCD), type id, time zone and language
     def _login(self, packet: Packet) -> Decoded:
         if not packet.crc_ok:
@@ -663,7 +652,7 @@ class Gt06Codec:
 
     def _position_event(self, packet: Packet, fix: _Fix, now: float, **values: Any) -> DeviceEvent:
         lat, lon, how = fix.coordinates(alarm=False)
-        when = self._checked_time(fix.device_time, now)
+        when = trusted_time(fix.device_time, now, self.counters)
         detail = {**fix.detail, "fix": how, **values.pop("detail", {})}
         return self._event(packet, "position", detail, lat=lat, lon=lon, device_time=when, **values)
 
@@ -728,7 +717,7 @@ class Gt06Codec:
             detail["last_known"] = [fix.lat, fix.lon]
         return self._event(
             packet, "alarm", detail, code=code, alarm_type=alarm_type, lat=lat, lon=lon, battery=battery,
-            device_time=self._checked_time(fix.device_time, now),
+            device_time=trusted_time(fix.device_time, now, self.counters),
         )  # fmt: skip
 
     # short:    13 0A 07 12 23 20 | 01                     date-time, event
@@ -752,7 +741,7 @@ class Gt06Codec:
         detail: dict[str, Any] = {"event": event}
         if meaning is None or meaning.alarm_type is None:
             if fix is None:
-                info_event = self._event(packet, "info", detail, device_time=self._checked_time(when, now))
+                info_event = self._event(packet, "info", detail, device_time=trusted_time(when, now, self.counters))
                 return [info_event], ack(packet)
             return [self._position_event(packet, fix, now, detail=detail)], ack(packet)
         code = f"GT06:{packet.proto:02X}:{event:02X}"
@@ -834,12 +823,9 @@ _LOCATION: Final = re.compile(
 )
 
 
-def _codec(
-    keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
-) -> Gt06Codec:
+def _codec(keys: KeyLookup, /, *, known: KnownLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY) -> Gt06Codec:
     """The registry's factory: trackers carry no keys; unknown logins refused per the policy (rule 3a)."""
-    refuse = devices is not None and policy.gt06_unknown_login == "refuse"
-    return Gt06Codec(known=devices.known if refuse and devices is not None else None)
+    return Gt06Codec(known=known if policy.gt06_unknown_login == "refuse" else None)
 
 
 SPEC = ProtocolSpec(

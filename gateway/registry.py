@@ -9,11 +9,11 @@ What it owns
     here, so adding a protocol is adding one module (and its test file): :func:`protocols` finds it.
 
     What a codec may ask of the registry of devices, and the policy it applies: a codec factory is called as
-    ``spec.stream(keys, devices=..., policy=...)``. ``keys`` (the AES key of a device, positional) stays the
+    ``spec.stream(keys, known=..., policy=...)``. ``keys`` (the AES key of a device, positional) stays the
     one argument every factory takes, so tests and simulators keep calling ``spec.stream(keys)``;
-    ``devices`` (:class:`DeviceLookup`: the key, and "is this device registered") and ``policy``
-    (:class:`DevicePolicy`: what to do with plain frames for keyed DC-09 accounts and with unknown GT06
-    logins) are keywords. The codecs stay sans-I/O: the lookup is a synchronous read of the core's directory.
+    ``known`` (:data:`KnownLookup`: is this device registered) and ``policy`` (:class:`DevicePolicy`: what to
+    do with plain frames for keyed DC-09 accounts and with unknown GT06 logins) are keywords.
+    The codecs stay sans-I/O: the lookup is a synchronous read of the core's directory.
 
 Rules
     1. Discovery imports each module of this package once and keeps every ``SPEC`` it finds, in the order of
@@ -39,28 +39,14 @@ from gateway.events import Decoded
 
 #: looks up a device's AES key by account / device id (None: the device has none, or is unknown)
 KeyLookup = Callable[[str], bytes | None]
+#: whether a device id is registered (a synchronous read of the core's directory, no I/O)
+KnownLookup = Callable[[str], bool]
 
 #: a plain DC-09 message for an account that has a key: refused (DUH and a tamper event), or, for urgent alarms
 #: only, accepted together with the tamper event
 PlainKeyed = Literal["refuse", "accept-sos"]
 #: a GT06 login from an IMEI nobody registered: refused (no login ACK), or accepted
 UnknownLogin = Literal["refuse", "accept"]
-
-
-class DeviceLookup(Protocol):
-    """What a codec may ask of the registry of devices (synchronous reads, no I/O)."""
-
-    def key(self, device_id: str) -> bytes | None: ...
-
-    def known(self, device_id: str) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceDirectory:
-    """A :class:`DeviceLookup` made of two callables (the core's ``device_key`` and ``device_known``)."""
-
-    key: KeyLookup
-    known: Callable[[str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +89,18 @@ D_co = TypeVar("D_co", bound=DatagramCodec, covariant=True)
 
 
 class StreamFactory(Protocol[C_co]):
-    """``factory(keys, devices=..., policy=...)``: a codec for one connection."""
+    """``factory(keys, known=..., policy=...)``: a codec for one connection."""
 
     def __call__(
-        self, keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
+        self, keys: KeyLookup, /, *, known: KnownLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
     ) -> C_co: ...
 
 
 class DatagramFactory(Protocol[D_co]):
-    """``factory(keys, devices=..., policy=...)``: a codec for a listener's datagrams."""
+    """``factory(keys, known=..., policy=...)``: a codec for a listener's datagrams."""
 
     def __call__(
-        self, keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
+        self, keys: KeyLookup, /, *, known: KnownLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY
     ) -> D_co: ...
 
 
@@ -145,7 +131,7 @@ class ProtocolSpec:
 def keyless(codec: Callable[[], C]) -> StreamFactory[C]:
     """The codec factory of a protocol whose devices carry no keys (they are known by their id alone)."""
 
-    def factory(keys: KeyLookup, /, *, devices: DeviceLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY) -> C:
+    def factory(keys: KeyLookup, /, *, known: KnownLookup | None = None, policy: DevicePolicy = DEFAULT_POLICY) -> C:
         return codec()
 
     return factory

@@ -48,7 +48,7 @@ from dispatch.clock import Clock
 from dispatch.errors import JournalError
 from dispatch.intake import DeviceIntake
 from gateway.events import Decoded, DeviceEvent
-from gateway.registry import DEFAULT_POLICY, DatagramCodec, DeviceLookup, DevicePolicy, KeyLookup, ProtocolSpec
+from gateway.registry import DEFAULT_POLICY, DatagramCodec, DevicePolicy, KeyLookup, KnownLookup, ProtocolSpec
 
 log = logging.getLogger("anxin.gateway")
 
@@ -145,12 +145,12 @@ class Gateway:
         host: str,
         listeners: Sequence[Listener],
         log_every_s: float = 60.0,
-        devices: DeviceLookup | None = None,
+        known: KnownLookup | None = None,
         policy: DevicePolicy = DEFAULT_POLICY,
     ) -> None:
         self._intake = intake
         self._keys = keys
-        self._devices = devices  # registered or not, for the codecs' policy (gateway.registry)
+        self._known = known  # registered or not, for the codecs' policy (gateway.registry)
         self._policy = policy
         self._clock = clock
         self._host = host
@@ -183,7 +183,7 @@ class Gateway:
             port = server.sockets[0].getsockname()[1]
             self.ports[spec.name] = port
             if spec.datagram is not None:
-                codec = spec.datagram(self._keys, devices=self._devices, policy=self._policy)
+                codec = spec.datagram(self._keys, known=self._known, policy=self._policy)
                 datagrams = functools.partial(_Datagrams, self, codec)
                 transport, _ = await loop.create_datagram_endpoint(datagrams, local_addr=(self._host, port))
                 cast(_Datagrams, transport.get_protocol()).pool = pool
@@ -335,7 +335,7 @@ class _DeviceConnection(asyncio.Protocol):
     def __init__(self, gateway: Gateway, spec: ProtocolSpec, pool: _Pool) -> None:
         self._gateway = gateway
         self._protocol = spec.name
-        self._codec = spec.stream(gateway._keys, devices=gateway._devices, policy=gateway._policy)
+        self._codec = spec.stream(gateway._keys, known=gateway._known, policy=gateway._policy)
         self._transport: asyncio.Transport | None = None
         self._pool = pool
         self._address: str | None = None  # set once admitted

@@ -49,7 +49,8 @@ Rules
        they are zero; an alarm never does (``lat``/``lon`` None, the last known fix in
        ``detail["last_known"]``): an alarm's location sends a responder, and a stale fix must not, so the
        core falls back to the registered home address.
-    8. Times are UTC (ddmmyy hhmmss). A time more than a day ahead of ``now`` is dropped (``future_time``).
+    8. Times are UTC (ddmmyy hhmmss). One more than a day ahead of ``now`` or before 2000 is dropped
+       (``future_time``, ``unset_time``: gateway.events.trusted_time).
     9. ``dedup`` stays None: the protocol has no message id, and two identical alarms are two presses.
 
 What it must never do: trust LLLL, reply to a frame it could not read, or let a device's bytes raise.
@@ -67,7 +68,7 @@ from typing import Any, Final
 
 from gateway import codes
 from gateway.errors import FramingError, ProtocolError
-from gateway.events import Decoded, DeviceEvent, EventKind
+from gateway.events import Decoded, DeviceEvent, EventKind, trusted_time
 from gateway.registry import CodeTable, ProtocolSpec, keyless
 
 __all__ = ["PROTOCOL", "REASONS", "REPLIES", "WatchCodec", "WatchFrame", "parse_frame", "unescape"]
@@ -102,7 +103,6 @@ _OTHER_STATUS_BITS: Final[dict[int, str]] = {
 }
 
 _ESCAPES: Final[dict[int, int]] = {1: 0x7D, 2: 0x5B, 3: 0x5D, 4: 0x2C, 5: 0x2A}
-_FUTURE_SLACK_S: Final = 86_400.0
 
 # -- the frame header, one field per line, next to a sample --------------------------------------------------
 
@@ -437,12 +437,6 @@ class WatchCodec:
             **values,
         )
 
-    def _checked_time(self, when: float | None, now: float) -> float | None:
-        if when is not None and when > now + _FUTURE_SLACK_S:
-            self.counters["future_time"] += 1
-            return None
-        return when
-
     # LK,0,10,100: steps, tumbles, battery %
     def _link(self, frame: WatchFrame, fields: list[str]) -> Decoded:
         battery = _int(fields, 2) if len(fields) >= 3 else None
@@ -461,7 +455,7 @@ class WatchCodec:
         detail = {**fix.detail, "fix": how}
         event = self._event(
             frame, "position", detail, lat=lat, lon=lon, battery=fix.battery,
-            device_time=self._checked_time(fix.device_time, now),
+            device_time=trusted_time(fix.device_time, now, self.counters),
         )  # fmt: skip
         return Decoded((event,))
 
@@ -485,7 +479,7 @@ class WatchCodec:
             self.counters["alarm_inferred_sos"] += 1
             label = "alarm frame without an alarm status bit"
             found = [("sos", f"WATCH:{frame.type}:none", {**base, "inferred": True, "label": label})]
-        when = self._checked_time(fix.device_time, now)
+        when = trusted_time(fix.device_time, now, self.counters)
         events = tuple(
             self._event(
                 frame,

@@ -15,7 +15,7 @@ from dispatch.triage import ALARM_RULES
 from gateway.dc09 import PLAIN_KEYED_BUCKET_S, PLAIN_KEYED_CODE, REPLY_POLICY, SPEC, Dc09Codec, build_message
 from gateway.errors import UsageError
 from gateway.events import Decoded
-from gateway.registry import DeviceDirectory, DevicePolicy
+from gateway.registry import DevicePolicy
 from tests.fuzz.fuzz_dc09 import check_decoded, fixed_pad
 
 NOW = 1_718_000_000.0
@@ -129,9 +129,8 @@ def test_accept_sos_applies_the_timestamp_window_to_plain_alarms() -> None:
 
 
 def test_the_policy_comes_from_the_registry_factory() -> None:
-    directory = DeviceDirectory(KEYS.get, lambda device_id: device_id in KEYS)
-    default = SPEC.stream(KEYS.get, devices=directory)
-    accepting = SPEC.stream(KEYS.get, devices=directory, policy=DevicePolicy(dc09_plain_keyed="accept-sos"))
+    default = SPEC.stream(KEYS.get, known=KEYS.__contains__)
+    accepting = SPEC.stream(KEYS.get, known=KEYS.__contains__, policy=DevicePolicy(dc09_plain_keyed="accept-sos"))
     assert SPEC.datagram is not None
     udp = SPEC.datagram(KEYS.get, policy=DevicePolicy(dc09_plain_keyed="accept-sos"))
     frame = PLAIN_FOR_KEYED["sos"]

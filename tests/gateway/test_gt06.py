@@ -443,12 +443,12 @@ def test_an_unknown_imei_gets_no_login_ack_and_no_session() -> None:
 
 def test_unknown_logins_follow_the_policy_through_the_registry_factory() -> None:
     from gateway.gt06 import SPEC
-    from gateway.registry import DeviceDirectory, DevicePolicy
+    from gateway.registry import DevicePolicy
 
-    directory = DeviceDirectory(lambda _id: None, {IMEI}.__contains__)
     stranger = encode_packet(0x01, bytes.fromhex("0123456789012345100B3201"), 1)
-    refusing = SPEC.stream(lambda _id: None, devices=directory)  # the default policy: refuse
-    accepting = SPEC.stream(lambda _id: None, devices=directory, policy=DevicePolicy(gt06_unknown_login="accept"))
+    refusing = SPEC.stream(lambda _id: None, known={IMEI}.__contains__)  # the default policy: refuse
+    accept = DevicePolicy(gt06_unknown_login="accept")
+    accepting = SPEC.stream(lambda _id: None, known={IMEI}.__contains__, policy=accept)
     without_registry = SPEC.stream(lambda _id: None)  # tests and simulators: every login accepted
     assert [d.error for d in refusing.receive_data(stranger, NOW)] == ["unknown device"]
     assert [d.error for d in refusing.receive_data(LOGIN, NOW)] == [None]

@@ -111,3 +111,11 @@ def anxin(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def import_city(data: Path, files: dict[str, Path]) -> Path:
+    """``anxin import`` of a generated city's files (elders, devices, responders) into ``data``, as an admin
+    would; the data folder."""
+    done = anxin("import", "--data", str(data), *(f"--{kind}={path}" for kind, path in files.items()))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return data

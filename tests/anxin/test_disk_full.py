@@ -26,7 +26,7 @@ import websockets
 from gateway.dc09 import build_message
 from simulators import city
 from tests.conftest import free_port
-from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
+from tests.process import ADMIN_PASSWORD, ServerProcess, anxin, import_city
 
 pytestmark = pytest.mark.process
 
@@ -93,12 +93,7 @@ async def test_a_full_disk_refuses_link_tests_tells_consoles_and_recovers_withou
     disk: Path, tmp_path: Path
 ) -> None:
     files = city.generate(tmp_path / "city", seed=5, elders=30, caregivers=6, clinics=1)
-    data = disk / "data"
-    done = anxin(
-        "import", "--data", str(data), "--elders", str(files["elders"]), "--devices", str(files["devices"]),
-        "--responders", str(files["responders"]),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    data = import_city(disk / "data", files)
     account, key = dc09_account(files["devices"])
     port = free_port()
     env = {

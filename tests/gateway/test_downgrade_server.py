@@ -22,7 +22,7 @@ from gateway.gt06 import encode_packet
 from simulators import city
 from tests.conftest import free_port
 from tests.gateway.test_server import exchange, journal
-from tests.process import ServerProcess, anxin
+from tests.process import ServerProcess, import_city
 
 pytestmark = pytest.mark.process
 
@@ -43,9 +43,7 @@ def keyed(files: dict[str, Path], n: int = 0) -> tuple[str, bytes]:
 
 
 def start(tmp_path: Path, files: dict[str, Path], **env: str) -> ServerProcess:
-    data = tmp_path / "data"
-    done = anxin("import", "--data", str(data), *(f"--{k}={v}" for k, v in files.items()))
-    assert done.returncode == 0, done.stdout + done.stderr
+    data = import_city(tmp_path / "data", files)
     ports = {"ANXIN_DC09_PORT": str(free_port()), "ANXIN_GT06_PORT": str(free_port())}
     process = ServerProcess(data, **ports, **env).start()
     process.device_ports = {k: int(v) for k, v in ports.items()}  # type: ignore[attr-defined]

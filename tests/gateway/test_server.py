@@ -18,7 +18,7 @@ from gateway.dc09 import build_message
 from gateway.gt06 import encode_packet
 from simulators import city
 from tests.conftest import free_port
-from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
+from tests.process import ADMIN_PASSWORD, ServerProcess, import_city
 
 pytestmark = pytest.mark.process
 
@@ -37,9 +37,7 @@ def city_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def server(tmp_path: Path, city_files: dict[str, Path]) -> Iterator[ServerProcess]:
-    data = tmp_path / "data"
-    done = anxin("import", "--data", str(data), *(f"--{k}={v}" for k, v in city_files.items()))
-    assert done.returncode == 0, done.stdout + done.stderr
+    data = import_city(tmp_path / "data", city_files)
     ports = {"ANXIN_DC09_PORT": str(free_port()), "ANXIN_WATCH_PORT": str(free_port())}
     ports["ANXIN_GT06_PORT"] = str(free_port())
     process = ServerProcess(data, **ports).start()

@@ -57,6 +57,7 @@ from console.errors import AuthError, Throttled
 from dispatch.clock import Clock
 from dispatch.entries import LoginRefusal
 from dispatch.errors import Conflict, InvalidInput, NotFound
+from dispatch.journal import connection_lock
 from dispatch.scopes import EVERYWHERE, Content, Reach, check_scope
 
 Role = Literal["admin", "supervisor", "operator", "caregiver", "service"]
@@ -394,7 +395,7 @@ class Accounts:
         self._ttl = token_ttl_s
         self._throttle = throttle or LoginThrottle()
         self._journal = journal
-        self._lock = asyncio.Lock()
+        self._lock = connection_lock(db)  # the registry writes on the same connection: one transaction at a time
         self._cache: dict[str, _Cached] = {}  # token or key hash -> principal
         self._held: dict[str, set[str]] = {}  # username -> the hashes cached for it
         self._watches: dict[str, _Watch] = {}  # token or key hash -> who watches it

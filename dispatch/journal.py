@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -510,6 +511,20 @@ async def read_only(path: Path) -> tuple[aiosqlite.Connection, Callable[[int, in
         return [_entry(row) for row in rows]
 
     return conn, read
+
+
+#: each connection's one writer lock (see :func:`connection_lock`)
+_WRITERS: weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def connection_lock(conn: aiosqlite.Connection) -> asyncio.Lock:
+    """The lock every writer on ``conn`` holds for its whole transaction. A connection has one transaction at a
+    time: an account's INSERT (which opens one implicitly) awaiting its commit must not meet the registry's
+    ``BEGIN IMMEDIATE`` on the same connection ("cannot start a transaction within a transaction")."""
+    lock = _WRITERS.get(conn)
+    if lock is None:
+        lock = _WRITERS[conn] = asyncio.Lock()
+    return lock
 
 
 async def connect(path: Path) -> aiosqlite.Connection:

@@ -29,7 +29,6 @@ backend on a caller-opened ``aiosqlite`` connection (the caller also chooses WAL
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -38,6 +37,7 @@ import aiosqlite
 from pydantic import BaseModel
 
 from dispatch.errors import InvalidInput
+from dispatch.journal import connection_lock
 from dispatch.registry import Device, Elder, Responder, normalise_phone
 
 M = TypeVar("M", bound=BaseModel)
@@ -145,7 +145,7 @@ class SqliteRegistry:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         # aiosqlite serialises single calls, not transactions: one upsert at a time on this connection.
-        self._write_lock = asyncio.Lock()
+        self._write_lock = connection_lock(db)  # shared with the accounts, which write on the same connection
 
     async def create_schema(self) -> None:
         """Create the tables and indexes that are missing. Safe to call at every start."""

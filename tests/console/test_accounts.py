@@ -277,6 +277,25 @@ def test_an_address_with_too_many_failures_is_throttled_and_others_are_not(make_
     assert failed[-1] == {"username": "guess4", "address": "testclient", "reason": "address_throttled"}
 
 
+def test_logins_and_registry_writes_at_once_share_their_connection(client: TestClient) -> None:
+    """The accounts and the registry write on one SQLite connection: a login's token insert awaiting its commit
+    and an elder's save (BEGIN IMMEDIATE) at the same moment once failed with "cannot start a transaction within
+    a transaction" (a 500 in a drill that logged its phones in while registering its devices)."""
+    admin = token(client)
+    create(client, admin, "op")
+    core, accounts, portal = core_of(client), accounts_of(client), client.portal
+    assert portal is not None
+
+    async def together() -> None:
+        logins = [accounts.login("op", PASSWORD, "testclient") for _ in range(8)]
+        saves = [core.engine.put_elder(elder(f"busy{n}", name=f"忙{n}"), actor="admin:admin") for n in range(8)]
+        await asyncio.gather(*logins, *saves)
+
+    portal.call(together)
+    listed = client.get("/api/elders", params={"q": "忙"}, headers=auth(admin)).json()["elders"]
+    assert len(listed) == 8
+
+
 # -- revocation ---------------------------------------------------------------------------------------
 
 

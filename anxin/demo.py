@@ -26,6 +26,7 @@ from gateway.registry import protocols
 from simulators import city
 from simulators.caregivers import caregiver_fleet
 from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, read_city_devices
+from simulators.services import DeskPlan, service_desk
 from simulators.traffic import alarm_stream, operator_bot
 
 DEMO_PASSWORD = "anxin-demo"
@@ -35,6 +36,10 @@ BOT = "bot"  # the simulated operator's own account: "operator" is left to the p
 # call every 5: one a person can work every 2 to 3 minutes; those nobody acknowledges reach the supervisor.
 LEFT_FOR_PEOPLE = 0.03  # of the new incidents
 CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person classifies opens their own incident)
+#: the service desk beside the alarms: an order every 5 minutes besides those asked for on calls, a service's
+#: minutes passing 10 times faster than the clock (a 30-minute meal delivery is checked out 3 minutes after the
+#: check-in), 15 % of the orders and 30 % of the follow-ups left for people (simulators.services)
+DESK = DeskPlan(orders_per_hour=12.0, speedup=10.0)
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
@@ -111,7 +116,11 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  administrator     {base}/accounts    admin / {DEMO_PASSWORD} (accounts and keys; the API at /docs)\n"
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
         f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
-        f"  the simulated caregivers answer the rest. Stop with Ctrl-C.\n",
+        f"  the simulated caregivers answer the rest.\n"
+        f"  service desk      {base}/services    orders and follow-ups (回访): the simulated desk orders\n"
+        f"  a service every {60 / DESK.orders_per_hour:.0f} minutes and leaves you {DESK.leave_orders:.0%} to place\n"
+        f"  and {DESK.leave_follow_ups:.0%} of the follow-ups.\n"
+        f"  Stop with Ctrl-C.\n",
         flush=True,
     )
     async with httpx.AsyncClient(base_url=base) as client:
@@ -119,6 +128,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         response.raise_for_status()
         token = response.json()["access_token"]
     stop = asyncio.Event()
+    played = [(username, username, password) for username, password in caregivers]  # the responder's own id
     devices = device_fleet(settings, alarms_per_min * DEVICE_SHARE)
     http_rate = alarms_per_min * (1 - DEVICE_SHARE) if devices is not None else alarms_per_min
     fleets = [
@@ -127,6 +137,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         asyncio.create_task(
             operator_bot(base, token, stop=stop, leave_share=LEFT_FOR_PEOPLE, leave_calls=CALLS_LEFT_FOR_PEOPLE)
         ),
+        asyncio.create_task(service_desk(base, token, played, stop=stop, seed=17, plan=DESK)),
     ]
     if devices is not None:
         fleets.append(asyncio.create_task(devices.run(stop)))

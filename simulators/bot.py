@@ -3,10 +3,11 @@
 What it owns
     :func:`operator_bot` polls the queue and the calls waiting on an operator, and, each after a moment's
     reaction: classifies an answered call as its caller's script says (heard on the switchboard, placing an
-    unknown caller by the name or address they give: :mod:`simulators.answering`), calls back a silent
-    call, acknowledges a new incident, places an incident waiting for a place, settles a technical one by
-    phone, decides on a caregiver's "done" (resolve, or hand to 120 when the note says hospital), resolves
-    an incident nobody can be sent to or one handed to 120 a while ago, and closes finished ones.
+    unknown caller by the name or address they give: :mod:`simulators.answering`), orders what a service
+    call asked for (:func:`simulators.services.order_from_call`), calls back a silent call, acknowledges a
+    new incident, places an incident waiting for a place, settles a technical one by phone, decides on a
+    caregiver's "done" (resolve, or hand to 120 when the note says hospital), resolves an incident nobody can be
+    sent to or one handed to 120 a while ago, and closes finished ones.
 
 Rules
     1. It leaves a share of the new incidents and of the calls alone (chosen by id, so the choice holds
@@ -41,6 +42,7 @@ import httpx
 from simulators import answering
 from simulators.api import Refused, api_client, call_api, pause
 from simulators.scripts import SWITCHBOARD, Card, Switchboard
+from simulators.services import order_from_call
 
 log = logging.getLogger("anxin.sim.bot")
 
@@ -158,6 +160,8 @@ async def _tend_calls(
             log.info("operator bot: call %s -> %s %s", card.call_id, card.classified, card.incident_id or "")
             if answer is None:
                 record.since = now + 30.0  # refused: look again later
+            elif card.classified == "service":  # what the caller asked for becomes an order (simulators.services)
+                await order_from_call(client, card.call_id, answer.get("elder_id"), card.script.text, stop, rng)
         elif call["callback"] == "due" and card.classified == "silent" and overdue >= CALLBACK_S:  # rule 3
             await answering.call_back(client, card, rng.choice(answering.CALLED_BACK), stop)
 

@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from simulators import cast
+from simulators import cast, services
 from simulators.api import Refused, api_client, call_api, login, pause
 from simulators.bot import TECHNICAL_TYPES
 from simulators.callers import CallPlan, CallRecord, call_stream
@@ -200,6 +200,10 @@ async def _run(
     tasks.append(asyncio.create_task(
         call_stream(client, crew.elders, calls, duration=scenario.duration, seed=scenario.seed, stop=stop,
                     records=crew.calls, switchboard=crew.switchboard)))  # fmt: skip
+    if scenario.services.orders_per_hour > 0 and crew.phones:
+        played = [(p.responder_id or p.username, p.username, p.password) for p in crew.phones]
+        tasks.append(asyncio.create_task(services.service_desk(
+            target.url, token, played, stop=stop, seed=scenario.seed, plan=_service_plan(scenario))))  # fmt: skip
     if options.operators:
         plan = _desk_plan(scenario, drill_only=True)
         desk = OperatorDesk(target.url, token, plan, seed=scenario.seed, switchboard=crew.switchboard)
@@ -215,6 +219,15 @@ async def _run(
         for task in late:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _service_plan(scenario: Scenario) -> services.DeskPlan:
+    """The service desk of the scenario, on the wall clock: nothing is left for people in a drill."""
+    v, s = scenario.services, scenario.speedup
+    return services.DeskPlan(
+        orders_per_hour=v.orders_per_hour * s, lead_s=(v.lead.low / s, v.lead.high / s), speedup=s,
+        reached=v.reached, leave_orders=0.0, leave_follow_ups=0.0, drill=True,
+    )  # fmt: skip
 
 
 def _desk_plan(scenario: Scenario, *, drill_only: bool) -> DeskPlan:

@@ -81,6 +81,8 @@ def build(
         "timeline": _timeline(clocks.values(), alarms, calls, t0, scenario.speedup),
     }
     card["timeline"]["duty"] = _duty(entries, t0, scenario.speedup)
+    if scenario.services.orders_per_hour > 0:
+        card["services"] = services_card(entries, scenario.speedup)
     card["verdict"] = verdict(card, scenario)
     return card
 
@@ -182,6 +184,37 @@ def _timeline(
             "sent": sent}  # fmt: skip
 
 
+def services_card(entries: Sequence[Entry], speedup: float) -> dict[str, Any]:
+    """The drill's service orders: how many were ordered, and how each ended; how late the caregivers checked in
+    after the window opened (drill seconds, p50 and p90)."""
+    window: dict[str, float] = {}
+    ended: dict[str, str] = {}
+    late: list[float] = []
+    started: set[str] = set()
+    for entry in entries:
+        kind, payload = entry["kind"], entry["payload"]
+        if not entry["drill"] or not kind.startswith("service."):
+            continue
+        order = payload["order_id"]
+        if kind in ("service.ordered", "service.scheduled", "service.rescheduled"):
+            window[order] = payload["start"]
+        elif kind == "service.started" and order in window:
+            started.add(order)
+            late.append(max(0.0, payload["at"] - window[order]) * speedup)
+        elif kind in ("service.delivered", "service.no_show", "service.cancelled"):
+            ended[order] = kind.removeprefix("service.")
+    p50, p90 = percentile(late, 50), percentile(late, 90)
+    return {
+        "ordered": len(window),
+        "started": len(started),
+        "delivered": sum(v == "delivered" for v in ended.values()),
+        "no_show": sum(v == "no_show" for v in ended.values()),
+        "cancelled": sum(v == "cancelled" for v in ended.values()),
+        "open": len(window) - len(ended),
+        "check_in_late_s": {"p50": None if p50 is None else round(p50), "p90": None if p90 is None else round(p90)},
+    }
+
+
 def _duty(entries: Sequence[Entry], t0: float, speedup: float) -> list[list[float]]:
     """Caregivers on duty over drill time: [drill second, count] at every change."""
     on: set[str] = set()
@@ -262,8 +295,16 @@ def table(card: dict[str, Any]) -> str:
         f"  incidents {i['person']} person ({i['offered']} offered), {i['technical']} technical",
         f"  after done {d['done']}: decided {d['decided']} (resolved {d['resolved']}, to 120 {d['to_120']}),"
         f" waiting {d['waiting']}; p50 {_clock(d['p50'])}  p90 {_clock(d['p90'])}",
-        "",
     ]
+    if "services" in card:
+        v = card["services"]
+        late = v["check_in_late_s"]
+        lines.append(
+            f"  services ordered {v['ordered']}  checked in {v['started']}  delivered {v['delivered']}"
+            f"  no-show {v['no_show']}  cancelled {v['cancelled']}  open {v['open']}; checked in after the window"
+            f" opened p50 {_clock(late['p50'])}  p90 {_clock(late['p90'])}"
+        )
+    lines.append("")
     for step in STEPS:
         t = card["times"][step]
         p50, p90, top = (_step_clock(t, key) for key in ("p50", "p90", "max"))

@@ -164,6 +164,16 @@ class OperatorPlan(_Table):
     callback_after: Duration = 300.0  # a silent call is called back this long after it was classified
 
 
+class ServicePlan(_Table):
+    """The service desk beside the alarms (simulators.services): off unless a rate is given. The drill's desk
+    orders catalogue items for the drill's elders, assigns them to caregivers on shift, and those check in when
+    the window opens and out when the item's minutes have passed."""
+
+    orders_per_hour: Rate = 0.0
+    lead: Span = span(600, 3600)  # from the order to the opening of its window
+    reached: Share = 0.85  # of follow-up calls that fall due during the drill, the elder answers
+
+
 class Targets(_Table):
     """Durations are met when the chosen percentile of the drill-time durations is within them."""
 
@@ -193,6 +203,7 @@ class Scenario(_Table):
     hotline: HotlinePlan = HotlinePlan()
     caregivers: CaregiverPlan = CaregiverPlan()
     operators: OperatorPlan = OperatorPlan()
+    services: ServicePlan = ServicePlan()
     targets: Targets = Targets()
 
     def wall(self, drill_seconds: float) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 
 from simulators import city
 from simulators.drill import Options, Target, run_drill
-from simulators.scenario import load
+from simulators.scenario import ServicePlan, load, span
 from tests.conftest import free_port
 from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
 
@@ -144,12 +145,17 @@ Live = tuple[ServerProcess, dict[str, int]]
 
 async def test_drill_incidents_stay_out_of_the_real_kpis(tiny: Path, live: Live) -> None:
     server, ports = live
-    scenario = load(str(tiny)).model_copy(update={"duration": 150.0, "drain": 120.0})
+    services = ServicePlan(orders_per_hour=300, lead=span(10, 30))  # checked in within a wall second
+    scenario = load(str(tiny)).model_copy(update={"duration": 150.0, "drain": 120.0, "services": services})
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         token = (await client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})).json()
         client.headers["Authorization"] = f"Bearer {token['access_token']}"
         real = await client.post("/api/alarms", json={"elder_id": "e00001", "alarm_type": "sos"})
         assert real.status_code == 201, real.text
+        now = time.time()
+        order = {"elder_id": "e00002", "item_id": "meal_delivery", "start": now, "end": now + 3600}
+        real_order = await client.post("/api/service-orders", json=order)
+        assert real_order.status_code == 201, real_order.text
 
         target = Target(server.url, "admin", ADMIN_PASSWORD, ports, embedded=False)
         card = await run_drill(scenario, target, Options(progress=False))
@@ -160,6 +166,12 @@ async def test_drill_incidents_stay_out_of_the_real_kpis(tiny: Path, live: Live)
         plain = (await client.get("/api/kpis")).json()
         with_drill = (await client.get("/api/kpis", params={"drill": "true"})).json()
         escalations = (await client.get("/api/escalations")).json()["incidents"]
+        real_after = (await client.get(f"/api/service-orders/{real_order.json()['order_id']}")).json()
+        drill_part = (await client.get("/api/journal", params={"after": card["run"]["journal_after"]})).json()
+    assert card["services"]["ordered"] >= 3 and card["services"]["started"] >= 1, card["services"]
+    assert real_after["state"] == "requested", "the drill's desk never touches a real order"
+    service_entries = [e for e in drill_part["entries"] if e["kind"].startswith("service.")]
+    assert service_entries and all(e["drill"] for e in service_entries)
     assert plain["drill_included"] is False and with_drill["drill_included"] is True
     assert plain["alarms_today"] == 1, "only the real alarm counts"
     assert with_drill["alarms_today"] == 1 + card["incidents"]["person"]

@@ -37,6 +37,7 @@ from dispatch.entries import RegistryImported
 from dispatch.errors import AnxinError, ChainBroken, ConfigError
 from dispatch.importer import ImportReport, import_files
 from dispatch.journal import SqliteJournal, read_only, verify_chain
+from dispatch.services import catalogue
 from dispatch.settings import Settings
 from gateway.registry import protocols
 
@@ -337,7 +338,8 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
     try:
         db, registry = await open_registry(settings)
         try:
-            report = await import_files(registry, protocols=protocols(), **files)
+            providers = catalogue(settings.service_catalogue).providers
+            report = await import_files(registry, protocols=protocols(), providers=providers, **files)
         finally:
             await db.close()
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}

@@ -40,6 +40,7 @@ CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person class
 #: minutes passing 10 times faster than the clock (a 30-minute meal delivery is checked out 3 minutes after the
 #: check-in), 15 % of the orders and 30 % of the follow-ups left for people (simulators.services)
 DESK = DeskPlan(orders_per_hour=12.0, speedup=10.0)
+CONTRACTED_STAFF = 6  # the contracted home-services company's cleaners and repairers (dispatch/catalogue.toml)
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
@@ -63,7 +64,7 @@ async def seed(settings: Settings) -> tuple[list[tuple[str, str]], str]:
     finally:
         await db.close()
     if empty:
-        files = city.generate(settings.data / "seed")
+        files = city.generate(settings.data / "seed", contracted=CONTRACTED_STAFF)
         report = await run_import(settings, **files)
         print(report.summary(), flush=True)
     lock = DataLock(settings.data)

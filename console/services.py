@@ -32,8 +32,9 @@ Time = Annotated[float, Field(ge=1_577_836_800, le=4_102_444_800)]
 
 @router.get("/services")
 async def list_services(core: CoreDep, who: StaffOrCaregiver) -> dict[str, Any]:
-    """The service catalogue in force: items, categories, units, skills and prices per mode in fen."""
-    return {"services": core.views.services()}
+    """The service catalogue in force: items, categories, units, skills and prices per mode in fen; and the
+    providers (the centre, the contracted service organisations)."""
+    return {"services": core.views.services(), "providers": core.views.providers()}
 
 
 class OrderIn(Body):

@@ -17,6 +17,8 @@ Rules
        offer expires at its deadline and the next candidate is offered; after ``max_offers`` declined or
        expired offers, or when no candidate is left, the incident is flagged for manual dispatch.
     4. A responder holds at most one offer or job at a time; the projection's ``assignment_id`` is the claim.
+       Only the centre's own people are matched to alarms: a contracted service organisation's staff deliver
+       the services of their organisation's items (dispatch.services rule 4) and are never offered an incident.
     5. Time comes from the injected clock; :meth:`Engine.tick` fires what is due. It never sleeps.
 
 Never
@@ -113,7 +115,7 @@ from dispatch.machines import (
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
 from dispatch.registry import Device, Elder, Responder, responder_tags
-from dispatch.services import catalogue, mode_for, price_of
+from dispatch.services import CENTRE, catalogue, mode_for, price_of
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Incident, Projection, ServiceOrder, person_key
 from dispatch.store import RegistryStore
@@ -248,6 +250,7 @@ class Engine:
             if (
                 profile is not None
                 and profile.kind != "clinic"
+                and profile.provider == CENTRE  # a contracted organisation's staff deliver services, not alarms
                 and status is not None
                 and status.lat is not None
                 and status.lon is not None
@@ -948,6 +951,9 @@ class Engine:
         return bool(fields)
 
     async def put_responder(self, responder: Responder, *, actor: str) -> bool:
+        if responder.provider not in catalogue(self.settings.service_catalogue).providers:
+            raise InvalidInput(f"no provider {responder.provider} in the service catalogue", field="provider",
+                               code="unknown_provider", params={"provider": responder.provider})  # fmt: skip
         stored = self.directory.responders.get
         async with self._saving(stored, responder.responder_id, responder, self.registry.upsert_responders) as fields:
             self.directory.put_responder(responder)
@@ -1256,7 +1262,8 @@ class Engine:
         self.emit(charge, actor="system:vouchers")
 
     def _service_responder(self, order: ServiceOrder, responder_id: str | None) -> str:
-        """Whom an order may be assigned to: a caregiver or volunteer on duty with the item's skill."""
+        """Whom an order may be assigned to: a caregiver or volunteer on duty with the item's skill, of the
+        item's provider (the centre's own people, or a contracted organisation's staff)."""
         if responder_id is None:
             raise InvalidInput("assigning needs a responder", field="responder_id", code="unknown_responder")
         self._responder_profile(responder_id)
@@ -1266,7 +1273,12 @@ class Engine:
                            params={"responder": self._name(responder_id)})  # fmt: skip
         item = catalogue(self.settings.service_catalogue).get(order.item_id)
         skill = item.skill if item is not None else None
-        if skill is not None and skill not in self.directory.responders[responder_id].skills:
+        profile = self.directory.responders[responder_id]
+        if profile.provider != order.provider:
+            raise Conflict(f"{responder_id} works for {profile.provider}, the order is {order.provider}'s",
+                           code="responder_other_provider",
+                           params={"responder": self._name(responder_id), "provider": order.provider})  # fmt: skip
+        if skill is not None and skill not in profile.skills:
             raise Conflict(f"{responder_id} lacks the skill {skill}", code="responder_lacks_skill",
                            params={"responder": self._name(responder_id), "skill": skill})  # fmt: skip
         return responder_id

@@ -45,6 +45,7 @@ CODES = frozenset(
         "unknown_protocol",
         "address_not_found",
         "unknown_service_item",
+        "unknown_provider",
         "unknown_service_order",
         "unknown_order_action",
         "unknown_follow_up",
@@ -83,6 +84,7 @@ CODES = frozenset(
         "account_exists",
         "responder_off_duty",
         "responder_lacks_skill",
+        "responder_other_provider",
         "follow_up_done",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",

@@ -36,7 +36,8 @@ when the model has a default). Lists are ``;``-separated.
     responders.csv
         responder_id* name* kind* (caregiver, volunteer, clinic) skills* (life_care, nursing, medical,
         comfort) lat* lon* phone* community* travel* (walk, bike, car),
-        hours (24h or HH:MM-HH:MM), green_channel (yes/no/true/false/1/0, empty = no)
+        hours (24h or HH:MM-HH:MM), green_channel (yes/no/true/false/1/0, empty = no), provider (who employs
+        them: empty = the centre; else a contracted organisation of the service catalogue)
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ RESPONDER_REQUIRED = (
     "community",
     "travel",
 )
-RESPONDER_OPTIONAL = ("hours", "green_channel")
+RESPONDER_OPTIONAL = ("hours", "green_channel", "provider")
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = frozenset({"yes", "true", "1"})
@@ -292,7 +293,7 @@ def _device_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
 
 
 def _responder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
-    plain = ("responder_id", "name", "kind", "lat", "lon", "phone", "community", "travel", "hours")
+    plain = ("responder_id", "name", "kind", "lat", "lon", "phone", "community", "travel", "hours", "provider")
     data = _given(cells, plain)
     if skills := cells.get("skills"):
         data["skills"] = _split(skills)
@@ -346,14 +347,18 @@ async def import_files(
     devices: Path | None,
     responders: Path | None,
     protocols: Collection[str] = (),
+    providers: Collection[str] = (),
 ) -> ImportReport:
     """Read the given files, check references, then upsert the good rows. See the module rules.
 
     ``protocols``: the device protocols the server speaks; a device of another is refused (empty: any).
+    ``providers``: the service catalogue's providers; a responder employed by another is refused (empty: any).
     """
     report = ImportReport()
     new_responders, errors = await _load(_read_responders, responders)
     report.errors += errors
+    if new_responders and providers:
+        new_responders = _keep_known(new_responders, "provider", set(providers), "provider", report.errors)
     new_elders, errors = await _load(_read_elders, elders)
     report.errors += errors
     new_devices, errors = await _load(_read_devices, devices)
@@ -397,11 +402,10 @@ def _keep_known(
         if reference is None or reference in known:
             kept.append(item)
         else:
-            where = (
-                "this server does not speak it"
-                if what == "device protocol"
-                else "neither in this import nor in the registry"
-            )
+            where = {
+                "device protocol": "this server does not speak it",
+                "provider": "not in the service catalogue",
+            }.get(what, "neither in this import nor in the registry")
             reason = f"{attribute}: unknown {what} {reference} ({where})"
             errors.append(RowError(item.file, item.line, reason))
     return kept

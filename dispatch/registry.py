@@ -124,6 +124,9 @@ class Responder(Record):
     travel: Travel = "walk"
     hours: str | None = None
     green_channel: bool = False
+    #: who employs them: the centre ("centre") or a contracted service organisation of the service catalogue
+    #: (dispatch.services), whose items only its own staff are assigned
+    provider: Ident = "centre"
 
     @field_validator("community")
     @classmethod

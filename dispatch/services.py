@@ -5,7 +5,8 @@ What it owns
     精神慰藉, 法律咨询, ...), its names in Chinese and English, its unit and duration, the skill a responder needs
     for it (one of the registry's :data:`~dispatch.registry.SKILLS`, or None: anyone on duty may go), who
     provides it, and its price in each service mode (the registry's ``Entitlement``: free 无偿, low-cost 低偿,
-    paid 有偿), in integer fen. And :func:`catalogue`, the catalogue in force: the default file shipped in this
+    paid 有偿), in integer fen. :class:`Provider`, who delivers: the centre or a contracted organisation. And
+    :func:`catalogue`, the catalogue in force: the default file shipped in this
     package (``catalogue.toml``) or the one the ``service_catalogue`` setting names.
 
 Rules
@@ -14,8 +15,11 @@ Rules
        :class:`~dispatch.errors.ConfigError` naming the item and the field, never a half-loaded menu.
     3. Items are frozen; an order copies the price of its elder's mode when it is made (dispatch.entries
        ``service.ordered``), so a later change of the catalogue never changes an order already taken.
-    4. Providers: ``"centre"`` is the centre's own caregivers and volunteers (the registry's responders). It is
-       the seam for contracted service organisations, which will be further provider ids.
+    4. Providers: ``"centre"`` is the centre's own caregivers and volunteers; the file's ``[[provider]]`` tables
+       are the contracted service organisations (家政公司, 助餐企业, 维修服务部, ...), each with its own staff (the
+       registry's responders whose ``provider`` is its id). An item names the one provider who delivers it
+       (default the centre); a provider the file does not list is refused when the file is read, and an order
+       is assigned only to the staff of its item's provider (dispatch.engine).
 
 Never
     Never read a clock, a database or the network; never hold a price as a float.
@@ -74,6 +78,20 @@ class Prices(_Frozen):
         return price
 
 
+class Provider(_Frozen):
+    """Who delivers services: the centre itself or a contracted service organisation, with whom to call."""
+
+    provider_id: Ident
+    name_zh: Annotated[str, Field(min_length=1, max_length=64)]
+    name_en: Annotated[str, Field(min_length=1, max_length=64)]
+    phone: Annotated[str, Field(max_length=32)] = ""
+    contract: Annotated[str, Field(max_length=200)] = ""  # the contract's number or term, as the centre files it
+
+
+#: the centre's own caregivers and volunteers, always a provider
+THE_CENTRE = Provider(provider_id=CENTRE, name_zh="本中心", name_en="The centre")
+
+
 class ServiceItem(_Frozen):
     item_id: Ident
     category: Category
@@ -87,11 +105,12 @@ class ServiceItem(_Frozen):
 
 
 class Catalogue:
-    """The items in force, in the file's order, by id."""
+    """The items in force, in the file's order, by id; and the providers, the centre first."""
 
-    def __init__(self, items: list[ServiceItem]) -> None:
+    def __init__(self, items: list[ServiceItem], providers: list[Provider] | None = None) -> None:
         self.items: tuple[ServiceItem, ...] = tuple(items)
         self._by_id: Mapping[str, ServiceItem] = {item.item_id: item for item in items}
+        self.providers: Mapping[str, Provider] = {p.provider_id: p for p in [THE_CENTRE, *(providers or [])]}
 
     def get(self, item_id: str) -> ServiceItem | None:
         return self._by_id.get(item_id)
@@ -106,9 +125,10 @@ def parse_catalogue(text: str, *, source: str = "catalogue") -> Catalogue:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"service catalogue {source} is not TOML: {exc}") from None
-    unknown = sorted(set(data) - {"item"})
+    unknown = sorted(set(data) - {"item", "provider"})
     if unknown:
         raise ConfigError(f"service catalogue {source}: unknown table {unknown[0]!r} (items are [[item]])")
+    providers = _providers(data.get("provider", []), source)
     raw = data.get("item", [])
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"service catalogue {source} has no [[item]]")
@@ -124,9 +144,31 @@ def parse_catalogue(text: str, *, source: str = "catalogue") -> Catalogue:
             raise ConfigError(f"service catalogue {source}: item {name}, field {where}: {error['msg']}") from None
         if item.item_id in seen:
             raise ConfigError(f"service catalogue {source}: item {name}, field item_id: listed twice")
+        if item.provider != CENTRE and item.provider not in {p.provider_id for p in providers}:
+            raise ConfigError(f"service catalogue {source}: item {name}, field provider: {item.provider!r} is not "
+                              "the centre nor a [[provider]] of the file")  # fmt: skip
         seen.add(item.item_id)
         items.append(item)
-    return Catalogue(items)
+    return Catalogue(items, providers)
+
+
+def _providers(raw: object, source: str) -> list[Provider]:
+    """The file's ``[[provider]]`` tables, checked: no id twice, none that is the centre's."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"service catalogue {source}: providers are [[provider]] tables")
+    providers: list[Provider] = []
+    for index, body in enumerate(raw, start=1):
+        name = str(body.get("provider_id", f"#{index}")) if isinstance(body, dict) else f"#{index}"
+        try:
+            provider = Provider.model_validate(body)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "provider"
+            raise ConfigError(f"service catalogue {source}: provider {name}, field {where}: {error['msg']}") from None
+        if provider.provider_id == CENTRE or provider.provider_id in {p.provider_id for p in providers}:
+            raise ConfigError(f"service catalogue {source}: provider {name}, field provider_id: taken")
+        providers.append(provider)
+    return providers
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:

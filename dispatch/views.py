@@ -505,6 +505,10 @@ class Views:
         """The catalogue in force, in its order: the menu anyone logged in may read (no personal data)."""
         return [service_item_view(item) for item in catalogue(self._settings.service_catalogue).items]
 
+    def providers(self) -> list[dict[str, Any]]:
+        """Who delivers the services: the centre first, then the contracted organisations, with whom to call."""
+        return [p.model_dump(mode="json") for p in catalogue(self._settings.service_catalogue).providers.values()]
+
     def _order(self, order_id: str, reach: Reach, responder: str | None) -> ServiceOrder:
         order = self._state.service_orders.get(order_id)
         if order is None or not self._order_visible(order, reach, responder):
@@ -589,7 +593,7 @@ class Views:
         """The same statement as CSV text (dispatch.vouchers.statement_csv): yuan, a header, the total last."""
         rows, labels = self._statement(month, by, reach)
         by_ = _statement_by(by)
-        return statement_csv(rows, by_, chinese=chinese, labels=labels if by_ == "elder" else None)
+        return statement_csv(rows, by_, chinese=chinese, labels=labels if by_ != "community" else None)
 
     def statement_elders(self, month: str, by: str, reach: Reach) -> list[str]:
         """The elders a statement by elder names (whose data a read of it shows); none for the other kinds."""
@@ -611,6 +615,11 @@ class Views:
             for row in rows:
                 elder = self._directory.elders.get(row.key)
                 labels[row.key] = elder.name if elder is not None else ""
+        elif by_ == "provider":
+            providers = catalogue(self._settings.service_catalogue).providers
+            for row in rows:
+                provider = providers.get(row.key)
+                labels[row.key] = provider.name_zh if provider is not None else ""
         return rows, labels
 
     # -- follow-ups (dispatch.followups) -------------------------------------------------------------
@@ -968,6 +977,7 @@ def responder_view(responder_id: str, state: Projection, directory: Directory, n
         "skills": profile.skills,
         "travel": profile.travel,
         "community": profile.community,
+        "provider": profile.provider,
         "on_duty": bool(status and status.on_duty),
         "available": state.available(responder_id, now),
         "assignment_id": status.assignment_id if status else None,

@@ -97,7 +97,11 @@ RESPONDER_COLUMNS = (
     "travel",
     "hours",
     "green_channel",
+    "provider",
 )
+#: the contracted service organisation of the default service catalogue (dispatch/catalogue.toml), whose staff a
+#: city may include (``generate(contracted=...)``)
+CONTRACTED = "kangle"
 
 # Common surnames of southern Fujian, most frequent first, with rough weights.
 _SURNAMES = "陈林黄郑吴王李张杨蔡许刘周谢洪曾苏庄郭叶"
@@ -139,9 +143,11 @@ _RESPONDER_PHONE_BLOCKS = ("1875963", "1865962")
 
 
 def generate(
-    out_dir: Path, *, seed: int = 7, elders: int = 2000, caregivers: int = 60, clinics: int = 5
+    out_dir: Path, *, seed: int = 7, elders: int = 2000, caregivers: int = 60, clinics: int = 5, contracted: int = 0
 ) -> dict[str, Path]:
-    """Write the three registry files into ``out_dir`` (created if missing); return their paths by kind."""
+    """Write the three registry files into ``out_dir`` (created if missing); return their paths by kind.
+    ``contracted``: staff of the contracted service organisation (:data:`CONTRACTED`), drawn from a generator
+    of their own so that the rest of the city is the same with or without them."""
     if elders > len(_ELDER_PHONE_BLOCKS) * 10_000 or caregivers > len(_RESPONDER_PHONE_BLOCKS) * 10_000:
         raise ValueError("too many people for the demo phone number blocks")
     rng = random.Random(seed)
@@ -159,7 +165,8 @@ def generate(
     }
     _write(paths["elders"], ELDER_COLUMNS, elder_rows)
     _write(paths["devices"], DEVICE_COLUMNS, device_rows)
-    _write(paths["responders"], RESPONDER_COLUMNS, [*people, *places])
+    staff = _staff(random.Random(seed + 1), contracted)
+    _write(paths["responders"], RESPONDER_COLUMNS, [*people, *places, *staff])
     return paths
 
 
@@ -242,6 +249,31 @@ def _caregivers(rng: random.Random, count: int) -> list[Row]:
                 "travel": travel,
                 "hours": "",
                 "green_channel": "",
+            }
+        )
+    return rows
+
+
+def _staff(rng: random.Random, count: int) -> list[Row]:
+    """The contracted organisation's staff: cleaners and repairers spread over the communities, on bikes."""
+    rows: list[Row] = []
+    for index in range(count):
+        community = COMMUNITIES[index % len(COMMUNITIES)]
+        lat, lon = _scatter(rng, community, radius_m=400.0)
+        rows.append(
+            {
+                "responder_id": f"s{index + 1:03d}",
+                "name": _surname(rng) + _given_name(rng, _YOUNG_MALE + _YOUNG_FEMALE),
+                "kind": "caregiver",
+                "skills": "life_care",
+                "lat": lat,
+                "lon": lon,
+                "phone": f"1775966{index:04d}",  # the organisation's own block: no caregiver's or elder's number
+                "community": community.path,
+                "travel": "bike",
+                "hours": "08:00-18:00",
+                "green_channel": "",
+                "provider": CONTRACTED,
             }
         )
     return rows

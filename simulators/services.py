@@ -60,6 +60,8 @@ ORDER_MIX: Final[tuple[tuple[str, float], ...]] = (
     ("clinic_escort", 5.0),
     ("haircut", 4.0),
     ("health_check", 5.0),
+    ("deep_cleaning", 4.0),  # the contracted company's
+    ("appliance_repair", 3.0),
 )
 #: what a caller's words ask for (simulators.scripts' service words), first match wins
 CALL_WORDS: Final[tuple[tuple[str, str], ...]] = (
@@ -86,6 +88,8 @@ DONE_NOTES: Final[dict[str, str]] = {
     "home_repair": "水龙头已更换，试用正常",
     "companionship": "陪老人聊天、读报一小时，情绪不错",
     "legal_advice": "已解答赡养问题，留了法律援助电话",
+    "deep_cleaning": "厨房油污、卫生间水垢已清洗，窗户擦净",
+    "appliance_repair": "洗衣机排水泵已更换，试机正常",
 }
 COMPLAINTS: Final = ("送餐晚到了半小时，饭有点凉", "护理员来得比约定晚", "打扫得不够仔细")
 TICK_S = 5.0  # how often the round and the desk look at the orders
@@ -187,7 +191,7 @@ class _Desk:
         elder = self.elders.get(order["elder_id"])
         if elder is None:
             return
-        who = await self.nearest(elder, self.skills.get(order["item_id"]))
+        who = await self.nearest(elder, self.skills.get(order["item_id"]), order["provider"])
         if who is None:
             log.info("no caregiver for %s: left requested", order_id)
             return
@@ -199,16 +203,17 @@ class _Desk:
         except Refused as refused:
             log.info("service order %s not placed: %s", order_id, refused)
 
-    async def nearest(self, elder: Elder, skill: str | None) -> str | None:
-        """The elder's own caregiver when the simulation plays them, is on duty and has the skill; else the
-        nearest such responder of the elder's community, else of the street, else of anywhere."""
+    async def nearest(self, elder: Elder, skill: str | None, provider: str) -> str | None:
+        """The elder's own caregiver when the simulation plays them, is on duty, works for the item's provider
+        and has the skill; else the nearest such responder of the elder's community, else of the street, else
+        of anywhere."""
         answer = await call_api(self.client, "GET", "/api/responders", stop=self.stop)
         if answer is None:
             return None
         fit = [
             r for r in answer["responders"]
             if r["responder_id"] in self.accounts and r["kind"] != "clinic" and r["on_duty"]
-            and (skill is None or skill in r["skills"])
+            and r.get("provider", "centre") == provider and (skill is None or skill in r["skills"])
         ]  # fmt: skip
         own = [r for r in fit if r["responder_id"] == elder.get("caregiver_id")]
         street = elder["community"].rsplit("/", 1)[0] + "/"

@@ -87,6 +87,10 @@ def test_statements_in_json_and_csv_add_up_to_the_delivered_prices(client: TestC
     by_elder = {row["key"]: row for row in client.get(f"/api/statements?month={month}&by=elder",
                                                       headers=auth(admin)).json()["rows"]}  # fmt: skip
     assert by_elder["el"]["name"] == "李低偿" and by_elder["el"]["cash_fen"] == 400
+    by_provider = client.get(f"/api/statements?month={month}&by=provider", headers=auth(admin)).json()["rows"]
+    assert [(row["key"], row["name"]) for row in by_provider] == [("centre", "本中心")]
+    providers = client.get("/api/services", headers=auth(admin)).json()["providers"]
+    assert [p["provider_id"] for p in providers] == ["centre", "kangle"]
     # CSV: UTF-8 with a BOM, a file name, Chinese headers when asked, yuan that add up to the prices
     sheet = client.get(f"/api/statements?month={month}&by=elder",
                        headers={**auth(admin), "Accept": "text/csv", "Accept-Language": "zh-CN"})  # fmt: skip

@@ -212,6 +212,23 @@ async def test_references_may_point_into_the_store(store: SqliteRegistry, tmp_pa
     assert report.ok and report.devices == UpsertCounts(added=3)
 
 
+async def test_a_contracted_providers_staff_is_imported_and_an_unknown_provider_refused(
+    store: SqliteRegistry, tmp_path: Path
+) -> None:
+    header = RESPONDER_HEADER + ",provider"
+    rows = (f"s01,王师傅,caregiver,life_care,24.51,117.69,18759630009,{C},bike,,,kangle",
+            f"s02,李师傅,caregiver,life_care,24.51,117.69,18759630008,{C},bike,,,acme",
+            f"c0001,林丽,caregiver,life_care;nursing,24.51,117.69,18759630001,{C},bike,,,")  # fmt: skip
+    report = await import_files(store, elders=None, devices=None, responders=responders_csv(tmp_path, *rows,
+                                header=header), providers=("centre", "kangle"))  # fmt: skip
+    assert report.responders.added == 2
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (3, "provider: unknown provider acme (not in the service catalogue)")
+    ]
+    stored = {r.responder_id: r.provider for r in await store.responders()}
+    assert stored == {"s01": "kangle", "c0001": "centre"}  # an empty cell: the centre's own
+
+
 def test_bom_crlf_and_multiline_cells(tmp_path: Path) -> None:
     noted = elder_row("e4", medical_notes='"高血压\n青霉素过敏"')
     text = "\r\n".join([ELDER_HEADER, GOOD_ELDERS[1], noted, "", "e5,,,,,,", ""])

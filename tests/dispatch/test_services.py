@@ -17,7 +17,7 @@ from dispatch.scopes import ALL, Reach
 from dispatch.services import DEFAULT_CATALOGUE, catalogue, load_catalogue, parse_catalogue
 from dispatch.settings import Settings
 from dispatch.state import Projection
-from tests.conftest import elder, engine_of, on_duty
+from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder
 
 HOUR = 3600.0
 ITEM = """
@@ -80,6 +80,32 @@ def test_a_bad_file_is_refused_whole(tmp_path: Path) -> None:
         parse_catalogue("")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_catalogue(tmp_path / "missing.toml")
+
+
+PROVIDER = """
+[[provider]]
+provider_id = "kangle"
+name_zh = "康乐家政"
+name_en = "Kangle Home Services"
+phone = "0596-2661234"
+"""
+
+
+def test_contracted_providers_are_listed_and_items_name_one_of_them() -> None:
+    menu = parse_catalogue(PROVIDER + ITEM.replace("minutes = 30", 'minutes = 30\nprovider = "kangle"'))
+    assert list(menu.providers) == ["centre", "kangle"]  # the centre always, first
+    assert menu.items[0].provider == "kangle" and menu.providers["kangle"].phone == "0596-2661234"
+    with pytest.raises(ConfigError, match=r"meal_delivery, field provider: 'acme'"):
+        parse_catalogue(ITEM.replace("minutes = 30", 'minutes = 30\nprovider = "acme"'))
+    with pytest.raises(ConfigError, match="provider kangle, field provider_id: taken"):
+        parse_catalogue(PROVIDER + PROVIDER + ITEM)
+    with pytest.raises(ConfigError, match="provider centre, field provider_id: taken"):
+        parse_catalogue(PROVIDER.replace('"kangle"', '"centre"') + ITEM)
+    with pytest.raises(ConfigError, match="provider kangle, field name_zh"):
+        parse_catalogue(PROVIDER.replace('name_zh = "康乐家政"\n', "") + ITEM)
+    shipped = load_catalogue()
+    assert {item.provider for item in shipped.items} <= set(shipped.providers)
+    assert any(item.provider != "centre" for item in shipped.items), "the default menu shows a contracted one"
 
 
 def test_the_setting_replaces_the_catalogue_and_is_checked_at_start(tmp_path: Path) -> None:
@@ -230,6 +256,35 @@ async def test_assign_needs_someone_on_duty_with_the_skill(core: Core) -> None:
     other = await core.engine.order_service("e1", "companionship", now, now + HOUR, actor="operator:o")
     await core.engine.order_action(other, "schedule", actor="operator:o", start=now, end=now + HOUR)
     await core.engine.order_action(other, "assign", actor="operator:o", responder_id="c_comfort")
+
+
+async def test_a_contracted_item_goes_only_to_that_providers_staff(core: Core) -> None:
+    repairer = responder("k_staff", 24.511, 117.70, skills=["life_care"], provider="kangle")
+    await core.engine.put_responder(repairer, actor="admin:a")
+    await on_duty(core, "c_near", "k_staff")
+    now = core.clock.now()
+    repair = await core.engine.order_service("e1", "appliance_repair", now, now + HOUR, actor="operator:o")
+    meal = await core.engine.order_service("e1", "meal_delivery", now, now + HOUR, actor="operator:o")
+    for order_id in (repair, meal):
+        await core.engine.order_action(order_id, "schedule", actor="operator:o", start=now, end=now + HOUR)
+    assert engine_of(core).state.service_orders[repair].provider == "kangle"
+    for order_id, wrong in ((repair, "c_near"), (meal, "k_staff")):
+        with pytest.raises(Conflict) as refused:
+            await core.engine.order_action(order_id, "assign", actor="operator:o", responder_id=wrong)
+        assert refused.value.code == "responder_other_provider"
+    await core.engine.order_action(repair, "assign", actor="operator:o", responder_id="k_staff")
+    await core.engine.order_action(meal, "assign", actor="operator:o", responder_id="c_near")
+    with pytest.raises(InvalidInput) as unknown:
+        await core.engine.put_responder(responder("x1", 24.5, 117.7, provider="acme"), actor="admin:a")
+    assert (unknown.value.code, unknown.value.field) == ("unknown_provider", "provider")
+
+
+async def test_a_contracted_providers_staff_is_never_offered_an_alarm(core: Core) -> None:
+    cleaner = responder("k_staff", 24.5141, 117.7011, skills=["life_care", "nursing"], provider="kangle")
+    await core.engine.put_responder(cleaner, actor="admin:a")
+    await on_duty(core, "k_staff")  # on duty for their company's visits, next door to the elder
+    incident, _ = await raise_alarm(core, "sos", actor="operator:o", source="api", elder_id="e1")
+    assert incident.needs_manual and not [a for a in engine_of(core).state.assignments.values()]
 
 
 async def test_a_caregiver_acts_only_on_their_own_order(core: Core) -> None:

@@ -175,3 +175,16 @@ def test_main_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert len(rows(tmp_path / "out" / "elders.csv")) == 20
     assert len(rows(tmp_path / "out" / "responders.csv")) == 13
     assert "elders.csv" in capsys.readouterr().out
+
+
+def test_contracted_staff_join_without_changing_the_rest_of_the_city(tmp_path: Path) -> None:
+    plain = city.generate(tmp_path / "plain", elders=50, caregivers=5, clinics=1)
+    staffed = city.generate(tmp_path / "staffed", elders=50, caregivers=5, clinics=1, contracted=3)
+    for kind in ("elders", "devices"):
+        assert plain[kind].read_bytes() == staffed[kind].read_bytes()
+    before = plain["responders"].read_text(encoding="utf-8").splitlines()
+    after = staffed["responders"].read_text(encoding="utf-8").splitlines()
+    assert after[: len(before)] == before
+    staff = [line.split(",") for line in after[len(before) :]]
+    assert [row[0] for row in staff] == ["s001", "s002", "s003"]
+    assert all(row[-1] == city.CONTRACTED for row in staff)

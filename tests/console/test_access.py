@@ -92,6 +92,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/supervisor"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/accounts"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
+    ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),

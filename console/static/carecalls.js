@@ -15,7 +15,8 @@
 
 import { $, STAFF_SESSION, Session, el, loadConfig } from "./common.js";
 import {
-  bindLanguageSelect, fmtDateTime, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
+  bindLanguageSelect, currentLanguage, fmtDateTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone,
+  t,
 } from "./i18n.js";
 import { bindStaffLogin } from "./login.js";
 import { bindAccountMenu, placeWords, refusal } from "./me.js";
@@ -33,6 +34,21 @@ const page = {
   settling: null, // the visit in the settle dialog
   timer: 0,
 };
+
+let centreZone = "Asia/Shanghai";
+const clocks = new Map(); // language -> its HH:MM format in the centre's time zone
+
+/** A time of day as HH:MM in the centre's time zone: when a retry falls ("17:48再拨"). */
+function fmtTime(epoch) {
+  if (!epoch) return "—";
+  const language = currentLanguage();
+  if (!clocks.has(language)) {
+    clocks.set(language, new Intl.DateTimeFormat(language, {
+      timeZone: centreZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }));
+  }
+  return clocks.get(language).format(new Date(epoch * 1000));
+}
 
 const cellLabel = (key) => `${t(key)}${t("list.colon")}`;
 
@@ -71,6 +87,7 @@ function render() {
   $("visits-count").textContent = t("care.count", { n: page.visits.length });
   $("visits-body").replaceChildren(...page.visits.map(visitRow));
   $("visits-empty").hidden = page.visits.length > 0;
+  $("visits-hint").hidden = page.visits.length === 0;
   $("care-visits").hidden = page.visits.length === 0;
   $("done-count").textContent = t("care.count", { n: day.done.length });
   $("done-list").replaceChildren(...day.done.map(doneItem));
@@ -228,8 +245,8 @@ function relabel() {
   menu.relabel();
   if (!session.current) return;
   render();
-  if ($("call-dialog").open && page.calling) paintCallTitle();
-  if ($("settle-dialog").open && page.settling) {
+  if (page.calling) paintCallTitle();
+  if (page.settling) {
     $("settle-title").textContent = t("care.settle_title", { name: page.settling.elder_name || page.settling.elder_id });
   }
 }
@@ -268,6 +285,7 @@ function centreToday(timeZone) {
 async function init() {
   const [config] = await Promise.all([loadConfig(), setLanguage(preferredLanguage())]);
   setTimeZone(config.timezone);
+  centreZone = config.timezone;
   $("care-date").dataset.today = centreToday(config.timezone);
   $("care-date").value = $("care-date").dataset.today;
   bindLanguageSelect($("lang-select"));

@@ -13,7 +13,7 @@
 //   3. The list is read again every minute (a retry's time comes) and after every answer.
 "use strict";
 
-import { $, STAFF_SESSION, Session, el, loadConfig } from "./common.js";
+import { $, STAFF_SESSION, Session, el, loadConfig, serverNow } from "./common.js";
 import {
   bindLanguageSelect, currentLanguage, fmtDateTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone,
   t,
@@ -59,8 +59,20 @@ function notice(text) {
 
 // -- reading -----------------------------------------------------------------------------------------------
 
+/** The centre's today as YYYY-MM-DD, on the server's clock (the date input's value for "today"). */
+function centreToday() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: centreZone, year: "numeric", month: "2-digit", day: "2-digit" })
+    .format(new Date(serverNow() * 1000));
+}
+
 async function load() {
-  const date = $("care-date").value || "today";
+  const input = $("care-date");
+  const today = centreToday();
+  if (input.dataset.today !== today) { // past midnight: a page left on "today" follows it to the new day
+    if (!input.value || input.value === input.dataset.today) input.value = today;
+    input.dataset.today = today;
+  }
+  const date = input.value || "today";
   try {
     const [day, visits] = await Promise.all([
       session.api("GET", `/api/care-calls?date=${encodeURIComponent(date)}`),
@@ -277,17 +289,10 @@ function showLogin(reasonKey) {
   $("login-error").textContent = reasonKey ? t(reasonKey) : "";
 }
 
-/** The centre's today as YYYY-MM-DD (the date input's value for "today"). */
-function centreToday(timeZone) {
-  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
-}
-
 async function init() {
   const [config] = await Promise.all([loadConfig(), setLanguage(preferredLanguage())]);
   setTimeZone(config.timezone);
   centreZone = config.timezone;
-  $("care-date").dataset.today = centreToday(config.timezone);
-  $("care-date").value = $("care-date").dataset.today;
   bindLanguageSelect($("lang-select"));
   onLanguageChange(relabel);
   bindStaffLogin(session, start);

@@ -659,7 +659,7 @@ class Views:
         local = day_of(day, now, self._settings.timezone)
         lists = day_list(self._state.care_calls, self._directory, self._settings, self._elder_seen(reach),
                          day=local, now=now, drill=drill, limit=limit)  # fmt: skip
-        return {"date": local.isoformat(), "drill": drill, **lists}
+        return {"date": local.isoformat(), "drill": drill, "aged_from": self._settings.care_call_age, **lists}
 
     def care_call(self, elder_id: str, reach: Reach, *, drill: bool = False) -> dict[str, Any] | None:
         """One elder's line as of today, on the list or not (None: not an elder who is called)."""

@@ -22,8 +22,11 @@ import { bindStaffLogin } from "./login.js";
 import { bindAccountMenu, placeWords, refusal } from "./me.js";
 
 const REFRESH_MS = 60_000;
-//: the words for each reason an elder is called (the age is the deployment's care_call_age, 80 by default)
-const REASON_KEYS = { living_alone: "risk.living_alone", empty_nest: "risk.empty_nest", aged: "risk.aged_80" };
+/** Why an elder is called, in words: living alone, empty nest, or the deployment's age (care_call_age). */
+function reasonWords(reason) {
+  if (reason === "aged") return t("care.reason_aged", { age: (page.day && page.day.aged_from) || 80 });
+  return label("risk", reason);
+}
 
 const session = new Session(STAFF_SESSION);
 const menu = bindAccountMenu(session);
@@ -109,7 +112,7 @@ function render() {
 const phoneLink = (phone) => (phone ? el("a", { href: `tel:${phone.replace(/[^0-9+]/g, "")}`, className: "care-tel" }, phone)
   : el("span", { className: "muted" }, t("care.no_phone")));
 
-const reasonTags = (reasons) => reasons.map((r) => el("span", { className: `tag care-reason ${r}` }, t(REASON_KEYS[r] || r)));
+const reasonTags = (reasons) => reasons.map((r) => el("span", { className: `tag care-reason ${r}` }, reasonWords(r)));
 
 function lastCall(line) {
   if (!line.last_call_at) return el("span", { className: "muted" }, t("care.never_called"));

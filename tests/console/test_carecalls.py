@@ -51,6 +51,7 @@ def test_the_days_list_and_a_missed_call_retried(client: TestClient) -> None:
     ea = today["calls"][1]
     assert (ea["reasons"], ea["phone"], ea["attempts"], ea["retry_at"]) == (["living_alone"], "13505960001", 0, None)
     assert _today(client, operator, f"?date={today['date']}") == today
+    assert today["aged_from"] == 80
     for bad in ("tomorrow", "2026-02-30"):
         assert client.get(f"/api/care-calls?date={bad}", headers=auth(operator)).status_code == 422
     missed = _attempt(client, operator, "ea", reached=False, note="无人接听")

@@ -237,3 +237,17 @@ class Commands(Protocol):
         complaint: str = "",
         note: str = "",
     ) -> None: ...
+
+    # care calls (dispatch.carecalls)
+    async def record_care_call(
+        self,
+        elder_id: str,
+        *,
+        reached: bool,
+        actor: str,
+        wellbeing: str | None = None,
+        note: str = "",
+        drill: bool = False,
+    ) -> None: ...
+
+    async def settle_care_visit(self, visit_id: str, *, note: str, actor: str) -> None: ...

@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from contextlib import asynccontextmanager
 from typing import TypeVar, cast
 
+from dispatch.carecalls import CareDesk
 from dispatch.clock import Clock
 from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
 from dispatch.devices import DeviceReport
@@ -179,6 +180,8 @@ class Engine:
         self.supervision = Supervision(self)
         #: follow-ups (回访): created as incidents close and services are delivered (dispatch.followups)
         self.follow_ups = FollowUpDesk(self)
+        #: care calls (关怀电话) to elders living alone, empty nest or aged, and the visits they propose
+        self.care_calls = CareDesk(self)
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._registry_lock = asyncio.Lock()
@@ -1205,6 +1208,25 @@ class Engine:
             self.follow_ups.record(
                 follow_up_id, reached=reached, satisfaction=satisfaction, complaint=complaint, note=note, actor=actor
             )
+
+    async def record_care_call(
+        self,
+        elder_id: str,
+        *,
+        reached: bool,
+        actor: str,
+        wellbeing: str | None = None,
+        note: str = "",
+        drill: bool = False,
+    ) -> None:
+        """One attempt of a care call (see dispatch.carecalls)."""
+        async with self._txn():
+            self.care_calls.record(elder_id, reached=reached, wellbeing=wellbeing, note=note, actor=actor, drill=drill)
+
+    async def settle_care_visit(self, visit_id: str, *, note: str, actor: str) -> None:
+        """Settle a home visit proposed after unanswered care calls (see dispatch.carecalls)."""
+        async with self._txn():
+            self.care_calls.settle(visit_id, note=note, actor=actor)
 
     def service_order(self, order_id: str) -> ServiceOrder:
         order = self.state.service_orders.get(order_id)

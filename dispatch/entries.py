@@ -756,6 +756,48 @@ class ComplaintRaised(Fact):
 FollowUpFact = FollowUpCreated | FollowUpRecorded | FollowUpUnreachable | ComplaintRaised
 
 
+# -- care calls (关怀电话: dispatch.carecalls) ---------------------------------------------------------------
+
+#: how a reached elder is, in the operator's judgement: "needs_help" is a mark for the list, it opens nothing
+Wellbeing = Literal["well", "unwell", "needs_help"]
+
+
+@fact("care_call.made")
+@dataclass(frozen=True, slots=True)
+class CareCallMade(Fact):
+    """One attempt of a care call by the entry's actor: reached (with the elder's wellbeing and a short note) or
+    not. ``attempt`` counts the attempts in a row since the last reached call (1 is the first); ``retry_at``
+    (UTC seconds) is when an unanswered call is tried again, None when reached or when a visit is proposed
+    instead."""
+
+    elder_id: str
+    reached: bool
+    attempt: int
+    wellbeing: Wellbeing | None = None
+    note: str = ""
+    retry_at: float | None = None
+
+
+@fact("care_call.visit_proposed")
+@dataclass(frozen=True, slots=True)
+class CareVisitProposed(Fact):
+    """Nobody answered ``attempts`` care calls in a row: a home visit is proposed, a task for the operators."""
+
+    visit_id: str
+    elder_id: str
+    attempts: int
+
+
+@fact("care_call.visit_settled")
+@dataclass(frozen=True, slots=True)
+class CareVisitSettled(Fact):
+    """A proposed home visit is settled by the entry's actor, with what was found; it counts as a contact."""
+
+    visit_id: str
+    elder_id: str
+    note: str
+
+
 @dataclass(frozen=True, slots=True)
 class Unrecognised(Fact):
     """A stored body this release cannot read: a kind or version a newer release wrote (``error`` None), or a

@@ -49,6 +49,7 @@ CODES = frozenset(
         "unknown_service_order",
         "unknown_order_action",
         "unknown_follow_up",
+        "unknown_care_visit",
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -67,6 +68,9 @@ CODES = frozenset(
         "service_window",
         "satisfaction_required",
         "follow_up_not_reached",
+        "care_call_not_scheduled",  # dispatch.carecalls: the elder is not living alone, empty nest or aged
+        "wellbeing_required",
+        "care_call_not_reached",
         "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
         "statement_by",  # a statement is by elder, provider or community
         # conflicts with the current state
@@ -86,6 +90,8 @@ CODES = frozenset(
         "responder_lacks_skill",
         "responder_other_provider",
         "follow_up_done",
+        "care_visit_open",
+        "care_visit_settled",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     follow_up_hour: int = Field(10, ge=0, le=23)
     follow_up_attempts: int = Field(3, ge=1, le=10)
 
+    # care calls (关怀电话, dispatch.carecalls): elders living alone, empty-nest elders and elders of this age or
+    # more are called every so many local days (the shortest when several apply), counted from the last reached
+    # call; an unanswered call is retried this many minutes later, and after this many unanswered attempts in a
+    # row a home visit is proposed instead
+    care_call_age: int = Field(80, ge=60, le=120)
+    care_call_every_days_alone: int = Field(2, ge=1, le=90)
+    care_call_every_days_empty_nest: int = Field(7, ge=1, le=90)
+    care_call_every_days_aged: int = Field(7, ge=1, le=90)
+    care_call_retry_minutes: int = Field(60, ge=1, le=24 * 60)
+    care_call_attempts: int = Field(3, ge=1, le=10)
+
     # pages: a map tile URL template with {z}, {x} and {y} (e.g. a tile server inside the centre's network);
     # None draws the incident map on a plain background with a scale bar (no internet needed)
     map_tiles: str | None = None

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from dispatch.carecalls import CareBook
 from dispatch.entries import (
     Acknowledged,
     AlarmAttached,
@@ -357,6 +358,9 @@ class Projection:
         #: follow-ups (回访) and the complaints they raised (dispatch.followups)
         self.follow_ups = FollowUpBook()
         self.follow_ups.register(self._on)
+        #: care calls (关怀电话) and the home visits they proposed (dispatch.carecalls)
+        self.care_calls = CareBook()
+        self.care_calls.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler

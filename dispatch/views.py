@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, entry_elder, one_visit, visit_view
+from dispatch.carecalls import visits as care_visit_list
 from dispatch.clock import Clock, utc
 from dispatch.devices import UnknownInterval, UnknownTally
 from dispatch.directory import Directory
@@ -200,6 +202,8 @@ class Views:
             return self.call_placed(call) if call is not None else Placed(None)
         if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community
             return Placed(self.elder_place(follow_up[0]), follow_up[1])
+        if (care_elder := entry_elder(fact)) is not None:  # a care call lies in its elder's community
+            return Placed(self.elder_place(care_elder))
         if isinstance(fact, ServiceFact):  # a service order lies in its elder's community
             return self._order_scope(fact)
         if isinstance(fact, VouchersAllotted | VouchersCharged):  # an elder's money: their community's
@@ -654,6 +658,33 @@ class Views:
     def evaluations(self, reach: Reach) -> list[dict[str, Any]]:
         """Each responder's mean satisfaction from the follow-ups of their work in reach, and its count."""
         return evaluations(self._follow_ups, self._elder_seen(reach), self._directory)
+
+    # -- care calls (dispatch.carecalls) ------------------------------------------------------------
+
+    def care_calls(self, reach: Reach, *, day: str = "today", drill: bool = False, limit: int = 500) -> dict[str, Any]:
+        """A local day's care-call list in reach (``today`` or ``YYYY-MM-DD``): the calls due by then, ready ones
+        first, and the elders reached that day; ``drill``: the drill's own list."""
+        now = self._clock.now()
+        local = day_of(day, now, self._settings.timezone)
+        lists = day_list(self._state.care_calls, self._directory, self._settings, self._elder_seen(reach),
+                         day=local, now=now, drill=drill, limit=limit)  # fmt: skip
+        return {"date": local.isoformat(), "drill": drill, "aged_from": self._settings.care_call_age, **lists}
+
+    def care_call(self, elder_id: str, reach: Reach, *, drill: bool = False) -> dict[str, Any] | None:
+        """One elder's line as of today, on the list or not (None: not an elder who is called)."""
+        elder = self.elder_in_reach(elder_id, reach)
+        now = self._clock.now()
+        today = day_of("today", now, self._settings.timezone)
+        return elder_line(self._state.care_calls, elder, self._settings, day=today, now=now, drill=drill)
+
+    def care_visits(self, reach: Reach, *, state: VisitFilter = "open", limit: int = 200) -> list[dict[str, Any]]:
+        """Home visits proposed after unanswered care calls, in reach, the longest waiting first."""
+        return care_visit_list(self._state.care_calls, self._elder_seen(reach), self._directory, state=state,
+                               limit=limit)  # fmt: skip
+
+    def care_visit(self, visit_id: str, reach: Reach) -> dict[str, Any]:
+        """One proposed visit in reach; otherwise as if it did not exist."""
+        return visit_view(one_visit(self._state.care_calls, visit_id, self._elder_seen(reach)), self._directory)
 
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""

@@ -33,8 +33,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from anxin.server import app_for
 from dispatch.registry import Device
-from tests.conftest import elder, responder, settings_for
-from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, person, seed_two_streets
+from tests.conftest import responder, settings_for
+from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, elder_a, elder_b, person, seed_two_streets
 from tests.console.test_api import auth, token
 
 #: what only street B's things carry: none of it may appear in an answer to a person scoped to street A
@@ -70,8 +70,9 @@ class Rule:
 
 
 def _elder_body(elder_id: str) -> dict[str, Any]:
-    community = f"{STREET_A}/蓝田社区" if elder_id == "ea" else f"{STREET_B}/朝阳社区"
-    return elder(elder_id, community=community).model_dump(mode="json")
+    """The street's elder as seeded, flagged living alone (so both are on the care-call lists)."""
+    made = elder_a if elder_id == "ea" else elder_b
+    return made(risk_flags=["living_alone"]).model_dump(mode="json")
 
 
 def _device_body(device_id: str) -> dict[str, Any]:
@@ -91,6 +92,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/supervisor"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/accounts"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
+    ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),
@@ -181,6 +183,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/follow-ups/{follow_up_id}"): Rule(STAFF, "follow_up", body=lambda _: {"reached": False}),
     ("GET", "/api/complaints"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/evaluations"): Rule(SUPERVISORS, why="figures per caregiver from the follow-ups in reach"),
+    # care calls (console.carecalls): staff call elders living alone, empty nest or aged, and settle the visits
+    ("GET", "/api/care-calls"): Rule(STAFF, "list"),
+    ("POST", "/api/care-calls/{elder_id}"): Rule(STAFF, "elder", body=lambda _: {"reached": False}),
+    ("GET", "/api/care-visits"): Rule(STAFF, "list", query="state=all"),
+    ("POST", "/api/care-visits/{visit_id}/settle"): Rule(
+        STAFF, "care_visit", body=lambda _: {"note": "上门看过，平安"}
+    ),
     # vouchers and statements (console.services): an elder's balance is staff's; the month's money supervisors'
     ("GET", "/api/elders/{elder_id}/vouchers"): Rule(STAFF, "elder"),
     ("GET", "/api/statements"): Rule(SUPERVISORS, "list", query="month=2030-03&by=elder"),
@@ -286,6 +295,8 @@ class City:
                 answered = self.client.post(f"/api/follow-ups/{follow_up_id}", json=answer, headers=auth(admin))
                 assert answered.status_code == 200, answered.text
             return follow_up_id
+        if subject == "care_visit":  # a drill's three unanswered care calls (the real list keeps the elder)
+            return self._care_visit("ea" if a else "eb", admin)
         if subject == "account":
             username = f"svc_{'a' if a else 'b'}{n}"
             body = {"username": username, "name": username, "role": "service", "grants": ["alarms"],
@@ -295,6 +306,20 @@ class City:
         return {"elder": ("ea", "eb"), "device": ("8800000001", "8800000002"), "responder": ("ca", "cb")}[subject][
             0 if a else 1
         ]
+
+    def _care_visit(self, elder_id: str, admin: str) -> str:
+        listed = self.client.get("/api/care-visits", headers=auth(admin)).json()["visits"]
+        for visit in (v for v in listed if v["elder_id"] == elder_id and v["drill"]):  # one open visit at a time
+            settled = self.client.post(f"/api/care-visits/{visit['visit_id']}/settle", json={"note": "平安"},
+                                       headers=auth(admin))  # fmt: skip
+            assert settled.status_code == 200, settled.text
+        while True:
+            answer = self.client.post(f"/api/care-calls/{elder_id}", json={"reached": False, "drill": True},
+                                      headers=auth(admin))  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            if answer.json()["visit"] is not None:
+                visit_id: str = answer.json()["visit"]["visit_id"]
+                return visit_id
 
 
 def _service(client: TestClient, admin: str, username: str, grants: list[str]) -> str:
@@ -330,11 +355,15 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             OPERATOR: person(client, admin, "op_a", "operator", [STREET_A]),
         }
         person(client, admin, "op_b", "operator", [STREET_B])
+        for elder_id in ("ea", "eb"):  # both on the care-call lists
+            flagged = client.put(f"/api/elders/{elder_id}", json=_elder_body(elder_id), headers=auth(admin))
+            assert flagged.status_code == 200, flagged.text
         for street in ("A", "B"):  # something of each street in every list
             city.fresh("incident", street)
             city.fresh("call", street)
             city.fresh("order", street)
             city.fresh("complaint", street)
+            city.fresh("care_visit", street)
         yield city
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from anxin.server import app_for
 from console.auth import ROLES
 from dispatch.engine import OUTSIDE_SERVICES
-from dispatch.entries import CallKind, Location
+from dispatch.entries import CallKind, Location, Wellbeing
 from dispatch.gazetteer import PlaceKind
 from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState
 from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
@@ -31,7 +31,13 @@ from gateway.registry import protocols
 from tests.conftest import elder, responder, seed, settings_for
 
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
-PAGES = {"/console": "console.html", "/supervisor": "supervisor.html", "/m": "phone.html", "/accounts": "accounts.html"}
+PAGES = {
+    "/console": "console.html",
+    "/supervisor": "supervisor.html",
+    "/m": "phone.html",
+    "/accounts": "accounts.html",
+    "/care-calls": "carecalls.html",
+}
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
 
@@ -151,6 +157,7 @@ def test_every_code_the_server_sends_has_words() -> None:
         "source": ("api", "hotline", "device", "supervision", "operator"),
         "location": get_args(Location),
         "call": ("ringing", "answered", "ended"),
+        "wellbeing": get_args(Wellbeing),  # a care call's mark (dispatch.carecalls)
     }
     zh = catalogue("zh-CN")
     missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]

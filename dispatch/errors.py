@@ -48,6 +48,8 @@ CODES = frozenset(
         "unknown_service_order",
         "unknown_order_action",
         "unknown_follow_up",
+        "unknown_plan",
+        "unknown_plan_task",
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -68,6 +70,11 @@ CODES = frozenset(
         "follow_up_not_reached",
         "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
         "statement_by",  # a statement is by elder, provider or community
+        "plan_weekdays",  # dispatch.plans: weekdays 1 (Monday) to 7, at least one
+        "plan_time",  # a plan's local start time reads HH:MM
+        "plan_dates",  # a plan's days read YYYY-MM-DD, the last not before the first
+        "plan_end_day",  # a plan ends today or later
+        "plan_task_outcome",  # a missed visit is settled with one of the known outcomes
         # conflicts with the current state
         "already_acknowledged",
         "responder_busy",
@@ -84,6 +91,8 @@ CODES = frozenset(
         "responder_off_duty",
         "responder_lacks_skill",
         "follow_up_done",
+        "plan_ended",
+        "plan_task_settled",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

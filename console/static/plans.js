@@ -84,7 +84,13 @@ function itemName(itemId) {
 
 const weekdayWords = (days) => days.map((d) => label("weekday", d)).join(t("list.and"));
 
-function fillChoices() {
+/** The weekdays checked in the dialog (Monday, Wednesday and Friday before anyone chose). */
+function checkedDays() {
+  const boxes = [...document.querySelectorAll('#plan-weekdays input[name="weekday"]')];
+  return boxes.length ? boxes.filter((box) => box.checked).map((box) => Number(box.value)) : [1, 3, 5];
+}
+
+function fillChoices(days = checkedDays()) {
   const chosenItem = $("plan-item").value;
   $("plan-item").replaceChildren(...[...items.values()].map((item) => el("option", { value: item.item_id },
     t("plans.item_option", { name: itemName(item.item_id), minutes: item.minutes }))));
@@ -94,7 +100,7 @@ function fillChoices() {
     `${r.name} · ${r.skills.map((s) => label("skill", s)).join(t("list.and"))}`)));
   if (chosen) $("plan-caregiver").value = chosen;
   $("plan-weekdays").replaceChildren(el("legend", {}, t("plans.weekdays")), ...WEEKDAYS.map((d) => el("label", {},
-    el("input", { type: "checkbox", name: "weekday", value: String(d), checked: [1, 3, 5].includes(d) }), " ",
+    el("input", { type: "checkbox", name: "weekday", value: String(d), checked: days.includes(d) }), " ",
     el("span", {}, label("weekday", d)))));
 }
 
@@ -130,7 +136,7 @@ function taskRow(task) {
     try {
       await session.api("POST", `/api/plan-tasks/${encodeURIComponent(task.task_id)}`,
         { outcome: outcome.value, note: note.value.trim() });
-      notice(t("plans.settled", { elder: task.elder_name || task.elder_id }));
+      notice("plans.settled", { elder: task.elder_name || task.elder_id });
       refresh();
     } catch (err) {
       error.textContent = errorText(err);
@@ -148,9 +154,12 @@ function taskRow(task) {
       onclick: (event) => settle(event.currentTarget) }, t("plans.settle"))));
 }
 
-function notice(text) {
-  $("plans-notice").textContent = text;
-  $("plans-notice").hidden = !text;
+let said = null; // the notice shown: [key, params], said again in another language
+
+function notice(key, params) {
+  said = key ? [key, params] : null;
+  $("plans-notice").textContent = key ? t(key, params) : "";
+  $("plans-notice").hidden = !key;
 }
 
 // -- the local day in the centre's time zone ------------------------------------------------------------------
@@ -188,7 +197,7 @@ function openNew() {
   $("plan-error").textContent = "";
   $("plan-elder-name").textContent = "";
   $("plan-first").value = today();
-  fillChoices();
+  fillChoices([1, 3, 5]);
   $("plan-dialog").showModal();
   $("plan-elder").focus();
 }
@@ -220,7 +229,7 @@ async function submitPlan(event) {
   try {
     const plan = await session.api("POST", "/api/plans", body);
     $("plan-dialog").close();
-    notice(t("plans.created", { elder: plan.elder_name || plan.elder_id, n: plan.orders.length }));
+    notice("plans.created", { elder: plan.elder_name || plan.elder_id, n: plan.orders.length });
     refresh();
   } catch (error) {
     $("plan-error").textContent = errorText(error);
@@ -249,7 +258,7 @@ async function submitEnd(event) {
     await session.api("POST", `/api/plans/${encodeURIComponent(ending.plan_id)}/end`,
       { last_day: $("end-last").value || null, reason: $("end-reason").value.trim() });
     $("end-dialog").close();
-    notice(t("plans.ended", { elder: ending.elder_name || ending.elder_id }));
+    notice("plans.ended", { elder: ending.elder_name || ending.elder_id });
     ending = null;
     refresh();
   } catch (error) {
@@ -304,7 +313,7 @@ function forget() {
   $("plans-body").replaceChildren();
   $("tasks-body").replaceChildren();
   $("plan-elders").replaceChildren();
-  notice("");
+  notice(null);
 }
 
 function showLogin(reasonKey) {
@@ -330,6 +339,7 @@ async function init() {
     showConnection();
     fillChoices();
     render();
+    if (said) notice(...said);
   });
   bindStaffLogin(session, start);
   session.onEnd = showLogin;

@@ -270,21 +270,26 @@ class PlanDesk:
         return self._engine.settings.timezone
 
     def start(self, now: float) -> None:
-        """After a (re)start: generate what the downtime left out and look for missed visits at once (rule 3)."""
-        timers = self._engine.state.timers
-        timers.set(HORIZON, now)
-        timers.set(MISSED, now)
+        """After a (re)start: generate what the downtime left out at once (rule 3), and look for missed visits
+        when the first is due (at once for those that fell due while the server was down)."""
+        if self.book.plans:
+            self._engine.state.timers.set(HORIZON, now)
+        self.arm(now)
 
     def fire(self, what: str, now: float) -> None:
         """One of the plans' timers is due."""
         if what == "horizon":
             for plan in list(self.book.plans.values()):
                 self._generate(plan, now)
-            tomorrow = local_day(now, self._tz) + timedelta(days=1)
-            self._engine.state.timers.set(HORIZON, datetime.combine(tomorrow, time(0), ZoneInfo(self._tz)).timestamp())
+            self._next_day(now)
         else:
             self._raise_missed(now)
         self.arm(now)
+
+    def _next_day(self, now: float) -> None:
+        """The horizon moves on at the next local midnight."""
+        tomorrow = local_day(now, self._tz) + timedelta(days=1)
+        self._engine.state.timers.set(HORIZON, datetime.combine(tomorrow, time(0), ZoneInfo(self._tz)).timestamp())
 
     def arm(self, now: float) -> None:
         """Set the missed-visit check at the earliest moment a waiting order would be missed (rule 4)."""
@@ -336,6 +341,8 @@ class PlanDesk:
         )  # fmt: skip
         engine.emit(created, actor=actor)
         self._generate(self.book.plans[plan_id], now)
+        if HORIZON not in engine.state.timers:  # the first plan: the horizon starts moving
+            self._next_day(now)
         self.arm(now)
         return plan_id
 

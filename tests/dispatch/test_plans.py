@@ -129,8 +129,11 @@ async def test_a_restart_generates_no_duplicate_and_catches_up(tmp_path: Path) -
     await seed(settings, elders=[elder("e1")], responders=[responder("c1", 24.511, 117.7)])
     clock = ManualClock(at(date(2026, 6, 14), 12))
     core = await open_core(settings, clock)
+    timers = engine_of(core).state.timers
+    assert HORIZON not in timers and MISSED not in timers  # no plan: nothing to wake for
     plan_id = await core.engine.create_plan("e1", "meal_delivery", "c1", (1, 2, 3, 4, 5, 6, 7), "09:00",
                                             actor="operator:o")  # fmt: skip
+    assert timers.deadline(HORIZON) == at(date(2026, 6, 15), 0)  # the next local midnight
     assert len(planned(engine_of(core), plan_id)) == 6  # 14 to 20, today included: its 09:00 has passed
     await core.close()
     clock.set(at(date(2026, 6, 17), 8))  # down three days: the 17th's visit was generated before

@@ -69,6 +69,12 @@ async def care_calls_page() -> FileResponse:
     return _page("carecalls.html")
 
 
+@pages.get("/plans")
+async def plans_page() -> FileResponse:
+    """五定 plans and their missed visits (staff; the data needs a token)."""
+    return _page("plans.html")
+
+
 @pages.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(

@@ -227,6 +227,25 @@ class Commands(Protocol):
     ) -> None: ...
 
     # follow-ups (dispatch.followups)
+    async def create_plan(
+        self,
+        elder_id: str,
+        item_id: str,
+        responder_id: str,
+        weekdays: Sequence[int],
+        at: str,
+        *,
+        actor: str,
+        first_day: str | None = None,
+        last_day: str | None = None,
+        place: str = "",
+        note: str = "",
+    ) -> str: ...
+
+    async def end_plan(self, plan_id: str, *, actor: str, last_day: str | None = None, reason: str = "") -> None: ...
+
+    async def settle_plan_task(self, task_id: str, *, outcome: str, actor: str, note: str = "") -> None: ...
+
     async def record_follow_up(
         self,
         follow_up_id: str,

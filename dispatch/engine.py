@@ -115,8 +115,9 @@ from dispatch.machines import (
     order_next,
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
+from dispatch.plans import PlanDesk
 from dispatch.registry import Device, Elder, Responder, responder_tags
-from dispatch.services import CENTRE, catalogue, mode_for, price_of
+from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Incident, Projection, ServiceOrder, person_key
 from dispatch.store import RegistryStore
@@ -182,6 +183,8 @@ class Engine:
         self.follow_ups = FollowUpDesk(self)
         #: care calls (关怀电话) to elders living alone, empty nest or aged, and the visits they propose
         self.care_calls = CareDesk(self)
+        #: 五定 plans: their orders generated ahead, their missed visits raised as tasks (dispatch.plans)
+        self.plans = PlanDesk(self)
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._registry_lock = asyncio.Lock()
@@ -199,6 +202,7 @@ class Engine:
                 await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
         self.state.dirty.update(self.state.responders)
         self.supervision.start(self.clock.now())
+        self.plans.start(self.clock.now())
         async with self._txn():
             for incident in list(self.state.incidents.values()):
                 if incident.open and rule(incident.alarm_type).dispatch:
@@ -1094,6 +1098,8 @@ class Engine:
                     await self.supervision.missed_checkin(ident, now)
                 elif what == "unknown":  # the unknown devices' interval ends: its one summary
                     self.supervision.unknown_interval(now)
+                elif what == "plans":  # a new day for the plans' orders, or a planned visit to check
+                    self.plans.fire(ident, now)
 
     def next_deadline(self) -> float | None:
         return self.state.timers.next_deadline()
@@ -1134,16 +1140,36 @@ class Engine:
             raise NotFound(f"no service {item_id} in the catalogue", field="item_id", code="unknown_service_item")
         _window(start, end)
         async with self._txn():
-            elder = self.elder(elder_id)
-            if call_id is not None and call_id not in self.state.calls:
-                raise NotFound(f"no call {call_id}", field="call_id")
-            order_id = f"SO-{self.journal.head_seq + 1}"
-            mode = mode_for(elder.entitlement)
-            ordered = ServiceOrdered(
-                order_id, elder_id, item_id, start, end, mode, price_of(item, mode), source, place, call_id,
-                item.provider,
-            )  # fmt: skip
-            self.emit(ordered, actor=actor, drill=drill)
+            return self.ordered(elder_id, item, start, end, actor=actor, source=source, place=place, call_id=call_id,
+                                drill=drill)  # fmt: skip
+
+    def ordered(
+        self,
+        elder_id: str,
+        item: ServiceItem,
+        start: float,
+        end: float,
+        *,
+        actor: str,
+        source: OrderSource,
+        place: str = "",
+        call_id: str | None = None,
+        drill: bool = False,
+        plan: tuple[str, str] | None = None,
+    ) -> str:
+        """:meth:`order_service` with the lock held (a 五定 plan orders this way: ``plan`` is its id and the
+        planned local day). Returns the order's id."""
+        elder = self.elder(elder_id)
+        if call_id is not None and call_id not in self.state.calls:
+            raise NotFound(f"no call {call_id}", field="call_id")
+        order_id = f"SO-{self.journal.head_seq + 1}"
+        mode = mode_for(elder.entitlement)
+        plan_id, plan_day = plan if plan is not None else (None, None)
+        ordered = ServiceOrdered(
+            order_id, elder_id, item.item_id, start, end, mode, price_of(item, mode), source, place, call_id,
+            item.provider, plan_id, plan_day,
+        )  # fmt: skip
+        self.emit(ordered, actor=actor, drill=drill)
         return order_id
 
     async def order_action(
@@ -1183,15 +1209,36 @@ class Engine:
             if caregiver is not None and order.responder_id != caregiver:
                 raise NotFound(f"no service order {order_id} for {caregiver}", field="order_id",
                                code="unknown_service_order")  # fmt: skip
-            order_next(order.state, event)  # refuses an illegal move before anything is written
-            fact = self._order_fact(order, event, responder_id, start, end, lat, lon, note, reason)
-            charged = isinstance(fact, ServiceDelivered) and not order.drill
-            elder = self.elder(order.elder_id) if charged else None  # checked before the check-out is written
-            self.emit(fact, actor=actor, drill=order.drill)
-            if elder is not None and isinstance(fact, ServiceDelivered):
-                self._charge(order, elder, fact.at)
-            if isinstance(fact, ServiceDelivered):
-                self.follow_ups.service_delivered(order)
+            self.move_order(order, event, actor=actor, responder_id=responder_id, start=start, end=end, lat=lat,
+                            lon=lon, note=note, reason=reason)  # fmt: skip
+
+    def move_order(
+        self,
+        order: ServiceOrder,
+        event: OrderEvent,
+        *,
+        actor: str,
+        responder_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        note: str = "",
+        reason: str = "",
+        ahead: bool = False,
+    ) -> None:
+        """One move of an order, checked then written, with the lock held (see :meth:`order_action`). ``ahead``:
+        a 五定 plan's caregiver assigned ahead of the visit, who need not be on duty now."""
+        order_next(order.state, event)  # refuses an illegal move before anything is written
+        fact = self._order_fact(order, event, responder_id, start, end, lat, lon, note, reason, ahead)
+        charged = isinstance(fact, ServiceDelivered) and not order.drill
+        elder = self.elder(order.elder_id) if charged else None  # checked before the check-out is written
+        self.emit(fact, actor=actor, drill=order.drill)
+        if elder is not None and isinstance(fact, ServiceDelivered):
+            self._charge(order, elder, fact.at)
+        if isinstance(fact, ServiceDelivered):
+            self.follow_ups.service_delivered(order)
+        self.plans.order_moved(order)
 
     async def record_follow_up(
         self,
@@ -1228,6 +1275,41 @@ class Engine:
         async with self._txn():
             self.care_calls.settle(visit_id, note=note, actor=actor)
 
+    # -- 五定 plans (dispatch.plans) -------------------------------------------------------------------
+
+    async def create_plan(
+        self,
+        elder_id: str,
+        item_id: str,
+        responder_id: str,
+        weekdays: Sequence[int],
+        at: str,
+        *,
+        actor: str,
+        first_day: str | None = None,
+        last_day: str | None = None,
+        place: str = "",
+        note: str = "",
+    ) -> str:
+        """A standing plan: ``item_id`` for the elder by ``responder_id`` on ISO ``weekdays`` (1 Monday) at local
+        ``at`` (HH:MM), from ``first_day`` (YYYY-MM-DD, today by default) to ``last_day`` (none: until ended).
+        Its first orders are generated at once. Returns the plan's id."""
+        async with self._txn():
+            return self.plans.create(
+                elder_id, item_id, responder_id, weekdays, at, first_day=first_day, last_day=last_day, place=place,
+                note=note, actor=actor,
+            )  # fmt: skip
+
+    async def end_plan(self, plan_id: str, *, actor: str, last_day: str | None = None, reason: str = "") -> None:
+        """No visit of the plan after ``last_day`` (today by default); the orders planned after it are cancelled."""
+        async with self._txn():
+            self.plans.end(plan_id, last_day=last_day, reason=reason, actor=actor)
+
+    async def settle_plan_task(self, task_id: str, *, outcome: str, actor: str, note: str = "") -> None:
+        """The operator's word on a missed planned visit (dispatch.entries PlanTaskOutcome)."""
+        async with self._txn():
+            self.plans.settle(task_id, outcome=outcome, note=note, actor=actor)
+
     def service_order(self, order_id: str) -> ServiceOrder:
         order = self.state.service_orders.get(order_id)
         if order is None:
@@ -1245,11 +1327,12 @@ class Engine:
         lon: float | None,
         note: str,
         reason: str,
+        ahead: bool = False,
     ) -> Fact:
         """The entry an order's move writes, checked (the lock is held)."""
         oid, now, who = order.order_id, self.clock.now(), order.responder_id or ""
         if event is OrderEvent.ASSIGN:
-            return ServiceAssigned(oid, self._service_responder(order, responder_id))
+            return ServiceAssigned(oid, self._service_responder(order, responder_id, ahead))
         if event is OrderEvent.SCHEDULE:
             return ServiceScheduled(oid, cast(float, start), cast(float, end))
         if event is OrderEvent.RESCHEDULE:
@@ -1283,14 +1366,15 @@ class Engine:
         )  # fmt: skip
         self.emit(charge, actor="system:vouchers")
 
-    def _service_responder(self, order: ServiceOrder, responder_id: str | None) -> str:
-        """Whom an order may be assigned to: a caregiver or volunteer on duty with the item's skill, of the
-        item's provider (the centre's own people, or a contracted organisation's staff)."""
+    def _service_responder(self, order: ServiceOrder, responder_id: str | None, ahead: bool = False) -> str:
+        """Whom an order may be assigned to: a caregiver or volunteer on duty (``ahead``: on duty or not, a
+        plan's visit being assigned days before) with the item's skill, of the item's provider (the centre's own
+        people, or a contracted organisation's staff)."""
         if responder_id is None:
             raise InvalidInput("assigning needs a responder", field="responder_id", code="unknown_responder")
         self._responder_profile(responder_id)
         status = self.state.responders.get(responder_id)
-        if status is None or not status.on_duty:
+        if not ahead and (status is None or not status.on_duty):
             raise Conflict(f"{responder_id} is not on duty", code="responder_off_duty",
                            params={"responder": self._name(responder_id)})  # fmt: skip
         item = catalogue(self.settings.service_catalogue).get(order.item_id)

@@ -38,7 +38,7 @@ CallKind = Literal["emergency", "service", "consultation", "complaint", "wrong_n
 OfferedBy = Literal["auto", "operator"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
-ReadWhat = Literal["record", "incident", "call", "job", "order"]
+ReadWhat = Literal["record", "incident", "call", "job", "order", "plan"]
 #: where a service order came from: an operator's classified call, the console, a standing 五定 plan
 OrderSource = Literal["call", "console", "plan"]
 ServiceMode = Literal["free", "low_cost", "paid"]  # the registry's Entitlement, fixed on the order
@@ -578,6 +578,8 @@ class ServiceOrdered(Fact):
     place: str = ""  # where, when not at home, or how to get in
     call_id: str | None = None
     provider: str = "centre"
+    plan_id: str | None = None  # the 五定 plan that generated it (source "plan"), and its planned local day
+    plan_day: str | None = None  # YYYY-MM-DD: one order per plan and day (dispatch.plans rule 3)
 
 
 @fact("service.scheduled")
@@ -796,6 +798,73 @@ class CareVisitSettled(Fact):
     visit_id: str
     elder_id: str
     note: str
+
+
+# -- 五定 plans (fixed caregiver, time, place, item and mode: dispatch.plans) --------------------------------
+
+#: what the operator made of a missed planned visit
+PlanTaskOutcome = Literal["rescheduled", "cancelled", "elder_away", "visited", "other"]
+
+
+@fact("plan.created")
+@dataclass(frozen=True, slots=True)
+class PlanCreated(Fact):
+    """A standing plan: one catalogue item for an elder, by a fixed caregiver (定人), on fixed weekdays at a fixed
+    local time (定时), at a fixed place (定点: the elder's home when blank). The mode and price (定价) are not
+    fixed here: each generated order takes the elder's entitlement when it is ordered, as every order does."""
+
+    plan_id: str
+    elder_id: str
+    item_id: str
+    responder_id: str
+    weekdays: tuple[int, ...]  # ISO weekdays: 1 Monday .. 7 Sunday
+    at: str  # HH:MM, the centre's local time (``timezone`` setting)
+    minutes: int  # the visit's length: the item's duration when the plan was made
+    first_day: str  # YYYY-MM-DD, local
+    last_day: str | None = None  # YYYY-MM-DD, local; None: until ended
+    place: str = ""
+    note: str = ""
+
+
+@fact("plan.ended")
+@dataclass(frozen=True, slots=True)
+class PlanEnded(Fact):
+    """The plan ends: no visit after ``last_day`` (local); its orders planned after it are cancelled."""
+
+    plan_id: str
+    elder_id: str
+    last_day: str
+    reason: str = ""
+
+
+@fact("plan.visit_missed")
+@dataclass(frozen=True, slots=True)
+class PlanVisitMissed(Fact):
+    """A planned visit's window ended (plus the grace) with nobody checked in: a task for the operators."""
+
+    task_id: str
+    plan_id: str
+    order_id: str
+    elder_id: str
+    responder_id: str | None
+    start: float
+    end: float
+
+
+@fact("plan.task_closed")
+@dataclass(frozen=True, slots=True)
+class PlanTaskClosed(Fact):
+    """An operator settled a missed visit's task: what was done about it, in a word and a note."""
+
+    task_id: str
+    plan_id: str
+    elder_id: str
+    outcome: PlanTaskOutcome
+    note: str = ""
+
+
+#: the facts about plans, each naming the elder (whose community they lie in)
+PlanFact = PlanCreated | PlanEnded | PlanVisitMissed | PlanTaskClosed
 
 
 @dataclass(frozen=True, slots=True)

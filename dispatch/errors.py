@@ -50,6 +50,8 @@ CODES = frozenset(
         "unknown_order_action",
         "unknown_follow_up",
         "unknown_care_visit",
+        "unknown_plan",
+        "unknown_plan_task",
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -73,6 +75,11 @@ CODES = frozenset(
         "care_call_not_reached",
         "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
         "statement_by",  # a statement is by elder, provider or community
+        "plan_weekdays",  # dispatch.plans: weekdays 1 (Monday) to 7, at least one
+        "plan_time",  # a plan's local start time reads HH:MM
+        "plan_dates",  # a plan's days read YYYY-MM-DD, the last not before the first
+        "plan_end_day",  # a plan ends today or later
+        "plan_task_outcome",  # a missed visit is settled with one of the known outcomes
         # conflicts with the current state
         "already_acknowledged",
         "responder_busy",
@@ -92,6 +99,8 @@ CODES = frozenset(
         "follow_up_done",
         "care_visit_open",
         "care_visit_settled",
+        "plan_ended",
+        "plan_task_settled",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

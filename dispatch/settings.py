@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     care_call_every_days_aged: int = Field(7, ge=1, le=90)
     care_call_retry_minutes: int = Field(60, ge=1, le=24 * 60)
     care_call_attempts: int = Field(3, ge=1, le=10)
+    # 五定 plans (dispatch.plans): each plan's orders are kept generated this many local days ahead (today
+    # included); a planned visit nobody checked in to this many minutes after its window ended is missed (a task
+    # for the operators)
+    plan_horizon_days: int = Field(7, ge=1, le=60)
+    plan_grace_minutes: int = Field(30, ge=0, le=24 * 60)
 
     # pages: a map tile URL template with {z}, {x} and {y} (e.g. a tile server inside the centre's network);
     # None draws the incident map on a plain background with a scale bar (no internet needed)

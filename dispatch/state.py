@@ -93,6 +93,7 @@ from dispatch.machines import (
     incident_next,
     order_next,
 )
+from dispatch.plans import PlanBook
 from dispatch.timers import Timers
 from dispatch.vouchers import Allotted, Delivered, Ledger, VoucherRules
 
@@ -277,6 +278,8 @@ class ServiceOrder:
     note: str = ""  # what the caregiver did (check-out), or what they found (no show)
     reason: str = ""  # why it was cancelled or rescheduled
     confirmed_at: float | None = None
+    plan_id: str | None = None  # the 五定 plan that generated it, and the local day it was planned for
+    plan_day: str | None = None
 
     @property
     def open(self) -> bool:
@@ -361,6 +364,9 @@ class Projection:
         #: care calls (关怀电话) and the home visits they proposed (dispatch.carecalls)
         self.care_calls = CareBook()
         self.care_calls.register(self._on)
+        #: 五定 plans, their orders and their missed visits (dispatch.plans)
+        self.plans = PlanBook()
+        self.plans.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -722,7 +728,11 @@ class Projection:
             ordered_by=entry.actor,
             updated_at=entry.ts,
             state_since=entry.ts,
+            plan_id=p.plan_id,
+            plan_day=p.plan_day,
         )
+        if p.plan_id is not None and p.plan_day is not None:
+            self.plans.order_made(p.order_id, p.plan_id, p.plan_day)
 
     def _order_move(self, entry: Entry, order_id: str, event: OrderEvent) -> ServiceOrder:
         order = self.service_orders[order_id]
@@ -730,6 +740,8 @@ class Projection:
         if state is not order.state:
             order.state, order.state_since = state, entry.ts
         order.updated_at = entry.ts
+        if order.plan_id is not None:
+            self.plans.order_moved(order_id, state)
         return order
 
     def _service_scheduled(self, entry: Entry, p: ServiceScheduled) -> None:

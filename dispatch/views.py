@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import msgspec
 
-from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, entry_elder, one_visit, visit_view
+from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, one_visit, visit_view
+from dispatch.carecalls import entry_elder as care_call_elder
 from dispatch.carecalls import visits as care_visit_list
 from dispatch.clock import Clock, utc
 from dispatch.devices import UnknownInterval, UnknownTally
@@ -63,6 +65,18 @@ from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
 from dispatch.journal import Entry
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
+from dispatch.plans import (
+    PlanBook,
+    TaskFilter,
+    local_day,
+    one_plan,
+    one_task,
+    plan_view,
+    select_plans,
+    select_tasks,
+    task_view,
+)
+from dispatch.plans import entry_elder as plan_elder
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach
@@ -202,8 +216,10 @@ class Views:
             return self.call_placed(call) if call is not None else Placed(None)
         if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community
             return Placed(self.elder_place(follow_up[0]), follow_up[1])
-        if (care_elder := entry_elder(fact)) is not None:  # a care call lies in its elder's community
+        if (care_elder := care_call_elder(fact)) is not None:  # a care call lies in its elder's community
             return Placed(self.elder_place(care_elder))
+        if (planned_for := plan_elder(fact)) is not None:  # so do a plan and its missed visits
+            return Placed(self.elder_place(planned_for))
         if isinstance(fact, ServiceFact):  # a service order lies in its elder's community
             return self._order_scope(fact)
         if isinstance(fact, VouchersAllotted | VouchersCharged):  # an elder's money: their community's
@@ -686,6 +702,46 @@ class Views:
         """One proposed visit in reach; otherwise as if it did not exist."""
         return visit_view(one_visit(self._state.care_calls, visit_id, self._elder_seen(reach)), self._directory)
 
+    # -- 五定 plans (dispatch.plans) -------------------------------------------------------------------
+
+    @property
+    def _plans(self) -> PlanBook:
+        return self._state.plans
+
+    def _today(self) -> date:
+        return local_day(self._clock.now(), self._settings.timezone)
+
+    def plans(self, reach: Reach, *, elder: str | None = None, active: bool | None = None) -> list[dict[str, Any]]:
+        """Plans in reach, newest first: of one elder; active (with visits to come) or not."""
+        today = self._today()
+        chosen = select_plans(self._plans, self._elder_seen(reach), elder=elder, active=active, today=today)
+        return [plan_view(p, self._directory, today) for p in chosen]
+
+    def plan(self, plan_id: str, reach: Reach) -> dict[str, Any]:
+        """One plan in reach with its orders from today on (and any older one still open), soonest first."""
+        plan = one_plan(self._plans, plan_id, self._elder_seen(reach))
+        orders = self._state.service_orders
+        since = self._today().isoformat()
+        mine = [orders[o] for o in self._plans.orders_of.get(plan_id, [])]
+        upcoming = sorted((o for o in mine if (o.plan_day or "") >= since or o.open), key=lambda o: o.start)
+        return {
+            **plan_view(plan, self._directory, self._today()),
+            "orders": [service_order_view(o, self._directory) for o in upcoming],
+        }
+
+    def plan_elder(self, plan_id: str, reach: Reach) -> str:
+        """The elder a plan in reach is for (whose data a read of it shows)."""
+        return one_plan(self._plans, plan_id, self._elder_seen(reach)).elder_id
+
+    def plan_tasks(self, reach: Reach, *, state: TaskFilter = "open", limit: int = 200) -> list[dict[str, Any]]:
+        """Missed planned visits in reach, the oldest visit first: the operators' tasks."""
+        chosen = select_tasks(self._plans, self._elder_seen(reach), state=state, limit=limit)
+        return [task_view(t, self._plans, self._directory) for t in chosen]
+
+    def plan_task(self, task_id: str, reach: Reach) -> dict[str, Any]:
+        """One missed visit's task in reach; otherwise as if it did not exist."""
+        return task_view(one_task(self._plans, task_id, self._elder_seen(reach)), self._plans, self._directory)
+
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
@@ -784,6 +840,8 @@ def service_order_view(order: ServiceOrder, directory: Directory) -> dict[str, A
         "note": order.note,
         "reason": order.reason,
         "confirmed_at": order.confirmed_at,
+        "plan_id": order.plan_id,
+        "plan_day": order.plan_day,
     }
 
 

@@ -32,8 +32,9 @@ from starlette.routing import BaseRoute, Mount
 from starlette.websockets import WebSocketDisconnect
 
 from anxin.server import app_for
+from dispatch.engine import Engine
 from dispatch.registry import Device
-from tests.conftest import responder, settings_for
+from tests.conftest import engine_of, responder, settings_for
 from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, elder_a, elder_b, person, seed_two_streets
 from tests.console.test_api import auth, token
 
@@ -85,12 +86,27 @@ def _responder_body(responder_id: str) -> dict[str, Any]:
     return responder(responder_id, lat, lon, community=f"{street}/社区").model_dump(mode="json")
 
 
+def _plan_body(elder_id: str) -> dict[str, Any]:
+    """A plan of a daily visit for the elder by their street's caregiver."""
+    caregiver = "ca" if elder_id == "ea" else "cb"
+    return {"elder_id": elder_id, "item_id": "meal_delivery", "responder_id": caregiver,
+            "weekdays": [1, 2, 3, 4, 5, 6, 7], "at": "09:00"}  # fmt: skip
+
+
+async def _missed(engine: Engine, end: float) -> None:
+    """The plans' missed-visit check run as if the clock stood past ``end`` and its grace (the probe city runs
+    on the real clock)."""
+    async with engine.changing():
+        engine.plans.fire("missed", end + engine.settings.plan_grace_minutes * 60 + 1)
+
+
 RULES: dict[tuple[str, str], Rule] = {
     # pages and public answers
     ("GET", "/"): Rule(EVERYONE, why="a redirect to the console page"),
     ("GET", "/console"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/supervisor"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/accounts"): Rule(EVERYONE, why="the page itself"),
+    ("GET", "/plans"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
     ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
@@ -190,6 +206,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/care-visits/{visit_id}/settle"): Rule(
         STAFF, "care_visit", body=lambda _: {"note": "上门看过，平安"}
     ),
+    # 五定 plans (console.plans): staff's; a caregiver's planned visits reach them as service orders
+    ("POST", "/api/plans"): Rule(STAFF, "body:elder", body=lambda e: _plan_body(e)),
+    ("GET", "/api/plans"): Rule(STAFF, "list"),
+    ("GET", "/api/plans/{plan_id}"): Rule(STAFF, "plan"),
+    ("POST", "/api/plans/{plan_id}/end"): Rule(STAFF, "plan", body=lambda _: {"reason": "老人住院"}),
+    ("GET", "/api/plan-tasks"): Rule(STAFF, "list", query="state=all&limit=5000"),
+    ("POST", "/api/plan-tasks/{task_id}"): Rule(STAFF, "plan_task", body=lambda _: {"outcome": "other"}),
     # vouchers and statements (console.services): an elder's balance is staff's; the month's money supervisors'
     ("GET", "/api/elders/{elder_id}/vouchers"): Rule(STAFF, "elder"),
     ("GET", "/api/statements"): Rule(SUPERVISORS, "list", query="month=2030-03&by=elder"),
@@ -297,6 +320,19 @@ class City:
             return follow_up_id
         if subject == "care_visit":  # a drill's three unanswered care calls (the real list keeps the elder)
             return self._care_visit("ea" if a else "eb", admin)
+        if subject in ("plan", "plan_task"):  # a plan; its first visit missed, for a task
+            response = self.client.post("/api/plans", json=_plan_body("ea" if a else "eb"), headers=auth(admin))
+            assert response.status_code == 201, response.text
+            plan = response.json()
+            if subject == "plan":
+                plan_id: str = plan["plan_id"]
+                return plan_id
+            first = plan["orders"][0]
+            core = self.client.app.state.core  # type: ignore[attr-defined]  # the app's state is untyped
+            self.client.portal.call(_missed, engine_of(core), first["end"])  # type: ignore[union-attr]  # entered
+            listed = self.client.get("/api/plan-tasks?state=all&limit=5000", headers=auth(admin)).json()["tasks"]
+            task_id: str = next(t["task_id"] for t in listed if t["order_id"] == first["order_id"])
+            return task_id
         if subject == "account":
             username = f"svc_{'a' if a else 'b'}{n}"
             body = {"username": username, "name": username, "role": "service", "grants": ["alarms"],
@@ -364,6 +400,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             city.fresh("order", street)
             city.fresh("complaint", street)
             city.fresh("care_visit", street)
+            city.fresh("plan_task", street)
         yield city
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from anxin.server import app_for
 from console.auth import ROLES
 from dispatch.engine import OUTSIDE_SERVICES
-from dispatch.entries import CallKind, Location, Wellbeing
+from dispatch.entries import CallKind, Location, PlanTaskOutcome, Wellbeing
 from dispatch.gazetteer import PlaceKind
 from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState
 from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
@@ -37,6 +37,7 @@ PAGES = {
     "/m": "phone.html",
     "/accounts": "accounts.html",
     "/care-calls": "carecalls.html",
+    "/plans": "plans.html",
 }
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
@@ -158,6 +159,8 @@ def test_every_code_the_server_sends_has_words() -> None:
         "location": get_args(Location),
         "call": ("ringing", "answered", "ended"),
         "wellbeing": get_args(Wellbeing),  # a care call's mark (dispatch.carecalls)
+        "plan_outcome": get_args(PlanTaskOutcome),  # what became of a missed planned visit
+        "weekday": range(1, 8),  # a plan's ISO weekdays
     }
     zh = catalogue("zh-CN")
     missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]
@@ -190,7 +193,7 @@ def test_the_staff_pages_share_one_login_and_the_phone_keeps_its_own() -> None:
     common = (STATIC / "common.js").read_text(encoding="utf-8")
     key = re.search(r'export const STAFF_SESSION = "([^"]+)";', common)
     assert key is not None
-    for script in ("console.js", "supervisor.js"):
+    for script in ("console.js", "supervisor.js", "plans.js"):
         assert "new Session(STAFF_SESSION)" in (STATIC / script).read_text(encoding="utf-8"), script
     phone = re.search(r'new Session\("([^"]+)"\)', (STATIC / "phone.js").read_text(encoding="utf-8"))
     assert phone is not None and phone[1] != key[1]

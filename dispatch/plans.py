@@ -325,6 +325,10 @@ class PlanDesk:
         profile = engine.directory.responders.get(responder_id)
         if profile is None or profile.kind == "clinic":  # a clinic is proposed for emergencies, never sent
             raise NotFound(f"no caregiver or volunteer {responder_id}", field="responder_id", code="unknown_responder")
+        if profile.provider != item.provider:  # the item's provider's own staff deliver it (dispatch.services)
+            raise Conflict(f"{responder_id} works for {profile.provider}, the item is {item.provider}'s",
+                           code="responder_other_provider",
+                           params={"responder": profile.name, "provider": item.provider})  # fmt: skip
         if item.skill is not None and item.skill not in profile.skills:
             raise Conflict(f"{responder_id} lacks the skill {item.skill}", code="responder_lacks_skill",
                            params={"responder": profile.name, "skill": item.skill})  # fmt: skip

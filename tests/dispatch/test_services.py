@@ -274,6 +274,10 @@ async def test_a_contracted_item_goes_only_to_that_providers_staff(core: Core) -
         assert refused.value.code == "responder_other_provider"
     await core.engine.order_action(repair, "assign", actor="operator:o", responder_id="k_staff")
     await core.engine.order_action(meal, "assign", actor="operator:o", responder_id="c_near")
+    with pytest.raises(Conflict) as plan:  # a 五定 plan's fixed caregiver too
+        await core.engine.create_plan("e1", "appliance_repair", "c_near", (1,), "09:00", actor="operator:o")
+    assert plan.value.code == "responder_other_provider"
+    await core.engine.create_plan("e1", "appliance_repair", "k_staff", (1,), "09:00", actor="operator:o")
     with pytest.raises(InvalidInput) as unknown:
         await core.engine.put_responder(responder("x1", 24.5, 117.7, provider="acme"), actor="admin:a")
     assert (unknown.value.code, unknown.value.field) == ("unknown_provider", "provider")

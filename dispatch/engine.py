@@ -1331,8 +1331,9 @@ class Engine:
     ) -> Fact:
         """The entry an order's move writes, checked (the lock is held)."""
         oid, now, who = order.order_id, self.clock.now(), order.responder_id or ""
-        if event is OrderEvent.ASSIGN:
-            return ServiceAssigned(oid, self._service_responder(order, responder_id, ahead))
+        if event is OrderEvent.ASSIGN:  # a visit more than an hour away goes to someone off duty now, too
+            later = order.start - now > ASSIGN_AHEAD_S
+            return ServiceAssigned(oid, self._service_responder(order, responder_id, ahead or later))
         if event is OrderEvent.SCHEDULE:
             return ServiceScheduled(oid, cast(float, start), cast(float, end))
         if event is OrderEvent.RESCHEDULE:
@@ -1388,6 +1389,11 @@ class Engine:
             raise Conflict(f"{responder_id} lacks the skill {skill}", code="responder_lacks_skill",
                            params={"responder": self._name(responder_id), "skill": skill})  # fmt: skip
         return responder_id
+
+
+#: a service visit whose window opens more than this far ahead may be assigned to a caregiver off duty now (they
+#: will be on duty by then: tomorrow's bath is given to Ms Wang tonight); a sooner one needs someone on duty
+ASSIGN_AHEAD_S = 3600.0
 
 
 class _Change:

@@ -4,6 +4,7 @@ ordering, the order's moves by staff and by the assigned caregiver, and scope.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,7 @@ def test_an_order_from_the_console_to_confirmation(client: TestClient) -> None:
                                                                                    "console")  # fmt: skip
     oid = order["order_id"]
     assert _act(client, operator, oid, "schedule", WINDOW).json()["state"] == "scheduled"
-    off_duty = _act(client, operator, oid, "assign", {"responder_id": "ca"})
-    assert (off_duty.status_code, off_duty.json()["code"]) == (409, "responder_off_duty")
-    assert client.post("/api/me/duty", json={"on": True}, headers=auth(caregiver)).status_code == 200
+    # a visit years ahead goes to a caregiver off duty now
     assert _act(client, operator, oid, "assign", {"responder_id": "ca"}).json()["responder_id"] == "ca"
     # the caregiver sees it among their own, checks in and out
     mine = client.get("/api/service-orders", headers=auth(caregiver)).json()["orders"]
@@ -78,6 +77,14 @@ def test_an_order_from_the_console_to_confirmation(client: TestClient) -> None:
     assert _act(client, operator, oid, "confirm").json()["state"] == "confirmed"
     illegal = _act(client, operator, oid, "cancel", {"reason": "x"})
     assert (illegal.status_code, illegal.json()["code"]) == (409, "illegal_transition")
+    now = time.time()  # a visit starting within the hour needs someone on duty
+    soon = _order(client, operator, "el")["order_id"]
+    assert _act(client, operator, soon, "schedule", {"start": now + 600, "end": now + 4200}).status_code == 200
+    off_duty = _act(client, operator, soon, "assign", {"responder_id": "ca"})
+    assert (off_duty.status_code, off_duty.json()["code"]) == (409, "responder_off_duty")
+    assert client.post("/api/me/duty", json={"on": True}, headers=auth(caregiver)).status_code == 200
+    assert _act(client, operator, soon, "assign", {"responder_id": "ca"}).json()["responder_id"] == "ca"
+    assert _act(client, operator, soon, "cancel", {"reason": "老人改约"}).json()["state"] == "cancelled"
 
 
 def test_bad_requests_get_their_codes(client: TestClient) -> None:

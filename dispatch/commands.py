@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from dispatch.entries import AccountChange, CallKind, Location, LoginRefusal, OrderSource, PlacedBy, ReadWhat
+from dispatch.entries import (
+    AccountChange,
+    CallKind,
+    Location,
+    LoginRefusal,
+    OrderSource,
+    PlacedBy,
+    ReadWhat,
+    ShiftKind,
+)
 from dispatch.registry import Device, Elder, Responder
 
 CallEventKind = Literal["ringing", "answered", "ended"]
@@ -237,3 +246,14 @@ class Commands(Protocol):
         complaint: str = "",
         note: str = "",
     ) -> None: ...
+
+    # duty shifts and handovers (dispatch.duty)
+    async def start_duty(self, scope: str, *, actor: str, kind: ShiftKind | None = None) -> str: ...
+
+    async def log_duty(self, scope: str, text: str, *, actor: str, at: float | None = None) -> None: ...
+
+    async def hand_over_duty(self, scope: str, words: str = "", *, actor: str, for_others: bool = False) -> None: ...
+
+    async def take_over_duty(
+        self, scope: str, words: str = "", *, actor: str, kind: ShiftKind | None = None
+    ) -> str: ...

@@ -48,6 +48,7 @@ CODES = frozenset(
         "unknown_service_order",
         "unknown_order_action",
         "unknown_follow_up",
+        "unknown_duty_scope",  # dispatch.duty: a part of the network that is not, or not the reader's
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -66,6 +67,7 @@ CODES = frozenset(
         "service_window",
         "satisfaction_required",
         "follow_up_not_reached",
+        "duty_log_time",  # a duty log line tells of a moment of its shift
         "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
         "statement_by",  # a statement is by elder, provider or community
         # conflicts with the current state
@@ -84,6 +86,12 @@ CODES = frozenset(
         "responder_off_duty",
         "responder_lacks_skill",
         "follow_up_done",
+        "duty_open",  # dispatch.duty: someone is on duty for the scope already
+        "duty_handover_pending",  # the last shift waits to be taken over
+        "duty_not_started",  # nobody is on duty for the scope
+        "duty_not_yours",  # only the operator on duty (or a supervisor) hands over
+        "duty_not_handed_over",  # the shift on duty was not handed over
+        "duty_nothing_to_take_over",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from dispatch.duty import DutyBook
 from dispatch.entries import (
     Acknowledged,
     AlarmAttached,
@@ -357,6 +358,9 @@ class Projection:
         #: follow-ups (回访) and the complaints they raised (dispatch.followups)
         self.follow_ups = FollowUpBook()
         self.follow_ups.register(self._on)
+        #: duty shifts (值班), their logs and handovers (dispatch.duty)
+        self.duty = DutyBook()
+        self.duty.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from dispatch.clock import Clock, utc
 from dispatch.devices import UnknownInterval, UnknownTally
 from dispatch.directory import Directory
+from dispatch.duty import entry_place as duty_place
+from dispatch.duty import history as duty_history
+from dispatch.duty import scope_place, shift_view, summarise, summary_view
 from dispatch.entries import (
     AccountChanged,
     AccountCreated,
@@ -30,6 +35,7 @@ from dispatch.entries import (
     CallEnded,
     CallRinging,
     DeviceSaved,
+    DutySummary,
     ElderHealth,
     ElderPosition,
     ElderSaved,
@@ -63,7 +69,7 @@ from dispatch.journal import Entry
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
-from dispatch.scopes import EVERYWHERE, Content, Placed, Reach
+from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection, ServiceOrder
@@ -200,6 +206,8 @@ class Views:
             return self.call_placed(call) if call is not None else Placed(None)
         if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community
             return Placed(self.elder_place(follow_up[0]), follow_up[1])
+        if (shift := duty_place(fact)) is not None:  # a duty shift lies in its scope
+            return shift
         if isinstance(fact, ServiceFact):  # a service order lies in its elder's community
             return self._order_scope(fact)
         if isinstance(fact, VouchersAllotted | VouchersCharged):  # an elder's money: their community's
@@ -646,9 +654,87 @@ class Views:
         """Each responder's mean satisfaction from the follow-ups of their work in reach, and its count."""
         return evaluations(self._follow_ups, self._elder_seen(reach), self._directory)
 
+    # -- duty shifts and handovers (dispatch.duty) -----------------------------------------------------
+
+    def duty_scope(self, scope: str | None, reach: Reach) -> str:
+        """The scope a duty request is about: the one asked, else the reader's first. It must be ``*`` or a
+        part of the registered network, and in the reader's reach; otherwise as if it did not exist."""
+        if scope is None:
+            scope = reach.scopes[0] if reach.scopes else EVERYWHERE
+        try:
+            scope = check_scope(scope)
+        except ValueError:
+            raise NotFound(f"no part of the network {scope!r}", field="scope", code="unknown_duty_scope") from None
+        if not reach.covers(scope_place(scope)) or not self._known_scope(scope):
+            raise NotFound(f"no part of the network {scope!r}", field="scope", code="unknown_duty_scope")
+        return scope
+
+    def _known_scope(self, scope: str) -> bool:
+        if scope == EVERYWHERE:
+            return True
+        within = Reach((scope,))
+        places = self._directory
+        return any(within.covers(e.community) for e in places.elders.values()) or any(
+            within.covers(r.community) for r in places.responders.values()
+        )
+
+    def duty_summary(self, scope: str, since: float, until: float, *, log_lines: int = 0) -> DutySummary:
+        """The desk of a scope (dispatch.duty.summarise): what lies in it, as its incidents, calls and elders are
+        placed (dispatch.scopes), open at ``until``, and the span's counts."""
+        return summarise(self._state, _ScopeInside(self, scope), since, until, log_lines)
+
+    def duty(self, scope: str, reach: Reach) -> dict[str, Any]:
+        """The duty of a scope in reach (see :meth:`duty_scope`): its latest shift (on duty, or handed over and
+        waiting for the next operator) and the live summary since that shift began (on duty), since its
+        handover (waiting), or since the local day began (no shift yet)."""
+        scope = self.duty_scope(scope, reach)
+        now = self._clock.now()
+        shift = self._state.duty.current(scope)
+        if shift is not None and shift.on_duty:
+            since = shift.started_at
+        elif shift is not None and shift.handed_over_at is not None:
+            since = shift.handed_over_at
+        else:
+            zone = ZoneInfo(self._settings.timezone)
+            since = datetime.combine(datetime.fromtimestamp(now, zone).date(), time(0), zone).timestamp()
+        log_lines = len(shift.log) if shift is not None and shift.on_duty else 0
+        return {
+            "scope": scope,
+            "scopes": list(reach.scopes),
+            "now": now,
+            "shift": shift_view(shift, self._actor_name) if shift is not None else None,
+            "summary": summary_view(self.duty_summary(scope, since, now, log_lines=log_lines)),
+        }
+
+    def duty_history(self, reach: Reach, *, days: int = 7, limit: int = 200) -> list[dict[str, Any]]:
+        """The shifts of the last ``days`` days in reach, newest first, each with its log and handover."""
+        since = self._clock.now() - timedelta(days=days).total_seconds()
+        chosen = duty_history(self._state.duty, reach.covers, since, limit)
+        return [shift_view(s, self._actor_name) for s in chosen]
+
+    def _actor_name(self, actor: str | None) -> str | None:
+        return actor_name(actor, self._directory)
+
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
+
+
+class _ScopeInside:
+    """Whether a thing lies in one scope, as the views place it (dispatch.duty.Inside)."""
+
+    def __init__(self, views: Views, scope: str) -> None:
+        self._views = views
+        self._within = Reach((scope,))
+
+    def incident(self, incident: Incident) -> bool:
+        return self._within.covers(self._views.incident_place(incident))
+
+    def call(self, call: Call) -> bool:
+        return self._within.covers(self._views.call_place(call))
+
+    def elder(self, elder_id: str) -> bool:
+        return self._within.covers(self._views.elder_place(elder_id))
 
 
 def _statement_by(by: str) -> StatementBy:

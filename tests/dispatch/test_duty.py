@@ -11,6 +11,7 @@ import pytest
 from dispatch.clock import ManualClock
 from dispatch.core import Core
 from dispatch.duty import TRANSITIONS, ShiftEvent, ShiftState, shift_kind, shift_next
+from dispatch.entries import DutyHandedOver
 from dispatch.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from dispatch.scopes import ALL, Reach
 from dispatch.state import Projection
@@ -172,3 +173,16 @@ async def test_a_replay_gives_the_same_shifts(core: Core, night: ManualClock) ->
         replayed.apply(entry)
     assert replayed.duty == before
     assert [s.state for s in replayed.duty.shifts.values()] == [ShiftState.TAKEN_OVER, ShiftState.ON_DUTY]
+
+
+async def test_a_handover_is_stored_whole(core: Core, night: ManualClock) -> None:
+    """The summary nested in ``duty.handed_over`` comes back from the record as it went in."""
+    await core.engine.start_duty(STREET, actor="operator:li")
+    await raise_alarm(core, "fall", actor="device", source="device", elder_id="e2")
+    await core.engine.hand_over_duty(STREET, "交班", actor="operator:li")
+    stored = [entry async for entry in core.journal.replay() if entry.kind == "duty.handed_over"]
+    (entry,) = stored
+    assert isinstance(entry.fact, DutyHandedOver)
+    shift = engine_of(core).state.duty.current(STREET)
+    assert shift is not None and entry.fact.summary == shift.summary
+    assert entry.fact.summary.incidents[0].alarm_type == "fall"

@@ -683,7 +683,7 @@ class Views:
         placed (dispatch.scopes), open at ``until``, and the span's counts."""
         return summarise(self._state, _ScopeInside(self, scope), since, until, log_lines)
 
-    def duty(self, scope: str, reach: Reach) -> dict[str, Any]:
+    def duty(self, scope: str | None, reach: Reach) -> dict[str, Any]:
         """The duty of a scope in reach (see :meth:`duty_scope`): its latest shift (on duty, or handed over and
         waiting for the next operator) and the live summary since that shift began (on duty), since its
         handover (waiting), or since the local day began (no shift yet)."""

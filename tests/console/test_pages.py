@@ -31,7 +31,13 @@ from gateway.registry import protocols
 from tests.conftest import elder, responder, seed, settings_for
 
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
-PAGES = {"/console": "console.html", "/supervisor": "supervisor.html", "/m": "phone.html", "/accounts": "accounts.html"}
+PAGES = {
+    "/console": "console.html",
+    "/supervisor": "supervisor.html",
+    "/m": "phone.html",
+    "/accounts": "accounts.html",
+    "/duty": "duty.html",
+}
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
 
@@ -183,7 +189,7 @@ def test_the_staff_pages_share_one_login_and_the_phone_keeps_its_own() -> None:
     common = (STATIC / "common.js").read_text(encoding="utf-8")
     key = re.search(r'export const STAFF_SESSION = "([^"]+)";', common)
     assert key is not None
-    for script in ("console.js", "supervisor.js"):
+    for script in ("console.js", "supervisor.js", "duty.js"):
         assert "new Session(STAFF_SESSION)" in (STATIC / script).read_text(encoding="utf-8"), script
     phone = re.search(r'new Session\("([^"]+)"\)', (STATIC / "phone.js").read_text(encoding="utf-8"))
     assert phone is not None and phone[1] != key[1]

@@ -4,7 +4,9 @@ per scope, the table, and a replay that gives the same shifts."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +47,16 @@ def test_the_table_and_the_kind_of_shift() -> None:
     # 07:30 in Shanghai is 23:30 UTC the day before: the local hour decides
     assert kind(at(7), 6, 18) == "day"
     assert [kind(at(h), 22, 6) for h in (23, 3, 12)] == ["day", "day", "night"]  # a day that runs past midnight
+
+
+def test_the_drawing_in_the_docs_is_the_table() -> None:
+    """docs/service-desk.md draws the shift's table; self-loops (logging) are in the table, not drawn."""
+    text = (Path(__file__).parents[2] / "docs" / "service-desk.md").read_text(encoding="utf-8")
+    section = text[text.index("## Night duty and handover") :]
+    drawing = section[section.index("```mermaid") : section.index("```", section.index("```mermaid") + 3)]
+    drawn = set(re.findall(r"^    (\w+) --> (\w+): (\w+)$", drawing, re.M))
+    table = {(a.value, b.value, e.value) for (a, e), b in TRANSITIONS.items() if a is not b}
+    assert drawn == table
 
 
 async def test_a_night_shift_is_logged_handed_over_and_taken_over(core: Core, night: ManualClock) -> None:

@@ -201,9 +201,11 @@ def summarise(state: Projection, inside: Inside, since: float, until: float, log
     open_incidents: list[Incident] = []
     alarms = opened = closed = 0
     for incident in state.incidents.values():
-        if not inside.incident(incident):
+        is_open = incident.state in OPEN_STATES
+        # what neither is open nor saw the span is passed over before it is placed (a year of closed incidents)
+        if (not is_open and (incident.drill or incident.updated_at < since)) or not inside.incident(incident):
             continue
-        if incident.state in OPEN_STATES:
+        if is_open:
             open_incidents.append(incident)
         if incident.drill:
             continue

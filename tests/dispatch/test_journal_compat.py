@@ -81,6 +81,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "service.delivered", "service.confirmed", "service.cancelled", "service.no_show",
         "vouchers.allotted", "vouchers.charged",
         "follow_up.created", "follow_up.recorded", "follow_up.unreachable", "follow_up.complaint",
+        "duty.started", "duty.logged", "duty.handed_over", "duty.taken_over",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)

@@ -1,5 +1,5 @@
 """The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page, the
-admins' accounts page and the care-call list (关怀电话).
+admins' accounts page, the care-call list (关怀电话), the 五定 plans and the duty page (值班与交接班).
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
@@ -73,6 +73,11 @@ async def care_calls_page() -> FileResponse:
 async def plans_page() -> FileResponse:
     """五定 plans and their missed visits (staff; the data needs a token)."""
     return _page("plans.html")
+
+
+@pages.get("/duty")
+async def duty_page() -> FileResponse:
+    return _page("duty.html")
 
 
 @pages.get("/docs")

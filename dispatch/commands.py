@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from dispatch.entries import AccountChange, CallKind, Location, LoginRefusal, OrderSource, PlacedBy, ReadWhat
+from dispatch.entries import (
+    AccountChange,
+    CallKind,
+    Location,
+    LoginRefusal,
+    OrderSource,
+    PlacedBy,
+    ReadWhat,
+    ShiftKind,
+)
 from dispatch.registry import Device, Elder, Responder
 
 CallEventKind = Literal["ringing", "answered", "ended"]
@@ -270,3 +279,13 @@ class Commands(Protocol):
     ) -> None: ...
 
     async def settle_care_visit(self, visit_id: str, *, note: str, actor: str) -> None: ...
+    # duty shifts and handovers (dispatch.duty)
+    async def start_duty(self, scope: str, *, actor: str, kind: ShiftKind | None = None) -> str: ...
+
+    async def log_duty(self, scope: str, text: str, *, actor: str, at: float | None = None) -> None: ...
+
+    async def hand_over_duty(self, scope: str, words: str = "", *, actor: str, for_others: bool = False) -> None: ...
+
+    async def take_over_duty(
+        self, scope: str, words: str = "", *, actor: str, kind: ShiftKind | None = None
+    ) -> str: ...

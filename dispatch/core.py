@@ -161,7 +161,7 @@ async def open_core(settings: Settings, clock: Clock | None = None, *, protocols
     )
     storage.check()
     intake = Intake(engine, journal, clock, storage=storage)
-    views = Views(engine.state, directory, clock, settings, unknown=engine.supervision.unknown)
+    views = engine.views
     return Core(
         settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed, anchor=anchor,
         storage=storage,

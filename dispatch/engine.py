@@ -41,6 +41,7 @@ from dispatch.clock import Clock
 from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
+from dispatch.duty import DutyDesk
 from dispatch.entries import (
     AccountChange,
     AccountChanged,
@@ -95,6 +96,7 @@ from dispatch.entries import (
     ServiceRescheduled,
     ServiceScheduled,
     ServiceStarted,
+    ShiftKind,
     Unanswered,
     Unrecognised,
     VouchersAllotted,
@@ -123,6 +125,7 @@ from dispatch.state import Assignment, Incident, Projection, ServiceOrder, perso
 from dispatch.store import RegistryStore
 from dispatch.supervision import Supervision
 from dispatch.triage import priority, rule
+from dispatch.views import Views
 from dispatch.vouchers import VoucherRules, month_of
 
 log = logging.getLogger("anxin.engine")
@@ -185,6 +188,9 @@ class Engine:
         self.care_calls = CareDesk(self)
         #: 五定 plans: their orders generated ahead, their missed visits raised as tasks (dispatch.plans)
         self.plans = PlanDesk(self)
+        #: duty shifts and handovers (dispatch.duty); a handover's summary is read through the views' placement
+        self.duty = DutyDesk(self)
+        self.views = Views(self.state, directory, clock, settings, unknown=self.supervision.unknown)
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._registry_lock = asyncio.Lock()
@@ -1309,6 +1315,31 @@ class Engine:
         """The operator's word on a missed planned visit (dispatch.entries PlanTaskOutcome)."""
         async with self._txn():
             self.plans.settle(task_id, outcome=outcome, note=note, actor=actor)
+
+    # -- duty shifts and handovers (dispatch.duty) ----------------------------------------------------
+
+    async def start_duty(self, scope: str, *, actor: str, kind: ShiftKind | None = None) -> str:
+        """Go on duty for a scope (see dispatch.duty); returns the shift's id."""
+        async with self._txn():
+            return self.duty.start(scope, actor=actor, kind=kind)
+
+    async def log_duty(self, scope: str, text: str, *, actor: str, at: float | None = None) -> None:
+        """A line in the log of the scope's shift."""
+        if _blank(text):
+            raise InvalidInput("a log line needs words", field="text", code="note_required")
+        async with self._txn():
+            self.duty.log(scope, text.strip(), actor=actor, at=at)
+
+    async def hand_over_duty(self, scope: str, words: str = "", *, actor: str, for_others: bool = False) -> None:
+        """Hand the scope's shift over with the desk as it stands; ``for_others``: a supervisor may do it for
+        the operator on duty."""
+        async with self._txn():
+            self.duty.hand_over(scope, words.strip(), actor=actor, for_others=for_others)
+
+    async def take_over_duty(self, scope: str, words: str = "", *, actor: str, kind: ShiftKind | None = None) -> str:
+        """Acknowledge the scope's handed-over shift and start one's own; returns the new shift's id."""
+        async with self._txn():
+            return self.duty.take_over(scope, words.strip(), actor=actor, kind=kind)
 
     def service_order(self, order_id: str) -> ServiceOrder:
         order = self.state.service_orders.get(order_id)

@@ -865,6 +865,113 @@ class PlanTaskClosed(Fact):
 
 #: the facts about plans, each naming the elder (whose community they lie in)
 PlanFact = PlanCreated | PlanEnded | PlanVisitMissed | PlanTaskClosed
+# -- night duty and handover (值班与交接班: dispatch.duty) ------------------------------------------------------
+
+ShiftKind = Literal["day", "night"]
+
+
+@fact("duty.started")
+@dataclass(frozen=True, slots=True)
+class DutyStarted(Fact):
+    """The entry's actor is on duty for a part of the network (``scope``: ``*`` or a district, street or
+    community path) from now on; ``after`` names the shift they took over, when they began by taking one over."""
+
+    shift_id: str
+    scope: str
+    kind: ShiftKind
+    after: str | None = None
+
+
+@fact("duty.logged")
+@dataclass(frozen=True, slots=True)
+class DutyLogged(Fact):
+    """One line of a shift's log, in the writer's words (the entry's actor); ``at`` is when what it tells of
+    happened (the time of writing unless the writer said otherwise)."""
+
+    shift_id: str
+    scope: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncidentLine:
+    incident_id: str
+    alarm_type: str
+    state: str
+    priority: int
+    opened_at: float
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderLine:
+    order_id: str
+    elder_id: str
+    item_id: str
+    state: str
+    start: float
+    drill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DueFollowUpLine:
+    follow_up_id: str
+    elder_id: str
+    kind: str
+    subject_id: str
+    due: float
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DutySummary:
+    """What a scope's desk holds, computed from the record between ``since`` and ``until`` (UTC seconds): the
+    open incidents, open service orders and follow-ups due by ``until`` (each count whole, each list at most
+    dispatch.duty.LIST_MAX long), and how many alarms, calls, opened and closed incidents the span saw (drills
+    not counted); ``log_lines``: how many lines the shift's log held."""
+
+    since: float
+    until: float
+    open_incidents: int
+    incidents: tuple[OpenIncidentLine, ...]
+    open_orders: int
+    orders: tuple[OpenOrderLine, ...]
+    follow_ups_due: int
+    follow_ups: tuple[DueFollowUpLine, ...]
+    alarms: int
+    calls: int
+    opened: int
+    closed: int
+    log_lines: int = 0
+
+
+@fact("duty.handed_over")
+@dataclass(frozen=True, slots=True)
+class DutyHandedOver(Fact):
+    """The shift ends: the entry's actor (the operator on duty, or a supervisor for them) hands it over with the
+    desk as it stands (``summary``) and their own words. It waits for the next operator's acknowledgment."""
+
+    shift_id: str
+    scope: str
+    summary: DutySummary
+    words: str = ""
+
+
+@fact("duty.taken_over")
+@dataclass(frozen=True, slots=True)
+class DutyTakenOver(Fact):
+    """The entry's actor acknowledges a handed-over shift and starts ``next_shift_id`` (its ``duty.started``
+    follows); ``words`` say what they dispute or could not find, when anything."""
+
+    shift_id: str
+    scope: str
+    next_shift_id: str
+    words: str = ""
+
+
+#: the facts about duty shifts, each naming the scope they lie in
+DutyFact = DutyStarted | DutyLogged | DutyHandedOver | DutyTakenOver
 
 
 @dataclass(frozen=True, slots=True)

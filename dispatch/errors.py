@@ -52,6 +52,7 @@ CODES = frozenset(
         "unknown_care_visit",
         "unknown_plan",
         "unknown_plan_task",
+        "unknown_duty_scope",  # dispatch.duty: a part of the network that is not, or not the reader's
         # refused input
         "alarm_needs_elder",
         "device_not_elders",
@@ -73,6 +74,7 @@ CODES = frozenset(
         "care_call_not_scheduled",  # dispatch.carecalls: the elder is not living alone, empty nest or aged
         "wellbeing_required",
         "care_call_not_reached",
+        "duty_log_time",  # a duty log line tells of a moment of its shift
         "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
         "statement_by",  # a statement is by elder, provider or community
         "plan_weekdays",  # dispatch.plans: weekdays 1 (Monday) to 7, at least one
@@ -101,6 +103,12 @@ CODES = frozenset(
         "care_visit_settled",
         "plan_ended",
         "plan_task_settled",
+        "duty_open",  # dispatch.duty: someone is on duty for the scope already
+        "duty_handover_pending",  # the last shift waits to be taken over
+        "duty_not_started",  # nobody is on duty for the scope
+        "duty_not_yours",  # only the operator on duty (or a supervisor) hands over
+        "duty_not_handed_over",  # the shift on duty was not handed over
+        "duty_nothing_to_take_over",
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

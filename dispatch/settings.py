@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # for the operators)
     plan_horizon_days: int = Field(7, ge=1, le=60)
     plan_grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    # duty shifts (值班, dispatch.duty): a shift started from this hour of the centre's time zone until the night
+    # hour is a day shift, the rest a night shift (unless the operator says which)
+    duty_day_hour: int = Field(8, ge=0, le=23)
+    duty_night_hour: int = Field(20, ge=0, le=23)
 
     # pages: a map tile URL template with {z}, {x} and {y} (e.g. a tile server inside the centre's network);
     # None draws the incident map on a plain background with a scale bar (no internet needed)

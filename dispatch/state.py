@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dispatch.carecalls import CareBook
+from dispatch.duty import DutyBook
 from dispatch.entries import (
     Acknowledged,
     AlarmAttached,
@@ -367,6 +368,9 @@ class Projection:
         #: 五定 plans, their orders and their missed visits (dispatch.plans)
         self.plans = PlanBook()
         self.plans.register(self._on)
+        #: duty shifts (值班), their logs and handovers (dispatch.duty)
+        self.duty = DutyBook()
+        self.duty.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -23,6 +24,9 @@ from dispatch.carecalls import visits as care_visit_list
 from dispatch.clock import Clock, utc
 from dispatch.devices import UnknownInterval, UnknownTally
 from dispatch.directory import Directory
+from dispatch.duty import entry_place as duty_place
+from dispatch.duty import history as duty_history
+from dispatch.duty import scope_place, shift_view, summarise, summary_view
 from dispatch.entries import (
     AccountChanged,
     AccountCreated,
@@ -34,6 +38,7 @@ from dispatch.entries import (
     CallEnded,
     CallRinging,
     DeviceSaved,
+    DutySummary,
     ElderHealth,
     ElderPosition,
     ElderSaved,
@@ -79,7 +84,7 @@ from dispatch.plans import (
 from dispatch.plans import entry_elder as plan_elder
 from dispatch.registry import Device, Elder
 from dispatch.reports import escalations, kpis
-from dispatch.scopes import EVERYWHERE, Content, Placed, Reach
+from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, DeviceStatus, Incident, NoteLine, Projection, ServiceOrder
@@ -220,6 +225,8 @@ class Views:
             return Placed(self.elder_place(care_elder))
         if (planned_for := plan_elder(fact)) is not None:  # so do a plan and its missed visits
             return Placed(self.elder_place(planned_for))
+        if (shift := duty_place(fact)) is not None:  # a duty shift lies in its scope
+            return shift
         if isinstance(fact, ServiceFact):  # a service order lies in its elder's community
             return self._order_scope(fact)
         if isinstance(fact, VouchersAllotted | VouchersCharged):  # an elder's money: their community's
@@ -742,9 +749,87 @@ class Views:
         """One missed visit's task in reach; otherwise as if it did not exist."""
         return task_view(one_task(self._plans, task_id, self._elder_seen(reach)), self._plans, self._directory)
 
+    # -- duty shifts and handovers (dispatch.duty) -----------------------------------------------------
+
+    def duty_scope(self, scope: str | None, reach: Reach) -> str:
+        """The scope a duty request is about: the one asked, else the reader's first. It must be ``*`` or a
+        part of the registered network, and in the reader's reach; otherwise as if it did not exist."""
+        if scope is None:
+            scope = reach.scopes[0] if reach.scopes else EVERYWHERE
+        try:
+            scope = check_scope(scope)
+        except ValueError:
+            raise NotFound(f"no part of the network {scope!r}", field="scope", code="unknown_duty_scope") from None
+        if not reach.covers(scope_place(scope)) or not self._known_scope(scope):
+            raise NotFound(f"no part of the network {scope!r}", field="scope", code="unknown_duty_scope")
+        return scope
+
+    def _known_scope(self, scope: str) -> bool:
+        if scope == EVERYWHERE:
+            return True
+        within = Reach((scope,))
+        places = self._directory
+        return any(within.covers(e.community) for e in places.elders.values()) or any(
+            within.covers(r.community) for r in places.responders.values()
+        )
+
+    def duty_summary(self, scope: str, since: float, until: float, *, log_lines: int = 0) -> DutySummary:
+        """The desk of a scope (dispatch.duty.summarise): what lies in it, as its incidents, calls and elders are
+        placed (dispatch.scopes), open at ``until``, and the span's counts."""
+        return summarise(self._state, _ScopeInside(self, scope), since, until, log_lines)
+
+    def duty(self, scope: str | None, reach: Reach) -> dict[str, Any]:
+        """The duty of a scope in reach (see :meth:`duty_scope`): its latest shift (on duty, or handed over and
+        waiting for the next operator) and the live summary since that shift began (on duty), since its
+        handover (waiting), or since the local day began (no shift yet)."""
+        scope = self.duty_scope(scope, reach)
+        now = self._clock.now()
+        shift = self._state.duty.current(scope)
+        if shift is not None and shift.on_duty:
+            since = shift.started_at
+        elif shift is not None and shift.handed_over_at is not None:
+            since = shift.handed_over_at
+        else:
+            zone = ZoneInfo(self._settings.timezone)
+            since = datetime.combine(datetime.fromtimestamp(now, zone).date(), time(0), zone).timestamp()
+        log_lines = len(shift.log) if shift is not None and shift.on_duty else 0
+        return {
+            "scope": scope,
+            "scopes": list(reach.scopes),
+            "now": now,
+            "shift": shift_view(shift, self._actor_name) if shift is not None else None,
+            "summary": summary_view(self.duty_summary(scope, since, now, log_lines=log_lines)),
+        }
+
+    def duty_history(self, reach: Reach, *, days: int = 7, limit: int = 200) -> list[dict[str, Any]]:
+        """The shifts of the last ``days`` days in reach, newest first, each with its log and handover."""
+        since = self._clock.now() - timedelta(days=days).total_seconds()
+        chosen = duty_history(self._state.duty, reach.covers, since, limit)
+        return [shift_view(s, self._actor_name) for s in chosen]
+
+    def _actor_name(self, actor: str | None) -> str | None:
+        return actor_name(actor, self._directory)
+
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
+
+
+class _ScopeInside:
+    """Whether a thing lies in one scope, as the views place it (dispatch.duty.Inside)."""
+
+    def __init__(self, views: Views, scope: str) -> None:
+        self._views = views
+        self._within = Reach((scope,))
+
+    def incident(self, incident: Incident) -> bool:
+        return self._within.covers(self._views.incident_place(incident))
+
+    def call(self, call: Call) -> bool:
+        return self._within.covers(self._views.call_place(call))
+
+    def elder(self, elder_id: str) -> bool:
+        return self._within.covers(self._views.elder_place(elder_id))
 
 
 def _statement_by(by: str) -> StatementBy:

@@ -109,6 +109,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/plans"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
     ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
+    ("GET", "/duty"): Rule(EVERYONE, why="the duty page itself"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),
@@ -216,6 +217,13 @@ RULES: dict[tuple[str, str], Rule] = {
     # vouchers and statements (console.services): an elder's balance is staff's; the month's money supervisors'
     ("GET", "/api/elders/{elder_id}/vouchers"): Rule(STAFF, "elder"),
     ("GET", "/api/statements"): Rule(SUPERVISORS, "list", query="month=2030-03&by=elder"),
+    # night duty and handover (console.duty): a shift lies in its scope, a part of the network
+    ("GET", "/api/duty"): Rule(STAFF, "list"),
+    ("GET", "/api/duty/history"): Rule(STAFF, "list", query="days=92"),
+    ("POST", "/api/duty/start"): Rule(STAFF, "body:scope", body=lambda s: {"scope": s}),
+    ("POST", "/api/duty/log"): Rule(STAFF, "body:scope", body=lambda s: {"scope": s, "text": "巡查"}),
+    ("POST", "/api/duty/handover"): Rule(STAFF, "body:scope", body=lambda s: {"scope": s, "words": "交班"}),
+    ("POST", "/api/duty/take-over"): Rule(STAFF, "body:scope", body=lambda s: {"scope": s}),
     # websockets
     ("WS", "/ws/console"): Rule(STAFF, "list"),
     ("WS", "/ws/caregiver"): Rule(CAREGIVERS, why="a caregiver's own offers and jobs"),
@@ -339,9 +347,8 @@ class City:
                     "scopes": [STREET_A if a else STREET_B]}  # fmt: skip
             assert self.client.post("/api/accounts", json=body, headers=auth(admin)).status_code == 201
             return username
-        return {"elder": ("ea", "eb"), "device": ("8800000001", "8800000002"), "responder": ("ca", "cb")}[subject][
-            0 if a else 1
-        ]
+        return {"elder": ("ea", "eb"), "device": ("8800000001", "8800000002"), "responder": ("ca", "cb"),
+                "scope": (STREET_A, STREET_B)}[subject][0 if a else 1]  # fmt: skip
 
     def _care_visit(self, elder_id: str, admin: str) -> str:
         listed = self.client.get("/api/care-visits", headers=auth(admin)).json()["visits"]
@@ -401,6 +408,10 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             city.fresh("complaint", street)
             city.fresh("care_visit", street)
             city.fresh("plan_task", street)
+        for scope in ("*", STREET_B):  # shifts handed over with everything (and street B's things) on the desk
+            for step, body in (("start", {}), ("handover", {"words": "交班"})):
+                done = client.post(f"/api/duty/{step}", json={"scope": scope, **body}, headers=auth(admin))
+                assert done.status_code in (200, 201), done.text
         yield city
 
 

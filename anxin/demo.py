@@ -24,9 +24,10 @@ from dispatch.core import DataLock, open_registry
 from dispatch.settings import Settings
 from gateway.registry import protocols
 from simulators import city
+from simulators.api import api_client
 from simulators.caregivers import caregiver_fleet
 from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, read_city_devices
-from simulators.services import DeskPlan, service_desk
+from simulators.services import DeskPlan, seed_plans, service_desk
 from simulators.traffic import alarm_stream, operator_bot
 
 DEMO_PASSWORD = "anxin-demo"
@@ -39,7 +40,7 @@ CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person class
 #: the service desk beside the alarms: an order every 5 minutes besides those asked for on calls, a service's
 #: minutes passing 10 times faster than the clock (a 30-minute meal delivery is checked out 3 minutes after the
 #: check-in), 15 % of the orders and 30 % of the follow-ups left for people (simulators.services)
-DESK = DeskPlan(orders_per_hour=12.0, speedup=10.0)
+DESK = DeskPlan(orders_per_hour=12.0, speedup=10.0, care_calls=True)
 CONTRACTED_STAFF = 6  # the contracted home-services company's cleaners and repairers (dispatch/catalogue.toml)
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
@@ -120,7 +121,9 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  the simulated caregivers answer the rest.\n"
         f"  service desk      {base}/services    orders and follow-ups (回访): the simulated desk orders\n"
         f"  a service every {60 / DESK.orders_per_hour:.0f} minutes and leaves you {DESK.leave_orders:.0%} to place\n"
-        f"  and {DESK.leave_follow_ups:.0%} of the follow-ups.\n"
+        f"  and {DESK.leave_follow_ups:.0%} of the follow-ups; it makes some of today's care calls and leaves you\n"
+        f"  {DESK.leave_care_calls:.0%}; daily 五定 meal plans run, one of them the phone's ({person}) at noon.\n"
+        f"  care calls        {base}/care-calls  plans {base}/plans  duty and handover {base}/duty\n"
         f"  Stop with Ctrl-C.\n",
         flush=True,
     )
@@ -130,6 +133,8 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         token = response.json()["access_token"]
     stop = asyncio.Event()
     played = [(username, username, password) for username, password in caregivers]  # the responder's own id
+    async with api_client(base, token) as client:  # a few daily 五定 meal plans, once
+        await seed_plans(client, [username for username, _ in caregivers], person, stop)
     devices = device_fleet(settings, alarms_per_min * DEVICE_SHARE)
     http_rate = alarms_per_min * (1 - DEVICE_SHARE) if devices is not None else alarms_per_min
     fleets = [

@@ -13,7 +13,11 @@ What it owns
       window opens (with a position a few metres from the home) and checks out when the work is done, with a
       note of what was done; the item's duration passes ``speedup`` times faster than the wall clock;
     - *follow-ups*: the desk makes the return calls (回访) that fall due, mostly reaching the elder, who gives a
-      satisfaction of 3 to 5 and now and then a complaint; a share is left for people.
+      satisfaction of 3 to 5 and now and then a complaint; a share is left for people;
+    - *care calls*: the desk works down today's care-call list (关怀电话) at a steady pace, now and then finding
+      nobody home (the call comes back as a retry), leaving a share for people;
+    - *plans*: :func:`seed_plans` makes a handful of daily 五定 meal plans once (their visits are ordinary orders,
+      assigned ahead, that the round checks in and out like the rest).
 
 Rules
     1. Network only, with the accounts a real desk and real phones would use: the desk's staff token for
@@ -94,6 +98,13 @@ DONE_NOTES: Final[dict[str, str]] = {
 COMPLAINTS: Final = ("送餐晚到了半小时，饭有点凉", "护理员来得比约定晚", "打扫得不够仔细")
 TICK_S = 5.0  # how often the round and the desk look at the orders
 FOLLOW_UP_TICK_S = 30.0
+CARE_CALL_TICK_S = 45.0  # one care call at a time, this often
+#: the demo's daily 五定 plans: the local start times of their visits, one elder each
+PLAN_TIMES: Final = ("08:30", "10:00", "11:30", "13:30", "15:00", "16:30", "18:00", "19:30")
+WELLBEING: Final = (("well", 0.8), ("unwell", 0.15), ("needs_help", 0.05))
+CARE_NOTES: Final[dict[str, str]] = {
+    "well": "身体还好，吃过饭了", "unwell": "说有点头晕，提醒按时吃药", "needs_help": "说家里没米了，想请人代买",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,9 @@ class DeskPlan:
     complaint: float = 0.05  # of reached follow-ups, a complaint
     leave_orders: float = 0.15  # of the desk's orders, left "requested" for the person at the console
     leave_follow_ups: float = 0.3  # of follow-ups, left for people
+    care_calls: bool = False  # work today's care-call list too (the demo; a drill's elders are not on it)
+    care_reached: float = 0.8  # of care calls, the elder answers
+    leave_care_calls: float = 0.3  # of the elders on today's list, left for people
     drill: bool = False
 
 
@@ -281,6 +295,22 @@ class _Desk:
                 log.info("check-out of %s refused: %s", job.order_id, problem)
             del self.jobs[job.order_id]
 
+    async def care_call(self) -> None:
+        """The next elder on today's list whose call is ready, not left for people: one call."""
+        answer = await call_api(self.client, "GET", "/api/care-calls", stop=self.stop, params={"date": "today"})
+        ready = [c for c in answer["calls"] if c["ready"]] if answer else []
+        line = next((c for c in ready if not left_for_people(c["elder_id"], self.plan.leave_care_calls)), None)
+        if line is None:
+            return
+        body: dict[str, Any] = {"reached": self.rng.random() < self.plan.care_reached}
+        if body["reached"]:
+            body["wellbeing"] = self.rng.choices([w for w, _ in WELLBEING], [p for _, p in WELLBEING])[0]
+            body["note"] = CARE_NOTES[body["wellbeing"]]
+        try:
+            await call_api(self.client, "POST", f"/api/care-calls/{line['elder_id']}", stop=self.stop, body=body)
+        except Refused as refused:  # a person called first, or a visit was proposed meanwhile
+            log.info("care call to %s not recorded: %s", line["elder_id"], refused)
+
     async def follow_ups(self) -> None:
         answer = await call_api(
             self.client, "GET", "/api/follow-ups", stop=self.stop, params={"due": "today", "state": "open"}
@@ -302,6 +332,35 @@ class _Desk:
                 await call_api(self.client, "POST", f"/api/follow-ups/{ident}", stop=self.stop, body=body)
             except Refused as refused:  # a person made the call first
                 log.info("follow-up %s not recorded: %s", ident, refused)
+
+
+async def seed_plans(client: httpx.AsyncClient, played: Sequence[str], person: str | None, stop: asyncio.Event) -> int:
+    """Once (when no plan is active): a daily meal plan (助餐, Monday to Sunday) for an elder of each of a few
+    caregivers the simulation plays, at :data:`PLAN_TIMES`, and one at noon for the caregiver left to a person
+    (their visits are theirs to check in; one they miss becomes a task on the plans page). The plans made."""
+    active = await call_api(client, "GET", "/api/plans", stop=stop, params={"active": "true"})
+    if active is None or active["plans"]:
+        return 0
+    elders = await call_api(client, "GET", "/api/elders", stop=stop, params={"limit": 5000})
+    if elders is None:
+        return 0
+    own: dict[str, str] = {}  # caregiver -> one of their elders
+    for elder in elders["elders"]:
+        if elder.get("caregiver_id") and elder["caregiver_id"] not in own:
+            own[elder["caregiver_id"]] = elder["elder_id"]
+    chosen = [(c, own[c], at) for c, at in zip([c for c in played if c in own], PLAN_TIMES, strict=False)]
+    if person is not None and person in own:
+        chosen.append((person, own[person], "12:00"))
+    made = 0
+    for caregiver, elder_id, at in chosen:
+        body = {"elder_id": elder_id, "item_id": "meal_delivery", "responder_id": caregiver,
+                "weekdays": [1, 2, 3, 4, 5, 6, 7], "at": at, "note": "每日助餐（五定）"}  # fmt: skip
+        try:
+            await call_api(client, "POST", "/api/plans", stop=stop, body=body)
+            made += 1
+        except Refused as refused:
+            log.info("plan for %s refused: %s", elder_id, refused)
+    return made
 
 
 async def service_desk(
@@ -335,6 +394,8 @@ async def service_desk(
         elders = list(desk.elders.values())
         tasks = [asyncio.create_task(_loop(desk.round, TICK_S, stop)),
                  asyncio.create_task(_loop(desk.follow_ups, FOLLOW_UP_TICK_S, stop))]  # fmt: skip
+        if plan.care_calls:
+            tasks.append(asyncio.create_task(_loop(desk.care_call, CARE_CALL_TICK_S, stop)))
         try:
             while elders and known and plan.orders_per_hour > 0:
                 if await pause(stop, desk.rng.expovariate(plan.orders_per_hour / 3600)):

@@ -62,6 +62,7 @@ async def test_the_desk_and_the_round_deliver_and_leave_peoples_orders_alone(
     server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(services, "TICK_S", 0.2)
+    monkeypatch.setattr(services, "CARE_CALL_TICK_S", 0.2)
     stop = asyncio.Event()
     async with api_client(server.url) as anonymous:
         admin = (await login(anonymous, "admin", ADMIN_PASSWORD))["access_token"]
@@ -87,7 +88,13 @@ async def test_the_desk_and_the_round_deliver_and_leave_peoples_orders_alone(
         persons = await call_api(client, "POST", "/api/service-orders", stop=stop, body=body)
         async with api_client(server.url) as anonymous:
             bot = (await login(anonymous, "bot", PASSWORD))["access_token"]
-        plan = DeskPlan(orders_per_hour=3600.0, lead_s=(0.0, 0.2), speedup=3000.0, leave_orders=0.2)
+        async with api_client(server.url, bot) as desk_client:
+            plans = await services.seed_plans(desk_client, caregivers, None, stop)
+            again = await services.seed_plans(desk_client, caregivers, None, stop)
+        owners = {e["caregiver_id"] for e in elders if e.get("caregiver_id")}
+        assert plans == min(len(services.PLAN_TIMES), len(owners & set(caregivers))) and plans > 0 and again == 0
+        plan = DeskPlan(orders_per_hour=3600.0, lead_s=(0.0, 0.2), speedup=3000.0, leave_orders=0.2,
+                        care_calls=True, leave_care_calls=0.0)  # fmt: skip
         desk = asyncio.create_task(
             services.service_desk(server.url, bot, [(c, c, PASSWORD) for c in caregivers], stop=stop, seed=3, plan=plan)
         )
@@ -96,8 +103,12 @@ async def test_the_desk_and_the_round_deliver_and_leave_peoples_orders_alone(
             answer = await call_api(client, "GET", "/api/service-orders", stop=stop, params={"limit": 1000})
             return list(answer["orders"])
 
+        async def care_calls_made() -> int:
+            answer = await call_api(client, "GET", "/api/care-calls", stop=stop, params={"date": "today"})
+            return len(answer["done"]) + sum(c["attempts"] > 0 for c in answer["calls"])
+
         async def delivered_several() -> bool:
-            return sum(o["state"] == "delivered" for o in await orders()) >= 5
+            return sum(o["state"] == "delivered" for o in await orders()) >= 5 and await care_calls_made() >= 2
 
         try:
             await until(delivered_several)

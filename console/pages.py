@@ -1,5 +1,5 @@
-"""The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page and the
-admins' accounts page.
+"""The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page, the
+admins' accounts page, the service desk (orders, follow-ups, complaints) and the monthly statements.
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
@@ -62,6 +62,16 @@ async def phone_page() -> FileResponse:
 @pages.get("/accounts")
 async def accounts_page() -> FileResponse:
     return _page("accounts.html")
+
+
+@pages.get("/services")
+async def services_page() -> FileResponse:
+    return _page("services.html")
+
+
+@pages.get("/statements")
+async def statements_page() -> FileResponse:
+    return _page("statements.html")
 
 
 @pages.get("/docs")

@@ -13,26 +13,60 @@ import { currentLanguage, label, ready, t, translate } from "./i18n.js";
 import { elderSearch } from "./places.js";
 import { epochOf, itemName, itemUnit, modeOf, yuan, zoned } from "./servicewords.js";
 
-const SLOT_S = 30 * 60; // a new order starts on the next half hour, one slot ahead
+const SLOT_S = 30 * 60; // a new order starts on the next half hour, one slot ahead (on the quarter-hour list)
 
-/** Date, start and end inputs of a time window in the centre's time zone; value() is {start, end} or an error key. */
+const DAYS_AHEAD = 30; // the days a window may be put on, from yesterday on
+const STEP_MIN = 15; // the times offered, every quarter of an hour
+
+/** "HH:MM" of the minutes since midnight. */
+const hhmm = (minutes) => `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+
+/** Picks the option of a value, adding it (in order) when the list lacks it: an order's own odd time or old date. */
+function pick(select, value, text) {
+  if (![...select.options].some((o) => o.value === value)) {
+    const after = [...select.options].find((o) => o.value > value) || null;
+    select.insertBefore(el("option", { value }, text), after);
+  }
+  select.value = value;
+}
+
+/** Date, start and end of a time window in the centre's time zone, as lists (the same in every browser's
+ * language, unlike the browser's own date and time inputs); value() is {start, end} or {error: key}. */
 export function windowFields(prefix) {
-  const date = el("input", { id: `${prefix}-date`, type: "date", required: true });
-  const start = el("input", { id: `${prefix}-start`, type: "time", required: true });
-  const end = el("input", { id: `${prefix}-end`, type: "time", required: true });
+  const date = el("select", { id: `${prefix}-date` });
+  const start = el("select", { id: `${prefix}-start` });
+  const end = el("select", { id: `${prefix}-end` });
   const node = el("div", { className: "window-fields" },
     el("label", { htmlFor: date.id, dataset: { i18n: "order.date" } }), date,
     el("label", { htmlFor: start.id, dataset: { i18n: "order.from" } }), start,
     el("label", { htmlFor: end.id, dataset: { i18n: "order.to" } }), end);
   let zone = "Asia/Shanghai";
+  const dayText = (day) => {
+    const noon = epochOf(day, "12:00", zone);
+    const weekday = new Intl.DateTimeFormat(currentLanguage(), { timeZone: zone, weekday: "short" })
+      .format(new Date(noon * 1000));
+    const text = t("order.day", { date: day.slice(5), weekday });
+    return day === zoned(serverNow(), zone).date ? t("order.today_is", { day: text }) : text;
+  };
+  const fill = () => {
+    const days = [];
+    for (let i = -1; i <= DAYS_AHEAD; i += 1) days.push(zoned(serverNow() + i * 86400, zone).date);
+    date.replaceChildren(...[...new Set(days)].map((day) => el("option", { value: day }, dayText(day))));
+    const times = [];
+    for (let m = 0; m < 24 * 60; m += STEP_MIN) times.push(el("option", { value: hhmm(m) }, hhmm(m)));
+    start.replaceChildren(...times);
+    end.replaceChildren(...times.map((o) => o.cloneNode(true)));
+  };
   return {
     node,
     set(from, to, timeZone) {
       zone = timeZone || zone;
+      fill();
       const a = zoned(from, zone);
-      date.value = a.date;
-      start.value = a.time;
-      end.value = zoned(to, zone).time;
+      const b = zoned(to, zone);
+      pick(date, a.date, dayText(a.date));
+      pick(start, a.time, a.time);
+      pick(end, b.time, b.time);
     },
     value() {
       if (!date.value || !start.value || !end.value) return { error: "order.need_window" };

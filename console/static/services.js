@@ -287,7 +287,10 @@ function stars(value) {
   $("followup-stars").replaceChildren(...[1, 2, 3, 4, 5].map((n) => el("button", {
     type: "button", className: "star", role: "radio", "aria-checked": String(value === n),
     dataset: { n: String(n) }, title: t(`followup.score_${n}`),
-    onclick: () => stars(n),
+    onclick: () => {
+      stars(n);
+      $("followup-error").textContent = "";
+    },
   }, `${n} ${t(`followup.score_${n}`)}`)));
   $("followup-stars").dataset.value = value ? String(value) : "";
 }

@@ -88,6 +88,23 @@ async function download() {
   }
 }
 
+const MONTHS_BACK = 24;
+
+/** The months to choose from, this one first, in the page's words (the browser's own month input speaks the
+ * browser's language); a month asked for in the address is added when older. */
+function fillMonths(asked) {
+  const [year, month] = zoned(serverNow(), config.timezone).date.split("-").map(Number);
+  const months = [];
+  for (let back = 0; back < MONTHS_BACK; back += 1) {
+    const index = year * 12 + (month - 1) - back;
+    months.push(`${Math.floor(index / 12)}-${String((index % 12) + 1).padStart(2, "0")}`);
+  }
+  if (asked && /^\d{4}-\d{2}$/.test(asked) && !months.includes(asked)) months.push(asked);
+  const words = (value) => t("statement.month_is", { year: value.slice(0, 4), month: value.slice(5) });
+  $("statement-month").replaceChildren(...months.map((value) => el("option", { value }, words(value))));
+  $("statement-month").value = asked && months.includes(asked) ? asked : months[0];
+}
+
 function showFor(role) {
   if (!session.current) return;
   const allowed = SUPERVISOR_ROLES.has(role);
@@ -122,10 +139,10 @@ async function init() {
   bindLanguageSelect($("lang-select"));
   onLanguageChange(() => {
     menu.relabel();
+    fillMonths($("statement-month").value);
     render();
   });
-  $("statement-month").value = new URLSearchParams(location.search).get("month")
-    || zoned(serverNow(), config.timezone).date.slice(0, 7);
+  fillMonths(new URLSearchParams(location.search).get("month"));
   $("statement-month").addEventListener("change", load);
   $("statement-by").addEventListener("change", load);
   $("statement-print").addEventListener("click", () => window.print());

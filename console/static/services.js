@@ -1,5 +1,5 @@
 // Anxin service desk (/services): the service orders in the reader's part of the network, the follow-ups
-// (回访) due today and overdue, and for supervisors the complaints and the caregivers' evaluations.
+// (回访) due today and overdue (or tomorrow's, or every open one, to call ahead), and for supervisors the complaints and the caregivers' evaluations.
 //
 // How it stays current
 //   The lists come from GET /api/service-orders, /api/follow-ups?due=today, /api/complaints and
@@ -82,7 +82,7 @@ async function refresh() {
     const query = state && state !== "open" ? `&state=${state}` : "";
     const asks = [
       session.api("GET", `/api/service-orders?limit=${ORDER_LIMIT}${query}`),
-      session.api("GET", "/api/follow-ups?due=today"),
+      session.api("GET", `/api/follow-ups${followUpsDue()}`),
     ];
     if (supervisor()) asks.push(session.api("GET", "/api/complaints"), session.api("GET", "/api/evaluations"));
     const [orders, followUps, complaints, evaluations] = await Promise.all(asks);
@@ -99,6 +99,14 @@ async function refresh() {
   }
 }
 const refreshSoon = throttle(refresh, REFRESH_MS);
+
+/** The follow-ups asked for: due by the end of today (overdue ones with them), of tomorrow, or all still open. */
+function followUpsDue() {
+  const due = $("followups-due").value;
+  if (due === "today") return "?due=today";
+  if (due === "tomorrow") return `?due=${zoned(serverNow() + 86_400, desk.config.timezone).date}`;
+  return "";
+}
 
 // -- the orders -----------------------------------------------------------------------------------------
 
@@ -258,11 +266,13 @@ async function paintResponders(order) {
 function followUpItem(f) {
   const overdue = dayOf(f.due) < today();
   const subject = f.kind === "service" ? desk.orders.find((o) => o.order_id === f.subject_id) : null;
+  const day = dayOf(f.due);
+  const when = overdue ? t("followup.overdue") : day === today() ? t("followup.due_today") : t("followup.due_later");
   return el("li", {
     className: `followup${overdue ? " overdue" : ""}`, dataset: { followUpId: f.follow_up_id, kind: f.kind },
   },
   el("div", { className: "order-head" },
-    el("span", { className: `chip${overdue ? " late" : ""}` }, overdue ? t("followup.overdue") : t("followup.due_today")),
+    el("span", { className: `chip${overdue ? " late" : ""}` }, when),
     el("strong", {}, f.elder_name || f.elder_id),
     f.phone ? el("a", { className: "tel", href: `tel:${f.phone}` }, f.phone) : null,
     el("span", { className: "muted" }, t("followup.due", { time: fmtDateTime(f.due) }))),
@@ -446,6 +456,7 @@ async function init() {
   session.onEnd = showLogin;
   $("new-order-button").addEventListener("click", newOrder);
   $("orders-state").addEventListener("change", refresh);
+  $("followups-due").addEventListener("change", refresh);
   $("orders-elder").addEventListener("input", renderOrders);
   window.addEventListener("hashchange", renderOrders);
   setInterval(refresh, SLOW_REFRESH_MS);

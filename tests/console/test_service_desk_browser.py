@@ -193,6 +193,19 @@ def test_a_meal_from_the_call_to_the_follow_up(
     expect(mine).to_contain_text(elder["address"])
     check_chinese(handset, data)
     screenshot(handset, "service-desk-phone-order-zh")
+
+    # an alarm nearby meanwhile: the offer takes the screen above the order (alarms first), and gives it back
+    neighbour = next(
+        e for e in city.elders if e["community"] == elder["community"] and e["elder_id"] != elder["elder_id"]
+    )
+    deployment.raise_alarm(neighbour["elder_id"], "sos")
+    expect(handset.locator("#offer")).to_be_visible()
+    expect(handset.locator("#orders")).to_be_hidden()
+    handset.click("#decline-button")
+    handset.click("#decline-yes")
+    expect(handset.locator("#offer")).to_be_hidden()
+    expect(mine).to_be_visible()
+    deployment.settle()  # nobody else is on duty: the operator would take it from here
     mine.locator("button[data-action=start]").click()
     expect(mine).to_have_attribute("data-state", "started")
     mine.locator("textarea").fill("午餐已送到，老人已用餐")
@@ -287,5 +300,7 @@ def test_a_supervisor_reads_the_desk_in_both_languages_and_prints_a_months_state
     contexts.append(small := browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai"))
     handheld, _ = open_desk(small, deployment.url)
     expect(handheld.locator("#orders-panel")).to_be_visible()
+    if delivered:  # delivered and not yet confirmed: still on the desk's to-do list
+        expect(handheld.locator("#orders li").first).to_be_visible()
     assert handheld.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(handheld, "service-desk-orders-phone-zh")

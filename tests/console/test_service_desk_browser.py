@@ -193,6 +193,11 @@ def test_a_meal_from_the_call_to_the_follow_up(
     expect(mine).to_contain_text(elder["address"])
     check_chinese(handset, data)
     screenshot(handset, "service-desk-phone-order-zh")
+    handset.select_option("#lang-select", "en")
+    expect(mine).to_contain_text(meal["name_en"])
+    assert missing_keys(handset) == []
+    assert untranslated(ui_text(handset), "en", data) == []
+    handset.select_option("#lang-select", "zh-CN")
 
     # an alarm nearby meanwhile: the offer takes the screen above the order (alarms first), and gives it back
     neighbour = next(
@@ -276,6 +281,20 @@ def test_a_supervisor_reads_the_desk_in_both_languages_and_prints_a_months_state
     if delivered:
         expect(page.locator("#evaluations-body tr")).not_to_have_count(0)
     screenshot(page, "service-desk-supervisor-zh")
+
+    # an order the elder no longer wants: cancelled with a reason, which the dialog asks for in our words
+    spare = next(e for e in city.elders if e["entitlement"] == "paid")
+    start = time.time() + DAY_S + 3600
+    wanted = {"elder_id": spare["elder_id"], "item_id": "home_cleaning", "start": start, "end": start + 3600}
+    unwanted = deployment.post("/api/service-orders", wanted)["order_id"]
+    card = page.locator(f'#orders li[data-order-id="{unwanted}"]')
+    card.locator("button[data-action=cancel]").click()
+    page.click("#act-submit")
+    expect(page.locator("#act-error")).to_have_text(ZH["order.need_reason"])
+    page.fill("#act-text", "老人家属已自行安排")
+    page.click("#act-submit")
+    expect(card).to_have_attribute("data-state", "cancelled")
+    assert deployment.get(f"/api/service-orders/{unwanted}")["reason"] == "老人家属已自行安排"
 
     page.click("#statements-link")
     expect(page.locator("#statements-view")).to_be_visible()

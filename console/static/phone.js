@@ -34,7 +34,7 @@ const POSITION_MOVE_M = 25;
 const PHONE_NUMBER = /((?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8})/;
 const NEXT = { accepted: ["en_route", "on_scene"], en_route: ["on_scene"], on_scene: ["done"] };
 const ORDERS_EVERY_MS = 60_000;
-const ORDER_STATES = new Set(["assigned", "started"]); // what the caregiver still has to do
+const ORDER_STATES = ["assigned", "started"]; // what the caregiver still has to do
 
 const session = new Session("anxin.phone.session");
 
@@ -248,11 +248,11 @@ async function loadOrders() {
   if (!session.current) return;
   try {
     if (!phone.services.length) phone.services = (await session.api("GET", "/api/services")).services;
-    const answer = await session.api("GET", "/api/service-orders?limit=200");
+    const answers = await Promise.all(ORDER_STATES.map((state) => session.api("GET",
+      `/api/service-orders?state=${state}&limit=200`)));
     const today = zoned(serverNow(), phone.timeZone).date;
     const rank = (o) => (zoned(o.start, phone.timeZone).date === today ? 0 : 1);
-    phone.orders = answer.orders.filter((o) => ORDER_STATES.has(o.state))
-      .sort((a, b) => rank(a) - rank(b) || a.start - b.start);
+    phone.orders = answers.flatMap((answer) => answer.orders).sort((a, b) => rank(a) - rank(b) || a.start - b.start);
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) showError(errorText(error));
   }

@@ -28,6 +28,8 @@ import { itemName, yuan, zoned } from "./servicewords.js";
 const REFRESH_MS = 500;
 const SLOW_REFRESH_MS = 60_000;
 const ORDER_LIMIT = 500;
+/** The states of 待处理: still to do, and delivered ones waiting for their confirmation. */
+const TO_DO = ["requested", "scheduled", "assigned", "started", "delivered"];
 const RELEVANT = /^(service\.|vouchers\.|follow_up\.)/;
 
 /** What may be done to an order in each state (dispatch.machines ORDER_TRANSITIONS; staff may do them all). */
@@ -53,6 +55,7 @@ const desk = {
   updated: null,
 };
 let connection = { state: "offline", info: {} };
+let scrolledTo = null; // the #order=... the list was last scrolled to
 
 const feed = new ConsoleFeed({
   token: () => session.token,
@@ -79,15 +82,17 @@ async function refresh() {
   if (!session.current || !desk.live) return;
   try {
     const state = $("orders-state").value;
-    const query = state && state !== "open" ? `&state=${state}` : "";
+    // 待处理 asks for each state still to do (a long history of finished orders never crowds them out)
+    const states = state === "open" ? TO_DO : [state];
     const asks = [
-      session.api("GET", `/api/service-orders?limit=${ORDER_LIMIT}${query}`),
+      Promise.all(states.map((one) => session.api("GET",
+        `/api/service-orders?limit=${ORDER_LIMIT}${one ? `&state=${one}` : ""}`))),
       session.api("GET", `/api/follow-ups${followUpsDue()}`),
     ];
     if (supervisor()) asks.push(session.api("GET", "/api/complaints"), session.api("GET", "/api/evaluations"));
     const [orders, followUps, complaints, evaluations] = await Promise.all(asks);
     if (!session.current || !desk.live) return;
-    desk.orders = orders.orders;
+    desk.orders = orders.flatMap((answer) => answer.orders);
     desk.followUps = followUps.follow_ups;
     desk.complaints = complaints ? complaints.complaints : [];
     desk.evaluations = evaluations ? evaluations.evaluations : [];
@@ -120,14 +125,15 @@ function ordered(orders) {
 function shown() {
   const state = $("orders-state").value;
   const words = $("orders-elder").value.trim().toLowerCase();
-  return ordered(desk.orders.filter((o) => (state !== "open" || o.open || o.state === "delivered")
+  return ordered(desk.orders.filter((o) => (state !== "open" || TO_DO.includes(o.state))
     && (!words || `${o.elder_name || ""} ${o.elder_id} ${o.address || ""}`.toLowerCase().includes(words))));
 }
 
 function windowText(order) {
   const day = dayOf(order.start);
   const date = day === today() ? t("order.today") : day.slice(5);
-  return t("order.window", { date, from: fmtTime(order.start).slice(0, 5), to: fmtTime(order.end).slice(0, 5) });
+  const zone = desk.config.timezone;
+  return t("order.window", { date, from: zoned(order.start, zone).time, to: zoned(order.end, zone).time });
 }
 
 function orderCard(order) {
@@ -166,7 +172,10 @@ function renderOrders() {
   $("orders-count").textContent = list.length ? `(${list.length})` : "";
   $("orders-updated").textContent = desk.updated ? t("desk.updated", { time: fmtTime(desk.updated) }) : "";
   const chosen = document.querySelector("#orders li.chosen");
-  if (chosen && !chosen.dataset.seen) chosen.scrollIntoView({ block: "center" });
+  if (chosen && scrolledTo !== location.hash) {
+    scrolledTo = location.hash; // once per order asked for (#order=...), not at every refresh
+    chosen.scrollIntoView({ block: "center" });
+  }
 }
 
 // -- acting on an order -------------------------------------------------------------------------------------

@@ -305,6 +305,12 @@ def test_a_supervisor_reads_the_desk_in_both_languages_and_prints_a_months_state
     assert missing_keys(page) == []
     assert untranslated(ui_text(page), "zh-CN", data) == []
     screenshot(page, "service-desk-statement-zh")
+    page.select_option("#lang-select", "en")
+    expect(page.locator("#statement-heading")).to_contain_text(f"Statement for {month}")
+    assert missing_keys(page) == []
+    assert untranslated(ui_text(page), "en", data) == []
+    page.select_option("#lang-select", "zh-CN")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     with page.expect_download() as download:
         page.click("#statement-csv")
     assert download.value.suggested_filename == f"statement-{month}-elder.csv"

@@ -250,7 +250,8 @@ async function act(order, action) {
   (action === "assign" ? $("act-responder") : text ? $("act-text") : $("act-submit")).focus();
 }
 
-/** The caregivers who may go (on duty, with the item's skill) first; the others are listed, not choosable. */
+/** The caregivers on duty with the item's skill first; those off duty follow, marked (whether one may take a
+ * visit while off duty is the server's rule: it says so when it refuses); those without the skill cannot go. */
 async function paintResponders(order) {
   try {
     desk.responders = (await session.api("GET", "/api/responders")).responders;
@@ -259,13 +260,14 @@ async function paintResponders(order) {
   }
   const skill = (item(order.item_id) || {}).skill || null;
   const people = desk.responders.filter((r) => r.kind !== "clinic");
-  const fit = (r) => r.on_duty && (!skill || r.skills.includes(skill));
-  people.sort((a, b) => Number(fit(b)) - Number(fit(a)) || a.name.localeCompare(b.name, "zh-CN"));
-  const why = (r) => (!r.on_duty ? t("order.off_duty") : skill && !r.skills.includes(skill)
-    ? t("order.lacks_skill", { skill: label("skill", skill) }) : r.available ? "" : t("order.busy"));
+  const able = (r) => !skill || r.skills.includes(skill);
+  const rank = (r) => (able(r) ? (r.on_duty ? 0 : 1) : 2);
+  people.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name, "zh-CN"));
+  const why = (r) => (!able(r) ? t("order.lacks_skill", { skill: label("skill", skill) })
+    : !r.on_duty ? t("order.off_duty") : r.available ? "" : t("order.busy"));
   $("act-responder").replaceChildren(
     el("option", { value: "" }, t("order.choose_caregiver")),
-    ...people.map((r) => el("option", { value: r.responder_id, disabled: !fit(r) },
+    ...people.map((r) => el("option", { value: r.responder_id, disabled: !able(r) },
       `${r.name} · ${label("kind", r.kind)}${why(r) ? ` · ${why(r)}` : ""}`)));
   if (order.responder_id) $("act-responder").value = "";
 }

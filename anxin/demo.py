@@ -113,6 +113,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"\nAnxin demo is running.\n"
         f"  operator console  {base}/console     operator / {DEMO_PASSWORD}\n"
         f"  supervisor view   {base}/supervisor  supervisor / {DEMO_PASSWORD}\n"
+        f"  service desk      {base}/services    operator / {DEMO_PASSWORD} (orders, follow-ups; /statements)\n"
         f"  street operator   {base}/console     lantian / {DEMO_PASSWORD} (sees {STREET} only)\n"
         f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
         f"  administrator     {base}/accounts    admin / {DEMO_PASSWORD} (accounts and keys; the API at /docs)\n"

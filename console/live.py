@@ -22,6 +22,10 @@ Rules
        moment older than the console's connection: the console catches up from the journal after it (rule 1).
     3. A phone gets its current offer or job in the first message after every (re)connect, so a dropped
        connection never loses an offer.
+    4. A service order's news goes to its caregiver's phone as ``{"type": "orders", "order_id"}``, and to the
+       caregiver who held it before (reassigned, rescheduled, delivered): the phone reads its list again over
+       HTTP (GET /api/service-orders), as it does after every (re)connect. The message itself carries nothing
+       about the elder.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 
 from dispatch.bus import Bus, SubscriptionLost
 from dispatch.clock import Clock
-from dispatch.entries import AssignmentFact, Located, Note
+from dispatch.entries import AssignmentFact, Located, Note, ServiceFact
 from dispatch.journal import Entry
 from dispatch.scopes import ALL, Reach
 from dispatch.views import Views
@@ -208,6 +212,7 @@ class CaregiverHub(Hub):
         super().__init__(bus)
         self._views = views
         self.phones: dict[str, set[Outbox]] = {}
+        self._holders: dict[str, str] = {}  # open order -> the caregiver whose phone was last told of it
 
     def connect(self, responder_id: str) -> Outbox:
         outbox = Outbox(1000)
@@ -225,6 +230,9 @@ class CaregiverHub(Hub):
             for responder_id, job in self._views.job_updates(entry.incident_id):  # what they must know now
                 self._send(responder_id, entry.seq, job)
             return
+        if isinstance(fact, ServiceFact):
+            self._order_news(entry.seq, fact.order_id)
+            return
         if not isinstance(fact, AssignmentFact):  # the facts about one offer or job, each naming its responder
             return
         if fact.responder_id not in self.phones:
@@ -232,6 +240,15 @@ class CaregiverHub(Hub):
         message = self._views.phone_message(fact)
         if message is not None:
             self._send(fact.responder_id, entry.seq, message)
+
+    def _order_news(self, seq: int, order_id: str) -> None:
+        """Rule 4: the order's caregiver now, and the one it was with before, read their lists again."""
+        holder = self._views.order_holder(order_id)
+        before = self._holders.pop(order_id, None)
+        if holder is not None:
+            self._holders[order_id] = holder
+        for responder_id in dict.fromkeys(r for r in (before, holder) if r is not None):
+            self._send(responder_id, seq, {"type": "orders", "order_id": order_id})
 
     def _send(self, responder_id: str, seq: int, message: dict[str, object]) -> None:
         outboxes = self.phones.get(responder_id)

@@ -1,5 +1,6 @@
 """The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page, the
-admins' accounts page, the care-call list (关怀电话), the 五定 plans and the duty page (值班与交接班).
+admins' accounts page, the service desk (orders, follow-ups, complaints), the monthly statements, the
+care-call list (关怀电话), the 五定 plans and the duty page (值班与交接班).
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
@@ -78,6 +79,16 @@ async def plans_page() -> FileResponse:
 @pages.get("/duty")
 async def duty_page() -> FileResponse:
     return _page("duty.html")
+
+
+@pages.get("/services")
+async def services_page() -> FileResponse:
+    return _page("services.html")
+
+
+@pages.get("/statements")
+async def statements_page() -> FileResponse:
+    return _page("statements.html")
 
 
 @pages.get("/docs")

@@ -556,6 +556,11 @@ class Views:
         """The elder an order in reach is for (whose data a read of it shows)."""
         return self._order(order_id, reach, responder).elder_id
 
+    def order_holder(self, order_id: str) -> str | None:
+        """The caregiver an open order is assigned to (whose phone lists it); None when nobody or it is over."""
+        order = self._state.service_orders.get(order_id)
+        return order.responder_id if order is not None and order.open else None
+
     def service_orders(
         self,
         reach: Reach,
@@ -889,8 +894,8 @@ def service_item_view(item: ServiceItem) -> dict[str, Any]:
 
 
 def service_order_view(order: ServiceOrder, directory: Directory) -> dict[str, Any]:
-    """An order as the console and the assigned caregiver see it: what, for whom, where, when, at what price
-    (fen), who goes, and the check-in and check-out."""
+    """An order as the console and the assigned caregiver see it: what, for whom, where and how to get in, when,
+    at what price (fen), who goes, and the check-in and check-out."""
     elder = directory.elders.get(order.elder_id)
     responder = directory.responders.get(order.responder_id) if order.responder_id else None
     return {
@@ -901,6 +906,8 @@ def service_order_view(order: ServiceOrder, directory: Directory) -> dict[str, A
         "elder_id": order.elder_id,
         "elder_name": elder.name if elder else None,
         "address": elder.address if elder else None,
+        "access": elder.access if elder else None,
+        "phone": elder.phone if elder else None,
         "community": elder.community if elder else None,
         "item_id": order.item_id,
         "start": order.start,

@@ -65,9 +65,11 @@ class ServerProcess:
                 self.port = free_port()
         raise AssertionError("unreachable")
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "anxin", "serve", "--data", str(self.data), "--http-port", str(self.port)]
+
     def _start(self, timeout: float) -> Self:
-        command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
-        command += ["--http-port", str(self.port)]
+        command = self.command()
         limit = self.nofile
         lower = None if limit is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
         with self.log.open("ab") as log:
@@ -100,6 +102,22 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+class ClockedServer(ServerProcess):
+    """The same server under a clock the test moves (tests/clocked.py): the system's plus ``shift`` seconds."""
+
+    def __init__(self, data: Path, **env: str) -> None:
+        super().__init__(data, **env)
+        self.offset_file = data.parent / "clock-offset"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "tests.clocked", "--data", str(self.data), "--http-port", str(self.port),
+                "--offset-file", str(self.offset_file)]  # fmt: skip
+
+    def shift(self, seconds: float) -> None:
+        """From now on the server's clock (and its Date header) is the system's plus ``seconds``."""
+        self.offset_file.write_text(f"{seconds}\n", encoding="utf-8")
 
 
 def anxin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -3,8 +3,9 @@
 // An answered call opens nothing by itself: the operator hears the caller, then says what the call was
 // (POST /api/calls/{id}/classify) — an emergency with its alarm type (an incident opens and matching starts,
 // or the call joins an incident already open for this elder), a service request, a consultation, a
-// complaint, a wrong number, a silent call (which leaves a call back to make). A caller the registry does
-// not know can be identified with the elder search and placed by address or on the map.
+// complaint, a wrong number, a silent call (which leaves a call back to make). A service request opens the
+// order dialog (orderdialog.js) for the caller's elder at once; the order records the call it came from. A
+// caller the registry does not know can be identified with the elder search and placed by address or on the map.
 //
 // Which call is in the pop-up
 //   A ringing call takes the pop-up, unless the operator is in the middle of another call there (answered and
@@ -22,6 +23,7 @@ import { $, actorWords, el, errorText, serverNow } from "./common.js";
 import { fmtTime, label, t } from "./i18n.js";
 import { joinedWords } from "./newincident.js";
 import { elderSearch, landmarksOf, middleOf, nearbyPlaces, placePicker } from "./places.js";
+import { orderDialog } from "./orderdialog.js";
 import { renderNoRecord, renderRecord } from "./record.js";
 import { beep } from "./sound.js";
 
@@ -53,6 +55,7 @@ export function createCalls({ app, session, render, select, responderName, notic
   const dismissed = new Set(); // calls the operator closed the pop-up of (they stay in the list)
   const classifiedBy = new Map(); // call_id -> the journal actor who classified it (from the feed)
   const taken = new Map(); // call_id -> {text, incidentId}: what I typed when someone else classified the call
+  const ordered = new Map(); // call_id -> the service order placed on it from this console
   let popRecord = null; // {elderId, record} or {elderId, error}
   let closing = null; // {callId, timer}: the pop-up of a call that is over, closing itself
 
@@ -481,13 +484,43 @@ export function createCalls({ app, session, render, select, responderName, notic
         ? t("call.joined", { id: call.incident_id, type: label("alarm", incident.alarm_type) })
         : t("call.classified_as", { kind: label("callkind", call.kind) })));
       if (call.text) parts.push(el("span", { className: "muted" }, call.text));
+      if (call.kind === "service") parts.push(orderPart(call));
     } else if (call.state === "ended" && !call.answered_at) parts.push(el("span", {}, t("call.missed")));
     if (over(call)) parts.push(el("span", { className: "muted call-closing" }, t("call.closing")));
-    const key = JSON.stringify([call.kind, call.text, call.incident_id, call.state, call.answered_at,
+    const key = JSON.stringify([call.kind, call.text, call.incident_id, call.state, call.answered_at, call.elder_id,
       parts.map((part) => part.textContent)]);
     if ($("call-pop-result").dataset.key === key) return;
     $("call-pop-result").dataset.key = key;
     $("call-pop-result").replaceChildren(...parts);
+  }
+
+  // A service request: the order for the caller's elder, placed at once from the call (source "call").
+  function orderPart(call) {
+    const order = ordered.get(call.call_id);
+    if (order) {
+      return el("a", { className: "call-order", href: `/services#order=${encodeURIComponent(order.order_id)}`, target: "_blank" },
+        t("call.order_placed", { id: order.order_id }));
+    }
+    if (!call.elder_id) return el("span", { className: "muted" }, t("call.order_needs_elder"));
+    return el("button", { type: "button", className: "call-order primary", onclick: () => placeOrder(call) },
+      t("call.place_order"));
+  }
+
+  async function placeOrder(call) {
+    if (!call.elder_id) return;
+    try {
+      const order = await orderDialog(session, {
+        elder: { elder_id: call.elder_id, name: call.elder_name }, callId: call.call_id,
+      });
+      if (order) {
+        ordered.set(call.call_id, order);
+        taken.delete(call.call_id);
+        $("call-pop-result").dataset.key = "";
+        render();
+      }
+    } catch (error) {
+      $("call-pop-error").textContent = errorText(error);
+    }
   }
 
   async function classify(kind, extra = {}) {
@@ -513,6 +546,7 @@ export function createCalls({ app, session, render, select, responderName, notic
       const answer = await session.api("POST", `/api/calls/${encodeURIComponent(call.call_id)}/classify`, body);
       put(answer);
       if (answer.incident_id) select(answer.incident_id);
+      if (kind === "service" && answer.elder_id) placeOrder(answer); // the order form follows the word at once
       if (before && answer.incident_id === before.incident_id) {
         // joined the elder's open incident: the panel says so, and whether someone was sent again
         const view = await session.api("GET", `/api/incidents/${encodeURIComponent(before.incident_id)}`)
@@ -682,6 +716,7 @@ export function createCalls({ app, session, render, select, responderName, notic
       desks.clear();
       dismissed.clear();
       taken.clear();
+      ordered.clear();
       stopClosing();
       delete $("classify").dataset.callId;
       app.popCallId = null;

@@ -58,8 +58,16 @@ export class ApiError extends Error {
 // depends on what the error is about (an incident's state or an assignment's).
 const ASSIGNMENT_STATE_CODES = new Set(["replace_needs_confirmation", "responder_busy", "offer_closed"]);
 
+/** The vocabularies of a machine's states and events, for illegal_transition (default: an incident's). */
+const MACHINE_WORDS = {
+  assignment: ["assignment", "event"],
+  service_order: ["orderstate", "orderaction"],
+  follow_up: ["followupstate", "followupevent"],
+};
+
 function stateGroup(code, params) {
-  if (code === "illegal_transition") return params.machine === "assignment" ? "assignment" : "state";
+  if (code === "illegal_transition") return (MACHINE_WORDS[params.machine] || ["state"])[0];
+  if (code === "follow_up_done") return "followupstate";
   return ASSIGNMENT_STATE_CODES.has(code) ? "assignment" : "state";
 }
 
@@ -76,11 +84,12 @@ function paramWords(code, params) {
   const words = { ...params };
   const word = (group, value) => (has(`${group}.${value}`) ? t(`${group}.${value}`) : String(value));
   if (typeof params.state === "string") words.state = word(stateGroup(code, params), params.state);
-  if (typeof params.event === "string") words.event = word("event", params.event);
+  if (typeof params.event === "string") words.event = word((MACHINE_WORDS[params.machine] || [null, "event"])[1], params.event);
   if (typeof params.machine === "string") words.machine = word("machine", params.machine);
   if (typeof params.kind === "string") words.kind = word(code.startsWith("call") ? "callkind" : "kind", params.kind);
   if (typeof params.status === "string") words.status = word("assignment", params.status);
   if (typeof params.field === "string") words.field = word("field", params.field);
+  if (typeof params.skill === "string") words.skill = word("skill", params.skill);
   if (typeof params.by === "string") words.by = actorWords(params.by);
   for (const [key, value] of Object.entries(words)) if (value === null || value === undefined) words[key] = "—";
   return words;

@@ -1,6 +1,7 @@
 // The logged-in person in the staff pages' header: who they are and where they may look (name, role, scopes),
-// their menu (change my password, log out), and the links their role may follow: the supervisor view for
-// supervisors and admins, the accounts page for admins. Before a login neither link shows.
+// their menu (change my password, log out), and the links their role may follow: the service desk for all
+// staff, the supervisor view and the statements for supervisors and admins, the accounts page for admins.
+// Before a login no link shows.
 //
 // Rules
 //   1. Logging out asks the server to revoke the token (Session.logout), then the page forgets it.
@@ -114,7 +115,12 @@ export function bindAccountMenu(session, { onChange = () => {} } = {}) {
 
 /** The header's links to the pages a role may use (none before a login). */
 function showLinks(role) {
-  const links = { "supervisor-link": SUPERVISOR_ROLES.has(role), "accounts-link": role === "admin" };
+  const links = {
+    "supervisor-link": SUPERVISOR_ROLES.has(role),
+    "accounts-link": role === "admin",
+    "services-link": Boolean(role),
+    "statements-link": SUPERVISOR_ROLES.has(role),
+  };
   for (const [id, allowed] of Object.entries(links)) {
     const link = $(id);
     if (link) link.hidden = !allowed;

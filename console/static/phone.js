@@ -4,6 +4,13 @@
 // operator said (the notes shared with the caregiver, pushed again whenever one is added), one tap to call
 // the elder or the centre, a navigation link and en route / on scene / done with a short note.
 //
+// The service orders assigned to the caregiver (today's first) are listed while no offer or job holds the
+// screen (alarms first): elder, address, how to get in, item and time window; 到达签到 checks in at the door
+// (POST start with the phone's position), 服务完成签退 checks out with a note of what was done (POST deliver),
+// 无人在家 says nobody was home (POST no_show). The list is read over HTTP after every (re)connect, when the
+// server says an order of theirs changed ({"type": "orders"}), when the page comes back to the screen and
+// every ORDERS_EVERY_MS.
+//
 // The connection (/ws/caregiver) drops on a bicycle. Every (re)connect starts with a "hello" that carries
 // the current offer or job, so the page rebuilds itself from it and never loses an offer; the back-off is
 // short because an offer has a deadline.
@@ -15,6 +22,7 @@ import {
   setTimeZone, t,
 } from "./i18n.js";
 import { explain } from "./reasons.js";
+import { itemName, zoned } from "./servicewords.js";
 import { beep, listenForUnlock, unlockAudio, vibrate } from "./sound.js";
 
 const BACKOFF_FIRST_MS = 300;
@@ -25,6 +33,8 @@ const POSITION_MOVE_M = 25;
 // a mainland mobile (13763042274) or a landline with its area code (0596-1234567), in a free text
 const PHONE_NUMBER = /((?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8})/;
 const NEXT = { accepted: ["en_route", "on_scene"], en_route: ["on_scene"], on_scene: ["done"] };
+const ORDERS_EVERY_MS = 60_000;
+const ORDER_STATES = ["assigned", "started"]; // what the caregiver still has to do
 
 const session = new Session("anxin.phone.session");
 
@@ -43,6 +53,11 @@ const phone = {
   pending: new Map(), // command id -> what it was for
   ringTimer: 0,
   message: null, // [key, params] of the last notice
+  orders: [], // the service orders assigned to me, still to do
+  services: [], // the catalogue (item names)
+  timeZone: "Asia/Shanghai",
+  asking: null, // the order whose 无人在家 waits for a second tap
+  ordersBusy: false,
 };
 
 // -- the connection --------------------------------------------------------------------------------------
@@ -95,7 +110,11 @@ function send(message, purpose) {
 
 function receive(message) {
   switch (message.type) {
+    case "orders":
+      loadOrders();
+      break;
     case "hello":
+      loadOrders();
       phone.me = message.responder;
       if (message.offer || message.job) forgetClosed();
       setOffer(message.offer);
@@ -223,6 +242,98 @@ function report(status) {
   }
 }
 
+// -- service orders ------------------------------------------------------------------------------------------
+
+async function loadOrders() {
+  if (!session.current) return;
+  try {
+    if (!phone.services.length) phone.services = (await session.api("GET", "/api/services")).services;
+    const answers = await Promise.all(ORDER_STATES.map((state) => session.api("GET",
+      `/api/service-orders?state=${state}&limit=200`)));
+    const today = zoned(serverNow(), phone.timeZone).date;
+    const rank = (o) => (zoned(o.start, phone.timeZone).date === today ? 0 : 1);
+    phone.orders = answers.flatMap((answer) => answer.orders).sort((a, b) => rank(a) - rank(b) || a.start - b.start);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) showError(errorText(error));
+  }
+  render();
+}
+
+async function orderAction(order, action) {
+  if (phone.ordersBusy) return;
+  unlockAudio();
+  const body = {};
+  if (action !== "no_show" && phone.position) Object.assign(body, { lat: phone.position.lat, lon: phone.position.lon });
+  const note = document.querySelector(`#orders-list li[data-order-id="${CSS.escape(order.order_id)}"] textarea`);
+  if (action !== "start" && note) body.note = note.value.trim();
+  phone.ordersBusy = true;
+  phone.asking = null;
+  $("phone-error").textContent = "";
+  try {
+    await session.api("POST", `/api/service-orders/${encodeURIComponent(order.order_id)}/${action}`, body);
+    notice(`phone.order_${action}_done`);
+  } catch (error) {
+    showError(t("phone.refused", { detail: errorText(error) }));
+  } finally {
+    phone.ordersBusy = false;
+  }
+  await loadOrders();
+}
+
+function orderCard(order) {
+  const item = phone.services.find((i) => i.item_id === order.item_id);
+  const day = zoned(order.start, phone.timeZone).date;
+  const today = zoned(serverNow(), phone.timeZone).date;
+  const when = t("phone.order_window", {
+    date: day === today ? t("order.today") : day.slice(5),
+    from: zoned(order.start, phone.timeZone).time, to: zoned(order.end, phone.timeZone).time,
+  });
+  const started = order.state === "started";
+  const asking = phone.asking === order.order_id;
+  const button = (action, key, className) => el("button", {
+    type: "button", className: `big ${className}`, dataset: { action }, disabled: phone.ordersBusy,
+    onclick: () => orderAction(order, action),
+  }, t(key));
+  return el("li", { className: `card phone-order state-${order.state}`, dataset: { orderId: order.order_id, state: order.state } },
+    el("p", { className: "headline" }, item ? itemName(item) : order.item_id),
+    el("p", { className: "order-when" }, when, " · ", label("orderstate", order.state)),
+    el("p", {}, el("strong", { className: "order-elder" }, order.elder_name || "—")),
+    el("p", { className: "address" }, order.address || ""),
+    order.place ? el("p", { className: "muted" }, t("order.place_is", { place: order.place })) : null,
+    order.access ? el("p", { className: "access" }, ...withPhoneLinks(t("phone.access", { access: order.access }))) : null,
+    order.phone ? el("a", { className: "big-link call-elder", href: `tel:${order.phone.replace(/[^0-9+]/g, "")}` },
+      t("phone.call_elder", { phone: order.phone })) : null,
+    started ? el("label", { className: "muted", htmlFor: `order-note-${order.order_id}` }, t("phone.order_note")) : null,
+    started ? el("textarea", {
+      id: `order-note-${order.order_id}`, rows: 2, maxLength: 2000, placeholder: t("phone.order_note_placeholder"),
+    }) : null,
+    started ? button("deliver", "phone.order_check_out", "primary") : button("start", "phone.order_check_in", ""),
+    asking ? el("div", { className: "decline-confirm" },
+      el("p", { className: "decline-ask" }, t("phone.order_no_show_ask")),
+      el("div", { className: "decline-buttons" },
+        button("no_show", "phone.order_no_show_yes", "decline"),
+        el("button", { type: "button", className: "big", onclick: () => { phone.asking = null; render(); } },
+          t("phone.decline_no"))))
+      : el("button", {
+        type: "button", className: "big decline", dataset: { action: "ask-no-show" }, disabled: phone.ordersBusy,
+        onclick: () => { phone.asking = order.order_id; render(); },
+      }, t("phone.order_no_show")));
+}
+
+// The cards are built again only when an order, the language or the busy state changed: a note being typed
+// stays where it is while positions and pushes re-render the page.
+function renderOrders(busy) {
+  $("orders").hidden = busy || !phone.orders.length;
+  $("orders-count").textContent = phone.orders.length ? `(${phone.orders.length})` : "";
+  const key = JSON.stringify([phone.orders, phone.asking, phone.ordersBusy, document.documentElement.lang,
+    phone.services.length]);
+  if ($("orders-list").dataset.key === key) return;
+  const typed = new Map([...document.querySelectorAll("#orders-list textarea")].map((n) => [n.id, n.value]));
+  $("orders-list").dataset.key = key;
+  $("orders-list").replaceChildren(...phone.orders.map(orderCard));
+  for (const [id, value] of typed) if ($(id)) $(id).value = value;
+}
+
 // -- duty and position ---------------------------------------------------------------------------------------
 
 function toggleDuty() {
@@ -299,6 +410,7 @@ function render() {
   $("idle-text").textContent = onDuty ? t("phone.waiting") : t("phone.off_duty_hint");
   renderOffer();
   renderJob();
+  renderOrders(busy);
   $("phone-message").textContent = phone.message ? t(phone.message[0], phone.message[1]) : "";
 }
 
@@ -465,9 +577,10 @@ function showLogin(reasonKey) {
   clearTimeout(phone.timer);
   clearInterval(phone.ringTimer);
   if (phone.socket) phone.socket.close(1000, "logout");
-  Object.assign(phone, { socket: null, me: null, offer: null, job: null, message: null });
+  Object.assign(phone, { socket: null, me: null, offer: null, job: null, message: null, orders: [], asking: null });
   renderOffer(); // empties the cards: nothing of the last session stays in the page
   renderJob();
+  renderOrders(true);
   $("phone-view").hidden = true;
   $("login-view").hidden = false;
   $("me").textContent = "";
@@ -479,6 +592,7 @@ async function init() {
   listenForUnlock();
   const [config] = await Promise.all([loadConfig(), setLanguage(preferredLanguage())]);
   setTimeZone(config.timezone);
+  phone.timeZone = config.timezone;
   bindLanguageSelect($("lang-select"));
   onLanguageChange(() => {
     showConnection($("conn").dataset.state);
@@ -505,6 +619,10 @@ async function init() {
     button.addEventListener("click", () => report(button.dataset.status));
   }
   session.onEnd = showLogin;
+  setInterval(loadOrders, ORDERS_EVERY_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") loadOrders();
+  });
   setInterval(() => {
     tickOffer();
     if (session.expired()) session.end("login.expired");

@@ -107,13 +107,15 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 class Deployment:
     """The running server and an administrator's HTTP client for setting the scene."""
 
-    def __init__(self, data: Path, city_files: dict[str, Path], **env: str) -> None:
+    def __init__(
+        self, data: Path, city_files: dict[str, Path], server: type[ServerProcess] = ServerProcess, **env: str
+    ) -> None:
         done = anxin(
             "import", "--data", str(data), "--elders", str(city_files["elders"]),
             "--devices", str(city_files["devices"]), "--responders", str(city_files["responders"]),
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        self.server = ServerProcess(data, **env).start()
+        self.server = server(data, **env).start()
         self.http = httpx.Client(base_url=self.server.url, timeout=10)
         self.admin = self.token("admin", ADMIN_PASSWORD)
         self.account(*OPERATOR, role="operator")

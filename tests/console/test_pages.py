@@ -20,9 +20,10 @@ from pydantic import ValidationError
 from anxin.server import app_for
 from console.auth import ROLES
 from dispatch.engine import OUTSIDE_SERVICES
-from dispatch.entries import CallKind, Location, PlanTaskOutcome, Wellbeing
+from dispatch.entries import CallKind, Location, OrderSource, PlanTaskOutcome, Wellbeing
+from dispatch.followups import FollowUpEvent, FollowUpState
 from dispatch.gazetteer import PlaceKind
-from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState
+from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState, OrderEvent, OrderState
 from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
 from dispatch.search import MatchKind
 from dispatch.settings import Settings
@@ -39,6 +40,8 @@ PAGES = {
     "/care-calls": "carecalls.html",
     "/plans": "plans.html",
     "/duty": "duty.html",
+    "/services": "services.html",
+    "/statements": "statements.html",
 }
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
@@ -142,7 +145,6 @@ def test_every_code_the_server_sends_has_words() -> None:
         "state": [s.value for s in IncidentState],
         "state_short": [s.value for s in IncidentState],  # the queue's state column
         "event": [e.value for e in (*IncidentEvent, *AssignmentEvent)],  # illegal_transition's {event}
-        "machine": ("incident", "assignment"),
         "callkind": get_args(CallKind),
         "matched": get_args(MatchKind),
         "placekind": get_args(PlaceKind),
@@ -162,6 +164,12 @@ def test_every_code_the_server_sends_has_words() -> None:
         "wellbeing": get_args(Wellbeing),  # a care call's mark (dispatch.carecalls)
         "plan_outcome": get_args(PlanTaskOutcome),  # what became of a missed planned visit
         "weekday": range(1, 8),  # a plan's ISO weekdays
+        "orderstate": [s.value for s in OrderState],  # the service desk's orders
+        "orderaction": [e.value for e in OrderEvent],
+        "ordersource": get_args(OrderSource),
+        "followupstate": [s.value for s in FollowUpState],
+        "followupevent": [e.value for e in FollowUpEvent],
+        "machine": ("incident", "assignment", "service_order", "follow_up"),
     }
     zh = catalogue("zh-CN")
     missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]
@@ -207,6 +215,12 @@ def test_forms_with_words_to_check_say_so_in_the_pages_language() -> None:
     for form in ("action-form", "locate-form", "new-incident-form"):
         tag = re.search(rf'<form id="{form}"[^>]*>', page)
         assert tag is not None and "novalidate" in tag[0], form
+    desk = (STATIC / "services.html").read_text(encoding="utf-8")
+    for form in ("act-form", "followup-form"):
+        tag = re.search(rf'<form id="{form}"[^>]*>', desk)
+        assert tag is not None and "novalidate" in tag[0], form
+    order = (STATIC / "orderdialog.js").read_text(encoding="utf-8")
+    assert 'el("form", { id: "order-form", noValidate: true }' in order
     calls = (STATIC / "calls.js").read_text(encoding="utf-8")
     assert 'el("form", { className: "callback-form", noValidate: true }' in calls
     assert "required: true" not in calls

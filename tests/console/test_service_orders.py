@@ -147,3 +147,30 @@ def test_a_caregiver_sees_and_acts_on_their_own_orders_only(client: TestClient) 
     # reading an order is on the elder's record
     reads = client.get("/api/elders/ea/reads", headers=auth(admin)).json()["reads"]
     assert any(r.get("what") == "order" for r in reads), reads
+
+
+def test_a_caregivers_phone_is_told_when_their_orders_change(client: TestClient) -> None:
+    """{"type": "orders"} on /ws/caregiver to the caregiver an order is with, and to the one it was taken from;
+    the message names the order and nothing about the elder (the phone reads its list over HTTP)."""
+    admin = token(client)
+    ca = person(client, admin, "ca", "caregiver", ["*"], responder_id="ca")
+    cb = person(client, admin, "cb", "caregiver", ["*"], responder_id="cb")
+    for who in (ca, cb):
+        assert client.post("/api/me/duty", json={"on": True}, headers=auth(who)).status_code == 200
+    oid = _order(client, admin, "el")["order_id"]
+    _act(client, admin, oid, "schedule", WINDOW)
+    with (
+        client.websocket_connect(f"/ws/caregiver?token={ca}") as phone_a,
+        client.websocket_connect(f"/ws/caregiver?token={cb}") as phone_b,
+    ):
+        assert phone_a.receive_json()["type"] == phone_b.receive_json()["type"] == "hello"
+        assert _act(client, admin, oid, "assign", {"responder_id": "ca"}).status_code == 200
+        assert phone_a.receive_json() == {"type": "orders", "order_id": oid}
+        assert _act(client, admin, oid, "assign", {"responder_id": "cb"}).status_code == 200  # taken over
+        assert phone_a.receive_json() == {"type": "orders", "order_id": oid}
+        assert phone_b.receive_json() == {"type": "orders", "order_id": oid}
+        order = _act(client, cb, oid, "start", {}).json()
+        assert phone_b.receive_json() == {"type": "orders", "order_id": oid}
+        assert {"access", "phone", "address"} <= order.keys()  # how to get in and whom to call, at the door
+        _act(client, cb, oid, "deliver", {"note": "午餐已送到"})
+        assert phone_b.receive_json() == {"type": "orders", "order_id": oid}  # off their list

@@ -120,11 +120,12 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
         f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
         f"  the simulated caregivers answer the rest.\n"
-        f"  service desk      {base}/services    orders and follow-ups (回访): the simulated desk orders\n"
-        f"  a service every {60 / DESK.orders_per_hour:.0f} minutes and leaves you {DESK.leave_orders:.0%} to place\n"
-        f"  and {DESK.leave_follow_ups:.0%} of the follow-ups; it makes some of today's care calls and leaves you\n"
-        f"  {DESK.leave_care_calls:.0%}; daily 五定 meal plans run, one of them the phone's ({person}) at noon.\n"
-        f"  care calls        {base}/care-calls  plans {base}/plans  duty and handover {base}/duty\n"
+        f"  care calls        {base}/care-calls  五定 plans {base}/plans  duty and handover {base}/duty\n"
+        f"  the simulated desk orders a service every {60 / DESK.orders_per_hour:.0f} minutes, leaves you"
+        f" {DESK.leave_orders:.0%} of them to place,\n"
+        f"  {DESK.leave_follow_ups:.0%} of the follow-ups (回访) and {DESK.leave_care_calls:.0%} of today's care calls;"
+        f" daily meal plans run, one at noon\n"
+        f"  for the phone's caregiver ({person}).\n"
         f"  Stop with Ctrl-C.\n",
         flush=True,
     )

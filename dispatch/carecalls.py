@@ -333,9 +333,10 @@ def day_list(
     now: float,
     drill: bool,
     limit: int,
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, Any]:
     """Rule 3: the calls due by ``day`` -- retries whose time came first, then the others that can be called now
-    (the most overdue first), then retries still waiting, by their time -- and the elders reached that day."""
+    (the most overdue first), then retries still waiting, by their time -- and the elders reached that day; at
+    most ``limit`` of each, with how many there are in all (``due_total``, ``done_total``)."""
     tz = settings.timezone
     due: list[dict[str, Any]] = []
     done: list[dict[str, Any]] = []
@@ -353,7 +354,7 @@ def day_list(
     due.sort(key=lambda c: (not c["ready"], c["retry_at"] is None, c["retry_at"] or 0.0, c["next_due"],
                             c["elder_name"], c["elder_id"]))  # fmt: skip
     done.sort(key=lambda c: c["last_call_at"], reverse=True)
-    return {"calls": due[:limit], "done": done[:limit]}
+    return {"calls": due[:limit], "done": done[:limit], "due_total": len(due), "done_total": len(done)}
 
 
 def visit_view(visit: CareVisit, directory: Directory) -> dict[str, Any]:

@@ -95,7 +95,9 @@ function render() {
   const day = page.day || { calls: [], done: [], date: "" };
   const today = day.date && $("care-date").dataset.today === day.date;
   $("care-heading").textContent = today || !day.date ? t("care.heading_today") : t("care.heading_day", { date: day.date });
-  $("care-count").textContent = t("care.count", { n: day.calls.length });
+  $("care-count").textContent = day.due_total > day.calls.length
+    ? t("care.count_of", { n: day.calls.length, total: day.due_total })
+    : t("care.count", { n: day.calls.length });
   $("care-body").replaceChildren(...day.calls.map(callRow));
   $("care-empty").hidden = day.calls.length > 0;
   $("care-calls").hidden = day.calls.length === 0;
@@ -104,7 +106,9 @@ function render() {
   $("visits-empty").hidden = page.visits.length > 0;
   $("visits-hint").hidden = page.visits.length === 0;
   $("care-visits").hidden = page.visits.length === 0;
-  $("done-count").textContent = t("care.count", { n: day.done.length });
+  $("done-count").textContent = day.done_total > day.done.length
+    ? t("care.count_of", { n: day.done.length, total: day.done_total })
+    : t("care.count", { n: day.done.length });
   $("done-list").replaceChildren(...day.done.map(doneItem));
   $("done-empty").hidden = day.done.length > 0;
 }

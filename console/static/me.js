@@ -119,6 +119,9 @@ function showLinks(role) {
     "supervisor-link": SUPERVISOR_ROLES.has(role),
     "accounts-link": role === "admin",
     "services-link": Boolean(role),
+    "plans-link": Boolean(role),
+    "care-calls-link": Boolean(role),
+    "duty-link": Boolean(role),
     "statements-link": SUPERVISOR_ROLES.has(role),
   };
   for (const [id, allowed] of Object.entries(links)) {

@@ -82,7 +82,8 @@ function itemName(itemId) {
   return currentLanguage() === "en" ? item.name_en : item.name_zh;
 }
 
-const weekdayWords = (days) => days.map((d) => label("weekday", d)).join(t("list.and"));
+const weekdayWords = (days) =>
+  days.length === 7 ? t("plans.every_day") : days.map((d) => label("weekday", d)).join(t("list.and"));
 
 /** The weekdays checked in the dialog (Monday, Wednesday and Friday before anyone chose). */
 function checkedDays() {

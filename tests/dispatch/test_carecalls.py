@@ -170,6 +170,13 @@ async def test_bad_attempts_are_refused_and_write_nothing(care: Core) -> None:
     assert care.journal.head_seq == head
 
 
+async def test_a_long_list_says_how_many_are_due_in_all(care: Core) -> None:
+    every = care.views.care_calls(ALL)
+    some = care.views.care_calls(ALL, limit=1)
+    assert every["due_total"] == len(every["calls"]) >= 2
+    assert len(some["calls"]) == 1 and some["due_total"] == every["due_total"]
+
+
 async def test_a_drill_keeps_to_its_own_list(care: Core) -> None:
     for _ in range(3):
         await care.engine.record_care_call("alone", reached=False, actor="operator:o", drill=True)

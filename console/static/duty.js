@@ -13,7 +13,7 @@
 "use strict";
 
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
-import { ConsoleFeed } from "./feed.js";
+import { ConsoleFeed, paintConnection } from "./feed.js";
 import {
   bindLanguageSelect, currentLanguage, fmtDateTime, fmtDuration, label, onLanguageChange, preferredLanguage,
   setLanguage, setTimeZone, t,
@@ -257,13 +257,7 @@ function fillKinds() {
 }
 
 function showConnection() {
-  const status = $("conn-status");
-  const { state, info } = connection;
-  status.dataset.state = state;
-  if (state === "online") status.textContent = t("conn.online");
-  else if (state === "connecting") status.textContent = t("conn.connecting");
-  else if (!session.current) status.textContent = t("conn.offline");
-  else status.textContent = t("conn.lost_retry", { s: ((info.delayMs || 0) / 1000).toFixed(1) });
+  paintConnection($("conn-status"), connection, Boolean(session.current));
 }
 
 // -- the forms ----------------------------------------------------------------------------------------

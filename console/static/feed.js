@@ -8,6 +8,7 @@
 "use strict";
 
 import { clearStatus, showStatus } from "./banner.js";
+import { t } from "./i18n.js";
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 5000;
@@ -112,4 +113,16 @@ export class ConsoleFeed {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delayMs);
   }
+}
+
+/**
+ * The header's connection badge (``status``, the page's #conn-status) for a feed's last state: online,
+ * connecting, offline (nobody logged in), or lost and retrying in so many seconds.
+ */
+export function paintConnection(status, { state, info }, loggedIn) {
+  status.dataset.state = state;
+  if (state === "online") status.textContent = t("conn.online");
+  else if (state === "connecting") status.textContent = t("conn.connecting");
+  else if (!loggedIn) status.textContent = t("conn.offline");
+  else status.textContent = t("conn.lost_retry", { s: ((info.delayMs || 0) / 1000).toFixed(1) });
 }

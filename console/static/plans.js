@@ -8,7 +8,7 @@
 "use strict";
 
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
-import { ConsoleFeed } from "./feed.js";
+import { ConsoleFeed, paintConnection } from "./feed.js";
 import {
   bindLanguageSelect, currentLanguage, fmtDateTime, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage,
   setTimeZone, t,
@@ -272,13 +272,7 @@ async function submitEnd(event) {
 // -- the page -------------------------------------------------------------------------------------------------
 
 function showConnection() {
-  const status = $("conn-status");
-  const { state, info } = connection;
-  status.dataset.state = state;
-  if (state === "online") status.textContent = t("conn.online");
-  else if (state === "connecting") status.textContent = t("conn.connecting");
-  else if (!session.current) status.textContent = t("conn.offline");
-  else status.textContent = t("conn.lost_retry", { s: ((info.delayMs || 0) / 1000).toFixed(1) });
+  paintConnection($("conn-status"), connection, Boolean(session.current));
 }
 
 function start() {

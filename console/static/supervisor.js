@@ -7,7 +7,7 @@
 "use strict";
 
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
-import { ConsoleFeed } from "./feed.js";
+import { ConsoleFeed, paintConnection } from "./feed.js";
 import {
   bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
@@ -140,13 +140,7 @@ function tick() {
 }
 
 function showConnection() {
-  const status = $("conn-status");
-  const { state, info } = connection;
-  status.dataset.state = state;
-  if (state === "online") status.textContent = t("conn.online");
-  else if (state === "connecting") status.textContent = t("conn.connecting");
-  else if (!session.current) status.textContent = t("conn.offline");
-  else status.textContent = t("conn.lost_retry", { s: ((info.delayMs || 0) / 1000).toFixed(1) });
+  paintConnection($("conn-status"), connection, Boolean(session.current));
 }
 
 function start() {

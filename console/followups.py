@@ -65,6 +65,18 @@ async def list_complaints(
     return {"complaints": complaints}
 
 
+class SettleIn(Body):
+    resolution: str = Field(min_length=1, max_length=2000, description="what was done about it")
+
+
+@router.post("/complaints/{complaint_id}/settle")
+async def settle_complaint(complaint_id: str, body: SettleIn, core: CoreDep, who: Supervisors) -> dict[str, Any]:
+    """Settle a complaint, saying what was done; 409 ``complaint_settled`` when it already is."""
+    core.views.complaint(complaint_id, who.reach)  # outside their reach: 404 before anything is written
+    await core.engine.settle_complaint(complaint_id, resolution=body.resolution, actor=who.actor)
+    return core.views.complaint(complaint_id, who.reach)
+
+
 @router.get("/evaluations")
 async def list_evaluations(core: CoreDep, who: Supervisors) -> dict[str, Any]:
     """Each caregiver's mean satisfaction from the follow-ups of their work in reach, and how many answers."""

@@ -266,6 +266,8 @@ class Commands(Protocol):
         note: str = "",
     ) -> None: ...
 
+    async def settle_complaint(self, complaint_id: str, *, resolution: str, actor: str) -> None: ...
+
     # care calls (dispatch.carecalls)
     async def record_care_call(
         self,

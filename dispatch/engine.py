@@ -1246,6 +1246,11 @@ class Engine:
             self.follow_ups.service_delivered(order)
         self.plans.order_moved(order)
 
+    async def settle_complaint(self, complaint_id: str, *, resolution: str, actor: str) -> None:
+        """A supervisor settles a complaint heard on a follow-up (see dispatch.followups rule 4)."""
+        async with self._txn():
+            self.follow_ups.settle_complaint(complaint_id, resolution=resolution, actor=actor)
+
     async def record_follow_up(
         self,
         follow_up_id: str,

@@ -754,8 +754,18 @@ class ComplaintRaised(Fact):
     text: str
 
 
+@fact("follow_up.complaint_settled")
+@dataclass(frozen=True, slots=True)
+class ComplaintSettled(Fact):
+    """A supervisor settled a complaint: what was done about it (the entry's actor is who settled it)."""
+
+    complaint_id: str
+    elder_id: str
+    resolution: str
+
+
 #: the facts about follow-ups, each naming the elder (whose community they lie in)
-FollowUpFact = FollowUpCreated | FollowUpRecorded | FollowUpUnreachable | ComplaintRaised
+FollowUpFact = FollowUpCreated | FollowUpRecorded | FollowUpUnreachable | ComplaintRaised | ComplaintSettled
 
 
 # -- care calls (关怀电话: dispatch.carecalls) ---------------------------------------------------------------

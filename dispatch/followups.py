@@ -20,7 +20,8 @@ Rules
        ``follow_up_attempts``-th unanswered attempt closes it as unreachable and proposes a home visit
        (``follow_up.unreachable``). A done or unreachable follow-up takes no more attempts.
     4. A complaint (any words in it) is a supervisor's task: ``follow_up.complaint``, in the elder's community,
-       shown to supervisors (content ``audit``: operators record it, supervisors read the list).
+       shown to supervisors (content ``audit``: operators record it, supervisors read the list). A supervisor
+       settles it once, saying what was done (``follow_up.complaint_settled``); open ones come first.
     5. A caregiver's evaluation is read from the follow-ups of their work: the responders named at creation
        (the service order's caregiver; the incident's responders whose job reached "done"), the mean and count
        of the satisfactions given. Drills are kept out of it.
@@ -42,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 from dispatch.entries import (
     ComplaintRaised,
+    ComplaintSettled,
     FollowUpCreated,
     FollowUpRecorded,
     FollowUpUnreachable,
@@ -149,6 +151,9 @@ class Complaint:
     raised_at: float
     raised_by: str
     drill: bool
+    resolution: str | None = None  # what the supervisor did about it; None while it is open
+    settled_at: float | None = None
+    settled_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -166,6 +171,7 @@ class FollowUpBook:
         on(FollowUpRecorded, self.recorded)
         on(FollowUpUnreachable, self.unreachable)
         on(ComplaintRaised, self.complaint)
+        on(ComplaintSettled, self.settled)
 
     def created(self, entry: Entry, p: FollowUpCreated) -> None:
         self.follow_ups[p.follow_up_id] = FollowUp(
@@ -193,6 +199,10 @@ class FollowUpBook:
             p.complaint_id, p.follow_up_id, p.elder_id, p.text, entry.ts, entry.actor, entry.drill
         )
         self.follow_ups[p.follow_up_id].complaint_id = p.complaint_id
+
+    def settled(self, entry: Entry, p: ComplaintSettled) -> None:
+        complaint = self.complaints[p.complaint_id]
+        complaint.resolution, complaint.settled_at, complaint.settled_by = p.resolution, entry.ts, entry.actor
 
 
 # -- the desk (run by the engine, its lock held) ------------------------------------------------------
@@ -253,6 +263,19 @@ class FollowUpDesk:
             engine.emit(ComplaintRaised(complaint_id, follow_up_id, elder, complaint.strip()), actor=actor, drill=drill)
         if not reached and follow_up.attempts >= engine.settings.follow_up_attempts:
             engine.emit(FollowUpUnreachable(follow_up_id, elder, follow_up.attempts), actor=ACTOR, drill=drill)
+
+    def settle_complaint(self, complaint_id: str, *, resolution: str, actor: str) -> None:
+        """Rule 4: a supervisor's word on what was done about a complaint, once. Checked first."""
+        complaint = self.book.complaints.get(complaint_id)
+        if complaint is None:
+            raise NotFound(f"no complaint {complaint_id}", field="complaint_id", code="unknown_complaint")
+        if complaint.resolution is not None:
+            raise Conflict(f"{complaint_id} is settled", code="complaint_settled")
+        if not resolution.strip():
+            raise InvalidInput("settling a complaint needs what was done", field="resolution",
+                               code="resolution_required")  # fmt: skip
+        self._engine.emit(ComplaintSettled(complaint_id, complaint.elder_id, resolution.strip()), actor=actor,
+                          drill=complaint.drill)  # fmt: skip
 
 
 def check_answer(reached: bool, satisfaction: int | None, complaint: str) -> None:
@@ -316,6 +339,10 @@ def complaint_view(complaint: Complaint, follow_up: FollowUp, directory: Directo
         "raised_at": complaint.raised_at,
         "raised_by": complaint.raised_by,
         "drill": complaint.drill,
+        "open": complaint.resolution is None,
+        "resolution": complaint.resolution,
+        "settled_at": complaint.settled_at,
+        "settled_by": complaint.settled_by,
     }
 
 
@@ -358,7 +385,7 @@ def evaluations(book: FollowUpBook, visible: Callable[[str], bool], directory: D
 def entry_place(fact: object) -> tuple[str, Literal["work", "audit"]] | None:
     """Where a follow-up entry lies (its elder, whose community it is) and what it holds: a complaint is the
     supervisors' (rule 4), the rest ordinary work. None for any other entry."""
-    if isinstance(fact, ComplaintRaised):
+    if isinstance(fact, ComplaintRaised | ComplaintSettled):
         return fact.elder_id, "audit"
     if isinstance(fact, FollowUpCreated | FollowUpRecorded | FollowUpUnreachable):
         return fact.elder_id, "work"
@@ -375,6 +402,7 @@ def one(book: FollowUpBook, follow_up_id: str, visible: Callable[[str], bool]) -
 
 def complaints(book: FollowUpBook, visible: Callable[[str], bool], directory: Directory, limit: int) -> list[
         dict[str, Any]]:  # fmt: skip
-    """The complaints in reach, newest first."""
-    chosen = [c for c in reversed(book.complaints.values()) if visible(c.elder_id)][:limit]
+    """The complaints in reach: the open ones first, newest first within each."""
+    newest = [c for c in reversed(book.complaints.values()) if visible(c.elder_id)]
+    chosen = sorted(newest, key=lambda c: c.resolution is not None)[:limit]  # stable: newest first kept
     return [complaint_view(c, book.follow_ups[c.follow_up_id], directory) for c in chosen]

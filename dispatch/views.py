@@ -65,7 +65,16 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import InvalidInput, NotFound
-from dispatch.followups import FollowUpBook, StateFilter, end_of_day, entry_place, evaluations, follow_up_view, select
+from dispatch.followups import (
+    FollowUpBook,
+    StateFilter,
+    complaint_view,
+    end_of_day,
+    entry_place,
+    evaluations,
+    follow_up_view,
+    select,
+)
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
 from dispatch.journal import Entry
@@ -680,8 +689,15 @@ class Views:
         return end_of_day(day, self._clock.now(), self._settings.timezone)
 
     def complaints(self, reach: Reach, *, limit: int = 200) -> list[dict[str, Any]]:
-        """Complaints heard on follow-ups, newest first: the supervisors' tasks in their reach."""
+        """Complaints heard on follow-ups, open ones first, newest first: the supervisors' tasks in their reach."""
         return complaint_list(self._follow_ups, self._elder_seen(reach, "audit"), self._directory, limit)
+
+    def complaint(self, complaint_id: str, reach: Reach) -> dict[str, Any]:
+        """One complaint in reach; otherwise as if it did not exist."""
+        complaint = self._follow_ups.complaints.get(complaint_id)
+        if complaint is None or not self._elder_seen(reach, "audit")(complaint.elder_id):
+            raise NotFound(f"no complaint {complaint_id}", field="complaint_id", code="unknown_complaint")
+        return complaint_view(complaint, self._follow_ups.follow_ups[complaint.follow_up_id], self._directory)
 
     def evaluations(self, reach: Reach) -> list[dict[str, Any]]:
         """Each responder's mean satisfaction from the follow-ups of their work in reach, and its count."""

@@ -355,6 +355,34 @@ function recordFollowUp(f) {
 
 // -- the supervisors' part ----------------------------------------------------------------------------------
 
+/** A supervisor's word on what was done about a complaint (POST /api/complaints/{id}/settle), once. */
+function settleComplaint(c) {
+  const dialog = $("complaint-dialog");
+  $("complaint-form").reset();
+  $("complaint-error").textContent = "";
+  $("complaint-what").textContent = t("complaint.what", { name: c.elder_name || c.elder_id, text: c.text });
+  $("complaint-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const resolution = $("complaint-resolution").value.trim();
+    if (!resolution) {
+      $("complaint-error").textContent = t("error.resolution_required");
+      return;
+    }
+    $("complaint-submit").disabled = true;
+    try {
+      await session.api("POST", `/api/complaints/${encodeURIComponent(c.complaint_id)}/settle`, { resolution });
+      dialog.close();
+      refresh();
+    } catch (error) {
+      $("complaint-error").textContent = errorText(error);
+    } finally {
+      $("complaint-submit").disabled = false;
+    }
+  };
+  $("complaint-back").onclick = () => dialog.close();
+  dialog.showModal();
+}
+
 function renderSupervision() {
   const allowed = supervisor();
   $("complaints-panel").hidden = !allowed;
@@ -370,9 +398,15 @@ function renderSupervision() {
   el("p", { className: "complaint-text" }, c.text),
   el("div", { className: "order-facts muted" },
     el("span", {}, t(`followup.kind_${c.kind}`, { id: c.subject_id, item: "" })),
-    c.responder_names.length ? el("span", {}, t("complaint.caregivers", { names: c.responder_names.join(t("list.and")) })) : null))));
+    c.responder_names.length ? el("span", {}, t("complaint.caregivers", { names: c.responder_names.join(t("list.and")) })) : null),
+  c.open
+    ? el("div", { className: "order-actions" },
+      el("button", { type: "button", className: "complaint-settle", onclick: () => settleComplaint(c) }, t("complaint.settle")))
+    : el("p", { className: "complaint-resolution muted" },
+      t("complaint.settled", { when: fmtDateTime(c.settled_at), text: c.resolution })))));
+  const open = desk.complaints.filter((c) => c.open).length;
   $("complaints-empty").hidden = desk.complaints.length > 0;
-  $("complaints-count").textContent = desk.complaints.length ? `(${desk.complaints.length})` : "";
+  $("complaints-count").textContent = desk.complaints.length ? t("complaint.count", { open, n: desk.complaints.length }) : "";
   $("evaluations-body").replaceChildren(...desk.evaluations.map((e) => el("tr", { dataset: { responderId: e.responder_id } },
     el("td", {}, e.name),
     el("td", {}, e.mean.toFixed(2)),

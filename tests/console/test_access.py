@@ -201,6 +201,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/follow-ups"): Rule(STAFF, "list", query="state=all"),
     ("POST", "/api/follow-ups/{follow_up_id}"): Rule(STAFF, "follow_up", body=lambda _: {"reached": False}),
     ("GET", "/api/complaints"): Rule(SUPERVISORS, "list"),
+    ("POST", "/api/complaints/{complaint_id}/settle"): Rule(
+        SUPERVISORS, "complaint_task", body=lambda _: {"resolution": "已向老人道歉，调整了送餐时间"}
+    ),
     ("GET", "/api/evaluations"): Rule(SUPERVISORS, why="figures per caregiver from the follow-ups in reach"),
     # care calls (console.carecalls): staff call elders living alone, empty nest or aged, and settle the visits
     ("GET", "/api/care-calls"): Rule(STAFF, "list"),
@@ -313,7 +316,7 @@ class City:
             assert response.status_code == 201, response.text
             order_id: str = response.json()["order_id"]
             return order_id
-        if subject in ("follow_up", "complaint"):  # an elder's incident closed, then (a complaint) answered
+        if subject in ("follow_up", "complaint", "complaint_task"):  # an incident closed, then answered with one
             body = {"elder_id": "ea" if a else "eb", "alarm_type": "fall"}
             response = self.client.post("/api/incidents", json=body, headers=auth(admin))
             assert response.status_code == 201, response.text
@@ -323,10 +326,13 @@ class City:
                 assert done.status_code == 200, done.text
             listed = self.client.get("/api/follow-ups?limit=5000", headers=auth(admin)).json()["follow_ups"]
             follow_up_id: str = next(f["follow_up_id"] for f in listed if f["subject_id"] == incident_id)
-            if subject == "complaint":
+            if subject in ("complaint", "complaint_task"):
                 answer = {"reached": True, "satisfaction": 1, "complaint": "probe"}
                 answered = self.client.post(f"/api/follow-ups/{follow_up_id}", json=answer, headers=auth(admin))
                 assert answered.status_code == 200, answered.text
+            if subject == "complaint_task":
+                complaint_id: str = answered.json()["complaint_id"]
+                return complaint_id
             return follow_up_id
         if subject == "care_visit":  # a drill's three unanswered care calls (the real list keeps the elder)
             return self._care_visit("ea" if a else "eb", admin)

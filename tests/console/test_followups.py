@@ -113,3 +113,16 @@ def test_complaints_are_the_supervisors_and_scoped(client: TestClient) -> None:
     assert _record(client, op_b, fb, reached=False).status_code == 409
     assert client.get("/api/evaluations", headers=auth(sup_a)).json() == {"evaluations": []}
     assert client.get("/api/evaluations", headers=auth(operator)).status_code == 403
+    # the supervisor of street A settles street A's complaint, once; street B's is not theirs to see
+    every = client.get("/api/complaints", headers=auth(admin)).json()["complaints"]
+    other = next(c["complaint_id"] for c in every if c["elder_id"] == "eb")
+    settle = {"resolution": "已致歉"}
+    assert client.post(f"/api/complaints/{other}/settle", json=settle, headers=auth(sup_a)).status_code == 404
+    path = f"/api/complaints/{mine['complaint_id']}/settle"
+    assert client.post(path, json=settle, headers=auth(operator)).status_code == 403
+    done = client.post(path, json=settle, headers=auth(sup_a))
+    assert done.status_code == 200 and (done.json()["open"], done.json()["resolution"]) == (False, "已致歉")
+    again = client.post(path, json=settle, headers=auth(sup_a))
+    assert (again.status_code, again.json()["code"]) == (409, "complaint_settled")
+    listed = client.get("/api/complaints", headers=auth(admin)).json()["complaints"]
+    assert [c["open"] for c in listed] == [True, False]  # the open one first

@@ -296,6 +296,26 @@ def test_a_supervisor_reads_the_desk_in_both_languages_and_prints_a_months_state
     expect(card).to_have_attribute("data-state", "cancelled")
     assert deployment.get(f"/api/service-orders/{unwanted}")["reason"] == "老人家属已自行安排"
 
+    # a complaint heard on a follow-up is the supervisor's task: settled once, saying what was done
+    opened = deployment.post("/api/incidents", {"elder_id": spare["elder_id"], "alarm_type": "fall"})["incident_id"]
+    for step, body in (("resolve", {"outcome": "平安"}), ("close", {})):
+        deployment.post(f"/api/incidents/{opened}/{step}", body)
+    listed = deployment.get("/api/follow-ups?state=open&limit=5000")["follow_ups"]
+    heard = next(f["follow_up_id"] for f in listed if f["subject_id"] == opened)
+    answer = {"reached": True, "satisfaction": 2, "complaint": "护理员来得太晚了"}
+    complaint_id = deployment.post(f"/api/follow-ups/{heard}", answer)["complaint_id"]
+    item = page.locator(f'#complaints li[data-complaint-id="{complaint_id}"]')
+    expect(item).to_contain_text("护理员来得太晚了")  # the stream brought it
+    item.locator("button.complaint-settle").click()
+    page.click("#complaint-submit")
+    expect(page.locator("#complaint-error")).to_have_text(ZH["error.resolution_required"])
+    page.fill("#complaint-resolution", "已向老人致歉，调整了排班")
+    page.click("#complaint-submit")
+    expect(item).to_contain_text("已向老人致歉，调整了排班")
+    expect(item.locator("button.complaint-settle")).to_have_count(0)
+    settled = next(c for c in deployment.get("/api/complaints")["complaints"] if c["complaint_id"] == complaint_id)
+    assert (settled["open"], settled["settled_by"]) == (False, f"supervisor:{SUPERVISOR[0]}")
+
     page.click("#statements-link")
     expect(page.locator("#statements-view")).to_be_visible()
     page.select_option("#statement-month", month)

@@ -151,6 +151,36 @@ async def test_a_complaint_is_a_supervisors_task(core: Core, clock: ManualClock)
     assert core.views.evaluations(ALL) == [{"responder_id": "c_near", "name": "护理员c_near", "mean": 2.0, "count": 1}]
 
 
+async def test_a_supervisor_settles_a_complaint_once(core: Core, clock: ManualClock) -> None:
+    await _delivered(core, clock)
+    fid = core.views.follow_ups(ALL)[0]["follow_up_id"]
+    await core.engine.record_follow_up(fid, reached=True, satisfaction=2, complaint="饭菜是凉的", actor="operator:o")
+    (complaint,) = core.views.complaints(ALL)
+    cid = complaint["complaint_id"]
+    assert complaint["open"] and complaint["resolution"] is None
+    head = core.journal.head_seq
+    for resolution, error, code in (("  ", InvalidInput, "resolution_required"), ("x", NotFound, "unknown_complaint")):
+        with pytest.raises(error) as refused:
+            await core.engine.settle_complaint(cid if code != "unknown_complaint" else "CP-0", resolution=resolution,
+                                               actor="supervisor:s")  # fmt: skip
+        assert refused.value.code == code
+    assert core.journal.head_seq == head
+    await core.engine.settle_complaint(cid, resolution="换了送餐路线，已向老人道歉", actor="supervisor:s")
+    settled = core.views.complaint(cid, ALL)
+    assert (settled["open"], settled["resolution"], settled["settled_by"]) == (False, "换了送餐路线，已向老人道歉",
+                                                                               "supervisor:s")  # fmt: skip
+    with pytest.raises(Conflict) as again:
+        await core.engine.settle_complaint(cid, resolution="再次", actor="supervisor:s")
+    assert again.value.code == "complaint_settled"
+    entries = await core.journal.read(0, 10_000)
+    done = next(e for e in entries if e.kind == "follow_up.complaint_settled")
+    assert core.views.entry_scope(done).content == "audit"
+    replayed = Projection(position_stale_s=core.settings.position_stale_s)
+    for entry in entries:
+        replayed.apply(entry)
+    assert replayed.follow_ups.complaints[cid].resolution == "换了送餐路线，已向老人道歉"
+
+
 async def test_bad_answers_are_refused_and_write_nothing(core: Core) -> None:
     await _closed_incident(core)
     fid = core.views.follow_ups(ALL)[0]["follow_up_id"]

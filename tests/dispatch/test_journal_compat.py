@@ -81,6 +81,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "service.delivered", "service.confirmed", "service.cancelled", "service.no_show",
         "vouchers.allotted", "vouchers.charged",
         "follow_up.created", "follow_up.recorded", "follow_up.unreachable", "follow_up.complaint",
+        "follow_up.complaint_settled",
         "care_call.made", "care_call.visit_proposed", "care_call.visit_settled",
         "plan.created", "plan.ended", "plan.visit_missed", "plan.task_closed",
         "duty.started", "duty.logged", "duty.handed_over", "duty.taken_over",

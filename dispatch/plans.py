@@ -23,8 +23,9 @@ Rules
        whose start time has passed is not generated after the fact.
     4. A planned order still requested, scheduled or assigned (nobody checked in) ``plan_grace_minutes`` after
        its window ended is a missed visit: ``plan.visit_missed`` once, a task for the operators of the elder's
-       community, checked on the timer ``("plans", "missed")`` armed at the earliest such moment. A visit
-       checked in (started), delivered, cancelled or reported no-show is never missed.
+       community, checked on the order's own timer ``("plans", order_id)`` set at that moment (moved when the
+       visit is rescheduled). A visit checked in (started), delivered, cancelled or reported no-show is never
+       missed; a missed visit rescheduled is watched again at its new window.
     5. Lifecycles as tables: a plan is active, then ended (:data:`PLAN_TRANSITIONS`); a task is open, then
        settled with an outcome and a note (:data:`TASK_TRANSITIONS`). Settling records what the operator decided;
        moving the order itself (reschedule, cancel) is the order's own action.
@@ -62,7 +63,6 @@ log = logging.getLogger("anxin.plans")
 
 ACTOR = "system:plans"
 HORIZON = ("plans", "horizon")
-MISSED = ("plans", "missed")
 #: a planned order in one of these states has had nobody at the door yet (rule 4)
 NOT_STARTED = frozenset({OrderState.REQUESTED, OrderState.SCHEDULED, OrderState.ASSIGNED})
 OUTCOMES: tuple[str, ...] = get_args(PlanTaskOutcome)
@@ -247,9 +247,12 @@ class PlanBook:
         self.orders_of.setdefault(plan_id, []).append(order_id)
         self.waiting.add(order_id)
 
-    def order_moved(self, order_id: str, state: OrderState) -> None:
+    def order_moved(self, order_id: str, state: OrderState, event: OrderEvent) -> None:
         if state not in NOT_STARTED:
             self.waiting.discard(order_id)
+        elif event is OrderEvent.RESCHEDULE and order_id in self.missed:  # rule 4: a new window, watched again
+            del self.missed[order_id]
+            self.waiting.add(order_id)
 
 
 # -- the desk (run by the engine, its lock held) ------------------------------------------------------
@@ -274,32 +277,33 @@ class PlanDesk:
         when the first is due (at once for those that fell due while the server was down)."""
         if self.book.plans:
             self._engine.state.timers.set(HORIZON, now)
-        self.arm(now)
+        orders = self._engine.state.service_orders
+        for order_id in self.book.waiting:
+            self._watch(orders[order_id], now)
 
     def fire(self, what: str, now: float) -> None:
         """One of the plans' timers is due."""
         if what == "horizon":
+            self._next_day(now)  # first: a failing order below must not stop the days to come
             for plan in list(self.book.plans.values()):
                 self._generate(plan, now)
-            self._next_day(now)
         else:
-            self._raise_missed(now)
-        self.arm(now)
+            self._check_visit(what, now)
 
     def _next_day(self, now: float) -> None:
         """The horizon moves on at the next local midnight."""
         tomorrow = local_day(now, self._tz) + timedelta(days=1)
         self._engine.state.timers.set(HORIZON, datetime.combine(tomorrow, time(0), ZoneInfo(self._tz)).timestamp())
 
-    def arm(self, now: float) -> None:
-        """Set the missed-visit check at the earliest moment a waiting order would be missed (rule 4)."""
-        orders = self._engine.state.service_orders
-        grace = self._engine.settings.plan_grace_minutes * 60
-        due = [orders[o].end + grace for o in self.book.waiting if orders[o].state in NOT_STARTED]
-        if due:
-            self._engine.state.timers.set(MISSED, max(min(due), now))
+    def _watch(self, order: ServiceOrder, now: float) -> None:
+        """Rule 4: a waiting planned order is checked when its window and the grace have passed (at once when
+        that moment went by while the server was down); any other has no timer."""
+        key = ("plans", order.order_id)
+        if order.order_id in self.book.waiting and order.state in NOT_STARTED:
+            grace = self._engine.settings.plan_grace_minutes * 60
+            self._engine.state.timers.set(key, max(order.end + grace, now))
         else:
-            self._engine.state.timers.cancel(MISSED)
+            self._engine.state.timers.cancel(key)
 
     def create(
         self,
@@ -347,7 +351,6 @@ class PlanDesk:
         self._generate(self.book.plans[plan_id], now)
         if HORIZON not in engine.state.timers:  # the first plan: the horizon starts moving
             self._next_day(now)
-        self.arm(now)
         return plan_id
 
     def end(self, plan_id: str, *, last_day: str | None, reason: str, actor: str) -> None:
@@ -367,7 +370,6 @@ class PlanDesk:
             order = orders[order_id]
             if order.plan_day is not None and order.plan_day > last.isoformat() and order.state in NOT_STARTED:
                 engine.move_order(order, OrderEvent.CANCEL, actor=actor, reason=f"plan {plan_id} ended")
-        self.arm(now)
 
     def settle(self, task_id: str, *, outcome: str, note: str, actor: str) -> None:
         """Rule 5: the operator's word on a missed visit, once."""
@@ -382,7 +384,7 @@ class PlanDesk:
     def order_moved(self, order: ServiceOrder) -> None:
         """A planned order moved (rescheduled, started, ...): its missed-visit moment may have moved too."""
         if order.plan_id is not None:
-            self.arm(self._engine.clock.now())
+            self._watch(order, self._engine.clock.now())
 
     # -- rule 3 and rule 4 --
 
@@ -415,19 +417,24 @@ class PlanDesk:
         except (NotFound, Conflict) as exc:  # rule 2: left scheduled for the operators
             log.warning("plans: %s of %s stays unassigned: %s", order_id, plan.plan_id, exc)
 
-    def _raise_missed(self, now: float) -> None:
+    def _check_visit(self, order_id: str, now: float) -> None:
+        """An order's timer: still nobody checked in after the window and the grace -- a missed visit, once."""
         engine = self._engine
-        orders = engine.state.service_orders
+        order = engine.state.service_orders.get(order_id)
+        if order is None or order_id not in self.book.waiting or order_id in self.book.missed:
+            return
         grace = engine.settings.plan_grace_minutes * 60
-        due = sorted((orders[o] for o in self.book.waiting), key=lambda o: (o.end, o.order_id))
-        for order in due:
-            if order.state in NOT_STARTED and now >= order.end + grace and order.order_id not in self.book.missed:
-                assert order.plan_id is not None
-                missed = PlanVisitMissed(
-                    f"PT-{engine.journal.head_seq + 1}", order.plan_id, order.order_id, order.elder_id,
-                    order.responder_id, order.start, order.end,
-                )  # fmt: skip
-                engine.emit(missed, actor=ACTOR)
+        if order.state not in NOT_STARTED:
+            return
+        if now < order.end + grace:  # rescheduled later meanwhile: its timer was moved
+            self._watch(order, now)
+            return
+        assert order.plan_id is not None
+        missed = PlanVisitMissed(
+            f"PT-{engine.journal.head_seq + 1}", order.plan_id, order.order_id, order.elder_id, order.responder_id,
+            order.start, order.end,
+        )  # fmt: skip
+        engine.emit(missed, actor=ACTOR)
 
 
 # -- views --------------------------------------------------------------------------------------------

@@ -745,7 +745,7 @@ class Projection:
             order.state, order.state_since = state, entry.ts
         order.updated_at = entry.ts
         if order.plan_id is not None:
-            self.plans.order_moved(order_id, state)
+            self.plans.order_moved(order_id, state, event)
         return order
 
     def _service_scheduled(self, entry: Entry, p: ServiceScheduled) -> None:

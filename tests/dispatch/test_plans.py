@@ -16,7 +16,6 @@ from dispatch.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from dispatch.machines import OrderState
 from dispatch.plans import (
     HORIZON,
-    MISSED,
     PLAN_TRANSITIONS,
     TASK_TRANSITIONS,
     PlanEvent,
@@ -130,7 +129,7 @@ async def test_a_restart_generates_no_duplicate_and_catches_up(tmp_path: Path) -
     clock = ManualClock(at(date(2026, 6, 14), 12))
     core = await open_core(settings, clock)
     timers = engine_of(core).state.timers
-    assert HORIZON not in timers and MISSED not in timers  # no plan: nothing to wake for
+    assert HORIZON not in timers and len(timers) == 0  # no plan: nothing to wake for
     plan_id = await core.engine.create_plan("e1", "meal_delivery", "c1", (1, 2, 3, 4, 5, 6, 7), "09:00",
                                             actor="operator:o")  # fmt: skip
     assert timers.deadline(HORIZON) == at(date(2026, 6, 15), 0)  # the next local midnight
@@ -152,12 +151,33 @@ async def test_a_restart_generates_no_duplicate_and_catches_up(tmp_path: Path) -
         await core.close()
 
 
+async def test_a_missed_visit_rescheduled_is_watched_again(core: Core, clock: ManualClock) -> None:
+    engine = engine_of(core)
+    clock.set(at(date(2026, 6, 14), 12))
+    plan_id = await core.engine.create_plan("e1", "meal_delivery", "c_near", (1,), "09:00", actor="operator:o")
+    monday = planned(engine, plan_id)[0]
+    await run_until(engine, clock, monday.end + 31 * MINUTE)
+    (first,) = engine.state.plans.tasks.values()
+    await core.engine.settle_plan_task(first.task_id, outcome="rescheduled", actor="operator:o", note="改到下午")
+    later = at(date(2026, 6, 15), 17)
+    await core.engine.order_action(monday.order_id, "reschedule", actor="operator:o", start=later, end=later + 1800,
+                                   reason="老人上午不在家")  # fmt: skip
+    await core.engine.order_action(monday.order_id, "assign", actor="operator:o", responder_id="c_near")
+    await run_until(engine, clock, later + 1800 + 29 * MINUTE)
+    assert len(engine.state.plans.tasks) == 1  # the new window and its grace are not over
+    await run_until(engine, clock, later + 1800 + 31 * MINUTE)
+    second = [t for t in engine.state.plans.tasks.values() if t.task_id != first.task_id]
+    assert [(t.order_id, t.start) for t in second] == [(monday.order_id, later)]  # nobody came at 17:00 either
+    await run_until(engine, clock, at(date(2026, 6, 16), 12))
+    assert len(engine.state.plans.tasks) == 2  # once per window
+
+
 async def test_a_missed_visit_raises_one_task_and_a_checked_in_one_none(core: Core, clock: ManualClock) -> None:
     engine = engine_of(core)
     clock.set(at(date(2026, 6, 14), 12))
     plan_id = await core.engine.create_plan("e1", "meal_delivery", "c_near", (1, 2), "09:00", actor="operator:o")
     monday, tuesday = planned(engine, plan_id)
-    assert engine.state.timers.deadline(MISSED) == monday.end + 30 * MINUTE
+    assert engine.state.timers.deadline(("plans", monday.order_id)) == monday.end + 30 * MINUTE
     await run_until(engine, clock, monday.end + 29 * MINUTE)
     assert engine.state.plans.tasks == {}  # within the grace: not missed yet
     await run_until(engine, clock, monday.end + 31 * MINUTE)
@@ -167,7 +187,7 @@ async def test_a_missed_visit_raises_one_task_and_a_checked_in_one_none(core: Co
     clock.set(at(date(2026, 6, 16), 9, 5))  # Tuesday: the caregiver checks in
     await core.engine.order_action(tuesday.order_id, "start", actor="caregiver:c_near", caregiver="c_near")
     await run_until(engine, clock, at(date(2026, 6, 17), 12))
-    engine.state.timers.set(MISSED, clock.now())  # checked again: still one task
+    engine.state.timers.set(("plans", monday.order_id), clock.now())  # checked again: still one task
     await engine.tick()
     assert list(engine.state.plans.tasks) == [task.task_id]
     views = core.views.plan_tasks(ALL)

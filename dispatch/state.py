@@ -344,6 +344,9 @@ class Projection:
         self._on(DeviceUnknown, self._device_unknown)
         #: the service desk's orders, in the order they were made
         self.service_orders: dict[str, ServiceOrder] = {}
+        #: the orders in each state, in the order they came to it (an ordered set): the desk and the phones ask by
+        #: state, and must not walk years of delivered orders to find today's few started ones
+        self.orders_in: dict[OrderState, dict[str, None]] = {state: {} for state in OrderState}
         self._on(ServiceOrdered, self._service_ordered)
         self._on(ServiceScheduled, self._service_scheduled)
         self._on(ServiceRescheduled, self._service_rescheduled)
@@ -714,6 +717,7 @@ class Projection:
     # -- service orders ---------------------------------------------------------------------------
 
     def _service_ordered(self, entry: Entry, p: ServiceOrdered) -> None:
+        self.orders_in[OrderState.REQUESTED][p.order_id] = None
         self.service_orders[p.order_id] = ServiceOrder(
             order_id=p.order_id,
             elder_id=p.elder_id,
@@ -742,6 +746,8 @@ class Projection:
         order = self.service_orders[order_id]
         state = order_next(order.state, event)
         if state is not order.state:
+            del self.orders_in[order.state][order_id]
+            self.orders_in[state][order_id] = None
             order.state, order.state_since = state, entry.ts
         order.updated_at = entry.ts
         if order.plan_id is not None:

@@ -11,7 +11,7 @@ urgency, distance, community); after accepting, the address, phone and key notes
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -78,7 +78,7 @@ from dispatch.followups import (
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
 from dispatch.journal import Entry
-from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, incident_allows
+from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, OrderState, incident_allows
 from dispatch.plans import (
     PlanBook,
     TaskFilter,
@@ -579,15 +579,22 @@ class Views:
         limit: int = 200,
         responder: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Service orders in reach, newest first, of one elder and in one state when asked; a caregiver
-        (``responder``) gets the orders assigned to them."""
+        """Service orders in reach, newest first (in one state: the latest to reach it first), of one elder and
+        in one state when asked; a caregiver (``responder``) gets the orders assigned to them."""
         chosen: list[ServiceOrder] = []
-        for order in reversed(self._state.service_orders.values()):
+        orders = self._state.service_orders
+        if state is not None:  # only the orders in that state (an index), not the whole history
+            try:
+                ids = self._state.orders_in[OrderState(state)]
+            except ValueError:
+                return []
+            candidates: Iterable[ServiceOrder] = (orders[o] for o in reversed(ids))
+        else:
+            candidates = reversed(orders.values())
+        for order in candidates:
             if len(chosen) >= limit:
                 break
             if elder is not None and order.elder_id != elder:
-                continue
-            if state is not None and order.state.value != state:
                 continue
             if self._order_visible(order, reach, responder):
                 chosen.append(order)

@@ -346,6 +346,8 @@ async def test_a_replay_gives_the_same_orders(core: Core, clock: ManualClock) ->
     async for entry in core.journal.replay():
         replayed.apply(entry)
     assert replayed.service_orders == before
+    assert replayed.orders_in == engine_of(core).state.orders_in  # the index by state folds the same
+    assert {o for ids in replayed.orders_in.values() for o in ids} == set(before)
     assert [o.state for o in replayed.service_orders.values()] == [
         OrderState.DELIVERED, OrderState.ASSIGNED, OrderState.CANCELLED
     ]  # fmt: skip

@@ -1166,8 +1166,13 @@ class Engine:
         """:meth:`order_service` with the lock held (a 五定 plan orders this way: ``plan`` is its id and the
         planned local day). Returns the order's id."""
         elder = self.elder(elder_id)
-        if call_id is not None and call_id not in self.state.calls:
-            raise NotFound(f"no call {call_id}", field="call_id")
+        if call_id is not None:
+            if call_id not in self.state.calls:
+                raise NotFound(f"no call {call_id}", field="call_id")
+            if drill and not self._call_drill(call_id):  # a drill's order never rides on a real call
+                raise Conflict(f"call {call_id} is real, the order a drill's", code="order_drill_mismatch",
+                               params={"call": call_id})  # fmt: skip
+            drill = self._call_drill(call_id)  # an order taken on a drill's call is the drill's, whatever was said
         order_id = f"SO-{self.journal.head_seq + 1}"
         mode = mode_for(elder.entitlement)
         plan_id, plan_day = plan if plan is not None else (None, None)

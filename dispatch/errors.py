@@ -93,6 +93,7 @@ CODES = frozenset(
         "call_already_classified",
         "call_not_answered",
         "drill_mismatch",
+        "order_drill_mismatch",
         "no_callback_due",
         "incident_closed",
         "cannot_retype",

@@ -17,7 +17,7 @@ from dispatch.scopes import ALL, Reach
 from dispatch.services import DEFAULT_CATALOGUE, catalogue, load_catalogue, parse_catalogue
 from dispatch.settings import Settings
 from dispatch.state import Projection
-from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder
+from tests.conftest import elder, engine_of, hotline, on_duty, raise_alarm, responder
 
 HOUR = 3600.0
 ITEM = """
@@ -175,6 +175,19 @@ async def test_the_price_is_fixed_from_the_entitlement_at_ordering_in_fen(core: 
     await core.engine.put_elder(elder("e_paid", entitlement="free"), actor="admin:a")
     paid = [o for o in engine_of(core).state.service_orders.values() if o.elder_id == "e_paid"]
     assert [(o.mode, o.price_fen) for o in paid] == [("paid", 8800)]
+
+
+async def test_an_order_taken_on_a_drills_call_is_the_drills(core: Core) -> None:
+    now = core.clock.now()
+    for call_id, drill in (("drill-call", True), ("real-call", False)):
+        await hotline(core, "ringing", call_id=call_id, caller="13800000001", line="12349", actor="pbx", drill=drill)
+    taken = await core.engine.order_service("e1", "meal_delivery", now, now + HOUR, actor="operator:o",
+                                            source="call", call_id="drill-call")  # fmt: skip
+    assert engine_of(core).state.service_orders[taken].drill  # whatever the dialog said
+    with pytest.raises(Conflict) as refused:
+        await core.engine.order_service("e1", "meal_delivery", now, now + HOUR, actor="operator:o", source="call",
+                                        call_id="real-call", drill=True)  # fmt: skip
+    assert refused.value.code == "order_drill_mismatch"
 
 
 async def test_a_refused_order_writes_nothing(core: Core) -> None:

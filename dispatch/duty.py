@@ -214,14 +214,16 @@ def summarise(state: Projection, inside: Inside, since: float, until: float, log
         closed += incident.closed_at is not None and since <= incident.closed_at <= until
     calls = sum(1 for c in state.calls.values() if not c.drill and since <= c.started_at <= until and inside.call(c))
     open_incidents.sort(key=lambda i: (i.priority, i.opened_at))
-    orders = sorted(
-        (o for o in state.service_orders.values() if o.state in OPEN_ORDER_STATES and inside.elder(o.elder_id)),
+    orders = sorted(  # the open ones through the projection's index by state; a drill's work is not handed over
+        (o for st in OPEN_ORDER_STATES for oid in state.orders_in[st]
+         if not (o := state.service_orders[oid]).drill and inside.elder(o.elder_id)),
         key=lambda o: o.start,
-    )
+    )  # fmt: skip
     due = sorted(
-        (f for f in state.follow_ups.follow_ups.values() if f.open and f.due <= until and inside.elder(f.elder_id)),
+        (f for f in state.follow_ups.follow_ups.values()
+         if f.open and not f.drill and f.due <= until and inside.elder(f.elder_id)),
         key=lambda f: f.due,
-    )
+    )  # fmt: skip
     return DutySummary(
         since, until,
         len(open_incidents), tuple(_incident_line(i) for i in open_incidents[:LIST_MAX]),

@@ -674,6 +674,9 @@ class Engine:
             profile = self.directory.responders.get(responder_id)
             if profile is None:
                 raise NotFound(f"no responder {responder_id}", field="responder_id")
+            if profile.provider != CENTRE:  # rule 4: a contracted organisation's staff are not emergency responders
+                raise Conflict(f"{responder_id} works for {profile.provider}", code="responder_contracted",
+                               params={"responder": profile.name})  # fmt: skip
             if profile.kind == "clinic":
                 raise InvalidInput(
                     "a clinic is proposed to the operator, not offered a job",

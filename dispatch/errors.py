@@ -101,6 +101,7 @@ CODES = frozenset(
         "responder_off_duty",
         "responder_lacks_skill",
         "responder_other_provider",
+        "responder_contracted",
         "follow_up_done",
         "complaint_settled",
         "care_visit_open",

@@ -552,9 +552,11 @@ class Views:
         return order
 
     def _order_visible(self, order: ServiceOrder, reach: Reach, responder: str | None) -> bool:
-        """In reach; or, for a caregiver (``responder``: who they are), assigned to them."""
+        """In reach; or, for a caregiver (``responder``: who they are), assigned to them and still to do, or done
+        within :data:`CAREGIVER_KEEPS_S` (a door code or a phone number is theirs while the visit is)."""
         if responder is not None:
-            return order.responder_id == responder
+            recent = order.open or self._clock.now() - order.updated_at < CAREGIVER_KEEPS_S
+            return order.responder_id == responder and recent
         return reach.everywhere or reach.sees(self.order_placed(order))
 
     def service_order(self, order_id: str, reach: Reach, *, responder: str | None = None) -> dict[str, Any]:
@@ -914,6 +916,10 @@ def service_item_view(item: ServiceItem) -> dict[str, Any]:
         "unit_zh": unit_zh,
         "unit_en": unit_en,
     }
+
+
+#: how long a caregiver still reads an order assigned to them once it is done (delivered, cancelled, no-show)
+CAREGIVER_KEEPS_S = 12 * 3600.0
 
 
 def service_order_view(order: ServiceOrder, directory: Directory) -> dict[str, Any]:

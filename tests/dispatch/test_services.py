@@ -302,6 +302,26 @@ async def test_a_contracted_providers_staff_is_never_offered_an_alarm(core: Core
     await on_duty(core, "k_staff")  # on duty for their company's visits, next door to the elder
     incident, _ = await raise_alarm(core, "sos", actor="operator:o", source="api", elder_id="e1")
     assert incident.needs_manual and not [a for a in engine_of(core).state.assignments.values()]
+    with pytest.raises(Conflict) as refused:  # nor by an operator's hand
+        await core.engine.dispatch(incident.incident_id, "k_staff", actor="operator:o")
+    assert refused.value.code == "responder_contracted"
+
+
+async def test_a_caregiver_reads_their_done_orders_for_half_a_day(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_near")
+    now = clock.now()
+    order_id = await core.engine.order_service("e1", "meal_delivery", now, now + HOUR, actor="operator:o")
+    await core.engine.order_action(order_id, "schedule", actor="operator:o", start=now, end=now + HOUR)
+    await core.engine.order_action(order_id, "assign", actor="operator:o", responder_id="c_near")
+    for action in ("start", "deliver"):
+        await core.engine.order_action(order_id, action, actor="caregiver:c_near", caregiver="c_near")
+    mine = Reach((), frozenset())
+    assert [o["order_id"] for o in core.views.service_orders(mine, responder="c_near")] == [order_id]
+    clock.advance(13 * HOUR)  # the door code and the phone number were theirs while the visit was
+    assert core.views.service_orders(mine, responder="c_near") == []
+    with pytest.raises(NotFound):
+        core.views.service_order(order_id, mine, responder="c_near")
+    assert [o["order_id"] for o in core.views.service_orders(ALL)] == [order_id]  # staff still read it
 
 
 async def test_a_caregiver_acts_only_on_their_own_order(core: Core) -> None:

@@ -1147,7 +1147,7 @@ class Engine:
         item = catalogue(self.settings.service_catalogue).get(item_id)
         if item is None:
             raise NotFound(f"no service {item_id} in the catalogue", field="item_id", code="unknown_service_item")
-        _window(start, end)
+        _window(start, end, self.clock.now())
         async with self._txn():
             return self.ordered(elder_id, item, start, end, actor=actor, source=source, place=place, call_id=call_id,
                                 drill=drill)  # fmt: skip
@@ -1215,7 +1215,7 @@ class Engine:
             if start is None or end is None:
                 raise InvalidInput("scheduling needs a window", field="start" if start is None else "end",
                                    code="service_window")  # fmt: skip
-            _window(start, end)
+            _window(start, end, self.clock.now())
         if event is OrderEvent.CANCEL and _blank(reason):
             raise InvalidInput("cancelling needs a reason", field="reason", code="reason_required")
         async with self._txn():
@@ -1223,6 +1223,10 @@ class Engine:
             if caregiver is not None and order.responder_id != caregiver:
                 raise NotFound(f"no service order {order_id} for {caregiver}", field="order_id",
                                code="unknown_service_order")  # fmt: skip
+            early = self.clock.now() < order.start - CHECK_IN_EARLY_S
+            if caregiver is not None and event is OrderEvent.START and early:
+                raise Conflict(f"{order_id} opens at {order.start}", code="service_too_early",
+                               params={"start": order.start})  # fmt: skip
             self.move_order(order, event, actor=actor, responder_id=responder_id, start=start, end=end, lat=lat,
                             lon=lon, note=note, reason=reason)  # fmt: skip
 
@@ -1435,6 +1439,10 @@ class Engine:
         return responder_id
 
 
+#: the longest window a visit may be asked for (a day's work; "10:00 to 09:00" is a slip, not a 23-hour visit)
+WINDOW_MAX_S = 12 * 3600.0
+#: how early a caregiver may check in before the window opens (on the way, the elder happy to see them early)
+CHECK_IN_EARLY_S = 2 * 3600.0
 #: a service visit whose window opens more than this far ahead may be assigned to a caregiver off duty now (they
 #: will be on duty by then: tomorrow's bath is given to Ms Wang tonight); a sooner one needs someone on duty
 ASSIGN_AHEAD_S = 3600.0
@@ -1480,9 +1488,14 @@ def _pair(lat: float | None, lon: float | None) -> None:
         raise InvalidInput("give both lat and lon, or neither", field=field, code="lat_lon_pair")
 
 
-def _window(start: float, end: float) -> None:
+def _window(start: float, end: float, now: float) -> None:
+    """A visit's window: it ends after it starts, lasts at most :data:`WINDOW_MAX_S`, and is not over yet."""
     if not end > start:
         raise InvalidInput("the window must end after it starts", field="end", code="service_window")
+    if end - start > WINDOW_MAX_S:
+        raise InvalidInput("a visit's window is at most 12 hours", field="end", code="service_window_long")
+    if end <= now:
+        raise InvalidInput("the window is over already", field="end", code="service_window_past")
 
 
 def _blank(text: str) -> bool:

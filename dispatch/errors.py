@@ -71,6 +71,8 @@ CODES = frozenset(
         "import_refused",
         "duplicate_key",
         "service_window",
+        "service_window_long",
+        "service_window_past",
         "satisfaction_required",
         "follow_up_not_reached",
         "care_call_not_scheduled",  # dispatch.carecalls: the elder is not living alone, empty nest or aged
@@ -102,6 +104,7 @@ CODES = frozenset(
         "responder_lacks_skill",
         "responder_other_provider",
         "responder_contracted",
+        "service_too_early",
         "follow_up_done",
         "complaint_settled",
         "care_visit_open",

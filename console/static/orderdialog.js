@@ -50,7 +50,7 @@ export function windowFields(prefix) {
   };
   const fill = () => {
     const days = [];
-    for (let i = -1; i <= DAYS_AHEAD; i += 1) days.push(zoned(serverNow() + i * 86400, zone).date);
+    for (let i = 0; i <= DAYS_AHEAD; i += 1) days.push(zoned(serverNow() + i * 86400, zone).date);
     date.replaceChildren(...[...new Set(days)].map((day) => el("option", { value: day }, dayText(day))));
     const times = [];
     for (let m = 0; m < 24 * 60; m += STEP_MIN) times.push(el("option", { value: hhmm(m) }, hhmm(m)));
@@ -73,6 +73,8 @@ export function windowFields(prefix) {
       const from = epochOf(date.value, start.value, zone);
       let to = epochOf(date.value, end.value, zone);
       if (to <= from) to += 24 * 3600; // 22:00 to 00:30: the next morning
+      if (to - from > 12 * 3600) return { error: "error.service_window_long" }; // 10:00 to 09:00 is a slip
+      if (to <= serverNow()) return { error: "error.service_window_past" };
       return { start: from, end: to };
     },
   };

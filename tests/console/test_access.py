@@ -93,11 +93,11 @@ def _plan_body(elder_id: str) -> dict[str, Any]:
             "weekdays": [1, 2, 3, 4, 5, 6, 7], "at": "09:00"}  # fmt: skip
 
 
-async def _missed(engine: Engine, end: float) -> None:
-    """The plans' missed-visit check run as if the clock stood past ``end`` and its grace (the probe city runs
-    on the real clock)."""
+async def _missed(engine: Engine, order_id: str, end: float) -> None:
+    """The planned order's missed-visit check run as if the clock stood past ``end`` and its grace (the probe
+    city runs on the real clock)."""
     async with engine.changing():
-        engine.plans.fire("missed", end + engine.settings.plan_grace_minutes * 60 + 1)
+        engine.plans.fire(order_id, end + engine.settings.plan_grace_minutes * 60 + 1)
 
 
 RULES: dict[tuple[str, str], Rule] = {
@@ -345,7 +345,7 @@ class City:
                 return plan_id
             first = plan["orders"][0]
             core = self.client.app.state.core  # type: ignore[attr-defined]  # the app's state is untyped
-            self.client.portal.call(_missed, engine_of(core), first["end"])  # type: ignore[union-attr]  # entered
+            self.client.portal.call(_missed, engine_of(core), first["order_id"], first["end"])  # type: ignore[union-attr]  # entered
             listed = self.client.get("/api/plan-tasks?state=all&limit=5000", headers=auth(admin)).json()["tasks"]
             task_id: str = next(t["task_id"] for t in listed if t["order_id"] == first["order_id"])
             return task_id

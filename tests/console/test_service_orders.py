@@ -70,7 +70,12 @@ def test_an_order_from_the_console_to_confirmation(client: TestClient) -> None:
     assert [o["order_id"] for o in mine] == [oid]
     refused = _act(client, caregiver, oid, "confirm")
     assert refused.status_code == 403
-    started = _act(client, caregiver, oid, "start", {"lat": 24.511, "lon": 117.7})
+    early = _act(client, caregiver, oid, "start", {"lat": 24.511, "lon": 117.7})  # years before the visit
+    assert (early.status_code, early.json()["code"]) == (409, "service_too_early")
+    now = time.time()  # the elder asks for it today instead: rescheduled, given to her again
+    assert _act(client, operator, oid, "reschedule", {"start": now + 3700, "end": now + 7300}).status_code == 200
+    assert _act(client, operator, oid, "assign", {"responder_id": "ca"}).status_code == 200
+    started = _act(client, caregiver, oid, "start", {"lat": 24.511, "lon": 117.7})  # an hour early: fine
     assert started.status_code == 200 and started.json()["started_pos"] == [24.511, 117.7]
     delivered = _act(client, caregiver, oid, "deliver", {"note": "午餐已送到"})
     assert (delivered.json()["state"], delivered.json()["note"]) == ("delivered", "午餐已送到")
@@ -98,6 +103,12 @@ def test_bad_requests_get_their_codes(client: TestClient) -> None:
     backwards = {"elder_id": "ea", "item_id": "bathing", "start": START, "end": START - 1}
     refused = client.post("/api/service-orders", json=backwards, headers=auth(admin))
     assert (refused.status_code, refused.json()["code"]) == (422, "service_window")
+    now = time.time()
+    for window, code in (({"start": now - 7200, "end": now - 3600}, "service_window_past"),
+                         ({"start": now + 3600, "end": now + 3600 + 23 * 3600}, "service_window_long")):  # fmt: skip
+        refused = client.post("/api/service-orders", json={"elder_id": "ea", "item_id": "bathing", **window},
+                              headers=auth(admin))  # fmt: skip
+        assert (refused.status_code, refused.json()["code"]) == (422, code)
     floats = client.post("/api/service-orders", json={"elder_id": "ea", "item_id": "bathing", "start": 1.0,
                                                        "end": 2.0}, headers=auth(admin))  # fmt: skip
     assert floats.status_code == 422
@@ -158,7 +169,8 @@ def test_a_caregivers_phone_is_told_when_their_orders_change(client: TestClient)
     for who in (ca, cb):
         assert client.post("/api/me/duty", json={"on": True}, headers=auth(who)).status_code == 200
     oid = _order(client, admin, "el")["order_id"]
-    _act(client, admin, oid, "schedule", WINDOW)
+    now = time.time()  # today's visit: the caregiver may check in
+    assert _act(client, admin, oid, "schedule", {"start": now + 600, "end": now + 4200}).status_code == 200
     with (
         client.websocket_connect(f"/ws/caregiver?token={ca}") as phone_a,
         client.websocket_connect(f"/ws/caregiver?token={cb}") as phone_b,

@@ -110,6 +110,7 @@ CODES = frozenset(
         "care_visit_open",
         "care_visit_settled",
         "plan_ended",
+        "plan_duplicate",
         "plan_task_settled",
         "duty_open",  # dispatch.duty: someone is on duty for the scope already
         "duty_handover_pending",  # the last shift waits to be taken over

@@ -337,11 +337,19 @@ class PlanDesk:
             raise Conflict(f"{responder_id} lacks the skill {item.skill}", code="responder_lacks_skill",
                            params={"responder": profile.name, "skill": item.skill})  # fmt: skip
         days = check_weekdays(weekdays)
-        parse_time(at)
         first = parse_day(first_day, "first_day") if first_day else local_day(now, self._tz)
         last = parse_day(last_day, "last_day") if last_day else None
         if last is not None and last < first:
             raise InvalidInput("the last day comes before the first", field="last_day", code="plan_dates")
+        if first < local_day(now, self._tz):
+            raise InvalidInput("a plan starts today or later", field="first_day", code="plan_dates")
+        clock_time = parse_time(at)
+        twin = next((p for p in self.book.plans.values() if p.state is PlanState.ACTIVE and p.elder_id == elder_id
+                     and p.item_id == item_id and p.at == clock_time and set(p.weekdays) & set(days)),
+                    None)  # fmt: skip
+        if twin is not None:  # the same visit twice on a day: a slip (an elder who eats twice has two times)
+            raise Conflict(f"{twin.plan_id} already brings {item_id} at {at}", code="plan_duplicate",
+                           params={"plan": twin.plan_id})  # fmt: skip
         plan_id = f"PL-{engine.journal.head_seq + 1}"
         created = PlanCreated(
             plan_id, elder_id, item_id, responder_id, days, at, item.minutes, first.isoformat(),

@@ -86,11 +86,16 @@ def _responder_body(responder_id: str) -> dict[str, Any]:
     return responder(responder_id, lat, lon, community=f"{street}/社区").model_dump(mode="json")
 
 
+_PLAN_MINUTES = itertools.count()
+
+
 def _plan_body(elder_id: str) -> dict[str, Any]:
-    """A plan of a daily visit for the elder by their street's caregiver."""
+    """A plan of a daily visit for the elder by their street's caregiver, each at a minute of its own (the same
+    visit twice is refused)."""
     caregiver = "ca" if elder_id == "ea" else "cb"
+    minute = next(_PLAN_MINUTES) % (24 * 60)
     return {"elder_id": elder_id, "item_id": "meal_delivery", "responder_id": caregiver,
-            "weekdays": [1, 2, 3, 4, 5, 6, 7], "at": "09:00"}  # fmt: skip
+            "weekdays": [1, 2, 3, 4, 5, 6, 7], "at": f"{minute // 60:02d}:{minute % 60:02d}"}  # fmt: skip
 
 
 async def _missed(engine: Engine, order_id: str, end: float) -> None:

@@ -151,6 +151,20 @@ async def test_a_restart_generates_no_duplicate_and_catches_up(tmp_path: Path) -
         await core.close()
 
 
+async def test_the_same_visit_twice_and_a_plan_in_the_past_are_refused(core: Core, clock: ManualClock) -> None:
+    clock.set(at(date(2026, 6, 14), 12))
+    await core.engine.create_plan("e1", "meal_delivery", "c_near", (1, 3), "11:30", actor="operator:o")
+    head = core.journal.head_seq
+    with pytest.raises(Conflict) as twin:
+        await core.engine.create_plan("e1", "meal_delivery", "c_near", (3, 5), "11:30", actor="operator:o")
+    with pytest.raises(InvalidInput) as past:
+        await core.engine.create_plan("e1", "meal_delivery", "c_near", (2,), "11:30", actor="operator:o",
+                                      first_day="2026-06-01")  # fmt: skip
+    assert (twin.value.code, past.value.code) == ("plan_duplicate", "plan_dates")
+    assert core.journal.head_seq == head
+    await core.engine.create_plan("e1", "meal_delivery", "c_near", (3,), "17:30", actor="operator:o")  # supper
+
+
 async def test_a_missed_visit_rescheduled_is_watched_again(core: Core, clock: ManualClock) -> None:
     engine = engine_of(core)
     clock.set(at(date(2026, 6, 14), 12))

@@ -25,21 +25,27 @@ function query() {
   return `/api/statements?month=${encodeURIComponent(month)}&by=${encodeURIComponent(by)}`;
 }
 
+let asked = 0; // the latest request: an answer to an earlier choice that arrives later is dropped
+
 async function load() {
   if (!session.current || !SUPERVISOR_ROLES.has(session.current.role) || !$("statement-month").value) return;
   $("statement-error").textContent = "";
+  const mine = ++asked;
+  let got = null;
   try {
-    answer = await session.api("GET", query());
+    got = await session.api("GET", query());
   } catch (error) {
-    answer = null;
+    if (mine !== asked) return;
     if (!(error instanceof ApiError && error.status === 401)) $("statement-error").textContent = errorText(error);
   }
+  if (mine !== asked) return;
+  answer = got;
   render();
 }
 
 function keyWords(row, by) {
   if (by === "elder") return row.name ? t("statement.elder_key", { name: row.name, id: row.key }) : row.key;
-  if (by === "provider") return row.key === "centre" ? t("statement.centre") : row.key;
+  if (by === "provider") return row.key === "centre" ? t("statement.centre") : row.name || row.key;
   return row.key.split("/").join(" ");
 }
 

@@ -19,16 +19,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
 
 from dispatch.search import name_pinyin
 from simulators import city as city_generator
-from tests.conftest import require_program
 from tests.console.browser import (
     CAREGIVER_PASSWORD,
-    CHROMIUM,
     LAPTOP,
-    LAUNCH_ARGS,
     OPERATOR,
     PHONE,
     SUPERVISOR,
@@ -58,11 +55,6 @@ ZH = catalogue("zh-CN")
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    return require_program(CHROMIUM)
-
-
-@pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     out = tmp_path_factory.mktemp("city")
     return City(city_generator.generate(out, seed=11, elders=240, caregivers=40, clinics=3))
@@ -77,14 +69,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
 def taken() -> set[str]:
     """Caregivers already used by a test of this module."""
     return set()
@@ -94,14 +78,6 @@ def taken() -> set[str]:
 def elders_taken() -> set[str]:
     """Elders already used by a test of this module (city.spare_elders)."""
     return set()
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def contacts_of(elder: dict[str, str]) -> list[str]:

@@ -14,14 +14,11 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from simulators import city as city_generator
-from tests.conftest import require_program
 from tests.console.browser import (
-    CHROMIUM,
     LAPTOP,
-    LAUNCH_ARGS,
     OPERATOR,
     PHONE,
     City,
@@ -43,11 +40,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    return require_program(CHROMIUM)
-
-
-@pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     out = tmp_path_factory.mktemp("city")
     return City(city_generator.generate(out, seed=23, elders=60, caregivers=6, clinics=1))
@@ -59,22 +51,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running = Deployment(data, city.files, ANXIN_CARE_CALL_RETRY_MINUTES="60")
     yield running
     running.close()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def called(elder: dict[str, str], today: date) -> bool:

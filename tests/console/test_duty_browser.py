@@ -8,14 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from simulators import city as city_generator
-from tests.conftest import require_program
 from tests.console.browser import (
-    CHROMIUM,
     LAPTOP,
-    LAUNCH_ARGS,
     OPERATOR,
     City,
     Deployment,
@@ -40,11 +37,6 @@ DISPUTE = "未见家属回电记录"
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    return require_program(CHROMIUM)
-
-
-@pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     return City(city_generator.generate(tmp_path_factory.mktemp("city"), seed=13, elders=60, caregivers=8, clinics=1))
 
@@ -55,22 +47,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running.account(*NEXT, role="operator")
     yield running
     running.close()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def contexts() -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def fits(page: Page) -> None:

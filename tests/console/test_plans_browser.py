@@ -6,13 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from simulators import city as city_generator
-from tests.conftest import require_program
 from tests.console.browser import (
-    CHROMIUM,
-    LAUNCH_ARGS,
     OPERATOR,
     City,
     Deployment,
@@ -40,15 +37,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running = Deployment(tmp_path_factory.mktemp("server") / "data", city.files)
     yield running
     running.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = require_program(CHROMIUM)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_an_operator_makes_a_plan_and_ends_it_in_either_language(

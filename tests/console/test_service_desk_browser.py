@@ -20,14 +20,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from simulators import city as city_generator
-from tests.conftest import require_program
 from tests.console.browser import (
-    CHROMIUM,
     LAPTOP,
-    LAUNCH_ARGS,
     OPERATOR,
     PHONE,
     SUPERVISOR,
@@ -57,11 +54,6 @@ EXPIRED = re.compile(r"status of 401|WebSocket connection")
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    return require_program(CHROMIUM)
-
-
-@pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     out = tmp_path_factory.mktemp("city")
     return City(city_generator.generate(out, seed=13, elders=80, caregivers=16, clinics=1))
@@ -73,22 +65,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running = Deployment(data, city.files, server=ClockedServer)
     yield running
     running.close()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def low_cost_elder(city: City) -> dict[str, str]:

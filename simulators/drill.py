@@ -71,6 +71,8 @@ log = logging.getLogger("anxin.sim.drill")
 
 PENDING = frozenset({"received", "acknowledged", "dispatching", "assigned"})
 SETTLE_WAIT_S = 60.0  # after the stop: the longest the fleets get to finish what they hold
+ROUND_TICK_DRILL_S = 30.0  # the service round looks at the orders this often in drill time
+ROUND_TICK_FLOOR_S = 0.25  # and never more often than this on the wall clock
 INTEGRITY = ("alarms lost (acknowledged, not recorded)", "calls lost", "drill marks missing")
 
 
@@ -222,11 +224,14 @@ async def _run(
 
 
 def _service_plan(scenario: Scenario) -> services.DeskPlan:
-    """The service desk of the scenario, on the wall clock: nothing is left for people in a drill."""
+    """The service desk of the scenario, on the wall clock: nothing is left for people in a drill, and the round
+    looks at the orders every half minute of drill time (a 5-second wall tick is five minutes at 60x, longer
+    than a short drill)."""
     v, s = scenario.services, scenario.speedup
     return services.DeskPlan(
         orders_per_hour=v.orders_per_hour * s, lead_s=(v.lead.low / s, v.lead.high / s), speedup=s,
         reached=v.reached, leave_orders=0.0, leave_follow_ups=0.0, drill=True,
+        tick_s=min(services.TICK_S, max(ROUND_TICK_FLOOR_S, ROUND_TICK_DRILL_S / s)),
     )  # fmt: skip
 
 

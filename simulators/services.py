@@ -122,6 +122,7 @@ class DeskPlan:
     care_reached: float = 0.8  # of care calls, the elder answers
     leave_care_calls: float = 0.3  # of the elders on today's list, left for people
     drill: bool = False
+    tick_s: float = TICK_S  # how often the round looks at the orders (a fast drill looks more often)
 
 
 def item_for(words: str) -> str | None:
@@ -392,7 +393,7 @@ async def service_desk(
         known = [item for item, _ in ORDER_MIX if item in desk.minutes]
         weights = [w for item, w in ORDER_MIX if item in desk.minutes]
         elders = list(desk.elders.values())
-        tasks = [asyncio.create_task(_loop(desk.round, TICK_S, stop)),
+        tasks = [asyncio.create_task(_loop(desk.round, plan.tick_s, stop)),
                  asyncio.create_task(_loop(desk.follow_ups, FOLLOW_UP_TICK_S, stop))]  # fmt: skip
         if plan.care_calls:
             tasks.append(asyncio.create_task(_loop(desk.care_call, CARE_CALL_TICK_S, stop)))

@@ -25,6 +25,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -32,11 +34,15 @@ from pydantic import ValidationError
 from anxin.server import console_url, make_server
 from dispatch.anchor import Anchor, RecordReport, key_file, verify_record
 from dispatch.clock import SystemClock
+from dispatch.cluster import Lease
 from dispatch.core import DataLock, open_registry
 from dispatch.entries import RegistryImported
 from dispatch.errors import AnxinError, ChainBroken, ConfigError
 from dispatch.importer import ImportReport, import_files
 from dispatch.journal import SqliteJournal, read_only, verify_chain
+from dispatch.pgjournal import PgJournal
+from dispatch.pgjournal import read_only as pg_read_only
+from dispatch.pgstore import PgRegistry
 from dispatch.services import catalogue
 from dispatch.settings import Settings
 from gateway.registry import protocols
@@ -83,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (ANXIN_HOST, default 127.0.0.1)")
     serve.add_argument("--http-port", type=int, help="HTTP port (ANXIN_HTTP_PORT, default 8000)")
+    _cluster_options(serve)
     _device_ports(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -91,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--elders", type=Path)
     imp.add_argument("--devices", type=Path)
     imp.add_argument("--responders", type=Path)
+    _cluster_options(imp)
     imp.set_defaults(func=cmd_import)
 
     verify = sub.add_parser(
@@ -106,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the hash chain alone (exit 0 if it holds, whether or not a key and checkpoints are there)",
     )
+    verify.add_argument("--journal", dest="journal_url", metavar="postgresql://USER@HOST:PORT/DB",
+                        help="check a cluster's shared service record (the chain; ANXIN_JOURNAL_URL)")  # fmt: skip
     verify.set_defaults(func=cmd_verify)
 
     demo = sub.add_parser("demo", help="seed a demo city and run the server with simulated traffic")
@@ -160,6 +170,14 @@ def _device_ports(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", metavar="redis://HOST:PORT/0",
+                        help="run as a node of a cluster on this Redis (ANXIN_CLUSTER; docs/cluster.md)")  # fmt: skip
+    parser.add_argument("--journal", dest="journal_url", metavar="postgresql://USER@HOST:PORT/DB",
+                        help="the cluster's shared service record (ANXIN_JOURNAL_URL)")  # fmt: skip
+    parser.add_argument("--node", help="this node's name in the cluster (ANXIN_NODE; default host:http-port)")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="data folder (ANXIN_DATA)")
     parser.add_argument("--config", type=Path, help="TOML settings file (ANXIN_CONFIG)")
@@ -169,7 +187,7 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     Settings.device_options = frozenset(spec.option for spec in protocols().values())
     given = {
         name: getattr(args, name)
-        for name in ("data", "config", "host", "http_port")
+        for name in ("data", "config", "host", "http_port", "cluster", "journal_url", "node")
         if getattr(args, name, None) is not None
     }
     ports = {
@@ -332,7 +350,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
-    """Import CSV files into the data folder (the server must not be running: the folder is locked)."""
+    """Import CSV files into the data folder (the server must not be running: the folder is locked), or into a
+    cluster's shared registry when no node leads it (the import leads for the one entry it writes)."""
+    if settings.journal_url is not None:
+        return await import_shared(settings, **files)
     lock = DataLock(settings.data)
     lock.acquire()
     try:
@@ -367,15 +388,73 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
         lock.release()
 
 
+async def import_shared(settings: Settings, **files: Path | None) -> ImportReport:
+    if settings.cluster is None or settings.journal_url is None:
+        raise ConfigError("importing into a cluster needs --cluster (its Redis) and --journal (its PostgreSQL)")
+    clock = SystemClock()
+    redis = aioredis.Redis.from_url(settings.cluster, decode_responses=True)
+    lease = Lease(redis, f"import:{os.getpid()}", 30.0)
+    pool = None
+    try:
+        if not await lease.take():
+            raise ConfigError(
+                f"the cluster is running ({await lease.holder()} leads): stop its nodes to import, or use the API"
+            )
+        pool = await asyncpg.create_pool(settings.journal_url, min_size=1, max_size=2)
+        registry = PgRegistry(pool)
+        await registry.create_schema()
+        providers = catalogue(settings.service_catalogue).providers
+        report = await import_files(registry, protocols=protocols(), providers=providers, **files)
+        counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
+        if any(c.changed for c in counts.values()):
+            journal = PgJournal(settings.journal_url, clock, node=lease.node)
+            await journal.open()
+            try:
+                await journal.claim()
+                imported = RegistryImported(
+                    files={k: str(v) for k, v in files.items() if v is not None},
+                    counts={
+                        k: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged} for k, c in counts.items()
+                    },
+                    errors=len(report.errors),
+                )
+                entry = journal.append(imported, actor=f"admin:{os.environ.get('USER', 'cli')}")
+                await journal.durable(entry.seq)
+            finally:
+                await journal.close()
+        return report
+    finally:
+        await lease.give_up()
+        if pool is not None:
+            await pool.close()
+        await redis.aclose()
+
+
 # -- verify -------------------------------------------------------------------------------------------
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if settings.journal_url is not None:
+        return asyncio.run(verify_shared(settings.journal_url))
     if not settings.db_path.exists():
         print(f"anxin verify: no journal in {settings.data}", file=sys.stderr)
         return 2
     return asyncio.run(run_verify(settings, chain_only=args.chain_only))
+
+
+async def verify_shared(url: str) -> int:
+    """A cluster's record: the hash chain over every entry (the checkpoints are the embedded journal's)."""
+    conn, read = await pg_read_only(url)
+    try:
+        result = await verify_chain(read)
+    except ChainBroken as exc:
+        print(f"journal BROKEN: {exc}")
+        return 1
+    finally:
+        await conn.close()
+    print(f"journal ok: {result.entries} entries, head {result.head_hash[:16]} (the shared record's chain)")
+    return 0
 
 
 async def run_verify(settings: Settings, *, chain_only: bool = False) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import resource
 import ssl
 from collections.abc import AsyncIterator
@@ -41,7 +42,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from console.app import create_app
 from dispatch.clock import Clock
-from dispatch.core import Core, open_core
+from dispatch.core import Core, open_cluster_core, open_core
 from dispatch.errors import ConfigError
 from dispatch.settings import Settings
 from gateway.registry import DevicePolicy, by_option, protocols
@@ -168,11 +169,26 @@ class Running:
     gateway: Gateway
 
 
+#: the exit status of a cluster node that stopped leading (dispatch.cluster rule 2): start it again to follow
+EXIT_LOST_LEAD = 75
+
+
+def lost_lead(why: str) -> None:
+    """A cluster node lost the lead to another node (or was fenced): stop at once, writing nothing more. What it
+    held in memory and had not committed was never acknowledged; its devices repeat to another node."""
+    log.critical("anxin: this node no longer leads (%s); exiting with status %d", why, EXIT_LOST_LEAD)
+    logging.shutdown()
+    os._exit(EXIT_LOST_LEAD)
+
+
 @asynccontextmanager
 async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
     """The whole server but its HTTP face, for as long as the context lasts."""
     wanted = listeners(settings)
-    core = await open_core(settings, clock, protocols=protocols())
+    if settings.cluster is not None or settings.journal_url is not None:
+        core = await open_cluster_core(settings, clock, protocols=protocols(), on_lost=lost_lead)
+    else:
+        core = await open_core(settings, clock, protocols=protocols())
     try:
         core.run()
         policy = DevicePolicy(settings.dc09_plain_keyed, settings.gt06_unknown_login)

@@ -17,16 +17,19 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import aiosqlite
+import asyncpg
+import redis.asyncio as aioredis
 
 from dispatch.anchor import Anchor
 from dispatch.bus import Bus, MemoryBus
 from dispatch.clock import Clock, SystemClock
+from dispatch.cluster import ClusterCommands, ClusterIntake, Node
 from dispatch.commands import Commands
 from dispatch.directory import Directory
 from dispatch.engine import Engine
@@ -34,6 +37,8 @@ from dispatch.errors import ConfigError
 from dispatch.geo import MemoryGeoIndex
 from dispatch.intake import Intake
 from dispatch.journal import Journal, SqliteJournal, connect
+from dispatch.pgjournal import PgJournal
+from dispatch.pgstore import PgRegistry
 from dispatch.registry import TRAVEL_MASK
 from dispatch.settings import Settings
 from dispatch.storage import MB, StorageWatch
@@ -93,11 +98,19 @@ class Core:
     anchor: Anchor | None = field(default=None, repr=False)
     #: the disk under the data folder (dispatch.storage); its watch runs with the timers
     storage: StorageWatch | None = field(default=None, repr=False)
+    #: cluster mode: this node of the cluster (dispatch.cluster), which starts the intake's worker and the timers
+    #: only while it leads; and what it holds open besides the journal
+    node: Node | None = field(default=None, repr=False)
+    _closing: list[Callable[[], Awaitable[object]]] = field(default_factory=list, repr=False)
 
     def run(self) -> None:
-        """Start the live parts: the intake's worker and the timer loop (tests may drive both by hand)."""
-        self.intake.start()
-        self._running.append(asyncio.create_task(self._engine.run_timers(), name="timers"))
+        """Start the live parts: the intake's worker and the timer loop (tests may drive both by hand); in a
+        cluster, the node, which starts them when it leads."""
+        if self.node is not None:
+            self.node.start()
+        else:
+            self.intake.start()
+            self._running.append(asyncio.create_task(self._engine.run_timers(), name="timers"))
         if self.storage is not None:
             self._running.append(asyncio.create_task(self.storage.run(), name="storage"))
 
@@ -107,8 +120,12 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._running.clear()
+        if self.node is not None:
+            await self.node.stop()
         await self.intake.stop()
         await self.journal.close()
+        for close in self._closing:
+            await close()
         if self.anchor is not None:
             await self.anchor.stop()  # after the journal's last commit: the final checkpoint covers it
         await self.db.close()
@@ -166,3 +183,69 @@ async def open_core(settings: Settings, clock: Clock | None = None, *, protocols
         settings, clock, journal, bus, registry, engine, intake, views, db, lock, engine, replayed, anchor=anchor,
         storage=storage,
     )  # fmt: skip
+
+
+async def open_cluster_core(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    protocols: Collection[str] = (),
+    on_lost: Callable[[str], None],
+) -> Core:
+    """One node of a cluster (docs/cluster.md): the shared journal and registry on PostgreSQL, the lease and the
+    commands on Redis, the accounts in the node's own data folder. The node follows the record from here; it
+    decides once :meth:`Core.run` has started it and it wins the lease. ``on_lost``: what to do when it stops
+    leading (the process exits: what it held in memory was never acknowledged)."""
+    if settings.cluster is None or settings.journal_url is None:
+        raise ConfigError("cluster mode needs both cluster (a redis:// address) and journal_url (postgresql://)")
+    clock = clock or SystemClock()
+    name = settings.node or f"{os.uname().nodename}:{settings.http_port}"
+    lock = DataLock(settings.data)
+    lock.acquire()
+    closing: list[Callable[[], Awaitable[object]]] = []
+    try:
+        db = await connect(settings.db_path)  # the node's accounts (docs/cluster.md, what each engine holds)
+        closing.append(db.close)
+        pool = await asyncpg.create_pool(settings.journal_url, min_size=1, max_size=4)
+        closing.append(pool.close)
+        registry = PgRegistry(pool)
+        await registry.create_schema()
+        redis = aioredis.Redis.from_url(settings.cluster, decode_responses=True, socket_timeout=5,
+                                        socket_connect_timeout=5, health_check_interval=10)  # fmt: skip
+        closing.append(redis.aclose)
+        await redis.ping()  # type: ignore[misc]  # redis-py types ping for both its clients
+        journal = PgJournal(settings.journal_url, clock, node=name)
+        directory = await Directory.load(registry)
+        engine = Engine(
+            journal=journal, directory=directory, registry=registry,
+            available=MemoryGeoIndex(partition_mask=TRAVEL_MASK), clinics=MemoryGeoIndex(), clock=clock,
+            settings=settings, protocols=protocols,
+        )  # fmt: skip
+        node = Node(
+            name, redis, journal, engine, registry, directory, lease_s=settings.lease_s,
+            hand_timeout_s=settings.hand_timeout_s, on_lost=on_lost,
+        )  # fmt: skip
+        await journal.open(node.fold)
+        closing.insert(0, journal.close)
+        replayed = await journal.catch_up()
+    except BaseException:
+        for close in reversed(closing):
+            with contextlib.suppress(Exception):
+                await close()
+        lock.release()
+        raise
+    bus = MemoryBus()
+    journal.listen(bus.publish)
+    storage = StorageWatch(
+        settings.data, journal, clock, reserve_bytes=int(settings.storage_reserve_mb * MB),
+        floor_bytes=int(settings.storage_floor_mb * MB), every_s=settings.storage_check_s,
+    )  # fmt: skip
+    intake = ClusterIntake(node, engine, journal, clock, storage=storage)
+    node.intake = intake
+    commands = ClusterCommands(node, engine)
+    core = Core(
+        settings, clock, journal, bus, registry, cast(Commands, commands), intake, engine.views, db, lock, engine,
+        replayed, storage=storage, node=node,
+    )  # fmt: skip
+    core._closing.extend(c for c in closing if c is not journal.close and c is not db.close)
+    return core

@@ -203,6 +203,16 @@ class Engine:
         async for entry in self.journal.replay():
             self._replay(entry)
             count += 1
+        await self.activate()
+        return count
+
+    async def fold(self, entry: Entry) -> None:
+        """Apply one entry another node wrote (a cluster follower's projection, dispatch.cluster)."""
+        self._replay(entry)
+
+    async def activate(self) -> None:
+        """Start deciding on the projection as it stands: the clinics' index, the available responders,
+        supervision and plans' timers, and every open incident's stalled dispatch."""
         for responder in self.directory.responders.values():
             if responder.kind == "clinic":
                 await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
@@ -213,7 +223,6 @@ class Engine:
             for incident in list(self.state.incidents.values()):
                 if incident.open and rule(incident.alarm_type).dispatch:
                     await self._dispatch_next(incident)
-        return count
 
     def _replay(self, entry: Entry) -> None:
         """Apply one stored entry; never let one bad entry keep the service from starting."""

@@ -524,6 +524,17 @@ class JournalGuard(Fact):
     missing: tuple[str, ...]
 
 
+@fact("cluster.leader")
+@dataclass(frozen=True, slots=True)
+class LeaderElected(Fact):
+    """A cluster node took the lead (dispatch.cluster): from this entry on, ``node`` decides, in ``term``;
+    ``after`` is the node that led before (empty for the first term)."""
+
+    node: str
+    term: int
+    after: str = ""
+
+
 @fact("registry.elder")
 @dataclass(frozen=True, slots=True)
 class ElderSaved(Fact):

@@ -6,7 +6,9 @@
     │   ├── IllegalTransition     a state machine was asked for a move its table does not allow
     │   └── Conflict              the request is valid but clashes with current state (already offered, ...)
     ├── JournalError              the service record cannot be written or read
-    │   └── ChainBroken           verification found an entry whose hash does not follow from the previous one
+    │   ├── ChainBroken           verification found an entry whose hash does not follow from the previous one
+    │   ├── Fenced                a newer leadership term began: this node writes no more (cluster mode)
+    │   └── NoLeader              no node leads the cluster now, or it did not answer in time (cluster mode)
     └── ConfigError               a setting or data folder is unusable
 
 "The caller was wrong" (InvalidInput and below) is kept apart from "we are broken" (JournalError): the first
@@ -31,6 +33,7 @@ CODES = frozenset(
         "illegal_transition",
         "conflict",
         "journal_unavailable",
+        "no_leader",
         "config",
         # not found, by what
         "unknown_incident",
@@ -201,6 +204,16 @@ class ChainBroken(JournalError):
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(f"journal chain broken at seq {seq}: {reason}")
         self.seq = seq
+
+
+class Fenced(JournalError):
+    """A cluster node's batch met a newer leadership term (dispatch.pgjournal, rule 2): the node must stop."""
+
+
+class NoLeader(JournalError):
+    """A cluster node handed a command to the leader and got no answer in time (dispatch.cluster)."""
+
+    code: ClassVar[str] = "no_leader"
 
 
 class ConfigError(AnxinError):

@@ -52,6 +52,18 @@ class Settings(BaseSettings):
 
     data: Path = Path("data")
     host: str = "127.0.0.1"
+
+    # cluster mode (docs/cluster.md): both set, or neither for the embedded default
+    #: the Redis that carries commands to the leader and holds its lease (``redis://host:port/0``)
+    cluster: str | None = None
+    #: the PostgreSQL that holds the shared service record and registry (``postgresql://user@host:port/db``)
+    journal_url: str | None = None
+    #: this node's name in the cluster (default: host name and HTTP port)
+    node: str | None = None
+    #: a leader that has not renewed its lease for this long has lost it; another node takes over
+    lease_s: float = Field(3.0, ge=0.5, le=60)
+    #: a command handed to the leader that is not answered within this long is refused (no ACK, HTTP 503)
+    hand_timeout_s: float = Field(10.0, gt=0, le=120)
     http_port: int = Field(8000, ge=0, le=65535)
     timezone: str = "Asia/Shanghai"
     #: the number a caregiver's phone calls to reach the centre (12349 is the elderly hotline in many cities)

@@ -1,0 +1,542 @@
+"""Cluster mode: several nodes, one service record, one decider at a time (docs/cluster.md).
+
+What it owns
+    The parts that make a node of a cluster out of the core: the leader's :class:`Lease` in Redis, the
+    :class:`Hand` that gives a follower's commands to the leader over Redis Streams and brings the answers back,
+    the :class:`Executor` that applies them on the leader, and :class:`Node`, which follows the shared journal
+    (:mod:`dispatch.pgjournal`) until it wins the lease and then decides. :class:`ClusterIntake` and
+    :class:`ClusterCommands` are what the gateway and the console hold: they run a command here when this node
+    leads and hand it over when it does not, so every node is an edge for devices, pages and phones.
+
+Rules
+    1. One decider. Only the node holding the lease runs the engine's timers, its intake worker and the
+       executor; it takes the lease with ``SET NX PX`` and keeps it by renewing it every third of ``lease_s``. The
+       journal's term (dispatch.pgjournal rule 2) is what keeps an old leader from writing, not the lease: a node
+       that wins the lease claims a new term before it decides anything.
+    2. A node that loses the lease to another node, or whose batch is fenced, stops (``on_lost``): what it had
+       in memory and not committed was never acknowledged, and a fresh start follows the record again.
+    3. Commands go to the leader in two streams, ``urgent`` (alarms a person must see to) and ``routine``, read
+       in one call with the urgent stream first, so an SOS does not queue behind a storm of heartbeats; the
+       leader's intake orders them again by rank. A command carries an id: the leader keeps each answer for an
+       hour and answers a repeated id from it, and a new leader claims the commands its predecessor read and did
+       not acknowledge (``XAUTOCLAIM``), so a command is applied once even across a take-over (a device alarm is
+       also recognised as a repeat by the engine itself).
+    4. An answer is given to the caller only when this node's own copy of the record has reached the entries
+       the command wrote: a page that reads right after its command sees what it did.
+    5. A follower folds every entry into its projection as it reads it, so a take-over replays nothing: the new
+       leader reads the entries committed since its last read, arms the timers (a deadline passed during the
+       gap fires at once) and decides.
+
+Never
+    Never decide on a follower, never run a command twice on purpose, never answer before the record has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+from redis.exceptions import RedisError, ResponseError
+
+from dispatch.clock import Clock
+from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Classification, Opened
+from dispatch.devices import DeviceReport
+from dispatch.directory import Directory
+from dispatch.engine import Engine
+from dispatch.entries import DeviceSaved, ElderSaved, LeaderElected, RegistryImported, ResponderSaved
+from dispatch.errors import AnxinError, Fenced, IllegalTransition, JournalError, NoLeader
+from dispatch.intake import URGENT, Intake, _device_rank
+from dispatch.journal import Entry
+from dispatch.pgjournal import PgJournal
+from dispatch.registry import Device, Elder, Responder
+from dispatch.store import RegistryStore
+from dispatch.triage import URGENT_TYPES
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "anxin:"
+LEASE_KEY: Final = PREFIX + "leader"
+STREAMS: Final = {"urgent": PREFIX + "commands:urgent", "routine": PREFIX + "commands:routine"}
+GROUP: Final = "leader"
+ANSWERS_KEPT_S: Final = 3600
+STREAM_MAX: Final = 200_000  # commands kept per stream (approximate trimming)
+REPLIES_MAX: Final = 20_000
+READ_COUNT: Final = 512
+CLAIM_IDLE_MS: Final = 3000  # a command read by a leader and not acknowledged for this long is taken over
+IN_FLIGHT: Final = 4096  # commands the leader applies at once
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# -- the wire: commands and answers as JSON, typed values tagged with their class ---------------------------
+
+_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (AlarmRequest, CallEvent, CallOutcome, Classification, Opened, DeviceReport, Elder, Device, Responder)
+}
+
+
+def _errors() -> dict[str, type[AnxinError]]:
+    found: dict[str, type[AnxinError]] = {}
+    todo: list[type[AnxinError]] = [AnxinError]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def pack(value: Any) -> Any:
+    """``value`` as plain JSON data; dataclasses and records of :data:`_TYPES` are tagged with their class."""
+    if isinstance(value, BaseModel):
+        return {"__t": type(value).__name__, "v": value.model_dump(mode="json")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: pack(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"__t": type(value).__name__, "v": fields}
+    if isinstance(value, list | tuple):
+        return [pack(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): pack(item) for key, item in value.items()}
+    return value
+
+
+def unpack(value: Any) -> Any:
+    if isinstance(value, list):
+        return [unpack(item) for item in value]
+    if isinstance(value, dict):
+        if "__t" in value:
+            cls = _TYPES.get(value["__t"])
+            if cls is None:
+                raise JournalError(f"a command carried an unknown type {value['__t']!r}")
+            if issubclass(cls, BaseModel):
+                return cls.model_validate(value["v"])
+            return cls(**{key: unpack(item) for key, item in value["v"].items()})
+        return {key: unpack(item) for key, item in value.items()}
+    return value
+
+
+def pack_error(exc: AnxinError) -> dict[str, Any]:
+    return {"class": type(exc).__name__, "message": str(exc), "code": exc.code, "params": pack(exc.params),
+            "field": getattr(exc, "field", None)}  # fmt: skip
+
+
+def unpack_error(body: dict[str, Any]) -> AnxinError:
+    """The refusal the leader raised, raised again here with its class, code, field and params."""
+    cls = _errors().get(str(body.get("class")), JournalError)
+    params = unpack(body.get("params") or {})
+    if cls is IllegalTransition:
+        return IllegalTransition(str(params.get("machine")), str(params.get("state")), str(params.get("event")))
+    error = cls.__new__(cls)
+    Exception.__init__(error, str(body.get("message", "")))
+    error.code = str(body.get("code") or cls.code)  # type: ignore[misc]
+    error.params = params
+    if "field" in body:
+        error.field = body["field"]  # type: ignore[attr-defined]
+    return error
+
+
+# -- the lease ---------------------------------------------------------------------------------------------
+
+
+class Lease:
+    """The leader's lease: a Redis key holding the node's name, expiring ``lease_s`` after the last renewal."""
+
+    def __init__(self, redis: aioredis.Redis, node: str, lease_s: float) -> None:
+        self._redis = redis
+        self.node = node
+        self.lease_ms = int(lease_s * 1000)
+        self._renew = redis.register_script(_RENEW)
+
+    async def take(self) -> bool:
+        return bool(await self._redis.set(LEASE_KEY, self.node, nx=True, px=self.lease_ms))
+
+    async def renew(self) -> bool:
+        return bool(await self._renew(keys=[LEASE_KEY], args=[self.node, self.lease_ms]))
+
+    async def holder(self) -> str | None:
+        value = await self._redis.get(LEASE_KEY)
+        return None if value is None else str(value)
+
+    async def give_up(self) -> None:
+        with contextlib.suppress(RedisError):
+            if await self.holder() == self.node:
+                await self._redis.delete(LEASE_KEY)
+
+
+# -- the follower's hand -----------------------------------------------------------------------------------
+
+
+class Hand:
+    """Gives commands to the leader and waits for their answers (rules 3 and 4)."""
+
+    def __init__(self, redis: aioredis.Redis, node: str, journal: PgJournal, timeout_s: float) -> None:
+        self._redis = redis
+        self.node = node
+        self._journal = journal
+        self._timeout_s = timeout_s
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.replies = PREFIX + "replies:" + node
+        self.counters: dict[str, int] = {"handed": 0, "answered": 0, "timed_out": 0}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._read_answers(), name="cluster-answers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def give(self, urgent: bool, kind: str, body: Any) -> Any:
+        """Run ``kind`` on the leader with ``body``; its result once this node's record has what it wrote."""
+        command_id = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[command_id] = future
+        fields = {"id": command_id, "node": self.node, "kind": kind, "body": json.dumps(pack(body))}
+        try:
+            stream = STREAMS["urgent" if urgent else "routine"]
+            await self._redis.xadd(stream, fields, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
+            self.counters["handed"] += 1
+            answer = await asyncio.wait_for(future, self._timeout_s)
+        except TimeoutError:
+            self.counters["timed_out"] += 1
+            raise NoLeader(f"no leader answered within {self._timeout_s:g} s") from None
+        except RedisError as exc:
+            raise NoLeader(f"the cluster's Redis is unreachable: {exc}") from exc
+        finally:
+            self._waiting.pop(command_id, None)
+        if "error" in answer:
+            raise unpack_error(answer["error"])
+        await asyncio.wait_for(self._journal.durable(int(answer["seq"])), self._timeout_s)
+        self.counters["answered"] += 1
+        return unpack(answer["result"])
+
+    async def _read_answers(self) -> None:
+        last = "$"
+        while True:
+            try:
+                found = await self._redis.xread({self.replies: last}, count=1000, block=1000)
+            except RedisError as exc:
+                log.warning("cluster: reading answers failed (%s); again in a second", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for _stream, messages in found or ():
+                for message_id, fields in messages:
+                    last = message_id
+                    future = self._waiting.get(fields.get("id", ""))
+                    if future is not None and not future.done():
+                        future.set_result(json.loads(fields["answer"]))
+
+
+# -- the leader's executor ---------------------------------------------------------------------------------
+
+
+class Executor:
+    """Applies the commands followers hand over, through the leader's own intake and engine (rule 3)."""
+
+    def __init__(self, redis: aioredis.Redis, node: str, intake: Intake, engine: Engine, journal: PgJournal) -> None:
+        self._redis = redis
+        self.node = node
+        self._intake = intake
+        self._engine = engine
+        self._journal = journal
+        self._room = asyncio.Semaphore(IN_FLIGHT)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.applied = 0
+
+    async def run(self) -> None:
+        for stream in STREAMS.values():
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+                await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        claimed_at = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - claimed_at > CLAIM_IDLE_MS / 3000:
+                    claimed_at = loop.time()
+                    await self._claim(0 if claimed_at == 0 else CLAIM_IDLE_MS)
+                found = await self._redis.xreadgroup(
+                    GROUP, self.node, {STREAMS["urgent"]: ">", STREAMS["routine"]: ">"}, count=READ_COUNT, block=500
+                )
+            except RedisError as exc:
+                log.warning("cluster: reading commands failed (%s); again in a second", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for stream, messages in found or ():
+                for message_id, fields in messages:
+                    await self._room.acquire()
+                    task = asyncio.create_task(self._apply(stream, message_id, fields))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+
+    async def _claim(self, idle_ms: int) -> None:
+        """Take over what a leader before us read and did not acknowledge (rule 3)."""
+        for stream in STREAMS.values():
+            start = "0-0"
+            while True:
+                start, messages, *_ = await self._redis.xautoclaim(
+                    stream, GROUP, self.node, min_idle_time=idle_ms, start_id=start, count=READ_COUNT
+                )
+                for message_id, fields in messages:
+                    if fields:  # a message trimmed away meanwhile comes back empty
+                        await self._room.acquire()
+                        task = asyncio.create_task(self._apply(stream, message_id, fields))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._done)
+                if start in ("0-0", b"0-0"):
+                    break
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._room.release()
+
+    async def _apply(self, stream: str, message_id: str, fields: dict[str, str]) -> None:
+        command_id, kind = fields.get("id", ""), fields.get("kind", "")
+        kept = PREFIX + "answer:" + command_id
+        try:
+            answer = await self._redis.get(kept)
+            if answer is None:
+                answer = json.dumps(await self._answer(kind, unpack(json.loads(fields.get("body", "null")))))
+                await self._redis.set(kept, answer, ex=ANSWERS_KEPT_S)
+            replies = PREFIX + "replies:" + fields.get("node", "")
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(replies, {"id": command_id, "answer": answer}, maxlen=REPLIES_MAX, approximate=True)
+                pipe.expire(replies, ANSWERS_KEPT_S)
+                pipe.xack(stream, GROUP, message_id)
+                await pipe.execute()
+            self.applied += 1
+        except RedisError as exc:  # the answer is lost; the follower's caller times out and repeats
+            log.warning("cluster: answering command %s failed: %s", command_id, exc)
+        except Fenced:
+            pass  # this node stops (rule 2); the next leader claims the command
+
+    async def _answer(self, kind: str, body: Any) -> dict[str, Any]:
+        try:
+            result = await self._run(kind, body)
+        except Fenced:
+            raise
+        except AnxinError as exc:
+            return {"error": pack_error(exc)}
+        except Exception:
+            log.exception("cluster: command %s failed", kind)
+            return {"error": pack_error(JournalError("the leader failed to apply the command"))}
+        return {"result": pack(result), "seq": self._journal.durable_seq}
+
+    async def _run(self, kind: str, body: Any) -> Any:
+        if kind == "devices":
+            await self._intake.devices(body)
+            return None
+        if kind == "alarm":
+            return await self._intake.alarm(body)
+        if kind == "call":
+            return await self._intake.call(body)
+        if kind == "command":
+            method = ClusterCommands.method(self._engine, body["name"])
+            result = await method(*body["args"], **body["kwargs"])
+            return result
+        raise JournalError(f"unknown command kind {kind!r}")
+
+
+# -- what the gateway and the console hold -------------------------------------------------------------------
+
+
+class ClusterIntake(Intake):
+    """The intake of a cluster node: its own when the node leads, else the leader's through the hand."""
+
+    def __init__(self, node: Node, engine: Engine, journal: PgJournal, clock: Clock, **options: Any) -> None:
+        super().__init__(engine, journal, clock, **options)
+        self._node = node
+
+    def checkin(self, reports: Sequence[DeviceReport], now: float) -> bool:
+        # a follower's quick path would keep the device's last-seen time where the leader's supervision cannot
+        # see it: every check-in goes to the leader
+        return self._node.leading and super().checkin(reports, now)
+
+    async def devices(self, reports: Sequence[DeviceReport]) -> None:
+        if self._node.leading:
+            await super().devices(reports)
+        elif reports:
+            await self._node.hand.give(_device_rank(reports) == URGENT, "devices", list(reports))
+
+    async def alarm(self, request: AlarmRequest) -> Opened:
+        if self._node.leading:
+            return await super().alarm(request)
+        opened: Opened = await self._node.hand.give(request.alarm_type in URGENT_TYPES, "alarm", request)
+        return opened
+
+    async def call(self, event: CallEvent) -> CallOutcome:
+        if self._node.leading:
+            return await super().call(event)
+        outcome: CallOutcome = await self._node.hand.give(event.alarm_type in URGENT_TYPES, "call", event)
+        return outcome
+
+
+class ClusterCommands:
+    """People's commands (:class:`~dispatch.commands.Commands`): the engine's own when this node leads, else the
+    leader's through the hand. Only the protocol's methods are reachable, here and on the leader."""
+
+    def __init__(self, node: Node, engine: Engine) -> None:
+        self._node = node
+        self._engine = engine
+
+    @staticmethod
+    def method(engine: Engine, name: str) -> Callable[..., Awaitable[Any]]:
+        from dispatch.commands import Commands  # the protocol's members are the allowed names
+
+        if name.startswith("_") or not hasattr(Commands, name):
+            raise JournalError(f"{name} is not a command")
+        found: Callable[..., Awaitable[Any]] = getattr(engine, name)
+        return found
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        local = self.method(self._engine, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self._node.leading:
+                return await local(*args, **kwargs)
+            return await self._node.hand.give(False, "command", {"name": name, "args": args, "kwargs": kwargs})
+
+        return call
+
+
+# -- the node ------------------------------------------------------------------------------------------------
+
+
+class Node:
+    """One node of the cluster: follows the record, takes the lead when the lease is free (rules 1, 2, 5)."""
+
+    def __init__(
+        self,
+        name: str,
+        redis: aioredis.Redis,
+        journal: PgJournal,
+        engine: Engine,
+        registry: RegistryStore,
+        directory: Directory,
+        *,
+        lease_s: float,
+        hand_timeout_s: float,
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self.name = name
+        self.redis = redis
+        self.journal = journal
+        self.engine = engine
+        self.registry = registry
+        self.directory = directory
+        self.lease = Lease(redis, name, lease_s)
+        self.hand = Hand(redis, name, journal, hand_timeout_s)
+        self.intake: ClusterIntake | None = None
+        self._on_lost = on_lost
+        self._lease_s = lease_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self._leader_tasks: list[asyncio.Task[None]] = []
+        self.leading = False
+        self.live = False  # past the catch-up at start: registry entries are read back as they come
+        self.term = 0
+        journal.on_fenced(lambda fenced: self._lost(str(fenced)))
+
+    async def fold(self, entry: Entry) -> None:
+        """A follower's projection: the engine's fold, and the registry records an entry says changed."""
+        await self.engine.fold(entry)
+        if not self.live:
+            return
+        fact = entry.fact
+        if isinstance(fact, ElderSaved) and fact.changed:
+            elder = await self.registry.get_elder(fact.elder_id)
+            if elder is not None:
+                self.directory.put_elder(elder)
+        elif isinstance(fact, DeviceSaved) and fact.changed:
+            device = await self.registry.get_device(fact.device_id)
+            if device is not None:
+                self.directory.put_device(device)
+        elif isinstance(fact, ResponderSaved) and fact.changed:
+            responder = await self.registry.get_responder(fact.responder_id)
+            if responder is not None:
+                self.directory.put_responder(responder)
+        elif isinstance(fact, RegistryImported):
+            for responder in await self.registry.responders():
+                self.directory.put_responder(responder)
+            for elder in await self.registry.elders():
+                self.directory.put_elder(elder)
+            for device in await self.registry.devices():
+                self.directory.put_device(device)
+
+    def start(self) -> None:
+        self.live = True
+        self.journal.follow()
+        self.hand.start()
+        self._tasks.append(asyncio.create_task(self._keep_lease(), name="cluster-lease"))
+
+    async def stop(self) -> None:
+        for task in [*self._leader_tasks, *self._tasks]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._leader_tasks.clear()
+        self._tasks.clear()
+        await self.hand.stop()
+        if self.leading:
+            await self.lease.give_up()
+        if self.intake is not None:
+            await self.intake.stop()
+
+    async def _keep_lease(self) -> None:
+        every = self._lease_s / 3
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            try:
+                if self.leading:
+                    if await self.lease.renew():
+                        renewed = loop.time()
+                    elif await self.lease.take():  # Redis lost the key (a restart): still ours to keep
+                        renewed = loop.time()
+                        log.warning("cluster: %s took its lease again after Redis lost it", self.name)
+                    else:
+                        self._lost(f"the lease is held by {await self.lease.holder()}")
+                        return
+                elif await self.lease.take():
+                    renewed = loop.time()
+                    await self._lead()
+            except RedisError as exc:
+                if self.leading and loop.time() - renewed > self._lease_s:
+                    # another node may take the lease once Redis is back; the term fences us out if it does
+                    log.error("cluster: %s cannot renew its lease (%s); leading on until fenced", self.name, exc)
+                else:
+                    log.warning("cluster: Redis unreachable (%s)", exc)
+            await asyncio.sleep(every)
+
+    async def _lead(self) -> None:
+        before, _ = await self.journal.leader()
+        self.term = await self.journal.claim()
+        self.leading = True
+        entry = self.journal.append(LeaderElected(self.name, self.term, before), actor=f"system:{self.name}")
+        await self.engine.fold(entry)
+        await self.engine.activate()
+        assert self.intake is not None
+        self.intake.start()
+        self._leader_tasks.append(asyncio.create_task(self.engine.run_timers(), name="timers"))
+        executor = Executor(self.redis, self.name, self.intake, self.engine, self.journal)
+        self._leader_tasks.append(asyncio.create_task(executor.run(), name="cluster-executor"))
+        await self.journal.durable(entry.seq)
+        log.warning("cluster: %s leads (term %d, after %s)", self.name, self.term, before or "nobody")
+
+    def _lost(self, why: str) -> None:
+        self.leading = False
+        log.critical("cluster: %s stops: %s", self.name, why)
+        self._on_lost(why)

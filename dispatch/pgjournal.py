@@ -1,0 +1,474 @@
+"""The shared journal of a cluster: the same service record on PostgreSQL, written by one node at a time.
+
+What it owns
+    :class:`PgJournal`, the :class:`~dispatch.journal.Journal` of cluster mode (docs/cluster.md). Every node opens
+    one. A *follower* never writes: it tails the table (``LISTEN`` for the leader's notice, a poll as a safety
+    net), hands each new entry to its fold (the node's projection) and then to its listeners (the bus), so its
+    consoles see what the leader committed. The *leader* writes as :class:`~dispatch.journal.SqliteJournal`
+    does: entries are chained in memory at ``append`` and one writer task inserts each batch in one transaction.
+
+Rules
+    1. Same entries, same chain. The columns, the hash (:func:`~dispatch.journal.entry_hash`) and the typed bodies
+       are the embedded journal's; ``term`` is added, outside the hash: the leadership term that wrote the row.
+    2. Fencing. The ``leadership`` row holds the current term. A leader's every batch first reads it ``FOR
+       SHARE`` in the batch's own transaction and inserts only when it is still its own term; a new leader takes
+       the term with an ``UPDATE`` (which waits for, or after terminating the old writer's session, aborts, any
+       batch in flight). So once :meth:`PgJournal.claim` has returned, no row of an older term can be committed:
+       a paused old leader that wakes up finds the term taken (:class:`~dispatch.errors.Fenced`), writes nothing,
+       and its node stops. The sequence's primary key and the previous hash would refuse a stale row anyway.
+    3. Durable means committed, as in the embedded journal: ``durable(seq)`` on the leader returns after the
+       commit; on a follower, after the entry was read back from the table (so after the leader's commit).
+    4. Append only: a trigger refuses UPDATE, DELETE and TRUNCATE on ``journal``.
+    5. The notice is a hint: a follower reads everything after its last entry whenever it is woken and at least
+       every ``POLL_S``, so a lost notice costs a poll, never an entry.
+    6. A failed commit refuses work until the same batch commits (the embedded journal's rule 6); the writer
+       reconnects between tries. Fencing is not a failure to retry: the journal stops for good.
+
+Never
+    Never write on a follower, never write a term older than the one in ``leadership``, never acknowledge before
+    the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from dispatch.clock import Clock
+from dispatch.entries import Fact, decode, encode
+from dispatch.errors import Fenced, JournalError
+from dispatch.journal import GENESIS, Entry, Listener, VerifyResult, entry_hash, link_broken, verify_chain
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "anxin_journal"
+POLL_S = 0.5  # a follower reads the table at least this often (rule 5)
+RETRY_S = 1.0
+READ_BATCH = 2000
+#: a lock key of our own for the one-time schema creation when several nodes start together
+SCHEMA_LOCK = 0x616E78696E  # "anxin"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq         BIGINT PRIMARY KEY,
+    ts          DOUBLE PRECISION NOT NULL,
+    kind        TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    incident_id TEXT,
+    drill       BOOLEAN NOT NULL,
+    payload     TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    version     INTEGER NOT NULL DEFAULT 1,
+    term        BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_incident ON journal(incident_id) WHERE incident_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS leadership (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    term  BIGINT NOT NULL,
+    node  TEXT NOT NULL,
+    pid   INTEGER,
+    since DOUBLE PRECISION NOT NULL
+);
+INSERT INTO leadership (id, term, node, pid, since) VALUES (1, 0, '', NULL, 0) ON CONFLICT (id) DO NOTHING;
+CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the journal is append-only';
+END $$;
+DROP TRIGGER IF EXISTS journal_no_change ON journal;
+CREATE TRIGGER journal_no_change BEFORE UPDATE OR DELETE ON journal
+    FOR EACH ROW EXECUTE FUNCTION journal_append_only();
+DROP TRIGGER IF EXISTS journal_no_truncate ON journal;
+CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal
+    FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();
+"""
+
+_COLUMNS = "seq, ts, kind, actor, incident_id, drill, payload, prev_hash, hash, version"
+_INSERT = f"INSERT INTO journal ({_COLUMNS}, term) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+
+#: what a follower does with each entry it reads, before its listeners hear it (the node's projection)
+Fold = Callable[[Entry], Awaitable[None]]
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """One connection to the cluster's PostgreSQL (``postgresql://user@host:port/db``)."""
+    try:
+        return await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise JournalError(f"cannot reach the journal's PostgreSQL at {_safe(url)}: {exc}") from exc
+
+
+async def create_schema(conn: asyncpg.Connection) -> None:
+    """The journal's tables, trigger and leadership row; safe when several nodes start at once."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+        await conn.execute(SCHEMA)
+
+
+class PgJournal:
+    """:class:`~dispatch.journal.Journal` on PostgreSQL; see the module docstring."""
+
+    def __init__(self, url: str, clock: Clock, *, node: str, max_batch: int = 2000) -> None:
+        self.url = url
+        self.node = node
+        self._clock = clock
+        self._max_batch = max_batch
+        self._writer: asyncpg.Connection | None = None  # the leader's; a follower's claims the term with it
+        self._reader: asyncpg.Connection | None = None  # the tail's, which LISTENs
+        self._pool: asyncpg.Pool | None = None  # everyone else's reads (pages resuming, the views' history)
+        self._pending: list[Entry] = []
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._listeners: list[Listener] = []
+        self._recovered: list[Callable[[], None]] = []
+        self._fenced: list[Callable[[Fenced], None]] = []
+        self._wake = asyncio.Event()
+        self._retry = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failure: JournalError | None = None
+        self._head_seq = self._durable_seq = 0
+        self._head_hash = self._durable_hash = GENESIS
+        self._fold: Fold | None = None
+        self._read_lock = asyncio.Lock()
+        self.term = 0  # the term this node leads in; 0 while it follows
+        self.commits = 0
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def open(self, fold: Fold | None = None) -> None:
+        """Connect, create what is missing, and start following from the first entry; ``fold`` sees every entry
+        read (the catch-up is :meth:`catch_up`'s: call it before serving)."""
+        self._fold = fold
+        self._reader = await connect(self.url)
+        await create_schema(self._reader)
+        self._writer = await connect(self.url)
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        await self._reader.add_listener(CHANNEL, self._notified)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            if self.term and self._head_seq > self._durable_seq and self._failure is None:
+                with contextlib.suppress(JournalError):
+                    await self.durable(self._head_seq)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for conn in (self._writer, self._reader):
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pool.close(), 2)
+        self._writer = self._reader = self._pool = None
+
+    def follow(self) -> None:
+        """Start the tail (rule 5): every new entry is folded, then heard, then its waiters are released."""
+        self._task = asyncio.create_task(self._tail_loop(), name="journal-tail")
+
+    async def catch_up(self) -> int:
+        """Read and fold everything committed after our last entry; the number of entries read."""
+        assert self._reader is not None
+        read = 0
+        async with self._read_lock:
+            while True:
+                rows = await self._reader.fetch(
+                    f"SELECT {_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2", self._durable_seq,
+                    READ_BATCH,
+                )  # fmt: skip
+                if not rows:
+                    return read
+                for row in rows:
+                    entry = _entry(row)
+                    if entry.seq != self._durable_seq + 1 or entry.prev_hash != self._durable_hash:
+                        broken = link_broken(entry, self._durable_hash, self._durable_seq + 1)
+                        log.critical("journal: the shared record does not follow at seq %d: %s", entry.seq, broken)
+                    if self._fold is not None:
+                        await self._fold(entry)
+                    self._durable_seq, self._durable_hash = entry.seq, entry.hash
+                    self._head_seq, self._head_hash = entry.seq, entry.hash
+                    self._release(entry.seq)
+                    for listener in self._listeners:
+                        listener(entry)
+                    read += 1
+
+    async def claim(self) -> int:
+        """Take the next leadership term (rule 2) and read everything the old leader committed; then this node
+        writes. The term taken."""
+        assert self._writer is not None and self._reader is not None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        old = await self._writer.fetchrow("SELECT node, pid FROM leadership WHERE id = 1")
+        if old is not None and old["pid"] is not None:
+            # the old leader's writer, if it still exists (paused, cut off): its batch in flight is rolled back
+            # rather than waited for, and it cannot start another one in the old term
+            await self._writer.execute("SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()", old["pid"])
+        term = await self._writer.fetchval(
+            "UPDATE leadership SET term = term + 1, node = $1, pid = pg_backend_pid(), since = $2 WHERE id = 1 "
+            "RETURNING term",
+            self.node,
+            self._clock.now(),
+        )
+        await self.catch_up()
+        self.term = int(term)
+        self._task = asyncio.create_task(self._write_loop(), name="journal-writer")
+        log.warning("journal: node %s leads in term %d from seq %d", self.node, self.term, self._durable_seq)
+        return self.term
+
+    async def leader(self) -> tuple[str, int]:
+        """The node and term the record names as leading now (``("", 0)`` before the first term)."""
+        row = await self._reading().fetchrow("SELECT node, term FROM leadership WHERE id = 1")
+        return ("", 0) if row is None else (str(row["node"]), int(row["term"]))
+
+    # -- the Journal interface ----------------------------------------------------------------------
+
+    @property
+    def head_seq(self) -> int:
+        return self._head_seq
+
+    @property
+    def durable_seq(self) -> int:
+        return self._durable_seq
+
+    @property
+    def durable_head(self) -> tuple[int, str]:
+        return self._durable_seq, self._durable_hash
+
+    @property
+    def failure(self) -> JournalError | None:
+        return self._failure
+
+    @property
+    def leading(self) -> bool:
+        return self.term > 0 and self._failure is None
+
+    def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry:
+        if self._failure is not None:
+            raise self._failure
+        if not self.term:
+            raise JournalError("this node does not lead: only the leader writes the service record")
+        if not fact.KIND:
+            raise JournalError(f"{type(fact).__name__} is not a registered entry kind")
+        seq = self._head_seq + 1
+        ts = self._clock.now()
+        kind, version, payload_json = fact.KIND, fact.VERSION, encode(fact)
+        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json, version)
+        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest, fact, version)
+        self._head_seq, self._head_hash = seq, digest
+        self._pending.append(entry)
+        self._wake.set()
+        return entry
+
+    async def durable(self, seq: int) -> None:
+        if seq <= self._durable_seq:
+            return
+        if self._failure is not None:
+            raise self._failure
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(seq, []).append(future)
+        await future
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def on_recovered(self, callback: Callable[[], None]) -> None:
+        self._recovered.append(callback)
+
+    def on_fenced(self, callback: Callable[[Fenced], None]) -> None:
+        """Call ``callback`` once when a newer term refuses this node's batch (rule 2): the node must stop."""
+        self._fenced.append(callback)
+
+    def retry(self) -> None:
+        self._retry.set()
+
+    async def read(self, after: int, limit: int) -> list[Entry]:
+        """Durable entries with ``seq > after`` (as far as this node has read or written), oldest first."""
+        rows = await self._reading().fetch(
+            f"SELECT {_COLUMNS} FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+            after,
+            self._durable_seq,
+            limit,
+        )
+        return [_entry(row) for row in rows]
+
+    async def replay(self, batch: int = 5000) -> AsyncIterator[Entry]:
+        after = 0
+        while True:
+            entries = await self.read(after, batch)
+            if not entries:
+                return
+            for entry in entries:
+                yield entry
+            after = entries[-1].seq
+
+    async def verify(self) -> VerifyResult:
+        return await verify_chain(self.read)
+
+    # -- following --------------------------------------------------------------------------------
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _tail_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.error("journal: reading the shared record failed (%s); reconnecting", exc)
+                await self._reconnect_reader()
+
+    async def _reconnect_reader(self) -> None:
+        await asyncio.sleep(RETRY_S)
+        with contextlib.suppress(Exception):
+            if self._reader is not None:
+                await asyncio.wait_for(self._reader.close(), 2)
+        try:
+            self._reader = await connect(self.url)
+            await self._reader.add_listener(CHANNEL, self._notified)
+        except JournalError as exc:
+            log.error("%s", exc)
+
+    def _reading(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise JournalError("the journal is not open")
+        return self._pool
+
+    # -- writing (the leader) -----------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                try:
+                    await self._commit(batch)
+                except Fenced as fenced:
+                    self._stop_fenced(fenced)
+                    return
+                except Exception as exc:  # the server went away, a network cut: refuse work until it commits
+                    if not await self._until_committed(batch, exc):
+                        return
+                del self._pending[: len(batch)]
+                self.commits += 1
+                self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash
+                self._release(self._durable_seq)
+                for entry in batch:
+                    for listener in self._listeners:
+                        listener(entry)
+
+    async def _commit(self, batch: list[Entry]) -> None:
+        conn = self._writer
+        if conn is None or conn.is_closed():
+            raise JournalError("the journal's writer connection is closed")
+        async with conn.transaction():
+            term = await conn.fetchval("SELECT term FROM leadership WHERE id = 1 FOR SHARE")
+            if term != self.term:
+                raise Fenced(f"term {term} has begun; node {self.node} led term {self.term} and writes no more")
+            await conn.executemany(_INSERT, [_row(entry, self.term) for entry in batch])
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(batch[-1].seq))
+
+    async def _until_committed(self, batch: list[Entry], first: Exception) -> bool:
+        """Rule 6: refuse everything until ``batch`` commits, reconnecting between tries; False when fenced."""
+        self._fail(JournalError(f"journal commit failed: {first}"))
+        log.error("journal: commit of seq %d..%d failed (%s); refusing work until it commits", batch[0].seq,
+                  batch[-1].seq, first)  # fmt: skip
+        tries = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry.wait(), RETRY_S)
+            self._retry.clear()
+            tries += 1
+            try:
+                if self._writer is None or self._writer.is_closed():
+                    self._writer = await connect(self.url)
+                await self._commit(batch)
+            except Fenced as fenced:
+                self._stop_fenced(fenced)
+                return False
+            except Exception as exc:
+                if tries % 30 == 0:
+                    log.error("journal: still failing after %d tries (%s)", tries, exc)
+                continue
+            self._failure = None
+            log.warning("journal: recovered after %d tries; seq %d..%d committed", tries, batch[0].seq,
+                        batch[-1].seq)  # fmt: skip
+            for callback in self._recovered:
+                callback()
+            return True
+
+    def _stop_fenced(self, fenced: Fenced) -> None:
+        log.critical("journal: %s", fenced)
+        self._pending.clear()
+        self._fail(fenced)
+        for callback in self._fenced:
+            callback(fenced)
+
+    def _release(self, upto: int) -> None:
+        for seq in [seq for seq in self._waiters if seq <= upto]:
+            for future in self._waiters.pop(seq):
+                if not future.done():
+                    future.set_result(None)
+
+    def _fail(self, error: JournalError) -> None:
+        self._failure = error
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+        self._waiters.clear()
+
+
+async def read_only(url: str) -> tuple[asyncpg.Connection, Callable[[int, int], Any]]:
+    """A reader over the shared journal (for ``anxin verify --journal postgresql://...``)."""
+    conn = await connect(url)
+
+    async def read(after: int, limit: int) -> list[Entry]:
+        rows = await conn.fetch(f"SELECT {_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+        return [_entry(row) for row in rows]
+
+    return conn, read
+
+
+def _row(entry: Entry, term: int) -> tuple[Any, ...]:
+    return (
+        entry.seq, entry.ts, entry.kind, entry.actor, entry.incident_id, entry.drill, entry.payload_json,
+        entry.prev_hash, entry.hash, entry.version, term,
+    )  # fmt: skip
+
+
+def _entry(row: Any) -> Entry:
+    kind, version, payload_json = str(row["kind"]), int(row["version"]), str(row["payload"])
+    return Entry(
+        seq=int(row["seq"]),
+        ts=float(row["ts"]),
+        kind=kind,
+        actor=str(row["actor"]),
+        incident_id=row["incident_id"],
+        drill=bool(row["drill"]),
+        payload_json=payload_json,
+        prev_hash=str(row["prev_hash"]),
+        hash=str(row["hash"]),
+        fact=decode(kind, version, payload_json),
+        version=version,
+    )
+
+
+def _safe(url: str) -> str:
+    """The address without a password, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.split(':', 1)[0]}@{tail}"

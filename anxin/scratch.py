@@ -9,7 +9,9 @@ What it owns
 Rules
     1. Loopback only, files only in the folder given; nothing of the machine's own servers is touched.
     2. PostgreSQL refuses to run as root: as root, the data folder is given to the ``postgres`` account (or
-       ``nobody``) and the server runs as it.
+       ``nobody``) and the server runs as it; when that account cannot reach the folder given (pytest's folders
+       are root's alone), its files go to a folder of their own under the system's temporary folder, removed
+       at the end.
     3. Durability as in production: PostgreSQL keeps ``fsync`` and ``synchronous_commit`` on; Redis keeps no
        files (the cluster keeps nothing in Redis that a restart may not lose, docs/cluster.md).
 """
@@ -22,7 +24,9 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,11 +92,14 @@ def postgres(folder: Path, port: int | None = None, *, database: str = "anxin") 
     if binaries is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
     port = port or free_port()
-    data = folder / "pg"
     account = _account()
     folder.mkdir(parents=True, exist_ok=True)
+    own = folder
+    if account is not None and not _reachable(folder, account[0]):
+        own = Path(tempfile.mkdtemp(prefix="anxin-pg-"))
+    data = own / "pg"
     if account is not None:
-        os.chown(folder, *account)
+        os.chown(own, *account)
     fresh = not (data / "PG_VERSION").exists()
     user = {"user": account[0], "group": account[1]} if account else {}
     if fresh:
@@ -102,7 +109,7 @@ def postgres(folder: Path, port: int | None = None, *, database: str = "anxin") 
         )  # fmt: skip
     log = (folder / "postgres.log").open("ab")
     command = [
-        str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder), "-c",
+        str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(own), "-c",
         "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=64MB",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **user)  # type: ignore[call-overload]
@@ -110,10 +117,21 @@ def postgres(folder: Path, port: int | None = None, *, database: str = "anxin") 
     try:
         _wait_for(port, process, "PostgreSQL", folder / "postgres.log")
         if fresh:
-            _psql(binaries, port, folder, f"CREATE DATABASE {database}", user)
+            _psql(binaries, port, own, f"CREATE DATABASE {database}", user)
         yield Scratch(process, port, f"postgresql://anxin@127.0.0.1:{port}/{database}", folder)
     finally:
         _stop(process, signal.SIGINT)  # "fast" shutdown
+        if own != folder:
+            shutil.rmtree(own, ignore_errors=True)
+
+
+def _reachable(folder: Path, uid: int) -> bool:
+    """Whether the account ``uid`` may pass through every folder above ``folder`` (rule 2)."""
+    for parent in [folder, *folder.resolve().parents]:
+        mode = parent.stat()
+        if not (mode.st_mode & stat.S_IXOTH or (mode.st_uid == uid and mode.st_mode & stat.S_IXUSR)):
+            return False
+    return True
 
 
 @contextlib.contextmanager
@@ -136,7 +154,7 @@ def redis(folder: Path, port: int | None = None) -> Iterator[Scratch]:
 
 def restart(server: Scratch) -> subprocess.Popen[bytes]:
     """Start a stopped Redis again on the same port (its data gone: rule 3)."""
-    command = list(server.process.args)  # type: ignore[arg-type]
+    command = [str(arg) for arg in server.process.args]  # type: ignore[union-attr]
     server.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for(server.port, server.process, "Redis", server.folder / "redis.log")
     return server.process

@@ -153,6 +153,9 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         if core.storage is not None:  # low: still ok, but say so; full: only alarms are taken in
             body["storage"] = core.storage.current.as_dict()
             body["ok"] = failure is None and not core.storage.full
+        node = core.node
+        if node is not None:  # cluster mode: which node this is, whether it decides, in which term
+            body["cluster"] = {"node": node.name, "leading": node.leading, "term": node.term}
         anchor = core.anchor
         if anchor is not None:  # the chain's signed checkpoints: failing, they leave alarms alone but not the record
             last = anchor.last

@@ -125,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     _device_ports(demo)
     demo.add_argument("--alarms-per-min", type=float, default=6.0)
     demo.set_defaults(func=cmd_demo)
+    cluster = sub.add_parser(
+        "cluster",
+        help="run a cluster on this machine: scratch PostgreSQL and Redis, several nodes, the demo city",
+        description="Start PostgreSQL and Redis in DATA (the Debian packages postgresql and redis-server), import "
+        "the demo city into the shared registry once, start --nodes nodes on consecutive HTTP ports (device ports "
+        "9100 + 10 per node) and the city's devices reporting to all of them; print the addresses (docs/cluster.md).",
+    )
+    cluster.add_argument("--data", type=Path, default=Path(".cluster-data"), help="scratch folder (kept)")
+    cluster.add_argument("--nodes", type=int, default=3, choices=range(2, 10), metavar="N")
+    cluster.add_argument("--http-port", type=int, default=8001, help="the first node's HTTP port")
+    cluster.add_argument("--alarms-per-min", type=float, default=6.0)
+    cluster.set_defaults(func=cmd_cluster)
     drill = sub.add_parser("drill", help="run a drill scenario and print its scorecard")
     drill.add_argument("scenario", help="a scenario name (see simulators/scenarios/) or a scenario file")
     _drill_options(drill)
@@ -517,6 +529,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", "anxin-demo")
     settings = settings_from(args, data=Path(".demo-data"))
     return asyncio.run(run_demo(settings, alarms_per_min=args.alarms_per_min))
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from anxin import scratch
+    from anxin.localcluster import run_cluster
+
+    absent = scratch.missing()
+    if absent:
+        print(f"anxin cluster: install {' and '.join(absent)} first (apt-get install {' '.join(absent)})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return asyncio.run(run_cluster(args.data, count=args.nodes, http_port=args.http_port,
+                                   alarms_per_min=args.alarms_per_min))  # fmt: skip
 
 
 if __name__ == "__main__":

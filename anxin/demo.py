@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Sequence
 
 import httpx
 
@@ -21,6 +22,7 @@ from anxin.cli import ListeningServer, check_data_folder, run_import
 from console.auth import Accounts, Role
 from dispatch.clock import SystemClock
 from dispatch.core import DataLock, open_registry
+from dispatch.registry import Responder
 from dispatch.settings import Settings
 from gateway.registry import protocols
 from simulators import city
@@ -68,16 +70,27 @@ async def seed(settings: Settings) -> tuple[list[tuple[str, str]], str]:
         files = city.generate(settings.data / "seed", contracted=CONTRACTED_STAFF)
         report = await run_import(settings, **files)
         print(report.summary(), flush=True)
+    db, registry = await open_registry(settings)
+    try:
+        responders = await registry.responders()
+    finally:
+        await db.close()
+    return await demo_accounts(settings, responders)
+
+
+async def demo_accounts(settings: Settings, responders: Sequence[Responder]) -> tuple[list[tuple[str, str]], str]:
+    """The demo's accounts in the data folder, once: :data:`STAFF` and one per caregiver and volunteer. The
+    simulated caregivers' (username, password) pairs, and the one caregiver left for a person to play."""
     lock = DataLock(settings.data)
     lock.acquire()
-    db, registry = await open_registry(settings)
+    db, _ = await open_registry(settings)
     try:
         accounts = Accounts(db, SystemClock(), token_ttl_s=settings.token_ttl_s)
         await accounts.create_schema()
         for username, role, name, scopes in STAFF:
             if not await accounts.exists(username):
                 await accounts.create(username, DEMO_PASSWORD, role, name=name, scopes=scopes)
-        people = sorted((r for r in await registry.responders() if r.kind != "clinic"), key=lambda r: r.responder_id)
+        people = sorted((r for r in responders if r.kind != "clinic"), key=lambda r: r.responder_id)
         for responder in people:
             if not await accounts.exists(responder.responder_id):
                 await accounts.create(responder.responder_id, DEMO_PASSWORD, "caregiver", responder.responder_id)

@@ -10,7 +10,8 @@ What it owns
 
 Rules
     1. One decider. Only the node holding the lease runs the engine's timers, its intake worker and the
-       executor; it takes the lease with ``SET NX PX`` and keeps it by renewing it every third of ``lease_s``. The
+       executor; it takes the lease with ``SET NX PX`` and keeps it by renewing it every third of ``lease_s``
+       (a follower takes a free lease once it has found it free twice, :data:`VACANT_CHECKS`). The
        journal's term (dispatch.pgjournal rule 2) is what keeps an old leader from writing, not the lease: a node
        that wins the lease claims a new term before it decides anything.
     2. A node that loses the lease to another node, or whose batch is fenced, stops (``on_lost``): what it had
@@ -72,6 +73,9 @@ REPLIES_MAX: Final = 20_000
 READ_COUNT: Final = 512
 CLAIM_IDLE_MS: Final = 3000  # a command read by a leader and not acknowledged for this long is taken over
 IN_FLIGHT: Final = 4096  # commands the leader applies at once
+#: a follower takes a free lease only once it has found it free this many times in a row (a third of the lease
+#: apart): after a Redis restart the leader, renewing on the same beat, takes its lease back first
+VACANT_CHECKS: Final = 2
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -258,20 +262,29 @@ class Executor:
         self._tasks: set[asyncio.Task[None]] = set()
         self.applied = 0
 
-    async def run(self) -> None:
+    async def _groups(self) -> None:
         for stream in STREAMS.values():
             with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
                 await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
-        claimed_at = 0.0
+
+    async def run(self) -> None:
+        await self._groups()
         loop = asyncio.get_running_loop()
+        claimed_at, idle_ms = loop.time(), 0  # at take-over: everything the last leader left, at once
         while True:
             try:
-                if loop.time() - claimed_at > CLAIM_IDLE_MS / 3000:
-                    claimed_at = loop.time()
-                    await self._claim(0 if claimed_at == 0 else CLAIM_IDLE_MS)
+                if loop.time() - claimed_at > CLAIM_IDLE_MS / 3000 or idle_ms == 0:
+                    await self._claim(idle_ms)
+                    claimed_at, idle_ms = loop.time(), CLAIM_IDLE_MS
                 found = await self._redis.xreadgroup(
                     GROUP, self.node, {STREAMS["urgent"]: ">", STREAMS["routine"]: ">"}, count=READ_COUNT, block=500
                 )
+            except ResponseError as exc:  # NOGROUP: Redis restarted empty (docs/cluster.md)
+                log.warning("cluster: reading commands failed (%s); making the streams again", exc)
+                await asyncio.sleep(0.2)
+                with contextlib.suppress(RedisError):
+                    await self._groups()
+                continue
             except RedisError as exc:
                 log.warning("cluster: reading commands failed (%s); again in a second", exc)
                 await asyncio.sleep(1.0)
@@ -498,7 +511,7 @@ class Node:
     async def _keep_lease(self) -> None:
         every = self._lease_s / 3
         loop = asyncio.get_running_loop()
-        renewed = loop.time()
+        renewed, vacant = loop.time(), 0
         while True:
             try:
                 if self.leading:
@@ -510,7 +523,9 @@ class Node:
                     else:
                         self._lost(f"the lease is held by {await self.lease.holder()}")
                         return
-                elif await self.lease.take():
+                elif await self.lease.holder() is not None:
+                    vacant = 0
+                elif (vacant := vacant + 1) >= VACANT_CHECKS and await self.lease.take():
                     renewed = loop.time()
                     await self._lead()
             except RedisError as exc:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     #: this node's name in the cluster (default: host name and HTTP port)
     node: str | None = None
     #: a leader that has not renewed its lease for this long has lost it; another node takes over
-    lease_s: float = Field(3.0, ge=0.5, le=60)
+    lease_s: float = Field(2.0, ge=0.5, le=60)
     #: a command handed to the leader that is not answered within this long is refused (no ACK, HTTP 503)
     hand_timeout_s: float = Field(10.0, gt=0, le=120)
     http_port: int = Field(8000, ge=0, le=65535)

@@ -35,17 +35,20 @@ CENTRE, HALF_DEG = (24.51, 117.66), 0.18
 PASSWORD = "bench-admin-pw"
 CAPACITY_RATES = (200, 400, 700, 1000, 2000, 4000)
 STEP_S = 3.0
+ROSTER_CALL = 2000  # roster lines a call (the setting roster_max_lines)
 STORM_FRAMES, STORM_S, STORM_DEVICES = 100_000, 60.0, 25_000
 
 
-def build_registry(folder: Path, rng: random.Random) -> dict[str, Path]:
+def build_registry(
+    folder: Path, rng: random.Random, *, responders: int = RESPONDERS, elders: int = ELDERS, watches: int = WATCHES
+) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {name: folder / f"{name}.csv" for name in ("elders", "devices", "responders")}
     community = "龙文区/蓝田街道/蓝田社区"
     with paths["responders"].open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(["responder_id", "name", "kind", "skills", "lat", "lon", "phone", "community", "travel"])
-        for i in range(RESPONDERS):
+        for i in range(responders):
             skills = ";".join(rng.sample(["life_care", "nursing", "medical", "comfort"], rng.randint(1, 3)))
             lat, lon = CENTRE[0] + rng.uniform(-HALF_DEG, HALF_DEG), CENTRE[1] + rng.uniform(-HALF_DEG, HALF_DEG)
             travel = rng.choice(["walk", "bike", "car"])
@@ -55,31 +58,31 @@ def build_registry(folder: Path, rng: random.Random) -> dict[str, Path]:
     with paths["elders"].open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(["elder_id", "name", "phone", "address", "lat", "lon", "community"])
-        for i in range(ELDERS):
+        for i in range(elders):
             lat, lon = CENTRE[0] + rng.uniform(-HALF_DEG, HALF_DEG), CENTRE[1] + rng.uniform(-HALF_DEG, HALF_DEG)
             out.writerow([f"e{i:06d}", f"老人{i}", "", f"地址{i}", f"{lat:.6f}", f"{lon:.6f}", community])
-    accounts = [f"B{i:06d}" for i in range(ELDERS)]
-    watches = [str(7_000_000_000 + i) for i in range(WATCHES)]
+    accounts = [f"B{i:06d}" for i in range(elders)]
+    watch_ids = [str(7_000_000_000 + i) for i in range(watches)]
     with paths["devices"].open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(["device_id", "protocol", "elder_id", "aes_key", "checkin_s"])
         for i, account in enumerate(accounts):
             out.writerow([account, "sia-dc09", f"e{i:06d}", "", 86400])
-        for i, watch in enumerate(watches):
+        for i, watch in enumerate(watch_ids):
             out.writerow([watch, "watch", f"e{i:06d}", "", 86400])
     (folder / "accounts.txt").write_text("\n".join(accounts) + "\n")
-    (folder / "watches.txt").write_text("\n".join(watches) + "\n")
+    (folder / "watches.txt").write_text("\n".join(watch_ids) + "\n")
     return paths
 
 
-def roster(url: str, rng: random.Random) -> None:
+def roster(url: str, rng: random.Random, *, on_duty: int = ON_DUTY, responders: int = RESPONDERS) -> None:
     with httpx.Client(base_url=url, timeout=120) as client:
         token = client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        chosen = rng.sample(range(RESPONDERS), ON_DUTY)
-        for start in range(0, ON_DUTY, 10_000):
+        chosen = rng.sample(range(responders), on_duty)
+        for start in range(0, on_duty, ROSTER_CALL):
             lines = []
-            for i in chosen[start : start + 10_000]:
+            for i in chosen[start : start + ROSTER_CALL]:
                 lat, lon = CENTRE[0] + rng.uniform(-HALF_DEG, HALF_DEG), CENTRE[1] + rng.uniform(-HALF_DEG, HALF_DEG)
                 lines.append({"responder_id": f"r{i:06d}", "on": True, "lat": lat, "lon": lon})
             client.post("/api/responders/duty", json={"roster": lines}, headers=headers).raise_for_status()

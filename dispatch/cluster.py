@@ -260,6 +260,7 @@ class Executor:
         self._journal = journal
         self._room = asyncio.Semaphore(IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()  # message ids being applied here (a claim must not take them again)
         self.applied = 0
 
     async def _groups(self) -> None:
@@ -291,10 +292,14 @@ class Executor:
                 continue
             for stream, messages in found or ():
                 for message_id, fields in messages:
-                    await self._room.acquire()
-                    task = asyncio.create_task(self._apply(stream, message_id, fields))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._done)
+                    await self._spawn(stream, message_id, fields)
+
+    async def _spawn(self, stream: str, message_id: str, fields: dict[str, str]) -> None:
+        await self._room.acquire()
+        self._in_flight.add(message_id)
+        task = asyncio.create_task(self._apply(stream, message_id, fields))
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._done(done, message_id))
 
     async def _claim(self, idle_ms: int) -> None:
         """Take over what a leader before us read and did not acknowledge (rule 3)."""
@@ -305,16 +310,14 @@ class Executor:
                     stream, GROUP, self.node, min_idle_time=idle_ms, start_id=start, count=READ_COUNT
                 )
                 for message_id, fields in messages:
-                    if fields:  # a message trimmed away meanwhile comes back empty
-                        await self._room.acquire()
-                        task = asyncio.create_task(self._apply(stream, message_id, fields))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._done)
+                    if fields and message_id not in self._in_flight:  # a message trimmed away comes back empty
+                        await self._spawn(stream, message_id, fields)
                 if start in ("0-0", b"0-0"):
                     break
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], message_id: str) -> None:
         self._tasks.discard(task)
+        self._in_flight.discard(message_id)
         self._room.release()
 
     async def _apply(self, stream: str, message_id: str, fields: dict[str, str]) -> None:

@@ -73,7 +73,9 @@ class Console:
 async def journal(pg_url: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(pg_url)
     try:
-        rows = await conn.fetch("SELECT seq, ts, kind, actor, incident_id, drill, payload, term FROM journal ORDER BY seq")
+        rows = await conn.fetch(
+            "SELECT seq, ts, kind, actor, incident_id, drill, payload, term FROM journal ORDER BY seq"
+        )
     finally:
         await conn.close()
     return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]

@@ -16,6 +16,10 @@ Rules
     4. Bounded: after ``stop`` a device finishes the alarm in flight (at most ``max_attempts`` attempts),
        closes its connection and returns.
     5. Deterministic plans: one ``random.Random(seed)`` draws every planned event, in a fixed order.
+    6. Failover: a device with backup receivers (:attr:`Endpoints.backups`) moves on to the next receiver
+       after ``switch_after`` attempts in a row without an ACK, and stays there (:mod:`simulators.links`
+       rule 5). An alarm's repeats keep counting against the same ``max_attempts``, whichever receiver each
+       goes to; its record says which receiver acknowledged it (``acked_by``).
 
 Never
     Never import the server's packages; never connect anywhere but this machine (links refuse it).
@@ -59,8 +63,15 @@ class DeviceSpec:
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
+    """Where devices report: the primary gateway's ports and, for failover, backup gateways on the same host."""
+
     host: str
     ports: dict[str, int]  # protocol -> gateway port
+    backups: tuple[dict[str, int], ...] = ()  # one dict per backup gateway, in the order devices try them
+
+    def receivers(self, protocol: str) -> tuple[int, ...]:
+        """The ports a device of ``protocol`` reports to, primary first (index = ``AlarmRecord.acked_by``)."""
+        return tuple(gateway[protocol] for gateway in (self.ports, *self.backups))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,7 @@ class Behaviour:
     speedup: float = 1.0
     ack_timeout_s: float = 5.0
     max_attempts: int = 5
+    switch_after: int = 2  # attempts in a row without an ACK before a device tries its next receiver
     drain_per_hour: float = 1.0
     low_battery_at: int = 15
 
@@ -87,6 +99,7 @@ class AlarmRecord:
     key: str  # sequence number / serial as sent
     sends: list[float] = field(default_factory=list)
     acked_at: float | None = None
+    acked_by: int | None = None  # the receiver that acknowledged it: 0 the primary, 1.. the backups
 
     @property
     def acknowledged(self) -> bool:
@@ -98,6 +111,7 @@ class AlarmRecord:
             "transport": self.transport, "kind": self.kind, "alarm_type": self.alarm_type, "key": self.key,
             "sends": [round(t, 4) for t in self.sends],
             "acked_at": round(self.acked_at, 4) if self.acked_at is not None else None,
+            "acked_by": self.acked_by,
         }  # fmt: skip
 
 
@@ -152,11 +166,11 @@ def dialect_for(spec: DeviceSpec) -> Dialect:
     raise ValueError(f"no simulated {spec.protocol} device")
 
 
-def link_for(spec: DeviceSpec, dialect: Dialect, endpoints: Endpoints) -> Link:
-    port = endpoints.ports[spec.protocol]
+def link_for(spec: DeviceSpec, dialect: Dialect, endpoints: Endpoints, *, switch_after: int = 2) -> Link:
+    port, *backups = endpoints.receivers(spec.protocol)
     if spec.udp:
-        return UdpLink(endpoints.host, port)
-    return Link(spec.protocol, endpoints.host, port, login=dialect.login())
+        return UdpLink(endpoints.host, port, backups=backups, switch_after=switch_after)
+    return Link(spec.protocol, endpoints.host, port, login=dialect.login(), backups=backups, switch_after=switch_after)
 
 
 class SimDevice:
@@ -167,7 +181,7 @@ class SimDevice:
     ) -> None:
         self.spec, self.behaviour, self.tally = spec, behaviour, tally
         self.dialect = dialect_for(spec)
-        self.link = link_for(spec, self.dialect, endpoints)
+        self.link = link_for(spec, self.dialect, endpoints, switch_after=behaviour.switch_after)
         self.interval = spec.checkin_s / behaviour.speedup  # wall seconds between check-ins
         self.battery0 = rng.uniform(behaviour.low_battery_at + 1.0, 100.0)
         self.phase = rng.uniform(0.0, self.interval)
@@ -245,11 +259,12 @@ class SimDevice:
             await self.alarm("low_battery")
 
     async def deliver(self, record: AlarmRecord, message: Message) -> None:
-        """Rule 2: repeat the same message until it is acknowledged or the attempts run out."""
+        """Rule 2: repeat the same message until it is acknowledged or the attempts run out (rule 6: on
+        whichever receiver the link is on for each attempt)."""
         for _ in range(self.behaviour.max_attempts):
             acked = await self._attempt(message, record)
             if acked is not None:
-                record.acked_at = acked
+                record.acked_at, record.acked_by = acked, self.link.receiver
                 return
         log.warning("%s %s: %s %s never acknowledged", self.spec.protocol, self.spec.device_id, record.kind, record.key)
 

@@ -144,12 +144,13 @@ def redis(folder: Path, port: int | None = None) -> Iterator[Scratch]:
     folder.mkdir(parents=True, exist_ok=True)
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
                str(folder), "--logfile", str(folder / "redis.log")]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Scratch(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port,
+                     f"redis://127.0.0.1:{port}/0", folder)  # fmt: skip
     try:
-        _wait_for(port, process, "Redis", folder / "redis.log")
-        yield Scratch(process, port, f"redis://127.0.0.1:{port}/0", folder)
+        _wait_for(port, server.process, "Redis", folder / "redis.log")
+        yield server
     finally:
-        _stop(process, signal.SIGTERM)
+        _stop(server.process, signal.SIGTERM)  # the one running now: restart() may have replaced it
 
 
 def restart(server: Scratch) -> subprocess.Popen[bytes]:

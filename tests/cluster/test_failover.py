@@ -70,6 +70,21 @@ class Console:
                 await self._task
 
 
+async def shown(console: Console, head: int) -> list[int]:
+    """The seqs after the console's snapshot, up to ``head``, that its node's journal shows the same reader."""
+    seqs: list[int] = []
+    async with httpx.AsyncClient(base_url=console.node.url, timeout=20) as client:
+        client.headers["Authorization"] = f"Bearer {console.token}"
+        after = console.first
+        while after < head:
+            page = (await client.get("/api/journal", params={"after": after, "limit": 5000})).json()
+            seqs += [e["seq"] for e in page["entries"] if e["seq"] <= head]
+            if page["next_after"] <= after:
+                break
+            after = page["next_after"]
+    return seqs
+
+
 async def journal(pg_url: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(pg_url)
     try:
@@ -92,6 +107,31 @@ def fleets(files: dict[str, Path], nodes: list[Node], behaviour: Behaviour, plan
         share = FleetPlan({kind: rate * len(mine) / len(specs) for kind, rate in plan.rates.items()})
         made.append(DeviceFleet(mine, endpoints, behaviour, share, seed=11 + i))
     return made
+
+
+def _twice(entries: list[dict[str, Any]], alarms: list[Any]) -> list[Any]:
+    """Alarms recorded more than once. A DC-09 repeat carries its sequence number and is recognised: one entry
+    per alarm. Watches and GT06 trackers number nothing (gateway.watch and gateway.gt06, rule 9): a repeat the
+    device sent because an ACK came late is attached to the incident its first send opened, never a second
+    incident, and never more entries than the device sent frames."""
+    recorded: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in entries:
+        if e["kind"] in ("incident.opened", "incident.alarm_attached") and e["actor"].startswith("device:"):
+            recorded.setdefault((e["actor"][7:], e["payload"]["alarm_type"]), []).append(e)
+    sent: dict[tuple[str, str], list[Any]] = {}
+    for a in alarms:
+        if a.acked_at is not None:
+            sent.setdefault((a.device_id, a.alarm_type), []).append(a)
+    wrong = []
+    for key, found in recorded.items():
+        mine = sent.get(key, [])
+        numbered = any(a.protocol == "sia-dc09" for a in mine)
+        frames = sum(len(a.sends) for a in mine)
+        opened = [e for e in found if e["kind"] == "incident.opened"]
+        if len(found) > (len(mine) if numbered else frames) or (not numbered and len(opened) > len(mine)):
+            wrong.append((key, [(e["seq"], e["kind"], e["payload"].get("dedup")) for e in found],
+                          [(a.key, a.sends, a.acked_at, a.acked_by) for a in mine]))  # fmt: skip
+    return wrong
 
 
 async def on_duty(node: Node, files: dict[str, Path]) -> None:
@@ -143,7 +183,7 @@ async def test_the_leader_killed_mid_storm_loses_no_acknowledged_alarm(
         matching = match_alarms(alarms, entries, {})
         assert took_s < 5.0, f"take-over took {took_s:.1f} s"
         assert len(acked) >= 200 and not matching.lost, [a.as_dict() for a in matching.lost][:5]
-        assert matching.unused_entries == 0, "an alarm was recorded twice"
+        assert not _twice(entries, alarms), "an alarm was recorded twice"
         after_kill = [a for a in acked if a.sends and a.sends[0] > killed_at + took_s]
         assert after_kill and {a.protocol for a in after_kill} == {"sia-dc09", "watch", "gt06"}
         assert any(a.acked_by != 0 for a in acked), "no device failed over to a backup"
@@ -154,9 +194,11 @@ async def test_the_leader_killed_mid_storm_loses_no_acknowledged_alarm(
         later = [e["kind"] for e in entries if e["seq"] > since and e["actor"].startswith("system")]
         assert "offer.expired" in later and "offer.made" in later, "offers and timers went on"
 
-        for console in consoles:
-            wanted = [e["seq"] for e in entries if e["seq"] > console.first]
-            assert console.seqs == wanted, f"{console.node.name} missed or repeated entries"
+        head = entries[-1]["seq"]
+        for console in consoles:  # what its node's journal shows the same reader (health data is not streamed)
+            wanted = await shown(console, head)
+            got = [seq for seq in console.seqs if seq <= head]
+            assert got == wanted, (console.node.name, sorted(set(wanted) - set(got))[:10], len(got), len(wanted))
         verified = anxin("verify", "--journal", pg_url)
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:

@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import Sequence
 
+import aiosqlite
 import httpx
 
 from anxin.cli import ListeningServer, check_data_folder, run_import
@@ -85,20 +86,27 @@ async def demo_accounts(settings: Settings, responders: Sequence[Responder]) -> 
     lock.acquire()
     db, _ = await open_registry(settings)
     try:
-        accounts = Accounts(db, SystemClock(), token_ttl_s=settings.token_ttl_s)
-        await accounts.create_schema()
-        for username, role, name, scopes in STAFF:
-            if not await accounts.exists(username):
-                await accounts.create(username, DEMO_PASSWORD, role, name=name, scopes=scopes)
-        people = sorted((r for r in responders if r.kind != "clinic"), key=lambda r: r.responder_id)
-        for responder in people:
-            if not await accounts.exists(responder.responder_id):
-                await accounts.create(responder.responder_id, DEMO_PASSWORD, "caregiver", responder.responder_id)
-        person = next(r.responder_id for r in people if r.kind == "caregiver")
-        return [(r.responder_id, DEMO_PASSWORD) for r in people if r.responder_id != person], person
+        return await make_demo_accounts(db, settings, responders)
     finally:
         await db.close()
         lock.release()
+
+
+async def make_demo_accounts(
+    db: aiosqlite.Connection, settings: Settings, responders: Sequence[Responder]
+) -> tuple[list[tuple[str, str]], str]:
+    """:func:`demo_accounts` on an open connection (a cluster's: dispatch.pgcompat)."""
+    accounts = Accounts(db, SystemClock(), token_ttl_s=settings.token_ttl_s)
+    await accounts.create_schema()
+    for username, role, name, scopes in STAFF:
+        if not await accounts.exists(username):
+            await accounts.create(username, DEMO_PASSWORD, role, name=name, scopes=scopes)
+    people = sorted((r for r in responders if r.kind != "clinic"), key=lambda r: r.responder_id)
+    for responder in people:
+        if not await accounts.exists(responder.responder_id):
+            await accounts.create(responder.responder_id, DEMO_PASSWORD, "caregiver", responder.responder_id)
+    person = next(r.responder_id for r in people if r.kind == "caregiver")
+    return [(r.responder_id, DEMO_PASSWORD) for r in people if r.responder_id != person], person
 
 
 async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:

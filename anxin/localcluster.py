@@ -2,7 +2,7 @@
 
 What it owns
     A scratch PostgreSQL and Redis under ``DATA/`` (:mod:`anxin.scratch`), the demo city imported into the
-    shared registry once, the demo's accounts in each node's own folder, ``--nodes`` nodes (``anxin serve
+    shared registry once, the demo's accounts (shared, like the registry), ``--nodes`` nodes (``anxin serve
     --cluster --journal``) on consecutive HTTP and device ports, and the city's devices reporting to all of
     them, each with one node as its primary receiver and the others as backups. It prints every address, the
     logins and each node's process id, so that a newcomer can ``kill -9`` the leader and watch another take over.
@@ -26,13 +26,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
+import aiosqlite
 import asyncpg
 import httpx
 
 from anxin import scratch
 from anxin.cli import check_data_folder, run_import
-from anxin.demo import DEMO_PASSWORD, DEVICE_MIX, demo_accounts
+from anxin.demo import DEMO_PASSWORD, DEVICE_MIX, make_demo_accounts
+from dispatch.pgcompat import PgCompat
 from dispatch.pgstore import PgRegistry
 from dispatch.settings import Settings
 from gateway.registry import protocols
@@ -101,9 +104,13 @@ async def run_cluster(data: Path, *, count: int, http_port: int, alarms_per_min:
             responders = await registry.responders()
         finally:
             await pool.close()
+        accounts = PgCompat(await asyncpg.connect(pg.url))  # shared by every node (dispatch.pgcompat)
+        try:
+            await make_demo_accounts(cast(aiosqlite.Connection, accounts), settings, responders)
+        finally:
+            await accounts.close()
         nodes = nodes_for(data, count, http_port, pg.url, redis.url)
         for node in nodes:
-            await demo_accounts(Settings(data=node.data), responders)
             node.start()
         try:
             await _ready(nodes)

@@ -45,7 +45,7 @@ from console.phone import PhoneCommand
 from console.plans import router as plans_router
 from console.services import router as services_router
 from dispatch.core import Core
-from dispatch.errors import AnxinError, InvalidInput
+from dispatch.errors import AnxinError, Conflict, InvalidInput
 from dispatch.settings import Settings
 from dispatch.storage import Storage
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
             )  # fmt: skip
             await accounts.create_schema()
             await ensure_admin(accounts, settings)
+            core.journal.listen(accounts.heard)  # a change made through another node of a cluster
             core.views.name_staff({account.username: account.name for account in await accounts.all()})
             consoles, phones = ConsoleHub(core.bus, core.views, core.clock), CaregiverHub(core.bus, core.views)
             consoles.start()
@@ -205,7 +206,10 @@ async def ensure_admin(accounts: Accounts, settings: Settings) -> None:
     if await accounts.exists("admin"):
         return
     password = settings.admin_password or secrets.token_urlsafe(12)
-    await accounts.create("admin", password, "admin")
+    try:
+        await accounts.create("admin", password, "admin")
+    except Conflict:  # another node of a cluster, starting at the same moment, made it first
+        return
     if settings.admin_password is None:
         print(f"anxin: created account 'admin' with password {password} (shown once)", flush=True)
 

@@ -55,9 +55,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from console.errors import AuthError, Throttled
 from dispatch.clock import Clock
-from dispatch.entries import LoginRefusal
+from dispatch.entries import AccountChanged, LoginRefusal
 from dispatch.errors import Conflict, InvalidInput, NotFound
-from dispatch.journal import connection_lock
+from dispatch.journal import Entry, connection_lock
 from dispatch.scopes import EVERYWHERE, Content, Reach, check_scope
 
 Role = Literal["admin", "supervisor", "operator", "caregiver", "service"]
@@ -378,6 +378,7 @@ class _Cached:
 class _Watch:
     username: str
     events: set[asyncio.Event] = field(default_factory=set)
+    key: bool = False  # a service key's watch (else a login token's)
 
 
 class Accounts:
@@ -401,6 +402,7 @@ class Accounts:
         self._watches: dict[str, _Watch] = {}  # token or key hash -> who watches it
         self._dummy: str | None = None
         self._hash_waiting = 0
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     @property
     def ttl(self) -> float:
@@ -777,7 +779,8 @@ class Accounts:
         cached = self._cache.get(digest)
         if cached is None:
             event.set()
-        watch = self._watches.setdefault(digest, _Watch(cached.principal.username if cached else ""))
+        username = cached.principal.username if cached else ""
+        watch = self._watches.setdefault(digest, _Watch(username, key=token.startswith(KEY_PREFIX)))
         watch.events.add(event)
         try:
             yield event
@@ -785,6 +788,28 @@ class Accounts:
             watch.events.discard(event)
             if not watch.events and self._watches.get(digest) is watch:
                 del self._watches[digest]
+
+    def heard(self, entry: Entry) -> None:
+        """A change to an account on record (the journal's listener): in a cluster it may have been made through
+        another node, which revoked tokens there. Forget what is cached for the account here and check again each
+        token watched here (:meth:`recheck`)."""
+        if isinstance(entry.fact, AccountChanged):
+            task = asyncio.create_task(self.recheck(entry.fact.username))
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    async def recheck(self, username: str) -> None:
+        """Drop the cached principals of ``username`` (their next use reads the store again) and set the watch of
+        every token of theirs that the store no longer admits."""
+        self._forget(username, notify=False)
+        for digest, watch in list(self._watches.items()):
+            if watch.username != username:
+                continue
+            try:
+                await self._load(digest, key=watch.key)
+            except AuthError:
+                for event in watch.events:
+                    event.set()
 
     async def _revoke_tokens(self, username: str, *, keep: str | None = None) -> None:
         """Mark every live token of ``username`` revoked (but the hash ``keep``) and forget its principals.

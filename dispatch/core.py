@@ -37,6 +37,7 @@ from dispatch.errors import ConfigError
 from dispatch.geo import MemoryGeoIndex
 from dispatch.intake import Intake
 from dispatch.journal import Journal, SqliteJournal, connect
+from dispatch.pgcompat import PgCompat
 from dispatch.pgjournal import PgJournal
 from dispatch.pgstore import PgRegistry
 from dispatch.registry import TRAVEL_MASK
@@ -86,8 +87,8 @@ class Core:
     engine: Commands
     intake: Intake
     views: Views
-    #: the embedded backend's registry connection; the console keeps its accounts there (until accounts have a
-    #: store interface of their own)
+    #: where the console keeps its accounts: the embedded backend's registry connection, or in a cluster the shared
+    #: PostgreSQL through dispatch.pgcompat (until accounts have a store interface of their own)
     db: aiosqlite.Connection
     lock: DataLock
     #: the engine itself, for the core's own use (its timer loop) and the core's tests; outside, ``engine``
@@ -192,8 +193,8 @@ async def open_cluster_core(
     protocols: Collection[str] = (),
     on_lost: Callable[[str], None],
 ) -> Core:
-    """One node of a cluster (docs/cluster.md): the shared journal and registry on PostgreSQL, the lease and the
-    commands on Redis, the accounts in the node's own data folder. The node follows the record from here; it
+    """One node of a cluster (docs/cluster.md): the shared journal, registry and accounts on PostgreSQL, the lease
+    and the commands on Redis; the node's data folder holds its lock. The node follows the record from here; it
     decides once :meth:`Core.run` has started it and it wins the lease. ``on_lost``: what to do when it stops
     leading (the process exits: what it held in memory was never acknowledged)."""
     if settings.cluster is None or settings.journal_url is None:
@@ -204,7 +205,8 @@ async def open_cluster_core(
     lock.acquire()
     closing: list[Callable[[], Awaitable[object]]] = []
     try:
-        db = await connect(settings.db_path)  # the node's accounts (docs/cluster.md, what each engine holds)
+        # the accounts and their tokens, shared by every node (dispatch.pgcompat)
+        db = cast(aiosqlite.Connection, PgCompat(await asyncpg.connect(settings.journal_url, timeout=10)))
         closing.append(db.close)
         pool = await asyncpg.create_pool(settings.journal_url, min_size=1, max_size=4)
         closing.append(pool.close)

@@ -401,45 +401,60 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
 
 
 async def import_shared(settings: Settings, **files: Path | None) -> ImportReport:
+    """The import into a cluster's registry, as a leader for one entry: it takes the lease (refused while a node
+    leads), claims a term (so that it writes the registry fenced like a leader), imports, and records the import.
+    The lease is renewed meanwhile, so that no node restarted during a long import takes over and fences it."""
     if settings.cluster is None or settings.journal_url is None:
         raise ConfigError("importing into a cluster needs --cluster (its Redis) and --journal (its PostgreSQL)")
     clock = SystemClock()
     redis = aioredis.Redis.from_url(settings.cluster, decode_responses=True)
-    lease = Lease(redis, f"import:{os.getpid()}", 30.0)
-    pool = None
+    lease = Lease(redis, f"import:{os.getpid()}", IMPORT_LEASE_S)
+    pool = journal = renewing = None
     try:
         if not await lease.take():
             raise ConfigError(
                 f"the cluster is running ({await lease.holder()} leads): stop its nodes to import, or use the API"
             )
+        renewing = asyncio.create_task(_renew(lease))
+        journal = PgJournal(settings.journal_url, clock, node=lease.node)
+        await journal.open()
+        await journal.claim()
         pool = await asyncpg.create_pool(settings.journal_url, min_size=1, max_size=2)
-        registry = PgRegistry(pool)
+        registry = PgRegistry(pool, term=lambda: journal.term if journal is not None else 0)
         await registry.create_schema()
         providers = catalogue(settings.service_catalogue).providers
         report = await import_files(registry, protocols=protocols(), providers=providers, **files)
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
         if any(c.changed for c in counts.values()):
-            journal = PgJournal(settings.journal_url, clock, node=lease.node)
-            await journal.open()
-            try:
-                await journal.claim()
-                imported = RegistryImported(
-                    files={k: str(v) for k, v in files.items() if v is not None},
-                    counts={
-                        k: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged} for k, c in counts.items()
-                    },
-                    errors=len(report.errors),
-                )
-                entry = journal.append(imported, actor=f"admin:{os.environ.get('USER', 'cli')}")
-                await journal.durable(entry.seq)
-            finally:
-                await journal.close()
+            imported = RegistryImported(
+                files={k: str(v) for k, v in files.items() if v is not None},
+                counts={
+                    k: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged} for k, c in counts.items()
+                },
+                errors=len(report.errors),
+            )
+            entry = journal.append(imported, actor=f"admin:{os.environ.get('USER', 'cli')}")
+            await journal.durable(entry.seq)
         return report
     finally:
+        if renewing is not None:
+            renewing.cancel()
+        if journal is not None:
+            await journal.close()
         await lease.give_up()
         if pool is not None:
             await pool.close()
         await redis.aclose()
+
+
+IMPORT_LEASE_S = 10.0
+
+
+async def _renew(lease: Lease) -> None:
+    while True:
+        await asyncio.sleep(IMPORT_LEASE_S / 3)
+        if not await lease.renew():
+            raise ConfigError("the import lost its lease; a node may have taken over")
 
 
 # -- verify -------------------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -72,7 +74,8 @@ STREAM_MAX: Final = 200_000  # commands kept per stream (approximate trimming)
 REPLIES_MAX: Final = 20_000
 READ_COUNT: Final = 512
 CLAIM_IDLE_MS: Final = 3000  # a command read by a leader and not acknowledged for this long is taken over
-IN_FLIGHT: Final = 4096  # commands the leader applies at once
+CLAIM_EVERY_S: Final = 1.0  # how often the leader looks for such commands
+IN_FLIGHT: Final = 4096  # commands of each stream the leader applies at once (urgent ones have their own room)
 #: a follower takes a free lease only once it has found it free this many times in a row (a third of the lease
 #: apart): after a Redis restart the leader, renewing on the same beat, takes its lease back first
 VACANT_CHECKS: Final = 2
@@ -92,6 +95,7 @@ _TYPES: dict[str, type[Any]] = {
 }
 
 
+@functools.cache
 def _errors() -> dict[str, type[AnxinError]]:
     found: dict[str, type[AnxinError]] = {}
     todo: list[type[AnxinError]] = [AnxinError]
@@ -210,12 +214,18 @@ class Hand:
         command_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[command_id] = future
-        fields = {"id": command_id, "node": self.node, "kind": kind, "body": json.dumps(pack(body))}
+        deadline = time.time() + self._timeout_s  # a person's command is not applied after it (Executor rule)
+        fields = {"id": command_id, "node": self.node, "kind": kind, "body": json.dumps(pack(body)),
+                  "deadline": repr(deadline)}  # fmt: skip
         try:
-            stream = STREAMS["urgent" if urgent else "routine"]
-            await self._redis.xadd(stream, fields, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
-            self.counters["handed"] += 1
-            answer = await asyncio.wait_for(future, self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                stream = STREAMS["urgent" if urgent else "routine"]
+                await self._redis.xadd(stream, fields, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
+                self.counters["handed"] += 1
+                answer = await future
+                if "error" in answer:
+                    raise unpack_error(answer["error"])
+                await self._journal.durable(int(answer["seq"]))  # rule 4
         except TimeoutError:
             self.counters["timed_out"] += 1
             raise NoLeader(f"no leader answered within {self._timeout_s:g} s") from None
@@ -223,9 +233,6 @@ class Hand:
             raise NoLeader(f"the cluster's Redis is unreachable: {exc}") from exc
         finally:
             self._waiting.pop(command_id, None)
-        if "error" in answer:
-            raise unpack_error(answer["error"])
-        await asyncio.wait_for(self._journal.durable(int(answer["seq"])), self._timeout_s)
         self.counters["answered"] += 1
         return unpack(answer["result"])
 
@@ -250,7 +257,11 @@ class Hand:
 
 
 class Executor:
-    """Applies the commands followers hand over, through the leader's own intake and engine (rule 3)."""
+    """Applies the commands followers hand over, through the leader's own intake and engine (rule 3).
+
+    A person's command that reaches the leader after its deadline (the follower told its caller "no leader" by
+    then) is answered "no leader" and not applied; a device's report is applied however late: the device may
+    have repeated it elsewhere, and the engine recognises the repeat."""
 
     def __init__(self, redis: aioredis.Redis, node: str, intake: Intake, engine: Engine, journal: PgJournal) -> None:
         self._redis = redis
@@ -258,7 +269,7 @@ class Executor:
         self._intake = intake
         self._engine = engine
         self._journal = journal
-        self._room = asyncio.Semaphore(IN_FLIGHT)
+        self._rooms = {stream: asyncio.Semaphore(IN_FLIGHT) for stream in STREAMS.values()}
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # message ids being applied here (a claim must not take them again)
         self.applied = 0
@@ -274,12 +285,15 @@ class Executor:
         claimed_at, idle_ms = loop.time(), 0  # at take-over: everything the last leader left, at once
         while True:
             try:
-                if loop.time() - claimed_at > CLAIM_IDLE_MS / 3000 or idle_ms == 0:
+                if idle_ms == 0 or loop.time() - claimed_at > CLAIM_EVERY_S:
                     await self._claim(idle_ms)
                     claimed_at, idle_ms = loop.time(), CLAIM_IDLE_MS
-                found = await self._redis.xreadgroup(
-                    GROUP, self.node, {STREAMS["urgent"]: ">", STREAMS["routine"]: ">"}, count=READ_COUNT, block=500
-                )
+                # a stream whose room is full is not read until room frees: urgent commands are read meanwhile
+                wanted: dict[Any, Any] = {stream: ">" for stream, room in self._rooms.items() if not room.locked()}
+                if not wanted:
+                    await asyncio.sleep(0.01)
+                    continue
+                found = await self._redis.xreadgroup(GROUP, self.node, wanted, count=READ_COUNT, block=500)
             except ResponseError as exc:  # NOGROUP: Redis restarted empty (docs/cluster.md)
                 log.warning("cluster: reading commands failed (%s); making the streams again", exc)
                 await asyncio.sleep(0.2)
@@ -290,16 +304,16 @@ class Executor:
                 log.warning("cluster: reading commands failed (%s); again in a second", exc)
                 await asyncio.sleep(1.0)
                 continue
-            for stream, messages in found or ():
+            for stream, messages in sorted(found or (), key=lambda found: found[0] != STREAMS["urgent"]):
                 for message_id, fields in messages:
                     await self._spawn(stream, message_id, fields)
 
     async def _spawn(self, stream: str, message_id: str, fields: dict[str, str]) -> None:
-        await self._room.acquire()
+        await self._rooms[stream].acquire()
         self._in_flight.add(message_id)
         task = asyncio.create_task(self._apply(stream, message_id, fields))
         self._tasks.add(task)
-        task.add_done_callback(lambda done: self._done(done, message_id))
+        task.add_done_callback(lambda done: self._done(done, stream, message_id))
 
     async def _claim(self, idle_ms: int) -> None:
         """Take over what a leader before us read and did not acknowledge (rule 3)."""
@@ -312,13 +326,13 @@ class Executor:
                 for message_id, fields in messages:
                     if fields and message_id not in self._in_flight:  # a message trimmed away comes back empty
                         await self._spawn(stream, message_id, fields)
-                if start in ("0-0", b"0-0"):
+                if start == "0-0":
                     break
 
-    def _done(self, task: asyncio.Task[None], message_id: str) -> None:
+    def _done(self, task: asyncio.Task[None], stream: str, message_id: str) -> None:
         self._tasks.discard(task)
         self._in_flight.discard(message_id)
-        self._room.release()
+        self._rooms[stream].release()
 
     async def _apply(self, stream: str, message_id: str, fields: dict[str, str]) -> None:
         command_id, kind = fields.get("id", ""), fields.get("kind", "")
@@ -326,8 +340,9 @@ class Executor:
         try:
             answer = await self._redis.get(kept)
             if answer is None:
-                answer = json.dumps(await self._answer(kind, unpack(json.loads(fields.get("body", "null")))))
-                await self._redis.set(kept, answer, ex=ANSWERS_KEPT_S)
+                answer = json.dumps(await self._answer(kind, fields))
+                if kind != "devices":  # a device's repeat is recognised by the engine; a person's is by its id
+                    await self._redis.set(kept, answer, ex=ANSWERS_KEPT_S)
             replies = PREFIX + "replies:" + fields.get("node", "")
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(replies, {"id": command_id, "answer": answer}, maxlen=REPLIES_MAX, approximate=True)
@@ -340,14 +355,16 @@ class Executor:
         except Fenced:
             pass  # this node stops (rule 2); the next leader claims the command
 
-    async def _answer(self, kind: str, body: Any) -> dict[str, Any]:
+    async def _answer(self, kind: str, fields: dict[str, str]) -> dict[str, Any]:
         try:
-            result = await self._run(kind, body)
+            if kind != "devices" and time.time() > float(fields.get("deadline", "inf")):
+                raise NoLeader("the command came after its caller had stopped waiting; it was not applied")
+            result = await self._run(kind, unpack(json.loads(fields.get("body", "null"))))
         except Fenced:
             raise
         except AnxinError as exc:
             return {"error": pack_error(exc)}
-        except Exception:
+        except Exception:  # a bug of ours, or a command this release cannot read: answered, never retried forever
             log.exception("cluster: command %s failed", kind)
             return {"error": pack_error(JournalError("the leader failed to apply the command"))}
         return {"result": pack(result), "seq": self._journal.durable_seq}
@@ -462,14 +479,18 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._leader_tasks: list[asyncio.Task[None]] = []
         self.leading = False
-        self.live = False  # past the catch-up at start: registry entries are read back as they come
+        self.taking = False  # the lease is ours and the term being claimed: renewed meanwhile
+        #: entries after this seq changed the registry after the directory was loaded: their records are read back
+        #: (the directory is loaded before the catch-up at start, which would otherwise miss changes made meanwhile)
+        self.loaded_at = 0
         self.term = 0
         journal.on_fenced(lambda fenced: self._lost(str(fenced)))
+        journal.on_stopped(self._lost)
 
     async def fold(self, entry: Entry) -> None:
         """A follower's projection: the engine's fold, and the registry records an entry says changed."""
         await self.engine.fold(entry)
-        if not self.live:
+        if entry.seq <= self.loaded_at:
             return
         fact = entry.fact
         if isinstance(fact, ElderSaved) and fact.changed:
@@ -493,10 +514,22 @@ class Node:
                 self.directory.put_device(device)
 
     def start(self) -> None:
-        self.live = True
         self.journal.follow()
         self.hand.start()
-        self._tasks.append(asyncio.create_task(self._keep_lease(), name="cluster-lease"))
+        self._watch(self._keep_lease(), "cluster-lease", self._tasks)
+
+    def _watch(self, work: Coroutine[Any, Any, None], name: str, into: list[asyncio.Task[None]]) -> None:
+        """A long-lived task of the node: should it ever end by an exception, the node stops (rule 2) rather than
+        go on without it (a leader without its executor, a follower without its lease loop)."""
+        task = asyncio.create_task(work, name=name)
+        into.append(task)
+
+        def ended(done: asyncio.Task[None]) -> None:
+            if not done.cancelled() and (error := done.exception()) is not None:
+                log.critical("cluster: %s failed", name, exc_info=error)
+                self._lost(f"{name} failed: {error!r}")
+
+        task.add_done_callback(ended)
 
     async def stop(self) -> None:
         for task in [*self._leader_tasks, *self._tasks]:
@@ -508,8 +541,6 @@ class Node:
         await self.hand.stop()
         if self.leading:
             await self.lease.give_up()
-        if self.intake is not None:
-            await self.intake.stop()
 
     async def _keep_lease(self) -> None:
         every = self._lease_s / 3
@@ -517,7 +548,7 @@ class Node:
         renewed, vacant = loop.time(), 0
         while True:
             try:
-                if self.leading:
+                if self.leading or self.taking:
                     if await self.lease.renew():
                         renewed = loop.time()
                     elif await self.lease.take():  # Redis lost the key (a restart): still ours to keep
@@ -526,13 +557,15 @@ class Node:
                     else:
                         self._lost(f"the lease is held by {await self.lease.holder()}")
                         return
-                elif await self.lease.holder() is not None:
-                    vacant = 0
+                elif self.journal.failure is not None or await self.lease.holder() is not None:
+                    vacant = 0  # held by another; or our record broke (pgjournal rule 7): never lead on it
                 elif (vacant := vacant + 1) >= VACANT_CHECKS and await self.lease.take():
                     renewed = loop.time()
-                    await self._lead()
+                    self.taking = True
+                    self._watch(self._lead(), "cluster-lead", self._leader_tasks)
             except RedisError as exc:
-                if self.leading and loop.time() - renewed > self._lease_s:
+                vacant = 0
+                if (self.leading or self.taking) and loop.time() - renewed > self._lease_s:
                     # another node may take the lease once Redis is back; the term fences us out if it does
                     log.error("cluster: %s cannot renew its lease (%s); leading on until fenced", self.name, exc)
                 else:
@@ -540,21 +573,22 @@ class Node:
             await asyncio.sleep(every)
 
     async def _lead(self) -> None:
-        before, _ = await self.journal.leader()
+        """Claim the term, then decide (rule 5); the lease is renewed meanwhile. Any failure stops the node."""
         self.term = await self.journal.claim()
-        self.leading = True
+        before = self.journal.before
+        self.leading, self.taking = True, False
         entry = self.journal.append(LeaderElected(self.name, self.term, before), actor=f"system:{self.name}")
         await self.engine.fold(entry)
         await self.engine.activate()
         assert self.intake is not None
         self.intake.start()
-        self._leader_tasks.append(asyncio.create_task(self.engine.run_timers(), name="timers"))
+        self._watch(self.engine.run_timers(), "timers", self._leader_tasks)
         executor = Executor(self.redis, self.name, self.intake, self.engine, self.journal)
-        self._leader_tasks.append(asyncio.create_task(executor.run(), name="cluster-executor"))
+        self._watch(executor.run(), "cluster-executor", self._leader_tasks)
         await self.journal.durable(entry.seq)
         log.warning("cluster: %s leads (term %d, after %s)", self.name, self.term, before or "nobody")
 
     def _lost(self, why: str) -> None:
-        self.leading = False
+        self.leading = self.taking = False
         log.critical("cluster: %s stops: %s", self.name, why)
         self._on_lost(why)

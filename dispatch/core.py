@@ -39,6 +39,7 @@ from dispatch.intake import Intake
 from dispatch.journal import Journal, SqliteJournal, connect
 from dispatch.pgcompat import PgCompat
 from dispatch.pgjournal import PgJournal
+from dispatch.pgjournal import create_schema as create_journal_schema
 from dispatch.pgstore import PgRegistry
 from dispatch.registry import TRAVEL_MASK
 from dispatch.settings import Settings
@@ -210,13 +211,16 @@ async def open_cluster_core(
         closing.append(db.close)
         pool = await asyncpg.create_pool(settings.journal_url, min_size=1, max_size=4)
         closing.append(pool.close)
-        registry = PgRegistry(pool)
+        journal = PgJournal(settings.journal_url, clock, node=name)
+        registry = PgRegistry(pool, term=lambda: journal.term)
         await registry.create_schema()
         redis = aioredis.Redis.from_url(settings.cluster, decode_responses=True, socket_timeout=5,
                                         socket_connect_timeout=5, health_check_interval=10)  # fmt: skip
         closing.append(redis.aclose)
         await redis.ping()  # type: ignore[misc]  # redis-py types ping for both its clients
-        journal = PgJournal(settings.journal_url, clock, node=name)
+        async with pool.acquire() as conn:  # the record's head before the directory is read (Node.loaded_at)
+            await create_journal_schema(conn)
+            loaded_at = int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM journal"))
         directory = await Directory.load(registry)
         engine = Engine(
             journal=journal, directory=directory, registry=registry,
@@ -227,6 +231,7 @@ async def open_cluster_core(
             name, redis, journal, engine, registry, directory, lease_s=settings.lease_s,
             hand_timeout_s=settings.hand_timeout_s, on_lost=on_lost,
         )  # fmt: skip
+        node.loaded_at = loaded_at
         await journal.open(node.fold)
         closing.insert(0, journal.close)
         replayed = await journal.catch_up()

@@ -22,7 +22,13 @@ Rules
     5. The notice is a hint: a follower reads everything after its last entry whenever it is woken and at least
        every ``POLL_S``, so a lost notice costs a poll, never an entry.
     6. A failed commit refuses work until the same batch commits (the embedded journal's rule 6); the writer
-       reconnects between tries. Fencing is not a failure to retry: the journal stops for good.
+       reconnects between tries, and first asks whether the batch committed after all (a commit whose answer was
+       lost: its last row is there with its hash). A commit that takes longer than ``COMMIT_S`` has failed. A
+       leader that cannot commit for ``GIVE_UP_S`` stops, so that a node that reaches the server leads. Fencing
+       is not a failure to retry: the journal stops for good. A reconnected writer records its new session in
+       the ``leadership`` row (in the term's own check), so a take-over can always end it.
+    7. A follower that reads an entry that does not follow its last one stops following (``failure`` says why):
+       it serves what it has and takes no lead on a broken record.
 
 Never
     Never write on a follower, never write a term older than the one in ``leadership``, never acknowledge before
@@ -34,14 +40,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
 
 from dispatch.clock import Clock
 from dispatch.entries import Fact, decode, encode
-from dispatch.errors import Fenced, JournalError
+from dispatch.errors import ChainBroken, Fenced, JournalError
 from dispatch.journal import GENESIS, Entry, Listener, VerifyResult, entry_hash, link_broken, verify_chain
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,14 @@ CHANNEL = "anxin_journal"
 POLL_S = 0.5  # a follower reads the table at least this often (rule 5)
 RETRY_S = 1.0
 READ_BATCH = 2000
+#: the longest a batch's commit, a claim's statements or a read may take before the connection is given up: a
+#: hung link must not leave entries waiting for a commit while the lease is renewed (rule 6)
+COMMIT_S = 5.0
+STATEMENT_S = 10.0
+#: a leader whose batch has not committed for this long stops (rule 6): a node that can reach the server leads
+GIVE_UP_S = 15.0
+#: set on every writer session: a paused leader's open transaction (holding the term's row) is ended by the server
+WRITER_SETUP = "SET idle_in_transaction_session_timeout = '5s'; SET lock_timeout = '5s'"
 #: a lock key of our own for the one-time schema creation when several nodes start together
 SCHEMA_LOCK = 0x616E78696E  # "anxin"
 
@@ -103,7 +117,7 @@ async def connect(url: str) -> asyncpg.Connection:
         raise JournalError(f"cannot reach the journal's PostgreSQL at {_safe(url)}: {exc}") from exc
 
 
-async def create_schema(conn: asyncpg.Connection) -> None:
+async def create_schema(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
     """The journal's tables, trigger and leadership row; safe when several nodes start at once."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
@@ -126,6 +140,8 @@ class PgJournal:
         self._listeners: list[Listener] = []
         self._recovered: list[Callable[[], None]] = []
         self._fenced: list[Callable[[Fenced], None]] = []
+        self._stopped: list[Callable[[str], None]] = []
+        self._new_session = False  # the writer reconnected: record its session in the term's row (rule 6)
         self._wake = asyncio.Event()
         self._retry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -135,6 +151,7 @@ class PgJournal:
         self._fold: Fold | None = None
         self._read_lock = asyncio.Lock()
         self.term = 0  # the term this node leads in; 0 while it follows
+        self.before = ""  # the node that led before this one's claim
         self.commits = 0
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -145,8 +162,8 @@ class PgJournal:
         self._fold = fold
         self._reader = await connect(self.url)
         await create_schema(self._reader)
-        self._writer = await connect(self.url)
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        self._writer = await self._connect_writer()
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, command_timeout=STATEMENT_S)
         await self._reader.add_listener(CHANNEL, self._notified)
 
     async def close(self) -> None:
@@ -169,25 +186,46 @@ class PgJournal:
 
     def follow(self) -> None:
         """Start the tail (rule 5): every new entry is folded, then heard, then its waiters are released."""
-        self._task = asyncio.create_task(self._tail_loop(), name="journal-tail")
+        self._task = self._guarded(self._tail_loop(), "journal-tail")
 
-    async def catch_up(self) -> int:
-        """Read and fold everything committed after our last entry; the number of entries read."""
-        assert self._reader is not None
+    def on_stopped(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with the reason when the tail or the writer stops for good (rules 6 and 7)."""
+        self._stopped.append(callback)
+
+    def _guarded(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._ended)
+        return task
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that ended by an exception (a bug of ours, or a failure nobody foresaw): the node must stop."""
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        why = f"{task.get_name()} stopped: {error!r}"
+        log.critical("journal: %s", why, exc_info=error)
+        for callback in self._stopped:
+            callback(why)
+
+    async def catch_up(self, conn: asyncpg.Connection | None = None) -> int:
+        """Read and fold everything committed after our last entry (on ``conn``, else the tail's connection);
+        the number of entries read."""
+        conn = conn or self._reader
+        assert conn is not None
         read = 0
         async with self._read_lock:
             while True:
-                rows = await self._reader.fetch(
+                rows = await conn.fetch(
                     f"SELECT {_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2", self._durable_seq,
-                    READ_BATCH,
+                    READ_BATCH, timeout=STATEMENT_S,
                 )  # fmt: skip
                 if not rows:
                     return read
                 for row in rows:
                     entry = _entry(row)
-                    if entry.seq != self._durable_seq + 1 or entry.prev_hash != self._durable_hash:
-                        broken = link_broken(entry, self._durable_hash, self._durable_seq + 1)
-                        log.critical("journal: the shared record does not follow at seq %d: %s", entry.seq, broken)
+                    broken = link_broken(entry, self._durable_hash, self._durable_seq + 1)
+                    if broken is not None:  # rule 7
+                        self._fail(broken)
+                        raise broken
                     if self._fold is not None:
                         await self._fold(entry)
                     self._durable_seq, self._durable_hash = entry.seq, entry.hash
@@ -200,28 +238,48 @@ class PgJournal:
     async def claim(self) -> int:
         """Take the next leadership term (rule 2) and read everything the old leader committed; then this node
         writes. The term taken."""
-        assert self._writer is not None and self._reader is not None
+        assert self._reader is not None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        old = await self._writer.fetchrow("SELECT node, pid FROM leadership WHERE id = 1")
+        if self._failure is not None:
+            raise self._failure
+        if self._writer is not None:  # idle since the start: it may be long dead (a server restart, a firewall)
+            self._writer.terminate()
+        self._writer = await self._connect_writer()
+        old = await self._writer.fetchrow("SELECT node, pid FROM leadership WHERE id = 1", timeout=STATEMENT_S)
+        self.before = str(old["node"]) if old is not None else ""
         if old is not None and old["pid"] is not None:
             # the old leader's writer, if it still exists (paused, cut off): its batch in flight is rolled back
             # rather than waited for, and it cannot start another one in the old term
-            await self._writer.execute("SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()", old["pid"])
+            await self._writer.execute(
+                "SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()", old["pid"], timeout=STATEMENT_S
+            )
         term = await self._writer.fetchval(
             "UPDATE leadership SET term = term + 1, node = $1, pid = pg_backend_pid(), since = $2 WHERE id = 1 "
             "RETURNING term",
             self.node,
             self._clock.now(),
+            timeout=STATEMENT_S,
         )
-        await self.catch_up()
+        if self._fold is None and self._durable_seq == 0:  # nothing to fold (an import): start from the head
+            head = await self._writer.fetchrow("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+            if head is not None:
+                self._durable_seq = self._head_seq = int(head["seq"])
+                self._durable_hash = self._head_hash = str(head["hash"])
+        await self.catch_up(self._writer)  # the tail's connection may be as dead as the old writer was
         self.term = int(term)
-        self._task = asyncio.create_task(self._write_loop(), name="journal-writer")
+        self._new_session = False
+        self._task = self._guarded(self._write_loop(), "journal-writer")
         log.warning("journal: node %s leads in term %d from seq %d", self.node, self.term, self._durable_seq)
         return self.term
+
+    async def _connect_writer(self) -> asyncpg.Connection:
+        conn = await connect(self.url)
+        await conn.execute(WRITER_SETUP, timeout=STATEMENT_S)
+        return conn
 
     async def leader(self) -> tuple[str, int]:
         """The node and term the record names as leading now (``("", 0)`` before the first term)."""
@@ -324,7 +382,10 @@ class PgJournal:
             self._wake.clear()
             try:
                 await self.catch_up()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except ChainBroken as broken:  # rule 7
+                log.critical("journal: the shared record does not follow: %s; this node stops following", broken)
+                return
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.error("journal: reading the shared record failed (%s); reconnecting", exc)
                 await self._reconnect_reader()
 
@@ -372,19 +433,39 @@ class PgJournal:
         conn = self._writer
         if conn is None or conn.is_closed():
             raise JournalError("the journal's writer connection is closed")
-        async with conn.transaction():
-            term = await conn.fetchval("SELECT term FROM leadership WHERE id = 1 FOR SHARE")
-            if term != self.term:
-                raise Fenced(f"term {term} has begun; node {self.node} led term {self.term} and writes no more")
-            await conn.executemany(_INSERT, [_row(entry, self.term) for entry in batch])
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(batch[-1].seq))
+        try:
+            async with asyncio.timeout(COMMIT_S), conn.transaction():
+                term = await conn.fetchval("SELECT term FROM leadership WHERE id = 1 FOR SHARE")
+                if term != self.term:
+                    raise Fenced(f"term {term} has begun; node {self.node} led term {self.term} and writes no more")
+                if self._new_session:  # rule 6: a take-over must be able to end this session
+                    await conn.execute("UPDATE leadership SET pid = pg_backend_pid() WHERE id = 1")
+                await conn.executemany(_INSERT, [_row(entry, self.term) for entry in batch])
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(batch[-1].seq))
+        except TimeoutError:
+            conn.terminate()  # a hung link: this session is given up; the batch is tried again on a new one
+            raise JournalError(f"the commit took longer than {COMMIT_S:g} s") from None
+        self._new_session = False
+
+    async def _committed_already(self, batch: list[Entry]) -> bool:
+        """Whether ``batch`` committed although its commit failed (the answer lost); Fenced when another node's
+        entry holds its place."""
+        assert self._writer is not None
+        found = await self._writer.fetchval("SELECT hash FROM journal WHERE seq = $1", batch[-1].seq,
+                                            timeout=STATEMENT_S)  # fmt: skip
+        if found is None:
+            return False
+        if found != batch[-1].hash:
+            raise Fenced(f"seq {batch[-1].seq} was written by another node; node {self.node} writes no more")
+        return True
 
     async def _until_committed(self, batch: list[Entry], first: Exception) -> bool:
-        """Rule 6: refuse everything until ``batch`` commits, reconnecting between tries; False when fenced."""
+        """Rule 6: refuse everything until ``batch`` commits, reconnecting between tries; False when fenced or
+        given up (the node stops)."""
         self._fail(JournalError(f"journal commit failed: {first}"))
         log.error("journal: commit of seq %d..%d failed (%s); refusing work until it commits", batch[0].seq,
                   batch[-1].seq, first)  # fmt: skip
-        tries = 0
+        started, tries = self._clock.now(), 0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._retry.wait(), RETRY_S)
@@ -392,13 +473,18 @@ class PgJournal:
             tries += 1
             try:
                 if self._writer is None or self._writer.is_closed():
-                    self._writer = await connect(self.url)
-                await self._commit(batch)
+                    self._writer = await self._connect_writer()
+                    self._new_session = True
+                if not await self._committed_already(batch):
+                    await self._commit(batch)
             except Fenced as fenced:
                 self._stop_fenced(fenced)
                 return False
             except Exception as exc:
-                if tries % 30 == 0:
+                if self._clock.now() - started > GIVE_UP_S:
+                    self._stop_fenced(Fenced(f"no commit for {GIVE_UP_S:g} s ({exc}); node {self.node} stops"))
+                    return False
+                if tries % 10 == 0:
                     log.error("journal: still failing after %d tries (%s)", tries, exc)
                 continue
             self._failure = None

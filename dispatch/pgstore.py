@@ -19,6 +19,7 @@ from typing import TypeVar
 import asyncpg
 from pydantic import BaseModel
 
+from dispatch.errors import Fenced
 from dispatch.registry import Device, Elder, Responder
 from dispatch.store import (  # the embedded store's table mapping, shared so that both backends keep one shape
     _DEVICES,
@@ -46,10 +47,14 @@ SCHEMA_LOCK = 0x616E78696F  # beside dispatch.pgjournal's
 
 
 class PgRegistry:
-    """:class:`~dispatch.store.RegistryStore` on PostgreSQL, over a pool the caller opens and closes."""
+    """:class:`~dispatch.store.RegistryStore` on PostgreSQL, over a pool the caller opens and closes.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    ``term``: the leadership term the writer holds (dispatch.pgjournal rule 2), checked ``FOR SHARE`` in every
+    upsert's own transaction, so that a leader fenced out of the journal is fenced out of the registry too."""
+
+    def __init__(self, pool: asyncpg.Pool, term: Callable[[], int] | None = None) -> None:
         self._pool = pool
+        self._term = term
 
     async def create_schema(self) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -69,6 +74,10 @@ class PgRegistry:
         _refuse_duplicates(table, rows)
         counts = UpsertCounts()
         async with self._pool.acquire() as conn, conn.transaction():
+            if self._term is not None:
+                term = await conn.fetchval("SELECT term FROM leadership WHERE id = 1 FOR SHARE")
+                if term != self._term():
+                    raise Fenced(f"term {term} has begun: this node writes the registry no more")
             # the rows' keys locked first, in one order, so that the comparison sees what the writes replace
             keys = [key for key, _, _ in rows]
             stored = {

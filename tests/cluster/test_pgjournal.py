@@ -108,3 +108,49 @@ async def test_the_journal_refuses_to_be_rewritten(pg_url: str) -> None:
             await conn.close()
     finally:
         await journal.close()
+
+
+async def test_a_follower_claims_after_its_idle_connections_were_cut(pg_url: str) -> None:
+    """A server restart or a firewall cuts a follower's idle writer: its claim opens a fresh one."""
+    clock = ManualClock(1_700_000_000.0)
+    follower = PgJournal(pg_url, clock, node="b")
+    await follower.open()
+    follower.follow()
+    try:
+        admin = await asyncpg.connect(pg_url)
+        try:
+            cut = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert cut >= 2
+        assert await asyncio.wait_for(follower.claim(), 15) == 1
+        entry = follower.append(note("after the cut"), actor="operator:li")
+        await asyncio.wait_for(follower.durable(entry.seq), 10)
+    finally:
+        await follower.close()
+
+
+async def test_a_commit_whose_answer_was_lost_is_recognised_and_a_foreign_row_fences(pg_url: str) -> None:
+    journal = PgJournal(pg_url, ManualClock(1_700_000_000.0), node="a")
+    await journal.open()
+    try:
+        await journal.claim()
+        entry = journal.append(note("committed"), actor="operator:li")
+        await journal.durable(entry.seq)
+        assert await journal._committed_already([entry])  # retried after a lost answer: not written twice
+        other = Entry(entry.seq, entry.ts, entry.kind, entry.actor, None, False, entry.payload_json, entry.prev_hash,
+                      "f" * 64, entry.fact)  # fmt: skip
+        with pytest.raises(Fenced):
+            await journal._committed_already([other])
+        later = journal.append(note("not yet"), actor="operator:li")
+        assert not await journal._committed_already([Entry(later.seq + 5, *later_fields(later))])
+    finally:
+        await journal.close()
+
+
+def later_fields(entry: Entry) -> tuple[object, ...]:
+    return (entry.ts, entry.kind, entry.actor, None, False, entry.payload_json, entry.prev_hash, entry.hash,
+            entry.fact)  # fmt: skip

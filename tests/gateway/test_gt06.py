@@ -613,7 +613,8 @@ def test_every_event_keeps_the_invariants() -> None:
 
 # -- fuzzing ------------------------------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: a few thousand inputs here; a million per codec in `make reliability` (tests/reliability/fuzzing.py)
+FUZZ = settings(max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPECIAL = b"\x78\x79\x0d\x0a\x01\x05\x13\x16\x00"
 
 

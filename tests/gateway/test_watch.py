@@ -383,7 +383,8 @@ def test_every_event_keeps_the_invariants() -> None:
 
 # -- fuzzing ------------------------------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: a few thousand inputs here; a million per codec in `make reliability` (tests/reliability/fuzzing.py)
+FUZZ = settings(max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DELIMITERS = b"[]*,}\x01\x02\x03\x04\x05AVLK0"
 
 

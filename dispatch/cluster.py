@@ -10,8 +10,9 @@ What it owns
 
 Rules
     1. One decider. Only the node holding the lease runs the engine's timers, its intake worker and the
-       executor; it takes the lease with ``SET NX PX`` and keeps it by renewing it every third of ``lease_s``
-       (a follower takes a free lease once it has found it free twice, :data:`VACANT_CHECKS`). The
+       executor; it takes the lease with ``SET NX PX`` (a follower takes a free lease once it has found it free
+       twice, :data:`VACANT_CHECKS`) and keeps it by renewing it every third of ``lease_s`` from a thread of its
+       own (:class:`LeaseKeeper`): a leader busy beyond its lease keeps it, a hung or dead one loses it. The
        journal's term (dispatch.pgjournal rule 2) is what keeps an old leader from writing, not the lease: a node
        that wins the lease claims a new term before it decides anything.
     2. A node that loses the lease to another node, or whose batch is fenced, stops (``on_lost``): what it had
@@ -40,11 +41,13 @@ import dataclasses
 import functools
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
+import redis as sync_redis
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError, ResponseError
@@ -79,6 +82,8 @@ IN_FLIGHT: Final = 4096  # commands of each stream the leader applies at once (u
 #: a follower takes a free lease only once it has found it free this many times in a row (a third of the lease
 #: apart): after a Redis restart the leader, renewing on the same beat, takes its lease back first
 VACANT_CHECKS: Final = 2
+#: a leader whose event loop has not run for this long is hung, not busy: its lease is let go (LeaseKeeper)
+LOOP_STALL_S: Final = 10.0
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -181,6 +186,54 @@ class Lease:
         with contextlib.suppress(RedisError):
             if await self.holder() == self.node:
                 await self._redis.delete(LEASE_KEY)
+
+
+class LeaseKeeper:
+    """Renews a lease this node holds from a thread of its own, so that a leader busy beyond its lease (a storm
+    keeping its event loop seconds behind) keeps it: the lease says the process lives, not that its loop is
+    quick. A loop that has not ticked for ``stall_s`` (hung, not busy) is let go: the lease lapses and another
+    node takes over. After a Redis restart the key is taken again. ``lost`` says why the lease is gone (another
+    holder), or None while it holds."""
+
+    def __init__(self, url: str, node: str, lease_s: float, *, stall_s: float = LOOP_STALL_S) -> None:
+        self._url, self.node, self._lease_s, self._stall_s = url, node, lease_s, stall_s
+        self.tick = time.monotonic()  # the event loop's last sign of life (Node._heartbeat)
+        self.renewed = time.monotonic()
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{node}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        client = sync_redis.Redis.from_url(self._url, decode_responses=True, socket_timeout=self._lease_s / 2,
+                                           socket_connect_timeout=self._lease_s / 2)  # fmt: skip
+        renew = client.register_script(_RENEW)
+        lease_ms = int(self._lease_s * 1000)
+        try:
+            while not self._stop.wait(self._lease_s / 3):
+                if time.monotonic() - self.tick > self._stall_s:
+                    log.critical("cluster: %s's event loop has not run for %.0f s; its lease is let go", self.node,
+                                 time.monotonic() - self.tick)  # fmt: skip
+                    continue
+                try:
+                    if renew(keys=[LEASE_KEY], args=[self.node, lease_ms]) or client.set(
+                        LEASE_KEY, self.node, nx=True, px=lease_ms
+                    ):  # held, or taken again after Redis lost the key
+                        self.renewed = time.monotonic()
+                    else:
+                        self.lost = f"the lease is held by {client.get(LEASE_KEY)}"
+                        return
+                except RedisError as exc:  # the term fences us out if another node takes the lease meanwhile
+                    if time.monotonic() - self.renewed > self._lease_s:
+                        log.error("cluster: %s cannot renew its lease (%s); leading on until fenced", self.node, exc)
+        finally:
+            client.close()
 
 
 # -- the follower's hand -----------------------------------------------------------------------------------
@@ -464,8 +517,11 @@ class Node:
         lease_s: float,
         hand_timeout_s: float,
         on_lost: Callable[[str], None],
+        redis_url: str,
     ) -> None:
         self.name = name
+        self._redis_url = redis_url
+        self._keeper: LeaseKeeper | None = None
         self.redis = redis
         self.journal = journal
         self.engine = engine
@@ -539,36 +595,33 @@ class Node:
         self._leader_tasks.clear()
         self._tasks.clear()
         await self.hand.stop()
-        if self.leading:
+        if self._keeper is not None:
+            await asyncio.to_thread(self._keeper.stop)
             await self.lease.give_up()
 
     async def _keep_lease(self) -> None:
+        """Take the lease when it is free (rule 1); once it is ours a :class:`LeaseKeeper` thread renews it, and
+        this loop only tells it that the event loop still runs, and stops the node if the lease went elsewhere."""
         every = self._lease_s / 3
-        loop = asyncio.get_running_loop()
-        renewed, vacant = loop.time(), 0
+        vacant = 0
         while True:
-            try:
-                if self.leading or self.taking:
-                    if await self.lease.renew():
-                        renewed = loop.time()
-                    elif await self.lease.take():  # Redis lost the key (a restart): still ours to keep
-                        renewed = loop.time()
-                        log.warning("cluster: %s took its lease again after Redis lost it", self.name)
-                    else:
-                        self._lost(f"the lease is held by {await self.lease.holder()}")
-                        return
-                elif self.journal.failure is not None or await self.lease.holder() is not None:
-                    vacant = 0  # held by another; or our record broke (pgjournal rule 7): never lead on it
-                elif (vacant := vacant + 1) >= VACANT_CHECKS and await self.lease.take():
-                    renewed = loop.time()
-                    self.taking = True
-                    self._watch(self._lead(), "cluster-lead", self._leader_tasks)
-            except RedisError as exc:
-                vacant = 0
-                if (self.leading or self.taking) and loop.time() - renewed > self._lease_s:
-                    # another node may take the lease once Redis is back; the term fences us out if it does
-                    log.error("cluster: %s cannot renew its lease (%s); leading on until fenced", self.name, exc)
-                else:
+            keeper = self._keeper
+            if keeper is not None:
+                keeper.tick = time.monotonic()
+                if keeper.lost is not None:
+                    self._lost(keeper.lost)
+                    return
+            else:
+                try:
+                    if self.journal.failure is not None or await self.lease.holder() is not None:
+                        vacant = 0  # held by another; or our record broke (pgjournal rule 7): never lead on it
+                    elif (vacant := vacant + 1) >= VACANT_CHECKS and await self.lease.take():
+                        self.taking = True
+                        self._keeper = LeaseKeeper(self._redis_url, self.name, self._lease_s)
+                        self._keeper.start()
+                        self._watch(self._lead(), "cluster-lead", self._leader_tasks)
+                except RedisError as exc:
+                    vacant = 0
                     log.warning("cluster: Redis unreachable (%s)", exc)
             await asyncio.sleep(every)
 

@@ -229,7 +229,7 @@ async def open_cluster_core(
         )  # fmt: skip
         node = Node(
             name, redis, journal, engine, registry, directory, lease_s=settings.lease_s,
-            hand_timeout_s=settings.hand_timeout_s, on_lost=on_lost,
+            hand_timeout_s=settings.hand_timeout_s, on_lost=on_lost, redis_url=settings.cluster,
         )  # fmt: skip
         node.loaded_at = loaded_at
         await journal.open(node.fold)

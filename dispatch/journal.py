@@ -208,29 +208,117 @@ class Journal(Protocol):
     async def close(self) -> None: ...
 
 
-class SqliteJournal:
+class ChainedJournal:
+    """What every journal backend shares: the chain's head in memory, entries chained at ``append``, the
+    waiters of ``durable`` and the listeners, released and told once a batch is durable; ``replay`` and
+    ``verify`` over the backend's ``read``. A backend queues the entries (``_pending``, ``_wake``) and commits them
+    its own way (SqliteJournal; dispatch.pgjournal.PgJournal)."""
+
+    def _init_chain(self, clock: Clock) -> None:
+        self._clock = clock
+        self._pending: list[Entry] = []
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._listeners: list[Listener] = []
+        self._recovered: list[Callable[[], None]] = []
+        self._wake = asyncio.Event()
+        self._retry = asyncio.Event()
+        self._failure: JournalError | None = None
+        self._head_seq = self._durable_seq = 0
+        self._head_hash = self._durable_hash = GENESIS
+
+    @property
+    def head_seq(self) -> int:
+        return self._head_seq
+
+    @property
+    def durable_seq(self) -> int:
+        return self._durable_seq
+
+    @property
+    def durable_head(self) -> tuple[int, str]:
+        return self._durable_seq, self._durable_hash
+
+    @property
+    def failure(self) -> JournalError | None:
+        return self._failure
+
+    def _chain(self, fact: Fact, actor: str, incident_id: str | None, drill: bool) -> Entry:
+        """The next entry after the head, hashed, queued for the writer (rule 1)."""
+        if not fact.KIND:
+            raise JournalError(f"{type(fact).__name__} is not a registered entry kind")
+        seq = self._head_seq + 1
+        ts = self._clock.now()
+        kind, version, payload_json = fact.KIND, fact.VERSION, encode(fact)
+        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json, version)
+        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest, fact, version)
+        self._head_seq, self._head_hash = seq, digest
+        self._pending.append(entry)
+        self._wake.set()
+        return entry
+
+    async def durable(self, seq: int) -> None:
+        if seq <= self._durable_seq:
+            return
+        if self._failure is not None:
+            raise self._failure
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(seq, []).append(future)
+        await future
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def on_recovered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the journal works again after a failed commit (rule 6)."""
+        self._recovered.append(callback)
+
+    def retry(self) -> None:
+        """Try a failed batch again now rather than at the next retry (space may have come back)."""
+        self._retry.set()
+
+    def _release(self, upto: int) -> None:
+        for seq in [seq for seq in self._waiters if seq <= upto]:
+            for future in self._waiters.pop(seq):
+                if not future.done():
+                    future.set_result(None)
+
+    def _fail(self, error: JournalError) -> None:
+        self._failure = error
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+        self._waiters.clear()
+
+    async def read(self, after: int, limit: int) -> list[Entry]:
+        raise NotImplementedError
+
+    async def replay(self, batch: int = 5000) -> AsyncIterator[Entry]:
+        after = 0
+        while True:
+            entries = await self.read(after, batch)
+            if not entries:
+                return
+            for entry in entries:
+                yield entry
+            after = entries[-1].seq
+
+    async def verify(self) -> VerifyResult:
+        return await verify_chain(self.read)
+
+
+class SqliteJournal(ChainedJournal):
     """The embedded journal: one SQLite file in WAL mode, a writer connection and a reader connection."""
 
     def __init__(self, path: Path, clock: Clock, *, max_batch: int = 2000) -> None:
+        self._init_chain(clock)
         self.path = path
-        self._clock = clock
         self._max_batch = max_batch
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
-        self._pending: list[Entry] = []
-        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
-        self._listeners: list[Listener] = []
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._failure: JournalError | None = None
-        self._retry = asyncio.Event()
-        self._recovered: list[Callable[[], None]] = []
-        self._head_seq = 0
-        self._head_hash = GENESIS
-        self._durable_seq = 0
-        self._durable_hash = GENESIS
         self.commits = 0
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -281,58 +369,12 @@ class SqliteJournal:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    @property
-    def head_seq(self) -> int:
-        return self._head_seq
-
-    @property
-    def durable_seq(self) -> int:
-        return self._durable_seq
-
-    @property
-    def durable_head(self) -> tuple[int, str]:
-        return self._durable_seq, self._durable_hash
-
-    @property
-    def failure(self) -> JournalError | None:
-        return self._failure
-
     def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry:
         if self._failure is not None:
             raise self._failure
         if self._task is None:
             raise JournalError("the journal is not open")
-        if not fact.KIND:
-            raise JournalError(f"{type(fact).__name__} is not a registered entry kind")
-        seq = self._head_seq + 1
-        ts = self._clock.now()
-        kind, version, payload_json = fact.KIND, fact.VERSION, encode(fact)
-        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json, version)
-        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest, fact, version)
-        self._head_seq, self._head_hash = seq, digest
-        self._pending.append(entry)
-        self._wake.set()
-        return entry
-
-    async def durable(self, seq: int) -> None:
-        if seq <= self._durable_seq:
-            return
-        if self._failure is not None:
-            raise self._failure
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(seq, []).append(future)
-        await future
-
-    def listen(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def on_recovered(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` each time the journal works again after a failed commit (rule 6)."""
-        self._recovered.append(callback)
-
-    def retry(self) -> None:
-        """Try a failed batch again now rather than at the next ``RETRY_S`` (space may have come back)."""
-        self._retry.set()
+        return self._chain(fact, actor, incident_id, drill)
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
@@ -419,20 +461,6 @@ class SqliteJournal:
                     log.warning("journal: checkpoints work again")
                 failing, done = False, self.commits
 
-    def _release(self, upto: int) -> None:
-        for seq in [seq for seq in self._waiters if seq <= upto]:
-            for future in self._waiters.pop(seq):
-                if not future.done():
-                    future.set_result(None)
-
-    def _fail(self, error: JournalError) -> None:
-        self._failure = error
-        for futures in self._waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
-        self._waiters.clear()
-
     # -- reading ----------------------------------------------------------------------------------
 
     async def read(self, after: int, limit: int) -> list[Entry]:
@@ -446,19 +474,6 @@ class SqliteJournal:
         ) as cur:
             rows = await cur.fetchall()
         return [_entry(row) for row in rows]
-
-    async def replay(self, batch: int = 5000) -> AsyncIterator[Entry]:
-        after = 0
-        while True:
-            entries = await self.read(after, batch)
-            if not entries:
-                return
-            for entry in entries:
-                yield entry
-            after = entries[-1].seq
-
-    async def verify(self) -> VerifyResult:
-        return await verify_chain(self.read)
 
 
 async def verify_chain(read: Callable[[int, int], Any]) -> VerifyResult:

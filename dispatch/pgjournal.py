@@ -40,15 +40,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
 
 from dispatch.clock import Clock
-from dispatch.entries import Fact, decode, encode
+from dispatch.entries import Fact, decode
 from dispatch.errors import ChainBroken, Fenced, JournalError
-from dispatch.journal import GENESIS, Entry, Listener, VerifyResult, entry_hash, link_broken, verify_chain
+from dispatch.journal import ChainedJournal, Entry, link_broken
 
 log = logging.getLogger(__name__)
 
@@ -124,30 +124,21 @@ async def create_schema(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionPr
         await conn.execute(SCHEMA)
 
 
-class PgJournal:
+class PgJournal(ChainedJournal):
     """:class:`~dispatch.journal.Journal` on PostgreSQL; see the module docstring."""
 
     def __init__(self, url: str, clock: Clock, *, node: str, max_batch: int = 2000) -> None:
+        self._init_chain(clock)
         self.url = url
         self.node = node
-        self._clock = clock
         self._max_batch = max_batch
         self._writer: asyncpg.Connection | None = None  # the leader's; a follower's claims the term with it
         self._reader: asyncpg.Connection | None = None  # the tail's, which LISTENs
         self._pool: asyncpg.Pool | None = None  # everyone else's reads (pages resuming, the views' history)
-        self._pending: list[Entry] = []
-        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
-        self._listeners: list[Listener] = []
-        self._recovered: list[Callable[[], None]] = []
         self._fenced: list[Callable[[Fenced], None]] = []
         self._stopped: list[Callable[[str], None]] = []
         self._new_session = False  # the writer reconnected: record its session in the term's row (rule 6)
-        self._wake = asyncio.Event()
-        self._retry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._failure: JournalError | None = None
-        self._head_seq = self._durable_seq = 0
-        self._head_hash = self._durable_hash = GENESIS
         self._fold: Fold | None = None
         self._read_lock = asyncio.Lock()
         self.term = 0  # the term this node leads in; 0 while it follows
@@ -281,28 +272,7 @@ class PgJournal:
         await conn.execute(WRITER_SETUP, timeout=STATEMENT_S)
         return conn
 
-    async def leader(self) -> tuple[str, int]:
-        """The node and term the record names as leading now (``("", 0)`` before the first term)."""
-        row = await self._reading().fetchrow("SELECT node, term FROM leadership WHERE id = 1")
-        return ("", 0) if row is None else (str(row["node"]), int(row["term"]))
-
     # -- the Journal interface ----------------------------------------------------------------------
-
-    @property
-    def head_seq(self) -> int:
-        return self._head_seq
-
-    @property
-    def durable_seq(self) -> int:
-        return self._durable_seq
-
-    @property
-    def durable_head(self) -> tuple[int, str]:
-        return self._durable_seq, self._durable_hash
-
-    @property
-    def failure(self) -> JournalError | None:
-        return self._failure
 
     @property
     def leading(self) -> bool:
@@ -313,39 +283,11 @@ class PgJournal:
             raise self._failure
         if not self.term:
             raise JournalError("this node does not lead: only the leader writes the service record")
-        if not fact.KIND:
-            raise JournalError(f"{type(fact).__name__} is not a registered entry kind")
-        seq = self._head_seq + 1
-        ts = self._clock.now()
-        kind, version, payload_json = fact.KIND, fact.VERSION, encode(fact)
-        digest = entry_hash(self._head_hash, seq, ts, kind, actor, incident_id, drill, payload_json, version)
-        entry = Entry(seq, ts, kind, actor, incident_id, drill, payload_json, self._head_hash, digest, fact, version)
-        self._head_seq, self._head_hash = seq, digest
-        self._pending.append(entry)
-        self._wake.set()
-        return entry
-
-    async def durable(self, seq: int) -> None:
-        if seq <= self._durable_seq:
-            return
-        if self._failure is not None:
-            raise self._failure
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(seq, []).append(future)
-        await future
-
-    def listen(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def on_recovered(self, callback: Callable[[], None]) -> None:
-        self._recovered.append(callback)
+        return self._chain(fact, actor, incident_id, drill)
 
     def on_fenced(self, callback: Callable[[Fenced], None]) -> None:
         """Call ``callback`` once when a newer term refuses this node's batch (rule 2): the node must stop."""
         self._fenced.append(callback)
-
-    def retry(self) -> None:
-        self._retry.set()
 
     async def read(self, after: int, limit: int) -> list[Entry]:
         """Durable entries with ``seq > after`` (as far as this node has read or written), oldest first."""
@@ -356,19 +298,6 @@ class PgJournal:
             limit,
         )
         return [_entry(row) for row in rows]
-
-    async def replay(self, batch: int = 5000) -> AsyncIterator[Entry]:
-        after = 0
-        while True:
-            entries = await self.read(after, batch)
-            if not entries:
-                return
-            for entry in entries:
-                yield entry
-            after = entries[-1].seq
-
-    async def verify(self) -> VerifyResult:
-        return await verify_chain(self.read)
 
     # -- following --------------------------------------------------------------------------------
 
@@ -500,20 +429,6 @@ class PgJournal:
         self._fail(fenced)
         for callback in self._fenced:
             callback(fenced)
-
-    def _release(self, upto: int) -> None:
-        for seq in [seq for seq in self._waiters if seq <= upto]:
-            for future in self._waiters.pop(seq):
-                if not future.done():
-                    future.set_result(None)
-
-    def _fail(self, error: JournalError) -> None:
-        self._failure = error
-        for futures in self._waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
-        self._waiters.clear()
 
 
 async def read_only(url: str) -> tuple[asyncpg.Connection, Callable[[int, int], Any]]:

@@ -13,26 +13,14 @@ Never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
 import asyncpg
 from pydantic import BaseModel
 
 from dispatch.errors import Fenced
-from dispatch.registry import Device, Elder, Responder
-from dispatch.store import (  # the embedded store's table mapping, shared so that both backends keep one shape
-    _DEVICES,
-    _ELDERS,
-    _RESPONDERS,
-    UpsertCounts,
-    _device_row,
-    _elder_row,
-    _refuse_duplicates,
-    _responder_row,
-    _Row,
-    _Table,
-)
+from dispatch.store import TableRegistry, UpsertCounts, _refuse_duplicates, _Row, _Table
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,7 +34,7 @@ CREATE INDEX IF NOT EXISTS devices_elder ON devices(elder_id);
 SCHEMA_LOCK = 0x616E78696F  # beside dispatch.pgjournal's
 
 
-class PgRegistry:
+class PgRegistry(TableRegistry):
     """:class:`~dispatch.store.RegistryStore` on PostgreSQL, over a pool the caller opens and closes.
 
     ``term``: the leadership term the writer holds (dispatch.pgjournal rule 2), checked ``FOR SHARE`` in every
@@ -60,15 +48,6 @@ class PgRegistry:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
             await conn.execute(SCHEMA)
-
-    async def upsert_elders(self, rows: Sequence[Elder]) -> UpsertCounts:
-        return await self._upsert(_ELDERS, [_elder_row(row) for row in rows])
-
-    async def upsert_devices(self, rows: Sequence[Device]) -> UpsertCounts:
-        return await self._upsert(_DEVICES, [_device_row(row) for row in rows])
-
-    async def upsert_responders(self, rows: Sequence[Responder]) -> UpsertCounts:
-        return await self._upsert(_RESPONDERS, [_responder_row(row) for row in rows])
 
     async def _upsert(self, table: _Table, rows: list[_Row]) -> UpsertCounts:
         _refuse_duplicates(table, rows)
@@ -109,30 +88,6 @@ class PgRegistry:
                     changed,
                 )
         return counts
-
-    async def get_elder(self, elder_id: str) -> Elder | None:
-        return await self._get(_ELDERS, elder_id, Elder.model_validate_json)
-
-    async def get_device(self, device_id: str) -> Device | None:
-        return await self._get(_DEVICES, device_id, Device.model_validate_json)
-
-    async def get_responder(self, responder_id: str) -> Responder | None:
-        return await self._get(_RESPONDERS, responder_id, Responder.model_validate_json)
-
-    async def elders(self) -> list[Elder]:
-        return await self._all(_ELDERS, Elder.model_validate_json)
-
-    async def devices(self) -> list[Device]:
-        return await self._all(_DEVICES, Device.model_validate_json)
-
-    async def responders(self) -> list[Responder]:
-        return await self._all(_RESPONDERS, Responder.model_validate_json)
-
-    async def elder_ids(self) -> set[str]:
-        return await self._keys(_ELDERS)
-
-    async def responder_ids(self) -> set[str]:
-        return await self._keys(_RESPONDERS)
 
     async def _get(self, table: _Table, key: str, load: Callable[[str], M]) -> M | None:
         doc = await self._pool.fetchval(f"SELECT doc FROM {table.name} WHERE {table.key} = $1", key)

@@ -139,7 +139,57 @@ def _responder_row(responder: Responder) -> _Row:
     return (responder.responder_id, (responder.kind,), responder.model_dump_json())
 
 
-class SqliteRegistry:
+class TableRegistry:
+    """The :class:`RegistryStore` calls over the three tables (:data:`_ELDERS`, :data:`_DEVICES`,
+    :data:`_RESPONDERS`); a backend supplies ``_upsert``, ``_get``, ``_all`` and ``_keys``."""
+
+    async def upsert_elders(self, rows: Sequence[Elder]) -> UpsertCounts:
+        return await self._upsert(_ELDERS, [_elder_row(row) for row in rows])
+
+    async def upsert_devices(self, rows: Sequence[Device]) -> UpsertCounts:
+        return await self._upsert(_DEVICES, [_device_row(row) for row in rows])
+
+    async def upsert_responders(self, rows: Sequence[Responder]) -> UpsertCounts:
+        return await self._upsert(_RESPONDERS, [_responder_row(row) for row in rows])
+
+    async def get_elder(self, elder_id: str) -> Elder | None:
+        return await self._get(_ELDERS, elder_id, Elder.model_validate_json)
+
+    async def get_device(self, device_id: str) -> Device | None:
+        return await self._get(_DEVICES, device_id, Device.model_validate_json)
+
+    async def get_responder(self, responder_id: str) -> Responder | None:
+        return await self._get(_RESPONDERS, responder_id, Responder.model_validate_json)
+
+    async def elders(self) -> list[Elder]:
+        return await self._all(_ELDERS, Elder.model_validate_json)
+
+    async def devices(self) -> list[Device]:
+        return await self._all(_DEVICES, Device.model_validate_json)
+
+    async def responders(self) -> list[Responder]:
+        return await self._all(_RESPONDERS, Responder.model_validate_json)
+
+    async def elder_ids(self) -> set[str]:
+        return await self._keys(_ELDERS)
+
+    async def responder_ids(self) -> set[str]:
+        return await self._keys(_RESPONDERS)
+
+    async def _upsert(self, table: _Table, rows: list[_Row]) -> UpsertCounts:
+        raise NotImplementedError
+
+    async def _get(self, table: _Table, key: str, load: Callable[[str], M]) -> M | None:
+        raise NotImplementedError
+
+    async def _all(self, table: _Table, load: Callable[[str], M]) -> list[M]:
+        raise NotImplementedError
+
+    async def _keys(self, table: _Table) -> set[str]:
+        raise NotImplementedError
+
+
+class SqliteRegistry(TableRegistry):
     """:class:`RegistryStore` on SQLite. The connection is opened (and closed) by the caller."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -160,15 +210,6 @@ class SqliteRegistry:
             await self._db.commit()
 
     # -- writes ------------------------------------------------------------------------------------------
-
-    async def upsert_elders(self, rows: Sequence[Elder]) -> UpsertCounts:
-        return await self._upsert(_ELDERS, [_elder_row(row) for row in rows])
-
-    async def upsert_devices(self, rows: Sequence[Device]) -> UpsertCounts:
-        return await self._upsert(_DEVICES, [_device_row(row) for row in rows])
-
-    async def upsert_responders(self, rows: Sequence[Responder]) -> UpsertCounts:
-        return await self._upsert(_RESPONDERS, [_responder_row(row) for row in rows])
 
     async def _upsert(self, table: _Table, rows: list[_Row]) -> UpsertCounts:
         """Write a batch in one transaction; rows whose ``doc`` is already stored are skipped."""
@@ -221,30 +262,6 @@ class SqliteRegistry:
         return found
 
     # -- reads -------------------------------------------------------------------------------------------
-
-    async def get_elder(self, elder_id: str) -> Elder | None:
-        return await self._get(_ELDERS, elder_id, Elder.model_validate_json)
-
-    async def get_device(self, device_id: str) -> Device | None:
-        return await self._get(_DEVICES, device_id, Device.model_validate_json)
-
-    async def get_responder(self, responder_id: str) -> Responder | None:
-        return await self._get(_RESPONDERS, responder_id, Responder.model_validate_json)
-
-    async def elders(self) -> list[Elder]:
-        return await self._all(_ELDERS, Elder.model_validate_json)
-
-    async def devices(self) -> list[Device]:
-        return await self._all(_DEVICES, Device.model_validate_json)
-
-    async def responders(self) -> list[Responder]:
-        return await self._all(_RESPONDERS, Responder.model_validate_json)
-
-    async def elder_ids(self) -> set[str]:
-        return await self._keys(_ELDERS)
-
-    async def responder_ids(self) -> set[str]:
-        return await self._keys(_RESPONDERS)
 
     async def _get(self, table: _Table, key: str, load: Callable[[str], M]) -> M | None:
         sql = f"SELECT doc FROM {table.name} WHERE {table.key} = ?"

@@ -167,12 +167,12 @@ async def test_the_leader_killed_mid_storm_loses_no_acknowledged_alarm(
         plan = FleetPlan({"sos": 900.0, "fall": 300.0, "medical": 150.0})  # ~22 alarms a wall second
         stop = asyncio.Event()
         groups = fleets(files, cluster.nodes, behaviour, plan)
-        running = [asyncio.create_task(f.run(stop, duration=14 * SPEEDUP)) for f in groups]
-        await asyncio.sleep(5.0)
+        running = [asyncio.create_task(f.run(stop, duration=12 * SPEEDUP)) for f in groups]
+        await asyncio.sleep(4.0)
         old.kill()
         killed_at = time.time()
         new, took_s = await cluster.wait_leader(10, besides=old)
-        await asyncio.sleep(9.0)
+        await asyncio.sleep(7.0)
         stop.set()
         await asyncio.wait_for(asyncio.gather(*running), 60)
         await asyncio.sleep(1.0)  # the consoles read the last entries
@@ -182,7 +182,7 @@ async def test_the_leader_killed_mid_storm_loses_no_acknowledged_alarm(
         acked = [a for a in alarms if a.acked_at is not None]
         matching = match_alarms(alarms, entries, {})
         assert took_s < 5.0, f"take-over took {took_s:.1f} s"
-        assert len(acked) >= 150 and not matching.lost, [a.as_dict() for a in matching.lost][:5]
+        assert len(acked) >= 120 and not matching.lost, [a.as_dict() for a in matching.lost][:5]
         assert not _twice(entries, alarms), "an alarm was recorded twice"
         after_kill = [a for a in acked if a.sends and a.sends[0] > killed_at + took_s]
         assert after_kill and {a.protocol for a in after_kill} == {"sia-dc09", "watch", "gt06"}

@@ -53,7 +53,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError, ResponseError
 
 from dispatch.clock import Clock
-from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Classification, Opened
+from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Classification, Commands, Opened
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.engine import Engine
@@ -250,7 +250,6 @@ class Hand:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.replies = PREFIX + "replies:" + node
-        self.counters: dict[str, int] = {"handed": 0, "answered": 0, "timed_out": 0}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._read_answers(), name="cluster-answers")
@@ -274,19 +273,16 @@ class Hand:
             async with asyncio.timeout(self._timeout_s):
                 stream = STREAMS["urgent" if urgent else "routine"]
                 await self._redis.xadd(stream, fields, maxlen=STREAM_MAX, approximate=True)  # type: ignore[arg-type]
-                self.counters["handed"] += 1
                 answer = await future
                 if "error" in answer:
                     raise unpack_error(answer["error"])
                 await self._journal.durable(int(answer["seq"]))  # rule 4
         except TimeoutError:
-            self.counters["timed_out"] += 1
             raise NoLeader(f"no leader answered within {self._timeout_s:g} s") from None
         except RedisError as exc:
             raise NoLeader(f"the cluster's Redis is unreachable: {exc}") from exc
         finally:
             self._waiting.pop(command_id, None)
-        self.counters["answered"] += 1
         return unpack(answer["result"])
 
     async def _read_answers(self) -> None:
@@ -325,7 +321,6 @@ class Executor:
         self._rooms = {stream: asyncio.Semaphore(IN_FLIGHT) for stream in STREAMS.values()}
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # message ids being applied here (a claim must not take them again)
-        self.applied = 0
 
     async def _groups(self) -> None:
         for stream in STREAMS.values():
@@ -402,7 +397,6 @@ class Executor:
                 pipe.expire(replies, ANSWERS_KEPT_S)
                 pipe.xack(stream, GROUP, message_id)
                 await pipe.execute()
-            self.applied += 1
         except RedisError as exc:  # the answer is lost; the follower's caller times out and repeats
             log.warning("cluster: answering command %s failed: %s", command_id, exc)
         except Fenced:
@@ -481,8 +475,6 @@ class ClusterCommands:
 
     @staticmethod
     def method(engine: Engine, name: str) -> Callable[..., Awaitable[Any]]:
-        from dispatch.commands import Commands  # the protocol's members are the allowed names
-
         if name.startswith("_") or not hasattr(Commands, name):
             raise JournalError(f"{name} is not a command")
         found: Callable[..., Awaitable[Any]] = getattr(engine, name)

@@ -214,7 +214,7 @@ class ChainedJournal:
     ``verify`` over the backend's ``read``. A backend queues the entries (``_pending``, ``_wake``) and commits them
     its own way (SqliteJournal; dispatch.pgjournal.PgJournal)."""
 
-    def _init_chain(self, clock: Clock) -> None:
+    def _init_chain(self, clock: Clock, max_batch: int) -> None:
         self._clock = clock
         self._pending: list[Entry] = []
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
@@ -222,6 +222,8 @@ class ChainedJournal:
         self._recovered: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
         self._retry = asyncio.Event()
+        self._max_batch = max_batch
+        self.commits = 0
         self._failure: JournalError | None = None
         self._head_seq = self._durable_seq = 0
         self._head_hash = self._durable_hash = GENESIS
@@ -276,6 +278,33 @@ class ChainedJournal:
         """Try a failed batch again now rather than at the next retry (space may have come back)."""
         self._retry.set()
 
+    async def _write_loop(self) -> None:
+        """Rule 2: one writer commits every queued entry, a batch at a time; a failed commit is the backend's
+        to retry (``_until_committed``, False: the journal stops for good)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                try:
+                    await self._commit(batch)
+                except Exception as exc:  # disk full, I/O error, a server gone: stop acknowledging
+                    if not await self._until_committed(batch, exc):
+                        return
+                del self._pending[: len(batch)]
+                self.commits += 1
+                self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash
+                self._release(self._durable_seq)
+                for entry in batch:
+                    for listener in self._listeners:
+                        listener(entry)
+
+    async def _commit(self, batch: list[Entry]) -> None:
+        raise NotImplementedError
+
+    async def _until_committed(self, batch: list[Entry], first: Exception) -> bool:
+        raise NotImplementedError
+
     def _release(self, upto: int) -> None:
         for seq in [seq for seq in self._waiters if seq <= upto]:
             for future in self._waiters.pop(seq):
@@ -311,15 +340,13 @@ class SqliteJournal(ChainedJournal):
     """The embedded journal: one SQLite file in WAL mode, a writer connection and a reader connection."""
 
     def __init__(self, path: Path, clock: Clock, *, max_batch: int = 2000) -> None:
-        self._init_chain(clock)
+        self._init_chain(clock, max_batch)
         self.path = path
-        self._max_batch = max_batch
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.commits = 0
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -376,27 +403,8 @@ class SqliteJournal(ChainedJournal):
             raise JournalError("the journal is not open")
         return self._chain(fact, actor, incident_id, drill)
 
-    async def _write_loop(self) -> None:
-        assert self._writer is not None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                try:
-                    await self._commit(batch)
-                except Exception as exc:  # disk full, I/O error, a lock never released: stop acknowledging
-                    await self._until_committed(batch, exc)
-                del self._pending[: len(batch)]
-                self.commits += 1
-                self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash
-                self._release(self._durable_seq)
-                for entry in batch:
-                    for listener in self._listeners:
-                        listener(entry)
-
-    async def _until_committed(self, batch: list[Entry], first: Exception) -> None:
-        """Rule 6: refuse everything until ``batch`` commits, trying it again; then work again."""
+    async def _until_committed(self, batch: list[Entry], first: Exception) -> bool:
+        """Rule 6: refuse everything until ``batch`` commits, trying it again; then work again (True)."""
         self._fail(JournalError(f"journal commit failed: {first}"))
         log.error("journal: commit of seq %d..%d failed (%s); refusing work until it commits", batch[0].seq,
                   batch[-1].seq, first)  # fmt: skip
@@ -418,7 +426,7 @@ class SqliteJournal(ChainedJournal):
                         self._clock.now() - started, tries, batch[0].seq, batch[-1].seq)  # fmt: skip
             for callback in self._recovered:
                 callback()
-            return
+            return True
 
     async def _rollback(self) -> None:
         assert self._writer is not None

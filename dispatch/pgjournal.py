@@ -128,10 +128,9 @@ class PgJournal(ChainedJournal):
     """:class:`~dispatch.journal.Journal` on PostgreSQL; see the module docstring."""
 
     def __init__(self, url: str, clock: Clock, *, node: str, max_batch: int = 2000) -> None:
-        self._init_chain(clock)
+        self._init_chain(clock, max_batch)
         self.url = url
         self.node = node
-        self._max_batch = max_batch
         self._writer: asyncpg.Connection | None = None  # the leader's; a follower's claims the term with it
         self._reader: asyncpg.Connection | None = None  # the tail's, which LISTENs
         self._pool: asyncpg.Pool | None = None  # everyone else's reads (pages resuming, the views' history)
@@ -143,7 +142,6 @@ class PgJournal(ChainedJournal):
         self._read_lock = asyncio.Lock()
         self.term = 0  # the term this node leads in; 0 while it follows
         self.before = ""  # the node that led before this one's claim
-        self.commits = 0
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -274,10 +272,6 @@ class PgJournal(ChainedJournal):
 
     # -- the Journal interface ----------------------------------------------------------------------
 
-    @property
-    def leading(self) -> bool:
-        return self.term > 0 and self._failure is None
-
     def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry:
         if self._failure is not None:
             raise self._failure
@@ -336,28 +330,6 @@ class PgJournal(ChainedJournal):
 
     # -- writing (the leader) -----------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                try:
-                    await self._commit(batch)
-                except Fenced as fenced:
-                    self._stop_fenced(fenced)
-                    return
-                except Exception as exc:  # the server went away, a network cut: refuse work until it commits
-                    if not await self._until_committed(batch, exc):
-                        return
-                del self._pending[: len(batch)]
-                self.commits += 1
-                self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash
-                self._release(self._durable_seq)
-                for entry in batch:
-                    for listener in self._listeners:
-                        listener(entry)
-
     async def _commit(self, batch: list[Entry]) -> None:
         conn = self._writer
         if conn is None or conn.is_closed():
@@ -391,6 +363,9 @@ class PgJournal(ChainedJournal):
     async def _until_committed(self, batch: list[Entry], first: Exception) -> bool:
         """Rule 6: refuse everything until ``batch`` commits, reconnecting between tries; False when fenced or
         given up (the node stops)."""
+        if isinstance(first, Fenced):
+            self._stop_fenced(first)
+            return False
         self._fail(JournalError(f"journal commit failed: {first}"))
         log.error("journal: commit of seq %d..%d failed (%s); refusing work until it commits", batch[0].seq,
                   batch[-1].seq, first)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import random
 import time
@@ -136,8 +137,6 @@ def _twice(entries: list[dict[str, Any]], alarms: list[Any]) -> list[Any]:
 
 async def on_duty(node: Node, files: dict[str, Path]) -> None:
     """Every caregiver of the city on duty at their base (their offers are left to time out: timers at work)."""
-    import csv
-
     with files["responders"].open(encoding="utf-8", newline="") as handle:
         roster = [{"responder_id": r["responder_id"], "on": True, "lat": float(r["lat"]), "lon": float(r["lon"])}
                   for r in csv.DictReader(handle) if r["kind"] != "clinic"]  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,8 +76,6 @@ def test_anxin_cluster_starts_a_cluster_that_survives_its_leader(tmp_path: Path,
 
 
 def _taken(port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))

@@ -393,6 +393,14 @@ function showConnection(state) {
   const status = $("conn");
   status.dataset.state = state;
   status.textContent = t(`conn.${state === "offline" && session.current ? "reconnecting" : state}`);
+  renderDutyButton();
+}
+
+// The duty button waits for the server's hello: before it, a press could not be sent, and the phone would not
+// know whether it was pressing "on" or "off".
+function renderDutyButton() {
+  const live = Boolean(phone.me && phone.socket && phone.socket.readyState === WebSocket.OPEN);
+  $("duty-button").disabled = !live;
 }
 
 function render() {
@@ -403,6 +411,7 @@ function render() {
   duty.textContent = onDuty ? t("phone.go_off_duty") : t("phone.go_on_duty");
   duty.setAttribute("aria-pressed", String(onDuty));
   duty.classList.toggle("on", onDuty);
+  renderDutyButton();
   $("position-state").textContent = positionText();
   const busy = Boolean(phone.offer || phone.job);
   $("idle").hidden = busy;

@@ -28,6 +28,7 @@ from dispatch.duty import entry_place as duty_place
 from dispatch.duty import history as duty_history
 from dispatch.duty import scope_place, shift_view, summarise, summary_view
 from dispatch.entries import (
+    TAKEN_BY_ANOTHER,
     AccountChanged,
     AccountCreated,
     AssignmentFact,
@@ -398,6 +399,8 @@ class Views:
         if news == "job":
             now = self._clock.now()
             return {"type": "job", **job_view(assignment, incident, self._directory, now, self._settings.centre_phone)}
+        if isinstance(fact, OfferWithdrawn) and fact.reason == TAKEN_BY_ANOTHER:
+            news = "taken"  # offered to several at once: another took it, nobody needs to go
         return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": news}
 
     def job_updates(self, incident_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -1025,6 +1028,7 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "supervisor_alerted": incident.supervisor_alerted,
         "needs_manual": incident.needs_manual,
         "manual_reason": incident.manual_reason,
+        "waiting": incident.waiting,  # in the backlog: offered to the next responder who becomes free
         "drill": incident.drill,
         "alarms": msgspec.to_builtins(incident.alarms),
         "ranking": msgspec.to_builtins(incident.ranking),

@@ -21,6 +21,9 @@ from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed
 from console.errors import Forbidden
 from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
+from dispatch.coverage import check_hour, check_target
+from dispatch.coverage import compute as compute_coverage
+from dispatch.coverage import report as coverage_report
 from dispatch.entries import CallKind, PlacedBy
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.journal import Entry
@@ -390,6 +393,31 @@ async def get_escalations(core: CoreDep, who: Supervisors, drill: bool = False) 
     await core.engine.read("escalations", len(incidents), actor=who.actor)
     # alarms from devices nobody registered: one alert per interval, whole-centre supervisors only (no incident)
     return {"incidents": incidents, "unknown_devices": core.views.unknown_alerts(who.reach)}
+
+
+@router.get("/coverage", tags=["supervisor"])
+async def get_coverage(
+    core: CoreDep,
+    who: Supervisors,
+    hour: Annotated[int | None, Query(description="the hour (0-23) whose uncovered elders are listed")] = None,
+    target_min: Annotated[float | None, Query(description="the target in minutes (default coverage_target_s)")] = None,
+) -> dict[str, Any]:
+    """The 15-minute care circle of the supervisor's part of the network (dispatch.coverage, docs/coverage.md):
+    per community, street and district and per hour of the day, how many elders a responder working then would
+    reach within the target, and how many two would; the ids of those nobody reaches at ``hour`` (default: the
+    worst hour). Responders of elsewhere count (the nearest help may live in the next street) but only those
+    in reach are listed."""
+    if hour is not None:
+        check_hour(hour)
+    target = core.settings.coverage_target_s if target_min is None else check_target(target_min * 60.0)
+    elders, responders = core.views.coverage_records(who.reach)
+    computed = await asyncio.to_thread(compute_coverage, elders, responders, target_s=target)
+    shown = [r for r in computed.responders if who.reach.covers(r.community)]
+    answer = coverage_report(computed, hour=hour, responders_shown=shown)
+    listed = [elder_id for area in answer["areas"] for elder_id in area.get("uncovered", ())]
+    await core.engine.read("coverage", len(listed), actor=who.actor, elder_ids=listed,
+                           filter=f"hour={answer['hour']} target={target:g}")  # fmt: skip
+    return answer
 
 
 # -- journal ----------------------------------------------------------------------------------------

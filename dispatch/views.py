@@ -91,7 +91,7 @@ from dispatch.plans import (
     task_view,
 )
 from dispatch.plans import entry_elder as plan_elder
-from dispatch.registry import Device, Elder
+from dispatch.registry import Device, Elder, Responder
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
@@ -495,6 +495,12 @@ class Views:
              "what": line.what, "subject": line.subject, "count": line.count}
             for line in lines[:limit]
         ]  # fmt: skip
+
+    def coverage_records(self, reach: Reach) -> tuple[list[Elder], list[Responder]]:
+        """What the coverage plan (dispatch.coverage) is computed from: the elders in reach, and every responder,
+        since one from the next street may be the nearest help (a copy, to compute off the event loop)."""
+        elders = [elder for elder in self._directory.elders.values() if reach.covers(elder.community)]
+        return elders, list(self._directory.responders.values())
 
     def communities(self, reach: Reach) -> dict[str, dict[str, dict[str, int]]]:
         """The district / street / community tree in reach, with the number of elders in each community."""

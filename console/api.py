@@ -21,9 +21,6 @@ from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed
 from console.errors import Forbidden
 from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
-from dispatch.coverage import check_hour, check_target
-from dispatch.coverage import compute as compute_coverage
-from dispatch.coverage import report as coverage_report
 from dispatch.entries import CallKind, PlacedBy
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.journal import Entry
@@ -407,13 +404,9 @@ async def get_coverage(
     reach within the target, and how many two would; the ids of those nobody reaches at ``hour`` (default: the
     worst hour). Responders of elsewhere count (the nearest help may live in the next street) but only those
     in reach are listed."""
-    if hour is not None:
-        check_hour(hour)
-    target = core.settings.coverage_target_s if target_min is None else check_target(target_min * 60.0)
-    elders, responders = core.views.coverage_records(who.reach)
-    computed = await asyncio.to_thread(compute_coverage, elders, responders, target_s=target)
-    shown = [r for r in computed.responders if who.reach.covers(r.community)]
-    answer = coverage_report(computed, hour=hour, responders_shown=shown)
+    target = core.settings.coverage_target_s if target_min is None else target_min * 60.0
+    records = core.views.coverage_records(who.reach)
+    answer = await asyncio.to_thread(core.views.coverage, records, who.reach, hour=hour, target_s=target)
     listed = [elder_id for area in answer["areas"] for elder_id in area.get("uncovered", ())]
     await core.engine.read("coverage", len(listed), actor=who.actor, elder_ids=listed,
                            filter=f"hour={answer['hour']} target={target:g}")  # fmt: skip

@@ -70,6 +70,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.journal_url is not None:
+        print("anxin coverage: reads an embedded data folder; a cluster's figures are GET /api/coverage",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if not settings.db_path.exists():
         print(f"anxin coverage: no registry in {settings.data}", file=sys.stderr)
         return 2

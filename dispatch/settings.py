@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     match_k: int = Field(5, ge=1, le=50)
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)
+    #: the coverage plan's target (dispatch.coverage, ``anxin coverage``): an elder is covered at an hour when a
+    #: responder working then would arrive within this many seconds
+    coverage_target_s: float = Field(900.0, ge=60.0, le=4 * 3600.0)
 
     # service vouchers (服务券, dispatch.vouchers): each entitlement's monthly allotment in integer fen (分; 30000 is
     # 300 yuan), and whether an unspent balance rolls over into the next month (off: a month's vouchers lapse)

@@ -22,6 +22,9 @@ from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, one_vi
 from dispatch.carecalls import entry_elder as care_call_elder
 from dispatch.carecalls import visits as care_visit_list
 from dispatch.clock import Clock, utc
+from dispatch.coverage import check_hour
+from dispatch.coverage import compute as compute_coverage
+from dispatch.coverage import report as coverage_report
 from dispatch.devices import UnknownInterval, UnknownTally
 from dispatch.directory import Directory
 from dispatch.duty import entry_place as duty_place
@@ -92,7 +95,7 @@ from dispatch.plans import (
     task_view,
 )
 from dispatch.plans import entry_elder as plan_elder
-from dispatch.registry import Device, Elder
+from dispatch.registry import Device, Elder, Responder
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
@@ -498,6 +501,24 @@ class Views:
              "what": line.what, "subject": line.subject, "count": line.count}
             for line in lines[:limit]
         ]  # fmt: skip
+
+    def coverage_records(self, reach: Reach) -> tuple[list[Elder], list[Responder]]:
+        """What the coverage plan (dispatch.coverage) is computed from: the elders in reach, and every responder,
+        since one from the next street may be the nearest help. A copy, for :meth:`coverage` off the event loop."""
+        elders = [elder for elder in self._directory.elders.values() if reach.covers(elder.community)]
+        return elders, list(self._directory.responders.values())
+
+    def coverage(
+        self, records: tuple[list[Elder], list[Responder]], reach: Reach, *, hour: int | None, target_s: float
+    ) -> dict[str, Any]:
+        """The coverage plan of :meth:`coverage_records` as JSON (dispatch.coverage ``report``): the responders
+        counted from anywhere, those in reach listed. It reads only ``records``, so it may run in a thread."""
+        if hour is not None:
+            check_hour(hour)
+        elders, responders = records
+        computed = compute_coverage(elders, responders, target_s=target_s)
+        shown = [r for r in computed.responders if reach.covers(r.community)]
+        return coverage_report(computed, hour=hour, responders_shown=shown)
 
     def communities(self, reach: Reach) -> dict[str, dict[str, dict[str, int]]]:
         """The district / street / community tree in reach, with the number of elders in each community."""

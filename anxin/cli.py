@@ -549,9 +549,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from anxin.demo import run_demo
+    from anxin.demo import fleet_on_loopback, run_demo
 
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", "anxin-demo")
+    fleet_on_loopback()
     settings = settings_from(args, data=Path(".demo-data"))
     return asyncio.run(run_demo(settings, alarms_per_min=args.alarms_per_min))
 

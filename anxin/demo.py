@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Sequence
 
@@ -46,6 +47,15 @@ CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person class
 DESK = DeskPlan(orders_per_hour=12.0, speedup=10.0, care_calls=True)
 CONTRACTED_STAFF = 6  # the contracted home-services company's cleaners and repairers (dispatch/catalogue.toml)
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
+
+
+def fleet_on_loopback() -> None:
+    """The demo's simulated devices all connect from 127.0.0.1, as a fleet behind one carrier NAT does: unless
+    the environment says otherwise, one address may hold any number of device connections (the default, 256 per
+    listener, would turn most of the demo city's 2,000 devices away and flood the console with missed check-ins)."""
+    os.environ.setdefault("ANXIN_DEVICE_MAX_PER_ADDRESS", "1000000")
+
+
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
 log = logging.getLogger("anxin.demo")
 #: the demo's people at the centre: (username, role, name, scopes); one operator sees one street only

@@ -34,7 +34,7 @@ import httpx
 
 from anxin import scratch
 from anxin.cli import check_data_folder, run_import
-from anxin.demo import DEMO_PASSWORD, DEVICE_MIX, make_demo_accounts
+from anxin.demo import DEMO_PASSWORD, DEVICE_MIX, fleet_on_loopback, make_demo_accounts
 from dispatch.pgcompat import PgCompat
 from dispatch.pgstore import PgRegistry
 from dispatch.settings import Settings
@@ -92,6 +92,7 @@ def nodes_for(data: Path, count: int, http_port: int, pg_url: str, redis_url: st
 async def run_cluster(data: Path, *, count: int, http_port: int, alarms_per_min: float) -> int:
     check_data_folder(data)
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", DEMO_PASSWORD)
+    fleet_on_loopback()
     with scratch.postgres(data / "postgres") as pg, scratch.redis(data / "redis") as redis:
         settings = Settings(data=data / "import", cluster=redis.url, journal_url=pg.url)
         pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=2)

@@ -37,6 +37,8 @@ from simulators.scenario import Scenario
 ANSWER_TARGET_S = 60.0  # the server's defaults (README "Settings"), divided by the speed-up here
 OFFER_TIMEOUT_S = 45.0
 HOST = "127.0.0.1"
+#: connections one address may hold on a listener of the drill's server (the whole fleet shares loopback)
+FLEET_PER_ADDRESS = 1_000_000
 
 
 def free_port() -> int:
@@ -87,6 +89,9 @@ class EmbeddedServer:
             "ANXIN_GATEWAY_HOST": HOST,
             "ANXIN_ANSWER_TARGET_S": repr(ANSWER_TARGET_S / speedup),
             "ANXIN_OFFER_TIMEOUT_S": repr(OFFER_TIMEOUT_S / speedup),
+            # every simulated device connects from 127.0.0.1, as a fleet behind one carrier NAT does: the default
+            # 256 connections per address would turn most of a 2,000-device fleet away (docs/security.md)
+            "ANXIN_DEVICE_MAX_PER_ADDRESS": str(FLEET_PER_ADDRESS),
         }
         command = [sys.executable, "-m", "anxin", "serve", "--data", str(self.data)]
         command += ["--http-port", str(self.http_port)]

@@ -72,6 +72,7 @@ def build(
         },
         "manual": {
             "incidents": sum(c.needs_manual > 0 for c in person),
+            "backlog": sum(c.waited > 0 for c in person),  # of those, waited in the backlog for someone free
             "location_unknown": sum(c.manual_reason == LOCATION_UNKNOWN for c in person),
             "located": sum(c.located is not None for c in person),
             "operator_offers": sum(c.operator_offers for c in person),

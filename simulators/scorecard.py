@@ -70,6 +70,7 @@ class IncidentClock:
     unanswered: bool = False  # escalated to supervisors (answer target passed)
     needs_manual: int = 0
     manual_reason: str | None = None  # why it first needed manual dispatch
+    waited: int = 0  # of those, times it went into the backlog (offered by the engine to whoever became free)
     operator_offers: int = 0
     attached: int = 0
 
@@ -135,6 +136,7 @@ def _milestone(clock: IncidentClock, kind: str, ts: float, payload: dict[str, An
         clock.unanswered = True
     elif kind == "incident.needs_manual":
         clock.needs_manual += 1
+        clock.waited += bool(payload.get("waiting"))
         clock.manual_reason = clock.manual_reason or str(payload.get("reason", ""))
     elif kind == "incident.alarm_attached":
         clock.attached += 1

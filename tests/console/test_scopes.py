@@ -154,8 +154,8 @@ def test_a_caregiver_reads_no_elder_and_no_incident_and_gets_only_their_job(city
         ws.receive_json()
         ws.send_json({"type": "duty", "on": True, "lat": HOME_A[0], "lon": HOME_A[1], "id": 1})
         assert ws.receive_json()["type"] == "ok"
-        alarm(city, admin, "eb")  # street B's elder: 5 km away, not offered to ca
         ia = alarm(city, admin, "ea")
+        alarm(city, admin, "eb")  # street B's elder: ca holds the offer for ea, so not offered to ca
         offer = ws.receive_json()
         assert offer["type"] == "offer" and offer["incident_id"] == ia
         assert "elder" not in offer and "address" not in offer  # what they need to decide, nothing personal

@@ -428,7 +428,7 @@ class Engine:
                 location=location,
                 answer_deadline=now + self.settings.answer_target_s,
                 technical=technical,
-                elder_id=elder.elder_id if elder else None,
+                elder_id=elder.elder_id if elder and group is None else None,  # a group is the street's, no one's
                 device_id=alarm.device_id,
                 call_id=alarm.call_id,
                 lat=lat,

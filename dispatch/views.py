@@ -206,7 +206,8 @@ class Views:
         return profile.community if profile is not None else None
 
     def incident_placed(self, incident: Incident) -> Placed:
-        return Placed(self.incident_place(incident), "work", incident.acknowledged_by)
+        shared = incident.group is not None  # a street's group: each of its communities sees it (scopes rule 4)
+        return Placed(self.incident_place(incident), "work", incident.acknowledged_by, shared)
 
     def call_placed(self, call: Call) -> Placed:
         return Placed(self.call_place(call), "work", call.answered_by)

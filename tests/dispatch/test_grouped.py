@@ -211,7 +211,10 @@ async def test_the_group_lies_in_its_street(street: Core, clock: ManualClock) ->
     assert street.views.incident_place(group) == LANTIAN
     seen = [v["incident_id"] for v in street.views.incidents(Reach((LANTIAN,)))]
     assert seen == [group.incident_id]
+    community = [v["incident_id"] for v in street.views.incidents(Reach((f"{LANTIAN}/湖滨社区",)))]
+    assert community == [group.incident_id]  # each community of the street sees it (scopes rule 4)
     assert not street.views.incidents(Reach((CHAOYANG,)))
+    assert not street.views.incidents(Reach(("龙文区/蓝田街道二",)))  # a prefix of the name is not the street
 
 
 def dump(projection: Projection, core: Core) -> dict[str, Any]:

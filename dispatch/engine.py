@@ -411,8 +411,12 @@ class Engine:
     ) -> Incident:
         elder = alarm.elder
         lat, lon = alarm.lat, alarm.lon
-        if lat is not None and lon is not None:
-            location: Location = alarm.location or "reported"
+        centre = self.directory.street_centre(group) if group is not None else None
+        location: Location
+        if centre is not None:  # a street's group is shown at the street, not at its first device's home
+            (lat, lon), location = centre, "street"
+        elif lat is not None and lon is not None:
+            location = alarm.location or "reported"
         elif elder is not None:
             lat, lon, location = elder.lat, elder.lon, "home"
         else:

@@ -30,7 +30,8 @@ import msgspec
 
 from dispatch.errors import JournalError
 
-Location = Literal["reported", "home", "unknown", "address", "map"]
+#: where an incident's lat/lon came from ("street": the centre of a grouped incident's street, dispatch.triage rule 4)
+Location = Literal["reported", "home", "unknown", "address", "map", "street"]
 #: where an operator placed an incident: a typed address resolved by the gazetteer, or a point on the map
 PlacedBy = Literal["address", "map"]
 #: what an operator made of an answered hotline call

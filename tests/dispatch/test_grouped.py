@@ -18,7 +18,7 @@ from dispatch.registry import Device
 from dispatch.scopes import ALL, Reach
 from dispatch.state import Incident, Projection
 from dispatch.views import incident_view
-from tests.conftest import elder, engine_of, seed, settings_for
+from tests.conftest import CENTRE, elder, engine_of, seed, settings_for
 
 LANTIAN = "龙文区/蓝田街道"
 CHAOYANG = "龙文区/朝阳街道"
@@ -94,6 +94,8 @@ async def test_a_storm_in_one_street_is_one_incident_and_one_escalation(street: 
         "sample": LANTIAN_DEVICES[:50],
     }  # fmt: skip
     assert view["place"] == "蓝田街道" and view["elder_id"] is None
+    assert view["location"] == "street"  # at the mean of the street's homes, nobody's own (they are all at CENTRE)
+    assert (view["lat"], view["lon"]) == pytest.approx(CENTRE)
     assert len(view["alarms"]) == 1  # the counts, not 500 lines (the journal has them)
 
 

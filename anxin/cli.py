@@ -1,4 +1,4 @@
-"""The ``anxin`` command: serve, import, verify, demo, drill.
+"""The ``anxin`` command: serve, import, verify, coverage, demo, drill.
 
 Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML). The
 device port flags (``--dc09-port`` ...) come from the gateway's protocol registry, one per protocol.
@@ -31,6 +31,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from anxin import coverage as coverage_command
 from anxin.server import console_url, make_server
 from dispatch.anchor import Anchor, RecordReport, key_file, verify_record
 from dispatch.clock import SystemClock
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--journal", dest="journal_url", metavar="postgresql://USER@HOST:PORT/DB",
                         help="check a cluster's shared service record (the chain; ANXIN_JOURNAL_URL)")  # fmt: skip
     verify.set_defaults(func=cmd_verify)
+
+    coverage_command.add_parser(sub).set_defaults(func=cmd_coverage)
 
     demo = sub.add_parser("demo", help="seed a demo city and run the server with simulated traffic")
     _common(demo)
@@ -533,6 +536,13 @@ def _verdict(report: RecordReport) -> int:
         )
         return 0
     return 1
+
+
+# -- coverage -----------------------------------------------------------------------------------------
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    return coverage_command.run(settings_from(args), args)
 
 
 # -- demo ---------------------------------------------------------------------------------------------

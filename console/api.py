@@ -392,6 +392,27 @@ async def get_escalations(core: CoreDep, who: Supervisors, drill: bool = False) 
     return {"incidents": incidents, "unknown_devices": core.views.unknown_alerts(who.reach)}
 
 
+@router.get("/coverage", tags=["supervisor"])
+async def get_coverage(
+    core: CoreDep,
+    who: Supervisors,
+    hour: Annotated[int | None, Query(description="the hour (0-23) whose uncovered elders are listed")] = None,
+    target_min: Annotated[float | None, Query(description="the target in minutes (default coverage_target_s)")] = None,
+) -> dict[str, Any]:
+    """The 15-minute care circle of the supervisor's part of the network (dispatch.coverage, docs/coverage.md):
+    per community, street and district and per hour of the day, how many elders a responder working then would
+    reach within the target, and how many two would; the ids of those nobody reaches at ``hour`` (default: the
+    worst hour). Responders of elsewhere count (the nearest help may live in the next street) but only those
+    in reach are listed."""
+    target = core.settings.coverage_target_s if target_min is None else target_min * 60.0
+    records = core.views.coverage_records(who.reach)
+    answer = await asyncio.to_thread(core.views.coverage, records, who.reach, hour=hour, target_s=target)
+    listed = [elder_id for area in answer["areas"] for elder_id in area.get("uncovered", ())]
+    await core.engine.read("coverage", len(listed), actor=who.actor, elder_ids=listed,
+                           filter=f"hour={answer['hour']} target={target:g}")  # fmt: skip
+    return answer
+
+
 # -- journal ----------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.duty import DutyDesk
 from dispatch.entries import (
+    TAKEN_BY_ANOTHER,
     AccountChange,
     AccountChanged,
     AccountCreated,
@@ -105,7 +106,7 @@ from dispatch.entries import (
 )
 from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
 from dispatch.followups import FollowUpDesk
-from dispatch.geo import GeoIndex
+from dispatch.geo import GeoIndex, haversine_m
 from dispatch.journal import Entry, Journal
 from dispatch.machines import (
     AssignmentEvent,
@@ -167,6 +168,8 @@ class Engine:
         self._owed_reads: list[tuple[RecordsRead, str]] = []
         self._owed_overflow = 0
         self._background: set[asyncio.Task[None]] = set()
+        #: responders put into the available index during this change: the backlog is offered to them as it ends
+        self._freed: set[str] = set()
         journal.on_recovered(self._pay_owed_reads)
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
@@ -282,6 +285,7 @@ class Engine:
                 await self.available.upsert(
                     responder_id, status.lat, status.lon, responder_tags(profile.skills, profile.travel)
                 )
+                self._freed.add(responder_id)
             else:
                 await self.available.remove(responder_id)
 
@@ -587,41 +591,68 @@ class Engine:
     # -- dispatch ---------------------------------------------------------------------------------
 
     async def _dispatch_next(self, incident: Incident, *, again: bool = False) -> None:
-        """Offer the incident to the next candidate, or flag it for manual dispatch. Lock held.
+        """Offer the incident to the next candidates, or put it in the backlog. Lock held.
 
-        An incident on scene whose caregiver reported done waits for the operator's decision; only a new alarm
-        from the elder (``again``) sends someone without it."""
+        The most urgent priorities are offered to several responders at once (``parallel_offers``): the slots
+        left empty by a decline or an expiry are filled while nobody has accepted. An incident on scene whose
+        caregiver reported done waits for the operator's decision; only a new alarm from the elder (``again``)
+        sends someone without it."""
         if not incident.open or incident.needs_manual or incident.state is IncidentState.ASSIGNED:
             return
-        if self.state.active_assignments(incident):
-            return  # someone holds the offer or the job (on scene included)
+        active = self.state.active_assignments(incident)
+        if any(a.state is not AssignmentState.OFFERED for a in active):
+            return  # someone holds the job (on scene included)
         if incident.state is IncidentState.ESCALATED:
             return  # handed to 120/110/119: the engine sends nobody (see _refused)
         if incident.state is IncidentState.ON_SCENE and not again:
             return
-        if incident.failed_offers >= self.settings.max_offers:
-            self._manual(incident, f"{incident.failed_offers} offers declined or expired")
+        width = self._width(incident)
+        if len(active) >= width:
             return
         if incident.lat is None or incident.lon is None:
             self._manual(incident, "location unknown")
             return
+        if incident.failed_offers >= self.settings.max_offers * width:
+            if not active:
+                self._manual(incident, f"{incident.failed_offers} offers declined or expired", waiting=True)
+            return
         now = self.clock.now()
         tried = {self.state.assignments[a].responder_id for a in incident.assignments}
-        candidate = next(
-            (c for c in incident.ranking if c.responder_id not in tried and self.state.available(c.responder_id, now)),
-            None,
-        )
-        if candidate is None:
-            candidate = await self._rank(incident, tried)
-        if candidate is None:
-            skill = rule(incident.alarm_type).skill
-            km = self.settings.match_radius_m / 1000
-            self._manual(incident, f"no free responder with skill {skill} within {km:g} km")
+        slots = width - len(active)
+        available = self.state.available
+        ready = [c for c in incident.ranking if c.responder_id not in tried and available(c.responder_id, now)]
+        picks = ready[:slots] if ready else list(await self._rank(incident, tried))[:slots]
+        if not picks:
+            if not active:
+                self._manual(incident, self._nobody(incident), waiting=True)
             return
-        self._offer(
-            incident, candidate.responder_id, by="auto", distance_m=candidate.distance_m, eta_s=candidate.eta_s,
-            actor="system",
-        )  # fmt: skip
+        for candidate in picks:
+            self._offer(
+                incident, candidate.responder_id, by="auto", distance_m=candidate.distance_m, eta_s=candidate.eta_s,
+                actor="system",
+            )  # fmt: skip
+
+    def _width(self, incident: Incident) -> int:
+        """How many responders are offered this incident at once."""
+        return self.settings.parallel_offers.get(incident.priority, 1)
+
+    def _circle(self, skill: str | None) -> list[tuple[str | None, float]]:
+        """The wider circle, step by step: (skill asked for, radius). See Settings.wider_radii_m."""
+        base = self.settings.match_radius_m
+        steps: list[tuple[str | None, float]] = [(skill, base)]
+        steps += [(skill, radius) for radius in sorted(self.settings.wider_radii_m) if radius > base]
+        if skill is not None and self.settings.unskilled_help:
+            steps.append((None, base))
+        return steps
+
+    def _nobody(self, incident: Incident) -> str:
+        skill = rule(incident.alarm_type).skill
+        radius = max(r for _, r in self._circle(skill)) / 1000
+        if skill is None:
+            return f"no free responder within {radius:g} km"
+        near = self.settings.match_radius_m / 1000
+        nearer = f", nor anyone within {near:g} km" if self.settings.unskilled_help else ""
+        return f"no free responder with skill {skill} within {radius:g} km{nearer}"
 
     async def _refused(self, incident: Incident) -> None:
         """An offer was declined or lapsed: the next candidate. Lock held. For an incident handed to 120/110/119
@@ -632,29 +663,39 @@ class Engine:
             return
         await self._dispatch_next(incident)
 
-    async def _rank(self, incident: Incident, tried: set[str]) -> RankedResponder | None:
+    async def _rank(self, incident: Incident, tried: set[str]) -> tuple[RankedResponder, ...]:
+        """Rank the free responders for the incident, step by step through the wider circle (the first step that
+        finds anyone is journaled, with the skill and radius it asked for)."""
         assert incident.lat is not None and incident.lon is not None
         alarm = rule(incident.alarm_type)
         elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
         await self._sync_geo()
-        ranking = await self.matcher.rank(
-            incident.lat,
-            incident.lon,
-            skill=alarm.skill,
-            own_caregiver_id=elder.caregiver_id if elder else None,
-            exclude=tried,
-        )
+        steps = self._circle(alarm.skill)
+        skill, radius = steps[0]
+        ranking: list[RankedResponder] = []
+        for skill, radius in steps:
+            ranking = await self.matcher.rank(
+                incident.lat,
+                incident.lon,
+                skill=skill,
+                own_caregiver_id=elder.caregiver_id if elder else None,
+                exclude=tried,
+                radius_m=radius,
+                wanted=alarm.skill,
+            )
+            if ranking:
+                break
         clinic = incident.clinic
         if alarm.medical and clinic is None:
             proposal = await self.matcher.nearest_clinic(incident.lat, incident.lon, self.clock.now())
             clinic = rounded(proposal) if proposal else None
         candidates = tuple(rounded(c) for c in ranking)
         self.emit(
-            Ranked(candidates, clinic, alarm.skill, self.settings.match_radius_m, tuple(sorted(tried))),
+            Ranked(candidates, clinic, skill, radius, tuple(sorted(tried))),
             actor="system",
             incident=incident,
         )
-        return candidates[0] if candidates else None
+        return candidates
 
     def _offer(
         self,
@@ -672,8 +713,53 @@ class Engine:
             OfferMade(assignment_id, responder_id, deadline, by, distance_m, eta_s), actor=actor, incident=incident
         )
 
-    def _manual(self, incident: Incident, reason: str) -> None:
-        self.emit(NeedsManual(reason), actor="system", incident=incident)
+    def _manual(self, incident: Incident, reason: str, *, waiting: bool = False) -> None:
+        self.emit(NeedsManual(reason, waiting), actor="system", incident=incident)
+
+    async def _serve_backlog(self, freed: set[str]) -> None:
+        """Responders who just became available (free, on duty, moved, position fresh) are offered the waiting
+        incidents, most urgent and oldest first: each incident the best of them by arrival who is within its
+        wider circle and has not been offered it before. Lock held. Cheap when nobody waits: a great-circle
+        distance per (incident, responder) first, the geodesic only for those within reach."""
+        now = self.clock.now()
+        free: dict[str, tuple[Responder, float, float]] = {}
+        for responder_id in freed:
+            profile = self.directory.responders.get(responder_id)
+            status = self.state.responders.get(responder_id)
+            if (
+                profile is None or profile.kind == "clinic" or profile.provider != CENTRE or status is None
+                or status.lat is None or status.lon is None or not self.state.available(responder_id, now)
+            ):  # fmt: skip
+                continue
+            free[responder_id] = (profile, status.lat, status.lon)
+        waiting = sorted((self.state.incidents[i] for i in self.state.backlog), key=_urgency)
+        for incident in waiting:
+            if not free:
+                return
+            if (
+                not incident.open or not incident.waiting or incident.lat is None or incident.lon is None
+                or incident.state is IncidentState.ESCALATED or self.state.active_assignments(incident)
+            ):  # fmt: skip
+                continue
+            tried = {self.state.assignments[a].responder_id for a in incident.assignments}
+            steps = self._circle(rule(incident.alarm_type).skill)
+            reach = max(radius for _, radius in steps) * (1 + _ROUGH_DISTANCE_ERROR)
+            best: tuple[int, float, float, str] | None = None
+            for responder_id, (profile, lat, lon) in free.items():
+                if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > reach:
+                    continue
+                distance = geodesic_m(lat, lon, incident.lat, incident.lon)
+                step = next((n for n, (skill, radius) in enumerate(steps)
+                             if distance <= radius and (skill is None or skill in profile.skills)), None)  # fmt: skip
+                if step is None:
+                    continue
+                key = (step, eta_s(distance, profile.travel), distance, responder_id)
+                best = key if best is None or key < best else best
+            if best is None:
+                continue
+            _, eta, distance, responder_id = best
+            self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(eta), actor="system")
+            del free[responder_id]
 
     def _withdraw_all(self, incident: Incident, actor: str, reason: str) -> None:
         for assignment in self.state.active_assignments(incident):
@@ -947,7 +1033,12 @@ class Engine:
             self.emit(reply(assignment_id, responder_id, reason), actor=actor, incident=incident)
             if not accept:
                 await self._refused(incident)
-            elif incident.elder_id is not None:
+                return
+            for other in self.state.active_assignments(incident):  # offered to several at once: the first wins
+                if other.state is AssignmentState.OFFERED:
+                    withdrawn = OfferWithdrawn(other.assignment_id, other.responder_id, TAKEN_BY_ANOTHER)
+                    self.emit(withdrawn, actor="system", incident=incident)
+            if incident.elder_id is not None:
                 why = f"assigned to {incident.incident_id}"
                 viewed = ElderViewed(incident.elder_id, why, what="job", subject=incident.incident_id)
                 self.emit(viewed, actor=actor, incident=incident)
@@ -1486,6 +1577,15 @@ CHECK_IN_EARLY_S = 2 * 3600.0
 ASSIGN_AHEAD_S = 3600.0
 
 
+#: a great-circle distance and the geodesic differ by at most 0.6 % (the backlog's cheap first test)
+_ROUGH_DISTANCE_ERROR = 0.007
+
+
+def _urgency(incident: Incident) -> tuple[int, float, str]:
+    """The backlog's order: most urgent priority first, then the longest waiting."""
+    return incident.priority, incident.opened_at, incident.incident_id
+
+
 class _Change:
     """:meth:`Engine.changing` as a plain async context manager (it is on every alarm's path: no generator)."""
 
@@ -1502,6 +1602,12 @@ class _Change:
         try:
             if kind is None:
                 await engine._sync_geo()
+                if engine._freed:
+                    freed, engine._freed = engine._freed, set()
+                    if engine.state.backlog:  # someone became free: the waiting incidents first
+                        await engine._serve_backlog(freed)
+                        await engine._sync_geo()
+                        engine._freed.clear()  # those were offered just now, or nothing waits for them
         finally:
             engine._lock.release()
         engine.timers_changed.set()

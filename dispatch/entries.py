@@ -187,6 +187,9 @@ class Ranked(Fact):
 @dataclass(frozen=True, slots=True)
 class NeedsManual(Fact):
     reason: str
+    #: the incident waits in the backlog for a responder: whoever becomes free, comes on duty or moves into range
+    #: and may go is offered it at once (False: only an operator can move it on, e.g. its place is unknown)
+    waiting: bool = False
 
 
 @fact("incident.note")
@@ -287,6 +290,10 @@ class OfferWithdrawn(Fact):
     assignment_id: str
     responder_id: str
     reason: str = ""
+
+
+#: the reason of an offer withdrawn because another responder offered the same incident at once accepted first
+TAKEN_BY_ANOTHER = "accepted by another responder"
 
 
 @fact("assignment.status")

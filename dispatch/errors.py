@@ -89,6 +89,8 @@ CODES = frozenset(
         "plan_dates",  # a plan's days read YYYY-MM-DD, the last not before the first
         "plan_end_day",  # a plan ends today or later
         "plan_task_outcome",  # a missed visit is settled with one of the known outcomes
+        "coverage_hour",  # dispatch.coverage: an hour of the day is 0 to 23
+        "coverage_target",  # the coverage target is 1 to 240 minutes
         # conflicts with the current state
         "already_acknowledged",
         "responder_busy",

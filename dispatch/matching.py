@@ -14,8 +14,9 @@ calls, so the same inputs always give the same ranking.
 
 Rules
 -----
-1. A candidate has the skill the alarm needs and is within ``radius_m`` (great-circle distance, as measured
-   by the index).
+1. A candidate has the skill asked for and is within the radius asked for (great-circle distance, as measured
+   by the index; by default ``radius_m``). The engine's wider circle asks again farther, then for anyone
+   (no skill): the reasons then say who lacks the skill the alarm needs.
 2. Candidates are ranked by estimated time of arrival, then exact distance, then id, so a car farther away
    may beat a walker nearer. The ETA comes from the travel table below and the exact geodesic distance on the
    WGS-84 ellipsoid (geopy), which is computed only for the responders fetched from the index.
@@ -145,21 +146,28 @@ class Matcher:
         own_caregiver_id: str | None = None,
         exclude: Collection[str] = (),
         k: int | None = None,
+        radius_m: float | None = None,
+        wanted: str | None = None,
     ) -> list[Candidate]:
-        """Up to ``k`` candidates for an alarm at (lat, lon), best first."""
+        """Up to ``k`` candidates for an alarm at (lat, lon), best first, within ``radius_m`` (default: the
+        matcher's). ``wanted``: the skill the alarm needs when this is the wider circle's call for anyone
+        (``skill`` None), so that the reasons say who lacks it."""
         want = self.k if k is None else k
-        if skill is not None and skill not in SKILL_BITS:
-            raise InvalidInput(f"unknown skill {skill!r}", field="skill", code="unknown_skill")
+        for needed in (skill, wanted):
+            if needed is not None and needed not in SKILL_BITS:
+                raise InvalidInput(f"unknown skill {needed!r}", field="skill", code="unknown_skill")
         if want <= 0:
             return []
+        radius = self.radius_m if radius_m is None else radius_m
+        named = skill if skill is not None else wanted
         skip = set(exclude)
         own = None
         if own_caregiver_id is not None and own_caregiver_id not in skip:
-            own = await self._own_caregiver(lat, lon, own_caregiver_id, skill)
+            own = await self._own_caregiver(lat, lon, own_caregiver_id, named)
         if own is None:
-            return await self._by_eta(lat, lon, skill, own_caregiver_id, skip, want)
+            return await self._by_eta(lat, lon, skill, named, radius, own_caregiver_id, skip, want)
         skip.add(own.responder_id)
-        return [own, *await self._by_eta(lat, lon, skill, own_caregiver_id, skip, want - 1)]
+        return [own, *await self._by_eta(lat, lon, skill, named, radius, own_caregiver_id, skip, want - 1)]
 
     async def _own_caregiver(self, lat: float, lon: float, responder_id: str, skill: str | None) -> Candidate | None:
         """The elder's own caregiver as the first candidate, if available and close enough."""
@@ -179,18 +187,21 @@ class Matcher:
         lat: float,
         lon: float,
         skill: str | None,
+        named: str | None,
+        radius_m: float,
         own_caregiver_id: str | None,
         skip: set[str],
         want: int,
     ) -> list[Candidate]:
-        """The ``want`` best candidates by arrival time (see the module docstring for why this is exact)."""
+        """The ``want`` best candidates by arrival time (see the module docstring for why this is exact); with
+        ``skill``, only those who have it; ``named``, the skill their reasons speak of."""
         if want <= 0:
             return []
         any_tags = SKILL_BITS[skill] if skill is not None else 0
         rough: list[tuple[float, float, str]] = []
         for travel, bit in TRAVEL_BITS.items():  # within one travel mode, nearer means sooner
             hits = await self.available.nearest(
-                lat, lon, k=2 * want, radius_m=self.radius_m, any_tags=any_tags, all_tags=bit, exclude=skip
+                lat, lon, k=2 * want, radius_m=radius_m, any_tags=any_tags, all_tags=bit, exclude=skip
             )
             rough.extend((eta_s(distance, travel), distance, rid) for rid, distance in hits if rid in self.profiles)
         if not rough:
@@ -206,7 +217,7 @@ class Matcher:
                 continue
             distance = geodesic_m(lat, lon, position[0], position[1])
             own = responder_id == own_caregiver_id
-            ranked.append(_candidate(self.profiles[responder_id], distance, skill, own=own, preferred=False))
+            ranked.append(_candidate(self.profiles[responder_id], distance, named, own=own, preferred=False))
         ranked.sort(key=_by_arrival)
         return ranked[:want]
 
@@ -245,8 +256,10 @@ def _candidate(profile: Responder, distance: float, skill: str | None, *, own: b
     if skill is not None:
         if skill in profile.skills:
             reasons.append(f"has skill {skill}")
-        else:
+        elif own and preferred:
             reasons.append(f"lacks skill {skill}, first as the elder's own caregiver")
+        else:
+            reasons.append(f"lacks skill {skill}: nobody with it is free nearer")
     reasons.append(f"{_distance_text(distance)} by {profile.travel}, ETA {_eta_text(eta)}")
     return Candidate(
         responder_id=profile.responder_id,

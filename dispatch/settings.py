@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from dispatch.scopes import check_scope
 from dispatch.services import load_catalogue
+
+Priority = Annotated[int, Field(ge=1, le=5)]
 
 
 class DeviceBudget(BaseModel):
@@ -113,9 +115,20 @@ class Settings(BaseSettings):
 
     # matching
     match_radius_m: float = Field(5000.0, gt=0)
+    #: the wider circle (docs/dispatch.md): when nobody with the skill is free within match_radius_m, these
+    #: radii are tried in turn for someone with it; then, with unskilled_help, anyone on duty within
+    #: match_radius_m, skill or not (someone at the door now, the operator sees who lacks what)
+    wider_radii_m: list[Annotated[float, Field(gt=0, le=100_000)]] = Field(default_factory=lambda: [10_000.0])
+    unskilled_help: bool = True
+    #: priority -> how many responders are offered the incident at once (the first to accept takes it, the others
+    #: are withdrawn and told); a priority not named: one at a time
+    parallel_offers: dict[Priority, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=lambda: {1: 2})
     match_k: int = Field(5, ge=1, le=50)
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)
+    #: the coverage plan's target (dispatch.coverage, ``anxin coverage``): an elder is covered at an hour when a
+    #: responder working then would arrive within this many seconds
+    coverage_target_s: float = Field(900.0, ge=60.0, le=4 * 3600.0)
 
     # service vouchers (服务券, dispatch.vouchers): each entitlement's monthly allotment in integer fen (分; 30000 is
     # 300 yuan), and whether an unspent balance rolls over into the next month (off: a month's vouchers lapse)

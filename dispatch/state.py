@@ -184,6 +184,7 @@ class Incident:
     supervisor_alerted: bool = False
     needs_manual: bool = False
     manual_reason: str | None = None
+    waiting: bool = False  # in the backlog: offered to the next responder who becomes free (see NeedsManual)
     assignments: list[str] = field(default_factory=list)
     ranking: tuple[RankedResponder, ...] = ()
     clinic: ProposedClinic | None = None
@@ -311,6 +312,9 @@ class Projection:
         self.conditions: dict[tuple[str, str, bool], str] = {}
         #: open grouped technical incidents per (street, alarm type, drill) (dispatch.triage rule 4)
         self.groups: dict[tuple[str, str, bool], str] = {}
+        #: the backlog: open incidents waiting for a responder (incident.needs_manual with ``waiting``), offered by
+        #: the engine to whoever becomes free, most urgent first (see Engine._serve_backlog)
+        self.backlog: set[str] = set()
         #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
@@ -520,6 +524,11 @@ class Projection:
         incident = self._incident(entry)
         incident.needs_manual = True
         incident.manual_reason = p.reason
+        incident.waiting = p.waiting
+        if p.waiting:
+            self.backlog.add(incident.incident_id)
+        else:
+            self.backlog.discard(incident.incident_id)
         incident.updated_at = entry.ts
 
     def _located(self, entry: Entry, p: Located) -> None:
@@ -532,15 +541,20 @@ class Projection:
         incident.alarm_type, incident.priority, incident.priority_reasons = p.alarm_type, p.priority, p.priority_reasons
         self._fresh_chance(incident, entry.ts)  # another type may need another skill
 
-    @staticmethod
-    def _fresh_chance(incident: Incident, ts: float) -> None:
+    def _fresh_chance(self, incident: Incident, ts: float) -> None:
         """A new place or a new type: rank again when offering, and an incident that went to the operators for
         want of a responder gets a new chance (the engine tries to dispatch it again)."""
         incident.ranking = ()
         incident.clinic = None
         if incident.needs_manual:
-            incident.needs_manual, incident.manual_reason, incident.failed_offers = False, None, 0
+            self._unflag(incident)
+            incident.failed_offers = 0
         incident.updated_at = ts
+
+    def _unflag(self, incident: Incident) -> None:
+        """Off the operators' list and out of the backlog."""
+        incident.needs_manual, incident.manual_reason, incident.waiting = False, None, False
+        self.backlog.discard(incident.incident_id)
 
     def _note(self, entry: Entry, p: Note) -> None:
         incident = self._incident(entry)
@@ -572,8 +586,9 @@ class Projection:
             incident.proposal = None  # the operator decided (resolve, hand over, another visit, close)
         self._set_state(incident, incident_next(incident.state, event), entry.ts)
         incident.updated_at = entry.ts
+        if not incident.open or event is IncidentEvent.ESCALATE:
+            self._unflag(incident)  # nothing left to dispatch (after a hand-over to 120, only by an operator)
         if not incident.open:
-            incident.needs_manual, incident.manual_reason = False, None  # nothing left to dispatch
             self.timers.cancel(("answer", incident.incident_id))
             key = (person_key(incident.elder_id, incident.device_id) or "", incident.drill)
             if self.open_by_elder.get(key) == incident.incident_id:
@@ -606,8 +621,7 @@ class Projection:
 
     def _offer_made(self, entry: Entry, p: OfferMade) -> None:
         incident = self._move(entry, IncidentEvent.OFFER)
-        incident.needs_manual = False
-        incident.manual_reason = None
+        self._unflag(incident)
         assignment = Assignment(
             assignment_id=p.assignment_id,
             incident_id=incident.incident_id,

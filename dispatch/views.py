@@ -22,12 +22,16 @@ from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, one_vi
 from dispatch.carecalls import entry_elder as care_call_elder
 from dispatch.carecalls import visits as care_visit_list
 from dispatch.clock import Clock, utc
+from dispatch.coverage import check_hour
+from dispatch.coverage import compute as compute_coverage
+from dispatch.coverage import report as coverage_report
 from dispatch.devices import UnknownInterval, UnknownTally
 from dispatch.directory import Directory
 from dispatch.duty import entry_place as duty_place
 from dispatch.duty import history as duty_history
 from dispatch.duty import scope_place, shift_view, summarise, summary_view
 from dispatch.entries import (
+    TAKEN_BY_ANOTHER,
     AccountChanged,
     AccountCreated,
     AssignmentFact,
@@ -91,7 +95,7 @@ from dispatch.plans import (
     task_view,
 )
 from dispatch.plans import entry_elder as plan_elder
-from dispatch.registry import Device, Elder
+from dispatch.registry import Device, Elder, Responder
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
@@ -403,6 +407,8 @@ class Views:
         if news == "job":
             now = self._clock.now()
             return {"type": "job", **job_view(assignment, incident, self._directory, now, self._settings.centre_phone)}
+        if isinstance(fact, OfferWithdrawn) and fact.reason == TAKEN_BY_ANOTHER:
+            news = "taken"  # offered to several at once: another took it, nobody needs to go
         return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": news}
 
     def job_updates(self, incident_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -500,6 +506,24 @@ class Views:
              "what": line.what, "subject": line.subject, "count": line.count}
             for line in lines[:limit]
         ]  # fmt: skip
+
+    def coverage_records(self, reach: Reach) -> tuple[list[Elder], list[Responder]]:
+        """What the coverage plan (dispatch.coverage) is computed from: the elders in reach, and every responder,
+        since one from the next street may be the nearest help. A copy, for :meth:`coverage` off the event loop."""
+        elders = [elder for elder in self._directory.elders.values() if reach.covers(elder.community)]
+        return elders, list(self._directory.responders.values())
+
+    def coverage(
+        self, records: tuple[list[Elder], list[Responder]], reach: Reach, *, hour: int | None, target_s: float
+    ) -> dict[str, Any]:
+        """The coverage plan of :meth:`coverage_records` as JSON (dispatch.coverage ``report``): the responders
+        counted from anywhere, those in reach listed. It reads only ``records``, so it may run in a thread."""
+        if hour is not None:
+            check_hour(hour)
+        elders, responders = records
+        computed = compute_coverage(elders, responders, target_s=target_s)
+        shown = [r for r in computed.responders if reach.covers(r.community)]
+        return coverage_report(computed, hour=hour, responders_shown=shown)
 
     def communities(self, reach: Reach) -> dict[str, dict[str, dict[str, int]]]:
         """The district / street / community tree in reach, with the number of elders in each community."""
@@ -1030,6 +1054,7 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "supervisor_alerted": incident.supervisor_alerted,
         "needs_manual": incident.needs_manual,
         "manual_reason": incident.manual_reason,
+        "waiting": incident.waiting,  # in the backlog: offered to the next responder who becomes free
         "drill": incident.drill,
         "alarms": msgspec.to_builtins(incident.alarms),
         "ranking": msgspec.to_builtins(incident.ranking),

@@ -89,7 +89,7 @@ const scheduleRender = perFrame(render);
 
 const detail = createDetail({
   app, session, putIncident, render: scheduleRender, responderName, elderText, callerOf, awaitingDecision,
-  searching: () => refreshResponders(),
+  searching: () => refreshResponders(), backlogPlace,
 });
 const context = createContext({ app, session, responderName, render: scheduleRender });
 const calls = createCalls({
@@ -362,7 +362,13 @@ function assignmentText(view) {
     return active.map((a) => `${a.responder_name || responderName(a.responder_id)} · ${label("assignment", a.state)}`)
       .join(t("list.separator"));
   }
+  if (view.needs_manual && view.waiting) return t("queue.backlog", { n: backlogPlace(view) });
   return view.needs_manual ? t("queue.needs_manual") : "—";
+}
+
+/** Where a waiting incident stands in the backlog (1: the next free responder who may go is offered it). */
+function backlogPlace(view) {
+  return openViews().filter((v) => v.needs_manual && v.waiting).indexOf(view) + 1;
 }
 
 // Keeps a table body in step with a list of incidents, one row per incident, reusing each row: a row is

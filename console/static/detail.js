@@ -34,7 +34,7 @@ const OVERRIDE_SHOWN = 8;
 const WORKING = new Set(["accepted", "en_route", "on_scene"]);
 
 export function createDetail({
-  app, session, putIncident, render, responderName, elderText, callerOf, awaitingDecision, searching,
+  app, session, putIncident, render, responderName, elderText, callerOf, awaitingDecision, searching, backlogPlace,
 }) {
   let shown = null; // the view the panel shows
   let form = null; // the action whose form is open
@@ -348,6 +348,9 @@ export function createDetail({
     const placeUnknown = view.location === "unknown" && view.open;
     if (placeUnknown) { // one chip: "needs manual dispatch: location unknown" says the same
       flags.push(el("span", { className: "flag flag-manual" }, t("flag.place_unknown")));
+    } else if (view.needs_manual && view.waiting) {
+      flags.push(el("span", { className: "flag flag-manual" },
+        t("flag.backlog", { n: backlogPlace(view), reason: explain(view.manual_reason || "") })));
     } else if (view.needs_manual) {
       flags.push(el("span", { className: "flag flag-manual" },
         t("flag.needs_manual", { reason: explain(view.manual_reason || "") })));

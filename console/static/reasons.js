@@ -25,6 +25,8 @@ const PHRASES = [
   [/^has skill (\w+)$/, (m) => t("reason.has_skill", { skill: label("skill", m[1]) })],
   [/^lacks skill (\w+), first as the elder's own caregiver$/,
     (m) => t("reason.lacks_skill", { skill: label("skill", m[1]) })],
+  [/^lacks skill (\w+): nobody with it is free nearer$/,
+    (m) => t("reason.lacks_skill_nearer", { skill: label("skill", m[1]) })],
   [/^([\d.]+) (m|km) by (\w+), ETA (\d+) min$/, (m) => t("reason.travel", {
     distance: distance(m[1], m[2]), travel: label("travel", m[3]), eta: t("unit.min", { n: m[4] }),
   })],
@@ -36,6 +38,12 @@ const PHRASES = [
   [/^the responder sent after the hand-over is not coming$/, () => t("reason.handover_nobody")],
   [/^no free responder with skill (\w+) within ([\d.]+) km$/,
     (m) => t("reason.nobody_free", { skill: label("skill", m[1]), distance: distance(m[2], "km") })],
+  [/^no free responder with skill (\w+) within ([\d.]+) km, nor anyone within ([\d.]+) km$/,
+    (m) => t("reason.nobody_free_anyone", {
+      skill: label("skill", m[1]), distance: distance(m[2], "km"), near: distance(m[3], "km"),
+    })],
+  [/^no free responder within ([\d.]+) km$/, (m) => t("reason.nobody_free_any", { distance: distance(m[1], "km") })],
+  [/^accepted by another responder$/, () => t("reason.taken_by_another")],
   [/^caregiver (\S+) done(?:: ([\s\S]*))?$/, (m, names) => {
     const done = t("reason.caregiver_done", { name: names(m[1]) });
     return m[2] ? `${done}${t("list.colon")}${m[2]}` : done;

@@ -175,6 +175,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/kpis"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/escalations"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/journal"): Rule(SUPERVISORS, "list", query="limit=5000"),
+    ("GET", "/api/coverage"): Rule(SUPERVISORS, "list"),
     # registry
     ("GET", "/api/elders"): Rule(STAFF, "list", query="limit=10000"),
     ("GET", "/api/elders/{elder_id}"): Rule(STAFF, "elder"),

@@ -324,10 +324,15 @@ async def test_a_more_urgent_alarm_of_another_kind_is_ranked_again(core: Core) -
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     assert incident.ranking
+    (first,) = engine_of(core).state.active_assignments(incident)
     await raise_alarm(core, "medical", actor="device:d", source="api", elder_id="e1")
-    assert (incident.alarm_type, incident.priority, incident.ranking) == ("medical", 1, ())
-    (offer,) = engine_of(core).state.active_assignments(incident)
-    await core.engine.reply_offer(offer.assignment_id, offer.responder_id, False)
+    assert (incident.alarm_type, incident.priority) == ("medical", 1)
+    # the old ranking (no skill asked) is dropped; priority 1 is offered to two at once, so the second offer
+    # goes out at once, from a ranking for the new type's skill, with a clinic
+    (_, second) = engine_of(core).state.active_assignments(incident)
+    assert first.responder_id != second.responder_id and second.responder_id in {
+        c.responder_id for c in incident.ranking
+    }
     ranked = [e for e in await core.journal.read(0, 1000) if e.kind == "incident.ranked"]
     last = ranked[-1].fact
     assert isinstance(last, Ranked) and last.skill == "nursing" and last.clinic is not None

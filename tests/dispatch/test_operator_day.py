@@ -136,7 +136,7 @@ async def test_a_caller_placed_while_classifying_is_offered_at_once(core: Core) 
 
 
 async def test_an_incident_by_hand_for_an_elder_and_for_a_stranger(core: Core) -> None:
-    await on_duty(core, "c_near", "c_mid")
+    await on_duty(core, "c_near", "c_mid", "c_far")  # a fall is offered to two at once
     mine, attached = await raise_alarm(core, "fall", actor="operator:o", source="operator", elder_id="e1")
     assert not attached and mine.location == "home" and engine_of(core).state.active_assignments(mine)
     stranger, _ = await raise_alarm(

@@ -1,0 +1,207 @@
+"""Someone at the door sooner: the backlog that dispatches itself, parallel offers for priority 1, the wider
+circle. On a real SQLite journal and a manual clock (tests/conftest.py's little city: e1 at the centre, c_near
+110 m, c_mid 440 m, c_far 1.1 km away, all with nursing; c_comfort nearest with the comfort skill only)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dispatch.clock import ManualClock
+from dispatch.core import Core, open_core
+from dispatch.entries import TAKEN_BY_ANOTHER, OfferWithdrawn, Ranked
+from dispatch.errors import Conflict
+from dispatch.machines import AssignmentState, IncidentState
+from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder, seed, settings_for
+
+
+def offered(core: Core, incident_id: str) -> list[str]:
+    state = engine_of(core).state
+    incident = state.incidents[incident_id]
+    return [a.responder_id for a in state.active_assignments(incident) if a.state is AssignmentState.OFFERED]
+
+
+async def test_a_waiting_incident_is_offered_the_moment_a_caregiver_comes_on_duty(core: Core) -> None:
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    assert incident.needs_manual and incident.waiting
+    assert engine_of(core).state.backlog == {incident.incident_id}
+    await on_duty(core, "c_mid")  # no tick, no operator: the duty change itself offers it
+    assert offered(core, incident.incident_id) == ["c_mid"]
+    assert not incident.needs_manual and not engine_of(core).state.backlog
+
+
+async def test_the_most_urgent_waiting_incident_goes_first(core: Core, clock: ManualClock) -> None:
+    sos, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e2")
+    clock.advance(30)
+    fall, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    assert sos.waiting and fall.waiting
+    await on_duty(core, "c_far")  # one caregiver for two elders: the fall (priority 1) before the older SOS
+    assert (offered(core, fall.incident_id), offered(core, sos.incident_id)) == (["c_far"], [])
+    await on_duty(core, "c_mid")  # the next one takes the SOS, and the fall's second parallel slot stays empty
+    assert offered(core, sos.incident_id) == ["c_mid"] and offered(core, fall.incident_id) == ["c_far"]
+
+
+async def test_a_caregiver_back_from_a_job_is_offered_what_waited(core: Core) -> None:
+    await on_duty(core, "c_near")
+    first, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (job,) = engine_of(core).state.active_assignments(first)
+    await core.engine.reply_offer(job.assignment_id, "c_near", True)
+    second, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e2")
+    assert second.waiting
+    for status in ("en_route", "on_scene", "done"):
+        await core.engine.report_status(job.assignment_id, "c_near", status)
+    assert offered(core, second.incident_id) == ["c_near"]
+
+
+async def test_someone_moving_into_range_is_offered_it(core: Core) -> None:
+    await on_duty(core, "c_far")
+    await core.engine.set_position("c_far", 24.75, 117.70, actor="caregiver:c_far")  # 27 km away
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    assert incident.waiting and offered(core, incident.incident_id) == []
+    await core.engine.set_position("c_far", 24.53, 117.70, actor="caregiver:c_far")  # 2 km away
+    assert offered(core, incident.incident_id) == ["c_far"]
+
+
+async def test_after_its_offers_ran_out_it_still_waits_for_someone_new(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_near", "c_mid", "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    for _ in range(3):
+        clock.advance(45)
+        await engine_of(core).tick()
+    assert incident.needs_manual and incident.waiting and incident.manual_reason == "3 offers declined or expired"
+    # those three are free again, but each let it lapse: not offered it again by the backlog
+    assert offered(core, incident.incident_id) == []
+    await on_duty(core, "c_own")
+    assert offered(core, incident.incident_id) == ["c_own"]
+
+
+async def test_the_backlog_is_rebuilt_from_the_journal(core: Core, tmp_path: Path, clock: ManualClock) -> None:
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    nowhere, _ = await raise_alarm(core, "fall", actor="operator:o", source="operator", caller="0596-1234567")
+    assert nowhere.needs_manual and not nowhere.waiting  # its place is unknown: an operator must place it
+    await core.close()
+    reopened = await open_core(core.settings, clock, protocols=())
+    reopened.intake.start()
+    try:
+        assert engine_of(reopened).state.backlog == {incident.incident_id}
+        await on_duty(reopened, "c_near")
+        assert offered(reopened, incident.incident_id) == ["c_near"]
+    finally:
+        await reopened.close()
+        core.lock.acquire()
+
+
+async def test_an_escalated_incident_leaves_the_backlog(core: Core) -> None:
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    await core.engine.escalate(incident.incident_id, "120", "ambulance called", actor="operator:o")
+    assert not incident.waiting and not engine_of(core).state.backlog
+    await on_duty(core, "c_near")
+    assert offered(core, incident.incident_id) == []
+
+
+# -- parallel offers --------------------------------------------------------------------------------------------
+
+
+async def test_a_priority_1_alarm_is_offered_to_two_and_the_first_accept_wins(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid", "c_far")
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    assert offered(core, incident.incident_id) == ["c_near", "c_mid"]
+    near, mid = engine_of(core).state.active_assignments(incident)
+    start = core.journal.head_seq
+    await core.engine.reply_offer(mid.assignment_id, "c_mid", True)
+    assert (mid.state, near.state, incident.state) == (
+        AssignmentState.ACCEPTED, AssignmentState.WITHDRAWN, IncidentState.ASSIGNED,
+    )  # fmt: skip
+    withdrawn = [e.fact for e in await core.journal.read(start, 100) if e.kind == "offer.withdrawn"]
+    assert withdrawn == [OfferWithdrawn(near.assignment_id, "c_near", TAKEN_BY_ANOTHER)]
+    assert engine_of(core).views.phone_message(withdrawn[0]) == {  # type: ignore[arg-type]
+        "type": "offer_closed", "assignment_id": near.assignment_id, "reason": "taken",
+    }  # fmt: skip
+    with pytest.raises(Conflict) as late:  # the second accept, a moment later
+        await core.engine.reply_offer(near.assignment_id, "c_near", True)
+    assert late.value.code == "offer_closed"
+    assert engine_of(core).state.available("c_near", core.clock.now())  # free for the next alarm at once
+    assert [a.responder_id for a in engine_of(core).state.active_assignments(incident)] == ["c_mid"]
+
+
+async def test_a_declined_parallel_offer_is_replaced_while_nobody_has_accepted(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid", "c_far")
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    near, _ = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(near.assignment_id, "c_near", False, reason="busy")
+    assert offered(core, incident.incident_id) == ["c_mid", "c_far"]
+
+
+async def test_a_priority_2_alarm_is_offered_to_one_at_a_time(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid", "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    assert offered(core, incident.incident_id) == ["c_near"]
+
+
+# -- the wider circle -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sparse(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
+    """One elder; a nurse 7.8 km away (beyond the 5 km match radius), a comfort volunteer next door."""
+    settings = settings_for(tmp_path / "data")
+    await seed(
+        settings,
+        elders=[elder("e1")],
+        responders=[
+            responder("far_nurse", 24.5800, 117.7000, travel="car"),
+            responder("neighbour", 24.5102, 117.7000, kind="volunteer", skills=["comfort"]),
+        ],
+    )
+    opened = await open_core(settings, clock, protocols=())
+    opened.intake.start()  # the timers stay in the test's hands
+    yield opened
+    await opened.close()
+
+
+async def ranked(core: Core) -> list[Ranked]:
+    return [e.fact for e in await core.journal.read(0, 1000) if isinstance(e.fact, Ranked)]
+
+
+async def test_the_circle_widens_for_the_skill_first(sparse: Core) -> None:
+    await on_duty(sparse, "far_nurse", "neighbour")
+    incident, _ = await raise_alarm(sparse, "fall", actor="device:d", source="api", elder_id="e1")
+    assert offered(sparse, incident.incident_id) == ["far_nurse"]
+    (last,) = await ranked(sparse)
+    assert (last.skill, last.radius_m) == ("nursing", 10_000)
+
+
+async def test_then_anyone_near_skill_or_not(sparse: Core) -> None:
+    await on_duty(sparse, "neighbour")
+    incident, _ = await raise_alarm(sparse, "fall", actor="device:d", source="api", elder_id="e1")
+    assert offered(sparse, incident.incident_id) == ["neighbour"]
+    (last,) = await ranked(sparse)
+    assert (last.skill, last.radius_m) == (None, 5000)
+    assert "lacks skill nursing: nobody with it is free nearer" in last.candidates[0].reasons
+
+
+async def test_without_unskilled_help_nobody_unskilled_is_asked(tmp_path: Path, clock: ManualClock) -> None:
+    settings = settings_for(tmp_path / "data", unskilled_help=False, wider_radii_m=[])
+    await seed(settings, elders=[elder("e1")], responders=[
+        responder("neighbour", 24.5102, 117.7000, kind="volunteer", skills=["comfort"]),
+    ])  # fmt: skip
+    core = await open_core(settings, clock, protocols=())
+    core.intake.start()
+    try:
+        await on_duty(core, "neighbour")
+        incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+        assert incident.waiting and incident.manual_reason == "no free responder with skill nursing within 5 km"
+    finally:
+        await core.close()
+
+
+async def test_the_backlog_keeps_to_the_circle(sparse: Core) -> None:
+    incident, _ = await raise_alarm(sparse, "fall", actor="device:d", source="api", elder_id="e1")
+    assert incident.waiting
+    assert incident.manual_reason == "no free responder with skill nursing within 10 km, nor anyone within 5 km"
+    # one roster, one change: the nurse (with the skill, within the wider circle) before the neighbour
+    roster = [("neighbour", True, 24.5102, 117.7000), ("far_nurse", True, 24.5800, 117.7000)]
+    await sparse.engine.set_roster(roster, actor="supervisor:s")
+    assert offered(sparse, incident.incident_id) == ["far_nurse"]

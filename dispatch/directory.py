@@ -90,6 +90,13 @@ class Directory:
         if sums[2] <= 0:
             del self._community_points[community]
 
+    def street_centre(self, street: str) -> tuple[float, float] | None:
+        """The mean of a street's registered points (``district/street``): where a street-wide incident is shown."""
+        inside = f"{street}/"
+        points = [sums for community, sums in self._community_points.items() if community.startswith(inside)]
+        n = sum(p[2] for p in points)
+        return (sum(p[0] for p in points) / n, sum(p[1] for p in points) / n) if n else None
+
     def community_at(self, lat: float, lon: float) -> str | None:
         """The registered community whose points lie nearest on average (None: nothing is registered)."""
         best, best_d = None, math.inf

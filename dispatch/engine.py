@@ -58,6 +58,7 @@ from dispatch.entries import (
     Cancelled,
     CaregiverStatus,
     Closed,
+    DeviceRestored,
     DeviceSaved,
     ElderSaved,
     ElderViewed,
@@ -119,7 +120,7 @@ from dispatch.machines import (
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
 from dispatch.plans import PlanDesk
-from dispatch.registry import Device, Elder, Responder, responder_tags
+from dispatch.registry import Device, Elder, Responder, responder_tags, street_of
 from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Incident, Projection, ServiceOrder, person_key
@@ -358,15 +359,30 @@ class Engine:
                 await self.supervision.report(report)
 
     async def open_alarm(self, alarm: Alarm) -> tuple[Incident, bool]:
-        """Open (or attach) an incident for a checked alarm. Lock held. Returns (incident, attached)."""
+        """Open (or attach) an incident for a checked alarm. Lock held. Returns (incident, attached).
+
+        A person alarm joins the elder's open person incident. A technical one is one incident per device and
+        condition until it clears; a grouped type (mains loss, missed check-in: dispatch.triage rule 4) is one
+        incident per street, alarm type and drill mark, which every device of the street joins while it is
+        open: a group from its first device on, so there is never a conversion at a threshold (no moment when
+        fifty incidents must be merged and their clocks and acknowledgements reconciled, nothing for a replay
+        to decide differently), and a lone device's mains loss reads the same, "power cut? Lantian street,
+        1 device". Each device that joins writes one ``incident.alarm_attached`` (its dedup key, code and
+        time stay on record, 600 entries for 600 devices), but the group has one answer timer, so at most one
+        escalation, and one acknowledgement for all. A device not placed in a street (no elder) stays alone.
+        """
         now = self.clock.now()
         elder = alarm.elder
         technical = rule(alarm.alarm_type).technical
         level, reasons = priority(alarm.alarm_type, elder, now)
+        street = None
         if technical:
             existing_id = self.state.conditions.get((alarm.device_id or "", alarm.alarm_type, alarm.drill))
             if existing_id is not None:  # the same condition is already open: one incident until it clears
                 return self.state.incidents[existing_id], True
+            if rule(alarm.alarm_type).grouped and alarm.device_id is not None and elder is not None:
+                street = street_of(elder.community)
+                existing_id = self.state.groups.get((street, alarm.alarm_type, alarm.drill))
         else:
             who = person_key(elder.elder_id if elder else None, alarm.device_id)
             existing_id = self.state.open_by_elder.get((who, alarm.drill)) if who is not None else None
@@ -380,25 +396,31 @@ class Engine:
                 ),
                 actor=alarm.actor, incident=incident,
             )  # fmt: skip
-            if alarm.note:
+            if alarm.note and street is None:  # a group keeps the count, not a note per device
                 self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
             if rule(alarm.alarm_type).dispatch and not technical:
                 # the elder alarms again: after a visit (the caregiver reported done, nobody decided yet) someone
                 # is sent again; while someone holds an offer or the job, nothing changes
                 await self._dispatch_next(incident, again=True)
             return incident, True
-        incident = self._opened(alarm, level, reasons, technical, now)
+        incident = self._opened(alarm, level, reasons, technical, now, street)
         if alarm.note:
             self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
         if rule(alarm.alarm_type).dispatch:
             await self._dispatch_next(incident)
         return incident, False
 
-    def _opened(self, alarm: Alarm, level: int, reasons: list[str], technical: bool, now: float) -> Incident:
+    def _opened(
+        self, alarm: Alarm, level: int, reasons: list[str], technical: bool, now: float, group: str | None = None
+    ) -> Incident:
         elder = alarm.elder
         lat, lon = alarm.lat, alarm.lon
-        if lat is not None and lon is not None:
-            location: Location = alarm.location or "reported"
+        centre = self.directory.street_centre(group) if group is not None else None
+        location: Location
+        if centre is not None:  # a street's group is shown at the street, not at its first device's home
+            (lat, lon), location = centre, "street"
+        elif lat is not None and lon is not None:
+            location = alarm.location or "reported"
         elif elder is not None:
             lat, lon, location = elder.lat, elder.lon, "home"
         else:
@@ -414,7 +436,7 @@ class Engine:
                 location=location,
                 answer_deadline=now + self.settings.answer_target_s,
                 technical=technical,
-                elder_id=elder.elder_id if elder else None,
+                elder_id=elder.elder_id if elder and group is None else None,  # a group is the street's, no one's
                 device_id=alarm.device_id,
                 call_id=alarm.call_id,
                 lat=lat,
@@ -423,7 +445,8 @@ class Engine:
                 code=alarm.code,
                 zone=alarm.zone,
                 caller=alarm.caller,
-                place=alarm.place,
+                place=group.rpartition("/")[2] if group is not None else alarm.place,  # a group: the street's name
+                group=group,
             ),
             actor=alarm.actor,
             drill=alarm.drill,
@@ -555,6 +578,12 @@ class Engine:
         if incident_id is None:
             return
         incident = self.state.incidents[incident_id]
+        if incident.group is not None:  # one device of a group: it leaves the count; the last one resolves it
+            self.emit(DeviceRestored(device_id, outcome), actor=actor, incident=incident)
+            if incident.affected:
+                return
+            if len(incident.devices) > 1:  # a group of one resolves as that device's incident did
+                outcome = "all devices restored"
         if incident_allows(incident.state, IncidentEvent.RESOLVE):
             self._withdraw_all(incident, actor, outcome)
             self.emit(Resolved(outcome), actor=actor, incident=incident)

@@ -30,7 +30,8 @@ import msgspec
 
 from dispatch.errors import JournalError
 
-Location = Literal["reported", "home", "unknown", "address", "map"]
+#: where an incident's lat/lon came from ("street": the centre of a grouped incident's street, dispatch.triage rule 4)
+Location = Literal["reported", "home", "unknown", "address", "map", "street"]
 #: where an operator placed an incident: a typed address resolved by the gazetteer, or a point on the map
 PlacedBy = Literal["address", "map"]
 #: what an operator made of an answered hotline call
@@ -104,6 +105,9 @@ class IncidentOpened(Fact):
     zone: str | None = None
     caller: str | None = None  # the number of a caller nobody knew (incidents opened by an operator)
     place: str = ""  # the place an operator typed, as the gazetteer named it
+    #: a grouped technical incident (dispatch.triage rule 4): the street path ``district/street`` whose devices
+    #: it gathers, ``device_id`` the first of them; the others join it by ``incident.alarm_attached``
+    group: str | None = None
 
 
 @fact("incident.alarm_attached")
@@ -122,6 +126,15 @@ class AlarmAttached(Fact):
     code: str | None = None
     zone: str | None = None
     call_id: str | None = None
+
+
+@fact("incident.device_restored")
+@dataclass(frozen=True, slots=True)
+class DeviceRestored(Fact):
+    """One device of a grouped technical incident is well again (its restore code, or it reported again)."""
+
+    device_id: str
+    outcome: str
 
 
 @fact("incident.acknowledged")

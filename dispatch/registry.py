@@ -155,6 +155,11 @@ def check_community(value: str) -> str:
     return "/".join(parts)
 
 
+def street_of(community: str) -> str:
+    """The street (街道) a community path lies in, as a path: ``district/street``."""
+    return community.rpartition("/")[0]
+
+
 def parse_hours(value: str) -> tuple[int, int]:
     """Opening hours ``24h`` or ``HH:MM-HH:MM`` (may cross midnight) as minutes of the day [start, end)."""
     if value.strip().lower() == "24h":

@@ -21,6 +21,9 @@ Rules
     3. What a person took on stays theirs: an incident they acknowledged (opened by hand, or answered as a
        call) and a call they answered stay in their sight wherever the caller turns out to be, so placing a
        stranger in the next street never takes the incident out of the hands of the operator on the phone.
+    4. What concerns a whole part of the network is seen by those who hold any part of it too (``shared``): a
+       grouped technical incident (a power cut) lies in its street, and each community's operator sees it, as
+       they saw each of their devices' incidents before it was grouped. It names no person.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Placed:
     place: str | None
     content: Content = "work"
     owner: str | None = None
+    shared: bool = False  # rule 4: those who hold a part of the place see it too
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,10 @@ class Reach:
         took it on (rule 3)."""
         if placed.content not in self.contents:
             return False
-        return self.covers(placed.place) or (bool(self.actor) and placed.owner == self.actor)
+        if self.covers(placed.place) or (bool(self.actor) and placed.owner == self.actor):
+            return True
+        inside = f"{placed.place}/"
+        return placed.shared and bool(placed.place) and any(scope.startswith(inside) for scope in self.scopes)
 
 
 #: the whole centre, everything: for the process itself (the demo bot, importers), never a person's default

@@ -42,6 +42,7 @@ from dispatch.entries import (
     CallRinging,
     Cancelled,
     Closed,
+    DeviceRestored,
     DeviceUnknown,
     ElderPosition,
     ElderViewed,
@@ -197,6 +198,11 @@ class Incident:
     proposal: NoteLine | None = None
     caller: str | None = None  # an unregistered caller's number
     place: str = ""  # where an operator placed it, as the gazetteer named the place
+    #: a grouped technical incident's street (``district/street``), every device that joined it (in order) and
+    #: those still affected (dispatch.triage rule 4); None and empty for every other incident
+    group: str | None = None
+    devices: dict[str, None] = field(default_factory=dict)
+    affected: dict[str, None] = field(default_factory=dict)
 
     @property
     def open(self) -> bool:
@@ -304,6 +310,8 @@ class Projection:
         self.open_by_elder: dict[tuple[str, bool], str] = {}
         #: open technical incidents per (device, alarm type): one until the condition clears
         self.conditions: dict[tuple[str, str, bool], str] = {}
+        #: open grouped technical incidents per (street, alarm type, drill) (dispatch.triage rule 4)
+        self.groups: dict[tuple[str, str, bool], str] = {}
         #: the backlog: open incidents waiting for a responder (incident.needs_manual with ``waiting``), offered by
         #: the engine to whoever becomes free, most urgent first (see Engine._serve_backlog)
         self.backlog: set[str] = set()
@@ -318,6 +326,7 @@ class Projection:
         self._handlers: dict[type[Fact], _Handler] = {}
         self._on(IncidentOpened, self._opened)
         self._on(AlarmAttached, self._alarm_attached)
+        self._on(DeviceRestored, self._device_restored)
         self._on(Acknowledged, self._acknowledged)
         self._on(Unanswered, self._unanswered)
         self._on(Ranked, self._ranked)
@@ -440,11 +449,16 @@ class Projection:
             caller=p.caller,
             place=p.place,
             alarms=[AlarmLine(entry.ts, p.alarm_type, p.source)],
+            group=p.group,
         )
         self.incidents[incident.incident_id] = incident
         if incident.technical:
             if incident.device_id is not None:
                 self.conditions[(incident.device_id, incident.alarm_type, incident.drill)] = incident.incident_id
+            if incident.group is not None:
+                self.groups[(incident.group, incident.alarm_type, incident.drill)] = incident.incident_id
+                if incident.device_id is not None:
+                    incident.devices[incident.device_id] = incident.affected[incident.device_id] = None
         elif (who := person_key(incident.elder_id, incident.device_id)) is not None:
             self.open_by_elder[(who, incident.drill)] = incident.incident_id
         self._remember(p.dedup, entry.ts)
@@ -466,6 +480,11 @@ class Projection:
         call = self.calls.get(p.call_id or "")
         if call is not None and call.incident_id is None:
             call.incident_id = incident.incident_id
+        if incident.group is not None and p.device_id is not None:  # one more device of the street
+            incident.devices[p.device_id] = incident.affected[p.device_id] = None
+            self.conditions[(p.device_id, p.alarm_type, incident.drill)] = incident.incident_id
+            incident.updated_at = entry.ts
+            return  # the journal keeps each device's alarm; the incident keeps the count, not 600 lines
         incident.alarms.append(AlarmLine(entry.ts, p.alarm_type, p.source))
         if p.priority < incident.priority:
             incident.priority = p.priority
@@ -473,6 +492,14 @@ class Projection:
             if p.alarm_type != incident.alarm_type:
                 incident.alarm_type = p.alarm_type
                 incident.ranking = ()  # another kind of alarm may need another skill: rank again when offering
+        incident.updated_at = entry.ts
+
+    def _device_restored(self, entry: Entry, p: DeviceRestored) -> None:
+        incident = self._incident(entry)
+        incident.affected.pop(p.device_id, None)
+        condition = (p.device_id, incident.alarm_type, incident.drill)
+        if self.conditions.get(condition) == incident.incident_id:
+            del self.conditions[condition]
         incident.updated_at = entry.ts
 
     def _acknowledged(self, entry: Entry, p: Acknowledged) -> None:
@@ -569,7 +596,20 @@ class Projection:
             condition = (incident.device_id or "", incident.alarm_type, incident.drill)
             if self.conditions.get(condition) == incident.incident_id:
                 del self.conditions[condition]
+            if incident.group is not None:
+                self._group_ended(incident)
         return incident
+
+    def _group_ended(self, incident: Incident) -> None:
+        """A grouped incident is no longer open: its street and its devices' conditions are free again (a device
+        still without power reports anew into a new group)."""
+        group = (incident.group or "", incident.alarm_type, incident.drill)
+        if self.groups.get(group) == incident.incident_id:
+            del self.groups[group]
+        for device_id in incident.affected:
+            condition = (device_id, incident.alarm_type, incident.drill)
+            if self.conditions.get(condition) == incident.incident_id:
+                del self.conditions[condition]
 
     @staticmethod
     def _set_state(incident: Incident, state: IncidentState, ts: float) -> None:

@@ -9,6 +9,11 @@ The rule (documented in docs/triage.md and tested in tests/dispatch/test_triage.
    level 3 or above from the needs assessment. Priority 1 cannot go higher; technical alarms (device
    trouble) are never raised: a flat battery is not more urgent because the owner is old.
 3. The reasons are returned with the priority and shown to the operator.
+4. Some technical alarms say more about a place than about a device: a power cut or a failed cell tower
+   makes every device of a street report mains loss or fall silent at once. Those types (``grouped``, listed
+   in :data:`GROUPED_TYPES`) join one incident per street while it is open (see
+   :meth:`dispatch.engine.Engine.open_alarm`). Low battery, a removed watch or a tamper stay per device:
+   they are about that device, and do not come in waves.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class AlarmRule:
     dispatch: bool
     medical: bool = False
     technical: bool = False
+    grouped: bool = False  # rule 4: one incident per street, not per device
 
 
 ALARM_RULES: dict[str, AlarmRule] = {
@@ -37,9 +43,9 @@ ALARM_RULES: dict[str, AlarmRule] = {
     "sos": AlarmRule(2, "life_care", dispatch=True),
     "call": AlarmRule(2, "life_care", dispatch=True),
     "inactivity": AlarmRule(2, "life_care", dispatch=True),
-    "missed_checkin": AlarmRule(3, "life_care", dispatch=False, technical=True),
+    "missed_checkin": AlarmRule(3, "life_care", dispatch=False, technical=True, grouped=True),
     "low_battery": AlarmRule(4, None, dispatch=False, technical=True),
-    "mains_loss": AlarmRule(4, None, dispatch=False, technical=True),
+    "mains_loss": AlarmRule(4, None, dispatch=False, technical=True, grouped=True),
     "watch_removed": AlarmRule(4, None, dispatch=False, technical=True),
     # someone speaking for a device without its key (a plain DC-09 frame for an encrypted account): a security
     # event a person looks into before the device's next alarm, not a visit
@@ -48,6 +54,8 @@ ALARM_RULES: dict[str, AlarmRule] = {
 }
 
 ALARM_TYPES = tuple(ALARM_RULES)
+#: the technical alarms grouped by street (rule 4)
+GROUPED_TYPES = frozenset(alarm_type for alarm_type, r in ALARM_RULES.items() if r.grouped)
 
 #: the alarms that overtake everything else on the way in (dispatch.intake), whatever their source
 URGENT_TYPES = frozenset({"sos", "fall", "medical", "fire"})

@@ -162,7 +162,11 @@ class Views:
 
     def incident_place(self, incident: Incident) -> str | None:
         """The elder's community; for a caller nobody knows, the registered community nearest to where the
-        incident was placed, else the hotline line's part of the network; else None (the whole centre's)."""
+        incident was placed, else the hotline line's part of the network; else None (the whole centre's).
+        A grouped technical incident lies in its street (``district/street``): those who hold the street, its
+        district or the centre see it."""
+        if incident.group is not None:
+            return incident.group
         if incident.elder_id is not None:
             elder = self._directory.elders.get(incident.elder_id)
             if elder is not None:
@@ -206,7 +210,8 @@ class Views:
         return profile.community if profile is not None else None
 
     def incident_placed(self, incident: Incident) -> Placed:
-        return Placed(self.incident_place(incident), "work", incident.acknowledged_by)
+        shared = incident.group is not None  # a street's group: each of its communities sees it (scopes rule 4)
+        return Placed(self.incident_place(incident), "work", incident.acknowledged_by, shared)
 
     def call_placed(self, call: Call) -> Placed:
         return Placed(self.call_place(call), "work", call.answered_by)
@@ -1059,6 +1064,24 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "outcome": incident.outcome,
         "escalated_to": incident.escalated_to,
         "assignments": [assignment_view(state.assignments[a], directory) for a in incident.assignments],
+        "group": group_view(incident),
+    }
+
+
+#: the devices a grouped incident's view names (the journal names every one)
+GROUP_SAMPLE = 50
+
+
+def group_view(incident: Incident) -> dict[str, Any] | None:
+    """A grouped technical incident's street and counts, and the first still-affected devices; else None."""
+    if incident.group is None:
+        return None
+    return {
+        "street": incident.group,
+        "street_name": incident.group.rpartition("/")[2],
+        "devices": len(incident.devices),
+        "affected": len(incident.affected),
+        "sample": list(incident.affected)[:GROUP_SAMPLE],
     }
 
 

@@ -12,7 +12,9 @@ Rules
        device's protocol reports it as, stamped between the alarm's first attempt and its ACK (the server
        commits before it acknowledges). A technical alarm whose condition was already open (the server
        keeps one incident per device and condition until it clears, and writes nothing more) counts as
-       recorded when an incident for that device and condition was open at the time. Anything else
+       recorded when an incident for that device and condition was open at the time: its own, or the
+       street's group it had joined (``incident.alarm_attached``) and not yet left
+       (``incident.device_restored``). Anything else
        acknowledged is *lost*, which must never happen. Each journal entry vouches for one alarm only.
     2. Durations are journal timestamp differences, converted to drill time by multiplying by the
        speed-up: ``drill seconds = wall seconds x speedup``. The server's own processing time is multiplied
@@ -73,6 +75,8 @@ class IncidentClock:
     waited: int = 0  # of those, times it went into the backlog (offered by the engine to whoever became free)
     operator_offers: int = 0
     attached: int = 0
+    #: a grouped technical incident's devices: when each left it (its restore), None while it is in
+    members: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def placed(self) -> bool:
@@ -140,6 +144,10 @@ def _milestone(clock: IncidentClock, kind: str, ts: float, payload: dict[str, An
         clock.manual_reason = clock.manual_reason or str(payload.get("reason", ""))
     elif kind == "incident.alarm_attached":
         clock.attached += 1
+        if clock.technical and payload.get("device_id"):  # a device joins its street's group
+            clock.members[payload["device_id"]] = None
+    elif kind == "incident.device_restored":
+        clock.members[payload["device_id"]] = ts
     elif kind == "incident.located":
         clock.located = _first(clock.located, ts)
 
@@ -192,10 +200,11 @@ def _condition_open(alarm: AlarmRecord, clocks: dict[str, IncidentClock]) -> boo
     assert alarm.acked_at is not None
     return any(
         c.technical
-        and c.device_id == alarm.device_id
+        and (c.device_id == alarm.device_id or alarm.device_id in c.members)
         and c.alarm_type == alarm.alarm_type
         and c.opened <= alarm.acked_at + SLACK_S
         and (c.ended is None or c.ended >= alarm.sends[0] - SLACK_S)
+        and ((left := c.members.get(alarm.device_id)) is None or left >= alarm.sends[0] - SLACK_S)
         for c in clocks.values()
     )
 

@@ -11,6 +11,15 @@ import { has, t } from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
+/** A grouped technical incident in words, "power cut? Lantian street, 412 devices" (still affected; once it
+ * is over, every device it had); null for any other incident. */
+export function groupText(view) {
+  const group = view.group;
+  if (!group) return null;
+  const count = view.open ? group.affected : group.devices;
+  return t(`group.${view.alarm_type}${count === 1 ? "_one" : ""}`, { street: group.street_name, count });
+}
+
 export function el(tag, props, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {

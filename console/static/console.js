@@ -16,7 +16,9 @@
 //   4. Every visible string comes from the catalogue (i18n.js); people show by name, never by id.
 "use strict";
 
-import { $, ApiError, STAFF_SESSION, Session, actorWords, el, loadConfig, perFrame, serverNow, throttle } from "./common.js";
+import {
+  $, ApiError, STAFF_SESSION, Session, actorWords, el, groupText, loadConfig, perFrame, serverNow, throttle,
+} from "./common.js";
 import { createCalls, shortNumber } from "./calls.js";
 import { createContext } from "./context.js";
 import { createDetail } from "./detail.js";
@@ -294,6 +296,7 @@ function callerOf(view) {
 
 function elderText(view) {
   if (view.elder_name) return view.elder_name;
+  if (view.group) return groupText(view);
   const caller = callerOf(view);
   return caller ? t("elder.unknown_caller", { caller }) : t("elder.unknown");
 }
@@ -301,6 +304,7 @@ function elderText(view) {
 /** The queue's narrow column: the name, or the unknown caller's number cut short ("☎ 139…5678"). */
 function elderShort(view) {
   if (view.elder_name) return view.elder_name;
+  if (view.group) return groupText(view);
   const caller = callerOf(view);
   return caller ? t("elder.caller_short", { caller: shortNumber(caller) }) : t("elder.unknown");
 }

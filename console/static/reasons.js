@@ -66,6 +66,7 @@ const PHRASES = [
     return m[4] ? `${text}${t("list.separator")}${t("reason.last_seen", { n: m[4] })}` : text;
   }],
   [/^device reported again$/, () => t("reason.device_back")],
+  [/^all devices restored$/, () => t("reason.all_devices_restored")],
   [/^device reported restore \((.*)\)$/, (m) => t("reason.device_restore", { code: m[1] })],
   [/^operator dispatched (\S+)$/, (m, names) => t("reason.operator_dispatched", { name: names(m[1]) })],
   [/^incident cancelled$/, () => t("reason.incident_cancelled")],

@@ -6,7 +6,7 @@
 // is told so, with the way to the console, and the page reads nothing: no figures, no live feed.
 "use strict";
 
-import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
+import { $, ApiError, STAFF_SESSION, Session, el, errorText, groupText, loadConfig, serverNow, throttle } from "./common.js";
 import { ConsoleFeed, paintConnection } from "./feed.js";
 import {
   bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
@@ -104,7 +104,8 @@ function render() {
   el("td", {}, el("span", { className: "clock clock-late", dataset: { opened: i.opened_at } })),
   el("td", { className: "col-priority" }, t("priority.short", { n: i.priority })),
   el("td", {}, label("alarm", i.alarm_type)),
-  el("td", {}, i.elder_name || (i.caller ? t("elder.unknown_caller", { caller: i.caller }) : t("elder.unknown"))),
+  el("td", {}, i.elder_name || groupText(i)
+    || (i.caller ? t("elder.unknown_caller", { caller: i.caller }) : t("elder.unknown"))),
   el("td", {}, i.address || i.place || "—"),
   el("td", {}, i.community ? i.community.split("/").pop() : "—"),
   el("td", {}, label("state", i.state)),

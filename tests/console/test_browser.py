@@ -41,6 +41,7 @@ from tests.console.browser import (
     open_console,
     phone,
     phone_on_duty,
+    rows,
     screenshot,
     ui_text,
     untranslated,
@@ -1528,4 +1529,32 @@ def test_the_accounts_page_reads_in_both_languages_and_on_a_phone(
     page.click("#account-cancel")
     page.click("#user-info")
     expect(page.locator("#logout-button")).to_be_in_viewport()
+    assert unexpected(errors) == []
+
+
+def test_a_power_cut_is_one_line_in_the_queue_and_one_click_acknowledges_it(
+    deployment: Deployment, browser: Browser, city: City, elders_taken: set[str], contexts: list[BrowserContext]
+) -> None:
+    """Mains loss from the devices of one street: one grouped incident (dispatch.triage rule 4), titled with the
+    street and the count, acknowledged with the ordinary button."""
+    by_street: dict[str, list[dict[str, str]]] = {}
+    for elder in city.spare_elders(40, elders_taken):
+        by_street.setdefault(elder["community"].rpartition("/")[0], []).append(elder)
+    street, elders = max(by_street.items(), key=lambda item: len(item[1]))
+    owners = {e["elder_id"] for e in elders}
+    devices = [d["device_id"] for d in rows(city.files["devices"]) if d["elder_id"] in owners]
+    contexts.append(context := desk(browser, LAPTOP))
+    page, errors = open_console(context, deployment.url)
+    opened = {
+        deployment.post("/api/alarms", {"device_id": d, "alarm_type": "mains_loss"})["incident_id"] for d in devices
+    }
+    assert len(devices) >= 3 and len(opened) == 1
+    (incident_id,) = opened
+    title = ZH["group.mains_loss"].format(street=street.rpartition("/")[2], count=len(devices))
+    expect(row(page, incident_id).locator(".col-elder")).to_have_text(title)
+    row(page, incident_id).click()
+    expect(page.locator("#detail-title")).to_contain_text(title)
+    page.click("#detail-actions button[data-action=acknowledge]")
+    expect(row(page, incident_id)).to_have_class(has_class("acknowledged"))
+    assert deployment.get(f"/api/incidents/{incident_id}")["state"] == "acknowledged"
     assert unexpected(errors) == []

@@ -27,7 +27,7 @@ from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, I
 from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
 from dispatch.search import MatchKind
 from dispatch.settings import Settings
-from dispatch.triage import ALARM_TYPES
+from dispatch.triage import ALARM_TYPES, GROUPED_TYPES
 from gateway.registry import protocols
 from tests.conftest import elder, responder, seed, settings_for
 
@@ -170,6 +170,7 @@ def test_every_code_the_server_sends_has_words() -> None:
         "followupstate": [s.value for s in FollowUpState],
         "followupevent": [e.value for e in FollowUpEvent],
         "machine": ("incident", "assignment", "service_order", "follow_up"),
+        "group": [f"{t}{one}" for t in GROUPED_TYPES for one in ("", "_one")],  # a grouped incident's title
     }
     zh = catalogue("zh-CN")
     missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]

@@ -319,3 +319,25 @@ def test_an_elders_incident_placed_over_the_border_stays_the_elders_streets(city
     incident_id = alarm(city, admin, "ea")
     place = {"lat": HOME_B[0], "lon": HOME_B[1]}
     assert city.post(f"/api/incidents/{incident_id}/location", json=place, headers=auth(operator)).status_code == 200
+
+
+def test_a_power_cut_is_one_incident_of_its_street_and_one_click_acknowledges_it(city: TestClient) -> None:
+    """Mains loss from both streets' watches: one grouped incident per street (dispatch.triage rule 4), placed
+    in its street; the street's operators see only theirs and acknowledge it with the ordinary button."""
+    admin = token(city)
+    operator_a = person(city, admin, "opa", "operator", [STREET_A])
+    operator_community = person(city, admin, "opc", "operator", [f"{STREET_A}/蓝田社区"])
+    reports = [
+        DeviceReport("watch", d, "alarm", "WATCH:AL:14", alarm_type="mains_loss") for d in ("8800000001", "8800000002")
+    ]
+    city.portal.call(core_of(city).intake.devices, reports)  # type: ignore[union-attr]
+    [mine] = city.get("/api/incidents?open=true", headers=auth(operator_a)).json()["incidents"]
+    assert mine["group"]["street"] == STREET_A and mine["group"]["affected"] == 1 and mine["elder_id"] is None
+    assert "acknowledge" in mine["actions"]
+    # the group lies in the street; a community's operator sees it too (scopes rule 4), not the other street's
+    [theirs] = city.get("/api/incidents?open=true", headers=auth(operator_community)).json()["incidents"]
+    assert theirs["incident_id"] == mine["incident_id"]
+    done = city.post(f"/api/incidents/{mine['incident_id']}/acknowledge", headers=auth(operator_a))
+    assert done.status_code == 200 and done.json()["state"] == "acknowledged"
+    everyone = city.get("/api/incidents?open=true", headers=auth(admin)).json()["incidents"]
+    assert sorted(i["group"]["street"] for i in everyone) == [STREET_B, STREET_A]

@@ -83,15 +83,17 @@ async def test_a_missed_checkin_raises_exactly_one_alarm_and_clears_on_return(co
     assert ("1234", "missed_checkin") not in engine_of(core).state.conditions
     clock.advance(1)
     await engine_of(core).tick()
-    (missing,) = [i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]
-    assert missing.device_id == "1234" and missing.technical
+    (missing,) = mine(core, "1234")  # the street's group, which the fixture's silent watch opened
+    assert list(missing.affected) == ["8800000015", "1234"] and missing.technical
     for _ in range(10):  # an hour more of silence: still that one alarm
         clock.advance(600)
         await engine_of(core).tick()
-    assert len([i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]) == 1
+    assert len(mine(core, "1234")) == 1 and len(engine_of(core).state.incidents) == 1
     await submit(core, report(kind="checkin", alarm_type=None, code="NULL"))
+    assert list(missing.affected) == ["8800000015"] and missing.open  # back: out of the count
+    await submit(core, report(kind="checkin", alarm_type=None, device_id="8800000015", protocol="watch"))
     assert missing.state is IncidentState.RESOLVED
-    assert missing.outcome == "device reported again"
+    assert missing.outcome == "all devices restored"
 
 
 async def test_a_frame_that_failed_its_key_is_a_tamper_alarm_and_no_sign_of_life(
@@ -103,7 +105,7 @@ async def test_a_frame_that_failed_its_key_is_a_tamper_alarm_and_no_sign_of_life
     seen = engine_of(core).state.devices["1234"].last_seen
     forged = {"code": "DC09:PLAIN", "detail": {"authenticated": False}, "dedup": "dc09:1234:plain:1"}
     await submit(core, report(alarm_type="tamper", **forged))  # a plain frame for a keyed account
-    incidents = [i for i in engine_of(core).state.incidents.values() if i.device_id == "1234"]
+    incidents = mine(core, "1234")
     assert {i.alarm_type for i in incidents} == {"missed_checkin", "tamper"}
     assert all(i.state is not IncidentState.RESOLVED for i in incidents)  # the dead unit stays reported
     assert engine_of(core).state.devices["1234"].last_seen == seen
@@ -188,4 +190,5 @@ async def test_a_device_registered_while_running_is_supervised_from_its_first_re
 
 
 def mine(core: Core, device_id: str) -> list[Incident]:
-    return [i for i in engine_of(core).state.incidents.values() if i.device_id == device_id]
+    """The incidents a device opened or joined (a missed check-in joins its street's group)."""
+    return [i for i in engine_of(core).state.incidents.values() if i.device_id == device_id or device_id in i.devices]

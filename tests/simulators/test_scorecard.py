@@ -66,6 +66,25 @@ def test_one_entry_vouches_for_one_alarm_and_open_conditions_count() -> None:
     assert matching.unmarked == 1
 
 
+def test_a_condition_open_in_its_streets_group_counts_until_the_device_left_it() -> None:
+    group = {"device_id": "d4", "alarm_type": "mains_loss", "source": "device", "priority": 4,
+             "priority_reasons": []}  # fmt: skip
+    entries = [
+        opened(1, 11.1, "d3", "mains_loss", technical=True),  # the street's group, opened by d3
+        entry(2, 12.0, "incident.alarm_attached", group, actor="device:d4", incident_id="INC-1"),
+        entry(3, 30.0, "incident.device_restored", {"device_id": "d4", "outcome": "restore"}, incident_id="INC-1"),
+    ]
+    alarms = [
+        alarm(1, "d4", "mains_loss", [11.9], 12.1),  # recorded by its attachment
+        alarm(2, "d4", "mains_loss", [20.0], 20.1),  # still in the group: nothing new is written
+        alarm(3, "d4", "mains_loss", [40.0], 40.1),  # it left the group at 30 s: this one needed an entry
+    ]
+    matching = match_alarms(alarms, entries, incident_clocks(entries))
+    assert [a.number for a in matching.recorded] == [1]
+    assert [a.number for a in matching.already_open] == [2]
+    assert [a.number for a in matching.lost] == [3]
+
+
 def test_incident_clocks_follow_the_journal() -> None:
     entries = [
         opened(1, 100.0, "d1", "sos"),

@@ -168,6 +168,20 @@ class Commands(Protocol):
 
     async def close(self, incident_id: str, *, actor: str) -> None: ...
 
+    # clinic referrals (dispatch.referrals)
+    async def refer(self, incident_id: str, clinic_id: str, *, actor: str, note: str = "") -> str: ...
+
+    async def referral_action(
+        self,
+        referral_id: str,
+        action: str,
+        *,
+        actor: str,
+        clinic_id: str | None = None,
+        note: str = "",
+        outcome: str | None = None,
+    ) -> None: ...
+
     # caregivers
     async def set_duty(
         self, responder_id: str, on: bool, *, actor: str, lat: float | None = None, lon: float | None = None

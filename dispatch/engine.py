@@ -120,6 +120,7 @@ from dispatch.machines import (
 )
 from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
 from dispatch.plans import PlanDesk
+from dispatch.referrals import ReferralDesk
 from dispatch.registry import Device, Elder, Responder, responder_tags, street_of
 from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
 from dispatch.settings import Settings
@@ -194,6 +195,8 @@ class Engine:
         self.plans = PlanDesk(self)
         #: duty shifts and handovers (dispatch.duty); a handover's summary is read through the views' placement
         self.duty = DutyDesk(self)
+        #: referrals to clinics' green channels (dispatch.referrals)
+        self.referrals = ReferralDesk(self)
         self.views = Views(self.state, directory, clock, settings, unknown=self.supervision.unknown)
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -892,6 +895,7 @@ class Engine:
             incident = self.incident(incident_id)
             self._require(incident, IncidentEvent.CANCEL)
             self._withdraw_all(incident, actor, "incident cancelled")
+            self.referrals.incident_cancelled(incident, actor)
             self.emit(Cancelled(reason), actor=actor, incident=incident)
 
     async def escalate(self, incident_id: str, service: str, note: str, *, actor: str) -> None:
@@ -1238,6 +1242,8 @@ class Engine:
                     self.supervision.unknown_interval(now)
                 elif what == "plans":  # a new day for the plans' orders, or a planned visit to check
                     self.plans.fire(ident, now)
+                elif what == "referral":  # a clinic did not answer a referral in time
+                    self.referrals.expire(ident)
 
     def next_deadline(self) -> float | None:
         return self.state.timers.next_deadline()
@@ -1255,6 +1261,27 @@ class Engine:
                     await self.tick()
                 except Exception:  # one failing timer must not stop every clock in the centre
                     log.exception("timers: a tick failed; the loop goes on")
+
+    # -- clinic referrals (dispatch.referrals; the table is dispatch.machines.REFERRAL_TRANSITIONS) ---------
+
+    async def refer(self, incident_id: str, clinic_id: str, *, actor: str, note: str = "") -> str:
+        """Refer the incident's patient to a clinic's green channel; returns the referral's id."""
+        async with self._txn():
+            return self.referrals.refer(self.incident(incident_id), clinic_id, note, actor)
+
+    async def referral_action(
+        self,
+        referral_id: str,
+        action: str,
+        *,
+        actor: str,
+        clinic_id: str | None = None,
+        note: str = "",
+        outcome: str | None = None,
+    ) -> None:
+        """A clinic's answer to its referral (``clinic_id``), or an operator's cancel (see dispatch.referrals)."""
+        async with self._txn():
+            self.referrals.act(referral_id, action, actor=actor, clinic_id=clinic_id, note=note, outcome=outcome)
 
     # -- the service desk (dispatch.services; the order table is dispatch.machines.ORDER_TRANSITIONS) ------
 

@@ -39,7 +39,7 @@ CallKind = Literal["emergency", "service", "consultation", "complaint", "wrong_n
 OfferedBy = Literal["auto", "operator"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
-ReadWhat = Literal["record", "incident", "call", "job", "order", "plan"]
+ReadWhat = Literal["record", "incident", "call", "job", "order", "plan", "referral"]
 #: where a service order came from: an operator's classified call, the console, a standing 五定 plan
 OrderSource = Literal["call", "console", "plan"]
 ServiceMode = Literal["free", "low_cost", "paid"]  # the registry's Entitlement, fixed on the order
@@ -1013,6 +1013,84 @@ class DutyTakenOver(Fact):
 
 #: the facts about duty shifts, each naming the scope they lie in
 DutyFact = DutyStarted | DutyLogged | DutyHandedOver | DutyTakenOver
+
+
+# -- clinic referrals (the green channel: dispatch.referrals) -----------------------------------------------
+
+#: what became of a referred patient at the clinic
+ReferralOutcome = Literal["admitted", "treated_home", "transferred", "left", "died", "other"]
+
+
+@fact("referral.made")
+@dataclass(frozen=True, slots=True)
+class ReferralMade(Fact):
+    """An operator referred the incident's patient to a clinic's green channel; the clinic answers by
+    ``deadline`` (UTC seconds) or the referral expires. ``proposed``: the clinic the matcher proposed."""
+
+    referral_id: str
+    clinic_id: str
+    deadline: float
+    note: str = ""
+    proposed: bool = False
+
+
+@fact("referral.accepted")
+@dataclass(frozen=True, slots=True)
+class ReferralAccepted(Fact):
+    referral_id: str
+    clinic_id: str
+    note: str = ""
+
+
+@fact("referral.declined")
+@dataclass(frozen=True, slots=True)
+class ReferralDeclined(Fact):
+    referral_id: str
+    clinic_id: str
+    reason: str = ""
+
+
+@fact("referral.expired")
+@dataclass(frozen=True, slots=True)
+class ReferralExpired(Fact):
+    referral_id: str
+    clinic_id: str
+
+
+@fact("referral.arrived")
+@dataclass(frozen=True, slots=True)
+class ReferralArrived(Fact):
+    """The clinic says the patient is at its door."""
+
+    referral_id: str
+    clinic_id: str
+    note: str = ""
+
+
+@fact("referral.outcome")
+@dataclass(frozen=True, slots=True)
+class ReferralConcluded(Fact):
+    """The clinic recorded what became of the patient."""
+
+    referral_id: str
+    clinic_id: str
+    outcome: ReferralOutcome
+    note: str = ""
+
+
+@fact("referral.cancelled")
+@dataclass(frozen=True, slots=True)
+class ReferralCancelled(Fact):
+    referral_id: str
+    clinic_id: str
+    reason: str = ""
+
+
+#: the facts about one referral, each naming it and its clinic
+ReferralFact = (
+    ReferralMade | ReferralAccepted | ReferralDeclined | ReferralExpired | ReferralArrived | ReferralConcluded
+    | ReferralCancelled
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ CODES = frozenset(
         "unknown_care_visit",
         "unknown_plan",
         "unknown_plan_task",
+        "unknown_clinic",  # dispatch.referrals: no clinic of that id in the registry
+        "unknown_referral",
         "unknown_duty_scope",  # dispatch.duty: a part of the network that is not, or not the reader's
         # refused input
         "alarm_needs_elder",
@@ -63,6 +65,8 @@ CODES = frozenset(
         "lat_lon_pair",
         "incident_needs_place",
         "clinic_not_dispatchable",
+        "unknown_referral_action",  # dispatch.referrals: a clinic accepts, declines, says arrived, records an outcome
+        "referral_outcome",  # an outcome of the known list
         "reason_required",
         "resolution_required",
         "note_required",
@@ -123,6 +127,11 @@ CODES = frozenset(
         "duty_not_yours",  # only the operator on duty (or a supervisor) hands over
         "duty_not_handed_over",  # the shift on duty was not handed over
         "duty_nothing_to_take_over",
+        "clinic_closed",  # dispatch.referrals: a referral to a clinic closed now, or without a green channel
+        "clinic_no_green_channel",
+        "referral_open",  # the incident's patient is referred already (referred, accepted or arrived)
+        "referral_technical",  # a technical condition has no patient to refer
+        "referral_closed",  # the referral was answered, expired or cancelled already
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

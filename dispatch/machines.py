@@ -1,4 +1,4 @@
-"""The incident, assignment and service-order state machines, as tables.
+"""The incident, assignment, service-order and clinic-referral state machines, as tables.
 
 Rule 1: every legal move of an incident or an assignment is one row in a table below. Code never sets a
 state directly; it calls :func:`incident_next`, :func:`assignment_next` or :func:`order_next`, which raise
@@ -202,6 +202,53 @@ def order_next(state: OrderState, event: OrderEvent) -> OrderState:
         raise IllegalTransition("service_order", state.value, event.value) from None
 
 
+# -- clinic referrals (the green channel, dispatch.referrals) ----------------------------------------------
+
+
+class ReferralState(StrEnum):
+    REFERRED = "referred"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    ARRIVED = "arrived"
+    CONCLUDED = "concluded"  # the clinic recorded the outcome
+    CANCELLED = "cancelled"
+
+
+class ReferralEvent(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    EXPIRE = "expire"
+    ARRIVE = "arrive"
+    OUTCOME = "outcome"
+    CANCEL = "cancel"
+
+
+_R = ReferralState
+_RE = ReferralEvent
+
+REFERRAL_TRANSITIONS: dict[tuple[ReferralState, ReferralEvent], ReferralState] = {
+    (_R.REFERRED, _RE.ACCEPT): _R.ACCEPTED,
+    (_R.REFERRED, _RE.DECLINE): _R.DECLINED,
+    (_R.REFERRED, _RE.EXPIRE): _R.EXPIRED,
+    (_R.ACCEPTED, _RE.ARRIVE): _R.ARRIVED,  # the patient is at the clinic's door
+    (_R.ARRIVED, _RE.OUTCOME): _R.CONCLUDED,
+    # the operator calls it off (the patient is not coming: a false alarm, taken elsewhere by 120)
+    (_R.REFERRED, _RE.CANCEL): _R.CANCELLED,
+    (_R.ACCEPTED, _RE.CANCEL): _R.CANCELLED,
+}
+
+#: referral states in which the clinic still has something to do (an incident holds at most one such referral)
+OPEN_REFERRAL_STATES = frozenset({_R.REFERRED, _R.ACCEPTED, _R.ARRIVED})
+
+
+def referral_next(state: ReferralState, event: ReferralEvent) -> ReferralState:
+    try:
+        return REFERRAL_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition("referral", state.value, event.value) from None
+
+
 def mermaid(table: dict[tuple[StrEnum, StrEnum], StrEnum], initial: StrEnum) -> str:
     """A Mermaid state diagram drawn from a transition table (self-loops left out for legibility)."""
     lines = ["stateDiagram-v2", f"    [*] --> {initial.value}"]
@@ -237,6 +284,12 @@ def document() -> str:
             "",
             "```mermaid",
             mermaid(ORDER_TRANSITIONS, OrderState.REQUESTED),  # type: ignore[arg-type]
+            "```",
+            "",
+            "## Clinic referral (the green channel)",
+            "",
+            "```mermaid",
+            mermaid(REFERRAL_TRANSITIONS, ReferralState.REFERRED),  # type: ignore[arg-type]
             "```",
             "",
         ]

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     match_k: int = Field(5, ge=1, le=50)
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)
+    #: how long a clinic has to accept or decline a referral to its green channel before it expires (the operator
+    #: then refers to another clinic, or calls 120); longer than an offer: a clinic's desk is not a phone in a pocket
+    referral_timeout_s: float = Field(180.0, gt=0)
     #: the coverage plan's target (dispatch.coverage, ``anxin coverage``): an elder is covered at an hour when a
     #: responder working then would arrive within this many seconds
     coverage_target_s: float = Field(900.0, ge=60.0, le=4 * 3600.0)

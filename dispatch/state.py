@@ -96,6 +96,7 @@ from dispatch.machines import (
     order_next,
 )
 from dispatch.plans import PlanBook
+from dispatch.referrals import ReferralBook
 from dispatch.timers import Timers
 from dispatch.vouchers import Allotted, Delivered, Ledger, VoucherRules
 
@@ -387,6 +388,9 @@ class Projection:
         #: duty shifts (值班), their logs and handovers (dispatch.duty)
         self.duty = DutyBook()
         self.duty.register(self._on)
+        #: referrals of incidents to clinics' green channels (dispatch.referrals)
+        self.referrals = ReferralBook(self.timers)
+        self.referrals.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler

@@ -95,6 +95,7 @@ from dispatch.plans import (
     task_view,
 )
 from dispatch.plans import entry_elder as plan_elder
+from dispatch.referrals import clinic_view, referral_view
 from dispatch.registry import Device, Elder, Responder
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
@@ -268,6 +269,21 @@ class Views:
 
     def incident(self, incident_id: str, reach: Reach) -> dict[str, Any]:
         return incident_view(self._incident(incident_id, reach), self._state, self._directory)
+
+    def clinic_referrals(self, clinic_id: str, *, limit: int = 100) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """The referrals sent to one clinic, open ones first then the newest (dispatch.referrals rule 4), and the
+        elders whose name and medical notes the list shows, by referral id (each such read goes on record)."""
+        book = self._state.referrals
+        mine = [book.referrals[r] for r in book.by_clinic.get(clinic_id, ())]
+        mine.sort(key=lambda r: (not r.open, -r.referred_at))
+        views, shown = [], {}
+        for referral in mine[:limit]:
+            incident = self._state.incidents[referral.incident_id]
+            view = clinic_view(referral, incident, self._directory, self._settings.timezone)
+            views.append(view)
+            if view["details"] and incident.elder_id is not None:
+                shown[referral.referral_id] = incident.elder_id
+        return views, shown
 
     def incident_elder(self, incident_id: str, reach: Reach) -> str | None:
         """The elder an incident in reach is about (whose data a read of it shows), or None."""
@@ -1065,6 +1081,7 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "escalated_to": incident.escalated_to,
         "assignments": [assignment_view(state.assignments[a], directory) for a in incident.assignments],
         "group": group_view(incident),
+        "referrals": [referral_view(r, directory) for r in state.referrals.of_incident(incident.incident_id)],
     }
 
 
@@ -1108,7 +1125,7 @@ def actions(incident: Incident, working: list[Assignment]) -> list[str]:
     if incident.open:
         allowed += ["locate", "note"]
         if not incident.technical:
-            allowed.append("retype")
+            allowed += ["retype", "refer"]  # refer: to a clinic's green channel (dispatch.referrals)
     return allowed
 
 

@@ -86,6 +86,8 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "plan.created", "plan.ended", "plan.visit_missed", "plan.task_closed",
         "duty.started", "duty.logged", "duty.handed_over", "duty.taken_over",
         "cluster.leader", "incident.device_restored",
+        "referral.made", "referral.accepted", "referral.declined", "referral.expired", "referral.arrived",
+        "referral.outcome", "referral.cancelled",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)

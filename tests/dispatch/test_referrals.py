@@ -86,7 +86,7 @@ async def test_the_proposed_clinic_is_referred_accepts_and_records_arrival_and_o
     clock.advance(30)
     await core.engine.referral_action(rid, "accept", actor="clinic:k1desk", clinic_id="k1", note="绿色通道已准备")
     clock.advance(600)
-    await core.engine.tick()  # the expiry was cancelled by the answer
+    await engine_of(core).tick()  # the expiry was cancelled by the answer
     assert referral(core, rid) is ReferralState.ACCEPTED
     await core.engine.referral_action(rid, "arrived", actor="clinic:k1desk", clinic_id="k1")
     await core.engine.referral_action(rid, "outcome", actor="clinic:k1desk", clinic_id="k1", outcome="admitted",
@@ -114,10 +114,10 @@ async def test_an_unanswered_referral_expires_at_its_deadline_and_another_clinic
         await core.engine.refer(incident_id, "k2", actor="operator:o1")
     assert twice.value.code == "referral_open" and twice.value.params["clinic"] == "蓝田社区卫生服务中心"
     clock.advance(179)
-    await core.engine.tick()
+    await engine_of(core).tick()
     assert referral(core, rid) is ReferralState.REFERRED
     clock.advance(1)
-    await core.engine.tick()
+    await engine_of(core).tick()
     assert referral(core, rid) is ReferralState.EXPIRED
     expired = [e for e in await core.journal.read(0, 1000) if isinstance(e.fact, ReferralExpired)]
     assert [e.actor for e in expired] == ["system"]

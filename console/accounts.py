@@ -157,14 +157,18 @@ async def _target(request: Request, who: Principal, username: str) -> Account:
 
 def _responder_for(core: Core, who: Principal, role: str, responder_id: str | None) -> None:
     """A caregiver's account is bound to a responder the admin can see (else 404, as for anything out of reach):
-    bound to another street's responder, it would receive that street's offers and jobs."""
-    if role != "caregiver":
+    bound to another street's responder, it would receive that street's offers and jobs. A clinic's account is
+    bound the same way to a clinic (and a caregiver's never to one)."""
+    if role not in ("caregiver", "clinic"):
         return
     if not responder_id:
-        raise InvalidInput("a caregiver's account names their responder", field="responder_id",
+        raise InvalidInput(f"a {role}'s account names their responder", field="responder_id",
                            code="responder_required")  # fmt: skip
     if not core.views.has_responder(responder_id) or not who.reach.covers(core.views.responder_place(responder_id)):
         raise NotFound(f"no responder {responder_id}", field="responder_id")
+    if (role == "clinic") != core.views.is_clinic(responder_id):  # a clinic's desk is bound to a clinic, only
+        raise InvalidInput(f"a {role}'s account cannot be bound to {responder_id}", field="responder_id",
+                           code="responder_kind")  # fmt: skip
 
 
 def _hotline_sees_all(grants: Iterable[str], scopes: Iterable[str]) -> None:

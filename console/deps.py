@@ -1,8 +1,8 @@
 """What every route depends on: the core, the accounts, the caller's principal and the rule that admits them.
 
 A route names who may call it with one of the aliases below (``Staff``, ``Supervisors``, ``Admin``,
-``Caregiver``, ``HotlineFeed``, ``AlarmFeed``) or with :func:`allow` itself; the access matrix test reads the
-same rules from the route table, so a route without one fails the suite. What a person then *sees* is narrowed
+``Caregiver``, ``Clinic``, ``HotlineFeed``, ``AlarmFeed``) or with :func:`allow` itself; the access matrix test
+reads the same rules from the route table, so a route without one fails the suite. What a person then *sees* is narrowed
 by their scopes (``who.reach``, see dispatch.scopes) inside each route.
 """
 
@@ -54,6 +54,8 @@ Staff = Annotated[Principal, Depends(allow(*STAFF))]
 Supervisors = Annotated[Principal, Depends(allow("admin", "supervisor"))]
 Admin = Annotated[Principal, Depends(allow("admin"))]
 Caregiver = Annotated[Principal, Depends(allow("caregiver"))]
+#: a clinic's desk (the green channel), bound to the clinic's responder id
+Clinic = Annotated[Principal, Depends(allow("clinic"))]
 #: the telephony's events: an operator's console in a demo, the PBX adapter's service key in the field
 HotlineFeed = Annotated[Principal, Depends(allow(*STAFF, grant="hotline"))]
 #: alarms raised by an integration (a partner's platform) with a service key, or by staff

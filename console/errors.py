@@ -42,6 +42,7 @@ CONSOLE_CODES = frozenset(
         "service_no_password",
         "grants_service_only",
         "responder_required",
+        "responder_kind",  # a clinic's account is bound to a clinic, a caregiver's to a caregiver or volunteer
         "account_not_found",
         "account_self",
         "scope_exceeded",

@@ -272,18 +272,29 @@ class Views:
 
     def clinic_referrals(self, clinic_id: str, *, limit: int = 100) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """The referrals sent to one clinic, open ones first then the newest (dispatch.referrals rule 4), and the
-        elders whose name and medical notes the list shows, by referral id (each such read goes on record)."""
+        elder each is about, by referral id (the list is a read of them; ``details`` in a view: with the name and
+        the medical notes)."""
         book = self._state.referrals
         mine = [book.referrals[r] for r in book.by_clinic.get(clinic_id, ())]
         mine.sort(key=lambda r: (not r.open, -r.referred_at))
         views, shown = [], {}
         for referral in mine[:limit]:
             incident = self._state.incidents[referral.incident_id]
-            view = clinic_view(referral, incident, self._directory, self._settings.timezone)
-            views.append(view)
-            if view["details"] and incident.elder_id is not None:
+            views.append(clinic_view(referral, incident, self._directory, self._settings.timezone))
+            if incident.elder_id is not None:
                 shown[referral.referral_id] = incident.elder_id
         return views, shown
+
+    def referral_incident(self, referral_id: str, reach: Reach) -> str:
+        """The incident a referral is about, when the incident is in reach (else as if neither existed)."""
+        referral = self._state.referrals.referrals.get(referral_id)
+        if referral is None:
+            raise NotFound(f"no referral {referral_id}", field="referral_id", code="unknown_referral")
+        try:
+            self._incident(referral.incident_id, reach)
+        except NotFound:
+            raise NotFound(f"no referral {referral_id}", field="referral_id", code="unknown_referral") from None
+        return referral.incident_id
 
     def incident_elder(self, incident_id: str, reach: Reach) -> str | None:
         """The elder an incident in reach is about (whose data a read of it shows), or None."""
@@ -368,6 +379,14 @@ class Views:
 
     def has_responder(self, responder_id: str) -> bool:
         return responder_id in self._directory.responders
+
+    def responder_name(self, responder_id: str) -> str:
+        profile = self._directory.responders.get(responder_id)
+        return profile.name if profile is not None else responder_id
+
+    def is_clinic(self, responder_id: str) -> bool:
+        profile = self._directory.responders.get(responder_id)
+        return profile is not None and profile.kind == "clinic"
 
     def responders(self, reach: Reach) -> list[dict[str, Any]]:
         """The responders of this reach, and those of elsewhere now working on one of its incidents."""
@@ -1259,6 +1278,8 @@ def responder_view(responder_id: str, state: Projection, directory: Directory, n
         "lat": status.lat if status and status.lat is not None else profile.lat,
         "lon": status.lon if status and status.lon is not None else profile.lon,
         "pos_at": status.pos_at if status else None,
+        "green_channel": profile.green_channel,  # a clinic's: referrals go to its green channel (dispatch.referrals)
+        "hours": profile.hours,
     }
 
 

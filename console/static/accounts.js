@@ -21,8 +21,8 @@ import { bindStaffLogin } from "./login.js";
 import { MIN_PASSWORD, bindAccountMenu, placeWords, refusal, scopeWords } from "./me.js";
 
 const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const PERSON_ROLES = ["operator", "supervisor", "caregiver", "admin"];
-const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "service"];
+const PERSON_ROLES = ["operator", "supervisor", "caregiver", "clinic", "admin"];
+const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "clinic", "service"];
 const PICKER_FILTER_FROM = 30; // communities: from this many on, the scope picker gets a search box
 
 const session = new Session(STAFF_SESSION);
@@ -121,7 +121,7 @@ function accountRow(account) {
   const role = el("td", { className: "account-role", dataset: { label: cellLabel("accounts.role") } }, label("role", account.role),
     service ? el("span", { className: "muted account-grants" }, grantWords(account.grants)) : null);
   const scope = el("td", { className: "account-scope", dataset: { label: cellLabel("accounts.scope") } });
-  if (account.role === "caregiver") scope.append(responderWords(account.responder_id));
+  if (account.role === "caregiver" || account.role === "clinic") scope.append(responderWords(account.responder_id));
   else {
     scope.append(scopeWords(account.scopes, { short: true }));
     scope.title = scopeWords(account.scopes);
@@ -267,11 +267,9 @@ async function loadResponders() {
   if (page.responders) return;
   try {
     const answer = await session.api("GET", "/api/responders");
-    const people = (answer.responders || []).filter((r) => r.kind !== "clinic");
-    page.responders = new Map(people.map((r) => [r.responder_id, r]));
-    $("account-responders").replaceChildren(...people.map((r) => el("option", {
-      value: r.responder_id, label: `${r.name} · ${placeWords(r.community || "", true)}`,
-    })));
+    const all = answer.responders || [];
+    page.responders = new Map(all.map((r) => [r.responder_id, r]));
+    paintResponderChoices();
   } catch (_) {
     page.responders = null; // typed ids still work; the server checks them
   }
@@ -289,12 +287,23 @@ function showFields() {
   $("account-username-field").hidden = !creating;
   $("account-role-field").hidden = service;
   $("account-role-hint").textContent = service ? "" : t(`accounts.role_hint_${role}`);
-  $("account-responder-field").hidden = role !== "caregiver";
+  $("account-responder-field").hidden = role !== "caregiver" && role !== "clinic";
+  paintResponderChoices();
   $("account-password-field").hidden = !creating || service;
   $("account-grants-field").hidden = !service;
   $("scope-role-hint").textContent = role === "caregiver" ? t("accounts.scope_caregiver") : "";
   $("account-submit").textContent = t(creating ? "accounts.create" : "accounts.save");
   paintResponder();
+}
+
+/** The responders offered for the account: clinics for a clinic's desk, caregivers and volunteers otherwise. */
+function paintResponderChoices() {
+  if (!page.responders) return;
+  const clinic = kind() !== "service" && $("account-role").value === "clinic";
+  const fitting = [...page.responders.values()].filter((r) => (r.kind === "clinic") === clinic);
+  $("account-responders").replaceChildren(...fitting.map((r) => el("option", {
+    value: r.responder_id, label: `${r.name} · ${placeWords(r.community || "", true)}`,
+  })));
 }
 
 function paintResponder() {
@@ -361,7 +370,7 @@ function accountBody() {
   }
   if (creating && !service && !body.name) return { missing: "accounts.need_name", field: "account-name" };
   body.responder_id = null;
-  if (role === "caregiver") {
+  if (role === "caregiver" || role === "clinic") {
     body.responder_id = $("account-responder").value.trim();
     if (!body.responder_id) return { missing: "accounts.need_responder", field: "account-responder" };
   }

@@ -447,13 +447,74 @@ export function createDetail({
     }));
   }
 
+  // The clinic: the one proposed, a referral to its green channel (or to another open one), and the referrals
+  // made, with what each clinic answered. At most one referral is open at a time (the server says so too).
   function renderClinic(view) {
     const clinic = view.clinic;
-    $("clinic").replaceChildren(clinic
+    const referrals = view.referrals || [];
+    const canRefer = may(view, "refer") && !referrals.some((r) => r.open);
+    const referButton = (clinicId, key, className) => el("button", {
+      type: "button", className, dataset: { clinicId }, disabled: app.busy,
+      onclick: () => refer(view, clinicId),
+    }, t(key));
+    const proposed = clinic
       ? el("p", { className: "clinic", dataset: { clinicId: clinic.clinic_id } },
         el("strong", {}, clinic.name), ` · ${fmtDistance(clinic.distance_m)} · ${fmtEta(clinic.eta_s)} `,
-        el("span", { className: "reasons" }, explainAll(clinic.reasons)))
-      : el("p", { className: "empty" }, t("clinic.none")));
+        el("span", { className: "reasons" }, explainAll(clinic.reasons)),
+        canRefer ? referButton(clinic.clinic_id, "referral.refer", "refer") : null)
+      : el("p", { className: "empty" }, t("clinic.none"));
+    const others = [...app.responders.values()]
+      .filter((r) => r.kind === "clinic" && r.green_channel && (!clinic || r.responder_id !== clinic.clinic_id));
+    const picker = canRefer && others.length
+      ? el("p", { className: "refer-other" },
+        el("select", { id: "refer-clinic", "aria-label": t("referral.other") },
+          ...others.map((r) => el("option", { value: r.responder_id }, r.name))),
+        el("button", {
+          type: "button", className: "refer-other", disabled: app.busy,
+          onclick: () => refer(view, $("refer-clinic").value),
+        }, t("referral.refer_other")))
+      : null;
+    const note = canRefer
+      ? el("input", { id: "refer-note", type: "text", maxLength: 1000, placeholder: t("referral.note_placeholder"),
+        "aria-label": t("referral.note_placeholder") })
+      : null;
+    const made = referrals.map((r) => el("li", {
+      className: `referral referral-${r.state}`, dataset: { referralId: r.referral_id, state: r.state },
+    },
+    el("strong", {}, r.clinic_name), " ",
+    el("span", { className: "referral-state" }, label("referral", r.state)),
+    r.outcome ? el("span", { className: "referral-outcome" }, ` · ${label("outcome", r.outcome)}`) : null,
+    r.words ? el("span", { className: "muted" }, ` · ${r.words}`) : null,
+    ` · ${fmtTime(r.referred_at)}`,
+    r.state === "referred" || r.state === "accepted"
+      ? el("button", {
+        type: "button", className: "referral-cancel", disabled: app.busy, onclick: () => cancelReferral(r),
+      }, t("referral.cancel"))
+      : null));
+    $("clinic").replaceChildren(...[proposed, note, picker,
+      made.length ? el("ol", { className: "referrals" }, ...made) : null].filter(Boolean));
+  }
+
+  async function refer(view, clinicId) {
+    if (!clinicId || app.busy) return;
+    const input = $("refer-note");
+    const body = { clinic_id: clinicId, note: input ? input.value.trim() : "" };
+    await post(view.incident_id, "refer", body);
+  }
+
+  async function cancelReferral(referral) {
+    if (app.busy) return;
+    app.busy = true;
+    $("action-error").textContent = "";
+    try {
+      const url = `/api/referrals/${encodeURIComponent(referral.referral_id)}/cancel`;
+      putIncident(await session.api("POST", url, {}));
+    } catch (error) {
+      $("action-error").textContent = errorText(error);
+    } finally {
+      app.busy = false;
+      render();
+    }
   }
 
   function renderAssignments(view) {

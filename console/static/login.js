@@ -5,7 +5,7 @@ import { $, ApiError, errorText } from "./common.js";
 import { t } from "./i18n.js";
 import { unlockAudio } from "./sound.js";
 
-/** Logs in with the page's form; caregivers are sent to their phone page. */
+/** Logs in with the page's form; caregivers are sent to their phone page, clinics to theirs. */
 export function bindStaffLogin(session, start) {
   $("login-submit").disabled = false; // the button stays off until this handler is there
   $("login-form").addEventListener("submit", async (event) => {
@@ -15,9 +15,9 @@ export function bindStaffLogin(session, start) {
     $("login-submit").disabled = true;
     try {
       const who = await session.login($("login-username").value.trim(), $("login-password").value);
-      if (who.role === "caregiver") {
+      if (who.role === "caregiver" || who.role === "clinic") {
         session.end();
-        $("login-error").textContent = t("login.caregiver_use_phone");
+        $("login-error").textContent = t(who.role === "clinic" ? "login.clinic_use_page" : "login.caregiver_use_phone");
         return;
       }
       $("login-password").value = "";

@@ -42,15 +42,17 @@ from tests.console.test_api import auth, token
 B_MARKS = ('"eb"', '"cb"', '"8800000002"', "朝阳", "13505960099", '"svc_b', '"op_b"')
 
 ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER = "anon", "admin", "supervisor", "operator", "caregiver"
+CLINIC = "clinic"  # the desk of clinic kA's green channel (dispatch.referrals)
 HOTLINE_KEY, ALARMS_KEY, BARE_KEY = "service:hotline", "service:alarms", "service:none"
-CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
+CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
 EVERYONE = frozenset(CALLERS)
 LOGGED_IN = EVERYONE - {ANON}
-PEOPLE = frozenset({ADMIN, SUPERVISOR, OPERATOR, CAREGIVER})
+PEOPLE = frozenset({ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC})
 STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
 SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
 ADMINS = frozenset({ADMIN})
 CAREGIVERS = frozenset({CAREGIVER})
+CLINICS = frozenset({CLINIC})
 #: a service order's window: tomorrow of the probe city's clock, an hour long (UTC seconds)
 WINDOW = {"start": 1_900_000_000.0, "end": 1_900_003_600.0}
 
@@ -117,6 +119,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
     ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/duty"): Rule(EVERYONE, why="the duty page itself"),
+    ("GET", "/clinic"): Rule(EVERYONE, why="the clinic desk's page itself; its data needs a token"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),
@@ -171,6 +174,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/incidents/{incident_id}/notes"): Rule(STAFF, "incident", body=lambda _: {"text": "已联系"}),
     ("POST", "/api/incidents/{incident_id}/resolve"): Rule(STAFF, "incident", body=lambda _: {"outcome": "平安"}),
     ("POST", "/api/incidents/{incident_id}/close"): Rule(STAFF, "incident"),
+    # referrals to a clinic's green channel (console.referrals): staff refer and cancel; a clinic answers its own
+    ("POST", "/api/incidents/{incident_id}/refer"): Rule(STAFF, "incident", body=lambda _: {"clinic_id": "kA"}),
+    ("POST", "/api/referrals/{referral_id}/cancel"): Rule(STAFF, "referral", body=lambda _: {"reason": "家属送医"}),
+    ("GET", "/api/clinic/referrals"): Rule(
+        CLINICS, why="the referrals to the caller's own clinic, never another's (test_a_clinic_sees_only_its_own)"
+    ),
+    ("POST", "/api/clinic/referrals/{referral_id}/accept"): Rule(CLINICS, why="a referral to their own clinic"),
+    ("POST", "/api/clinic/referrals/{referral_id}/decline"): Rule(CLINICS, why="a referral to their own clinic"),
+    ("POST", "/api/clinic/referrals/{referral_id}/arrived"): Rule(CLINICS, why="a referral to their own clinic"),
+    ("POST", "/api/clinic/referrals/{referral_id}/outcome"): Rule(CLINICS, why="a referral to their own clinic"),
     # supervisors
     ("GET", "/api/kpis"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/escalations"): Rule(SUPERVISORS, "list"),
@@ -309,6 +322,13 @@ class City:
             assert response.status_code == 201, response.text
             incident_id: str = response.json()["incident_id"]
             return incident_id
+        if subject == "referral":  # a fresh incident of the street referred to clinic kA
+            incident_id = self._make("incident", a, n, admin)
+            body = {"clinic_id": "kA", "note": "probe"}
+            response = self.client.post(f"/api/incidents/{incident_id}/refer", json=body, headers=auth(admin))
+            assert response.status_code == 200, response.text
+            referral_id: str = response.json()["referrals"][-1]["referral_id"]
+            return referral_id
         if subject == "call":
             call_id = f"probe-{n}-{'A' if a else 'B'}"
             caller = "13505960001" if a else "13505960099"
@@ -396,12 +416,18 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     with TestClient(app_for(settings)) as client:
         admin = token(client)
         city = City(client)
+        for clinic_id, street, (lat, lon) in (("kA", STREET_A, HOME_A), ("kB", STREET_B, HOME_B)):
+            made = responder(clinic_id, lat - 0.002, lon, kind="clinic", skills=[], hours="24h", green_channel=True,
+                             name=f"卫生院{clinic_id}", community=f"{street}/社区")  # fmt: skip
+            put = client.put(f"/api/responders/{clinic_id}", json=made.model_dump(mode="json"), headers=auth(admin))
+            assert put.status_code == 200, put.text
         city.tokens = {
             ANON: None,
             ADMIN: admin,
             SUPERVISOR: person(client, admin, "sup_all", "supervisor", ["*"]),
             OPERATOR: person(client, admin, "op_all", "operator", ["*"]),
             CAREGIVER: person(client, admin, "ca", "caregiver", ["*"], responder_id="ca"),
+            CLINIC: person(client, admin, "kdesk", "clinic", ["*"], responder_id="kA"),
             HOTLINE_KEY: _service(client, admin, "pbx", ["hotline"]),
             ALARMS_KEY: _service(client, admin, "partner", ["alarms"]),
             BARE_KEY: _service(client, admin, "bare", []),
@@ -483,7 +509,7 @@ def test_each_caller_is_admitted_or_refused_as_the_rule_says(city: City, method:
         target += "?" + rule.query
     who = city.tokens[caller]
     if (method, path) == ("POST", "/api/auth/logout") and who is not None and caller in (
-        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER
+        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC
     ):  # fmt: skip
         who = token(city.client, *_credentials(caller))  # a token of its own: logging out revokes it
     response = _request(city, method, target, who, body={"__probe__": True})
@@ -500,6 +526,7 @@ def _credentials(caller: str) -> tuple[str, str]:
         SUPERVISOR: ("sup_all", "password-123"),
         OPERATOR: ("op_all", "password-123"),
         CAREGIVER: ("ca", "password-123"),
+        CLINIC: ("kdesk", "password-123"),
     }[caller]
 
 
@@ -514,7 +541,7 @@ def test_the_route_declares_the_rule(city: City, method: str, path: str) -> None
         assert rule.who == EVERYONE, f"{path} admits {sorted(rule.who)} but declares no rule"
         return
     roles, grant = found
-    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER})
+    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC})
     if "service" in roles:
         callers |= {HOTLINE_KEY, ALARMS_KEY, BARE_KEY}
     elif grant is not None:
@@ -628,3 +655,31 @@ def test_the_console_stream_from_zero_holds_nothing_out_of_scope(city: City, rol
                 break
     leaked = [mark for mark in (*B_MARKS, *city.b_ids) if any(mark in message for message in seen)]
     assert not leaked, f"the {role}'s stream shows {leaked}"
+
+
+def test_a_clinic_sees_only_its_own_referrals_and_no_elder(city: City) -> None:
+    """The desk of clinic kA lists and answers only referrals to kA; another clinic's referral is as if it did not
+    exist (404, nothing written); no elder list, incident or record is open to it (403)."""
+    admin = city.tokens[ADMIN]
+    assert admin is not None
+    incident = city.fresh("incident", "A")
+    to_b = city.client.post(f"/api/incidents/{incident}/refer", json={"clinic_id": "kB"}, headers=auth(admin))
+    assert to_b.status_code == 200, to_b.text
+    theirs = to_b.json()["referrals"][-1]["referral_id"]
+    mine = city.fresh("referral", "A")
+    desk = city.tokens[CLINIC]
+    listed = city.client.get("/api/clinic/referrals", headers=auth(desk)).json()
+    ids = {r["referral_id"] for r in listed["referrals"]}
+    assert mine in ids and theirs not in ids and listed["clinic_id"] == "kA"
+    assert not any("address" in r or "phone" in r for r in listed["referrals"])
+    before = city.head()
+    for action in ("accept", "decline"):
+        answer = city.client.post(f"/api/clinic/referrals/{theirs}/{action}", json={}, headers=auth(desk))
+        assert answer.status_code == 404 and answer.json()["code"] == "unknown_referral", answer.text
+    assert city.head() == before
+    for path in ("/api/elders", "/api/incidents", f"/api/incidents/{incident}", "/api/elders/ea", "/api/responders"):
+        assert city.client.get(path, headers=auth(desk)).status_code == 403, path
+    accepted = city.client.post(f"/api/clinic/referrals/{mine}/accept", json={}, headers=auth(desk))
+    assert accepted.status_code == 200, accepted.text
+    shown = next(r for r in accepted.json()["referrals"] if r["referral_id"] == mine)
+    assert shown["state"] == "accepted" and shown["details"] is False  # a caller nobody knew: no elder to show

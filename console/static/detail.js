@@ -460,8 +460,7 @@ export function createDetail({
     const proposed = clinic
       ? el("p", { className: "clinic", dataset: { clinicId: clinic.clinic_id } },
         el("strong", {}, clinic.name), ` · ${fmtDistance(clinic.distance_m)} · ${fmtEta(clinic.eta_s)} `,
-        el("span", { className: "reasons" }, explainAll(clinic.reasons)),
-        canRefer ? referButton(clinic.clinic_id, "referral.refer", "refer") : null)
+        el("span", { className: "reasons" }, explainAll(clinic.reasons)))
       : el("p", { className: "empty" }, t("clinic.none"));
     const others = [...app.responders.values()]
       .filter((r) => r.kind === "clinic" && r.green_channel && (!clinic || r.responder_id !== clinic.clinic_id));
@@ -491,7 +490,9 @@ export function createDetail({
         type: "button", className: "referral-cancel", disabled: app.busy, onclick: () => cancelReferral(r),
       }, t("referral.cancel"))
       : null));
-    $("clinic").replaceChildren(...[proposed, note, picker,
+    const proposedButton = clinic && canRefer
+      ? el("p", { className: "refer-proposed" }, referButton(clinic.clinic_id, "referral.refer", "refer")) : null;
+    $("clinic").replaceChildren(...[proposed, note, proposedButton, picker,
       made.length ? el("ol", { className: "referrals" }, ...made) : null].filter(Boolean));
   }
 

@@ -626,6 +626,14 @@ class Engine:
             if not active:
                 self._manual(incident, self._nobody(incident), waiting=True)
             return
+        # a second (third ...) responder at once only if they would be at the door about as soon as the best one
+        # offered: whoever accepts first goes, and a far one answering first would arrive later
+        best = min((a.eta_s for a in active if a.eta_s is not None), default=None)
+        if best is None:
+            best = picks[0].eta_s
+            picks = picks[:1] + [c for c in picks[1:] if c.eta_s <= best + self.settings.parallel_slack_s]
+        else:
+            picks = [c for c in picks if c.eta_s <= best + self.settings.parallel_slack_s]
         for candidate in picks:
             self._offer(
                 incident, candidate.responder_id, by="auto", distance_m=candidate.distance_m, eta_s=candidate.eta_s,
@@ -636,18 +644,20 @@ class Engine:
         """How many responders are offered this incident at once."""
         return self.settings.parallel_offers.get(incident.priority, 1)
 
-    def _circle(self, skill: str | None) -> list[tuple[str | None, float]]:
-        """The wider circle, step by step: (skill asked for, radius). See Settings.wider_radii_m."""
+    def _circle(self, skill: str | None) -> list[_Step]:
+        """The wider circle, step by step: (skill asked for, radius, the latest arrival it accepts). See
+        Settings.wider_radii_m."""
         base = self.settings.match_radius_m
-        steps: list[tuple[str | None, float]] = [(skill, base)]
-        steps += [(skill, radius) for radius in sorted(self.settings.wider_radii_m) if radius > base]
+        steps: list[_Step] = [(skill, base, None)]
+        wider = sorted(r for r in self.settings.wider_radii_m if r > base)
+        steps += [(skill, radius, self.settings.wider_eta_s) for radius in wider]
         if skill is not None and self.settings.unskilled_help:
-            steps.append((None, base))
+            steps.append((None, base, None))
         return steps
 
     def _nobody(self, incident: Incident) -> str:
         skill = rule(incident.alarm_type).skill
-        radius = max(r for _, r in self._circle(skill)) / 1000
+        radius = max(r for _, r, _ in self._circle(skill)) / 1000
         if skill is None:
             return f"no free responder within {radius:g} km"
         near = self.settings.match_radius_m / 1000
@@ -671,9 +681,9 @@ class Engine:
         elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
         await self._sync_geo()
         steps = self._circle(alarm.skill)
-        skill, radius = steps[0]
+        skill, radius, _ = steps[0]
         ranking: list[RankedResponder] = []
-        for skill, radius in steps:
+        for skill, radius, latest in steps:
             ranking = await self.matcher.rank(
                 incident.lat,
                 incident.lon,
@@ -683,6 +693,8 @@ class Engine:
                 radius_m=radius,
                 wanted=alarm.skill,
             )
+            if latest is not None:  # best first by arrival: the rest would come later still
+                ranking = [c for c in ranking if c.eta_s <= latest]
             if ranking:
                 break
         clinic = incident.clinic
@@ -743,17 +755,19 @@ class Engine:
                 continue
             tried = {self.state.assignments[a].responder_id for a in incident.assignments}
             steps = self._circle(rule(incident.alarm_type).skill)
-            reach = max(radius for _, radius in steps) * (1 + _ROUGH_DISTANCE_ERROR)
+            reach = max(radius for _, radius, _ in steps) * (1 + _ROUGH_DISTANCE_ERROR)
             best: tuple[int, float, float, str] | None = None
             for responder_id, (profile, lat, lon) in free.items():
                 if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > reach:
                     continue
                 distance = geodesic_m(lat, lon, incident.lat, incident.lon)
-                step = next((n for n, (skill, radius) in enumerate(steps)
-                             if distance <= radius and (skill is None or skill in profile.skills)), None)  # fmt: skip
+                arrival = eta_s(distance, profile.travel)
+                step = next((n for n, (skill, radius, latest) in enumerate(steps)
+                             if distance <= radius and (skill is None or skill in profile.skills)
+                             and (latest is None or arrival <= latest)), None)  # fmt: skip
                 if step is None:
                     continue
-                key = (step, eta_s(distance, profile.travel), distance, responder_id)
+                key = (step, arrival, distance, responder_id)
                 best = key if best is None or key < best else best
             if best is None:
                 continue
@@ -1576,6 +1590,9 @@ CHECK_IN_EARLY_S = 2 * 3600.0
 #: will be on duty by then: tomorrow's bath is given to Ms Wang tonight); a sooner one needs someone on duty
 ASSIGN_AHEAD_S = 3600.0
 
+
+#: one step of the wider circle: the skill asked for (None: anyone), the radius, the latest arrival it accepts
+_Step = tuple[str | None, float, float | None]
 
 #: a great-circle distance and the geodesic differ by at most 0.6 % (the backlog's cheap first test)
 _ROUGH_DISTANCE_ERROR = 0.007

@@ -104,7 +104,13 @@ async def test_an_escalated_incident_leaves_the_backlog(core: Core) -> None:
 # -- parallel offers --------------------------------------------------------------------------------------------
 
 
+def any_slack(core: Core) -> None:
+    """The little city's walkers would arrive minutes apart: let the second be offered at once all the same."""
+    engine_of(core).settings.parallel_slack_s = 3600.0
+
+
 async def test_a_priority_1_alarm_is_offered_to_two_and_the_first_accept_wins(core: Core) -> None:
+    any_slack(core)
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
     assert offered(core, incident.incident_id) == ["c_near", "c_mid"]
@@ -127,11 +133,21 @@ async def test_a_priority_1_alarm_is_offered_to_two_and_the_first_accept_wins(co
 
 
 async def test_a_declined_parallel_offer_is_replaced_while_nobody_has_accepted(core: Core) -> None:
+    any_slack(core)
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
     near, _ = engine_of(core).state.active_assignments(incident)
     await core.engine.reply_offer(near.assignment_id, "c_near", False, reason="busy")
     assert offered(core, incident.incident_id) == ["c_mid", "c_far"]
+
+
+async def test_a_second_responder_who_would_arrive_much_later_is_not_offered_at_once(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid")  # on foot: 170 s and 500 s away, more than the 120 s slack apart
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    assert offered(core, incident.incident_id) == ["c_near"]
+    (near,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(near.assignment_id, "c_near", False)
+    assert offered(core, incident.incident_id) == ["c_mid"]  # alone, it is the best there is
 
 
 async def test_a_priority_2_alarm_is_offered_to_one_at_a_time(core: Core) -> None:
@@ -145,13 +161,13 @@ async def test_a_priority_2_alarm_is_offered_to_one_at_a_time(core: Core) -> Non
 
 @pytest.fixture
 async def sparse(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
-    """One elder; a nurse 7.8 km away (beyond the 5 km match radius), a comfort volunteer next door."""
+    """One elder; a nurse 6 km away by car (beyond the 5 km match radius, 19 min), a comfort volunteer next door."""
     settings = settings_for(tmp_path / "data")
     await seed(
         settings,
         elders=[elder("e1")],
         responders=[
-            responder("far_nurse", 24.5800, 117.7000, travel="car"),
+            responder("far_nurse", 24.5640, 117.7000, travel="car"),
             responder("neighbour", 24.5102, 117.7000, kind="volunteer", skills=["comfort"]),
         ],
     )
@@ -171,6 +187,12 @@ async def test_the_circle_widens_for_the_skill_first(sparse: Core) -> None:
     assert offered(sparse, incident.incident_id) == ["far_nurse"]
     (last,) = await ranked(sparse)
     assert (last.skill, last.radius_m) == ("nursing", 10_000)
+
+
+async def test_the_wider_circle_takes_nobody_who_would_arrive_too_late(sparse: Core) -> None:
+    await sparse.engine.set_duty("far_nurse", True, actor="caregiver:far_nurse", lat=24.59, lon=117.70)  # 31 min
+    incident, _ = await raise_alarm(sparse, "medical", actor="device:d", source="api", elder_id="e1")
+    assert incident.waiting and offered(sparse, incident.incident_id) == []
 
 
 async def test_then_anyone_near_skill_or_not(sparse: Core) -> None:
@@ -202,6 +224,6 @@ async def test_the_backlog_keeps_to_the_circle(sparse: Core) -> None:
     assert incident.waiting
     assert incident.manual_reason == "no free responder with skill nursing within 10 km, nor anyone within 5 km"
     # one roster, one change: the nurse (with the skill, within the wider circle) before the neighbour
-    roster = [("neighbour", True, 24.5102, 117.7000), ("far_nurse", True, 24.5800, 117.7000)]
+    roster = [("neighbour", True, 24.5102, 117.7000), ("far_nurse", True, 24.5640, 117.7000)]
     await sparse.engine.set_roster(roster, actor="supervisor:s")
     assert offered(sparse, incident.incident_id) == ["far_nurse"]

@@ -321,6 +321,7 @@ async def test_an_escalation_to_supervisors_is_not_repeated_after_a_restart(core
 
 
 async def test_a_more_urgent_alarm_of_another_kind_is_ranked_again(core: Core) -> None:
+    engine_of(core).settings.parallel_slack_s = 3600.0  # the second offer at once, however far behind
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     assert incident.ranking

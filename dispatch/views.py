@@ -69,7 +69,7 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import InvalidInput, NotFound
-from dispatch.family import family_job, family_offer, is_kin, kin_name, kin_view
+from dispatch.family import family_job, family_offer, is_kin, kin_contact, kin_name, kin_view
 from dispatch.followups import (
     FollowUpBook,
     StateFilter,
@@ -350,6 +350,12 @@ class Views:
         return [unknown_alert_view(interval) for interval in self._unknown.alerts()]
 
     # -- responders and phones ------------------------------------------------------------------
+
+    def kin(self, responder_id: str) -> tuple[str, str, bool] | None:
+        """A family member's kin id (dispatch.family): the elder's community, the contact's name, whether they
+        answer on the phone page; None when no elder has that contact."""
+        found = kin_contact(self._directory.elders, responder_id)
+        return (found[0].community, found[1].name, found[1].app) if found else None
 
     def has_responder(self, responder_id: str) -> bool:
         return responder_id in self._directory.responders

@@ -43,6 +43,7 @@ from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.duty import DutyDesk
 from dispatch.entries import (
+    RING_OFFERS,
     TAKEN_BY_ANOTHER,
     AccountChange,
     AccountChanged,
@@ -804,15 +805,16 @@ class Engine:
             ):  # fmt: skip
                 continue
             free[responder_id] = (profile, status.lat, status.lon)
-        waiting = sorted((self.state.incidents[i] for i in self.state.backlog), key=_urgency)
+        waiting = sorted((self.state.incidents[i] for i in self.state.backlog | self.state.ringing), key=_urgency)
         for incident in waiting:
             if not free:
                 return
             if (
-                not incident.open or not incident.waiting or incident.lat is None or incident.lon is None
-                or incident.state is IncidentState.ESCALATED or self.state.active_assignments(incident)
+                not incident.open or not (incident.waiting or incident.incident_id in self.state.ringing)
+                or incident.lat is None or incident.lon is None or incident.state is IncidentState.ESCALATED
+                or any(a.by not in RING_OFFERS for a in self.state.active_assignments(incident))
             ):  # fmt: skip
-                continue
+                continue  # (a last ring's pending offer does not keep a caregiver away: dispatch.family rule 2)
             tried = {self.state.assignments[a].responder_id for a in incident.assignments}
             steps = self._circle(rule(incident.alarm_type).skill)
             reach = max(radius for _, radius in steps) * (1 + _ROUGH_DISTANCE_ERROR)
@@ -1676,7 +1678,7 @@ class _Change:
                 await engine._sync_geo()
                 if engine._freed:
                     freed, engine._freed = engine._freed, set()
-                    if engine.state.backlog:  # someone became free: the waiting incidents first
+                    if engine.state.backlog or engine.state.ringing:  # someone became free: the waiting first
                         await engine._serve_backlog(freed)
                         await engine._sync_geo()
                         engine._freed.clear()  # those were offered just now, or nothing waits for them

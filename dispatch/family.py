@@ -11,8 +11,10 @@ Rules
        ``match_radius_m``, the wider radii, anyone on duty): first the volunteers and neighbours who opted in
        (``Responder.on_call``), nearest by arrival from their registered home within ``on_call_radius_m``, at
        most ``max_offers`` of them; then the elder's contacts in calling order, each once.
-    2. One at a time: a ring's offer is the incident's only offer while it is pending. A decline or an expiry
-       moves to the next person at once; ring offers do not count against ``max_offers``.
+    2. One at a time: the rings offer the incident to one person at a time. A decline or an expiry moves to the
+       next person at once; ring offers do not count against ``max_offers``. A caregiver who becomes free while
+       a ring's offer is pending is offered the incident besides (the projection's ``ringing``, served like the
+       backlog): the first to accept takes it, the other offer is withdrawn.
     3. A contact with an account (``Contact.app``) is offered the alarm on the phone page under their kin id
        (``family`` offers, ``family_offer_timeout_s`` to answer) and also sent a message to open the page; one
        without is sent a message (call the centre) and the next contact follows at once: nobody waits on an SMS.

@@ -319,6 +319,9 @@ class Projection:
         #: the backlog: open incidents waiting for a responder (incident.needs_manual with ``waiting``), offered by
         #: the engine to whoever becomes free, most urgent first (see Engine._serve_backlog)
         self.backlog: set[str] = set()
+        #: open incidents whose one pending offer is a last ring's (dispatch.family): a caregiver who becomes free
+        #: meanwhile is offered them too, as the backlog is (the first to accept takes it)
+        self.ringing: set[str] = set()
         #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
@@ -644,6 +647,8 @@ class Projection:
         self.responder(assignment.responder_id).assignment_id = assignment.assignment_id
         self.dirty.add(assignment.responder_id)
         self.timers.set(("offer", assignment.assignment_id), assignment.deadline)
+        if p.by in RING_OFFERS:
+            self.ringing.add(incident.incident_id)
 
     def _assignment(
         self, event: AssignmentEvent
@@ -674,6 +679,8 @@ class Projection:
         incident.updated_at = entry.ts
         if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE) and assignment.by not in RING_OFFERS:
             incident.failed_offers += 1
+        if assignment.by in RING_OFFERS:  # answered or closed: no longer a ring's pending offer
+            self.ringing.discard(incident.incident_id)
         if event is AssignmentEvent.ACCEPT:
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)
         elif event is AssignmentEvent.ON_SCENE:

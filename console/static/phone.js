@@ -140,7 +140,9 @@ function receive(message) {
     case "offer_closed":
       if (phone.offer && phone.offer.assignment_id === message.assignment_id) setOffer(null);
       if (phone.job && phone.job.assignment_id === message.assignment_id) phone.job = null;
-      if (message.reason !== "declined") notice(`phone.closed_${message.reason}`);
+      // a family member is told a caregiver took it, not "a colleague"
+      if (message.reason === "taken" && isFamily()) notice("phone.family_closed_taken");
+      else if (message.reason !== "declined") notice(`phone.closed_${message.reason}`);
       break;
     case "ok":
       settled(message.ref, null);

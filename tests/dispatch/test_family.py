@@ -206,6 +206,7 @@ async def test_the_rings_resume_from_the_journal_without_asking_twice(
     try:
         again = engine_of(reopened).state.incidents[incident.incident_id]
         assert again.contacted == incident.contacted and again.failed_offers == incident.failed_offers
+        assert engine_of(reopened).state.ringing == {incident.incident_id}  # the son's offer, pending
         assert await notified(reopened) == before  # nobody is told twice after a restart
         await decline(reopened, again)
         assert again.needs_manual and again.waiting
@@ -222,3 +223,18 @@ def test_a_kin_id_names_one_elder_and_one_contact() -> None:
     assert found is not None and found[1].name == "李红" and found[2] == 2
     assert kin_contact({"e1": e1}, kin_id("e1", "13999999999")) is None
     assert kin_contact({"e1": e1}, "c_near") is None and not is_kin("c_near")
+
+
+async def test_a_caregiver_coming_free_is_offered_it_beside_the_family(core: Core) -> None:
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    for _ in range(2):  # the volunteers on call cannot go: the son holds it
+        await decline(core, incident)
+    son = pending(core, incident)
+    assert engine_of(core).state.ringing == {incident.incident_id}
+    await on_duty(core, "far_nurse")  # in the wider circle: offered at once, the son's offer stands
+    state = engine_of(core).state
+    active = {a.responder_id: a for a in state.active_assignments(incident)}
+    assert set(active) == {KIN_SON, "far_nurse"}
+    await core.engine.reply_offer(active["far_nurse"].assignment_id, "far_nurse", True)
+    assert state.assignments[son].state is AssignmentState.WITHDRAWN  # the nurse took it: the son need not go
+    assert not state.ringing and incident.state is IncidentState.ASSIGNED

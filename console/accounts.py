@@ -157,7 +157,11 @@ async def _target(request: Request, who: Principal, username: str) -> Account:
 
 def _responder_for(core: Core, who: Principal, role: str, responder_id: str | None) -> None:
     """A caregiver's account is bound to a responder the admin can see (else 404, as for anything out of reach):
-    bound to another street's responder, it would receive that street's offers and jobs."""
+    bound to another street's responder, it would receive that street's offers and jobs. A family member's is
+    bound to one elder's contact by its kin id (dispatch.family), a contact marked ``app``."""
+    if role == "family":
+        _family_for(core, who, responder_id)
+        return
     if role != "caregiver":
         return
     if not responder_id:
@@ -165,6 +169,18 @@ def _responder_for(core: Core, who: Principal, role: str, responder_id: str | No
                            code="responder_required")  # fmt: skip
     if not core.views.has_responder(responder_id) or not who.reach.covers(core.views.responder_place(responder_id)):
         raise NotFound(f"no responder {responder_id}", field="responder_id")
+
+
+def _family_for(core: Core, who: Principal, responder_id: str | None) -> None:
+    if not responder_id:
+        raise InvalidInput("a family account names the elder's contact (kin:ELDER:PHONE)", field="responder_id",
+                           code="responder_required")  # fmt: skip
+    found = core.views.kin(responder_id)
+    if found is None or not who.reach.covers(found[0]):
+        raise NotFound(f"no contact {responder_id}", field="responder_id")
+    if not found[2]:
+        raise InvalidInput(f"{found[1]} does not answer on the phone page (contact app is off)",
+                           field="responder_id", code="contact_not_on_app", params={"name": found[1]})  # fmt: skip
 
 
 def _hotline_sees_all(grants: Iterable[str], scopes: Iterable[str]) -> None:

@@ -42,6 +42,7 @@ CONSOLE_CODES = frozenset(
         "service_no_password",
         "grants_service_only",
         "responder_required",
+        "contact_not_on_app",
         "account_not_found",
         "account_self",
         "scope_exceeded",

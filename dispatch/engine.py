@@ -43,6 +43,7 @@ from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.duty import DutyDesk
 from dispatch.entries import (
+    RING_OFFERS,
     TAKEN_BY_ANOTHER,
     AccountChange,
     AccountChanged,
@@ -58,6 +59,7 @@ from dispatch.entries import (
     Cancelled,
     CaregiverStatus,
     Closed,
+    ContactNotified,
     DeviceRestored,
     DeviceSaved,
     ElderSaved,
@@ -105,6 +107,7 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
+from dispatch.family import ContactChannel, LogChannel, is_kin, kin_id, message_text
 from dispatch.followups import FollowUpDesk
 from dispatch.geo import GeoIndex, haversine_m
 from dispatch.journal import Entry, Journal
@@ -153,8 +156,11 @@ class Engine:
         clock: Clock,
         settings: Settings,
         protocols: Collection[str] = (),
+        channel: ContactChannel | None = None,
     ) -> None:
         self.journal = journal
+        #: how people off the phone page are reached (SMS / voice; dispatch.family): the log unless one is given
+        self.channel: ContactChannel = channel or LogChannel()
         self.directory = directory
         self.registry = registry
         self.available = available
@@ -623,7 +629,7 @@ class Engine:
         ready = [c for c in incident.ranking if c.responder_id not in tried and available(c.responder_id, now)]
         picks = ready[:slots] if ready else list(await self._rank(incident, tried))[:slots]
         if not picks:
-            if not active:
+            if not active and not self._last_rings(incident, tried):
                 self._manual(incident, self._nobody(incident), waiting=True)
             return
         # a second (third ...) responder at once only if they would be at the door about as soon as the best one
@@ -718,12 +724,79 @@ class Engine:
         distance_m: float | None,
         eta_s: float | None,
         actor: str,
+        timeout_s: float | None = None,
     ) -> None:
-        deadline = self.clock.now() + self.settings.offer_timeout_s
+        deadline = self.clock.now() + (self.settings.offer_timeout_s if timeout_s is None else timeout_s)
         assignment_id = f"A-{self.journal.head_seq + 1}"
         self.emit(
             OfferMade(assignment_id, responder_id, deadline, by, distance_m, eta_s), actor=actor, incident=incident
         )
+
+    def _last_rings(self, incident: Incident, tried: set[str]) -> bool:
+        """The circle found nobody: a volunteer on call, else the elder's next family contact (dispatch.family,
+        rules 1-3). Whether someone was offered it (False: everyone was asked or told). Lock held."""
+        assert incident.lat is not None and incident.lon is not None
+        asked = sum(1 for a in incident.assignments if self.state.assignments[a].by == "on_call")
+        best: tuple[float, float, Responder] | None = None
+        for profile in self.directory.responders.values() if asked < self.settings.max_offers else ():
+            status = self.state.responders.get(profile.responder_id)
+            if (
+                not profile.on_call or profile.kind == "clinic" or profile.provider != CENTRE
+                or profile.responder_id in tried or (status is not None and status.assignment_id is not None)
+            ):  # fmt: skip
+                continue
+            distance = geodesic_m(profile.lat, profile.lon, incident.lat, incident.lon)
+            if distance <= self.settings.on_call_radius_m:
+                eta = eta_s(distance, profile.travel)
+                best = (eta, distance, profile) if best is None or (eta, distance) < best[:2] else best
+        if best is not None:
+            eta, distance, profile = best
+            self._offer(incident, profile.responder_id, by="on_call", distance_m=round(distance), eta_s=round(eta),
+                        actor="system")  # fmt: skip
+            if profile.phone:
+                self._notify(incident, profile.responder_id, profile.name, profile.phone, offered=True)
+            return True
+        elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
+        for position, contact in enumerate(elder.contacts if elder else (), start=1):
+            assert elder is not None
+            kin = kin_id(elder.elder_id, contact.phone)
+            if kin in tried or kin in incident.contacted:
+                continue
+            status = self.state.responders.get(kin)
+            offered = contact.app and (status is None or status.assignment_id is None)
+            if offered:
+                timeout = self.settings.family_offer_timeout_s
+                self._offer(incident, kin, by="family", distance_m=None, eta_s=None, actor="system", timeout_s=timeout)
+            self._notify(incident, kin, contact.name, contact.phone, offered=offered, relation=contact.relation,
+                         position=position)  # fmt: skip
+            if offered:
+                return True
+        return False
+
+    def _notify(
+        self, incident: Incident, responder_id: str, name: str, phone: str, *, offered: bool, relation: str = "",
+        position: int = 0,
+    ) -> None:  # fmt: skip
+        """Journal a message to someone of the last rings; it leaves once durable, never for a drill."""
+        kind = self.channel.kind
+        notified = ContactNotified(responder_id, name, phone, kind, offered, relation, position)
+        entry = self.emit(notified, actor="system", incident=incident)
+        if incident.drill:
+            return
+        elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
+        text = message_text(elder.name if elder else "", incident.alarm_type, self.settings.centre_phone,
+                            offered=offered)  # fmt: skip
+
+        async def send() -> None:
+            try:
+                await self.journal.durable(entry.seq)
+                await self.channel.send(phone, text)
+            except Exception:  # a failed SMS must not stop the dispatch: the journal has the attempt
+                log.exception("%s to contact %s of %s failed", kind, responder_id, incident.incident_id)
+
+        task = asyncio.create_task(send(), name="contact")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _manual(self, incident: Incident, reason: str, *, waiting: bool = False) -> None:
         self.emit(NeedsManual(reason, waiting), actor="system", incident=incident)
@@ -744,15 +817,16 @@ class Engine:
             ):  # fmt: skip
                 continue
             free[responder_id] = (profile, status.lat, status.lon)
-        waiting = sorted((self.state.incidents[i] for i in self.state.backlog), key=_urgency)
+        waiting = sorted((self.state.incidents[i] for i in self.state.backlog | self.state.ringing), key=_urgency)
         for incident in waiting:
             if not free:
                 return
             if (
-                not incident.open or not incident.waiting or incident.lat is None or incident.lon is None
-                or incident.state is IncidentState.ESCALATED or self.state.active_assignments(incident)
+                not incident.open or not (incident.waiting or incident.incident_id in self.state.ringing)
+                or incident.lat is None or incident.lon is None or incident.state is IncidentState.ESCALATED
+                or any(a.by not in RING_OFFERS for a in self.state.active_assignments(incident))
             ):  # fmt: skip
-                continue
+                continue  # (a last ring's pending offer does not keep a caregiver away: dispatch.family rule 2)
             tried = {self.state.assignments[a].responder_id for a in incident.assignments}
             steps = self._circle(rule(incident.alarm_type).skill)
             reach = max(radius for _, radius, _ in steps) * (1 + _ROUGH_DISTANCE_ERROR)
@@ -1042,7 +1116,7 @@ class Engine:
             incident = self.state.incidents[assignment.incident_id]
             if accept:
                 self._require(incident, IncidentEvent.ACCEPT)
-            actor = f"caregiver:{responder_id}"
+            actor = _phone_actor(responder_id)
             reply = OfferAccepted if accept else OfferDeclined
             self.emit(reply(assignment_id, responder_id, reason), actor=actor, incident=incident)
             if not accept:
@@ -1068,7 +1142,7 @@ class Engine:
             assignment_next(assignment.state, AssignmentEvent(status))
             if status == "on_scene":
                 self._require(incident, IncidentEvent.ARRIVE)
-            actor = f"caregiver:{responder_id}"
+            actor = _phone_actor(responder_id)
             reported = AssignmentStatus(assignment_id, responder_id, cast(CaregiverStatus, status), note)
             # "done" reports and proposes; the operator decides (resolve, hand to 120, another visit)
             self.emit(reported, actor=actor, incident=incident)
@@ -1621,13 +1695,18 @@ class _Change:
                 await engine._sync_geo()
                 if engine._freed:
                     freed, engine._freed = engine._freed, set()
-                    if engine.state.backlog:  # someone became free: the waiting incidents first
+                    if engine.state.backlog or engine.state.ringing:  # someone became free: the waiting first
                         await engine._serve_backlog(freed)
                         await engine._sync_geo()
                         engine._freed.clear()  # those were offered just now, or nothing waits for them
         finally:
             engine._lock.release()
         engine.timers_changed.set()
+
+
+def _phone_actor(responder_id: str) -> str:
+    """Who answers on the phone page, as the journal names them: a caregiver, or a family member (a kin id)."""
+    return f"family:{responder_id}" if is_kin(responder_id) else f"caregiver:{responder_id}"
 
 
 def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> ResponderDuty:

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     #: someone nearer free sooner)
     wider_eta_s: float = Field(1200.0, gt=0)
     unskilled_help: bool = True
+    #: the circle's last rings (dispatch.family): volunteers on call within this distance of their registered
+    #: home, then the elder's family contacts in calling order, each given family_offer_timeout_s to answer
+    on_call_radius_m: float = Field(3000.0, gt=0, le=100_000)
+    family_offer_timeout_s: float = Field(120.0, gt=0)
     #: priority -> how many responders are offered the incident at once (the first to accept takes it, the others
     #: are withdrawn and told); a priority not named: one at a time
     parallel_offers: dict[Priority, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=lambda: {1: 2})

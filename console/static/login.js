@@ -15,9 +15,9 @@ export function bindStaffLogin(session, start) {
     $("login-submit").disabled = true;
     try {
       const who = await session.login($("login-username").value.trim(), $("login-password").value);
-      if (who.role === "caregiver") {
+      if (who.role === "caregiver" || who.role === "family") {
         session.end();
-        $("login-error").textContent = t("login.caregiver_use_phone");
+        $("login-error").textContent = t(who.role === "family" ? "login.family_use_phone" : "login.caregiver_use_phone");
         return;
       }
       $("login-password").value = "";

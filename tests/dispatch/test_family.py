@@ -47,7 +47,7 @@ async def city(tmp_path: Path, clock: ManualClock, **settings: object) -> Core:
             ),
         ],
         responders=[
-            responder("far_nurse", 24.5800, 117.7000, travel="car"),
+            responder("far_nurse", 24.5640, 117.7000, travel="car"),  # 6 km, 19 min by car
             responder(
                 "v_near", 24.5120, 117.7000, kind="volunteer", skills=["comfort"], on_call=True, phone="13700000001"
             ),

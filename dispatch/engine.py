@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import unicodedata
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar, cast
@@ -174,8 +175,10 @@ class Engine:
         self._owed_reads: list[tuple[RecordsRead, str]] = []
         self._owed_overflow = 0
         self._background: set[asyncio.Task[None]] = set()
-        #: responders put into the available index during this change: the backlog is offered to them as it ends
+        #: responders put into the available index during this change, and incidents put into the backlog: they
+        #: meet as it ends (see _serve_backlog)
         self._freed: set[str] = set()
+        self._entered: set[str] = set()
         journal.on_recovered(self._pay_owed_reads)
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
@@ -798,17 +801,43 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _asked(self, incident: Incident) -> tuple[set[str], Counter[str]]:
+        """Whom the backlog does not offer the incident again (they declined, took it, were withdrawn, or let it
+        lapse RING_AGAIN times), and how often each of the others let it lapse: at night the one caregiver
+        around may have been on the stairs, and is asked again when nobody else is free."""
+        done: set[str] = set()
+        lapsed: Counter[str] = Counter()
+        for assignment_id in incident.assignments:
+            assignment = self.state.assignments[assignment_id]
+            if assignment.state is AssignmentState.EXPIRED:
+                lapsed[assignment.responder_id] += 1
+            else:
+                done.add(assignment.responder_id)
+        done.update(r for r, n in lapsed.items() if n > RING_AGAIN)
+        return done, lapsed
+
     def _manual(self, incident: Incident, reason: str, *, waiting: bool = False) -> None:
         self.emit(NeedsManual(reason, waiting), actor="system", incident=incident)
+        if waiting:
+            self._entered.add(incident.incident_id)
 
-    async def _serve_backlog(self, freed: set[str]) -> None:
-        """Responders who just became available (free, on duty, moved, position fresh) are offered the waiting
-        incidents, most urgent and oldest first: each incident the best of them by arrival who is within its
-        wider circle and has not been offered it before. Lock held. Cheap when nobody waits: a great-circle
-        distance per (incident, responder) first, the geodesic only for those within reach."""
+    async def _serve_backlog(self, freed: set[str], entered: set[str]) -> None:
+        """The backlog meets the responders, as a change ends (lock held): those who just became available (free,
+        on duty, moved, position fresh), and, for incidents that just went into the backlog, everyone available
+        within their circle. The waiting incidents go most urgent and oldest first, each to the best of them: one
+        not yet asked before one who let it lapse (see _asked), then by the circle's step and arrival. Cheap when
+        nobody waits: a great-circle distance per (incident, responder) first, the geodesic only within reach."""
         now = self.clock.now()
+        pool = set(freed)
+        for incident_id in entered:
+            incident = self.state.incidents[incident_id]
+            if incident.lat is None or incident.lon is None:
+                continue
+            reach = max(radius for _, radius, _ in self._circle(rule(incident.alarm_type).skill))
+            near = await self.available.nearest(incident.lat, incident.lon, k=ENTERED_POOL, radius_m=reach)
+            pool.update(responder_id for responder_id, _ in near)
         free: dict[str, tuple[Responder, float, float]] = {}
-        for responder_id in freed:
+        for responder_id in pool:
             profile = self.directory.responders.get(responder_id)
             status = self.state.responders.get(responder_id)
             if (
@@ -827,10 +856,10 @@ class Engine:
                 or any(a.by not in RING_OFFERS for a in self.state.active_assignments(incident))
             ):  # fmt: skip
                 continue  # (a last ring's pending offer does not keep a caregiver away: dispatch.family rule 2)
-            tried = {self.state.assignments[a].responder_id for a in incident.assignments}
+            tried, lapsed = self._asked(incident)
             steps = self._circle(rule(incident.alarm_type).skill)
             reach = max(radius for _, radius, _ in steps) * (1 + _ROUGH_DISTANCE_ERROR)
-            best: tuple[int, float, float, str] | None = None
+            best: tuple[int, int, float, float, str] | None = None
             for responder_id, (profile, lat, lon) in free.items():
                 if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > reach:
                     continue
@@ -841,11 +870,11 @@ class Engine:
                              and (latest is None or arrival <= latest)), None)  # fmt: skip
                 if step is None:
                     continue
-                key = (step, arrival, distance, responder_id)
+                key = (lapsed[responder_id], step, arrival, distance, responder_id)  # someone not yet asked first
                 best = key if best is None or key < best else best
             if best is None:
                 continue
-            _, eta, distance, responder_id = best
+            _, _, eta, distance, responder_id = best
             self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(eta), actor="system")
             del free[responder_id]
 
@@ -1665,6 +1694,12 @@ CHECK_IN_EARLY_S = 2 * 3600.0
 ASSIGN_AHEAD_S = 3600.0
 
 
+#: how many available responders near an incident that just went into the backlog are looked at
+ENTERED_POOL = 50
+
+#: how many more times the backlog offers an incident to someone who let its offer lapse (see Engine._asked)
+RING_AGAIN = 2
+
 #: one step of the wider circle: the skill asked for (None: anyone), the radius, the latest arrival it accepts
 _Step = tuple[str | None, float, float | None]
 
@@ -1693,10 +1728,11 @@ class _Change:
         try:
             if kind is None:
                 await engine._sync_geo()
-                if engine._freed:
+                if engine._freed or engine._entered:
                     freed, engine._freed = engine._freed, set()
+                    entered, engine._entered = engine._entered, set()
                     if engine.state.backlog or engine.state.ringing:  # someone became free: the waiting first
-                        await engine._serve_backlog(freed)
+                        await engine._serve_backlog(freed, entered)
                         await engine._sync_geo()
                         engine._freed.clear()  # those were offered just now, or nothing waits for them
         finally:

@@ -11,7 +11,8 @@ import pytest
 
 from dispatch.clock import ManualClock
 from dispatch.core import Core, open_core
-from dispatch.entries import TAKEN_BY_ANOTHER, OfferWithdrawn, Ranked
+from dispatch.engine import RING_AGAIN
+from dispatch.entries import TAKEN_BY_ANOTHER, NeedsManual, OfferWithdrawn, Ranked
 from dispatch.errors import Conflict
 from dispatch.machines import AssignmentState, IncidentState
 from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder, seed, settings_for
@@ -64,17 +65,43 @@ async def test_someone_moving_into_range_is_offered_it(core: Core) -> None:
     assert offered(core, incident.incident_id) == ["c_far"]
 
 
-async def test_after_its_offers_ran_out_it_still_waits_for_someone_new(core: Core, clock: ManualClock) -> None:
+async def test_after_its_offers_ran_out_the_lapsed_are_asked_again_and_someone_new_first(
+    core: Core, clock: ManualClock
+) -> None:
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     for _ in range(3):
         clock.advance(45)
         await engine_of(core).tick()
-    assert incident.needs_manual and incident.waiting and incident.manual_reason == "3 offers declined or expired"
-    # those three are free again, but each let it lapse: not offered it again by the backlog
-    assert offered(core, incident.incident_id) == []
-    await on_duty(core, "c_own")
-    assert offered(core, incident.incident_id) == ["c_own"]
+    flagged = [e.fact for e in await core.journal.read(0, 1000) if isinstance(e.fact, NeedsManual)]
+    assert flagged == [NeedsManual("3 offers declined or expired", waiting=True)]
+    # nobody new is free: the nearest of the three who let it lapse is asked again at once (on the stairs?)
+    assert offered(core, incident.incident_id) == ["c_near"]
+    await on_duty(core, "c_own")  # someone new meanwhile: it is held by the second ring
+    assert offered(core, incident.incident_id) == ["c_near"]
+    clock.advance(45)
+    await engine_of(core).tick()
+    assert offered(core, incident.incident_id) == ["c_own"]  # not yet asked goes before asked twice
+
+
+async def test_someone_who_declined_is_not_asked_again(core: Core) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (offer,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(offer.assignment_id, "c_near", False, reason="on another call")
+    assert incident.waiting and offered(core, incident.incident_id) == []
+
+
+async def test_the_lapsed_are_asked_at_most_three_times(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    for _ in range(2 + RING_AGAIN):
+        clock.advance(45)
+        await engine_of(core).tick()
+    assert incident.waiting and offered(core, incident.incident_id) == []
+    assert [a.responder_id for a in (engine_of(core).state.assignments[i] for i in incident.assignments)] == [
+        "c_near"
+    ] * (1 + RING_AGAIN)
 
 
 async def test_the_backlog_is_rebuilt_from_the_journal(core: Core, tmp_path: Path, clock: ManualClock) -> None:

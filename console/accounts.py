@@ -158,7 +158,11 @@ async def _target(request: Request, who: Principal, username: str) -> Account:
 def _responder_for(core: Core, who: Principal, role: str, responder_id: str | None) -> None:
     """A caregiver's account is bound to a responder the admin can see (else 404, as for anything out of reach):
     bound to another street's responder, it would receive that street's offers and jobs. A clinic's account is
-    bound the same way to a clinic (and a caregiver's never to one)."""
+    bound the same way to a clinic (and a caregiver's never to one). A family member's is bound to one elder's
+    contact by its kin id (dispatch.family), a contact marked ``app``."""
+    if role == "family":
+        _family_for(core, who, responder_id)
+        return
     if role not in ("caregiver", "clinic"):
         return
     if not responder_id:
@@ -169,6 +173,18 @@ def _responder_for(core: Core, who: Principal, role: str, responder_id: str | No
     if (role == "clinic") != core.views.is_clinic(responder_id):  # a clinic's desk is bound to a clinic, only
         raise InvalidInput(f"a {role}'s account cannot be bound to {responder_id}", field="responder_id",
                            code="responder_kind")  # fmt: skip
+
+
+def _family_for(core: Core, who: Principal, responder_id: str | None) -> None:
+    if not responder_id:
+        raise InvalidInput("a family account names the elder's contact (kin:ELDER:PHONE)", field="responder_id",
+                           code="responder_required")  # fmt: skip
+    found = core.views.kin(responder_id)
+    if found is None or not who.reach.covers(found[0]):
+        raise NotFound(f"no contact {responder_id}", field="responder_id")
+    if not found[2]:
+        raise InvalidInput(f"{found[1]} does not answer on the phone page (contact app is off)",
+                           field="responder_id", code="contact_not_on_app", params={"name": found[1]})  # fmt: skip
 
 
 def _hotline_sees_all(grants: Iterable[str], scopes: Iterable[str]) -> None:

@@ -33,10 +33,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.accounts import router as accounts_router
 from console.api import router
-from console.auth import STAFF, Accounts, LoginThrottle, Principal
+from console.auth import PHONES, STAFF, Accounts, LoginThrottle, Principal
 from console.carecalls import router as care_calls_router
 from console.duty import router as duty_router
-from console.errors import AuthError, Throttled, status_for
+from console.errors import AuthError, Forbidden, Throttled, status_for
 from console.followups import router as follow_ups_router
 from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
@@ -176,7 +176,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
 
     @app.websocket("/ws/caregiver")
     async def ws_caregiver(websocket: WebSocket) -> None:
-        principal = await _authenticate(websocket, ("caregiver",))
+        principal = await _authenticate(websocket, PHONES)
         if principal is None or principal.responder_id is None:
             return
         with websocket.app.state.accounts.watch(websocket.query_params["token"]) as revoked:
@@ -500,6 +500,8 @@ async def phone_command(core: Core, who: Principal, message: dict[str, Any]) -> 
             )
         case "status":
             await engine.report_status(command.assignment_id, responder_id, command.status, command.note)
+        case "position" | "duty" if who.role == "family":
+            raise Forbidden("a family member has no duty and shares no position", code="forbidden")
         case "position":
             await engine.set_position(responder_id, command.lat, command.lon, actor=who.actor)
         case "duty":

@@ -25,9 +25,11 @@ Rules
        the rest, with the actor.
 
 Roles: ``admin`` (everything, within their scopes), ``supervisor`` (the queue, escalations, the journal),
-``operator`` (the queue), ``caregiver`` (their own offers and jobs, bound to one responder), ``clinic`` (the
-desk of a clinic's green channel: the referrals to that clinic, bound to the clinic's responder id), ``service``
-(an integration, authenticating with an API key; what it may do is its grants).
+``operator`` (the queue), ``caregiver`` (their own offers and jobs, bound to one responder), ``family`` (an
+elder's family member who opted in: the alarms of that one elder offered to them on the phone page, bound to
+their kin id, dispatch.family), ``clinic`` (the desk of a clinic's green channel: the referrals to that clinic,
+bound to the clinic's responder id), ``service`` (an integration, authenticating with an API key; what it may
+do is its grants).
 
 Errors: :class:`~console.errors.AuthError` (401: ``login_failed``, ``unauthorized``, ``token_expired``,
 ``token_revoked``, ``account_disabled``), :class:`~console.errors.Throttled` (429: ``login_locked``,
@@ -61,11 +63,13 @@ from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.journal import Entry, connection_lock
 from dispatch.scopes import EVERYWHERE, Content, Reach, check_scope
 
-Role = Literal["admin", "supervisor", "operator", "caregiver", "service", "clinic"]
-ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "service", "clinic")
+Role = Literal["admin", "supervisor", "operator", "caregiver", "service", "family", "clinic"]
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "service", "family", "clinic")
 STAFF: tuple[Role, ...] = ("admin", "supervisor", "operator")
 #: the roles people hold (they log in with a password); ``service`` is an integration's key
-PEOPLE: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "clinic")
+PEOPLE: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "family", "clinic")
+#: who answers offers on the phone page (/ws/caregiver), each bound to one responder id
+PHONES: tuple[Role, ...] = ("caregiver", "family")
 #: what a service account may be granted (see console.deps: HotlineFeed, AlarmFeed)
 GRANTS = frozenset({"hotline", "alarms"})
 #: how a service key begins, so that it is recognised in a log or a leaked file (tokens have no prefix)
@@ -79,6 +83,7 @@ CONTENTS: dict[str, frozenset[Content]] = {
     "supervisor": frozenset({"work", "health", "audit"}),
     "operator": frozenset({"work"}),
     "caregiver": frozenset(),  # their own offers and jobs, on the phone channel only
+    "family": frozenset(),  # their own elder's alarms offered to them, on the phone channel only
     "clinic": frozenset(),  # the referrals to their own clinic, on the clinic page only (dispatch.referrals)
     "service": frozenset({"work"}),
 }

@@ -43,6 +43,7 @@ CONSOLE_CODES = frozenset(
         "grants_service_only",
         "responder_required",
         "responder_kind",  # a clinic's account is bound to a clinic, a caregiver's to a caregiver or volunteer
+        "contact_not_on_app",
         "account_not_found",
         "account_self",
         "scope_exceeded",

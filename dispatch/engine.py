@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import unicodedata
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar, cast
@@ -43,6 +44,7 @@ from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.duty import DutyDesk
 from dispatch.entries import (
+    RING_OFFERS,
     TAKEN_BY_ANOTHER,
     AccountChange,
     AccountChanged,
@@ -58,6 +60,7 @@ from dispatch.entries import (
     Cancelled,
     CaregiverStatus,
     Closed,
+    ContactNotified,
     DeviceRestored,
     DeviceSaved,
     ElderSaved,
@@ -105,6 +108,7 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInput, JournalError, NotFound
+from dispatch.family import ContactChannel, LogChannel, is_kin, kin_id, message_text
 from dispatch.followups import FollowUpDesk
 from dispatch.geo import GeoIndex, haversine_m
 from dispatch.journal import Entry, Journal
@@ -154,8 +158,11 @@ class Engine:
         clock: Clock,
         settings: Settings,
         protocols: Collection[str] = (),
+        channel: ContactChannel | None = None,
     ) -> None:
         self.journal = journal
+        #: how people off the phone page are reached (SMS / voice; dispatch.family): the log unless one is given
+        self.channel: ContactChannel = channel or LogChannel()
         self.directory = directory
         self.registry = registry
         self.available = available
@@ -169,8 +176,10 @@ class Engine:
         self._owed_reads: list[tuple[RecordsRead, str]] = []
         self._owed_overflow = 0
         self._background: set[asyncio.Task[None]] = set()
-        #: responders put into the available index during this change: the backlog is offered to them as it ends
+        #: responders put into the available index during this change, and incidents put into the backlog: they
+        #: meet as it ends (see _serve_backlog)
         self._freed: set[str] = set()
+        self._entered: set[str] = set()
         journal.on_recovered(self._pay_owed_reads)
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
@@ -626,9 +635,17 @@ class Engine:
         ready = [c for c in incident.ranking if c.responder_id not in tried and available(c.responder_id, now)]
         picks = ready[:slots] if ready else list(await self._rank(incident, tried))[:slots]
         if not picks:
-            if not active:
+            if not active and not self._last_rings(incident, tried):
                 self._manual(incident, self._nobody(incident), waiting=True)
             return
+        # a second (third ...) responder at once only if they would be at the door about as soon as the best one
+        # offered: whoever accepts first goes, and a far one answering first would arrive later
+        best = min((a.eta_s for a in active if a.eta_s is not None), default=None)
+        if best is None:
+            best = picks[0].eta_s
+            picks = picks[:1] + [c for c in picks[1:] if c.eta_s <= best + self.settings.parallel_slack_s]
+        else:
+            picks = [c for c in picks if c.eta_s <= best + self.settings.parallel_slack_s]
         for candidate in picks:
             self._offer(
                 incident, candidate.responder_id, by="auto", distance_m=candidate.distance_m, eta_s=candidate.eta_s,
@@ -639,18 +656,20 @@ class Engine:
         """How many responders are offered this incident at once."""
         return self.settings.parallel_offers.get(incident.priority, 1)
 
-    def _circle(self, skill: str | None) -> list[tuple[str | None, float]]:
-        """The wider circle, step by step: (skill asked for, radius). See Settings.wider_radii_m."""
+    def _circle(self, skill: str | None) -> list[_Step]:
+        """The wider circle, step by step: (skill asked for, radius, the latest arrival it accepts). See
+        Settings.wider_radii_m."""
         base = self.settings.match_radius_m
-        steps: list[tuple[str | None, float]] = [(skill, base)]
-        steps += [(skill, radius) for radius in sorted(self.settings.wider_radii_m) if radius > base]
+        steps: list[_Step] = [(skill, base, None)]
+        wider = sorted(r for r in self.settings.wider_radii_m if r > base)
+        steps += [(skill, radius, self.settings.wider_eta_s) for radius in wider]
         if skill is not None and self.settings.unskilled_help:
-            steps.append((None, base))
+            steps.append((None, base, None))
         return steps
 
     def _nobody(self, incident: Incident) -> str:
         skill = rule(incident.alarm_type).skill
-        radius = max(r for _, r in self._circle(skill)) / 1000
+        radius = max(r for _, r, _ in self._circle(skill)) / 1000
         if skill is None:
             return f"no free responder within {radius:g} km"
         near = self.settings.match_radius_m / 1000
@@ -674,9 +693,9 @@ class Engine:
         elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
         await self._sync_geo()
         steps = self._circle(alarm.skill)
-        skill, radius = steps[0]
+        skill, radius, _ = steps[0]
         ranking: list[RankedResponder] = []
-        for skill, radius in steps:
+        for skill, radius, latest in steps:
             ranking = await self.matcher.rank(
                 incident.lat,
                 incident.lon,
@@ -686,6 +705,8 @@ class Engine:
                 radius_m=radius,
                 wanted=alarm.skill,
             )
+            if latest is not None:  # best first by arrival: the rest would come later still
+                ranking = [c for c in ranking if c.eta_s <= latest]
             if ranking:
                 break
         clinic = incident.clinic
@@ -709,24 +730,117 @@ class Engine:
         distance_m: float | None,
         eta_s: float | None,
         actor: str,
+        timeout_s: float | None = None,
     ) -> None:
-        deadline = self.clock.now() + self.settings.offer_timeout_s
+        deadline = self.clock.now() + (self.settings.offer_timeout_s if timeout_s is None else timeout_s)
         assignment_id = f"A-{self.journal.head_seq + 1}"
         self.emit(
             OfferMade(assignment_id, responder_id, deadline, by, distance_m, eta_s), actor=actor, incident=incident
         )
 
+    def _last_rings(self, incident: Incident, tried: set[str]) -> bool:
+        """The circle found nobody: a volunteer on call, else the elder's next family contact (dispatch.family,
+        rules 1-3). Whether someone was offered it (False: everyone was asked or told). Lock held."""
+        assert incident.lat is not None and incident.lon is not None
+        asked = sum(1 for a in incident.assignments if self.state.assignments[a].by == "on_call")
+        best: tuple[float, float, Responder] | None = None
+        for profile in self.directory.responders.values() if asked < self.settings.max_offers else ():
+            status = self.state.responders.get(profile.responder_id)
+            if (
+                not profile.on_call or profile.kind == "clinic" or profile.provider != CENTRE
+                or profile.responder_id in tried or (status is not None and status.assignment_id is not None)
+            ):  # fmt: skip
+                continue
+            distance = geodesic_m(profile.lat, profile.lon, incident.lat, incident.lon)
+            if distance <= self.settings.on_call_radius_m:
+                eta = eta_s(distance, profile.travel)
+                best = (eta, distance, profile) if best is None or (eta, distance) < best[:2] else best
+        if best is not None:
+            eta, distance, profile = best
+            self._offer(incident, profile.responder_id, by="on_call", distance_m=round(distance), eta_s=round(eta),
+                        actor="system")  # fmt: skip
+            if profile.phone:
+                self._notify(incident, profile.responder_id, profile.name, profile.phone, offered=True)
+            return True
+        elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
+        for position, contact in enumerate(elder.contacts if elder else (), start=1):
+            assert elder is not None
+            kin = kin_id(elder.elder_id, contact.phone)
+            if kin in tried or kin in incident.contacted:
+                continue
+            status = self.state.responders.get(kin)
+            offered = contact.app and (status is None or status.assignment_id is None)
+            if offered:
+                timeout = self.settings.family_offer_timeout_s
+                self._offer(incident, kin, by="family", distance_m=None, eta_s=None, actor="system", timeout_s=timeout)
+            self._notify(incident, kin, contact.name, contact.phone, offered=offered, relation=contact.relation,
+                         position=position)  # fmt: skip
+            if offered:
+                return True
+        return False
+
+    def _notify(
+        self, incident: Incident, responder_id: str, name: str, phone: str, *, offered: bool, relation: str = "",
+        position: int = 0,
+    ) -> None:  # fmt: skip
+        """Journal a message to someone of the last rings; it leaves once durable, never for a drill."""
+        kind = self.channel.kind
+        notified = ContactNotified(responder_id, name, phone, kind, offered, relation, position)
+        entry = self.emit(notified, actor="system", incident=incident)
+        if incident.drill:
+            return
+        elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
+        text = message_text(elder.name if elder else "", incident.alarm_type, self.settings.centre_phone,
+                            offered=offered)  # fmt: skip
+
+        async def send() -> None:
+            try:
+                await self.journal.durable(entry.seq)
+                await self.channel.send(phone, text)
+            except Exception:  # a failed SMS must not stop the dispatch: the journal has the attempt
+                log.exception("%s to contact %s of %s failed", kind, responder_id, incident.incident_id)
+
+        task = asyncio.create_task(send(), name="contact")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _asked(self, incident: Incident) -> tuple[set[str], Counter[str]]:
+        """Whom the backlog does not offer the incident again (they declined, took it, were withdrawn, or let it
+        lapse RING_AGAIN times), and how often each of the others let it lapse: at night the one caregiver
+        around may have been on the stairs, and is asked again when nobody else is free."""
+        done: set[str] = set()
+        lapsed: Counter[str] = Counter()
+        for assignment_id in incident.assignments:
+            assignment = self.state.assignments[assignment_id]
+            if assignment.state is AssignmentState.EXPIRED:
+                lapsed[assignment.responder_id] += 1
+            else:
+                done.add(assignment.responder_id)
+        done.update(r for r, n in lapsed.items() if n > RING_AGAIN)
+        return done, lapsed
+
     def _manual(self, incident: Incident, reason: str, *, waiting: bool = False) -> None:
         self.emit(NeedsManual(reason, waiting), actor="system", incident=incident)
+        if waiting:
+            self._entered.add(incident.incident_id)
 
-    async def _serve_backlog(self, freed: set[str]) -> None:
-        """Responders who just became available (free, on duty, moved, position fresh) are offered the waiting
-        incidents, most urgent and oldest first: each incident the best of them by arrival who is within its
-        wider circle and has not been offered it before. Lock held. Cheap when nobody waits: a great-circle
-        distance per (incident, responder) first, the geodesic only for those within reach."""
+    async def _serve_backlog(self, freed: set[str], entered: set[str]) -> None:
+        """The backlog meets the responders, as a change ends (lock held): those who just became available (free,
+        on duty, moved, position fresh), and, for incidents that just went into the backlog, everyone available
+        within their circle. The waiting incidents go most urgent and oldest first, each to the best of them: one
+        not yet asked before one who let it lapse (see _asked), then by the circle's step and arrival. Cheap when
+        nobody waits: a great-circle distance per (incident, responder) first, the geodesic only within reach."""
         now = self.clock.now()
+        pool = set(freed)
+        for incident_id in entered:
+            incident = self.state.incidents[incident_id]
+            if incident.lat is None or incident.lon is None:
+                continue
+            reach = max(radius for _, radius, _ in self._circle(rule(incident.alarm_type).skill))
+            near = await self.available.nearest(incident.lat, incident.lon, k=ENTERED_POOL, radius_m=reach)
+            pool.update(responder_id for responder_id, _ in near)
         free: dict[str, tuple[Responder, float, float]] = {}
-        for responder_id in freed:
+        for responder_id in pool:
             profile = self.directory.responders.get(responder_id)
             status = self.state.responders.get(responder_id)
             if (
@@ -735,32 +849,35 @@ class Engine:
             ):  # fmt: skip
                 continue
             free[responder_id] = (profile, status.lat, status.lon)
-        waiting = sorted((self.state.incidents[i] for i in self.state.backlog), key=_urgency)
+        waiting = sorted((self.state.incidents[i] for i in self.state.backlog | self.state.ringing), key=_urgency)
         for incident in waiting:
             if not free:
                 return
             if (
-                not incident.open or not incident.waiting or incident.lat is None or incident.lon is None
-                or incident.state is IncidentState.ESCALATED or self.state.active_assignments(incident)
+                not incident.open or not (incident.waiting or incident.incident_id in self.state.ringing)
+                or incident.lat is None or incident.lon is None or incident.state is IncidentState.ESCALATED
+                or any(a.by not in RING_OFFERS for a in self.state.active_assignments(incident))
             ):  # fmt: skip
-                continue
-            tried = {self.state.assignments[a].responder_id for a in incident.assignments}
+                continue  # (a last ring's pending offer does not keep a caregiver away: dispatch.family rule 2)
+            tried, lapsed = self._asked(incident)
             steps = self._circle(rule(incident.alarm_type).skill)
-            reach = max(radius for _, radius in steps) * (1 + _ROUGH_DISTANCE_ERROR)
-            best: tuple[int, float, float, str] | None = None
+            reach = max(radius for _, radius, _ in steps) * (1 + _ROUGH_DISTANCE_ERROR)
+            best: tuple[int, int, float, float, str] | None = None
             for responder_id, (profile, lat, lon) in free.items():
                 if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > reach:
                     continue
                 distance = geodesic_m(lat, lon, incident.lat, incident.lon)
-                step = next((n for n, (skill, radius) in enumerate(steps)
-                             if distance <= radius and (skill is None or skill in profile.skills)), None)  # fmt: skip
+                arrival = eta_s(distance, profile.travel)
+                step = next((n for n, (skill, radius, latest) in enumerate(steps)
+                             if distance <= radius and (skill is None or skill in profile.skills)
+                             and (latest is None or arrival <= latest)), None)  # fmt: skip
                 if step is None:
                     continue
-                key = (step, eta_s(distance, profile.travel), distance, responder_id)
+                key = (lapsed[responder_id], step, arrival, distance, responder_id)  # someone not yet asked first
                 best = key if best is None or key < best else best
             if best is None:
                 continue
-            _, eta, distance, responder_id = best
+            _, _, eta, distance, responder_id = best
             self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(eta), actor="system")
             del free[responder_id]
 
@@ -1032,7 +1149,7 @@ class Engine:
             incident = self.state.incidents[assignment.incident_id]
             if accept:
                 self._require(incident, IncidentEvent.ACCEPT)
-            actor = f"caregiver:{responder_id}"
+            actor = _phone_actor(responder_id)
             reply = OfferAccepted if accept else OfferDeclined
             self.emit(reply(assignment_id, responder_id, reason), actor=actor, incident=incident)
             if not accept:
@@ -1058,7 +1175,7 @@ class Engine:
             assignment_next(assignment.state, AssignmentEvent(status))
             if status == "on_scene":
                 self._require(incident, IncidentEvent.ARRIVE)
-            actor = f"caregiver:{responder_id}"
+            actor = _phone_actor(responder_id)
             reported = AssignmentStatus(assignment_id, responder_id, cast(CaregiverStatus, status), note)
             # "done" reports and proposes; the operator decides (resolve, hand to 120, another visit)
             self.emit(reported, actor=actor, incident=incident)
@@ -1604,6 +1721,15 @@ CHECK_IN_EARLY_S = 2 * 3600.0
 ASSIGN_AHEAD_S = 3600.0
 
 
+#: how many available responders near an incident that just went into the backlog are looked at
+ENTERED_POOL = 50
+
+#: how many more times the backlog offers an incident to someone who let its offer lapse (see Engine._asked)
+RING_AGAIN = 2
+
+#: one step of the wider circle: the skill asked for (None: anyone), the radius, the latest arrival it accepts
+_Step = tuple[str | None, float, float | None]
+
 #: a great-circle distance and the geodesic differ by at most 0.6 % (the backlog's cheap first test)
 _ROUGH_DISTANCE_ERROR = 0.007
 
@@ -1629,15 +1755,21 @@ class _Change:
         try:
             if kind is None:
                 await engine._sync_geo()
-                if engine._freed:
+                if engine._freed or engine._entered:
                     freed, engine._freed = engine._freed, set()
-                    if engine.state.backlog:  # someone became free: the waiting incidents first
-                        await engine._serve_backlog(freed)
+                    entered, engine._entered = engine._entered, set()
+                    if engine.state.backlog or engine.state.ringing:  # someone became free: the waiting first
+                        await engine._serve_backlog(freed, entered)
                         await engine._sync_geo()
                         engine._freed.clear()  # those were offered just now, or nothing waits for them
         finally:
             engine._lock.release()
         engine.timers_changed.set()
+
+
+def _phone_actor(responder_id: str) -> str:
+    """Who answers on the phone page, as the journal names them: a caregiver, or a family member (a kin id)."""
+    return f"family:{responder_id}" if is_kin(responder_id) else f"caregiver:{responder_id}"
 
 
 def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> ResponderDuty:

@@ -36,7 +36,13 @@ Location = Literal["reported", "home", "unknown", "address", "map", "street"]
 PlacedBy = Literal["address", "map"]
 #: what an operator made of an answered hotline call
 CallKind = Literal["emergency", "service", "consultation", "complaint", "wrong_number", "silent"]
-OfferedBy = Literal["auto", "operator"]
+#: who made an offer: the engine (``auto``), an operator, or the circle's last rings (dispatch.family): a volunteer
+#: on call asked from home (``on_call``), one of the elder's family contacts in calling order (``family``)
+OfferedBy = Literal["auto", "operator", "on_call", "family"]
+#: the offers of the circle's last rings: not counted against ``max_offers`` (each ring is bounded by itself)
+RING_OFFERS: tuple[OfferedBy, ...] = ("on_call", "family")
+#: how a person outside the phone page is reached (dispatch.family.ContactChannel)
+ChannelKind = Literal["sms", "voice"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
 ReadWhat = Literal["record", "incident", "call", "job", "order", "plan", "referral"]
@@ -305,6 +311,22 @@ class AssignmentStatus(Fact):
     responder_id: str
     status: CaregiverStatus
     note: str = ""
+
+
+@fact("contact.notified")
+@dataclass(frozen=True, slots=True)
+class ContactNotified(Fact):
+    """A person of the circle's last rings was sent a message (SMS or voice) about the incident: a family
+    contact without an account (call the centre), or one offered the alarm on the phone page, or a volunteer on
+    call (open the page). Written before the message leaves (dispatch.family); a drill's is never sent."""
+
+    responder_id: str  # the volunteer's id, or the contact's kin id (dispatch.family.kin_id)
+    name: str
+    phone: str
+    channel: ChannelKind
+    offered: bool  # they were offered the alarm too (they answer on the phone page)
+    relation: str = ""
+    position: int = 0  # the contact's place in the elder's calling order (1 the first; 0 a volunteer)
 
 
 #: the facts about one offer or job, each naming its assignment and responder

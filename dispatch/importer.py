@@ -28,7 +28,8 @@ when the model has a default). Lists are ``;``-separated.
         elder_id* name* phone* address* lat* lon* community* (district/street/community)
         birth_date (YYYY-MM-DD), care_level (0-5), medical_notes, caregiver_id,
         risk_flags (living_alone, empty_nest, three_nos, low_income, disabled),
-        contacts (ordered, ``name:phone`` or ``name:phone:relation``), entitlement (free, low_cost, paid),
+        contacts (ordered, ``name:phone`` or ``name:phone:relation``; ``name:phone:relation:app`` for one who
+        answers alarms on the phone page), entitlement (free, low_cost, paid),
         access (how to get in: door code, key holder)
     devices.csv
         device_id* protocol* (one the gateway speaks: sia-dc09, watch, gt06 built in) elder_id*
@@ -37,7 +38,8 @@ when the model has a default). Lists are ``;``-separated.
         responder_id* name* kind* (caregiver, volunteer, clinic) skills* (life_care, nursing, medical,
         comfort) lat* lon* phone* community* travel* (walk, bike, car),
         hours (24h or HH:MM-HH:MM), green_channel (yes/no/true/false/1/0, empty = no), provider (who employs
-        them: empty = the centre; else a contracted organisation of the service catalogue)
+        them: empty = the centre; else a contracted organisation of the service catalogue), on_call (a
+        volunteer asked from home when nobody on duty is free: yes/no, empty = no)
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ RESPONDER_REQUIRED = (
     "community",
     "travel",
 )
-RESPONDER_OPTIONAL = ("hours", "green_channel", "provider")
+RESPONDER_OPTIONAL = ("hours", "green_channel", "provider", "on_call")
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = frozenset({"yes", "true", "1"})
@@ -270,20 +272,22 @@ def _elder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
     return data
 
 
-def _contacts(value: str, problems: list[str]) -> list[dict[str, str]]:
-    """Ordered ``name:phone[:relation]`` entries. On a malformed entry none are kept, so the model's
+def _contacts(value: str, problems: list[str]) -> list[dict[str, str | bool]]:
+    """Ordered ``name:phone[:relation[:app]]`` entries. On a malformed entry none are kept, so the model's
     messages about the others cannot point at a shifted index."""
-    contacts: list[dict[str, str]] = []
+    contacts: list[dict[str, str | bool]] = []
     malformed = False
     for index, entry in enumerate(_split(value)):
         parts = [part.strip() for part in entry.split(":")]
-        if len(parts) not in (2, 3):
+        if len(parts) not in (2, 3, 4) or (len(parts) == 4 and parts[3] != "app"):
             problems.append(f"contacts[{index}]: {entry!r} is not name:phone or name:phone:relation")
             malformed = True
             continue
-        contact = {"name": parts[0], "phone": parts[1]}
-        if len(parts) == 3:
+        contact: dict[str, str | bool] = {"name": parts[0], "phone": parts[1]}
+        if len(parts) >= 3:
             contact["relation"] = parts[2]
+        if len(parts) == 4:
+            contact["app"] = True  # answers alarms on the phone page (dispatch.family)
         contacts.append(contact)
     return [] if malformed else contacts
 
@@ -304,6 +308,11 @@ def _responder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any
         data["green_channel"] = False
     elif green:
         problems.append(f"green_channel: {green!r} is not one of yes/no/true/false/1/0")
+    on_call = cells.get("on_call", "").lower()
+    if on_call in _TRUE or on_call in _FALSE:
+        data["on_call"] = on_call in _TRUE
+    elif on_call:
+        problems.append(f"on_call: {on_call!r} is not one of yes/no/true/false/1/0")
     return data
 
 

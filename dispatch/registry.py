@@ -65,6 +65,9 @@ class Contact(Record):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     phone: Phone
     relation: Annotated[str, Field(max_length=32)] = ""
+    #: they hold a family account and answer alarms on the phone page (/m): when no caregiver or volunteer is
+    #: free, they are offered the alarm in calling order; otherwise they are told by SMS (dispatch.family)
+    app: bool = False
 
 
 class Elder(Record):
@@ -127,6 +130,9 @@ class Responder(Record):
     #: who employs them: the centre ("centre") or a contracted service organisation of the service catalogue
     #: (dispatch.services), whose items only its own staff are assigned
     provider: Ident = "centre"
+    #: a volunteer or neighbour who opted in (结对帮扶, 邻里互助): asked, from their registered home, when nobody on
+    #: duty is free, even while off duty (dispatch.family)
+    on_call: bool = False
 
     @field_validator("community")
     @classmethod

@@ -119,10 +119,20 @@ class Settings(BaseSettings):
     #: radii are tried in turn for someone with it; then, with unskilled_help, anyone on duty within
     #: match_radius_m, skill or not (someone at the door now, the operator sees who lacks what)
     wider_radii_m: list[Annotated[float, Field(gt=0, le=100_000)]] = Field(default_factory=lambda: [10_000.0])
+    #: ... for someone who would arrive within this long (a car 10 km away takes 30 min: the backlog may well find
+    #: someone nearer free sooner)
+    wider_eta_s: float = Field(1200.0, gt=0)
     unskilled_help: bool = True
+    #: the circle's last rings (dispatch.family): volunteers on call within this distance of their registered
+    #: home, then the elder's family contacts in calling order, each given family_offer_timeout_s to answer
+    on_call_radius_m: float = Field(3000.0, gt=0, le=100_000)
+    family_offer_timeout_s: float = Field(120.0, gt=0)
     #: priority -> how many responders are offered the incident at once (the first to accept takes it, the others
     #: are withdrawn and told); a priority not named: one at a time
     parallel_offers: dict[Priority, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=lambda: {1: 2})
+    #: ... each one more only if they would arrive within this long of the best one offered (whoever accepts first
+    #: goes: a far one answering first would be at the door later)
+    parallel_slack_s: float = Field(120.0, ge=0)
     match_k: int = Field(5, ge=1, le=50)
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from dispatch.carecalls import CareBook
 from dispatch.duty import DutyBook
 from dispatch.entries import (
+    RING_OFFERS,
     Acknowledged,
     AlarmAttached,
     AssignmentStatus,
@@ -42,6 +43,7 @@ from dispatch.entries import (
     CallRinging,
     Cancelled,
     Closed,
+    ContactNotified,
     DeviceRestored,
     DeviceUnknown,
     ElderPosition,
@@ -204,6 +206,8 @@ class Incident:
     group: str | None = None
     devices: dict[str, None] = field(default_factory=dict)
     affected: dict[str, None] = field(default_factory=dict)
+    #: the people of the circle's last rings sent a message about it (volunteer ids, kin ids; dispatch.family)
+    contacted: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
@@ -316,6 +320,9 @@ class Projection:
         #: the backlog: open incidents waiting for a responder (incident.needs_manual with ``waiting``), offered by
         #: the engine to whoever becomes free, most urgent first (see Engine._serve_backlog)
         self.backlog: set[str] = set()
+        #: open incidents whose one pending offer is a last ring's (dispatch.family): a caregiver who becomes free
+        #: meanwhile is offered them too, as the backlog is (the first to accept takes it)
+        self.ringing: set[str] = set()
         #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
@@ -345,6 +352,7 @@ class Projection:
         self._on(OfferExpired, self._assignment(AssignmentEvent.EXPIRE))
         self._on(OfferWithdrawn, self._assignment(AssignmentEvent.WITHDRAW))
         self._on(AssignmentStatus, self._assignment_status)
+        self._on(ContactNotified, self._contact_notified)
         self._on(ResponderDuty, self._duty)
         self._on(ResponderPosition, self._position)
         self._on(CallRinging, self._call_ringing)
@@ -643,6 +651,8 @@ class Projection:
         self.responder(assignment.responder_id).assignment_id = assignment.assignment_id
         self.dirty.add(assignment.responder_id)
         self.timers.set(("offer", assignment.assignment_id), assignment.deadline)
+        if p.by in RING_OFFERS:
+            self.ringing.add(incident.incident_id)
 
     def _assignment(
         self, event: AssignmentEvent
@@ -671,8 +681,10 @@ class Projection:
         self.timers.cancel(("offer", assignment_id))
         incident = self.incidents[assignment.incident_id]
         incident.updated_at = entry.ts
-        if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE):
+        if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE) and assignment.by not in RING_OFFERS:
             incident.failed_offers += 1
+        if assignment.by in RING_OFFERS:  # answered or closed: no longer a ring's pending offer
+            self.ringing.discard(incident.incident_id)
         if event is AssignmentEvent.ACCEPT:
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)
         elif event is AssignmentEvent.ON_SCENE:
@@ -689,6 +701,9 @@ class Projection:
             if responder.assignment_id == assignment_id:
                 responder.assignment_id = None
             self.dirty.add(assignment.responder_id)
+
+    def _contact_notified(self, entry: Entry, p: ContactNotified) -> None:
+        self._incident(entry).contacted.append(p.responder_id)
 
     # -- responders -------------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.family import family_job, family_offer, is_kin, kin_contact, kin_name, kin_view
 from dispatch.followups import (
     FollowUpBook,
     StateFilter,
@@ -377,6 +378,12 @@ class Views:
 
     # -- responders and phones ------------------------------------------------------------------
 
+    def kin(self, responder_id: str) -> tuple[str, str, bool] | None:
+        """A family member's kin id (dispatch.family): the elder's community, the contact's name, whether they
+        answer on the phone page; None when no elder has that contact."""
+        found = kin_contact(self._directory.elders, responder_id)
+        return (found[0].community, found[1].name, found[1].app) if found else None
+
     def has_responder(self, responder_id: str) -> bool:
         return responder_id in self._directory.responders
 
@@ -425,9 +432,12 @@ class Views:
             assignment = self._state.assignments[status.assignment_id]
             incident = self._state.incidents[assignment.incident_id]
             if assignment.state is AssignmentState.OFFERED:
-                offer = offer_view(assignment, incident, self._directory)
+                offer = offer_view(assignment, incident, self._directory, self._settings.centre_phone)
             else:
                 job = job_view(assignment, incident, self._directory, self._clock.now(), self._settings.centre_phone)
+        if is_kin(responder_id):  # a family member (dispatch.family)
+            me = kin_view(self._directory.elders, responder_id, status.assignment_id if status else None)
+            return {"type": "hello", "responder": me, "offer": offer, "job": job}
         return {"type": "hello", "responder": self.responder(responder_id), "offer": offer, "job": job}
 
     def phone_message(self, fact: AssignmentFact) -> dict[str, Any] | None:
@@ -438,7 +448,7 @@ class Views:
         incident = self._state.incidents[assignment.incident_id]
         news = _PHONE_NEWS[type(fact)]
         if news == "offer":
-            return {"type": "offer", **offer_view(assignment, incident, self._directory)}
+            return {"type": "offer", **offer_view(assignment, incident, self._directory, self._settings.centre_phone)}
         if news == "job":
             now = self._clock.now()
             return {"type": "job", **job_view(assignment, incident, self._directory, now, self._settings.centre_phone)}
@@ -1165,6 +1175,8 @@ def actor_name(actor: str | None, directory: Directory) -> str | None:
     role, _, who = actor.partition(":")
     if not who:
         return actor
+    if role == "family":
+        return kin_name(directory.elders, who) or who
     profile = directory.responders.get(who) if role == "caregiver" else None
     return profile.name if profile else directory.staff_names.get(who) or who
 
@@ -1175,7 +1187,7 @@ def assignment_view(assignment: Assignment, directory: Directory) -> dict[str, A
         "assignment_id": assignment.assignment_id,
         "incident_id": assignment.incident_id,
         "responder_id": assignment.responder_id,
-        "responder_name": profile.name if profile else None,
+        "responder_name": profile.name if profile else kin_name(directory.elders, assignment.responder_id),
         "state": assignment.state.value,
         "by": assignment.by,
         "offered_at": assignment.offered_at,
@@ -1209,10 +1221,12 @@ def sorted_incidents(
     return open_ + done
 
 
-def offer_view(assignment: Assignment, incident: Incident, directory: Directory) -> dict[str, Any]:
-    """What a caregiver sees before accepting: no name, no address."""
+def offer_view(
+    assignment: Assignment, incident: Incident, directory: Directory, centre_phone: str = ""
+) -> dict[str, Any]:
+    """What a caregiver sees before accepting: no name, no address (a family member: dispatch.family rule 6)."""
     elder = directory.elders.get(incident.elder_id) if incident.elder_id else None
-    return {
+    view = {
         "assignment_id": assignment.assignment_id,
         "incident_id": incident.incident_id,
         "state": assignment.state.value,
@@ -1224,6 +1238,7 @@ def offer_view(assignment: Assignment, incident: Incident, directory: Directory)
         "eta_s": assignment.eta_s,
         "expires_at": assignment.deadline,
     }
+    return family_offer(view, elder, centre_phone) if is_kin(assignment.responder_id) else view
 
 
 def job_view(
@@ -1241,7 +1256,7 @@ def job_view(
     view["notes"] = [note_view(n, directory) for n in incident.notes if n.shared]
     view["access"] = elder.access if elder else ""
     view["centre_phone"] = centre_phone
-    return view
+    return family_job(view) if is_kin(assignment.responder_id) else view
 
 
 def elder_brief(elder: Elder, now: float) -> dict[str, Any]:

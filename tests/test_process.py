@@ -107,8 +107,12 @@ async def test_alarm_to_accepted_offer_end_to_end(server: ServerProcess, city_fi
             assert raised.status_code == 201, raised.text
             incident_id = raised.json()["incident_id"]
             opened = await client.get(f"/api/journal?after={start}", headers=headers)
-            assert [e["kind"] for e in opened.json()["entries"]] == ["incident.opened", "incident.ranked", "offer.made"]
-            offer_entry = opened.json()["entries"][-1]
+            kinds = [e["kind"] for e in opened.json()["entries"]]
+            # an elder's factors may raise an SOS to priority 1, offered to two at once when both are close
+            assert kinds[:3] == ["incident.opened", "incident.ranked", "offer.made"] and set(kinds[3:]) <= {
+                "offer.made"
+            }
+            offer_entry = opened.json()["entries"][2]
             assert offer_entry["payload"]["responder_id"] == expected
             ranking = opened.json()["entries"][1]["payload"]["candidates"]
             assert [c["responder_id"] for c in ranking] == [rid for _, rid in ranked[: len(ranking)]]
@@ -123,14 +127,14 @@ async def test_alarm_to_accepted_offer_end_to_end(server: ServerProcess, city_fi
                 await phone.send(json.dumps({"type": "status", "assignment_id": job["assignment_id"],
                                              "status": "en_route"}))  # fmt: skip
 
+                offers = kinds.count("offer.made")  # the other offer is withdrawn as this one is accepted
+                expected_kinds = ["incident.opened", "incident.ranked", *["offer.made"] * offers, "offer.accepted",
+                                  *["offer.withdrawn"] * (offers - 1), "elder.viewed", "assignment.status"]  # fmt: skip
                 received = []
-                while len([m for m in received if m["kind"] != "records.read"]) < 6:
+                while len([m for m in received if m["kind"] != "records.read"]) < len(expected_kinds):
                     received.append(await receive(console))
                 live = [m for m in received if m["kind"] != "records.read"]  # the journal read just now, on record
-                assert [m["kind"] for m in live] == [
-                    "incident.opened", "incident.ranked", "offer.made", "offer.accepted", "elder.viewed",
-                    "assignment.status",
-                ]  # fmt: skip
+                assert [m["kind"] for m in live] == expected_kinds
                 assert [m["seq"] for m in received] == list(range(start + 1, start + 1 + len(received)))
                 last_seen = live[-1]["seq"]
             # the console drops here, then more happens while it is away

@@ -22,7 +22,7 @@ import { MIN_PASSWORD, bindAccountMenu, placeWords, refusal, scopeWords } from "
 
 const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const PERSON_ROLES = ["operator", "supervisor", "caregiver", "clinic", "admin"];
-const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "clinic", "service"];
+const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "family", "clinic", "service"];
 const PICKER_FILTER_FROM = 30; // communities: from this many on, the scope picker gets a search box
 
 const session = new Session(STAFF_SESSION);
@@ -122,6 +122,7 @@ function accountRow(account) {
     service ? el("span", { className: "muted account-grants" }, grantWords(account.grants)) : null);
   const scope = el("td", { className: "account-scope", dataset: { label: cellLabel("accounts.scope") } });
   if (account.role === "caregiver" || account.role === "clinic") scope.append(responderWords(account.responder_id));
+  else if (account.role === "family") scope.append(account.responder_id || ""); // kin:ELDER:PHONE (dispatch.family)
   else {
     scope.append(scopeWords(account.scopes, { short: true }));
     scope.title = scopeWords(account.scopes);

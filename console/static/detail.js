@@ -523,7 +523,9 @@ export function createDetail({
       className: `assignment assignment-${a.state}`,
       dataset: { assignmentId: a.assignment_id, state: a.state, responderId: a.responder_id },
     },
-    el("td", {}, a.responder_name || responderName(a.responder_id)),
+    el("td", {}, a.responder_name || responderName(a.responder_id),
+      // the circle's last rings: a volunteer on call, a family member (dispatch.family)
+      a.by === "on_call" || a.by === "family" ? el("span", { className: "chip offer-by" }, label("offer_by", a.by)) : null),
     el("td", { className: "assignment-state" }, label("assignment", a.state)),
     el("td", {}, fmtTime(a.offered_at)),
     el("td", {}, fmtEta(a.eta_s)),

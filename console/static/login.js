@@ -15,9 +15,10 @@ export function bindStaffLogin(session, start) {
     $("login-submit").disabled = true;
     try {
       const who = await session.login($("login-username").value.trim(), $("login-password").value);
-      if (who.role === "caregiver" || who.role === "clinic") {
+      if (who.role === "caregiver" || who.role === "family" || who.role === "clinic") {
         session.end();
-        $("login-error").textContent = t(who.role === "clinic" ? "login.clinic_use_page" : "login.caregiver_use_phone");
+        const where = { family: "login.family_use_phone", clinic: "login.clinic_use_page" }[who.role];
+        $("login-error").textContent = t(where || "login.caregiver_use_phone");
         return;
       }
       $("login-password").value = "";

@@ -60,6 +60,10 @@ const phone = {
   ordersBusy: false,
 };
 
+// A family member (role "family") answers only their own elder's alarms, when no caregiver is free: no duty, no
+// position, no service orders; the offer says whom it is about and where, the buttons say 我去 / 去不了.
+const isFamily = () => Boolean(session.current && session.current.role === "family");
+
 // -- the connection --------------------------------------------------------------------------------------
 
 function connect() {
@@ -136,7 +140,9 @@ function receive(message) {
     case "offer_closed":
       if (phone.offer && phone.offer.assignment_id === message.assignment_id) setOffer(null);
       if (phone.job && phone.job.assignment_id === message.assignment_id) phone.job = null;
-      if (message.reason !== "declined") notice(`phone.closed_${message.reason}`);
+      // a family member is told a caregiver took it, not "a colleague"
+      if (message.reason === "taken" && isFamily()) notice("phone.family_closed_taken");
+      else if (message.reason !== "declined") notice(`phone.closed_${message.reason}`);
       break;
     case "ok":
       settled(message.ref, null);
@@ -245,7 +251,7 @@ function report(status) {
 // -- service orders ------------------------------------------------------------------------------------------
 
 async function loadOrders() {
-  if (!session.current) return;
+  if (!session.current || isFamily()) return;
   try {
     if (!phone.services.length) phone.services = (await session.api("GET", "/api/services")).services;
     const answers = await Promise.all(ORDER_STATES.map((state) => session.api("GET",
@@ -347,6 +353,7 @@ function toggleDuty() {
 }
 
 function watchPosition() {
+  if (isFamily()) return; // a family member's position is nobody's business
   if (!("geolocation" in navigator)) {
     phone.geoError = "phone.no_gps";
     render();
@@ -414,9 +421,17 @@ function render() {
   renderDutyButton();
   $("position-state").textContent = positionText();
   const busy = Boolean(phone.offer || phone.job);
+  const family = isFamily();
   $("idle").hidden = busy;
-  $("duty-panel").hidden = busy; // answer the offer or finish the job first
-  $("idle-text").textContent = onDuty ? t("phone.waiting") : t("phone.off_duty_hint");
+  $("duty-panel").hidden = busy || family; // answer the offer or finish the job first
+  $("position-state").hidden = family;
+  $("idle-text").textContent = family ? t("phone.family_waiting", { elder: (phone.me && phone.me.elder_name) || "" })
+    : onDuty ? t("phone.waiting") : t("phone.off_duty_hint");
+  for (const [id, key] of [["accept-button", "accept"], ["decline-button", "decline"], ["decline-yes", "decline_yes"]]) {
+    $(id).textContent = t(family ? `phone.family_${key}` : `phone.${key}`);
+  }
+  $("decline-confirm").querySelector(".decline-ask").textContent = t(family ? "phone.family_decline_ask"
+    : "phone.decline_ask");
   renderOffer();
   renderJob();
   renderOrders(busy);
@@ -451,6 +466,16 @@ function renderOffer() {
     : offer.place || t("phone.unregistered_call");
   $("offer-distance").textContent = fmtDistance(offer.distance_m);
   $("offer-eta").textContent = fmtEta(offer.eta_s);
+  $("offer-title").textContent = offer.family ? t("phone.family_offer_title", { elder: offer.elder_name || "" })
+    : t("phone.offer_title");
+  if (offer.family) { // their own relative: the home they know, no distance (the centre does not know where they are)
+    $("offer-where-label").textContent = t("phone.address");
+    $("offer-community").textContent = offer.address || "";
+  }
+  for (const id of ["offer-distance", "offer-eta"]) {
+    $(id).hidden = Boolean(offer.family);
+    $(id).previousElementSibling.hidden = Boolean(offer.family);
+  }
   tickOffer();
 }
 
@@ -558,7 +583,7 @@ async function login(event) {
   $("login-submit").disabled = true;
   try {
     const who = await session.login($("login-username").value.trim(), $("login-password").value);
-    if (who.role !== "caregiver") {
+    if (who.role !== "caregiver" && who.role !== "family") {
       session.end();
       $("login-error").textContent = t("login.staff_use_console");
       return;

@@ -33,6 +33,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from anxin.server import app_for
 from dispatch.engine import Engine
+from dispatch.family import kin_id
 from dispatch.registry import Device
 from tests.conftest import engine_of, responder, settings_for
 from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, elder_a, elder_b, person, seed_two_streets
@@ -42,12 +43,13 @@ from tests.console.test_api import auth, token
 B_MARKS = ('"eb"', '"cb"', '"8800000002"', "朝阳", "13505960099", '"svc_b', '"op_b"')
 
 ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER = "anon", "admin", "supervisor", "operator", "caregiver"
+FAMILY = "family"  # ea's son, who answers her alarms on the phone page (dispatch.family)
 CLINIC = "clinic"  # the desk of clinic kA's green channel (dispatch.referrals)
 HOTLINE_KEY, ALARMS_KEY, BARE_KEY = "service:hotline", "service:alarms", "service:none"
-CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
+CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
 EVERYONE = frozenset(CALLERS)
 LOGGED_IN = EVERYONE - {ANON}
-PEOPLE = frozenset({ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC})
+PEOPLE = frozenset({ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC})
 STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
 SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
 ADMINS = frozenset({ADMIN})
@@ -72,10 +74,17 @@ class Rule:
     query: str = ""  # a query string the route needs to answer
 
 
+#: ea's son, with a family account
+SON_A = "13800000011"
+
+
 def _elder_body(elder_id: str) -> dict[str, Any]:
-    """The street's elder as seeded, flagged living alone (so both are on the care-call lists)."""
-    made = elder_a if elder_id == "ea" else elder_b
-    return made(risk_flags=["living_alone"]).model_dump(mode="json")
+    """The street's elder as seeded, flagged living alone (so both are on the care-call lists); ea's son answers
+    her alarms on the phone page."""
+    if elder_id == "ea":
+        son = {"name": "李明", "phone": SON_A, "relation": "儿子", "app": True}
+        return elder_a(risk_flags=["living_alone"], contacts=[son]).model_dump(mode="json")
+    return elder_b(risk_flags=["living_alone"]).model_dump(mode="json")
 
 
 def _device_body(device_id: str) -> dict[str, Any]:
@@ -250,7 +259,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/duty/take-over"): Rule(STAFF, "body:scope", body=lambda s: {"scope": s}),
     # websockets
     ("WS", "/ws/console"): Rule(STAFF, "list"),
-    ("WS", "/ws/caregiver"): Rule(CAREGIVERS, why="a caregiver's own offers and jobs"),
+    ("WS", "/ws/caregiver"): Rule(CAREGIVERS | {FAMILY}, why="a caregiver's own offers and jobs; a family member's"),
 }
 
 
@@ -441,6 +450,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
         for elder_id in ("ea", "eb"):  # both on the care-call lists
             flagged = client.put(f"/api/elders/{elder_id}", json=_elder_body(elder_id), headers=auth(admin))
             assert flagged.status_code == 200, flagged.text
+        city.tokens[FAMILY] = person(client, admin, "fam_a", "family", ["*"], responder_id=kin_id("ea", SON_A))
         for street in ("A", "B"):  # something of each street in every list
             city.fresh("incident", street)
             city.fresh("call", street)
@@ -509,7 +519,7 @@ def test_each_caller_is_admitted_or_refused_as_the_rule_says(city: City, method:
         target += "?" + rule.query
     who = city.tokens[caller]
     if (method, path) == ("POST", "/api/auth/logout") and who is not None and caller in (
-        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC
+        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC
     ):  # fmt: skip
         who = token(city.client, *_credentials(caller))  # a token of its own: logging out revokes it
     response = _request(city, method, target, who, body={"__probe__": True})
@@ -526,6 +536,7 @@ def _credentials(caller: str) -> tuple[str, str]:
         SUPERVISOR: ("sup_all", "password-123"),
         OPERATOR: ("op_all", "password-123"),
         CAREGIVER: ("ca", "password-123"),
+        FAMILY: ("fam_a", "password-123"),
         CLINIC: ("kdesk", "password-123"),
     }[caller]
 
@@ -541,7 +552,7 @@ def test_the_route_declares_the_rule(city: City, method: str, path: str) -> None
         assert rule.who == EVERYONE, f"{path} admits {sorted(rule.who)} but declares no rule"
         return
     roles, grant = found
-    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, CLINIC})
+    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC})
     if "service" in roles:
         callers |= {HOTLINE_KEY, ALARMS_KEY, BARE_KEY}
     elif grant is not None:

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
 from anxin.server import app_for
+from dispatch.clock import ManualClock
 from tests.conftest import elder, seed, settings_for
 from tests.console.streets import STREET_A, STREET_B, elder_a, elder_b, person
 from tests.console.test_api import auth, token
@@ -28,7 +30,10 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         elder("ey", name="年轻人", phone="13505960077", community=f"{STREET_A}/蓝田社区", birth_date="1960-01-01"),
     ]
     asyncio.run(seed(settings, elders=elders))
-    with TestClient(app_for(settings)) as test_client:
+    # noon in the centre's time zone: a retry 30 minutes after a call stays on the same day's list (on the wall
+    # clock, the last half hour before midnight in Shanghai moved it to tomorrow's and failed the test)
+    noon = datetime.now(ZoneInfo(settings.timezone)).replace(hour=12, minute=0, second=0, microsecond=0)
+    with TestClient(app_for(settings, ManualClock(noon.timestamp()))) as test_client:
         yield test_client
 
 

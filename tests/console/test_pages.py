@@ -109,7 +109,7 @@ def test_the_elder_record_carries_device_status_and_recent_incidents(client: Tes
     ]  # fmt: skip
     assert [i["incident_id"] for i in record["recent_incidents"]] == [raised["incident_id"]]
     assert record["recent_incidents"][0]["alarm_type"] == "sos"
-    assert record["contacts"] == [{"name": "王强", "phone": "13800000001", "relation": "儿子"}]
+    assert record["contacts"] == [{"name": "王强", "phone": "13800000001", "relation": "儿子", "app": False}]
 
 
 def test_both_catalogues_have_the_same_keys_and_placeholders() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from dispatch.clock import ManualClock
 from dispatch.core import Core, open_core
-from dispatch.entries import TAKEN_BY_ANOTHER, OfferWithdrawn, Ranked
+from dispatch.engine import RING_AGAIN
+from dispatch.entries import TAKEN_BY_ANOTHER, NeedsManual, OfferWithdrawn, Ranked
 from dispatch.errors import Conflict
 from dispatch.machines import AssignmentState, IncidentState
 from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder, seed, settings_for
@@ -64,17 +65,43 @@ async def test_someone_moving_into_range_is_offered_it(core: Core) -> None:
     assert offered(core, incident.incident_id) == ["c_far"]
 
 
-async def test_after_its_offers_ran_out_it_still_waits_for_someone_new(core: Core, clock: ManualClock) -> None:
+async def test_after_its_offers_ran_out_the_lapsed_are_asked_again_and_someone_new_first(
+    core: Core, clock: ManualClock
+) -> None:
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     for _ in range(3):
         clock.advance(45)
         await engine_of(core).tick()
-    assert incident.needs_manual and incident.waiting and incident.manual_reason == "3 offers declined or expired"
-    # those three are free again, but each let it lapse: not offered it again by the backlog
-    assert offered(core, incident.incident_id) == []
-    await on_duty(core, "c_own")
-    assert offered(core, incident.incident_id) == ["c_own"]
+    flagged = [e.fact for e in await core.journal.read(0, 1000) if isinstance(e.fact, NeedsManual)]
+    assert flagged == [NeedsManual("3 offers declined or expired", waiting=True)]
+    # nobody new is free: the nearest of the three who let it lapse is asked again at once (on the stairs?)
+    assert offered(core, incident.incident_id) == ["c_near"]
+    await on_duty(core, "c_own")  # someone new meanwhile: it is held by the second ring
+    assert offered(core, incident.incident_id) == ["c_near"]
+    clock.advance(45)
+    await engine_of(core).tick()
+    assert offered(core, incident.incident_id) == ["c_own"]  # not yet asked goes before asked twice
+
+
+async def test_someone_who_declined_is_not_asked_again(core: Core) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (offer,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(offer.assignment_id, "c_near", False, reason="on another call")
+    assert incident.waiting and offered(core, incident.incident_id) == []
+
+
+async def test_the_lapsed_are_asked_at_most_three_times(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_near")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    for _ in range(2 + RING_AGAIN):
+        clock.advance(45)
+        await engine_of(core).tick()
+    assert incident.waiting and offered(core, incident.incident_id) == []
+    assert [a.responder_id for a in (engine_of(core).state.assignments[i] for i in incident.assignments)] == [
+        "c_near"
+    ] * (1 + RING_AGAIN)
 
 
 async def test_the_backlog_is_rebuilt_from_the_journal(core: Core, tmp_path: Path, clock: ManualClock) -> None:
@@ -104,7 +131,13 @@ async def test_an_escalated_incident_leaves_the_backlog(core: Core) -> None:
 # -- parallel offers --------------------------------------------------------------------------------------------
 
 
+def any_slack(core: Core) -> None:
+    """The little city's walkers would arrive minutes apart: let the second be offered at once all the same."""
+    engine_of(core).settings.parallel_slack_s = 3600.0
+
+
 async def test_a_priority_1_alarm_is_offered_to_two_and_the_first_accept_wins(core: Core) -> None:
+    any_slack(core)
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
     assert offered(core, incident.incident_id) == ["c_near", "c_mid"]
@@ -127,11 +160,21 @@ async def test_a_priority_1_alarm_is_offered_to_two_and_the_first_accept_wins(co
 
 
 async def test_a_declined_parallel_offer_is_replaced_while_nobody_has_accepted(core: Core) -> None:
+    any_slack(core)
     await on_duty(core, "c_near", "c_mid", "c_far")
     incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
     near, _ = engine_of(core).state.active_assignments(incident)
     await core.engine.reply_offer(near.assignment_id, "c_near", False, reason="busy")
     assert offered(core, incident.incident_id) == ["c_mid", "c_far"]
+
+
+async def test_a_second_responder_who_would_arrive_much_later_is_not_offered_at_once(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid")  # on foot: 170 s and 500 s away, more than the 120 s slack apart
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")
+    assert offered(core, incident.incident_id) == ["c_near"]
+    (near,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(near.assignment_id, "c_near", False)
+    assert offered(core, incident.incident_id) == ["c_mid"]  # alone, it is the best there is
 
 
 async def test_a_priority_2_alarm_is_offered_to_one_at_a_time(core: Core) -> None:
@@ -145,13 +188,13 @@ async def test_a_priority_2_alarm_is_offered_to_one_at_a_time(core: Core) -> Non
 
 @pytest.fixture
 async def sparse(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
-    """One elder; a nurse 7.8 km away (beyond the 5 km match radius), a comfort volunteer next door."""
+    """One elder; a nurse 6 km away by car (beyond the 5 km match radius, 19 min), a comfort volunteer next door."""
     settings = settings_for(tmp_path / "data")
     await seed(
         settings,
         elders=[elder("e1")],
         responders=[
-            responder("far_nurse", 24.5800, 117.7000, travel="car"),
+            responder("far_nurse", 24.5640, 117.7000, travel="car"),
             responder("neighbour", 24.5102, 117.7000, kind="volunteer", skills=["comfort"]),
         ],
     )
@@ -171,6 +214,12 @@ async def test_the_circle_widens_for_the_skill_first(sparse: Core) -> None:
     assert offered(sparse, incident.incident_id) == ["far_nurse"]
     (last,) = await ranked(sparse)
     assert (last.skill, last.radius_m) == ("nursing", 10_000)
+
+
+async def test_the_wider_circle_takes_nobody_who_would_arrive_too_late(sparse: Core) -> None:
+    await sparse.engine.set_duty("far_nurse", True, actor="caregiver:far_nurse", lat=24.59, lon=117.70)  # 31 min
+    incident, _ = await raise_alarm(sparse, "medical", actor="device:d", source="api", elder_id="e1")
+    assert incident.waiting and offered(sparse, incident.incident_id) == []
 
 
 async def test_then_anyone_near_skill_or_not(sparse: Core) -> None:
@@ -202,6 +251,6 @@ async def test_the_backlog_keeps_to_the_circle(sparse: Core) -> None:
     assert incident.waiting
     assert incident.manual_reason == "no free responder with skill nursing within 10 km, nor anyone within 5 km"
     # one roster, one change: the nurse (with the skill, within the wider circle) before the neighbour
-    roster = [("neighbour", True, 24.5102, 117.7000), ("far_nurse", True, 24.5800, 117.7000)]
+    roster = [("neighbour", True, 24.5102, 117.7000), ("far_nurse", True, 24.5640, 117.7000)]
     await sparse.engine.set_roster(roster, actor="supervisor:s")
     assert offered(sparse, incident.incident_id) == ["far_nurse"]

@@ -73,7 +73,7 @@ GOOD_ELDERS = (
         risk_flags="living_alone;disabled",
         care_level="3",
         medical_notes="高血压、糖尿病",
-        contacts="陈伟:13800000000:儿子;林芳:13900000000",
+        contacts="陈伟:13800000000:儿子:app;林芳:13900000000",
         caregiver_id="c0001",
         entitlement="free",
     ),
@@ -138,7 +138,7 @@ async def test_good_import_counts_and_records(store: SqliteRegistry, tmp_path: P
     assert e1.risk_flags == ["living_alone", "disabled"]
     assert e1.care_level == 3 and e1.medical_notes == "高血压、糖尿病"
     assert e1.contacts == [
-        Contact(name="陈伟", phone="13800000000", relation="儿子"),
+        Contact(name="陈伟", phone="13800000000", relation="儿子", app=True),  # answers on the phone page
         Contact(name="林芳", phone="13900000000"),
     ]
     assert e1.caregiver_id == "c0001" and e1.entitlement == "free"

@@ -85,7 +85,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "care_call.made", "care_call.visit_proposed", "care_call.visit_settled",
         "plan.created", "plan.ended", "plan.visit_missed", "plan.task_closed",
         "duty.started", "duty.logged", "duty.handed_over", "duty.taken_over",
-        "cluster.leader", "incident.device_restored",
+        "cluster.leader", "incident.device_restored", "contact.notified",
         "referral.made", "referral.accepted", "referral.declined", "referral.expired", "referral.arrived",
         "referral.outcome", "referral.cancelled",
     }  # fmt: skip

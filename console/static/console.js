@@ -384,13 +384,14 @@ function syncRows(tbody, views, cells) {
     const cursor = view.incident_id === app.cursorId;
     const shown = painted.get(row);
     const caller = callerOf(view);
+    const place = view.needs_manual && view.waiting ? backlogPlace(view) : 0; // moves as others leave the backlog
     if (!shown || shown.view !== view || shown.selected !== selectedNow || shown.cursor !== cursor
-      || shown.caller !== caller) {
+      || shown.caller !== caller || shown.place !== place) {
       row.className = rowClasses(view, selectedNow, cursor);
       Object.assign(row.dataset, { incidentId: view.incident_id, state: view.state, priority: view.priority });
       row.setAttribute("aria-selected", String(selectedNow));
       row.replaceChildren(...cells(view));
-      painted.set(row, { view, selected: selectedNow, cursor, caller });
+      painted.set(row, { view, selected: selectedNow, cursor, caller, place });
     }
     if (tbody.rows[index] !== row) tbody.insertBefore(row, tbody.rows[index] || null);
   });

@@ -37,6 +37,7 @@ export function createDetail({
   app, session, putIncident, render, responderName, elderText, callerOf, awaitingDecision, searching, backlogPlace,
 }) {
   let shown = null; // the view the panel shows
+  let shownPlace = 0; // and its place in the backlog (0: not waiting)
   let form = null; // the action whose form is open
   let submitting = false; // my own action form is being sent
   let stale = false; // the form's action went away under it (someone else changed the incident)
@@ -312,7 +313,9 @@ export function createDetail({
       closeLocate();
       return;
     }
-    if (shown !== view) {
+    const place = view.needs_manual && view.waiting ? backlogPlace(view) : 0; // moves as others leave the backlog
+    if (shown !== view || place !== shownPlace) {
+      shownPlace = place;
       $("detail").dataset.incidentId = view.incident_id;
       $("detail").dataset.state = view.state;
       $("detail").dataset.actions = view.actions.join(" ");

@@ -395,6 +395,10 @@ class Engine:
             if rule(alarm.alarm_type).grouped and alarm.device_id is not None and elder is not None:
                 street = street_of(elder.community)
                 existing_id = self.state.groups.get((street, alarm.alarm_type, alarm.drill))
+                if existing_id is not None and now - self.state.incidents[existing_id].joined_at > (
+                    self.settings.group_window_s
+                ):  # a device of the street hours after the last one: its own event, a new group, a new clock
+                    existing_id = None
         else:
             who = person_key(elder.elder_id if elder else None, alarm.device_id)
             existing_id = self.state.open_by_elder.get((who, alarm.drill)) if who is not None else None
@@ -624,12 +628,12 @@ class Engine:
         if incident.lat is None or incident.lon is None:
             self._manual(incident, "location unknown")
             return
+        tried = {self.state.assignments[a].responder_id for a in incident.assignments}
         if incident.failed_offers >= self.settings.max_offers * width:
-            if not active:
+            if not active and not self._last_rings(incident, tried):  # the caregivers said no: the last rings
                 self._manual(incident, f"{incident.failed_offers} offers declined or expired", waiting=True)
             return
         now = self.clock.now()
-        tried = {self.state.assignments[a].responder_id for a in incident.assignments}
         slots = width - len(active)
         available = self.state.available
         ready = [c for c in incident.ranking if c.responder_id not in tried and available(c.responder_id, now)]
@@ -740,8 +744,11 @@ class Engine:
 
     def _last_rings(self, incident: Incident, tried: set[str]) -> bool:
         """The circle found nobody: a volunteer on call, else the elder's next family contact (dispatch.family,
-        rules 1-3). Whether someone was offered it (False: everyone was asked or told). Lock held."""
+        rules 1-3). Whether someone was offered it (False: everyone was asked or told). Lock held. Never for a
+        drill: a drill run against a live server must not page an elder's son or a neighbour off duty."""
         assert incident.lat is not None and incident.lon is not None
+        if incident.drill:
+            return False
         asked = sum(1 for a in incident.assignments if self.state.assignments[a].by == "on_call")
         best: tuple[float, float, Responder] | None = None
         for profile in self.directory.responders.values() if asked < self.settings.max_offers else ():
@@ -805,17 +812,18 @@ class Engine:
         task.add_done_callback(self._background.discard)
 
     def _asked(self, incident: Incident) -> tuple[set[str], Counter[str]]:
-        """Whom the backlog does not offer the incident again (they declined, took it, were withdrawn, or let it
-        lapse RING_AGAIN times), and how often each of the others let it lapse: at night the one caregiver
-        around may have been on the stairs, and is asked again when nobody else is free."""
+        """Whom the backlog does not offer the incident again (they declined or took it, or let it lapse more than
+        RING_AGAIN times; an offer withdrawn from them was no answer of theirs), and how often each of the others
+        let it lapse: at night the one caregiver around may have been on the stairs, and is asked again when
+        nobody else is free."""
         done: set[str] = set()
         lapsed: Counter[str] = Counter()
         for assignment_id in incident.assignments:
             assignment = self.state.assignments[assignment_id]
             if assignment.state is AssignmentState.EXPIRED:
                 lapsed[assignment.responder_id] += 1
-            else:
-                done.add(assignment.responder_id)
+            elif assignment.state is not AssignmentState.WITHDRAWN:  # withdrawn is no answer of theirs (off duty,
+                done.add(assignment.responder_id)  # replaced, placed elsewhere): they may be asked again
         done.update(r for r, n in lapsed.items() if n > RING_AGAIN)
         return done, lapsed
 
@@ -859,12 +867,17 @@ class Engine:
                 or any(a.by not in RING_OFFERS for a in self.state.active_assignments(incident))
             ):  # fmt: skip
                 continue  # (a last ring's pending offer does not keep a caregiver away: dispatch.family rule 2)
-            tried, lapsed = self._asked(incident)
             steps = self._circle(rule(incident.alarm_type).skill)
             reach = max(radius for _, radius, _ in steps) * (1 + _ROUGH_DISTANCE_ERROR)
+            reachable = [
+                (r, *f) for r, f in free.items() if haversine_m(f[1], f[2], incident.lat, incident.lon) <= reach
+            ]
+            if not reachable:
+                continue  # the common case while many wait and one phone reports its position: nothing more
+            tried, lapsed = self._asked(incident)
             best: tuple[int, int, float, float, str] | None = None
-            for responder_id, (profile, lat, lon) in free.items():
-                if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > reach:
+            for responder_id, profile, lat, lon in reachable:
+                if responder_id in tried:
                     continue
                 distance = geodesic_m(lat, lon, incident.lat, incident.lon)
                 arrival = eta_s(distance, profile.travel)
@@ -1734,9 +1747,9 @@ _Step = tuple[str | None, float, float | None]
 _ROUGH_DISTANCE_ERROR = 0.007
 
 
-def _urgency(incident: Incident) -> tuple[int, float, str]:
-    """The backlog's order: most urgent priority first, then the longest waiting."""
-    return incident.priority, incident.opened_at, incident.incident_id
+def _urgency(incident: Incident) -> tuple[bool, int, float, str]:
+    """The backlog's order: real before drill, most urgent priority first, then the longest waiting."""
+    return incident.drill, incident.priority, incident.opened_at, incident.incident_id
 
 
 class _Change:

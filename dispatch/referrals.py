@@ -304,7 +304,12 @@ def clinic_view(referral: Referral, incident: Incident, directory: Directory, tz
     the medical notes too. ``details`` says whether the elder's name and notes are in it (a read on record)."""
     elder = directory.elders.get(incident.elder_id) if incident.elder_id else None
     clinic = directory.responders.get(referral.clinic_id)
-    details = referral.state not in (ReferralState.REFERRED, ReferralState.EXPIRED, ReferralState.DECLINED)
+    # accepted at some point: a referral cancelled before its clinic answered shows no more than before (a cancelled
+    # one with an answer was accepted, since a declined one cannot be cancelled)
+    accepted = (ReferralState.ACCEPTED, ReferralState.ARRIVED, ReferralState.CONCLUDED)
+    details = referral.state in accepted or (
+        referral.state is ReferralState.CANCELLED and referral.answered_at is not None
+    )
     age = None
     if elder is not None and elder.birth_date is not None:
         age = age_on(elder.birth_date, datetime.fromtimestamp(referral.referred_at, ZoneInfo(tz)).date())

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     dc09_plain_keyed: Literal["refuse", "accept-sos"] = "refuse"
     gt06_unknown_login: Literal["refuse", "accept"] = "refuse"
 
+    #: a device's mains loss or missed check-in joins its street's open group only within this long of the last
+    #: device that joined (a power cut reports within minutes; a watch silent hours later is another event)
+    group_window_s: float = Field(600.0, gt=0)
+
     # matching
     match_radius_m: float = Field(5000.0, gt=0)
     #: the wider circle (docs/dispatch.md): when nobody with the skill is free within match_radius_m, these

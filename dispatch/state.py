@@ -206,6 +206,7 @@ class Incident:
     group: str | None = None
     devices: dict[str, None] = field(default_factory=dict)
     affected: dict[str, None] = field(default_factory=dict)
+    joined_at: float = 0.0  # when the last device joined the group (or it opened): later ones join within a window
     #: the people of the circle's last rings sent a message about it (volunteer ids, kin ids; dispatch.family)
     contacted: list[str] = field(default_factory=list)
 
@@ -468,6 +469,7 @@ class Projection:
             if incident.device_id is not None:
                 self.conditions[(incident.device_id, incident.alarm_type, incident.drill)] = incident.incident_id
             if incident.group is not None:
+                incident.joined_at = entry.ts
                 self.groups[(incident.group, incident.alarm_type, incident.drill)] = incident.incident_id
                 if incident.device_id is not None:
                     incident.devices[incident.device_id] = incident.affected[incident.device_id] = None
@@ -495,7 +497,7 @@ class Projection:
         if incident.group is not None and p.device_id is not None:  # one more device of the street
             incident.devices[p.device_id] = incident.affected[p.device_id] = None
             self.conditions[(p.device_id, p.alarm_type, incident.drill)] = incident.incident_id
-            incident.updated_at = entry.ts
+            incident.updated_at = incident.joined_at = entry.ts
             return  # the journal keeps each device's alarm; the incident keeps the count, not 600 lines
         incident.alarms.append(AlarmLine(entry.ts, p.alarm_type, p.source))
         if p.priority < incident.priority:

@@ -121,6 +121,20 @@ async def test_acknowledging_the_group_acknowledges_every_device(street: Core, c
     assert (await kinds(street))["incident.unanswered"] == 0
 
 
+async def test_a_device_going_dark_hours_later_opens_a_new_group(street: Core, clock: ManualClock) -> None:
+    await storm(street, clock, LANTIAN_DEVICES[:20])
+    (first,) = groups(street)
+    await street.engine.acknowledge(first.incident_id, actor="operator:o1")
+    clock.advance(6 * 3600)  # the first group is still open (its devices never came back); another home goes dark
+    await storm(street, clock, LANTIAN_DEVICES[20:21])
+    later = next(g for g in groups(street) if g is not first)
+    assert (len(first.affected), list(later.devices)) == (20, ["L20"])  # not absorbed into the acknowledged group
+    assert later.acknowledged_at is None  # a new clock: it is answered, or escalated, on its own
+    clock.advance(9 * 60)
+    await storm(street, clock, LANTIAN_DEVICES[21:22])  # within ten minutes of the last: the same event
+    assert list(later.devices) == ["L20", "L21"] and len(groups(street)) == 2
+
+
 async def test_an_sos_from_a_device_in_the_group_keeps_its_own_incident(street: Core, clock: ManualClock) -> None:
     await storm(street, clock, LANTIAN_DEVICES[:50])
     (group,) = groups(street)

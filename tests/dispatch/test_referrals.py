@@ -196,6 +196,18 @@ async def test_an_operator_cancels_and_the_clinic_sees_only_its_own(city: tuple[
     assert referral(core, rid) is ReferralState.CANCELLED
 
 
+async def test_a_referral_cancelled_before_the_clinic_answered_shows_it_nothing_more(
+    city: tuple[Core, ManualClock],
+) -> None:
+    core, _ = city
+    incident_id = await fall(core)
+    rid = await core.engine.refer(incident_id, "k1", actor="operator:o1")
+    await core.engine.referral_action(rid, "cancel", actor="operator:o1")
+    mine, shown = core.views.clinic_referrals("k1")
+    assert mine[0]["state"] == "cancelled" and not mine[0]["details"] and shown == {rid: "e1"}  # the list: a read
+    assert mine[0]["elder_name"] is None and mine[0]["medical_notes"] is None
+
+
 async def test_a_technical_condition_has_nobody_to_refer(city: tuple[Core, ManualClock]) -> None:
     core, _ = city
     incident, _ = await raise_alarm(core, "low_battery", actor="device:d", source="api", elder_id="e1")

@@ -637,7 +637,11 @@ class Engine:
         slots = width - len(active)
         available = self.state.available
         ready = [c for c in incident.ranking if c.responder_id not in tried and available(c.responder_id, now)]
-        picks = ready[:slots] if ready else list(await self._rank(incident, tried))[:slots]
+        if not ready:
+            ready = list(await self._rank(incident, tried))
+        # someone who let an offer lapse a moment ago is probably away from the phone: asked after the others
+        ready.sort(key=lambda c: self._away(c.responder_id, now))  # stable: by arrival within each
+        picks = ready[:slots]
         if not picks:
             if not active and not self._last_rings(incident, tried):
                 self._manual(incident, self._nobody(incident), waiting=True)
@@ -655,6 +659,12 @@ class Engine:
                 incident, candidate.responder_id, by="auto", distance_m=candidate.distance_m, eta_s=candidate.eta_s,
                 actor="system",
             )  # fmt: skip
+
+    def _away(self, responder_id: str, now: float) -> bool:
+        """They let an offer lapse within the last AWAY_OFFERS offer periods."""
+        status = self.state.responders.get(responder_id)
+        lapsed = status.lapsed_at if status is not None else None
+        return lapsed is not None and now - lapsed < AWAY_OFFERS * self.settings.offer_timeout_s
 
     def _width(self, incident: Incident) -> int:
         """How many responders are offered this incident at once."""
@@ -875,7 +885,7 @@ class Engine:
             if not reachable:
                 continue  # the common case while many wait and one phone reports its position: nothing more
             tried, lapsed = self._asked(incident)
-            best: tuple[int, int, float, float, str] | None = None
+            best: tuple[int, bool, int, float, float, str] | None = None
             for responder_id, profile, lat, lon in reachable:
                 if responder_id in tried:
                     continue
@@ -886,11 +896,12 @@ class Engine:
                              and (latest is None or arrival <= latest)), None)  # fmt: skip
                 if step is None:
                     continue
-                key = (lapsed[responder_id], step, arrival, distance, responder_id)  # someone not yet asked first
+                away = self._away(responder_id, now)  # someone not yet asked, and at their phone, first
+                key = (lapsed[responder_id], away, step, arrival, distance, responder_id)
                 best = key if best is None or key < best else best
             if best is None:
                 continue
-            _, _, eta, distance, responder_id = best
+            *_, eta, distance, responder_id = best
             self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(eta), actor="system")
             del free[responder_id]
 
@@ -1733,6 +1744,9 @@ CHECK_IN_EARLY_S = 2 * 3600.0
 #: will be on duty by then: tomorrow's bath is given to Ms Wang tonight); a sooner one needs someone on duty
 ASSIGN_AHEAD_S = 3600.0
 
+
+#: someone who let an offer lapse within this many offer periods is asked after those who did not
+AWAY_OFFERS = 4
 
 #: how many available responders near an incident that just went into the backlog are looked at
 ENTERED_POOL = 50

@@ -223,6 +223,7 @@ class ResponderState:
     lon: float | None = None
     pos_at: float | None = None
     assignment_id: str | None = None
+    lapsed_at: float | None = None  # when they last let an offer lapse (away from the phone?)
 
 
 @dataclass(slots=True)
@@ -702,6 +703,8 @@ class Projection:
             responder = self.responder(assignment.responder_id)
             if responder.assignment_id == assignment_id:
                 responder.assignment_id = None
+            if event is AssignmentEvent.EXPIRE:
+                responder.lapsed_at = entry.ts
             self.dirty.add(assignment.responder_id)
 
     def _contact_notified(self, entry: Entry, p: ContactNotified) -> None:

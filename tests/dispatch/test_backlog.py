@@ -254,3 +254,22 @@ async def test_the_backlog_keeps_to_the_circle(sparse: Core) -> None:
     roster = [("neighbour", True, 24.5102, 117.7000), ("far_nurse", True, 24.5640, 117.7000)]
     await sparse.engine.set_roster(roster, actor="supervisor:s")
     assert offered(sparse, incident.incident_id) == ["far_nurse"]
+
+
+async def test_someone_who_just_let_an_offer_lapse_is_asked_after_those_at_their_phone(
+    core: Core, clock: ManualClock
+) -> None:
+    await on_duty(core, "c_near", "c_mid")
+    first, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    clock.advance(45)
+    await engine_of(core).tick()  # c_near does not answer; c_mid is asked and accepts
+    (job,) = engine_of(core).state.active_assignments(first)
+    await core.engine.reply_offer(job.assignment_id, "c_mid", True)
+    await core.engine.cancel(first.incident_id, "误按", actor="operator:o")  # c_mid free again
+    clock.advance(10)
+    second, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    assert offered(core, second.incident_id) == ["c_mid"]  # c_near is nearer, but was away from the phone just now
+    await core.engine.cancel(second.incident_id, "误按", actor="operator:o")
+    clock.advance(4 * 45)  # a while later they are back in the first place
+    third, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    assert offered(core, third.incident_id) == ["c_near"]

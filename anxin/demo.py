@@ -46,6 +46,8 @@ CALLS_LEFT_FOR_PEOPLE = 0.5  # of the hotline calls (an emergency a person class
 #: check-in), 15 % of the orders and 30 % of the follow-ups left for people (simulators.services)
 DESK = DeskPlan(orders_per_hour=12.0, speedup=10.0, care_calls=True)
 CONTRACTED_STAFF = 6  # the contracted home-services company's cleaners and repairers (dispatch/catalogue.toml)
+#: the demo's clinic desk account, bound to the city's first clinic with a green channel
+CLINIC_DESK = "clinic"
 DEVICE_SHARE = 2 / 3  # of the demo's alarm rate, sent by devices through the gateway (the rest over HTTP)
 
 
@@ -115,6 +117,9 @@ async def make_demo_accounts(
     for responder in people:
         if not await accounts.exists(responder.responder_id):
             await accounts.create(responder.responder_id, DEMO_PASSWORD, "caregiver", responder.responder_id)
+    desk = next((r for r in responders if r.kind == "clinic" and r.green_channel), None)
+    if desk is not None and not await accounts.exists(CLINIC_DESK):  # the referrals' other end (/clinic)
+        await accounts.create(CLINIC_DESK, DEMO_PASSWORD, "clinic", desk.responder_id, name=desk.name)
     person = next(r.responder_id for r in people if r.kind == "caregiver")
     return [(r.responder_id, DEMO_PASSWORD) for r in people if r.responder_id != person], person
 
@@ -148,6 +153,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  street operator   {base}/console     lantian / {DEMO_PASSWORD} (sees {STREET} only)\n"
         f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
         f"  administrator     {base}/accounts    admin / {DEMO_PASSWORD} (accounts and keys; the API at /docs)\n"
+        f"  clinic desk       {base}/clinic      {CLINIC_DESK} / {DEMO_PASSWORD} (its referrals, green channel)\n"
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
         f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
         f"  the simulated caregivers answer the rest.\n"

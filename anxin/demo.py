@@ -31,6 +31,7 @@ from simulators import city
 from simulators.api import api_client
 from simulators.caregivers import caregiver_fleet
 from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, read_city_devices
+from simulators.embedded import FLEET_PER_ADDRESS
 from simulators.services import DeskPlan, seed_plans, service_desk
 from simulators.traffic import alarm_stream, operator_bot
 
@@ -55,7 +56,7 @@ def fleet_on_loopback() -> None:
     """The demo's simulated devices all connect from 127.0.0.1, as a fleet behind one carrier NAT does: unless
     the environment says otherwise, one address may hold any number of device connections (the default, 256 per
     listener, would turn most of the demo city's 2,000 devices away and flood the console with missed check-ins)."""
-    os.environ.setdefault("ANXIN_DEVICE_MAX_PER_ADDRESS", "1000000")
+    os.environ.setdefault("ANXIN_DEVICE_MAX_PER_ADDRESS", str(FLEET_PER_ADDRESS))
 
 
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}

@@ -283,23 +283,30 @@ class Engine:
         now = self.clock.now()
         while self.state.dirty:
             responder_id = self.state.dirty.pop()
-            profile = self.directory.responders.get(responder_id)
-            status = self.state.responders.get(responder_id)
-            if (
-                profile is not None
-                and profile.kind != "clinic"
-                and profile.provider == CENTRE  # a contracted organisation's staff deliver services, not alarms
-                and status is not None
-                and status.lat is not None
-                and status.lon is not None
-                and self.state.available(responder_id, now)
-            ):
-                await self.available.upsert(
-                    responder_id, status.lat, status.lon, responder_tags(profile.skills, profile.travel)
-                )
+            found = self._offerable(responder_id, now)
+            if found is not None:
+                profile, lat, lon = found
+                await self.available.upsert(responder_id, lat, lon, responder_tags(profile.skills, profile.travel))
                 self._freed.add(responder_id)
             else:
                 await self.available.remove(responder_id)
+
+    def _offerable(self, responder_id: str, now: float) -> tuple[Responder, float, float] | None:
+        """A caregiver or volunteer of the centre who may be offered an alarm now (on duty, free, a fresh
+        position), with where they are; None for anyone else. What the available index holds."""
+        profile = self.directory.responders.get(responder_id)
+        status = self.state.responders.get(responder_id)
+        if (
+            profile is None
+            or profile.kind == "clinic"
+            or profile.provider != CENTRE  # a contracted organisation's staff deliver services, not alarms
+            or status is None
+            or status.lat is None
+            or status.lon is None
+            or not self.state.available(responder_id, now)
+        ):
+            return None
+        return profile, status.lat, status.lon
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -857,16 +864,7 @@ class Engine:
             reach = max(radius for _, radius, _ in self._circle(rule(incident.alarm_type).skill))
             near = await self.available.nearest(incident.lat, incident.lon, k=ENTERED_POOL, radius_m=reach)
             pool.update(responder_id for responder_id, _ in near)
-        free: dict[str, tuple[Responder, float, float]] = {}
-        for responder_id in pool:
-            profile = self.directory.responders.get(responder_id)
-            status = self.state.responders.get(responder_id)
-            if (
-                profile is None or profile.kind == "clinic" or profile.provider != CENTRE or status is None
-                or status.lat is None or status.lon is None or not self.state.available(responder_id, now)
-            ):  # fmt: skip
-                continue
-            free[responder_id] = (profile, status.lat, status.lon)
+        free = {r: found for r in pool if (found := self._offerable(r, now)) is not None}
         waiting = sorted((self.state.incidents[i] for i in self.state.backlog | self.state.ringing), key=_urgency)
         for incident in waiting:
             if not free:

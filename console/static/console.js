@@ -366,7 +366,8 @@ function assignmentText(view) {
   return view.needs_manual ? t("queue.needs_manual") : "—";
 }
 
-/** Where a waiting incident stands in the backlog (1: the next free responder who may go is offered it). */
+/** Where a waiting incident stands in the backlog (1: the next free responder who may go is offered it; 0: it
+ * is not waiting). */
 function backlogPlace(view) {
   return openViews().filter((v) => v.needs_manual && v.waiting).indexOf(view) + 1;
 }
@@ -384,7 +385,7 @@ function syncRows(tbody, views, cells) {
     const cursor = view.incident_id === app.cursorId;
     const shown = painted.get(row);
     const caller = callerOf(view);
-    const place = view.needs_manual && view.waiting ? backlogPlace(view) : 0; // moves as others leave the backlog
+    const place = backlogPlace(view); // moves as others leave the backlog
     if (!shown || shown.view !== view || shown.selected !== selectedNow || shown.cursor !== cursor
       || shown.caller !== caller || shown.place !== place) {
       row.className = rowClasses(view, selectedNow, cursor);

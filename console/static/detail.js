@@ -313,7 +313,7 @@ export function createDetail({
       closeLocate();
       return;
     }
-    const place = view.needs_manual && view.waiting ? backlogPlace(view) : 0; // moves as others leave the backlog
+    const place = backlogPlace(view); // moves as others leave the backlog
     if (shown !== view || place !== shownPlace) {
       shownPlace = place;
       $("detail").dataset.incidentId = view.incident_id;

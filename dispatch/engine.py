@@ -78,6 +78,7 @@ from dispatch.entries import (
     OfferDeclined,
     OfferedBy,
     OfferExpired,
+    OfferHeld,
     OfferMade,
     OfferWithdrawn,
     OrderSource,
@@ -711,6 +712,24 @@ class Engine:
         finds anyone is journaled, with the skill and radius it asked for)."""
         assert incident.lat is not None and incident.lon is not None
         alarm = rule(incident.alarm_type)
+        ranking, skill, radius = await self._in_circle(incident, tried)
+        clinic = incident.clinic
+        if alarm.medical and clinic is None:
+            proposal = await self.matcher.nearest_clinic(incident.lat, incident.lon, self.clock.now())
+            clinic = rounded(proposal) if proposal else None
+        candidates = tuple(rounded(c) for c in ranking)
+        self.emit(
+            Ranked(candidates, clinic, skill, radius, tuple(sorted(tried))),
+            actor="system",
+            incident=incident,
+        )
+        return candidates
+
+    async def _in_circle(self, incident: Incident, tried: set[str]) -> tuple[list[RankedResponder], str | None, float]:
+        """The free responders of the first step of the wider circle that finds anyone, best first, with the
+        step's skill and radius (the last step's when none finds anyone)."""
+        assert incident.lat is not None and incident.lon is not None
+        alarm = rule(incident.alarm_type)
         elder = self.directory.elders.get(incident.elder_id) if incident.elder_id else None
         await self._sync_geo()
         steps = self._circle(alarm.skill)
@@ -730,17 +749,31 @@ class Engine:
                 ranking = [c for c in ranking if c.eta_s <= latest]
             if ranking:
                 break
-        clinic = incident.clinic
-        if alarm.medical and clinic is None:
-            proposal = await self.matcher.nearest_clinic(incident.lat, incident.lon, self.clock.now())
-            clinic = rounded(proposal) if proposal else None
-        candidates = tuple(rounded(c) for c in ranking)
-        self.emit(
-            Ranked(candidates, clinic, skill, radius, tuple(sorted(tried))),
-            actor="system",
-            incident=incident,
-        )
-        return candidates
+        return ranking, skill, radius
+
+    async def _hold(self, assignment: Assignment, incident: Incident) -> bool:
+        """An offer's time ran out: keep it ringing (OfferHeld) when nobody in the circle who was not asked yet is
+        free, at most RING_AGAIN times, rather than take it away from the one person who can answer and ring them
+        again (a caregiver asleep finds the phone in 50 s, not 45). Those who let it lapse before and are free now
+        are asked besides, as the backlog would (see _asked). Lock held. Whether it was held."""
+        status = self.state.responders.get(assignment.responder_id)
+        if (
+            assignment.by != "auto" or assignment.held >= RING_AGAIN or not incident.open
+            or incident.state is IncidentState.ESCALATED or incident.lat is None or incident.lon is None
+            or status is None or not status.on_duty
+        ):  # fmt: skip
+            return False
+        tried = {self.state.assignments[a].responder_id for a in incident.assignments}
+        others, _, _ = await self._in_circle(incident, tried)
+        if others:
+            return False
+        deadline = self.clock.now() + self.settings.offer_timeout_s
+        self.emit(OfferHeld(assignment.assignment_id, assignment.responder_id, deadline), actor="system",
+                  incident=incident)  # fmt: skip
+        self._entered.add(incident.incident_id)  # who let it lapse before and is free now is asked besides
+        if not any(a.by in RING_OFFERS for a in self.state.active_assignments(incident)):
+            self._last_rings(incident, tried)  # the volunteer downstairs is asked besides, as after an expiry
+        return True
 
     def _offer(
         self,
@@ -837,6 +870,7 @@ class Engine:
         lapsed: Counter[str] = Counter()
         for assignment_id in incident.assignments:
             assignment = self.state.assignments[assignment_id]
+            lapsed[assignment.responder_id] += assignment.held  # each time it kept ringing unanswered
             if assignment.state is AssignmentState.EXPIRED:
                 lapsed[assignment.responder_id] += 1
             elif assignment.state is not AssignmentState.WITHDRAWN:  # withdrawn is no answer of theirs (off duty,
@@ -872,9 +906,9 @@ class Engine:
             if (
                 not incident.open or not (incident.waiting or incident.incident_id in self.state.ringing)
                 or incident.lat is None or incident.lon is None or incident.state is IncidentState.ESCALATED
-                or any(a.by not in RING_OFFERS for a in self.state.active_assignments(incident))
+                or not all(a.besides for a in self.state.active_assignments(incident))
             ):  # fmt: skip
-                continue  # (a last ring's pending offer does not keep a caregiver away: dispatch.family rule 2)
+                continue  # (a last ring's or a held offer does not keep a caregiver away: dispatch.family rule 2)
             steps = self._circle(rule(incident.alarm_type).skill)
             reach = max(radius for _, radius, _ in steps) * (1 + _ROUGH_DISTANCE_ERROR)
             reachable = [
@@ -1371,6 +1405,8 @@ class Engine:
                     assignment = self.state.assignments[ident]
                     if assignment.state is AssignmentState.OFFERED:
                         incident = self.state.incidents[assignment.incident_id]
+                        if await self._hold(assignment, incident):
+                            continue
                         self.emit(OfferExpired(ident, assignment.responder_id), actor="system", incident=incident)
                         await self._refused(incident)
                 elif what == "stale":

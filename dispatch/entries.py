@@ -290,6 +290,18 @@ class OfferExpired(Fact):
     responder_id: str
 
 
+@fact("offer.held")
+@dataclass(frozen=True, slots=True)
+class OfferHeld(Fact):
+    """The offer's time ran out and nobody else could be asked: it keeps ringing until ``deadline`` rather than
+    being taken away from the one person who can answer it (a caregiver fumbling for the phone at night). Anyone
+    who becomes free meanwhile is offered the incident besides; the first to accept takes it."""
+
+    assignment_id: str
+    responder_id: str
+    deadline: float
+
+
 @fact("offer.withdrawn")
 @dataclass(frozen=True, slots=True)
 class OfferWithdrawn(Fact):
@@ -330,7 +342,9 @@ class ContactNotified(Fact):
 
 
 #: the facts about one offer or job, each naming its assignment and responder
-AssignmentFact = OfferMade | OfferAccepted | OfferDeclined | OfferExpired | OfferWithdrawn | AssignmentStatus
+AssignmentFact = (
+    OfferMade | OfferAccepted | OfferDeclined | OfferExpired | OfferHeld | OfferWithdrawn | AssignmentStatus
+)
 
 
 # -- responders ---------------------------------------------------------------------------------------

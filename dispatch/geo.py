@@ -81,6 +81,11 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
 
 
+#: a point this little beyond the radius is on it: the chord's distance and a haversine from the coordinates
+#: differ in their last bits, and one exactly on the radius must not fall out by one or the other
+ON_THE_EDGE_M = 1e-6
+
+
 def _chord2(distance_m: float) -> float:
     """The squared chord between unit vectors that are ``distance_m`` apart on the sphere."""
     if distance_m >= math.pi * EARTH_RADIUS_M:
@@ -181,7 +186,7 @@ class GridIndex:
         n_cols = self._col_max - self._col_min + 1
         step = max(1, min(n_cols, round(1.0 / max(cos_phi, 1e-12))))
 
-        limit = _chord2(radius_m)
+        limit = _chord2(radius_m + ON_THE_EDGE_M)
         best: list[tuple[float, str]] = []  # (-chord², key); a max-heap once it holds k
         full = False
         ring = 0
@@ -221,7 +226,7 @@ class GridIndex:
         for negative_c2, key in best:
             # The haversine of the distance is a quarter of the squared chord: a = c² / 4.
             distance = _TWO_R * math.asin(min(1.0, math.sqrt(-negative_c2) * 0.5))
-            if distance <= radius_m:
+            if distance <= radius_m + ON_THE_EDGE_M:
                 result.append((key, distance))
         result.sort(key=_distance_then_key)
         return result

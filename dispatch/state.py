@@ -57,6 +57,7 @@ from dispatch.entries import (
     OfferAccepted,
     OfferDeclined,
     OfferExpired,
+    OfferHeld,
     OfferMade,
     OfferWithdrawn,
     ProposedClinic,
@@ -126,10 +127,17 @@ class Assignment:
     eta_s: float | None
     updated_at: float
     note: str = ""
+    held: int = 0  # how often its time ran out and it kept ringing, nobody else to ask (OfferHeld)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_ASSIGNMENT
+
+    @property
+    def besides(self) -> bool:
+        """A pending offer that does not keep others from being offered the incident: a last ring's, or one
+        kept ringing past its time (the first to accept takes it)."""
+        return self.state is AssignmentState.OFFERED and (self.by in RING_OFFERS or self.held > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +330,9 @@ class Projection:
         #: the backlog: open incidents waiting for a responder (incident.needs_manual with ``waiting``), offered by
         #: the engine to whoever becomes free, most urgent first (see Engine._serve_backlog)
         self.backlog: set[str] = set()
-        #: open incidents whose one pending offer is a last ring's (dispatch.family): a caregiver who becomes free
-        #: meanwhile is offered them too, as the backlog is (the first to accept takes it)
+        #: open incidents whose pending offers are a last ring's (dispatch.family) or kept ringing past their time
+        #: (OfferHeld): a caregiver who becomes free meanwhile is offered them too, as the backlog is (the first to
+        #: accept takes it)
         self.ringing: set[str] = set()
         #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
         self.dedup: dict[str, float] = {}
@@ -352,6 +361,7 @@ class Projection:
         self._on(OfferAccepted, self._assignment(AssignmentEvent.ACCEPT))
         self._on(OfferDeclined, self._assignment(AssignmentEvent.DECLINE))
         self._on(OfferExpired, self._assignment(AssignmentEvent.EXPIRE))
+        self._on(OfferHeld, self._offer_held)
         self._on(OfferWithdrawn, self._assignment(AssignmentEvent.WITHDRAW))
         self._on(AssignmentStatus, self._assignment_status)
         self._on(ContactNotified, self._contact_notified)
@@ -657,6 +667,15 @@ class Projection:
         if p.by in RING_OFFERS:
             self.ringing.add(incident.incident_id)
 
+    def _offer_held(self, entry: Entry, p: OfferHeld) -> None:
+        assignment = self.assignments[p.assignment_id]
+        assignment.deadline = p.deadline
+        assignment.held += 1
+        assignment.updated_at = entry.ts
+        self.timers.set(("offer", assignment.assignment_id), assignment.deadline)
+        self.ringing.add(assignment.incident_id)
+        self.dirty.add(assignment.responder_id)
+
     def _assignment(
         self, event: AssignmentEvent
     ) -> Callable[[Entry, OfferAccepted | OfferDeclined | OfferExpired | OfferWithdrawn], None]:
@@ -686,7 +705,7 @@ class Projection:
         incident.updated_at = entry.ts
         if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE) and assignment.by not in RING_OFFERS:
             incident.failed_offers += 1
-        if assignment.by in RING_OFFERS:  # answered or closed: no longer a ring's pending offer
+        if not any(a.besides for a in self.active_assignments(incident)):  # no ring's or held offer pending
             self.ringing.discard(incident.incident_id)
         if event is AssignmentEvent.ACCEPT:
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)

@@ -54,6 +54,7 @@ from dispatch.entries import (
     OfferAccepted,
     OfferDeclined,
     OfferExpired,
+    OfferHeld,
     OfferMade,
     OfferWithdrawn,
     PositionImplausible,
@@ -125,6 +126,7 @@ _PHONE_NEWS: dict[type[Fact], str] = {
     AssignmentStatus: "job",
     OfferDeclined: "declined",
     OfferExpired: "expired",
+    OfferHeld: "offer",  # the same offer, a new deadline: it keeps ringing
     OfferWithdrawn: "withdrawn",
 }
 
@@ -1192,6 +1194,7 @@ def assignment_view(assignment: Assignment, directory: Directory) -> dict[str, A
         "by": assignment.by,
         "offered_at": assignment.offered_at,
         "deadline": assignment.deadline,
+        "held": assignment.held,
         "distance_m": assignment.distance_m,
         "eta_s": assignment.eta_s,
         "updated_at": assignment.updated_at,

@@ -359,7 +359,9 @@ function assignmentText(view) {
   if (awaitingDecision(view)) return t("queue.done_by", { who: actorWords(view.proposal.actor, view.proposal.actor_name) });
   const active = view.assignments.filter((a) => ACTIVE_ASSIGNMENT.has(a.state));
   if (active.length) {
-    return active.map((a) => `${a.responder_name || responderName(a.responder_id)} · ${label("assignment", a.state)}`)
+    // an offer kept ringing past its time (nobody else to ask) says so: the operator may call them
+    return active.map((a) => `${a.responder_name || responderName(a.responder_id)} · ${label("assignment", a.state)}`
+      + (a.held && a.state === "offered" ? ` · ${t("assignment.held", { n: a.held })}` : ""))
       .join(t("list.separator"));
   }
   if (view.needs_manual && view.waiting) return t("queue.backlog", { n: backlogPlace(view) });

@@ -12,7 +12,7 @@ import pytest
 from dispatch.clock import ManualClock
 from dispatch.core import Core, open_core
 from dispatch.engine import RING_AGAIN
-from dispatch.entries import TAKEN_BY_ANOTHER, NeedsManual, OfferWithdrawn, Ranked
+from dispatch.entries import TAKEN_BY_ANOTHER, OfferHeld, OfferWithdrawn, Ranked
 from dispatch.errors import Conflict
 from dispatch.machines import AssignmentState, IncidentState
 from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder, seed, settings_for
@@ -65,23 +65,49 @@ async def test_someone_moving_into_range_is_offered_it(core: Core) -> None:
     assert offered(core, incident.incident_id) == ["c_far"]
 
 
-async def test_after_its_offers_ran_out_the_lapsed_are_asked_again_and_someone_new_first(
-    core: Core, clock: ManualClock
-) -> None:
-    await on_duty(core, "c_near", "c_mid", "c_far")
+async def test_an_offer_keeps_ringing_when_nobody_else_could_be_asked(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_near")
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
-    for _ in range(3):
-        clock.advance(45)
-        await engine_of(core).tick()
-    flagged = [e.fact for e in await core.journal.read(0, 1000) if isinstance(e.fact, NeedsManual)]
-    assert flagged == [NeedsManual("3 offers declined or expired", waiting=True)]
-    # nobody new is free: the nearest of the three who let it lapse is asked again at once (on the stairs?)
-    assert offered(core, incident.incident_id) == ["c_near"]
-    await on_duty(core, "c_own")  # someone new meanwhile: it is held by the second ring
-    assert offered(core, incident.incident_id) == ["c_near"]
+    (offer,) = engine_of(core).state.active_assignments(incident)
+    clock.advance(45)
+    await engine_of(core).tick()  # the time is up, and there is nobody else: it keeps ringing
+    held = [e.fact for e in await core.journal.read(0, 1000) if isinstance(e.fact, OfferHeld)]
+    assert held == [OfferHeld(offer.assignment_id, "c_near", clock.now() + 45)]
+    assert engine_of(core).views.phone_message(held[0])["expires_at"] == clock.now() + 45  # type: ignore[index]
+    assert (offer.state, offer.held, incident.needs_manual) == (AssignmentState.OFFERED, 1, False)
+    clock.advance(5)
+    await core.engine.reply_offer(offer.assignment_id, "c_near", True)  # found the phone after 50 s
+    assert incident.state is IncidentState.ASSIGNED
+
+
+async def test_an_offer_lapses_when_someone_not_yet_asked_is_free(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_near", "c_mid")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     clock.advance(45)
     await engine_of(core).tick()
-    assert offered(core, incident.incident_id) == ["c_own"]  # not yet asked goes before asked twice
+    assert offered(core, incident.incident_id) == ["c_mid"]
+    clock.advance(45)
+    await engine_of(core).tick()  # c_mid keeps ringing; c_near, who let it lapse, is free and asked besides
+    assert offered(core, incident.incident_id) == ["c_mid", "c_near"]
+    mid, near = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(near.assignment_id, "c_near", True)
+    assert (mid.state, near.state) == (AssignmentState.WITHDRAWN, AssignmentState.ACCEPTED)
+    assert not engine_of(core).state.ringing
+
+
+async def test_someone_who_comes_free_while_an_offer_keeps_ringing_is_offered_it_too(
+    core: Core, clock: ManualClock
+) -> None:
+    await on_duty(core, "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    clock.advance(45)
+    await engine_of(core).tick()
+    assert offered(core, incident.incident_id) == ["c_far"] and engine_of(core).state.ringing
+    await on_duty(core, "c_near")  # no tick: the duty change offers it besides
+    assert offered(core, incident.incident_id) == ["c_far", "c_near"]
+    far, near = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)  # the first to accept takes it
+    assert near.state is AssignmentState.WITHDRAWN and not engine_of(core).state.ringing
 
 
 async def test_someone_who_declined_is_not_asked_again(core: Core) -> None:
@@ -92,16 +118,20 @@ async def test_someone_who_declined_is_not_asked_again(core: Core) -> None:
     assert incident.waiting and offered(core, incident.incident_id) == []
 
 
-async def test_the_lapsed_are_asked_at_most_three_times(core: Core, clock: ManualClock) -> None:
+async def test_an_unanswered_offer_rings_at_most_three_times(core: Core, clock: ManualClock) -> None:
     await on_duty(core, "c_near")
     incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
-    for _ in range(2 + RING_AGAIN):
+    for _ in range(1 + RING_AGAIN):
+        assert offered(core, incident.incident_id) == ["c_near"]
         clock.advance(45)
         await engine_of(core).tick()
     assert incident.waiting and offered(core, incident.incident_id) == []
-    assert [a.responder_id for a in (engine_of(core).state.assignments[i] for i in incident.assignments)] == [
-        "c_near"
-    ] * (1 + RING_AGAIN)
+    (offer,) = (engine_of(core).state.assignments[i] for i in incident.assignments)
+    assert (offer.responder_id, offer.held, offer.state) == ("c_near", RING_AGAIN, AssignmentState.EXPIRED)
+    clock.advance(45)
+    await engine_of(core).tick()
+    await on_duty(core, "c_near")  # back on duty: not asked a fourth time
+    assert offered(core, incident.incident_id) == []
 
 
 async def test_the_backlog_is_rebuilt_from_the_journal(core: Core, tmp_path: Path, clock: ManualClock) -> None:

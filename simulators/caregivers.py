@@ -22,6 +22,8 @@ Rules
     5. A phone with a ``shift`` (wall-clock start and end) connects at its start and goes off duty at its
        end, after finishing the job in hand (bounded by ``stop``); ``silent_p=1`` is a phone whose owner
        never answers an offer.
+    6. An offer not heard (``silent_p``) stays unanswered until it closes, unless the server keeps it ringing
+       past its time (the same offer with a later ``expires_at``): each new ring may be heard, as on a real phone.
 
 Never
     Never import the server's packages: simulators drive Anxin from outside, over the network.
@@ -55,7 +57,7 @@ SPEED_M_S: dict[str, float] = {"walk": 1.3, "bike": 4.0, "car": 8.0}  # door to 
 POSITION_EVERY_S = 15.0
 HOME_SCATTER_M = 300.0  # how far from the registered position a phone starts its shift
 DEFAULT_DISTANCE_M = 800.0  # when neither the offer nor the positions tell the distance
-SILENT_P = 0.08  # of offers, never answered (the phone is in a pocket)
+SILENT_P = 0.08  # of rings, not heard (the phone is in a pocket); an offer kept ringing past its time rings anew
 LEAVE_S = (30.0, 120.0)  # from accepting to setting off, before speedup
 CARE_S = (5 * 60.0, 20 * 60.0)  # time on scene, before speedup
 HELLO_TIMEOUT_S = 10.0
@@ -152,6 +154,7 @@ class CaregiverSim:
     decisions: dict[str, bool | None] = field(default_factory=dict)  # offer -> accept, decline, silent
     hellos: int = 0
     _answering: set[str] = field(default_factory=set, init=False, repr=False)
+    _rung: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # offer -> its deadline last heard
     _step: tuple[str, str] | None = field(default=None, init=False, repr=False)
     _step_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
@@ -273,7 +276,10 @@ class CaregiverSim:
 
     def _on_offer(self, ws: ClientConnection, offer: Message) -> None:
         assignment_id = offer["assignment_id"]
-        if assignment_id not in self.decisions:
+        rings_again = self._rung.get(assignment_id) not in (None, offer.get("expires_at"))
+        self._rung[assignment_id] = offer.get("expires_at")
+        if assignment_id not in self.decisions or (rings_again and self.decisions[assignment_id] is None):
+            # a new offer, or one still ringing past its time that went unnoticed: each ring may be heard
             roll = self.rng.random()
             decision = None if roll < self.silent_p else self.rng.random() < self.accept_p
             self.decisions[assignment_id] = False if self._leaving and decision is not None else decision
@@ -294,6 +300,7 @@ class CaregiverSim:
     def _on_job(self, ws: ClientConnection, job: Message) -> None:
         assignment_id, state = job["assignment_id"], job["state"]
         self.decisions.pop(assignment_id, None)
+        self._rung.pop(assignment_id, None)
         if state not in ACTIVE_JOB:
             self._end_job(f"{state}")
             return
@@ -308,6 +315,7 @@ class CaregiverSim:
     def _on_closed(self, message: Message) -> None:
         assignment_id = message["assignment_id"]
         self.decisions.pop(assignment_id, None)
+        self._rung.pop(assignment_id, None)
         if self.job is not None and self.job["assignment_id"] == assignment_id:
             self._end_job(f"closed: {message.get('reason')}")
         else:

@@ -191,7 +191,9 @@ function settled(ref, refusal) {
 // -- the offer -----------------------------------------------------------------------------------------------
 
 function setOffer(offer) {
-  const fresh = offer && (!phone.offer || phone.offer.assignment_id !== offer.assignment_id);
+  // new, or the same offer kept ringing past its time (nobody else to ask): ring at once
+  const fresh = offer && (!phone.offer || phone.offer.assignment_id !== offer.assignment_id
+    || phone.offer.expires_at !== offer.expires_at);
   phone.offer = offer || null;
   clearInterval(phone.ringTimer);
   if (!offer) return;

@@ -46,6 +46,7 @@ from dispatch.duty import DutyDesk
 from dispatch.entries import (
     RING_OFFERS,
     TAKEN_BY_ANOTHER,
+    TAKEN_OVER,
     AccountChange,
     AccountChanged,
     AccountCreated,
@@ -123,7 +124,7 @@ from dispatch.machines import (
     incident_allows,
     order_next,
 )
-from dispatch.matching import Matcher, eta_s, geodesic_m, rounded
+from dispatch.matching import DETOUR_FACTOR, TRAVEL_MODES, Matcher, eta_s, geodesic_m, rounded
 from dispatch.plans import PlanDesk
 from dispatch.referrals import ReferralDesk
 from dispatch.registry import Device, Elder, Responder, responder_tags, street_of
@@ -759,7 +760,8 @@ class Engine:
         status = self.state.responders.get(assignment.responder_id)
         if (
             assignment.by != "auto" or assignment.held >= RING_AGAIN or not incident.open
-            or incident.state is IncidentState.ESCALATED or incident.lat is None or incident.lon is None
+            or incident.state in (IncidentState.ESCALATED, IncidentState.ASSIGNED)  # (ASSIGNED: a take-over's)
+            or incident.lat is None or incident.lon is None
             or status is None or not status.on_duty
         ):  # fmt: skip
             return False
@@ -935,6 +937,54 @@ class Engine:
                 continue
             *_, eta, distance, responder_id = best
             self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(eta), actor="system")
+            del free[responder_id]
+        if free and self.state.travelling and self.settings.take_over_gain_s > 0:
+            self._take_over(free, now)
+
+    def _take_over(self, free: dict[str, tuple[Responder, float, float]], now: float) -> None:
+        """Those still free after the backlog meet the responders still on the way (accepted, not at the door),
+        most urgent incident first: one who would be at the door ``take_over_gain_s`` sooner than the one on the
+        way is arriving is offered the incident besides (a walker 4 km off, and a cyclist 500 m away just came
+        free). If they accept, the one on the way is released (OfferWithdrawn, TAKEN_OVER); if not, nothing
+        changes. Lock held. The estimate of the one on the way: their arrival estimate from when they set off
+        (not yet set off: all of it still ahead)."""
+        gain = self.settings.take_over_gain_s
+        journeys: list[tuple[Incident, float]] = []
+        for assignment_id in self.state.travelling:
+            assignment = self.state.assignments[assignment_id]
+            incident = self.state.incidents[assignment.incident_id]
+            if assignment.eta_s is None or incident.state is not IncidentState.ASSIGNED or incident.lat is None:
+                continue
+            ahead = assignment.eta_s
+            if assignment.state is AssignmentState.EN_ROUTE:
+                ahead = max(0.0, assignment.updated_at + assignment.eta_s - now)
+            asked = any(a.state is AssignmentState.OFFERED for a in self.state.active_assignments(incident))
+            if ahead > gain and not asked:  # (one take-over offer at a time)
+                journeys.append((incident, ahead))
+        journeys.sort(key=lambda journey: _urgency(journey[0]))
+        for incident, ahead in journeys:
+            if not free:
+                return
+            assert incident.lat is not None and incident.lon is not None
+            steps = self._circle(rule(incident.alarm_type).skill)
+            tried, lapsed = self._asked(incident)
+            best: tuple[int, int, float, float, str] | None = None
+            for responder_id, (profile, lat, lon) in free.items():
+                if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > ahead * _FASTEST_M_S:
+                    continue
+                distance = geodesic_m(lat, lon, incident.lat, incident.lon)
+                arrival = eta_s(distance, profile.travel)
+                step = next((n for n, (skill, radius, _) in enumerate(steps)
+                             if distance <= radius and (skill is None or skill in profile.skills)), None)  # fmt: skip
+                if step is None or arrival + gain > ahead:
+                    continue
+                key = (lapsed[responder_id], step, arrival, distance, responder_id)
+                best = key if best is None or key < best else best
+            if best is None:
+                continue
+            *_, arrival, distance, responder_id = best
+            self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(arrival),
+                        actor="system")  # fmt: skip
             del free[responder_id]
 
     def _withdraw_all(self, incident: Incident, actor: str, reason: str) -> None:
@@ -1212,9 +1262,12 @@ class Engine:
                 await self._refused(incident)
                 return
             for other in self.state.active_assignments(incident):  # offered to several at once: the first wins
-                if other.state is AssignmentState.OFFERED:
-                    withdrawn = OfferWithdrawn(other.assignment_id, other.responder_id, TAKEN_BY_ANOTHER)
-                    self.emit(withdrawn, actor="system", incident=incident)
+                if other.assignment_id == assignment_id or other.state is AssignmentState.ON_SCENE:
+                    continue
+                # (one still on the way when someone nearer was asked to take over: released, see _take_over)
+                why = TAKEN_BY_ANOTHER if other.state is AssignmentState.OFFERED else TAKEN_OVER
+                self.emit(OfferWithdrawn(other.assignment_id, other.responder_id, why), actor="system",
+                          incident=incident)  # fmt: skip
             if incident.elder_id is not None:
                 why = f"assigned to {incident.incident_id}"
                 viewed = ElderViewed(incident.elder_id, why, what="job", subject=incident.incident_id)
@@ -1793,6 +1846,9 @@ _Step = tuple[str | None, float, float | None]
 
 #: a great-circle distance and the geodesic differ by at most 0.6 % (the backlog's cheap first test)
 _ROUGH_DISTANCE_ERROR = 0.007
+#: metres a second of the fastest travel mode over the straight line (with its detour, and the great circle's
+#: rough error): nobody farther than this times the seconds is worth asking to take over
+_FASTEST_M_S = max(mode.speed_m_s for mode in TRAVEL_MODES.values()) / DETOUR_FACTOR * (1 + _ROUGH_DISTANCE_ERROR)
 
 
 def _urgency(incident: Incident) -> tuple[bool, int, float, str]:
@@ -1819,7 +1875,8 @@ class _Change:
                 if engine._freed or engine._entered:
                     freed, engine._freed = engine._freed, set()
                     entered, engine._entered = engine._entered, set()
-                    if engine.state.backlog or engine.state.ringing:  # someone became free: the waiting first
+                    # someone became free: the waiting first, then those still on the way (_take_over)
+                    if engine.state.backlog or engine.state.ringing or engine.state.travelling:
                         await engine._serve_backlog(freed, entered)
                         await engine._sync_geo()
                         engine._freed.clear()  # those were offered just now, or nothing waits for them

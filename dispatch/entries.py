@@ -312,6 +312,8 @@ class OfferWithdrawn(Fact):
 
 #: the reason of an offer withdrawn because another responder offered the same incident at once accepted first
 TAKEN_BY_ANOTHER = "accepted by another responder"
+#: the reason of a job withdrawn from a responder still on the way because someone nearer took it over
+TAKEN_OVER = "someone nearer took over"
 
 
 @fact("assignment.status")

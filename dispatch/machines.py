@@ -79,6 +79,9 @@ INCIDENT_TRANSITIONS: dict[tuple[IncidentState, IncidentEvent], IncidentState] =
     # the caregiver reported done and the operator sends someone for another visit
     (_I.ON_SCENE, _IE.OFFER): _I.DISPATCHING,
     (_I.DISPATCHING, _IE.ACCEPT): _I.ASSIGNED,
+    # someone nearer is asked to take over from a responder still on the way, and accepts (Engine._take_over)
+    (_I.ASSIGNED, _IE.OFFER): _I.ASSIGNED,
+    (_I.ASSIGNED, _IE.ACCEPT): _I.ASSIGNED,
     (_I.ESCALATED, _IE.ACCEPT): _I.ESCALATED,
     (_I.ASSIGNED, _IE.ARRIVE): _I.ON_SCENE,
     (_I.ESCALATED, _IE.ARRIVE): _I.ESCALATED,

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     #: ... each one more only if they would arrive within this long of the best one offered (whoever accepts first
     #: goes: a far one answering first would be at the door later)
     parallel_slack_s: float = Field(120.0, ge=0)
+    #: someone free is asked to take over from a responder still on the way (accepted, not yet at the door) when
+    #: they would be there at least this much sooner; whoever was on the way is released once they accept (0: never)
+    take_over_gain_s: float = Field(600.0, ge=0)
     match_k: int = Field(5, ge=1, le=50)
     own_caregiver_m: float = Field(2000.0, ge=0)
     clinic_radius_m: float = Field(20000.0, gt=0)

@@ -334,6 +334,9 @@ class Projection:
         #: (OfferHeld): a caregiver who becomes free meanwhile is offered them too, as the backlog is (the first to
         #: accept takes it)
         self.ringing: set[str] = set()
+        #: assignments accepted and not yet at the door (accepted, en route): someone nearer who comes free may be
+        #: asked to take over (Engine._take_over)
+        self.travelling: set[str] = set()
         #: dedup keys of recorded device messages (a repeat is acknowledged again, not recorded twice)
         self.dedup: dict[str, float] = {}
         self.timers = Timers()
@@ -707,6 +710,10 @@ class Projection:
             incident.failed_offers += 1
         if not any(a.besides for a in self.active_assignments(incident)):  # no ring's or held offer pending
             self.ringing.discard(incident.incident_id)
+        if assignment.state in (AssignmentState.ACCEPTED, AssignmentState.EN_ROUTE):
+            self.travelling.add(assignment_id)
+        else:
+            self.travelling.discard(assignment_id)
         if event is AssignmentEvent.ACCEPT:
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)
         elif event is AssignmentEvent.ON_SCENE:

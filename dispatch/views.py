@@ -32,6 +32,7 @@ from dispatch.duty import history as duty_history
 from dispatch.duty import scope_place, shift_view, summarise, summary_view
 from dispatch.entries import (
     TAKEN_BY_ANOTHER,
+    TAKEN_OVER,
     AccountChanged,
     AccountCreated,
     AssignmentFact,
@@ -456,6 +457,8 @@ class Views:
             return {"type": "job", **job_view(assignment, incident, self._directory, now, self._settings.centre_phone)}
         if isinstance(fact, OfferWithdrawn) and fact.reason == TAKEN_BY_ANOTHER:
             news = "taken"  # offered to several at once: another took it, nobody needs to go
+        elif isinstance(fact, OfferWithdrawn) and fact.reason == TAKEN_OVER:
+            news = "taken_over"  # on the way, and someone nearer took over: turn back
         return {"type": "offer_closed", "assignment_id": assignment.assignment_id, "reason": news}
 
     def job_updates(self, incident_id: str) -> list[tuple[str, dict[str, Any]]]:

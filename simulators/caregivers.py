@@ -112,7 +112,7 @@ class Trip:
         return max(0.0, self.departed + self.duration_s - now)
 
     def where(self, now: float) -> tuple[float, float]:
-        done = 1.0 if self.duration_s <= 0 else min(1.0, (now - self.departed) / self.duration_s)
+        done = 1.0 if self.duration_s <= 0 else max(0.0, min(1.0, (now - self.departed) / self.duration_s))
         return (
             self.start[0] + (self.end[0] - self.start[0]) * done,
             self.start[1] + (self.end[1] - self.start[1]) * done,
@@ -322,6 +322,8 @@ class CaregiverSim:
             log.info("%s: offer %s closed (%s)", self.username, assignment_id, message.get("reason"))
 
     def _end_job(self, why: str) -> None:
+        if self.trip is not None:  # called back on the way (someone nearer took over): free where they are now
+            self.lat, self.lon = self.trip.where(time.monotonic())
         if self.job is not None:
             log.info("%s: job %s over (%s)", self.username, self.job["assignment_id"], why)
         if self._step_task is not None:

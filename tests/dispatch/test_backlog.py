@@ -12,7 +12,7 @@ import pytest
 from dispatch.clock import ManualClock
 from dispatch.core import Core, open_core
 from dispatch.engine import RING_AGAIN
-from dispatch.entries import TAKEN_BY_ANOTHER, OfferHeld, OfferWithdrawn, Ranked
+from dispatch.entries import TAKEN_BY_ANOTHER, TAKEN_OVER, OfferHeld, OfferWithdrawn, Ranked
 from dispatch.errors import Conflict
 from dispatch.machines import AssignmentState, IncidentState
 from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder, seed, settings_for
@@ -303,3 +303,56 @@ async def test_someone_who_just_let_an_offer_lapse_is_asked_after_those_at_their
     clock.advance(4 * 45)  # a while later they are back in the first place
     third, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
     assert offered(core, third.incident_id) == ["c_near"]
+
+
+# -- someone nearer takes over ------------------------------------------------------------------------------------
+
+
+async def test_someone_nearer_who_comes_free_takes_over_from_one_still_on_the_way(core: Core) -> None:
+    await on_duty(core, "c_far")  # on foot, 1.1 km: about 19 minutes
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    await on_duty(core, "c_near")  # 110 m: three minutes, ten and more sooner
+    assert offered(core, incident.incident_id) == ["c_near"] and incident.state is IncidentState.ASSIGNED
+    _, near = engine_of(core).state.active_assignments(incident)
+    start = core.journal.head_seq
+    await core.engine.reply_offer(near.assignment_id, "c_near", True)
+    assert (far.state, near.state, incident.state) == (
+        AssignmentState.WITHDRAWN, AssignmentState.ACCEPTED, IncidentState.ASSIGNED,
+    )  # fmt: skip
+    withdrawn = [e.fact for e in await core.journal.read(start, 100) if isinstance(e.fact, OfferWithdrawn)]
+    assert withdrawn == [OfferWithdrawn(far.assignment_id, "c_far", TAKEN_OVER)]
+    assert engine_of(core).views.phone_message(withdrawn[0]) == {
+        "type": "offer_closed", "assignment_id": far.assignment_id, "reason": "taken_over",
+    }  # fmt: skip
+    assert engine_of(core).state.available("c_far", core.clock.now())  # free for the next alarm
+
+
+async def test_the_one_on_the_way_goes_on_when_the_nearer_one_says_no(core: Core) -> None:
+    await on_duty(core, "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    await core.engine.report_status(far.assignment_id, "c_far", "en_route")
+    await on_duty(core, "c_near")
+    _, near = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(near.assignment_id, "c_near", False, reason="家里有事")
+    assert far.state is AssignmentState.EN_ROUTE and incident.state is IncidentState.ASSIGNED
+    await core.engine.set_position("c_near", 24.5111, 117.7001, actor="caregiver:c_near")
+    assert offered(core, incident.incident_id) == []  # not asked again
+
+
+async def test_nobody_takes_over_from_one_almost_there_or_at_the_door(core: Core, clock: ManualClock) -> None:
+    await on_duty(core, "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    await core.engine.report_status(far.assignment_id, "c_far", "en_route")
+    clock.advance(700)  # about 8 minutes left: the one nearer would save less than ten
+    await on_duty(core, "c_near")
+    assert offered(core, incident.incident_id) == []
+    await core.engine.set_duty("c_near", False, actor="caregiver:c_near")
+    await core.engine.report_status(far.assignment_id, "c_far", "on_scene")
+    await on_duty(core, "c_near")
+    assert offered(core, incident.incident_id) == []

@@ -760,8 +760,8 @@ class Engine:
         status = self.state.responders.get(assignment.responder_id)
         if (
             assignment.by != "auto" or assignment.held >= RING_AGAIN or not incident.open
-            or incident.state in (IncidentState.ESCALATED, IncidentState.ASSIGNED)  # (ASSIGNED: a take-over's)
-            or incident.lat is None or incident.lon is None
+            or incident.state is IncidentState.ESCALATED or incident.lat is None or incident.lon is None
+            or any(a.state is not AssignmentState.OFFERED for a in self.state.active_assignments(incident))
             or status is None or not status.on_duty
         ):  # fmt: skip
             return False
@@ -946,31 +946,38 @@ class Engine:
         most urgent incident first: one who would be at the door ``take_over_gain_s`` sooner than the one on the
         way is arriving is offered the incident besides (a walker 4 km off, and a cyclist 500 m away just came
         free). If they accept, the one on the way is released (OfferWithdrawn, TAKEN_OVER); if not, nothing
-        changes. Lock held. The estimate of the one on the way: their arrival estimate from when they set off
-        (not yet set off: all of it still ahead)."""
+        changes. Lock held. Never instead of the operator's own choice, and never someone without the skill
+        instead of someone with it. See _still_ahead for the estimate of the one on the way."""
         gain = self.settings.take_over_gain_s
-        journeys: list[tuple[Incident, float]] = []
+        journeys: list[tuple[Incident, float, bool]] = []
         for assignment_id in self.state.travelling:
             assignment = self.state.assignments[assignment_id]
             incident = self.state.incidents[assignment.incident_id]
-            if assignment.eta_s is None or incident.state is not IncidentState.ASSIGNED or incident.lat is None:
+            if assignment.by == "operator" or incident.state is not IncidentState.ASSIGNED or incident.lat is None:
                 continue
-            ahead = assignment.eta_s
-            if assignment.state is AssignmentState.EN_ROUTE:
-                ahead = max(0.0, assignment.updated_at + assignment.eta_s - now)
+            ahead = self._still_ahead(assignment, now)
             asked = any(a.state is AssignmentState.OFFERED for a in self.state.active_assignments(incident))
-            if ahead > gain and not asked:  # (one take-over offer at a time)
-                journeys.append((incident, ahead))
+            if ahead is not None and ahead > gain and not asked:  # (one take-over offer at a time)
+                wanted = rule(incident.alarm_type).skill
+                on_way = self.directory.responders.get(assignment.responder_id)
+                skilled = wanted is None or (on_way is not None and wanted in on_way.skills)
+                journeys.append((incident, ahead, skilled))
         journeys.sort(key=lambda journey: _urgency(journey[0]))
-        for incident, ahead in journeys:
+        for incident, ahead, skilled in journeys:
             if not free:
                 return
             assert incident.lat is not None and incident.lon is not None
+            reach = (ahead - gain) * _FASTEST_M_S  # nobody farther could arrive that much sooner
+            near = [(r, *f) for r, f in free.items() if haversine_m(f[1], f[2], incident.lat, incident.lon) <= reach]
+            if not near:
+                continue
             steps = self._circle(rule(incident.alarm_type).skill)
+            if skilled:  # the one on the way has the skill: only someone with it may take over
+                steps = [step for step in steps if step[0] is not None]
             tried, lapsed = self._asked(incident)
             best: tuple[int, int, float, float, str] | None = None
-            for responder_id, (profile, lat, lon) in free.items():
-                if responder_id in tried or haversine_m(lat, lon, incident.lat, incident.lon) > ahead * _FASTEST_M_S:
+            for responder_id, profile, lat, lon in near:
+                if responder_id in tried:
                     continue
                 distance = geodesic_m(lat, lon, incident.lat, incident.lon)
                 arrival = eta_s(distance, profile.travel)
@@ -986,6 +993,20 @@ class Engine:
             self._offer(incident, responder_id, by="auto", distance_m=round(distance), eta_s=round(arrival),
                         actor="system")  # fmt: skip
             del free[responder_id]
+
+    def _still_ahead(self, assignment: Assignment, now: float) -> float | None:
+        """Seconds until a responder on the way is at the door, as far as the engine can tell (None: it cannot,
+        a family member's way is unknown): their arrival estimate counted from when they accepted, or, once they
+        reported setting off, the travel part of it counted from then. Overdue is 0: nobody is called back from
+        the stairs."""
+        if assignment.eta_s is None or assignment.accepted_at is None:
+            return None
+        ahead = assignment.accepted_at + assignment.eta_s - now
+        profile = self.directory.responders.get(assignment.responder_id)
+        if assignment.state is AssignmentState.EN_ROUTE and profile is not None:
+            travel = assignment.eta_s - TRAVEL_MODES[profile.travel].setoff_s
+            ahead = min(ahead, assignment.updated_at + travel - now)
+        return max(0.0, ahead)
 
     def _withdraw_all(self, incident: Incident, actor: str, reason: str) -> None:
         for assignment in self.state.active_assignments(incident):
@@ -1288,6 +1309,11 @@ class Engine:
             reported = AssignmentStatus(assignment_id, responder_id, cast(CaregiverStatus, status), note)
             # "done" reports and proposes; the operator decides (resolve, hand to 120, another visit)
             self.emit(reported, actor=actor, incident=incident)
+            if status == "on_scene":  # someone is at the door: whoever was asked to take over need not go
+                for other in self.state.active_assignments(incident):
+                    if other.state is AssignmentState.OFFERED:
+                        withdrawn = OfferWithdrawn(other.assignment_id, other.responder_id, TAKEN_BY_ANOTHER)
+                        self.emit(withdrawn, actor="system", incident=incident)
 
     def _own(self, assignment_id: str, responder_id: str) -> Assignment:
         assignment = self.assignment(assignment_id)

@@ -114,6 +114,10 @@ def person_key(elder_id: str | None, device_id: str | None) -> str | None:
     return f"device:{device_id}" if device_id is not None else None
 
 
+#: accepted and not yet at the door
+_ON_THE_WAY = (AssignmentState.ACCEPTED, AssignmentState.EN_ROUTE)
+
+
 @dataclass(slots=True)
 class Assignment:
     assignment_id: str
@@ -128,6 +132,7 @@ class Assignment:
     updated_at: float
     note: str = ""
     held: int = 0  # how often its time ran out and it kept ringing, nobody else to ask (OfferHeld)
+    accepted_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -706,11 +711,14 @@ class Projection:
         self.timers.cancel(("offer", assignment_id))
         incident = self.incidents[assignment.incident_id]
         incident.updated_at = entry.ts
+        taking_over = any(a.state in _ON_THE_WAY for a in self.active_assignments(incident))
         if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE) and assignment.by not in RING_OFFERS:
-            incident.failed_offers += 1
+            incident.failed_offers += 0 if taking_over else 1  # (a take-over refused: someone is still coming)
         if not any(a.besides for a in self.active_assignments(incident)):  # no ring's or held offer pending
             self.ringing.discard(incident.incident_id)
-        if assignment.state in (AssignmentState.ACCEPTED, AssignmentState.EN_ROUTE):
+        if event is AssignmentEvent.ACCEPT:
+            assignment.accepted_at = entry.ts
+        if assignment.state in _ON_THE_WAY:
             self.travelling.add(assignment_id)
         else:
             self.travelling.discard(assignment_id)

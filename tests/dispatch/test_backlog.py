@@ -356,3 +356,52 @@ async def test_nobody_takes_over_from_one_almost_there_or_at_the_door(core: Core
     await core.engine.report_status(far.assignment_id, "c_far", "on_scene")
     await on_duty(core, "c_near")
     assert offered(core, incident.incident_id) == []
+
+
+async def test_whoever_was_asked_to_take_over_need_not_go_once_someone_is_at_the_door(
+    core: Core, clock: ManualClock
+) -> None:
+    await on_duty(core, "c_far")
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    await on_duty(core, "c_near")
+    _, near = engine_of(core).state.active_assignments(incident)
+    await core.engine.report_status(far.assignment_id, "c_far", "on_scene")
+    assert near.state is AssignmentState.WITHDRAWN and engine_of(core).state.available("c_near", clock.now())
+    clock.advance(45)
+    await engine_of(core).tick()  # nothing left ringing, nobody else paged
+    assert [a.responder_id for a in engine_of(core).state.active_assignments(incident)] == ["c_far"]
+
+
+async def test_the_operators_own_choice_is_not_taken_over(core: Core) -> None:
+    await core.engine.dispatch(
+        (await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1"))[0].incident_id,
+        "c_far", actor="operator:o",
+    )  # fmt: skip
+    (incident,) = [i for i in engine_of(core).state.incidents.values() if i.open]
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    await on_duty(core, "c_near")
+    assert offered(core, incident.incident_id) == []
+
+
+async def test_nobody_without_the_skill_takes_over_from_someone_with_it(core: Core) -> None:
+    await on_duty(core, "c_far")
+    incident, _ = await raise_alarm(core, "fall", actor="device:d", source="api", elder_id="e1")  # nursing
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    await on_duty(core, "c_comfort")  # nearest, comfort only: may help at the door, not call the nurse back
+    assert offered(core, incident.incident_id) == []
+
+
+async def test_the_way_is_counted_down_from_the_accept_when_nobody_reported_setting_off(
+    core: Core, clock: ManualClock
+) -> None:
+    await on_duty(core, "c_far")  # about 19 minutes on foot
+    incident, _ = await raise_alarm(core, "sos", actor="device:d", source="api", elder_id="e1")
+    (far,) = engine_of(core).state.active_assignments(incident)
+    await core.engine.reply_offer(far.assignment_id, "c_far", True)
+    clock.advance(15 * 60)  # never pressed "en route", and four minutes from the door
+    await on_duty(core, "c_near")
+    assert offered(core, incident.incident_id) == []

@@ -925,9 +925,7 @@ class Engine:
                     continue
                 distance = geodesic_m(lat, lon, incident.lat, incident.lon)
                 arrival = eta_s(distance, profile.travel)
-                step = next((n for n, (skill, radius, latest) in enumerate(steps)
-                             if distance <= radius and (skill is None or skill in profile.skills)
-                             and (latest is None or arrival <= latest)), None)  # fmt: skip
+                step = _step(steps, profile, distance, arrival)
                 if step is None:
                     continue
                 away = self._away(responder_id, now)  # someone not yet asked, and at their phone, first
@@ -981,8 +979,7 @@ class Engine:
                     continue
                 distance = geodesic_m(lat, lon, incident.lat, incident.lon)
                 arrival = eta_s(distance, profile.travel)
-                step = next((n for n, (skill, radius, _) in enumerate(steps)
-                             if distance <= radius and (skill is None or skill in profile.skills)), None)  # fmt: skip
+                step = _step(steps, profile, distance, arrival)
                 if step is None or arrival + gain > ahead:
                     continue
                 key = (lapsed[responder_id], step, arrival, distance, responder_id)
@@ -1875,6 +1872,14 @@ _ROUGH_DISTANCE_ERROR = 0.007
 #: metres a second of the fastest travel mode over the straight line (with its detour, and the great circle's
 #: rough error): nobody farther than this times the seconds is worth asking to take over
 _FASTEST_M_S = max(mode.speed_m_s for mode in TRAVEL_MODES.values()) / DETOUR_FACTOR * (1 + _ROUGH_DISTANCE_ERROR)
+
+
+def _step(steps: Sequence[_Step], profile: Responder, distance: float, arrival: float) -> int | None:
+    """The first step of the wider circle that takes this responder at this distance and arrival (None: none)."""
+    for n, (skill, radius, latest) in enumerate(steps):
+        if distance <= radius and (skill is None or skill in profile.skills) and (latest is None or arrival <= latest):
+            return n
+    return None
 
 
 def _urgency(incident: Incident) -> tuple[bool, int, float, str]:

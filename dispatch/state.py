@@ -716,13 +716,12 @@ class Projection:
             incident.failed_offers += 0 if taking_over else 1  # (a take-over refused: someone is still coming)
         if not any(a.besides for a in self.active_assignments(incident)):  # no ring's or held offer pending
             self.ringing.discard(incident.incident_id)
-        if event is AssignmentEvent.ACCEPT:
-            assignment.accepted_at = entry.ts
         if assignment.state in _ON_THE_WAY:
             self.travelling.add(assignment_id)
         else:
             self.travelling.discard(assignment_id)
         if event is AssignmentEvent.ACCEPT:
+            assignment.accepted_at = entry.ts
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)
         elif event is AssignmentEvent.ON_SCENE:
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ARRIVE), entry.ts)

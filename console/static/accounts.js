@@ -2,7 +2,8 @@
 //
 // The list comes from GET /api/accounts and is filtered here (name or username, role, state). One dialog
 // creates and edits an account: a person (admin, supervisor, operator with scopes picked on the district /
-// street / community tree of GET /api/communities; a caregiver tied to a responder) or a service account (a
+// street / community tree of GET /api/communities; a caregiver tied to a responder, a clinic's desk to a clinic,
+// a family member to one contact of one elder, found through GET /api/elders/{id}) or a service account (a
 // telephony or alarm-receiving system: no password, grants, and keys). Disabling and enabling ask first;
 // a password reset sets a new one for the person to change; a service key is shown once, to be copied.
 //
@@ -21,7 +22,6 @@ import { bindStaffLogin } from "./login.js";
 import { MIN_PASSWORD, bindAccountMenu, placeWords, refusal, scopeWords } from "./me.js";
 
 const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const PERSON_ROLES = ["operator", "supervisor", "caregiver", "clinic", "admin"];
 const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "family", "clinic", "service"];
 const PICKER_FILTER_FROM = 30; // communities: from this many on, the scope picker gets a search box
 
@@ -289,6 +289,7 @@ function showFields() {
   $("account-role-field").hidden = service;
   $("account-role-hint").textContent = service ? "" : t(`accounts.role_hint_${role}`);
   $("account-responder-field").hidden = role !== "caregiver" && role !== "clinic";
+  $("account-kin-field").hidden = role !== "family";
   paintResponderChoices();
   $("account-password-field").hidden = !creating || service;
   $("account-grants-field").hidden = !service;
@@ -323,6 +324,54 @@ function paintResponder() {
     ? page.responders.has(id) ? responderWords(id) : t("accounts.responder_unknown") : "";
 }
 
+/** A family member's account is bound to one contact of one elder (a kin id, ``kin:ELDER:PHONE``), and only to
+ * a contact marked as answering on the phone page; the elder's record lists them. */
+const kinId = (elderId, phone) => {
+  let digits = String(phone).replace(/\D/g, "");
+  if (digits.startsWith("86") && digits.length === 13) digits = digits.slice(2);
+  return `kin:${elderId}:${digits}`;
+};
+
+async function findContacts(selected) {
+  const elderId = $("account-elder").value.trim();
+  const choice = $("account-contact");
+  choice.replaceChildren();
+  $("account-contact-hint").textContent = "";
+  if (!elderId) return;
+  let elder;
+  try {
+    elder = await session.api("GET", `/api/elders/${encodeURIComponent(elderId)}`);
+  } catch (error) {
+    $("account-contact-hint").textContent = error instanceof ApiError && error.status === 404
+      ? t("accounts.elder_unknown") : refusal(error);
+    return;
+  }
+  const contacts = elder.contacts || [];
+  choice.replaceChildren(...contacts.map((c) => el("option", {
+    value: kinId(elder.elder_id, c.phone), disabled: !c.app,
+    textContent: `${c.name} · ${c.relation || "—"} · ${c.phone}${c.app ? "" : ` · ${t("accounts.contact_no_app")}`}`,
+  })));
+  const usable = contacts.filter((c) => c.app).map((c) => kinId(elder.elder_id, c.phone));
+  choice.value = usable.includes(selected) ? selected : usable[0] || "";
+  $("account-contact-hint").textContent = t(contacts.length ? (usable.length ? "accounts.contact_hint" : "accounts.contact_none_app")
+    : "accounts.contact_none", { elder: elder.name });
+  nameFromContact();
+  if (elder.community && page.editing === null && !chosenScopes().length) {
+    const box = $("scope-picker").querySelector(`input[data-scope="${CSS.escape(elder.community)}"]`);
+    if (box) { // kept by the admins of the elder's community unless the admin picks otherwise
+      box.checked = true;
+      settlePicker();
+    }
+  }
+}
+
+function nameFromContact() {
+  const option = $("account-contact").selectedOptions[0];
+  if (option && page.editing === null && !$("account-name").value.trim()) {
+    $("account-name").value = option.textContent.split(" · ")[0];
+  }
+}
+
 async function openEditor(account) {
   page.editing = account;
   const form = $("account-form");
@@ -336,6 +385,10 @@ async function openEditor(account) {
   $("account-name").value = account ? account.name || "" : "";
   $("account-role").value = account && !service ? account.role : "operator";
   $("account-responder").value = account ? account.responder_id || "" : "";
+  const kin = account && account.role === "family" ? String(account.responder_id || "").split(":") : [];
+  $("account-elder").value = kin.length === 3 ? kin[1] : "";
+  $("account-contact").replaceChildren();
+  $("account-contact-hint").textContent = "";
   $("account-password").value = account ? "" : makePassword();
   for (const box of form.querySelectorAll('input[name="grant"]')) {
     box.checked = Boolean(account && (account.grants || []).includes(box.value));
@@ -349,6 +402,7 @@ async function openEditor(account) {
     if (page.editing !== account || !$("account-dialog").open) return;
     buildPicker(tree, account ? account.scopes || [] : []);
     paintResponder();
+    if (kin.length === 3) await findContacts(account.responder_id);
   } catch (error) {
     $("scope-picker").replaceChildren();
     $("account-error").textContent = refusal(error);
@@ -374,6 +428,12 @@ function accountBody() {
   if (role === "caregiver" || role === "clinic") {
     body.responder_id = $("account-responder").value.trim();
     if (!body.responder_id) return { missing: "accounts.need_responder", field: "account-responder" };
+  }
+  if (role === "family") {
+    body.responder_id = $("account-contact").value;
+    if (!body.responder_id) {
+      return { missing: "accounts.need_contact", field: $("account-elder").value.trim() ? "account-contact" : "account-elder" };
+    }
   }
   body.scopes = chosenScopes();
   if (!body.scopes.length) return { missing: "accounts.need_scope", field: "scope-picker" };
@@ -432,7 +492,7 @@ async function submitAccount(event) {
     $("account-error").textContent = refusal(error);
     if (error instanceof ApiError && error.field) {
       const target = { username: "account-username", name: "account-name", password: "account-password",
-        responder_id: "account-responder" }[error.field];
+        responder_id: body.role === "family" ? "account-elder" : "account-responder" }[error.field];
       if (target) $(target).focus();
     }
   } finally {
@@ -638,6 +698,14 @@ async function init() {
   for (const radio of document.querySelectorAll('input[name="account-kind"]')) radio.addEventListener("change", showFields);
   $("account-role").addEventListener("change", showFields);
   $("account-responder").addEventListener("input", paintResponder);
+  $("account-elder-find").addEventListener("click", () => findContacts(""));
+  $("account-elder").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { // find, not submit the whole form
+      event.preventDefault();
+      findContacts("");
+    }
+  });
+  $("account-contact").addEventListener("change", nameFromContact);
   $("account-password-make").addEventListener("click", () => {
     $("account-password").value = makePassword();
   });

@@ -1,5 +1,6 @@
-"""A family member answers the alarm on the phone page (/m), in Chinese, at 360×640: nobody of the centre is on
-duty, so the elder's son, who opted in, is offered his mother's SOS; he presses 我去, sets off and reports his
+"""A family member answers the alarm on the phone page (/m), in Chinese, at 360×640: the centre's admin makes the
+son's account on the accounts page (1366×768); nobody of the centre is on duty, so the son, who opted in, is
+offered his mother's SOS; he presses 我去, sets off and reports his
 arrival, and the operator's console shows him holding it. Headless Chromium (Debian's ``/usr/bin/chromium``)
 against a real ``anxin serve``; screenshots go to ``ANXIN_SCREENSHOTS`` (else ``docs/screenshots``)."""
 
@@ -14,6 +15,7 @@ from dispatch.family import kin_id
 from dispatch.registry import Elder
 from simulators import city as city_generator
 from tests.console.browser import (
+    LAPTOP,
     PHONE,
     City,
     Deployment,
@@ -27,6 +29,7 @@ from tests.console.browser import (
     untranslated,
     watch_errors,
 )
+from tests.process import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.process
 
@@ -47,19 +50,57 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running.close()
 
 
+def make_the_sons_account(
+    deployment: Deployment, browser: Browser, contexts: list[BrowserContext], elder: Elder
+) -> None:
+    """The centre's admin makes his account on the accounts page, at 1366x768: the elder found by id, the son
+    picked from her contacts (the daughter, not on the phone page, cannot be picked)."""
+    contexts.append(admin_context := desk(browser, LAPTOP))
+    admin = admin_context.new_page()
+    errors = watch_errors(admin)
+    admin.goto(f"{deployment.url}/accounts")
+    login(admin, "admin", ADMIN_PASSWORD)
+    expect(admin.locator('#accounts-body tr[data-username="admin"]')).to_be_visible()
+    admin.click("#account-new")
+    admin.fill("#account-username", SON[0])
+    admin.select_option("#account-role", "family")
+    expect(admin.locator("#account-role-hint")).to_have_text(ZH["accounts.role_hint_family"])
+    expect(admin.locator("#account-responder-field")).to_be_hidden()
+    expect(admin.locator(f'#scope-picker input[data-scope="{elder.community}"]')).to_be_visible()
+    admin.fill("#account-elder", elder.elder_id)
+    admin.press("#account-elder", "Enter")
+    options = admin.locator("#account-contact option")
+    expect(options).to_have_count(2)
+    expect(options.first).to_be_disabled()
+    expect(options.first).to_contain_text(ZH["accounts.contact_no_app"])
+    expect(admin.locator("#account-contact")).to_have_value(kin_id(elder.elder_id, SON_PHONE))
+    expect(admin.locator("#account-name")).to_have_value("李明")
+    expect(admin.locator(f'#scope-picker input[data-scope="{elder.community}"]')).to_be_checked()
+    admin.fill("#account-password", SON[1])
+    screenshot(admin, "accounts-family-zh")
+    admin.click("#account-submit")
+    expect(admin.locator(f'#accounts-body tr[data-username="{SON[0]}"]')).to_be_visible()
+    account = next(a for a in deployment.get("/api/accounts")["accounts"] if a["username"] == SON[0])
+    assert (account["role"], account["name"], account["responder_id"], account["scopes"]) == (
+        "family", "李明", kin_id(elder.elder_id, SON_PHONE), [elder.community],
+    )  # fmt: skip
+    assert errors == []
+
+
 def test_a_family_member_accepts_on_the_phone_page_and_arrives(
     deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
 ) -> None:
     elder_id = city.elder_in(0)["elder_id"]
     record = deployment.get(f"/api/elders/{elder_id}")
     fields = {name: record[name] for name in Elder.model_fields if name in record}
+    daughter = {"name": "李芳", "phone": "13800138012", "relation": "女儿", "app": False}
     son = {"name": "李明", "phone": SON_PHONE, "relation": "儿子", "app": True}
-    elder = Elder.model_validate({**fields, "contacts": [son]})
+    elder = Elder.model_validate({**fields, "contacts": [daughter, son]})
     saved = deployment.http.put(f"/api/elders/{elder_id}", json=elder.model_dump(mode="json"),
                                 headers=deployment.headers())  # fmt: skip
     assert saved.status_code == 200, saved.text
-    deployment.account(*SON, role="family", responder_id=kin_id(elder_id, SON_PHONE))
-    data = "\n".join([city.text(), "李明", "儿子"])
+    make_the_sons_account(deployment, browser, contexts, elder)
+    data = "\n".join([city.text(), "李明", "儿子", "李芳", "女儿"])
 
     contexts.append(handset_context := browser.new_context(
         viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",

@@ -711,9 +711,11 @@ class Projection:
         self.timers.cancel(("offer", assignment_id))
         incident = self.incidents[assignment.incident_id]
         incident.updated_at = entry.ts
-        taking_over = any(a.state in _ON_THE_WAY for a in self.active_assignments(incident))
-        if event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE) and assignment.by not in RING_OFFERS:
-            incident.failed_offers += 0 if taking_over else 1  # (a take-over refused: someone is still coming)
+        if (
+            event in (AssignmentEvent.DECLINE, AssignmentEvent.EXPIRE) and assignment.by not in RING_OFFERS
+            and not any(a.state in _ON_THE_WAY for a in self.active_assignments(incident))
+        ):  # fmt: skip
+            incident.failed_offers += 1  # (a take-over refused is no failed offer: someone is still coming)
         if not any(a.besides for a in self.active_assignments(incident)):  # no ring's or held offer pending
             self.ringing.discard(incident.incident_id)
         if assignment.state in _ON_THE_WAY:

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dispatch.identity import ResidentIdError, parse_resident_id
+
 Skill = Literal["life_care", "nursing", "medical", "comfort"]
 Travel = Literal["walk", "bike", "car"]
 ResponderKind = Literal["caregiver", "volunteer", "clinic"]
@@ -22,6 +24,8 @@ ResponderKind = Literal["caregiver", "volunteer", "clinic"]
 DeviceProtocol = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 RiskFlag = Literal["living_alone", "empty_nest", "three_nos", "low_income", "disabled"]
 Entitlement = Literal["free", "low_cost", "paid"]
+#: with whom the elder lives (the needs assessment's living situation; "alone" is also the risk flag living_alone)
+LivesWith = Literal["alone", "spouse", "children", "relatives", "carer", "others"]
 
 SKILLS: tuple[Skill, ...] = ("life_care", "nursing", "medical", "comfort")
 SKILL_BITS: dict[str, int] = {skill: 1 << i for i, skill in enumerate(SKILLS)}
@@ -86,11 +90,27 @@ class Elder(Record):
     caregiver_id: Ident | None = None
     entitlement: Entitlement | None = None
     access: Annotated[str, Field(max_length=500)] = ""  # how to get in: door code, who holds a key
+    #: the 18-character resident identity number (公民身份号码), optional; kept in its normal written form
+    resident_id: str | None = None
+    lives_with: LivesWith | None = None
+    #: False once the elder left the centre's care (moved away, died, entered a care home): the file is kept and
+    #: readable, but nothing is matched to them any more (their phone, their devices, the search)
+    active: bool = True
 
     @field_validator("community")
     @classmethod
     def _community_path(cls, value: str) -> str:
         return check_community(value)
+
+    @field_validator("resident_id")
+    @classmethod
+    def _resident_id(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            return parse_resident_id(value).number
+        except ResidentIdError as error:
+            raise ValueError(f"resident_id: {error}") from None
 
 
 class Device(Record):

@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.accounts import router as accounts_router
 from console.api import router
+from console.assessments import router as assessments_router
 from console.auth import PHONES, STAFF, Accounts, LoginThrottle, Principal
 from console.carecalls import router as care_calls_router
 from console.duty import router as duty_router
@@ -96,6 +97,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(plans_router)
     app.include_router(duty_router)
     app.include_router(referrals_router)
+    app.include_router(assessments_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

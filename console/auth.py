@@ -63,11 +63,11 @@ from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.journal import Entry, connection_lock
 from dispatch.scopes import EVERYWHERE, Content, Reach, check_scope
 
-Role = Literal["admin", "supervisor", "operator", "caregiver", "service", "family", "clinic"]
-ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "service", "family", "clinic")
+Role = Literal["admin", "supervisor", "operator", "caregiver", "service", "family", "clinic", "assessor"]
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "service", "family", "clinic", "assessor")
 STAFF: tuple[Role, ...] = ("admin", "supervisor", "operator")
 #: the roles people hold (they log in with a password); ``service`` is an integration's key
-PEOPLE: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "family", "clinic")
+PEOPLE: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "family", "clinic", "assessor")
 #: who answers offers on the phone page (/ws/caregiver), each bound to one responder id
 PHONES: tuple[Role, ...] = ("caregiver", "family")
 #: what a service account may be granted (see console.deps: HotlineFeed, AlarmFeed)
@@ -85,6 +85,8 @@ CONTENTS: dict[str, frozenset[Content]] = {
     "caregiver": frozenset(),  # their own offers and jobs, on the phone channel only
     "family": frozenset(),  # their own elder's alarms offered to them, on the phone channel only
     "clinic": frozenset(),  # the referrals to their own clinic, on the clinic page only (dispatch.referrals)
+    #: the needs assessments of the elders in their scope, on the assessment page only (dispatch.assessment)
+    "assessor": frozenset({"health"}),
     "service": frozenset({"work"}),
 }
 

@@ -14,9 +14,9 @@ no projection, no directory, no index. Every command checks first and writes not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from dispatch.entries import (
     AccountChange,
@@ -281,6 +281,21 @@ class Commands(Protocol):
     ) -> None: ...
 
     async def settle_complaint(self, complaint_id: str, *, resolution: str, actor: str) -> None: ...
+
+    # needs assessments (dispatch.assessment)
+    async def assess(
+        self,
+        elder_id: str,
+        answers: Mapping[str, int],
+        *,
+        actor: str,
+        reason: str,
+        diagnosis: bool = False,
+        risk_events: int = 0,
+        lives_with: str | None = None,
+        diseases: Sequence[str] = (),
+        note: str = "",
+    ) -> dict[str, Any]: ...
 
     # care calls (dispatch.carecalls)
     async def record_care_call(

@@ -33,10 +33,14 @@ import contextlib
 import logging
 import unicodedata
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
+from dispatch.assessment import DISEASES, Flags, check_answers
+from dispatch.assessment import REASONS as ASSESSMENT_REASONS
+from dispatch.assessment import STANDARD as ASSESSMENT_STANDARD
+from dispatch.assessment import score as score_assessment
 from dispatch.carecalls import CareDesk
 from dispatch.clock import Clock
 from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
@@ -52,6 +56,7 @@ from dispatch.entries import (
     AccountCreated,
     Acknowledged,
     AlarmAttached,
+    AssessmentRecorded,
     AssignmentStatus,
     CallAnswered,
     CallClassified,
@@ -127,7 +132,7 @@ from dispatch.machines import (
 from dispatch.matching import DETOUR_FACTOR, TRAVEL_MODES, Matcher, eta_s, geodesic_m, rounded
 from dispatch.plans import PlanDesk
 from dispatch.referrals import ReferralDesk
-from dispatch.registry import Device, Elder, Responder, responder_tags, street_of
+from dispatch.registry import Device, Elder, Responder, RiskFlag, responder_tags, street_of
 from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Incident, Projection, ServiceOrder, person_key
@@ -1360,6 +1365,65 @@ class Engine:
             self.state.dirty.add(responder.responder_id)  # skills, travel or kind may have changed
             self.emit(ResponderSaved(responder.responder_id, bool(fields), fields), actor=actor)
         return bool(fields)
+
+    async def assess(
+        self,
+        elder_id: str,
+        answers: Mapping[str, int],
+        *,
+        actor: str,
+        reason: str,
+        diagnosis: bool = False,
+        risk_events: int = 0,
+        lives_with: str | None = None,
+        diseases: Sequence[str] = (),
+        note: str = "",
+    ) -> dict[str, Any]:
+        """Journal a needs assessment of an elder, scored by the code (dispatch.assessment), and set the elder's
+        care level (and with whom they live) from it; the registry change is journaled as any other. Returns
+        what the code made of it: the id, domain grades, preliminary and final level, changes, care level."""
+        flags = Flags(diagnosis, risk_events)
+        elder = self.elder(elder_id)
+        if reason not in ASSESSMENT_REASONS:
+            raise InvalidInput(f"reason must be one of {', '.join(ASSESSMENT_REASONS)}", field="reason",
+                               code="assessment_reason")  # fmt: skip
+        unknown = sorted(set(diseases) - set(DISEASES))
+        if unknown:
+            raise InvalidInput(f"no disease {unknown[0]} on the form", field="diseases", code="assessment_item",
+                               params={"item": unknown[0]})  # fmt: skip
+        checked = check_answers(answers)
+        result = score_assessment(checked, flags)
+        kept_with = lives_with if lives_with is not None else elder.lives_with
+        flags_now: list[RiskFlag] = [flag for flag in elder.risk_flags if flag != "living_alone"]
+        if kept_with == "alone" or (kept_with is None and "living_alone" in elder.risk_flags):
+            flags_now.insert(0, "living_alone")
+        updated = elder.model_copy(update={"care_level": result.care_level, "lives_with": kept_with,
+                                           "risk_flags": flags_now})  # fmt: skip
+        updated = Elder.model_validate(updated.model_dump())  # validated as any registry write is
+        fact = AssessmentRecorded(
+            assessment_id=f"AS-{self.journal.head_seq + 1}",
+            elder_id=elder_id,
+            standard=ASSESSMENT_STANDARD,
+            reason=reason,
+            answers=checked,
+            grades={domain: grade for domain, grade in result.grades.items()},
+            preliminary=result.preliminary,
+            level=result.level,
+            care_level=result.care_level,
+            changes=result.changes,
+            diagnosis=flags.diagnosis,
+            risk_events=flags.risk_events,
+            lives_with=kept_with,
+            diseases=tuple(diseases),
+            note=note,
+        )
+        async with self._saving(self.directory.elders.get, elder_id, updated, self.registry.upsert_elders) as fields:
+            self.emit(fact, actor=actor)
+            if fields:
+                self.directory.put_elder(updated)
+                self.emit(ElderSaved(elder_id, True, fields), actor=actor)
+        return {"assessment_id": fact.assessment_id, "grades": fact.grades, "preliminary": fact.preliminary,
+                "level": fact.level, "changes": list(fact.changes), "care_level": fact.care_level}  # fmt: skip
 
     @asynccontextmanager
     async def _saving(

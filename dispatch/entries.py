@@ -45,7 +45,7 @@ RING_OFFERS: tuple[OfferedBy, ...] = ("on_call", "family")
 ChannelKind = Literal["sms", "voice"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
-ReadWhat = Literal["record", "incident", "call", "job", "order", "plan", "referral"]
+ReadWhat = Literal["record", "incident", "call", "job", "order", "plan", "referral", "assessment"]
 #: where a service order came from: an operator's classified call, the console, a standing 五定 plan
 OrderSource = Literal["call", "console", "plan"]
 ServiceMode = Literal["free", "low_cost", "paid"]  # the registry's Entitlement, fixed on the order
@@ -623,6 +623,34 @@ class RegistryImported(Fact):
     files: dict[str, str]
     counts: dict[str, dict[str, int]]  # {"elders": {"added": n, "updated": n, "unchanged": n}, ...}
     errors: int
+
+
+# -- needs assessments (dispatch.assessment) -------------------------------------------------------------------------
+
+
+@fact("assessment.recorded")
+@dataclass(frozen=True, slots=True)
+class AssessmentRecorded(Fact):
+    """An assessor (the entry's actor) assessed an elder by the ability assessment standard (``standard``): every
+    item's score as given, the living situation and major diseases, and what the code made of them: the domain
+    grades, the preliminary and final ability level (0 能力完好 - 3 重度失能), the changes applied, and the care
+    level it sets."""
+
+    assessment_id: str
+    elder_id: str
+    standard: str
+    reason: str  # initial, routine, after_fall, after_hospital, change, review
+    answers: dict[str, int]
+    grades: dict[str, int]
+    preliminary: int
+    level: int
+    care_level: int
+    changes: tuple[str, ...] = ()
+    diagnosis: bool = False
+    risk_events: int = 0
+    lives_with: str | None = None
+    diseases: tuple[str, ...] = ()
+    note: str = ""
 
 
 # -- service orders (the service desk: dispatch.services, dispatch.machines ORDER_TRANSITIONS) ---------------

@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     follow_up_hour: int = Field(10, ge=0, le=23)
     follow_up_attempts: int = Field(3, ge=1, le=10)
 
+    # needs assessments (dispatch.assessment): the next one falls due this many days after the last (and at once
+    # after a fall the centre attended or a hospital stay)
+    reassess_after_days: int = Field(365, ge=30, le=3650)
+
     # care calls (关怀电话, dispatch.carecalls): elders living alone, empty-nest elders and elders of this age or
     # more are called every so many local days (the shortest when several apply), counted from the last reached
     # call; an unanswered call is retried this many minutes later, and after this many unanswered attempts in a

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from dispatch.assessment import AssessmentBook
 from dispatch.carecalls import CareBook
 from dispatch.duty import DutyBook
 from dispatch.entries import (
@@ -64,6 +65,7 @@ from dispatch.entries import (
     Ranked,
     RankedResponder,
     RecordsRead,
+    ReferralConcluded,
     Resolved,
     ResponderDuty,
     ResponderPosition,
@@ -419,6 +421,18 @@ class Projection:
         #: referrals of incidents to clinics' green channels (dispatch.referrals)
         self.referrals = ReferralBook(self.timers)
         self.referrals.register(self._on)
+        #: needs assessments, and the falls and hospital stays that call for another (dispatch.assessment)
+        self.assessments = AssessmentBook()
+        self.assessments.register(self._on)
+        referral_outcome = self._handlers[ReferralConcluded]
+
+        def concluded(entry: Entry, p: ReferralConcluded) -> None:
+            referral_outcome(entry, p)
+            incident = self.incidents.get(entry.incident_id or "")
+            if p.outcome == "admitted" and incident is not None and incident.elder_id and not entry.drill:
+                self.assessments.happened(incident.elder_id, entry.ts, "after_hospital")
+
+        self._on(ReferralConcluded, concluded)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -608,6 +622,9 @@ class Projection:
     def _resolved(self, entry: Entry, p: Resolved) -> None:
         incident = self._move(entry, IncidentEvent.RESOLVE)
         incident.outcome = p.outcome
+        fell = incident.alarm_type == "fall" or any(a.alarm_type == "fall" for a in incident.alarms)
+        if fell and incident.elder_id and not incident.drill:
+            self.assessments.happened(incident.elder_id, entry.ts, "after_fall")
 
     def _closed(self, entry: Entry, p: Closed) -> None:
         incident = self._move(entry, IncidentEvent.CLOSE)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from dispatch.assessment import assessment_view, due_list, due_view
 from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, one_visit, visit_view
 from dispatch.carecalls import entry_elder as care_call_elder
 from dispatch.carecalls import visits as care_visit_list
@@ -790,6 +791,36 @@ class Views:
     def evaluations(self, reach: Reach) -> list[dict[str, Any]]:
         """Each responder's mean satisfaction from the follow-ups of their work in reach, and its count."""
         return evaluations(self._follow_ups, self._elder_seen(reach), self._directory)
+
+    # -- needs assessments (dispatch.assessment) -----------------------------------------------------
+
+    def assessments(self, elder_id: str, reach: Reach) -> dict[str, Any]:
+        """An elder's assessments, newest first, their care level and when the next assessment is due."""
+        elder = self.elder_in_reach(elder_id, reach)
+        book = self._state.assessments
+        history = [assessment_view(line, self._actor_name) for line in reversed(book.by_elder.get(elder_id, []))]
+        due = book.due(elder_id, self._settings.reassess_after_days * 86400.0) if elder.active else None
+        return {"elder_id": elder_id, "name": elder.name, "care_level": elder.care_level,
+                "lives_with": elder.lives_with, "due": due_view(due, self._clock.now()),
+                "assessments": history}  # fmt: skip
+
+    def assessments_due(self, reach: Reach, *, within_days: int = 30, limit: int = 200) -> dict[str, Any]:
+        """The assessors' tasks: active elders in reach whose next assessment falls due within ``within_days``,
+        soonest first, never assessed first of all."""
+        now = self._clock.now()
+        elders = (
+            (e.elder_id, e.name, e.community, e.care_level)
+            for e in self._directory.elders.values()
+            if e.active and reach.covers(e.community)
+        )
+        lines, total = due_list(self._state.assessments, elders, until=now + within_days * 86400.0, limit=limit,
+                                reassess_after_s=self._settings.reassess_after_days * 86400.0)  # fmt: skip
+        return {
+            "total": total,
+            "due": [{"elder_id": elder_id, "name": name, "community": community, "care_level": care_level,
+                     "due": due, "reason": why, "overdue": due <= now}
+                    for due, why, elder_id, name, community, care_level in lines],
+        }  # fmt: skip
 
     # -- care calls (dispatch.carecalls) ------------------------------------------------------------
 

@@ -45,16 +45,25 @@ B_MARKS = ('"eb"', '"cb"', '"8800000002"', "朝阳", "13505960099", '"svc_b', '"
 ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER = "anon", "admin", "supervisor", "operator", "caregiver"
 FAMILY = "family"  # ea's son, who answers her alarms on the phone page (dispatch.family)
 CLINIC = "clinic"  # the desk of clinic kA's green channel (dispatch.referrals)
+ASSESSOR = "assessor"  # a needs assessor of the whole centre (dispatch.assessment)
 HOTLINE_KEY, ALARMS_KEY, BARE_KEY = "service:hotline", "service:alarms", "service:none"
-CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
+CALLERS = (ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, ASSESSOR, HOTLINE_KEY, ALARMS_KEY, BARE_KEY)
 EVERYONE = frozenset(CALLERS)
 LOGGED_IN = EVERYONE - {ANON}
-PEOPLE = frozenset({ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC})
+PEOPLE = frozenset({ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, ASSESSOR})
 STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
 SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
 ADMINS = frozenset({ADMIN})
 CAREGIVERS = frozenset({CAREGIVER})
 CLINICS = frozenset({CLINIC})
+ASSESSORS = frozenset({ASSESSOR, SUPERVISOR, ADMIN})
+#: a whole assessment form, everyone able (dispatch.assessment)
+ABLE_FORM = {
+    "eating": 10, "bathing": 5, "grooming": 5, "dressing": 10, "bowels": 10, "bladder": 10, "toilet": 10,
+    "transfer": 15, "walking": 15, "stairs": 10, "cognition": 0, "aggression": 0, "depression": 0,
+    "consciousness": 0, "vision": 0, "hearing": 0, "communication": 0,
+    "living": 0, "work": 0, "orientation": 0, "people": 0, "social": 0,
+}  # fmt: skip
 #: a service order's window: tomorrow of the probe city's clock, an hour long (UTC seconds)
 WINDOW = {"start": 1_900_000_000.0, "end": 1_900_003_600.0}
 
@@ -193,6 +202,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/clinic/referrals/{referral_id}/decline"): Rule(CLINICS, why="a referral to their own clinic"),
     ("POST", "/api/clinic/referrals/{referral_id}/arrived"): Rule(CLINICS, why="a referral to their own clinic"),
     ("POST", "/api/clinic/referrals/{referral_id}/outcome"): Rule(CLINICS, why="a referral to their own clinic"),
+    # needs assessments (console.assessments): assessors, supervisors and admins assess; staff read them too
+    ("GET", "/api/assessment/form"): Rule(STAFF | {ASSESSOR}, why="the form's items and scores: nobody's data"),
+    ("POST", "/api/assessment/score"): Rule(ASSESSORS, why="scores the form sent; stores nothing, names nobody"),
+    ("GET", "/api/assessment/elders"): Rule(ASSESSORS, "list", query="q=13505960"),
+    ("GET", "/api/assessments/due"): Rule(ASSESSORS, "list"),
+    ("GET", "/api/elders/{elder_id}/assessments"): Rule(STAFF | {ASSESSOR}, "elder"),
+    ("POST", "/api/elders/{elder_id}/assessments"): Rule(
+        ASSESSORS, "elder", body=lambda _: {"reason": "initial", "answers": ABLE_FORM}
+    ),
     # supervisors
     ("GET", "/api/kpis"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/escalations"): Rule(SUPERVISORS, "list"),
@@ -437,6 +455,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             OPERATOR: person(client, admin, "op_all", "operator", ["*"]),
             CAREGIVER: person(client, admin, "ca", "caregiver", ["*"], responder_id="ca"),
             CLINIC: person(client, admin, "kdesk", "clinic", ["*"], responder_id="kA"),
+            ASSESSOR: person(client, admin, "as_all", "assessor", ["*"]),
             HOTLINE_KEY: _service(client, admin, "pbx", ["hotline"]),
             ALARMS_KEY: _service(client, admin, "partner", ["alarms"]),
             BARE_KEY: _service(client, admin, "bare", []),
@@ -519,7 +538,7 @@ def test_each_caller_is_admitted_or_refused_as_the_rule_says(city: City, method:
         target += "?" + rule.query
     who = city.tokens[caller]
     if (method, path) == ("POST", "/api/auth/logout") and who is not None and caller in (
-        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC
+        ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, ASSESSOR
     ):  # fmt: skip
         who = token(city.client, *_credentials(caller))  # a token of its own: logging out revokes it
     response = _request(city, method, target, who, body={"__probe__": True})
@@ -538,6 +557,7 @@ def _credentials(caller: str) -> tuple[str, str]:
         CAREGIVER: ("ca", "password-123"),
         FAMILY: ("fam_a", "password-123"),
         CLINIC: ("kdesk", "password-123"),
+        ASSESSOR: ("as_all", "password-123"),
     }[caller]
 
 
@@ -552,7 +572,7 @@ def test_the_route_declares_the_rule(city: City, method: str, path: str) -> None
         assert rule.who == EVERYONE, f"{path} admits {sorted(rule.who)} but declares no rule"
         return
     roles, grant = found
-    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC})
+    callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, ASSESSOR})
     if "service" in roles:
         callers |= {HOTLINE_KEY, ALARMS_KEY, BARE_KEY}
     elif grant is not None:

@@ -68,6 +68,7 @@ STAFF: tuple[tuple[str, Role, str, tuple[str, ...]], ...] = (
     ("supervisor", "supervisor", "张伟", ("*",)),
     ("lantian", "operator", "陈静", (STREET,)),
     (BOT, "operator", "模拟接线员", ("*",)),
+    ("assessor", "assessor", "周敏", ("*",)),
 )
 
 
@@ -155,6 +156,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  caregiver phone   {base}/m           {person} / {DEMO_PASSWORD} (no simulator plays this one)\n"
         f"  administrator     {base}/accounts    admin / {DEMO_PASSWORD} (accounts and keys; the API at /docs)\n"
         f"  clinic desk       {base}/clinic      {CLINIC_DESK} / {DEMO_PASSWORD} (its referrals, green channel)\n"
+        f"  needs assessor    {base}/assess      assessor / {DEMO_PASSWORD} (who is due, the MZ/T 039 form)\n"
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
         f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
         f"  the simulated caregivers answer the rest.\n"

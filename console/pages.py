@@ -87,6 +87,12 @@ async def clinic_page() -> FileResponse:
     return _page("clinic.html")
 
 
+@pages.get("/assess")
+async def assess_page() -> FileResponse:
+    """The needs assessment page: an assessor's list of who is due and the form (the data needs a token)."""
+    return _page("assess.html")
+
+
 @pages.get("/services")
 async def services_page() -> FileResponse:
     return _page("services.html")

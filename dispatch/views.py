@@ -800,9 +800,16 @@ class Views:
         book = self._state.assessments
         history = [assessment_view(line, self._actor_name) for line in reversed(book.by_elder.get(elder_id, []))]
         due = book.due(elder_id, self._settings.reassess_after_days * 86400.0) if elder.active else None
-        return {"elder_id": elder_id, "name": elder.name, "care_level": elder.care_level,
-                "lives_with": elder.lives_with, "due": due_view(due, self._clock.now()),
-                "assessments": history}  # fmt: skip
+        now = self._clock.now()
+        month_ago = now - 30 * 86400.0
+        falls = sum(
+            1
+            for i in self._state.incidents.values()
+            if i.elder_id == elder_id and not i.drill and i.opened_at >= month_ago and i.alarm_type == "fall"
+        )
+        return {"elder_id": elder_id, "name": elder.name, "birth_date": elder.birth_date, "community": elder.community,
+                "care_level": elder.care_level, "lives_with": elder.lives_with, "active": elder.active,
+                "recent_falls": falls, "due": due_view(due, now), "assessments": history}  # fmt: skip
 
     def assessments_due(self, reach: Reach, *, within_days: int = 30, limit: int = 200) -> dict[str, Any]:
         """The assessors' tasks: active elders in reach whose next assessment falls due within ``within_days``,

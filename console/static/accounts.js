@@ -22,7 +22,7 @@ import { bindStaffLogin } from "./login.js";
 import { MIN_PASSWORD, bindAccountMenu, placeWords, refusal, scopeWords } from "./me.js";
 
 const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "family", "clinic", "service"];
+const ROLE_ORDER = ["admin", "supervisor", "operator", "caregiver", "family", "clinic", "assessor", "service"];
 const PICKER_FILTER_FROM = 30; // communities: from this many on, the scope picker gets a search box
 
 const session = new Session(STAFF_SESSION);

@@ -99,6 +99,7 @@ function paramWords(code, params) {
   if (typeof params.status === "string") words.status = word("assignment", params.status);
   if (typeof params.field === "string") words.field = word("field", params.field);
   if (typeof params.skill === "string") words.skill = word("skill", params.skill);
+  if (typeof params.item === "string") words.item = word("assess.item", params.item);
   if (typeof params.by === "string") words.by = actorWords(params.by);
   for (const [key, value] of Object.entries(words)) if (value === null || value === undefined) words[key] = "—";
   return words;

@@ -21,6 +21,7 @@ let language = DEFAULT_LANGUAGE;
 let timeZone = "Asia/Shanghai";
 let timeFormat = null;
 let dateTimeFormat = null;
+let dateFormat = null;
 
 /** The language asked for by ?lang=, else the one chosen before, else Simplified Chinese. */
 export function preferredLanguage() {
@@ -47,6 +48,7 @@ function makeFormats() {
   dateTimeFormat = new Intl.DateTimeFormat(language, {
     ...base, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
   });
+  dateFormat = new Intl.DateTimeFormat(language, { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
 }
 
 /** Loads a catalogue, translates the page and tells every listener. */
@@ -128,6 +130,8 @@ export function bindLanguageSelect(select) {
 
 export const fmtTime = (epoch) => (epoch ? timeFormat.format(new Date(epoch * 1000)) : "—");
 export const fmtDateTime = (epoch) => (epoch ? dateTimeFormat.format(new Date(epoch * 1000)) : "—");
+/** A day with its year (a due date a year ahead): "2027/12/01". */
+export const fmtDate = (epoch) => (epoch ? dateFormat.format(new Date(epoch * 1000)) : "—");
 
 export function fmtDistance(metres) {
   if (metres === null || metres === undefined) return "—";

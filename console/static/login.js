@@ -15,9 +15,10 @@ export function bindStaffLogin(session, start) {
     $("login-submit").disabled = true;
     try {
       const who = await session.login($("login-username").value.trim(), $("login-password").value);
-      if (who.role === "caregiver" || who.role === "family" || who.role === "clinic") {
+      if (who.role === "caregiver" || who.role === "family" || who.role === "clinic" || who.role === "assessor") {
         session.end();
-        const where = { family: "login.family_use_phone", clinic: "login.clinic_use_page" }[who.role];
+        const where = { family: "login.family_use_phone", clinic: "login.clinic_use_page",
+          assessor: "login.assessor_use_page" }[who.role];
         $("login-error").textContent = t(where || "login.caregiver_use_phone");
         return;
       }

@@ -138,6 +138,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/duty"): Rule(EVERYONE, why="the duty page itself"),
     ("GET", "/clinic"): Rule(EVERYONE, why="the clinic desk's page itself; its data needs a token"),
+    ("GET", "/assess"): Rule(EVERYONE, why="the needs assessment page itself; its data needs a token"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),

@@ -1874,7 +1874,7 @@ class Engine:
         month = month_of(at, self.settings.timezone)
         ledger = self.state.ledger
         if (order.elder_id, month) not in self.state.allotted:
-            allotment = ledger.rules.allotment(elder.entitlement)
+            allotment = ledger.rules.allotment(elder.entitlement, elder.care_level)
             self.emit(VouchersAllotted(order.elder_id, month, allotment), actor="system:vouchers")
         balance = ledger.balance(order.elder_id, month).available_fen
         if ledger.rules.roll_over:  # spending now lowers every later month's carry: none may go below zero

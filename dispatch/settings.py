@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     voucher_low_cost_fen: int = Field(15_000, ge=0, le=100_000_000)
     voucher_paid_fen: int = Field(0, ge=0, le=100_000_000)
     voucher_roll_over: bool = False
+    #: a disability supplement (失能补贴) a month, in fen, by care level 0-3 (the needs assessment's ability level)
+    voucher_care_fen: list[int] = Field(default_factory=lambda: [0, 0, 0, 0], min_length=4, max_length=4)
 
     # follow-ups (回访, dispatch.followups): due this many days after the incident closed or the service was
     # delivered, at this hour of the centre's time zone; after this many unanswered attempts the follow-up is

@@ -693,7 +693,8 @@ class Views:
         month = month_of(self._clock.now(), self._settings.timezone)
         current = balance_view(ledger.balance(elder_id, month), (elder_id, month) in self._state.allotted)
         if not current["allotted"]:
-            current["allotted_fen"] = current["available_fen"] = ledger.rules.allotment(elder.entitlement)
+            allotment = ledger.rules.allotment(elder.entitlement, elder.care_level)
+            current["allotted_fen"] = current["available_fen"] = allotment
         earlier = [b for b in ledger.balances(elder_id) if b.month < month]
         charges = [c for c in ledger.charges(include_voided=True) if c.delivery.elder == elder_id]
         return {

@@ -109,10 +109,17 @@ class VoucherRules:
     low_cost_fen: int = 15_000  # 低偿: 150 yuan a month
     paid_fen: int = 0  # 有偿: no vouchers
     roll_over: bool = False
+    #: a disability supplement (失能补贴) added to any entitlement's allotment, by care level 0-3 (the ability
+    #: level of the needs assessment, dispatch.assessment; an imported level above 3 counts as 3)
+    care_fen: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def __post_init__(self) -> None:
         for mode in MODES:
             fen(getattr(self, f"{mode}_fen"), f"{mode}_fen")
+        if len(self.care_fen) != 4:
+            raise InvalidInput("care_fen holds one amount for each care level 0-3", field="care_fen")
+        for level, amount in enumerate(self.care_fen):
+            fen(amount, f"care_fen[{level}]")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoucherRules:
@@ -122,12 +129,22 @@ class VoucherRules:
             low_cost_fen=settings.voucher_low_cost_fen,
             paid_fen=settings.voucher_paid_fen,
             roll_over=settings.voucher_roll_over,
+            care_fen=care_amounts(settings.voucher_care_fen),
         )
 
-    def allotment(self, entitlement: Entitlement | None) -> int:
-        """The monthly allotment for an entitlement (no entitlement: the default mode's)."""
+    def allotment(self, entitlement: Entitlement | None, care_level: int | None = None) -> int:
+        """The monthly allotment for an entitlement (no entitlement: the default mode's), and the disability
+        supplement of the care level (none recorded: none)."""
         amount: int = getattr(self, f"{entitlement or DEFAULT_MODE}_fen")
+        if care_level is not None and care_level > 0:
+            amount += self.care_fen[min(care_level, 3)]
         return amount
+
+
+def care_amounts(amounts: Iterable[int]) -> tuple[int, int, int, int]:
+    """The four disability supplements of care levels 0-3, from a setting's list."""
+    first, second, third, fourth = amounts
+    return (first, second, third, fourth)
 
 
 def price_for(prices: Mapping[str, int], entitlement: Entitlement | None) -> int:

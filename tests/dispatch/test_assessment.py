@@ -293,3 +293,16 @@ async def test_due_a_year_on_and_at_once_after_a_fall_or_a_hospital_stay(core: C
 
 def alarm_request(elder_id: str, alarm_type: str) -> AlarmRequest:
     return AlarmRequest(alarm_type=alarm_type, actor="op", source="api", elder_id=elder_id)
+
+
+async def test_the_care_level_sets_the_disability_supplement(tmp_path: Path, clock: ManualClock) -> None:
+    clock.set(1_780_000_000.0)
+    settings = settings_for(tmp_path / "data", voucher_care_fen=[0, 2_000, 5_000, 10_000])
+    await seed(settings, elders=[elder("e1", entitlement="low_cost", care_level=None)])
+    core = await open_core(settings, clock)
+    try:
+        assert core.views.vouchers("e1", ALL)["current"]["allotted_fen"] == 15_000
+        await core.engine.assess("e1", MODERATE, actor="a", reason="initial")
+        assert core.views.vouchers("e1", ALL)["current"]["allotted_fen"] == 15_000 + 5_000
+    finally:
+        await core.close()

@@ -96,9 +96,19 @@ def test_the_price_follows_the_entitlement_and_no_entitlement_pays_full() -> Non
         price_for({"free": 0}, "paid")
 
 
+def test_a_disability_supplement_follows_the_care_level() -> None:
+    rules = VoucherRules(care_fen=(0, 2_000, 5_000, 10_000))
+    assert [rules.allotment("free", level) for level in (None, 0, 1, 2, 3)] == [30_000, 30_000, 32_000, 35_000, 40_000]
+    assert rules.allotment(None, 3) == 10_000  # paid, no vouchers of its own: the supplement only
+    assert rules.allotment("low_cost", 5) == 25_000  # an imported level above 3 counts as 3
+    assert VoucherRules().allotment("free", 3) == 30_000  # no supplement unless the centre sets one
+
+
 @pytest.mark.parametrize(
     "make",
     [
+        lambda: VoucherRules(care_fen=(0, 0, 0)),  # type: ignore[arg-type]
+        lambda: VoucherRules(care_fen=(0, 0, 0, 1.5)),  # type: ignore[arg-type]
         lambda: Allotted("e1", "2026-03", 300.0),  # type: ignore[arg-type]
         lambda: Allotted("e1", "2026-03", True),
         lambda: Allotted("e1", "2026-03", -1),

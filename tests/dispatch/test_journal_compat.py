@@ -40,7 +40,7 @@ def dump(projection: Projection, directory: Directory) -> dict[str, Any]:
     return {
         "incidents": [incident_view(i, projection, directory) for i in incidents],
         "responders": [responder_view(r, projection, directory, SEEN_AT) for r in sorted(directory.responders)],
-        "calls": [call_view(c, directory) for c in sorted(projection.calls.values(), key=lambda c: c.call_id)],
+        "calls": [call_view(c, directory, SEEN_AT) for c in sorted(projection.calls.values(), key=lambda c: c.call_id)],
         "open_by_elder": sorted([[*k, v] for k, v in projection.open_by_elder.items()]),
         "conditions": sorted([[*k, v] for k, v in projection.conditions.items()]),
         "dedup": sorted([k, v] for k, v in projection.dedup.items()),

@@ -445,8 +445,8 @@ export function createCalls({ app, session, render, select, responderName, notic
         o.relation && call.caller_is !== "household" ? el("span", { className: "muted" }, o.relation) : null,
         el("span", { className: "household-address muted" }, o.address))),
       pickButton(null, t("call.household_other")),
-      call.picked ? el("span", { className: "muted household-by" },
-        t("call.household_picked_by", { name: call.picked.by || t("call.someone"), time: fmtTime(call.picked.at) })) : null);
+      ...(call.picked ? [el("span", { className: "muted household-by" },
+        t("call.household_picked_by", { name: call.picked.by || t("call.someone"), time: fmtTime(call.picked.at) }))] : []));
   }
 
   async function pickCaller(call, elderId) {
@@ -517,7 +517,8 @@ export function createCalls({ app, session, render, select, responderName, notic
         onclick: () => classify("emergency", { incident_id: v.incident_id }),
       }, t("call.link_incident", { id: v.incident_id, type: label("alarm", v.alarm_type), state: label("state", v.state) }))));
     }
-    $("classify-unknown").hidden = Boolean(call.elder_id);
+    // a number several elders share: the elder search and the place wait for the pick ("someone else" opens them)
+    $("classify-unknown").hidden = Boolean(call.elder_id) || (offeredOf(call).length > 0 && !call.picked);
     for (const button of document.querySelectorAll("#classify button[data-kind]")) button.disabled = desk.busy;
   }
 

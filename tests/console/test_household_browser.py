@@ -7,13 +7,16 @@ record pops, and the journal holds the pick with who made it. Headless Chromium 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
+from dispatch.triage import age_on
 from simulators import city as city_generator
 from tests.console.browser import (
     LAPTOP,
+    PHONE,
     City,
     Deployment,
     catalogue,
@@ -76,12 +79,15 @@ def test_a_call_from_a_couples_landline_offers_both_and_the_operator_picks_the_w
         button = household.locator(f'button[data-elder-id="{person["elder_id"]}"]')
         expect(button).to_contain_text(person["name"])
         expect(button).to_contain_text(person["address"])
-    expect(household.locator(f'button[data-elder-id="{wife["elder_id"]}"]')).to_contain_text("74岁")
+    age = age_on(date(1952, 8, 15), datetime.now(UTC).date())  # her age on the server's day
+    expect(household.locator(f'button[data-elder-id="{wife["elder_id"]}"]')).to_contain_text(f"{age}岁")
     expect(household.locator('button[data-elder-id=""]')).to_have_text(ZH["call.household_other"])
     expect(pop.locator("#call-pop-record")).to_contain_text(ZH["call.household_pick_first"])
     expect(pop.locator(".record-name")).to_have_count(0)  # nobody's record before the pick
     deployment.call("answered", **call)
     expect(page.locator("#classify")).to_be_visible()
+    expect(page.locator("#classify-unknown")).to_be_hidden()  # the search waits for the pick ("someone else")
+    assert "null" not in (household.text_content() or "")
     box = household.bounding_box()
     assert box is not None and box["x"] + box["width"] <= LAPTOP["width"]  # the card fits the operator's screen
     screenshot(page, "console-household-call-zh")
@@ -103,6 +109,13 @@ def test_a_call_from_a_couples_landline_offers_both_and_the_operator_picks_the_w
                and e["payload"]["what"] == "record" for e in entries)  # fmt: skip
     view = deployment.get("/api/calls/landline-1")
     assert (view["elder_id"], view["picked"]["elder_id"]) == (wife["elder_id"], wife["elder_id"])
+    contexts.append(small := desk(browser, PHONE))  # an operator on a phone: the card wraps, never sideways
+    handset, handset_errors = open_console(small, deployment.url)
+    expect(handset.locator("#call-pop-household .household-pick")).to_have_count(3)
+    expect(handset.locator("#call-pop .record-name")).to_contain_text(wife["name"])
+    assert handset.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(handset, "console-household-phone-zh")
+    assert handset_errors == []
     assert missing_keys(page) == []
     assert untranslated(ui_text(page), "zh-CN", city.text() + LANDLINE + "李建国王秀英") == []
     assert errors == []

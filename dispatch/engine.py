@@ -571,11 +571,15 @@ class Engine:
             elif c.kind == "emergency":
                 assert c.alarm_type is not None
                 who = elder or (self.directory.elders.get(call.elder_id) if call.elder_id else None)
+                lat, lon, address = c.lat, c.lon, c.address if c.lat is not None else ""
+                location: Location | None = c.placed_by if c.lat is not None else None
+                home = self._landline_home(call) if who is None and lat is None else None
+                if home is not None:  # a household's landline, nobody of them picked: whoever calls is at their home
+                    (lat, lon, address, _), location = home, "home"
                 alarm = Alarm(
-                    c.alarm_type, "hotline", c.actor, who, lat=c.lat, lon=c.lon, drill=drill, call_id=c.call_id,
-                    location=c.placed_by if c.lat is not None else None,
-                    note=f"hotline call from {call.caller} on line {call.line}",
-                    caller=None if who else call.caller, place=c.address if c.lat is not None else "",
+                    c.alarm_type, "hotline", c.actor, who, lat=lat, lon=lon, drill=drill, call_id=c.call_id,
+                    location=location, note=f"hotline call from {call.caller} on line {call.line}",
+                    caller=None if who else call.caller, place=address,
                 )  # fmt: skip
                 incident, attached = await self.open_alarm(alarm)
                 incident_id = incident.incident_id
@@ -612,22 +616,32 @@ class Engine:
     async def _call_incident(self, event: CallEvent, call: Call, what: str, then: str = "") -> None:
         elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
         note = f"{what} from {event.caller} on line {event.line}" + (f": {then}" if then else "")
-        household = [self.directory.elders[i] for i in call.household if i in self.directory.elders]
-        if elder is not None or not household:
+        home = self._landline_home(call) if elder is None else None
+        if home is None:
+            if elder is None and call.household:  # homes apart: placed by hand, the household named
+                names = ", ".join(self.directory.elders[i].name for i in call.household if i in self.directory.elders)
+                note = f"{note} (household: {names})"
             alarm = Alarm(
                 event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id
             )
-        else:
-            # nobody said who of the household called: the incident is the landline's, none of them chosen, at
-            # their home when they share one (a landline is in one home), to be called back
-            homes = {(e.lat, e.lon, e.address) for e in household}
-            lat, lon, address = homes.pop() if len(homes) == 1 else (None, None, "")
+        else:  # nobody said who of the household called: the landline's incident, none of them chosen, at home
+            lat, lon, address, names = home
             alarm = Alarm(
                 event.alarm_type, "hotline", event.actor, None, lat=lat, lon=lon, drill=event.drill,
-                call_id=event.call_id, location="home" if lat is not None else None, caller=event.caller,
-                place=address, note=f"{note} (household: {', '.join(e.name for e in household)})",
+                call_id=event.call_id, location="home", caller=event.caller, place=address,
+                note=f"{note} (household: {names})",
             )  # fmt: skip
         await self.open_alarm(alarm)  # applying it links the call to the incident
+
+    def _landline_home(self, call: Call) -> tuple[float, float, str, str] | None:
+        """Where a call from a household's shared landline comes from: their home (lat, lon, address), when they
+        share one (a landline is in one home), and their names; None for any other call."""
+        household = [self.directory.elders[i] for i in call.household if i in self.directory.elders]
+        homes = {(e.lat, e.lon, e.address) for e in household}
+        if len(homes) != 1:
+            return None
+        lat, lon, address = homes.pop()
+        return lat, lon, address, ", ".join(e.name for e in household)
 
     def clear_condition(self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool) -> None:
         """Resolve the open technical incident for this device and condition, if there is one. Lock held."""

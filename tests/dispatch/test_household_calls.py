@@ -148,3 +148,13 @@ async def test_a_family_member_of_one_elder_is_as_before(core: Core) -> None:
     await hotline(core, "ringing", call_id="f-2", caller="13900000002", line="12349", actor="cti")
     view = core.views.call("f-2", ALL)
     assert (view["caller_is"], view["contact"]["elder_id"], view["offered"]) == ("contact", "e9", [])
+
+
+async def test_an_emergency_before_anyone_is_picked_is_at_the_landlines_home(core: Core) -> None:
+    await couple(core)
+    await hotline(core, "ringing", call_id="x-1", caller=LANDLINE, line="12349", actor="cti")
+    await hotline(core, "answered", call_id="x-1", caller=LANDLINE, line="12349", actor="cti")
+    await core.engine.classify_call(Classification("x-1", "emergency", "operator:o", alarm_type="fall"))
+    incident = engine_of(core).state.incidents[engine_of(core).state.calls["x-1"].incident_id or ""]
+    assert incident.elder_id is None  # none chosen: the operator did not say who fell
+    assert (incident.lat, incident.lon, incident.location, incident.place) == (24.515, 117.705, "home", HOME)

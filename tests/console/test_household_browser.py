@@ -1,6 +1,7 @@
 """A call from a couple's landline on the operator's console, in Chinese at 1366×768: the call card shows both
 elders (name, age, address) and nobody's record until the operator asks who is speaking and picks the wife; her
-record pops, and the journal holds the pick with who made it. Headless Chromium (Debian's
+record pops, and the journal holds the pick with who made it. Then their daughter, the contact of both, calls:
+the card asks which parent, the father is picked, his record pops (also on a phone-sized console). Headless Chromium (Debian's
 ``/usr/bin/chromium``) against a real ``anxin serve``; screenshots go to ``ANXIN_SCREENSHOTS`` (else
 ``docs/screenshots``)."""
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.process
 
 ZH = catalogue("zh-CN")
 LANDLINE = "0596-2345678"
+DAUGHTER = "13900000001"
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,10 @@ def move_in_together(deployment: Deployment, city: City) -> tuple[dict[str, str]
     wife = deployment.get(f"/api/elders/{wife_row['elder_id']}")
     home = {key: husband[key] for key in ("address", "lat", "lon", "community")}
     for record, name, born in ((husband, "李建国", "1948-11-02"), (wife, "王秀英", "1952-08-15")):
-        fields = {key: record[key] for key in ("elder_id", "contacts", "medical_notes", "risk_flags")}
-        body = {**fields, **home, "name": name, "phone": LANDLINE, "birth_date": born, "lives_with": "spouse"}
+        fields = {key: record[key] for key in ("elder_id", "medical_notes", "risk_flags")}
+        contacts = [{"name": "李梅", "phone": DAUGHTER, "relation": "女儿"}, *record["contacts"]]  # both parents'
+        body = {**fields, **home, "name": name, "phone": LANDLINE, "birth_date": born, "lives_with": "spouse",
+                "contacts": contacts}  # fmt: skip
         response = deployment.http.put(f"/api/elders/{record['elder_id']}", json=body, headers=deployment.headers())
         assert response.status_code == 200, response.text
     return ({"elder_id": husband["elder_id"], "name": "李建国", "address": home["address"]},
@@ -109,13 +113,25 @@ def test_a_call_from_a_couples_landline_offers_both_and_the_operator_picks_the_w
                and e["payload"]["what"] == "record" for e in entries)  # fmt: skip
     view = deployment.get("/api/calls/landline-1")
     assert (view["elder_id"], view["picked"]["elder_id"]) == (wife["elder_id"], wife["elder_id"])
+    # their daughter calls next, the contact of both: which parent is it about? (the first call is done first)
+    page.click("#classify button[data-kind=consultation]")
+    deployment.call("ringing", call_id="daughter-1", caller=DAUGHTER)
+    expect(pop).to_have_attribute("data-call-id", "daughter-1")
+    expect(pop.locator("#call-pop-who")).to_have_text(
+        ZH["call.who_contact_several"].replace("{name}", "李梅").replace("{n}", "2"))  # fmt: skip
+    expect(household).to_contain_text(ZH["call.contact_pick"])
+    expect(pop.locator(".record-name")).to_have_count(0)
+    household.locator(f'button[data-elder-id="{husband["elder_id"]}"]').click()
+    expect(pop.locator(".record-name")).to_contain_text(husband["name"])
+    about_father = ZH["call.who_contact"].replace("{name}", "李梅").replace("{relation}", "女儿")
+    expect(pop.locator("#call-pop-who")).to_have_text(about_father.replace("{elder}", "李建国"))
     contexts.append(small := desk(browser, PHONE))  # an operator on a phone: the card wraps, never sideways
     handset, handset_errors = open_console(small, deployment.url)
     expect(handset.locator("#call-pop-household .household-pick")).to_have_count(3)
-    expect(handset.locator("#call-pop .record-name")).to_contain_text(wife["name"])
+    expect(handset.locator("#call-pop .record-name")).to_contain_text(husband["name"])
     assert handset.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(handset, "console-household-phone-zh")
     assert handset_errors == []
     assert missing_keys(page) == []
-    assert untranslated(ui_text(page), "zh-CN", city.text() + LANDLINE + "李建国王秀英") == []
+    assert untranslated(ui_text(page), "zh-CN", city.text() + LANDLINE + "李建国王秀英李梅") == []
     assert errors == []

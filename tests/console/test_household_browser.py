@@ -1,8 +1,8 @@
 """A call from a couple's landline on the operator's console, in Chinese at 1366×768: the call card shows both
 elders (name, age, address) and nobody's record until the operator asks who is speaking and picks the wife; her
 record pops, and the journal holds the pick with who made it. Then their daughter, the contact of both, calls:
-the card asks which parent, the father is picked, his record pops (also on a phone-sized console). Headless Chromium (Debian's
-``/usr/bin/chromium``) against a real ``anxin serve``; screenshots go to ``ANXIN_SCREENSHOTS`` (else
+the card asks which parent, the father is picked, his record pops (also on a phone-sized console). Headless
+Chromium (Debian's ``/usr/bin/chromium``) against a real ``anxin serve``; screenshots go to ``ANXIN_SCREENSHOTS`` (else
 ``docs/screenshots``)."""
 
 from __future__ import annotations

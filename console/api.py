@@ -131,9 +131,26 @@ async def list_calls(
 
 @router.get("/calls/{call_id:path}", tags=["calls"])
 async def get_call(call_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
-    elder_id = core.views.call_elder(call_id, who.reach)
-    if elder_id is not None:
+    """A call record; one from a number several elders share (a household's landline, a family member of
+    several) offers them all (``offered``): the operator picks whom it is about (``POST .../pick``)."""
+    for elder_id in core.views.call_elders(call_id, who.reach):  # each one shown is a read on record
         await core.engine.viewed(elder_id, actor=who.actor, what="call", subject=call_id)
+    return core.views.call(call_id, who.reach)
+
+
+class PickIn(Body):
+    elder_id: str | None = Field(description="the elder the call is about, one of those it offers; null: someone else")
+
+
+@router.post("/calls/{call_id:path}/pick", tags=["calls"])
+async def pick_caller(call_id: str, body: PickIn, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """Which of the elders a call offers it is about (a household sharing the landline that called, or the
+    elders of the family member calling), or someone else (``elder_id`` null). On record; can be changed until
+    the call is classified."""
+    core.views.call(call_id, who.reach)
+    if body.elder_id is not None:
+        core.views.elder_in_reach(body.elder_id, who.reach)
+    await core.engine.pick_caller(call_id, body.elder_id, actor=who.actor)
     return core.views.call(call_id, who.reach)
 
 

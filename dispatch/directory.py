@@ -4,6 +4,16 @@ The registry store (SQLite) is the durable copy; the directory is what the engin
 elders by id and by phone number (to pop a caller's record), family contacts by phone number (a daughter
 calling about her mother), devices by id, responders by id. It is loaded
 once at start and kept in step by the engine, the only writer while the server runs.
+
+Phones
+    A phone number belongs to a set of elders, not to one: a couple, or a mother and her sister, share one
+    landline (dispatch.identity rule 3: a household, not a duplicate), and a daughter is the family contact
+    of both her parents. :meth:`Directory.household` and :meth:`Directory.contact_elders` give every elder a
+    number reaches, in id order, and the hotline offers them all (the operator picks whom the call is about).
+    Only elders still in the centre's care (``Elder.active``) are reached by phone. Each index is kept right
+    by :meth:`Directory.put_elder` alone: the record's old numbers leave it before its new ones enter, so an
+    edit, a move to another phone, a deactivation or the same record put again leaves every other elder of
+    the number where they were.
 """
 
 from __future__ import annotations
@@ -22,8 +32,9 @@ class Directory:
         self.elders: dict[str, Elder] = {}
         self.devices: dict[str, Device] = {}
         self.responders: dict[str, Responder] = {}
-        self.elder_by_phone: dict[str, str] = {}
-        #: a contact's phone → the elders whose contact list holds it
+        #: a phone → the active elders whose own phone it is (several: a household on one landline)
+        self.elders_by_phone: dict[str, set[str]] = {}
+        #: a contact's phone → the active elders whose contact list holds it
         self.elders_by_contact_phone: dict[str, set[str]] = {}
         #: the operator's "find the caller" index and the offline gazetteer, both kept in step with the elders
         self.search = ElderSearch()
@@ -53,24 +64,28 @@ class Directory:
     def put_elder(self, elder: Elder) -> None:
         old = self.elders.get(elder.elder_id)
         if old is not None:
-            if old.phone:
-                self.elder_by_phone.pop(normalise_phone(old.phone), None)
-            for contact in old.contacts:
-                known = self.elders_by_contact_phone.get(normalise_phone(contact.phone))
-                if known is not None:
-                    known.discard(elder.elder_id)
-                    if not known:
-                        del self.elders_by_contact_phone[normalise_phone(contact.phone)]
-        if old is not None:
+            self._index_phones(old, remove=True)
             self._count_point(old.community, old.lat, old.lon, -1)
         self._count_point(elder.community, elder.lat, elder.lon, 1)
         self.elders[elder.elder_id] = elder
-        if elder.phone:
-            self.elder_by_phone[normalise_phone(elder.phone)] = elder.elder_id
-        for contact in elder.contacts:
-            self.elders_by_contact_phone.setdefault(normalise_phone(contact.phone), set()).add(elder.elder_id)
+        self._index_phones(elder, remove=False)
         self.search.put(elder)
         self.places.put(elder)
+
+    def _index_phones(self, elder: Elder, *, remove: bool) -> None:
+        """Put an elder's own phone and their contacts' phones in the phone indexes, or take them out. An elder
+        no longer in the centre's care is in neither."""
+        if not elder.active:
+            return
+        own = [(self.elders_by_phone, elder.phone)] if elder.phone else []
+        for index, phone in [*own, *((self.elders_by_contact_phone, c.phone) for c in elder.contacts)]:
+            digits = normalise_phone(phone)
+            if not remove:
+                index.setdefault(digits, set()).add(elder.elder_id)
+            elif (known := index.get(digits)) is not None:
+                known.discard(elder.elder_id)
+                if not known:
+                    del index[digits]
 
     def put_device(self, device: Device) -> None:
         self.devices[device.device_id] = device
@@ -107,23 +122,32 @@ class Directory:
                 best, best_d = community, d
         return best
 
+    def household(self, phone: str) -> list[Elder]:
+        """The active elders whose own phone this is, by id: one, or a household on a shared landline."""
+        return [self.elders[i] for i in sorted(self.elders_by_phone.get(normalise_phone(phone), ()))]
+
+    def contact_elders(self, phone: str) -> list[Elder]:
+        """The active elders whose family contact has this phone, by id (a daughter of both her parents)."""
+        return [self.elders[i] for i in sorted(self.elders_by_contact_phone.get(normalise_phone(phone), ()))]
+
     def elder_for_phone(self, phone: str) -> Elder | None:
-        elder_id = self.elder_by_phone.get(normalise_phone(phone))
-        return self.elders.get(elder_id) if elder_id else None
+        """One elder whose phone this is (the first by id of a household), for a caller that needs one; the
+        hotline offers the whole :meth:`household`."""
+        household = self.household(phone)
+        return household[0] if household else None
 
     def elder_for_contact(self, phone: str) -> Elder | None:
         """The elder a family contact calling from this phone is about (the first by id when several)."""
-        elder_ids = self.elders_by_contact_phone.get(normalise_phone(phone))
-        return self.elders[min(elder_ids)] if elder_ids else None
+        elders = self.contact_elders(phone)
+        return elders[0] if elders else None
 
     def contact_for_phone(self, phone: str) -> dict[str, str] | None:
         """A family contact calling: their name and relation, and the elder they are a contact of (the first by
         id when they are several elders' contact)."""
         digits = normalise_phone(phone)
-        elder_ids = self.elders_by_contact_phone.get(digits)
-        if not elder_ids:
+        elder = self.elder_for_contact(digits)
+        if elder is None:
             return None
-        elder = self.elders[min(elder_ids)]
         contact = next(c for c in elder.contacts if normalise_phone(c.phone) == digits)
         return {
             "name": contact.name,

@@ -62,6 +62,7 @@ from dispatch.entries import (
     CallClassified,
     CalledBack,
     CallEnded,
+    CallerPicked,
     CallRinging,
     Cancelled,
     CaregiverStatus,
@@ -135,11 +136,11 @@ from dispatch.referrals import ReferralDesk
 from dispatch.registry import Device, Elder, Responder, RiskFlag, responder_tags, street_of
 from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
 from dispatch.settings import Settings
-from dispatch.state import Assignment, Incident, Projection, ServiceOrder, person_key
+from dispatch.state import Assignment, Call, Incident, Projection, ServiceOrder, person_key
 from dispatch.store import RegistryStore
 from dispatch.supervision import Supervision
 from dispatch.triage import priority, rule
-from dispatch.views import Views
+from dispatch.views import Views, offered_elders
 from dispatch.vouchers import VoucherRules, month_of
 
 log = logging.getLogger("anxin.engine")
@@ -491,12 +492,11 @@ class Engine:
         async with self.changing():
             call = self.state.calls.get(event.call_id)
             if call is None:
-                elder = self.directory.elder_for_phone(event.caller)
-                self.emit(
-                    CallRinging(event.call_id, event.caller, event.line, elder.elder_id if elder else None),
-                    actor=event.actor,
-                    drill=event.drill,
-                )
+                # a number several elders share rings with all of them, none chosen: the operator picks
+                household = tuple(e.elder_id for e in self.directory.household(event.caller))
+                one = household[0] if len(household) == 1 else None
+                ringing = CallRinging(event.call_id, event.caller, event.line, one, household if one is None else ())
+                self.emit(ringing, actor=event.actor, drill=event.drill)
                 call = self.state.calls[event.call_id]
             if event.event == "answered" and call.state == "ringing":
                 # the operator speaks to the caller first, then classifies the call (classify_call)
@@ -506,7 +506,27 @@ class Engine:
                 self.emit(CallEnded(event.call_id), actor=event.actor, drill=event.drill)
                 if missed and event.open_incident and call.incident_id is None:
                     # nobody picked up: an elder who called for help gets help anyway, and a clock
-                    await self._call_incident(event, call.elder_id, "missed hotline call", "call back")
+                    await self._call_incident(event, call, "missed hotline call", "call back")
+            return CallOutcome(call.call_id, call.state, call.elder_id, call.incident_id, call.kind)
+
+    async def pick_caller(self, call_id: str, elder_id: str | None, *, actor: str) -> CallOutcome:
+        """The operator says which of the elders a call offers it is about (a household sharing the landline that
+        called, or the elders of the family member calling), or someone else (``None``). Until the call is
+        classified a pick can be changed; each one is on record."""
+        async with self._txn():
+            call = self.state.calls.get(call_id)
+            if call is None:
+                raise NotFound(f"no call {call_id}", field="call_id")
+            if call.kind is not None:
+                raise Conflict(f"call {call_id} was already classified as {call.kind}",
+                               code="call_already_classified", params={"kind": call.kind})  # fmt: skip
+            offered = [e.elder_id for e in offered_elders(call, self.directory)]
+            if len(offered) < 2:
+                raise Conflict(f"call {call_id} offers no elders to pick from", code="call_nothing_to_pick")
+            if elder_id is not None and elder_id not in offered:
+                raise InvalidInput(f"{elder_id} is not one of the elders call {call_id} offers", field="elder_id",
+                                   code="elder_not_offered")  # fmt: skip
+            self.emit(CallerPicked(call_id, elder_id), actor=actor, drill=call.drill)
             return CallOutcome(call.call_id, call.state, call.elder_id, call.incident_id, call.kind)
 
     async def classify_call(self, c: Classification) -> CallOutcome:
@@ -556,11 +576,15 @@ class Engine:
             elif c.kind == "emergency":
                 assert c.alarm_type is not None
                 who = elder or (self.directory.elders.get(call.elder_id) if call.elder_id else None)
+                lat, lon, address = c.lat, c.lon, c.address if c.lat is not None else ""
+                location: Location | None = c.placed_by if c.lat is not None else None
+                home = self._landline_home(call) if who is None and lat is None else None
+                if home is not None:  # a household's landline, nobody of them picked: whoever calls is at their home
+                    (lat, lon, address, _), location = home, "home"
                 alarm = Alarm(
-                    c.alarm_type, "hotline", c.actor, who, lat=c.lat, lon=c.lon, drill=drill, call_id=c.call_id,
-                    location=c.placed_by if c.lat is not None else None,
-                    note=f"hotline call from {call.caller} on line {call.line}",
-                    caller=None if who else call.caller, place=c.address if c.lat is not None else "",
+                    c.alarm_type, "hotline", c.actor, who, lat=lat, lon=lon, drill=drill, call_id=c.call_id,
+                    location=location, note=f"hotline call from {call.caller} on line {call.line}",
+                    caller=None if who else call.caller, place=address,
                 )  # fmt: skip
                 incident, attached = await self.open_alarm(alarm)
                 incident_id = incident.incident_id
@@ -594,13 +618,35 @@ class Engine:
     def _call_drill(self, call_id: str) -> bool:
         return self.state.calls[call_id].drill
 
-    async def _call_incident(self, event: CallEvent, elder_id: str | None, what: str, then: str = "") -> None:
-        elder = self.directory.elders.get(elder_id) if elder_id else None
+    async def _call_incident(self, event: CallEvent, call: Call, what: str, then: str = "") -> None:
+        elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
         note = f"{what} from {event.caller} on line {event.line}" + (f": {then}" if then else "")
-        alarm = Alarm(
-            event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id
-        )
+        home = self._landline_home(call) if elder is None else None
+        if home is None:
+            if elder is None and call.household:  # homes apart: placed by hand, the household named
+                names = ", ".join(self.directory.elders[i].name for i in call.household if i in self.directory.elders)
+                note = f"{note} (household: {names})"
+            alarm = Alarm(
+                event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id
+            )
+        else:  # nobody said who of the household called: the landline's incident, none of them chosen, at home
+            lat, lon, address, names = home
+            alarm = Alarm(
+                event.alarm_type, "hotline", event.actor, None, lat=lat, lon=lon, drill=event.drill,
+                call_id=event.call_id, location="home", caller=event.caller, place=address,
+                note=f"{note} (household: {names})",
+            )  # fmt: skip
         await self.open_alarm(alarm)  # applying it links the call to the incident
+
+    def _landline_home(self, call: Call) -> tuple[float, float, str, str] | None:
+        """Where a call from a household's shared landline comes from: their home (lat, lon, address), when they
+        share one (a landline is in one home), and their names; None for any other call."""
+        household = [self.directory.elders[i] for i in call.household if i in self.directory.elders]
+        homes = {(e.lat, e.lon, e.address) for e in household}
+        if len(homes) != 1:
+            return None
+        lat, lon, address = homes.pop()
+        return lat, lon, address, ", ".join(e.name for e in household)
 
     def clear_condition(self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool) -> None:
         """Resolve the open technical incident for this device and condition, if there is one. Lock held."""

@@ -375,10 +375,15 @@ class ResponderPosition(Fact):
 @fact("call.ringing")
 @dataclass(frozen=True, slots=True)
 class CallRinging(Fact):
+    """A hotline call rang. A number registered to one elder names them (their record pops at once); a number
+    several elders share (a household's landline) names them all in ``household`` and none in ``elder_id``:
+    the operator picks whom the call is about (:class:`CallerPicked`)."""
+
     call_id: str
     caller: str
     line: str
-    elder_id: str | None = None  # the elder whose phone number called, when registered
+    elder_id: str | None = None  # the elder whose phone number called, when registered to one elder
+    household: tuple[str, ...] = ()  # the elders sharing the number that called, by id, when several
 
 
 @fact("call.answered")
@@ -405,6 +410,17 @@ class CallClassified(Fact):
     text: str = ""
     elder_id: str | None = None  # who the call was about, when the operator identified them
     incident_id: str | None = None
+
+
+@fact("call.caller_picked")
+@dataclass(frozen=True, slots=True)
+class CallerPicked(Fact):
+    """The operator said which of the elders a call offered it is about: one of a household sharing the landline
+    that called, or one of the elders whose family contact called. None: someone else (the elder search finds
+    them, or nobody registered). A later pick, before the call is classified, replaces it."""
+
+    call_id: str
+    elder_id: str | None
 
 
 @fact("call.called_back")

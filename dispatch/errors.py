@@ -78,6 +78,7 @@ CODES = frozenset(
         "unknown_status",
         "unknown_call_event",
         "call_needs_alarm_type",
+        "elder_not_offered",  # a pick names an elder the call does not offer
         "import_refused",
         "duplicate_key",
         "service_window",
@@ -106,6 +107,7 @@ CODES = frozenset(
         "offer_closed",
         "call_already_classified",
         "call_not_answered",
+        "call_nothing_to_pick",  # a pick on a call that offers one elder or none
         "drill_mismatch",
         "order_drill_mismatch",
         "no_callback_due",

@@ -41,6 +41,7 @@ from dispatch.entries import (
     CallClassified,
     CalledBack,
     CallEnded,
+    CallerPicked,
     CallRinging,
     Cancelled,
     Closed,
@@ -259,6 +260,9 @@ class Call:
     callback: str | None = None  # "due" for a silent call until someone called back, then "done"
     callback_outcome: str = ""
     words: str = ""  # what the caller said, when the telephony knew it
+    household: tuple[str, ...] = ()  # the elders sharing the number that called, when several (none chosen)
+    picked_by: str | None = None  # who said which of the elders offered the call is about, and when
+    picked_at: float | None = None
 
     @property
     def open(self) -> bool:
@@ -380,6 +384,7 @@ class Projection:
         self._on(CallRinging, self._call_ringing)
         self._on(CallAnswered, self._call_answered)
         self._on(CallEnded, self._call_ended)
+        self._on(CallerPicked, self._caller_picked)
         self._on(CallClassified, self._call_classified)
         self._on(CalledBack, self._called_back)
         self._on(ElderPosition, self._elder_position)
@@ -791,6 +796,7 @@ class Projection:
             state="ringing",
             started_at=entry.ts,
             drill=entry.drill,
+            household=p.household,
         )
 
     def _call_answered(self, entry: Entry, p: CallAnswered) -> None:
@@ -801,6 +807,10 @@ class Projection:
     def _call_ended(self, entry: Entry, p: CallEnded) -> None:
         call = self.calls[p.call_id]
         call.state, call.ended_at = "ended", entry.ts
+
+    def _caller_picked(self, entry: Entry, p: CallerPicked) -> None:
+        call = self.calls[p.call_id]
+        call.elder_id, call.picked_by, call.picked_at = p.elder_id, entry.actor, entry.ts
 
     def _call_classified(self, entry: Entry, p: CallClassified) -> None:
         call = self.calls[p.call_id]

@@ -42,6 +42,7 @@ from dispatch.entries import (
     CallClassified,
     CalledBack,
     CallEnded,
+    CallerPicked,
     CallRinging,
     DeviceSaved,
     DutySummary,
@@ -100,7 +101,7 @@ from dispatch.plans import (
 )
 from dispatch.plans import entry_elder as plan_elder
 from dispatch.referrals import clinic_view, referral_view
-from dispatch.registry import Device, Elder, Responder
+from dispatch.registry import Device, Elder, Responder, normalise_phone
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
@@ -188,11 +189,13 @@ class Views:
         return self._settings.lines.get(call.line) if call is not None else None
 
     def call_place(self, call: Call) -> str | None:
-        """The calling elder's community, or the community of the elder a known family member calls about, or
+        """The calling elder's community (the one picked, or the first of a household or of a family member's
+        elders while nobody is picked), or the community of the elder a known family member calls about, or
         the incident's place, or the line's part of the network; else None (the whole centre's)."""
         elder = self._directory.elders.get(call.elder_id) if call.elder_id else None
-        if elder is None:
-            elder = self._directory.elder_for_contact(call.caller)
+        if elder is None:  # nobody picked yet: the household's first (one landline, one home), or a contact's
+            offered = offered_elders(call, self._directory)
+            elder = offered[0] if offered else None
         if elder is not None:
             return elder.community
         incident = self._state.incidents.get(call.incident_id) if call.incident_id else None
@@ -240,7 +243,7 @@ class Views:
         if incident_id is not None:  # an incident's opening names it in its body only (the envelope has none)
             incident = self._state.incidents.get(incident_id)
             return self.incident_placed(incident) if incident is not None else Placed(None)
-        if isinstance(fact, CallRinging | CallAnswered | CallEnded | CallClassified | CalledBack):
+        if isinstance(fact, CallRinging | CallAnswered | CallerPicked | CallEnded | CallClassified | CalledBack):
             call = self._state.calls.get(fact.call_id)
             return self.call_placed(call) if call is not None else Placed(None)
         if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community
@@ -338,7 +341,8 @@ class Views:
                 break
             if (call.open or not open_only) and (reach.everywhere or reach.sees(self.call_placed(call))):
                 chosen.append(call)
-        return [call_view(c, self._directory) for c in chosen]
+        now = self._clock.now()
+        return [call_view(c, self._directory, now, reach.covers) for c in chosen]
 
     def _call(self, call_id: str, reach: Reach) -> Call:
         call = self._state.calls.get(call_id)
@@ -347,13 +351,16 @@ class Views:
         return call
 
     def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
-        return call_view(self._call(call_id, reach), self._directory)
+        return call_view(self._call(call_id, reach), self._directory, self._clock.now(), reach.covers)
 
-    def call_elder(self, call_id: str, reach: Reach) -> str | None:
-        """The elder a call in reach is about (the caller, or whom a family member calls about), or None."""
+    def call_elders(self, call_id: str, reach: Reach) -> list[str]:
+        """The elders whose data a call in reach shows: the one it is about (the caller, the one picked, or whom
+        a family member calls about), or every elder it offers while nobody is picked (a household's landline,
+        a family member of several elders)."""
         call = self._call(call_id, reach)
-        elder = self._directory.elder_for_contact(call.caller) if call.elder_id is None else None
-        return call.elder_id or (elder.elder_id if elder is not None else None)
+        if call.elder_id is not None:
+            return [call.elder_id]
+        return [e.elder_id for e in offered_elders(call, self._directory) if reach.covers(e.community)]
 
     def kpis(self, reach: Reach, *, include_drill: bool = False) -> dict[str, Any]:
         state, now, tz = self._state, self._clock.now(), self._settings.timezone
@@ -1380,11 +1387,28 @@ def elder_incidents(state: Projection, elder_id: str, *, limit: int = 5) -> list
     ]
 
 
-def call_view(call: Call, directory: Directory) -> dict[str, Any]:
-    """A call record: who called (the elder, a family contact, or unknown), when it rang, was answered and
-    ended, and what the operator made of it."""
+def offered_elders(call: Call, directory: Directory) -> list[Elder]:
+    """The elders a call offers the operator, by id: the household sharing the number that called, or (a number
+    no elder owns) every elder whose family contact called. One or none: nothing to pick."""
+    if call.household:
+        return [directory.elders[i] for i in call.household if i in directory.elders]
+    if call.elder_id is not None and call.picked_by is None:
+        return []  # the caller's own elder, or the one the operator identified when classifying
+    return directory.contact_elders(call.caller)
+
+
+def call_view(
+    call: Call, directory: Directory, now: float, covers: Callable[[str], bool] = lambda _: True
+) -> dict[str, Any]:
+    """A call record: who called (the elder, a household sharing the number, a family contact, or unknown), when
+    it rang, was answered and ended, and what the operator made of it. ``offered``: the elders the operator
+    picks from (several: a household's landline, a family member of several elders; those whose community the
+    reader ``covers``), with who picked whom."""
     elder = directory.elders.get(call.elder_id) if call.elder_id else None
-    contact = None if elder else directory.contact_for_phone(call.caller)
+    offered = [e for e in offered_elders(call, directory) if covers(e.community)]
+    contact = _contact_view(call, elder, len(offered), directory)
+    caller_is = "household" if call.household else "contact" if contact else "elder" if elder else "unknown"
+    today = utc(now).date()
     return {
         "call_id": call.call_id,
         "caller": call.caller,
@@ -1399,8 +1423,12 @@ def call_view(call: Call, directory: Directory) -> dict[str, Any]:
         "elder_id": call.elder_id,
         "elder_name": elder.name if elder else None,
         "address": elder.address if elder else None,
-        "caller_is": "elder" if elder else ("contact" if contact else "unknown"),
+        "caller_is": caller_is,
         "contact": contact,
+        "offered": [_offered_view(e, today, call.caller) for e in offered] if len(offered) > 1 else [],
+        "picked": {"elder_id": call.elder_id, "by": actor_name(call.picked_by, directory), "at": call.picked_at}
+        if call.picked_by is not None
+        else None,
         "incident_id": call.incident_id,
         "kind": call.kind,
         "text": call.text,
@@ -1408,3 +1436,33 @@ def call_view(call: Call, directory: Directory) -> dict[str, Any]:
         "callback_outcome": call.callback_outcome,
         "words": call.words,
     }
+
+
+def _offered_view(elder: Elder, today: date, caller: str) -> dict[str, Any]:
+    """One elder a call offers: enough to tell them apart on the phone (name, age, address), and what the
+    caller is to them when a family contact calls."""
+    digits = normalise_phone(caller)
+    relation = next((c.relation for c in elder.contacts if normalise_phone(c.phone) == digits), None)
+    return {
+        "elder_id": elder.elder_id,
+        "name": elder.name,
+        "age": age_on(elder.birth_date, today) if elder.birth_date else None,
+        "address": elder.address,
+        "relation": relation,
+    }
+
+
+def _contact_view(call: Call, elder: Elder | None, offered: int, directory: Directory) -> dict[str, str | None] | None:
+    """The family contact calling: their name and relation, and the elder they call about. A contact of several
+    elders calls about the one picked (none while nobody is: ``elder_id`` None)."""
+    if call.household or (elder is not None and call.picked_by is None):
+        return None  # an elder's own number, or a number the operator identified when classifying
+    contact: dict[str, str | None] | None = dict(directory.contact_for_phone(call.caller) or {}) or None
+    if contact is None or offered < 2:
+        return contact
+    if elder is None:
+        return {**contact, "relation": "", "elder_id": None, "elder_name": None, "address": None}
+    digits = normalise_phone(call.caller)
+    relation = next((c.relation for c in elder.contacts if normalise_phone(c.phone) == digits), "")
+    return {**contact, "relation": relation, "elder_id": elder.elder_id, "elder_name": elder.name,
+            "address": elder.address}  # fmt: skip

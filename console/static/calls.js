@@ -7,6 +7,14 @@
 // order dialog (orderdialog.js) for the caller's elder at once; the order records the call it came from. A
 // caller the registry does not know can be identified with the elder search and placed by address or on the map.
 //
+// A number several elders share
+//   A couple (or a mother and her sister) on one landline: the call rings with all of them, none chosen, and the
+//   call card lists each one (name, age, address) with "someone else" beside them. The operator asks who is
+//   speaking and picks (POST /api/calls/{id}/pick, on record); the picked elder's record pops. A family member
+//   who is the contact of several elders is offered the same way: which of them is the call about. A number
+//   that is one elder's pops their record at once, as always. The pick can be changed until the call is
+//   classified.
+//
 // Which call is in the pop-up
 //   A ringing call takes the pop-up, unless the operator is in the middle of another call there (answered and
 //   not classified yet): then a banner at the top of the pop-up says who else is ringing, with one click to
@@ -56,6 +64,7 @@ export function createCalls({ app, session, render, select, responderName, notic
   const classifiedBy = new Map(); // call_id -> the journal actor who classified it (from the feed)
   const taken = new Map(); // call_id -> {text, incidentId}: what I typed when someone else classified the call
   const ordered = new Map(); // call_id -> the service order placed on it from this console
+  const picking = new Set(); // calls whose pick is on its way to the server
   let popRecord = null; // {elderId, record} or {elderId, error}
   let closing = null; // {callId, timer}: the pop-up of a call that is over, closing itself
 
@@ -77,8 +86,8 @@ export function createCalls({ app, session, render, select, responderName, notic
     if (item.kind === "call.ringing") {
       const call = {
         call_id: p.call_id, caller: p.caller, line: p.line, elder_id: p.elder_id || null, state: "ringing",
-        open: true, started_at: item.ts, caller_is: p.elder_id ? "elder" : "unknown", contact: null, kind: null,
-        answered_at: null,
+        open: true, started_at: item.ts, contact: null, kind: null, answered_at: null, offered: [], picked: null,
+        caller_is: p.elder_id ? "elder" : (p.household || []).length ? "household" : "unknown",
       };
       app.calls.set(p.call_id, { ...call, ...(app.calls.get(p.call_id) || {}) });
       known.set(p.call_id, p.caller);
@@ -201,7 +210,19 @@ export function createCalls({ app, session, render, select, responderName, notic
     render();
   }
 
+  /** The elders a call offers the operator to pick from (a household's landline, a family member of several
+   * elders); empty when the number reaches one elder or none. */
+  const offeredOf = (call) => (call.offered && call.offered.length > 1 ? call.offered : []);
+
   function whoText(call) {
+    if (call.caller_is === "household") {
+      if (call.elder_id) return t("call.who_elder", { name: call.elder_name || "…" });
+      if (call.picked) return t("call.who_household_other");
+      return t("call.who_household", { n: offeredOf(call).length || "…" });
+    }
+    if (call.contact && !call.contact.elder_id) {
+      return t("call.who_contact_several", { name: call.contact.name, n: offeredOf(call).length });
+    }
     if (call.caller_is !== "elder" && !call.contact) {
       // an unknown number: once the elder is identified it is still the number calling, about that elder
       const desk = desks.get(call.call_id);
@@ -210,7 +231,7 @@ export function createCalls({ app, session, render, select, responderName, notic
         || (call.elder_id && popRecord && popRecord.record ? popRecord.record.name : null);
       if (call.elder_id || found) return t("call.who_about", { caller: call.caller, name: name || "…" });
     }
-    if (call.caller_is === "elder" || call.elder_id) {
+    if (call.caller_is === "elder" || (call.elder_id && !call.contact)) {
       return t("call.who_elder", { name: call.elder_name || (popRecord && popRecord.record ? popRecord.record.name : "…") });
     }
     if (call.contact) {
@@ -225,9 +246,13 @@ export function createCalls({ app, session, render, select, responderName, notic
   /** Who calls, in a few words: the elder's name, "family of X", or the number. */
   function whoShort(call) {
     if (call.elder_name) return call.elder_name;
-    if (call.contact) return t("calls.contact_of", { elder: call.contact.elder_name });
+    if (call.contact && call.contact.elder_name) return t("calls.contact_of", { elder: call.contact.elder_name });
+    if (offeredOf(call).length) return offeredWords(call);
     return call.caller;
   }
+
+  /** The elders a call offers, in a few words: "王秀英、李建国". */
+  const offeredWords = (call) => offeredOf(call).map((o) => o.name).join("、");
 
   function renderPop() {
     let call = app.popCallId ? app.calls.get(app.popCallId) : null;
@@ -256,7 +281,9 @@ export function createCalls({ app, session, render, select, responderName, notic
     paintOthers(call);
     if (!call) {
       for (const id of ["call-pop-caller", "call-pop-who", "call-pop-state", "call-pop-record", "call-pop-result", "call-pop-taken",
-        "classify-links", "classify-who", "classify-place"]) $(id).replaceChildren();
+        "call-pop-household", "classify-links", "classify-who", "classify-place"]) $(id).replaceChildren();
+      $("call-pop-household").hidden = true;
+      $("call-pop-household").dataset.key = "";
       $("call-pop-record").dataset.shown = "";
       $("call-pop-result").dataset.key = "";
       $("classify").hidden = true;
@@ -276,6 +303,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     $("call-pop-words").textContent = call.words ? t("call.words", { words: call.words }) : "";
     $("call-pop-open").hidden = !call.incident_id;
     $("call-pop-open").dataset.incidentId = call.incident_id || "";
+    paintHousehold(call);
     paintRecord(call);
     paintDesk(call);
     paintResult(call);
@@ -385,12 +413,68 @@ export function createCalls({ app, session, render, select, responderName, notic
     holder.replaceChildren(...items);
   }
 
+  // A number several elders share: each one, to pick whom the call is about, and "someone else". The one
+  // picked is marked; another click changes the pick (each on record) until the call is classified.
+  function paintHousehold(call) {
+    const holder = $("call-pop-household");
+    const offered = call.kind ? [] : offeredOf(call);
+    const busy = picking.has(call.call_id);
+    const chosen = call.picked ? call.picked.elder_id : undefined;
+    const key = JSON.stringify([call.call_id, offered, call.picked, busy]);
+    if (holder.dataset.key === key) return;
+    holder.dataset.key = key;
+    holder.hidden = !offered.length;
+    if (!offered.length) {
+      holder.replaceChildren();
+      return;
+    }
+    const pickButton = (elderId, ...words) => {
+      const button = el("button", {
+        type: "button", className: "household-pick", disabled: busy, dataset: { elderId: elderId || "" },
+        onclick: () => pickCaller(call, elderId),
+      }, ...words);
+      button.setAttribute("aria-pressed", String(chosen === elderId));
+      return button;
+    };
+    const title = call.caller_is === "household" ? t("call.household_pick") : t("call.contact_pick");
+    holder.replaceChildren(
+      el("span", { className: "classify-label" }, title),
+      ...offered.map((o) => pickButton(o.elder_id,
+        el("strong", {}, o.name),
+        o.age !== null && o.age !== undefined ? el("span", { className: "household-age" }, t("call.household_age", { age: o.age })) : null,
+        o.relation && call.caller_is !== "household" ? el("span", { className: "muted" }, o.relation) : null,
+        el("span", { className: "household-address muted" }, o.address))),
+      pickButton(null, t("call.household_other")),
+      ...(call.picked ? [el("span", { className: "muted household-by" },
+        t("call.household_picked_by", { name: call.picked.by || t("call.someone"), time: fmtTime(call.picked.at) }))] : []));
+  }
+
+  async function pickCaller(call, elderId) {
+    if (picking.has(call.call_id)) return;
+    picking.add(call.call_id);
+    $("call-pop-error").textContent = "";
+    render();
+    try {
+      const answer = await session.api("POST", `/api/calls/${encodeURIComponent(call.call_id)}/pick`, { elder_id: elderId });
+      const desk = desks.get(call.call_id);
+      if (desk) desk.linkKey = null;
+      put(answer);
+    } catch (error) {
+      if (app.popCallId === call.call_id) $("call-pop-error").textContent = errorText(error);
+    } finally {
+      picking.delete(call.call_id);
+      render();
+    }
+  }
+
   function paintRecord(call) {
     const holder = $("call-pop-record");
     const elderId = recordElderId(call);
     if (!elderId) {
-      if (holder.dataset.shown !== "none") renderNoRecord(holder, t("call.no_record"));
-      holder.dataset.shown = "none";
+      const waiting = offeredOf(call).length && !call.picked && !call.kind;
+      const shown = waiting ? "pick" : "none";
+      if (holder.dataset.shown !== shown) renderNoRecord(holder, t(waiting ? "call.household_pick_first" : "call.no_record"));
+      holder.dataset.shown = shown;
       return;
     }
     if (!popRecord || popRecord.elderId !== elderId) {
@@ -433,7 +517,8 @@ export function createCalls({ app, session, render, select, responderName, notic
         onclick: () => classify("emergency", { incident_id: v.incident_id }),
       }, t("call.link_incident", { id: v.incident_id, type: label("alarm", v.alarm_type), state: label("state", v.state) }))));
     }
-    $("classify-unknown").hidden = Boolean(call.elder_id);
+    // a number several elders share: the elder search and the place wait for the pick ("someone else" opens them)
+    $("classify-unknown").hidden = Boolean(call.elder_id) || (offeredOf(call).length > 0 && !call.picked);
     for (const button of document.querySelectorAll("#classify button[data-kind]")) button.disabled = desk.busy;
   }
 
@@ -455,7 +540,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     });
     const desk = { callId: call.call_id, search, place, text: "", alarm: "fall", busy: false, linkKey: null };
     desks.set(call.call_id, desk);
-    if (!call.elder_id && call.contact) {
+    if (!call.elder_id && call.contact && call.contact.elder_id) {
       search.choose({
         elder_id: call.contact.elder_id, name: call.contact.elder_name, address: call.contact.address, phone: "",
       });
@@ -628,7 +713,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     else if (call.kind) status = label("callkind", call.kind);
     else if (needsWord(call)) status = t("calls.unclassified");
     else status = label("call", call.state);
-    const who = call.elder_name || (call.contact ? t("calls.contact_of", { elder: call.contact.elder_name }) : t("call.unknown_number"));
+    const who = whoShort(call) === call.caller ? t("call.unknown_number") : whoShort(call);
     const item = el("li", {
       className: classes.join(" "),
       dataset: { callId: call.call_id, state: call.state, kind: call.kind || "", key },
@@ -727,6 +812,7 @@ export function createCalls({ app, session, render, select, responderName, notic
       $("call-pop-result").dataset.key = "";
       $("call-pop-others").dataset.key = "";
       $("call-pop-taken").dataset.key = "";
+      $("call-pop-household").dataset.key = "";
       for (const desk of desks.values()) desk.linkKey = null;
       $("calls").replaceChildren();
     },

@@ -175,6 +175,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/calls/{call_id:path}"): Rule(STAFF, "call"),
     ("POST", "/api/calls/{call_id:path}/classify"): Rule(STAFF, "call", body=lambda _: {"kind": "wrong_number"}),
     ("POST", "/api/calls/{call_id:path}/callback"): Rule(STAFF, "call", body=lambda _: {"outcome": "已回拨"}),
+    # which elder of a shared number the call is about (the probe's calls reach one elder: 409, never 404)
+    ("POST", "/api/calls/{call_id:path}/pick"): Rule(STAFF, "call", body=lambda _: {"elder_id": None}),
     ("GET", "/api/places"): Rule(
         STAFF, why="the gazetteer's streets and buildings: places, not people", query="q=蓝田"
     ),

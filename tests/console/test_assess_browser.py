@@ -147,8 +147,11 @@ def test_an_assessor_assesses_and_the_care_level_and_triage_change(
     assert [(a["level"], a["assessor"], a["reason"]) for a in history] == [(3, "assessor:as01", "initial")]
 
     # the same page on a phone: one column, nothing wider than the screen
-    contexts.append(handset := browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
-                                                   has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai"))  # fmt: skip
+    handset = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )  # fmt: skip
+    contexts.append(handset)
     phone_page, phone_errors = open_page(handset, deployment.url)
     phone_page.locator("#due button").first.click()
     expect(phone_page.locator("#assess-form")).to_be_visible()

@@ -40,7 +40,7 @@ def dump(projection: Projection, directory: Directory) -> dict[str, Any]:
     return {
         "incidents": [incident_view(i, projection, directory) for i in incidents],
         "responders": [responder_view(r, projection, directory, SEEN_AT) for r in sorted(directory.responders)],
-        "calls": [call_view(c, directory) for c in sorted(projection.calls.values(), key=lambda c: c.call_id)],
+        "calls": [call_view(c, directory, SEEN_AT) for c in sorted(projection.calls.values(), key=lambda c: c.call_id)],
         "open_by_elder": sorted([[*k, v] for k, v in projection.open_by_elder.items()]),
         "conditions": sorted([[*k, v] for k, v in projection.conditions.items()]),
         "dedup": sorted([k, v] for k, v in projection.dedup.items()),
@@ -87,7 +87,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "duty.started", "duty.logged", "duty.handed_over", "duty.taken_over",
         "cluster.leader", "incident.device_restored", "contact.notified",
         "referral.made", "referral.accepted", "referral.declined", "referral.expired", "referral.arrived",
-        "referral.outcome", "referral.cancelled", "offer.held",
+        "referral.outcome", "referral.cancelled", "offer.held", "call.caller_picked",
         "assessment.recorded",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added

@@ -83,6 +83,7 @@ from dispatch.entries import (
 )
 from dispatch.followups import FollowUpBook
 from dispatch.journal import Entry
+from dispatch.keeping import DeviceTests
 from dispatch.machines import (
     ACTIVE_ASSIGNMENT,
     OPEN_ORDER_STATES,
@@ -222,6 +223,7 @@ class Incident:
     joined_at: float = 0.0  # when the last device joined the group (or it opened): later ones join within a window
     #: the people of the circle's last rings sent a message about it (volunteer ids, kin ids; dispatch.family)
     contacted: list[str] = field(default_factory=list)
+    test: bool = False  # a device's test call (dispatch.keeping rule 4): closed at once, offered to nobody
 
     @property
     def open(self) -> bool:
@@ -419,6 +421,9 @@ class Projection:
         #: referrals of incidents to clinics' green channels (dispatch.referrals)
         self.referrals = ReferralBook(self.timers)
         self.referrals.register(self._on)
+        #: the last test call of each device (dispatch.keeping)
+        self.device_tests = DeviceTests(self.timers)
+        self.device_tests.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -482,6 +487,7 @@ class Projection:
             place=p.place,
             alarms=[AlarmLine(entry.ts, p.alarm_type, p.source)],
             group=p.group,
+            test=p.test,
         )
         self.incidents[incident.incident_id] = incident
         if incident.technical:

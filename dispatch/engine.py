@@ -211,7 +211,9 @@ class Engine:
         self.referrals = ReferralDesk(self)
         #: elders leaving care, devices unbound and test-called (dispatch.keeping)
         self.keeping = KeepingDesk(self)
-        self.views = Views(self.state, directory, clock, settings, unknown=self.supervision.unknown)
+        self.views = Views(
+            self.state, directory, clock, settings, unknown=self.supervision.unknown, protocols=self.protocols
+        )
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._registry_lock = asyncio.Lock()

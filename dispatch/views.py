@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -161,7 +161,10 @@ class Views:
         settings: Settings,
         *,
         unknown: UnknownTally | None = None,
+        protocols: Collection[str] = (),
     ) -> None:
+        #: the device protocols this server speaks, for the registry page's bind form
+        self.protocols = tuple(sorted(protocols))
         self._state = state
         self._directory = directory
         self._clock = clock

@@ -406,6 +406,7 @@ function rowClasses(view, selectedNow, cursor) {
   if (selectedNow) classes.push("selected");
   if (cursor) classes.push("cursor");
   if (view.drill) classes.push("drill");
+  if (view.test) classes.push("test-call");
   if (view.needs_manual) classes.push("needs-manual");
   if (view.supervisor_alerted) classes.push("alerted");
   if (view.acknowledged_at) classes.push("acknowledged");
@@ -447,18 +448,24 @@ function queueCells(view) {
       t("priority.short", { n: view.priority })),
     el("td", { className: "col-state", dataset: awaiting ? { words: proposalWords(view) } : {} },
       el("span", { className: "state-name" }, stateShort(view)), " ", el("span", { className: "state-clock" })),
-    cell("col-type", label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null),
+    cell("col-type", label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null,
+      testTag(view)),
     elderCell,
     cell("col-address", where),
     assignedCell,
   ];
 }
 
+/** A device's test call (测试呼叫, from the registry page): marked, so nobody takes it for an alarm. */
+function testTag(view) {
+  return view.test ? el("span", { className: "tag tag-test" }, t("flag.test")) : null;
+}
+
 function closingCells(view) {
   const lastNote = view.notes.length ? view.notes[view.notes.length - 1].text : null;
   return [
     el("td", { className: "col-state" }, label("state", view.state)),
-    el("td", { className: "col-type" }, label("alarm", view.alarm_type)),
+    el("td", { className: "col-type" }, label("alarm", view.alarm_type), testTag(view)),
     el("td", { className: "col-elder" }, elderText(view)),
     el("td", { className: "col-outcome" }, explain(view.outcome || lastNote, responderName) || "—"),
     el("td", { className: "col-time" }, fmtTime(view.updated_at)),

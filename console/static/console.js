@@ -268,9 +268,17 @@ async function fetchIncident(id) {
   }
 }
 
+/** A device's test call (registry page) closes at once: kept a while in the closing list, marked 测试, so the
+ * operator sees the test alarm arrived. */
+const TEST_SHOWN_S = 3600;
+const recentTest = (view) => view.test && view.state === "closed" && serverNow() - view.updated_at < TEST_SHOWN_S;
+
 function putIncident(view) {
-  if (view.state === "closed" && view.incident_id !== app.selectedId) app.incidents.delete(view.incident_id);
-  else app.incidents.set(view.incident_id, view);
+  if (view.state === "closed" && !recentTest(view) && view.incident_id !== app.selectedId) {
+    app.incidents.delete(view.incident_id);
+  } else {
+    app.incidents.set(view.incident_id, view);
+  }
   scheduleRender();
 }
 
@@ -501,7 +509,7 @@ function renderTitle(open) {
 
 function renderClosing() {
   const done = [...app.incidents.values()]
-    .filter((v) => v.state === "resolved" || v.state === "cancelled")
+    .filter((v) => v.state === "resolved" || v.state === "cancelled" || recentTest(v))
     .sort((a, b) => b.updated_at - a.updated_at);
   syncRows($("closing-body"), done, closingCells);
   $("closing-count").textContent = done.length ? `(${done.length})` : "";
@@ -520,7 +528,7 @@ function renderSummary() {
 function select(id) {
   if (id === app.selectedId) return;
   const previous = selected();
-  if (previous && previous.state === "closed") app.incidents.delete(previous.incident_id);
+  if (previous && previous.state === "closed" && !recentTest(previous)) app.incidents.delete(previous.incident_id);
   const left = app.selectedId;
   app.selectedId = id;
   if (id && !app.incidents.has(id)) markStale(id); // just opened, or closed and gone from the page

@@ -221,12 +221,14 @@ async function loadOpen() {
   }
 }
 
-// Resolved and cancelled incidents are not in the snapshot but still wait for "close".
+// Resolved and cancelled incidents are not in the snapshot but still wait for "close"; a recent test call's is
+// shown besides (see recentTest).
 async function loadUnclosed() {
   try {
     const answer = await session.api("GET", "/api/incidents?limit=200");
     for (const view of answer.incidents) {
-      if ((view.state === "resolved" || view.state === "cancelled") && !app.incidents.has(view.incident_id)) {
+      const waits = view.state === "resolved" || view.state === "cancelled" || recentTest(view);
+      if (waits && !app.incidents.has(view.incident_id)) {
         app.incidents.set(view.incident_id, view);
       }
     }

@@ -9,7 +9,7 @@ as if it did not exist (404). The registry page (``/registry``) is built on thes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -18,7 +18,6 @@ from console.deps import Body, CoreDep, Staff, Supervisors
 from dispatch.core import Core
 from dispatch.entries import LeftCare
 from dispatch.errors import NotFound
-from dispatch.keeping import REASONS
 from dispatch.scopes import Reach
 
 router = APIRouter(prefix="/api")
@@ -82,7 +81,7 @@ async def registry_form(core: CoreDep, who: Staff) -> dict[str, Any]:
     """What the registry page's forms need: a free id for a new elder in the registry's own pattern (the form
     may take another), the device protocols this server speaks, the reasons an elder leaves care."""
     return {"next_elder_id": core.views.next_elder_id(), "protocols": list(core.views.protocols),
-            "left_care_reasons": list(REASONS), "device_test_s": core.settings.device_test_s}  # fmt: skip
+            "left_care_reasons": list(get_args(LeftCare)), "device_test_s": core.settings.device_test_s}  # fmt: skip
 
 
 def _device_elder(core: Core, device_id: str, reach: Reach) -> str:

@@ -1347,9 +1347,9 @@ class Engine:
         if elder.caregiver_id and elder.caregiver_id not in self.directory.responders:
             raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id", code="unknown_caregiver")
         stored = self.directory.elders.get(elder.elder_id)
-        if stored is not None and stored.active != elder.active:
+        if (stored.active if stored is not None else True) != elder.active:
             raise Conflict(f"elder {elder.elder_id}: deactivate or reactivate them, not by saving the record",
-                           code="elder_active_change", params={"elder": stored.name})  # fmt: skip
+                           code="elder_active_change", params={"elder": elder.name})  # fmt: skip
         async with self._saving(
             self.directory.elders.get, elder.elder_id, elder, self.registry.upsert_elders
         ) as changed:

@@ -119,6 +119,8 @@ async def test_active_changes_only_by_deactivating_and_reactivating(core: Core) 
     with pytest.raises(Conflict) as refused:
         await core.engine.put_elder(elder("e1", active=False), actor="operator:o1")
     assert refused.value.code == "elder_active_change"
+    with pytest.raises(Conflict):  # nor is a new elder saved as gone
+        await core.engine.put_elder(elder("e9", phone=None, active=False), actor="operator:o1")
     with pytest.raises(Conflict):
         await core.engine.reactivate_elder("e1", "", actor="s")
     await core.engine.deactivate_elder("e1", "other", "随子女去外地", actor="s")

@@ -498,7 +498,8 @@ class Projection:
                 self.groups[(incident.group, incident.alarm_type, incident.drill)] = incident.incident_id
                 if incident.device_id is not None:
                     incident.devices[incident.device_id] = incident.affected[incident.device_id] = None
-        elif (who := person_key(incident.elder_id, incident.device_id)) is not None:
+        elif not incident.test and (who := person_key(incident.elder_id, incident.device_id)) is not None:
+            # a test call's incident (closed at once) never stands for the elder's open one
             self.open_by_elder[(who, incident.drill)] = incident.incident_id
         self._remember(p.dedup, entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:

@@ -231,3 +231,12 @@ async def test_the_next_elder_id_follows_the_registry(core: Core) -> None:
     await core.engine.put_elder(elder("E000007", phone=None), actor="a")
     await core.engine.put_elder(elder("E000008", phone=None), actor="a")
     assert core.views.next_elder_id() == "E000042"
+
+
+async def test_a_test_call_leaves_the_elders_open_incident_as_it_was(core: Core) -> None:
+    real, _ = await raise_alarm(core, "fall", actor="operator:o1", source="operator", elder_id="e1")
+    await core.engine.test_device("1234", actor="operator:o1")
+    await report(core, sos())
+    assert core.views.device_test("1234", ALL)["state"] == "passed"
+    again, attached = await raise_alarm(core, "sos", actor="operator:o1", source="operator", elder_id="e1")
+    assert attached and again.incident_id == real.incident_id

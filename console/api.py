@@ -476,17 +476,19 @@ async def list_elders(
     community: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     offset: Annotated[int, Query(ge=0)] = 0,
+    inactive: Annotated[bool, Query(description="also those who left the centre's care")] = False,
 ) -> dict[str, Any]:
     """The registry list: identity, address and community only; the full record is one read away.
 
     ``q`` searches instead (name, pinyin initials, phone or its last digits, a contact's phone, address, id):
-    the best ``limit`` matches (at most 50), each with what matched."""
+    the best ``limit`` matches (at most 50), each with what matched. Elders who left the centre's care are
+    listed only with ``inactive=true``."""
     if q is not None:
-        found = core.views.search_elders(q, who.reach, limit=min(limit, 50))
+        found = core.views.search_elders(q, who.reach, limit=min(limit, 50), inactive=inactive)
         await core.engine.read("elders.search", len(found), actor=who.actor,
                                elder_ids=[e["elder_id"] for e in found], filter=q)  # fmt: skip
         return {"elders": found, "total": len(found)}
-    elders, total = core.views.elders(who.reach, community=community, limit=limit, offset=offset)
+    elders, total = core.views.elders(who.reach, community=community, limit=limit, offset=offset, inactive=inactive)
     # the filter says what the list could hold: the community asked for, or the reader's scopes
     await core.engine.read("elders", len(elders), actor=who.actor, filter=community or ",".join(who.scopes))
     return {"elders": elders, "total": total}
@@ -509,7 +511,9 @@ async def elder_reads(
 
 
 @router.put("/elders/{elder_id}", tags=["registry"])
-async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> dict[str, Any]:
+async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """Add or edit an elder of the caller's part of the network (staff; dispatch.keeping rule 1 journals the old
+    and new values). ``active`` is changed by deactivating or reactivating only."""
     _same_id("elder_id", elder_id, elder.elder_id)
     _place_in_reach(who, elder.community)
     if core.views.elder_place(elder_id) is not None:
@@ -519,7 +523,8 @@ async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Admin) -> d
 
 
 @router.put("/devices/{device_id}", tags=["registry"])
-async def put_device(device_id: str, device: Device, core: CoreDep, who: Admin) -> dict[str, Any]:
+async def put_device(device_id: str, device: Device, core: CoreDep, who: Staff) -> dict[str, Any]:
+    """Bind (or edit) a device of an elder in the caller's reach; the key is never answered nor journaled."""
     _same_id("device_id", device_id, device.device_id)
     core.views.elder_in_reach(device.elder_id, who.reach)
     if core.views.device_elder(device_id) is not None:

@@ -39,6 +39,7 @@ from console.carecalls import router as care_calls_router
 from console.duty import router as duty_router
 from console.errors import AuthError, Forbidden, Throttled, status_for
 from console.followups import router as follow_ups_router
+from console.keeping import router as keeping_router
 from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
@@ -98,6 +99,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(duty_router)
     app.include_router(referrals_router)
     app.include_router(assessments_router)
+    app.include_router(keeping_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

@@ -1,6 +1,7 @@
 """The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page, the
 admins' accounts page, the service desk (orders, follow-ups, complaints), the monthly statements, the
-care-call list (关怀电话), the 五定 plans, the duty page (值班与交接班) and a clinic's referrals (绿色通道).
+care-call list (关怀电话), the 五定 plans, the duty page (值班与交接班), a clinic's referrals (绿色通道) and the
+registry page (elders and their devices).
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
@@ -91,6 +92,12 @@ async def clinic_page() -> FileResponse:
 async def assess_page() -> FileResponse:
     """The needs assessment page: an assessor's list of who is due and the form (the data needs a token)."""
     return _page("assess.html")
+
+
+@pages.get("/registry")
+async def registry_page() -> FileResponse:
+    """Keeping the registry: find, enrol and edit elders, bind, unbind and test-call devices (staff)."""
+    return _page("registry.html")
 
 
 @pages.get("/services")

@@ -57,7 +57,16 @@ from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Classificati
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.engine import Engine
-from dispatch.entries import DeviceSaved, ElderSaved, LeaderElected, RegistryImported, ResponderSaved
+from dispatch.entries import (
+    DeviceSaved,
+    DeviceUnbound,
+    ElderDeactivated,
+    ElderReactivated,
+    ElderSaved,
+    LeaderElected,
+    RegistryImported,
+    ResponderSaved,
+)
 from dispatch.errors import AnxinError, Fenced, IllegalTransition, JournalError, NoLeader
 from dispatch.intake import URGENT, Intake, _device_rank
 from dispatch.journal import Entry
@@ -541,7 +550,7 @@ class Node:
         if entry.seq <= self.loaded_at:
             return
         fact = entry.fact
-        if isinstance(fact, ElderSaved) and fact.changed:
+        if (isinstance(fact, ElderSaved) and fact.changed) or isinstance(fact, ElderDeactivated | ElderReactivated):
             elder = await self.registry.get_elder(fact.elder_id)
             if elder is not None:
                 self.directory.put_elder(elder)
@@ -549,6 +558,8 @@ class Node:
             device = await self.registry.get_device(fact.device_id)
             if device is not None:
                 self.directory.put_device(device)
+        elif isinstance(fact, DeviceUnbound):
+            self.directory.drop_device(fact.device_id)
         elif isinstance(fact, ResponderSaved) and fact.changed:
             responder = await self.registry.get_responder(fact.responder_id)
             if responder is not None:

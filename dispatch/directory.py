@@ -90,6 +90,10 @@ class Directory:
     def put_device(self, device: Device) -> None:
         self.devices[device.device_id] = device
 
+    def drop_device(self, device_id: str) -> Device | None:
+        """A device unbound from its elder leaves the registry (dispatch.keeping); what it was, or None."""
+        return self.devices.pop(device_id, None)
+
     def put_responder(self, responder: Responder) -> None:
         old = self.responders.get(responder.responder_id)
         if old is not None:

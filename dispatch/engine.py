@@ -120,6 +120,7 @@ from dispatch.family import ContactChannel, LogChannel, is_kin, kin_id, message_
 from dispatch.followups import FollowUpDesk
 from dispatch.geo import GeoIndex, haversine_m
 from dispatch.journal import Entry, Journal
+from dispatch.keeping import Changes, KeepingDesk, changes, check_leaving, require_active
 from dispatch.machines import (
     AssignmentEvent,
     AssignmentState,
@@ -214,7 +215,11 @@ class Engine:
         self.duty = DutyDesk(self)
         #: referrals to clinics' green channels (dispatch.referrals)
         self.referrals = ReferralDesk(self)
-        self.views = Views(self.state, directory, clock, settings, unknown=self.supervision.unknown)
+        #: elders leaving care, devices unbound and test-called (dispatch.keeping)
+        self.keeping = KeepingDesk(self)
+        self.views = Views(
+            self.state, directory, clock, settings, unknown=self.supervision.unknown, protocols=self.protocols
+        )
         self.timers_changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._registry_lock = asyncio.Lock()
@@ -358,6 +363,8 @@ class Engine:
         if elder_id is None and not by_hand:
             raise InvalidInput("an alarm needs elder_id or device_id", field="elder_id", code="alarm_needs_elder")
         elder = self.elder(elder_id) if elder_id is not None else None
+        if elder is not None:
+            require_active(elder)  # nothing new for an elder who left the centre's care (dispatch.keeping rule 2)
         _pair(request.lat, request.lon)
         notes = [request.note] if request.note else []
         if by_hand and request.caller:
@@ -434,16 +441,25 @@ class Engine:
                 # is sent again; while someone holds an offer or the job, nothing changes
                 await self._dispatch_next(incident, again=True)
             return incident, True
-        incident = self._opened(alarm, level, reasons, technical, now, street)
+        incident = self.opened(alarm, level, reasons, technical, now, street)
         if alarm.note:
             self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
         if rule(alarm.alarm_type).dispatch:
             await self._dispatch_next(incident)
         return incident, False
 
-    def _opened(
-        self, alarm: Alarm, level: int, reasons: list[str], technical: bool, now: float, group: str | None = None
+    def opened(
+        self,
+        alarm: Alarm,
+        level: int,
+        reasons: list[str],
+        technical: bool,
+        now: float,
+        group: str | None = None,
+        *,
+        test: bool = False,
     ) -> Incident:
+        """Write a new incident for a checked alarm (a device's test call's too: dispatch.keeping). Lock held."""
         elder = alarm.elder
         lat, lon = alarm.lat, alarm.lon
         centre = self.directory.street_centre(group) if group is not None else None
@@ -478,6 +494,7 @@ class Engine:
                 caller=alarm.caller,
                 place=group.rpartition("/")[2] if group is not None else alarm.place,  # a group: the street's name
                 group=group,
+                test=test,
             ),
             actor=alarm.actor,
             drill=alarm.drill,
@@ -539,6 +556,8 @@ class Engine:
             rule(c.alarm_type)
         _pair(c.lat, c.lon)
         elder = self.elder(c.elder_id) if c.elder_id is not None else None
+        if elder is not None:
+            require_active(elder)
         async with self._txn():
             call = self.state.calls.get(c.call_id)
             if call is None:
@@ -1372,19 +1391,26 @@ class Engine:
     # -- the registry -----------------------------------------------------------------------------
 
     async def put_elder(self, elder: Elder, *, actor: str) -> bool:
-        """Add or replace an elder's record; journals which fields changed. Returns whether anything did."""
+        """Add or replace an elder's record; journals the changed fields with their old and new values (dispatch.keeping
+        rule 1). Returns whether anything changed. ``active`` changes only by deactivating (rule 2)."""
         if elder.caregiver_id and elder.caregiver_id not in self.directory.responders:
             raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id", code="unknown_caregiver")
+        stored = self.directory.elders.get(elder.elder_id)
+        if (stored.active if stored is not None else True) != elder.active:
+            raise Conflict(f"elder {elder.elder_id}: deactivate or reactivate them, not by saving the record",
+                           code="elder_active_change", params={"elder": elder.name})  # fmt: skip
         async with self._saving(
             self.directory.elders.get, elder.elder_id, elder, self.registry.upsert_elders
-        ) as fields:
+        ) as changed:
             self.directory.put_elder(elder)
-            self.emit(ElderSaved(elder.elder_id, bool(fields), fields), actor=actor)
-        return bool(fields)
+            self.emit(ElderSaved(elder.elder_id, bool(changed), changed.fields, changed.old, changed.new), actor=actor)
+        return bool(changed)
 
     async def put_device(self, device: Device, *, actor: str) -> bool:
-        if device.elder_id not in self.directory.elders:
+        elder = self.directory.elders.get(device.elder_id)
+        if elder is None:
             raise NotFound(f"no elder {device.elder_id}", field="elder_id")
+        require_active(elder)
         if self.protocols and device.protocol not in self.protocols:
             known = ", ".join(sorted(self.protocols))
             raise InvalidInput(
@@ -1394,23 +1420,25 @@ class Engine:
             )
         async with self._saving(
             self.directory.devices.get, device.device_id, device, self.registry.upsert_devices
-        ) as fields:
+        ) as changed:
             self.directory.put_device(device)
-            self.emit(DeviceSaved(device.device_id, bool(fields), fields), actor=actor)
-        return bool(fields)
+            saved = DeviceSaved(device.device_id, bool(changed), changed.fields, changed.old, changed.new)
+            self.emit(saved, actor=actor)
+        return bool(changed)
 
     async def put_responder(self, responder: Responder, *, actor: str) -> bool:
         if responder.provider not in catalogue(self.settings.service_catalogue).providers:
             raise InvalidInput(f"no provider {responder.provider} in the service catalogue", field="provider",
                                code="unknown_provider", params={"provider": responder.provider})  # fmt: skip
         stored = self.directory.responders.get
-        async with self._saving(stored, responder.responder_id, responder, self.registry.upsert_responders) as fields:
+        async with self._saving(stored, responder.responder_id, responder, self.registry.upsert_responders) as changed:
             self.directory.put_responder(responder)
             if responder.kind == "clinic":
                 await self.clinics.upsert(responder.responder_id, responder.lat, responder.lon)
             self.state.dirty.add(responder.responder_id)  # skills, travel or kind may have changed
-            self.emit(ResponderSaved(responder.responder_id, bool(fields), fields), actor=actor)
-        return bool(fields)
+            saved = ResponderSaved(responder.responder_id, bool(changed), changed.fields, changed.old, changed.new)
+            self.emit(saved, actor=actor)
+        return bool(changed)
 
     async def assess(
         self,
@@ -1463,27 +1491,73 @@ class Engine:
             diseases=tuple(diseases),
             note=note,
         )
-        async with self._saving(self.directory.elders.get, elder_id, updated, self.registry.upsert_elders) as fields:
+        async with self._saving(self.directory.elders.get, elder_id, updated, self.registry.upsert_elders) as changed:
             self.emit(fact, actor=actor)
-            if fields:
+            if changed:
                 self.directory.put_elder(updated)
-                self.emit(ElderSaved(elder_id, True, fields), actor=actor)
+                self.emit(ElderSaved(elder_id, True, changed.fields, changed.old, changed.new), actor=actor)
         return {"assessment_id": fact.assessment_id, "grades": fact.grades, "preliminary": fact.preliminary,
                 "level": fact.level, "changes": list(fact.changes), "care_level": fact.care_level}  # fmt: skip
 
     @asynccontextmanager
     async def _saving(
         self, stored: Callable[[str], R | None], key: str, new: R, write: Callable[[list[R]], Awaitable[object]]
-    ) -> AsyncIterator[tuple[str, ...]]:
+    ) -> AsyncIterator[Changes]:
         """One registry write, in order and one at a time: compare with the stored record, write the store (only
-        when a field changed), then -- the engine's lock held -- whatever the caller does with the fields that
-        changed (the directory, the journal entry). Two admins editing one record are applied one after the other."""
+        when a field changed), then -- the engine's lock held -- whatever the caller does with the changes (the
+        directory, the journal entry). Two people editing one record are applied one after the other."""
         async with self._registry_lock:
-            fields = _changed(stored(key), new)
-            if fields:
+            changed = changes(stored(key), new)
+            if changed:
                 await write([new])
             async with self._txn():
-                yield fields
+                yield changed
+
+    async def deactivate_elder(self, elder_id: str, reason: str, words: str, *, actor: str) -> None:
+        """The elder left the centre's care (dispatch.keeping rule 2): kept, inactive, their devices unbound."""
+        left = check_leaving(reason, words)
+        async with self._registry_lock:
+            elder = self.elder(elder_id)
+            require_active(elder)
+            inactive = elder.model_copy(update={"active": False})
+            devices = sorted((d for d in self.directory.devices.values() if d.elder_id == elder_id),
+                             key=lambda d: d.device_id)  # fmt: skip
+            await self.registry.upsert_elders([inactive])
+            if devices:
+                await self.registry.delete_devices([d.device_id for d in devices])
+            async with self._txn():
+                self.directory.put_elder(inactive)
+                self.keeping.left_care(inactive, left, words, devices, actor)
+
+    async def reactivate_elder(self, elder_id: str, words: str, *, actor: str) -> None:
+        async with self._registry_lock:
+            elder = self.elder(elder_id)
+            if elder.active:
+                raise Conflict(f"elder {elder_id} is in the centre's care", code="elder_active",
+                               params={"elder": elder.name})  # fmt: skip
+            back = elder.model_copy(update={"active": True})
+            await self.registry.upsert_elders([back])
+            async with self._txn():
+                self.directory.put_elder(back)
+                self.keeping.came_back(back, words, actor)
+
+    async def unbind_device(self, device_id: str, *, actor: str, reason: str = "") -> None:
+        """Take a device off its elder and out of the registry (dispatch.keeping rule 3)."""
+        async with self._registry_lock:
+            device = self.directory.devices.get(device_id)
+            if device is None:
+                raise NotFound(f"no device {device_id}", field="device_id")
+            await self.registry.delete_devices([device_id])
+            async with self._txn():
+                self.keeping.unbound(device, reason.strip(), actor)
+
+    async def test_device(self, device_id: str, *, actor: str) -> None:
+        """Open the device's test window (dispatch.keeping rule 4)."""
+        async with self._txn():
+            device = self.directory.devices.get(device_id)
+            if device is None:
+                raise NotFound(f"no device {device_id}", field="device_id")
+            self.keeping.start(device, actor)
 
     async def viewed(self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None) -> None:
         """A read of an elder's personal data, on record before it is shown (health data is sensitive). The same
@@ -1605,6 +1679,8 @@ class Engine:
                     self.plans.fire(ident, now)
                 elif what == "referral":  # a clinic did not answer a referral in time
                     self.referrals.expire(ident)
+                elif what == "device_test":  # a device's test window elapsed (dispatch.keeping rule 4)
+                    self.keeping.expire(ident, now)
 
     def next_deadline(self) -> float | None:
         return self.state.timers.next_deadline()
@@ -2035,13 +2111,6 @@ def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> 
     if lat is None or lon is None:
         return ResponderDuty(responder_id, on)
     return ResponderDuty(responder_id, on, lat, lon)
-
-
-def _changed(old: R | None, new: R) -> tuple[str, ...]:
-    """The fields of a registry record that differ from the stored one (every field of a new record)."""
-    if old is None:
-        return tuple(type(new).model_fields)
-    return tuple(name for name in type(new).model_fields if getattr(old, name) != getattr(new, name))
 
 
 def _pair(lat: float | None, lon: float | None) -> None:

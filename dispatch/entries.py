@@ -114,6 +114,9 @@ class IncidentOpened(Fact):
     #: a grouped technical incident (dispatch.triage rule 4): the street path ``district/street`` whose devices
     #: it gathers, ``device_id`` the first of them; the others join it by ``incident.alarm_attached``
     group: str | None = None
+    #: a device's test call (``device.test_started``): offered to nobody, never escalated, closed at once as
+    #: "test passed" (dispatch.keeping)
+    test: bool = False
 
 
 @fact("incident.alarm_attached")
@@ -609,12 +612,20 @@ class LeaderElected(Fact):
     after: str = ""
 
 
+#: what a registry entry writes instead of a device's key (its value never reaches the journal)
+KEY_CHANGED = "changed"
+
+
 @fact("registry.elder")
 @dataclass(frozen=True, slots=True)
 class ElderSaved(Fact):
     elder_id: str
     changed: bool
     fields: tuple[str, ...] = ()  # the fields that changed (all of them for a new record)
+    #: the changed fields' values before and after (JSON values; ``old`` is empty for a new record). Entries
+    #: written before these existed read with both empty
+    old: dict[str, Any] = field(default_factory=dict)
+    new: dict[str, Any] = field(default_factory=dict)
 
 
 @fact("registry.device")
@@ -623,6 +634,8 @@ class DeviceSaved(Fact):
     device_id: str
     changed: bool
     fields: tuple[str, ...] = ()
+    old: dict[str, Any] = field(default_factory=dict)  # ``aes_key``: KEY_CHANGED or None, never the key
+    new: dict[str, Any] = field(default_factory=dict)
 
 
 @fact("registry.responder")
@@ -631,6 +644,68 @@ class ResponderSaved(Fact):
     responder_id: str
     changed: bool
     fields: tuple[str, ...] = ()
+    old: dict[str, Any] = field(default_factory=dict)
+    new: dict[str, Any] = field(default_factory=dict)
+
+
+#: why an elder left the centre's care
+LeftCare = Literal["moved_away", "died", "care_home", "other"]
+
+
+@fact("registry.elder_deactivated")
+@dataclass(frozen=True, slots=True)
+class ElderDeactivated(Fact):
+    """The elder left the centre's care: the file is kept, nothing is matched to them any more; their devices are
+    unbound by ``registry.device_unbound`` entries that follow."""
+
+    elder_id: str
+    reason: LeftCare
+    words: str = ""  # the supervisor's words (required for "other")
+
+
+@fact("registry.elder_reactivated")
+@dataclass(frozen=True, slots=True)
+class ElderReactivated(Fact):
+    elder_id: str
+    words: str = ""
+
+
+@fact("registry.device_unbound")
+@dataclass(frozen=True, slots=True)
+class DeviceUnbound(Fact):
+    """A device taken off its elder and out of the registry: what it sends is from an unknown device now."""
+
+    device_id: str
+    elder_id: str
+    protocol: str
+    reason: str = ""  # "elder deactivated" when it went with its elder
+
+
+@fact("device.test_started")
+@dataclass(frozen=True, slots=True)
+class DeviceTestStarted(Fact):
+    """Someone pressed "test call": an alarm from the device before ``until`` is a test (IncidentOpened.test)."""
+
+    device_id: str
+    elder_id: str
+    until: float
+
+
+@fact("device.test_passed")
+@dataclass(frozen=True, slots=True)
+class DeviceTestPassed(Fact):
+    device_id: str
+    incident_id: str  # the test incident its alarm opened (closed at once)
+    alarm_type: str
+
+
+@fact("device.test_failed")
+@dataclass(frozen=True, slots=True)
+class DeviceTestFailed(Fact):
+    """The test window elapsed with nothing heard from the device (or it was unbound meanwhile)."""
+
+    device_id: str
+    reason: str = "nothing heard"
 
 
 @fact("registry.imported")

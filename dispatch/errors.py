@@ -99,6 +99,7 @@ CODES = frozenset(
         "plan_task_outcome",  # a missed visit is settled with one of the known outcomes
         "coverage_hour",  # dispatch.coverage: an hour of the day is 0 to 23
         "coverage_target",  # the coverage target is 1 to 240 minutes
+        "left_care_reason",  # dispatch.keeping: why an elder left care, one of the known reasons
         # conflicts with the current state
         "already_acknowledged",
         "responder_busy",
@@ -137,6 +138,9 @@ CODES = frozenset(
         "referral_open",  # the incident's patient is referred already (referred, accepted or arrived)
         "referral_technical",  # a technical condition has no patient to refer
         "referral_closed",  # the referral was answered, expired or cancelled already
+        "elder_inactive",  # dispatch.keeping: the elder left the centre's care; nothing new is attached to them
+        "elder_active",  # reactivating an elder who is in the centre's care
+        "elder_active_change",  # active changes by deactivating or reactivating, not by saving the record
         # outside the person's part of the network (dispatch.scopes)
         "out_of_scope",
     }

@@ -89,6 +89,15 @@ class PgRegistry(TableRegistry):
                 )
         return counts
 
+    async def _delete(self, table: _Table, keys: list[str]) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if self._term is not None:
+                term = await conn.fetchval("SELECT term FROM leadership WHERE id = 1 FOR SHARE")
+                if term != self._term():
+                    raise Fenced(f"term {term} has begun: this node writes the registry no more")
+            status = await conn.execute(f"DELETE FROM {table.name} WHERE {table.key} = ANY($1::text[])", keys)
+        return int(str(status).rsplit(" ", 1)[-1])
+
     async def _get(self, table: _Table, key: str, load: Callable[[str], M]) -> M | None:
         doc = await self._pool.fetchval(f"SELECT doc FROM {table.name} WHERE {table.key} = $1", key)
         return None if doc is None else load(str(doc))

@@ -37,8 +37,10 @@ def kpis(
     day = start_of_day(now, tz)
     chosen_calls = list(state.calls.values() if calls is None else calls)
     staff = list(state.responders.values() if responders is None else responders)
-    incidents = [
-        i for i in (state.incidents.values() if incidents is None else incidents) if include_drill or not i.drill
+    incidents = [  # a device's test call (dispatch.keeping) is no alarm of anyone's: never counted
+        i
+        for i in (state.incidents.values() if incidents is None else incidents)
+        if (include_drill or not i.drill) and not i.test
     ]
     today = [i for i in incidents if i.opened_at >= day and not i.technical]
     answered = [i for i in today if i.acknowledged_at is not None]

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     #: how long a clinic has to accept or decline a referral to its green channel before it expires (the operator
     #: then refers to another clinic, or calls 120); longer than an offer: a clinic's desk is not a phone in a pocket
     referral_timeout_s: float = Field(180.0, gt=0)
+    #: a device's test call (测试呼叫, dispatch.keeping): how long after "test" is pressed an alarm from the device
+    #: is the test's; the window elapsing with nothing heard is a failed test
+    device_test_s: float = Field(900.0, ge=30.0, le=3600.0)
     #: the coverage plan's target (dispatch.coverage, ``anxin coverage``): an elder is covered at an hour when a
     #: responder working then would arrive within this many seconds
     coverage_target_s: float = Field(900.0, ge=60.0, le=4 * 3600.0)

@@ -86,6 +86,7 @@ from dispatch.entries import (
 )
 from dispatch.followups import FollowUpBook
 from dispatch.journal import Entry
+from dispatch.keeping import DeviceTests
 from dispatch.machines import (
     ACTIVE_ASSIGNMENT,
     OPEN_ORDER_STATES,
@@ -225,6 +226,7 @@ class Incident:
     joined_at: float = 0.0  # when the last device joined the group (or it opened): later ones join within a window
     #: the people of the circle's last rings sent a message about it (volunteer ids, kin ids; dispatch.family)
     contacted: list[str] = field(default_factory=list)
+    test: bool = False  # a device's test call (dispatch.keeping rule 4): closed at once, offered to nobody
 
     @property
     def open(self) -> bool:
@@ -438,6 +440,9 @@ class Projection:
                 self.assessments.happened(incident.elder_id, entry.ts, "after_hospital")
 
         self._on(ReferralConcluded, concluded)
+        #: the last test call of each device (dispatch.keeping)
+        self.device_tests = DeviceTests(self.timers)
+        self.device_tests.register(self._on)
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -501,6 +506,7 @@ class Projection:
             place=p.place,
             alarms=[AlarmLine(entry.ts, p.alarm_type, p.source)],
             group=p.group,
+            test=p.test,
         )
         self.incidents[incident.incident_id] = incident
         if incident.technical:
@@ -511,7 +517,8 @@ class Projection:
                 self.groups[(incident.group, incident.alarm_type, incident.drill)] = incident.incident_id
                 if incident.device_id is not None:
                     incident.devices[incident.device_id] = incident.affected[incident.device_id] = None
-        elif (who := person_key(incident.elder_id, incident.device_id)) is not None:
+        elif not incident.test and (who := person_key(incident.elder_id, incident.device_id)) is not None:
+            # a test call's incident (closed at once) never stands for the elder's open one
             self.open_by_elder[(who, incident.drill)] = incident.incident_id
         self._remember(p.dedup, entry.ts)
         if incident.call_id is not None and incident.call_id in self.calls:

@@ -17,6 +17,8 @@ Rules
        so what is loaded is always a valid record.
     4. The store checks nothing across tables (a device's elder, an elder's caregiver): the importer and
        the API check references before they write.
+    5. Only devices are ever deleted (a device unbound from its elder leaves the registry; the journal keeps
+       what it was). Elders and responders are kept: an elder who left the centre's care is ``active=False``.
 
 Never
     Never leave a transaction open: every upsert ends in COMMIT or ROLLBACK before it returns or raises.
@@ -108,6 +110,8 @@ class RegistryStore(Protocol):
 
     async def responder_ids(self) -> set[str]: ...
 
+    async def delete_devices(self, device_ids: Sequence[str]) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Table:
@@ -176,7 +180,14 @@ class TableRegistry:
     async def responder_ids(self) -> set[str]:
         return await self._keys(_RESPONDERS)
 
+    async def delete_devices(self, device_ids: Sequence[str]) -> int:
+        """Delete these devices (rule 5), in one transaction; how many were stored."""
+        return await self._delete(_DEVICES, list(device_ids))
+
     async def _upsert(self, table: _Table, rows: list[_Row]) -> UpsertCounts:
+        raise NotImplementedError
+
+    async def _delete(self, table: _Table, keys: list[str]) -> int:
         raise NotImplementedError
 
     async def _get(self, table: _Table, key: str, load: Callable[[str], M]) -> M | None:
@@ -250,6 +261,24 @@ class SqliteRegistry(TableRegistry):
             sql = f"UPDATE {table.name} SET {assignments} WHERE {table.key} = ?"
             await self._db.executemany(sql, updates)
         return counts
+
+    async def _delete(self, table: _Table, keys: list[str]) -> int:
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = 0
+                for start in range(0, len(keys), _CHUNK):
+                    chunk = keys[start : start + _CHUNK]
+                    placeholders = ", ".join("?" for _ in chunk)
+                    cursor = await self._db.execute(
+                        f"DELETE FROM {table.name} WHERE {table.key} IN ({placeholders})", chunk
+                    )
+                    deleted += cursor.rowcount
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+        return deleted
 
     async def _stored_docs(self, table: _Table, keys: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}

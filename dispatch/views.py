@@ -11,7 +11,8 @@ urgency, distance, community); after accepting, the address, phone and key notes
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,9 +46,15 @@ from dispatch.entries import (
     CallerPicked,
     CallRinging,
     DeviceSaved,
+    DeviceTestFailed,
+    DeviceTestPassed,
+    DeviceTestStarted,
+    DeviceUnbound,
     DutySummary,
+    ElderDeactivated,
     ElderHealth,
     ElderPosition,
+    ElderReactivated,
     ElderSaved,
     ElderViewed,
     Fact,
@@ -87,6 +94,7 @@ from dispatch.followups import (
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
 from dispatch.journal import Entry
+from dispatch.keeping import test_view
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, OrderState, incident_allows
 from dispatch.plans import (
     PlanBook,
@@ -141,7 +149,7 @@ PRIVATE_PLACES = frozenset({"address", "building"})
 #: open incidents and calls, a district a few thousand caregivers
 SNAPSHOT_LIMITS = {"incidents": 1000, "responders": 5000, "calls": 500}
 
-ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id"}
+ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id", "active"}
 
 
 class Views:
@@ -155,7 +163,10 @@ class Views:
         settings: Settings,
         *,
         unknown: UnknownTally | None = None,
+        protocols: Collection[str] = (),
     ) -> None:
+        #: the device protocols this server speaks, for the registry page's bind form
+        self.protocols = tuple(sorted(protocols))
         self._state = state
         self._directory = directory
         self._clock = clock
@@ -265,6 +276,11 @@ class Views:
         if isinstance(fact, DeviceSaved):
             device = self._directory.devices.get(fact.device_id)
             return Placed(self.elder_place(device.elder_id) if device is not None else None)
+        if isinstance(fact, ElderDeactivated | ElderReactivated | DeviceUnbound | DeviceTestStarted):
+            return Placed(self.elder_place(fact.elder_id))  # dispatch.keeping: the elder's community
+        if isinstance(fact, DeviceTestPassed | DeviceTestFailed):
+            test = self._state.device_tests.last.get(fact.device_id)
+            return Placed(self.elder_place(test.elder_id) if test is not None else None)
         return Placed(None)  # imports, unknown devices: the whole centre's
 
     def _incident(self, incident_id: str, reach: Reach) -> Incident:
@@ -488,23 +504,31 @@ class Views:
     # -- the registry ---------------------------------------------------------------------------
 
     def elders(
-        self, reach: Reach, *, community: str | None, limit: int, offset: int
+        self, reach: Reach, *, community: str | None, limit: int, offset: int, inactive: bool = False
     ) -> tuple[list[dict[str, Any]], int]:
-        """A page of the registry list in reach (identity, address and community only) and the total."""
+        """A page of the registry list in reach (identity, address and community only) and the total; those who
+        left the centre's care only when asked for (``inactive``, dispatch.keeping rule 2)."""
         elders = [
             e
             for e in self._directory.elders.values()
             if (community is None or e.community == community or e.community.startswith(community + "/"))
             and reach.covers(e.community)
+            and (e.active or inactive)
         ]
         page = elders[offset : offset + limit]
         return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
 
-    def search_elders(self, q: str, reach: Reach, *, limit: int = 20) -> list[dict[str, Any]]:
+    def search_elders(self, q: str, reach: Reach, *, limit: int = 20, inactive: bool = False) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,
-        a contact's phone, the address, the id), best first, each with what matched."""
+        a contact's phone, the address, the id), best first, each with what matched; those who left the centre's
+        care only when asked for (``inactive``, dispatch.keeping rule 2)."""
         elders = self._directory.elders
-        within = None if reach.everywhere else (lambda elder_id: reach.covers(self.elder_place(elder_id)))
+
+        def shown(elder_id: str) -> bool:
+            elder = elders.get(elder_id)
+            return elder is not None and (elder.active or inactive) and reach.covers(elder.community)
+
+        within = None if reach.everywhere and inactive else shown
         found = []
         for hit in self._directory.search.search(q, limit, within):
             elder = elders.get(hit.elder_id)
@@ -540,11 +564,13 @@ class Views:
         """The whole record, with the elder's devices and recent incidents (journal the read first)."""
         elder = self.elder_in_reach(elder_id, reach)
         record: dict[str, Any] = elder.model_dump(mode="json")
+        tests = self._state.device_tests.last
         record["devices"] = [
-            device_view(d, self._state.devices.get(d.device_id), whereabouts="health" in reach.contents)
+            {**device_view(d, self._state.devices.get(d.device_id), whereabouts="health" in reach.contents),
+             "keyed": d.aes_key is not None, "test": test_view(tests.get(d.device_id))}
             for d in self._directory.devices.values()
             if d.elder_id == elder_id
-        ]
+        ]  # fmt: skip
         record["recent_incidents"] = elder_incidents(self._state, elder_id)
         return record
 
@@ -965,6 +991,33 @@ class Views:
     def _actor_name(self, actor: str | None) -> str | None:
         return actor_name(actor, self._directory)
 
+    def device_test(self, device_id: str, reach: Reach) -> dict[str, Any]:
+        """The last test call of a device (bound or since unbound) of an elder in reach."""
+        test = self._state.device_tests.last.get(device_id)
+        if test is None or not reach.covers(self.elder_place(test.elder_id)):
+            raise NotFound(f"no test of device {device_id}", field="device_id")
+        view = test_view(test)
+        assert view is not None
+        return view
+
+    def next_elder_id(self) -> str:
+        """A free elder id in the registry's most common pattern (a prefix and zero-padded digits): the highest
+        number of that prefix, plus one."""
+        numbered: Counter[tuple[str, int]] = Counter()
+        highest: dict[tuple[str, int], int] = {}
+        for elder_id in self._directory.elders:
+            head = elder_id.rstrip("0123456789")
+            digits = elder_id[len(head) :]
+            if digits:
+                key = (head, len(digits))
+                numbered[key] += 1
+                highest[key] = max(highest.get(key, 0), int(digits))
+        (head, width), _ = numbered.most_common(1)[0] if numbered else (("E", 6), 0)
+        n = highest.get((head, width), 0) + 1
+        while f"{head}{n:0{width}d}" in self._directory.elders:
+            n += 1
+        return f"{head}{n:0{width}d}"
+
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
@@ -1152,6 +1205,7 @@ def incident_view(incident: Incident, state: Projection, directory: Directory) -
         "manual_reason": incident.manual_reason,
         "waiting": incident.waiting,  # in the backlog: offered to the next responder who becomes free
         "drill": incident.drill,
+        "test": incident.test,  # a device's test call (dispatch.keeping rule 4)
         "alarms": msgspec.to_builtins(incident.alarms),
         "ranking": msgspec.to_builtins(incident.ranking),
         "clinic": msgspec.to_builtins(incident.clinic),
@@ -1382,6 +1436,7 @@ def elder_incidents(state: Projection, elder_id: str, *, limit: int = 5) -> list
             "outcome": i.outcome,
             "escalated_to": i.escalated_to,
             "drill": i.drill,
+            "test": i.test,
         }
         for i in mine[:limit]
     ]

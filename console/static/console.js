@@ -221,12 +221,14 @@ async function loadOpen() {
   }
 }
 
-// Resolved and cancelled incidents are not in the snapshot but still wait for "close".
+// Resolved and cancelled incidents are not in the snapshot but still wait for "close"; a recent test call's is
+// shown besides (see recentTest).
 async function loadUnclosed() {
   try {
     const answer = await session.api("GET", "/api/incidents?limit=200");
     for (const view of answer.incidents) {
-      if ((view.state === "resolved" || view.state === "cancelled") && !app.incidents.has(view.incident_id)) {
+      const waits = view.state === "resolved" || view.state === "cancelled" || recentTest(view);
+      if (waits && !app.incidents.has(view.incident_id)) {
         app.incidents.set(view.incident_id, view);
       }
     }
@@ -268,9 +270,17 @@ async function fetchIncident(id) {
   }
 }
 
+/** A device's test call (registry page) closes at once: kept a while in the closing list, marked 测试, so the
+ * operator sees the test alarm arrived. */
+const TEST_SHOWN_S = 3600;
+const recentTest = (view) => view.test && view.state === "closed" && serverNow() - view.updated_at < TEST_SHOWN_S;
+
 function putIncident(view) {
-  if (view.state === "closed" && view.incident_id !== app.selectedId) app.incidents.delete(view.incident_id);
-  else app.incidents.set(view.incident_id, view);
+  if (view.state === "closed" && !recentTest(view) && view.incident_id !== app.selectedId) {
+    app.incidents.delete(view.incident_id);
+  } else {
+    app.incidents.set(view.incident_id, view);
+  }
   scheduleRender();
 }
 
@@ -406,6 +416,7 @@ function rowClasses(view, selectedNow, cursor) {
   if (selectedNow) classes.push("selected");
   if (cursor) classes.push("cursor");
   if (view.drill) classes.push("drill");
+  if (view.test) classes.push("test-call");
   if (view.needs_manual) classes.push("needs-manual");
   if (view.supervisor_alerted) classes.push("alerted");
   if (view.acknowledged_at) classes.push("acknowledged");
@@ -447,18 +458,24 @@ function queueCells(view) {
       t("priority.short", { n: view.priority })),
     el("td", { className: "col-state", dataset: awaiting ? { words: proposalWords(view) } : {} },
       el("span", { className: "state-name" }, stateShort(view)), " ", el("span", { className: "state-clock" })),
-    cell("col-type", label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null),
+    cell("col-type", label("alarm", view.alarm_type), view.drill ? el("span", { className: "tag" }, t("flag.drill")) : null,
+      testTag(view)),
     elderCell,
     cell("col-address", where),
     assignedCell,
   ];
 }
 
+/** A device's test call (测试呼叫, from the registry page): marked, so nobody takes it for an alarm. */
+function testTag(view) {
+  return view.test ? el("span", { className: "tag tag-test" }, t("flag.test")) : null;
+}
+
 function closingCells(view) {
   const lastNote = view.notes.length ? view.notes[view.notes.length - 1].text : null;
   return [
     el("td", { className: "col-state" }, label("state", view.state)),
-    el("td", { className: "col-type" }, label("alarm", view.alarm_type)),
+    el("td", { className: "col-type" }, label("alarm", view.alarm_type), testTag(view)),
     el("td", { className: "col-elder" }, elderText(view)),
     el("td", { className: "col-outcome" }, explain(view.outcome || lastNote, responderName) || "—"),
     el("td", { className: "col-time" }, fmtTime(view.updated_at)),
@@ -494,7 +511,7 @@ function renderTitle(open) {
 
 function renderClosing() {
   const done = [...app.incidents.values()]
-    .filter((v) => v.state === "resolved" || v.state === "cancelled")
+    .filter((v) => v.state === "resolved" || v.state === "cancelled" || recentTest(v))
     .sort((a, b) => b.updated_at - a.updated_at);
   syncRows($("closing-body"), done, closingCells);
   $("closing-count").textContent = done.length ? `(${done.length})` : "";
@@ -513,7 +530,7 @@ function renderSummary() {
 function select(id) {
   if (id === app.selectedId) return;
   const previous = selected();
-  if (previous && previous.state === "closed") app.incidents.delete(previous.incident_id);
+  if (previous && previous.state === "closed" && !recentTest(previous)) app.incidents.delete(previous.incident_id);
   const left = app.selectedId;
   app.selectedId = id;
   if (id && !app.incidents.has(id)) markStale(id); // just opened, or closed and gone from the page

@@ -360,6 +360,7 @@ export function createDetail({
     }
     if (view.supervisor_alerted) flags.push(el("span", { className: "flag flag-alerted" }, t("flag.alerted")));
     if (view.drill) flags.push(el("span", { className: "flag flag-drill" }, t("flag.drill")));
+    if (view.test) flags.push(el("span", { className: "flag flag-test" }, t("flag.test_call")));
     $("detail-flags").replaceChildren(...flags);
   }
 

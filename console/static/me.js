@@ -120,6 +120,7 @@ function showLinks(role) {
     "accounts-link": role === "admin",
     "services-link": Boolean(role),
     "plans-link": Boolean(role),
+    "registry-link": Boolean(role),
     "care-calls-link": Boolean(role),
     "duty-link": Boolean(role),
     "statements-link": SUPERVISOR_ROLES.has(role),

@@ -139,6 +139,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/duty"): Rule(EVERYONE, why="the duty page itself"),
     ("GET", "/clinic"): Rule(EVERYONE, why="the clinic desk's page itself; its data needs a token"),
     ("GET", "/assess"): Rule(EVERYONE, why="the needs assessment page itself; its data needs a token"),
+    ("GET", "/registry"): Rule(EVERYONE, why="the registry page itself; its data needs a token"),
     ("GET", "/docs"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/redoc"): Rule(EVERYONE, why="the API's documentation"),
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),
@@ -223,8 +224,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/elders"): Rule(STAFF, "list", query="limit=10000"),
     ("GET", "/api/elders/{elder_id}"): Rule(STAFF, "elder"),
     ("GET", "/api/elders/{elder_id}/reads"): Rule(SUPERVISORS, "elder"),
-    ("PUT", "/api/elders/{elder_id}"): Rule(ADMINS, "elder", body=_elder_body),
-    ("PUT", "/api/devices/{device_id}"): Rule(ADMINS, "device", body=_device_body),
+    # staff keep the registry's elders and devices of their part of the network (console.keeping); supervisors
+    # deactivate and reactivate elders; responders and clinics stay the admins'
+    ("PUT", "/api/elders/{elder_id}"): Rule(STAFF, "elder", body=_elder_body),
+    ("PUT", "/api/devices/{device_id}"): Rule(STAFF, "device", body=_device_body),
+    ("POST", "/api/elders/{elder_id}/deactivate"): Rule(
+        SUPERVISORS, "spare_elder", body=lambda _: {"reason": "moved_away"}
+    ),
+    ("POST", "/api/elders/{elder_id}/reactivate"): Rule(SUPERVISORS, "left_elder", body=lambda _: {"words": "回来了"}),
+    ("POST", "/api/devices/{device_id}/unbind"): Rule(STAFF, "spare_device", body=lambda _: {"reason": "换新"}),
+    ("POST", "/api/devices/{device_id}/test"): Rule(STAFF, "spare_device"),
+    ("GET", "/api/devices/{device_id}/test"): Rule(STAFF, "tested_device"),
+    ("GET", "/api/registry/form"): Rule(
+        STAFF, why="a free elder id, the protocols, the reasons for leaving care: the form's words, nobody's data"
+    ),
     ("PUT", "/api/responders/{responder_id}"): Rule(ADMINS, "responder", body=_responder_body),
     ("GET", "/api/responders"): Rule(STAFF, "list"),
     ("POST", "/api/responders/duty"): Rule(
@@ -411,6 +424,26 @@ class City:
                     "scopes": [STREET_A if a else STREET_B]}  # fmt: skip
             assert self.client.post("/api/accounts", json=body, headers=auth(admin)).status_code == 201
             return username
+        if subject in ("spare_elder", "left_elder"):  # an elder of its own, to deactivate (or reactivate)
+            body = (elder_a() if a else elder_b()).model_dump(mode="json")
+            body.update(elder_id=f"spare{n}{'a' if a else 'b'}", name=f"备用{n}", phone=None)
+            made = self.client.put(f"/api/elders/{body['elder_id']}", json=body, headers=auth(admin))
+            assert made.status_code == 200, made.text
+            if subject == "left_elder":
+                left = self.client.post(f"/api/elders/{body['elder_id']}/deactivate", json={"reason": "died"},
+                                        headers=auth(admin))  # fmt: skip
+                assert left.status_code == 200, left.text
+            spare_id: str = body["elder_id"]
+            return spare_id
+        if subject in ("spare_device", "tested_device"):  # a device of its own bound to the street's elder
+            device = Device(device_id=f"77{n:08d}", protocol="watch", elder_id="ea" if a else "eb")
+            made = self.client.put(f"/api/devices/{device.device_id}", json=device.model_dump(mode="json"),
+                                   headers=auth(admin))  # fmt: skip
+            assert made.status_code == 200, made.text
+            if subject == "tested_device":
+                tested = self.client.post(f"/api/devices/{device.device_id}/test", headers=auth(admin))
+                assert tested.status_code == 200, tested.text
+            return device.device_id
         return {"elder": ("ea", "eb"), "device": ("8800000001", "8800000002"), "responder": ("ca", "cb"),
                 "scope": (STREET_A, STREET_B)}[subject][0 if a else 1]  # fmt: skip
 

@@ -105,7 +105,7 @@ def test_the_elder_record_carries_device_status_and_recent_incidents(client: Tes
     record = client.get("/api/elders/e1", headers=headers).json()
     assert record["devices"] == [
         {"device_id": "1234", "protocol": "sia-dc09", "elder_id": "e1", "checkin_s": 3600, "drill": False,
-         "status": None}
+         "status": None, "keyed": True, "test": None}
     ]  # fmt: skip
     assert [i["incident_id"] for i in record["recent_incidents"]] == [raised["incident_id"]]
     assert record["recent_incidents"][0]["alarm_type"] == "sos"

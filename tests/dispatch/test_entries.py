@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from dispatch.entries import (
     FACTS,
     AssignmentStatus,
+    DeviceSaved,
+    ElderSaved,
     Fact,
     IncidentOpened,
     ProposedClinic,
@@ -63,8 +65,9 @@ def test_a_wrong_field_name_is_a_type_error(tmp_path: Path, monkeypatch: pytest.
 def test_every_kind_is_one_frozen_class_with_its_name() -> None:
     # + vouchers.allotted, vouchers.charged; the five follow_up.*; the three care_call.*; four plan.*; four duty.*;
     # cluster.leader; incident.device_restored; contact.notified; seven referral.*; offer.held; call.caller_picked;
-    # assessment.recorded
-    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1 + 1
+    # assessment.recorded; keeping the registry (dispatch.keeping): registry.elder_deactivated,
+    # registry.elder_reactivated, registry.device_unbound and the three device.test_*
+    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1 + 1 + 6
     for kind, cls in FACTS.items():
         assert kind == cls.KIND and cls.VERSION >= 1
         params = cls.__dataclass_params__  # type: ignore[attr-defined]
@@ -108,6 +111,17 @@ def test_bodies_from_before_a_field_existed_still_decode() -> None:
     )
     assert isinstance(opened, IncidentOpened) and opened.technical is False and opened.answer_deadline == 5.0
     assert decode("registry.elder", 1, '{"elder_id":"e1","changed":true}') == FACTS["registry.elder"]("e1", True)
+    # and none of the old and new values a registry entry keeps since issue 16 (dispatch.keeping rule 1)
+    saved = decode("registry.device", 1, '{"device_id":"d1","changed":true,"fields":["checkin_s"]}')
+    assert isinstance(saved, DeviceSaved) and saved.old == {} and saved.new == {}
+    opened = decode("incident.opened", 1, encode(IncidentOpened("INC-1", "sos", "device", 2, (), "home", 5.0)))
+    assert isinstance(opened, IncidentOpened) and opened.test is False
+
+
+def test_registry_entries_round_trip_their_old_and_new_values() -> None:
+    saved = ElderSaved("e1", True, ("phone", "care_level"), {"phone": None, "care_level": 2},
+                       {"phone": "13800000000", "care_level": 3})  # fmt: skip
+    assert decode(saved.KIND, saved.VERSION, encode(saved)) == saved
 
 
 @given(st.text(max_size=200), st.sampled_from(["en_route", "on_scene", "done"]))

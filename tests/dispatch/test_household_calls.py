@@ -112,8 +112,7 @@ async def test_a_number_of_one_elder_pops_them_at_once_as_before(core: Core) -> 
 
 async def test_an_elder_no_longer_in_care_leaves_the_other_alone_on_the_landline(core: Core) -> None:
     await couple(core)
-    gone = engine_of(core).directory.elders["e_husband"].model_copy(update={"active": False})
-    await core.engine.put_elder(gone, actor="admin")
+    await core.engine.deactivate_elder("e_husband", "care_home", "", actor="admin")
     call, _ = await hotline(core, "ringing", call_id="d-1", caller=LANDLINE, line="12349", actor="cti")
     assert (call.elder_id, call.household) == ("e_wife", ())  # one left: her record pops at once
 

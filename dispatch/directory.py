@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+from dispatch.duplicates import DuplicateIndex, person_of
 from dispatch.gazetteer import Gazetteer
 from dispatch.registry import Device, Elder, Responder, normalise_phone
 from dispatch.search import ElderSearch
@@ -28,6 +29,8 @@ class Directory:
         #: the operator's "find the caller" index and the offline gazetteer, both kept in step with the elders
         self.search = ElderSearch()
         self.places = Gazetteer()
+        #: the elders in care by what identity is judged by: who a new record is probably already (dispatch.duplicates)
+        self.duplicates = DuplicateIndex()
         #: each community's registered points (elders' homes, responders' bases): sum of lat, sum of lon, count;
         #: their mean places a caller nobody knows in the nearest community (see dispatch.scopes)
         self._community_points: dict[str, list[float]] = {}
@@ -71,6 +74,24 @@ class Directory:
             self.elders_by_contact_phone.setdefault(normalise_phone(contact.phone), set()).add(elder.elder_id)
         self.search.put(elder)
         self.places.put(elder)
+        self._identity(elder)
+
+    def _identity(self, elder: Elder) -> None:
+        """The identity index holds the elders in care; one who left (or was merged into another) is no longer
+        matched by phone, contact phone or search either."""
+        if elder.active:
+            self.duplicates.put(person_of(elder))
+            return
+        self.duplicates.remove(elder.elder_id)
+        if elder.phone and self.elder_by_phone.get(normalise_phone(elder.phone)) == elder.elder_id:
+            del self.elder_by_phone[normalise_phone(elder.phone)]
+        for contact in elder.contacts:
+            known = self.elders_by_contact_phone.get(normalise_phone(contact.phone))
+            if known is not None:
+                known.discard(elder.elder_id)
+                if not known:
+                    del self.elders_by_contact_phone[normalise_phone(contact.phone)]
+        self.search.remove(elder.elder_id)
 
     def put_device(self, device: Device) -> None:
         self.devices[device.device_id] = device

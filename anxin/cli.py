@@ -375,7 +375,10 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
         db, registry = await open_registry(settings)
         try:
             providers = catalogue(settings.service_catalogue).providers
-            report = await import_files(registry, protocols=protocols(), providers=providers, **files)
+            report = await import_files(
+                registry, protocols=protocols(), providers=providers,
+                elders=files.get("elders"), devices=files.get("devices"), responders=files.get("responders"),
+            )  # fmt: skip
         finally:
             await db.close()
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
@@ -426,7 +429,10 @@ async def import_shared(settings: Settings, **files: Path | None) -> ImportRepor
         registry = PgRegistry(pool, term=lambda: journal.term if journal is not None else 0)
         await registry.create_schema()
         providers = catalogue(settings.service_catalogue).providers
-        report = await import_files(registry, protocols=protocols(), providers=providers, **files)
+        report = await import_files(
+            registry, protocols=protocols(), providers=providers,
+            elders=files.get("elders"), devices=files.get("devices"), responders=files.get("responders"),
+        )  # fmt: skip
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
         if any(c.changed for c in counts.values()):
             imported = RegistryImported(

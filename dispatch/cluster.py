@@ -57,7 +57,14 @@ from dispatch.commands import AlarmRequest, CallEvent, CallOutcome, Classificati
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.engine import Engine
-from dispatch.entries import DeviceSaved, ElderSaved, LeaderElected, RegistryImported, ResponderSaved
+from dispatch.entries import (
+    DeviceSaved,
+    ElderSaved,
+    EldersMerged,
+    LeaderElected,
+    RegistryImported,
+    ResponderSaved,
+)
 from dispatch.errors import AnxinError, Fenced, IllegalTransition, JournalError, NoLeader
 from dispatch.intake import URGENT, Intake, _device_rank
 from dispatch.journal import Entry
@@ -553,6 +560,15 @@ class Node:
             responder = await self.registry.get_responder(fact.responder_id)
             if responder is not None:
                 self.directory.put_responder(responder)
+        elif isinstance(fact, EldersMerged):
+            for elder_id in (fact.other, fact.keep):  # the other first: a phone both give stays the kept one's
+                elder = await self.registry.get_elder(elder_id)
+                if elder is not None:
+                    self.directory.put_elder(elder)
+            for device_id in fact.devices:
+                device = await self.registry.get_device(device_id)
+                if device is not None:
+                    self.directory.put_device(device)
         elif isinstance(fact, RegistryImported):
             for responder in await self.registry.responders():
                 self.directory.put_responder(responder)

@@ -77,6 +77,7 @@ CODES = frozenset(
         "call_needs_alarm_type",
         "import_refused",
         "duplicate_key",
+        "merge_same",  # a merge of an elder with themself
         "service_window",
         "service_window_long",
         "service_window_past",
@@ -96,6 +97,9 @@ CODES = frozenset(
         "coverage_hour",  # dispatch.coverage: an hour of the day is 0 to 23
         "coverage_target",  # the coverage target is 1 to 240 minutes
         # conflicts with the current state
+        "possible_duplicate",  # dispatch.duplicates: a new elder is probably one already registered
+        "merge_distinct",  # two records with different resident identity numbers are two people
+        "merge_inactive",  # an elder no longer in care is not merged
         "already_acknowledged",
         "responder_busy",
         "replace_needs_confirmation",

@@ -154,11 +154,11 @@ def find_duplicates(people: Iterable[Person]) -> list[Duplicate]:
     groups: dict[GroupKey, list[str]] = defaultdict(list)
     numbers: dict[str, str] = {}
     for person in people:
-        number, keys = identity_keys(person)
+        number, groups_of = identity_keys(person)
         if number is not None:
             numbers[person.key] = number
-        for key in keys:
-            groups[key].append(person.key)
+        for group in groups_of:
+            groups[group].append(person.key)
     found: dict[tuple[str, str], set[Reason]] = defaultdict(set)
     for (reason, _, _), keys in groups.items():
         for a, b in combinations(sorted(set(keys)), 2):

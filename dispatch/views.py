@@ -47,6 +47,7 @@ from dispatch.entries import (
     ElderHealth,
     ElderPosition,
     ElderSaved,
+    EldersMerged,
     ElderViewed,
     Fact,
     IncidentOpened,
@@ -258,6 +259,8 @@ class Views:
             return Placed(self.responder_place(fact.responder_id))
         if isinstance(fact, ElderSaved):
             return Placed(self.elder_place(fact.elder_id))
+        if isinstance(fact, EldersMerged):  # both records lay in the merging person's reach
+            return Placed(self.elder_place(fact.keep))
         if isinstance(fact, DeviceSaved):
             device = self._directory.devices.get(fact.device_id)
             return Placed(self.elder_place(device.elder_id) if device is not None else None)
@@ -491,6 +494,16 @@ class Views:
         ]
         page = elders[offset : offset + limit]
         return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
+
+    def registry_records(self, kind: str, reach: Reach) -> list[Elder] | list[Device] | list[Responder]:
+        """Every record of one kind in reach, as stored (an export: dispatch.exporter): elders of its communities,
+        their devices, responders based there."""
+        directory = self._directory
+        if kind == "elders":
+            return [e for e in directory.elders.values() if reach.covers(e.community)]
+        if kind == "devices":
+            return [d for d in directory.devices.values() if reach.covers(self.elder_place(d.elder_id))]
+        return [r for r in directory.responders.values() if reach.covers(r.community)]
 
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,

@@ -62,8 +62,9 @@ def test_a_wrong_field_name_is_a_type_error(tmp_path: Path, monkeypatch: pytest.
 
 def test_every_kind_is_one_frozen_class_with_its_name() -> None:
     # + vouchers.allotted, vouchers.charged; the five follow_up.*; the three care_call.*; four plan.*; four duty.*;
-    # cluster.leader; incident.device_restored; contact.notified; seven referral.*; offer.held
-    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1
+    # cluster.leader; incident.device_restored; contact.notified; seven referral.*; offer.held;
+    # registry.elders_merged
+    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1
     for kind, cls in FACTS.items():
         assert kind == cls.KIND and cls.VERSION >= 1
         params = cls.__dataclass_params__  # type: ignore[attr-defined]
@@ -113,3 +114,12 @@ def test_bodies_from_before_a_field_existed_still_decode() -> None:
 def test_any_text_round_trips(note: str, status: str) -> None:
     body = AssignmentStatus("A-1", "c1", status, note)  # type: ignore[arg-type]
     assert decode(body.KIND, body.VERSION, encode(body)) == body
+
+
+def test_a_merge_round_trips_with_its_old_values() -> None:
+    merged = FACTS["registry.elders_merged"](
+        "e1", "e2", devices=("8800000002",), contacts=("13800000002",), filled=("birth_date",),
+        old={"birth_date": None, "contacts": [{"name": "李明", "phone": "13800000001", "relation": "儿子"}]},
+        reason="merged into e1",
+    )  # fmt: skip
+    assert decode("registry.elders_merged", 1, encode(merged)) == merged

@@ -87,7 +87,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "duty.started", "duty.logged", "duty.handed_over", "duty.taken_over",
         "cluster.leader", "incident.device_restored", "contact.notified",
         "referral.made", "referral.accepted", "referral.declined", "referral.expired", "referral.arrived",
-        "referral.outcome", "referral.cancelled", "offer.held",
+        "referral.outcome", "referral.cancelled", "offer.held", "registry.elders_merged",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)

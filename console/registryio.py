@@ -25,7 +25,6 @@ from console.auth import Principal
 from console.deps import Admin, Body, CoreDep, Staff, Supervisors, allow
 from console.errors import Forbidden
 from dispatch.errors import Conflict, InvalidInput
-from dispatch.exporter import Kind, to_csv
 from dispatch.registry import Ident
 
 router = APIRouter(prefix="/api", tags=["registry"])
@@ -38,11 +37,10 @@ CSV = "text/csv; charset=utf-8"
 # -- export -------------------------------------------------------------------------------------------
 
 
-async def _export(kind: Kind, core: CoreDep, who: Principal) -> Response:
-    records = core.views.registry_records(kind, who.reach)
+async def _export(kind: Literal["elders", "devices", "responders"], core: CoreDep, who: Principal) -> Response:
+    text, count = core.views.registry_export(kind, who.reach)
     # like the registry list: the scopes say which elders it could hold (GET /api/elders/{id}/reads finds it)
-    await core.engine.read(f"export.{kind}", len(records), actor=who.actor, filter=",".join(who.scopes))
-    text = to_csv(kind, records)
+    await core.engine.read(f"export.{kind}", count, actor=who.actor, filter=",".join(who.scopes))
     headers = {"Content-Disposition": f'attachment; filename="{kind}.csv"'}
     return Response(text.encode("utf-8"), media_type=CSV, headers=headers)
 

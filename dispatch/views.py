@@ -72,6 +72,8 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.exporter import Kind as ExportKind
+from dispatch.exporter import to_csv
 from dispatch.family import family_job, family_offer, is_kin, kin_contact, kin_name, kin_view
 from dispatch.followups import (
     FollowUpBook,
@@ -495,15 +497,18 @@ class Views:
         page = elders[offset : offset + limit]
         return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
 
-    def registry_records(self, kind: str, reach: Reach) -> list[Elder] | list[Device] | list[Responder]:
-        """Every record of one kind in reach, as stored (an export: dispatch.exporter): elders of its communities,
-        their devices, responders based there."""
+    def registry_export(self, kind: ExportKind, reach: Reach) -> tuple[str, int]:
+        """Every record of one kind in reach as the import's CSV text (dispatch.exporter), and how many: elders of
+        its communities, their devices, responders based there (journal the read first)."""
         directory = self._directory
+        records: list[Elder] | list[Device] | list[Responder]
         if kind == "elders":
-            return [e for e in directory.elders.values() if reach.covers(e.community)]
-        if kind == "devices":
-            return [d for d in directory.devices.values() if reach.covers(self.elder_place(d.elder_id))]
-        return [r for r in directory.responders.values() if reach.covers(r.community)]
+            records = [e for e in directory.elders.values() if reach.covers(e.community)]
+        elif kind == "devices":
+            records = [d for d in directory.devices.values() if reach.covers(self.elder_place(d.elder_id))]
+        else:
+            records = [r for r in directory.responders.values() if reach.covers(r.community)]
+        return to_csv(kind, records), len(records)
 
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,

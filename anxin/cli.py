@@ -438,8 +438,9 @@ def import_remote(url: str, key: str | None, files: dict[str, Path | None]) -> I
 
 
 async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
-    """Import CSV files into the data folder (the server must not be running: the folder is locked), or into a
-    cluster's shared registry when no node leads it (the import leads for the one entry it writes)."""
+    """Import CSV files into the data folder (no server running: the import takes the folder's lock; with one,
+    :func:`import_remote` sends them to it), or into a cluster's shared registry when no node leads it (the import
+    leads for the one entry it writes)."""
     if settings.journal_url is not None:
         return await import_shared(settings, **files)
     lock = DataLock(settings.data)

@@ -1,4 +1,5 @@
-"""CSV import of the registry: elders, devices and responders (``anxin import``).
+"""CSV import of the registry: elders, devices and responders (``anxin import``; ``POST /api/registry/import``
+while the server runs, through the engine).
 
 What it owns
     Turning the administrators' spreadsheets into registry records, and telling them exactly which rows were

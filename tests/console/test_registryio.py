@@ -163,6 +163,8 @@ def test_an_export_holds_the_callers_part_and_is_a_read_on_record(city: TestClie
     assert [(r["what"], r["count"], r["filter"]) for r in reads] == [
         ("export.elders", 1, STREET_A), ("export.devices", 1, STREET_A)
     ]  # fmt: skip
+    reads = city.get("/api/elders/ea/reads", headers=auth(admin)).json()["reads"]
+    assert {(r["actor"], r["what"]) for r in reads} >= {("operator:op_a", "export.elders")}
 
 
 def test_what_is_exported_imported_again_changes_nothing(city: TestClient) -> None:

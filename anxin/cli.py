@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
@@ -38,7 +39,7 @@ from dispatch.clock import SystemClock
 from dispatch.cluster import Lease
 from dispatch.core import DataLock, open_registry
 from dispatch.entries import RegistryImported
-from dispatch.errors import AnxinError, ChainBroken, ConfigError
+from dispatch.errors import AnxinError, ChainBroken, ConfigError, InvalidInput
 from dispatch.importer import ImportReport, import_files
 from dispatch.journal import SqliteJournal, read_only, verify_chain
 from dispatch.pgjournal import PgJournal
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--elders", type=Path)
     imp.add_argument("--devices", type=Path)
     imp.add_argument("--responders", type=Path)
+    imp.add_argument("--server", metavar="URL",
+                     help="send the files to this running server (default, when a server holds the data folder: the "
+                     "address it wrote there); the key is ANXIN_API_KEY")  # fmt: skip
     _cluster_options(imp)
     imp.set_defaults(func=cmd_import)
 
@@ -346,7 +350,13 @@ class ListeningServer(uvicorn.Server):
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_data_folder(settings.data)
-    server = ListeningServer(settings, lambda url: print(f"anxin: console at {url}/console", flush=True))
+
+    def ready(url: str) -> None:
+        # where `anxin import` finds this server while it holds the folder (read only while the lock is held)
+        (settings.data / SERVER_URL_FILE).write_text(url + "\n", encoding="utf-8")
+        print(f"anxin: console at {url}/console", flush=True)
+
+    server = ListeningServer(settings, ready)
     asyncio.run(server.listen())
     return 0
 
@@ -354,19 +364,83 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # -- import -------------------------------------------------------------------------------------------
 
 
+#: the file in the data folder where a running server writes its address (``anxin import`` reads it)
+SERVER_URL_FILE = "server.url"
+#: how long ``anxin import`` waits for a running server's report (a large registry takes a while)
+IMPORT_TIMEOUT_S = 600.0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     if not (args.elders or args.devices or args.responders):
         print("anxin import: give at least one of --elders, --devices, --responders", file=sys.stderr)
         return 2
     settings = settings_from(args)
-    report = asyncio.run(run_import(settings, elders=args.elders, devices=args.devices, responders=args.responders))
+    files = {"elders": args.elders, "devices": args.devices, "responders": args.responders}
+    if args.server or (settings.journal_url is None and server_holds(settings.data)):
+        url = args.server or server_url(settings)
+        report = import_remote(url.rstrip("/"), os.environ.get("ANXIN_API_KEY"), files)
+    else:
+        report = asyncio.run(run_import(settings, **files))
     print(report.summary())
     return 0 if report.ok else 1
 
 
+def server_holds(data: Path) -> bool:
+    """Whether a running server holds the data folder's lock."""
+    lock = DataLock(data)
+    try:
+        lock.acquire()
+    except ConfigError:
+        return True
+    lock.release()
+    return False
+
+
+def server_url(settings: Settings) -> str:
+    """The running server's address: as it wrote it in its data folder, else as the settings say it listens."""
+    written = settings.data / SERVER_URL_FILE
+    if written.is_file():
+        return written.read_text(encoding="utf-8").strip()
+    url = console_url(settings)
+    return url.replace("://0.0.0.0:", "://127.0.0.1:")  # listening everywhere: here is one of them
+
+
+def import_remote(url: str, key: str | None, files: dict[str, Path | None]) -> ImportReport:
+    """Send the files to the running server's import (``POST /api/registry/import``) and read back its report."""
+    if not key:
+        raise ConfigError(
+            f"a server ({url}) holds the data folder: set ANXIN_API_KEY to a key of a service account granted "
+            "import (or an admin's token) to import through it, or stop it"
+        )
+    parts = []
+    for kind, path in files.items():
+        if path is not None:
+            try:
+                parts.append((kind, (str(path), path.read_bytes(), "text/csv")))
+            except OSError as exc:
+                raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        response = httpx.post(f"{url}/api/registry/import", files=parts, timeout=IMPORT_TIMEOUT_S,
+                              headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach the server at {url} (--server, or {SERVER_URL_FILE} in the data folder): "
+                          f"{exc}") from None  # fmt: skip
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code == 200:
+        return ImportReport.from_dict(body)
+    detail, code = body.get("detail", response.reason_phrase), body.get("code", "")
+    if response.status_code == 422 and code == "import_refused":
+        raise InvalidInput(str(detail), code=code)  # a file refused whole: as the offline import says it
+    raise ConfigError(f"the server at {url} refused the import ({response.status_code} {code}): {detail}")
+
+
 async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
-    """Import CSV files into the data folder (the server must not be running: the folder is locked), or into a
-    cluster's shared registry when no node leads it (the import leads for the one entry it writes)."""
+    """Import CSV files into the data folder (no server running: the import takes the folder's lock; with one,
+    :func:`import_remote` sends them to it), or into a cluster's shared registry when no node leads it (the import
+    leads for the one entry it writes)."""
     if settings.journal_url is not None:
         return await import_shared(settings, **files)
     lock = DataLock(settings.data)
@@ -375,7 +449,10 @@ async def run_import(settings: Settings, **files: Path | None) -> ImportReport:
         db, registry = await open_registry(settings)
         try:
             providers = catalogue(settings.service_catalogue).providers
-            report = await import_files(registry, protocols=protocols(), providers=providers, **files)
+            report = await import_files(
+                registry, protocols=protocols(), providers=providers,
+                elders=files.get("elders"), devices=files.get("devices"), responders=files.get("responders"),
+            )  # fmt: skip
         finally:
             await db.close()
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
@@ -426,7 +503,10 @@ async def import_shared(settings: Settings, **files: Path | None) -> ImportRepor
         registry = PgRegistry(pool, term=lambda: journal.term if journal is not None else 0)
         await registry.create_schema()
         providers = catalogue(settings.service_catalogue).providers
-        report = await import_files(registry, protocols=protocols(), providers=providers, **files)
+        report = await import_files(
+            registry, protocols=protocols(), providers=providers,
+            elders=files.get("elders"), devices=files.get("devices"), responders=files.get("responders"),
+        )  # fmt: skip
         counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
         if any(c.changed for c in counts.values()):
             imported = RegistryImported(

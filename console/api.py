@@ -19,10 +19,11 @@ from pydantic import Field, TypeAdapter, ValidationError
 from console.auth import ROLES, Principal
 from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed, Staff, Supervisors
 from console.errors import Forbidden
+from console.registryio import named_duplicates
 from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
 from dispatch.entries import CallKind, PlacedBy
-from dispatch.errors import InvalidInput, NotFound
+from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.journal import Entry
 from dispatch.registry import Device, Elder, Ident, Latitude, Longitude, Phone, Responder
 from dispatch.scopes import Reach
@@ -511,14 +512,25 @@ async def elder_reads(
 
 
 @router.put("/elders/{elder_id}", tags=["registry"])
-async def put_elder(elder_id: str, elder: Elder, core: CoreDep, who: Staff) -> dict[str, Any]:
+async def put_elder(
+    elder_id: str, elder: Elder, core: CoreDep, who: Staff, confirm_distinct: bool = False
+) -> dict[str, Any]:
     """Add or edit an elder of the caller's part of the network (staff; dispatch.keeping rule 1 journals the old
-    and new values). ``active`` is changed by deactivating or reactivating only."""
+    and new values; ``active`` is changed by deactivating or reactivating only). A new elder who is probably one
+    registered already (the same resident identity number, or name and birth date, or name and phone), or an
+    edit of name, birth date, phone or number that makes one so, is refused with 409 ``possible_duplicate``
+    naming those in the caller's reach (the others counted), unless ``confirm_distinct=true``: they were looked
+    at and are two people."""
     _same_id("elder_id", elder_id, elder.elder_id)
     _place_in_reach(who, elder.community)
     if core.views.elder_place(elder_id) is not None:
         core.views.elder_in_reach(elder_id, who.reach)  # moving an elder in from outside is outside too
-    await core.engine.put_elder(elder, actor=who.actor)
+    try:
+        await core.engine.put_elder(elder, actor=who.actor, confirm_distinct=confirm_distinct)
+    except Conflict as refused:
+        if refused.code != "possible_duplicate":
+            raise
+        raise named_duplicates(refused, who) from None
     return elder.model_dump(mode="json")
 
 

@@ -16,7 +16,6 @@ from pydantic import Field
 
 from console.auth import STAFF, Principal
 from console.deps import Body, CoreDep, allow
-from dispatch.assessment import DISEASES, DOMAINS, ITEMS, LEVEL_NAMES, REASONS, STANDARD, Flags, check_answers, score
 from dispatch.registry import LivesWith
 from dispatch.triage import ALARM_RULES, priority
 
@@ -37,29 +36,20 @@ class ScoreIn(Body):
 class AssessmentIn(ScoreIn):
     reason: str = Field(description="initial, routine, after_fall, after_hospital, change or review")
     lives_with: LivesWith | None = None
-    diseases: list[str] = Field([], max_length=len(DISEASES))
+    diseases: list[str] = Field([], max_length=20)
     note: str = Field("", max_length=2000)
 
 
 @router.get("/assessment/form")
-async def form(who: Readers) -> dict[str, Any]:
+async def form(core: CoreDep, who: Readers) -> dict[str, Any]:
     """The form: its items in order with the scores each allows, by domain; the reasons, diseases and levels."""
-    return {
-        "standard": STANDARD,
-        "domains": list(DOMAINS),
-        "items": [{"item": item, "domain": domain, "scores": list(scores)} for item, (domain, scores) in ITEMS.items()],
-        "reasons": list(REASONS),
-        "diseases": list(DISEASES),
-        "levels": list(LEVEL_NAMES),
-    }
+    return core.views.assessment_form()
 
 
 @router.post("/assessment/score")
-async def preview(body: ScoreIn, who: Assessors) -> dict[str, Any]:
+async def preview(body: ScoreIn, core: CoreDep, who: Assessors) -> dict[str, Any]:
     """Score a form without saving it (the page shows the grades and the level as the assessor goes)."""
-    result = score(check_answers(body.answers), Flags(body.diagnosis, body.risk_events))
-    return {"totals": result.totals, "grades": result.grades, "preliminary": result.preliminary,
-            "level": result.level, "changes": list(result.changes), "care_level": result.care_level}  # fmt: skip
+    return core.views.assessment_score(body.answers, diagnosis=body.diagnosis, risk_events=body.risk_events)
 
 
 @router.get("/assessment/elders")

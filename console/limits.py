@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: (one record: its strings are bounded to a few KB) and the hotline's events (bounded fields) fit the default.
 ROUTE_LIMITS: tuple[tuple[str, str, str], ...] = (
     ("POST", r"/api/responders/duty", "bulk"),  # a shift roster: a few thousand lines with positions
+    ("POST", r"/api/registry/import", "bulk"),  # CSV files (anxin import while the server runs)
 )
 
 # A token JSON does not have, or one that may overflow: a bare NaN / Infinity, an exponent of 3+ digits, 309+

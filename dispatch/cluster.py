@@ -63,6 +63,7 @@ from dispatch.entries import (
     ElderDeactivated,
     ElderReactivated,
     ElderSaved,
+    EldersMerged,
     LeaderElected,
     RegistryImported,
     ResponderSaved,
@@ -564,6 +565,15 @@ class Node:
             responder = await self.registry.get_responder(fact.responder_id)
             if responder is not None:
                 self.directory.put_responder(responder)
+        elif isinstance(fact, EldersMerged):
+            for elder_id in (fact.other, fact.keep):  # the other first: a phone both give stays the kept one's
+                elder = await self.registry.get_elder(elder_id)
+                if elder is not None:
+                    self.directory.put_elder(elder)
+            for device_id in fact.devices:
+                device = await self.registry.get_device(device_id)
+                if device is not None:
+                    self.directory.put_device(device)
         elif isinstance(fact, RegistryImported):
             for responder in await self.registry.responders():
                 self.directory.put_responder(responder)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+from dispatch.duplicates import DuplicateIndex, person_of
 from dispatch.gazetteer import Gazetteer
 from dispatch.registry import Device, Elder, Responder, normalise_phone
 from dispatch.search import ElderSearch
@@ -39,6 +40,8 @@ class Directory:
         #: the operator's "find the caller" index and the offline gazetteer, both kept in step with the elders
         self.search = ElderSearch()
         self.places = Gazetteer()
+        #: the elders in care by what identity is judged by: who a new record is probably already (dispatch.duplicates)
+        self.duplicates = DuplicateIndex()
         #: each community's registered points (elders' homes, responders' bases): sum of lat, sum of lon, count;
         #: their mean places a caller nobody knows in the nearest community (see dispatch.scopes)
         self._community_points: dict[str, list[float]] = {}
@@ -71,6 +74,16 @@ class Directory:
         self._index_phones(elder, remove=False)
         self.search.put(elder)
         self.places.put(elder)
+        self._identity(elder)
+
+    def _identity(self, elder: Elder) -> None:
+        """The identity index holds the elders in care; one who left (or was merged into another) is not judged a
+        duplicate of anyone (the phone indexes leave them out too; the search keeps them, for the registry page's
+        "who left" list, and the views leave them out by default)."""
+        if elder.active:
+            self.duplicates.put(person_of(elder))
+        else:
+            self.duplicates.remove(elder.elder_id)
 
     def _index_phones(self, elder: Elder, *, remove: bool) -> None:
         """Put an elder's own phone and their contacts' phones in the phone indexes, or take them out. An elder

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import unicodedata
 from collections import Counter
@@ -46,6 +47,7 @@ from dispatch.clock import Clock
 from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
+from dispatch.duplicates import identity_changed, person_of
 from dispatch.duty import DutyDesk
 from dispatch.entries import (
     RING_OFFERS,
@@ -71,6 +73,7 @@ from dispatch.entries import (
     DeviceRestored,
     DeviceSaved,
     ElderSaved,
+    EldersMerged,
     ElderViewed,
     Escalated,
     Fact,
@@ -95,6 +98,7 @@ from dispatch.entries import (
     RankedResponder,
     ReadWhat,
     RecordsRead,
+    RegistryImported,
     Resolved,
     ResponderDuty,
     ResponderPosition,
@@ -119,6 +123,7 @@ from dispatch.errors import AnxinError, Conflict, IllegalTransition, InvalidInpu
 from dispatch.family import ContactChannel, LogChannel, is_kin, kin_id, message_text
 from dispatch.followups import FollowUpDesk
 from dispatch.geo import GeoIndex, haversine_m
+from dispatch.importer import CsvText, import_files
 from dispatch.journal import Entry, Journal
 from dispatch.keeping import Changes, KeepingDesk, changes, check_leaving, require_active
 from dispatch.machines import (
@@ -134,7 +139,7 @@ from dispatch.machines import (
 from dispatch.matching import DETOUR_FACTOR, TRAVEL_MODES, Matcher, eta_s, geodesic_m, rounded
 from dispatch.plans import PlanDesk
 from dispatch.referrals import ReferralDesk
-from dispatch.registry import Device, Elder, Responder, RiskFlag, responder_tags, street_of
+from dispatch.registry import Device, Elder, Responder, RiskFlag, normalise_phone, responder_tags, street_of
 from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
 from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, Incident, Projection, ServiceOrder, person_key
@@ -1390,17 +1395,23 @@ class Engine:
 
     # -- the registry -----------------------------------------------------------------------------
 
-    async def put_elder(self, elder: Elder, *, actor: str) -> bool:
-        """Add or replace an elder's record; journals the changed fields with their old and new values (dispatch.keeping
-        rule 1). Returns whether anything changed. ``active`` changes only by deactivating (rule 2)."""
+    async def put_elder(self, elder: Elder, *, actor: str, confirm_distinct: bool = False) -> bool:
+        """Add or replace an elder's record; journals the changed fields with their old and new values
+        (dispatch.keeping rule 1). Returns whether anything changed. ``active`` changes only by deactivating
+        (rule 2).
+
+        A new elder who is probably one already registered (dispatch.duplicates), or an edit that makes one so,
+        is refused (``possible_duplicate``, naming them all: the console names only those in the person's
+        reach) unless ``confirm_distinct``: the person looked and they are two people."""
         if elder.caregiver_id and elder.caregiver_id not in self.directory.responders:
             raise NotFound(f"no caregiver {elder.caregiver_id}", field="caregiver_id", code="unknown_caregiver")
         stored = self.directory.elders.get(elder.elder_id)
         if (stored.active if stored is not None else True) != elder.active:
             raise Conflict(f"elder {elder.elder_id}: deactivate or reactivate them, not by saving the record",
                            code="elder_active_change", params={"elder": elder.name})  # fmt: skip
+        check = None if confirm_distinct else self._not_registered_twice
         async with self._saving(
-            self.directory.elders.get, elder.elder_id, elder, self.registry.upsert_elders
+            self.directory.elders.get, elder.elder_id, elder, self.registry.upsert_elders, check
         ) as changed:
             self.directory.put_elder(elder)
             self.emit(ElderSaved(elder.elder_id, bool(changed), changed.fields, changed.old, changed.new), actor=actor)
@@ -1499,14 +1510,40 @@ class Engine:
         return {"assessment_id": fact.assessment_id, "grades": fact.grades, "preliminary": fact.preliminary,
                 "level": fact.level, "changes": list(fact.changes), "care_level": fact.care_level}  # fmt: skip
 
+    def _not_registered_twice(self, elder: Elder) -> None:
+        """Refuse an elder in care who is probably another one registered already (checked for a new record, and
+        for an edit of what identity is judged by)."""
+        old = self.directory.elders.get(elder.elder_id)
+        person = person_of(elder)
+        if not elder.active or (old is not None and old.active and not identity_changed(person_of(old), person)):
+            return
+        matches = self.directory.duplicates.matches(person)
+        if not matches:
+            return
+        named = []
+        for match in matches:
+            other = self.directory.elders[match.key]
+            named.append({"elder_id": other.elder_id, "name": other.name, "community": other.community,
+                          "reasons": list(match.reasons)})  # fmt: skip
+        raise Conflict(f"{elder.elder_id} is probably already registered ({len(matches)} records)",
+                       field="elder_id", code="possible_duplicate", params={"matches": named})  # fmt: skip
+
     @asynccontextmanager
     async def _saving(
-        self, stored: Callable[[str], R | None], key: str, new: R, write: Callable[[list[R]], Awaitable[object]]
+        self,
+        stored: Callable[[str], R | None],
+        key: str,
+        new: R,
+        write: Callable[[list[R]], Awaitable[object]],
+        check: Callable[[R], None] | None = None,
     ) -> AsyncIterator[Changes]:
-        """One registry write, in order and one at a time: compare with the stored record, write the store (only
-        when a field changed), then -- the engine's lock held -- whatever the caller does with the changes (the
-        directory, the journal entry). Two people editing one record are applied one after the other."""
+        """One registry write, in order and one at a time: ``check`` it against the registry as it stands, compare
+        with the stored record, write the store (only when a field changed), then -- the engine's lock held --
+        whatever the caller does with the changes (the directory, the journal entry). Two people editing one
+        record are applied one after the other."""
         async with self._registry_lock:
+            if check is not None:
+                check(new)
             changed = changes(stored(key), new)
             if changed:
                 await write([new])
@@ -1558,6 +1595,84 @@ class Engine:
             if device is None:
                 raise NotFound(f"no device {device_id}", field="device_id")
             self.keeping.start(device, actor)
+
+    async def merge_elders(self, keep: str, other: str, *, actor: str) -> dict[str, object]:
+        """One person registered twice, made one record: ``other``'s devices move to ``keep``, its contacts not on
+        ``keep``'s list are added after them (calling order: ``keep``'s first, no phone twice), ``keep``'s empty
+        fields are filled from it, and ``other`` leaves care (``active`` false: no longer matched by phone,
+        contact phone, search or duplicates). One ``registry.elders_merged`` entry says what moved and what
+        ``keep`` held before. Returns that entry's body."""
+        if keep == other:
+            raise InvalidInput("an elder is not merged with themself", field="other", code="merge_same")
+        async with self._registry_lock:
+            kept, gone = self.elder(keep), self.elder(other)
+            for elder in (kept, gone):
+                if not elder.active:
+                    raise Conflict(f"{elder.elder_id} is no longer in care", field="other", code="merge_inactive",
+                                   params={"elder": elder.name})  # fmt: skip
+            if kept.resident_id and gone.resident_id and kept.resident_id != gone.resident_id:
+                raise Conflict(f"{keep} and {other} have different resident identity numbers", field="other",
+                               code="merge_distinct", params={"keep": kept.name, "other": gone.name})  # fmt: skip
+            merged, fact = _merged(kept, gone)
+            moved = [d.model_copy(update={"elder_id": keep}) for d in self.directory.devices.values()
+                     if d.elder_id == other]  # fmt: skip
+            fact = dataclasses.replace(fact, devices=tuple(sorted(d.device_id for d in moved)))
+            left = gone.model_copy(update={"active": False})
+            await self.registry.upsert_elders([merged, left])
+            if moved:
+                await self.registry.upsert_devices(moved)
+            async with self._txn():
+                self.directory.put_elder(left)  # first: a phone both records give stays the kept one's
+                self.directory.put_elder(merged)
+                for device in moved:
+                    self.directory.put_device(device)
+                self.emit(fact, actor=actor)
+        return {f.name: getattr(fact, f.name) for f in dataclasses.fields(fact)}
+
+    async def import_registry(
+        self, texts: dict[str, str], *, actor: str, names: dict[str, str] | None = None
+    ) -> dict[str, object]:
+        """The CSV import (dispatch.importer) while the server runs: ``texts`` by kind (``elders``, ``devices``,
+        ``responders``), ``names`` what the report calls each file. The same checks and report as ``anxin import``
+        offline; duplicates are judged against the directory's index; what was written enters the directory, and
+        one ``registry.imported`` entry records it. Returns the report as plain data (ImportReport.as_dict)."""
+        unknown = sorted(set(texts) - {"elders", "devices", "responders"})
+        if unknown or not texts:
+            raise InvalidInput(f"import elders, devices or responders, not {', '.join(unknown) or 'nothing'}",
+                               field="files", code="import_refused")  # fmt: skip
+        names = names or {}
+        sources = {kind: CsvText(names.get(kind, f"{kind}.csv"), text) for kind, text in texts.items()}
+        providers = catalogue(self.settings.service_catalogue).providers
+        async with self._registry_lock:
+            report = await import_files(
+                self.registry, elders=sources.get("elders"), devices=sources.get("devices"),
+                responders=sources.get("responders"), protocols=self.protocols, providers=providers,
+                index=self.directory.duplicates,
+            )  # fmt: skip
+            counts = {"elders": report.elders, "devices": report.devices, "responders": report.responders}
+            if any(c.changed for c in counts.values()):
+                async with self._txn():
+                    for record in report.records:
+                        await self._take(record)
+                    self.emit(RegistryImported(
+                        files={kind: source.name for kind, source in sources.items()},
+                        counts={k: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
+                                for k, c in counts.items()},
+                        errors=len(report.errors),
+                    ), actor=actor)  # fmt: skip
+        return report.as_dict()
+
+    async def _take(self, record: Elder | Device | Responder) -> None:
+        """An imported record into the directory (and a clinic into the clinics' index)."""
+        if isinstance(record, Elder):
+            self.directory.put_elder(record)
+        elif isinstance(record, Device):
+            self.directory.put_device(record)
+        else:
+            self.directory.put_responder(record)
+            self.state.dirty.add(record.responder_id)
+            if record.kind == "clinic":
+                await self.clinics.upsert(record.responder_id, record.lat, record.lon)
 
     async def viewed(self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None) -> None:
         """A read of an elder's personal data, on record before it is shown (health data is sensitive). The same
@@ -2111,6 +2226,31 @@ def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> 
     if lat is None or lon is None:
         return ResponderDuty(responder_id, on)
     return ResponderDuty(responder_id, on, lat, lon)
+
+
+#: an elder's fields a merge fills on the kept record where it has nothing (the others are never empty)
+MERGE_FILLS = ("phone", "birth_date", "resident_id", "risk_flags", "care_level", "medical_notes", "caregiver_id",
+               "entitlement", "access", "lives_with")  # fmt: skip
+
+
+def _merged(kept: Elder, gone: Elder) -> tuple[Elder, EldersMerged]:
+    """The kept record with the other's contacts and empty fields added, and the entry saying so (its devices
+    are the engine's to add)."""
+    phones = {normalise_phone(contact.phone) for contact in kept.contacts}
+    added = []
+    for contact in gone.contacts:
+        if normalise_phone(contact.phone) not in phones:
+            phones.add(normalise_phone(contact.phone))
+            added.append(contact)
+    filled = {name: getattr(gone, name) for name in MERGE_FILLS
+              if getattr(kept, name) in (None, "", []) and getattr(gone, name) not in (None, "", [])}  # fmt: skip
+    changes: dict[str, object] = dict(filled)
+    if added:
+        changes["contacts"] = [*kept.contacts, *added]
+    old = kept.model_dump(mode="json", include=set(changes))
+    fact = EldersMerged(kept.elder_id, gone.elder_id, contacts=tuple(c.phone for c in added),
+                        filled=tuple(filled), old=old, reason=f"merged into {kept.elder_id}")  # fmt: skip
+    return kept.model_copy(update=changes), fact
 
 
 def _pair(lat: float | None, lon: float | None) -> None:

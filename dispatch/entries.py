@@ -744,6 +744,23 @@ class AssessmentRecorded(Fact):
     note: str = ""
 
 
+@fact("registry.elders_merged")
+@dataclass(frozen=True, slots=True)
+class EldersMerged(Fact):
+    """One person registered twice, merged: ``other``'s devices moved to ``keep``, its contacts not already on
+    ``keep``'s list added after them, ``keep``'s empty fields filled from it, and ``other`` taken out of care
+    (``reason``). ``old`` holds ``keep``'s values before the merge of every field it changed, so that the merge
+    can be read back (and undone by hand)."""
+
+    keep: str
+    other: str
+    devices: tuple[str, ...] = ()  # moved from other to keep
+    contacts: tuple[str, ...] = ()  # the phones of other's contacts added to keep's list
+    filled: tuple[str, ...] = ()  # keep's fields that were empty, filled from other
+    old: dict[str, object] = field(default_factory=dict)
+    reason: str = ""
+
+
 # -- service orders (the service desk: dispatch.services, dispatch.machines ORDER_TRANSITIONS) ---------------
 
 

@@ -81,6 +81,7 @@ CODES = frozenset(
         "elder_not_offered",  # a pick names an elder the call does not offer
         "import_refused",
         "duplicate_key",
+        "merge_same",  # a merge of an elder with themself
         "service_window",
         "service_window_long",
         "service_window_past",
@@ -101,6 +102,9 @@ CODES = frozenset(
         "coverage_target",  # the coverage target is 1 to 240 minutes
         "left_care_reason",  # dispatch.keeping: why an elder left care, one of the known reasons
         # conflicts with the current state
+        "possible_duplicate",  # dispatch.duplicates: a new elder is probably one already registered
+        "merge_distinct",  # two records with different resident identity numbers are two people
+        "merge_inactive",  # an elder no longer in care is not merged
         "already_acknowledged",
         "responder_busy",
         "replace_needs_confirmation",

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -37,6 +37,8 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
 Reason = Literal["resident_id", "name_birth", "name_phone"]
+#: the reasons in the order they are reported
+REASONS: tuple[Reason, ...] = ("resident_id", "name_birth", "name_phone")
 
 
 class ResidentIdError(ValueError):
@@ -124,31 +126,46 @@ def _number(person: Person) -> ResidentId | None:
         return None  # a mistyped number proves nothing either way
 
 
+#: a group of records that agree on one reason: (reason, name or number, birth date or phone)
+GroupKey = tuple[Reason, str, str]
+
+
+def identity_keys(person: Person) -> tuple[str | None, tuple[GroupKey, ...]]:
+    """A record's valid resident identity number (normal form, or None) and the groups it belongs to (rule 2):
+    by number, by name and birth date, by name and phone. Two records sharing a group are one person unless
+    both carry valid numbers that differ."""
+    number = _number(person)
+    name = name_key(person.name)
+    born = person.birth_date or (number.birth_date if number else None)
+    phone = _digits(person.phone)
+    keys: list[GroupKey] = []
+    if number is not None:
+        keys.append(("resident_id", number.number, ""))
+    if name and born is not None:
+        keys.append(("name_birth", name, born.isoformat()))
+    if name and phone:
+        keys.append(("name_phone", name, phone))
+    return (number.number if number else None), tuple(keys)
+
+
 def find_duplicates(people: Iterable[Person]) -> list[Duplicate]:
     """Pairs of records that are probably one person (rules 2-4), ordered by their keys. Linear in the records
     plus the pairs inside each group: records are grouped by number, by name and birth date, by name and phone."""
-    groups: dict[tuple[Reason, str, str], list[str]] = defaultdict(list)
+    groups: dict[GroupKey, list[str]] = defaultdict(list)
     numbers: dict[str, str] = {}
     for person in people:
-        number = _number(person)
-        name = name_key(person.name)
-        born = person.birth_date or (number.birth_date if number else None)
-        phone = _digits(person.phone)
+        number, groups_of = identity_keys(person)
         if number is not None:
-            numbers[person.key] = number.number
-            groups[("resident_id", number.number, "")].append(person.key)
-        if name and born is not None:
-            groups[("name_birth", name, born.isoformat())].append(person.key)
-        if name and phone:
-            groups[("name_phone", name, phone)].append(person.key)
+            numbers[person.key] = number
+        for group in groups_of:
+            groups[group].append(person.key)
     found: dict[tuple[str, str], set[Reason]] = defaultdict(set)
     for (reason, _, _), keys in groups.items():
         for a, b in combinations(sorted(set(keys)), 2):
             if reason != "resident_id" and a in numbers and b in numbers and numbers[a] != numbers[b]:
                 continue  # two different valid numbers: two people who share a name (and a day, or a phone)
             found[(a, b)].add(reason)
-    order: Sequence[Reason] = ("resident_id", "name_birth", "name_phone")
-    return [Duplicate(a, b, tuple(r for r in order if r in reasons)) for (a, b), reasons in sorted(found.items())]
+    return [Duplicate(a, b, tuple(r for r in REASONS if r in reasons)) for (a, b), reasons in sorted(found.items())]
 
 
 def households(people: Iterable[Person]) -> dict[str, list[str]]:

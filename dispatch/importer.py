@@ -1,4 +1,5 @@
-"""CSV import of the registry: elders, devices and responders (``anxin import``).
+"""CSV import of the registry: elders, devices and responders (``anxin import``; ``POST /api/registry/import``
+while the server runs, through the engine).
 
 What it owns
     Turning the administrators' spreadsheets into registry records, and telling them exactly which rows were
@@ -17,6 +18,14 @@ Rules
        import or of the store, an elder's ``caregiver_id`` a responder of this import or of the store.
     6. Writes go responders, elders, devices (referenced before referencing), each kind in one store
        transaction. Import is idempotent: the same files again report every row unchanged and write nothing.
+    7. A row that is probably a person already registered under another id (dispatch.duplicates: the same
+       resident identity number, or name and birth date, or name and phone), or a person of an earlier row of
+       the file, is refused, naming the record it matches and why: registering one person twice splits their
+       history and their alarms. It is checked for a new elder, and for a known one whose name, birth date,
+       phone or number the row changes; an elder out of care (``active`` no) is not. Two people who only look
+       alike are told apart by giving each their resident identity number; one person is merged on the page.
+    8. An empty ``aes_key`` keeps the key already stored for that device: an export never carries keys, and
+       importing it changes nothing.
 
 Never
     Never write before every given file has been read and checked; never guess at a row that does not parse.
@@ -30,10 +39,13 @@ when the model has a default). Lists are ``;``-separated.
         risk_flags (living_alone, empty_nest, three_nos, low_income, disabled),
         contacts (ordered, ``name:phone`` or ``name:phone:relation``; ``name:phone:relation:app`` for one who
         answers alarms on the phone page), entitlement (free, low_cost, paid),
-        access (how to get in: door code, key holder)
+        access (how to get in: door code, key holder), resident_id (the 18-character resident identity number,
+        checked), lives_with (alone, spouse, children, relatives, carer, others), active (still in the
+        centre's care: yes/no, empty = yes)
     devices.csv
         device_id* protocol* (one the gateway speaks: sia-dc09, watch, gt06 built in) elder_id*
-        aes_key* (32, 48 or 64 hex digits) checkin_s*
+        aes_key* (32, 48 or 64 hex digits; empty keeps the stored key) checkin_s*, drill (a simulated device:
+        yes/no, empty = no)
     responders.csv
         responder_id* name* kind* (caregiver, volunteer, clinic) skills* (life_care, nursing, medical,
         comfort) lat* lon* phone* community* travel* (walk, bike, car),
@@ -46,15 +58,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
+import io
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from dispatch.duplicates import DuplicateIndex, Match, identity_changed, person_of
 from dispatch.errors import InvalidInput
 from dispatch.registry import Device, Elder, Responder
 from dispatch.store import RegistryStore, UpsertCounts
@@ -71,9 +86,12 @@ ELDER_OPTIONAL = (
     "caregiver_id",
     "entitlement",
     "access",
+    "resident_id",
+    "lives_with",
+    "active",
 )
 DEVICE_REQUIRED = ("device_id", "protocol", "elder_id", "aes_key", "checkin_s")
-DEVICE_OPTIONAL: tuple[str, ...] = ()
+DEVICE_OPTIONAL = ("drill",)
 RESPONDER_REQUIRED = (
     "responder_id",
     "name",
@@ -112,11 +130,28 @@ class ImportReport:
     devices: UpsertCounts = field(default_factory=UpsertCounts)
     responders: UpsertCounts = field(default_factory=UpsertCounts)
     errors: list[RowError] = field(default_factory=list)
+    #: the records of the rows taken (written, or found unchanged), for the running server's directory
+    records: list[Elder | Device | Responder] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
         """No row was refused."""
         return not self.errors
+
+    def as_dict(self) -> dict[str, object]:
+        """The report as plain data (an API answer), read back by :meth:`from_dict`."""
+        counts = {kind: dataclasses.asdict(getattr(self, kind)) for kind in ("elders", "devices", "responders")}
+        errors = [{"file": e.file, "line": e.line, "reason": e.reason} for e in self.errors]
+        return {**counts, "errors": errors}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportReport:
+        return cls(
+            elders=UpsertCounts(**data["elders"]),
+            devices=UpsertCounts(**data["devices"]),
+            responders=UpsertCounts(**data["responders"]),
+            errors=[RowError(e["file"], int(e["line"]), e["reason"]) for e in data["errors"]],
+        )
 
     def summary(self) -> str:
         lines = [
@@ -137,6 +172,18 @@ class ImportReport:
 
 
 @dataclass(frozen=True, slots=True)
+class CsvText:
+    """A file's text sent rather than a path to read (``POST /api/registry/import``, decoded from UTF-8 there);
+    ``name`` is what the report calls it."""
+
+    name: str
+    text: str
+
+
+Source = Path | CsvText
+
+
+@dataclass(frozen=True, slots=True)
 class _Row:
     line: int
     cells: dict[str, str]
@@ -151,11 +198,21 @@ class _Good(Generic[M]):
     record: M
 
 
-def _read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> Iterator[_Row | RowError]:
+def _open(source: Source) -> IO[str]:
+    if isinstance(source, CsvText):
+        return io.StringIO(source.text.removeprefix("\ufeff"), newline="")
+    return source.open(encoding="utf-8-sig", newline="")
+
+
+def _name(source: Source) -> str:
+    return source.name if isinstance(source, CsvText) else str(source)
+
+
+def _read_rows(source: Source, required: tuple[str, ...], optional: tuple[str, ...]) -> Iterator[_Row | RowError]:
     """The data rows of a CSV file as stripped cells by column, after checking its header."""
-    name = str(path)
+    name = _name(source)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _open(source) as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
@@ -195,7 +252,7 @@ def _check_header(name: str, header: list[str], required: tuple[str, ...], optio
 
 
 def _read_file(
-    path: Path | str,
+    path: Source | str,
     model: type[M],
     key: str,
     required: tuple[str, ...],
@@ -203,8 +260,8 @@ def _read_file(
     convert: Callable[[dict[str, str], list[str]], dict[str, Any]],
 ) -> tuple[list[_Good[M]], list[RowError]]:
     """Validate every row of one file; ``convert`` turns cells into model input and notes format errors."""
-    path = Path(path)
-    name = str(path)
+    path = path if isinstance(path, CsvText) else Path(path)
+    name = _name(path)
     good: list[_Good[M]] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
@@ -256,8 +313,19 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(";") if part.strip()]
 
 
+def _yes_no(cells: dict[str, str], column: str, data: dict[str, Any], problems: list[str]) -> None:
+    """A yes/no cell into ``data`` (an empty one is left out: the model's default)."""
+    value = cells.get(column, "").lower()
+    if value in _TRUE or value in _FALSE:
+        data[column] = value in _TRUE
+    elif value:
+        problems.append(f"{column}: {value!r} is not one of yes/no/true/false/1/0")
+
+
 def _elder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
-    data = _given(cells, (*ELDER_REQUIRED, "care_level", "medical_notes", "caregiver_id", "entitlement", "access"))
+    plain = ("care_level", "medical_notes", "caregiver_id", "entitlement", "access", "resident_id", "lives_with")
+    data = _given(cells, (*ELDER_REQUIRED, *plain))
+    _yes_no(cells, "active", data, problems)
     if birth := cells.get("birth_date"):
         try:
             if not _DATE.match(birth):
@@ -293,7 +361,9 @@ def _contacts(value: str, problems: list[str]) -> list[dict[str, str | bool]]:
 
 
 def _device_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
-    return _given(cells, DEVICE_REQUIRED)
+    data = _given(cells, DEVICE_REQUIRED)
+    _yes_no(cells, "drill", data, problems)
+    return data
 
 
 def _responder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
@@ -301,46 +371,36 @@ def _responder_data(cells: dict[str, str], problems: list[str]) -> dict[str, Any
     data = _given(cells, plain)
     if skills := cells.get("skills"):
         data["skills"] = _split(skills)
-    green = cells.get("green_channel", "").lower()
-    if green in _TRUE:
-        data["green_channel"] = True
-    elif green in _FALSE:
-        data["green_channel"] = False
-    elif green:
-        problems.append(f"green_channel: {green!r} is not one of yes/no/true/false/1/0")
-    on_call = cells.get("on_call", "").lower()
-    if on_call in _TRUE or on_call in _FALSE:
-        data["on_call"] = on_call in _TRUE
-    elif on_call:
-        problems.append(f"on_call: {on_call!r} is not one of yes/no/true/false/1/0")
+    _yes_no(cells, "green_channel", data, problems)
+    _yes_no(cells, "on_call", data, problems)
     return data
 
 
-def _read_elders(path: Path | str) -> tuple[list[_Good[Elder]], list[RowError]]:
+def _read_elders(path: Source | str) -> tuple[list[_Good[Elder]], list[RowError]]:
     return _read_file(path, Elder, "elder_id", ELDER_REQUIRED, ELDER_OPTIONAL, _elder_data)
 
 
-def _read_devices(path: Path | str) -> tuple[list[_Good[Device]], list[RowError]]:
+def _read_devices(path: Source | str) -> tuple[list[_Good[Device]], list[RowError]]:
     return _read_file(path, Device, "device_id", DEVICE_REQUIRED, DEVICE_OPTIONAL, _device_data)
 
 
-def _read_responders(path: Path | str) -> tuple[list[_Good[Responder]], list[RowError]]:
+def _read_responders(path: Source | str) -> tuple[list[_Good[Responder]], list[RowError]]:
     return _read_file(path, Responder, "responder_id", RESPONDER_REQUIRED, RESPONDER_OPTIONAL, _responder_data)
 
 
-def read_elders(path: Path | str) -> tuple[list[Elder], list[RowError]]:
+def read_elders(path: Source | str) -> tuple[list[Elder], list[RowError]]:
     """The valid elders of a file and the refused rows. InvalidInput when the file is refused whole."""
     good, errors = _read_elders(path)
     return [item.record for item in good], errors
 
 
-def read_devices(path: Path | str) -> tuple[list[Device], list[RowError]]:
+def read_devices(path: Source | str) -> tuple[list[Device], list[RowError]]:
     """The valid devices of a file and the refused rows. InvalidInput when the file is refused whole."""
     good, errors = _read_devices(path)
     return [item.record for item in good], errors
 
 
-def read_responders(path: Path | str) -> tuple[list[Responder], list[RowError]]:
+def read_responders(path: Source | str) -> tuple[list[Responder], list[RowError]]:
     """The valid responders of a file and the refused rows. InvalidInput when the file is refused whole."""
     good, errors = _read_responders(path)
     return [item.record for item in good], errors
@@ -352,16 +412,19 @@ def read_responders(path: Path | str) -> tuple[list[Responder], list[RowError]]:
 async def import_files(
     store: RegistryStore,
     *,
-    elders: Path | None,
-    devices: Path | None,
-    responders: Path | None,
+    elders: Source | None,
+    devices: Source | None,
+    responders: Source | None,
     protocols: Collection[str] = (),
     providers: Collection[str] = (),
+    index: DuplicateIndex | None = None,
 ) -> ImportReport:
     """Read the given files, check references, then upsert the good rows. See the module rules.
 
     ``protocols``: the device protocols the server speaks; a device of another is refused (empty: any).
     ``providers``: the service catalogue's providers; a responder employed by another is refused (empty: any).
+    ``index``: the registry's elders in care by identity (the running server's directory holds one); without
+    it one is built from the store.
     """
     report = ImportReport()
     new_responders, errors = await _load(_read_responders, responders)
@@ -373,6 +436,10 @@ async def import_files(
     new_devices, errors = await _load(_read_devices, devices)
     report.errors += errors
 
+    if new_elders:
+        if index is None:
+            index = DuplicateIndex.of(person_of(e) for e in await store.elders() if e.active)
+        new_elders = _not_registered_twice(new_elders, index, await _names(store, new_elders, index), report.errors)
     if any(item.record.caregiver_id for item in new_elders):
         known = {item.record.responder_id for item in new_responders} | await store.responder_ids()
         new_elders = _keep_known(new_elders, "caregiver_id", known, "responder", report.errors)
@@ -381,7 +448,8 @@ async def import_files(
     if new_devices:
         owners = {item.record.elder_id for item in new_elders} | await store.elder_ids()
         new_devices = _keep_known(new_devices, "elder_id", owners, "elder", report.errors)
-    order = [str(Path(path)) for path in (elders, devices, responders) if path is not None]
+        new_devices = await _keep_keys(store, new_devices)
+    order = [_name(path) for path in (elders, devices, responders) if path is not None]
     report.errors.sort(key=lambda error: (order.index(error.file), error.line))
 
     if new_responders:
@@ -390,11 +458,75 @@ async def import_files(
         report.elders = await store.upsert_elders([item.record for item in new_elders])
     if new_devices:
         report.devices = await store.upsert_devices([item.record for item in new_devices])
+    report.records = [item.record for good in (new_responders, new_elders, new_devices) for item in good]
     return report
 
 
+async def _names(store: RegistryStore, good: list[_Good[Elder]], index: DuplicateIndex) -> dict[str, Elder]:
+    """The registry's records a row of the file may be matched with (to name them in the report)."""
+    wanted = {m.key for item in good for m in index.matches(person_of(item.record))}
+    found = {}
+    for key in sorted(wanted):
+        elder = await store.get_elder(key)
+        if elder is not None:
+            found[key] = elder
+    return found
+
+
+def _not_registered_twice(
+    good: list[_Good[Elder]], index: DuplicateIndex, registered: dict[str, Elder], errors: list[RowError]
+) -> list[_Good[Elder]]:
+    """The rows that are not a person registered already, nor one of an earlier row (rule 7)."""
+    in_file = {item.record.elder_id for item in good}
+    earlier = DuplicateIndex()
+    lines: dict[str, int] = {}
+    kept: list[_Good[Elder]] = []
+    for item in good:
+        elder = item.record
+        person = person_of(elder)
+        held = index.get(elder.elder_id)
+        if elder.active and (held is None or identity_changed(held, person)):
+            # a record this file also rewrites is judged by its row (below), not by what is stored
+            stored = [m for m in index.matches(person) if m.key not in in_file]
+            same = [_said(m, registered.get(m.key)) for m in stored]
+            same += [f"line {lines[m.key]} ({_said(m, None)})" for m in earlier.matches(person)]
+            if same:
+                reason = f"possible duplicate: probably the same person as {'; '.join(same)}; give each their "
+                errors.append(RowError(item.file, item.line, reason + "resident_id if they are two people"))
+                continue
+        if elder.active:
+            earlier.put(person)
+            lines[elder.elder_id] = item.line
+        kept.append(item)
+    return kept
+
+
+_REASON_WORDS = {"resident_id": "same resident_id", "name_birth": "same name and birth date",
+                 "name_phone": "same name and phone"}  # fmt: skip
+
+
+def _said(match: Match, elder: Elder | None) -> str:
+    why = ", ".join(_REASON_WORDS[reason] for reason in match.reasons)
+    if elder is None:
+        return f"elder {match.key}: {why}"
+    return f"elder {match.key} {elder.name} of {elder.community}: {why}"
+
+
+async def _keep_keys(store: RegistryStore, good: list[_Good[Device]]) -> list[_Good[Device]]:
+    """Devices whose ``aes_key`` cell was empty keep the key stored for them (rule 8)."""
+    if all(item.record.aes_key is not None for item in good):
+        return good
+    keys = {device.device_id: device.aes_key for device in await store.devices() if device.aes_key is not None}
+    return [
+        _Good(item.file, item.line, item.record.model_copy(update={"aes_key": keys[item.record.device_id]}))
+        if item.record.aes_key is None and item.record.device_id in keys
+        else item
+        for item in good
+    ]
+
+
 async def _load(
-    read: Callable[[Path], tuple[list[_Good[M]], list[RowError]]], path: Path | None
+    read: Callable[[Source], tuple[list[_Good[M]], list[RowError]]], path: Source | None
 ) -> tuple[list[_Good[M]], list[RowError]]:
     if path is None:
         return [], []

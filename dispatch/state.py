@@ -122,6 +122,11 @@ def person_key(elder_id: str | None, device_id: str | None) -> str | None:
 _ON_THE_WAY = (AssignmentState.ACCEPTED, AssignmentState.EN_ROUTE)
 
 
+#: the bulk reads that could hold any elder of the reader's scopes (the registry list, the CSV exports): an
+#: elder's "who read my data" lists them by the scopes they were asked with
+LIST_READS = frozenset({"elders", "export.elders", "export.devices"})
+
+
 @dataclass(slots=True)
 class Assignment:
     assignment_id: str
@@ -852,7 +857,7 @@ class Projection:
     def _records_read(self, entry: Entry, p: RecordsRead) -> None:
         for elder_id in p.elder_ids:
             self._read(elder_id, ReadLine(entry.ts, entry.actor, p.what, p.filter))
-        if p.what == "elders":
+        if p.what in LIST_READS:
             self.list_reads.append(ReadLine(entry.ts, entry.actor, p.what, p.filter, p.count))
 
     def _read(self, elder_id: str, line: ReadLine) -> None:

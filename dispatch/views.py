@@ -19,7 +19,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from dispatch.assessment import assessment_view, due_list, due_view
+from dispatch.assessment import DISEASES, LEVEL_NAMES, Flags, assessment_view, check_answers, due_list, due_view
+from dispatch.assessment import DOMAINS as ASSESSMENT_DOMAINS
+from dispatch.assessment import ITEMS as ASSESSMENT_ITEMS
+from dispatch.assessment import REASONS as ASSESSMENT_REASONS
+from dispatch.assessment import STANDARD as ASSESSMENT_STANDARD
+from dispatch.assessment import score as score_assessment
 from dispatch.carecalls import VisitFilter, day_list, day_of, elder_line, one_visit, visit_view
 from dispatch.carecalls import entry_elder as care_call_elder
 from dispatch.carecalls import visits as care_visit_list
@@ -56,6 +61,7 @@ from dispatch.entries import (
     ElderPosition,
     ElderReactivated,
     ElderSaved,
+    EldersMerged,
     ElderViewed,
     Fact,
     IncidentOpened,
@@ -80,6 +86,8 @@ from dispatch.entries import (
     VouchersCharged,
 )
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.exporter import Kind as ExportKind
+from dispatch.exporter import to_csv
 from dispatch.family import family_job, family_offer, is_kin, kin_contact, kin_name, kin_view
 from dispatch.followups import (
     FollowUpBook,
@@ -273,6 +281,8 @@ class Views:
             return Placed(self.responder_place(fact.responder_id))
         if isinstance(fact, ElderSaved):
             return Placed(self.elder_place(fact.elder_id))
+        if isinstance(fact, EldersMerged):  # both records lay in the merging person's reach
+            return Placed(self.elder_place(fact.keep))
         if isinstance(fact, DeviceSaved):
             device = self._directory.devices.get(fact.device_id)
             return Placed(self.elder_place(device.elder_id) if device is not None else None)
@@ -517,6 +527,19 @@ class Views:
         ]
         page = elders[offset : offset + limit]
         return [e.model_dump(mode="json", include=ELDER_LIST_FIELDS) for e in page], len(elders)
+
+    def registry_export(self, kind: ExportKind, reach: Reach) -> tuple[str, int]:
+        """Every record of one kind in reach as the import's CSV text (dispatch.exporter), and how many: elders of
+        its communities, their devices, responders based there (journal the read first)."""
+        directory = self._directory
+        records: list[Elder] | list[Device] | list[Responder]
+        if kind == "elders":
+            records = [e for e in directory.elders.values() if reach.covers(e.community)]
+        elif kind == "devices":
+            records = [d for d in directory.devices.values() if reach.covers(self.elder_place(d.elder_id))]
+        else:
+            records = [r for r in directory.responders.values() if reach.covers(r.community)]
+        return to_csv(kind, records), len(records)
 
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20, inactive: bool = False) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,
@@ -844,6 +867,27 @@ class Views:
         return {"elder_id": elder_id, "name": elder.name, "birth_date": elder.birth_date, "community": elder.community,
                 "care_level": elder.care_level, "lives_with": elder.lives_with, "active": elder.active,
                 "recent_falls": falls, "due": due_view(due, now), "assessments": history}  # fmt: skip
+
+    def assessment_form(self) -> dict[str, Any]:
+        """The assessment form: its items in order with the scores each allows, by domain; the reasons, diseases
+        and the standard's names of the levels."""
+        return {
+            "standard": ASSESSMENT_STANDARD,
+            "domains": list(ASSESSMENT_DOMAINS),
+            "items": [
+                {"item": item, "domain": domain, "scores": list(scores)}
+                for item, (domain, scores) in ASSESSMENT_ITEMS.items()
+            ],
+            "reasons": list(ASSESSMENT_REASONS),
+            "diseases": list(DISEASES),
+            "levels": list(LEVEL_NAMES),
+        }
+
+    def assessment_score(self, answers: Mapping[str, int], *, diagnosis: bool, risk_events: int) -> dict[str, Any]:
+        """A form scored without saving it (dispatch.assessment): totals, grades, preliminary and final level."""
+        result = score_assessment(check_answers(answers), Flags(diagnosis, risk_events))
+        return {"totals": result.totals, "grades": result.grades, "preliminary": result.preliminary,
+                "level": result.level, "changes": list(result.changes), "care_level": result.care_level}  # fmt: skip
 
     def assessments_due(self, reach: Reach, *, within_days: int = 30, limit: int = 200) -> dict[str, Any]:
         """The assessors' tasks: active elders in reach whose next assessment falls due within ``within_days``,

@@ -97,7 +97,7 @@ def test_bad_alarms_are_refused_and_write_nothing(
 
 def test_registry_validation_names_the_field(client: TestClient) -> None:
     admin = token(client)
-    record = elder("e2").model_dump(mode="json")
+    record = elder("e2", phone="13505960002", birth_date="1951-02-01").model_dump(mode="json")  # not e1 again
     record["lat"] = 123
     response = client.put("/api/elders/e2", json=record, headers=auth(admin))
     assert response.status_code == 422 and response.json()["field"] == "lat"

@@ -188,7 +188,7 @@ def test_reads_of_personal_data_are_on_record_and_a_supervisor_lists_them(city: 
 def test_a_registry_change_outside_scope_is_refused(city: TestClient) -> None:
     admin = token(city)
     scoped_admin = person(city, admin, "adm_a", "admin", [STREET_A])
-    record = elder("ec", community=f"{STREET_B}/朝阳社区").model_dump(mode="json")
+    record = elder("ec", name="陈桂兰", community=f"{STREET_B}/朝阳社区").model_dump(mode="json")
     refused = city.put("/api/elders/ec", json=record, headers=auth(scoped_admin))
     assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
     record["community"] = f"{STREET_A}/蓝田社区"

@@ -66,8 +66,8 @@ def test_every_kind_is_one_frozen_class_with_its_name() -> None:
     # + vouchers.allotted, vouchers.charged; the five follow_up.*; the three care_call.*; four plan.*; four duty.*;
     # cluster.leader; incident.device_restored; contact.notified; seven referral.*; offer.held; call.caller_picked;
     # assessment.recorded; keeping the registry (dispatch.keeping): registry.elder_deactivated,
-    # registry.elder_reactivated, registry.device_unbound and the three device.test_*
-    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1 + 1 + 6
+    # registry.elder_reactivated, registry.device_unbound and the three device.test_*; registry.elders_merged
+    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1 + 1 + 6 + 1
     for kind, cls in FACTS.items():
         assert kind == cls.KIND and cls.VERSION >= 1
         params = cls.__dataclass_params__  # type: ignore[attr-defined]
@@ -128,3 +128,12 @@ def test_registry_entries_round_trip_their_old_and_new_values() -> None:
 def test_any_text_round_trips(note: str, status: str) -> None:
     body = AssignmentStatus("A-1", "c1", status, note)  # type: ignore[arg-type]
     assert decode(body.KIND, body.VERSION, encode(body)) == body
+
+
+def test_a_merge_round_trips_with_its_old_values() -> None:
+    merged = FACTS["registry.elders_merged"](
+        "e1", "e2", devices=("8800000002",), contacts=("13800000002",), filled=("birth_date",),
+        old={"birth_date": None, "contacts": [{"name": "李明", "phone": "13800000001", "relation": "儿子"}]},
+        reason="merged into e1",
+    )  # fmt: skip
+    assert decode("registry.elders_merged", 1, encode(merged)) == merged

@@ -202,7 +202,7 @@ async def test_bad_answers_are_refused_and_write_nothing(core: Core) -> None:
 
 
 async def test_views_are_scoped_by_the_elders_community(core: Core) -> None:
-    await core.engine.put_elder(elder("e_far", community="别处区/别处街道/别处社区"), actor="admin:a")
+    await core.engine.put_elder(elder("e_far", name="陈桂兰", community="别处区/别处街道/别处社区"), actor="admin:a")
     await _closed_incident(core)
     await _closed_incident(core, elder_id="e_far")
     community = engine_of(core).directory.elders["e1"].community

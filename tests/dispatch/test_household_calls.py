@@ -143,7 +143,7 @@ async def test_a_family_member_of_both_parents_is_asked_about_whom(core: Core) -
 
 async def test_a_family_member_of_one_elder_is_as_before(core: Core) -> None:
     son = [Contact(name="张强", phone="13900000002", relation="儿子")]
-    await core.engine.put_elder(elder("e9", phone=None, contacts=son), actor="admin")
+    await core.engine.put_elder(elder("e9", name="张桂芳", phone=None, contacts=son), actor="admin")
     await hotline(core, "ringing", call_id="f-2", caller="13900000002", line="12349", actor="cti")
     view = core.views.call("f-2", ALL)
     assert (view["caller_is"], view["contact"]["elder_id"], view["offered"]) == ("contact", "e9", [])

@@ -48,10 +48,11 @@ def responders_csv(tmp_path: Path, *rows: str, header: str = RESPONDER_HEADER) -
 
 
 def elder_row(elder_id: str, *, lat: str = "24.514", community: str = C, **optional: str) -> str:
+    """A row of an elder of this name at her own phone (the same name at one phone is one person, rule 7)."""
     cells = [
         elder_id,
         "陈秀英",
-        "13505960001",
+        f"135059{sum(map(ord, elder_id)) % 100_000:05d}",
         "龙文区蓝田街道湘桥社区3号楼2单元501室",
         lat,
         "117.689",
@@ -400,3 +401,75 @@ def test_unparseable_csv_is_refused(tmp_path: Path) -> None:
     path = elders_csv(tmp_path, elder_row("e1", medical_notes='"' + "x" * 200_000 + '"'))
     with pytest.raises(InvalidInput, match="unreadable CSV: field larger than field limit"):
         read_elders(path)
+
+
+# -- one person registered twice (rule 7), the identity columns, the keys kept (rule 8) -------------------
+
+ID_HEADER = "elder_id,name,phone,address,lat,lon,community,birth_date,resident_id,lives_with,active"
+NUMBER = "11010519491231002X"  # GB 11643-1999's own example
+
+
+def id_row(elder_id: str, name: str, phone: str, born: str = "", number: str = "", **more: str) -> str:
+    cells = (born, number, more.get("lives", ""), more.get("active", ""))
+    return f"{elder_id},{name},{phone},龙文区蓝田街道湘桥社区1号,24.514,117.689,{C}," + ",".join(cells)
+
+
+async def test_a_person_already_registered_or_twice_in_the_file_is_refused_with_who_and_why(
+    store: SqliteRegistry, tmp_path: Path
+) -> None:
+    known = (id_row("e0", "陈淑华", "13800000000", "1936-07-07"), id_row("e1", "王秀英", "13800000001", "1940-03-01"))
+    (tmp_path / "before").mkdir()
+    first = elders_csv(tmp_path / "before", *known, header=ID_HEADER)
+    assert (await import_files(store, elders=first, devices=None, responders=None)).ok
+    rows = (
+        id_row("e0", "陈淑华", "13800000000", "1936-07-07", lives="alone"),  # herself, updated: not judged
+        id_row("e2", "王 秀英", "13900000002", "1940-03-01"),  # line 3: e1 again, by name and birth date
+        id_row("e3", "李建国", "0596-2000001", "1938-01-01", NUMBER),  # line 4: a new person
+        id_row("e4", "李建国", "05962000001"),  # line 5: line 4 again, by name and phone
+        id_row("e5", "张桂兰", "05962000001", "1941-05-05"),  # line 6: his wife on their landline: a household
+        id_row("e6", "王秀英", "13900000006", "1940-03-01", "11010519400301002X"),  # line 7: see below
+        id_row("e7", "王秀英", "13900000007", "1940-03-01", active="no"),  # line 8: out of care, not judged
+    )
+    path = elders_csv(tmp_path, *rows, header=ID_HEADER)
+    devices = devices_csv(tmp_path, "d2,watch,e2,,600", "d3,watch,e3,,600")
+    report = await import_files(store, elders=path, devices=devices, responders=None)
+    reasons = {(error.file, error.line): error.reason for error in report.errors}
+    said = "possible duplicate: probably the same person as elder e1 王秀英 of 龙文区/蓝田街道/湘桥社区: same name"
+    assert reasons[(str(path), 3)].startswith(said + " and birth date")
+    assert "resident_id if they are two people" in reasons[(str(path), 3)]
+    assert "line 4 (elder e3: same name and phone)" in reasons[(str(path), 5)]
+    # e6 carries a number and e1 none: nothing tells them apart, so it is proposed too
+    assert "elder e1" in reasons[(str(path), 7)]
+    # the refused elder's device has no owner, and is refused for it
+    assert "elder_id: unknown elder e2" in reasons[(str(devices), 2)]
+    assert set(reasons) == {(str(path), 3), (str(path), 5), (str(path), 7), (str(devices), 2)}
+    assert report.elders == UpsertCounts(added=3, updated=1) and report.devices == UpsertCounts(added=1)
+    e0, e3, e7 = [await store.get_elder(k) for k in ("e0", "e3", "e7")]
+    assert e0 is not None and e0.lives_with == "alone"
+    assert e3 is not None and e3.resident_id == NUMBER and e7 is not None and e7.active is False
+
+
+async def test_namesakes_told_apart_by_their_numbers_are_both_imported(store: SqliteRegistry, tmp_path: Path) -> None:
+    rows = (
+        id_row("e1", "张伟", "13800000001", "1949-12-31", NUMBER),
+        id_row("e2", "张伟", "13800000002", "1949-12-31", "110105194912310038"),
+    )
+    report = await import_files(store, elders=elders_csv(tmp_path, *rows, header=ID_HEADER), devices=None,
+                                responders=None)  # fmt: skip
+    assert report.ok and report.elders == UpsertCounts(added=2)
+
+
+async def test_a_bad_resident_id_or_lives_with_is_a_row_error(tmp_path: Path) -> None:
+    rows = (id_row("e1", "王秀英", "13800000001", number="110105194912310021"), id_row("e2", "李", "1", lives="cat"))
+    _, errors = read_elders(elders_csv(tmp_path, *rows, header=ID_HEADER))
+    assert "resident_id: the check character does not match" in errors[0].reason
+    assert errors[1].reason.startswith("phone:") and "lives_with:" in errors[1].reason
+
+
+async def test_an_empty_key_cell_keeps_the_stored_key(store: SqliteRegistry, tmp_path: Path) -> None:
+    await import_good(store, tmp_path)
+    again = devices_csv(tmp_path, "7DFE7B,sia-dc09,e1,,3600", header=DEVICE_HEADER)
+    report = await import_files(store, elders=None, devices=again, responders=None)
+    assert report.devices == UpsertCounts(unchanged=1)
+    pendant = await store.get_device("7DFE7B")
+    assert pendant is not None and pendant.aes_key == "ABCDABCDABCDABCDABCDABCDABCDABCD"

@@ -227,9 +227,8 @@ async def test_a_test_survives_a_restart(core: Core, clock: ManualClock) -> None
 
 async def test_the_next_elder_id_follows_the_registry(core: Core) -> None:
     assert core.views.next_elder_id() == "e3"
-    await core.engine.put_elder(elder("E000041", phone=None), actor="a")
-    await core.engine.put_elder(elder("E000007", phone=None), actor="a")
-    await core.engine.put_elder(elder("E000008", phone=None), actor="a")
+    for elder_id, name in (("E000041", "林玉兰"), ("E000007", "陈金山"), ("E000008", "吴梅")):
+        await core.engine.put_elder(elder(elder_id, name=name, phone=None), actor="a")
     assert core.views.next_elder_id() == "E000042"
 
 

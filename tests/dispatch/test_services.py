@@ -154,8 +154,8 @@ def test_the_main_line_and_the_branches() -> None:
 
 
 async def _elders(core: Core) -> None:
-    for elder_id, mode in (("e_free", "free"), ("e_low", "low_cost"), ("e_paid", "paid")):
-        await core.engine.put_elder(elder(elder_id, entitlement=mode), actor="admin:a")
+    for elder_id, mode in (("e_free", "free"), ("e_low", "low_cost"), ("e_paid", "paid")):  # three other people
+        await core.engine.put_elder(elder(elder_id, name=f"王{mode}", entitlement=mode), actor="admin:a")
 
 
 async def test_the_price_is_fixed_from_the_entitlement_at_ordering_in_fen(core: Core) -> None:
@@ -172,7 +172,7 @@ async def test_the_price_is_fixed_from_the_entitlement_at_ordering_in_fen(core: 
     (entry,) = await core.journal.read(core.journal.head_seq - 1, 1)
     assert isinstance(entry.fact, ServiceOrdered) and entry.fact.price_fen == 8800 and entry.fact.source == "console"
     # a later change of entitlement does not change an order already taken
-    await core.engine.put_elder(elder("e_paid", entitlement="free"), actor="admin:a")
+    await core.engine.put_elder(elder("e_paid", name="王paid", entitlement="free"), actor="admin:a")
     paid = [o for o in engine_of(core).state.service_orders.values() if o.elder_id == "e_paid"]
     assert [(o.mode, o.price_fen) for o in paid] == [("paid", 8800)]
 
@@ -388,7 +388,7 @@ async def test_a_replay_gives_the_same_orders(core: Core, clock: ManualClock) ->
 
 async def test_views_filter_by_reach_elder_state_and_caregiver(core: Core) -> None:
     await on_duty(core, "c_near")
-    await core.engine.put_elder(elder("e_far", community="龙文区/朝阳街道/朝阳社区"), actor="admin:a")
+    await core.engine.put_elder(elder("e_far", name="陈桂兰", community="龙文区/朝阳街道/朝阳社区"), actor="admin:a")
     now = core.clock.now()
     near = await core.engine.order_service("e1", "meal_delivery", now, now + HOUR, actor="operator:o")
     far = await core.engine.order_service("e_far", "meal_delivery", now, now + HOUR, actor="operator:o")

@@ -36,6 +36,7 @@ from console.api import router
 from console.auth import PHONES, STAFF, Accounts, LoginThrottle, Principal
 from console.carecalls import router as care_calls_router
 from console.duty import router as duty_router
+from console.elderfile import router as elder_file_router
 from console.errors import AuthError, Forbidden, Throttled, status_for
 from console.followups import router as follow_ups_router
 from console.limits import BodyLimits
@@ -96,6 +97,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(plans_router)
     app.include_router(duty_router)
     app.include_router(referrals_router)
+    app.include_router(elder_file_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

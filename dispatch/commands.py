@@ -203,7 +203,13 @@ class Commands(Protocol):
     async def put_responder(self, responder: Responder, *, actor: str) -> bool: ...
 
     async def viewed(
-        self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None
+        self,
+        elder_id: str,
+        *,
+        actor: str,
+        what: ReadWhat = "record",
+        subject: str | None = None,
+        why: str | None = None,
     ) -> None: ...
 
     async def read(

@@ -172,8 +172,9 @@ class ElderEntries:
         streams = [self._backwards(self._seqs.get(one), before) for one in self.family(elder_id)]
         found: list[int] = []
         for packed in heapq.merge(*streams, key=lambda p: -p):
-            if (packed >> 1) & 7 in codes and (drill or not packed & 1):
-                found.append(packed >> 4)
+            seq = packed >> 4
+            if (packed >> 1) & 7 in codes and (drill or not packed & 1) and (not found or found[-1] != seq):
+                found.append(seq)  # a merge is filed under both elders: once in the family's file
                 if len(found) >= limit:
                     break
         return found

@@ -121,6 +121,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(EVERYONE, why="a redirect to the console page"),
     ("GET", "/console"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/supervisor"): Rule(EVERYONE, why="the page itself"),
+    ("GET", "/elder"): Rule(EVERYONE, why="the page itself; the file needs a token and a reason"),
     ("GET", "/accounts"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/plans"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/services"): Rule(EVERYONE, why="the page itself"),
@@ -202,6 +203,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/elders"): Rule(STAFF, "list", query="limit=10000"),
     ("GET", "/api/elders/{elder_id}"): Rule(STAFF, "elder"),
     ("GET", "/api/elders/{elder_id}/reads"): Rule(SUPERVISORS, "elder"),
+    # the elder's file (console.elderfile): staff in reach, opened for a reason (journaled)
+    ("GET", "/api/elders/{elder_id}/file"): Rule(STAFF, "elder", query="why=incident"),
+    ("GET", "/api/elders/{elder_id}/file.pdf"): Rule(STAFF, "elder", query="why=case_conference"),
     ("PUT", "/api/elders/{elder_id}"): Rule(ADMINS, "elder", body=_elder_body),
     ("PUT", "/api/devices/{device_id}"): Rule(ADMINS, "device", body=_device_body),
     ("PUT", "/api/responders/{responder_id}"): Rule(ADMINS, "responder", body=_responder_body),

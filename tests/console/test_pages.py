@@ -42,6 +42,7 @@ PAGES = {
     "/duty": "duty.html",
     "/services": "services.html",
     "/statements": "statements.html",
+    "/elder": "elder.html",
 }
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
@@ -203,7 +204,7 @@ def test_the_staff_pages_share_one_login_and_the_phone_keeps_its_own() -> None:
     common = (STATIC / "common.js").read_text(encoding="utf-8")
     key = re.search(r'export const STAFF_SESSION = "([^"]+)";', common)
     assert key is not None
-    for script in ("console.js", "supervisor.js", "plans.js", "duty.js", "carecalls.js"):
+    for script in ("console.js", "supervisor.js", "plans.js", "duty.js", "carecalls.js", "elder.js"):
         assert "new Session(STAFF_SESSION)" in (STATIC / script).read_text(encoding="utf-8"), script
     phone = re.search(r'new Session\("([^"]+)"\)', (STATIC / "phone.js").read_text(encoding="utf-8"))
     assert phone is not None and phone[1] != key[1]

@@ -186,8 +186,18 @@ def render_pdf(file: Mapping[str, Any], *, printed_at: float, timezone: str, why
     return out.getvalue()
 
 
+def actor_words(actor: str | None, name: str | None) -> str:
+    """An actor of the journal in words ("接警员 王芳", "系统"), as the pages' actorWords says it."""
+    if not actor:
+        return ""
+    role, _, who = actor.partition(":")
+    key = f"actor.{role}"
+    return words(key, name=name if name and name != actor else who) if key in _catalogue() else (name or actor)
+
+
 def _by(line: Mapping[str, Any]) -> str:
-    return f"（{line['actor_name']}）" if line.get("actor_name") else ""
+    who = actor_words(line.get("actor"), line.get("actor_name"))
+    return f"（{who}）" if who else ""
 
 
 def _identity_rows(elder: Mapping[str, Any]) -> list[list[object]]:
@@ -256,7 +266,7 @@ def _voucher_words(elder: Mapping[str, Any]) -> str:
 def _assessment_row(assessment: Mapping[str, Any], zone: ZoneInfo) -> list[object]:
     grades = "　".join(f"{words('file.grades.' + k)} {v}" for k, v in (assessment.get("grades") or {}).items())
     level = words("file.assessment_level", n=assessment.get("level"))
-    who = words("file.assessor", name=assessment.get("assessor_name") or assessment.get("assessor") or "")
+    who = words("file.assessor", name=actor_words(assessment.get("assessor"), assessment.get("assessor_name")))
     text = "\n".join(x for x in (level, grades, assessment.get("reason") or "", who) if x)
     return [_when(assessment["ts"], zone), text]
 

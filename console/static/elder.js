@@ -11,7 +11,7 @@
 //   5. Every word through the catalogue; a timeline line says file.kind.<kind> with the entry's short fields.
 "use strict";
 
-import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig } from "./common.js";
+import { $, ApiError, STAFF_SESSION, Session, actorWords, el, errorText, loadConfig } from "./common.js";
 import {
   bindLanguageSelect, currentLanguage, has, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
@@ -58,7 +58,8 @@ function remember(value) {
 }
 
 function paintWhy() {
-  const chosen = (reason && reason.why) || "";
+  const checked = document.querySelector("input[name=why]:checked");
+  const chosen = checked ? checked.value : (reason && reason.why) || "";
   $("why-choices").replaceChildren(...WHY.map((why) => el("label", { className: "why-choice" },
     el("input", { type: "radio", name: "why", value: why, checked: why === chosen }),
     el("span", {}, t(`file.why.${why}`)))));
@@ -243,7 +244,7 @@ function renderAssessments(assessments) {
       ...Object.entries(a.grades || {}).map(([k, v]) => el("span", { className: "grade" }, `${t(`file.grades.${k}`)} ${v}`)),
       blank(a.care_level) ? null : el("span", {}, t("record.care_level_value", { n: a.care_level })),
       a.reason ? el("span", {}, a.reason) : null,
-      el("span", { className: "muted" }, t("file.assessor", { name: a.assessor_name || a.assessor })))))
+      el("span", { className: "muted" }, t("file.assessor", { name: actorWords(a.assessor, a.assessor_name) })))))
     : el("p", { className: "muted" }, t("file.no_assessments")));
 }
 
@@ -303,7 +304,11 @@ function lineChart(chart, series) {
     root.append(svg("text", { x: M.left - 4, y: y(v) + 3, class: "tick", "text-anchor": "end" }, String(shown)));
     root.append(svg("line", { x1: M.left, y1: y(v), x2: W - M.right, y2: y(v), class: "grid" }));
   }
-  const day = new Intl.DateTimeFormat(currentLanguage(), { timeZone: zone, month: "2-digit", day: "2-digit" });
+  // the ends of the time axis: days, or hours within a day or two
+  const span = Math.max(...times) - Math.min(...times);
+  const day = new Intl.DateTimeFormat(currentLanguage(), span < 2 * 86400
+    ? { timeZone: zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false }
+    : { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
   root.append(svg("text", { x: M.left, y: H - 8, class: "tick" }, day.format(new Date(Math.min(...times) * 1000))));
   root.append(svg("text", { x: W - M.right, y: H - 8, class: "tick", "text-anchor": "end" }, day.format(new Date(Math.max(...times) * 1000))));
   series.forEach(([key, s], index) => {
@@ -363,7 +368,7 @@ function renderTimeline() {
   el("time", { className: "when muted" }, when(line.ts)),
   el("span", { className: "what" }, lineWords(line)),
   line.drill ? el("span", { className: "tag" }, t("flag.drill")) : null,
-  line.actor_name ? el("span", { className: "who muted" }, t("file.by", { who: line.actor_name })) : null)));
+  line.actor ? el("span", { className: "who muted" }, t("file.by", { who: actorWords(line.actor, line.actor_name) })) : null)));
   $("timeline-empty").hidden = lines.length > 0;
   $("timeline-more").hidden = !nextBefore;
 }
@@ -416,7 +421,7 @@ async function init() {
   onLanguageChange(() => {
     longDate = null;
     menu.relabel();
-    if (!$("why-view").hidden) paintWhy();
+    paintWhy();
     render();
   });
   bindStaffLogin(session, start);

@@ -939,7 +939,11 @@ class Views:
         record["age"] = elder_brief(elder, now)["age"]
         caregiver = self._directory.responders.get(elder.caregiver_id) if elder.caregiver_id else None
         record["caregiver_name"] = caregiver.name if caregiver else None
-        record["devices"] = self.elder_record(elder_id, reach)["devices"]
+        record["devices"] = [
+            device_view(d, self._state.devices.get(d.device_id), whereabouts="health" in reach.contents)
+            for d in self._directory.devices.values()
+            if d.elder_id == elder_id
+        ]
         record["vouchers"] = self.vouchers(elder_id, reach)
         record["vouchers"]["charges"] = record["vouchers"]["charges"][:10]
         index = self._state.by_elder

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anxin.server import app_for
+from console.filepdf import font_name, render_pdf
 from dispatch.devices import DeviceReport
 from dispatch.registry import Contact
 from tests.conftest import require_program, settings_for
@@ -173,3 +174,30 @@ def test_the_pdf_is_chinese_text_with_the_name_and_the_timeline(city: City, tmp_
     for expected in ("王秀英", "时间线", "报警：跌倒", "个案讨论", "李明", "心率"):
         assert expected in words, (expected, words[:2000])
     assert city.get("/api/elders/ea/file.pdf", city.operator).status_code == 422  # a reason, as for the page
+
+
+def test_the_pdf_shows_assessments_and_says_when_readings_are_not_the_readers(tmp_path: Path) -> None:
+    """render_pdf on its own, with an assessment of the kind the lead's ``assessment.recorded`` carries."""
+    elder = elder_a(resident_id=RESIDENT_ID).model_dump(mode="json")
+    elder.update(sex="female", age=76, devices=[], vouchers={}, caregiver_name=None)
+    assessment = {"ts": 1_800_000_000.0, "level": 2, "grades": {"adl": 2, "mental": 1}, "care_level": 3,
+                  "reason": "出院后复评", "assessor": "user:ping", "assessor_name": "张评"}  # fmt: skip
+    file = {"elder": elder, "assessments": [assessment], "health": None, "timeline": []}
+    pdf = tmp_path / "file.pdf"
+    pdf.write_bytes(render_pdf(file, printed_at=1_800_000_000.0, timezone="Asia/Shanghai", why="assessment: 年度"))
+    text = subprocess.run([require_program("pdftotext"), "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
+                          check=True).stdout.decode("utf-8")  # fmt: skip
+    for expected in (
+        "评估等级 2",
+        "日常生活活动 2",
+        "出院后复评",
+        "张评",
+        "健康数据仅主管可见",
+        "没有记录",
+        "能力评估 年度",
+    ):
+        assert expected in text, (expected, text[:1500])
+
+
+def test_without_a_cjk_font_file_the_pdf_uses_the_built_in_cid_font() -> None:
+    assert font_name((Path("/nonexistent/font.ttc"),)) == "STSong-Light"

@@ -27,7 +27,6 @@ from fastapi.responses import Response
 from console.deps import CoreDep, Staff
 from console.filepdf import render_pdf
 from dispatch.core import Core
-from dispatch.elderfile import TIMELINE_SECTIONS, Section, health_series
 from dispatch.errors import InvalidInput
 from dispatch.journal import Entry, Journal
 
@@ -75,14 +74,10 @@ async def read_entries(journal: Journal, seqs: list[int]) -> list[Entry]:
     return found
 
 
-def _sections(section: Filter) -> tuple[Section, ...]:
-    return TIMELINE_SECTIONS if section == "all" else (section,)
-
-
 async def _timeline(
     core: Core, elder_id: str, who: Staff, section: Filter, *, drill: bool, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    seqs = core.views.file_seqs(elder_id, who.reach, _sections(section), drill=drill, before=before, limit=limit)
+    seqs = core.views.file_seqs(elder_id, who.reach, section, drill=drill, before=before, limit=limit)
     lines = core.views.file_lines(await read_entries(core.journal, seqs), who.reach)
     return lines, (seqs[-1] if len(seqs) == limit else None)
 
@@ -90,11 +85,11 @@ async def _timeline(
 async def _file(core: Core, elder_id: str, who: Staff) -> dict[str, Any]:
     """The record's parts, the assessments and the health series (rule 3)."""
     record = core.views.elder_file(elder_id, who.reach, unmasked=who.role in ("admin", "supervisor"))
-    assessed = core.views.file_seqs(elder_id, who.reach, ("assessments",), limit=ASSESSMENTS)
+    assessed = core.views.file_seqs(elder_id, who.reach, "assessments", limit=ASSESSMENTS)
     health: dict[str, Any] | None = None
     if "health" in who.reach.contents:
-        seqs = core.views.file_seqs(elder_id, who.reach, ("health",), limit=HEALTH_READINGS)
-        health = health_series(await read_entries(core.journal, seqs))
+        seqs = core.views.file_seqs(elder_id, who.reach, "health", limit=HEALTH_READINGS)
+        health = core.views.file_health(await read_entries(core.journal, seqs))
     return {
         "elder": record,
         "assessments": core.views.file_assessments(await read_entries(core.journal, assessed)),
@@ -137,7 +132,7 @@ async def elder_file_pdf(
     90 days, drills left out."""
     reason = await _opened(core, elder_id, who, why, words, pdf=True)
     since = core.clock.now() - PDF_DAYS * DAY_S
-    seqs = core.views.file_seqs(elder_id, who.reach, TIMELINE_SECTIONS, limit=PDF_LINES)
+    seqs = core.views.file_seqs(elder_id, who.reach, "all", limit=PDF_LINES)
     entries = [e for e in await read_entries(core.journal, seqs) if e.ts >= since]
     file = {**await _file(core, elder_id, who), "timeline": core.views.file_lines(entries, who.reach)}
     pdf = render_pdf(file, printed_at=core.clock.now(), timezone=core.settings.timezone, why=reason)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -30,7 +30,15 @@ from dispatch.directory import Directory
 from dispatch.duty import entry_place as duty_place
 from dispatch.duty import history as duty_history
 from dispatch.duty import scope_place, shift_view, summarise, summary_view
-from dispatch.elderfile import AUDIT_KINDS, Section, assessment_view, identity, line_view
+from dispatch.elderfile import (
+    AUDIT_KINDS,
+    TIMELINE_SECTIONS,
+    Section,
+    assessment_view,
+    health_series,
+    identity,
+    line_view,
+)
 from dispatch.entries import (
     TAKEN_BY_ANOTHER,
     TAKEN_OVER,
@@ -958,15 +966,21 @@ class Views:
         self,
         elder_id: str,
         reach: Reach,
-        sections: Iterable[Section],
+        section: Section | Literal["all"],
         *,
         drill: bool = False,
         before: int | None = None,
         limit: int = 50,
     ) -> list[int]:
-        """The seqs of the elder's entries (and of those merged into them) in ``sections``, newest first."""
+        """The seqs of the elder's entries (and of those merged into them) in one section of their file, or in
+        the whole timeline (``all``), newest first."""
         self.elder_in_reach(elder_id, reach)
+        sections = TIMELINE_SECTIONS if section == "all" else (section,)
         return self._state.by_elder.newest(elder_id, sections, drill=drill, before=before, limit=limit)
+
+    def file_health(self, entries: Iterable[Entry]) -> dict[str, dict[str, Any]]:
+        """The readings of ``elder.health`` entries read by :meth:`file_seqs`, one series per reading."""
+        return health_series(entries)
 
     def file_lines(self, entries: Iterable[Entry], reach: Reach) -> list[dict[str, Any]]:
         """The timeline's lines of entries read by :meth:`file_seqs`, newest first; complaints only to those who

@@ -201,3 +201,22 @@ def test_the_pdf_shows_assessments_and_says_when_readings_are_not_the_readers(tm
 
 def test_without_a_cjk_font_file_the_pdf_uses_the_built_in_cid_font() -> None:
     assert font_name((Path("/nonexistent/font.ttc"),)) == "STSong-Light"
+
+
+def test_after_a_restart_the_file_is_the_same(tmp_path: Path) -> None:
+    """The index is not stored: the replay of the journal at start files every entry again."""
+    settings = settings_for(tmp_path / "data")
+    asyncio.run(seed_two_streets(settings))
+    timelines = []
+    for _ in range(2):
+        with TestClient(app_for(settings)) as client:
+            admin = token(client)
+            if not timelines:
+                for alarm_type in ("fall", "sos"):
+                    opened = client.post("/api/alarms", json={"elder_id": "ea", "alarm_type": alarm_type},
+                                         headers=auth(admin))  # fmt: skip
+                    incident_id = opened.json()["incident_id"]
+                    client.post(f"/api/incidents/{incident_id}/cancel", json={"reason": "误报"}, headers=auth(admin))
+            answer = client.get("/api/elders/ea/file", params={"why": "follow_up"}, headers=auth(admin))
+            timelines.append(answer.json()["timeline"])
+    assert timelines[0] == timelines[1] and len(timelines[0]) >= 4

@@ -118,6 +118,13 @@ def test_an_operator_opens_the_file_from_the_console_says_why_and_filters_the_ti
         assert page.evaluate("document.documentElement.scrollWidth") <= LAPTOP["width"]
         screenshot(page, "elder-file-zh")
 
+        console.keyboard.press("Escape")
+        console.keyboard.press("i")  # a search hit links to the file too
+        console.keyboard.type(elder["phone"][-5:])
+        hit_link = console.locator(f'#new-incident a.file-link[data-elder-id="{elder["elder_id"]}"]')
+        expect(hit_link).to_have_attribute("href", f"/elder?id={elder['elder_id']}")
+        expect(hit_link).to_have_text("档案")
+
         page.reload()  # the reason is remembered for the tab: the file, not the question
         expect(page.locator("#file-view")).to_be_visible()
         expect(page.locator("#why-view")).to_be_hidden()

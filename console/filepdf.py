@@ -96,7 +96,7 @@ def line_words(line: Mapping[str, Any], say: Words = words, name: Callable[[str,
         responder=detail.get("responder_name") or detail.get("responder_id") or "",
         clinic=detail.get("clinic_name") or detail.get("clinic_id") or "",
         item=detail.get("item_zh") or detail.get("item_id") or "",
-        fields="、".join(detail.get("fields") or ()),
+        fields="、".join(name("file.field", field) for field in detail.get("fields") or ()),
     )
     return say(f"file.kind.{line['kind']}", **params).strip()
 

@@ -342,7 +342,7 @@ function lineWords(line) {
     responder: d.responder_name || d.responder_id || "",
     clinic: d.clinic_name || d.clinic_id || "",
     item: (currentLanguage() === "en" ? d.item_en : d.item_zh) || d.item_id || "",
-    fields: (d.fields || []).join("、"),
+    fields: (d.fields || []).map((field) => labelled("file.field", field)).join("、"),
   });
   for (const key of Object.keys(params)) if (blank(params[key])) params[key] = "";
   const key = `file.kind.${line.kind}`;

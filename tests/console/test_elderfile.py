@@ -171,8 +171,9 @@ def test_the_pdf_is_chinese_text_with_the_name_and_the_timeline(city: City, tmp_
     pdf.write_bytes(answer.content)
     text = subprocess.run([pdftotext, "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True).stdout
     words = text.decode("utf-8")
-    for expected in ("王秀英", "时间线", "报警：跌倒", "个案讨论", "李明", "心率"):
+    for expected in ("王秀英", "时间线", "报警：跌倒", "个案讨论", "李明", "心率", "档案修改："):
         assert expected in words, (expected, words[:2000])
+    assert "resident_id" not in words  # the record's change names its fields in Chinese
     assert city.get("/api/elders/ea/file.pdf", city.operator).status_code == 422  # a reason, as for the page
 
 

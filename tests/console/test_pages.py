@@ -24,7 +24,7 @@ from dispatch.entries import CallKind, Location, OrderSource, PlanTaskOutcome, W
 from dispatch.followups import FollowUpEvent, FollowUpState
 from dispatch.gazetteer import PlaceKind
 from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState, OrderEvent, OrderState
-from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
+from dispatch.registry import SKILLS, Device, Elder, Entitlement, LivesWith, ResponderKind, RiskFlag, Travel
 from dispatch.search import MatchKind
 from dispatch.settings import Settings
 from dispatch.triage import ALARM_TYPES, GROUPED_TYPES
@@ -172,6 +172,8 @@ def test_every_code_the_server_sends_has_words() -> None:
         "followupevent": [e.value for e in FollowUpEvent],
         "machine": ("incident", "assignment", "service_order", "follow_up"),
         "group": [f"{t}{one}" for t in GROUPED_TYPES for one in ("", "_one")],  # a grouped incident's title
+        "file.field": tuple(Elder.model_fields),  # what changed in a record, on the elder's file's timeline
+        "file.lives_with": get_args(LivesWith),
     }
     zh = catalogue("zh-CN")
     missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]

@@ -5,7 +5,7 @@ What it owns
     :data:`SECTIONS`, the table of which entry kinds belong in an elder's file and in which part of it (the
     filters the page offers: alarms, calls, services, visits, assessments, notes; registry changes in "all"
     only; health readings for the chart, not the timeline). :class:`ElderEntries`, the per-elder index of entry
-    sequence numbers the projection keeps (one packed int per entry: the seq, its section and its drill mark),
+    sequence numbers the projection keeps (one int per entry, the seq and its drill mark, in one array per section),
     and the elders merged into another (``registry.elders_merged``), whose entries are the kept one's too.
     :func:`entry_elders`, which elder(s) an entry is about, and the views of the file's parts: a timeline line,
     the health series, an assessment, a masked resident id.
@@ -43,10 +43,6 @@ Section = Literal["alarms", "calls", "services", "visits", "assessments", "notes
 
 #: the parts of the timeline, in the order the page offers them as filters; "health" feeds the chart only
 TIMELINE_SECTIONS: tuple[Section, ...] = ("alarms", "calls", "services", "visits", "assessments", "notes", "registry")
-_CODES: dict[Section, int] = {
-    "alarms": 0, "calls": 1, "services": 2, "visits": 3, "assessments": 4, "notes": 5, "registry": 6, "health": 7,
-}  # fmt: skip
-_SECTION_OF_CODE: dict[int, Section] = {code: section for section, code in _CODES.items()}
 
 #: the kinds that belong in an elder's file, and where (rule 2: by journal name). Offers made, declined and
 #: expired, rankings and positions are the dispatcher's work, not the elder's history: who came is told by
@@ -120,19 +116,25 @@ UNITS = {"heart_rate": "bpm", "systolic": "mmHg", "diastolic": "mmHg", "spo2": "
 
 
 class ElderEntries:
-    """Each elder's journal entries, by sequence number: 8 bytes an entry (rule 3)."""
+    """Each elder's journal entries, by sequence number, one array per section of their file: 8 bytes an entry
+    (rule 3). A section apart from the others, so that a year of health readings every few minutes is never
+    walked through to find the few assessments or alarms between them."""
 
     def __init__(self) -> None:
-        self._seqs: dict[str, array[int]] = {}
+        #: elder -> section -> seq << 1 | drill, ascending
+        self._seqs: dict[str, dict[Section, array[int]]] = {}
         #: kept elder -> the elders merged into it; merged elder -> the one it was merged into
         self._merged: dict[str, list[str]] = {}
         self._into: dict[str, str] = {}
 
     def add(self, elder_id: str, seq: int, section: Section, drill: bool) -> None:
-        seqs = self._seqs.get(elder_id)
+        sections = self._seqs.get(elder_id)
+        if sections is None:
+            sections = self._seqs[elder_id] = {}
+        seqs = sections.get(section)
         if seqs is None:
-            seqs = self._seqs[elder_id] = array("q")
-        seqs.append(seq << 4 | _CODES[section] << 1 | int(drill))
+            seqs = sections[section] = array("q")
+        seqs.append(seq << 1 | int(drill))
 
     def merge(self, kept: str, merged: str) -> None:
         """``merged`` was the same person as ``kept``: the kept elder's file holds both histories."""
@@ -154,9 +156,6 @@ class ElderEntries:
                 todo.extend(self._merged.get(one, ()))
         return found
 
-    def count(self, elder_id: str) -> int:
-        return sum(len(self._seqs.get(one, ())) for one in self.family(elder_id))
-
     def newest(
         self,
         elder_id: str,
@@ -168,22 +167,25 @@ class ElderEntries:
     ) -> list[int]:
         """The sequence numbers of the elder's entries (theirs and those merged into them) in ``sections``,
         newest first, older than ``before`` when given, at most ``limit``; drills only when asked."""
-        codes = {_CODES[s] for s in sections}
-        streams = [self._backwards(self._seqs.get(one), before) for one in self.family(elder_id)]
+        wanted = set(sections)
+        streams = [
+            self._backwards(seqs, before)
+            for one in self.family(elder_id)
+            for section, seqs in self._seqs.get(one, {}).items()
+            if section in wanted
+        ]
         found: list[int] = []
         for packed in heapq.merge(*streams, key=lambda p: -p):
-            seq = packed >> 4
-            if (packed >> 1) & 7 in codes and (drill or not packed & 1) and (not found or found[-1] != seq):
+            seq = packed >> 1
+            if (drill or not packed & 1) and (not found or found[-1] != seq):
                 found.append(seq)  # a merge is filed under both elders: once in the family's file
                 if len(found) >= limit:
                     break
         return found
 
     @staticmethod
-    def _backwards(seqs: array[int] | None, before: int | None) -> Iterator[int]:
-        if not seqs:
-            return
-        end = len(seqs) if before is None else bisect_left(seqs, before << 4)
+    def _backwards(seqs: array[int], before: int | None) -> Iterator[int]:
+        end = len(seqs) if before is None else bisect_left(seqs, before << 1)
         for index in range(end - 1, -1, -1):
             yield seqs[index]
 

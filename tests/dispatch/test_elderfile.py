@@ -166,3 +166,15 @@ def test_identity_masks_the_resident_id_but_for_those_who_may_see_it() -> None:
     assert identity(None, date(1950, 3, 1), unmasked=False) == {"resident_id": None, "sex": None,
                                                                "birth_date": "1950-03-01"}  # fmt: skip
     assert mask("1234") == "****"
+
+
+def test_a_year_of_readings_is_not_walked_through_to_find_the_alarms() -> None:
+    """A watch reporting every five minutes for a year, and three alarms among its readings."""
+    index = ElderEntries()
+    for seq in range(1, 105_121):
+        index.add("e1", seq, "alarms" if seq % 30_000 == 0 else "health", False)
+    started = time.perf_counter()
+    for _ in range(100):
+        assert index.newest("e1", TIMELINE_SECTIONS) == [90_000, 60_000, 30_000]
+    assert (time.perf_counter() - started) / 100 < 0.001
+    assert len(index.newest("e1", ("health",), limit=300)) == 300

@@ -37,6 +37,7 @@ from console.assessments import router as assessments_router
 from console.auth import PHONES, STAFF, Accounts, LoginThrottle, Principal
 from console.carecalls import router as care_calls_router
 from console.duty import router as duty_router
+from console.elderfile import router as elder_file_router
 from console.errors import AuthError, Forbidden, Throttled, status_for
 from console.followups import router as follow_ups_router
 from console.keeping import router as keeping_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(assessments_router)
     app.include_router(keeping_router)
     app.include_router(registry_io_router)
+    app.include_router(elder_file_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

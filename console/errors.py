@@ -30,6 +30,7 @@ CONSOLE_CODES = frozenset(
         "bad_message",
         "body_too_large",  # console.limits: a request body over its route's limit (413)
         "roster_too_long",
+        "why_required",  # console.elderfile: an elder's file is opened for a reason, on record
         # accounts (console.auth, console.accounts)
         "login_locked",
         "login_throttled",

@@ -77,6 +77,12 @@ async def plans_page() -> FileResponse:
     return _page("plans.html")
 
 
+@pages.get("/elder")
+async def elder_page() -> FileResponse:
+    """One elder's file (staff; the data needs a token and a reason, journaled)."""
+    return _page("elder.html")
+
+
 @pages.get("/duty")
 async def duty_page() -> FileResponse:
     return _page("duty.html")

@@ -219,7 +219,13 @@ class Commands(Protocol):
     async def test_device(self, device_id: str, *, actor: str) -> None: ...
 
     async def viewed(
-        self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None
+        self,
+        elder_id: str,
+        *,
+        actor: str,
+        what: ReadWhat = "record",
+        subject: str | None = None,
+        why: str | None = None,
     ) -> None: ...
 
     async def read(

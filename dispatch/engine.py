@@ -1674,15 +1674,24 @@ class Engine:
             if record.kind == "clinic":
                 await self.clinics.upsert(record.responder_id, record.lat, record.lon)
 
-    async def viewed(self, elder_id: str, *, actor: str, what: ReadWhat = "record", subject: str | None = None) -> None:
-        """A read of an elder's personal data, on record before it is shown (health data is sensitive). The same
-        person reading the same thing again within ``read_window_s`` is already on record."""
+    async def viewed(
+        self,
+        elder_id: str,
+        *,
+        actor: str,
+        what: ReadWhat = "record",
+        subject: str | None = None,
+        why: str | None = None,
+    ) -> None:
+        """A read of an elder's personal data, on record before it is shown (health data is sensitive), with the
+        reason the reader gave when they were asked (the elder's file). The same person reading the same thing
+        for the same reason again within ``read_window_s`` is already on record."""
         self.elder(elder_id)
-        key = (actor, what, elder_id, subject or "")
+        key = (actor, what, elder_id, subject or "", why or "")
         if self._already_read(key):
             return
         async with self._txn():
-            self.emit(ElderViewed(elder_id, what=what, subject=subject), actor=actor)
+            self.emit(ElderViewed(elder_id, why, what=what, subject=subject), actor=actor)
         self._read_now(key)  # marked once durable: a read whose entry failed is journaled again next time
 
     async def read(self, what: str, count: int, *, actor: str, elder_ids: Sequence[str] = (), filter: str = "") -> None:

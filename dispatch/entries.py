@@ -45,7 +45,7 @@ RING_OFFERS: tuple[OfferedBy, ...] = ("on_call", "family")
 ChannelKind = Literal["sms", "voice"]
 CaregiverStatus = Literal["en_route", "on_scene", "done"]
 OutsideService = Literal["120", "110", "119"]
-ReadWhat = Literal["record", "incident", "call", "job", "order", "plan", "referral", "assessment"]
+ReadWhat = Literal["record", "incident", "call", "job", "order", "plan", "referral", "assessment", "file"]
 #: where a service order came from: an operator's classified call, the console, a standing 五定 plan
 OrderSource = Literal["call", "console", "plan"]
 ServiceMode = Literal["free", "low_cost", "paid"]  # the registry's Entitlement, fixed on the order

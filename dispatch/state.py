@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from dispatch.assessment import AssessmentBook
 from dispatch.carecalls import CareBook
 from dispatch.duty import DutyBook
+from dispatch.elderfile import MERGED, SECTIONS, ElderEntries, entry_elders
 from dispatch.entries import (
     RING_OFFERS,
     Acknowledged,
@@ -448,6 +449,8 @@ class Projection:
         #: the last test call of each device (dispatch.keeping)
         self.device_tests = DeviceTests(self.timers)
         self.device_tests.register(self._on)
+        #: each elder's entries, by seq (dispatch.elderfile): their file's timeline without a scan of the journal
+        self.by_elder = ElderEntries()
 
     def _on(self, kind: type[H], handler: Callable[[Entry, H], None]) -> None:
         self._handlers[kind] = handler
@@ -456,6 +459,8 @@ class Projection:
         handler = self._handlers.get(type(entry.fact))
         if handler is not None:
             handler(entry, entry.fact)
+        if entry.kind in SECTIONS:
+            self._file(entry)
 
     def responder(self, responder_id: str) -> ResponderState:
         state = self.responders.get(responder_id)
@@ -848,6 +853,36 @@ class Projection:
     def _device_unknown(self, entry: Entry, p: DeviceUnknown) -> None:
         """One frame of an unregistered device, as written before the interval summaries (dispatch.supervision,
         rule 6): on record, and nothing in the projections depends on it."""
+
+    # -- the elders' files (dispatch.elderfile) --------------------------------------------------
+
+    def _file(self, entry: Entry) -> None:
+        """Files the entry under the elder(s) it is about, after its handler ran (an incident's opening has made
+        the incident whose later entries name it)."""
+        elders = entry_elders(
+            entry, incident_elder=self._incident_elder, call_elder=self._call_elder, order_elder=self._order_elder
+        )
+        section = SECTIONS[entry.kind]
+        for elder_id in elders:
+            self.by_elder.add(elder_id, entry.seq, section, entry.drill)
+        if entry.kind == MERGED and len(elders) == 2:
+            self.by_elder.merge(elders[0], elders[1])
+
+    def _incident_elder(self, incident_id: str) -> str | None:
+        incident = self.incidents.get(incident_id)
+        return incident.elder_id if incident is not None else None
+
+    def _call_elder(self, call_id: str) -> str | None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        if call.elder_id is None and call.incident_id is not None:
+            return self._incident_elder(call.incident_id)
+        return call.elder_id
+
+    def _order_elder(self, order_id: str) -> str | None:
+        order = self.service_orders.get(order_id)
+        return order.elder_id if order is not None else None
 
     # -- reads on record --------------------------------------------------------------------------
 

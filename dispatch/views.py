@@ -14,7 +14,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -37,6 +37,15 @@ from dispatch.directory import Directory
 from dispatch.duty import entry_place as duty_place
 from dispatch.duty import history as duty_history
 from dispatch.duty import scope_place, shift_view, summarise, summary_view
+from dispatch.elderfile import (
+    AUDIT_KINDS,
+    TIMELINE_SECTIONS,
+    Section,
+    health_series,
+    identity,
+    line_view,
+)
+from dispatch.elderfile import assessment_view as file_assessment_view
 from dispatch.entries import (
     TAKEN_BY_ANOTHER,
     TAKEN_OVER,
@@ -1065,6 +1074,78 @@ class Views:
     def device_known(self, device_id: str) -> bool:
         """Whether a device is registered, for the gateway's codecs (a GT06 login from an unknown IMEI is refused)."""
         return device_id in self._directory.devices
+
+    # -- the elder's file (dispatch.elderfile) -----------------------------------------------------
+
+    def elder_file(self, elder_id: str, reach: Reach, *, unmasked: bool) -> dict[str, Any]:
+        """Everything the registry and the projections know of one elder (journal the read first): identity
+        (the resident id masked unless ``unmasked``), phones, address, community, household, risk, care,
+        contacts in calling order, their caregiver, devices, vouchers, and whom they were merged into or with.
+        The timeline, assessments and health readings are read from the journal by the caller
+        (:meth:`file_seqs`)."""
+        elder = self.elder_in_reach(elder_id, reach)
+        record: dict[str, Any] = elder.model_dump(mode="json", exclude={"resident_id"})
+        now = self._clock.now()
+        record.update(identity(elder.resident_id, elder.birth_date, unmasked=unmasked))
+        record["age"] = elder_brief(elder, now)["age"]
+        caregiver = self._directory.responders.get(elder.caregiver_id) if elder.caregiver_id else None
+        record["caregiver_name"] = caregiver.name if caregiver else None
+        record["devices"] = [
+            device_view(d, self._state.devices.get(d.device_id), whereabouts="health" in reach.contents)
+            for d in self._directory.devices.values()
+            if d.elder_id == elder_id
+        ]
+        record["vouchers"] = self.vouchers(elder_id, reach)
+        record["vouchers"]["charges"] = record["vouchers"]["charges"][:10]
+        index = self._state.by_elder
+        record["merged_into"] = index.merged_into(elder_id)
+        record["merged"] = [
+            {"elder_id": one, "name": known.name if (known := self._directory.elders.get(one)) else None}
+            for one in index.family(elder_id)[1:]
+        ]
+        return record
+
+    def file_seqs(
+        self,
+        elder_id: str,
+        reach: Reach,
+        section: Section | Literal["all"],
+        *,
+        drill: bool = False,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[int]:
+        """The seqs of the elder's entries (and of those merged into them) in one section of their file, or in
+        the whole timeline (``all``), newest first."""
+        self.elder_in_reach(elder_id, reach)
+        sections = TIMELINE_SECTIONS if section == "all" else (section,)
+        return self._state.by_elder.newest(elder_id, sections, drill=drill, before=before, limit=limit)
+
+    def file_health(self, entries: Iterable[Entry]) -> dict[str, dict[str, Any]]:
+        """The readings of ``elder.health`` entries read by :meth:`file_seqs`, one series per reading."""
+        return health_series(entries)
+
+    def file_lines(self, entries: Iterable[Entry], reach: Reach) -> list[dict[str, Any]]:
+        """The timeline's lines of entries read by :meth:`file_seqs`, newest first; complaints only to those who
+        audit (dispatch.followups rule 4)."""
+        shown = [e for e in entries if e.kind not in AUDIT_KINDS or "audit" in reach.contents]
+        lines = [line_view(e, self._file_name) for e in sorted(shown, key=lambda e: -e.seq)]
+        items = catalogue(self._settings.service_catalogue)
+        for line in lines:  # a service's name in both languages, as the catalogue has it
+            item = items.get(line["detail"].get("item_id", ""))
+            if item is not None:
+                line["detail"]["item_zh"], line["detail"]["item_en"] = item.name_zh, item.name_en
+        return lines
+
+    def file_assessments(self, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+        return [file_assessment_view(e, self._file_name) for e in sorted(entries, key=lambda e: -e.seq)]
+
+    def _file_name(self, who: str | None) -> str | None:
+        """A person named in an entry: an actor (``role:id``) or a bare responder or clinic id."""
+        if who is None or ":" in who:
+            return self._actor_name(who)
+        profile = self._directory.responders.get(who)
+        return profile.name if profile else who
 
 
 class _ScopeInside:

@@ -91,7 +91,10 @@ async def core(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Core]:
     settings = settings_for(tmp_path / "data")
     await seed(
         settings,
-        elders=[elder("e1"), elder("e2", name="李桂兰", phone="13505960002", caregiver_id="c_own", lat=24.52, lon=117.71)],
+        elders=[
+            elder("e1"),
+            elder("e2", name="李桂兰", phone="13505960002", caregiver_id="c_own", lat=24.52, lon=117.71),
+        ],
         responders=[
             responder("c_near", 24.5110, 117.7000),  # ~110 m
             responder("c_mid", 24.5140, 117.7000),  # ~440 m

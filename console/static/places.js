@@ -16,6 +16,7 @@
 
 import { distanceM, el, errorText, hasPosition } from "./common.js";
 import { responderStatusOf } from "./context.js";
+import { fileLink } from "./record.js";
 import { pickOnMap } from "./dialogs.js";
 import { fmtDistance, has, label, ready, t, translate } from "./i18n.js";
 
@@ -104,7 +105,8 @@ export function elderSearch(session, { id, onPick = () => {} }) {
         : el("span", { className: "hit-phone" }, elder.phone || ""),
       el("span", { className: "hit-address muted" }, elder.address || ""),
       ...(elder.matched ? [].concat(elder.matched) : []).map(matchedText).filter(Boolean)
-        .map((text) => el("span", { className: "tag" }, text))))));
+        .map((text) => el("span", { className: "tag" }, text))),
+      fileLink(elder.elder_id, t("file.link")))));
   };
   const search = liveSearch(input, async (q) => (await session.api("GET", `/api/elders?q=${encodeURIComponent(q)}&limit=${SHOWN}`)).elders, show);
 

@@ -50,6 +50,15 @@ function recent(record, exclude) {
     el("span", { className: "muted" }, i.outcome ? explain(i.outcome) : ""))));
 }
 
+/** The elder's name as a link to their whole file (/elder, a tab of its own that keeps this login: rel=opener
+ * lets the new tab copy the session's storage). */
+export function fileLink(elderId, text) {
+  return el("a", {
+    className: "file-link", href: `/elder?id=${encodeURIComponent(elderId)}`, target: "_blank", rel: "opener",
+    title: t("file.link_title"), dataset: { elderId },
+  }, text);
+}
+
 function facts(pairs) {
   return el("dl", { className: "facts" }, pairs.filter(Boolean).flatMap(([term, value]) => [
     el("dt", {}, term), el("dd", {}, value === null || value === undefined || value === "" ? "—" : value),
@@ -63,7 +72,7 @@ function facts(pairs) {
  */
 export function renderRecord(container, record, { compact = false, responderName = (id) => id, exclude = null } = {}) {
   const age = ageOn(record.birth_date, serverNow());
-  const heading = el("h3", { className: "record-name" }, record.name,
+  const heading = el("h3", { className: "record-name" }, fileLink(record.elder_id, record.name),
     age !== null ? el("span", { className: "record-age" }, t("record.age", { n: age })) : null);
   const main = [
     [t("record.phone"), record.phone ? tel(record.phone) : null],

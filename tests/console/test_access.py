@@ -137,6 +137,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(EVERYONE, why="a redirect to the console page"),
     ("GET", "/console"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/supervisor"): Rule(EVERYONE, why="the page itself"),
+    ("GET", "/elder"): Rule(EVERYONE, why="the page itself; the file needs a token and a reason"),
     ("GET", "/accounts"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/plans"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/services"): Rule(EVERYONE, why="the page itself"),
@@ -245,6 +246,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/registry/form"): Rule(
         STAFF, why="a free elder id, the protocols, the reasons for leaving care: the form's words, nobody's data"
     ),
+    # the elder's file (console.elderfile): staff in reach, opened for a reason (journaled)
+    ("GET", "/api/elders/{elder_id}/file"): Rule(STAFF, "elder", query="why=incident"),
+    ("GET", "/api/elders/{elder_id}/file.pdf"): Rule(STAFF, "elder", query="why=case_conference"),
     ("PUT", "/api/responders/{responder_id}"): Rule(ADMINS, "responder", body=_responder_body),
     ("GET", "/api/responders"): Rule(STAFF, "list"),
     ("POST", "/api/responders/duty"): Rule(

@@ -24,7 +24,7 @@ from dispatch.entries import CallKind, Location, OrderSource, PlanTaskOutcome, W
 from dispatch.followups import FollowUpEvent, FollowUpState
 from dispatch.gazetteer import PlaceKind
 from dispatch.machines import AssignmentEvent, AssignmentState, IncidentEvent, IncidentState, OrderEvent, OrderState
-from dispatch.registry import SKILLS, Device, Entitlement, ResponderKind, RiskFlag, Travel
+from dispatch.registry import SKILLS, Device, Elder, Entitlement, LivesWith, ResponderKind, RiskFlag, Travel
 from dispatch.search import MatchKind
 from dispatch.settings import Settings
 from dispatch.triage import ALARM_TYPES, GROUPED_TYPES
@@ -42,6 +42,7 @@ PAGES = {
     "/duty": "duty.html",
     "/services": "services.html",
     "/statements": "statements.html",
+    "/elder": "elder.html",
 }
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TILES = "https://tiles.example.org/{z}/{x}/{y}.png"
@@ -171,6 +172,8 @@ def test_every_code_the_server_sends_has_words() -> None:
         "followupevent": [e.value for e in FollowUpEvent],
         "machine": ("incident", "assignment", "service_order", "follow_up"),
         "group": [f"{t}{one}" for t in GROUPED_TYPES for one in ("", "_one")],  # a grouped incident's title
+        "file.field": tuple(Elder.model_fields),  # what changed in a record, on the elder's file's timeline
+        "file.lives_with": get_args(LivesWith),
     }
     zh = catalogue("zh-CN")
     missing = [f"{group}.{code}" for group, values in codes.items() for code in values if f"{group}.{code}" not in zh]
@@ -203,7 +206,7 @@ def test_the_staff_pages_share_one_login_and_the_phone_keeps_its_own() -> None:
     common = (STATIC / "common.js").read_text(encoding="utf-8")
     key = re.search(r'export const STAFF_SESSION = "([^"]+)";', common)
     assert key is not None
-    for script in ("console.js", "supervisor.js", "plans.js", "duty.js", "carecalls.js"):
+    for script in ("console.js", "supervisor.js", "plans.js", "duty.js", "carecalls.js", "elder.js"):
         assert "new Session(STAFF_SESSION)" in (STATIC / script).read_text(encoding="utf-8"), script
     phone = re.search(r'new Session\("([^"]+)"\)', (STATIC / "phone.js").read_text(encoding="utf-8"))
     assert phone is not None and phone[1] != key[1]

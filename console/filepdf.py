@@ -97,6 +97,9 @@ def line_words(line: Mapping[str, Any], say: Words = words, name: Callable[[str,
         clinic=detail.get("clinic_name") or detail.get("clinic_id") or "",
         item=detail.get("item_zh") or detail.get("item_id") or "",
         fields="、".join(name("file.field", field) for field in detail.get("fields") or ()),
+        level=name("assess.level", detail.get("level")),
+        left=name("left_care", detail.get("reason")),
+        test=say("flag.test") if detail.get("test") else "",
     )
     return say(f"file.kind.{line['kind']}", **params).strip()
 

@@ -95,6 +95,12 @@ SECTIONS: dict[str, Section] = {
     "assessment.recorded": "assessments",
     "registry.elder": "registry",
     "registry.elders_merged": "registry",
+    "registry.elder_deactivated": "registry",
+    "registry.elder_reactivated": "registry",
+    "registry.device_unbound": "registry",
+    "device.test_started": "alarms",
+    "device.test_passed": "alarms",
+    "call.caller_picked": "calls",
     "elder.health": "health",
 }
 
@@ -107,7 +113,7 @@ DETAIL_FIELDS = (
     "alarm_type", "source", "outcome", "reason", "text", "status", "note", "item_id", "service", "name",
     "level", "care_level", "fields", "kind", "words", "result", "answer", "callback_outcome", "contact",
     "responder_id", "clinic_id", "by", "address", "month", "plan_id", "keep", "other", "changed", "wellbeing",
-    "reached", "satisfaction", "resolution", "attempts", "relation", "channel",
+    "reached", "satisfaction", "resolution", "attempts", "relation", "channel", "test", "device_id", "protocol",
 )  # fmt: skip
 _TEXT_MAX = 300
 

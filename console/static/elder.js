@@ -343,6 +343,9 @@ function lineWords(line) {
     clinic: d.clinic_name || d.clinic_id || "",
     item: (currentLanguage() === "en" ? d.item_en : d.item_zh) || d.item_id || "",
     fields: (d.fields || []).map((field) => labelled("file.field", field)).join("、"),
+    level: labelled("assess.level", d.level),
+    left: labelled("left_care", d.reason),
+    test: d.test ? t("flag.test") : "",
   });
   for (const key of Object.keys(params)) if (blank(params[key])) params[key] = "";
   const key = `file.kind.${line.kind}`;

@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--nodes", type=int, default=3, choices=range(2, 10), metavar="N")
     cluster.add_argument("--http-port", type=int, default=8001, help="the first node's HTTP port")
     cluster.add_argument("--alarms-per-min", type=float, default=6.0)
+    cluster.add_argument(
+        "--device-port", type=int, default=9100, help="the first node's first device port (node i: + 10 i)"
+    )
     cluster.set_defaults(func=cmd_cluster)
     drill = sub.add_parser("drill", help="run a drill scenario and print its scorecard")
     drill.add_argument("scenario", help="a scenario name (see simulators/scenarios/) or a scenario file")
@@ -647,7 +650,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     return asyncio.run(run_cluster(args.data, count=args.nodes, http_port=args.http_port,
-                                   alarms_per_min=args.alarms_per_min))  # fmt: skip
+                                   alarms_per_min=args.alarms_per_min, device_port=args.device_port))  # fmt: skip
 
 
 if __name__ == "__main__":

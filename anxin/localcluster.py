@@ -77,11 +77,13 @@ class LocalNode:
                 self.process.wait()
 
 
-def nodes_for(data: Path, count: int, http_port: int, pg_url: str, redis_url: str) -> list[LocalNode]:
+def nodes_for(
+    data: Path, count: int, http_port: int, pg_url: str, redis_url: str, device_port: int = DEVICE_PORT_BASE
+) -> list[LocalNode]:
     made = []
     for i in range(count):
         name = f"node{i + 1}"
-        devices = {spec.name: DEVICE_PORT_BASE + 10 * i + n for n, spec in enumerate(protocols().values())}
+        devices = {spec.name: device_port + 10 * i + n for n, spec in enumerate(protocols().values())}
         flags = [f"--{spec.option}-port={devices[spec.name]}" for spec in protocols().values()]
         command = [sys.executable, "-m", "anxin", "serve", "--cluster", redis_url, "--journal", pg_url, "--node",
                    name, "--data", str(data / name), "--http-port", str(http_port + i), *flags]  # fmt: skip
@@ -89,7 +91,9 @@ def nodes_for(data: Path, count: int, http_port: int, pg_url: str, redis_url: st
     return made
 
 
-async def run_cluster(data: Path, *, count: int, http_port: int, alarms_per_min: float) -> int:
+async def run_cluster(
+    data: Path, *, count: int, http_port: int, alarms_per_min: float, device_port: int = DEVICE_PORT_BASE
+) -> int:
     check_data_folder(data)
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", DEMO_PASSWORD)
     fleet_on_loopback()
@@ -110,7 +114,7 @@ async def run_cluster(data: Path, *, count: int, http_port: int, alarms_per_min:
             await make_demo_accounts(cast(aiosqlite.Connection, accounts), settings, responders)
         finally:
             await accounts.close()
-        nodes = nodes_for(data, count, http_port, pg.url, redis.url)
+        nodes = nodes_for(data, count, http_port, pg.url, redis.url, device_port)
         for node in nodes:
             node.start()
         try:

@@ -36,8 +36,11 @@ def test_anxin_cluster_starts_a_cluster_that_survives_its_leader(tmp_path: Path,
     base = free_port()
     while any(_taken(base + i) for i in range(2)):
         base = free_port()
+    devices = free_port()  # never the default 9100: a demo may be running on this machine
+    while any(_taken(devices + i) for i in range(13)):
+        devices = free_port()
     command = [sys.executable, "-m", "anxin", "cluster", "--data", str(tmp_path / "cluster"), "--nodes", "2",
-               "--http-port", str(base), "--alarms-per-min", "30"]  # fmt: skip
+               "--http-port", str(base), "--device-port", str(devices), "--alarms-per-min", "30"]  # fmt: skip
     out = tmp_path / "cluster.out"
     with out.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

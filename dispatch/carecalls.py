@@ -341,6 +341,8 @@ def day_list(
     due: list[dict[str, Any]] = []
     done: list[dict[str, Any]] = []
     for elder in directory.elders.values():
+        if not elder.active:
+            continue  # left the centre's care: nobody to call (dispatch.keeping rule 2)
         line = elder_line(book, elder, settings, day=day, now=now, drill=drill)
         if line is None or not visible(elder.elder_id):
             continue

@@ -137,7 +137,7 @@ from dispatch.machines import (
     order_next,
 )
 from dispatch.matching import DETOUR_FACTOR, TRAVEL_MODES, Matcher, eta_s, geodesic_m, rounded
-from dispatch.plans import PlanDesk
+from dispatch.plans import PlanDesk, PlanState
 from dispatch.referrals import ReferralDesk
 from dispatch.registry import Device, Elder, Responder, RiskFlag, normalise_phone, responder_tags, street_of
 from dispatch.services import CENTRE, ServiceItem, catalogue, mode_for, price_of
@@ -1468,7 +1468,7 @@ class Engine:
         care level (and with whom they live) from it; the registry change is journaled as any other. Returns
         what the code made of it: the id, domain grades, preliminary and final level, changes, care level."""
         flags = Flags(diagnosis, risk_events)
-        elder = self.elder(elder_id)
+        self.elder(elder_id)
         if reason not in ASSESSMENT_REASONS:
             raise InvalidInput(f"reason must be one of {', '.join(ASSESSMENT_REASONS)}", field="reason",
                                code="assessment_reason")  # fmt: skip
@@ -1478,35 +1478,41 @@ class Engine:
                                params={"item": unknown[0]})  # fmt: skip
         checked = check_answers(answers)
         result = score_assessment(checked, flags)
-        kept_with = lives_with if lives_with is not None else elder.lives_with
-        flags_now: list[RiskFlag] = [flag for flag in elder.risk_flags if flag != "living_alone"]
-        if kept_with == "alone" or (kept_with is None and "living_alone" in elder.risk_flags):
-            flags_now.insert(0, "living_alone")
-        updated = elder.model_copy(update={"care_level": result.care_level, "lives_with": kept_with,
-                                           "risk_flags": flags_now})  # fmt: skip
-        updated = Elder.model_validate(updated.model_dump())  # validated as any registry write is
-        fact = AssessmentRecorded(
-            assessment_id=f"AS-{self.journal.head_seq + 1}",
-            elder_id=elder_id,
-            standard=ASSESSMENT_STANDARD,
-            reason=reason,
-            answers=checked,
-            grades={domain: grade for domain, grade in result.grades.items()},
-            preliminary=result.preliminary,
-            level=result.level,
-            care_level=result.care_level,
-            changes=result.changes,
-            diagnosis=flags.diagnosis,
-            risk_events=flags.risk_events,
-            lives_with=kept_with,
-            diseases=tuple(diseases),
-            note=note,
-        )
-        async with self._saving(self.directory.elders.get, elder_id, updated, self.registry.upsert_elders) as changed:
-            self.emit(fact, actor=actor)
+        async with self._registry_lock:  # the record as it stands now: an edit meanwhile is kept, not reverted
+            elder = self.elder(elder_id)
+            require_active(elder)  # an elder who left is not assessed (dispatch.keeping rule 2)
+            kept_with = lives_with if lives_with is not None else elder.lives_with
+            flags_now: list[RiskFlag] = [flag for flag in elder.risk_flags if flag != "living_alone"]
+            if kept_with == "alone" or (kept_with is None and "living_alone" in elder.risk_flags):
+                flags_now.insert(0, "living_alone")
+            updated = elder.model_copy(update={"care_level": result.care_level, "lives_with": kept_with,
+                                               "risk_flags": flags_now})  # fmt: skip
+            updated = Elder.model_validate(updated.model_dump())  # validated as any registry write is
+            changed = changes(elder, updated)
             if changed:
-                self.directory.put_elder(updated)
-                self.emit(ElderSaved(elder_id, True, changed.fields, changed.old, changed.new), actor=actor)
+                await self.registry.upsert_elders([updated])
+            async with self._txn():
+                fact = AssessmentRecorded(
+                    assessment_id=f"AS-{self.journal.head_seq + 1}",  # the lock held: no other entry meanwhile
+                    elder_id=elder_id,
+                    standard=ASSESSMENT_STANDARD,
+                    reason=reason,
+                    answers=checked,
+                    grades={domain: grade for domain, grade in result.grades.items()},
+                    preliminary=result.preliminary,
+                    level=result.level,
+                    care_level=result.care_level,
+                    changes=result.changes,
+                    diagnosis=flags.diagnosis,
+                    risk_events=flags.risk_events,
+                    lives_with=kept_with,
+                    diseases=tuple(diseases),
+                    note=note,
+                )
+                self.emit(fact, actor=actor)
+                if changed:
+                    self.directory.put_elder(updated)
+                    self.emit(ElderSaved(elder_id, True, changed.fields, changed.old, changed.new), actor=actor)
         return {"assessment_id": fact.assessment_id, "grades": fact.grades, "preliminary": fact.preliminary,
                 "level": fact.level, "changes": list(fact.changes), "care_level": fact.care_level}  # fmt: skip
 
@@ -1565,6 +1571,9 @@ class Engine:
             async with self._txn():
                 self.directory.put_elder(inactive)
                 self.keeping.left_care(inactive, left, words, devices, actor)
+                for plan in sorted(self.state.plans.plans.values(), key=lambda p: p.plan_id):
+                    if plan.elder_id == elder_id and plan.state is PlanState.ACTIVE:  # no visit planned any more
+                        self.plans.end(plan.plan_id, last_day=None, reason="elder left care", actor=actor)
 
     async def reactivate_elder(self, elder_id: str, words: str, *, actor: str) -> None:
         async with self._registry_lock:
@@ -1572,7 +1581,12 @@ class Engine:
             if elder.active:
                 raise Conflict(f"elder {elder_id} is in the centre's care", code="elder_active",
                                params={"elder": elder.name})  # fmt: skip
+            merged = self.state.by_elder.merged_into(elder_id)
+            if merged is not None:  # one person registered twice was made one: the other record lives on
+                raise Conflict(f"elder {elder_id} was merged into {merged}", code="elder_merged",
+                               params={"elder": elder.name, "into": merged})  # fmt: skip
             back = elder.model_copy(update={"active": True})
+            self._not_registered_twice(back)  # meanwhile registered again under another id?
             await self.registry.upsert_elders([back])
             async with self._txn():
                 self.directory.put_elder(back)
@@ -1864,6 +1878,7 @@ class Engine:
         item = catalogue(self.settings.service_catalogue).get(item_id)
         if item is None:
             raise NotFound(f"no service {item_id} in the catalogue", field="item_id", code="unknown_service_item")
+        require_active(self.elder(elder_id))  # nothing new for an elder who left the centre's care
         _window(start, end, self.clock.now())
         async with self._txn():
             return self.ordered(elder_id, item, start, end, actor=actor, source=source, place=place, call_id=call_id,
@@ -2034,6 +2049,7 @@ class Engine:
         """A standing plan: ``item_id`` for the elder by ``responder_id`` on ISO ``weekdays`` (1 Monday) at local
         ``at`` (HH:MM), from ``first_day`` (YYYY-MM-DD, today by default) to ``last_day`` (none: until ended).
         Its first orders are generated at once. Returns the plan's id."""
+        require_active(self.elder(elder_id))  # nothing new for an elder who left the centre's care
         async with self._txn():
             return self.plans.create(
                 elder_id, item_id, responder_id, weekdays, at, first_day=first_day, last_day=last_day, place=place,

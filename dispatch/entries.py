@@ -695,8 +695,12 @@ class DeviceTestStarted(Fact):
 @dataclass(frozen=True, slots=True)
 class DeviceTestPassed(Fact):
     device_id: str
-    incident_id: str  # the test incident its alarm opened (closed at once)
+    incident_id: str  # the test incident its alarm opened (closed at once), or the real one (``real``)
     alarm_type: str
+    elder_id: str = ""  # whose device (the elder's file files it)
+    #: the device was heard with a real alarm in its test window (a fire, a fall, an SOS while an incident of
+    #: the elder was open, a frame without its key): handled as real, not as the test (dispatch.keeping rule 4)
+    real: bool = False
 
 
 @fact("device.test_failed")
@@ -706,6 +710,7 @@ class DeviceTestFailed(Fact):
 
     device_id: str
     reason: str = "nothing heard"
+    elder_id: str = ""  # whose device (the elder's file files it)
 
 
 @fact("registry.imported")

@@ -52,6 +52,7 @@ CODES = frozenset(
         "assessment_item",
         "assessment_score",
         "assessment_reason",
+        "elder_merged",
         "unknown_service_order",
         "unknown_order_action",
         "unknown_follow_up",

@@ -26,6 +26,10 @@ Rules
        alike are told apart by giving each their resident identity number; one person is merged on the page.
     8. An empty ``aes_key`` keeps the key already stored for that device: an export never carries keys, and
        importing it changes nothing.
+    9. Whether a known elder is in the centre's care changes on the page only, journaled with its reason
+       (dispatch.keeping rule 2): a row whose ``active`` differs from the stored record is refused, so an old
+       spreadsheet never brings back someone who died. A new elder may come in out of care. A device is not
+       bound to an elder out of care.
 
 Never
     Never write before every given file has been read and checked; never guess at a row that does not parse.
@@ -436,9 +440,11 @@ async def import_files(
     new_devices, errors = await _load(_read_devices, devices)
     report.errors += errors
 
+    stored: dict[str, Elder] = {e.elder_id: e for e in await store.elders()} if new_elders or new_devices else {}
     if new_elders:
+        new_elders = _care_kept(new_elders, stored, report.errors)
         if index is None:
-            index = DuplicateIndex.of(person_of(e) for e in await store.elders() if e.active)
+            index = DuplicateIndex.of(person_of(e) for e in stored.values() if e.active)
         new_elders = _not_registered_twice(new_elders, index, await _names(store, new_elders, index), report.errors)
     if any(item.record.caregiver_id for item in new_elders):
         known = {item.record.responder_id for item in new_responders} | await store.responder_ids()
@@ -446,8 +452,13 @@ async def import_files(
     if new_devices and protocols:
         new_devices = _keep_known(new_devices, "protocol", set(protocols), "device protocol", report.errors)
     if new_devices:
-        owners = {item.record.elder_id for item in new_elders} | await store.elder_ids()
+        owners = {item.record.elder_id for item in new_elders} | set(stored)
         new_devices = _keep_known(new_devices, "elder_id", owners, "elder", report.errors)
+        out = {e.elder_id for e in stored.values() if not e.active}
+        out = (out - {item.record.elder_id for item in new_elders}) | {
+            item.record.elder_id for item in new_elders if not item.record.active
+        }
+        new_devices = _not_out_of_care(new_devices, out, report.errors)
         new_devices = await _keep_keys(store, new_devices)
     order = [_name(path) for path in (elders, devices, responders) if path is not None]
     report.errors.sort(key=lambda error: (order.index(error.file), error.line))
@@ -531,6 +542,32 @@ async def _load(
     if path is None:
         return [], []
     return await asyncio.to_thread(read, path)
+
+
+def _care_kept(good: list[_Good[Elder]], stored: dict[str, Elder], errors: list[RowError]) -> list[_Good[Elder]]:
+    """Rule 9: the rows that leave a known elder's ``active`` as it is."""
+    kept: list[_Good[Elder]] = []
+    for item in good:
+        held = stored.get(item.record.elder_id)
+        if held is not None and held.active != item.record.active:
+            now = "in the centre's care" if held.active else "out of the centre's care"
+            reason = f"active: {item.record.elder_id} is {now}; deactivate or reactivate them on the registry page"
+            errors.append(RowError(item.file, item.line, reason))
+        else:
+            kept.append(item)
+    return kept
+
+
+def _not_out_of_care(good: list[_Good[Device]], out: set[str], errors: list[RowError]) -> list[_Good[Device]]:
+    """Rule 9: no device is bound to an elder out of the centre's care."""
+    kept: list[_Good[Device]] = []
+    for item in good:
+        if item.record.elder_id in out:
+            reason = f"elder_id: {item.record.elder_id} is out of the centre's care; no device is bound to them"
+            errors.append(RowError(item.file, item.line, reason))
+        else:
+            kept.append(item)
+    return kept
 
 
 def _keep_known(

@@ -19,11 +19,15 @@ Rules
        what it sends afterwards is an unknown device's (dispatch.supervision rule 6). A test running on it
        fails ("unbound").
     4. Test call. "Test" opens a window of ``device_test_s`` on a bound device of an active elder (pressed
-       again, the window starts again). A person alarm from the device inside the window is ACKed and journaled
-       like any alarm but opens an incident of its own marked ``test``: offered to nobody, never escalated,
-       resolved and closed at once as "test passed" (no follow-up call), and the test passes
-       (``device.test_passed``). The window elapsing with nothing heard fails it (``device.test_failed``). A
-       drill device's test is journaled as drill.
+       again, the window starts again). The test is the elder pressing the button: an SOS (:data:`TEST_TYPES`)
+       from the device inside the window, authenticated (an encrypted device's own key), while the elder has no
+       open incident, is ACKed and journaled like any alarm but opens an incident of its own marked ``test``:
+       offered to nobody, never escalated, resolved and closed at once as "test passed" (no follow-up call), and
+       the test passes (``device.test_passed``). Anything else the device raises in the window -- a fire, a
+       fall, a medical alarm, an SOS while the elder has an incident open, a frame without the device's key -- is
+       a real alarm, handled as any other; it passes the test too (the device was heard, ``real``), and a note
+       on the incident says it came in a test window. The window elapsing with nothing heard fails the test
+       (``device.test_failed``). A drill device's test is journaled as drill.
 
 Never
     Never write a device's key into the journal; never read a clock in the fold; never delete an elder.
@@ -46,6 +50,7 @@ from dispatch.entries import (
     ElderDeactivated,
     ElderReactivated,
     LeftCare,
+    Note,
     Resolved,
 )
 from dispatch.errors import Conflict, InvalidInput
@@ -62,6 +67,10 @@ REASONS: tuple[LeftCare, ...] = get_args(LeftCare)
 #: the fields whose values never reach the journal (rule 1)
 SECRET_FIELDS = frozenset({"aes_key"})
 TEST_PASSED = "test passed"
+#: the alarms a test call is (rule 4): the elder pressing the button; anything else is treated as real
+TEST_TYPES = frozenset({"sos"})
+#: the note on a real alarm heard in a test window (the console words it: reasons.js)
+REAL_IN_TEST = "raised during a test call: handled as a real alarm"
 TestState = Literal["running", "passed", "failed"]
 
 
@@ -214,7 +223,8 @@ class KeepingDesk:
         engine.emit(DeviceUnbound(device.device_id, device.elder_id, device.protocol, reason), actor=actor,
                     drill=device.drill)  # fmt: skip
         if self.tests.running(device.device_id, engine.clock.now()) is not None:
-            engine.emit(DeviceTestFailed(device.device_id, "unbound"), actor=actor, drill=device.drill)
+            failed = DeviceTestFailed(device.device_id, "unbound", device.elder_id)
+            engine.emit(failed, actor=actor, drill=device.drill)
 
     def start(self, device: Device, actor: str) -> DeviceTest:
         """Rule 4: open (or open again) the device's test window."""
@@ -224,25 +234,44 @@ class KeepingDesk:
         engine.emit(DeviceTestStarted(device.device_id, device.elder_id, until), actor=actor, drill=device.drill)
         return self.tests.last[device.device_id]
 
-    def test_alarm(self, alarm: Alarm) -> Incident | None:
-        """A person alarm from a device under test: its own test incident, closed at once; None when the alarm
-        is not the test's (a technical condition, or no test running)."""
+    def test_alarm(self, alarm: Alarm, *, authenticated: bool = True) -> Incident | None:
+        """The test incident of a device under test (rule 4), closed at once; None when the alarm is not the
+        test's and must be handled as real (see :meth:`heard`)."""
         engine = self._engine
         now = engine.clock.now()
         if alarm.device_id is None or rule(alarm.alarm_type).technical:
             return None
         if self.tests.running(alarm.device_id, now) is None:
             return None
+        elder_id = alarm.elder.elder_id if alarm.elder is not None else None
+        key = (elder_id or f"device:{alarm.device_id}", alarm.drill)  # whose incident it would join (state.person_key)
+        if alarm.alarm_type not in TEST_TYPES or not authenticated or key in engine.state.open_by_elder:
+            return None
         level, reasons = priority(alarm.alarm_type, alarm.elder, now)
         incident = engine.opened(alarm, level, reasons, technical=False, now=now, test=True)
-        engine.emit(DeviceTestPassed(alarm.device_id, incident.incident_id, alarm.alarm_type), actor=alarm.actor,
-                    drill=alarm.drill)  # fmt: skip
+        passed = DeviceTestPassed(alarm.device_id, incident.incident_id, alarm.alarm_type, elder_id or "")
+        engine.emit(passed, actor=alarm.actor, drill=alarm.drill)
         engine.emit(Resolved(TEST_PASSED), actor="system", incident=incident)
         engine.emit(Closed(), actor="system", incident=incident)
         return incident
+
+    def heard(self, alarm: Alarm, incident: Incident, *, authenticated: bool = True) -> None:
+        """A real alarm from a device under test (rule 4): handled as real; the device was heard with its own
+        key, so the test passes too, and the incident says the alarm came in a test window. A frame without
+        the device's key passes nothing: the key typed at binding may be wrong."""
+        engine = self._engine
+        if alarm.device_id is None or rule(alarm.alarm_type).technical or not authenticated:
+            return
+        if self.tests.running(alarm.device_id, engine.clock.now()) is None:
+            return
+        elder_id = alarm.elder.elder_id if alarm.elder is not None else ""
+        passed = DeviceTestPassed(alarm.device_id, incident.incident_id, alarm.alarm_type, elder_id, real=True)
+        engine.emit(passed, actor=alarm.actor, drill=alarm.drill)
+        engine.emit(Note(REAL_IN_TEST), actor="system", incident=incident)
 
     def expire(self, device_id: str, now: float) -> None:
         """The test window's timer fired: nothing was heard."""
         test = self.tests.last.get(device_id)
         if test is not None and test.state == "running" and now >= test.until:
-            self._engine.emit(DeviceTestFailed(device_id), actor="system", drill=test.drill)
+            failed = DeviceTestFailed(device_id, elder_id=test.elder_id)
+            self._engine.emit(failed, actor="system", drill=test.drill)

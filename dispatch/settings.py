@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     referral_timeout_s: float = Field(180.0, gt=0)
     #: a device's test call (测试呼叫, dispatch.keeping): how long after "test" is pressed an alarm from the device
     #: is the test's; the window elapsing with nothing heard is a failed test
-    device_test_s: float = Field(900.0, ge=30.0, le=3600.0)
+    device_test_s: float = Field(300.0, ge=30.0, le=3600.0)
     #: the coverage plan's target (dispatch.coverage, ``anxin coverage``): an elder is covered at an hour when a
     #: responder working then would arrive within this many seconds
     coverage_target_s: float = Field(900.0, ge=60.0, le=4 * 3600.0)

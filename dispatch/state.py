@@ -645,7 +645,7 @@ class Projection:
         incident = self._move(entry, IncidentEvent.RESOLVE)
         incident.outcome = p.outcome
         fell = incident.alarm_type == "fall" or any(a.alarm_type == "fall" for a in incident.alarms)
-        if fell and incident.elder_id and not incident.drill:
+        if fell and incident.elder_id and not incident.drill and not incident.test:
             self.assessments.happened(incident.elder_id, entry.ts, "after_fall")
 
     def _closed(self, entry: Entry, p: Closed) -> None:

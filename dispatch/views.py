@@ -868,10 +868,14 @@ class Views:
         due = book.due(elder_id, self._settings.reassess_after_days * 86400.0) if elder.active else None
         now = self._clock.now()
         month_ago = now - 30 * 86400.0
-        falls = sum(
+        falls = sum(  # the falls the centre attended (not a drill, a test call, nor a false alarm cancelled)
             1
             for i in self._state.incidents.values()
-            if i.elder_id == elder_id and not i.drill and i.opened_at >= month_ago and i.alarm_type == "fall"
+            if i.elder_id == elder_id
+            and not (i.drill or i.test)
+            and (i.open or i.outcome is not None)  # a false alarm, cancelled, is no fall
+            and i.opened_at >= month_ago
+            and i.alarm_type == "fall"
         )
         return {"elder_id": elder_id, "name": elder.name, "birth_date": elder.birth_date, "community": elder.community,
                 "care_level": elder.care_level, "lives_with": elder.lives_with, "active": elder.active,

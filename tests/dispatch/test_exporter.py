@@ -41,7 +41,7 @@ ODD_ELDERS = (
 )  # fmt: skip
 ODD_DEVICES = (
     Device(device_id="d1", protocol="sia-dc09", elder_id="x1", aes_key="ab" * 16, checkin_s=120, drill=True),
-    Device(device_id="d2", protocol="watch", elder_id="x2"),
+    Device(device_id="d2", protocol="watch", elder_id="x1"),  # none for x2: out of care, nothing is bound to them
 )
 ODD_RESPONDERS = (
     Responder(responder_id="v1", name="邻居张", kind="volunteer", skills=["comfort"], lat=24.5, lon=117.7,

@@ -473,3 +473,29 @@ async def test_an_empty_key_cell_keeps_the_stored_key(store: SqliteRegistry, tmp
     assert report.devices == UpsertCounts(unchanged=1)
     pendant = await store.get_device("7DFE7B")
     assert pendant is not None and pendant.aes_key == "ABCDABCDABCDABCDABCDABCDABCDABCD"
+
+
+async def test_an_import_never_changes_whether_a_known_elder_is_in_care(store: SqliteRegistry, tmp_path: Path) -> None:
+    """Rule 9: an old spreadsheet does not bring back someone who died, nor take someone out of care unjournaled;
+    no device is bound to an elder out of care."""
+    (tmp_path / "before").mkdir()
+    before = (id_row("e1", "王秀英", "13800000001", "1940-03-01"), id_row("e2", "陈淑华", "13800000002", active="no"))
+    assert (await import_files(store, elders=elders_csv(tmp_path / "before", *before, header=ID_HEADER),
+                               devices=None, responders=None)).ok  # fmt: skip
+    rows = (
+        id_row("e1", "王秀英", "13800000001", "1940-03-01", active="no"),  # line 2: out, by a spreadsheet: refused
+        id_row("e2", "陈淑华", "13800000002"),  # line 3: back in care, by a spreadsheet: refused
+        id_row("e3", "李建国", "13800000003", active="no"),  # line 4: a new record out of care: fine
+    )
+    path = elders_csv(tmp_path, *rows, header=ID_HEADER)
+    devices = devices_csv(tmp_path, "d1,watch,e1,,600", "d2,watch,e2,,600", "d3,watch,e3,,600")
+    report = await import_files(store, elders=path, devices=devices, responders=None)
+    reasons = {(error.file, error.line): error.reason for error in report.errors}
+    assert "e1 is in the centre's care; deactivate or reactivate them on the registry page" in reasons[(str(path), 2)]
+    assert "e2 is out of the centre's care" in reasons[(str(path), 3)]
+    assert "out of the centre's care; no device is bound to them" in reasons[(str(devices), 3)]
+    assert "out of the centre's care; no device is bound to them" in reasons[(str(devices), 4)]
+    assert set(reasons) == {(str(path), 2), (str(path), 3), (str(devices), 3), (str(devices), 4)}
+    e1, e2 = await store.get_elder("e1"), await store.get_elder("e2")
+    assert e1 is not None and e1.active and e2 is not None and not e2.active
+    assert report.devices == UpsertCounts(added=1)

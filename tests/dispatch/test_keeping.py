@@ -167,14 +167,14 @@ async def test_an_alarm_in_the_window_passes_the_test_with_a_test_incident_nobod
     await on_duty(core, "c_near")
     await core.engine.test_device("1234", actor="operator:o1")
     started = (await facts(core, DeviceTestStarted))[-1]
-    assert started == DeviceTestStarted("1234", "e1", clock.now() + 900)
+    assert started == DeviceTestStarted("1234", "e1", clock.now() + 300)
     clock.advance(30)
     await report(core, sos())
     engine = engine_of(core)
     (incident,) = engine.state.incidents.values()
     assert incident.test and incident.state is IncidentState.CLOSED and incident.outcome == "test passed"
     assert not incident.assignments and ("answer", incident.incident_id) not in engine.state.timers
-    assert await facts(core, DeviceTestPassed) == [DeviceTestPassed("1234", incident.incident_id, "sos")]
+    assert await facts(core, DeviceTestPassed) == [DeviceTestPassed("1234", incident.incident_id, "sos", "e1")]
     assert core.views.device_test("1234", ALL)["state"] == "passed"
     assert core.views.incident(incident.incident_id, ALL)["test"] is True
     assert not engine.state.follow_ups.follow_ups  # a test is not followed up
@@ -186,12 +186,12 @@ async def test_an_alarm_in_the_window_passes_the_test_with_a_test_incident_nobod
 
 async def test_the_window_elapsing_fails_the_test(core: Core, clock: ManualClock) -> None:
     await core.engine.test_device("1234", actor="operator:o1")
-    clock.advance(899)
+    clock.advance(299)
     await engine_of(core).tick()
     assert core.views.device_test("1234", ALL)["state"] == "running"
     clock.advance(1)
     await engine_of(core).tick()
-    assert await facts(core, DeviceTestFailed) == [DeviceTestFailed("1234", "nothing heard")]
+    assert await facts(core, DeviceTestFailed) == [DeviceTestFailed("1234", "nothing heard", "e1")]
     assert core.views.device_test("1234", ALL)["state"] == "failed"
     await report(core, sos())
     assert not any(i.test for i in engine_of(core).state.incidents.values())
@@ -232,10 +232,36 @@ async def test_the_next_elder_id_follows_the_registry(core: Core) -> None:
     assert core.views.next_elder_id() == "E000042"
 
 
-async def test_a_test_call_leaves_the_elders_open_incident_as_it_was(core: Core) -> None:
+async def test_an_sos_while_the_elder_has_an_incident_open_is_real_and_joins_it(core: Core) -> None:
     real, _ = await raise_alarm(core, "fall", actor="operator:o1", source="operator", elder_id="e1")
     await core.engine.test_device("1234", actor="operator:o1")
     await report(core, sos())
+    engine = engine_of(core)
+    assert not any(i.test for i in engine.state.incidents.values())
+    assert [a.alarm_type for a in engine.state.incidents[real.incident_id].alarms] == ["fall", "sos"]
+    passed = (await facts(core, DeviceTestPassed))[-1]
+    assert (passed.incident_id, passed.real) == (real.incident_id, True)  # the device was heard all the same
+
+
+@pytest.mark.parametrize("alarm_type", ["fire", "fall", "medical"])
+async def test_any_other_alarm_in_the_window_is_real(core: Core, alarm_type: str) -> None:
+    """A fire or a fall a minute after 测试 was pressed is a fire or a fall: dispatched, never a closed test."""
+    await on_duty(core, "c_near")
+    await core.engine.test_device("1234", actor="operator:o1")
+    code = {"fire": "CID:1110", "fall": "CID:1140", "medical": "CID:1100"}[alarm_type]
+    await report(core, DeviceReport("sia-dc09", "1234", "alarm", code, alarm_type=alarm_type, dedup="x1"))
+    engine = engine_of(core)
+    (incident,) = engine.state.incidents.values()
+    assert not incident.test and incident.open and incident.alarm_type == alarm_type
+    assert any("test call" in note.text for note in incident.notes)
     assert core.views.device_test("1234", ALL)["state"] == "passed"
-    again, attached = await raise_alarm(core, "sos", actor="operator:o1", source="operator", elder_id="e1")
-    assert attached and again.incident_id == real.incident_id
+
+
+async def test_a_frame_without_the_devices_key_is_not_the_test(core: Core) -> None:
+    await core.engine.test_device("1234", actor="operator:o1")
+    forged = DeviceReport("sia-dc09", "1234", "alarm", "CID:1101", alarm_type="sos", dedup="p1",
+                          detail={"authenticated": False})  # fmt: skip
+    await report(core, forged)
+    (incident,) = engine_of(core).state.incidents.values()
+    assert not incident.test and incident.open  # raised as real (dispatch.supervision rule 8), never a passed test
+    assert core.views.device_test("1234", ALL)["state"] == "running"  # the key typed at binding may be wrong

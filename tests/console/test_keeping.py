@@ -135,7 +135,7 @@ def test_an_admin_reads_a_responders_record_as_saved(city: tuple[TestClient, dic
     assert client.post("/api/me/duty", json=moved, headers=auth(caregiver)).status_code == 200
     record = client.get("/api/responders/ca", headers=adm_a).json()
     assert record == body and record["lat"] == HOME_A[0] + 0.001  # where they are based, not where they are
-    listed = next(r for r in client.get("/api/responders", headers=adm_a).json()["responders"] if r["responder_id"] == "ca")
+    listed = {r["responder_id"]: r for r in client.get("/api/responders", headers=adm_a).json()["responders"]}["ca"]
     assert listed["lat"] == moved["lat"] and "phone" not in listed
     # another street's responder is as if it did not exist; operators and supervisors read none
     assert client.get("/api/responders/cb", headers=adm_a).status_code == 404

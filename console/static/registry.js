@@ -336,7 +336,6 @@ async function save(event, { distinct = false } = {}) {
  * open in the form, and for supervisors to merge with what was typed. */
 function showDuplicates(matches) {
   duplicates = matches;
-  const typed = body();
   $("duplicates-list").replaceChildren(...matches.map((m) => el("li", { className: "duplicate", dataset: { elderId: m.elder_id } },
     el("a", { href: `/elder?id=${encodeURIComponent(m.elder_id)}`, target: "_blank" }, `${m.name || m.elder_id} · ${m.elder_id}`),
     m.reasons && m.reasons.length ? `${t("list.colon")}${m.reasons.map((r) => label("registry.dup", r)).join(t("list.and"))}` : "",
@@ -344,7 +343,8 @@ function showDuplicates(matches) {
     el("button", { type: "button", className: "duplicate-open", onclick: () => openElder(m.elder_id) },
       t("registry.duplicate_open")),
     mayMerge() ? el("button", { type: "button", className: "duplicate-merge",
-      onclick: () => (creating ? merge.compare(m.elder_id, typed, { unsaved: true }) : merge.compare(record.elder_id, m.elder_id)) },
+      onclick: () => (creating ? merge.compare(m.elder_id, body(), { unsaved: true })
+        : merge.compare(record.elder_id, m.elder_id)) },
     t("registry.duplicate_merge")) : null)));
   $("duplicates").hidden = false;
   $("elder-error").textContent = "";

@@ -107,14 +107,16 @@ export function bindMerge(session, { say, opened }) {
     }
   }
 
-  function cell(elder, row) {
+  /** A row's value in words; contacts one a line. */
+  function words(elder, row) {
     if (row === "devices") return (elder.devices || []).map((d) => d.device_id).join(t("list.and")) || "—";
-    if (row === "contacts") {
-      const contacts = elder.contacts || [];
-      return contacts.length ? contacts.map((c) => el("div", {}, `${c.name} ${c.phone}`)) : "—";
-    }
+    if (row === "contacts") return (elder.contacts || []).map((c) => `${c.name} ${c.phone}`).join("\n") || "—";
     if (row === "community") return empty(elder.community) ? "—" : placeWords(elder.community);
     return empty(elder[row]) ? "—" : String(elder[row]);
+  }
+
+  function cell(elder, row) {
+    return el("td", {}, ...words(elder, row).split("\n").map((line) => el("div", {}, line)));
   }
 
   function rowLabel(row) {
@@ -128,9 +130,9 @@ export function bindMerge(session, { say, opened }) {
     $("merge-other-head").textContent = t(unsaved ? "registry.merge_other_new" : "registry.merge_other",
       { name: other.name, id: other.elder_id });
     $("merge-rows").replaceChildren(...ROWS.map((row) => {
-      const differs = row !== "elder_id" && row !== "devices" && String(cell(keep, row)) !== String(cell(other, row));
+      const differs = row !== "elder_id" && row !== "devices" && words(keep, row) !== words(other, row);
       return el("tr", { className: differs ? "merge-differs" : "", dataset: { row } },
-        el("th", { scope: "row" }, rowLabel(row)), el("td", {}, cell(keep, row)), el("td", {}, cell(other, row)));
+        el("th", { scope: "row" }, rowLabel(row)), cell(keep, row), cell(other, row));
     }));
     const plan = mergePlan(keep, other);
     const moves = [

@@ -103,7 +103,8 @@ function fillChoices() {
   const keep = (id, options) => {
     const chosen = $(id).value;
     $(id).replaceChildren(...options);
-    $(id).value = chosen;
+    // a choice made stays; none made yet (the first filling), the first option shows, never a blank select
+    if (options.some((option) => option.value === chosen)) $(id).value = chosen;
   };
   keep("f-lives-with", [el("option", { value: "" }, "—"),
     ...LIVES_WITH.map((v) => el("option", { value: v }, label("lives_with", v)))]);

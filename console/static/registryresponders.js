@@ -5,12 +5,13 @@
 //
 // The list is GET /api/responders (those of the admin's area, as the console lists them: where they are now);
 // the form reads the record as saved, GET /api/responders/{id} (where they are based, their phone, on_call), and
-// saves it with PUT /api/responders/{id}. A new responder's id must be free: it is asked for first (a 404 is
-// free), so a save never overwrites someone else. The providers are the service catalogue's (GET /api/services).
+// saves it with PUT /api/responders/{id}. A new responder's id must be free: the list is read again first (it
+// holds everyone of the admin's area; an id of elsewhere the server refuses, 404), so a save never overwrites
+// someone else. The providers are the service catalogue's (GET /api/services).
 // A responder cannot be removed from the registry: nothing journals a responder leaving yet.
 "use strict";
 
-import { $, ApiError, el, errorText } from "./common.js";
+import { $, el, errorText } from "./common.js";
 import { currentLanguage, label, t } from "./i18n.js";
 import { placeWords } from "./me.js";
 
@@ -131,6 +132,7 @@ export function bindResponders(session, say) {
     for (const box of document.querySelectorAll("#r-skills input")) box.checked = (responder.skills || []).includes(box.value);
     paintHeading();
     showKindFields();
+    $("responder-panel").scrollIntoView({ block: "nearest" });
   }
 
   function paintHeading() {
@@ -194,12 +196,11 @@ export function bindResponders(session, say) {
     if (refused) return;
     $("responder-save").disabled = true;
     try {
-      const path = `/api/responders/${encodeURIComponent(sent.responder_id)}`;
-      if (!record && await taken(path)) {
+      if (!record && await taken(sent.responder_id)) {
         $("responder-error").textContent = t("registry.r_id_taken", { id: sent.responder_id });
         return;
       }
-      await session.api("PUT", path, sent);
+      await session.api("PUT", `/api/responders/${encodeURIComponent(sent.responder_id)}`, sent);
       say(record ? "registry.saved" : "registry.r_created", { name: sent.name, id: sent.responder_id });
       await load();
       await openResponder(sent.responder_id);
@@ -210,15 +211,10 @@ export function bindResponders(session, say) {
     }
   }
 
-  /** Whether a new responder's id is someone's already (the server's 404 says it is free). */
-  async function taken(path) {
-    try {
-      await session.api("GET", path);
-      return true;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return false;
-      throw error;
-    }
+  /** Whether a new responder's id is someone's already, as the list says now. */
+  async function taken(responderId) {
+    all = (await session.api("GET", "/api/responders")).responders;
+    return all.some((r) => r.responder_id === responderId);
   }
 
   function close() {

@@ -154,6 +154,13 @@ def test_an_admin_adds_a_clinic_and_a_volunteer_and_edits_the_volunteers_skills(
     assert not missing_keys(page), missing_keys(page)
     assert untranslated(ui_text(page), "zh-CN", city.text()) == []
     assert errors == [REFUSED_422], errors  # the bad phone, and nothing else
+    # the same tab in English: the list, the form and the notice relabelled, no Chinese but the registry's data
+    page.select_option("#lang-select", "en")
+    expect(page.locator("#tab-responders")).to_have_text("Caregivers and clinics")
+    expect(row).to_contain_text("life care")
+    data = "\n".join([city.text(), "檀林社区卫生服务站", "黄志强"])
+    assert untranslated(ui_text(page), "en", data) == []
+    page.select_option("#lang-select", "zh-CN")
 
     # the admin's tab on a phone: nothing wider than the screen
     contexts.append(handset := phone(browser, float(base["lat"]), float(base["lon"])))

@@ -1,10 +1,11 @@
 """Keeping the registry from the console (dispatch.keeping): elders leaving care and coming back, devices
-unbound and test-called, and a free id for a new elder.
+unbound and test-called, a free id for a new elder, and a responder's record for the admin's form.
 
 Staff (operators, supervisors, admins) save elders and devices of their part of the network
 (``PUT /api/elders/{id}``, ``PUT /api/devices/{id}`` in console.api), unbind a device and test-call it here;
-only supervisors and admins deactivate or reactivate an elder. An elder or device outside the caller's reach is
-as if it did not exist (404). The registry page (``/registry``) is built on these routes.
+only supervisors and admins deactivate or reactivate an elder; only admins read a responder's whole record (and
+save it: ``PUT /api/responders/{id}``). An elder, device or responder outside the caller's reach is as if it did
+not exist (404). The registry page (``/registry``) is built on these routes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, get_args
 from fastapi import APIRouter
 from pydantic import Field
 
-from console.deps import Body, CoreDep, Staff, Supervisors
+from console.deps import Admin, Body, CoreDep, Staff, Supervisors
 from dispatch.core import Core
 from dispatch.entries import LeftCare
 from dispatch.errors import NotFound
@@ -74,6 +75,13 @@ async def test_call(device_id: str, core: CoreDep, who: Staff) -> dict[str, Any]
 async def test_result(device_id: str, core: CoreDep, who: Staff) -> dict[str, Any]:
     """The device's last test call: running, passed (with its test incident) or failed."""
     return core.views.device_test(device_id, who.reach)
+
+
+@router.get("/responders/{responder_id}", tags=["registry"])
+async def responder_record(responder_id: str, core: CoreDep, who: Admin) -> dict[str, Any]:
+    """A responder's or clinic's registry record as saved (its base position, not where they last were), for
+    the registry page's form; an admin's, as ``PUT /api/responders/{id}`` is."""
+    return core.views.responder_record(responder_id, who.reach)
 
 
 @router.get("/registry/form", tags=["registry"])

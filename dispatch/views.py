@@ -470,6 +470,15 @@ class Views:
             raise NotFound(f"no responder {responder_id}", field="responder_id")
         return responder_view(responder_id, self._state, self._directory, self._clock.now())
 
+    def responder_record(self, responder_id: str, reach: Reach) -> dict[str, Any]:
+        """A responder's registry record as it was saved (base position, phone, on_call), for the admin's form;
+        one based outside the reach is as if it did not exist."""
+        profile = self._directory.responders.get(responder_id)
+        if profile is None or not reach.covers(profile.community):
+            raise NotFound(f"no responder {responder_id}", field="responder_id")
+        record: dict[str, Any] = profile.model_dump(mode="json")
+        return record
+
     def hello(self, responder_id: str) -> dict[str, Any]:
         """A phone's first message after every (re)connect: who they are and their current offer or job."""
         status = self._state.responders.get(responder_id)

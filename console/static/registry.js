@@ -6,14 +6,23 @@
 // elders it resembles: they are shown (each a link to their file, /elder?id=), and "not the same person" resends
 // with ?confirm_distinct=true. Devices: PUT /api/devices/{id} binds, POST .../unbind unbinds, POST .../test opens
 // a test window whose result is polled (GET .../test) until it passed or failed. Every word through i18n.
+//
+// Supervisors and admins merge one person registered twice (registrymerge.js), also from a refused save's
+// matches; admins keep caregivers, volunteers and clinics on a second tab (registryresponders.js). The registry
+// of the person's area is exported as the import's CSV (GET /api/registry/export/{kind}.csv: elders and devices
+// for staff, responders for admins), fetched with the token and saved as a file.
 "use strict";
 
-import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow } from "./common.js";
+import {
+  $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, noteServerDate, readError, serverNow,
+} from "./common.js";
 import {
   bindLanguageSelect, fmtDateTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
 import { bindStaffLogin } from "./login.js";
 import { SUPERVISOR_ROLES, bindAccountMenu } from "./me.js";
+import { bindMerge } from "./registrymerge.js";
+import { bindResponders } from "./registryresponders.js";
 
 const STAFF_ROLES = new Set(["operator", "supervisor", "admin"]);
 const RISK_FLAGS = ["living_alone", "empty_nest", "three_nos", "low_income", "disabled"];
@@ -25,6 +34,8 @@ const SEARCH_DELAY_MS = 250;
 
 const session = new Session(STAFF_SESSION);
 const menu = bindAccountMenu(session, { onChange: (who) => showFor(who.role) });
+const merge = bindMerge(session, { say: notice, opened: showElder });
+const responders = bindResponders(session, notice);
 let live = false;
 let form = { next_elder_id: "", protocols: [], left_care_reasons: [], device_test_s: 900 };
 let caregivers = [];
@@ -35,6 +46,8 @@ let contacts = []; // the form's contacts, in calling order
 let tests = new Map(); // device_id -> the last test as the server said
 let polling = 0;
 let said = null; // the notice shown: [key, params]
+let tab = "elders"; // or "responders" (admins)
+let duplicates = []; // the matches a refused save named
 
 // -- finding --------------------------------------------------------------------------------------------------
 
@@ -90,7 +103,8 @@ function fillChoices() {
   const keep = (id, options) => {
     const chosen = $(id).value;
     $(id).replaceChildren(...options);
-    $(id).value = chosen;
+    // a choice made stays; none made yet (the first filling), the first option shows, never a blank select
+    if (options.some((option) => option.value === chosen)) $(id).value = chosen;
   };
   keep("f-lives-with", [el("option", { value: "" }, "—"),
     ...LIVES_WITH.map((v) => el("option", { value: v }, label("lives_with", v)))]);
@@ -183,7 +197,10 @@ function fillForm(elder) {
   checkResidentId();
   paintStatus();
   renderDevices();
+  merge.forRecord(creating ? null : record, mayMerge());
 }
+
+const mayMerge = () => SUPERVISOR_ROLES.has(session.current && session.current.role);
 
 function paintStatus() {
   const elder = record;
@@ -298,6 +315,7 @@ async function save(event, { distinct = false } = {}) {
   }
   $("elder-save").disabled = true;
   $("duplicates").hidden = true;
+  duplicates = [];
   try {
     const query = distinct ? "?confirm_distinct=true" : "";
     await session.api("PUT", `/api/elders/${encodeURIComponent(sent.elder_id)}${query}`, sent);
@@ -315,11 +333,20 @@ async function save(event, { distinct = false } = {}) {
   }
 }
 
-/** The registry's elders this one resembles (the registryio check): each a link to their file, and why. */
+/** The registry's elders this one resembles (the registryio check): each a link to their file, and why; to
+ * open in the form, and for supervisors to merge with what was typed. */
 function showDuplicates(matches) {
-  $("duplicates-list").replaceChildren(...matches.map((m) => el("li", {},
+  duplicates = matches;
+  $("duplicates-list").replaceChildren(...matches.map((m) => el("li", { className: "duplicate", dataset: { elderId: m.elder_id } },
     el("a", { href: `/elder?id=${encodeURIComponent(m.elder_id)}`, target: "_blank" }, `${m.name || m.elder_id} · ${m.elder_id}`),
-    m.reasons && m.reasons.length ? ` ${t("list.colon")}${m.reasons.map((r) => (typeof r === "string" ? r : r.reason || "")).join(t("list.and"))}` : "")));
+    m.reasons && m.reasons.length ? `${t("list.colon")}${m.reasons.map((r) => label("registry.dup", r)).join(t("list.and"))}` : "",
+    " ",
+    el("button", { type: "button", className: "duplicate-open", onclick: () => openElder(m.elder_id) },
+      t("registry.duplicate_open")),
+    mayMerge() ? el("button", { type: "button", className: "duplicate-merge",
+      onclick: () => (creating ? merge.compare(m.elder_id, body(), { unsaved: true })
+        : merge.compare(record.elder_id, m.elder_id)) },
+    t("registry.duplicate_merge")) : null)));
   $("duplicates").hidden = false;
   $("elder-error").textContent = "";
 }
@@ -479,6 +506,42 @@ async function locate() {
   }
 }
 
+// -- the CSV export ----------------------------------------------------------------------------------------------
+
+/** The import's CSV of the person's area as the server writes it (its BOM, never a device's key), saved as a
+ * file; the export is a read on record. */
+async function download(kind) {
+  if (!session.current) return;
+  $("export-error").textContent = "";
+  try {
+    const response = await fetch(`/api/registry/export/${kind}.csv`,
+      { headers: { Authorization: `Bearer ${session.token}`, Accept: "text/csv" } });
+    noteServerDate(response);
+    if (!response.ok) throw await readError(response);
+    const blob = await response.blob();
+    const link = $("export-download");
+    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    link.href = URL.createObjectURL(blob);
+    link.download = name ? name[1] : `${kind}.csv`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  } catch (error) {
+    $("export-error").textContent = errorText(error);
+  }
+}
+
+// -- the tabs ----------------------------------------------------------------------------------------------------
+
+function showTab(name) {
+  const admin = session.current && session.current.role === "admin";
+  tab = name === "responders" && admin ? "responders" : "elders";
+  $("elders-tab").hidden = tab !== "elders";
+  $("responders-tab").hidden = tab !== "responders";
+  $("tab-elders").setAttribute("aria-pressed", String(tab === "elders"));
+  $("tab-responders").setAttribute("aria-pressed", String(tab === "responders"));
+  if (tab === "responders") responders.show();
+}
+
 // -- the page --------------------------------------------------------------------------------------------------
 
 function notice(key, params) {
@@ -498,6 +561,10 @@ function showFor(role) {
   $("registry-view").hidden = !allowed;
   $("registry-denied").hidden = allowed;
   $("registry-denied-text").textContent = allowed ? "" : t("registry.denied", { role: label("role", role) });
+  // responders and clinics are the admins' (PUT /api/responders/{id}), and so is their export
+  $("tab-responders").hidden = role !== "admin";
+  $("export-responders").hidden = role !== "admin";
+  if (tab === "responders" && role !== "admin") showTab("elders");
   if (allowed && !live) {
     live = true;
     loadChoices().catch((error) => {
@@ -522,6 +589,10 @@ function forget() {
   $("devices-body").replaceChildren();
   $("elder-panel").hidden = true;
   $("devices-panel").hidden = true;
+  duplicates = [];
+  merge.forRecord(null, false);
+  responders.forget();
+  showTab("elders");
   notice(null);
 }
 
@@ -549,6 +620,9 @@ async function init() {
       paintStatus();
       renderDevices();
     }
+    if (duplicates.length && !$("duplicates").hidden) showDuplicates(duplicates);
+    merge.relabel();
+    responders.relabel();
     if (said) notice(...said);
   });
   bindStaffLogin(session, start);
@@ -563,6 +637,7 @@ async function init() {
     $("devices-panel").hidden = true;
     record = null;
     creating = false;
+    merge.forRecord(null, false);
   });
   $("f-resident-id").addEventListener("input", checkResidentId);
   $("f-locate").addEventListener("click", locate);
@@ -574,6 +649,9 @@ async function init() {
   $("back-submit").addEventListener("click", comeBack);
   $("bind-form").addEventListener("submit", bind);
   $("bind-protocol").addEventListener("change", showKeyField);
+  $("tab-elders").addEventListener("click", () => showTab("elders"));
+  $("tab-responders").addEventListener("click", () => showTab("responders"));
+  for (const kind of ["elders", "devices", "responders"]) $(`export-${kind}`).addEventListener("click", () => download(kind));
   setInterval(() => {
     if (session.expired()) session.end("login.expired");
     if ([...tests.values()].some((test) => test.state === "running")) paintTests(); // the countdown

@@ -251,6 +251,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/elders/{elder_id}/file.pdf"): Rule(STAFF, "elder", query="why=case_conference"),
     ("PUT", "/api/responders/{responder_id}"): Rule(ADMINS, "responder", body=_responder_body),
     ("GET", "/api/responders"): Rule(STAFF, "list"),
+    ("GET", "/api/responders/{responder_id}"): Rule(ADMINS, "responder"),  # the record for the registry page's form
     ("POST", "/api/responders/duty"): Rule(
         SUPERVISORS, "body:responder", body=lambda r: {"roster": [{"responder_id": r, "on": False}]}
     ),

@@ -119,3 +119,26 @@ def test_operators_may_not_deactivate_supervisors_may(city: tuple[TestClient, di
     assert client.put("/api/elders/ea", json=body, headers=op).json()["code"] == "elder_active_change"
     back = client.post("/api/elders/ea/reactivate", json={"words": "退院回家"}, headers=sup)
     assert back.status_code == 200 and back.json()["active"] is True
+
+
+def test_an_admin_reads_a_responders_record_as_saved(city: tuple[TestClient, dict[str, str]]) -> None:
+    """The registry page's form reads a responder's record, not the live view: the base position stays the
+    registered one while the caregiver is on duty somewhere else, with the phone and on_call the list leaves out."""
+    client, people = city
+    admin = auth(people["admin"])
+    adm_a = auth(person(client, people["admin"], "adm_a", "admin", [STREET_A]))
+    body = client.get("/api/responders/ca", headers=admin).json()
+    body.update(kind="volunteer", skills=["comfort"], on_call=True, phone="13905960123", travel="bike")
+    assert client.put("/api/responders/ca", json=body, headers=adm_a).status_code == 200
+    caregiver = person(client, people["admin"], "ca", "caregiver", [STREET_A], responder_id="ca")
+    moved = {"on": True, "lat": HOME_A[0] + 0.01, "lon": HOME_A[1] + 0.01}
+    assert client.post("/api/me/duty", json=moved, headers=auth(caregiver)).status_code == 200
+    record = client.get("/api/responders/ca", headers=adm_a).json()
+    assert record == body and record["lat"] == HOME_A[0] + 0.001  # where they are based, not where they are
+    listed = {r["responder_id"]: r for r in client.get("/api/responders", headers=adm_a).json()["responders"]}["ca"]
+    assert listed["lat"] == moved["lat"] and "phone" not in listed
+    # another street's responder is as if it did not exist; operators and supervisors read none
+    assert client.get("/api/responders/cb", headers=adm_a).status_code == 404
+    assert client.get("/api/responders/nobody", headers=admin).status_code == 404
+    for who in ("op_a", "sup_a"):
+        assert client.get("/api/responders/ca", headers=auth(people[who])).status_code == 403

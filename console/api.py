@@ -523,8 +523,14 @@ async def put_elder(
     at and are two people."""
     _same_id("elder_id", elder_id, elder.elder_id)
     _place_in_reach(who, elder.community)
+    before = None
     if core.views.elder_place(elder_id) is not None:
-        core.views.elder_in_reach(elder_id, who.reach)  # moving an elder in from outside is outside too
+        before = core.views.elder_in_reach(elder_id, who.reach)  # moving an elder in from outside is outside too
+    if elder.care_level != (before.care_level if before else None) and who.role != "admin":
+        raise Forbidden("the care level is set by a needs assessment (an admin may correct an imported one)",
+                        code="care_level_by_assessment")  # fmt: skip
+    if elder.entitlement != (before.entitlement if before else None) and who.role not in ("admin", "supervisor"):
+        raise Forbidden("who is served free or low-cost is a supervisor's decision", code="entitlement_by_supervisor")
     try:
         await core.engine.put_elder(elder, actor=who.actor, confirm_distinct=confirm_distinct)
     except Conflict as refused:

@@ -188,6 +188,10 @@ function fillForm(elder) {
   $("f-lon").value = value(elder.lon);
   $("f-care-level").value = value(elder.care_level);
   $("f-entitlement").value = value(elder.entitlement);
+  const role = session.current && session.current.role;
+  $("f-care-level").disabled = role !== "admin"; // the needs assessment sets it (/assess)
+  $("f-entitlement").disabled = !SUPERVISOR_ROLES.has(role); // a supervisor's decision
+  $("f-care-level").title = role !== "admin" ? t("registry.care_level_by_assessment") : "";
   $("f-caregiver").value = value(elder.caregiver_id);
   $("f-medical-notes").value = value(elder.medical_notes);
   $("f-access").value = value(elder.access);
@@ -564,6 +568,8 @@ function showFor(role) {
   // responders and clinics are the admins' (PUT /api/responders/{id}), and so is their export
   $("tab-responders").hidden = role !== "admin";
   $("export-responders").hidden = role !== "admin";
+  // a file of everyone's medical notes and door codes: supervisors and admins (GET /api/registry/export/...)
+  $("export-elders").hidden = $("export-devices").hidden = !SUPERVISOR_ROLES.has(role);
   if (tab === "responders" && role !== "admin") showTab("elders");
   if (allowed && !live) {
     live = true;

@@ -99,8 +99,9 @@ def _elder_body(elder_id: str) -> dict[str, Any]:
     her alarms on the phone page."""
     if elder_id == "ea":
         son = {"name": "李明", "phone": SON_A, "relation": "儿子", "app": True}
-        return elder_a(risk_flags=["living_alone"], contacts=[son]).model_dump(mode="json")
-    return elder_b(risk_flags=["living_alone"]).model_dump(mode="json")
+        return elder_a(risk_flags=["living_alone"], contacts=[son], care_level=0).model_dump(mode="json")
+    # care level 0: what the probe's assessment (everyone able) sets, so that a later save changes none
+    return elder_b(risk_flags=["living_alone"], care_level=0).model_dump(mode="json")
 
 
 def _device_body(device_id: str) -> dict[str, Any]:
@@ -258,8 +259,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/communities"): Rule(STAFF, "list"),
     # the registry in and out (console.registryio)
     ("POST", "/api/elders/{keep}/merge"): Rule(SUPERVISORS, "elder", body=lambda e: {"other": e}),  # itself: 422
-    ("GET", "/api/registry/export/elders.csv"): Rule(STAFF, "list"),
-    ("GET", "/api/registry/export/devices.csv"): Rule(STAFF, "list"),
+    ("GET", "/api/registry/export/elders.csv"): Rule(SUPERVISORS, "list"),
+    ("GET", "/api/registry/export/devices.csv"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/registry/export/responders.csv"): Rule(ADMINS, "list"),
     ("POST", "/api/registry/import"): Rule(
         ADMINS | {IMPORT_KEY}, why="CSV files of the whole centre: an admin who sees it all (else 403) or an import key"

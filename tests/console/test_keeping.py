@@ -76,11 +76,28 @@ def test_an_operator_enrols_an_elder_binds_a_pendant_and_test_calls_it(city: tup
 def test_an_edit_journals_old_and_new_values(city: tuple[TestClient, dict[str, str]]) -> None:
     client, people = city
     op = auth(people["op_a"])
-    body = elder_a(care_level=2).model_dump(mode="json")
+    body = elder_a(access="钥匙在邻居李阿姨家").model_dump(mode="json")
     assert client.put("/api/elders/ea", json=body, headers=op).status_code == 200
     saved = entries(client, people["admin"], "registry.elder")[-1]
-    assert saved["payload"]["fields"] == ["care_level"]
-    assert saved["payload"]["old"] == {"care_level": None} and saved["payload"]["new"] == {"care_level": 2}
+    assert saved["payload"]["fields"] == ["access"]
+    assert saved["payload"]["old"] == {"access": ""} and saved["payload"]["new"] == {"access": "钥匙在邻居李阿姨家"}
+
+
+def test_the_care_level_and_the_entitlement_are_not_an_operators_to_change(
+    city: tuple[TestClient, dict[str, str]],
+) -> None:
+    """The care level comes from a needs assessment (an admin may correct an imported one); who is served free
+    or low-cost is a supervisor's decision."""
+    client, people = city
+    op, admin = auth(people["op_a"]), auth(people["admin"])
+    level = client.put("/api/elders/ea", json=elder_a(care_level=3).model_dump(mode="json"), headers=op)
+    assert level.status_code == 403 and level.json()["code"] == "care_level_by_assessment"
+    free = client.put("/api/elders/ea", json=elder_a(entitlement="free").model_dump(mode="json"), headers=op)
+    assert free.status_code == 403 and free.json()["code"] == "entitlement_by_supervisor"
+    both = elder_a(care_level=3, entitlement="free").model_dump(mode="json")
+    assert client.put("/api/elders/ea", json=both, headers=admin).status_code == 200
+    back = elder_a().model_dump(mode="json")
+    assert client.put("/api/elders/ea", json=back, headers=admin).status_code == 200
 
 
 def test_an_operator_keeps_only_their_street(city: tuple[TestClient, dict[str, str]]) -> None:

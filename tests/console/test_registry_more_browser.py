@@ -248,10 +248,14 @@ def test_a_supervisor_merges_one_person_registered_twice(
     assert errors == [REFUSED_409], errors  # the save refused as a probable duplicate, and nothing else
 
 
-def test_an_operator_exports_the_elders_of_their_area(
+def test_a_supervisor_exports_the_elders_of_their_area_and_an_operator_cannot(
     deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
 ) -> None:
-    page = registry(browser, contexts, deployment.url, OPERATOR)
+    operator = registry(browser, contexts, deployment.url, OPERATOR)
+    expect(operator.locator("#tab-responders")).to_be_hidden()
+    for kind in ("elders", "devices", "responders"):  # a file of everyone's medical notes: not an operator's
+        expect(operator.locator(f"#export-{kind}")).to_be_hidden()
+    page = registry(browser, contexts, deployment.url, SUPERVISOR)
     errors = watch_errors(page)
     expect(page.locator("#tab-responders")).to_be_hidden()
     expect(page.locator("#export-responders")).to_be_hidden()
@@ -269,6 +273,9 @@ def test_an_operator_exports_the_elders_of_their_area(
     keys = [d["aes_key"] for d in rows(city.files["devices"]) if d["aes_key"]]
     assert "aes_key" in listed.splitlines()[0] and not [k for k in keys if k in listed]  # never a device's key
     reads = [e for e in deployment.get("/api/journal?limit=5000")["entries"] if e["kind"] == "records.read"]
-    assert {e["payload"]["what"] for e in reads if e["actor"] == "operator:op01"} >= {"export.elders", "export.devices"}
+    assert {e["payload"]["what"] for e in reads if e["actor"] == "supervisor:sup01"} >= {
+        "export.elders",
+        "export.devices",
+    }
     assert not missing_keys(page), missing_keys(page)
     assert not errors, errors

@@ -149,22 +149,24 @@ def test_a_merge_is_refused_out_of_reach_with_itself_and_between_two_numbers(cit
 def test_an_export_holds_the_callers_part_and_is_a_read_on_record(city: TestClient) -> None:
     admin = token(city)
     operator = person(city, admin, "op_a", "operator", [STREET_A])
+    assert city.get("/api/registry/export/elders.csv", headers=auth(operator)).status_code == 403  # supervisors'
+    supervisor = person(city, admin, "sup_a", "supervisor", [STREET_A])
     before = head(city)
-    elders = city.get("/api/registry/export/elders.csv", headers=auth(operator))
+    elders = city.get("/api/registry/export/elders.csv", headers=auth(supervisor))
     assert elders.status_code == 200 and elders.headers["content-type"].startswith("text/csv")
     assert elders.content.startswith(BOM.encode("utf-8"))
     lines = elders.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("elder_id,name,phone,address,lat,lon,community,") and len(lines) == 2
     assert lines[1].startswith("ea,王秀英,")
-    devices = city.get("/api/registry/export/devices.csv", headers=auth(operator)).text
+    devices = city.get("/api/registry/export/devices.csv", headers=auth(supervisor)).text
     assert "8800000001" in devices and "8800000002" not in devices
-    assert city.get("/api/registry/export/responders.csv", headers=auth(operator)).status_code == 403
+    assert city.get("/api/registry/export/responders.csv", headers=auth(supervisor)).status_code == 403
     reads = [fact for kind, fact in kinds(city, before) if kind == "records.read"]
     assert [(r["what"], r["count"], r["filter"]) for r in reads] == [
         ("export.elders", 1, STREET_A), ("export.devices", 1, STREET_A)
     ]  # fmt: skip
     reads = city.get("/api/elders/ea/reads", headers=auth(admin)).json()["reads"]
-    assert {(r["actor"], r["what"]) for r in reads} >= {("operator:op_a", "export.elders")}
+    assert {(r["actor"], r["what"]) for r in reads} >= {("supervisor:sup_a", "export.elders")}
 
 
 def test_what_is_exported_imported_again_changes_nothing(city: TestClient) -> None:

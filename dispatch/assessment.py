@@ -189,7 +189,7 @@ def preliminary_level(adl: int, mental: int, sensory: int, social: int) -> int:
 def score(answers: Mapping[str, int], flags: Flags = NO_FLAGS) -> Result:
     """Score a whole form (rules 1-6). ``answers`` must have passed :func:`check_answers`."""
     if answers.get("consciousness") == COMA:
-        return Result({}, {"adl": 3, "mental": 3, "sensory": 3, "social": 3}, 3, 3, ("coma",))
+        return Result({}, {"sensory": 3}, 3, 3, ("coma",))  # the other items need not be assessed
     totals: dict[Domain, int] = {domain: 0 for domain in DOMAINS}
     for item, value in answers.items():
         totals[ITEMS[item][0]] += value

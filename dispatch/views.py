@@ -51,6 +51,7 @@ from dispatch.entries import (
     TAKEN_OVER,
     AccountChanged,
     AccountCreated,
+    AssessmentRecorded,
     AssignmentFact,
     AssignmentStatus,
     CallAnswered,
@@ -299,7 +300,10 @@ class Views:
             return Placed(self.elder_place(fact.elder_id))  # dispatch.keeping: the elder's community
         if isinstance(fact, DeviceTestPassed | DeviceTestFailed):
             test = self._state.device_tests.last.get(fact.device_id)
-            return Placed(self.elder_place(test.elder_id) if test is not None else None)
+            elder_id = fact.elder_id or (test.elder_id if test is not None else None)
+            return Placed(self.elder_place(elder_id) if elder_id else None)
+        if isinstance(fact, AssessmentRecorded):  # the needs assessment: health data, in the elder's community
+            return Placed(self.elder_place(fact.elder_id), "health")
         return Placed(None)  # imports, unknown devices: the whole centre's
 
     def _incident(self, incident_id: str, reach: Reach) -> Incident:

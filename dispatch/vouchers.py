@@ -136,7 +136,7 @@ class VoucherRules:
         """The monthly allotment for an entitlement (no entitlement: the default mode's), and the disability
         supplement of the care level (none recorded: none)."""
         amount: int = getattr(self, f"{entitlement or DEFAULT_MODE}_fen")
-        if care_level is not None and care_level > 0:
+        if care_level is not None:
             amount += self.care_fen[min(care_level, 3)]
         return amount
 

@@ -114,8 +114,8 @@ function renderElder() {
   $("history").replaceChildren(...r.assessments.map((a) => el("li", {},
     el("strong", {}, `${fmtDateTime(a.ts)} · ${t(`assess.level.${a.level}`)}`), " ",
     el("span", { className: "muted" }, `${t(`assess.why.${a.reason}`)} · ${actorWords(a.assessor, a.assessor_name)}`),
-    el("div", { className: "muted" }, page.form.domains.map((d) => `${t(`assess.domain.${d}`)} ${a.grades[d]}`)
-      .join(" · ")))));
+    el("div", { className: "muted" }, page.form.domains.filter((d) => d in a.grades)
+      .map((d) => `${t(`assess.domain.${d}`)} ${t(`assess.grade.${a.grades[d]}`)}`).join(" · ")))));
 }
 
 // -- the form -----------------------------------------------------------------------------------------------

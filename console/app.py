@@ -108,7 +108,8 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")
     # outermost but for Starlette's error middleware: a body over its limit is refused before anything reads it
-    app.add_middleware(BodyLimits, default=settings.http_body_max, bulk=settings.http_bulk_body_max)
+    app.add_middleware(BodyLimits, default=settings.http_body_max, bulk=settings.http_bulk_body_max,
+                       import_=settings.http_import_body_max)  # fmt: skip
 
     @app.exception_handler(AnxinError)
     async def domain_error(request: Request, exc: AnxinError) -> JSONResponse:

@@ -12,7 +12,7 @@ Rules
     1. The limit applies before authentication and before FastAPI reads anything: a 50 MB body from anyone
        costs at most the limit in memory, and none at all when its ``Content-Length`` is honest.
     2. Limits are a small table (:data:`ROUTE_LIMITS`): a default for every route, a larger one only where a
-       route needs it; both are settings (``http_body_max``, ``http_bulk_body_max``).
+       route needs it; all are settings (``http_body_max``, ``http_bulk_body_max``, ``http_import_body_max``).
     3. The JSON check is one regular-expression search over the raw bytes (microseconds on an alarm's body);
        only a body that holds a suspect token is parsed again, strictly, to say where it is.
     4. Answers have the API's one error shape: ``{"detail", "code", "params", "field"}``.
@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: (one record: its strings are bounded to a few KB) and the hotline's events (bounded fields) fit the default.
 ROUTE_LIMITS: tuple[tuple[str, str, str], ...] = (
     ("POST", r"/api/responders/duty", "bulk"),  # a shift roster: a few thousand lines with positions
-    ("POST", r"/api/registry/import", "bulk"),  # CSV files (anxin import while the server runs)
+    ("POST", r"/api/registry/import", "import"),  # a registry's CSV files (anxin import while the server runs)
 )
 
 # A token JSON does not have, or one that may overflow: a bare NaN / Infinity, an exponent of 3+ digits, 309+
@@ -127,10 +127,18 @@ def not_json(where: list[str | int], what: str) -> dict[str, object]:
 class BodyLimits:
     """Pure ASGI middleware: body size limits by route, and JSON that is JSON (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, default: int, bulk: int, routes: Sequence[tuple[str, str, str]] = ROUTE_LIMITS):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        bulk: int,
+        import_: int | None = None,
+        routes: Sequence[tuple[str, str, str]] = ROUTE_LIMITS,
+    ):
         self.app = app
         self.default = default
-        sizes = {"default": default, "bulk": bulk}
+        sizes = {"default": default, "bulk": bulk, "import": bulk if import_ is None else import_}
         self.routes = [(method, re.compile(pattern), sizes[which]) for method, pattern, which in routes]
 
     def limit_for(self, method: str, path: str) -> int:

@@ -237,6 +237,8 @@ class Settings(BaseSettings):
     # before authentication; the bulk limit is for the routes that need more (a shift roster)
     http_body_max: int = Field(1 << 20, ge=4096, le=1 << 30)
     http_bulk_body_max: int = Field(4 << 20, ge=4096, le=1 << 30)
+    #: a registry's CSV files sent by ``anxin import`` to the running server (100,000 elders: about 26 MB)
+    http_import_body_max: int = Field(64 << 20, ge=4096, le=1 << 30)
     #: the service desk's catalogue (dispatch.services): a TOML file of [[item]]s replacing the one shipped with the
     #: package (None); checked whole at start, a bad item is a ConfigError naming the item and the field
     service_catalogue: Path | None = None

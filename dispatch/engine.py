@@ -672,8 +672,12 @@ class Engine:
         lat, lon, address = homes.pop()
         return lat, lon, address, ", ".join(e.name for e in household)
 
-    def clear_condition(self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool) -> None:
-        """Resolve the open technical incident for this device and condition, if there is one. Lock held."""
+    def clear_condition(
+        self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool, *,
+        last: str = "all devices restored",
+    ) -> None:
+        """Resolve the open technical incident for this device and condition, if there is one; of a group, the
+        device leaves it and the last one resolves it (``last``: the group's outcome). Lock held."""
         incident_id = self.state.conditions.get((device_id, alarm_type, drill))
         if incident_id is None:
             return
@@ -683,7 +687,7 @@ class Engine:
             if incident.affected:
                 return
             if len(incident.devices) > 1:  # a group of one resolves as that device's incident did
-                outcome = "all devices restored"
+                outcome = last
         if incident_allows(incident.state, IncidentEvent.RESOLVE):
             self._withdraw_all(incident, actor, outcome)
             self.emit(Resolved(outcome), actor=actor, incident=incident)

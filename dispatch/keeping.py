@@ -17,7 +17,10 @@ Rules
        ``active`` changes only this way, never by saving the record.
     3. Unbinding. An unbound device leaves the registry (store and directory) and its check-in clock stops;
        what it sends afterwards is an unknown device's (dispatch.supervision rule 6). A test running on it
-       fails ("unbound").
+       fails ("unbound"). Its open technical conditions (missed check-in, mains loss, low battery ...) are
+       cleared as a restore clears them, with the outcome :data:`UNBOUND`: its own incident is resolved; it
+       leaves a street's grouped incident (``incident.device_restored``), which the last device still affected
+       resolves -- nothing it can no longer say keeps an incident open.
     4. Test call. "Test" opens a window of ``device_test_s`` on a bound device of an active elder (pressed
        again, the window starts again). A person alarm from the device inside the window is ACKed and journaled
        like any alarm but opens an incident of its own marked ``test``: offered to nobody, never escalated,
@@ -62,6 +65,8 @@ REASONS: tuple[LeftCare, ...] = get_args(LeftCare)
 #: the fields whose values never reach the journal (rule 1)
 SECRET_FIELDS = frozenset({"aes_key"})
 TEST_PASSED = "test passed"
+#: the outcome of a technical incident left without its device (rule 3)
+UNBOUND = "device unbound"
 TestState = Literal["running", "passed", "failed"]
 
 
@@ -215,6 +220,9 @@ class KeepingDesk:
                     drill=device.drill)  # fmt: skip
         if self.tests.running(device.device_id, engine.clock.now()) is not None:
             engine.emit(DeviceTestFailed(device.device_id, "unbound"), actor=actor, drill=device.drill)
+        open_conditions = [key for key in engine.state.conditions if key[0] == device.device_id]
+        for _, alarm_type, drill in open_conditions:
+            engine.clear_condition(device.device_id, alarm_type, UNBOUND, actor, drill, last=UNBOUND)
 
     def start(self, device: Device, actor: str) -> DeviceTest:
         """Rule 4: open (or open again) the device's test window."""

@@ -112,6 +112,10 @@ def test_the_read_is_journaled_with_why_and_a_file_without_why_is_refused(city: 
     [viewed] = _views(city)
     assert viewed["payload"]["why"] == "other: 家属来访" and viewed["payload"]["what"] == "file"
     assert viewed["actor"].endswith("op_a")
+    reads = city.get("/api/elders/ea/reads", city.supervisor).json()["reads"]  # "who read my data" says why
+    assert [(r["actor"], r["what"], r["why"]) for r in reads if r["what"] == "file"] == [
+        ("operator:op_a", "file", "other: 家属来访")
+    ]
 
 
 def test_an_operator_of_another_street_gets_404_and_nothing_is_written(city: City) -> None:

@@ -657,7 +657,7 @@ class Engine:
             alarm = Alarm(
                 event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id,
                 household=self._household(call) if elder is None else (),
-            )
+            )  # fmt: skip
         else:  # nobody said who of the household called: the landline's incident, none of them chosen, at home
             lat, lon, address, names = home
             alarm = Alarm(
@@ -684,7 +684,7 @@ class Engine:
     def clear_condition(
         self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool, *,
         last: str = "all devices restored",
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Resolve the open technical incident for this device and condition, if there is one; of a group, the
         device leaves it and the last one resolves it (``last``: the group's outcome). Lock held."""
         incident_id = self.state.conditions.get((device_id, alarm_type, drill))

@@ -205,4 +205,5 @@ async def test_a_picked_elder_is_raised_by_their_own_risk_only(core: Core) -> No
     await core.engine.classify_call(Classification("r-4", "emergency", "operator:o", alarm_type="sos"))
     state = engine_of(core).state
     incident = state.incidents[state.calls["r-4"].incident_id or ""]
-    assert incident.elder_id == "e_wife" and incident.priority_reasons == ("sos: base priority 2", "raised one level: aged 85")
+    assert incident.elder_id == "e_wife"
+    assert incident.priority_reasons == ("sos: base priority 2", "raised one level: aged 85")  # hers, unnamed

@@ -38,6 +38,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from console.phrases import explain
+
 CATALOGUE = Path(__file__).parent / "static" / "i18n" / "zh-CN.json"
 #: CJK fonts that embed (TrueType outlines), in order of preference
 FONT_FILES = (
@@ -84,15 +86,19 @@ def label(group: str, code: object) -> str:
 
 
 def line_words(line: Mapping[str, Any], say: Words = words, name: Callable[[str, object], str] = label) -> str:
-    """A timeline line in words (what the page's elder.js says for it too)."""
+    """A timeline line in words (what the page's elder.js says for it too): the server's own phrases among its
+    notes, outcomes and reasons said in words too (console.phrases)."""
     detail: Mapping[str, Any] = line.get("detail") or {}
     params: dict[str, object] = {key: value for key, value in detail.items() if not isinstance(value, list)}
+    for key in ("text", "note", "reason"):
+        if isinstance(params.get(key), str):
+            params[key] = explain(str(params[key]), say, name)
     params.update(
         alarm=name("alarm", detail.get("alarm_type")),
         status=name("assignment", detail.get("status")),
         kind=name("callkind", detail.get("kind")),
         wellbeing=name("wellbeing", detail.get("wellbeing")),
-        outcome=name("outcome", detail.get("outcome")),
+        outcome=_outcome(detail.get("outcome"), say, name),
         responder=detail.get("responder_name") or detail.get("responder_id") or "",
         clinic=detail.get("clinic_name") or detail.get("clinic_id") or "",
         item=detail.get("item_zh") or detail.get("item_id") or "",
@@ -102,6 +108,12 @@ def line_words(line: Mapping[str, Any], say: Words = words, name: Callable[[str,
         test=say("flag.test") if detail.get("test") else "",
     )
     return say(f"file.kind.{line['kind']}", **params).strip()
+
+
+def _outcome(outcome: object, say: Words, name: Callable[[str, object], str]) -> str:
+    """A referral's outcome is a code of the catalogue; an incident's, words: a person's, or a server phrase."""
+    coded = name("outcome", outcome)
+    return explain(outcome, say, name) if isinstance(outcome, str) and coded == outcome else coded
 
 
 class _Styles:

@@ -43,6 +43,7 @@ async def deactivate(elder_id: str, body: LeftCareIn, core: CoreDep, who: Superv
     matched by phone, listed by a search only when asked (``inactive=true``), no new alarm for them."""
     core.views.elder_in_reach(elder_id, who.reach)
     await core.engine.deactivate_elder(elder_id, body.reason, body.words, actor=who.actor)
+    await core.engine.viewed(elder_id, actor=who.actor)  # the whole record is shown: a read on record
     return core.views.elder_record(elder_id, who.reach)
 
 
@@ -51,6 +52,7 @@ async def reactivate(elder_id: str, body: WordsIn, core: CoreDep, who: Superviso
     """The elder is in the centre's care again (their devices are bound again by hand)."""
     core.views.elder_in_reach(elder_id, who.reach)
     await core.engine.reactivate_elder(elder_id, body.words, actor=who.actor)
+    await core.engine.viewed(elder_id, actor=who.actor)  # the whole record is shown: a read on record
     return core.views.elder_record(elder_id, who.reach)
 
 

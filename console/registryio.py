@@ -117,6 +117,7 @@ async def merge_elders(keep: str, body: MergeIn, core: CoreDep, who: Supervisors
     core.views.elder_in_reach(keep, who.reach)
     core.views.elder_in_reach(body.other, who.reach)
     merged = await core.engine.merge_elders(keep, body.other, actor=who.actor)
+    await core.engine.viewed(keep, actor=who.actor)  # the kept record is shown whole: a read on record
     return {"merged": merged, "elder": core.views.elder_record(keep, who.reach)}
 
 

@@ -112,6 +112,7 @@ class Alarm:
     caller: str | None = None  # an unregistered caller's number
     place: str = ""  # the place an operator typed
     note_shared: bool = False  # the note is the caller's words: the caregiver sees it
+    household: tuple[Elder, ...] = ()  # a shared landline's elders, when none of them is ``elder`` (triage rule 5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,7 @@ from dispatch.settings import Settings
 from dispatch.state import Assignment, Call, Incident, Projection, ServiceOrder, person_key
 from dispatch.store import RegistryStore
 from dispatch.supervision import Supervision
-from dispatch.triage import priority, rule
+from dispatch.triage import household_priority, priority, rule
 from dispatch.views import Views, offered_elders
 from dispatch.vouchers import VoucherRules, month_of
 
@@ -413,7 +413,10 @@ class Engine:
         now = self.clock.now()
         elder = alarm.elder
         technical = rule(alarm.alarm_type).technical
-        level, reasons = priority(alarm.alarm_type, elder, now)
+        if elder is None and alarm.household:  # a household's landline, none of them picked (triage rule 5)
+            level, reasons = household_priority(alarm.alarm_type, alarm.household, now)
+        else:
+            level, reasons = priority(alarm.alarm_type, elder, now)
         street = None
         if technical:
             existing_id = self.state.conditions.get((alarm.device_id or "", alarm.alarm_type, alarm.drill))
@@ -609,6 +612,7 @@ class Engine:
                     c.alarm_type, "hotline", c.actor, who, lat=lat, lon=lon, drill=drill, call_id=c.call_id,
                     location=location, note=f"hotline call from {call.caller} on line {call.line}",
                     caller=None if who else call.caller, place=address,
+                    household=self._household(call) if who is None else (),
                 )  # fmt: skip
                 incident, attached = await self.open_alarm(alarm)
                 incident_id = incident.incident_id
@@ -651,29 +655,38 @@ class Engine:
                 names = ", ".join(self.directory.elders[i].name for i in call.household if i in self.directory.elders)
                 note = f"{note} (household: {names})"
             alarm = Alarm(
-                event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id
-            )
+                event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id,
+                household=self._household(call) if elder is None else (),
+            )  # fmt: skip
         else:  # nobody said who of the household called: the landline's incident, none of them chosen, at home
             lat, lon, address, names = home
             alarm = Alarm(
                 event.alarm_type, "hotline", event.actor, None, lat=lat, lon=lon, drill=event.drill,
                 call_id=event.call_id, location="home", caller=event.caller, place=address,
-                note=f"{note} (household: {names})",
+                note=f"{note} (household: {names})", household=self._household(call),
             )  # fmt: skip
         await self.open_alarm(alarm)  # applying it links the call to the incident
+
+    def _household(self, call: Call) -> tuple[Elder, ...]:
+        """The elders sharing the landline of a call none of them was picked for (empty for any other call)."""
+        return tuple(self.directory.elders[i] for i in call.household if i in self.directory.elders)
 
     def _landline_home(self, call: Call) -> tuple[float, float, str, str] | None:
         """Where a call from a household's shared landline comes from: their home (lat, lon, address), when they
         share one (a landline is in one home), and their names; None for any other call."""
-        household = [self.directory.elders[i] for i in call.household if i in self.directory.elders]
+        household = self._household(call)
         homes = {(e.lat, e.lon, e.address) for e in household}
         if len(homes) != 1:
             return None
         lat, lon, address = homes.pop()
         return lat, lon, address, ", ".join(e.name for e in household)
 
-    def clear_condition(self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool) -> None:
-        """Resolve the open technical incident for this device and condition, if there is one. Lock held."""
+    def clear_condition(
+        self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool, *,
+        last: str = "all devices restored",
+    ) -> None:  # fmt: skip
+        """Resolve the open technical incident for this device and condition, if there is one; of a group, the
+        device leaves it and the last one resolves it (``last``: the group's outcome). Lock held."""
         incident_id = self.state.conditions.get((device_id, alarm_type, drill))
         if incident_id is None:
             return
@@ -683,7 +696,7 @@ class Engine:
             if incident.affected:
                 return
             if len(incident.devices) > 1:  # a group of one resolves as that device's incident did
-                outcome = "all devices restored"
+                outcome = last
         if incident_allows(incident.state, IncidentEvent.RESOLVE):
             self._withdraw_all(incident, actor, outcome)
             self.emit(Resolved(outcome), actor=actor, incident=incident)

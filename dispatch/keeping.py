@@ -17,7 +17,10 @@ Rules
        ``active`` changes only this way, never by saving the record.
     3. Unbinding. An unbound device leaves the registry (store and directory) and its check-in clock stops;
        what it sends afterwards is an unknown device's (dispatch.supervision rule 6). A test running on it
-       fails ("unbound").
+       fails ("unbound"). Its open technical conditions (missed check-in, mains loss, low battery ...) are
+       cleared as a restore clears them, with the outcome :data:`UNBOUND`: its own incident is resolved; it
+       leaves a street's grouped incident (``incident.device_restored``), which the last device still affected
+       resolves -- nothing it can no longer say keeps an incident open.
     4. Test call. "Test" opens a window of ``device_test_s`` on a bound device of an active elder (pressed
        again, the window starts again). The test is the elder pressing the button: an SOS (:data:`TEST_TYPES`)
        from the device inside the window, authenticated (an encrypted device's own key), while the elder has no
@@ -71,6 +74,8 @@ TEST_PASSED = "test passed"
 TEST_TYPES = frozenset({"sos"})
 #: the note on a real alarm heard in a test window (the console words it: reasons.js)
 REAL_IN_TEST = "raised during a test call: handled as a real alarm"
+#: the outcome of a technical incident left without its device (rule 3)
+UNBOUND = "device unbound"
 TestState = Literal["running", "passed", "failed"]
 
 
@@ -225,6 +230,9 @@ class KeepingDesk:
         if self.tests.running(device.device_id, engine.clock.now()) is not None:
             failed = DeviceTestFailed(device.device_id, "unbound", device.elder_id)
             engine.emit(failed, actor=actor, drill=device.drill)
+        open_conditions = [key for key in engine.state.conditions if key[0] == device.device_id]
+        for _, alarm_type, drill in open_conditions:
+            engine.clear_condition(device.device_id, alarm_type, UNBOUND, actor, drill, last=UNBOUND)
 
     def start(self, device: Device, actor: str) -> DeviceTest:
         """Rule 4: open (or open again) the device's test window."""

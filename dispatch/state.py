@@ -173,13 +173,15 @@ class AlarmLine:
 @dataclass(frozen=True, slots=True)
 class ReadLine:
     """One read of personal data on record: when, by whom, what (record, incident, call, search, a list) and
-    of which incident or call, or with which search or filter; a list's size."""
+    of which incident or call, or with which search or filter; a list's size; why, when the reader was asked
+    (the elder's file)."""
 
     ts: float
     actor: str
     what: str
     subject: str = ""
     count: int = 1
+    why: str = ""
 
 
 READS_KEPT = 500
@@ -887,7 +889,7 @@ class Projection:
     # -- reads on record --------------------------------------------------------------------------
 
     def _viewed(self, entry: Entry, p: ElderViewed) -> None:
-        self._read(p.elder_id, ReadLine(entry.ts, entry.actor, p.what, p.subject or ""))
+        self._read(p.elder_id, ReadLine(entry.ts, entry.actor, p.what, p.subject or "", why=p.why or ""))
 
     def _records_read(self, entry: Entry, p: RecordsRead) -> None:
         for elder_id in p.elder_ids:

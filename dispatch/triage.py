@@ -14,10 +14,14 @@ The rule (documented in docs/triage.md and tested in tests/dispatch/test_triage.
    in :data:`GROUPED_TYPES`) join one incident per street while it is open (see
    :meth:`dispatch.engine.Engine.open_alarm`). Low battery, a removed watch or a tamper stay per device:
    they are about that device, and do not come in waves.
+5. A call from a landline a household shares, nobody of them picked, is as urgent as it would be for the
+   most at risk of them (:func:`household_priority`); the raise names whose risk it is
+   ("raised one level for 李建国: aged 85"). The first of them wins a tie.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -96,14 +100,25 @@ def risk_factors(elder: Elder | None, now_ts: float) -> list[str]:
     return factors
 
 
-def priority(alarm_type: str, elder: Elder | None, now_ts: float) -> tuple[int, list[str]]:
-    """The alarm's priority (1 most urgent) and the reasons for it."""
+def priority(alarm_type: str, elder: Elder | None, now_ts: float, *, named: bool = False) -> tuple[int, list[str]]:
+    """The alarm's priority (1 most urgent) and the reasons for it; ``named``: the raise says whose (rule 5)."""
     alarm = rule(alarm_type)
     reasons = [f"{alarm_type}: base priority {alarm.priority}"]
     if alarm.technical or alarm.priority not in (2, 3):
         return alarm.priority, reasons
     factors = risk_factors(elder, now_ts)
     if factors:
-        reasons.append("raised one level: " + ", ".join(factors))
+        whose = f" for {elder.name}" if named and elder is not None else ""
+        reasons.append(f"raised one level{whose}: " + ", ".join(factors))
         return alarm.priority - 1, reasons
     return alarm.priority, reasons
+
+
+def household_priority(alarm_type: str, household: Sequence[Elder], now_ts: float) -> tuple[int, list[str]]:
+    """Rule 5: the priority of an alarm from a household's shared landline, none of them picked."""
+    level, reasons = priority(alarm_type, None, now_ts)
+    for elder in household:
+        theirs, why = priority(alarm_type, elder, now_ts, named=True)
+        if theirs < level:
+            level, reasons = theirs, why
+    return level, reasons

@@ -632,7 +632,7 @@ class Views:
         lines = sorted([*self._state.reads.get(elder_id, ()), *lists], key=lambda line: -line.ts)
         return [
             {"ts": line.ts, "actor": line.actor, "actor_name": actor_name(line.actor, self._directory),
-             "what": line.what, "subject": line.subject, "count": line.count}
+             "what": line.what, "subject": line.subject, "count": line.count, "why": line.why}
             for line in lines[:limit]
         ]  # fmt: skip
 

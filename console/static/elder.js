@@ -17,6 +17,7 @@ import {
 } from "./i18n.js";
 import { bindStaffLogin } from "./login.js";
 import { bindAccountMenu } from "./me.js";
+import { explain } from "./reasons.js";
 
 const WHY = ["incident", "follow_up", "care_planning", "case_conference", "assessment", "other"];
 const FILTERS = ["all", "alarms", "calls", "services", "visits", "assessments", "notes"];
@@ -328,17 +329,24 @@ function lineChart(chart, series) {
 
 const labelled = (group, code) => (blank(code) ? "" : has(`${group}.${code}`) ? t(`${group}.${code}`) : String(code));
 
+/** A server phrase among a line's words (a note, an outcome) in the reader's language; a person's words as typed. */
+const said = (value) => (typeof value === "string" ? explain(value) : value);
+
 /** A line in words, as console/filepdf.py's line_words says it. */
 function lineWords(line) {
   const d = line.detail || {};
   const params = {};
   for (const [key, value] of Object.entries(d)) params[key] = Array.isArray(value) ? value.join("、") : value;
   Object.assign(params, {
+    text: said(d.text),
+    note: said(d.note),
+    reason: said(d.reason),
     alarm: labelled("alarm", d.alarm_type),
     status: labelled("assignment", d.status),
     kind: labelled("callkind", d.kind),
     wellbeing: labelled("wellbeing", d.wellbeing),
-    outcome: labelled("outcome", d.outcome),
+    // a referral's outcome is a code; an incident's, words (a person's, or the server's phrase)
+    outcome: has(`outcome.${d.outcome}`) ? t(`outcome.${d.outcome}`) : said(d.outcome),
     responder: d.responder_name || d.responder_id || "",
     clinic: d.clinic_name || d.clinic_id || "",
     item: (currentLanguage() === "en" ? d.item_en : d.item_zh) || d.item_id || "",

@@ -7,6 +7,8 @@
 import { fmtDistance, label, t } from "./i18n.js";
 
 const distance = (value, unit) => fmtDistance(Number(value) * (unit === "km" ? 1000 : 1));
+/** "(household: 李建国, 王秀英)" after a call's note: the landline's elders, none of them picked. */
+const household = (names) => (names ? t("reason.household", { names: names.split(", ").join(t("list.and")) }) : "");
 
 const FACTORS = [
   [/^lives alone$/, () => t("factor.living_alone")],
@@ -19,6 +21,9 @@ const PHRASES = [
   [/^(\w+): base priority (\d)$/, (m) => t("reason.base_priority", { type: label("alarm", m[1]), n: m[2] })],
   [/^raised one level: (.+)$/, (m) => t("reason.raised", {
     factors: m[1].split(", ").map((f) => translateWith(FACTORS, f)).join(t("list.and")),
+  })],
+  [/^raised one level for (.+?): (.+)$/, (m) => t("reason.raised_for", {
+    name: m[1], factors: m[2].split(", ").map((f) => translateWith(FACTORS, f)).join(t("list.and")),
   })],
   [/^own caregiver \(五定\)$/, () => t("reason.own_caregiver")],
   [/^too far to go first, ranked by arrival time$/, () => t("reason.own_too_far")],
@@ -48,9 +53,10 @@ const PHRASES = [
     const done = t("reason.caregiver_done", { name: names(m[1]) });
     return m[2] ? `${done}${t("list.colon")}${m[2]}` : done;
   }],
-  [/^hotline call from (\S+) on line (.*)$/, (m) => t("reason.hotline_call", { caller: m[1], line: m[2] || "—" })],
-  [/^missed hotline call from (\S+) on line ([^:]*)(?:: call back)?$/,
-    (m) => t("reason.missed_call", { caller: m[1], line: m[2] || "—" })],
+  [/^hotline call from (\S+) on line (.*?)(?: \(household: (.+)\))?$/,
+    (m) => t("reason.hotline_call", { caller: m[1], line: m[2] || "—" }) + household(m[3])],
+  [/^missed hotline call from (\S+) on line ([^:]*?)(?:: call back)?(?: \(household: (.+)\))?$/,
+    (m) => t("reason.missed_call", { caller: m[1], line: m[2] || "—" }) + household(m[3])],
   [/^call from (\S+)(?:: ([\s\S]*))?$/, (m) => {
     const call = t("reason.call_from", { caller: m[1] });
     return m[2] ? `${call}${t("list.colon")}${m[2]}` : call;
@@ -68,6 +74,9 @@ const PHRASES = [
   [/^device reported again$/, () => t("reason.device_back")],
   [/^all devices restored$/, () => t("reason.all_devices_restored")],
   [/^device reported restore \((.*)\)$/, (m) => t("reason.device_restore", { code: m[1] })],
+  [/^device unbound$/, () => t("reason.device_unbound")],
+  [/^test passed$/, () => t("reason.test_passed")],
+  [/^raised during a test call: handled as a real alarm$/, () => t("reason.real_in_test")],
   [/^operator dispatched (\S+)$/, (m, names) => t("reason.operator_dispatched", { name: names(m[1]) })],
   [/^incident cancelled$/, () => t("reason.incident_cancelled")],
   [/^incident resolved$/, () => t("reason.incident_resolved")],

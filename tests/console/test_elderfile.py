@@ -112,6 +112,10 @@ def test_the_read_is_journaled_with_why_and_a_file_without_why_is_refused(city: 
     [viewed] = _views(city)
     assert viewed["payload"]["why"] == "other: 家属来访" and viewed["payload"]["what"] == "file"
     assert viewed["actor"].endswith("op_a")
+    reads = city.get("/api/elders/ea/reads", city.supervisor).json()["reads"]  # "who read my data" says why
+    assert [(r["actor"], r["what"], r["why"]) for r in reads if r["what"] == "file"] == [
+        ("operator:op_a", "file", "other: 家属来访")
+    ]
 
 
 def test_an_operator_of_another_street_gets_404_and_nothing_is_written(city: City) -> None:
@@ -158,9 +162,27 @@ def test_health_readings_are_series_for_supervisors(city: City) -> None:
     assert all(line["kind"] != "elder.health" for line in file["timeline"])  # the chart's, not the timeline's
 
 
+def _test_call(city: City) -> None:
+    """A test call of her watch: the window opened, an SOS from the watch passes it ("test passed")."""
+    started = city.client.post("/api/devices/8800000001/test", headers=auth(city.operator))
+    assert started.status_code == 200, started.text
+    core = city.client.app.state.core  # type: ignore[attr-defined]
+    sos = DeviceReport("watch", "8800000001", "alarm", "AL", alarm_type="sos", dedup="test-1")
+    city.client.portal.call(core.intake.devices, [sos])  # type: ignore[union-attr]
+
+
+def _missed_call(city: City) -> None:
+    """A call from her phone nobody answered: "missed hotline call from ... on line ...: call back"."""
+    for event in ("ringing", "ended"):
+        body = {"event": event, "call_id": "missed-1", "caller": "13505960001", "line": "12349"}
+        assert city.client.post("/api/hotline/events", json=body, headers=auth(city.admin)).status_code == 200
+
+
 def test_the_pdf_is_chinese_text_with_the_name_and_the_timeline(city: City, tmp_path: Path) -> None:
+    _test_call(city)  # first: an SOS while an incident of hers is open is real, never the test
     _alarm(city)
     _health(city, {"heart_rate": 72})
+    _missed_call(city)
     answer = city.get("/api/elders/ea/file.pdf", city.supervisor, why="case_conference")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/pdf" and answer.content.startswith(b"%PDF")
@@ -174,6 +196,11 @@ def test_the_pdf_is_chinese_text_with_the_name_and_the_timeline(city: City, tmp_
     for expected in ("王秀英", "时间线", "报警：跌倒", "个案讨论", "李明", "心率", "档案修改："):
         assert expected in words, (expected, words[:2000])
     assert "resident_id" not in words  # the record's change names its fields in Chinese
+    flat = "".join(words.split())
+    for said in ("处置结果：测试通过", "备注：未接来电13505960001，线路12349，需回拨"):  # the server's phrases in words
+        assert said in flat, (said, words[-2000:])
+    for english in ("test passed", "hotline call", "call back"):
+        assert english not in words, (english, words[-2000:])
     assert city.get("/api/elders/ea/file.pdf", city.operator).status_code == 422  # a reason, as for the page
 
 

@@ -116,7 +116,9 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
 
     # the console: the test alarm arrived marked 测试, on nobody's queue
     console, console_errors = open_console(laptop, deployment.url)
-    expect(console.locator("#closing-body tr").filter(has_text=NAME)).to_contain_text(ZH["flag.test"])
+    closing = console.locator("#closing-body tr").filter(has_text=NAME)
+    expect(closing).to_contain_text(ZH["flag.test"])
+    expect(closing).to_contain_text(ZH["reason.test_passed"])  # its outcome in words, not "test passed"
     expect(console.locator("#queue-body tr").filter(has_text=NAME)).to_have_count(0)
     assert sos_priority(deployment, elder_id) == 2
 
@@ -155,6 +157,9 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
     expect(tested).to_have_count(1)
     expect(tested).to_contain_text(ZH["alarm.sos"])
     expect(file.locator('#timeline li[data-kind="device.test_started"]')).to_contain_text(PENDANT)
+    passed = file.locator('#timeline li[data-kind="incident.resolved"]').filter(has_text=ZH["reason.test_passed"])
+    expect(passed).to_have_count(1)
+    expect(file.locator("#timeline")).not_to_contain_text("test passed")
     expect(file.locator("#sec-assessments")).to_contain_text("3")
     screenshot(file, "elder-file-after-enrolment-zh")
     assert missing_keys(file) == [] and missing_keys(assess) == []

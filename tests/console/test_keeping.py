@@ -122,6 +122,8 @@ def test_operators_may_not_deactivate_supervisors_may(city: tuple[TestClient, di
     left = client.post("/api/elders/ea/deactivate", json={"reason": "care_home", "words": "入住福利院"}, headers=sup)
     assert left.status_code == 200, left.text
     assert left.json()["active"] is False and left.json()["devices"] == []
+    read = entries(client, people["admin"], "elder.viewed")[-1]  # the answer is the whole record: a read on record
+    assert (read["actor"], read["payload"]["elder_id"], read["payload"]["what"]) == ("supervisor:sup_a", "ea", "record")
     assert [e["payload"]["device_id"] for e in entries(client, people["admin"], "registry.device_unbound")] == [
         "8800000001"
     ]
@@ -136,6 +138,8 @@ def test_operators_may_not_deactivate_supervisors_may(city: tuple[TestClient, di
     assert client.put("/api/elders/ea", json=body, headers=op).json()["code"] == "elder_active_change"
     back = client.post("/api/elders/ea/reactivate", json={"words": "退院回家"}, headers=sup)
     assert back.status_code == 200 and back.json()["active"] is True
+    reads = [e["seq"] for e in entries(client, people["admin"], "elder.viewed") if e["actor"] == "supervisor:sup_a"]
+    assert len(reads) == 2 and reads[-1] > read["seq"]
 
 
 def test_an_admin_reads_a_responders_record_as_saved(city: tuple[TestClient, dict[str, str]]) -> None:

@@ -114,6 +114,8 @@ def test_a_merge_moves_devices_unites_contacts_fills_the_gaps_and_retires_the_ot
     assert fact["contacts"] == ["13900000022"] and set(fact["filled"]) == {"resident_id", "care_level"}
     assert fact["old"] == {"resident_id": None, "care_level": None, "contacts": [{**son, "app": False}]}
     assert fact["reason"] == "merged into ea"
+    viewed = [(f["elder_id"], f["what"]) for k, f in kinds(city, before) if k == "elder.viewed"]
+    assert viewed == [("ea", "record")]  # the kept record, shown whole in the answer: a read on record
 
     other = city.get("/api/elders/ea_dup", headers=auth(admin)).json()
     assert other["active"] is False and other["devices"] == []  # kept, readable

@@ -157,3 +157,53 @@ async def test_an_emergency_before_anyone_is_picked_is_at_the_landlines_home(cor
     incident = engine_of(core).state.incidents[engine_of(core).state.calls["x-1"].incident_id or ""]
     assert incident.elder_id is None  # none chosen: the operator did not say who fell
     assert (incident.lat, incident.lon, incident.location, incident.place) == (24.515, 117.705, "home", HOME)
+
+
+async def elderly_couple(core: Core, wife: dict[str, object] | None = None) -> None:
+    """The couple at 85 (the clock's day is in 2026): the landline's household is at risk whoever calls."""
+    for elder_id, name, born, more in (("e_wife", "王秀英", "1941-03-02", wife or {}),
+                                       ("e_husband", "李建国", "1940-12-01", {})):  # fmt: skip
+        record = elder(elder_id, name=name, phone=LANDLINE, birth_date=born, address=HOME, lat=24.515, lon=117.705,
+                       **more)  # fmt: skip
+        await core.engine.put_elder(record, actor="admin")
+
+
+async def test_a_missed_household_call_is_as_urgent_as_for_the_most_at_risk_of_them(core: Core) -> None:
+    await elderly_couple(core)
+    await hotline(core, "ringing", call_id="r-1", caller=LANDLINE, line="12349", actor="cti")
+    _, incident = await hotline(core, "ended", call_id="r-1", caller=LANDLINE, line="12349", actor="cti")
+    assert incident is not None and incident.elder_id is None
+    assert (incident.priority, incident.priority_reasons) == (
+        1, ("call: base priority 2", "raised one level for 李建国: aged 85"),  # both 85: the first of them
+    )  # fmt: skip
+
+
+async def test_an_emergency_with_nobody_picked_names_whose_risk_raised_it(core: Core, clock: ManualClock) -> None:
+    await couple(core)  # 77 and 73: nothing raises it
+    await hotline(core, "ringing", call_id="r-2", caller=LANDLINE, line="12349", actor="cti")
+    _, incident = await hotline(core, "ended", call_id="r-2", caller=LANDLINE, line="12349", actor="cti")
+    assert incident is not None and (incident.priority, incident.priority_reasons) == (2, ("call: base priority 2",))
+    await core.engine.put_elder(
+        elder("e_wife", name="王秀英", phone=LANDLINE, birth_date="1952-08-15", address=HOME, lat=24.515, lon=117.705,
+              risk_flags=["disabled"]),
+        actor="admin",
+    )  # fmt: skip
+    await hotline(core, "ringing", call_id="r-3", caller=LANDLINE, line="12349", actor="cti")
+    await hotline(core, "answered", call_id="r-3", caller=LANDLINE, line="12349", actor="cti")
+    await core.engine.classify_call(Classification("r-3", "emergency", "operator:o", alarm_type="sos"))
+    state = engine_of(core).state
+    raised = state.incidents[state.calls["r-3"].incident_id or ""]
+    assert raised.elder_id is None and raised.priority == 1
+    assert raised.priority_reasons == ("sos: base priority 2", "raised one level for 王秀英: disabled")
+
+
+async def test_a_picked_elder_is_raised_by_their_own_risk_only(core: Core) -> None:
+    await elderly_couple(core)
+    await hotline(core, "ringing", call_id="r-4", caller=LANDLINE, line="12349", actor="cti")
+    await hotline(core, "answered", call_id="r-4", caller=LANDLINE, line="12349", actor="cti")
+    await core.engine.pick_caller("r-4", "e_wife", actor="operator:o")
+    await core.engine.classify_call(Classification("r-4", "emergency", "operator:o", alarm_type="sos"))
+    state = engine_of(core).state
+    incident = state.incidents[state.calls["r-4"].incident_id or ""]
+    assert incident.elder_id == "e_wife"
+    assert incident.priority_reasons == ("sos: base priority 2", "raised one level: aged 85")  # hers, unnamed

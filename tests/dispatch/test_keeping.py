@@ -11,6 +11,7 @@ from dispatch.clock import ManualClock
 from dispatch.core import Core, open_core
 from dispatch.devices import DeviceReport
 from dispatch.entries import (
+    DeviceRestored,
     DeviceSaved,
     DeviceTestFailed,
     DeviceTestPassed,
@@ -19,9 +20,11 @@ from dispatch.entries import (
     ElderDeactivated,
     ElderReactivated,
     ElderSaved,
+    Resolved,
     ResponderSaved,
 )
 from dispatch.errors import Conflict, InvalidInput, NotFound
+from dispatch.keeping import UNBOUND
 from dispatch.machines import IncidentState
 from dispatch.registry import Device
 from dispatch.scopes import ALL
@@ -146,6 +149,58 @@ async def test_an_unbound_device_is_an_unknown_one(core: Core) -> None:
         await core.engine.unbind_device("1234", actor="operator:o1")
     await report(core, sos())
     assert not engine.state.incidents
+
+
+def technical(device_id: str, alarm_type: str, kind: str = "alarm") -> DeviceReport:
+    code = {"mains_loss": "CID:1301", "low_battery": "CID:1302"}[alarm_type]
+    if kind == "restore":
+        code = "CID:3" + code[5:]
+    return DeviceReport("sia-dc09", device_id, kind, code, alarm_type=alarm_type, dedup=f"{device_id}-{kind}-{code}")  # type: ignore[arg-type]
+
+
+async def test_unbinding_takes_the_device_out_of_its_open_technical_incidents(core: Core, clock: ManualClock) -> None:
+    """The street's power cut (both devices of the little city) loses the unbound device, and the other's restore
+    resolves it; the unbound device's own conditions are resolved with it."""
+    engine = engine_of(core)
+    await report(core, technical("1234", "mains_loss"), technical("8800000015", "mains_loss"))
+    await report(core, technical("1234", "low_battery"))
+    (group,) = [i for i in engine.state.incidents.values() if i.group is not None]
+    (battery,) = [i for i in engine.state.incidents.values() if i.alarm_type == "low_battery"]
+    assert list(group.affected) == ["1234", "8800000015"] and battery.open
+    clock.advance(30)
+    await core.engine.unbind_device("1234", actor="operator:o1", reason="换新设备")
+    assert list(group.affected) == ["8800000015"] and group.open  # the unbound one no longer holds it open
+    assert battery.state is IncidentState.RESOLVED and battery.outcome == UNBOUND
+    assert [k for k in engine.state.conditions if k[0] == "1234"] == []
+    await report(core, technical("8800000015", "mains_loss", kind="restore"))
+    assert group.state is IncidentState.RESOLVED and group.outcome == "all devices restored"
+    assert not engine.state.conditions and not engine.state.groups
+    assert await facts(core, DeviceRestored) == [
+        DeviceRestored("1234", UNBOUND), DeviceRestored("8800000015", "device reported restore (CID:3301)"),
+    ]  # fmt: skip
+    unbinding = [e for e in await core.journal.read(0, 10_000) if e.incident_id == battery.incident_id][-1]
+    assert (unbinding.fact, unbinding.actor, unbinding.ts) == (Resolved(UNBOUND), "operator:o1", clock.now())
+
+
+async def test_a_device_silent_and_then_unbound_leaves_no_missed_check_in_open(core: Core, clock: ManualClock) -> None:
+    engine = engine_of(core)
+    clock.advance(300 * core.settings.checkin_grace)  # the watch (a 300 s interval) falls silent
+    await engine.tick()
+    (missed,) = [i for i in engine.state.incidents.values() if i.alarm_type == "missed_checkin"]
+    assert missed.open and list(missed.affected) == ["8800000015"]
+    await core.engine.unbind_device("8800000015", actor="operator:o1")
+    assert missed.state is IncidentState.RESOLVED and missed.outcome == UNBOUND and not engine.state.conditions
+    clock.advance(3600)
+    await engine.tick()
+    assert [i for i in engine.state.incidents.values() if i.open and "8800000015" in i.devices] == []  # nothing new
+    await core.close()
+    again = await open_core(core.settings, clock, protocols=("sia-dc09", "watch"))
+    try:
+        replayed = engine_of(again).state  # (1234, still bound, missed its check-ins meanwhile)
+        assert [k for k in replayed.conditions if k[0] == "8800000015"] == []
+        assert not replayed.incidents[missed.incident_id].open
+    finally:
+        await again.close()
 
 
 async def test_unbinding_survives_a_restart(core: Core, clock: ManualClock) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from console.auth import STAFF, Principal
 from console.deps import Body, CoreDep, allow
@@ -28,7 +28,7 @@ Readers = Annotated[Principal, Depends(allow(*STAFF, "assessor"))]
 
 
 class ScoreIn(Body):
-    answers: dict[str, int] = Field(description="item → score, as the form allows (GET /api/assessment/form)")
+    answers: dict[str, StrictInt] = Field(description="item → score, as the form allows (GET /api/assessment/form)")
     diagnosis: bool = Field(False, description="a diagnosed cognitive impairment, dementia or psychiatric disorder")
     risk_events: int = Field(0, ge=0, le=99, description="falls, chokings, suicide attempts, wanderings in 30 days")
 

@@ -19,12 +19,14 @@ Never
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from console.deps import CoreDep, Staff
+from console.errors import Throttled
 from console.filepdf import render_pdf
 from dispatch.core import Core
 from dispatch.errors import InvalidInput
@@ -40,6 +42,10 @@ HEALTH_READINGS = 300  # the newest readings on the chart
 ASSESSMENTS = 100
 PDF_DAYS = 90
 PDF_LINES = 2000
+#: PDFs rendered at once, each in a worker thread: the event loop, which answers alarms and devices, never renders
+#: one; a request beyond these is told to try again in a few seconds (429 ``pdf_busy``)
+PDF_AT_ONCE = 2
+_rendering = asyncio.Semaphore(PDF_AT_ONCE)
 DAY_S = 86400.0
 
 
@@ -130,11 +136,20 @@ async def elder_file_pdf(
 ) -> Response:
     """The file as a PDF for a case conference (in Chinese): the same parts and the timeline of the last
     90 days, drills left out."""
+    if _rendering.locked():  # refused, never queued: a queue of PDFs would only grow while people press again
+        raise Throttled("other case-conference files are being made; try again in a few seconds", retry_after=5,
+                        code="pdf_busy")  # fmt: skip
     reason = await _opened(core, elder_id, who, why, words, pdf=True)
     since = core.clock.now() - PDF_DAYS * DAY_S
-    seqs = core.views.file_seqs(elder_id, who.reach, "all", limit=PDF_LINES)
-    entries = [e for e in await read_entries(core.journal, seqs) if e.ts >= since]
-    file = {**await _file(core, elder_id, who), "timeline": core.views.file_lines(entries, who.reach)}
-    pdf = render_pdf(file, printed_at=core.clock.now(), timezone=core.settings.timezone, why=reason)
+    seqs = core.views.file_seqs(elder_id, who.reach, "all", limit=PDF_LINES + 1)
+    read = await read_entries(core.journal, seqs[:PDF_LINES])
+    entries = [e for e in read if e.ts >= since]
+    scope = {"days": PDF_DAYS, "max": PDF_LINES, "more": len(seqs) > PDF_LINES or len(entries) < len(read)}
+    file = {**await _file(core, elder_id, who), "timeline": core.views.file_lines(entries, who.reach),
+            "timeline_scope": scope}  # fmt: skip
+    async with _rendering:
+        pdf = await asyncio.to_thread(
+            render_pdf, file, printed_at=core.clock.now(), timezone=core.settings.timezone, why=reason
+        )
     name = f"elder-{elder_id}.pdf"
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})

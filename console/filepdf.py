@@ -180,6 +180,10 @@ def render_pdf(file: Mapping[str, Any], *, printed_at: float, timezone: str, why
     story += [_p(words("file.health"), style.heading), _p(_health_words(file), style.body), PageBreak()]
     story.append(_p(words("file.timeline"), style.heading))
     lines = file.get("timeline") or []
+    scope = file.get("timeline_scope") or {}
+    if scope.get("more"):  # a file cut short says so: what is left out is on the page, /elder
+        story.append(_p(words("file.pdf_scope", n=len(lines), days=scope.get("days"), max=scope.get("max")),
+                        style.small))  # fmt: skip
     rows = [[_when(line["ts"], zone), line_words(line) + _by(line)] for line in lines]
     story.append(_table(rows, style, [label_w, value_w]) if rows else _p(words("file.no_lines"), style.body))
     story.append(Spacer(1, 4 * mm))
@@ -279,10 +283,12 @@ def _voucher_words(elder: Mapping[str, Any]) -> str:
 
 
 def _assessment_row(assessment: Mapping[str, Any], zone: ZoneInfo) -> list[object]:
-    grades = "　".join(f"{words('file.grades.' + k)} {v}" for k, v in (assessment.get("grades") or {}).items())
-    level = words("file.assessment_level", n=assessment.get("level"))
+    grades = "　".join(
+        f"{words('file.grades.' + k)} {label('assess.grade', v)}" for k, v in (assessment.get("grades") or {}).items()
+    )
+    level = words("file.assessment_level", level=label("assess.level", assessment.get("level")))
     who = words("file.assessor", name=actor_words(assessment.get("assessor"), assessment.get("assessor_name")))
-    text = "\n".join(x for x in (level, grades, assessment.get("reason") or "", who) if x)
+    text = "\n".join(x for x in (level, grades, label("assess.why", assessment.get("reason")), who) if x)
     return [_when(assessment["ts"], zone), text]
 
 

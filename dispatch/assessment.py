@@ -138,7 +138,10 @@ def check_answers(answers: Mapping[str, int]) -> dict[str, int]:
         score = answers.get(item)
         if score is None and item != "consciousness" and answers.get("consciousness") == COMA:
             continue  # the standard: in a coma, the items after consciousness need not be assessed
-        if score is None or isinstance(score, bool) or score not in allowed:
+        if score is None:
+            raise InvalidInput(f"{item} is not assessed yet", field=item, code="assessment_score",
+                               params={"item": item})  # fmt: skip
+        if isinstance(score, bool) or not isinstance(score, int) or score not in allowed:
             raise InvalidInput(f"{item} must be one of {', '.join(map(str, allowed))}", field=item,
                                code="assessment_score", params={"item": item})  # fmt: skip
         checked[item] = score

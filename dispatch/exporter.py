@@ -12,6 +12,9 @@ Rules
     2. The text starts with a UTF-8 byte order mark, so that a spreadsheet opened by double-click reads Chinese
        as Chinese; lines end CRLF, as spreadsheets write them.
     3. Rows come ordered by id.
+    4. A cell a spreadsheet would run as a formula (text beginning ``=``, ``+``, ``-``, ``@``; a name typed as
+       ``=HYPERLINK(...)``) is written after an apostrophe, which spreadsheets show as text; the importer takes
+       that apostrophe off again (dispatch.importer rule 10). A number (a negative longitude) is left alone.
 
 Never
     Never write a device's ``aes_key``: a key leaves the server only to the device it is for. (An empty cell
@@ -30,6 +33,7 @@ from dispatch.importer import (
     DEVICE_REQUIRED,
     ELDER_OPTIONAL,
     ELDER_REQUIRED,
+    FORMULA_STARTS,
     RESPONDER_OPTIONAL,
     RESPONDER_REQUIRED,
 )
@@ -124,8 +128,18 @@ def to_csv(kind: Kind, records: Iterable[Elder | Device | Responder]) -> str:
     writer.writerow(columns)
     for record in sorted(records, key=_key):
         row = _cells(record)
-        writer.writerow([row[column] for column in columns])
+        writer.writerow([as_text(row[column]) for column in columns])
     return out.getvalue()
+
+
+def as_text(cell: str) -> str:
+    """Rule 4: a cell that would start a formula, written so that a spreadsheet shows it as text."""
+    if cell[:1] in FORMULA_STARTS:
+        try:
+            float(cell)
+        except ValueError:
+            return "'" + cell
+    return cell
 
 
 def _cells(record: Elder | Device | Responder) -> dict[str, str]:

@@ -30,6 +30,8 @@ Rules
        (dispatch.keeping rule 2): a row whose ``active`` differs from the stored record is refused, so an old
        spreadsheet never brings back someone who died. A new elder may come in out of care. A device is not
        bound to an elder out of care.
+    10. A cell ``'=…``, ``'+…``, ``'-…`` or ``'@…`` is read without its apostrophe: how the export writes text
+        a spreadsheet would otherwise run as a formula (dispatch.exporter rule 4).
 
 Never
     Never write before every given file has been read and checked; never guess at a row that does not parse.
@@ -212,6 +214,16 @@ def _name(source: Source) -> str:
     return source.name if isinstance(source, CsvText) else str(source)
 
 
+#: how a text cell a spreadsheet would run as a formula begins (dispatch.exporter writes it after an apostrophe)
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _cell(cell: str) -> str:
+    """A cell stripped, and rule 10: the apostrophe before a would-be formula taken off."""
+    text = cell.strip()
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS and text[1:2] else text
+
+
 def _read_rows(source: Source, required: tuple[str, ...], optional: tuple[str, ...]) -> Iterator[_Row | RowError]:
     """The data rows of a CSV file as stripped cells by column, after checking its header."""
     name = _name(source)
@@ -230,7 +242,7 @@ def _read_rows(source: Source, required: tuple[str, ...], optional: tuple[str, .
                 if len(cells) != len(header):
                     yield RowError(name, line, f"expected {len(header)} cells, found {len(cells)}")
                     continue
-                yield _Row(line, {column: cell.strip() for column, cell in zip(header, cells, strict=True)})
+                yield _Row(line, {column: _cell(cell) for column, cell in zip(header, cells, strict=True)})
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})", field=name, code="import_refused"

@@ -11,7 +11,7 @@
 
 import { $, Session, actorWords, el, errorText, loadConfig } from "./common.js";
 import {
-  ageOn, bindLanguageSelect, fmtDate, fmtDateTime, label, onLanguageChange, preferredLanguage, setLanguage,
+  ageOn, bindLanguageSelect, fmtDate, label, onLanguageChange, preferredLanguage, setLanguage,
   setTimeZone, t,
 } from "./i18n.js";
 
@@ -112,7 +112,7 @@ function renderElder() {
   $("elder-due").className = r.due && r.due.overdue ? "due overdue" : "due";
   $("history-count").textContent = `(${r.assessments.length})`;
   $("history").replaceChildren(...r.assessments.map((a) => el("li", {},
-    el("strong", {}, `${fmtDateTime(a.ts)} · ${t(`assess.level.${a.level}`)}`), " ",
+    el("strong", {}, `${fmtDate(a.ts)} · ${t(`assess.level.${a.level}`)}`), " ",
     el("span", { className: "muted" }, `${t(`assess.why.${a.reason}`)} · ${actorWords(a.assessor, a.assessor_name)}`),
     el("div", { className: "muted" }, page.form.domains.filter((d) => d in a.grades)
       .map((d) => `${t(`assess.domain.${d}`)} ${t(`assess.grade.${a.grades[d]}`)}`).join(" · ")))));
@@ -200,12 +200,13 @@ function renderSummary() {
     $("summary").replaceChildren();
     return;
   }
-  $("summary").replaceChildren(
+  $("summary").replaceChildren(...[
     el("p", { className: `level level-${p.level}` }, t("assess.level_is", { level: t(`assess.level.${p.level}`) })),
     p.level !== p.preliminary ? el("p", { className: "muted" }, t("assess.raised", {
       from: t(`assess.level.${p.preliminary}`), why: p.changes.map((c) => t(`assess.change.${c}`)).join("、"),
     })) : null,
-    el("p", { className: "muted" }, t("assess.sets_care_level", { n: p.care_level })));
+    el("p", { className: "muted" }, t("assess.sets_care_level", { n: p.care_level })),
+  ].filter(Boolean));
 }
 
 async function save(event) {

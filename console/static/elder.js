@@ -71,7 +71,8 @@ async function submitWhy(event) {
   const picked = document.querySelector("input[name=why]:checked");
   const words = $("why-words").value.trim();
   if (!picked || (picked.value === "other" && !words)) {
-    $("why-error").textContent = t("error.why_required");
+    $("why-error").textContent = t(picked ? "file.why_words_needed" : "error.why_required");
+    if (picked) $("why-words").focus();
     return;
   }
   $("why-error").textContent = "";
@@ -241,10 +242,11 @@ function renderAssessments(assessments) {
   fill("sec-assessments", assessments.length
     ? el("ol", { className: "assessments" }, assessments.map((a) => el("li", {},
       el("span", { className: "muted" }, when(a.ts)),
-      el("strong", {}, t("file.assessment_level", { n: a.level })),
-      ...Object.entries(a.grades || {}).map(([k, v]) => el("span", { className: "grade" }, `${t(`file.grades.${k}`)} ${v}`)),
+      el("strong", {}, t("file.assessment_level", { level: labelled("assess.level", a.level) })),
+      ...Object.entries(a.grades || {}).map(([k, v]) => el("span", { className: "grade" },
+        `${t(`file.grades.${k}`)} ${labelled("assess.grade", v)}`)),
       blank(a.care_level) ? null : el("span", {}, t("record.care_level_value", { n: a.care_level })),
-      a.reason ? el("span", {}, a.reason) : null,
+      a.reason ? el("span", {}, labelled("assess.why", a.reason)) : null,
       el("span", { className: "muted" }, t("file.assessor", { name: actorWords(a.assessor, a.assessor_name) })))))
     : el("p", { className: "muted" }, t("file.no_assessments")));
 }

@@ -328,7 +328,7 @@ async function save(event, { distinct = false } = {}) {
     await openElder(sent.elder_id);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409 && error.code === "possible_duplicate") {
-      showDuplicates(error.params.matches || []);
+      showDuplicates(error.params.matches || [], Number(error.params.hidden) || 0);
     } else {
       $("elder-error").textContent = errorText(error);
     }
@@ -339,10 +339,12 @@ async function save(event, { distinct = false } = {}) {
 
 /** The registry's elders this one resembles (the registryio check): each a link to their file, and why; to
  * open in the form, and for supervisors to merge with what was typed. */
-function showDuplicates(matches) {
+function showDuplicates(matches, hidden = 0) {
   duplicates = matches;
-  $("duplicates-list").replaceChildren(...matches.map((m) => el("li", { className: "duplicate", dataset: { elderId: m.elder_id } },
-    el("a", { href: `/elder?id=${encodeURIComponent(m.elder_id)}`, target: "_blank" }, `${m.name || m.elder_id} · ${m.elder_id}`),
+  const elsewhere = hidden ? [el("li", { className: "duplicate elsewhere" }, t("registry.duplicates_elsewhere", { n: hidden }))] : [];
+  $("duplicates-list").replaceChildren(...elsewhere, ...matches.map((m) => el("li", { className: "duplicate", dataset: { elderId: m.elder_id } },
+    el("a", { href: `/elder?id=${encodeURIComponent(m.elder_id)}`, target: "_blank", rel: "opener" },
+      `${m.name || m.elder_id} · ${m.elder_id}`),
     m.reasons && m.reasons.length ? `${t("list.colon")}${m.reasons.map((r) => label("registry.dup", r)).join(t("list.and"))}` : "",
     " ",
     el("button", { type: "button", className: "duplicate-open", onclick: () => openElder(m.elder_id) },
@@ -359,6 +361,12 @@ function showDuplicates(matches) {
 
 async function leave() {
   $("leave-error").textContent = "";
+  if (!$("leave-reason").value) {
+    $("leave-error").textContent = t("registry.leave_reason_needed");
+    return;
+  }
+  const devices = (record.devices || []).map((d) => d.device_id);
+  if (!window.confirm(t("registry.leave_confirm", { name: record.name, devices: devices.join("、") || "—" }))) return;
   try {
     const answer = await session.api("POST", `/api/elders/${encodeURIComponent(record.elder_id)}/deactivate`,
       { reason: $("leave-reason").value, words: $("leave-words").value.trim() });
@@ -552,6 +560,8 @@ function notice(key, params) {
   said = key ? [key, params] : null;
   $("registry-notice").textContent = key ? t(key, params) : "";
   $("registry-notice").hidden = !key;
+  // said at the top of the page: brought into view, whoever pressed a button at the bottom of a long form
+  if (key) $("registry-notice").scrollIntoView({ block: "nearest" });
 }
 
 function start() {

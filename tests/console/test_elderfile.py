@@ -209,20 +209,27 @@ def test_the_pdf_shows_assessments_and_says_when_readings_are_not_the_readers(tm
     elder = elder_a(resident_id=RESIDENT_ID).model_dump(mode="json")
     elder.update(sex="female", age=76, devices=[], vouchers={}, caregiver_name=None)
     assessment = {"ts": 1_800_000_000.0, "level": 2, "grades": {"adl": 2, "mental": 1}, "care_level": 3,
-                  "reason": "出院后复评", "assessor": "user:ping", "assessor_name": "张评"}  # fmt: skip
-    file = {"elder": elder, "assessments": [assessment], "health": None, "timeline": []}
+                  "reason": "after_hospital", "assessor": "assessor:ping", "assessor_name": "张评"}  # fmt: skip
+    file = {
+        "elder": elder,
+        "assessments": [assessment],
+        "health": None,
+        "timeline": [],
+        "timeline_scope": {"more": True, "days": 90, "max": 2000},
+    }  # a file cut short says so
     pdf = tmp_path / "file.pdf"
     pdf.write_bytes(render_pdf(file, printed_at=1_800_000_000.0, timezone="Asia/Shanghai", why="assessment: 年度"))
     text = subprocess.run([require_program("pdftotext"), "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
                           check=True).stdout.decode("utf-8")  # fmt: skip
     for expected in (
-        "评估等级 2",
-        "日常生活活动 2",
-        "出院后复评",
-        "张评",
+        "能力等级：中度失能",
+        "日常生活活动 中度受损",
+        "住院后评估",
+        "经办：评估员 张评",
         "健康数据仅主管可见",
         "没有记录",
         "能力评估 年度",
+        "仅列出最近 90 天内的最新 0 条",
     ):
         assert expected in text, (expected, text[:1500])
 
@@ -248,3 +255,25 @@ def test_after_a_restart_the_file_is_the_same(tmp_path: Path) -> None:
             answer = client.get("/api/elders/ea/file", params={"why": "follow_up"}, headers=auth(admin))
             timelines.append(answer.json()["timeline"])
     assert timelines[0] == timelines[1] and len(timelines[0]) >= 4
+
+
+def test_pdfs_are_made_off_the_event_loop_and_a_third_at_once_is_told_to_wait(city: City) -> None:
+    """A PDF is rendered in a worker thread (the event loop answers alarms and devices meanwhile); with as many
+    being made as are made at once, another is refused at once with 429 ``pdf_busy`` and Retry-After, never
+    queued, and nothing is journaled for it."""
+    from console import elderfile
+
+    portal = city.client.portal  # type: ignore[union-attr]
+    for _ in range(elderfile.PDF_AT_ONCE):
+        portal.call(elderfile._rendering.acquire)
+    try:
+        before = len(_views(city))
+        busy = city.client.get("/api/elders/ea/file.pdf", params={"why": "case_conference"},
+                               headers=auth(city.supervisor))  # fmt: skip
+        assert busy.status_code == 429 and busy.json()["code"] == "pdf_busy" and busy.headers["Retry-After"] == "5"
+        assert len(_views(city)) == before
+    finally:
+        for _ in range(elderfile.PDF_AT_ONCE):
+            elderfile._rendering.release()
+    made = city.client.get("/api/elders/ea/file.pdf", params={"why": "case_conference"}, headers=auth(city.supervisor))
+    assert made.status_code == 200 and made.content.startswith(b"%PDF")

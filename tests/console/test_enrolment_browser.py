@@ -110,7 +110,7 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
     page.click("#bind-submit")
     row = page.locator(f'#devices-body tr[data-device-id="{PENDANT}"]')
     row.get_by_role("button", name="测试呼叫").click()
-    expect(row.locator(".device-test")).to_contain_text("等待设备报警")
+    expect(row.locator(".device-test")).to_contain_text("请老人现在按下求助按钮")
     assert b'"*ACK"0001' in press_the_pendant(deployment.dc09_port)  # type: ignore[attr-defined]
     expect(row.locator(".test-passed")).to_contain_text("测试通过", timeout=10_000)
 

@@ -115,7 +115,7 @@ def test_an_operator_enrols_an_elder_binds_a_pendant_and_test_calls_it(
 
     # 测试呼叫, then the pendant's real frame on the SIA listener
     row.get_by_role("button", name="测试呼叫").click()
-    expect(row.locator(".device-test")).to_contain_text("等待设备报警")
+    expect(row.locator(".device-test")).to_contain_text("请老人现在按下求助按钮")
     ack = send_alarm(deployment.dc09_port)  # type: ignore[attr-defined]
     assert b'"*ACK"0001' in ack, ack  # an encrypted ACK: the listener knew the new key
     expect(row.locator(".test-passed")).to_contain_text("测试通过", timeout=10_000)

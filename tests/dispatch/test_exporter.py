@@ -38,6 +38,9 @@ ODD_ELDERS = (
           contacts=[Contact(name="陈伟", phone="13800000000", app=True), Contact(name="林芳", phone="13900000000",
                     relation="女儿")], resident_id="11010519491231002X", lives_with="spouse"),
     Elder(elder_id="x2", name="李建国", address="湘桥社区4号", lat=24.51, lon=117.69, community=C, active=False),
+    # what a spreadsheet would run as formulas: written as text (exporter rule 4), read back as typed
+    Elder(elder_id="x3", name='=HYPERLINK("http://x","点")', phone="+86 135 0596 0003", address="=1+1", lat=-24.5,
+          lon=117.7, community=C, medical_notes="@SUM(A1)", access="-门卡在邻居家"),
 )  # fmt: skip
 ODD_DEVICES = (
     Device(device_id="d1", protocol="sia-dc09", elder_id="x1", aes_key="ab" * 16, checkin_s=120, drill=True),
@@ -71,10 +74,17 @@ async def test_an_export_imported_again_changes_nothing(store: SqliteRegistry, t
     exported = export(stored, tmp_path / "export")
     again = await import_files(store, **exported)
     assert again.ok, again.summary()
-    assert again.elders == UpsertCounts(unchanged=302)
+    assert again.elders == UpsertCounts(unchanged=303)
     assert again.devices == UpsertCounts(unchanged=first.devices.added + 2)
     assert again.responders == UpsertCounts(unchanged=first.responders.added + 2)
     assert await store.get_elder("x1") == ODD_ELDERS[0] and await store.get_device("d1") == ODD_DEVICES[0]
+    assert await store.get_elder("x3") == ODD_ELDERS[2]  # the would-be formulas read back as typed
+
+
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text() -> None:
+    row = next(line for line in to_csv("elders", ODD_ELDERS).split("\r\n") if line.startswith("x3,"))
+    assert row.startswith('x3,"\'=HYPERLINK(""http://x"",""点"")",\'+86 135 0596 0003,\'=1+1,-24.5,117.7,')
+    assert "'@SUM(A1)" in row and "'-门卡在邻居家" in row
 
 
 def test_the_file_opens_in_a_spreadsheet_and_never_holds_a_key() -> None:
@@ -85,5 +95,5 @@ def test_the_file_opens_in_a_spreadsheet_and_never_holds_a_key() -> None:
     assert lines[1] == "d1,sia-dc09,x1,,120,yes"  # the key's cell is empty
     assert "AB" * 16 not in text
     elders = to_csv("elders", reversed(ODD_ELDERS)).removeprefix(BOM)
-    assert elders.split("\r\n")[1].startswith("x1,欧阳·秀英,+86 135 0596 0001,")  # ordered by id
+    assert elders.split("\r\n")[1].startswith("x1,欧阳·秀英,'+86 135 0596 0001,")  # ordered by id; a + as text
     assert "陈伟:13800000000::app;林芳:13900000000:女儿" in elders

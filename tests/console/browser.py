@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 from websockets.sync.client import connect
 
+from gateway.dc09 import build_message
 from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,6 +45,23 @@ CAREGIVER_PASSWORD = "caregiver-pass-1"
 DESK: ViewportSize = {"width": 1600, "height": 1000}
 LAPTOP: ViewportSize = {"width": 1366, "height": 768}  # the operator's screen the queue is laid out for
 PHONE: ViewportSize = {"width": 360, "height": 640}
+#: a needs assessment (MZ/T 039-2013) of a severe loss of daily living, 25 of 100 (grade 3), everything else
+#: intact: severe disability, care level 3 (dispatch.assessment)
+SEVERE_FORM = {
+    "eating": 5, "bathing": 0, "grooming": 0, "dressing": 0, "bowels": 5, "bladder": 5, "toilet": 0,
+    "transfer": 5, "walking": 5, "stairs": 0, "cognition": 0, "aggression": 0, "depression": 0,
+    "consciousness": 0, "vision": 0, "hearing": 0, "communication": 0,
+    "living": 0, "work": 0, "orientation": 0, "people": 0, "social": 0,
+}  # fmt: skip
+
+
+def press_sos(port: int, device_id: str, key: str) -> bytes:
+    """A pendant's SOS as its transmitter sends it to the SIA DC-09 listener: Contact ID 1101 over TCP, encrypted
+    with its key; the listener's answer."""
+    frame = build_message("ADM-CID", 1, device_id, "1101 01 001", key=bytes.fromhex(key), timestamp=time.time())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as link:
+        link.sendall(frame)
+        return link.recv(4096)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -177,6 +196,13 @@ class Deployment:
         assert response.status_code == 201, response.text
         incident_id: str = response.json()["incident_id"]
         return incident_id, returned
+
+    def sos_priority(self, elder_id: str) -> int:
+        """The priority an SOS of this elder opens at now (the incident is cancelled again)."""
+        incident_id, _ = self.raise_alarm(elder_id, "sos")
+        priority: int = self.get(f"/api/incidents/{incident_id}")["priority"]
+        self.settle()
+        return priority
 
     def settle(self) -> None:
         """Close the book on what earlier tests left open (an incident still dispatching would take the next

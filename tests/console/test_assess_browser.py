@@ -17,6 +17,7 @@ from simulators import city as city_generator
 from tests.console.browser import (
     LAPTOP,
     PHONE,
+    SEVERE_FORM,
     City,
     Deployment,
     catalogue,
@@ -33,13 +34,6 @@ pytestmark = pytest.mark.process
 
 ZH = catalogue("zh-CN")
 ASSESSOR = ("as01", "assessor-pass-1")
-#: a severe loss of daily living (25 of 100: grade 3), everything else intact: severe disability (level 3)
-SEVERE = {
-    "eating": 5, "bathing": 0, "grooming": 0, "dressing": 0, "bowels": 5, "bladder": 5, "toilet": 0,
-    "transfer": 5, "walking": 5, "stairs": 0, "cognition": 0, "aggression": 0, "depression": 0,
-    "consciousness": 0, "vision": 0, "hearing": 0, "communication": 0,
-    "living": 0, "work": 0, "orientation": 0, "people": 0, "social": 0,
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +61,6 @@ def plain_elder(deployment: Deployment, city: City) -> dict[str, str]:
     return elder
 
 
-def sos_priority(deployment: Deployment, elder_id: str) -> int:
-    incident_id, _ = deployment.raise_alarm(elder_id, "sos")
-    priority: int = deployment.get(f"/api/incidents/{incident_id}")["priority"]
-    deployment.settle()
-    return priority
-
-
 def fits(page: Page) -> None:
     wide = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert wide <= 0, f"{wide}px wider than the screen"
@@ -98,7 +85,7 @@ def test_an_assessor_assesses_and_the_care_level_and_triage_change(
 ) -> None:
     elder = plain_elder(deployment, city)
     elder_id = elder["elder_id"]
-    assert sos_priority(deployment, elder_id) == 2
+    assert deployment.sos_priority(elder_id) == 2
 
     contexts.append(laptop := desk(browser, LAPTOP))
     page, errors = open_page(laptop, deployment.url)
@@ -117,7 +104,7 @@ def test_an_assessor_assesses_and_the_care_level_and_triage_change(
     page.click("#save")
     expect(page.locator("#assess-error")).to_contain_text(ZH["assess.item.bathing"])
 
-    for item, value in SEVERE.items():
+    for item, value in SEVERE_FORM.items():
         page.locator(f'.item[data-item="{item}"] input[value="{value}"]').check()
     page.select_option("#lives-with", "spouse")
     level = ZH["assess.level_is"].replace("{level}", ZH["assess.level.3"])
@@ -142,7 +129,7 @@ def test_an_assessor_assesses_and_the_care_level_and_triage_change(
 
     record = deployment.get(f"/api/elders/{elder_id}")
     assert (record["care_level"], record["lives_with"]) == (3, "spouse")
-    assert sos_priority(deployment, elder_id) == 1
+    assert deployment.sos_priority(elder_id) == 1
     history = deployment.get(f"/api/elders/{elder_id}/assessments")["assessments"]
     assert [(a["level"], a["assessor"], a["reason"]) for a in history] == [(3, "assessor:as01", "initial")]
 

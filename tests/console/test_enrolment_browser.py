@@ -6,19 +6,17 @@ priority change; her file (/elder) shows the test alarm and the assessment on it
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from gateway.dc09 import build_message
 from simulators import city as city_generator
 from tests.conftest import free_port
 from tests.console.browser import (
     LAPTOP,
     OPERATOR,
+    SEVERE_FORM,
     City,
     Deployment,
     catalogue,
@@ -26,6 +24,7 @@ from tests.console.browser import (
     login,
     missing_keys,
     open_console,
+    press_sos,
     screenshot,
     watch_errors,
 )
@@ -37,13 +36,6 @@ PENDANT = "5E1DA7A0"
 KEY = "00112233445566778899AABBCCDDEEFF"
 NAME = "郑月娥"
 ASSESSOR = ("as02", "assessor-pass-2")
-#: daily living 25 of 100 (grade 3), everything else intact: severe disability
-SEVERE = {
-    "eating": 5, "bathing": 0, "grooming": 0, "dressing": 0, "bowels": 5, "bladder": 5, "toilet": 0,
-    "transfer": 5, "walking": 5, "stairs": 0, "cognition": 0, "aggression": 0, "depression": 0,
-    "consciousness": 0, "vision": 0, "hearing": 0, "communication": 0,
-    "living": 0, "work": 0, "orientation": 0, "people": 0, "social": 0,
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +51,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running.account(*ASSESSOR, role="assessor")
     yield running
     running.close()
-
-
-def press_the_pendant(port: int) -> bytes:
-    """The pendant's SOS as its transmitter sends it: Contact ID 1101 over TCP, encrypted with its key."""
-    frame = build_message("ADM-CID", 1, PENDANT, "1101 01 001", key=bytes.fromhex(KEY), timestamp=time.time())
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as link:
-        link.sendall(frame)
-        return link.recv(4096)
-
-
-def sos_priority(deployment: Deployment, elder_id: str) -> int:
-    incident_id, _ = deployment.raise_alarm(elder_id, "sos")
-    priority: int = deployment.get(f"/api/incidents/{incident_id}")["priority"]
-    deployment.settle()
-    return priority
 
 
 def enrol(page: Page, neighbour: dict[str, str]) -> str:
@@ -111,7 +88,7 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
     row = page.locator(f'#devices-body tr[data-device-id="{PENDANT}"]')
     row.get_by_role("button", name="测试呼叫").click()
     expect(row.locator(".device-test")).to_contain_text("请老人现在按下求助按钮")
-    assert b'"*ACK"0001' in press_the_pendant(deployment.dc09_port)  # type: ignore[attr-defined]
+    assert b'"*ACK"0001' in press_sos(deployment.dc09_port, PENDANT, KEY)  # type: ignore[attr-defined]
     expect(row.locator(".test-passed")).to_contain_text("测试通过", timeout=10_000)
 
     # the console: the test alarm arrived marked 测试, on nobody's queue
@@ -120,7 +97,7 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
     expect(closing).to_contain_text(ZH["flag.test"])
     expect(closing).to_contain_text(ZH["reason.test_passed"])  # its outcome in words, not "test passed"
     expect(console.locator("#queue-body tr").filter(has_text=NAME)).to_have_count(0)
-    assert sos_priority(deployment, elder_id) == 2
+    assert deployment.sos_priority(elder_id) == 2
 
     # the assessor: severe disability; her care level and an SOS's priority change
     contexts.append(assessor_screen := desk(browser, LAPTOP))
@@ -133,7 +110,7 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
     assess.click("#find-form button[type=submit]")
     assess.locator(f'#found button[data-elder-id="{elder_id}"]').click()
     expect(assess.locator("#reason")).to_have_value("initial")
-    for item, value in SEVERE.items():
+    for item, value in SEVERE_FORM.items():
         assess.locator(f'.item[data-item="{item}"] input[value="{value}"]').check()
     expect(assess.locator("#summary")).to_contain_text(ZH["assess.level.3"])
     assess.click("#save")
@@ -141,7 +118,7 @@ def test_enrol_bind_test_call_assess_and_read_it_all_on_her_file(
     sos = ZH["assess.triage_changed"].replace("{alarm}", ZH["alarm.sos"])
     expect(result).to_contain_text(sos.replace("{before}", "2").replace("{after}", "1"))
     assert deployment.get(f"/api/elders/{elder_id}")["care_level"] == 3
-    assert sos_priority(deployment, elder_id) == 1
+    assert deployment.sos_priority(elder_id) == 1
 
     # her file: the test alarm and the assessment on the timeline
     file = laptop.new_page()

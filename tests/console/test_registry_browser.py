@@ -5,14 +5,11 @@ alarm marked 测试 on the console. The page also fits a 360x640 phone."""
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from gateway.dc09 import build_message
 from simulators import city as city_generator
 from tests.conftest import free_port
 from tests.console.browser import (
@@ -25,6 +22,7 @@ from tests.console.browser import (
     missing_keys,
     open_console,
     phone,
+    press_sos,
     screenshot,
     watch_errors,
 )
@@ -54,14 +52,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, city: City) -> Iterator
     running.dc09_port = dc09  # type: ignore[attr-defined]
     yield running
     running.close()
-
-
-def send_alarm(port: int) -> bytes:
-    """The pendant's SOS as a transmitter sends it: Contact ID 1101 over TCP, encrypted with its key; the ACK."""
-    frame = build_message("ADM-CID", 1, PENDANT, "1101 01 001", key=bytes.fromhex(KEY), timestamp=time.time())
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as link:
-        link.sendall(frame)
-        return link.recv(4096)
 
 
 def test_an_operator_enrols_an_elder_binds_a_pendant_and_test_calls_it(
@@ -116,7 +106,7 @@ def test_an_operator_enrols_an_elder_binds_a_pendant_and_test_calls_it(
     # 测试呼叫, then the pendant's real frame on the SIA listener
     row.get_by_role("button", name="测试呼叫").click()
     expect(row.locator(".device-test")).to_contain_text("请老人现在按下求助按钮")
-    ack = send_alarm(deployment.dc09_port)  # type: ignore[attr-defined]
+    ack = press_sos(deployment.dc09_port, PENDANT, KEY)  # type: ignore[attr-defined]
     assert b'"*ACK"0001' in ack, ack  # an encrypted ACK: the listener knew the new key
     expect(row.locator(".test-passed")).to_contain_text("测试通过", timeout=10_000)
     expect(row.locator(".test-passed")).to_contain_text("紧急呼叫")

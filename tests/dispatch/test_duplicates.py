@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 from dispatch.duplicates import DuplicateIndex, Match, identity_changed
@@ -15,15 +14,11 @@ NUMBER = "11010519491231002X"  # GB 11643-1999's own example
 def test_it_agrees_with_the_batch_search_on_a_registry_of_100000() -> None:
     people, _ = registry(seed=11, size=100_000)
     index = DuplicateIndex.of(people)
-    started = time.perf_counter()
     pairs: set[Duplicate] = set()
     for person in people:
         for match in index.matches(person):
             pairs.add(Duplicate(min(person.key, match.key), max(person.key, match.key), match.reasons))
-    took = time.perf_counter() - started
-    print(f"\n{len(people):,} lookups in {took:.2f} s ({took / len(people) * 1e6:.1f} µs each)")
-    assert pairs == set(find_duplicates(people))
-    assert took / len(people) < 1e-3  # a dict lookup per group, not a scan
+    assert pairs == set(find_duplicates(people))  # its speed: bench/bench_registry.py
 
 
 def test_a_record_is_found_as_it_is_put_and_forgotten_as_it_is_removed() -> None:

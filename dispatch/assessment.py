@@ -57,6 +57,8 @@ from dispatch.journal import Entry
 Domain = Literal["adl", "mental", "sensory", "social"]
 DOMAINS: tuple[Domain, ...] = get_args(Domain)
 Reason = Literal["initial", "routine", "after_fall", "after_hospital", "change", "review"]
+#: what calls for an assessment at once (rule 8)
+Happening = Literal["after_fall", "after_hospital"]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 STANDARD = "MZ/T 039-2013"
 
@@ -243,7 +245,7 @@ class AssessmentBook:
     #: each elder's assessments, oldest first
     by_elder: dict[str, list[Assessment]] = field(default_factory=dict)
     #: the latest event after which an elder is due again at once (rule 8): (ts, "after_fall" | "after_hospital")
-    events: dict[str, tuple[float, str]] = field(default_factory=dict)
+    events: dict[str, tuple[float, Happening]] = field(default_factory=dict)
 
     def register(self, on: Callable[[type[Any], Callable[[Entry, Any], None]], None]) -> None:
         on(AssessmentRecorded, self.recorded)
@@ -255,7 +257,7 @@ class AssessmentBook:
                           dict(p.grades), dict(p.answers), p.changes, p.lives_with, p.diseases, p.note)  # fmt: skip
         self.by_elder.setdefault(p.elder_id, []).append(line)
 
-    def happened(self, elder_id: str, ts: float, why: Literal["after_fall", "after_hospital"]) -> None:
+    def happened(self, elder_id: str, ts: float, why: Happening) -> None:
         """A fall the centre attended, or a hospital stay, of this elder (rule 8)."""
         self.events[elder_id] = (ts, why)
 
@@ -263,16 +265,13 @@ class AssessmentBook:
         history = self.by_elder.get(elder_id)
         return history[-1] if history else None
 
-    def due(self, elder_id: str, reassess_after_s: float) -> tuple[float, Reason] | None:
+    def due(self, elder_id: str, reassess_after_s: float) -> tuple[float, Reason]:
         """When this elder's next assessment is due and why; ``(0, "initial")`` for one never assessed."""
         last = self.latest(elder_id)
         event = self.events.get(elder_id)
-        if last is None:
-            return (event[0], "after_fall" if event[1] == "after_fall" else "after_hospital") if event else (
-                0.0, "initial")  # fmt: skip
-        if event is not None and event[0] > last.ts:
-            return (event[0], "after_fall" if event[1] == "after_fall" else "after_hospital")
-        return (last.ts + reassess_after_s, "routine")
+        if event is not None and (last is None or event[0] > last.ts):
+            return event
+        return (0.0, "initial") if last is None else (last.ts + reassess_after_s, "routine")
 
 
 # -- views ---------------------------------------------------------------------------------------------------------
@@ -315,7 +314,7 @@ def due_list(
     found: list[tuple[float, Reason, str, str, str, int | None]] = []
     for elder_id, name, community, care_level in elders:
         due = book.due(elder_id, reassess_after_s)
-        if due is not None and due[0] <= until:
+        if due[0] <= until:
             found.append((due[0], due[1], elder_id, name, community, care_level))
     found.sort(key=lambda line: (line[0], line[2]))
     return found[:limit], len(found)

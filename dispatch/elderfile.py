@@ -196,10 +196,6 @@ class ElderEntries:
             yield seqs[index]
 
 
-def section_of(entry: Entry) -> Section | None:
-    return SECTIONS.get(entry.kind)
-
-
 def body(entry: Entry) -> dict[str, Any]:
     """The stored body as JSON (what any release can read, rule 2)."""
     decoded = json.loads(entry.payload_json)

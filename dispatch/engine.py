@@ -605,14 +605,14 @@ class Engine:
                 who = elder or (self.directory.elders.get(call.elder_id) if call.elder_id else None)
                 lat, lon, address = c.lat, c.lon, c.address if c.lat is not None else ""
                 location: Location | None = c.placed_by if c.lat is not None else None
-                home = self._landline_home(call) if who is None and lat is None else None
+                household = self._household(call) if who is None else ()
+                home = _home_of(household) if lat is None else None
                 if home is not None:  # a household's landline, nobody of them picked: whoever calls is at their home
-                    (lat, lon, address, _), location = home, "home"
+                    (lat, lon, address), location = home, "home"
                 alarm = Alarm(
                     c.alarm_type, "hotline", c.actor, who, lat=lat, lon=lon, drill=drill, call_id=c.call_id,
                     location=location, note=f"hotline call from {call.caller} on line {call.line}",
-                    caller=None if who else call.caller, place=address,
-                    household=self._household(call) if who is None else (),
+                    caller=None if who else call.caller, place=address, household=household,
                 )  # fmt: skip
                 incident, attached = await self.open_alarm(alarm)
                 incident_id = incident.incident_id
@@ -649,37 +649,27 @@ class Engine:
     async def _call_incident(self, event: CallEvent, call: Call, what: str, then: str = "") -> None:
         elder = self.directory.elders.get(call.elder_id) if call.elder_id else None
         note = f"{what} from {event.caller} on line {event.line}" + (f": {then}" if then else "")
-        home = self._landline_home(call) if elder is None else None
-        if home is None:
-            if elder is None and call.household:  # homes apart: placed by hand, the household named
-                names = ", ".join(self.directory.elders[i].name for i in call.household if i in self.directory.elders)
-                note = f"{note} (household: {names})"
-            alarm = Alarm(
-                event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id,
-                household=self._household(call) if elder is None else (),
-            )  # fmt: skip
-        else:  # nobody said who of the household called: the landline's incident, none of them chosen, at home
-            lat, lon, address, names = home
+        household = self._household(call) if elder is None else ()
+        if household:  # nobody said who of the household called: none of them chosen, the household named
+            note = f"{note} (household: {', '.join(e.name for e in household)})"
+        home = _home_of(household)
+        if home is not None:  # a landline is in one home: the landline's incident is there
+            lat, lon, address = home
             alarm = Alarm(
                 event.alarm_type, "hotline", event.actor, None, lat=lat, lon=lon, drill=event.drill,
-                call_id=event.call_id, location="home", caller=event.caller, place=address,
-                note=f"{note} (household: {names})", household=self._household(call),
+                call_id=event.call_id, location="home", caller=event.caller, place=address, note=note,
+                household=household,
+            )  # fmt: skip
+        else:  # one elder, or a household whose homes are apart (placed by hand)
+            alarm = Alarm(
+                event.alarm_type, "hotline", event.actor, elder, note=note, drill=event.drill, call_id=event.call_id,
+                household=household,
             )  # fmt: skip
         await self.open_alarm(alarm)  # applying it links the call to the incident
 
     def _household(self, call: Call) -> tuple[Elder, ...]:
         """The elders sharing the landline of a call none of them was picked for (empty for any other call)."""
         return tuple(self.directory.elders[i] for i in call.household if i in self.directory.elders)
-
-    def _landline_home(self, call: Call) -> tuple[float, float, str, str] | None:
-        """Where a call from a household's shared landline comes from: their home (lat, lon, address), when they
-        share one (a landline is in one home), and their names; None for any other call."""
-        household = self._household(call)
-        homes = {(e.lat, e.lon, e.address) for e in household}
-        if len(homes) != 1:
-            return None
-        lat, lon, address = homes.pop()
-        return lat, lon, address, ", ".join(e.name for e in household)
 
     def clear_condition(
         self, device_id: str, alarm_type: str, outcome: str, actor: str, drill: bool, *,
@@ -2264,6 +2254,13 @@ def _duty(responder_id: str, on: bool, lat: float | None, lon: float | None) -> 
     if lat is None or lon is None:
         return ResponderDuty(responder_id, on)
     return ResponderDuty(responder_id, on, lat, lon)
+
+
+def _home_of(household: Sequence[Elder]) -> tuple[float, float, str] | None:
+    """The home (lat, lon, address) of the elders sharing a landline, when they share one (a landline is in one
+    home); None for no household or homes apart."""
+    homes = {(e.lat, e.lon, e.address) for e in household}
+    return homes.pop() if len(homes) == 1 else None
 
 
 #: an elder's fields a merge fills on the kept record where it has nothing (the others are never empty)

@@ -19,18 +19,15 @@ Never
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from console.deps import CoreDep, Staff
-from console.errors import Throttled
 from console.filepdf import render_pdf
+from console.pdfwork import in_worker, pdf_slot
 from dispatch.core import Core
 from dispatch.errors import InvalidInput
 from dispatch.journal import Entry, Journal
@@ -45,21 +42,6 @@ HEALTH_READINGS = 300  # the newest readings on the chart
 ASSESSMENTS = 100
 PDF_DAYS = 90
 PDF_LINES = 2000
-#: PDFs rendered at once, each in a worker process: neither the event loop, which answers alarms and devices, nor
-#: a thread holding the interpreter's lock beside it renders one (a thread did: 30 PDFs held SOS answers ~1 s);
-#: a request beyond these is told to try again in a few seconds (429 ``pdf_busy``)
-PDF_AT_ONCE = 2
-_rendering = asyncio.Semaphore(PDF_AT_ONCE)
-_renderers: ProcessPoolExecutor | None = None
-
-
-def _renderer() -> ProcessPoolExecutor:
-    """The worker processes, started at the first PDF (forkserver: never a fork of the server's threads)."""
-    global _renderers
-    if _renderers is None:
-        _renderers = ProcessPoolExecutor(PDF_AT_ONCE, mp_context=multiprocessing.get_context("forkserver"))
-    return _renderers
-
 
 DAY_S = 86400.0
 
@@ -151,10 +133,7 @@ async def elder_file_pdf(
 ) -> Response:
     """The file as a PDF for a case conference (in Chinese): the same parts and the timeline of the last
     90 days, drills left out."""
-    if _rendering.locked():  # refused, never queued: a queue of PDFs would only grow while people press again
-        raise Throttled("other case-conference files are being made; try again in a few seconds", retry_after=5,
-                        code="pdf_busy")  # fmt: skip
-    async with _rendering:  # the whole of it, reading the journal too: 30 files read at once also held alarms
+    async with pdf_slot("case-conference files"):  # the whole of it, reading the journal too (console.pdfwork)
         reason = await _opened(core, elder_id, who, why, words, pdf=True)
         since = core.clock.now() - PDF_DAYS * DAY_S
         seqs = core.views.file_seqs(elder_id, who.reach, "all", limit=PDF_LINES + 1)
@@ -165,6 +144,6 @@ async def elder_file_pdf(
                 "timeline_scope": scope}  # fmt: skip
         render = functools.partial(render_pdf, file, printed_at=core.clock.now(), timezone=core.settings.timezone,
                                    why=reason)  # fmt: skip
-        pdf = await asyncio.get_running_loop().run_in_executor(_renderer(), render)
+        pdf = await in_worker(render)
     name = f"elder-{elder_id}.pdf"
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})

@@ -261,11 +261,11 @@ def test_pdfs_are_made_off_the_event_loop_and_a_third_at_once_is_told_to_wait(ci
     """A PDF is rendered in a worker thread (the event loop answers alarms and devices meanwhile); with as many
     being made as are made at once, another is refused at once with 429 ``pdf_busy`` and Retry-After, never
     queued, and nothing is journaled for it."""
-    from console import elderfile
+    from console import pdfwork
 
     portal = city.client.portal  # type: ignore[union-attr]
-    for _ in range(elderfile.PDF_AT_ONCE):
-        portal.call(elderfile._rendering.acquire)
+    for _ in range(pdfwork.PDF_AT_ONCE):
+        portal.call(pdfwork.SLOTS.acquire)
     try:
         before = len(_views(city))
         busy = city.client.get("/api/elders/ea/file.pdf", params={"why": "case_conference"},
@@ -273,7 +273,7 @@ def test_pdfs_are_made_off_the_event_loop_and_a_third_at_once_is_told_to_wait(ci
         assert busy.status_code == 429 and busy.json()["code"] == "pdf_busy" and busy.headers["Retry-After"] == "5"
         assert len(_views(city)) == before
     finally:
-        for _ in range(elderfile.PDF_AT_ONCE):
-            elderfile._rendering.release()
+        for _ in range(pdfwork.PDF_AT_ONCE):
+            pdfwork.SLOTS.release()
     made = city.client.get("/api/elders/ea/file.pdf", params={"why": "case_conference"}, headers=auth(city.supervisor))
     assert made.status_code == 200 and made.content.startswith(b"%PDF")

@@ -1,0 +1,54 @@
+"""Where the console's PDFs are made: a few worker processes, and the slots that admit a request to them.
+
+What it owns
+    :func:`pdf_slot`, the admission of one PDF (an elder's file for a case conference, a monthly report): at
+    most :data:`PDF_AT_ONCE` at once, the rest refused at once with 429 ``pdf_busy``; and :func:`in_worker`,
+    which runs a pure renderer (a dict in, bytes out) in one of the worker processes.
+
+Rules
+    1. Neither the event loop, which answers alarms and devices, nor a thread holding the interpreter's lock
+       beside it renders a PDF (a thread did: 30 PDFs held SOS answers ~1 s); a worker process does.
+    2. Refused, never queued: a queue of PDFs would only grow while people press again. A request holds its
+       slot for all of its work, reading the journal too (30 files read at once also held alarms).
+    3. The workers start at the first PDF, with forkserver: never a fork of the server's threads.
+
+Never
+    Never a second pool: every PDF of the console is made here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+
+from console.errors import Throttled
+
+PDF_AT_ONCE = 2
+RETRY_AFTER_S = 5
+SLOTS = asyncio.Semaphore(PDF_AT_ONCE)
+_workers: ProcessPoolExecutor | None = None
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _workers
+    if _workers is None:
+        _workers = ProcessPoolExecutor(PDF_AT_ONCE, mp_context=multiprocessing.get_context("forkserver"))
+    return _workers
+
+
+@asynccontextmanager
+async def pdf_slot(what: str) -> AsyncIterator[None]:
+    """One of the slots for the whole of a PDF's work, or 429 ``pdf_busy`` at once (``what`` is being made)."""
+    if SLOTS.locked():
+        raise Throttled(f"other {what} are being made; try again in a few seconds", retry_after=RETRY_AFTER_S,
+                        code="pdf_busy")  # fmt: skip
+    async with SLOTS:
+        yield
+
+
+async def in_worker(render: Callable[[], bytes]) -> bytes:
+    """The bytes ``render`` makes (a picklable callable: a module's function with its arguments bound)."""
+    return await asyncio.get_running_loop().run_in_executor(_pool(), render)

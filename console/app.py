@@ -48,6 +48,7 @@ from console.phone import PhoneCommand
 from console.plans import router as plans_router
 from console.referrals import router as referrals_router
 from console.registryio import router as registry_io_router
+from console.reports import router as reports_router
 from console.services import router as services_router
 from dispatch.core import Core
 from dispatch.errors import AnxinError, Conflict, InvalidInput
@@ -104,6 +105,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
     app.include_router(keeping_router)
     app.include_router(registry_io_router)
     app.include_router(elder_file_router)
+    app.include_router(reports_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

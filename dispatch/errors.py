@@ -101,6 +101,10 @@ CODES = frozenset(
         "plan_task_outcome",  # a missed visit is settled with one of the known outcomes
         "coverage_hour",  # dispatch.coverage: an hour of the day is 0 to 23
         "coverage_target",  # the coverage target is 1 to 240 minutes
+        "report_period",  # dispatch.periodreport: a period reads YYYY-MM (and is not asked with start/end)
+        "report_dates",  # a report's start and end read YYYY-MM-DD, the end after the start
+        "report_range_long",  # a report covers at most 366 days
+        "report_by",  # a report is by district, street or community
         "left_care_reason",  # dispatch.keeping: why an elder left care, one of the known reasons
         # conflicts with the current state
         "possible_duplicate",  # dispatch.duplicates: a new elder is probably one already registered

@@ -143,6 +143,8 @@ class Assignment:
     note: str = ""
     held: int = 0  # how often its time ran out and it kept ringing, nobody else to ask (OfferHeld)
     accepted_at: float | None = None
+    on_scene_at: float | None = None  # when the responder said they were at the door (the report's door time)
+    finished_at: float | None = None  # when it left the active states: declined, expired, withdrawn or done
 
     @property
     def active(self) -> bool:
@@ -222,6 +224,7 @@ class Incident:
     outcome: str | None = None
     escalated_to: str | None = None
     closed_at: float | None = None
+    cancelled_at: float | None = None  # confirmed a false alarm (it stays one after it is closed)
     #: the last caregiver's "done" and their words: what they propose, until the operator decides
     proposal: NoteLine | None = None
     caller: str | None = None  # an unregistered caller's number
@@ -634,6 +637,7 @@ class Projection:
 
     def _cancelled(self, entry: Entry, p: Cancelled) -> None:
         incident = self._move(entry, IncidentEvent.CANCEL)
+        incident.cancelled_at = entry.ts
         if p.reason:
             incident.outcome = p.reason
 
@@ -767,6 +771,7 @@ class Projection:
             assignment.accepted_at = entry.ts
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ACCEPT), entry.ts)
         elif event is AssignmentEvent.ON_SCENE:
+            assignment.on_scene_at = entry.ts
             self._set_state(incident, incident_next(incident.state, IncidentEvent.ARRIVE), entry.ts)
         elif (
             event is AssignmentEvent.WITHDRAW
@@ -776,6 +781,7 @@ class Projection:
         ):
             self._set_state(incident, incident_next(incident.state, IncidentEvent.REOPEN_DISPATCH), entry.ts)
         if not assignment.active:
+            assignment.finished_at = entry.ts
             responder = self.responder(assignment.responder_id)
             if responder.assignment_id == assignment_id:
                 responder.assignment_id = None

@@ -114,6 +114,8 @@ from dispatch.followups import one as one_follow_up
 from dispatch.journal import Entry
 from dispatch.keeping import test_view
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, OrderState, incident_allows
+from dispatch.periodreport import Places, check_by, period_of
+from dispatch.periodreport import report as period_report
 from dispatch.plans import (
     PlanBook,
     TaskFilter,
@@ -128,6 +130,7 @@ from dispatch.plans import (
 from dispatch.plans import entry_elder as plan_elder
 from dispatch.referrals import clinic_view, referral_view
 from dispatch.registry import Device, Elder, Responder, normalise_phone
+from dispatch.reportcsv import to_csv as report_csv
 from dispatch.reports import escalations, kpis
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
@@ -414,6 +417,45 @@ class Views:
             calls=[c for c in state.calls.values() if reach.sees(self.call_placed(c))],
             responders=[r for r in state.responders.values() if reach.covers(self.responder_place(r.responder_id))],
         )
+
+    def period_report(
+        self,
+        reach: Reach,
+        *,
+        by: str = "community",
+        month: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        include_drill: bool = False,
+    ) -> dict[str, Any]:
+        """The period report (dispatch.periodreport) of the reader's part of the network: a month or local days
+        ``start`` to ``end``; by district, street or community. Whatever lies outside their reach is left out,
+        from the areas and from the totals alike (an area is in reach when its place is, whoever took it on)."""
+        tz, now = self._settings.timezone, self._clock.now()
+        period = period_of(tz, now, month=month, start=start, end=end)
+        level = check_by(by)
+
+        def within(place: str | None) -> str | None:
+            return (place or "") if reach.covers(place) else None
+
+        places = Places(
+            incident=lambda i: within(self.incident_place(i)),
+            call=lambda c: within(self.call_place(c)),
+            elder=lambda e: within(self.elder_place(e)),
+        )
+        return period_report(
+            self._state, period, level, places, self._responder_name, include_drill=include_drill, generated_at=now
+        )
+
+    def period_report_csv(self, report: dict[str, Any]) -> str:
+        """A period report as one flat CSV table (dispatch.reportcsv), byte-order mark first."""
+        return report_csv(report)
+
+    def _responder_name(self, responder_id: str) -> tuple[str, str]:
+        profile = self._directory.responders.get(responder_id)
+        if profile is None:  # a family member or a volunteer of the circle's last rings, not in the registry
+            return "", "other"
+        return profile.name, profile.kind
 
     def escalations(self, reach: Reach, *, include_drill: bool = False) -> list[dict[str, Any]]:
         waiting = escalations(self._state, include_drill=include_drill)

@@ -229,6 +229,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/escalations"): Rule(SUPERVISORS, "list"),
     ("GET", "/api/journal"): Rule(SUPERVISORS, "list", query="limit=5000"),
     ("GET", "/api/coverage"): Rule(SUPERVISORS, "list"),
+    # the period report (console.reports): the current month (the probe city runs on the real clock), by area
+    ("GET", "/api/reports"): Rule(SUPERVISORS, "list", query="by=community"),
+    ("GET", "/api/reports.csv"): Rule(SUPERVISORS, "list", query="by=street"),
     # registry
     ("GET", "/api/elders"): Rule(STAFF, "list", query="limit=10000"),
     ("GET", "/api/elders/{elder_id}"): Rule(STAFF, "elder"),

@@ -1,4 +1,6 @@
-"""The period report over HTTP: ``GET /api/reports`` (JSON) and ``GET /api/reports.csv`` (one flat table).
+"""The period report over HTTP: ``GET /api/reports`` (JSON), ``GET /api/reports.csv`` (one flat table),
+``GET /api/reports.xlsx`` (a workbook of six sheets, console.reportxlsx) and ``GET /api/reports.pdf`` (the
+printable monthly report in Chinese with its charts, console.reportpdf, made in a PDF worker: console.pdfwork).
 
 Supervisors and admins read the figures of their own part of the network over a month (``period=YYYY-MM``) or
 any span of local days (``start``, inclusive, to ``end``, exclusive; at most 366 days), by district, street or
@@ -10,12 +12,18 @@ The figures themselves are dispatch.periodreport's; their definitions are in doc
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import functools
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from console.auth import Principal
 from console.deps import CoreDep, Supervisors
+from console.pdfwork import in_worker, pdf_slot
+from console.reportpdf import render_report_pdf
+from console.reportwords import scope_words
+from console.reportxlsx import render_xlsx
 from dispatch.scopes import Reach
 
 router = APIRouter(prefix="/api", tags=["reports"])
@@ -23,6 +31,8 @@ router = APIRouter(prefix="/api", tags=["reports"])
 Month = Annotated[str | None, Query(description="a month, YYYY-MM (default: the current one)")]
 Day = Annotated[str | None, Query(description="a local day, YYYY-MM-DD")]
 By = Annotated[str, Query(description="district, street or community")]
+Language = Annotated[Literal["zh-CN", "en"], Query(description="the workbook's language (sheets, headers)")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _report(core: CoreDep, reach: Reach, period: str | None, start: str | None, end: str | None, by: str,
@@ -62,3 +72,47 @@ async def get_report_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="report-{name}-{by}.csv"'},
     )
+
+
+def _download(content: bytes, media_type: str, report: dict[str, Any], suffix: str) -> Response:
+    """A file to save: ``anxin-report-2026-11.xlsx`` (a span of days: ``anxin-report-2026-11-03_2026-11-10``)."""
+    name = "anxin-report-" + report["period"]["label"].replace("..", "_") + f"-{report['by']}.{suffix}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _scope(who: Principal, language: str) -> str:
+    return scope_words(language, who.scopes)
+
+
+@router.get("/reports.xlsx", response_class=Response)
+async def get_report_xlsx(
+    core: CoreDep,
+    who: Supervisors,
+    period: Month = None,
+    start: Day = None,
+    end: Day = None,
+    by: By = "community",
+    drill: bool = False,
+    lang: Language = "zh-CN",
+) -> Response:
+    """The same report as an Excel workbook: summary, areas, alarm types, sources, days and responders."""
+    report = _report(core, who.reach, period, start, end, by, drill)
+    return _download(render_xlsx(report, scope=_scope(who, lang), language=lang), XLSX, report, "xlsx")
+
+
+@router.get("/reports.pdf", response_class=Response)
+async def get_report_pdf(
+    core: CoreDep,
+    who: Supervisors,
+    period: Month = None,
+    start: Day = None,
+    end: Day = None,
+    by: By = "community",
+    drill: bool = False,
+) -> Response:
+    """The same report as a printable PDF in Chinese with its charts; 429 ``pdf_busy`` while as many PDFs as
+    are made at once are being made."""
+    async with pdf_slot("PDFs"):
+        report = _report(core, who.reach, period, start, end, by, drill)
+        pdf = await in_worker(functools.partial(render_report_pdf, report, scope=_scope(who, "zh-CN")))
+    return _download(pdf, "application/pdf", report, "pdf")

@@ -22,11 +22,13 @@ import csv
 import io
 import itertools
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -38,7 +40,7 @@ from anxin.server import app_for
 from dispatch.engine import Engine
 from dispatch.family import kin_id
 from dispatch.registry import Device
-from tests.conftest import engine_of, responder, settings_for
+from tests.conftest import engine_of, require_program, responder, settings_for
 from tests.console.streets import HOME_A, HOME_B, STREET_A, STREET_B, elder_a, elder_b, person, seed_two_streets
 from tests.console.test_api import auth, token
 
@@ -232,6 +234,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # the period report (console.reports): the current month (the probe city runs on the real clock), by area
     ("GET", "/api/reports"): Rule(SUPERVISORS, "list", query="by=community"),
     ("GET", "/api/reports.csv"): Rule(SUPERVISORS, "list", query="by=street"),
+    ("GET", "/api/reports.xlsx"): Rule(SUPERVISORS, "list", query="by=community"),
+    ("GET", "/api/reports.pdf"): Rule(SUPERVISORS, "list", query="by=community"),
     # registry
     ("GET", "/api/elders"): Rule(STAFF, "list", query="limit=10000"),
     ("GET", "/api/elders/{elder_id}"): Rule(STAFF, "elder"),
@@ -704,19 +708,28 @@ def test_a_list_holds_nothing_out_of_scope(city: City, method: str, path: str) -
     target = path + ("?" + rule.query if rule.query else "")
     response = _request(city, method, target, city.scoped[role])
     assert response.status_code == 200, response.text
-    text = _as_json(path, response.text)
+    text = _as_json(path, response.text, response.content)
     leaked = [mark for mark in (*B_MARKS, *city.b_ids) if mark in text]
     where = [line for line in text.split("},{") if any(mark in line for mark in leaked)][:3]
     assert not leaked, f"{path} shows {leaked} to a person of street A: {where}"
-    everywhere = _as_json(path, _request(city, method, target, city.tokens[ADMIN]).text)
+    centre = _request(city, method, target, city.tokens[ADMIN])
+    everywhere = _as_json(path, centre.text, centre.content)
     # figures name nothing; nothing of the city escalated yet, nor delivered (tests/console/test_statements.py)
     if path not in ("/api/kpis", "/api/escalations", "/api/statements"):
         marks = (*B_MARKS, *city.b_ids)
         assert any(mark in everywhere for mark in marks), f"{path}: the probe city has nothing of B in it"
 
 
-def _as_json(path: str, text: str) -> str:
-    """A CSV export's cells written as JSON strings, so the marks (quoted ids) find them as in any other answer."""
+def _as_json(path: str, text: str, content: bytes = b"") -> str:
+    """A CSV export's cells written as JSON strings, so the marks (quoted ids) find them as in any other answer;
+    a workbook's cells likewise, sheet by sheet; a PDF's text as pdftotext extracts it."""
+    if path.endswith(".xlsx"):
+        book = openpyxl.load_workbook(io.BytesIO(content))
+        cells = [[[cell for cell in row] for row in sheet.iter_rows(values_only=True)] for sheet in book]
+        return json.dumps(cells, ensure_ascii=False, default=str)
+    if path.endswith(".pdf"):
+        pdftotext = require_program("pdftotext")
+        return subprocess.run([pdftotext, "-", "-"], input=content, capture_output=True, check=True).stdout.decode()
     if not path.endswith(".csv"):
         return text
     return json.dumps(list(csv.reader(io.StringIO(text.removeprefix("\ufeff")))), ensure_ascii=False)

@@ -1,6 +1,6 @@
 """The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page, the
 admins' accounts page, the service desk (orders, follow-ups, complaints), the monthly statements, the
-care-call list (关怀电话), the 五定 plans, the duty page (值班与交接班), a clinic's referrals (绿色通道) and the
+care-call list (关怀电话), the period reports (统计报表), the 五定 plans, the duty page (值班与交接班), a clinic's referrals (绿色通道) and the
 registry page (elders and their devices).
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
@@ -114,6 +114,12 @@ async def services_page() -> FileResponse:
 @pages.get("/statements")
 async def statements_page() -> FileResponse:
     return _page("statements.html")
+
+
+@pages.get("/reports")
+async def reports_page() -> FileResponse:
+    """The period report: figures, charts, areas, downloads (supervisors and admins; the data needs a token)."""
+    return _page("reports.html")
 
 
 @pages.get("/docs")

@@ -1,6 +1,6 @@
 // The logged-in person in the staff pages' header: who they are and where they may look (name, role, scopes),
 // their menu (change my password, log out), and the links their role may follow: the service desk for all
-// staff, the supervisor view and the statements for supervisors and admins, the accounts page for admins.
+// staff, the supervisor view, the statements and the reports for supervisors and admins, the accounts page for admins.
 // Before a login no link shows.
 //
 // Rules
@@ -124,6 +124,7 @@ function showLinks(role) {
     "care-calls-link": Boolean(role),
     "duty-link": Boolean(role),
     "statements-link": SUPERVISOR_ROLES.has(role),
+    "reports-link": SUPERVISOR_ROLES.has(role),
   };
   for (const [id, allowed] of Object.entries(links)) {
     const link = $(id);

@@ -145,6 +145,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/plans"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/services"): Rule(EVERYONE, why="the page itself"),
     ("GET", "/statements"): Rule(EVERYONE, why="the page itself"),
+    ("GET", "/reports"): Rule(EVERYONE, why="the page itself; its data needs a supervisor's token"),
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
     ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
     ("GET", "/duty"): Rule(EVERYONE, why="the duty page itself"),

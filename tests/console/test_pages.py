@@ -42,6 +42,7 @@ PAGES = {
     "/duty": "duty.html",
     "/services": "services.html",
     "/statements": "statements.html",
+    "/reports": "reports.html",
     "/elder": "elder.html",
 }
 CJK_FIRST = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'

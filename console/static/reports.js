@@ -135,12 +135,12 @@ async function download(format) {
 function render() {
   const report = answer;
   $("report-heading").textContent = report ? t("report.heading", { period: periodWords(report.period) }) : "";
-  $("report-about").textContent = report && session.current ? [
+  $("report-about").replaceChildren(...(report && session.current ? [
     t("report.scope", { scope: scopeWords(session.current.scopes) }),
     t("report.level_words", { by: t(`report.by.${report.by}`) }),
     t(report.drill_included ? "report.drill_included" : "report.drill_excluded"),
     t("report.generated", { time: fmtDateTime(report.generated_at) }),
-  ].join("　") : "";
+  ] : []).map((part) => el("span", {}, part)));
   $("report-empty").hidden = !report || report.totals.alarms > 0;
   $("report-keys").replaceChildren(...(report ? KEYS : []).map(([path, key, kind]) => el("div",
     { className: "key-figure", dataset: { figure: path } },
@@ -266,8 +266,10 @@ function dailyChart(w, days) {
 }
 
 function bucketsChart(w, buckets) {
-  const h = 180;
   const m = { left: 30, right: 8, top: 16, bottom: 24 };
+  const narrow = (w - m.left - m.right) / buckets.length < 64; // the names take turns on two lines
+  if (narrow) m.bottom = 38;
+  const h = 180 + (narrow ? 14 : 0);
   const root = canvas(w, h, t("report.chart.buckets"));
   const top = Math.max(0, ...buckets);
   if (!top) return empty(root, w, h);
@@ -278,7 +280,8 @@ function bucketsChart(w, buckets) {
     root.append(svg("rect", { x: (x + step * 0.15).toFixed(1), y: y(count).toFixed(1), width: (step * 0.7).toFixed(1),
       height: (y(0) - y(count)).toFixed(1), class: n < 3 ? "bar" : "bar late", "data-bucket": n }));
     root.append(svg("text", { x: x + step / 2, y: y(count) - 3, class: "count", "text-anchor": "middle" }, String(count)));
-    root.append(svg("text", { x: x + step / 2, y: h - 8, class: "tick", "text-anchor": "middle" }, t(`report.bucket.${n}`)));
+    const below = narrow && n % 2 ? 14 : 0;
+    root.append(svg("text", { x: x + step / 2, y: h - 22 + below + (narrow ? 0 : 14), class: "tick", "text-anchor": "middle" }, t(`report.bucket.${n}`)));
   });
   return root;
 }

@@ -100,7 +100,7 @@ class _Styles:
     def __init__(self, font: str) -> None:
         self.title = ParagraphStyle("title", fontName=font, fontSize=18, leading=24, spaceAfter=2 * mm)
         self.heading = ParagraphStyle("heading", fontName=font, fontSize=12.5, leading=17, spaceBefore=4 * mm,
-                                      spaceAfter=2 * mm)  # fmt: skip
+                                      spaceAfter=2 * mm, keepWithNext=1)  # fmt: skip  # never alone at a page's foot
         self.body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
         self.cell = ParagraphStyle("cell", fontName=font, fontSize=8, leading=10)
         self.number = ParagraphStyle("number", parent=self.cell, alignment=2)

@@ -286,10 +286,14 @@ function bucketsChart(w, buckets) {
   return root;
 }
 
+/** About how wide a label is at the charts' 11 px: a Chinese character a full em, anything else about 0.6. */
+const textWidth = (text) => [...text].reduce((sum, c) => sum + (c.charCodeAt(0) > 0x2e80 ? 11 : 6.6), 0);
+
 function outcomesChart(w, outcomes) {
   const row = 24;
   const h = row * OUTCOMES.length + 8;
-  const left = 76;
+  const names = OUTCOMES.map((key) => t(`report.outcome.${key}`));
+  const left = Math.max(...names.map(textWidth)) + 12;
   const root = canvas(w, h, t("report.chart.outcomes"));
   const top = Math.max(0, ...OUTCOMES.map((key) => outcomes[key] || 0));
   if (!top) return empty(root, w, h);
@@ -297,7 +301,7 @@ function outcomesChart(w, outcomes) {
   OUTCOMES.forEach((key, n) => {
     const count = outcomes[key] || 0;
     const y = 4 + n * row;
-    root.append(svg("text", { x: left - 6, y: y + 15, class: "tick name", "text-anchor": "end" }, t(`report.outcome.${key}`)));
+    root.append(svg("text", { x: left - 6, y: y + 15, class: "tick name", "text-anchor": "end" }, names[n]));
     root.append(svg("rect", { x: left, y: y + 4, width: ((width * count) / top).toFixed(1), height: row - 10, class: `bar outcome-${key}`, "data-outcome": key }));
     root.append(svg("text", { x: left + (width * count) / top + 4, y: y + 15, class: "count" }, String(count)));
   });

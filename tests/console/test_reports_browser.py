@@ -173,6 +173,25 @@ def test_the_page_fits_a_phone(
     assert errors == []
 
 
+def test_the_page_is_whole_in_english(
+    deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
+) -> None:
+    contexts.append(laptop := desk(browser, LAPTOP))
+    page, errors = open_reports(laptop, deployment.url)
+    expect(page.locator('[data-figure="alarms"] dd')).to_have_text(str(sum(ALARMS)))
+    page.select_option("#lang-select", "en")
+    expect(page.locator("#report-about")).to_contain_text("Community level")
+    expect(page.locator("#chart-buckets text.tick").last).to_have_text("Over 3 min")
+    names = page.locator("#chart-outcomes text.name")  # every outcome's name inside the chart
+    chart = page.locator("#chart-outcomes svg").bounding_box()
+    boxes = [names.nth(n).bounding_box() for n in range(6)]
+    assert chart and all(box and box["x"] >= chart["x"] for box in boxes), (chart, boxes)
+    assert missing_keys(page) == []
+    assert untranslated(ui_text(page), "en", city.text()) == []
+    screenshot(page, "reports-en-laptop")
+    assert errors == []
+
+
 def test_an_operator_is_told_the_reports_are_not_for_them(
     deployment: Deployment, browser: Browser, contexts: list[BrowserContext]
 ) -> None:

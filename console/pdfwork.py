@@ -1,19 +1,19 @@
-"""Where the console's PDFs are made: a few worker processes, and the slots that admit a request to them.
+"""Where the console's documents are made: a few worker processes, and the slots that admit a request to them.
 
 What it owns
-    :func:`pdf_slot`, the admission of one PDF (an elder's file for a case conference, a monthly report): at
-    most :data:`PDF_AT_ONCE` at once, the rest refused at once with 429 ``pdf_busy``; and :func:`in_worker`,
-    which runs a pure renderer (a dict in, bytes out) in one of the worker processes.
+    :func:`pdf_slot`, the admission of one document (an elder's file for a case conference, a period report's
+    PDF or workbook): at most :data:`PDF_AT_ONCE` at once, the rest refused at once with 429 ``pdf_busy``; and
+    :func:`in_worker`, which runs a pure renderer (a dict in, bytes out) in one of the worker processes.
 
 Rules
     1. Neither the event loop, which answers alarms and devices, nor a thread holding the interpreter's lock
-       beside it renders a PDF (a thread did: 30 PDFs held SOS answers ~1 s); a worker process does.
+       beside it renders a document (a thread did: 30 PDFs held SOS answers ~1 s); a worker process does.
     2. Refused, never queued: a queue of PDFs would only grow while people press again. A request holds its
        slot for all of its work, reading the journal too (30 files read at once also held alarms).
     3. The workers start at the first PDF, with forkserver: never a fork of the server's threads.
 
 Never
-    Never a second pool: every PDF of the console is made here.
+    Never a second pool: every PDF and workbook of the console is made here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The period report over HTTP: ``GET /api/reports`` (JSON), ``GET /api/reports.csv`` (one flat table),
 ``GET /api/reports.xlsx`` (a workbook of six sheets, console.reportxlsx) and ``GET /api/reports.pdf`` (the
-printable monthly report in Chinese with its charts, console.reportpdf, made in a PDF worker: console.pdfwork).
+printable monthly report in Chinese with its charts, console.reportpdf); both files are made in the console's
+document workers (console.pdfwork), never on the event loop.
 
 Supervisors and admins read the figures of their own part of the network over a month (``period=YYYY-MM``) or
 any span of local days (``start``, inclusive, to ``end``, exclusive; at most 366 days), by district, street or
@@ -95,9 +96,12 @@ async def get_report_xlsx(
     drill: bool = False,
     lang: Language = "zh-CN",
 ) -> Response:
-    """The same report as an Excel workbook: summary, areas, alarm types, sources, days and responders."""
-    report = _report(core, who.reach, period, start, end, by, drill)
-    return _download(render_xlsx(report, scope=_scope(who, lang), language=lang), XLSX, report, "xlsx")
+    """The same report as an Excel workbook: summary, areas, alarm types, sources, days and responders; made in
+    a worker like the PDF, so 429 ``pdf_busy`` too while the workers are taken."""
+    async with pdf_slot("report files"):  # a year by community takes a fifth of a second: never on the loop
+        report = _report(core, who.reach, period, start, end, by, drill)
+        xlsx = await in_worker(functools.partial(render_xlsx, report, scope=_scope(who, lang), language=lang))
+    return _download(xlsx, XLSX, report, "xlsx")
 
 
 @router.get("/reports.pdf", response_class=Response)

@@ -91,12 +91,14 @@ def test_the_pdf_is_in_chinese_with_the_areas(client: TestClient, tmp_path: Path
     assert "安心 报警处置月报" in text and "龙文区 朝阳街道" in text and "范围：全部辖区" in text
 
 
-def test_a_pdf_beyond_those_made_at_once_is_told_to_wait(client: TestClient) -> None:
+@pytest.mark.parametrize("path", ["/api/reports.xlsx", "/api/reports.pdf"])
+def test_a_file_beyond_those_made_at_once_is_told_to_wait(client: TestClient, path: str) -> None:
+    """Made in the document workers (console.pdfwork), never on the event loop: beyond the slots, 429."""
     portal = client.portal  # type: ignore[attr-defined]
     for _ in range(pdfwork.PDF_AT_ONCE):
         portal.call(pdfwork.SLOTS.acquire)
     try:
-        busy = client.get("/api/reports.pdf", headers=auth(token(client)))
+        busy = client.get(path, headers=auth(token(client)))
         assert busy.status_code == 429 and busy.json()["code"] == "pdf_busy" and busy.headers["Retry-After"] == "5"
     finally:
         for _ in range(pdfwork.PDF_AT_ONCE):

@@ -169,6 +169,17 @@ def test_the_page_fits_a_phone(
     expect(page.locator("#report-start")).to_be_visible()
     expect(page.locator("#report-month")).to_be_hidden()
     fits(page)
+    # a span of days: today alone holds every alarm; a last day before the first is refused on the page
+    today = next(day["day"] for day in _report(deployment, "community")["days"] if day["alarms"])
+    page.fill("#report-start", today)
+    page.fill("#report-end", today)
+    page.locator("#report-end").dispatch_event("change")
+    expect(page.locator("#report-heading")).to_contain_text(f"{today} 至 {today}")
+    expect(page.locator('[data-figure="alarms"] dd')).to_have_text(str(sum(ALARMS)))
+    assert f"start={today}" in page.url
+    page.fill("#report-start", "2030-01-02")
+    page.locator("#report-start").dispatch_event("change")
+    expect(page.locator("#report-error")).to_have_text(ZH["report.range_wrong"])
     complete(page, city.text())
     assert errors == []
 

@@ -17,6 +17,8 @@ of one street. No timing is asserted.
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import math
 import random
@@ -38,6 +40,7 @@ from dispatch.errors import InvalidInput
 from dispatch.machines import AssignmentState
 from dispatch.periodreport import period_of
 from dispatch.registry import Device
+from dispatch.reportcsv import flat
 from dispatch.scopes import Reach
 from tests.conftest import elder, engine_of, responder, seed, settings_for
 
@@ -718,6 +721,28 @@ async def test_the_report_equals_a_brute_force_recount_of_the_journal(month: tup
             for reach, within in ((Reach(("*",)), None), (Reach((ONE_STREET,)), ONE_STREET)):
                 expected = Brute(raw, city, by, drill, within).report()
                 assert _report(core, reach, by, drill) == expected, (by, drill, within)
+
+
+async def test_the_csv_of_the_month_reads_back_into_its_figures(month: tuple[Core, City]) -> None:
+    """Every row of every section, responders included, read back with the csv module equals the JSON."""
+    core, _ = month
+    report = core.views.period_report(Reach(("*",)), by="community", month="2026-11", include_drill=True)
+    text = core.views.period_report_csv(report)
+    assert text.startswith("\ufeff")
+    rows = {(r["section"], r["group"]): r for r in csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))}
+    groups: list[tuple[str, str, dict[str, Any]]] = [("totals", "", report["totals"])]
+    for section, key in (("areas", "area"), ("alarm_types", "alarm_type"), ("sources", "source")):
+        groups += [(section, row[key], row["figures"]) for row in report[section]]
+    groups += [("days", d["day"], {k: v for k, v in d.items() if k != "day"}) for d in report["days"]]
+    groups += [("responders", r["responder_id"], {k: v for k, v in r.items() if k != "responder_id"})
+               for r in report["responders"]]  # fmt: skip
+    assert len(rows) == len(groups)
+    for section, group, figures in groups:
+        row = rows[(section, group)]
+        for column, value in flat(figures):
+            cell = row[column]
+            back = cell if isinstance(value, str) else None if cell == "" else float(cell)
+            assert back == value, (section, group, column)
 
 
 def _enough(raw: Raw, entries: list[dict[str, Any]]) -> None:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +36,7 @@ from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core, open_core
 from dispatch.devices import DeviceReport
 from dispatch.engine import Engine
+from dispatch.entries import CallKind
 from dispatch.errors import InvalidInput
 from dispatch.machines import AssignmentState
 from dispatch.periodreport import period_of
@@ -335,7 +336,9 @@ class Month:
         await self.core.intake.call(event("answered", "operator:o1"))
         await self.later(rng.uniform(30, 400))
         kind = rng.choice(["service", "consultation", "complaint", "wrong_number", "emergency", "service"])
-        if kind == "emergency" and eid is not None:
+        if kind == "emergency" and eid is None:
+            kind = "consultation"  # a stranger's emergency needs the place they say: not generated here
+        if kind == "emergency":
             classified = await self.engine.classify_call(Classification(call_id, "emergency", "operator:o1",
                                                                         alarm_type="fall"))  # fmt: skip
             await self.core.intake.call(event("ended", "service:hotline"))
@@ -343,8 +346,7 @@ class Month:
                 await self.work(classified.incident_id)
             return
         words = "要送餐" if kind == "service" else "问问"
-        await self.act(self.engine.classify_call(Classification(call_id, kind if kind != "emergency" else  # type: ignore[arg-type]
-                                                                "consultation", "operator:o1", words)))  # fmt: skip
+        await self.act(self.engine.classify_call(Classification(call_id, cast(CallKind, kind), "operator:o1", words)))
         await self.core.intake.call(event("ended", "service:hotline"))
         if kind == "service" and eid is not None:
             await self.order(eid, call_id=call_id, drill=drill)
@@ -410,8 +412,9 @@ def nearest(values: list[float]) -> dict[str, Any]:
     values = sorted(values)
     if not values:
         return {"n": 0, "median": None, "p90": None, "max": None}
-    at = lambda q: round(values[math.ceil(q * len(values)) - 1], 1)  # noqa: E731
-    return {"n": len(values), "median": at(0.5), "p90": at(0.9), "max": round(values[-1], 1)}
+    n = len(values)
+    median, p90 = values[math.ceil(0.5 * n) - 1], values[math.ceil(0.9 * n) - 1]  # nearest rank, from 1
+    return {"n": n, "median": round(median, 1), "p90": round(p90, 1), "max": round(values[-1], 1)}
 
 
 def part(a: int, b: int) -> float | None:

@@ -83,12 +83,13 @@ class FactLog:
         node = self._core.node
         if node is not None and not node.leading:
             return
-        ids: dict[str, object] = {"incident_id": entry.incident_id, "seq": entry.seq, "drill": entry.drill or None}
+        incident_id = fact.incident_id if isinstance(fact, IncidentOpened) else entry.incident_id
+        ids: dict[str, object] = {"incident_id": incident_id, "seq": entry.seq, "drill": entry.drill or None}
         if isinstance(fact, IncidentOpened):
             ids |= {"elder_id": fact.elder_id, "device_id": fact.device_id, "alarm_type": fact.alarm_type,
                     "source": fact.source, "priority": fact.priority}  # fmt: skip
             what = "a test call" if fact.test else f"priority {fact.priority}"
-            log.info("incident %s opened: %s %s from %s (%s)", entry.incident_id, fact.alarm_type,
+            log.info("incident %s opened: %s %s from %s (%s)", incident_id, fact.alarm_type,
                      "drill" if entry.drill else "alarm", fact.source, what, extra=ids)  # fmt: skip
         elif isinstance(fact, AlarmAttached):
             ids |= {"device_id": fact.device_id, "alarm_type": fact.alarm_type, "source": fact.source}

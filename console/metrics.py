@@ -111,13 +111,17 @@ class Telemetry:
             "anxin_escalations", "Escalations on record: to the supervisors (nobody acknowledged in time) or to an "
             "outside service", ["to"], registry=registry,
         )  # fmt: skip
+        self._acks: dict[tuple[str, str], Histogram] = {}
         registry.register(_Collector(self))
 
     # -- what the process and the console hand in -----------------------------------------------------
 
     def observe_ack(self, protocol: str, path: str, seconds: float) -> None:
-        """The gateway's ACK hook."""
-        self.ack.labels(protocol, path).observe(seconds)
+        """The gateway's ACK hook, called for every heartbeat too: each label pair's child is looked up once."""
+        child = self._acks.get((protocol, path))
+        if child is None:
+            child = self._acks[(protocol, path)] = self.ack.labels(protocol, path)
+        child.observe(seconds)
 
     def watch(self, core: Core, consoles: ConsoleHub, phones: CaregiverHub) -> None:
         """The console's lifespan hands in the core and the hubs once they run."""

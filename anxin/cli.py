@@ -33,6 +33,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from anxin import coverage as coverage_command
+from anxin.logs import configure as configure_logging
 from anxin.server import console_url, make_server
 from dispatch.anchor import Anchor, RecordReport, key_file, verify_record
 from dispatch.clock import SystemClock
@@ -53,8 +54,7 @@ from gateway.registry import protocols
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulated request is noise
+    configure_logging("text")  # until a command's settings say otherwise (serve: JSON, anxin.logs rule 1)
     try:
         code: int = args.func(args)
     except AnxinError as exc:
@@ -352,6 +352,7 @@ class ListeningServer(uvicorn.Server):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    configure_logging(settings.log_format or "json")
     check_data_folder(settings.data)
 
     def ready(url: str) -> None:
@@ -637,6 +638,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("ANXIN_ADMIN_PASSWORD", "anxin-demo")
     fleet_on_loopback()
     settings = settings_from(args, data=Path(".demo-data"))
+    configure_logging(settings.log_format or "text")
     return asyncio.run(run_demo(settings, alarms_per_min=args.alarms_per_min))
 
 

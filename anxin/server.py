@@ -40,7 +40,9 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from anxin.logs import FactLog
 from console.app import create_app
+from console.metrics import Telemetry
 from dispatch.clock import Clock
 from dispatch.core import Core, open_cluster_core, open_core
 from dispatch.errors import ConfigError
@@ -182,8 +184,11 @@ def lost_lead(why: str) -> None:
 
 
 @asynccontextmanager
-async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
-    """The whole server but its HTTP face, for as long as the context lasts."""
+async def running(
+    settings: Settings, clock: Clock | None = None, telemetry: Telemetry | None = None
+) -> AsyncIterator[Running]:
+    """The whole server but its HTTP face, for as long as the context lasts; ``telemetry`` is told of the device
+    gateway (its counts, and each ACK's latency) and of the journal's durable facts (console.metrics)."""
     wanted = listeners(settings)
     if settings.cluster is not None or settings.journal_url is not None:
         core = await open_cluster_core(settings, clock, protocols=protocols(), on_lost=lost_lead)
@@ -196,6 +201,9 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             core.intake, core.views.device_key, core.clock, host=settings.gateway_host, listeners=wanted,
             known=core.views.device_known, policy=policy,
         )  # fmt: skip
+        if telemetry is not None:
+            gateway.on_ack, telemetry.devices = telemetry.observe_ack, gateway
+        core.journal.listen(FactLog(core).heard)
         await gateway.start()
         try:
             # The registry and the replayed projections are long-lived: move them out of the collector's way,
@@ -211,14 +219,15 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
 
 
 def app_for(settings: Settings, clock: Clock | None = None) -> FastAPI:
-    """The console's ASGI app around a running server."""
+    """The console's ASGI app around a running server, with the server's metrics."""
+    telemetry = Telemetry()
 
     @asynccontextmanager
     async def open_running_core() -> AsyncIterator[Core]:
-        async with running(settings, clock) as server:
+        async with running(settings, clock, telemetry) as server:
             yield server.core
 
-    return create_app(settings, open_running_core)
+    return create_app(settings, open_running_core, telemetry)
 
 
 def tls_files(settings: Settings) -> tuple[Path, Path] | None:
@@ -292,6 +301,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         host=settings.host,
         port=settings.http_port,
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through the server's own handler, JSON or text (anxin.logs rule 3)
         http=type("GuardedHttp", (GuardedHttp,), {"first_byte_s": settings.http_first_byte_s}),
         ws=AbortableWebSockets,
         ws_max_size=64 * 1024,  # a phone's command is under 4 KB and consoles send nothing (uvicorn's default: 16 MB)

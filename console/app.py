@@ -43,6 +43,8 @@ from console.followups import router as follow_ups_router
 from console.keeping import router as keeping_router
 from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
+from console.metrics import Telemetry
+from console.metrics import router as metrics_router
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
 from console.phone import PhoneCommand
 from console.plans import router as plans_router
@@ -61,7 +63,11 @@ log = logging.getLogger("anxin.console")
 CoreOpener = Callable[[], AbstractAsyncContextManager[Core]]
 
 
-def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
+def create_app(settings: Settings, open_core: CoreOpener, telemetry: Telemetry | None = None) -> FastAPI:
+    """The app around the core ``open_core`` opens; ``telemetry``: the server's metrics (console.metrics), which the
+    process also hands the device gateway (a new one, without devices, when not given)."""
+    telemetry = telemetry or Telemetry()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_core() as core:
@@ -86,6 +92,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
                 core.storage.listen(lambda seen: consoles.announce(storage_message(seen)))
             app.state.core, app.state.accounts = core, accounts
             app.state.consoles, app.state.phones = consoles, phones
+            telemetry.watch(core, consoles, phones)
             try:
                 yield
             finally:
@@ -93,6 +100,8 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
                 await phones.stop()
 
     app = FastAPI(title="Anxin", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.telemetry = telemetry
+    app.include_router(metrics_router)
     app.include_router(accounts_router)
     app.include_router(router)
     app.include_router(services_router)
@@ -157,7 +166,7 @@ def create_app(settings: Settings, open_core: CoreOpener) -> FastAPI:
         body: dict[str, object] = {"detail": "internal server error", "code": "internal", "params": {}, "field": None}
         return JSONResponse(body, 500)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"])  # liveness; readiness is /readyz (console.metrics)
     async def healthz(request: Request) -> JSONResponse:
         core: Core = request.app.state.core
         failure = core.journal.failure

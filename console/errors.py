@@ -53,6 +53,9 @@ CONSOLE_CODES = frozenset(
         "scope_exceeded",
         "not_service",
         "key_not_found",
+        # console.metrics: /metrics is a scraper's (the metrics token, or a loopback peer)
+        "metrics_token",
+        "metrics_scraper",
     }
 )
 #: every code an answer of the API (or a phone's websocket) carries

@@ -638,6 +638,11 @@ class Node:
                     log.warning("cluster: Redis unreachable (%s)", exc)
             await asyncio.sleep(every)
 
+    @property
+    def timers_running(self) -> bool:
+        """Whether this node's timer loop runs (it runs only while the node leads)."""
+        return any(task.get_name() == "timers" and not task.done() for task in self._leader_tasks)
+
     async def _lead(self) -> None:
         """Claim the term, then decide (rule 5); the lease is renewed meanwhile. Any failure stops the node."""
         self.term = await self.journal.claim()

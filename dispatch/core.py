@@ -116,6 +116,14 @@ class Core:
         if self.storage is not None:
             self._running.append(asyncio.create_task(self.storage.run(), name="storage"))
 
+    @property
+    def timers_running(self) -> bool | None:
+        """Whether the timer loop runs (for readiness); None on a cluster node that does not lead, whose timers are
+        the leader's to run."""
+        if self.node is not None:
+            return self.node.timers_running if self.node.leading else None
+        return any(task.get_name() == "timers" and not task.done() for task in self._running)
+
     async def close(self) -> None:
         for task in self._running:
             task.cancel()

@@ -89,6 +89,7 @@ class Intake:
         self._order = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
+        self._ranked = [0 for _ in RANK_NAMES]  # items waiting in each rank, for the operations' metrics
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._work(), name="intake")
@@ -102,6 +103,10 @@ class Intake:
 
     def waiting(self) -> int:
         return self._queue.qsize()
+
+    def waiting_by_rank(self) -> dict[str, int]:
+        """Items waiting for the worker, by rank name (``urgent``, ``people``, ``routine``)."""
+        return dict(zip(RANK_NAMES, self._ranked, strict=True))
 
     # -- the sources ------------------------------------------------------------------------------
 
@@ -142,6 +147,7 @@ class Intake:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._room[rank].acquire()  # released by the worker when it takes the item
         self._queue.put_nowait((rank, next(self._order), work, future))
+        self._ranked[rank] += 1
         result, seq = await future
         await self._journal.durable(seq)
         return result  # type: ignore[no-any-return]
@@ -150,6 +156,7 @@ class Intake:
         while True:
             rank, _, work, future = await self._queue.get()
             self._room[rank].release()
+            self._ranked[rank] -= 1
             if future.done():  # the submitter went away (its client hung up): nothing to do
                 continue
             try:

@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -170,6 +171,8 @@ class VerifyResult:
 
 
 Listener = Callable[[Entry], None]
+#: told of each commit: how long it took (seconds, wall time) and how many entries it made durable
+CommitObserver = Callable[[float, int], None]
 
 
 class Journal(Protocol):
@@ -189,6 +192,11 @@ class Journal(Protocol):
     @property
     def failure(self) -> JournalError | None: ...
 
+    @property
+    def waiting_since(self) -> float | None:
+        """When the oldest entry not yet durable was appended (None: every entry is durable)."""
+        ...
+
     def append(self, fact: Fact, *, actor: str, incident_id: str | None = None, drill: bool = False) -> Entry: ...
 
     async def durable(self, seq: int) -> None: ...
@@ -196,6 +204,8 @@ class Journal(Protocol):
     def listen(self, listener: Listener) -> None: ...
 
     def on_recovered(self, callback: Callable[[], None]) -> None: ...
+
+    def on_commit(self, callback: CommitObserver) -> None: ...
 
     def retry(self) -> None: ...
 
@@ -220,6 +230,7 @@ class ChainedJournal:
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._listeners: list[Listener] = []
         self._recovered: list[Callable[[], None]] = []
+        self._commit_observers: list[CommitObserver] = []
         self._wake = asyncio.Event()
         self._retry = asyncio.Event()
         self._max_batch = max_batch
@@ -243,6 +254,10 @@ class ChainedJournal:
     @property
     def failure(self) -> JournalError | None:
         return self._failure
+
+    @property
+    def waiting_since(self) -> float | None:
+        return self._pending[0].ts if self._pending else None
 
     def _chain(self, fact: Fact, actor: str, incident_id: str | None, drill: bool) -> Entry:
         """The next entry after the head, hashed, queued for the writer (rule 1)."""
@@ -274,6 +289,11 @@ class ChainedJournal:
         """Call ``callback`` each time the journal works again after a failed commit (rule 6)."""
         self._recovered.append(callback)
 
+    def on_commit(self, callback: CommitObserver) -> None:
+        """Call ``callback(seconds, entries)`` after each commit (the operations' metrics): how long the commit
+        took, measured on the performance counter (a measure of the disk, not a time of the domain)."""
+        self._commit_observers.append(callback)
+
     def retry(self) -> None:
         """Try a failed batch again now rather than at the next retry (space may have come back)."""
         self._retry.set()
@@ -286,11 +306,15 @@ class ChainedJournal:
             self._wake.clear()
             while self._pending:
                 batch = self._pending[: self._max_batch]
+                started = time.perf_counter()
                 try:
                     await self._commit(batch)
                 except Exception as exc:  # disk full, I/O error, a server gone: stop acknowledging
                     if not await self._until_committed(batch, exc):
                         return
+                took = time.perf_counter() - started
+                for observe in self._commit_observers:
+                    observe(took, len(batch))
                 del self._pending[: len(batch)]
                 self.commits += 1
                 self._durable_seq, self._durable_hash = batch[-1].seq, batch[-1].hash

@@ -6,7 +6,9 @@ and nothing is stored. "Today" is the centre's local day (``Settings.timezone``)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,6 +68,43 @@ def kpis(
         ),
         "callbacks_due": sum(1 for c in chosen_calls if c.callback == "due" and (include_drill or not c.drill)),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Operational:
+    """The open incidents as the operations' metrics count them: numbers only, no one's name or id. Drills and
+    devices' test calls are left out (``drill_open`` counts the drills' on their own)."""
+
+    open_by_state: dict[str, int]
+    unacknowledged: int
+    oldest_unacknowledged_s: float  # 0 when every open incident is acknowledged
+    past_answer_target: int
+    escalations_waiting: int
+    needs_manual: int
+    drill_open: int
+
+
+def operational(state: Projection, now: float) -> Operational:
+    """One pass over the incidents (what a scrape every 15 s costs: the snapshot of a console)."""
+    by_state: Counter[str] = Counter()
+    waiting, drills, past, escalated, manual = [], 0, 0, 0, 0
+    for incident in state.incidents.values():
+        if incident.state not in OPEN_STATES or incident.test:
+            continue
+        if incident.drill:
+            drills += 1
+            continue
+        by_state[incident.state.value] += 1
+        manual += incident.needs_manual
+        if incident.acknowledged_at is None:
+            waiting.append(incident.opened_at)
+            past += incident.answer_deadline <= now
+            escalated += incident.supervisor_alerted
+    return Operational(
+        open_by_state=dict(by_state), unacknowledged=len(waiting),
+        oldest_unacknowledged_s=max(0.0, now - min(waiting)) if waiting else 0.0, past_answer_target=past,
+        escalations_waiting=escalated, needs_manual=manual, drill_open=drills,
+    )  # fmt: skip
 
 
 def escalations(state: Projection, *, include_drill: bool = False) -> list[Incident]:

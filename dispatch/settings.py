@@ -243,6 +243,13 @@ class Settings(BaseSettings):
     #: package (None); checked whole at start, a bad item is a ConfigError naming the item and the field
     service_catalogue: Path | None = None
 
+    # operations (docs/operations.md): the log's format (None: JSON lines for ``anxin serve``, text for the demo and
+    # the other commands); the bearer token a Prometheus scraper sends to /metrics (None: /metrics answers loopback
+    # peers only); a journal holding entries it has not committed for this long is "stalled" (/readyz answers 503)
+    log_format: Literal["json", "text"] | None = None
+    metrics_token: str | None = Field(None, min_length=16)
+    ready_stall_s: float = Field(10.0, gt=0, le=3600)
+
     config: Path | None = None
 
     @field_validator("device_ports", mode="before")

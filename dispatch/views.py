@@ -131,7 +131,7 @@ from dispatch.plans import entry_elder as plan_elder
 from dispatch.referrals import clinic_view, referral_view
 from dispatch.registry import Device, Elder, Responder, normalise_phone
 from dispatch.reportcsv import to_csv as report_csv
-from dispatch.reports import escalations, kpis
+from dispatch.reports import Operational, escalations, kpis, operational
 from dispatch.scopes import EVERYWHERE, Content, Placed, Reach, check_scope
 from dispatch.services import CATEGORIES, UNITS, ServiceItem, catalogue
 from dispatch.settings import Settings
@@ -456,6 +456,10 @@ class Views:
         if profile is None:  # a family member or a volunteer of the circle's last rings, not in the registry
             return "", "other"
         return profile.name, profile.kind
+
+    def operational(self) -> Operational:
+        """The whole centre's open incidents as numbers, for the operations' metrics (no scope: no person's data)."""
+        return operational(self._state, self._clock.now())
 
     def escalations(self, reach: Reach, *, include_drill: bool = False) -> list[dict[str, Any]]:
         waiting = escalations(self._state, include_drill=include_drill)

@@ -25,6 +25,11 @@ Rules
        they keep talking).
     3. Errors are counted and logged once per interval (:attr:`Gateway.log_every_s`), never once per event;
        asyncio's own "socket.accept() out of system resource" lines are folded into that summary too.
+    4. What the operations' metrics read is counted here and read by them (``frames``, :meth:`Gateway.open`,
+       :meth:`Gateway.bound`); the one thing pushed out is each ACK's latency, from the read that completed its
+       frame to the write of its reply, to the ``on_ack(protocol, path, seconds)`` hook the process gives
+       (``path``: ``checkin``, answered at once, or ``recorded``, answered once durable). An alarm acknowledged
+       is logged once, with its device, protocol and type.
 
 Never
     Never reply before durability; never buffer without bound (a connection waits for its frames to be
@@ -39,6 +44,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +79,13 @@ OTHER_HEARTBEAT_S: Final = 600.0
 IDLE_MARGIN: Final = 3.0
 #: asyncio's message when accept() fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM)
 ACCEPT_ERROR: Final = "socket.accept() out of system resource"
+
+#: told of each ACK written: the protocol, the path (``checkin`` or ``recorded``) and the seconds since the read
+AckObserver = Callable[[str, str, float], None]
+
+
+def _no_ack_observer(protocol: str, path: str, seconds: float) -> None:
+    return None
 
 
 def idle_default(option: str) -> float:
@@ -147,8 +160,12 @@ class Gateway:
         log_every_s: float = 60.0,
         known: KnownLookup | None = None,
         policy: DevicePolicy = DEFAULT_POLICY,
+        on_ack: AckObserver = _no_ack_observer,
     ) -> None:
         self._intake = intake
+        self.on_ack = on_ack
+        #: frames read, per protocol (rule 4)
+        self.frames: Counter[str] = Counter()
         self._keys = keys
         self._known = known  # registered or not, for the codecs' policy (gateway.registry)
         self._policy = policy
@@ -215,6 +232,17 @@ class Gateway:
         self.summarise(force=True)
         logging.getLogger("asyncio").removeFilter(self._accept_filter)
 
+    def open(self) -> dict[str, int]:
+        """Connections held now, per protocol (rule 4)."""
+        return {name: len(pool.by_last_byte) for name, pool in self._pools.items()}
+
+    def bound(self) -> dict[str, bool]:
+        """Whether each configured listener is bound and accepting, per protocol (for readiness)."""
+        serving = {listener.spec.name: False for listener in self._listeners}
+        for name, server in zip(self.ports, self._servers, strict=False):
+            serving[name] = server.is_serving()
+        return serving
+
     # -- budgets ------------------------------------------------------------------------------------------
 
     def count(self, what: str, protocol: str = "") -> None:
@@ -259,7 +287,7 @@ class Gateway:
         if bug and not self._traced:
             self._traced = True
             log.error("gateway: %s: %s (a bug; the next ones this interval are only counted)", protocol, what,
-                      exc_info=exc)  # fmt: skip
+                      exc_info=exc, extra={"protocol": protocol})  # fmt: skip
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -365,15 +393,19 @@ class _DeviceConnection(asyncio.Protocol):
         self.last_byte = now
         pool.by_last_byte.pop(self, None)  # to the end: the most recent
         pool.by_last_byte[self] = None
+        read = time.perf_counter()
         results = self._codec.receive_data(data, now)
         self._track_frame(now)
+        if not results:
+            return
+        gateway.frames[self._protocol] += len(results)
         quick = gateway.quick_replies(results, now)
         if quick is not None:
-            self._write(quick)
+            self._write(quick, read, "checkin")
             return
         assert self._transport is not None
         self._transport.pause_reading()
-        gateway.spawn(self._record(results))
+        gateway.spawn(self._record(results, read))
 
     def _track_frame(self, now: float) -> None:
         """Start or end the partial-frame clock: bytes held by the codec are a frame in progress."""
@@ -385,7 +417,7 @@ class _DeviceConnection(asyncio.Protocol):
         elif not pending and self in frames:
             del frames[self]
 
-    async def _record(self, results: list[Decoded]) -> None:
+    async def _record(self, results: list[Decoded], read: float) -> None:
         try:
             replies = await self._gateway.answer(results)
         except JournalError as exc:  # nothing recorded, so nothing acknowledged: the device will repeat
@@ -396,13 +428,18 @@ class _DeviceConnection(asyncio.Protocol):
             self._gateway.error(self._protocol, "failed", exc, bug=True)
             self.abort()
             return
-        self._write(replies)
+        if self._write(replies, read, "recorded"):
+            _alarms_acknowledged(results, read)
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
 
-    def _write(self, replies: list[bytes]) -> None:
+    def _write(self, replies: list[bytes], read: float, path: str) -> bool:
+        """Write the replies; True when written (their latency is told to the gateway's ``on_ack``)."""
         if replies and self._transport is not None and not self._transport.is_closing():
             self._transport.write(b"".join(replies))
+            self._gateway.on_ack(self._protocol, path, time.perf_counter() - read)
+            return True
+        return False
 
     def drop(self, why: str) -> int:
         """Close a connection past a deadline (the sweeper's); 1 if it was open."""
@@ -457,19 +494,20 @@ class _Datagrams(asyncio.DatagramProtocol):
         if self.pool is not None and not self.pool.budget.allows(str(addr[0])):
             gateway.count("not_allowed_datagrams", name)
             return
-        now = gateway._clock.now()
+        now, read = gateway._clock.now(), time.perf_counter()
         results = self._codec.datagram(data, now)
+        gateway.frames[name] += len(results)
         quick = gateway.quick_replies(results, now)  # a link test needs nothing written: answered at once
         if quick is not None:
-            self._send(quick, addr)
+            self._send(quick, addr, read, "checkin")
             return
         if self.in_flight >= MAX_DATAGRAMS_IN_FLIGHT:  # a flood: dropped unanswered (a real device repeats)
             gateway.count("datagrams_dropped", name)
             return
         self.in_flight += 1
-        gateway.spawn(self._reply(results, addr, name))
+        gateway.spawn(self._reply(results, addr, name, read))
 
-    async def _reply(self, results: list[Decoded], addr: tuple[str | int, ...], name: str) -> None:
+    async def _reply(self, results: list[Decoded], addr: tuple[str | int, ...], name: str, read: float) -> None:
         try:
             replies = await self._gateway.answer(results)
         except JournalError as exc:
@@ -480,9 +518,25 @@ class _Datagrams(asyncio.DatagramProtocol):
             return
         finally:
             self.in_flight -= 1
-        self._send(replies, addr)
+        if self._send(replies, addr, read, "recorded"):
+            _alarms_acknowledged(results, read)
 
-    def _send(self, replies: list[bytes], addr: tuple[str | int, ...]) -> None:
-        if self._transport is not None:
-            for reply in replies:
-                self._transport.sendto(reply, addr)
+    def _send(self, replies: list[bytes], addr: tuple[str | int, ...], read: float, path: str) -> bool:
+        if self._transport is None or not replies:
+            return False
+        for reply in replies:
+            self._transport.sendto(reply, addr)
+        name = self.pool.name if self.pool is not None else "udp"
+        self._gateway.on_ack(name, path, time.perf_counter() - read)
+        return True
+
+
+def _alarms_acknowledged(results: list[Decoded], read: float) -> None:
+    """Log each alarm of the frames just acknowledged, once, with its ids (the structured log's fields)."""
+    for event in _events(results):
+        if event.kind == "alarm":
+            log.info(
+                "gateway: %s alarm %s from device %s acknowledged after %.1f ms", event.protocol, event.alarm_type,
+                event.device_id, (time.perf_counter() - read) * 1000,
+                extra={"device_id": event.device_id, "protocol": event.protocol, "alarm_type": event.alarm_type},
+            )  # fmt: skip

@@ -157,6 +157,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/openapi.json"): Rule(EVERYONE, why="the API's schema"),
     ("GET", "/api/config"): Rule(EVERYONE, why="the pages' settings: tiles, timers, the centre's phone"),
     ("GET", "/healthz"): Rule(EVERYONE, why="for the engineer on call and load balancers"),
+    ("GET", "/readyz"): Rule(EVERYONE, why="readiness, for load balancers: checks, nobody's data"),
+    ("GET", "/metrics"): Rule(frozenset(), why="a scraper's: the metrics token, or a loopback peer; no login"),
     ("POST", "/api/auth/token"): Rule(EVERYONE, why="logging in"),
     # the logged-in person's own account
     ("POST", "/api/auth/logout"): Rule(PEOPLE, why="their own token (a service key is revoked by an admin)"),

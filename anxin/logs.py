@@ -1,0 +1,104 @@
+"""The server's log: JSON lines for machines, or text for people, and the facts of the record worth a line.
+
+What it owns
+    How log records are written (:func:`configure`): ``json``, one object per line with ``ts`` (UTC, ISO 8601),
+    ``level``, ``logger``, ``message`` and the ids the record carries (:data:`FIELDS`, given as ``extra=`` at the
+    call); or ``text``, one line as before. And :class:`FactLog`, which logs the record's facts an engineer on call
+    looks for -- an incident opened, an alarm joining one, an escalation -- once each, when they are durable.
+
+Rules
+    1. ``anxin serve`` writes JSON unless told otherwise (``log_format``, ``ANXIN_LOG_FORMAT``): a server runs
+       under a service manager or in a container, whose log goes to a collector that searches by field (every line
+       of one incident: ``incident_id``); ``jq`` reads it on a terminal. The demo and the other commands write text:
+       a person watches them.
+    2. A line names ids (incident, device, elder, protocol), never a person's name, phone, address or health.
+    3. Uvicorn's own loggers go through the same handler (the server passes it no logging config of its own).
+    4. A fact is logged after it is durable, by the node that decides (a cluster's followers hear the same facts
+       and stay quiet), so a line means "on record".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from dispatch.core import Core
+from dispatch.entries import AlarmAttached, Escalated, IncidentOpened, NeedsManual, Unanswered
+from dispatch.journal import Entry
+
+Format = Literal["json", "text"]
+
+#: the extras a JSON line carries when the record has them
+FIELDS: Final = (
+    "incident_id", "device_id", "elder_id", "protocol", "alarm_type", "source", "priority", "drill", "seq",
+)  # fmt: skip
+TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (rule 1)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        elif record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure(fmt: Format) -> None:
+    """Send every logger's records to standard error in ``fmt``, replacing what was set before."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulated request is noise
+
+
+log = logging.getLogger("anxin.record")
+
+
+class FactLog:
+    """Logs the durable facts an engineer on call looks for, with their ids (rule 4)."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def heard(self, entry: Entry) -> None:
+        fact = entry.fact
+        if not isinstance(fact, IncidentOpened | AlarmAttached | Unanswered | Escalated | NeedsManual):
+            return
+        node = self._core.node
+        if node is not None and not node.leading:
+            return
+        incident_id = fact.incident_id if isinstance(fact, IncidentOpened) else entry.incident_id
+        ids: dict[str, object] = {"incident_id": incident_id, "seq": entry.seq, "drill": entry.drill or None}
+        if isinstance(fact, IncidentOpened):
+            ids |= {"elder_id": fact.elder_id, "device_id": fact.device_id, "alarm_type": fact.alarm_type,
+                    "source": fact.source, "priority": fact.priority}  # fmt: skip
+            what = "a test call" if fact.test else f"priority {fact.priority}"
+            log.info("incident %s opened: %s %s from %s (%s)", incident_id, fact.alarm_type,
+                     "drill" if entry.drill else "alarm", fact.source, what, extra=ids)  # fmt: skip
+        elif isinstance(fact, AlarmAttached):
+            ids |= {"device_id": fact.device_id, "alarm_type": fact.alarm_type, "source": fact.source}
+            log.info("incident %s: another %s alarm from %s joined it", entry.incident_id, fact.alarm_type,
+                     fact.source, extra=ids)  # fmt: skip
+        elif isinstance(fact, Unanswered):
+            log.warning("incident %s escalated to supervisors: unacknowledged after %.0f s", entry.incident_id,
+                        fact.waited_s, extra=ids)  # fmt: skip
+        elif isinstance(fact, Escalated):
+            log.warning("incident %s handed to an outside service (%s)", entry.incident_id, fact.service, extra=ids)
+        else:
+            log.warning("incident %s needs an operator's dispatch (%s)", entry.incident_id, fact.reason, extra=ids)

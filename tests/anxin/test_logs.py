@@ -1,0 +1,58 @@
+"""The server's log lines (anxin.logs): JSON with the ids a record carries, or text; and the record's facts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from anxin.logs import JsonFormatter, configure
+
+
+def record(message: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
+    made = logging.LogRecord("anxin.record", logging.WARNING, __file__, 1, message, args, None)
+    made.created = 1_780_000_000.25
+    if exc:
+        try:
+            raise RuntimeError("the disk went away")
+        except RuntimeError:
+            made.exc_info = sys.exc_info()
+    made.__dict__.update(extra)
+    return made
+
+
+def test_a_json_line_carries_the_ids_the_record_has_and_nothing_else() -> None:
+    line = JsonFormatter().format(record("incident %s escalated to 蓝田街道", "INC-7", incident_id="INC-7",
+                                         elder_id="e00042", protocol=None, secret="not a field"))  # fmt: skip
+    assert "\n" not in line
+    assert json.loads(line) == {
+        "ts": "2026-05-28T20:26:40.250+00:00",
+        "level": "WARNING",
+        "logger": "anxin.record",
+        "message": "incident INC-7 escalated to 蓝田街道",
+        "incident_id": "INC-7",
+        "elder_id": "e00042",
+    }
+    assert "蓝田街道" in line  # Chinese stays readable, not \\u escapes
+
+
+def test_an_exception_is_one_field_of_one_line() -> None:
+    line = JsonFormatter().format(record("journal: commit failed", exc=True))
+    assert line.count("\n") == 0
+    assert "RuntimeError: the disk went away" in json.loads(line)["exc"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_configure_sends_every_logger_through_one_handler(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        configure(fmt)  # type: ignore[arg-type]
+        logging.getLogger("uvicorn.error").warning("port %d taken", 8000, extra={"protocol": "http"})
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        if fmt == "json":
+            assert json.loads(err)["message"] == "port 8000 taken" and json.loads(err)["protocol"] == "http"
+        else:
+            assert err.endswith("WARNING uvicorn.error: port 8000 taken")
+    finally:
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)

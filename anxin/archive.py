@@ -46,6 +46,8 @@ MANIFEST = "manifest.json"
 KEY = "chain-key"
 CHECKPOINTS = "chain-key.checkpoints"
 CHUNK = 1024 * 1024
+#: bytes written between two syncs of a file being written (:class:`Trickle`)
+SYNC_EVERY = 8 * 1024 * 1024
 
 
 class ArchiveError(ConfigError):
@@ -92,7 +94,7 @@ def write(target: Path, manifest: dict[str, Any], folder: Path) -> None:
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            with tarfile.open(fileobj=Trickle(raw), mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 body = json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n"
                 tar.addfile(_info(MANIFEST, len(body), manifest), io.BytesIO(body))
                 for entry in manifest["files"]:
@@ -108,6 +110,31 @@ def write(target: Path, manifest: dict[str, Any], folder: Path) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+class Trickle:
+    """A file written to disk as it goes: flushed and fdatasync'd every :data:`SYNC_EVERY` bytes, so that the
+    kernel never holds a whole archive of dirty pages to write back at once, in front of the server's own fsyncs
+    (the journal's commits waited 190 ms behind one 200 MB fsync)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._unsynced = 0
+
+    def write(self, data: bytes) -> int:
+        written = self._raw.write(data)
+        self._unsynced += written
+        if self._unsynced >= SYNC_EVERY:
+            self.sync()
+        return written
+
+    def sync(self) -> None:
+        self._raw.flush()
+        os.fdatasync(self._raw.fileno())
+        self._unsynced = 0
+
+    def tell(self) -> int:
+        return self._raw.tell()
 
 
 def _info(name: str, size: int, manifest: dict[str, Any]) -> tarfile.TarInfo:

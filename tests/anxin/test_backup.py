@@ -322,3 +322,31 @@ def test_no_journal_no_backup(tmp_path: Path) -> None:
     done = anxin("backup", "--data", str(tmp_path), "--out", str(tmp_path))
     assert done.returncode == 2 and "no journal" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_key_the_data_is_restored_and_the_server_anchors_anew(made: Made, tmp_path: Path) -> None:
+    restored = tmp_path / "restored"
+    done = anxin("restore", str(made.archive), "--data", str(restored))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "chain key: none" in done.stdout and "makes a new key" in done.stdout
+    assert not Path(f"{restored}.chain-key.checkpoints").exists()  # none without their key (dispatch.anchor rule 4)
+    assert anxin("verify", "--data", str(restored)).returncode == 2  # the chain holds; nothing else to check
+    assert anxin("verify", "--data", str(restored), "--chain-only").returncode == 0
+
+
+def test_restore_refuses_another_key_and_a_checkpoints_file_in_the_way(made: Made, tmp_path: Path) -> None:
+    other = tmp_path / "other.key"
+    other.write_text(os.urandom(32).hex() + "\n")
+    other.chmod(0o600)
+    refused = anxin("restore", str(made.archive), "--data", str(tmp_path / "a"), "--key", str(other))
+    assert refused.returncode == 2 and "is not the key this backup was made with" in refused.stderr
+    in_the_way = Path(f"{tmp_path / 'b'}.chain-key.checkpoints")
+    in_the_way.write_text("what another journal held\n")
+    key = f"{made.data}.chain-key"
+    refused = anxin("restore", str(made.archive), "--data", str(tmp_path / "b"), "--key", key)
+    assert refused.returncode == 2 and "already exists" in refused.stderr
+    assert in_the_way.read_text() == "what another journal held\n"
+    forced = anxin("restore", str(made.archive), "--data", str(tmp_path / "b"), "--key", key, "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert next(tmp_path.glob("b.chain-key.checkpoints.before-restore-*")).read_text() == "what another journal held\n"
+    assert anxin("verify", "--data", str(tmp_path / "b")).returncode == 0

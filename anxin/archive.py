@@ -115,7 +115,7 @@ def write(target: Path, manifest: dict[str, Any], folder: Path) -> None:
 class Trickle:
     """A file written to disk as it goes: flushed and fdatasync'd every :data:`SYNC_EVERY` bytes, so that the
     kernel never holds a whole archive of dirty pages to write back at once, in front of the server's own fsyncs
-    (the journal's commits waited 190 ms behind one 200 MB fsync)."""
+    (docs/backup.md, what the server feels)."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw

@@ -98,6 +98,8 @@ def run(settings: Settings, args: argparse.Namespace, clock: Clock | None = None
     clock = clock or SystemClock()
     started = time.monotonic()
     target = target_path(args.out, clock.now())
+    if target.exists():
+        raise ConfigError(f"{target} already exists: a backup is never overwritten; choose another --out")
     manifest, report = make(settings, target, with_key=args.with_key, clock=clock)
     if report.broken:
         print(f"anxin backup: the copy does not verify, so nothing was kept at {target}:", file=sys.stderr)

@@ -132,9 +132,11 @@ def restore(path: Path, settings: Settings, *, key: Path | None, force: bool, co
     data = settings.data.absolute()
     with archive.opened(path) as (_, manifest):
         carried = any(entry.get("kind") == "key" for entry in manifest.get("files", []))
-    _refuse_busy(data, force)
     target_key = key_file(settings.model_copy(update={"data": data}))
-    _clear_key_place(target_key, key, manifest, force)
+    for old in _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force):
+        moved = _aside(old)  # only once nothing is refused
+        old.rename(moved)
+        print(f"anxin restore: moved {old} aside to {moved} (nothing deleted)")
     data.mkdir(parents=True, exist_ok=True)
     lock = DataLock(data)
     lock.acquire()
@@ -158,12 +160,12 @@ def restore(path: Path, settings: Settings, *, key: Path | None, force: bool, co
     return 0
 
 
-def _refuse_busy(data: Path, force: bool) -> None:
-    """Rule 2 for the data folder."""
+def _data_in_the_way(data: Path, force: bool) -> list[Path]:
+    """Rule 2 for the data folder: refused, or to be moved aside (``[data]``), or free (``[]``)."""
     if data.exists() and not data.is_dir():
         raise ConfigError(f"{data} is a file, not a data folder")
     if not data.exists() or not [child for child in data.iterdir() if child.name != LOCK_FILE]:
-        return
+        return []
     if (data / LOCK_FILE).exists():  # a server holds it by this file (no file: no server, and none is made here)
         lock = DataLock(data)
         try:
@@ -175,17 +177,16 @@ def _refuse_busy(data: Path, force: bool) -> None:
     if not force:
         raise ConfigError(f"the data folder {data} is not empty: restore into a new folder, or pass --force to move "
                           f"its contents aside to {_aside(data)}")  # fmt: skip
-    moved = _aside(data)
-    data.rename(moved)
-    print(f"anxin restore: moved the folder's contents aside to {moved} (nothing deleted)")
+    return [data]
 
 
 def _aside(path: Path) -> Path:
     return path.with_name(f"{path.name}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
 
 
-def _clear_key_place(target: Path, given: Path | None, manifest: dict[str, Any], force: bool) -> None:
-    """Rule 2 for the key and its checkpoints: a checkpoints file in the way, or a key other than the backup's."""
+def _key_in_the_way(target: Path, given: Path | None, manifest: dict[str, Any], force: bool) -> list[Path]:
+    """Rule 2 for the key and its checkpoints: a checkpoints file there, or a key other than the backup's, refused
+    or to be moved aside."""
     expected = manifest.get("anchor", {}).get("key_id")
     if given is not None and expected and key_id(given) != expected:
         raise ConfigError(f"--key {given} is not the key this backup was made with (id {key_id(given)}, the "
@@ -193,17 +194,12 @@ def _clear_key_place(target: Path, given: Path | None, manifest: dict[str, Any],
     in_the_way = [path for path in (checkpoints_file(target),) if path.exists()]
     if target.exists() and not (expected and key_id(target) == expected):
         in_the_way.append(target)
-    if not in_the_way:
-        return
-    if not force:
+    if in_the_way and not force:
         names = " and ".join(str(path) for path in in_the_way)
         raise ConfigError(f"{names} already exist{'s' if len(in_the_way) == 1 else ''}: they record what another "
                           "journal held; move them away (keep them), point chain_key_file elsewhere, or pass "
                           "--force to move them aside")  # fmt: skip
-    for path in in_the_way:
-        moved = _aside(path)
-        path.rename(moved)
-        print(f"anxin restore: moved {path} aside to {moved} (nothing deleted)")
+    return in_the_way
 
 
 def _place(staging: Path, data: Path, manifest: dict[str, Any]) -> None:

@@ -350,3 +350,21 @@ def test_restore_refuses_another_key_and_a_checkpoints_file_in_the_way(made: Mad
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert next(tmp_path.glob("b.chain-key.checkpoints.before-restore-*")).read_text() == "what another journal held\n"
     assert anxin("verify", "--data", str(tmp_path / "b")).returncode == 0
+
+
+def test_a_copy_that_does_not_verify_is_not_kept(made: Made, tmp_path: Path) -> None:
+    """A data folder whose journal was changed behind the server's back: the backup finds it and keeps nothing."""
+    broken = tmp_path / "broken"
+    assert anxin("restore", str(made.archive), "--data", str(broken)).returncode == 0
+    conn = sqlite3.connect(broken / "anxin.sqlite3")
+    conn.executescript("DROP TRIGGER journal_no_update; UPDATE journal SET actor = 'someone' WHERE seq = 3;")
+    conn.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    done = anxin("backup", "--data", str(broken), "--out", str(out))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the copy does not verify, so nothing was kept" in done.stderr
+    assert "journal BROKEN: journal chain broken at seq 3: content does not match its hash" in done.stderr
+    assert list(out.iterdir()) == []
+    again = anxin("backup", "--data", str(made.data), "--out", str(made.archive))
+    assert again.returncode == 2 and "never overwritten" in again.stderr

@@ -1,4 +1,4 @@
-"""The ``anxin`` command: serve, import, verify, coverage, demo, drill.
+"""The ``anxin`` command: serve, import, verify, backup, restore, coverage, demo, drill.
 
 Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML). The
 device port flags (``--dc09-port`` ...) come from the gateway's protocol registry, one per protocol.
@@ -32,10 +32,13 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from anxin import backup as backup_command
 from anxin import coverage as coverage_command
+from anxin import restore as restore_command
 from anxin.logs import configure as configure_logging
 from anxin.server import console_url, make_server
-from dispatch.anchor import Anchor, RecordReport, key_file, verify_record
+from anxin.verdict import print_verdict
+from dispatch.anchor import Anchor, key_file, verify_record
 from dispatch.clock import SystemClock
 from dispatch.cluster import Lease
 from dispatch.core import DataLock, open_registry
@@ -121,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--journal", dest="journal_url", metavar="postgresql://USER@HOST:PORT/DB",
                         help="check a cluster's shared service record (the chain; ANXIN_JOURNAL_URL)")  # fmt: skip
+    verify.add_argument("--backup", type=Path, metavar="FILE",
+                        help="check an archive of `anxin backup` instead (docs/backup.md)")  # fmt: skip
+    verify.add_argument("--key", type=Path, help="with --backup: the chain key to check it with")
     verify.set_defaults(func=cmd_verify)
+    backup_command.add_parser(sub).set_defaults(func=cmd_backup)
+    restore_command.add_parser(sub).set_defaults(func=cmd_restore)
 
     coverage_command.add_parser(sub).set_defaults(func=cmd_coverage)
 
@@ -549,6 +557,8 @@ async def _renew(lease: Lease) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if args.backup is not None:
+        return restore_command.verify(args.backup, settings, args.key)
     if settings.journal_url is not None:
         return asyncio.run(verify_shared(settings.journal_url))
     if not settings.db_path.exists():
@@ -585,41 +595,19 @@ async def run_verify(settings: Settings, *, chain_only: bool = False) -> int:
         report = await verify_record(read, key_file(settings))
     finally:
         await conn.close()
-    return _verdict(report)
+    return print_verdict(report)
 
 
-def _verdict(report: RecordReport) -> int:
-    """Print what ``anxin verify`` found, failures first; the exit code."""
-    for finding in report.broken:
-        print(f"journal BROKEN: {finding}")
-    if report.more_broken:
-        print(f"journal BROKEN: ... and {report.more_broken} more findings")
-    for note in report.notes:
-        print(f"note: {note}")
-    if report.ok:
-        print(f"journal ok: {report.entries} entries, head {report.head_hash[:16]} (the hash chain holds)")
-    elif not report.chain_broken:
-        print(
-            f"hash chain: {report.entries} entries link up, head {report.head_hash[:16]} (a rewrite whose hashes "
-            "were recomputed links up too; the checkpoints tell)"
-        )
-    if not report.key_found:
-        there = "" if report.checkpoints_found else f" nor checkpoints at {report.checkpoints_file}"
-        print(
-            f"anchor NOT CHECKED: no chain key at {report.key_file}{there}. Without the key a rewritten journal "
-            "whose hashes were recomputed cannot be told apart; point chain_key_file (--config, "
-            "ANXIN_CHAIN_KEY_FILE) at the server's key, or pass --chain-only to accept the chain alone"
-        )
-        return 1 if report.broken else 2
-    if report.ok:
-        last = report.last
-        where = f"the last at seq {last.seq}, {last.when()}" if last is not None else "none yet"
-        print(
-            f"anchor ok: {report.checkpoints} checkpoints signed with {report.key_file} ({where}); "
-            f"{report.unanchored()} entries written after the last checkpoint are covered by the chain alone"
-        )
-        return 0
-    return 1
+# -- backup and restore -------------------------------------------------------------------------------
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    return backup_command.run(settings_from(args), args)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    return restore_command.restore(args.archive, settings_from(args), key=args.key, force=args.force,
+                                   config=args.config)  # fmt: skip
 
 
 # -- coverage -----------------------------------------------------------------------------------------

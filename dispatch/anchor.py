@@ -393,11 +393,11 @@ class RecordReport:
         return max(0, self.head_seq - (self.last.seq if self.last is not None else 0))
 
 
-async def verify_record(read: Read, key: Path) -> RecordReport:
+async def verify_record(read: Read, key: Path, checkpoints: Path | None = None) -> RecordReport:
     """Check the journal (through ``read``, as :func:`dispatch.journal.read_only` gives it) against the chain and
-    against the checkpoints beside ``key``. Never raises for what it finds; a key file that is there but unusable
-    raises :class:`ConfigError`."""
-    report, points = await asyncio.to_thread(_open_checkpoints, key)
+    against the checkpoints beside ``key`` (or in ``checkpoints``: a backup's copy, checked with the live key).
+    Never raises for what it finds; a key file that is there but unusable raises :class:`ConfigError`."""
+    report, points = await asyncio.to_thread(_open_checkpoints, key, checkpoints or checkpoints_file(key))
     pending = points.next()
     prev_hash, expected, after = GENESIS, 1, 0
     while entries := await read(after, 5000):
@@ -423,8 +423,7 @@ async def verify_record(read: Read, key: Path) -> RecordReport:
     return report
 
 
-def _open_checkpoints(key: Path) -> tuple[RecordReport, _CheckpointWalk]:
-    path = checkpoints_file(key)
+def _open_checkpoints(key: Path, path: Path) -> tuple[RecordReport, _CheckpointWalk]:
     report = RecordReport(key, path, key.exists(), path.exists())
     secret = read_key(key) if report.key_found else None
     size = path.stat().st_size if report.checkpoints_found else 0  # what is written after this is not read

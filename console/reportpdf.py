@@ -48,6 +48,7 @@ from console.reportwords import (
     period_words,
     say,
     source_words,
+    title_words,
 )
 from console.reportxlsx import on_job_hours
 
@@ -123,8 +124,9 @@ def render_report_pdf(report: Mapping[str, Any], *, scope: str) -> bytes:
     drills = say(LANGUAGE, "report.drill_included" if report["drill_included"] else "report.drill_excluded")
     made_words = say(LANGUAGE, "report.generated", time=made.strftime("%Y-%m-%d %H:%M"))
     about = (say(LANGUAGE, "report.scope", scope=scope), say(LANGUAGE, "report.level_words", by=by), drills, made_words)
+    title = title_words(LANGUAGE, report["period"])
     story: list[Flowable] = [
-        _p(say(LANGUAGE, "report.pdf_title"), style.title),
+        _p(title, style.title),
         _p(say(LANGUAGE, "report.heading", period=period), style.heading),
         _p("　".join(about), style.small),
         _p(say(LANGUAGE, "report.key_figures"), style.heading),
@@ -138,7 +140,7 @@ def render_report_pdf(report: Mapping[str, Any], *, scope: str) -> bytes:
     story += _by_table("report.types", "report.alarm_type", report["alarm_types"], "alarm_type", alarm_words, style)
     story += _by_table("report.sources", "report.source", report["sources"], "source", source_words, style)
     story += _responder_table(report["responders"], style)
-    footer = f"{say(LANGUAGE, 'report.pdf_title')} · {period} · {scope}"
+    footer = f"{title} · {period} · {scope}"
 
     def on_page(canvas: Canvas, doc: SimpleDocTemplate) -> None:
         canvas.saveState()
@@ -149,7 +151,7 @@ def render_report_pdf(report: Mapping[str, Any], *, scope: str) -> bytes:
 
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
-                            bottomMargin=18 * mm, title=f"{say(LANGUAGE, 'report.pdf_title')} {period}",
+                            bottomMargin=18 * mm, title=f"{title} {period}",
                             author="Anxin")  # fmt: skip
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return out.getvalue()

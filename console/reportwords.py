@@ -19,6 +19,7 @@ Never
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from functools import cache
@@ -134,6 +135,12 @@ def source_words(language: str, source: str) -> str:
 
 def kind_words(language: str, kind: str) -> str:
     return _coded(language, ("kind",), kind)
+
+
+def title_words(language: str, period: Mapping[str, Any]) -> str:
+    """The report's title: a month's is its monthly report (月报), any other span of days a report (报表)."""
+    month = re.fullmatch(r"\d{4}-\d{2}", period["label"]) is not None
+    return say(language, "report.pdf_title" if month else "report.pdf_title_span")
 
 
 def period_words(language: str, period: Mapping[str, Any]) -> str:

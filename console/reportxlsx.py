@@ -45,6 +45,7 @@ from console.reportwords import (
     period_words,
     say,
     source_words,
+    title_words,
 )
 
 #: the first characters that make a spreadsheet read text as a formula
@@ -108,7 +109,7 @@ def _summary(sheet: Worksheet, report: Mapping[str, Any], scope: str, language: 
     made = datetime.fromtimestamp(report["generated_at"], zone).strftime("%Y-%m-%d %H:%M")
     drills = "report.drill_included" if report["drill_included"] else "report.drill_excluded"
     by = say(language, "report.level_words", by=say(language, f"report.by.{report['by']}"))
-    put(sheet, 1, 1, say(language, "report.pdf_title")).font = Font(bold=True, size=14)
+    put(sheet, 1, 1, title_words(language, report["period"])).font = Font(bold=True, size=14)
     put(sheet, 2, 1, say(language, "report.heading", period=period_words(language, report["period"])))
     put(sheet, 3, 1, say(language, "report.scope", scope=scope) + "　" + by)
     put(sheet, 4, 1, say(language, drills))

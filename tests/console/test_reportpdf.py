@@ -53,3 +53,10 @@ def test_drills_included_are_named(tmp_path: Path) -> None:
 def test_the_level_is_named(tmp_path: Path, by: str) -> None:
     text = _text(render_report_pdf(report(by), scope="全部辖区"), tmp_path)
     assert {"district": "按区统计", "street": "按街道统计"}[by] in text
+
+
+def test_a_span_of_days_is_a_report_not_a_monthly_one(tmp_path: Path) -> None:
+    data = report()
+    data["period"] = {**data["period"], "label": "2026-11-03..2026-11-10", "end_day": "2026-11-10"}
+    text = _text(render_report_pdf(data, scope="全部辖区"), tmp_path)
+    assert "安心 报警处置报表" in text and "月报" not in text

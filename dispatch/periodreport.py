@@ -104,8 +104,11 @@ def period_of(tz: str, now: float, *, month: str | None = None, start: str | Non
         matched = _MONTH.match(label)
         if matched is None:
             raise InvalidInput(f"period must read YYYY-MM, not {label!r}", field="period", code="report_period")
-        first = date(int(matched[1]), int(matched[2]), 1)
-        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        try:  # years 1 to 9998: year 0 and the month after 9999-12 are no dates
+            first = date(int(matched[1]), int(matched[2]), 1)
+            after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        except ValueError:
+            raise InvalidInput(f"no such month: {label!r}", field="period", code="report_period") from None
         return _span(first, after, label, tz)
     if start is None or end is None:
         raise InvalidInput("a span needs both start and end", field="start" if start is None else "end",

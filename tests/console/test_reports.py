@@ -110,6 +110,8 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
     [
         ("period=2026-13", "report_period"),
         ("period=November", "report_period"),
+        ("period=0000-01", "report_period"),  # no year 0: not a 500
+        ("period=9999-12", "report_period"),  # its end would be in the year 10000
         ("period=2026-11&start=2026-11-01&end=2026-11-02", "report_period"),
         ("start=2026-11-05&end=2026-11-01", "report_dates"),
         ("start=2026-11-05&end=2026-11-05", "report_dates"),

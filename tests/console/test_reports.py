@@ -87,6 +87,8 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
     report = _get(client, admin, query)
     response = _get(client, admin, query, "/api/reports.csv")
     assert response.headers["content-type"].startswith("text/csv")
+    named = f'attachment; filename="anxin-report-{start}_{end}-community.csv"'  # named as the workbook and the PDF
+    assert response.headers["content-disposition"] == named
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8").removeprefix("\ufeff"))))
     by_key = {(r["section"], r["group"]): r for r in rows}

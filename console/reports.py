@@ -67,16 +67,12 @@ async def get_report_csv(
 ) -> Response:
     """The same report as one CSV table (UTF-8 with a byte-order mark): a row per section and group."""
     report = _report(core, who.reach, period, start, end, by, drill)
-    name = report["period"]["label"].replace("..", "_")
-    return Response(
-        core.views.period_report_csv(report).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="report-{name}-{by}.csv"'},
-    )
+    return _download(core.views.period_report_csv(report).encode("utf-8"), "text/csv; charset=utf-8", report, "csv")
 
 
 def _download(content: bytes, media_type: str, report: dict[str, Any], suffix: str) -> Response:
-    """A file to save: ``anxin-report-2026-11.xlsx`` (a span of days: ``anxin-report-2026-11-03_2026-11-10``)."""
+    """A file to save: ``anxin-report-2026-11-community.xlsx`` (a span of days:
+    ``anxin-report-2026-11-03_2026-11-10-street.pdf``), the CSV, the workbook and the PDF alike."""
     name = "anxin-report-" + report["period"]["label"].replace("..", "_") + f"-{report['by']}.{suffix}"
     return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -87,6 +87,8 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
     report = _get(client, admin, query)
     response = _get(client, admin, query, "/api/reports.csv")
     assert response.headers["content-type"].startswith("text/csv")
+    named = f'attachment; filename="anxin-report-{start}_{end}-community.csv"'  # named as the workbook and the PDF
+    assert response.headers["content-disposition"] == named
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8").removeprefix("\ufeff"))))
     by_key = {(r["section"], r["group"]): r for r in rows}
@@ -110,6 +112,8 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
     [
         ("period=2026-13", "report_period"),
         ("period=November", "report_period"),
+        ("period=0000-01", "report_period"),  # no year 0: not a 500
+        ("period=9999-12", "report_period"),  # its end would be in the year 10000
         ("period=2026-11&start=2026-11-01&end=2026-11-02", "report_period"),
         ("start=2026-11-05&end=2026-11-01", "report_dates"),
         ("start=2026-11-05&end=2026-11-05", "report_dates"),

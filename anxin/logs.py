@@ -15,14 +15,21 @@ Rules
     3. Uvicorn's own loggers go through the same handler (the server passes it no logging config of its own).
     4. A fact is logged after it is durable, by the node that decides (a cluster's followers hear the same facts
        and stay quiet), so a line means "on record".
+    5. The event loop never waits for the log's reader: a record is formatted where it is logged and handed to
+       a queue; one thread writes the lines out. A reader that stops reading (a stalled collector, a full pipe)
+       fills the queue, and the lines beyond :data:`QUEUE_LINES` are dropped and counted (:func:`dropped`), so
+       answering alarms never waits on standard error.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import queue
 import sys
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 from typing import Final, Literal
 
 from dispatch.core import Core
@@ -36,6 +43,8 @@ FIELDS: Final = (
     "incident_id", "device_id", "elder_id", "protocol", "alarm_type", "source", "priority", "drill", "seq",
 )  # fmt: skip
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: the lines waiting for the writer thread before new ones are dropped (rule 5)
+QUEUE_LINES: Final = 10_000
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,12 +68,59 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class _Handing(QueueHandler):
+    """Formats a record where it is logged and hands the line to the writer; a full queue drops it (rule 5)."""
+
+    def __init__(self, lines: queue.Queue[logging.LogRecord]) -> None:
+        super().__init__(lines)
+        self.dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+_writer: QueueListener | None = None
+_handing: _Handing | None = None
+
+
 def configure(fmt: Format) -> None:
-    """Send every logger's records to standard error in ``fmt``, replacing what was set before."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    """Send every logger's records to standard error in ``fmt``, replacing what was set before, through the
+    queue and its writer thread (rule 5)."""
+    global _writer, _handing
+    stop()
+    lines: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_LINES)
+    _handing = _Handing(lines)
+    _handing.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    out = logging.StreamHandler(sys.stderr)  # the record's message is the finished line
+    _writer = QueueListener(lines, out)
+    _writer.start()
+    logging.basicConfig(level=logging.INFO, handlers=[_handing], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulated request is noise
+
+
+def flush() -> None:
+    """Wait until every line handed to the writer is written."""
+    if _writer is not None:
+        _writer.queue.join()  # type: ignore[attr-defined]
+
+
+def stop() -> None:
+    """Write what is waiting and stop the writer thread (at exit, or before configuring anew)."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
+
+
+def dropped() -> int:
+    """Lines dropped since the log was configured because nobody read them fast enough."""
+    return _handing.dropped if _handing is not None else 0
+
+
+atexit.register(stop)
 
 
 log = logging.getLogger("anxin.record")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 
 import pytest
 
-from anxin.logs import JsonFormatter, configure
+from anxin.logs import QUEUE_LINES, JsonFormatter, configure, dropped, flush, stop
 
 
 def record(message: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
@@ -49,10 +50,53 @@ def test_configure_sends_every_logger_through_one_handler(fmt: str, capsys: pyte
     try:
         configure(fmt)  # type: ignore[arg-type]
         logging.getLogger("uvicorn.error").warning("port %d taken", 8000, extra={"protocol": "http"})
+        flush()
         err = capsys.readouterr().err.strip().splitlines()[-1]
         if fmt == "json":
             assert json.loads(err)["message"] == "port 8000 taken" and json.loads(err)["protocol"] == "http"
         else:
             assert err.endswith("WARNING uvicorn.error: port 8000 taken")
     finally:
+        stop()
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+
+
+class _Stalled:
+    """Standard error whose reader stopped reading: every write waits until released."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.released.wait()
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_reader_that_stops_reading_never_holds_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    stalled = _Stalled()
+    monkeypatch.setattr(sys, "stderr", stalled)
+    configure("json")
+    try:
+        logger = logging.getLogger("anxin.record")
+        done = threading.Event()
+
+        def log_many() -> None:
+            for n in range(QUEUE_LINES + 500):
+                logger.warning("alarm %d", n, extra={"incident_id": f"INC-{n}"})
+            done.set()
+
+        threading.Thread(target=log_many, daemon=True).start()
+        assert done.wait(60), "logging waited for a reader that stopped reading"
+        assert dropped() >= 499  # the queue held QUEUE_LINES (one may be in the writer's hands); the rest dropped
+        stalled.released.set()
+        flush()
+        assert json.loads(stalled.lines[0])["incident_id"] == "INC-0"
+    finally:
+        stalled.released.set()
+        stop()
         logging.basicConfig(handlers=[logging.NullHandler()], force=True)

@@ -150,11 +150,11 @@ class Telemetry:
 
     def readiness(self) -> list[Check]:
         """The checks of /readyz: the journal commits, it is not stalled, the disk takes it, every configured
-        listener is bound, the timer loop runs."""
+        listener is bound, the intake's worker and the timer loop run."""
         core = self.core
         if core is None:
             return [Check("started", False, "the server is starting")]
-        return [*_journal_checks(core), *_listener_checks(self.devices), _timer_check(core)]
+        return [*_journal_checks(core), *_listener_checks(self.devices), _intake_check(core), _timer_check(core)]
 
 
 def _journal_checks(core: Core) -> Iterator[Check]:
@@ -176,6 +176,13 @@ def _listener_checks(devices: DeviceFacts | None) -> Iterator[Check]:
     bound = devices.bound() if devices is not None else {}
     down = sorted(name for name, up in bound.items() if not up)
     yield Check("listeners", not down, f"not bound: {', '.join(down)}" if down else f"bound: {', '.join(bound)}")
+
+
+def _intake_check(core: Core) -> Check:
+    if core.node is not None and not core.node.leading:
+        return Check("intake", True, "a follower: the leader's intake records the alarms handed to it")
+    running = core.intake.running
+    return Check("intake", running, "running" if running else "the intake's worker is not running: alarms wait")
 
 
 def _timer_check(core: Core) -> Check:

@@ -101,6 +101,11 @@ class Intake:
                 await self._task
             self._task = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker that records the queued alarms runs (for readiness)."""
+        return self._task is not None and not self._task.done()
+
     def waiting(self) -> int:
         return self._queue.qsize()
 

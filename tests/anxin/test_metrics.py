@@ -207,7 +207,7 @@ def test_readyz_answers_503_while_the_journal_is_read_only_and_200_once_it_is_wr
     ready = readyz(server.url)
     assert ready.status_code == 200, ready.text
     assert ready.json()["ready"] is True
-    assert set(ready.json()["checks"]) == {"journal", "journal_progress", "storage", "listeners", "timers"}
+    assert set(ready.json()["checks"]) == {"journal", "journal_progress", "storage", "listeners", "intake", "timers"}
     account, key, _ = pendant(devices)
     files = journal_files(server.data)
     subprocess.run(["chattr", "+i", *map(str, files)], check=True)

@@ -102,3 +102,7 @@ async def test_readiness_follows_the_listeners_and_the_timers_of_a_running_serve
         checks = {check.name: check for check in telemetry.readiness()}
         assert not checks["listeners"].ok and checks["listeners"].detail == "not bound: sia-dc09"
         assert samples(telemetry)[("anxin_ready_check", frozenset({("check", "listeners")}))] == 0
+
+        await server.core.intake.stop()  # the worker that records queued alarms is gone: alarms would wait
+        checks = {check.name: check for check in telemetry.readiness()}
+        assert not checks["intake"].ok and checks["intake"].detail.startswith("the intake's worker is not running")

@@ -117,6 +117,11 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
         ("start=2026-02-30&end=2026-03-02", "report_dates"),
         ("start=2025-01-01&end=2026-01-03", "report_range_long"),
         ("period=2026-11&by=province", "report_by"),
+        ("period=0000-01", "report_period"),  # no year 0, and no day after 9999-12: a date holds neither
+        ("period=9999-12", "report_period"),
+        ("period=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "report_period"),  # full-width digits
+        ("period=2026-11%0A", "report_period"),  # a newline after the month
+        ("start=2026-11-01%0A&end=2026-11-03", "report_dates"),
     ],
 )
 def test_bad_parameters_answer_422_with_a_code(client: TestClient, query: str, code: str) -> None:

@@ -11,6 +11,9 @@ Rules
     2. Refused, never queued: a queue of PDFs would only grow while people press again. A request holds its
        slot for all of its work, reading the journal too (30 files read at once also held alarms).
     3. The workers start at the first PDF, with forkserver: never a fork of the server's threads.
+    4. A worker leaves on its own once the server is gone. A server killed with SIGKILL shuts no pool down, and a
+       worker is the forkserver's child, not the server's: it waited for work for ever (about 160 MB each, and
+       the forkserver with it), one more set for every restart after a kill.
 
 Never
     Never a second pool: every PDF and workbook of the console is made here.
@@ -20,6 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
@@ -28,6 +35,8 @@ from console.errors import Throttled
 
 PDF_AT_ONCE = 2
 RETRY_AFTER_S = 5
+#: how often a worker looks whether the server that started it still runs (rule 4)
+WATCH_S = 1.0
 SLOTS = asyncio.Semaphore(PDF_AT_ONCE)
 _workers: ProcessPoolExecutor | None = None
 
@@ -35,8 +44,24 @@ _workers: ProcessPoolExecutor | None = None
 def _pool() -> ProcessPoolExecutor:
     global _workers
     if _workers is None:
-        _workers = ProcessPoolExecutor(PDF_AT_ONCE, mp_context=multiprocessing.get_context("forkserver"))
+        _workers = ProcessPoolExecutor(PDF_AT_ONCE, mp_context=multiprocessing.get_context("forkserver"),
+                                       initializer=leave_with, initargs=(os.getpid(),))  # fmt: skip
     return _workers
+
+
+def leave_with(server: int) -> None:
+    """A worker's initializer (rule 4): a thread that ends the worker once the process ``server`` is gone."""
+    threading.Thread(target=_watch, args=(server,), name="anxin-document-watch", daemon=True).start()
+
+
+def _watch(server: int) -> None:
+    while True:
+        time.sleep(WATCH_S)
+        try:
+            os.kill(server, 0)  # no signal: only whether it still exists
+        except (ProcessLookupError, PermissionError):  # gone (or its number taken by another user's process)
+            os.kill(os.getpid(), signal.SIGTERM)  # nothing of the worker's is worth keeping: its asker is gone
+            return
 
 
 @asynccontextmanager

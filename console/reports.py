@@ -14,6 +14,7 @@ The figures themselves are dispatch.periodreport's; their definitions are in doc
 from __future__ import annotations
 
 import functools
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -67,13 +68,20 @@ async def get_report_csv(
 ) -> Response:
     """The same report as one CSV table (UTF-8 with a byte-order mark): a row per section and group."""
     report = _report(core, who.reach, period, start, end, by, drill)
-    return _download(core.views.period_report_csv(report).encode("utf-8"), "text/csv; charset=utf-8", report, "csv")
+    csv = core.views.period_report_csv(report).encode("utf-8")
+    return _download(csv, "text/csv; charset=utf-8", report, "csv")
 
 
 def _download(content: bytes, media_type: str, report: dict[str, Any], suffix: str) -> Response:
-    """A file to save: ``anxin-report-2026-11-community.xlsx`` (a span of days:
-    ``anxin-report-2026-11-03_2026-11-10-street.pdf``), the CSV, the workbook and the PDF alike."""
-    name = "anxin-report-" + report["period"]["label"].replace("..", "_") + f"-{report['by']}.{suffix}"
+    """A file to save: ``anxin-report-2026-11-community.xlsx``; a span of days by its first and last day, as the
+    page and the PDF's title name it (``start=2026-11-03&end=2026-11-10``: ``anxin-report-2026-11-03_2026-11-09``),
+    not by the API's end, the day after."""
+    period = report["period"]
+    stem = period["label"]
+    if ".." in stem:
+        last = date.fromisoformat(period["end_day"]) - timedelta(days=1)
+        stem = f"{period['start_day']}_{last.isoformat()}"
+    name = f"anxin-report-{stem}-{report['by']}.{suffix}"
     return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -50,8 +50,10 @@ ANSWER_TARGETS_S = (60, 180)
 #: the answer-time distribution's bucket edges, in seconds: [0,15) [15,30) [30,60) [60,120) [120,180) [180,∞)
 BUCKET_EDGES_S = (15, 30, 60, 120, 180)
 OUTSIDE = ("120", "110", "119")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: ASCII digits only, the whole text (``\d`` would take "２０２６" and ``$`` a trailing newline, both then
+#: written into a file's name)
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +103,7 @@ def period_of(tz: str, now: float, *, month: str | None = None, start: str | Non
         raise InvalidInput("ask for a period or for start and end, not both", field="period", code="report_period")
     if start is None and end is None:
         label = month if month is not None else datetime.fromtimestamp(now, zone).strftime("%Y-%m")
-        matched = _MONTH.match(label)
-        if matched is None:
-            raise InvalidInput(f"period must read YYYY-MM, not {label!r}", field="period", code="report_period")
-        try:  # years 1 to 9998: year 0 and the month after 9999-12 are no dates
-            first = date(int(matched[1]), int(matched[2]), 1)
-            after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        except ValueError:
-            raise InvalidInput(f"no such month: {label!r}", field="period", code="report_period") from None
+        first, after = _month(label)
         return _span(first, after, label, tz)
     if start is None or end is None:
         raise InvalidInput("a span needs both start and end", field="start" if start is None else "end",
@@ -128,9 +123,22 @@ def check_by(by: str) -> By:
     return by  # type: ignore[return-value]
 
 
+def _month(label: str) -> tuple[date, date]:
+    """The first day of the month ``label`` and the first day after it; InvalidInput for a label that does not
+    read YYYY-MM or a month whose days a date cannot hold (0000-01, 9999-12)."""
+    matched = _MONTH.fullmatch(label)
+    if matched is None:
+        raise InvalidInput(f"period must read YYYY-MM, not {label!r}", field="period", code="report_period")
+    year, month = int(matched[1]), int(matched[2])
+    try:
+        return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+    except ValueError:
+        raise InvalidInput(f"no report can cover {label}", field="period", code="report_period") from None
+
+
 def _day(text: str, field: str) -> date:
     try:
-        if _DAY.match(text) is None:
+        if _DAY.fullmatch(text) is None:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatch.machines import OPEN_STATES
+from dispatch.periodreport import stats
 from dispatch.state import Call, Incident, Projection, ResponderState
 
 ANSWER_TARGETS_S = (60, 180)
@@ -54,7 +55,7 @@ def kpis(
         "alarms_today": len(today),
         "answered_today": len(answered),
         **{f"answered_within_{t}s": sum(1 for w in waits if w <= t) for t in ANSWER_TARGETS_S},
-        "answer_median_s": round(waits[len(waits) // 2], 1) if waits else None,
+        "answer_median_s": stats(waits)["median"],  # nearest rank, as the period report counts it
         "open_incidents": len(open_),
         "open_urgent": sum(1 for i in open_ if i.priority == 1),
         "needs_manual": sum(1 for i in open_ if i.needs_manual),

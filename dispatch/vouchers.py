@@ -70,7 +70,8 @@ MODES: tuple[Entitlement, ...] = ("free", "low_cost", "paid")
 StatementBy = Literal["elder", "provider", "community"]
 STATEMENT_BY: tuple[StatementBy, ...] = ("elder", "provider", "community")
 
-_MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")  # "2026-03"
+#: "2026-03", ASCII digits, the whole text (``\d`` takes "２０２６", ``$`` a trailing newline: then in a file's name)
+_MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
 
 def fen(value: object, field: str = "fen") -> int:
@@ -86,7 +87,7 @@ def fen(value: object, field: str = "fen") -> int:
 
 def check_month(month: object, field: str = "month") -> str:
     """``month`` if it reads ``YYYY-MM`` with a real month; InvalidInput otherwise."""
-    if not isinstance(month, str) or _MONTH.match(month) is None:
+    if not isinstance(month, str) or _MONTH.fullmatch(month) is None:
         raise InvalidInput(f"{field} must read YYYY-MM, not {month!r}", field=field, params={"field": field})
     return month
 

@@ -70,8 +70,12 @@ def test_the_files_are_named_after_the_period(client: TestClient) -> None:
     month = client.get("/api/reports.xlsx?period=2026-11", headers=auth(admin))
     assert month.headers["content-disposition"] == 'attachment; filename="anxin-report-2026-11-community.xlsx"'
     days = client.get("/api/reports.pdf?start=2026-11-03&end=2026-11-10&by=street", headers=auth(admin))
-    assert days.headers["content-disposition"] == (
-        'attachment; filename="anxin-report-2026-11-03_2026-11-10-street.pdf"'
+    assert days.headers["content-disposition"] == (  # its last day, as its title says "2026-11-03 至 2026-11-09"
+        'attachment; filename="anxin-report-2026-11-03_2026-11-09-street.pdf"'
+    )
+    table = client.get("/api/reports.csv?start=2026-11-03&end=2026-11-10&by=street", headers=auth(admin))
+    assert table.headers["content-disposition"] == (
+        'attachment; filename="anxin-report-2026-11-03_2026-11-09-street.csv"'
     )
 
 

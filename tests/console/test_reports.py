@@ -8,7 +8,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -87,7 +87,8 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
     report = _get(client, admin, query)
     response = _get(client, admin, query, "/api/reports.csv")
     assert response.headers["content-type"].startswith("text/csv")
-    named = f'attachment; filename="anxin-report-{start}_{end}-community.csv"'  # named as the workbook and the PDF
+    last = date.fromisoformat(end) - timedelta(days=1)  # named by the last day in it, as the workbook and the PDF
+    named = f'attachment; filename="anxin-report-{start}_{last.isoformat()}-community.csv"'
     assert response.headers["content-disposition"] == named
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8").removeprefix("\ufeff"))))
@@ -121,6 +122,11 @@ def test_the_csv_reads_back_into_the_json(client: TestClient) -> None:
         ("start=2026-02-30&end=2026-03-02", "report_dates"),
         ("start=2025-01-01&end=2026-01-03", "report_range_long"),
         ("period=2026-11&by=province", "report_by"),
+        ("period=0000-01", "report_period"),  # no year 0, and no day after 9999-12: a date holds neither
+        ("period=9999-12", "report_period"),
+        ("period=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", "report_period"),  # full-width digits
+        ("period=2026-11%0A", "report_period"),  # a newline after the month
+        ("start=2026-11-01%0A&end=2026-11-03", "report_dates"),
     ],
 )
 def test_bad_parameters_answer_422_with_a_code(client: TestClient, query: str, code: str) -> None:

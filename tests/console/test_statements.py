@@ -115,6 +115,14 @@ def test_bad_month_or_by_is_422_with_its_code(client: TestClient) -> None:
         assert (answer.status_code, answer.json()["code"]) == (422, code), answer.text
 
 
+def test_a_month_in_other_digits_or_with_a_newline_is_422_not_a_broken_file_name(client: TestClient) -> None:
+    """The month goes into the CSV's file name: full-width digits or a trailing newline made that header fail."""
+    admin = token(client)
+    for month in ("%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-03", "2026-03%0A"):
+        answer = client.get(f"/api/statements?month={month}&by=elder", headers={**auth(admin), "Accept": "text/csv"})
+        assert (answer.status_code, answer.json()["code"]) == (422, "statement_month"), answer.text
+
+
 def test_a_street_supervisor_sees_its_streets_rows_only(client: TestClient) -> None:
     admin, month, prices = _city(client)
     sup_a = person(client, admin, "sup_a", "supervisor", [STREET_A])

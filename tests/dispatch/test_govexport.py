@@ -60,11 +60,20 @@ async def open_city(data: Path, clock: ManualClock, **overrides: object) -> tupl
         settings,
         elders=[
             elder("e1", birth_date="1940-05-01", risk_flags=["living_alone"], care_level=2, entitlement="free"),
-            elder("e2", name="李桂兰", phone="13505960002", birth_date="1952-12-15", community=CHAOYANG,
-                  entitlement="low_cost", risk_flags=["empty_nest", "low_income"], lat=24.52, lon=117.71),
+            elder(
+                "e2",
+                name="李桂兰",
+                phone="13505960002",
+                birth_date="1952-12-15",
+                community=CHAOYANG,
+                entitlement="low_cost",
+                risk_flags=["empty_nest", "low_income"],
+                lat=24.52,
+                lon=117.71,
+            ),
             elder("e3", name="张建国", phone="13505960003", birth_date="1931-01-20", lat=24.512, lon=117.701),
-            elder("e4", name="=HYPERLINK(\"http://x\")", phone="13505960004", birth_date=None),
-        ],  # fmt: skip
+            elder("e4", name='=HYPERLINK("http://x")', phone="13505960004", birth_date=None),
+        ],
         responders=[responder("c_near", 24.5110, 117.7000), responder("c_mid", 24.5140, 117.7000)],
         devices=[Device(device_id="1234", protocol="sia-dc09", elder_id="e1", checkin_s=600)],
     )
@@ -161,8 +170,9 @@ async def write_november(core: Core, clock: ManualClock) -> None:
     # a caller nobody knows, placed on the map
     clock.set(local("2026-11-20 19:30"))
     opened = await core.intake.alarm(
-        AlarmRequest("medical", "operator:o1", "operator", caller="13900000009", lat=24.5105, lon=117.7003,
-                     placed_by="map")  # fmt: skip
+        AlarmRequest(
+            "medical", "operator:o1", "operator", caller="13900000009", lat=24.5105, lon=117.7003, placed_by="map"
+        )
     )
     clock.advance(90)  # opened by the operator on the phone with the caller: acknowledged as it opened
     await engine.escalate(opened.incident_id, "120", "", actor="operator:o1")

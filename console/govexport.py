@@ -17,6 +17,7 @@ Rules
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -24,8 +25,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from console.auth import Principal
 from console.deps import CoreDep, allow
 from console.errors import Forbidden
-from dispatch.govexport import Marks, check_format, csv_names, to_json, to_zip
-from dispatch.journal import Journal
+from dispatch.journal import Entry, Journal
 
 router = APIRouter(prefix="/api", tags=["export"])
 
@@ -49,24 +49,22 @@ async def government_export(
     if not who.reach.everywhere:
         raise Forbidden("the government platform's export is the whole centre's: an admin who sees it all, or an "
                         "export key", code="out_of_scope", params={"place": "*"})  # fmt: skip
-    chosen, kind = core.views.gov_period(period), check_format(fmt)
-    marks = await marks_since(core.journal, chosen.start - CLOCK_SLACK_S)
+    chosen, kind = core.views.gov_period(period), core.views.gov_format(fmt)
+    marks = core.views.gov_marks()
+    await fold_since(core.journal, chosen.start - CLOCK_SLACK_S, marks.fold)
     document = core.views.gov_export(chosen, marks, include_drill=drill)
     held = {row["elder_id"] for row in document["elders"]}
     held |= {row["elder_id"] for row in (*document["incidents"], *document["services"]) if row["elder_id"]}
     counts = document["counts"]
     await core.engine.read("export.government", counts["elders"] + counts["incidents"] + counts["services"],
                            actor=who.actor, elder_ids=sorted(held), filter=document["period"]["label"])  # fmt: skip
-    stem = csv_names(document)["elders"].removesuffix("-elders.csv")
-    if kind == "csv":
-        headers = {"Content-Disposition": f'attachment; filename="{stem}.zip"'}
-        return Response(to_zip(document), media_type="application/zip", headers=headers)
-    headers = {"Content-Disposition": f'attachment; filename="{stem}.json"'}
-    return Response(to_json(document).encode("utf-8"), media_type="application/json", headers=headers)
+    body, name = core.views.gov_file(document, kind)
+    media = "application/zip" if kind == "csv" else "application/json"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-async def marks_since(journal: Journal, since: float) -> Marks:
-    """Rule 2: the marks of every entry from the first written at or after ``since`` to the durable head."""
+async def fold_since(journal: Journal, since: float, fold: Callable[[Entry], None]) -> None:
+    """Rule 2: every entry from the first written at or after ``since`` to the head, folded."""
     low, high = 0, journal.durable_seq  # the first entry at or after ``since`` follows seq ``low``
     while low < high:
         middle = (low + high) // 2
@@ -75,9 +73,7 @@ async def marks_since(journal: Journal, since: float) -> Marks:
             high = middle
         else:
             low = middle + 1
-    marks = Marks()
     while batch := await journal.read(low, BATCH):
         for entry in batch:
-            marks.fold(entry)
+            fold(entry)
         low = batch[-1].seq
-    return marks

@@ -111,7 +111,7 @@ from dispatch.followups import (
 )
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
-from dispatch.govexport import Marks, Period, Sources, parse_period
+from dispatch.govexport import Marks, Period, Sources, check_format, csv_names, parse_period, to_json, to_zip
 from dispatch.govexport import build as build_gov_export
 from dispatch.journal import Entry
 from dispatch.keeping import test_view
@@ -576,6 +576,20 @@ class Views:
         sources = Sources(self._state, self._directory.elders, self.incident_place, marks)
         return build_gov_export(sources, period, generated_at=self._clock.now(), centre=settings.centre_name,
                                 names=settings.export_names, include_drill=include_drill)  # fmt: skip
+
+    def gov_marks(self) -> Marks:
+        """An empty fold of what the export reads from the journal beside the projection (its ``fold``)."""
+        return Marks()
+
+    def gov_format(self, text: str) -> str:
+        return check_format(text)
+
+    def gov_file(self, document: dict[str, Any], fmt: str) -> tuple[bytes, str]:
+        """The export as a file: JSON, or the zip of its three CSV files (``csv``); and the file's name."""
+        stem = csv_names(document)["elders"].removesuffix("-elders.csv")
+        if check_format(fmt) == "csv":
+            return to_zip(document), f"{stem}.zip"
+        return to_json(document).encode("utf-8"), f"{stem}.json"
 
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20, inactive: bool = False) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,

@@ -11,13 +11,14 @@ import sqlite3
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dispatch.clock import ManualClock
 from dispatch.core import DataLock
 from dispatch.govexport import csv_names
 from tests.dispatch.test_govexport import DATA, GOLDEN, open_city, write_november
-from tests.process import anxin
+from tests.process import ADMIN_PASSWORD, ServerProcess, anxin
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"ANXIN_CENTRE_NAME": "蓝田社区居家养老服务中心", "ANXIN_API_KEY": "", "PYTHONPATH": str(ROOT)}
@@ -85,3 +86,27 @@ def test_a_folder_a_server_holds_needs_a_key(data: Path, tmp_path: Path) -> None
     finally:
         lock.release()
     assert done.returncode == 2 and "set ANXIN_API_KEY to a key of a service account granted export" in done.stderr
+
+
+def test_through_the_running_server_with_an_export_key(data: Path, tmp_path: Path) -> None:
+    """A server holds the folder: ``anxin export`` asks its API with the key, and writes what it answers."""
+    server = ServerProcess(data, ANXIN_CENTRE_NAME=ENV["ANXIN_CENTRE_NAME"], PYTHONPATH=str(ROOT)).start()
+    try:
+        login = httpx.post(f"{server.url}/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
+        admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        body = {"username": "platform", "name": "民政平台", "role": "service", "grants": ["export"], "scopes": ["*"]}
+        assert httpx.post(f"{server.url}/api/accounts", json=body, headers=admin).status_code == 201
+        issued = httpx.post(f"{server.url}/api/accounts/platform/keys", json={"label": "gov"}, headers=admin)
+        key = issued.json()["key"]
+        out = tmp_path / "nov.json"
+        done = anxin("export", "--data", str(data), "--period", "2026-11", "--out", str(out),
+                     env={**ENV, "ANXIN_API_KEY": key})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"through the server at {server.url}" in done.stdout
+        written = json.loads(out.read_text(encoding="utf-8"))
+        assert _without_time(written) == _without_time(json.loads(GOLDEN.read_text(encoding="utf-8")))
+        bare = anxin("export", "--data", str(data), "--period", "2026-11", "--out", str(out),
+                     env={**ENV, "ANXIN_API_KEY": "axk_not-a-key"})  # fmt: skip
+        assert bare.returncode == 2 and "refused the export (401" in bare.stderr, bare.stderr
+    finally:
+        server.stop()

@@ -45,7 +45,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch.entries import AssignmentStatus, Cancelled, IncidentOpened
+from dispatch.entries import AssignmentStatus, Cancelled
 from dispatch.errors import InvalidInput
 from dispatch.exporter import BOM, as_text
 from dispatch.journal import Entry
@@ -145,19 +145,14 @@ def check_format(text: str) -> str:
 @dataclass(slots=True)
 class Marks:
     """Folded from the journal (rule 5, rule 6): when each incident first had someone at the door, and which
-    incidents were cancelled (the projection keeps neither once an incident moved on). Entries of any order of
-    reading are fine; only the earliest door counts."""
+    incidents were cancelled (the projection keeps neither once an incident moved on). A fold may begin anywhere
+    before the period (an incident's entries all follow its opening); only the earliest door counts."""
 
     door: dict[str, float] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
-    #: the time of the earliest entry folded (what the API's partial read must reach back to)
-    since: float | None = None
 
     def fold(self, entry: Entry) -> None:
-        fact = entry.fact
-        if self.since is None or entry.ts < self.since:
-            self.since = entry.ts
-        incident_id = entry.incident_id
+        fact, incident_id = entry.fact, entry.incident_id
         if incident_id is None:
             return
         if isinstance(fact, AssignmentStatus) and fact.status == "on_scene":
@@ -166,8 +161,6 @@ class Marks:
                 self.door[incident_id] = entry.ts
         elif isinstance(fact, Cancelled):
             self.cancelled.add(incident_id)
-        elif isinstance(fact, IncidentOpened):  # an id is never reused; a fold started late is still right
-            self.cancelled.discard(incident_id)
 
     @classmethod
     def of(cls, entries: Iterable[Entry]) -> Marks:

@@ -48,7 +48,7 @@ def test_the_json_export_of_a_data_folder_is_the_checked_in_one(data: Path, tmp_
     out = tmp_path / "nov.json"
     done = anxin("export", "--data", str(data), "--period", "2026-11", "--out", str(out), env=ENV)
     assert done.returncode == 0, done.stderr
-    assert f"wrote {out} (3 elders, 6 incidents, 4 services" in done.stdout
+    assert f"wrote {out} (3 elders, 7 incidents, 4 services" in done.stdout
     written = json.loads(out.read_text(encoding="utf-8"))
     assert _without_time(written) == _without_time(json.loads(GOLDEN.read_text(encoding="utf-8")))
     db = sqlite3.connect(data / "anxin.sqlite3")

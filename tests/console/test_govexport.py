@@ -62,7 +62,7 @@ def test_an_admin_gets_the_checked_in_document(client: tuple[TestClient, Path]) 
     assert 'filename="gov-export-2026-11.json"' in answer.headers["content-disposition"]
     assert answer.content.decode("utf-8") == GOLDEN.read_text(encoding="utf-8")
     (read,) = _reads(data)[-1:]
-    assert read["actor"] == "admin:admin" and read["filter"] == "2026-11" and read["count"] == 3 + 6 + 4
+    assert read["actor"] == "admin:admin" and read["filter"] == "2026-11" and read["count"] == 3 + 7 + 4
     assert sorted(read["elder_ids"]) == ["e1", "e2", "e3", "e4"]  # e4: the technical incident names them
 
 

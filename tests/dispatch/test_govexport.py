@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 
 from dispatch.clock import ManualClock
-from dispatch.commands import AlarmRequest
+from dispatch.commands import AlarmRequest, Classification
 from dispatch.core import Core, open_core
 from dispatch.devices import DeviceReport
 from dispatch.errors import InvalidInput
@@ -37,7 +37,7 @@ from dispatch.govexport import (
 )
 from dispatch.registry import Device
 from dispatch.settings import Settings
-from tests.conftest import elder, engine_of, on_duty, raise_alarm, responder, seed, settings_for
+from tests.conftest import elder, engine_of, hotline, on_duty, raise_alarm, responder, seed, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
@@ -156,6 +156,23 @@ async def write_november(core: Core, clock: ManualClock) -> None:
     await engine.acknowledge(pressed, actor="operator:o1")
     await engine.cancel(pressed, "误按", actor="operator:o1")
     await engine.close(pressed, actor="operator:o1")
+    # hotline calls: a question (no incident), then an emergency the operator opens an incident for
+    clock.set(local("2026-11-09 10:00"))
+    await hotline(core, "ringing", call_id="call-1", caller="13505960001", line="12349", actor="pbx")
+    clock.advance(6)
+    await hotline(core, "answered", call_id="call-1", caller="13505960001", line="12349", actor="operator:o1")
+    await engine.classify_call(Classification("call-1", "consultation", "operator:o1", text="问送餐时间"))
+    await hotline(core, "ended", call_id="call-1", caller="13505960001", line="12349", actor="pbx")
+    clock.set(local("2026-11-09 16:20"))
+    await hotline(core, "ringing", call_id="call-2", caller="13505960002", line="12349", actor="pbx")
+    clock.advance(9)
+    await hotline(core, "answered", call_id="call-2", caller="13505960002", line="12349", actor="operator:o1")
+    clock.advance(30)
+    await engine.classify_call(Classification("call-2", "emergency", "operator:o1", alarm_type="medical"))
+    call_incident = engine_of(core).state.calls["call-2"].incident_id or ""
+    clock.advance(600)
+    await engine.resolve(call_incident, "电话指导服药后好转", actor="operator:o1")
+    await engine.close(call_incident, actor="operator:o1")
     # a drill and a device's test call: neither is anyone's alarm
     clock.set(local("2026-11-10 15:00"))
     drill = await sos(core, "e1", "fall", drill=True)
@@ -271,7 +288,7 @@ async def test_what_the_golden_export_holds(november: Core) -> None:
     document = await export_of(november)
     incidents = {row["incident_id"]: row for row in document["incidents"]}
     outcomes = sorted(row["outcome"] for row in incidents.values())
-    assert outcomes == ["false_alarm", "open", "open", "resolved", "to_120", "to_120"]
+    assert outcomes == ["false_alarm", "open", "open", "resolved", "resolved", "to_120", "to_120"]
     assert not any(row["drill"] for row in incidents.values())
     technical = [row for row in incidents.values() if row["technical"]]
     assert [row["elder_id"] for row in technical] == ["e4"]
@@ -286,12 +303,15 @@ async def test_what_the_golden_export_holds(november: Core) -> None:
     assert elders["e1"] == {"elder_id": "e1", "name": None, "community": LANTIAN, "age_band": "80-89",
                             "risk_flags": ["living_alone"], "care_level": 2, "entitlement": "free", "incidents": 1,
                             "services": 1}  # fmt: skip
-    assert (elders["e2"]["incidents"], elders["e2"]["services"]) == (1, 1)  # the order delivered at 00:40 on the 1st
+    # the fall, and the call's incident; the order delivered at 00:40 on the 1st
+    assert (elders["e2"]["incidents"], elders["e2"]["services"]) == (2, 1)
+    called = next(row for row in incidents.values() if row["source"] == "hotline")
+    assert (called["elder_id"], called["alarm_type"], called["outcome"]) == ("e2", "medical", "resolved")
     assert elders["e3"]["age_band"] == "90+"
     services = document["services"]
     assert [row["state"] for row in services] == ["delivered", "delivered", "cancelled", "requested"]
     assert services[0]["delivered"] == "2026-11-01T00:40:00+08:00" and services[0]["ordered"].startswith("2026-10-31")
-    assert document["counts"] == {"elders": 3, "incidents": 6, "services": 4}
+    assert document["counts"] == {"elders": 3, "incidents": 7, "services": 4}
     assert document["period"] == {"label": "2026-11", "first_day": "2026-11-01", "last_day": "2026-11-30",
                                   "start": "2026-11-01T00:00:00+08:00", "end": "2026-12-01T00:00:00+08:00"}  # fmt: skip
     assert document["centre"] == "蓝田社区居家养老服务中心" and document["names_included"] is False
@@ -308,7 +328,7 @@ async def test_drills_only_when_asked_and_marked(november: Core) -> None:
     drills = [row for row in document["incidents"] if row["drill"]]
     assert [(row["alarm_type"], row["outcome"]) for row in drills] == [("fall", "false_alarm")]
     assert document["drill_included"] is True
-    assert not any(row["alarm_type"] == "sos" and row["opened"].startswith("2026-11-12") for row in drills)
+    assert not any(row["opened"].startswith("2026-11-12") for row in document["incidents"])  # the test call: never
 
 
 async def test_names_when_configured_and_only_the_elders(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The ``anxin`` command: serve, import, verify, backup, restore, coverage, demo, drill.
+"""The ``anxin`` command: serve, import, verify, backup, restore, coverage, export, demo, drill.
 
 Settings come from the flags, then ``ANXIN_*`` environment variables, then ``--config FILE`` (TOML). The
 device port flags (``--dc09-port`` ...) come from the gateway's protocol registry, one per protocol.
@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from anxin import backup as backup_command
 from anxin import coverage as coverage_command
+from anxin import export as export_command
 from anxin import restore as restore_command
 from anxin.logs import configure as configure_logging
 from anxin.server import console_url, make_server
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore_command.add_parser(sub).set_defaults(func=cmd_restore)
 
     coverage_command.add_parser(sub).set_defaults(func=cmd_coverage)
+    export_command.add_parser(sub).set_defaults(func=cmd_export)
 
     demo = sub.add_parser("demo", help="seed a demo city and run the server with simulated traffic")
     _common(demo)
@@ -615,6 +617,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     return coverage_command.run(settings_from(args), args)
+
+
+# -- export -------------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    remote = args.server or (settings.journal_url is None and server_holds(settings.data))
+    return export_command.run(settings, args, server=(args.server or server_url(settings)) if remote else None)
 
 
 # -- demo ---------------------------------------------------------------------------------------------

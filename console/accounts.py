@@ -42,7 +42,7 @@ Token = Annotated[str | None, Depends(oauth2)]
 Scope = Annotated[str, AfterValidator(check_scope)]
 #: a password as typed: the bodies strip whitespace from strings, but the login form does not
 Password = Annotated[str, StringConstraints(strip_whitespace=False), Field(max_length=200)]
-Grant = Literal["hotline", "alarms", "import"]
+Grant = Literal["hotline", "alarms", "import", "export"]
 USERNAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 

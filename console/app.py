@@ -40,6 +40,7 @@ from console.duty import router as duty_router
 from console.elderfile import router as elder_file_router
 from console.errors import AuthError, Forbidden, Throttled, status_for
 from console.followups import router as follow_ups_router
+from console.govexport import router as gov_export_router
 from console.keeping import router as keeping_router
 from console.limits import BodyLimits
 from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
@@ -115,6 +116,7 @@ def create_app(settings: Settings, open_core: CoreOpener, telemetry: Telemetry |
     app.include_router(registry_io_router)
     app.include_router(elder_file_router)
     app.include_router(reports_router)
+    app.include_router(gov_export_router)
     app.include_router(pages)  # /docs and /redoc among them, from local assets
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_STATIC), name="docs-assets")

@@ -71,7 +71,7 @@ PEOPLE: tuple[Role, ...] = ("admin", "supervisor", "operator", "caregiver", "fam
 #: who answers offers on the phone page (/ws/caregiver), each bound to one responder id
 PHONES: tuple[Role, ...] = ("caregiver", "family")
 #: what a service account may be granted (see console.deps: HotlineFeed, AlarmFeed)
-GRANTS = frozenset({"hotline", "alarms", "import"})
+GRANTS = frozenset({"hotline", "alarms", "import", "export"})
 #: how a service key begins, so that it is recognised in a log or a leaked file (tokens have no prefix)
 KEY_PREFIX = "axk_"
 #: a service key's last use is written at most this often (seconds)

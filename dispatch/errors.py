@@ -93,6 +93,8 @@ CODES = frozenset(
         "care_call_not_reached",
         "duty_log_time",  # a duty log line tells of a moment of its shift
         "statement_month",  # dispatch.views statements: a month that does not read YYYY-MM
+        "export_period",  # dispatch.govexport: a period that is neither YYYY-MM nor YYYY-MM-DD..YYYY-MM-DD
+        "export_format",  # dispatch.govexport: a format that is neither json nor csv
         "statement_by",  # a statement is by elder, provider or community
         "plan_weekdays",  # dispatch.plans: weekdays 1 (Monday) to 7, at least one
         "plan_time",  # a plan's local start time reads HH:MM

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     #: the number a caregiver's phone calls to reach the centre (12349 is the elderly hotline in many cities)
     centre_phone: str = "12349"
+    #: the centre's name, as the government platform's export names it (ANXIN_CENTRE_NAME; None: not named)
+    centre_name: str | None = Field(None, max_length=200)
+    #: the government platform's export (dispatch.govexport) names each elder served (ANXIN_EXPORT_NAMES); off, it
+    #: holds ids and communities only. Never a phone, an address, a resident id or a position either way
+    export_names: bool = False
 
     # timers (seconds)
     answer_target_s: float = Field(60.0, gt=0)

@@ -111,6 +111,8 @@ from dispatch.followups import (
 )
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
+from dispatch.govexport import Marks, Period, Sources, check_format, csv_names, parse_period, to_json, to_zip
+from dispatch.govexport import build as build_gov_export
 from dispatch.journal import Entry
 from dispatch.keeping import test_view
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, OrderState, incident_allows
@@ -608,6 +610,32 @@ class Views:
         else:
             records = [r for r in directory.responders.values() if reach.covers(r.community)]
         return to_csv(kind, records), len(records)
+
+    def gov_period(self, text: str) -> Period:
+        """A period of the government platform's export (dispatch.govexport rule 1), in the centre's time zone."""
+        return parse_period(text, self._settings.timezone)
+
+    def gov_export(self, period: Period, marks: Marks, *, include_drill: bool = False) -> dict[str, Any]:
+        """The government platform's export of the whole centre (dispatch.govexport; journal the read first):
+        ``marks`` folded from the journal entries written since the period began."""
+        settings = self._settings
+        sources = Sources(self._state, self._directory.elders, self.incident_place, marks)
+        return build_gov_export(sources, period, generated_at=self._clock.now(), centre=settings.centre_name,
+                                names=settings.export_names, include_drill=include_drill)  # fmt: skip
+
+    def gov_marks(self) -> Marks:
+        """An empty fold of what the export reads from the journal beside the projection (its ``fold``)."""
+        return Marks()
+
+    def gov_format(self, text: str) -> str:
+        return check_format(text)
+
+    def gov_file(self, document: dict[str, Any], fmt: str) -> tuple[bytes, str]:
+        """The export as a file: JSON, or the zip of its three CSV files (``csv``); and the file's name."""
+        stem = csv_names(document)["elders"].removesuffix("-elders.csv")
+        if check_format(fmt) == "csv":
+            return to_zip(document), f"{stem}.zip"
+        return to_json(document).encode("utf-8"), f"{stem}.json"
 
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20, inactive: bool = False) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,

@@ -53,9 +53,10 @@ CLINIC = "clinic"  # the desk of clinic kA's green channel (dispatch.referrals)
 ASSESSOR = "assessor"  # a needs assessor of the whole centre (dispatch.assessment)
 HOTLINE_KEY, ALARMS_KEY, BARE_KEY = "service:hotline", "service:alarms", "service:none"
 IMPORT_KEY = "service:import"  # `anxin import` sending files to the running server
+EXPORT_KEY = "service:export"  # the government platform's pull, or `anxin export` through the running server
 CALLERS = (
     ANON, ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, ASSESSOR,
-    HOTLINE_KEY, ALARMS_KEY, BARE_KEY, IMPORT_KEY,
+    HOTLINE_KEY, ALARMS_KEY, BARE_KEY, IMPORT_KEY, EXPORT_KEY,
 )  # fmt: skip
 EVERYONE = frozenset(CALLERS)
 LOGGED_IN = EVERYONE - {ANON}
@@ -274,6 +275,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/registry/export/responders.csv"): Rule(ADMINS, "list"),
     ("POST", "/api/registry/import"): Rule(
         ADMINS | {IMPORT_KEY}, why="CSV files of the whole centre: an admin who sees it all (else 403) or an import key"
+    ),
+    ("GET", "/api/export/government"): Rule(
+        ADMINS | {EXPORT_KEY},
+        query="period=2026-11",
+        why="the government platform's figures of the whole centre: an admin seeing it all (else 403), an export key",
     ),
     # the service desk (console.services): caregivers read the menu and the orders assigned to them
     ("GET", "/api/services"): Rule(STAFF | CAREGIVERS, why="the service catalogue: items and prices, no people"),
@@ -527,6 +533,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             ALARMS_KEY: _service(client, admin, "partner", ["alarms"]),
             BARE_KEY: _service(client, admin, "bare", []),
             IMPORT_KEY: _service(client, admin, "registrar", ["import"]),
+            EXPORT_KEY: _service(client, admin, "platform", ["export"]),
         }
         city.scoped = {
             ADMIN: person(client, admin, "adm_a", "admin", [STREET_A]),
@@ -642,7 +649,7 @@ def test_the_route_declares_the_rule(city: City, method: str, path: str) -> None
     roles, grant = found
     callers = set(roles & {ADMIN, SUPERVISOR, OPERATOR, CAREGIVER, FAMILY, CLINIC, ASSESSOR})
     if "service" in roles:
-        callers |= {HOTLINE_KEY, ALARMS_KEY, BARE_KEY, IMPORT_KEY}
+        callers |= {HOTLINE_KEY, ALARMS_KEY, BARE_KEY, IMPORT_KEY, EXPORT_KEY}
     elif grant is not None:
         callers.add(f"service:{grant}")
     assert callers == rule.who, (path, sorted(callers))

@@ -33,8 +33,10 @@ Rules
 
 Never
     Never read a clock, a registry or the journal here: ``generated_at``, the places and the responders' names
-    come in. Never change the projection. Never iterate the projection's dicts across a slice, nor do work
-    proportional to the whole period in one slice (a pass over every record, a sort of every time).
+    come in. Never change the projection. Never iterate the projection's dicts across a slice, nor pass over
+    every record or sort every time of the period in one slice (a merge of :func:`ordered` is the one linear
+    piece of work: two halves of a group's times). Never keep a year's times in lists: arrays of doubles
+    (the collector walks a list at every collection, holding the loop).
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 printable monthly report in Chinese with its charts, console.reportpdf); both files are made in the console's
 document workers (console.pdfwork), never on the event loop.
 
+The figures are folded on the event loop a slice at a time (``Views.period_report_on_loop``, dispatch.periodreport
+rule 5): devices' alarms are answered between the slices. At most :data:`FOLDS_AT_ONCE` reports fold at once,
+whatever their format; another is refused at once with 429 ``report_busy`` (never queued: twenty reloads of the
+page would only make twenty folds, each slower than the last). A file holds its document slot too (429
+``pdf_busy``), for its fold and its rendering.
+
 Supervisors and admins read the figures of their own part of the network over a month (``period=YYYY-MM``) or
 any span of local days (``start``, inclusive, to ``end``, exclusive; at most 366 days), by district, street or
 community; drills are left out unless ``drill=true``. Nothing out of their reach is shown or counted. A bad
@@ -13,7 +19,10 @@ The figures themselves are dispatch.periodreport's; their definitions are in doc
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -22,7 +31,8 @@ from fastapi.responses import Response
 
 from console.auth import Principal
 from console.deps import CoreDep, Supervisors
-from console.pdfwork import in_worker, pdf_slot
+from console.errors import Throttled
+from console.pdfwork import RETRY_AFTER_S, in_worker, pdf_slot
 from console.reportpdf import render_report_pdf
 from console.reportwords import scope_words
 from console.reportxlsx import render_xlsx
@@ -35,11 +45,25 @@ Day = Annotated[str | None, Query(description="a local day, YYYY-MM-DD")]
 By = Annotated[str, Query(description="district, street or community")]
 Language = Annotated[Literal["zh-CN", "en"], Query(description="the workbook's language (sheets, headers)")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FOLDS_AT_ONCE = 2
+FOLDS = asyncio.Semaphore(FOLDS_AT_ONCE)
 
 
-def _report(core: CoreDep, reach: Reach, period: str | None, start: str | None, end: str | None, by: str,
-            drill: bool) -> dict[str, Any]:  # fmt: skip
-    return core.views.period_report(reach, by=by, month=period, start=start, end=end, include_drill=drill)
+@asynccontextmanager
+async def fold_slot() -> AsyncIterator[None]:
+    """One of the slots for a report's fold, or 429 ``report_busy`` at once."""
+    if FOLDS.locked():
+        raise Throttled("other reports are being worked out; try again in a few seconds", retry_after=RETRY_AFTER_S,
+                        code="report_busy")  # fmt: skip
+    async with FOLDS:
+        yield
+
+
+async def _report(core: CoreDep, reach: Reach, period: str | None, start: str | None, end: str | None, by: str,
+                  drill: bool) -> dict[str, Any]:  # fmt: skip
+    async with fold_slot():
+        return await core.views.period_report_on_loop(reach, by=by, month=period, start=start, end=end,
+                                                       include_drill=drill)  # fmt: skip
 
 
 @router.get("/reports")
@@ -53,7 +77,7 @@ async def get_report(
     drill: bool = False,
 ) -> dict[str, Any]:
     """The period report: totals, each area, each alarm type and source, each day, each responder."""
-    return _report(core, who.reach, period, start, end, by, drill)
+    return await _report(core, who.reach, period, start, end, by, drill)
 
 
 @router.get("/reports.csv")
@@ -67,7 +91,7 @@ async def get_report_csv(
     drill: bool = False,
 ) -> Response:
     """The same report as one CSV table (UTF-8 with a byte-order mark): a row per section and group."""
-    report = _report(core, who.reach, period, start, end, by, drill)
+    report = await _report(core, who.reach, period, start, end, by, drill)
     csv = core.views.period_report_csv(report).encode("utf-8")
     return _download(csv, "text/csv; charset=utf-8", report, "csv")
 
@@ -101,9 +125,10 @@ async def get_report_xlsx(
     lang: Language = "zh-CN",
 ) -> Response:
     """The same report as an Excel workbook: summary, areas, alarm types, sources, days and responders; made in
-    a worker like the PDF, so 429 ``pdf_busy`` too while the workers are taken."""
+    a worker like the PDF, so 429 ``pdf_busy`` too while the workers are taken (and ``report_busy`` while as many
+    reports as fold at once are folding)."""
     async with pdf_slot("report files"):  # a year by community takes a fifth of a second: never on the loop
-        report = _report(core, who.reach, period, start, end, by, drill)
+        report = await _report(core, who.reach, period, start, end, by, drill)
         xlsx = await in_worker(functools.partial(render_xlsx, report, scope=_scope(who, lang), language=lang))
     return _download(xlsx, XLSX, report, "xlsx")
 
@@ -119,8 +144,8 @@ async def get_report_pdf(
     drill: bool = False,
 ) -> Response:
     """The same report as a printable PDF in Chinese with its charts; 429 ``pdf_busy`` while as many PDFs as
-    are made at once are being made."""
+    are made at once are being made (``report_busy`` while as many reports as fold at once are folding)."""
     async with pdf_slot("PDFs"):
-        report = _report(core, who.reach, period, start, end, by, drill)
+        report = await _report(core, who.reach, period, start, end, by, drill)
         pdf = await in_worker(functools.partial(render_report_pdf, report, scope=_scope(who, "zh-CN")))
     return _download(pdf, "application/pdf", report, "pdf")

@@ -2,9 +2,11 @@
 
 What it owns
     :func:`period_of`, which turns the reader's ``period=YYYY-MM`` or ``start``/``end`` days into a
-    :class:`Period` of local days in the centre's time zone, and :func:`report`, which folds the projection's
+    :class:`Period` of local days in the centre's time zone, and :func:`fold`, which folds the projection's
     incidents, assignments, calls, service orders and follow-ups of that period into the report's dict (its
-    shape is written down in docs/reports.md, every figure defined there in words).
+    shape is written down in docs/reports.md, every figure defined there in words), a slice at a time: a
+    generator in the sans-I/O style, driven through by :func:`run` (:func:`report`: the dict at once) or on the
+    event loop by :func:`run_on_loop`.
 
 Rules
     1. Something belongs to the period by when it began: an incident by when it opened, a call by when it rang,
@@ -19,25 +21,40 @@ Rules
     4. Times are taken from the opening of the incident (or the ringing of the call): answered when it was
        acknowledged, the first offer made, the first offer accepted, the first responder on scene. Medians and
        the 90th percentile are nearest-rank; times are rounded to 0.1 s, shares to 4 places.
+    5. The report is folded in slices, because the loop it runs on answers devices' alarms (an ACK is owed
+       within milliseconds; a year of a city took the loop for over a second in one piece, a thread beside it
+       holds the interpreter's lock just the same: console.pdfwork rule 1). The fold yields after every
+       :data:`SLICE` records (counted, not timed, so the same report always takes the same slices): incidents,
+       calls, orders and follow-ups looked at, times put in order (:func:`ordered`: runs sorted, then merged).
+       It reads lists of the projection's records taken when :func:`fold` is called: the projection's dicts grow
+       between slices, and a new record is for the next report. Each incident is worked out once, at its turn
+       (its area, type, source, times and outcome: a row), and that row is counted in every group it belongs to,
+       so the totals, areas, types and sources agree even when the incident changes between two slices.
 
 Never
     Never read a clock, a registry or the journal here: ``generated_at``, the places and the responders' names
-    come in. Never change the projection.
+    come in. Never change the projection. Never iterate the projection's dicts across a slice, nor pass over
+    every record or sort every time of the period in one slice (a merge of :func:`ordered` is the one linear
+    piece of work: two halves of a group's times). Never keep a year's times in lists: arrays of doubles
+    (the collector walks a list at every collection, holding the loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from dispatch.errors import InvalidInput
-from dispatch.followups import FollowUp, FollowUpBook, FollowUpState
+from dispatch.followups import FollowUp, FollowUpState
 from dispatch.machines import OPEN_STATES, AssignmentState, OrderState
 from dispatch.state import Assignment, Call, Incident, Projection, ServiceOrder
 
@@ -157,77 +174,95 @@ def cut(place: str, by: By) -> str:
     return "/".join(place.split("/")[: LEVELS[by]]) if place else ""
 
 
-# -- what is counted (rule 3) ---------------------------------------------------------------------------------
+# -- working in slices (rule 5) -------------------------------------------------------------------------------
+
+#: records handled between two turns of the event loop: incidents, calls, orders and follow-ups looked at (a
+#: few milliseconds of work for a year of a city: bench/bench_report.py)
+SLICE = 250
+#: times put in order that count as one record (sorting a time costs a small part of looking at an incident)
+TIMES_PER_RECORD = 16
+T = TypeVar("T")
+#: work done in slices: each ``next`` does one slice; the result is the generator's return value
+Steps = Generator[None, None, T]
 
 
-@dataclass(slots=True)
-class _Chosen:
-    """The things of the period in reach, each with its area."""
+class Pace:
+    """Counts the records handled since the loop last had a turn and says when a slice is full."""
 
-    incidents: list[tuple[Incident, str]]
-    calls: list[tuple[Call, str]]
-    orders: list[tuple[ServiceOrder, str]]
-    follow_ups: list[tuple[FollowUp, str]]
+    __slots__ = ("_count", "size")
 
+    def __init__(self, size: int = SLICE) -> None:
+        if size < 1:
+            raise ValueError(f"a slice holds at least one record, not {size}")
+        self.size = size
+        self._count = 0
 
-def _choose(state: Projection, period: Period, by: By, places: Places, drill: bool) -> _Chosen:
-    def keep(is_drill: bool, ts: float) -> bool:
-        return (drill or not is_drill) and period.holds(ts)
-
-    def area(place: str | None) -> str | None:
-        return None if place is None else cut(place, by)
-
-    incidents = [
-        (i, a)
-        for i in state.incidents.values()
-        if not i.test and keep(i.drill, i.opened_at) and (a := area(places.incident(i))) is not None
-    ]
-    calls = [
-        (c, a) for c in state.calls.values() if keep(c.drill, c.started_at) and (a := area(places.call(c))) is not None
-    ]
-    orders = [
-        (o, a)
-        for o in state.service_orders.values()
-        if keep(o.drill, o.ordered_at) and (a := area(places.elder(o.elder_id))) is not None
-    ]
-    follow_ups = [
-        (f, a)
-        for f in _finished(state.follow_ups)
-        if keep(f.drill, f.recorded_at or 0.0) and (a := area(places.elder(f.elder_id))) is not None
-    ]
-    return _Chosen(incidents, calls, orders, follow_ups)
+    def full(self, records: int = 1) -> bool:
+        self._count += records
+        if self._count < self.size:
+            return False
+        self._count = 0
+        return True
 
 
-def _finished(book: FollowUpBook) -> Iterable[FollowUp]:
-    """Follow-ups whose last call is recorded: reached, or given up as unreachable."""
-    return (f for f in book.follow_ups.values() if f.state is not FollowUpState.OPEN and f.recorded_at is not None)
+def run(steps: Steps[T]) -> T:
+    """All the slices at once (a script, the tests): the result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
-# -- the figures ----------------------------------------------------------------------------------------------
+async def run_on_loop(steps: Steps[T]) -> T:
+    """The slices one by one, the event loop having a turn after each (``asyncio.sleep(0)``): the result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
+        await asyncio.sleep(0)
 
 
-def stats(values: Sequence[float]) -> dict[str, Any]:
-    """n, nearest-rank median and 90th percentile, and the largest, rounded to 0.1 s (None when n is 0)."""
-    ordered = sorted(values)
-    n = len(ordered)
+def ordered(values: Sequence[float], pace: Pace) -> Steps[list[float]]:
+    """``sorted(values)`` in slices: runs of a slice's worth sorted, then merged two by two. A merge is linear
+    and done in one piece: the last, of the two halves, is the largest (a few ms for 100,000 times)."""
+    length = pace.size * TIMES_PER_RECORD
+    runs: list[list[float]] = []
+    for start in range(0, len(values), length):
+        runs.append(sorted(values[start : start + length]))
+        if pace.full(len(runs[-1]) // TIMES_PER_RECORD + 1):
+            yield
+    while len(runs) > 1:
+        merged: list[list[float]] = []
+        for left, right in zip(runs[0::2], runs[1::2], strict=False):
+            both = left + right
+            both.sort()  # two ascending runs: the sort merges them in one pass
+            merged.append(both)
+            if pace.full(len(both) // TIMES_PER_RECORD + 1):
+                yield
+        runs = merged + runs[2 * len(merged) :]
+    return runs[0] if runs else []
+
+
+# -- the figures of one group ---------------------------------------------------------------------------------
+
+
+def stats(ordered_values: Sequence[float]) -> dict[str, Any]:
+    """n, nearest-rank median and 90th percentile, and the largest of times in order, rounded to 0.1 s (None
+    when n is 0)."""
+    n = len(ordered_values)
     if n == 0:
         return {"n": 0, "median": None, "p90": None, "max": None}
 
     def rank(q: float) -> float:
-        return round(ordered[math.ceil(q * n) - 1], 1)
+        return round(ordered_values[math.ceil(q * n) - 1], 1)
 
-    return {"n": n, "median": rank(0.5), "p90": rank(0.9), "max": round(ordered[-1], 1)}
+    return {"n": n, "median": rank(0.5), "p90": rank(0.9), "max": round(ordered_values[-1], 1)}
 
 
 def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-def buckets(waits: Iterable[float]) -> list[int]:
-    counts = [0] * (len(BUCKET_EDGES_S) + 1)
-    for wait in waits:
-        counts[sum(1 for edge in BUCKET_EDGES_S if wait >= edge)] += 1
-    return counts
 
 
 def outcome(incident: Incident) -> str:
@@ -239,180 +274,316 @@ def outcome(incident: Incident) -> str:
     return "open" if incident.state in OPEN_STATES else "resolved"
 
 
-def _first(state: Projection, incident: Incident, when: Callable[[Assignment], float | None]) -> float | None:
-    times = [t for a in (state.assignments[i] for i in incident.assignments) if (t := when(a)) is not None]
-    return min(times) - incident.opened_at if times else None
+OUTCOMES = ("resolved", "false_alarm", "to_120", "to_110", "to_119", "open")
+SPANS = ("first_offer_s", "accepted_s", "door_s")
+SERVICES = ("services_ordered", "services_delivered", "services_cancelled", "services_no_show")
 
 
-def figures(state: Projection, incidents: Sequence[Incident], calls: Sequence[Call],
-            orders: Sequence[ServiceOrder], follow_ups: Sequence[FollowUp]) -> dict[str, Any]:  # fmt: skip
-    """Every figure of one group (see docs/reports.md)."""
-    alarms = [i for i in incidents if not i.technical]
-    waits = [i.acknowledged_at - i.opened_at for i in alarms if i.acknowledged_at is not None]
-    spans: dict[str, list[float]] = {"first_offer_s": [], "accepted_s": [], "door_s": []}
-    for incident in alarms:
-        for key, when in (("first_offer_s", _offered), ("accepted_s", _accepted), ("door_s", _on_scene)):
-            if (span := _first(state, incident, when)) is not None:
-                spans[key].append(span)
-    ends = Counter(outcome(i) for i in alarms)
-    answered = [c.answered_at - c.started_at for c in calls if c.answered_at is not None]
-    within = {t: sum(1 for w in waits if w <= t) for t in ANSWER_TARGETS_S}
-    calls_within = {t: sum(1 for w in answered if w <= t) for t in ANSWER_TARGETS_S}
-    return {
-        "alarms": len(alarms),
-        "technical": len(incidents) - len(alarms),
-        "answered": len(waits),
-        **{f"answered_within_{t}s": within[t] for t in ANSWER_TARGETS_S},
-        **{f"share_within_{t}s": share(within[t], len(alarms)) for t in ANSWER_TARGETS_S},
-        "answer_s": stats(waits),
-        "answer_buckets": buckets(waits),
-        **{key: stats(values) for key, values in spans.items()},
-        "outcomes": {key: ends[key] for key in ("resolved", "false_alarm", "to_120", "to_110", "to_119", "open")},
-        "calls": len(calls),
-        "calls_answered": len(answered),
-        **{f"calls_within_{t}s": calls_within[t] for t in ANSWER_TARGETS_S},
-        "call_share_within_60s": share(calls_within[60], len(calls)),
-        "call_answer_s": stats(answered),
-        "calls_abandoned": sum(1 for c in calls if c.answered_at is None and c.ended_at is not None),
-        **_services(orders),
-        "follow_ups": _follow_ups(follow_ups),
-    }
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One incident of the report, worked out once: its groups, how it ended, and its times from its opening
+    (rule 4; None: it never came to that)."""
+
+    area: str
+    alarm_type: str
+    source: str
+    technical: bool
+    wait: float | None  # to acknowledged
+    first_offer: float | None
+    accepted: float | None
+    door: float | None
+    outcome: str
+    day: date
 
 
-def _offered(a: Assignment) -> float | None:
-    return a.offered_at
+def _row(state: Projection, incident: Incident, area: str, zone: ZoneInfo) -> _Row:
+    offered: float | None = None
+    accepted: float | None = None
+    door: float | None = None
+    for assignment in (state.assignments[i] for i in incident.assignments):
+        offered = _earliest(offered, assignment.offered_at)
+        accepted = _earliest(accepted, assignment.accepted_at)
+        door = _earliest(door, assignment.on_scene_at)
+    opened, ack = incident.opened_at, incident.acknowledged_at
+    return _Row(area, incident.alarm_type, incident.source, incident.technical,
+                None if ack is None else ack - opened, _since(offered, opened), _since(accepted, opened),
+                _since(door, opened), outcome(incident), datetime.fromtimestamp(opened, zone).date())  # fmt: skip
 
 
-def _accepted(a: Assignment) -> float | None:
-    return a.accepted_at
+def _earliest(found: float | None, ts: float | None) -> float | None:
+    return ts if found is None or (ts is not None and ts < found) else found
 
 
-def _on_scene(a: Assignment) -> float | None:
-    return a.on_scene_at
+def _since(ts: float | None, opened: float) -> float | None:
+    return None if ts is None else ts - opened
 
 
-def _services(orders: Sequence[ServiceOrder]) -> dict[str, int]:
-    return {
-        "services_ordered": len(orders),
-        "services_delivered": sum(1 for o in orders if o.delivered_at is not None),
-        "services_cancelled": sum(1 for o in orders if o.state is OrderState.CANCELLED),
-        "services_no_show": sum(1 for o in orders if o.state is OrderState.NO_SHOW),
-    }
+@dataclass(slots=True)
+class _Tally:
+    """One group's counts and times as its records come (the totals, an area, an alarm type, a source). The
+    times are kept in arrays of doubles: a list of a year's times is a container the collector walks at every
+    collection, each walk holding the loop for milliseconds."""
+
+    alarms: int = 0
+    technical: int = 0
+    waits: array[float] = field(default_factory=lambda: array("d"))
+    within: dict[int, int] = field(default_factory=lambda: dict.fromkeys(ANSWER_TARGETS_S, 0))
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKET_EDGES_S) + 1))
+    spans: tuple[array[float], ...] = field(default_factory=lambda: tuple(array("d") for _ in SPANS))
+    outcomes: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    call_waits: array[float] = field(default_factory=lambda: array("d"))
+    calls_within: dict[int, int] = field(default_factory=lambda: dict.fromkeys(ANSWER_TARGETS_S, 0))
+    abandoned: int = 0
+    services: Counter[str] = field(default_factory=Counter)
+    follow_ups: int = 0
+    scores: list[int] = field(default_factory=list)  # the reached elders' satisfaction, as given
+    reached: int = 0
+    complaints: int = 0
+
+    def incident(self, row: _Row) -> None:
+        if row.technical:  # rule 3: counted apart, in no time nor outcome
+            self.technical += 1
+            return
+        self.alarms += 1
+        self.outcomes[row.outcome] += 1
+        for values, span in zip(self.spans, (row.first_offer, row.accepted, row.door), strict=True):
+            if span is not None:
+                values.append(span)
+        if row.wait is not None:
+            self.waits.append(row.wait)
+            self.buckets[bisect_right(BUCKET_EDGES_S, row.wait)] += 1  # at exactly an edge: the bucket above
+            for target in ANSWER_TARGETS_S:
+                self.within[target] += int(row.wait <= target)
+
+    def call(self, wait: float | None, abandoned: bool) -> None:
+        self.calls += 1
+        self.abandoned += int(abandoned)
+        if wait is not None:
+            self.call_waits.append(wait)
+            for target in ANSWER_TARGETS_S:
+                self.calls_within[target] += int(wait <= target)
+
+    def order(self, order: ServiceOrder) -> None:
+        self.services["services_ordered"] += 1
+        self.services["services_delivered"] += int(order.delivered_at is not None)
+        self.services["services_cancelled"] += int(order.state is OrderState.CANCELLED)
+        self.services["services_no_show"] += int(order.state is OrderState.NO_SHOW)
+
+    def follow_up(self, follow_up: FollowUp) -> None:
+        self.follow_ups += 1
+        if follow_up.state is FollowUpState.DONE:
+            self.reached += 1
+            self.complaints += int(bool(follow_up.complaint))
+            if follow_up.satisfaction is not None:
+                self.scores.append(follow_up.satisfaction)
+
+    def figures(self, pace: Pace) -> Steps[dict[str, Any]]:
+        """Every figure of the group (see docs/reports.md), its times put in order a slice at a time."""
+        waits = yield from ordered(self.waits, pace)
+        spans: dict[str, dict[str, Any]] = {}
+        for key, values in zip(SPANS, self.spans, strict=True):
+            spans[key] = stats((yield from ordered(values, pace)))
+        answered = yield from ordered(self.call_waits, pace)
+        return {
+            "alarms": self.alarms,
+            "technical": self.technical,
+            "answered": len(waits),
+            **{f"answered_within_{t}s": self.within[t] for t in ANSWER_TARGETS_S},
+            **{f"share_within_{t}s": share(self.within[t], self.alarms) for t in ANSWER_TARGETS_S},
+            "answer_s": stats(waits),
+            "answer_buckets": list(self.buckets),
+            **spans,
+            "outcomes": {key: self.outcomes[key] for key in OUTCOMES},
+            "calls": self.calls,
+            "calls_answered": len(answered),
+            **{f"calls_within_{t}s": self.calls_within[t] for t in ANSWER_TARGETS_S},
+            "call_share_within_60s": share(self.calls_within[60], self.calls),
+            "call_answer_s": stats(answered),
+            "calls_abandoned": self.abandoned,
+            **{key: self.services[key] for key in SERVICES},
+            "follow_ups": self._follow_ups(),
+        }
+
+    def _follow_ups(self) -> dict[str, Any]:
+        given = self.scores
+        return {
+            "done": self.follow_ups,
+            "reached": self.reached,
+            "satisfaction_mean": round(sum(given) / len(given), 2) if given else None,
+            "satisfaction": [given.count(score) for score in range(1, 6)],
+            "complaints": self.complaints,
+        }
 
 
-def _follow_ups(follow_ups: Sequence[FollowUp]) -> dict[str, Any]:
-    reached = [f for f in follow_ups if f.state is FollowUpState.DONE]
-    given = [f.satisfaction for f in reached if f.satisfaction is not None]
-    return {
-        "done": len(follow_ups),
-        "reached": len(reached),
-        "satisfaction_mean": round(sum(given) / len(given), 2) if given else None,
-        "satisfaction": [given.count(score) for score in range(1, 6)],
-        "complaints": sum(1 for f in reached if f.complaint),
-    }
+def _tally(groups: dict[str, _Tally], name: str) -> _Tally:
+    found = groups.get(name)
+    if found is None:
+        found = groups[name] = _Tally()
+    return found
 
 
 # -- the report -----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """The projection's records as they were when the report was asked for (its dicts change between slices)."""
+
+    incidents: list[Incident]
+    calls: list[Call]
+    orders: list[ServiceOrder]
+    follow_ups: list[FollowUp]
+
+    @classmethod
+    def of(cls, state: Projection) -> _Taken:
+        return cls(list(state.incidents.values()), list(state.calls.values()),
+                   list(state.service_orders.values()), list(state.follow_ups.follow_ups.values()))  # fmt: skip
+
+
 def report(state: Projection, period: Period, by: By, places: Places, names: Names, *, include_drill: bool,
            generated_at: float) -> dict[str, Any]:  # fmt: skip
-    """The report's dict (docs/reports.md): totals, areas, alarm types, sources, days and responders."""
-    chosen = _choose(state, period, by, places, include_drill)
-    return {
-        "schema": SCHEMA,
-        "period": period.view(),
-        "by": by,
-        "drill_included": include_drill,
-        "generated_at": generated_at,
-        "totals": _group(state, chosen),
-        "areas": _areas(state, chosen),
-        "alarm_types": _incident_rows(state, chosen, "alarm_type", lambda i: i.alarm_type),
-        "sources": _incident_rows(state, chosen, "source", lambda i: i.source),
-        "days": _days(chosen, period),
-        "responders": _responders(state, chosen, names),
-    }
+    """The report's dict (docs/reports.md), all at once: :func:`fold` run through."""
+    return run(fold(state, period, by, places, names, include_drill=include_drill, generated_at=generated_at))
 
 
-def _group(state: Projection, chosen: _Chosen) -> dict[str, Any]:
-    return figures(
-        state,
-        [i for i, _ in chosen.incidents],
-        [c for c, _ in chosen.calls],
-        [o for o, _ in chosen.orders],
-        [f for f, _ in chosen.follow_ups],
-    )
+def fold(state: Projection, period: Period, by: By, places: Places, names: Names, *, include_drill: bool,
+         generated_at: float, pace: Pace | None = None) -> Steps[dict[str, Any]]:  # fmt: skip
+    """The report's work in slices (rule 5), to :func:`run` through or :func:`run_on_loop`: totals, areas, alarm
+    types, sources, days and responders of the records the projection holds now (taken here, at the call)."""
+    folding = _Folding(state, period, by, places, names, include_drill, pace or Pace())
+    return folding.steps(_Taken.of(state), generated_at)
 
 
-def _areas(state: Projection, chosen: _Chosen) -> list[dict[str, Any]]:
-    """Each area's figures; the things are sorted into their areas in one pass (a pass over everything for each
-    area took seconds for a year of a city by community, on the event loop)."""
-    parts: dict[str, _Chosen] = {}
+class _Folding:
+    """One report being folded: what is asked, and its groups as the records come."""
 
-    def part(area: str) -> _Chosen:
-        found = parts.get(area)
-        if found is None:
-            found = parts[area] = _Chosen([], [], [], [])
-        return found
+    def __init__(self, state: Projection, period: Period, by: By, places: Places, names: Names, drill: bool,
+                 pace: Pace) -> None:  # fmt: skip
+        self.state, self.period, self.by, self.places, self.names = state, period, by, places, names
+        self.drill, self.pace, self.zone = drill, pace, ZoneInfo(period.timezone)
+        self.totals = _Tally()
+        self.areas: dict[str, _Tally] = {}
+        self.alarm_types: dict[str, _Tally] = {}
+        self.sources: dict[str, _Tally] = {}
+        self.alarms_by_day: Counter[date] = Counter()
+        self.quick_by_day: Counter[date] = Counter()
+        self.calls_by_day: Counter[date] = Counter()
+        self.responders: dict[str, dict[str, Any]] = {}
 
-    for incident, area in chosen.incidents:
-        part(area).incidents.append((incident, area))
-    for call, area in chosen.calls:
-        part(area).calls.append((call, area))
-    for order, area in chosen.orders:
-        part(area).orders.append((order, area))
-    for follow_up, area in chosen.follow_ups:
-        part(area).follow_ups.append((follow_up, area))
-    return [{"area": area, "figures": _group(state, parts[area])} for area in sorted(parts)]
+    def steps(self, taken: _Taken, generated_at: float) -> Steps[dict[str, Any]]:
+        yield from self._incidents(taken.incidents)
+        yield from self._calls(taken.calls)
+        yield from self._orders(taken.orders)
+        yield from self._follow_ups(taken.follow_ups)
+        totals = yield from self.totals.figures(self.pace)
+        areas = yield from self._rows(dict(sorted(self.areas.items())), "area")
+        alarm_types = yield from self._rows(self.alarm_types, "alarm_type")
+        sources = yield from self._rows(self.sources, "source")
+        return {
+            "schema": SCHEMA,
+            "period": self.period.view(),
+            "by": self.by,
+            "drill_included": self.drill,
+            "generated_at": generated_at,
+            "totals": totals,
+            "areas": areas,
+            "alarm_types": _by_size(alarm_types, "alarm_type"),
+            "sources": _by_size(sources, "source"),
+            "days": self._days(),
+            "responders": self._responders(),
+        }
 
+    def _keep(self, is_drill: bool, ts: float) -> bool:
+        return (self.drill or not is_drill) and self.period.holds(ts)
 
-def _incident_rows(state: Projection, chosen: _Chosen, key: str, of: Callable[[Incident], str]) -> list[dict[str, Any]]:
-    """Incidents grouped by type or source (calls, orders and follow-ups have neither: zero in these rows)."""
-    groups: dict[str, list[Incident]] = defaultdict(list)
-    for incident, _ in chosen.incidents:
-        groups[of(incident)].append(incident)
-    rows = [{key: name, "figures": figures(state, members, [], [], [])} for name, members in groups.items()]
-    return sorted(rows, key=lambda r: (-r["figures"]["alarms"] - r["figures"]["technical"], r[key]))
+    def _area(self, place: str | None) -> str | None:
+        return None if place is None else cut(place, self.by)
 
+    def _incidents(self, incidents: list[Incident]) -> Steps[None]:
+        for incident in incidents:
+            if self.pace.full():
+                yield
+            if incident.test or not self._keep(incident.drill, incident.opened_at):
+                continue
+            if (area := self._area(self.places.incident(incident))) is None:
+                continue
+            row = _row(self.state, incident, area, self.zone)
+            for tally in (self.totals, _tally(self.areas, area), _tally(self.alarm_types, row.alarm_type),
+                          _tally(self.sources, row.source)):  # fmt: skip
+                tally.incident(row)
+            if not row.technical:
+                self.alarms_by_day[row.day] += 1
+                self.quick_by_day[row.day] += int(row.wait is not None and row.wait <= ANSWER_TARGETS_S[0])
+            self._offers(incident)
 
-def _days(chosen: _Chosen, period: Period) -> list[dict[str, Any]]:
-    zone = ZoneInfo(period.timezone)
-
-    def day(ts: float) -> date:
-        return datetime.fromtimestamp(ts, zone).date()
-
-    alarms: Counter[date] = Counter()
-    quick: Counter[date] = Counter()
-    calls: Counter[date] = Counter()
-    for incident, _ in chosen.incidents:
-        if incident.technical:
-            continue
-        alarms[day(incident.opened_at)] += 1
-        ack = incident.acknowledged_at
-        if ack is not None and ack - incident.opened_at <= ANSWER_TARGETS_S[0]:
-            quick[day(incident.opened_at)] += 1
-    for call, _ in chosen.calls:
-        calls[day(call.started_at)] += 1
-    return [{"day": d.isoformat(), "alarms": alarms[d], "answered_within_60s": quick[d], "calls": calls[d]}
-            for d in period.days()]  # fmt: skip
-
-
-def _responders(state: Projection, chosen: _Chosen, names: Names) -> list[dict[str, Any]]:
-    """Each responder offered an incident of the report: offers, replies, jobs done and time on the job
-    (accepted to done, or to being released from it)."""
-    rows: dict[str, dict[str, Any]] = {}
-    for incident, _ in chosen.incidents:
-        for assignment in (state.assignments[i] for i in incident.assignments):
+    def _offers(self, incident: Incident) -> None:
+        """Each offer of the incident in its responder's row: offers, replies, jobs done and time on the job
+        (accepted to done, or to being released from it)."""
+        for assignment in (self.state.assignments[i] for i in incident.assignments):
             rid = assignment.responder_id
-            row = rows.get(rid)
+            row = self.responders.get(rid)
             if row is None:
-                name, kind = names(rid)
-                row = rows[rid] = {"responder_id": rid, "name": name, "kind": kind, "offers": 0, "accepted": 0,
-                                   "declined": 0, "expired": 0, "done": 0, "on_job_s": 0.0}  # fmt: skip
+                name, kind = self.names(rid)
+                row = self.responders[rid] = {"responder_id": rid, "name": name, "kind": kind, "offers": 0,
+                                              "accepted": 0, "declined": 0, "expired": 0, "done": 0,
+                                              "on_job_s": 0.0}  # fmt: skip
             _count(row, assignment)
-    for row in rows.values():
-        row["on_job_s"] = round(row["on_job_s"], 1)
-    return sorted(rows.values(), key=lambda r: (-r["done"], r["responder_id"]))
+
+    def _calls(self, calls: list[Call]) -> Steps[None]:
+        for call in calls:
+            if self.pace.full():
+                yield
+            if not self._keep(call.drill, call.started_at) or (area := self._area(self.places.call(call))) is None:
+                continue
+            wait = None if call.answered_at is None else call.answered_at - call.started_at
+            abandoned = call.answered_at is None and call.ended_at is not None
+            self.totals.call(wait, abandoned)
+            _tally(self.areas, area).call(wait, abandoned)
+            self.calls_by_day[datetime.fromtimestamp(call.started_at, self.zone).date()] += 1
+
+    def _orders(self, orders: list[ServiceOrder]) -> Steps[None]:
+        for order in orders:
+            if self.pace.full():
+                yield
+            if not self._keep(order.drill, order.ordered_at):
+                continue
+            if (area := self._area(self.places.elder(order.elder_id))) is not None:
+                self.totals.order(order)
+                _tally(self.areas, area).order(order)
+
+    def _follow_ups(self, follow_ups: list[FollowUp]) -> Steps[None]:
+        """Follow-ups whose last call is recorded: reached, or given up as unreachable."""
+        for follow_up in follow_ups:
+            if self.pace.full():
+                yield
+            if follow_up.state is FollowUpState.OPEN or follow_up.recorded_at is None:
+                continue
+            if not self._keep(follow_up.drill, follow_up.recorded_at):
+                continue
+            if (area := self._area(self.places.elder(follow_up.elder_id))) is not None:
+                self.totals.follow_up(follow_up)
+                _tally(self.areas, area).follow_up(follow_up)
+
+    def _rows(self, groups: dict[str, _Tally], key: str) -> Steps[list[dict[str, Any]]]:
+        rows: list[dict[str, Any]] = []
+        for name, tally in groups.items():
+            rows.append({key: name, "figures": (yield from tally.figures(self.pace))})
+        return rows
+
+    def _days(self) -> list[dict[str, Any]]:
+        return [{"day": d.isoformat(), "alarms": self.alarms_by_day[d], "answered_within_60s": self.quick_by_day[d],
+                 "calls": self.calls_by_day[d]} for d in self.period.days()]  # fmt: skip
+
+    def _responders(self) -> list[dict[str, Any]]:
+        for row in self.responders.values():
+            row["on_job_s"] = round(row["on_job_s"], 1)
+        return sorted(self.responders.values(), key=lambda r: (-r["done"], r["responder_id"]))
+
+
+def _by_size(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Alarm types and sources, most incidents first (calls, orders and follow-ups have neither: zero there)."""
+    return sorted(rows, key=lambda r: (-r["figures"]["alarms"] - r["figures"]["technical"], r[key]))
 
 
 def _count(row: dict[str, Any], assignment: Assignment) -> None:

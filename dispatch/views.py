@@ -116,8 +116,7 @@ from dispatch.govexport import build as build_gov_export
 from dispatch.journal import Entry
 from dispatch.keeping import test_view
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, OrderState, incident_allows
-from dispatch.periodreport import Places, check_by, period_of
-from dispatch.periodreport import report as period_report
+from dispatch.periodreport import Pace, Places, Steps, check_by, fold, period_of, run, run_on_loop
 from dispatch.plans import (
     PlanBook,
     TaskFilter,
@@ -430,9 +429,40 @@ class Views:
         end: str | None = None,
         include_drill: bool = False,
     ) -> dict[str, Any]:
-        """The period report (dispatch.periodreport) of the reader's part of the network: a month or local days
-        ``start`` to ``end``; by district, street or community. Whatever lies outside their reach is left out,
-        from the areas and from the totals alike (an area is in reach when its place is, whoever took it on)."""
+        """The period report of :meth:`period_fold`, all at once (a script, the tests: never on the event loop
+        with a year of a city)."""
+        return run(self.period_fold(reach, by=by, month=month, start=start, end=end, include_drill=include_drill))
+
+    async def period_report_on_loop(
+        self,
+        reach: Reach,
+        *,
+        by: str = "community",
+        month: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        include_drill: bool = False,
+    ) -> dict[str, Any]:
+        """The period report of :meth:`period_fold`, a slice at a time, the event loop answering devices and
+        pages between the slices (the console's routes)."""
+        steps = self.period_fold(reach, by=by, month=month, start=start, end=end, include_drill=include_drill)
+        return await run_on_loop(steps)
+
+    def period_fold(
+        self,
+        reach: Reach,
+        *,
+        by: str = "community",
+        month: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        include_drill: bool = False,
+        pace: Pace | None = None,
+    ) -> Steps[dict[str, Any]]:
+        """The period report (dispatch.periodreport) of the reader's part of the network, as work in slices: a
+        month or local days ``start`` to ``end``; by district, street or community. Whatever lies outside their
+        reach is left out, from the areas and from the totals alike (an area is in reach when its place is,
+        whoever took it on). The parameters are checked here, at the call (InvalidInput), before any slice."""
         tz, now = self._settings.timezone, self._clock.now()
         period = period_of(tz, now, month=month, start=start, end=end)
         level = check_by(by)
@@ -445,9 +475,8 @@ class Views:
             call=lambda c: within(self.call_place(c)),
             elder=lambda e: within(self.elder_place(e)),
         )
-        return period_report(
-            self._state, period, level, places, self._responder_name, include_drill=include_drill, generated_at=now
-        )
+        return fold(self._state, period, level, places, self._responder_name, include_drill=include_drill,
+                    generated_at=now, pace=pace)  # fmt: skip
 
     def period_report_csv(self, report: dict[str, Any]) -> str:
         """A period report as one flat CSV table (dispatch.reportcsv), byte-order mark first."""

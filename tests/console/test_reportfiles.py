@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anxin.server import app_for
-from console import pdfwork
+from console import pdfwork, reports
 from tests.conftest import require_program, settings_for
 from tests.console.streets import STREET_A, person, seed_two_streets
 from tests.console.test_api import auth, token
@@ -107,3 +107,18 @@ def test_a_file_beyond_those_made_at_once_is_told_to_wait(client: TestClient, pa
     finally:
         for _ in range(pdfwork.PDF_AT_ONCE):
             pdfwork.SLOTS.release()
+
+
+@pytest.mark.parametrize("path", ["/api/reports", "/api/reports.csv", "/api/reports.xlsx", "/api/reports.pdf"])
+def test_a_report_beyond_those_folding_at_once_is_told_to_wait(client: TestClient, path: str) -> None:
+    """Folded on the loop a slice at a time (console.reports): beyond the folds at once, 429, never queued."""
+    portal = client.portal  # type: ignore[attr-defined]
+    for _ in range(reports.FOLDS_AT_ONCE):
+        portal.call(reports.FOLDS.acquire)
+    try:
+        busy = client.get(path, headers=auth(token(client)))
+        assert busy.status_code == 429 and busy.json()["code"] == "report_busy" and busy.headers["Retry-After"] == "5"
+    finally:
+        for _ in range(reports.FOLDS_AT_ONCE):
+            reports.FOLDS.release()
+    assert client.get(path, headers=auth(token(client))).status_code == 200

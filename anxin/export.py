@@ -30,15 +30,16 @@ from dispatch.core import DataLock, open_registry
 from dispatch.directory import Directory
 from dispatch.entries import RecordsRead, Unrecognised
 from dispatch.errors import AnxinError, ConfigError, InvalidInput
-from dispatch.govexport import FORMATS, Marks, Period, check_format, parse_period, to_json, to_zip
+from dispatch.govexport import FORMATS, check_format, parse_period, to_json, to_zip
 from dispatch.journal import Entry, SqliteJournal
+from dispatch.periodreport import Period
 from dispatch.settings import Settings
 from dispatch.state import Projection
 from dispatch.views import Views
 from dispatch.vouchers import VoucherRules
 
 log = logging.getLogger("anxin.export")
-#: how long a running server may take to answer (a year of a large centre is read from its journal)
+#: how long a running server may take to answer (a year of a large centre, folded a slice at a time)
 REMOTE_TIMEOUT_S = 600.0
 
 
@@ -105,10 +106,9 @@ async def export_offline(settings: Settings, period: Period, *, include_drill: b
         try:
             state = Projection(position_stale_s=settings.position_stale_s,
                                vouchers=VoucherRules.from_settings(settings))  # fmt: skip
-            marks = Marks()
             async for entry in journal.replay():
-                _fold(state, marks, entry)
-            document = Views(state, directory, clock, settings).gov_export(period, marks, include_drill=include_drill)
+                _fold(state, entry)
+            document = Views(state, directory, clock, settings).gov_export(period, include_drill=include_drill)
             entry = journal.append(_read_on_record(document), actor=f"admin:{os.environ.get('USER', 'cli')}")
             await journal.durable(entry.seq)
         finally:
@@ -119,7 +119,7 @@ async def export_offline(settings: Settings, period: Period, *, include_drill: b
         lock.release()
 
 
-def _fold(state: Projection, marks: Marks, entry: Entry) -> None:
+def _fold(state: Projection, entry: Entry) -> None:
     """One stored entry into the projection, as the engine replays it (a bad entry is logged, not fatal)."""
     if isinstance(entry.fact, Unrecognised):
         return
@@ -127,7 +127,6 @@ def _fold(state: Projection, marks: Marks, entry: Entry) -> None:
         state.apply(entry)
     except (AnxinError, KeyError) as exc:
         log.error("entry %d (%s) does not apply: %s", entry.seq, entry.kind, exc)
-    marks.fold(entry)
 
 
 def _read_on_record(document: dict[str, Any]) -> RecordsRead:

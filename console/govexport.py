@@ -8,16 +8,16 @@ Rules
     1. The whole centre's only: an admin who sees it all, or a service account's key granted ``export`` (the
        platform's pull, or ``anxin export`` on the server's host). A person or a key limited to part of the
        network gets 403 ``out_of_scope``: the platform's figures are the centre's, never a street's share.
-    2. The door times and the cancellations are folded from the journal's entries since the period began (an
-       hour earlier, for a clock that stepped back), found by halving the record, never by reading it from the
-       start (dispatch.govexport.Marks).
+    2. The document is folded from the projection on the event loop a slice at a time
+       (``Views.gov_export_on_loop``, dispatch.govexport rule 9), holding one of the period reports' fold slots
+       (console.reports ``fold_slot``): at most two reports and exports fold at once, together; another is refused
+       at once with 429 ``report_busy``. Nothing is read from the journal.
     3. Each export is a bulk read on record (``records.read``, what ``export.government``, the period as its
        filter, the elders it holds named) before it is answered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -25,15 +25,12 @@ from fastapi import APIRouter, Depends, Query, Response
 from console.auth import Principal
 from console.deps import CoreDep, allow
 from console.errors import Forbidden
-from dispatch.journal import Entry, Journal
+from console.reports import fold_slot
 
 router = APIRouter(prefix="/api", tags=["export"])
 
 #: an admin of the whole centre, or an integration's key granted ``export`` (rule 1)
 Exporter = Annotated[Principal, Depends(allow("admin", grant="export"))]
-#: rule 2: how far before the period the fold begins
-CLOCK_SLACK_S = 3600.0
-BATCH = 5000
 
 
 @router.get("/export/government", response_class=Response)
@@ -50,9 +47,8 @@ async def government_export(
         raise Forbidden("the government platform's export is the whole centre's: an admin who sees it all, or an "
                         "export key", code="out_of_scope", params={"place": "*"})  # fmt: skip
     chosen, kind = core.views.gov_period(period), core.views.gov_format(fmt)
-    marks = core.views.gov_marks()
-    await fold_since(core.journal, chosen.start - CLOCK_SLACK_S, marks.fold)
-    document = core.views.gov_export(chosen, marks, include_drill=drill)
+    async with fold_slot():
+        document = await core.views.gov_export_on_loop(chosen, include_drill=drill)
     held = {row["elder_id"] for row in document["elders"]}
     held |= {row["elder_id"] for row in (*document["incidents"], *document["services"]) if row["elder_id"]}
     counts = document["counts"]
@@ -61,19 +57,3 @@ async def government_export(
     body, name = core.views.gov_file(document, kind)
     media = "application/zip" if kind == "csv" else "application/json"
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-async def fold_since(journal: Journal, since: float, fold: Callable[[Entry], None]) -> None:
-    """Rule 2: every entry from the first written at or after ``since`` to the head, folded."""
-    low, high = 0, journal.durable_seq  # the first entry at or after ``since`` follows seq ``low``
-    while low < high:
-        middle = (low + high) // 2
-        found = await journal.read(middle, 1)
-        if not found or found[0].ts >= since:
-            high = middle
-        else:
-            low = middle + 1
-    while batch := await journal.read(low, BATCH):
-        for entry in batch:
-            fold(entry)
-        low = batch[-1].seq

@@ -2,34 +2,44 @@
 
 What it owns
     Schema ``anxin.gov-export`` version :data:`VERSION` (docs/government-export.md, and the JSON Schema
-    docs/schemas/gov-export-1.schema.json): a header and three record sets, built from the projection, the
-    directory and a few marks folded from the journal (:class:`Marks`), as one JSON document or three CSV files
-    in one zip. Pure: records in, a document out; no clock (``generated_at`` is given), no store, no file. The
-    console's route and ``anxin export`` choose the period, fold the marks and journal the read.
+    docs/schemas/gov-export-1.schema.json): a header and three record sets, built from the projection and the
+    directory alone (no journal read: the projection keeps each assignment's ``on_scene_at`` and each incident's
+    ``cancelled_at``), as one JSON document or three CSV files in one zip. Pure: records in, a document out; no
+    clock (``generated_at`` is given), no store, no file. The console's route and ``anxin export`` choose the
+    period and journal the read.
 
 Rules
     1. The period is whole local days of ``Settings.timezone``: a month (``2026-11``) or an inclusive range of
        days (``2026-11-01..2026-11-15``), at most :data:`MAX_DAYS` days. A thing belongs to it by its local time.
+       It is parsed into the period report's :class:`~dispatch.periodreport.Period` (start inclusive, end the
+       first instant after the last day), labelled ``2026-11`` for a whole month, else ``first..last``.
     2. Incidents: those opened in the period. A device's test call never; a drill only when asked
        (``include_drill``), and then marked. Technical incidents (battery, mains, check-ins) are listed, marked.
     3. Services: orders delivered in the period, and orders not delivered that were ordered in it (requested,
        scheduled, cancelled, no-show...). Drills as for incidents.
     4. Elders served: those with an incident of rule 2 that is not technical, or a service delivered in the
        period (rule 3). Their counts are of exactly those.
-    5. Outcome of an incident: handed to an outside service (``to_120``, ``to_110``, ``to_119``) whatever came
-       after, else ``false_alarm`` when it was cancelled, else ``resolved`` once resolved or closed, else ``open``.
+    5. Outcome of an incident: the period report's (dispatch.periodreport ``outcome``): handed to an outside
+       service (``to_120``, ``to_110``, ``to_119``) whatever came after, else ``false_alarm`` when it was
+       cancelled (``cancelled_at``, kept after it is closed), else ``resolved`` once resolved or closed, else
+       ``open``. Escalating and cancelling exclude each other (dispatch.machines), so the order of the two
+       questions does not matter.
     6. Durations are whole seconds from the opening: answered (acknowledged), first offer made, first responder
-       at the door (an assignment's ``on_scene``, folded from the journal by :class:`Marks`).
+       at the door (the earliest ``on_scene_at`` of its assignments, even after the period's end).
     7. Rows come ordered by id (elders), by opening then id (incidents), by order then id (services); the JSON
        is written with sorted keys, so an export of the same journal is the same bytes.
     8. CSV: UTF-8 with a byte order mark, a header row, CRLF, lists ``;``-separated, nothing for "none", a cell
        a spreadsheet would run as a formula written after an apostrophe (dispatch.exporter rule 4). The zip's
        members carry a fixed date, so the same export is the same zip.
+    9. The document is folded in slices like the period report (dispatch.periodreport rule 5, its
+       :class:`~dispatch.periodreport.Pace` and ``run_on_loop``): a yield every 250 records looked at, the rows
+       put in order by ``ordered``. Each record is written into its row at its turn, from lists of the
+       projection's records taken when :func:`fold` is called.
 
 Never
     Never a phone, a resident id, an address, a position, a birth date (an age band instead), medical notes,
     contacts or a responder's name. An elder's name only when ``Settings.export_names`` is on, and then only in
-    the elders' records.
+    the elders' records. Never read the journal, and never pass over every record in one slice.
 """
 
 from __future__ import annotations
@@ -39,17 +49,15 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch.entries import AssignmentStatus, Cancelled
 from dispatch.errors import InvalidInput
 from dispatch.exporter import BOM, as_text
-from dispatch.journal import Entry
-from dispatch.machines import IncidentState
+from dispatch.periodreport import Pace, Period, Steps, ordered, outcome, run, span
 from dispatch.registry import Elder
 from dispatch.state import Incident, Projection, ServiceOrder
 
@@ -72,7 +80,6 @@ SERVICE_FIELDS = (
     "voucher_fen", "drill",
 )  # fmt: skip
 SETS = {"elders": ELDER_FIELDS, "incidents": INCIDENT_FIELDS, "services": SERVICE_FIELDS}
-_OUTSIDE = {"120": "to_120", "110": "to_110", "119": "to_119"}
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 #: the date written on the zip's members (rule 8): the earliest a zip can say
@@ -82,44 +89,16 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # -- the period -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Whole local days, ``first`` to ``last`` inclusive, in the time zone ``tz``."""
-
-    first: date
-    last: date
-    tz: str
-
-    @property
-    def start(self) -> float:
-        return datetime.combine(self.first, time(), ZoneInfo(self.tz)).timestamp()
-
-    @property
-    def end(self) -> float:
-        """The first instant after the period (exclusive)."""
-        return datetime.combine(self.last + timedelta(days=1), time(), ZoneInfo(self.tz)).timestamp()
-
-    def holds(self, ts: float) -> bool:
-        return self.start <= ts < self.end
-
-    @property
-    def label(self) -> str:
-        """How it was asked for: ``2026-11`` for a whole month, else ``first..last``."""
-        month_end = (self.first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        if self.first.day == 1 and self.last == month_end:
-            return self.first.strftime("%Y-%m")
-        return f"{self.first.isoformat()}..{self.last.isoformat()}"
-
-
 def parse_period(text: str, tz: str) -> Period:
-    """``YYYY-MM`` (a month) or ``YYYY-MM-DD..YYYY-MM-DD`` (days, inclusive), in the centre's time zone."""
+    """``YYYY-MM`` (a month) or ``YYYY-MM-DD..YYYY-MM-DD`` (days, inclusive), in the centre's time zone: the
+    period report's :class:`Period` (its end the first instant after the last day), labelled as rule 1 says."""
     text = text.strip()
     refused = InvalidInput(f"a period reads YYYY-MM or YYYY-MM-DD..YYYY-MM-DD, not {text!r}", field="period",
                            code="export_period", params={"period": text})  # fmt: skip
     try:
         if (month := _MONTH.match(text)) is not None:
             first = date(int(month[1]), int(month[2]), 1)
-            last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            last = _month_end(first)
         elif (days := _RANGE.match(text)) is not None:
             first, last = date.fromisoformat(days[1]), date.fromisoformat(days[2])
         else:
@@ -129,7 +108,18 @@ def parse_period(text: str, tz: str) -> Period:
     if last < first or (last - first).days + 1 > MAX_DAYS:
         raise InvalidInput(f"a period runs forward over 1 to {MAX_DAYS} days, not {text!r}", field="period",
                            code="export_period", params={"period": text})  # fmt: skip
-    return Period(first, last, tz)
+    return span(first, last + timedelta(days=1), _label(first, last), tz)
+
+
+def _month_end(first: date) -> date:
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _label(first: date, last: date) -> str:
+    """``2026-11`` for a whole month, however it was asked for, else ``first..last``."""
+    if first.day == 1 and last == _month_end(first):
+        return first.strftime("%Y-%m")
+    return f"{first.isoformat()}..{last.isoformat()}"
 
 
 def check_format(text: str) -> str:
@@ -139,49 +129,17 @@ def check_format(text: str) -> str:
     return text
 
 
-# -- what the projection does not keep ---------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Marks:
-    """Folded from the journal (rule 5, rule 6): when each incident first had someone at the door, and which
-    incidents were cancelled (the projection keeps neither once an incident moved on). A fold may begin anywhere
-    before the period (an incident's entries all follow its opening); only the earliest door counts."""
-
-    door: dict[str, float] = field(default_factory=dict)
-    cancelled: set[str] = field(default_factory=set)
-
-    def fold(self, entry: Entry) -> None:
-        fact, incident_id = entry.fact, entry.incident_id
-        if incident_id is None:
-            return
-        if isinstance(fact, AssignmentStatus) and fact.status == "on_scene":
-            known = self.door.get(incident_id)
-            if known is None or entry.ts < known:
-                self.door[incident_id] = entry.ts
-        elif isinstance(fact, Cancelled):
-            self.cancelled.add(incident_id)
-
-    @classmethod
-    def of(cls, entries: Iterable[Entry]) -> Marks:
-        marks = cls()
-        for entry in entries:
-            marks.fold(entry)
-        return marks
-
-
 # -- the document -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    """What the export reads: the projection, the registry's elders, where an incident lies (dispatch.views
-    ``incident_place``) and the marks."""
+    """What the export reads: the projection, the registry's elders and where an incident lies (dispatch.views
+    ``incident_place``)."""
 
     state: Projection
     elders: Mapping[str, Elder]
     place: Callable[[Incident], str | None]
-    marks: Marks
 
 
 def build(
@@ -193,71 +151,117 @@ def build(
     names: bool = False,
     include_drill: bool = False,
 ) -> dict[str, Any]:
-    """The export of ``period`` as one JSON-ready document (schema :data:`SCHEMA`, version :data:`VERSION`)."""
-    incidents = chosen_incidents(sources.state.incidents.values(), period, include_drill=include_drill)
-    orders = chosen_orders(sources.state.service_orders.values(), period, include_drill=include_drill)
-    served = _served(incidents, orders, period)
-    elders = [_elder_row(sources.elders.get(eid), eid, counts, period, names) for eid, counts in sorted(served.items())]
-    incident_rows = [_incident_row(i, sources, period.tz) for i in incidents]
-    service_rows = [_service_row(o, sources, period.tz) for o in orders]
-    return {
+    """The export of ``period`` as one JSON-ready document (schema :data:`SCHEMA`, version :data:`VERSION`), all
+    at once: :func:`fold` run through (the command, a script, the tests)."""
+    return run(fold(sources, period, generated_at=generated_at, centre=centre, names=names,
+                    include_drill=include_drill))  # fmt: skip
+
+
+def fold(
+    sources: Sources,
+    period: Period,
+    *,
+    generated_at: float,
+    centre: str | None = None,
+    names: bool = False,
+    include_drill: bool = False,
+    pace: Pace | None = None,
+) -> Steps[dict[str, Any]]:
+    """The export's work in slices (rule 9), to run through (:func:`build`) or on the loop
+    (dispatch.periodreport ``run_on_loop``): the records the projection holds now, taken here, at the call."""
+    taken = _Taken(list(sources.state.incidents.values()), list(sources.state.service_orders.values()))
+    header = {
         "schema": SCHEMA,
         "version": VERSION,
         "centre": centre or None,
-        "timezone": period.tz,
+        "timezone": period.timezone,
         "period": {
             "label": period.label,
-            "first_day": period.first.isoformat(),
-            "last_day": period.last.isoformat(),
-            "start": iso(period.start, period.tz),
-            "end": iso(period.end, period.tz),
+            "first_day": period.start_day.isoformat(),
+            "last_day": period.last_day.isoformat(),
+            "start": iso(period.start, period.timezone),
+            "end": iso(period.end, period.timezone),
         },
-        "generated_at": iso(generated_at, period.tz),
+        "generated_at": iso(generated_at, period.timezone),
         "drill_included": include_drill,
         "names_included": names,
-        "counts": {"elders": len(elders), "incidents": len(incident_rows), "services": len(service_rows)},
-        "elders": elders,
-        "incidents": incident_rows,
-        "services": service_rows,
     }
+    return _Folding(sources, period, names, include_drill, pace or Pace()).steps(taken, header)
 
 
-def chosen_incidents(incidents: Iterable[Incident], period: Period, *, include_drill: bool) -> list[Incident]:
-    """Rule 2, in the order of rule 7."""
-    chosen = [
-        i for i in incidents if period.holds(i.opened_at) and not i.test and (include_drill or not i.drill)
-    ]  # fmt: skip
-    return sorted(chosen, key=lambda i: (i.opened_at, i.incident_id))
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """The projection's records as they were when the export was asked for (its dicts change between slices)."""
+
+    incidents: list[Incident]
+    orders: list[ServiceOrder]
 
 
-def chosen_orders(orders: Iterable[ServiceOrder], period: Period, *, include_drill: bool) -> list[ServiceOrder]:
-    """Rule 3, in the order of rule 7."""
-    chosen = [
-        o for o in orders
-        if (include_drill or not o.drill)
-        and (period.holds(o.delivered_at) if o.delivered_at is not None else period.holds(o.ordered_at))
-    ]  # fmt: skip
-    return sorted(chosen, key=lambda o: (o.ordered_at, o.order_id))
+class _Folding:
+    """One export being folded: each record chosen and written into its row at its turn (rules 2 and 3), the
+    elders served counted as they come (rule 4), the rows put in order at the end (rule 7)."""
+
+    def __init__(self, sources: Sources, period: Period, names: bool, drill: bool, pace: Pace) -> None:
+        self.sources, self.period, self.names, self.drill, self.pace = sources, period, names, drill, pace
+        self.served: dict[str, list[int]] = {}  # elder id → [incidents, services] (rule 4)
+
+    def steps(self, taken: _Taken, header: dict[str, Any]) -> Steps[dict[str, Any]]:
+        incidents = yield from self._incidents(taken.incidents)
+        services = yield from self._orders(taken.orders)
+        elders = yield from self._elders()
+        counts = {"elders": len(elders), "incidents": len(incidents), "services": len(services)}
+        return {**header, "counts": counts, "elders": elders, "incidents": incidents, "services": services}
+
+    def _incidents(self, incidents: list[Incident]) -> Steps[list[dict[str, Any]]]:
+        """Rule 2, in the order of rule 7."""
+        rows: list[dict[str, Any]] = []
+        keys: list[tuple[float, str, int]] = []
+        for incident in incidents:
+            if self.pace.full():
+                yield
+            if incident.test or (incident.drill and not self.drill) or not self.period.holds(incident.opened_at):
+                continue
+            keys.append((incident.opened_at, incident.incident_id, len(rows)))
+            rows.append(_incident_row(incident, self.sources, self.period.timezone))
+            if incident.elder_id is not None and not incident.technical:
+                self.served.setdefault(incident.elder_id, [0, 0])[0] += 1
+        return [rows[key[2]] for key in (yield from ordered(keys, self.pace))]
+
+    def _orders(self, orders: list[ServiceOrder]) -> Steps[list[dict[str, Any]]]:
+        """Rule 3, in the order of rule 7."""
+        rows: list[dict[str, Any]] = []
+        keys: list[tuple[float, str, int]] = []
+        holds = self.period.holds
+        for order in orders:
+            if self.pace.full():
+                yield
+            delivered = order.delivered_at is not None and holds(order.delivered_at)
+            asked = order.delivered_at is None and holds(order.ordered_at)  # never delivered: by its ordering
+            if (order.drill and not self.drill) or not (delivered or asked):
+                continue
+            keys.append((order.ordered_at, order.order_id, len(rows)))
+            rows.append(_service_row(order, self.sources, self.period.timezone))
+            if delivered:
+                self.served.setdefault(order.elder_id, [0, 0])[1] += 1
+        return [rows[key[2]] for key in (yield from ordered(keys, self.pace))]
+
+    def _elders(self) -> Steps[list[dict[str, Any]]]:
+        """Rule 4, by id (rule 7)."""
+        rows: list[dict[str, Any]] = []
+        elders, last_day = self.sources.elders, self.period.last_day
+        for elder_id in (yield from ordered(list(self.served), self.pace)):
+            if self.pace.full():
+                yield
+            rows.append(_elder_row(elders.get(elder_id), elder_id, self.served[elder_id], last_day, self.names))
+        return rows
 
 
-def _served(incidents: Iterable[Incident], orders: Iterable[ServiceOrder], period: Period) -> dict[str, list[int]]:
-    """Rule 4: each elder served, with their incidents and services counted."""
-    served: dict[str, list[int]] = {}
-    for incident in incidents:
-        if incident.elder_id is not None and not incident.technical:
-            served.setdefault(incident.elder_id, [0, 0])[0] += 1
-    for order in orders:
-        if order.delivered_at is not None and period.holds(order.delivered_at):
-            served.setdefault(order.elder_id, [0, 0])[1] += 1
-    return served
-
-
-def _elder_row(elder: Elder | None, elder_id: str, counts: list[int], period: Period, names: bool) -> dict[str, Any]:
+def _elder_row(elder: Elder | None, elder_id: str, counts: list[int], last_day: date, names: bool) -> dict[str, Any]:
     return {
         "elder_id": elder_id,
         "name": elder.name if names and elder is not None else None,
         "community": elder.community if elder is not None else None,
-        "age_band": age_band(elder.birth_date, period.last) if elder is not None else None,
+        "age_band": age_band(elder.birth_date, last_day) if elder is not None else None,
         "risk_flags": sorted(elder.risk_flags) if elder is not None else [],
         "care_level": elder.care_level if elder is not None else None,
         "entitlement": elder.entitlement if elder is not None else None,
@@ -275,9 +279,11 @@ def age_band(birth: date | None, on: date) -> str | None:
 
 
 def _incident_row(incident: Incident, sources: Sources, tz: str) -> dict[str, Any]:
+    """Rule 6: the first offer is the first assignment's; the door the earliest ``on_scene_at`` of them all."""
     state, opened = sources.state, incident.opened_at
-    first = state.assignments.get(incident.assignments[0]) if incident.assignments else None
-    door = sources.marks.door.get(incident.incident_id)
+    assignments = [state.assignments[a] for a in incident.assignments if a in state.assignments]
+    first = assignments[0] if assignments else None
+    doors = [a.on_scene_at for a in assignments if a.on_scene_at is not None]
     return {
         "incident_id": incident.incident_id,
         "elder_id": incident.elder_id,
@@ -290,20 +296,9 @@ def _incident_row(incident: Incident, sources: Sources, tz: str) -> dict[str, An
         "opened": iso(opened, tz),
         "answer_s": _seconds(opened, incident.acknowledged_at),
         "first_offer_s": _seconds(opened, first.offered_at if first is not None else None),
-        "door_s": _seconds(opened, door),
-        "outcome": outcome(incident, sources.marks),
+        "door_s": _seconds(opened, min(doors) if doors else None),
+        "outcome": outcome(incident),
     }
-
-
-def outcome(incident: Incident, marks: Marks) -> str:
-    """Rule 5."""
-    if incident.escalated_to is not None:
-        return _OUTSIDE[incident.escalated_to]
-    if incident.incident_id in marks.cancelled or incident.state is IncidentState.CANCELLED:
-        return "false_alarm"
-    if incident.state in (IncidentState.RESOLVED, IncidentState.CLOSED):
-        return "resolved"
-    return "open"
 
 
 def _service_row(order: ServiceOrder, sources: Sources, tz: str) -> dict[str, Any]:

@@ -50,13 +50,16 @@ from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from dispatch.errors import InvalidInput
 from dispatch.followups import FollowUp, FollowUpState
 from dispatch.machines import OPEN_STATES, AssignmentState, OrderState
 from dispatch.state import Assignment, Call, Incident, Projection, ServiceOrder
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparisonT as S
 
 SCHEMA = 1
 By = Literal["district", "street", "community"]
@@ -81,6 +84,11 @@ class Period:
     timezone: str
     start_day: date
     end_day: date  # the first day after the period
+
+    @property
+    def last_day(self) -> date:
+        """The period's last local day (the government export names its days inclusively)."""
+        return self.end_day - timedelta(days=1)
 
     def view(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "label": self.label, "timezone": self.timezone,
@@ -121,7 +129,7 @@ def period_of(tz: str, now: float, *, month: str | None = None, start: str | Non
     if start is None and end is None:
         label = month if month is not None else datetime.fromtimestamp(now, zone).strftime("%Y-%m")
         first, after = _month(label)
-        return _span(first, after, label, tz)
+        return span(first, after, label, tz)
     if start is None or end is None:
         raise InvalidInput("a span needs both start and end", field="start" if start is None else "end",
                            code="report_dates")  # fmt: skip
@@ -131,7 +139,7 @@ def period_of(tz: str, now: float, *, month: str | None = None, start: str | Non
     if (after - first).days > MAX_DAYS:
         raise InvalidInput(f"a report covers at most {MAX_DAYS} days", field="end", code="report_range_long",
                            params={"days": MAX_DAYS})  # fmt: skip
-    return _span(first, after, f"{first.isoformat()}..{after.isoformat()}", tz)
+    return span(first, after, f"{first.isoformat()}..{after.isoformat()}", tz)
 
 
 def check_by(by: str) -> By:
@@ -162,7 +170,8 @@ def _day(text: str, field: str) -> date:
         raise InvalidInput(f"{field} must read YYYY-MM-DD, not {text!r}", field=field, code="report_dates") from None
 
 
-def _span(first: date, after: date, label: str, tz: str) -> Period:
+def span(first: date, after: date, label: str, tz: str) -> Period:
+    """The local days ``first`` (inclusive) to ``after`` (exclusive) in the zone ``tz``, named ``label``."""
     zone = ZoneInfo(tz)
     start = datetime.combine(first, time(0), zone).timestamp()
     end = datetime.combine(after, time(0), zone).timestamp()
@@ -224,17 +233,18 @@ async def run_on_loop(steps: Steps[T]) -> T:
         await asyncio.sleep(0)
 
 
-def ordered(values: Sequence[float], pace: Pace) -> Steps[list[float]]:
+def ordered(values: Sequence[S], pace: Pace) -> Steps[list[S]]:
     """``sorted(values)`` in slices: runs of a slice's worth sorted, then merged two by two. A merge is linear
-    and done in one piece: the last, of the two halves, is the largest (a few ms for 100,000 times)."""
+    and done in one piece: the last, of the two halves, is the largest (a few ms for 100,000 times). Times, or
+    anything comparable (the government export puts its records in order by ``(opened, id)``)."""
     length = pace.size * TIMES_PER_RECORD
-    runs: list[list[float]] = []
+    runs: list[list[S]] = []
     for start in range(0, len(values), length):
         runs.append(sorted(values[start : start + length]))
         if pace.full(len(runs[-1]) // TIMES_PER_RECORD + 1):
             yield
     while len(runs) > 1:
-        merged: list[list[float]] = []
+        merged: list[list[S]] = []
         for left, right in zip(runs[0::2], runs[1::2], strict=False):
             both = left + right
             both.sort()  # two ascending runs: the sort merges them in one pass

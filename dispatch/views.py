@@ -111,12 +111,12 @@ from dispatch.followups import (
 )
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
-from dispatch.govexport import Marks, Period, Sources, check_format, csv_names, parse_period, to_json, to_zip
-from dispatch.govexport import build as build_gov_export
+from dispatch.govexport import Sources, check_format, csv_names, parse_period, to_json, to_zip
+from dispatch.govexport import fold as fold_gov_export
 from dispatch.journal import Entry
 from dispatch.keeping import test_view
 from dispatch.machines import OPEN_STATES, AssignmentState, IncidentEvent, OrderState, incident_allows
-from dispatch.periodreport import Pace, Places, Steps, check_by, fold, period_of, run, run_on_loop
+from dispatch.periodreport import Pace, Period, Places, Steps, check_by, fold, period_of, run, run_on_loop
 from dispatch.plans import (
     PlanBook,
     TaskFilter,
@@ -644,17 +644,24 @@ class Views:
         """A period of the government platform's export (dispatch.govexport rule 1), in the centre's time zone."""
         return parse_period(text, self._settings.timezone)
 
-    def gov_export(self, period: Period, marks: Marks, *, include_drill: bool = False) -> dict[str, Any]:
-        """The government platform's export of the whole centre (dispatch.govexport; journal the read first):
-        ``marks`` folded from the journal entries written since the period began."""
-        settings = self._settings
-        sources = Sources(self._state, self._directory.elders, self.incident_place, marks)
-        return build_gov_export(sources, period, generated_at=self._clock.now(), centre=settings.centre_name,
-                                names=settings.export_names, include_drill=include_drill)  # fmt: skip
+    def gov_export(self, period: Period, *, include_drill: bool = False) -> dict[str, Any]:
+        """The government platform's export of :meth:`gov_fold`, all at once (the command, the tests)."""
+        return run(self.gov_fold(period, include_drill=include_drill))
 
-    def gov_marks(self) -> Marks:
-        """An empty fold of what the export reads from the journal beside the projection (its ``fold``)."""
-        return Marks()
+    async def gov_export_on_loop(self, period: Period, *, include_drill: bool = False) -> dict[str, Any]:
+        """The government platform's export of :meth:`gov_fold`, a slice at a time, the event loop answering
+        devices and pages between the slices (the console's route)."""
+        return await run_on_loop(self.gov_fold(period, include_drill=include_drill))
+
+    def gov_fold(
+        self, period: Period, *, include_drill: bool = False, pace: Pace | None = None
+    ) -> Steps[dict[str, Any]]:
+        """The government platform's export of the whole centre (dispatch.govexport; journal the read first), as
+        work in slices like the period report's, read from the projection alone."""
+        settings = self._settings
+        sources = Sources(self._state, self._directory.elders, self.incident_place)
+        return fold_gov_export(sources, period, generated_at=self._clock.now(), centre=settings.centre_name,
+                               names=settings.export_names, include_drill=include_drill, pace=pace)  # fmt: skip
 
     def gov_format(self, text: str) -> str:
         return check_format(text)

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anxin.server import app_for
+from console import reports
 from dispatch.clock import ManualClock
 from dispatch.govexport import csv_names
 from tests.conftest import settings_for
@@ -109,3 +110,22 @@ def test_a_bad_period_or_format_is_422_with_its_code(client: tuple[TestClient, P
     http, _ = client
     refused = http.get(PATH, params=query, headers=auth(token(http)))
     assert refused.status_code == 422 and refused.json()["code"] == code, refused.text
+
+
+def test_an_export_beyond_the_folds_at_once_is_told_to_wait(client: tuple[TestClient, Path]) -> None:
+    """The export folds in the period reports' slots (console.reports): two reports or exports at once, then 429
+    ``report_busy``, never queued, and nothing on record."""
+    http, data = client
+    portal = http.portal  # type: ignore[attr-defined]
+    before = len(_reads(data))
+    for _ in range(reports.FOLDS_AT_ONCE):
+        portal.call(reports.FOLDS.acquire)
+    try:
+        busy = http.get(PATH, params={"period": "2026-11"}, headers=auth(token(http)))
+        assert busy.status_code == 429 and busy.json()["code"] == "report_busy" and busy.headers["Retry-After"] == "5"
+        assert http.get("/api/reports", headers=auth(token(http))).status_code == 429
+    finally:
+        for _ in range(reports.FOLDS_AT_ONCE):
+            reports.FOLDS.release()
+    assert len(_reads(data)) == before
+    assert http.get(PATH, params={"period": "2026-11"}, headers=auth(token(http))).status_code == 200

@@ -34,6 +34,7 @@ from dispatch.govexport import (
     to_json,
     to_zip,
 )
+from dispatch.periodreport import Pace, outcome, run
 from dispatch.registry import Device
 from dispatch.settings import Settings
 from tests.conftest import elder, engine_of, hotline, on_duty, raise_alarm, responder, seed, settings_for
@@ -380,3 +381,50 @@ def test_age_bands() -> None:
             "1936-11-30": "90+"}  # fmt: skip
     assert {text: age_band(datetime.fromisoformat(text).date(), on) for text in born} == born
     assert age_band(None, on) is None
+
+
+# -- folded like the period report ---------------------------------------------------------------------------
+
+
+async def test_folded_in_slices_it_is_the_same_document(november: Core) -> None:
+    """dispatch.govexport rule 9: a slice of one record at a time hands back many times and changes nothing."""
+    period = november.views.gov_period("2026-11")
+    steps = november.views.gov_fold(period, include_drill=True, pace=Pace(1))
+    slices = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            document = done.value
+            break
+        slices += 1
+    assert slices > len(document["incidents"]) + len(document["services"]) + len(document["elders"])
+    assert to_json(document) == to_json(november.views.gov_export(period, include_drill=True))
+
+
+async def test_the_records_are_those_taken_when_it_was_asked(november: Core) -> None:
+    """An alarm raised between two slices is the next export's; the one being folded keeps its records."""
+    period = november.views.gov_period("2026-11")
+    steps = november.views.gov_fold(period, pace=Pace(1))
+    next(steps)
+    engine_of(november).clock.set(local("2026-11-30 23:58"))  # type: ignore[attr-defined]
+    await sos(november, "e1")
+    document = run(steps)
+    assert to_json(document) == GOLDEN.read_text(encoding="utf-8")
+    assert len(november.views.gov_export(period)["incidents"]) == 8
+
+
+async def test_door_times_and_outcomes_are_the_period_reports(november: Core) -> None:
+    """The export's door time and outcome say what the report reads off the projection: the earliest
+    ``on_scene_at`` of the incident's assignments, and periodreport.outcome."""
+    state = engine_of(november).state
+    rows = {row["incident_id"]: row for row in (await export_of(november, drill=True))["incidents"]}
+    for incident_id, row in rows.items():
+        incident = state.incidents[incident_id]
+        doors = [state.assignments[a].on_scene_at for a in incident.assignments]
+        door = min((d for d in doors if d is not None), default=None)
+        assert row["door_s"] == (None if door is None else round(door - incident.opened_at)), incident_id
+        assert row["outcome"] == outcome(incident), incident_id
+    cancelled = [i for i in rows if state.incidents[i].cancelled_at is not None]
+    assert {state.incidents[i].state.value for i in cancelled} == {"closed", "cancelled"}  # closed after, or not
+    assert all(rows[i]["outcome"] == "false_alarm" for i in cancelled)

@@ -32,7 +32,7 @@ CONSOLE_CODES = frozenset(
         "roster_too_long",
         "why_required",  # console.elderfile: an elder's file is opened for a reason, on record
         "pdf_busy",  # console.pdfwork: as many documents (file PDFs, reports) as are made at once are being made (429)
-        "report_busy",  # console.reports: as many period reports as are worked out at once are being worked out (429)
+        "report_busy",  # console.reports: as many period reports and exports as fold at once are folding (429)
         "care_level_by_assessment",  # console.api: a care level comes from a needs assessment (admins may correct)
         "entitlement_by_supervisor",  # console.api: who is served free or low-cost is a supervisor's decision
         # accounts (console.auth, console.accounts)

@@ -5,8 +5,9 @@ document workers (console.pdfwork), never on the event loop.
 
 The figures are folded on the event loop a slice at a time (``Views.period_report_on_loop``, dispatch.periodreport
 rule 5): devices' alarms are answered between the slices. At most :data:`FOLDS_AT_ONCE` reports fold at once,
-whatever their format; another is refused at once with 429 ``report_busy`` (never queued: twenty reloads of the
-page would only make twenty folds, each slower than the last). A file holds its document slot too (429
+whatever their format, the government platform's export (console.govexport) counted among them; another is
+refused at once with 429 ``report_busy`` (never queued: twenty reloads of the page would only make twenty folds,
+each slower than the last). A file holds its document slot too (429
 ``pdf_busy``), for its fold and its rendering.
 
 Supervisors and admins read the figures of their own part of the network over a month (``period=YYYY-MM``) or
@@ -51,10 +52,10 @@ FOLDS = asyncio.Semaphore(FOLDS_AT_ONCE)
 
 @asynccontextmanager
 async def fold_slot() -> AsyncIterator[None]:
-    """One of the slots for a report's fold, or 429 ``report_busy`` at once."""
+    """One of the slots for a report's or an export's fold, or 429 ``report_busy`` at once."""
     if FOLDS.locked():
-        raise Throttled("other reports are being worked out; try again in a few seconds", retry_after=RETRY_AFTER_S,
-                        code="report_busy")  # fmt: skip
+        raise Throttled("other reports or exports are being worked out; try again in a few seconds",
+                        retry_after=RETRY_AFTER_S, code="report_busy")  # fmt: skip
     async with FOLDS:
         yield
 

@@ -276,7 +276,8 @@ def share(part: int, whole: int) -> float | None:
 
 
 def outcome(incident: Incident) -> str:
-    """false_alarm (ever cancelled), to_120/to_110/to_119 (handed over), resolved (resolved or closed), open."""
+    """false_alarm (ever cancelled), to_120/to_110/to_119 (handed over), resolved (resolved or closed), open; the
+    government export's outcome too (dispatch.govexport rule 5: cancelling and escalating exclude each other)."""
     if incident.cancelled_at is not None:
         return "false_alarm"
     if incident.escalated_to is not None:

@@ -7,7 +7,10 @@ and records the gap between two of its turns: while a report folds, the gap is h
 loop in one piece (an alarm's ACK waits as long). The floor is the same ticker with nothing else running,
 measured in the same run. Each report is asked as the console asks it (``Views.period_report_on_loop``), for
 the whole centre; the last row folds the year in one piece (``Views.period_report`` called on the loop), as
-the console did before the fold was sliced. The report's own time is in the second table.
+the console did before the fold was sliced. The report's own time is in the second table. The government
+platform's export of the same year (``Views.gov_export_on_loop``, sliced like the report; ``Views.gov_export``, in
+one piece) is measured the same way, and the writing of its files (``Views.gov_file_on_loop``, sliced;
+``Views.gov_file``, in one piece).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ INCIDENTS = 100_000
 FLOOR_S = 1.0
 YEAR = {"start": "2026-01-01", "end": "2027-01-01"}
 EVERYWHERE = Reach(("*",))
+EXPORT_YEAR = "2026-01-01..2026-12-31"
 
 
 async def gaps_while(work: Callable[[], Awaitable[object]]) -> tuple[list[int], list[int], float]:
@@ -71,6 +75,25 @@ def cases(views: Views) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
     async def in_one_piece() -> None:
         views.period_report(EVERYWHERE, by="community", **YEAR)
 
+    year = views.gov_period(EXPORT_YEAR)
+
+    async def export_sliced() -> None:
+        await views.gov_export_on_loop(year)
+
+    async def export_in_one_piece() -> None:
+        views.gov_export(year)
+
+    async def json_sliced() -> None:
+        await views.gov_file_on_loop(document, "json")
+
+    async def zip_sliced() -> None:
+        await views.gov_file_on_loop(document, "csv")
+
+    async def json_in_one_piece() -> None:
+        views.gov_file(document, "json")
+
+    document = views.gov_export(year)
+
     return [
         ("floor: the ticker alone", alone),
         ("a year by community, sliced", sliced("community", **YEAR)),
@@ -78,20 +101,25 @@ def cases(views: Views) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         ("a month by community, sliced", sliced("community", month="2026-06")),
         ("two years at once, sliced", two_at_once),
         ("a year by community in one piece (before)", in_one_piece),
+        ("a year's government export, sliced", export_sliced),
+        ("a year's export in one piece (before)", export_in_one_piece),
+        ("its JSON written, sliced", json_sliced),
+        ("its zip of CSV files written, sliced", zip_sliced),
+        ("its JSON written in one piece (before)", json_in_one_piece),
     ]
 
 
 async def measure(views: Views) -> tuple[list[Timing], dict[str, object]]:
     rows: list[Timing] = []
     notes: dict[str, object] = {"incidents": INCIDENTS, "slice_records": SLICE}
-    print(f"{'case':<42}  {'worst gap ms':>12}  {'its CPU ms':>10}  {'worst CPU ms':>12}  {'report s':>9}")
+    print(f"{'case':<44}  {'worst gap ms':>12}  {'its CPU ms':>10}  {'worst CPU ms':>12}  {'report s':>9}")
     for name, work in cases(views):
         walls, cpus, took = await gaps_while(work)
         rows.append(summarise(name, walls))
         worst = max(range(len(walls)), key=walls.__getitem__)
         notes[name] = {"worst_gap_ms": round(walls[worst] / 1e6, 2), "its_cpu_ms": round(cpus[worst] / 1e6, 2),
                        "worst_cpu_ms": round(max(cpus) / 1e6, 2), "report_s": round(took, 3)}  # fmt: skip
-        print(f"{name:<42}  {walls[worst] / 1e6:>12.2f}  {cpus[worst] / 1e6:>10.2f}  {max(cpus) / 1e6:>12.2f}  "
+        print(f"{name:<44}  {walls[worst] / 1e6:>12.2f}  {cpus[worst] / 1e6:>10.2f}  {max(cpus) / 1e6:>12.2f}  "
               f"{took:>9.3f}")  # fmt: skip
     return rows, notes
 

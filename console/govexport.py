@@ -11,7 +11,8 @@ Rules
     2. The document is folded from the projection on the event loop a slice at a time
        (``Views.gov_export_on_loop``, dispatch.govexport rule 9), holding one of the period reports' fold slots
        (console.reports ``fold_slot``): at most two reports and exports fold at once, together; another is refused
-       at once with 429 ``report_busy``. Nothing is read from the journal.
+       at once with 429 ``report_busy``. The slot is held for all of the export's work: its file is written a
+       slice at a time too (``Views.gov_file_on_loop``). Nothing is read from the journal.
     3. Each export is a bulk read on record (``records.read``, what ``export.government``, the period as its
        filter, the elders it holds named) before it is answered.
 """
@@ -47,13 +48,13 @@ async def government_export(
         raise Forbidden("the government platform's export is the whole centre's: an admin who sees it all, or an "
                         "export key", code="out_of_scope", params={"place": "*"})  # fmt: skip
     chosen, kind = core.views.gov_period(period), core.views.gov_format(fmt)
-    async with fold_slot():
+    async with fold_slot():  # for all of its work: the fold, the read on record, the file (rule 2)
         document = await core.views.gov_export_on_loop(chosen, include_drill=drill)
-    held = {row["elder_id"] for row in document["elders"]}
-    held |= {row["elder_id"] for row in (*document["incidents"], *document["services"]) if row["elder_id"]}
-    counts = document["counts"]
-    await core.engine.read("export.government", counts["elders"] + counts["incidents"] + counts["services"],
-                           actor=who.actor, elder_ids=sorted(held), filter=document["period"]["label"])  # fmt: skip
-    body, name = core.views.gov_file(document, kind)
+        held = {row["elder_id"] for row in document["elders"]}
+        held |= {row["elder_id"] for row in (*document["incidents"], *document["services"]) if row["elder_id"]}
+        counts = document["counts"]
+        await core.engine.read("export.government", counts["elders"] + counts["incidents"] + counts["services"],
+                               actor=who.actor, elder_ids=sorted(held), filter=document["period"]["label"])  # fmt: skip
+        body, name = await core.views.gov_file_on_loop(document, kind)
     media = "application/zip" if kind == "csv" else "application/json"
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

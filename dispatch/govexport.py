@@ -34,7 +34,9 @@ Rules
     9. The document is folded in slices like the period report (dispatch.periodreport rule 5, its
        :class:`~dispatch.periodreport.Pace` and ``run_on_loop``): a yield every 250 records looked at, the rows
        put in order by ``ordered``. Each record is written into its row at its turn, from lists of the
-       projection's records taken when :func:`fold` is called.
+       projection's records taken when :func:`fold` is called. Its file is written in slices too
+       (:func:`file_steps`: JSON pieces, CSV rows, the zip's compression a chunk at a time), the same bytes as
+       written at once (:func:`to_json`, :func:`to_zip`).
 
 Never
     Never a phone, a resident id, an address, a position, a birth date (an age band instead), medical notes,
@@ -334,19 +336,65 @@ def iso(ts: float, tz: str) -> str:
 # -- the formats ------------------------------------------------------------------------------------------
 
 
+#: pieces of JSON text (a key, a value, a separator) written that count as one record (rule 9)
+PIECES_PER_RECORD = 64
+#: bytes of a CSV file compressed into the zip at a time, and as how many records that counts (rule 9)
+ZIP_CHUNK = 1 << 16
+ZIP_CHUNK_RECORDS = 64
+
+
 def to_json(document: Mapping[str, Any]) -> str:
-    """Rule 7: sorted keys, Chinese as written, one line per field."""
-    return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    """Rule 7: sorted keys, Chinese as written, one line per field (:func:`json_steps` run through)."""
+    return run(json_steps(document, Pace()))
+
+
+def json_steps(document: Mapping[str, Any], pace: Pace) -> Steps[str]:
+    """The JSON text in slices (rule 9): ``json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True)``,
+    the same text (with an indent the encoder writes in pieces, in Python, either way), then a newline."""
+    return "".join((yield from _json_pieces(document, pace)))
+
+
+def _json_pieces(document: Mapping[str, Any], pace: Pace) -> Steps[list[str]]:
+    """The JSON text as a piece per slice (one join of the encoder's millions of pieces held the loop)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, indent=1, sort_keys=True)
+    written: list[str] = []
+    parts: list[str] = []
+    for part in encoder.iterencode(document):
+        parts.append(part)
+        if len(parts) == PIECES_PER_RECORD:
+            written.append("".join(parts))
+            parts.clear()
+            if pace.full():
+                yield
+    written.append("".join(parts) + "\n")
+    return written
+
+
+def _json_bytes(document: Mapping[str, Any], pace: Pace) -> Steps[bytes]:
+    """The JSON file: its text encoded a slice at a time (a year's tens of megabytes at once held the loop)."""
+    encoded: list[bytes] = []
+    for piece in (yield from _json_pieces(document, pace)):
+        encoded.append(piece.encode("utf-8"))
+        if pace.full():
+            yield
+    return b"".join(encoded)
 
 
 def to_csv(document: Mapping[str, Any], which: str) -> str:
-    """One record set of the document as CSV text (rule 8)."""
+    """One record set of the document as CSV text (rule 8; :func:`csv_steps` run through)."""
+    return run(csv_steps(document, which, Pace()))
+
+
+def csv_steps(document: Mapping[str, Any], which: str, pace: Pace) -> Steps[str]:
+    """One record set as CSV text, a slice of rows at a time (rule 9)."""
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     columns = SETS[which]
     writer.writerow(columns)
     for row in document[which]:
+        if pace.full():
+            yield
         writer.writerow([as_text(cell(row[column])) for column in columns])
     return out.getvalue()
 
@@ -368,11 +416,31 @@ def csv_names(document: Mapping[str, Any]) -> dict[str, str]:
 
 
 def to_zip(document: Mapping[str, Any]) -> bytes:
-    """The three CSV files in one zip (rule 8)."""
+    """The three CSV files in one zip (rule 8; :func:`zip_steps` run through)."""
+    return run(zip_steps(document, Pace()))
+
+
+def zip_steps(document: Mapping[str, Any], pace: Pace) -> Steps[bytes]:
+    """The zip in slices (rule 9): each file written, then compressed :data:`ZIP_CHUNK` bytes at a time (the
+    same bytes as compressing it in one piece)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for which, name in csv_names(document).items():
+            data = (yield from csv_steps(document, which, pace)).encode("utf-8")
             member = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             member.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(member, to_csv(document, which).encode("utf-8"))
+            with archive.open(member, "w") as written:
+                for start in range(0, len(data), ZIP_CHUNK):
+                    written.write(data[start : start + ZIP_CHUNK])
+                    if pace.full(ZIP_CHUNK_RECORDS):
+                        yield
     return out.getvalue()
+
+
+def file_steps(document: Mapping[str, Any], fmt: str, pace: Pace) -> Steps[tuple[bytes, str]]:
+    """The export as a file, in slices: JSON, or the zip of its three CSV files (``csv``); and the file's name
+    (``gov-export-<label>.json`` or ``.zip``)."""
+    stem = csv_names(document)["elders"].removesuffix("-elders.csv")
+    if check_format(fmt) == "csv":
+        return (yield from zip_steps(document, pace)), f"{stem}.zip"
+    return (yield from _json_bytes(document, pace)), f"{stem}.json"

@@ -111,7 +111,8 @@ from dispatch.followups import (
 )
 from dispatch.followups import complaints as complaint_list
 from dispatch.followups import one as one_follow_up
-from dispatch.govexport import Sources, check_format, csv_names, parse_period, to_json, to_zip
+from dispatch.govexport import Sources, check_format, parse_period
+from dispatch.govexport import file_steps as gov_file_steps
 from dispatch.govexport import fold as fold_gov_export
 from dispatch.journal import Entry
 from dispatch.keeping import test_view
@@ -668,10 +669,11 @@ class Views:
 
     def gov_file(self, document: dict[str, Any], fmt: str) -> tuple[bytes, str]:
         """The export as a file: JSON, or the zip of its three CSV files (``csv``); and the file's name."""
-        stem = csv_names(document)["elders"].removesuffix("-elders.csv")
-        if check_format(fmt) == "csv":
-            return to_zip(document), f"{stem}.zip"
-        return to_json(document).encode("utf-8"), f"{stem}.json"
+        return run(gov_file_steps(document, fmt, Pace()))
+
+    async def gov_file_on_loop(self, document: dict[str, Any], fmt: str) -> tuple[bytes, str]:
+        """:meth:`gov_file` written a slice at a time, the event loop answering devices between the slices."""
+        return await run_on_loop(gov_file_steps(document, fmt, Pace()))
 
     def search_elders(self, q: str, reach: Reach, *, limit: int = 20, inactive: bool = False) -> list[dict[str, Any]]:
         """Elders in reach matching what an operator typed (name, pinyin initials, a phone or its last digits,

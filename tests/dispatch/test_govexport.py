@@ -29,10 +29,13 @@ from dispatch.govexport import (
     SETS,
     age_band,
     csv_names,
+    file_steps,
+    json_steps,
     parse_period,
     to_csv,
     to_json,
     to_zip,
+    zip_steps,
 )
 from dispatch.periodreport import Pace, outcome, run
 from dispatch.registry import Device
@@ -428,3 +431,19 @@ async def test_door_times_and_outcomes_are_the_period_reports(november: Core) ->
     cancelled = [i for i in rows if state.incidents[i].cancelled_at is not None]
     assert {state.incidents[i].state.value for i in cancelled} == {"closed", "cancelled"}  # closed after, or not
     assert all(rows[i]["outcome"] == "false_alarm" for i in cancelled)
+
+
+async def test_its_files_written_in_slices_are_the_same_bytes(november: Core) -> None:
+    """Rule 9: the JSON is json.dumps's text and the zip is the one compressed in one piece, however sliced."""
+    document = await export_of(november, drill=True)
+    assert run(json_steps(document, Pace(1))) == json.dumps(document, ensure_ascii=False, indent=1,
+                                                             sort_keys=True) + "\n"  # fmt: skip
+    at_once = io.BytesIO()
+    with zipfile.ZipFile(at_once, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for which, name in csv_names(document).items():
+            member = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(member, to_csv(document, which).encode("utf-8"))
+    assert run(zip_steps(document, Pace(1))) == to_zip(document) == at_once.getvalue()
+    body, name = run(file_steps(document, "csv", Pace(1)))
+    assert (body, name) == (at_once.getvalue(), "gov-export-2026-11.zip")

@@ -210,7 +210,7 @@ function svg(tag, attrs, text) {
 
 function drawCharts() {
   const report = answer;
-  draw("chart-daily", (w) => dailyChart(w, report ? report.days : []));
+  draw("chart-daily", (w) => dailyChart(w, report ? report.days : [], report ? madeOn(report) : ""));
   draw("chart-buckets", (w) => bucketsChart(w, report ? report.totals.answer_buckets : []));
   draw("chart-outcomes", (w) => outcomesChart(w, report ? report.totals.outcomes : {}));
 }
@@ -240,7 +240,13 @@ function axis(root, m, w, h, top) {
   return y;
 }
 
-function dailyChart(w, days) {
+/** The centre's local day the report was made on (YYYY-MM-DD): days after it have not happened yet. */
+function madeOn(report) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: report.period.timezone }).format(new Date(report.generated_at * 1000));
+}
+
+/** Alarms a day as bars, those answered within 60 s as a line that stops at the day the report was made. */
+function dailyChart(w, days, today) {
   const h = 200;
   const m = { left: 30, right: 8, top: 10, bottom: 24 };
   const root = canvas(w, h, t("report.chart.daily"));
@@ -254,7 +260,7 @@ function dailyChart(w, days) {
     const x = m.left + n * step;
     root.append(svg("rect", { x: (x + step * 0.15).toFixed(1), y: y(day.alarms).toFixed(1), width: (step * 0.7).toFixed(1),
       height: (y(0) - y(day.alarms)).toFixed(1), class: "bar", "data-day": day.day, "data-alarms": day.alarms }));
-    line.push(`${(x + step / 2).toFixed(1)},${y(day.answered_within_60s).toFixed(1)}`);
+    if (day.day <= today) line.push(`${(x + step / 2).toFixed(1)},${y(day.answered_within_60s).toFixed(1)}`);
     if (n % every === 0) root.append(svg("text", { x: x + step / 2, y: h - 8, class: "tick", "text-anchor": "middle" }, day.day.slice(5)));
   });
   root.append(svg("polyline", { points: line.join(" "), class: "line" }));

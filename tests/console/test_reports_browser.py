@@ -103,6 +103,8 @@ def test_a_supervisor_reads_the_month_changes_the_level_and_downloads_the_workbo
     expect(page.locator("#chart-daily rect.bar")).to_have_count(len(report["days"]))
     expect(page.locator("#chart-daily polyline.line")).to_have_count(1)
     today = next(day for day in report["days"] if day["alarms"])
+    begun = [day for day in report["days"] if day["day"] <= today["day"]]  # the line stops at today
+    expect(page.locator("#chart-daily circle.dot")).to_have_count(len(begun))
     expect(page.locator(f'#chart-daily rect[data-day="{today["day"]}"]')).to_have_attribute(
         "data-alarms", str(sum(ALARMS))
     )

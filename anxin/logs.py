@@ -28,6 +28,7 @@ import json
 import logging
 import queue
 import sys
+import time
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from typing import Final, Literal
@@ -45,6 +46,8 @@ FIELDS: Final = (
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: the lines waiting for the writer thread before new ones are dropped (rule 5)
 QUEUE_LINES: Final = 10_000
+#: how long a flush (a process going down) waits for the writer
+FLUSH_WAIT_S: Final = 2.0
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,6 +84,14 @@ class _Handing(QueueHandler):
         except queue.Full:
             self.dropped += 1
 
+    def flush(self) -> None:
+        """Wait until the writer wrote every line handed to it, for at most :data:`FLUSH_WAIT_S` (a stalled
+        reader must not keep a process that is going down -- ``logging.shutdown`` -- from going)."""
+        lines: queue.Queue[logging.LogRecord] = self.queue  # type: ignore[assignment]
+        deadline = time.monotonic() + FLUSH_WAIT_S
+        while lines.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
 
 _writer: QueueListener | None = None
 _handing: _Handing | None = None
@@ -102,9 +113,9 @@ def configure(fmt: Format) -> None:
 
 
 def flush() -> None:
-    """Wait until every line handed to the writer is written."""
-    if _writer is not None:
-        _writer.queue.join()  # type: ignore[attr-defined]
+    """Wait until every line handed to the writer is written (at most :data:`FLUSH_WAIT_S`)."""
+    if _handing is not None:
+        _handing.flush()
 
 
 def stop() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 import threading
 
@@ -100,3 +101,19 @@ def test_a_reader_that_stops_reading_never_holds_the_caller(monkeypatch: pytest.
         stalled.released.set()
         stop()
         logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+
+
+def test_a_process_that_exits_at_once_still_writes_its_last_line() -> None:
+    """A cluster node that lost the lead logs why, shuts logging down and leaves with os._exit (anxin.server
+    lost_lead): the line handed to the writer thread is written before the process goes."""
+    program = (
+        "import logging, os\n"
+        "from anxin.logs import configure\n"
+        "configure('json')\n"
+        "logging.getLogger('anxin.server').critical('this node no longer leads (fenced)')\n"
+        "logging.shutdown()\n"
+        "os._exit(75)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 75
+    assert json.loads(done.stderr.strip().splitlines()[-1])["message"] == "this node no longer leads (fenced)"

@@ -247,6 +247,29 @@ def test_a_tampered_archive_is_refused_by_restore_and_verify_names_the_first_bad
     assert not Path(f"{restored}.chain-key").exists()
 
 
+def test_a_tampered_archive_restored_with_force_moves_nothing_aside(made: Made, tmp_path: Path) -> None:
+    """The folder (say the live one, its server stopped) and its key stay where they were when the archive does
+    not check: moving them aside first left an empty folder for the next ``anxin serve`` to start afresh in."""
+    archive, seq = tampered(made, tmp_path, rehash_manifest=True)
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "notes.txt").write_text("the folder's own\n")
+    key = Path(f"{live}.chain-key")
+    key.write_text(os.urandom(32).hex() + "\n")  # another key: in the way, to be moved aside by --force
+    done = anxin("restore", str(archive), "--data", str(live), "--force", "--key", f"{made.data}.chain-key")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"seq {seq}" in done.stderr and "nothing was restored" in done.stderr
+    assert sorted(p.name for p in live.iterdir()) == ["notes.txt"]
+    assert key.is_file() and not list(tmp_path.glob("*before-restore*"))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left"
+    forced = anxin("restore", str(made.archive), "--data", str(live), "--force", "--key", f"{made.data}.chain-key")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert (next(tmp_path.glob("live.before-restore-*")) / "notes.txt").read_text() == "the folder's own\n"
+    assert next(tmp_path.glob("live.chain-key.before-restore-*")).is_file()
+    assert anxin("verify", "--data", str(live)).returncode == 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left"
+
+
 def test_an_archive_changed_behind_its_manifest_says_which_file(made: Made, tmp_path: Path) -> None:
     archive, seq = tampered(made, tmp_path, rehash_manifest=False)
     checked = anxin("verify", "--backup", str(archive), "--data", str(made.data))

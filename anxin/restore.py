@@ -88,7 +88,8 @@ def verify(path: Path, settings: Settings, key: Path | None) -> int:
     code = print_verdict(report)
     if chosen == folder / archive.KEY and report.key_found:
         print("note: checked with the key carried in the archive: the backup agrees with itself; check it with the "
-              "server's key (--key, or the server's --config) to know it is the server's record")  # fmt: skip
+              "server's key (--key FILE: the archive's own key comes before the one the settings name) to know it "
+              "is the server's record")  # fmt: skip
     return 1 if problems else code
 
 

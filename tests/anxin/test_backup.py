@@ -300,6 +300,11 @@ def test_with_key_the_archive_carries_it_and_restores_anchored(made: Made, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
     with tarfile.open(tmp_path / "keyed.tar") as tar:
         assert tar.getmember("chain-key").mode == 0o600
+    carried = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--data", str(made.data))
+    assert carried.returncode == 0 and "checked with the key carried in the archive" in carried.stdout
+    assert "--key FILE" in carried.stdout  # the way to the server's key; the settings' key is not taken first
+    server = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--key", f"{made.data}.chain-key")
+    assert server.returncode == 0 and "carried in the archive" not in server.stdout
     restored = tmp_path / "restored"
     assert anxin("restore", str(tmp_path / "keyed.tar"), "--data", str(restored)).returncode == 0
     assert os.stat(f"{restored}.chain-key").st_mode & 0o777 == 0o600

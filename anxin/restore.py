@@ -11,7 +11,9 @@ Rules
        folder, under the folder's lock (no server can start on it meanwhile); only when every check passes are the
        files moved in. A tampered archive leaves nothing behind but the empty folder, and the first bad entry is
        named. A folder to be moved aside (rule 2) is moved only once the archive has checked: its staging folder
-       is beside it, and a tampered archive leaves it, its key and its checkpoints where they were.
+       is beside it, and a tampered archive leaves it, its key and its checkpoints where they were. A member
+       listed as a database must be one ``anxin backup`` would take (SQLite by its first bytes, not a lock, not
+       ``server.url``, not a WAL): a manifest from elsewhere may call anything a database.
     2. Nothing is overwritten. A folder a server holds is refused, ``--force`` or not: the server would go on
        acknowledging alarms into a file no longer there (asked again just before it is moved). A non-empty folder
        is refused unless ``--force``, which moves its contents aside (``<data>.before-restore-<time>``), never
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from anxin import archive
-from anxin.backup import JOURNAL_DB, check_copy, key_id
+from anxin.backup import JOURNAL_DB, SQLITE_HEADER, check_copy, key_id
 from anxin.verdict import print_verdict
 from dispatch.anchor import RecordReport, checkpoints_file, key_file
 from dispatch.core import DataLock
@@ -114,6 +116,7 @@ def _check(
     """The unpacked journal's check with ``key`` and the archive's checkpoints, and its head against the
     manifest's; None when there is no journal to check."""
     journal = manifest.get("journal", {})
+    problems = [*problems, *_not_databases(folder, manifest)]
     if not (folder / JOURNAL_DB).is_file():
         return None, [*problems, f"the archive holds no {JOURNAL_DB}"]
     report = asyncio.run(check_copy(folder / JOURNAL_DB, key, folder / archive.CHECKPOINTS))
@@ -126,6 +129,26 @@ def _check(
         report.notes.append(f"the key {key} (id {key_id(key)}) is not the key this backup was checked with "
                             f"(id {expected})")  # fmt: skip
     return report, problems
+
+
+#: names a data folder's own files take, never placed from an archive (a lock a server would not see as held, the
+#: address ``anxin export`` and ``anxin import`` send their key to, a journal's side files)
+RESERVED = (LOCK_FILE, "server.url")
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _not_databases(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """The members listed as databases that ``anxin backup`` would not have taken for one (an archive from
+    elsewhere): a reserved name, a journal's side file, or a file that is not SQLite."""
+    found = []
+    for member in archive.members(manifest):
+        if member.kind != "sqlite" or not (folder / member.name).is_file():
+            continue
+        with (folder / member.name).open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if member.name in RESERVED or member.name.endswith(SIDE_FILES) or header != SQLITE_HEADER:
+            found.append(f"{member.name} is listed as a database, but anxin backup never takes it for one: refused")
+    return found
 
 
 # -- restore --------------------------------------------------------------------------------------------

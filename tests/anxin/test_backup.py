@@ -270,6 +270,36 @@ def test_a_tampered_archive_restored_with_force_moves_nothing_aside(made: Made, 
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left"
 
 
+def test_an_archive_from_elsewhere_places_nothing_but_databases(made: Made, tmp_path: Path) -> None:
+    """A manifest may call anything a database: a lock file (placed over the one restore holds, a server could
+    start meanwhile), ``server.url`` (where ``anxin export`` sends its key) or a WAL are refused by name, and a
+    file that is not SQLite by its first bytes; the rest of the archive is sound and checks."""
+    with tarfile.open(made.archive) as tar:
+        members = {name: tar.extractfile(name).read() for name in tar.getnames()}  # type: ignore[union-attr]
+    manifest = json.loads(members.pop("manifest.json"))
+    planted = {"anxin.lock": b"SQLite format 3\x00 a lock", "server.url": b"http://elsewhere.example\n",
+               "anxin.sqlite3-wal": b"SQLite format 3\x00", "extra.sqlite3": b"not a database at all"}  # fmt: skip
+    for name, body in planted.items():
+        manifest["files"].append({"name": name, "kind": "sqlite", "size": len(body),
+                                  "sha256": hashlib.sha256(body).hexdigest()})  # fmt: skip
+    crafted = tmp_path / "crafted.tar"
+    with tarfile.open(crafted, "w") as tar:
+        for name, body in {"manifest.json": json.dumps(manifest).encode(), **members, **planted}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    key = f"{made.data}.chain-key"
+    checked = anxin("verify", "--backup", str(crafted), "--key", key)
+    assert checked.returncode == 1, checked.stdout
+    for name in planted:
+        assert f"backup BROKEN: {name} is listed as a database, but anxin backup never takes it" in checked.stdout
+    restored = tmp_path / "restored"
+    done = anxin("restore", str(crafted), "--data", str(restored), "--key", key)
+    assert done.returncode == 1 and "nothing was restored" in done.stderr, done.stdout + done.stderr
+    assert [p.name for p in restored.iterdir()] == ["anxin.lock"]  # restore's own, empty or its pid
+    assert not (restored / "anxin.lock").read_bytes().startswith(b"SQLite")
+
+
 def test_an_archive_changed_behind_its_manifest_says_which_file(made: Made, tmp_path: Path) -> None:
     archive, seq = tampered(made, tmp_path, rehash_manifest=False)
     checked = anxin("verify", "--backup", str(archive), "--data", str(made.data))

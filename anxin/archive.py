@@ -18,7 +18,8 @@ Rules
        member's bytes hashed as they are written, fsync'd, read back and checked against the manifest, then
        renamed to its final name and the folder fsync'd. A failure at any step removes the temporary file.
     2. Read by the manifest's names only: a member the manifest does not list is never unpacked, a name with a
-       folder in it is refused, and every file unpacked is checked for its size and SHA-256.
+       folder in it is refused, and every file unpacked is checked for its size and SHA-256. An archive cut short
+       (its headers or the manifest not readable to their end) is an :class:`ArchiveError`, never tarfile's own.
 
 Never
     Never leave a file with the final name that is not complete and checked; never overwrite an archive.
@@ -161,11 +162,17 @@ def check(path: Path) -> list[str]:
 def opened(path: Path) -> Iterator[tuple[tarfile.TarFile, dict[str, Any]]]:
     """The archive (any compression tar reads) and its manifest, checked to be this format."""
     with _tar(path) as tar:
-        handle = _member(tar, MANIFEST)
-        if handle is None:
+        try:
+            tar.getmembers()  # every header read now: an archive cut short fails here, once, in one sentence
+            handle = _member(tar, MANIFEST)
+            body = handle.read() if handle is not None else None
+        except (tarfile.TarError, EOFError) as exc:
+            raise ArchiveError(f"{path} cannot be read whole ({exc}): the archive is cut short or damaged (a copy "
+                               "interrupted, a disk that filled up); take or fetch it again") from None  # fmt: skip
+        if body is None:
             raise ArchiveError(f"{path} is not a backup archive: it has no {MANIFEST}")
         try:
-            manifest = json.loads(handle.read())
+            manifest = json.loads(body)
         except ValueError as exc:
             raise ArchiveError(f"the manifest of {path} is not JSON: {exc}") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

@@ -135,7 +135,7 @@ def make(settings: Settings, target: Path, *, with_key: bool, clock: Clock) -> t
     staging = target.with_name(f".{target.name}.staging-{os.getpid()}")
     try:
         _room_for(settings.data, target)
-        staging.mkdir()
+        staging.mkdir(mode=0o700)  # the registry's copy waits here: its owner's alone, as the archive is
         manifest, report = _stage(settings, staging, with_key=with_key, clock=clock)
         if not report.broken:
             archive.write(target, manifest, staging)
@@ -248,6 +248,7 @@ def databases(data: Path) -> list[Path]:
 
 def copy_database(source: Path, target: Path) -> None:
     """Copy one database as it is at one instant (rules 1 and 2) into a new file with no WAL of its own."""
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite would make it 0644
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
     dst = sqlite3.connect(target, isolation_level=None)
     written = os.open(target, os.O_RDONLY)  # to sync what each step wrote (archive.Trickle says why)

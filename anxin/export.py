@@ -79,11 +79,20 @@ def run(settings: Settings, args: argparse.Namespace, *, server: str | None) -> 
         summary = f"{counts['elders']} elders, {counts['incidents']} incidents, {counts['services']} services"
     out = args.out or Path(f"gov-export-{period.label.replace('..', '_')}.{'zip' if kind == 'csv' else 'json'}")
     try:
-        out.write_bytes(body)
+        write_private(out, body)
     except OSError as exc:
         raise ConfigError(f"cannot write {out} (--out): {exc.strerror or exc}") from None
     print(f"anxin export: wrote {out} ({summary}; schema anxin.gov-export version 1)")
     return 0
+
+
+def write_private(path: Path, body: bytes) -> None:
+    """The file readable by its owner alone (mode 0600, an existing file's mode made so too): it names the elders
+    served, their community, age band, risk flags and care level, and with ``export_names`` their names."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(body)
 
 
 async def export_offline(settings: Settings, period: Period, *, include_drill: bool) -> dict[str, Any]:

@@ -7,13 +7,18 @@ What it owns
     folder with its chain key and checkpoints beside it, from which ``anxin serve`` starts.
 
 Rules
-    1. Checked before placed. The archive is unpacked into a staging folder inside the new data folder, under the
-       folder's lock (no server can start on it meanwhile); only when every check passes are the files moved in.
-       A tampered archive leaves nothing behind but the empty folder, and the first bad entry is named.
+    1. Checked before placed. The archive is unpacked into a staging folder (mode 0700) inside the new data
+       folder, under the folder's lock (no server can start on it meanwhile); only when every check passes are the
+       files moved in. A tampered archive leaves nothing behind but the empty folder, and the first bad entry is
+       named. A folder to be moved aside (rule 2) is moved only once the archive has checked: its staging folder
+       is beside it, and a tampered archive leaves it, its key and its checkpoints where they were. A member
+       listed as a database must be one ``anxin backup`` would take (SQLite by its first bytes, not a lock, not
+       ``server.url``, not a WAL): a manifest from elsewhere may call anything a database.
     2. Nothing is overwritten. A folder a server holds is refused, ``--force`` or not: the server would go on
-       acknowledging alarms into a file no longer there. A non-empty folder is refused unless ``--force``, which
-       moves its contents aside (``<data>.before-restore-<time>``), never deletes them. A chain key or checkpoints
-       file already at the place the settings name is moved aside the same way with ``--force``, else refused.
+       acknowledging alarms into a file no longer there (asked again just before it is moved). A non-empty folder
+       is refused unless ``--force``, which moves its contents aside (``<data>.before-restore-<time>``), never
+       deletes them. A chain key or checkpoints file already at the place the settings name is moved aside the
+       same way with ``--force``, else refused.
     3. The key goes where the settings say (``chain_key_file``, by default ``<data>.chain-key``), mode 0600, with
        the archive's checkpoints beside it: from ``--key``, else from the archive, else the key already there
        (the same key, checked by its id). With none, the data alone is restored; the server makes a new key at its
@@ -36,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from anxin import archive
-from anxin.backup import JOURNAL_DB, check_copy, key_id
+from anxin.backup import JOURNAL_DB, SQLITE_HEADER, check_copy, key_id
 from anxin.verdict import print_verdict
 from dispatch.anchor import RecordReport, checkpoints_file, key_file
 from dispatch.core import DataLock
@@ -85,7 +90,8 @@ def verify(path: Path, settings: Settings, key: Path | None) -> int:
     code = print_verdict(report)
     if chosen == folder / archive.KEY and report.key_found:
         print("note: checked with the key carried in the archive: the backup agrees with itself; check it with the "
-              "server's key (--key, or the server's --config) to know it is the server's record")  # fmt: skip
+              "server's key (--key FILE: the archive's own key comes before the one the settings name) to know it "
+              "is the server's record")  # fmt: skip
     return 1 if problems else code
 
 
@@ -110,6 +116,7 @@ def _check(
     """The unpacked journal's check with ``key`` and the archive's checkpoints, and its head against the
     manifest's; None when there is no journal to check."""
     journal = manifest.get("journal", {})
+    problems = [*problems, *_not_databases(folder, manifest)]
     if not (folder / JOURNAL_DB).is_file():
         return None, [*problems, f"the archive holds no {JOURNAL_DB}"]
     report = asyncio.run(check_copy(folder / JOURNAL_DB, key, folder / archive.CHECKPOINTS))
@@ -124,6 +131,26 @@ def _check(
     return report, problems
 
 
+#: names a data folder's own files take, never placed from an archive (a lock a server would not see as held, the
+#: address ``anxin export`` and ``anxin import`` send their key to, a journal's side files)
+RESERVED = (LOCK_FILE, "server.url")
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _not_databases(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """The members listed as databases that ``anxin backup`` would not have taken for one (an archive from
+    elsewhere): a reserved name, a journal's side file, or a file that is not SQLite."""
+    found = []
+    for member in archive.members(manifest):
+        if member.kind != "sqlite" or not (folder / member.name).is_file():
+            continue
+        with (folder / member.name).open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if member.name in RESERVED or member.name.endswith(SIDE_FILES) or header != SQLITE_HEADER:
+            found.append(f"{member.name} is listed as a database, but anxin backup never takes it for one: refused")
+    return found
+
+
 # -- restore --------------------------------------------------------------------------------------------
 
 
@@ -133,22 +160,30 @@ def restore(path: Path, settings: Settings, *, key: Path | None, force: bool, co
     with archive.opened(path) as (_, manifest):
         carried = any(entry.get("kind") == "key" for entry in manifest.get("files", []))
     target_key = key_file(settings.model_copy(update={"data": data}))
-    for old in _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force):
-        moved = _aside(old)  # only once nothing is refused
-        old.rename(moved)
-        print(f"anxin restore: moved {old} aside to {moved} (nothing deleted)")
-    data.mkdir(parents=True, exist_ok=True)
+    aside = _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force)
     lock = DataLock(data)
-    lock.acquire()
-    staging = data / f".restore-{os.getpid()}"
+    if data in aside:  # checked beside it, moved aside only once the archive checks (rule 1)
+        staging = data.with_name(f".{data.name}.restore-{os.getpid()}")
+    else:
+        lock.acquire()  # made here if need be: no server starts on it while it is checked
+        staging = data / f".restore-{os.getpid()}"
     try:
-        staging.mkdir()
+        staging.mkdir(mode=0o700)
         unpacked, problems = archive.unpack(path, staging)
-        source = key or (staging / archive.KEY if carried else target_key)
+        kept = target_key if target_key not in aside else staging / "no-key"  # a key moved aside checks nothing
+        source = key or (staging / archive.KEY if carried else kept)
         report, problems = _check(staging, unpacked, source, problems)
         if problems or report is None or report.broken:
             _refused(path, problems, report)
             return 1
+        if data in aside:
+            _data_in_the_way(data, force)  # again: a server may have started on it while the archive was checked
+        for old in aside:
+            moved = _aside(old)
+            old.rename(moved)
+            print(f"anxin restore: moved {old} aside to {moved} (nothing deleted)")
+        if data in aside:
+            lock.acquire()  # the new, empty folder: made and held
         _place(staging, data, unpacked)
         placed = _place_key(staging, source, target_key, report)
     except OSError as exc:

@@ -82,8 +82,9 @@ SERVICE_FIELDS = (
     "voucher_fen", "drill",
 )  # fmt: skip
 SETS = {"elders": ELDER_FIELDS, "incidents": INCIDENT_FIELDS, "services": SERVICE_FIELDS}
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+#: ASCII digits, matched whole (``\d`` takes "２０２６", as the period report's patterns say)
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_RANGE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})")
 #: the date written on the zip's members (rule 8): the earliest a zip can say
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -98,19 +99,20 @@ def parse_period(text: str, tz: str) -> Period:
     refused = InvalidInput(f"a period reads YYYY-MM or YYYY-MM-DD..YYYY-MM-DD, not {text!r}", field="period",
                            code="export_period", params={"period": text})  # fmt: skip
     try:
-        if (month := _MONTH.match(text)) is not None:
+        if (month := _MONTH.fullmatch(text)) is not None:
             first = date(int(month[1]), int(month[2]), 1)
             last = _month_end(first)
-        elif (days := _RANGE.match(text)) is not None:
+        elif (days := _RANGE.fullmatch(text)) is not None:
             first, last = date.fromisoformat(days[1]), date.fromisoformat(days[2])
         else:
             raise refused
-    except ValueError:
+        after = last + timedelta(days=1)
+    except (ValueError, OverflowError):  # a day that is none, or the calendar's last month (9999-12)
         raise refused from None
     if last < first or (last - first).days + 1 > MAX_DAYS:
         raise InvalidInput(f"a period runs forward over 1 to {MAX_DAYS} days, not {text!r}", field="period",
                            code="export_period", params={"period": text})  # fmt: skip
-    return span(first, last + timedelta(days=1), _label(first, last), tz)
+    return span(first, after, _label(first, last), tz)
 
 
 def _month_end(first: date) -> date:

@@ -247,6 +247,59 @@ def test_a_tampered_archive_is_refused_by_restore_and_verify_names_the_first_bad
     assert not Path(f"{restored}.chain-key").exists()
 
 
+def test_a_tampered_archive_restored_with_force_moves_nothing_aside(made: Made, tmp_path: Path) -> None:
+    """The folder (say the live one, its server stopped) and its key stay where they were when the archive does
+    not check: moving them aside first left an empty folder for the next ``anxin serve`` to start afresh in."""
+    archive, seq = tampered(made, tmp_path, rehash_manifest=True)
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "notes.txt").write_text("the folder's own\n")
+    key = Path(f"{live}.chain-key")
+    key.write_text(os.urandom(32).hex() + "\n")  # another key: in the way, to be moved aside by --force
+    done = anxin("restore", str(archive), "--data", str(live), "--force", "--key", f"{made.data}.chain-key")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"seq {seq}" in done.stderr and "nothing was restored" in done.stderr
+    assert sorted(p.name for p in live.iterdir()) == ["notes.txt"]
+    assert key.is_file() and not list(tmp_path.glob("*before-restore*"))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left"
+    forced = anxin("restore", str(made.archive), "--data", str(live), "--force", "--key", f"{made.data}.chain-key")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert (next(tmp_path.glob("live.before-restore-*")) / "notes.txt").read_text() == "the folder's own\n"
+    assert next(tmp_path.glob("live.chain-key.before-restore-*")).is_file()
+    assert anxin("verify", "--data", str(live)).returncode == 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left"
+
+
+def test_an_archive_from_elsewhere_places_nothing_but_databases(made: Made, tmp_path: Path) -> None:
+    """A manifest may call anything a database: a lock file (placed over the one restore holds, a server could
+    start meanwhile), ``server.url`` (where ``anxin export`` sends its key) or a WAL are refused by name, and a
+    file that is not SQLite by its first bytes; the rest of the archive is sound and checks."""
+    with tarfile.open(made.archive) as tar:
+        members = {name: tar.extractfile(name).read() for name in tar.getnames()}  # type: ignore[union-attr]
+    manifest = json.loads(members.pop("manifest.json"))
+    planted = {"anxin.lock": b"SQLite format 3\x00 a lock", "server.url": b"http://elsewhere.example\n",
+               "anxin.sqlite3-wal": b"SQLite format 3\x00", "extra.sqlite3": b"not a database at all"}  # fmt: skip
+    for name, body in planted.items():
+        manifest["files"].append({"name": name, "kind": "sqlite", "size": len(body),
+                                  "sha256": hashlib.sha256(body).hexdigest()})  # fmt: skip
+    crafted = tmp_path / "crafted.tar"
+    with tarfile.open(crafted, "w") as tar:
+        for name, body in {"manifest.json": json.dumps(manifest).encode(), **members, **planted}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    key = f"{made.data}.chain-key"
+    checked = anxin("verify", "--backup", str(crafted), "--key", key)
+    assert checked.returncode == 1, checked.stdout
+    for name in planted:
+        assert f"backup BROKEN: {name} is listed as a database, but anxin backup never takes it" in checked.stdout
+    restored = tmp_path / "restored"
+    done = anxin("restore", str(crafted), "--data", str(restored), "--key", key)
+    assert done.returncode == 1 and "nothing was restored" in done.stderr, done.stdout + done.stderr
+    assert [p.name for p in restored.iterdir()] == ["anxin.lock"]  # restore's own, empty or its pid
+    assert not (restored / "anxin.lock").read_bytes().startswith(b"SQLite")
+
+
 def test_an_archive_changed_behind_its_manifest_says_which_file(made: Made, tmp_path: Path) -> None:
     archive, seq = tampered(made, tmp_path, rehash_manifest=False)
     checked = anxin("verify", "--backup", str(archive), "--data", str(made.data))
@@ -277,6 +330,11 @@ def test_with_key_the_archive_carries_it_and_restores_anchored(made: Made, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
     with tarfile.open(tmp_path / "keyed.tar") as tar:
         assert tar.getmember("chain-key").mode == 0o600
+    carried = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--data", str(made.data))
+    assert carried.returncode == 0 and "checked with the key carried in the archive" in carried.stdout
+    assert "--key FILE" in carried.stdout  # the way to the server's key; the settings' key is not taken first
+    server = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--key", f"{made.data}.chain-key")
+    assert server.returncode == 0 and "carried in the archive" not in server.stdout
     restored = tmp_path / "restored"
     assert anxin("restore", str(tmp_path / "keyed.tar"), "--data", str(restored)).returncode == 0
     assert os.stat(f"{restored}.chain-key").st_mode & 0o777 == 0o600

@@ -49,6 +49,7 @@ def test_the_json_export_of_a_data_folder_is_the_checked_in_one(data: Path, tmp_
     done = anxin("export", "--data", str(data), "--period", "2026-11", "--out", str(out), env=ENV)
     assert done.returncode == 0, done.stderr
     assert f"wrote {out} (3 elders, 7 incidents, 4 services" in done.stdout
+    assert out.stat().st_mode & 0o777 == 0o600  # it names the elders served: their owner's alone, as a backup is
     written = json.loads(out.read_text(encoding="utf-8"))
     assert _without_time(written) == _without_time(json.loads(GOLDEN.read_text(encoding="utf-8")))
     db = sqlite3.connect(data / "anxin.sqlite3")
@@ -64,12 +65,15 @@ def test_the_json_export_of_a_data_folder_is_the_checked_in_one(data: Path, tmp_
 
 def test_the_csv_export_is_a_zip_of_the_checked_in_files(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "gov-export-2026-11.zip"
+    out.write_bytes(b"an older file, readable by all")
+    out.chmod(0o644)
     done = anxin("export", "--data", str(data), "--period", "2026-11", "--format", "csv", "--out", str(out), env=ENV)
     assert done.returncode == 0, done.stderr
     document = json.loads(GOLDEN.read_text(encoding="utf-8"))
     with zipfile.ZipFile(io.BytesIO((tmp_path / "gov-export-2026-11.zip").read_bytes())) as archive:
         for name in csv_names(document).values():
             assert archive.read(name) == (DATA / name).read_bytes(), name
+    assert out.stat().st_mode & 0o777 == 0o600  # a file written over is made private too
 
 
 def test_a_bad_period_is_one_line_and_exit_2(data: Path, tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 What it owns
     Reading an archive back (:mod:`anxin.archive`): every file against the manifest's size and SHA-256, the
-    journal's chain and checkpoints as ``anxin verify`` checks them (with a key: ``--key``, the archive's own, or
-    the one the settings name), its head against the manifest's; and putting a checked copy in place as a data
-    folder with its chain key and checkpoints beside it, from which ``anxin serve`` starts.
+    journal's chain and checkpoints as ``anxin verify`` checks them (with a key: ``--key``, the one the settings
+    name when it is there, or the archive's own), its head against the manifest's; and putting a checked copy in
+    place as a data folder with its chain key and checkpoints beside it, from which ``anxin serve`` starts.
 
 Rules
     1. Checked before placed. The archive is unpacked into a staging folder (mode 0700) inside the new data
@@ -89,9 +89,10 @@ def verify(path: Path, settings: Settings, key: Path | None) -> int:
         return 1
     code = print_verdict(report)
     if chosen == folder / archive.KEY and report.key_found:
-        print("note: checked with the key carried in the archive: the backup agrees with itself; check it with the "
-              "server's key (--key FILE: the archive's own key comes before the one the settings name) to know it "
-              "is the server's record")  # fmt: skip
+        print(
+            "note: checked with the key carried in the archive (none where the settings name one): the backup "
+            "agrees with itself; check it with the server's key (--key FILE) to know it is the server's record"
+        )
     return 1 if problems else code
 
 
@@ -102,12 +103,14 @@ def _describe(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def _verifying_key(folder: Path, manifest: dict[str, Any], settings: Settings, key: Path | None) -> Path:
-    """``--key``, else the archive's own key, else the one the settings name (rule 3)."""
+    """``--key``, else the key the settings name when it is there (this server's: an archive carrying another key
+    is checked against this one, so a forged archive signed with its own key does not pass), else the archive's
+    own key (a machine replaced whole; rule 3)."""
     if key is not None:
         return key
-    if any(entry.get("kind") == "key" for entry in manifest.get("files", [])):
-        return folder / archive.KEY
-    return key_file(settings)
+    own = key_file(settings)
+    carried = any(entry.get("kind") == "key" for entry in manifest.get("files", []))
+    return folder / archive.KEY if carried and not own.is_file() else own
 
 
 def _check(

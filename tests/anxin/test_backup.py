@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dispatch.anchor import create_key
 from gateway.dc09 import build_message
 from simulators import city
 from tests.conftest import free_port
@@ -330,9 +331,16 @@ def test_with_key_the_archive_carries_it_and_restores_anchored(made: Made, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
     with tarfile.open(tmp_path / "keyed.tar") as tar:
         assert tar.getmember("chain-key").mode == 0o600
-    carried = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--data", str(made.data))
+    own = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--data", str(made.data))
+    assert own.returncode == 0 and "carried in the archive" not in own.stdout  # the server's key, where it is
+    (elsewhere := tmp_path / "elsewhere").mkdir()  # a machine replaced whole: no key but the archive's
+    carried = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--data", str(elsewhere))
     assert carried.returncode == 0 and "checked with the key carried in the archive" in carried.stdout
-    assert "--key FILE" in carried.stdout  # the way to the server's key; the settings' key is not taken first
+    assert "--key FILE" in carried.stdout  # the way to the server's key
+    (other := tmp_path / "other").mkdir()  # another server's key where the settings name one: it is the judge
+    create_key(Path(f"{other}.chain-key"))
+    forged = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--data", str(other))
+    assert forged.returncode != 0 and "carried in the archive" not in forged.stdout, forged.stdout
     server = anxin("verify", "--backup", str(tmp_path / "keyed.tar"), "--key", f"{made.data}.chain-key")
     assert server.returncode == 0 and "carried in the archive" not in server.stdout
     restored = tmp_path / "restored"

@@ -312,6 +312,14 @@ def test_a_target_that_cannot_be_written_gets_a_clear_message_and_no_file(
         assert list(target.iterdir()) == []  # no half file, no staging copy
 
 
+def test_a_missing_folder_named_with_a_slash_is_refused_not_written_as_a_file(made: Made, tmp_path: Path) -> None:
+    missing = tmp_path / "backup" / "anxin"
+    done = anxin("backup", "--data", str(made.data), "--out", f"{missing}/")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{missing}/: no such folder" in done.stderr and "Traceback" not in done.stderr
+    assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_a_cluster_is_backed_up_with_postgresqls_tools(tmp_path: Path) -> None:
     done = anxin("backup", "--data", str(tmp_path), "--journal", "postgresql://anxin@127.0.0.1:1/anxin")
     assert done.returncode == 2

@@ -320,6 +320,26 @@ def test_a_missing_folder_named_with_a_slash_is_refused_not_written_as_a_file(ma
     assert not missing.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("kept", [-1, 700, 0])
+def test_an_archive_cut_short_is_one_finding_per_file_never_a_traceback(made: Made, tmp_path: Path, kept: int) -> None:
+    cut = tmp_path / "cut.tar"
+    whole = made.archive.read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2 if kept < 0 else kept])  # -1: cut in the middle of the journal
+    checked = anxin("verify", "--backup", str(cut), "--key", f"{made.data}.chain-key")
+    restored = anxin("restore", str(cut), "--data", str(tmp_path / "restored"), "--key", f"{made.data}.chain-key")
+    for done in (checked, restored):
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode in (1, 2) and not (tmp_path / "restored" / "anxin.sqlite3").exists()
+    if kept < 0:  # the manifest whole: each file the cut reaches is a finding, exit 1
+        assert checked.returncode == 1 and "anxin.sqlite3 cannot be read: the archive is damaged or cut short" in (
+            checked.stdout
+        )
+    elif kept:
+        assert checked.returncode == 2 and "manifest.json cannot be read: the archive is damaged" in checked.stderr
+    else:
+        assert checked.stderr.strip() == f"anxin: {cut} is not a backup archive: not a tar file (plain or compressed)"
+
+
 def test_a_cluster_is_backed_up_with_postgresqls_tools(tmp_path: Path) -> None:
     done = anxin("backup", "--data", str(tmp_path), "--journal", "postgresql://anxin@127.0.0.1:1/anxin")
     assert done.returncode == 2

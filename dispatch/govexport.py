@@ -82,8 +82,9 @@ SERVICE_FIELDS = (
     "voucher_fen", "drill",
 )  # fmt: skip
 SETS = {"elders": ELDER_FIELDS, "incidents": INCIDENT_FIELDS, "services": SERVICE_FIELDS}
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+#: ASCII digits only: a full-width ``２０２６-１１`` is refused like ``２０２６-１１-０１..``, not read as 2026-11
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$", re.ASCII)
 #: the date written on the zip's members (rule 8): the earliest a zip can say
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -105,12 +106,15 @@ def parse_period(text: str, tz: str) -> Period:
             first, last = date.fromisoformat(days[1]), date.fromisoformat(days[2])
         else:
             raise refused
-    except ValueError:
+    except (OverflowError, ValueError):
         raise refused from None
     if last < first or (last - first).days + 1 > MAX_DAYS:
         raise InvalidInput(f"a period runs forward over 1 to {MAX_DAYS} days, not {text!r}", field="period",
                            code="export_period", params={"period": text})  # fmt: skip
-    return span(first, last + timedelta(days=1), _label(first, last), tz)
+    try:
+        return span(first, last + timedelta(days=1), _label(first, last), tz)
+    except (OverflowError, ValueError):  # a day a date or a time cannot follow or hold (9999-12)
+        raise refused from None
 
 
 def _month_end(first: date) -> date:

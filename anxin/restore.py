@@ -7,9 +7,10 @@ What it owns
     folder with its chain key and checkpoints beside it, from which ``anxin serve`` starts.
 
 Rules
-    1. Checked before placed. The archive is unpacked into a staging folder inside the new data folder, under the
-       folder's lock (no server can start on it meanwhile); only when every check passes are the files moved in.
-       A tampered archive leaves nothing behind but the empty folder, and the first bad entry is named.
+    1. Checked before placed. The archive is unpacked into a staging folder beside the data folder (holding an
+       existing folder's lock meanwhile); only when every check passes is anything moved aside (``--force``) and
+       are the files moved in, under the new folder's lock (no server can start on it meanwhile). A tampered
+       archive leaves everything as it was, and the first bad entry is named.
     2. Nothing is overwritten. A folder a server holds is refused, ``--force`` or not: the server would go on
        acknowledging alarms into a file no longer there. A non-empty folder is refused unless ``--force``, which
        moves its contents aside (``<data>.before-restore-<time>``), never deletes them. A chain key or checkpoints
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -112,7 +114,10 @@ def _check(
     journal = manifest.get("journal", {})
     if not (folder / JOURNAL_DB).is_file():
         return None, [*problems, f"the archive holds no {JOURNAL_DB}"]
-    report = asyncio.run(check_copy(folder / JOURNAL_DB, key, folder / archive.CHECKPOINTS))
+    try:
+        report = asyncio.run(check_copy(folder / JOURNAL_DB, key, folder / archive.CHECKPOINTS))
+    except sqlite3.DatabaseError as exc:  # bytes changed inside the database's pages: no entry to name
+        return None, [*problems, f"{JOURNAL_DB} cannot be read as a database ({exc})"]
     head = (report.head_seq, report.head_hash)
     if head != (journal.get("head_seq"), journal.get("head_hash")):
         problems = [*problems, f"the journal ends at seq {head[0]} (hash {head[1][:16]}), but the manifest says seq "
@@ -133,31 +138,55 @@ def restore(path: Path, settings: Settings, *, key: Path | None, force: bool, co
     with archive.opened(path) as (_, manifest):
         carried = any(entry.get("kind") == "key" for entry in manifest.get("files", []))
     target_key = key_file(settings.model_copy(update={"data": data}))
-    for old in _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force):
-        moved = _aside(old)  # only once nothing is refused
-        old.rename(moved)
-        print(f"anxin restore: moved {old} aside to {moved} (nothing deleted)")
-    data.mkdir(parents=True, exist_ok=True)
-    lock = DataLock(data)
-    lock.acquire()
-    staging = data / f".restore-{os.getpid()}"
+    in_the_way = _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force)
+    held = _hold(data)  # no server starts on the old folder while the archive is checked beside it
+    staging = data.with_name(f".{data.name}.restore-{os.getpid()}")
     try:
-        staging.mkdir()
+        staging.mkdir(parents=True)
         unpacked, problems = archive.unpack(path, staging)
         source = key or (staging / archive.KEY if carried else target_key)
+        if source == target_key and target_key in in_the_way:  # another journal's key: moved aside, not used
+            source = staging / archive.KEY
         report, problems = _check(staging, unpacked, source, problems)
         if problems or report is None or report.broken:
-            _refused(path, problems, report)
+            _refused(path, problems, report)  # and nothing was moved aside either
             return 1
-        _place(staging, data, unpacked)
-        placed = _place_key(staging, source, target_key, report)
+        for old in in_the_way:
+            moved = _aside(old)  # only once the archive checks
+            old.rename(moved)
+            print(f"anxin restore: moved {old} aside to {moved} (nothing deleted)")
+        placed = _place_locked(staging, data, unpacked, source, target_key, report)
     except OSError as exc:
         raise ConfigError(f"cannot restore into {data}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        lock.release()
+        if held is not None:
+            held.release()
     _restored(data, unpacked, report, placed, target_key, config)
     return 0
+
+
+def _hold(data: Path) -> DataLock | None:
+    """The lock of an existing data folder (no server holds it: checked), held until the restore ends."""
+    if not data.is_dir():
+        return None
+    lock = DataLock(data)
+    lock.acquire()
+    return lock
+
+
+def _place_locked(
+    staging: Path, data: Path, manifest: dict[str, Any], source: Path, target_key: Path, report: RecordReport
+) -> bool:
+    """Under the new folder's lock (no server can start on it meanwhile): the databases, then the key."""
+    data.mkdir(parents=True, exist_ok=True)
+    lock = DataLock(data)
+    lock.acquire()
+    try:
+        _place(staging, data, manifest)
+        return _place_key(staging, source, target_key, report)
+    finally:
+        lock.release()
 
 
 def _data_in_the_way(data: Path, force: bool) -> list[Path]:

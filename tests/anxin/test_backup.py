@@ -340,6 +340,23 @@ def test_an_archive_cut_short_is_one_finding_per_file_never_a_traceback(made: Ma
         assert checked.stderr.strip() == f"anxin: {cut} is not a backup archive: not a tar file (plain or compressed)"
 
 
+def test_a_forced_restore_of_a_bad_archive_moves_nothing_aside(made: Made, tmp_path: Path) -> None:
+    key = Path(f"{made.data}.chain-key")
+    restored = tmp_path / "restored"
+    assert anxin("restore", str(made.archive), "--data", str(restored), "--key", str(key)).returncode == 0
+    changed = bytearray(made.archive.read_bytes())
+    changed[len(changed) // 2] ^= 0xFF  # inside the database's pages
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bytes(changed))
+    before = sorted(path.name for path in tmp_path.iterdir())
+    held = {path.name: path.read_bytes() for path in restored.glob("*.sqlite3")}
+    done = anxin("restore", str(bad), "--data", str(restored), "--key", str(key), "--force")
+    assert done.returncode == 1 and "nothing was restored" in done.stderr, done.stdout + done.stderr
+    assert "moved" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == before  # no folder aside, no staging left
+    assert {path.name: path.read_bytes() for path in restored.glob("*.sqlite3")} == held
+
+
 def test_a_cluster_is_backed_up_with_postgresqls_tools(tmp_path: Path) -> None:
     done = anxin("backup", "--data", str(tmp_path), "--journal", "postgresql://anxin@127.0.0.1:1/anxin")
     assert done.returncode == 2

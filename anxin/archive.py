@@ -18,8 +18,7 @@ Rules
        member's bytes hashed as they are written, fsync'd, read back and checked against the manifest, then
        renamed to its final name and the folder fsync'd. A failure at any step removes the temporary file.
     2. Read by the manifest's names only: a member the manifest does not list is never unpacked, a name with a
-       folder in it is refused, and every file unpacked is checked for its size and SHA-256. An archive cut short
-       (its headers or the manifest not readable to their end) is an :class:`ArchiveError`, never tarfile's own.
+       folder in it is refused, and every file unpacked is checked for its size and SHA-256.
 
 Never
     Never leave a file with the final name that is not complete and checked; never overwrite an archive.
@@ -150,11 +149,14 @@ def check(path: Path) -> list[str]:
     with opened(path) as (tar, manifest):
         problems = []
         for member in members(manifest):
-            handle = _member(tar, member.name)
-            if handle is None:
-                problems.append(f"{member.name} is listed in the manifest but not in the archive")
-            else:
-                problems += _compare(member, _hash(handle))
+            try:
+                handle = _member(tar, member.name)
+                if handle is None:
+                    problems.append(f"{member.name} is listed in the manifest but not in the archive")
+                else:
+                    problems += _compare(member, _hash(handle))
+            except tarfile.TarError as exc:
+                problems.append(_damaged(member.name, exc))
         return problems
 
 
@@ -162,14 +164,13 @@ def check(path: Path) -> list[str]:
 def opened(path: Path) -> Iterator[tuple[tarfile.TarFile, dict[str, Any]]]:
     """The archive (any compression tar reads) and its manifest, checked to be this format."""
     with _tar(path) as tar:
-        try:
-            tar.getmembers()  # every header read now: an archive cut short fails here, once, in one sentence
-            handle = _member(tar, MANIFEST)
-            body = handle.read() if handle is not None else None
-        except (tarfile.TarError, EOFError) as exc:
-            raise ArchiveError(f"{path} cannot be read whole ({exc}): the archive is cut short or damaged (a copy "
-                               "interrupted, a disk that filled up); take or fetch it again") from None  # fmt: skip
-        if body is None:
+        try:  # the manifest is written first: read there, a damaged rest is the members' finding, not a refusal
+            first = tar.next()
+            handle = tar.extractfile(first) if first and first.name == MANIFEST else _member(tar, MANIFEST)
+            body = b"" if handle is None else handle.read()
+        except tarfile.TarError as exc:
+            raise ArchiveError(f"{path}: {_damaged(MANIFEST, exc)}") from None
+        if handle is None:
             raise ArchiveError(f"{path} is not a backup archive: it has no {MANIFEST}")
         try:
             manifest = json.loads(body)
@@ -185,8 +186,10 @@ def opened(path: Path) -> Iterator[tuple[tarfile.TarFile, dict[str, Any]]]:
 def _tar(path: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(path, mode="r:*")
-    except (OSError, tarfile.TarError) as exc:
-        raise ArchiveError(f"{path} is not a backup archive (cannot read it as a tar: {exc})") from None
+    except OSError as exc:
+        raise ArchiveError(f"cannot read the archive {path}: {exc.strerror or exc}") from None
+    except tarfile.TarError:  # its message lists every compression tried, over several lines
+        raise ArchiveError(f"{path} is not a backup archive: not a tar file (plain or compressed)") from None
 
 
 def members(manifest: dict[str, Any]) -> list[Member]:
@@ -205,25 +208,38 @@ def unpack(path: Path, into: Path) -> tuple[dict[str, Any], list[str]]:
     with opened(path) as (tar, manifest):
         problems = []
         for member in members(manifest):
-            handle = _member(tar, member.name)
-            if handle is None:
-                problems.append(f"{member.name} is listed in the manifest but not in the archive")
-                continue
-            fd = os.open(into / member.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                found = _hash(handle, out)
-                out.flush()
-                os.fsync(out.fileno())
-            problems += _compare(member, found)
+            try:
+                problems += _unpack_one(tar, member, into / member.name)
+            except tarfile.TarError as exc:
+                (into / member.name).unlink(missing_ok=True)  # no half file to be checked as if whole
+                problems.append(_damaged(member.name, exc))
         return manifest, problems
 
 
+def _unpack_one(tar: tarfile.TarFile, member: Member, path: Path) -> list[str]:
+    handle = _member(tar, member.name)
+    if handle is None:
+        return [f"{member.name} is listed in the manifest but not in the archive"]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        found = _hash(handle, out)
+        out.flush()
+        os.fsync(out.fileno())
+    return _compare(member, found)
+
+
 def _member(tar: tarfile.TarFile, name: str) -> IO[bytes] | None:
+    """The member's contents (None when absent); ``tarfile.TarError`` when the archive is cut short: looking a
+    name up reads every header, up to the end."""
     try:
         info = tar.getmember(name)
     except KeyError:
         return None
     return tar.extractfile(info) if info.isfile() else None
+
+
+def _damaged(name: str, exc: tarfile.TarError) -> str:
+    return f"{name} cannot be read: the archive is damaged or cut short ({exc})"
 
 
 def _hash(handle: IO[bytes], out: IO[bytes] | None = None) -> tuple[int, str]:

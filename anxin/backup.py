@@ -79,8 +79,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     )
     parser.add_argument("--data", type=Path, help="data folder (ANXIN_DATA)")
     parser.add_argument("--config", type=Path, help="TOML settings file (ANXIN_CONFIG): the server's, for its key")
-    parser.add_argument("--out", type=Path,
-                        help="the archive, or a folder for it (default: anxin-backup-<UTC time>.tar here)")  # fmt: skip
+    parser.add_argument("--out",
+                        help="the archive, or a folder for it (default: anxin-backup-<UTC time>.tar here); a name "
+                        "ending in / is a folder, which must exist")  # fmt: skip
     parser.add_argument("--with-key", action="store_true",
                         help="put the chain key in the archive too (mode 0600; docs/backup.md)")  # fmt: skip
     parser.add_argument("--journal", dest="journal_url", metavar="postgresql://...", help=argparse.SUPPRESS)
@@ -122,12 +123,20 @@ def run(settings: Settings, args: argparse.Namespace, clock: Clock | None = None
     return 0
 
 
-def target_path(out: Path | None, now: float) -> Path:
-    """The archive's path: ``--out`` as given, or the default name in it (a folder) or here."""
+def target_path(out: str | None, now: float) -> Path:
+    """The archive's path: ``--out`` as given, or the default name in it (a folder) or here.
+
+    ``--out /backup/anxin/`` names a folder: when it is missing, that is said, never an archive named after it
+    (the next night's backup would then find it "already exists")."""
     name = f"anxin-backup-{datetime.fromtimestamp(now, UTC):%Y%m%dT%H%M%SZ}.tar"
     if out is None:
         return Path(name).absolute()
-    return (out / name).absolute() if out.is_dir() else out.absolute()
+    path = Path(out)
+    if path.is_dir():
+        return (path / name).absolute()
+    if out.endswith(("/", os.sep)):
+        raise ConfigError(f"cannot write the backup in {path.absolute()}/: no such folder (make it, or fix --out)")
+    return path.absolute()
 
 
 def make(settings: Settings, target: Path, *, with_key: bool, clock: Clock) -> tuple[dict[str, Any], RecordReport]:

@@ -325,7 +325,9 @@ class _StartWatch(logging.Filter):
 
 class ListeningServer(uvicorn.Server):
     """The server of ``make_server`` on an HTTP socket bound here, before the core opens; ``ready(url)`` is
-    called once it listens. What stops its start is raised as one ConfigError line, not logged as a traceback."""
+    called once it listens, after its address is written in the data folder (``server.url``: where ``anxin import``
+    and ``anxin export`` find the server that holds the folder, ``anxin demo``'s as ``anxin serve``'s). What stops
+    its start is raised as one ConfigError line, not logged as a traceback."""
 
     def __init__(self, settings: Settings, ready: Callable[[str], None]) -> None:
         super().__init__(make_server(settings).config)  # refuses bad device ports and TLS files first
@@ -339,6 +341,8 @@ class ListeningServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
+            # read only while the lock is held, so a file left by a server that stopped misleads nobody
+            (self.settings.data / SERVER_URL_FILE).write_text(self._url + "\n", encoding="utf-8")
             self._ready(self._url)
 
     async def listen(self) -> None:
@@ -366,8 +370,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_data_folder(settings.data)
 
     def ready(url: str) -> None:
-        # where `anxin import` finds this server while it holds the folder (read only while the lock is held)
-        (settings.data / SERVER_URL_FILE).write_text(url + "\n", encoding="utf-8")
         print(f"anxin: console at {url}/console", flush=True)
 
     server = ListeningServer(settings, ready)

@@ -7,18 +7,16 @@ What it owns
     place as a data folder with its chain key and checkpoints beside it, from which ``anxin serve`` starts.
 
 Rules
-    1. Checked before placed. The archive is unpacked into a staging folder (mode 0700) inside the new data
-       folder, under the folder's lock (no server can start on it meanwhile); only when every check passes are the
-       files moved in. A tampered archive leaves nothing behind but the empty folder, and the first bad entry is
-       named. A folder to be moved aside (rule 2) is moved only once the archive has checked: its staging folder
-       is beside it, and a tampered archive leaves it, its key and its checkpoints where they were. A member
-       listed as a database must be one ``anxin backup`` would take (SQLite by its first bytes, not a lock, not
-       ``server.url``, not a WAL): a manifest from elsewhere may call anything a database.
+    1. Checked before placed. The archive is unpacked into a staging folder beside the data folder (holding an
+       existing folder's lock meanwhile); only when every check passes is anything moved aside (``--force``) and
+       are the files moved in, under the new folder's lock (no server can start on it meanwhile). A tampered
+       archive leaves everything as it was, and the first bad entry is named.
+       A member listed as a database must be one ``anxin backup`` would take (SQLite by its first bytes, not a
+       lock, not ``server.url``, not a WAL): a manifest from elsewhere may call anything a database.
     2. Nothing is overwritten. A folder a server holds is refused, ``--force`` or not: the server would go on
-       acknowledging alarms into a file no longer there (asked again just before it is moved). A non-empty folder
-       is refused unless ``--force``, which moves its contents aside (``<data>.before-restore-<time>``), never
-       deletes them. A chain key or checkpoints file already at the place the settings name is moved aside the
-       same way with ``--force``, else refused.
+       acknowledging alarms into a file no longer there. A non-empty folder is refused unless ``--force``, which
+       moves its contents aside (``<data>.before-restore-<time>``), never deletes them. A chain key or checkpoints
+       file already at the place the settings name is moved aside the same way with ``--force``, else refused.
     3. The key goes where the settings say (``chain_key_file``, by default ``<data>.chain-key``), mode 0600, with
        the archive's checkpoints beside it: from ``--key``, else from the archive, else the key already there
        (the same key, checked by its id). With none, the data alone is restored; the server makes a new key at its
@@ -34,6 +32,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -122,7 +121,10 @@ def _check(
     problems = [*problems, *_not_databases(folder, manifest)]
     if not (folder / JOURNAL_DB).is_file():
         return None, [*problems, f"the archive holds no {JOURNAL_DB}"]
-    report = asyncio.run(check_copy(folder / JOURNAL_DB, key, folder / archive.CHECKPOINTS))
+    try:
+        report = asyncio.run(check_copy(folder / JOURNAL_DB, key, folder / archive.CHECKPOINTS))
+    except sqlite3.DatabaseError as exc:  # bytes changed inside the database's pages: no entry to name
+        return None, [*problems, f"{JOURNAL_DB} cannot be read as a database ({exc})"]
     head = (report.head_seq, report.head_hash)
     if head != (journal.get("head_seq"), journal.get("head_hash")):
         problems = [*problems, f"the journal ends at seq {head[0]} (hash {head[1][:16]}), but the manifest says seq "
@@ -132,6 +134,9 @@ def _check(
         report.notes.append(f"the key {key} (id {key_id(key)}) is not the key this backup was checked with "
                             f"(id {expected})")  # fmt: skip
     return report, problems
+
+
+# -- restore --------------------------------------------------------------------------------------------
 
 
 #: names a data folder's own files take, never placed from an archive (a lock a server would not see as held, the
@@ -163,39 +168,55 @@ def restore(path: Path, settings: Settings, *, key: Path | None, force: bool, co
     with archive.opened(path) as (_, manifest):
         carried = any(entry.get("kind") == "key" for entry in manifest.get("files", []))
     target_key = key_file(settings.model_copy(update={"data": data}))
-    aside = _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force)
-    lock = DataLock(data)
-    if data in aside:  # checked beside it, moved aside only once the archive checks (rule 1)
-        staging = data.with_name(f".{data.name}.restore-{os.getpid()}")
-    else:
-        lock.acquire()  # made here if need be: no server starts on it while it is checked
-        staging = data / f".restore-{os.getpid()}"
+    in_the_way = _data_in_the_way(data, force) + _key_in_the_way(target_key, key, manifest, force)
+    held = _hold(data)  # no server starts on the old folder while the archive is checked beside it
+    staging = data.with_name(f".{data.name}.restore-{os.getpid()}")
     try:
-        staging.mkdir(mode=0o700)
+        staging.mkdir(mode=0o700, parents=True)
         unpacked, problems = archive.unpack(path, staging)
-        kept = target_key if target_key not in aside else staging / "no-key"  # a key moved aside checks nothing
-        source = key or (staging / archive.KEY if carried else kept)
+        source = key or (staging / archive.KEY if carried else target_key)
+        if source == target_key and target_key in in_the_way:  # another journal's key: moved aside, not used
+            source = staging / archive.KEY
         report, problems = _check(staging, unpacked, source, problems)
         if problems or report is None or report.broken:
-            _refused(path, problems, report)
+            _refused(path, problems, report)  # and nothing was moved aside either
             return 1
-        if data in aside:
-            _data_in_the_way(data, force)  # again: a server may have started on it while the archive was checked
-        for old in aside:
-            moved = _aside(old)
+        for old in in_the_way:
+            moved = _aside(old)  # only once the archive checks
             old.rename(moved)
             print(f"anxin restore: moved {old} aside to {moved} (nothing deleted)")
-        if data in aside:
-            lock.acquire()  # the new, empty folder: made and held
-        _place(staging, data, unpacked)
-        placed = _place_key(staging, source, target_key, report)
+        placed = _place_locked(staging, data, unpacked, source, target_key, report)
     except OSError as exc:
         raise ConfigError(f"cannot restore into {data}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        lock.release()
+        if held is not None:
+            held.release()
     _restored(data, unpacked, report, placed, target_key, config)
     return 0
+
+
+def _hold(data: Path) -> DataLock | None:
+    """The lock of an existing data folder (no server holds it: checked), held until the restore ends."""
+    if not data.is_dir():
+        return None
+    lock = DataLock(data)
+    lock.acquire()
+    return lock
+
+
+def _place_locked(
+    staging: Path, data: Path, manifest: dict[str, Any], source: Path, target_key: Path, report: RecordReport
+) -> bool:
+    """Under the new folder's lock (no server can start on it meanwhile): the databases, then the key."""
+    data.mkdir(parents=True, exist_ok=True)
+    lock = DataLock(data)
+    lock.acquire()
+    try:
+        _place(staging, data, manifest)
+        return _place_key(staging, source, target_key, report)
+    finally:
+        lock.release()
 
 
 def _data_in_the_way(data: Path, force: bool) -> list[Path]:

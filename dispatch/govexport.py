@@ -106,13 +106,15 @@ def parse_period(text: str, tz: str) -> Period:
             first, last = date.fromisoformat(days[1]), date.fromisoformat(days[2])
         else:
             raise refused
-        after = last + timedelta(days=1)
-    except (ValueError, OverflowError):  # a day that is none, or the calendar's last month (9999-12)
+    except (OverflowError, ValueError):  # a day that is none
         raise refused from None
     if last < first or (last - first).days + 1 > MAX_DAYS:
         raise InvalidInput(f"a period runs forward over 1 to {MAX_DAYS} days, not {text!r}", field="period",
                            code="export_period", params={"period": text})  # fmt: skip
-    return span(first, after, _label(first, last), tz)
+    try:
+        return span(first, last + timedelta(days=1), _label(first, last), tz)
+    except (OverflowError, ValueError):  # a day a date or a time cannot follow or hold (9999-12)
+        raise refused from None
 
 
 def _month_end(first: date) -> date:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from anxin.demo import device_fleet
 from dispatch.settings import Settings
 from simulators import city
+from tests.conftest import free_port
+from tests.process import ROOT, anxin
 
 
 def test_the_demo_drives_the_seeded_citys_own_devices(tmp_path: Path) -> None:
@@ -41,3 +46,26 @@ def test_the_simulated_operator_leaves_a_stable_manageable_share_to_the_people()
     assert not any(left_for_people(i, 0.0) for i in ids)
     calls = [f"sim5-1700000000-{n}" for n in range(3000)]
     assert 0.4 < sum(left_for_people(c, CALLS_LEFT_FOR_PEOPLE) for c in calls) / len(calls) < 0.6
+
+
+@pytest.mark.process
+def test_the_demo_on_its_own_port_is_found_by_the_commands_that_ask_the_server(tmp_path: Path) -> None:
+    """``anxin export`` (and ``import``) on a folder a demo holds ask the demo at its address, not the default's."""
+    data = tmp_path / "data"
+    port = free_port()
+    ports = ["--dc09-port", "off", "--watch-port", "off", "--gt06-port", "off"]
+    command = [sys.executable, "-m", "anxin", "demo", "--data", str(data), "--http-port", str(port), *ports]
+    with (tmp_path / "demo.log").open("wb") as log:
+        demo = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        for _ in range(600):
+            if (data / "server.url").is_file() or demo.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert (data / "server.url").read_text(encoding="utf-8").strip() == f"http://127.0.0.1:{port}"
+        asked = anxin("export", "--period", "2026-11", "--data", str(data), env={"ANXIN_API_KEY": ""})
+        assert asked.returncode == 2
+        assert f"a server (http://127.0.0.1:{port}) holds the data folder: set ANXIN_API_KEY" in asked.stderr
+    finally:
+        demo.terminate()
+        demo.wait(30)

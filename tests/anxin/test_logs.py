@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from anxin.logs import QUEUE_LINES, JsonFormatter, configure, dropped, flush, stop
+from tests.conftest import require_program
+from tests.process import ROOT, ServerProcess
 
 
 def record(message: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
@@ -117,3 +121,27 @@ def test_a_process_that_exits_at_once_still_writes_its_last_line() -> None:
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert done.returncode == 75
     assert json.loads(done.stderr.strip().splitlines()[-1])["message"] == "this node no longer leads (fenced)"
+
+
+@pytest.mark.process
+def test_the_runbooks_jq_lines_read_a_real_servers_output_with_its_plain_lines(tmp_path: Path) -> None:
+    """docs/operations.md's ``journalctl ... | jq`` lines, as written, over what a service's journal holds: the
+    server's JSON lines and the plain ``anxin: console at`` line of every start (stdout and stderr both)."""
+    jq = require_program("jq")
+    doc = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    filters = re.findall(r"journalctl -u anxin -o cat \| jq (-\w+) '(.+)'$", doc, re.MULTILINE)
+    assert len(filters) == 2
+    logs = []
+    for _ in range(2):  # two starts: a plain line in the middle of the JSON ones
+        server = ServerProcess(tmp_path / "data", ANXIN_LOG_FORMAT="json").start()
+        server.stop()
+        logs.append(server.log.read_text(encoding="utf-8"))
+    output = "".join(logs)
+    assert output.count("anxin: console at") == 2
+    ready = sum(1 for line in output.splitlines() if "anxin ready:" in line)
+    wanted = filters[0][1].replace('.incident_id == "INC-7"', '.logger == "anxin.server"')
+    found = subprocess.run([jq, filters[0][0], wanted], input=output, capture_output=True, text=True, check=False)
+    assert found.returncode == 0, found.stderr
+    assert sum(1 for line in found.stdout.splitlines() if "anxin ready:" in line) == ready >= 2
+    errors = subprocess.run([jq, *filters[1]], input=output, capture_output=True, text=True, check=False)
+    assert errors.returncode == 0 and errors.stderr == "", errors.stderr

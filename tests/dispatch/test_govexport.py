@@ -384,7 +384,8 @@ def test_periods(text: str, first: str, last: str) -> None:
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-11-05..2026-11-01", "2025-01-01..2026-12-31", "november", "",
                                   "2026-02-30..2026-03-01", "2026-11..", "9999-12", "9999-12-31..9999-12-31",
-                                  "0000-01", "\uff12\uff10\uff12\uff16-\uff11\uff11"])  # fmt: skip
+                                  "9999-12-01..9999-12-31", "0000-01", "２０２６-１１",
+                                  "２０２６-１１-０１..２０２６-１１-０３"])  # fmt: skip
 def test_a_bad_period_is_refused_with_its_code(text: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_period(text, "Asia/Shanghai")

@@ -42,6 +42,7 @@ Never
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import re
 from array import array
@@ -190,6 +191,8 @@ def cut(place: str, by: By) -> str:
 SLICE = 250
 #: times put in order that count as one record (sorting a time costs a small part of looking at an incident)
 TIMES_PER_RECORD = 16
+#: the longest run merged in one piece, in sorted runs' worth (one run: a slice's worth of times)
+MERGED_RUNS = 4
 T = TypeVar("T")
 #: work done in slices: each ``next`` does one slice; the result is the generator's return value
 Steps = Generator[None, None, T]
@@ -234,16 +237,17 @@ async def run_on_loop(steps: Steps[T]) -> T:
 
 
 def ordered(values: Sequence[S], pace: Pace) -> Steps[list[S]]:
-    """``sorted(values)`` in slices: runs of a slice's worth sorted, then merged two by two. A merge is linear
-    and done in one piece: the last, of the two halves, is the largest (a few ms for 100,000 times). Times, or
-    anything comparable (the government export puts its records in order by ``(opened, id)``)."""
+    """``sorted(values)`` in slices: runs of a slice's worth sorted, merged two by two while a merge stays small
+    (:data:`MERGED_RUNS` runs' worth, a few ms), then the runs left merged lazily (``heapq.merge``), a slice's worth
+    of values at a time, so no merge of a whole year is one piece. Times, or anything comparable (the government
+    export puts its records in order by ``(opened, id)``)."""
     length = pace.size * TIMES_PER_RECORD
     runs: list[list[S]] = []
     for start in range(0, len(values), length):
         runs.append(sorted(values[start : start + length]))
         if pace.full(len(runs[-1]) // TIMES_PER_RECORD + 1):
             yield
-    while len(runs) > 1:
+    while len(runs) > 2 and len(runs[0]) + len(runs[1]) <= MERGED_RUNS * length:
         merged: list[list[S]] = []
         for left, right in zip(runs[0::2], runs[1::2], strict=False):
             both = left + right
@@ -252,7 +256,14 @@ def ordered(values: Sequence[S], pace: Pace) -> Steps[list[S]]:
             if pace.full(len(both) // TIMES_PER_RECORD + 1):
                 yield
         runs = merged + runs[2 * len(merged) :]
-    return runs[0] if runs else []
+    if len(runs) <= 1:
+        return runs[0] if runs else []
+    whole: list[S] = []
+    for value in heapq.merge(*runs):
+        whole.append(value)
+        if len(whole) % length == 0 and pace.full(length // TIMES_PER_RECORD + 1):
+            yield
+    return whole
 
 
 # -- the figures of one group ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered  # two workers, a test file each (2 cores)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -66,6 +66,12 @@ def test_the_demo_on_its_own_port_is_found_by_the_commands_that_ask_the_server(t
         asked = anxin("export", "--period", "2026-11", "--data", str(data), env={"ANXIN_API_KEY": ""})
         assert asked.returncode == 2
         assert f"a server (http://127.0.0.1:{port}) holds the data folder: set ANXIN_API_KEY" in asked.stderr
+        for _ in range(600):  # the banner names every page and login, the reports and the engineer's routes too
+            if "Stop with Ctrl-C" in (banner := (tmp_path / "demo.log").read_text(encoding="utf-8")):
+                break
+            time.sleep(0.1)
+        assert f"http://127.0.0.1:{port}/reports     supervisor / anxin-demo" in banner
+        assert f"http://127.0.0.1:{port}/readyz" in banner and f"http://127.0.0.1:{port}/metrics" in banner
     finally:
         demo.terminate()
         demo.wait(30)

@@ -119,10 +119,13 @@ def flush() -> None:
 
 
 def stop() -> None:
-    """Write what is waiting and stop the writer thread (at exit, or before configuring anew)."""
+    """Write what is waiting and stop the writer thread (at exit, or before configuring anew). A writer stuck on
+    a reader that stopped reading is left behind (a daemon thread): the process goes without it."""
     global _writer
     if _writer is not None:
-        _writer.stop()
+        flush()
+        if not _writer.queue.unfinished_tasks:  # type: ignore[attr-defined]
+            _writer.stop()
         _writer = None
 
 

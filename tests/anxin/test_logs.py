@@ -145,3 +145,18 @@ def test_the_runbooks_jq_lines_read_a_real_servers_output_with_its_plain_lines(t
     assert sum(1 for line in found.stdout.splitlines() if "anxin ready:" in line) == ready >= 2
     errors = subprocess.run([jq, *filters[1]], input=output, capture_output=True, text=True, check=False)
     assert errors.returncode == 0 and errors.stderr == "", errors.stderr
+
+
+def test_stopping_while_the_reader_stalls_leaves_the_writer_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At exit a writer stuck on a reader that stopped reading is left behind: the process still goes."""
+    stalled = _Stalled()
+    monkeypatch.setattr(sys, "stderr", stalled)
+    configure("json")
+    try:
+        logging.getLogger("anxin.record").warning("the last line")
+        stopped = threading.Event()
+        threading.Thread(target=lambda: (stop(), stopped.set()), daemon=True).start()
+        assert stopped.wait(60), "stop() waited for a reader that stopped reading"
+    finally:
+        stalled.released.set()
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)

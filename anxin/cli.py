@@ -20,15 +20,16 @@ import socket
 import sqlite3
 import sys
 import tomllib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -53,6 +54,8 @@ from dispatch.pgstore import PgRegistry
 from dispatch.services import catalogue
 from dispatch.settings import Settings
 from gateway.registry import protocols
+
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -373,8 +376,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"anxin: console at {url}/console", flush=True)
 
     server = ListeningServer(settings, ready)
-    asyncio.run(server.listen())
+    run_loop(settings, server.listen())
     return 0
+
+
+def run_loop(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """Run a server's main coroutine on the event loop the settings name (``event_loop``)."""
+    if settings.event_loop == "uvloop":
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 # -- import -------------------------------------------------------------------------------------------
@@ -640,7 +650,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fleet_on_loopback()
     settings = settings_from(args, data=Path(".demo-data"))
     configure_logging(settings.log_format or "text")
-    return asyncio.run(run_demo(settings, alarms_per_min=args.alarms_per_min))
+    return run_loop(settings, run_demo(settings, alarms_per_min=args.alarms_per_min))
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@
 writes back a fixed reply: no decoding, no journal, no core. With ``--http-port H`` it also accepts websocket
 clients on ``/ws/console`` and, for each DC-09 frame, broadcasts one small ``incident.opened`` message naming
 the frame's account with ``websockets.broadcast`` (the bare push the alarm-to-screen figure is compared with).
-Whatever Anxin does beyond that is the cost the benchmarks show as a ratio.
+It runs on uvloop, as ``anxin serve`` does. Whatever Anxin does beyond that is the cost the benchmarks show as a
+ratio.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import json
 
+import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.asyncio.server import serve as serve_websockets
 
@@ -60,11 +62,13 @@ async def consoles(connection: ServerConnection) -> None:
         CLIENTS.discard(connection)
 
 
-async def serve(protocol: str, port: int, http_port: int | None) -> None:
+async def serve(protocol: str, port: int, http_port: int | None, watch_port: int | None = None) -> None:
     end, reply = REPLIES[protocol]
     relay = http_port is not None
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: AckOnly(end, reply, relay), "127.0.0.1", port, backlog=4096)
+    if watch_port is not None:  # the routine links beside the alarms, acknowledged as the product does
+        await loop.create_server(lambda: AckOnly(*REPLIES["watch"]), "127.0.0.1", watch_port, backlog=4096)
     if http_port is not None:
         await serve_websockets(consoles, "127.0.0.1", http_port)
     print("ready", flush=True)
@@ -77,8 +81,9 @@ def main() -> None:
     parser.add_argument("--protocol", choices=sorted(REPLIES), required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--http-port", type=int)
+    parser.add_argument("--watch-port", type=int, help="also acknowledge watch links here (the routine load)")
     args = parser.parse_args()
-    asyncio.run(serve(args.protocol, args.port, args.http_port))
+    uvloop.run(serve(args.protocol, args.port, args.http_port, args.watch_port))  # the loop the product runs on
 
 
 if __name__ == "__main__":

@@ -254,6 +254,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] | None = None
     metrics_token: str | None = Field(None, min_length=16)
     ready_stall_s: float = Field(10.0, gt=0, le=3600)
+    #: the event loop ``anxin serve`` and ``anxin demo`` run on: uvloop (libuv, in C: every socket read and write,
+    #: timer and callback of the alarm path costs less) or the standard library's
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     config: Path | None = None
 

@@ -87,37 +87,45 @@ async def alarm_connection(host: str, port: int, queue: asyncio.Queue[str], code
 
 
 async def routine(host: str, port: int, ids: Sequence[str], rate: float, until: float, timings: Timings) -> None:
+    """``rate`` link frames a second over ROUTINE_CONNECTIONS connections, each on a fixed schedule (a frame every
+    ``ROUTINE_CONNECTIONS / rate`` seconds from its own start, not a pause after each ACK, which would send fewer)."""
     if rate <= 0 or not ids:
         return
-    per_connection = rate / ROUTINE_CONNECTIONS
+    interval = ROUTINE_CONNECTIONS / rate
 
-    async def link(watch_id: str) -> None:
+    async def link(index: int, watch_id: str) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         frame = f"[3G*{watch_id}*0009*LK,0,0,90]".encode()
+        due = time.monotonic() + interval * index / ROUTINE_CONNECTIONS  # spread over the first interval
         try:
-            while time.monotonic() < until:
+            while due < until:
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
                 writer.write(frame)
                 timings.routine_sent += 1
                 await reader.readuntil(b"]")
                 timings.routine_acked += 1
-                await asyncio.sleep(1 / per_connection)
+                due += interval
         except (OSError, asyncio.IncompleteReadError):
             timings.errors += 1
         finally:
             writer.close()
 
-    await asyncio.gather(*(link(ids[i % len(ids)]) for i in range(ROUTINE_CONNECTIONS)))
+    await asyncio.gather(*(link(i, ids[i % len(ids)]) for i in range(ROUTINE_CONNECTIONS)))
 
 
 async def pace(accounts: Sequence[str], rate: float, seconds: float, queues: list[asyncio.Queue[str]]) -> int:
-    """Hand accounts to the connections at ``rate`` per second, in small even batches."""
+    """Hand accounts to the connections at ``rate`` per second, in small even batches: exactly ``rate × seconds``
+    of them (or all there are), the last batch at the end of the period."""
+    total = min(len(accounts), round(rate * seconds))
     start, sent, tick = time.monotonic(), 0, 0.005
-    while (elapsed := time.monotonic() - start) < seconds and sent < len(accounts):
-        due = min(len(accounts), int(elapsed * rate) + 1)
+    while sent < total:
+        elapsed = time.monotonic() - start
+        due = total if elapsed >= seconds else min(total, int(elapsed * rate) + 1)
         while sent < due:
             queues[sent % len(queues)].put_nowait(accounts[sent])
             sent += 1
-        await asyncio.sleep(tick)
+        if sent < total:
+            await asyncio.sleep(tick)
     for queue in queues:
         queue.put_nowait("")
     return sent

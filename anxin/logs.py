@@ -24,7 +24,6 @@ Rules
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import queue
 import sys
@@ -32,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from typing import Final, Literal
+
+import msgspec
 
 from dispatch.core import Core
 from dispatch.entries import AlarmAttached, Escalated, IncidentOpened, NeedsManual, Unanswered
@@ -48,6 +49,8 @@ TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUEUE_LINES: Final = 10_000
 #: how long a flush (a process going down) waits for the writer
 FLUSH_WAIT_S: Final = 2.0
+
+_encoder = msgspec.json.Encoder(enc_hook=str)  # what JSON does not know (a Path, a datetime) as its text
 
 
 class JsonFormatter(logging.Formatter):
@@ -68,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             line["exc"] = self.formatException(record.exc_info)
         elif record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _encoder.encode(line).decode()
 
 
 class _Handing(QueueHandler):
@@ -77,6 +80,14 @@ class _Handing(QueueHandler):
     def __init__(self, lines: queue.Queue[logging.LogRecord]) -> None:
         super().__init__(lines)
         self.dropped = 0
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """The record with its finished line as its message. The only handler, so the record is changed in place
+        rather than copied (two alarm lines a second each cost the event loop less)."""
+        line = self.format(record)
+        record.message = record.msg = line
+        record.args = record.exc_info = record.exc_text = record.stack_info = None
+        return record
 
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
@@ -109,6 +120,10 @@ def configure(fmt: Format) -> None:
     _writer = QueueListener(lines, out)
     _writer.start()
     logging.basicConfig(level=logging.INFO, handlers=[_handing], force=True)
+    # neither format names a source line, thread or process: not looking them up halves a line's cost (the logging
+    # HOWTO's "Optimization")
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulated request is noise
 
 

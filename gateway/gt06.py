@@ -82,6 +82,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import fastcrc
+
 from gateway import codes
 from gateway.errors import ChecksumError, FramingError, ProtocolError
 from gateway.events import Decoded, DeviceEvent, EventKind, trusted_time
@@ -144,25 +146,10 @@ _COORD_SCALE: Final = 1_800_000.0  # minutes x 30,000
 # -- CRC and packet building ---------------------------------------------------------------------------------
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE: Final = _crc_table()
-
-
 def crc_itu(data: bytes) -> int:
-    """CRC-ITU as GT06 uses it: CRC-16/X-25 (poly 0x1021 reflected, init 0xFFFF, final xor 0xFFFF)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc ^ 0xFFFF
+    """CRC-ITU as GT06 uses it: CRC-16/X-25 (poly 0x1021 reflected, init 0xFFFF, final xor 0xFFFF), fastcrc's
+    ``ibm_sdlc`` (in Rust, a hundred times a table walk in Python)."""
+    return int(fastcrc.crc16.ibm_sdlc(data))
 
 
 def encode_packet(proto: int, info: bytes, serial: int, *, extended: bool | None = None) -> bytes:

@@ -116,7 +116,8 @@ async def console(url: str, token: str, after: int, timings: Timings, ready: asy
 
 async def stalled_console(url: str, token: str, after: int) -> websockets.ClientConnection:
     """A console that completes its handshake and then never reads: its transport reads no more."""
-    ws = await websockets.connect(f"{url}/ws/console?token={token}&after={after}&batch=1", max_size=None)
+    url = f"{url}/ws/console?token={token}&after={after}&batch=1"
+    ws = await websockets.connect(url, max_size=None, ping_interval=None)  # no pings: it would close on no pong
     ws.transport.pause_reading()
     return ws
 

@@ -43,7 +43,7 @@ from console.followups import router as follow_ups_router
 from console.govexport import router as gov_export_router
 from console.keeping import router as keeping_router
 from console.limits import BodyLimits
-from console.live import LAGGING, CaregiverHub, ConsoleHub, pump
+from console.live import LAGGING, CaregiverHub, ConsoleHub, frames, pump
 from console.metrics import Telemetry
 from console.metrics import router as metrics_router
 from console.pages import DOCS_ASSETS, DOCS_STATIC, STATIC, pages
@@ -288,15 +288,49 @@ class Stalled(Exception):
 
 def _sender(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
     """``websocket.send_text`` that gives up on a client which stopped reading (:class:`Stalled`)."""
+    return _Sender(websocket).send
 
-    async def send(text: str) -> None:
+
+class _Sender:
+    """A send that has not completed within :data:`STALL_S` is cancelled and raises :class:`Stalled`, as under
+    ``asyncio.timeout`` but with one timer per connection instead of one per send: the timer is armed for the send
+    in flight, and when it fires after that send ended it is armed again for the one in flight then, if any. A
+    connection's sends come one at a time (its handler's, then its pump's)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = None  # the task whose send is in flight
+        self._since = 0.0
+        self._cancelling = 0
+        self._expired = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def send(self, text: str) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task, self._since, self._cancelling, self._expired = task, self._loop.time(), task.cancelling(), False
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._since + STALL_S, self._check)
         try:
-            async with asyncio.timeout(STALL_S):
-                await websocket.send_text(text)
-        except TimeoutError:
-            raise Stalled from None
+            await self._websocket.send_text(text)
+        except asyncio.CancelledError:
+            if self._expired and task.uncancel() <= self._cancelling:
+                raise Stalled from None
+            raise
+        finally:
+            self._task = None
 
-    return send
+    def _check(self) -> None:
+        self._timer = None
+        if self._task is None:
+            return
+        due = self._since + STALL_S
+        if self._loop.time() < due:
+            self._timer = self._loop.call_at(due, self._check)
+            return
+        self._expired = True
+        self._task.cancel()
 
 
 def _abort(websocket: WebSocket) -> None:
@@ -321,6 +355,7 @@ async def serve_console(
     reach = who.reach
     outbox = hub.connect(reach)
     send = _sender(websocket)
+    batch = websocket.query_params.get("batch") == "1"  # rule 5 of console.live
     try:
         after_text = websocket.query_params.get("after")
         digits = after_text is not None and after_text.isascii() and after_text.isdigit()
@@ -342,15 +377,16 @@ async def serve_console(
                 return
             await core.engine.read("console", 0, actor=who.actor, filter="resume")
         if last < core.journal.durable_seq:  # a resume, or a shared snapshot a moment older than this console
-            caught = await _catch_up(websocket, send, core, who, last, revoked)
+            caught = await _catch_up(websocket, send, core, who, last, revoked, batch=batch)
             if caught is None:
                 return
             last = caught
         storage = core.storage.current if core.storage is not None else None
         if storage is not None and storage.state != "ok":  # rule 2a of console.live: told on every connect
-            await send(json.dumps(storage_message(storage), ensure_ascii=False))
+            text = json.dumps(storage_message(storage), ensure_ascii=False)
+            await send(f"[{text}]" if batch else text)
         left = who.expires_at - core.clock.now()
-        sending = pump(outbox, send, after=last)
+        sending = pump(outbox, send, after=last, batch=batch)
         await _close(websocket, await _until_either(sending, _drain_client(websocket), left, revoked))
     except Stalled:
         _abort(websocket)
@@ -367,6 +403,8 @@ async def _catch_up(
     who: Principal,
     last: int,
     revoked: asyncio.Event | None,
+    *,
+    batch: bool = False,
 ) -> int | None:
     """Send the durable entries after ``last`` this person may see; the last seq read, or None when the token
     was revoked or expired meanwhile (the console is closed: a long catch-up stops with the rights it started)."""
@@ -377,9 +415,9 @@ async def _catch_up(
         if (revoked is not None and revoked.is_set()) or who.expires_at <= core.clock.now():
             await websocket.close(code=4401, reason="token revoked or expired; log in again")
             return None
-        for entry in entries:
-            if who.reach.sees(core.views.entry_scope(entry)):
-                await send(entry.wire())
+        texts = (entry.wire() for entry in entries if who.reach.sees(core.views.entry_scope(entry)))
+        for text in frames(texts) if batch else texts:
+            await send(text)
         last = entries[-1].seq
 
 

@@ -26,6 +26,10 @@ Rules
        caregiver who held it before (reassigned, rescheduled, delivered): the phone reads its list again over
        HTTP (GET /api/service-orders), as it does after every (re)connect. The message itself carries nothing
        about the elder.
+    5. A console that asks for batches (``batch=1``) gets the catch-up and the live stream as frames whose text is
+       a JSON array of the same messages, in order: a frame takes everything queued when the pump wakes, up to
+       ``BATCH_MESSAGES`` messages or about ``BATCH_CHARS`` of text, built by joining the encoded texts. Its
+       resume point moves when the whole frame is sent. Snapshot pages stay single objects.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +52,9 @@ from dispatch.views import Views
 log = logging.getLogger("anxin.live")
 
 LAGGING = 4000
+#: a batched frame's bounds (rule 5): the next frame takes the rest
+BATCH_MESSAGES = 1000
+BATCH_CHARS = 1_000_000
 
 
 class Outbox:
@@ -264,15 +271,56 @@ class CaregiverHub(Hub):
                 outbox.close()
 
 
-async def pump(outbox: Outbox, send: Callable[[str], Awaitable[None]], *, after: int = 0) -> int:
-    """Send queued messages until the client lags; returns the last seq sent (the resume point)."""
+def frames(texts: Iterable[str]) -> Iterator[str]:
+    """Encoded messages joined into batched frames (rule 5): JSON arrays within the bounds, none empty."""
+    chosen: list[str] = []
+    size = 0
+    for text in texts:
+        chosen.append(text)
+        size += len(text)
+        if len(chosen) >= BATCH_MESSAGES or size >= BATCH_CHARS:
+            yield "[" + ",".join(chosen) + "]"
+            chosen, size = [], 0
+    if chosen:
+        yield "[" + ",".join(chosen) + "]"
+
+
+async def pump(outbox: Outbox, send: Callable[[str], Awaitable[None]], *, after: int = 0, batch: bool = False) -> int:
+    """Send queued messages until the client lags; returns the last seq sent (the resume point). With ``batch``,
+    each frame is everything queued when the pump wakes, within the bounds of rule 5."""
+    if batch:
+        return await _pump_batches(outbox, send, after)
     last = after
+    queue = outbox.queue
     while True:
-        item = await outbox.queue.get()
+        item = await queue.get()
         if item is None:
             return last
         seq, text = item
         if seq and seq <= last:
             continue
         await send(text)
-        last = max(last, seq)
+        if seq > last:
+            last = seq
+
+
+async def _pump_batches(outbox: Outbox, send: Callable[[str], Awaitable[None]], last: int) -> int:
+    queue = outbox.queue
+    while True:
+        item: tuple[int, str] | None = await queue.get()
+        chosen: list[str] = []
+        size, top = 0, last
+        while item is not None:
+            seq, text = item
+            if not seq or seq > top:
+                chosen.append(text)
+                size += len(text)
+                top = max(top, seq)
+            if len(chosen) >= BATCH_MESSAGES or size >= BATCH_CHARS or queue.empty():
+                break
+            item = queue.get_nowait()
+        if chosen:
+            await send("[" + ",".join(chosen) + "]")
+            last = top
+        if item is None:
+            return last

@@ -4,13 +4,18 @@ Runs in its own process (``python -m simulators.alarmload ...``) against a runni
 JSON object. In one process, on one clock, it:
 
 - opens ``--consoles`` operator websockets (``/ws/console``, resuming from the current head, so no
-  snapshot) and notes when each receives the ``incident.opened`` entry of each alarm;
+  snapshot, in batched frames) and notes when each receives the ``incident.opened`` entry of each alarm, and
+  whether the server closed it (4000: it lagged) and with which code;
+- opens ``--stalled-consoles`` more that never read after their handshake, and says whether the server cut
+  each (they are no screens);
 - sends ADM-CID alarms (Contact ID ``--code``) at ``--rate`` per second over ``--connections`` DC-09
   connections, one account per alarm (so each alarm is a new incident: journaled, matched, offered, pushed),
   and times each ACK from the write of its frame;
 - sends routine watch links (``LK``) at ``--routine-rate`` per second over 100 connections.
 
-Alarm-to-screen latency is measured from the write of the alarm frame to its arrival on each console.
+Alarm-to-screen latency is measured from the write of the alarm frame to its arrival on each console. A console
+finds the ``incident.opened`` entries of a frame and their ``device_id`` by string search (:func:`opened_devices`),
+so that one process keeps up with ten consoles at the rated load; a frame it is unsure of is parsed as JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,8 @@ import websockets
 from gateway.dc09 import build_message
 
 ROUTINE_CONNECTIONS = 100
+LAGGING = 4000
+OPENED = '"incident.opened"'
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Timings:
     routine_sent: int = 0
     routine_acked: int = 0
     errors: int = 0
+    closes: list[int | None] = field(default_factory=list)  # per console: the code it was closed with
 
 
 def percentile(samples: list[int], p: float) -> float:
@@ -50,17 +58,80 @@ def percentile(samples: list[int], p: float) -> float:
     return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)] / 1e6, 3) if ordered else float("nan")
 
 
+def opened_devices(text: str) -> list[str] | None:
+    """The ``device_id`` of each ``incident.opened`` entry in a frame (one message or an array of them), by string
+    search; None when a frame is not as expected (the caller parses it as JSON)."""
+    devices: list[str] = []
+    at = text.find(OPENED)
+    while at != -1:
+        after = at + len(OPENED)
+        following = text.find(OPENED, after)
+        head = text[max(0, at - 8) : at]
+        if head.endswith(('"kind":', '"kind": ')):
+            entry_end = text.find('{"type"', after, len(text) if following == -1 else following)
+            key = text.find('"device_id"', after, following if entry_end == -1 else entry_end)
+            if key == -1:
+                return None
+            value = key + len('"device_id"')
+            while text.startswith((":", " "), value):
+                value += 1
+            end = text.find('"', value + 1)
+            if not text.startswith('"', value) or end == -1 or "\\" in text[value:end]:
+                return None
+            devices.append(text[value + 1 : end])
+        at = following
+    return devices
+
+
+def parsed_devices(text: str) -> Iterator[str]:
+    """What :func:`opened_devices` finds, from the frame parsed as JSON."""
+    message = json.loads(text)
+    for each in message if isinstance(message, list) else [message]:
+        if isinstance(each, dict) and each.get("kind") == "incident.opened":
+            device = (each.get("payload") or {}).get("device_id")
+            if isinstance(device, str):
+                yield device
+
+
 async def console(url: str, token: str, after: int, timings: Timings, ready: asyncio.Event) -> None:
-    async with websockets.connect(f"{url}/ws/console?token={token}&after={after}", max_size=None) as ws:
+    index = len(timings.closes)
+    timings.closes.append(None)
+    async with websockets.connect(f"{url}/ws/console?token={token}&after={after}&batch=1", max_size=None) as ws:
         ready.set()
-        async for text in ws:
-            if '"incident.opened"' not in text:
-                continue
-            device = json.loads(text)["payload"].get("device_id")
-            sent = timings.sent_at.get(device)
-            if sent is not None:
-                timings.screen_ns.append(time.perf_counter_ns() - sent)
-                timings.screens[device] = timings.screens.get(device, 0) + 1
+        try:
+            async for text in ws:
+                if OPENED not in text:
+                    continue
+                now = time.perf_counter_ns()
+                devices = opened_devices(str(text))
+                for device in parsed_devices(str(text)) if devices is None else devices:
+                    sent = timings.sent_at.get(device)
+                    if sent is not None:
+                        timings.screen_ns.append(now - sent)
+                        timings.screens[device] = timings.screens.get(device, 0) + 1
+        except websockets.ConnectionClosed:
+            pass
+        timings.closes[index] = ws.close_code
+
+
+async def stalled_console(url: str, token: str, after: int) -> websockets.ClientConnection:
+    """A console that completes its handshake and then never reads: its transport reads no more."""
+    url = f"{url}/ws/console?token={token}&after={after}&batch=1"
+    ws = await websockets.connect(url, max_size=None, ping_interval=None)  # no pings: it would close on no pong
+    ws.transport.pause_reading()
+    return ws
+
+
+def cut_by_server(ws: websockets.ClientConnection) -> bool:
+    """Whether the server no longer holds its end of the connection ESTABLISHED (from /proc/net/tcp): a stalled
+    console reads nothing, so it would never see the close itself."""
+    local, server = ws.transport.get_extra_info("sockname")[1], ws.transport.get_extra_info("peername")[1]
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        here, there = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if here == server and there == local:
+            return fields[3] != "01"
+    return True
 
 
 async def alarm_connection(host: str, port: int, queue: asyncio.Queue[str], code: str, timings: Timings) -> None:
@@ -144,6 +215,7 @@ async def run(args: argparse.Namespace, accounts: Sequence[str], watches: Sequen
     readies = [asyncio.Event() for _ in range(args.consoles)]
     consoles = [asyncio.create_task(console(ws_url, token, head, timings, ready)) for ready in readies]
     await asyncio.gather(*(ready.wait() for ready in readies))
+    stalled = [await stalled_console(ws_url, token, head) for _ in range(args.stalled_consoles)]
     queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(args.connections)]
     senders = [asyncio.create_task(alarm_connection(args.host, args.dc09_port, q, args.code, timings)) for q in queues]
     until = time.monotonic() + args.seconds
@@ -155,16 +227,27 @@ async def run(args: argparse.Namespace, accounts: Sequence[str], watches: Sequen
         if sum(timings.screens.values()) >= sent * args.consoles:
             break
         await asyncio.sleep(0.05)
+    stalled_cut = [cut_by_server(ws) for ws in stalled]
     for task in consoles:
         task.cancel()
     await asyncio.gather(*consoles, return_exceptions=True)
+    for ws in stalled:
+        ws.transport.abort()
+    on_every_screen = sum(1 for n in timings.screens.values() if n >= args.consoles)
+    cut = [code for code in timings.closes if code is not None]
     return {
         "rate": args.rate,
         "seconds": args.seconds,
         "alarms_sent": sent,
         "alarms_acked": len(timings.ack_ns),
-        "alarms_on_every_screen": sum(1 for n in timings.screens.values() if n >= args.consoles),
+        "alarms_on_every_screen": on_every_screen,
+        "on_every_screen_share": round(on_every_screen / sent, 4) if sent else float("nan"),
         "consoles": args.consoles,
+        "consoles_cut_lagging": sum(1 for code in cut if code == LAGGING),
+        "consoles_cut_other": sum(1 for code in cut if code != LAGGING),
+        "console_close_codes": cut,
+        "stalled_consoles": args.stalled_consoles,
+        "stalled_cut": stalled_cut,
         "ack_p50_ms": percentile(timings.ack_ns, 0.50),
         "ack_p99_ms": percentile(timings.ack_ns, 0.99),
         "screen_p50_ms": percentile(timings.screen_ns, 0.50),
@@ -193,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--routine-rate", type=float, default=0.0)
     parser.add_argument("--consoles", type=int, default=10)
+    parser.add_argument("--stalled-consoles", type=int, default=0, help="more consoles that never read")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1") or "127.0.0.1" not in args.url:
         parser.error("load is only ever sent to this machine (loopback)")

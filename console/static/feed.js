@@ -5,6 +5,8 @@
 // doubling to 5 s) and the server replays what was missed, so nothing that happened while the connection
 // was down is lost. An entry at or below the last sequence number is a repeat and is dropped. A large
 // snapshot comes in pages (the first says how many, "snapshot_part" brings the others); the page sees it whole.
+// The feed asks for batches (batch=1): after the snapshot a frame is an array of messages, each taken in order
+// as if it had come alone; a frame that is a single object is taken as it is.
 "use strict";
 
 import { clearStatus, showStatus } from "./banner.js";
@@ -53,7 +55,7 @@ export class ConsoleFeed {
     const token = this.handlers.token();
     if (!this.running || !token) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    let url = `${scheme}//${location.host}/ws/console?token=${encodeURIComponent(token)}`;
+    let url = `${scheme}//${location.host}/ws/console?batch=1&token=${encodeURIComponent(token)}`;
     if (this.lastSeq !== null) url += `&after=${this.lastSeq}`;
     this.handlers.onState("connecting", {});
     const socket = new WebSocket(url);
@@ -73,7 +75,8 @@ export class ConsoleFeed {
       } catch (_) {
         return; // not JSON: nothing a console can use
       }
-      this.receive(message);
+      if (!Array.isArray(message)) this.receive(message);
+      else for (const each of message) if (socket === this.socket) this.receive(each);
     };
     socket.onclose = (event) => {
       if (socket === this.socket) this.closed(event);

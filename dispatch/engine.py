@@ -300,14 +300,24 @@ class Engine:
     async def _sync_geo(self) -> None:
         now = self.clock.now()
         while self.state.dirty:
-            responder_id = self.state.dirty.pop()
-            found = self._offerable(responder_id, now)
-            if found is not None:
-                profile, lat, lon = found
-                await self.available.upsert(responder_id, lat, lon, responder_tags(profile.skills, profile.travel))
-                self._freed.add(responder_id)
-            else:
-                await self.available.remove(responder_id)
+            # taken whole, never pop()ed: a set keeps its table when emptied, and each pop() walks it from where
+            # the last one stopped, so after a roster of 70,000 every alarm's one dirty responder cost 0.4 ms
+            taken, self.state.dirty = list(self.state.dirty), set()
+            for index, responder_id in enumerate(taken):
+                try:
+                    await self._sync_one(responder_id, now)
+                except BaseException:  # the index refused (a Redis one gone): they stay dirty for the next change
+                    self.state.dirty.update(taken[index:])
+                    raise
+
+    async def _sync_one(self, responder_id: str, now: float) -> None:
+        found = self._offerable(responder_id, now)
+        if found is not None:
+            profile, lat, lon = found
+            await self.available.upsert(responder_id, lat, lon, responder_tags(profile.skills, profile.travel))
+            self._freed.add(responder_id)
+        else:
+            await self.available.remove(responder_id)
 
     def _offerable(self, responder_id: str, now: float) -> tuple[Responder, float, float] | None:
         """A caregiver or volunteer of the centre who may be offered an alarm now (on duty, free, a fresh

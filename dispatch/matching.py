@@ -27,11 +27,12 @@ Rules
 The index returns the nearest responders, but the ranking is by arrival time, so a car farther away can beat a
 walker nearer. Within one travel mode, though, nearer means sooner; so the k best overall are among the k
 nearest of each mode. The index tags every responder with its skills and its travel mode, and the matcher asks
-it three small questions ("the 2k nearest walkers / cyclists / drivers with this skill"), never a growing scan.
-Those are ranked on the index's great-circle distance, which is cheap; the exact geodesic (about 2 µs a pair)
-is computed only for the k best and for any other whose great-circle ETA lies within the sphere-versus-
-ellipsoid error (0.6 %) of the k-th, since only those can change places. The final order is by exact ETA, so
-it equals a brute-force geodesic ranking, at the cost of a handful of geodesics per alarm.
+it one grouped question ("the 2k nearest walkers, cyclists and drivers with this skill", one walk of the
+grid), never a growing scan. Those are ranked on the index's great-circle distance, which is cheap; the exact
+geodesic (about 2 µs a pair) is computed only for the k best and for any other whose great-circle ETA lies
+within the sphere-versus-ellipsoid error (0.6 %) of the k-th, since only those can change places. The final
+order is by exact ETA, so it equals a brute-force geodesic ranking, at the cost of a handful of geodesics per
+alarm. The reasons, text for the operator, are written for the k kept only.
 
 Travel model
 ------------
@@ -82,6 +83,7 @@ CLINIC_TRAVEL = "car"
 
 _WGS84 = Geod(ellps="WGS84")
 _CLINIC_BATCH = 20
+_TRAVEL_GROUPS = tuple(TRAVEL_BITS.values())
 #: how far apart a great-circle ETA and the exact one can be, both ways (the geodesic is 99.4-100.6 % of it)
 _ROUGH_ETA_ERROR = 0.012
 
@@ -161,13 +163,12 @@ class Matcher:
             return []
         radius = self.radius_m if radius_m is None else radius_m
         named = skill if skill is not None else wanted
-        skip = set(exclude)
         own = None
-        if own_caregiver_id is not None and own_caregiver_id not in skip:
+        if own_caregiver_id is not None and own_caregiver_id not in exclude:
             own = await self._own_caregiver(lat, lon, own_caregiver_id, named)
         if own is None:
-            return await self._by_eta(lat, lon, skill, named, radius, own_caregiver_id, skip, want)
-        skip.add(own.responder_id)
+            return await self._by_eta(lat, lon, skill, named, radius, own_caregiver_id, exclude, want)
+        skip = {*exclude, own.responder_id}
         return [own, *await self._by_eta(lat, lon, skill, named, radius, own_caregiver_id, skip, want - 1)]
 
     async def _own_caregiver(self, lat: float, lon: float, responder_id: str, skill: str | None) -> Candidate | None:
@@ -191,7 +192,7 @@ class Matcher:
         named: str | None,
         radius_m: float,
         own_caregiver_id: str | None,
-        skip: set[str],
+        skip: Collection[str],
         want: int,
     ) -> list[Candidate]:
         """The ``want`` best candidates by arrival time (see the module docstring for why this is exact); with
@@ -199,28 +200,31 @@ class Matcher:
         if want <= 0:
             return []
         any_tags = SKILL_BITS[skill] if skill is not None else 0
+        profiles = self.profiles
+        by_travel = await self.available.nearest_groups(
+            lat, lon, k=2 * want, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, exclude=skip
+        )
         rough: list[tuple[float, float, str]] = []
-        for travel, bit in TRAVEL_BITS.items():  # within one travel mode, nearer means sooner
-            hits = await self.available.nearest(
-                lat, lon, k=2 * want, radius_m=radius_m, any_tags=any_tags, all_tags=bit, exclude=skip
-            )
-            rough.extend((eta_s(distance, travel), distance, rid) for rid, distance in hits if rid in self.profiles)
+        for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True):  # within one travel mode, nearer means sooner
+            rough.extend((eta_s(distance, travel), distance, rid) for rid, distance in hits if rid in profiles)
         if not rough:
             return []
         rough.sort()
         bound = rough[min(want, len(rough)) - 1][0] * (1 + _ROUGH_ETA_ERROR)
-        ranked: list[Candidate] = []
+        exact: list[tuple[float, float, str]] = []
         for rough_eta, _, responder_id in rough:
-            if len(ranked) >= want and rough_eta > bound:
+            if len(exact) >= want and rough_eta > bound:
                 break
             position = await self.available.get(responder_id)
             if position is None:
                 continue
             distance = geodesic_m(lat, lon, position[0], position[1])
-            own = responder_id == own_caregiver_id
-            ranked.append(_candidate(self.profiles[responder_id], distance, named, own=own, preferred=False))
-        ranked.sort(key=_by_arrival)
-        return ranked[:want]
+            exact.append((eta_s(distance, profiles[responder_id].travel), distance, responder_id))
+        exact.sort()  # by arrival, then distance, then id
+        return [
+            _candidate(profiles[rid], distance, named, own=rid == own_caregiver_id, preferred=False)
+            for _, distance, rid in exact[:want]
+        ]
 
     async def nearest_clinic(self, lat: float, lon: float, now_ts: float) -> ClinicProposal | None:
         """The nearest clinic with a green channel, open at ``now_ts`` local time, within ``clinic_radius_m``."""
@@ -241,10 +245,6 @@ class Matcher:
                 return _clinic_proposal(profile, distance)
             if len(hits) < _CLINIC_BATCH:
                 return None
-
-
-def _by_arrival(candidate: Candidate) -> tuple[float, float, str]:
-    return candidate.eta_s, candidate.distance_m, candidate.responder_id
 
 
 def _candidate(profile: Responder, distance: float, skill: str | None, *, own: bool, preferred: bool) -> Candidate:

@@ -32,7 +32,9 @@ grid), never a growing scan. Those are ranked on the index's great-circle distan
 geodesic (about 2 µs a pair) is computed only for the k best and for any other whose great-circle ETA lies
 within the sphere-versus-ellipsoid error (0.6 %) of the k-th, since only those can change places. The final
 order is by exact ETA, so it equals a brute-force geodesic ranking, at the cost of a handful of geodesics per
-alarm. The reasons, text for the operator, are written for the k kept only.
+alarm. Should a mode's 2k-th still lie within that error of the k-th (a crowd at one spot, all tied), the
+question is asked again for twice as many, until every one who could rank was fetched. The reasons, text for
+the operator, are written for the k kept only.
 
 Travel model
 ------------
@@ -201,16 +203,24 @@ class Matcher:
             return []
         any_tags = SKILL_BITS[skill] if skill is not None else 0
         profiles = self.profiles
-        by_travel = await self.available.nearest_groups(
-            lat, lon, k=2 * want, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, exclude=skip
-        )
-        rough: list[tuple[float, float, str]] = []
-        for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True):  # within one travel mode, nearer means sooner
-            rough.extend((eta_s(distance, travel), distance, rid) for rid, distance in hits if rid in profiles)
-        if not rough:
-            return []
-        rough.sort()
-        bound = rough[min(want, len(rough)) - 1][0] * (1 + _ROUGH_ETA_ERROR)
+        each = 2 * want
+        while True:
+            by_travel = await self.available.nearest_groups(
+                lat, lon, k=each, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, exclude=skip
+            )
+            rough: list[tuple[float, float, str]] = []
+            for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True):  # in one travel mode, nearer is sooner
+                rough.extend((eta_s(distance, travel), distance, rid) for rid, distance in hits if rid in profiles)
+            if not rough:
+                return []
+            rough.sort()
+            bound = rough[min(want, len(rough)) - 1][0] * (1 + _ROUGH_ETA_ERROR)
+            if not any(
+                len(hits) == each and eta_s(hits[-1][1], travel) <= bound
+                for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True)
+            ):
+                break
+            each *= 2  # a mode's last fetched could still rank, so may the next ones (a crowd at one spot)
         exact: list[tuple[float, float, str]] = []
         for rough_eta, _, responder_id in rough:
             if len(exact) >= want and rough_eta > bound:

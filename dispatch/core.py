@@ -41,7 +41,6 @@ from dispatch.pgcompat import PgCompat
 from dispatch.pgjournal import PgJournal
 from dispatch.pgjournal import create_schema as create_journal_schema
 from dispatch.pgstore import PgRegistry
-from dispatch.registry import TRAVEL_MASK
 from dispatch.settings import Settings
 from dispatch.storage import MB, StorageWatch
 from dispatch.store import RegistryStore, SqliteRegistry
@@ -171,7 +170,7 @@ async def open_core(settings: Settings, clock: Clock | None = None, *, protocols
         journal=journal,
         directory=directory,
         registry=registry,
-        available=MemoryGeoIndex(partition_mask=TRAVEL_MASK),
+        available=MemoryGeoIndex(),
         clinics=MemoryGeoIndex(),
         clock=clock,
         settings=settings,
@@ -232,7 +231,7 @@ async def open_cluster_core(
         directory = await Directory.load(registry)
         engine = Engine(
             journal=journal, directory=directory, registry=registry,
-            available=MemoryGeoIndex(partition_mask=TRAVEL_MASK), clinics=MemoryGeoIndex(), clock=clock,
+            available=MemoryGeoIndex(), clinics=MemoryGeoIndex(), clock=clock,
             settings=settings, protocols=protocols,
         )  # fmt: skip
         node = Node(

@@ -25,10 +25,15 @@ exceeds the K-th best; the best K are kept in a heap. Only they are turned into 
 relation (the haversine of the central angle is a quarter of the squared chord, on the sphere of mean radius
 6 371 008.8 m), and sorted by distance, then by key, so equal distances come back in a stable order.
 
+A grouped query (``nearest_groups``: the K nearest of each travel mode, say) walks the same rings once with a
+heap and a limit per group, skipping a cell or ending the walk only when it is beyond every group's limit. Each
+heap sees the points its own ``nearest`` would see, in the same order, so each answer is that of ``nearest``
+exactly, ties included, for the cost of one walk.
+
 Rules
 -----
-* Distances are great-circle distances on the sphere. The exact ellipsoidal distance (geopy) is the matcher's
-  business, for the few candidates it ranks; the index never calls geopy.
+* Distances are great-circle distances on the sphere. The exact ellipsoidal distance is the matcher's business,
+  for the few candidates it ranks; the index never computes it.
 * Tags are a bit mask per point (a responder's skills); ``any_tags`` keeps points sharing at least one bit.
 * A query never scans every point: it costs the cells of the rings it needed, which for a city's density of
   responders and K = 5 is the query's cell and its eight neighbours. Only when a ring would probe more cells
@@ -43,14 +48,15 @@ every longitude bounds nothing, and a ring wider than the occupied cells ends th
 are far from any community served, so they are documented here rather than handled.
 
 ``GeoIndex`` is the async interface the dispatch core uses, so that a Redis backend (GEOADD / GEOSEARCH) can
-stand in for ``MemoryGeoIndex``, the embedded backend, which only wraps a ``GridIndex``.
+stand in for ``MemoryGeoIndex``, the embedded backend, which only wraps a ``GridIndex``. A backend that cannot
+answer a grouped query in one pass inherits the protocol's, one ``nearest`` per group.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Set
+from collections.abc import Collection, Iterator, Sequence, Set
 from typing import Protocol
 
 EARTH_RADIUS_M = 6371008.8
@@ -64,6 +70,8 @@ _MIN_CELL_M = 10.0
 _SLACK = 1e-9
 """Relative slack on the lower bounds (plus a micrometre), so rounding never skips a cell or a ring early."""
 _BOUND_SCALE = 4.0 * (1.0 - _SLACK)
+_MEMBERSHIPS = 64
+"""How many kinds of grouped query (``any_tags`` and groups) a grid remembers the members of."""
 
 Point = tuple[float, float, float, int]
 """A point inside a cell: unit vector x, y, z and tags."""
@@ -112,6 +120,7 @@ class GridIndex:
         self._col_max = math.floor(180.0 / self._deg)
         self._cells: dict[int, dict[str, Point]] = {}
         self._points: dict[str, tuple[float, float, int, int]] = {}
+        self._memberships: dict[tuple[int, tuple[int, ...]], dict[int, tuple[int, ...]]] = {}
 
     def __len__(self) -> int:
         return len(self._points)
@@ -131,10 +140,7 @@ class GridIndex:
         _check_position(lat, lon)
         deg = self._deg
         cell_id = math.floor(lat / deg) * _ROW + math.floor(lon / deg)
-        phi = math.radians(lat)
-        lam = math.radians(lon)
-        cos_phi = math.cos(phi)
-        point = (cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi), tags)
+        point = (*_unit(lat, lon), tags)
         old = self._points.get(key)
         if old is not None and old[3] != cell_id:
             self._drop_from_cell(key, old[3])
@@ -176,60 +182,129 @@ class GridIndex:
         if k <= 0 or radius_m < 0 or not self._points:
             return []
         skip = exclude if isinstance(exclude, Set) else frozenset(exclude)
+        qx, qy, qz = _unit(lat, lon)
+        limit = _chord2(radius_m + ON_THE_EDGE_M)
+        reach = [limit]
+        best: list[tuple[float, str]] = []  # (-chord², key); a max-heap once it holds k
+        full = False
+        for cell in self._walk(lat, lon, reach):
+            for key, (x, y, z, tags) in cell.items():
+                if (any_tags and not tags & any_tags) or tags & all_tags != all_tags:
+                    continue
+                dx = x - qx
+                dy = y - qy
+                dz = z - qz
+                c2 = dx * dx + dy * dy + dz * dz
+                if c2 <= limit and (not skip or key not in skip):
+                    if full:
+                        heapq.heapreplace(best, (-c2, key))
+                        limit = -best[0][0]
+                    else:
+                        best.append((-c2, key))
+                        if len(best) == k:
+                            heapq.heapify(best)
+                            full = True
+                            limit = -best[0][0]
+            reach[0] = limit
+        return _in_metres(best, radius_m)
+
+    def nearest_groups(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        groups: Sequence[int],
+        exclude: Collection[str] = (),
+    ) -> list[list[tuple[str, float]]]:
+        """For each tag group, what ``nearest(..., all_tags=group)`` returns, from one walk of the cells.
+
+        Each group keeps its own heap and limit; a cell is skipped, and the walk ends, only when it is beyond
+        every group's limit. Each group's heap therefore sees the very points, in the very order, that its own
+        walk would, so ties are broken alike and the answers are equal, not merely equally near.
+        """
+        _check_position(lat, lon)
+        if k <= 0 or radius_m < 0 or not self._points:
+            return [[] for _ in groups]
+        skip = exclude if isinstance(exclude, Set) else frozenset(exclude)
+        qx, qy, qz = _unit(lat, lon)
+        radius_limit = _chord2(radius_m + ON_THE_EDGE_M)
+        limits = [radius_limit] * len(groups)
+        widest = radius_limit
+        reach = [widest]
+        heaps: list[list[tuple[float, str]]] = [[] for _ in groups]  # as in nearest, one per group
+        members = self._members(any_tags, groups)
+        for cell in self._walk(lat, lon, reach):
+            for key, (x, y, z, tags) in cell.items():
+                among = members.get(tags)
+                if among is None:
+                    among = members[tags] = _groups_of(tags, any_tags, groups)
+                if not among:
+                    continue
+                dx = x - qx
+                dy = y - qy
+                dz = z - qz
+                c2 = dx * dx + dy * dy + dz * dz
+                if c2 > widest or (skip and key in skip):
+                    continue
+                for g in among:
+                    if c2 > limits[g]:
+                        continue
+                    best = heaps[g]
+                    if len(best) == k:
+                        heapq.heapreplace(best, (-c2, key))
+                    else:
+                        best.append((-c2, key))
+                        if len(best) < k:
+                            continue
+                        heapq.heapify(best)
+                    limits[g] = -best[0][0]
+                    widest = max(limits)
+            reach[0] = widest
+        return [_in_metres(best, radius_m) for best in heaps]
+
+    def _members(self, any_tags: int, groups: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        """For a grouped query, tags -> the groups a point with them belongs to; kept across queries, as the
+        same few questions come back (forgotten past a few dozen kinds)."""
+        question = (any_tags, tuple(groups))
+        members = self._memberships.get(question)
+        if members is None:
+            if len(self._memberships) >= _MEMBERSHIPS:
+                self._memberships.clear()
+            members = self._memberships[question] = {}
+        return members
+
+    def _walk(self, lat: float, lon: float, reach: list[float]) -> Iterator[dict[str, Point]]:
+        """The occupied cells that may hold a point within the squared chord ``reach[0]`` of the query, ring by
+        ring outward and nearest first within a ring (see the module docstring).
+
+        The caller lowers ``reach[0]`` as its heap fills, between cells; a cell whose bound is beyond it ends
+        its ring, and the walk ends once nothing unseen can be within it.
+        """
         deg = self._deg
         row0 = math.floor(lat / deg)
         col0 = math.floor(lon / deg)
-        phi = math.radians(lat)
-        lam = math.radians(lon)
-        cos_phi = math.cos(phi)
-        qx, qy, qz = cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi)
+        cos_phi = math.cos(math.radians(lat))
         n_cols = self._col_max - self._col_min + 1
         step = max(1, min(n_cols, round(1.0 / max(cos_phi, 1e-12))))
-
-        limit = _chord2(radius_m + ON_THE_EDGE_M)
-        best: list[tuple[float, str]] = []  # (-chord², key); a max-heap once it holds k
-        full = False
         ring = 0
         inner: Box | None = None
         while True:
             box = self._box(row0, col0, ring, step)
             ring_cells, everything = self._ring_cells(lat, lon, cos_phi, box, inner)
             for cell_bound, cell in ring_cells:
-                if cell_bound > limit:
+                if cell_bound > reach[0]:
                     break
-                for key, (x, y, z, tags) in cell.items():
-                    if (any_tags and not tags & any_tags) or tags & all_tags != all_tags:
-                        continue
-                    dx = x - qx
-                    dy = y - qy
-                    dz = z - qz
-                    c2 = dx * dx + dy * dy + dz * dz
-                    if c2 <= limit and (not skip or key not in skip):
-                        if full:
-                            heapq.heapreplace(best, (-c2, key))
-                            limit = -best[0][0]
-                        else:
-                            best.append((-c2, key))
-                            if len(best) == k:
-                                heapq.heapify(best)
-                                full = True
-                                limit = -best[0][0]
+                yield cell
             if everything:
-                break
+                return
             bound = self._unseen_bound(lat, lon, cos_phi, box)
-            if bound == math.inf or _chord2(max(0.0, bound * (1.0 - _SLACK) - 1e-6)) > limit:
-                break
+            if bound == math.inf or _chord2(max(0.0, bound * (1.0 - _SLACK) - 1e-6)) > reach[0]:
+                return
             inner = box
             ring += 1
-
-        result: list[tuple[str, float]] = []
-        for negative_c2, key in best:
-            # The haversine of the distance is a quarter of the squared chord: a = c² / 4.
-            distance = _TWO_R * math.asin(min(1.0, math.sqrt(-negative_c2) * 0.5))
-            if distance <= radius_m + ON_THE_EDGE_M:
-                result.append((key, distance))
-        result.sort(key=_distance_then_key)
-        return result
 
     def _box(self, row0: int, col0: int, ring: int, step: int) -> Box:
         """Rows bottom..top and columns west..east of the box of ``ring``, clamped to the globe."""
@@ -314,6 +389,33 @@ class GridIndex:
         return max(bound, 0.0)
 
 
+def _unit(lat: float, lon: float) -> tuple[float, float, float]:
+    """The unit vector of a position on the sphere."""
+    phi = math.radians(lat)
+    lam = math.radians(lon)
+    cos_phi = math.cos(phi)
+    return cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi)
+
+
+def _groups_of(tags: int, any_tags: int, groups: Sequence[int]) -> tuple[int, ...]:
+    """The indexes of the groups a point with these tags belongs to (none without a bit of ``any_tags``)."""
+    if any_tags and not tags & any_tags:
+        return ()
+    return tuple(g for g, group in enumerate(groups) if tags & group == group)
+
+
+def _in_metres(best: list[tuple[float, str]], radius_m: float) -> list[tuple[str, float]]:
+    """A heap of ``(-chord², key)`` as ``(key, haversine metres)`` within the radius, by distance then key."""
+    result: list[tuple[str, float]] = []
+    for negative_c2, key in best:
+        # The haversine of the distance is a quarter of the squared chord: a = c² / 4.
+        distance = _TWO_R * math.asin(min(1.0, math.sqrt(-negative_c2) * 0.5))
+        if distance <= radius_m + ON_THE_EDGE_M:
+            result.append((key, distance))
+    result.sort(key=_distance_then_key)
+    return result
+
+
 def _first(item: tuple[float, dict[str, Point]]) -> float:
     return item[0]
 
@@ -364,6 +466,24 @@ class GeoIndex(Protocol):
         exclude: Collection[str] = (),
         all_tags: int = 0,
     ) -> list[tuple[str, float]]: ...
+
+    async def nearest_groups(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        groups: Sequence[int],
+        exclude: Collection[str] = (),
+    ) -> list[list[tuple[str, float]]]:
+        """For each tag group, what ``nearest(..., all_tags=group)`` returns. This default asks once per group;
+        a backend that names ``GeoIndex`` as a base inherits it, one that can answer in one pass overrides it."""
+        return [
+            await self.nearest(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude, all_tags=group)
+            for group in groups
+        ]
 
     def __len__(self) -> int: ...
 
@@ -432,3 +552,26 @@ class MemoryGeoIndex:
         if len(grids) > 1:
             hits.sort(key=_distance_then_key)
         return hits[:k]
+
+    async def nearest_groups(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        groups: Sequence[int],
+        exclude: Collection[str] = (),
+    ) -> list[list[tuple[str, float]]]:
+        """One walk of the grid when it is one; with partitions, each group's :meth:`nearest`, which walks only
+        the grids of the group's partitions (the travel partitions give each travel mode its own)."""
+        if self._mask:
+            return [
+                await self.nearest(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude, all_tags=group)
+                for group in groups
+            ]
+        grid = self._grids.get(0)
+        if grid is None:
+            return [[] for _ in groups]
+        return grid.nearest_groups(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, exclude=exclude)

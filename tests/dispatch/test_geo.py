@@ -182,6 +182,73 @@ def test_moves_and_removals_keep_the_index_consistent(ops: list[tuple[str, int, 
     assert_same(got, brute_force(model, *ZHANGZHOU, k=100, radius_m=10_000.0), model, *ZHANGZHOU)
 
 
+def lattice(cell_m: float) -> st.SearchStrategy[float]:
+    """Offsets in metres on a lattice of half a cell, so that points often share positions and distances tie."""
+    return st.integers(min_value=-5, max_value=5).map(lambda n: n * cell_m / 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sites=st.lists(st.tuples(lattice(300.0), lattice(300.0)), min_size=1, max_size=12),
+    placed=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 15)), max_size=60),
+    query=st.tuples(lattice(300.0), lattice(300.0)),
+    k=st.integers(min_value=1, max_value=8),
+    radius_m=st.sampled_from([0.0, 75.0, 300.0, 1000.0, 5000.0]),
+    any_tags=st.integers(min_value=0, max_value=15),
+    groups=st.lists(st.sampled_from([0, 1, 2, 4, 8, 3, 12, 16]), max_size=4),
+    excluded=st.sets(st.integers(min_value=0, max_value=59), max_size=10),
+    high=st.booleans(),
+)
+def test_grouped_query_equals_one_nearest_per_group(
+    sites: list[tuple[float, float]],
+    placed: list[tuple[int, int]],
+    query: tuple[float, float],
+    k: int,
+    radius_m: float,
+    any_tags: int,
+    groups: list[int],
+    excluded: set[int],
+    high: bool,
+) -> None:
+    """Equal lists, key for key: several points share each site, so distances tie at the k-th place and which
+    key stays is decided by the order of the walk. Groups repeat, take all (0) or nobody (16)."""
+    index = GridIndex(300.0)
+    centre = TROMSO if high else ZHANGZHOU
+    scale = math.cos(math.radians(centre[0]))
+    for i, (site, tags) in enumerate(placed):
+        dy, dx = sites[site % len(sites)]
+        index.upsert(f"p{i}", centre[0] + dy / M_PER_DEG, centre[1] + dx / (M_PER_DEG * scale), tags)
+    lat = centre[0] + query[0] / M_PER_DEG
+    lon = centre[1] + query[1] / (M_PER_DEG * scale)
+    exclude = {f"p{i}" for i in excluded}
+    got = index.nearest_groups(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, exclude=exclude)
+    assert got == [
+        index.nearest(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, all_tags=group, exclude=exclude)
+        for group in groups
+    ]
+
+
+def test_grouped_query_in_the_city() -> None:
+    rng = random.Random(11)
+    groups = [1, 2, 4, 8]
+    for _ in range(200):
+        lat = ZHANGZHOU[0] + rng.uniform(-0.06, 0.06)
+        lon = ZHANGZHOU[1] + rng.uniform(-0.06, 0.06)
+        k = rng.choice([1, 5, 10, 40])
+        exclude = set(rng.sample(CITY_KEYS, 20))
+        any_tags = rng.choice([0, 3, 12])
+        got = CITY_INDEX.nearest_groups(
+            lat, lon, k=k, radius_m=5000.0, any_tags=any_tags, groups=groups, exclude=exclude
+        )
+        for group, hits in zip(groups, got, strict=True):
+            assert hits == CITY_INDEX.nearest(
+                lat, lon, k=k, radius_m=5000.0, any_tags=any_tags, all_tags=group, exclude=exclude
+            )
+    assert CITY_INDEX.nearest_groups(*ZHANGZHOU, k=0, radius_m=5000.0, groups=groups) == [[], [], [], []]
+    assert CITY_INDEX.nearest_groups(*ZHANGZHOU, k=5, radius_m=5000.0, groups=[]) == []
+    assert GridIndex().nearest_groups(*ZHANGZHOU, k=5, radius_m=5000.0, groups=[1]) == [[]]
+
+
 def test_high_latitude_city_matches_brute_force() -> None:
     """At 69 N a cell is a third as wide as it is tall; the rings widen in longitude to make up for it."""
     points = scatter(seed=7, n=2000, centre=TROMSO, half_m=5000.0)
@@ -345,3 +412,59 @@ async def test_partitions_split_the_grid_and_follow_a_moving_tag() -> None:
     assert await index.nearest(24.51, 117.66, k=5, radius_m=1000, all_tags=0b010) == []
     await index.remove("walker")
     assert (len(index), await index.get("walker")) == (1, None)
+
+
+class PerGroup(GeoIndex):
+    """A backend with no grouped walk of its own: it inherits the protocol's, one nearest per group."""
+
+    def __init__(self) -> None:
+        self.grid = GridIndex()
+
+    def __len__(self) -> int:
+        return len(self.grid)
+
+    async def upsert(self, key: str, lat: float, lon: float, tags: int = 0) -> None:
+        self.grid.upsert(key, lat, lon, tags)
+
+    async def remove(self, key: str) -> None:
+        self.grid.remove(key)
+
+    async def get(self, key: str) -> tuple[float, float, int] | None:
+        return self.grid.get(key)
+
+    async def nearest(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        exclude: Collection[str] = (),
+        all_tags: int = 0,
+    ) -> list[tuple[str, float]]:
+        return self.grid.nearest(
+            lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, exclude=exclude, all_tags=all_tags
+        )
+
+
+@pytest.mark.parametrize("backend", ["one grid", "partitioned", "per group"])
+async def test_every_backend_answers_grouped_queries_as_nearest_does(backend: str) -> None:
+    index: GeoIndex = {
+        "one grid": MemoryGeoIndex(),
+        "partitioned": MemoryGeoIndex(partition_mask=0b1100),
+        "per group": PerGroup(),
+    }[backend]
+    assert await index.nearest_groups(*ZHANGZHOU, k=5, radius_m=5000.0, groups=[4, 8]) == [[], []]
+    for key, (lat, lon, tags) in scatter(seed=5, n=400, centre=ZHANGZHOU, half_m=3000.0).items():
+        await index.upsert(key, lat, lon, tags)
+    groups = [4, 8, 0, 12, 5]
+    for k in (1, 6, 30):
+        got = await index.nearest_groups(
+            *ZHANGZHOU, k=k, radius_m=2500.0, any_tags=3, groups=groups, exclude={"p1", "p2"}
+        )
+        assert got == [
+            await index.nearest(*ZHANGZHOU, k=k, radius_m=2500.0, any_tags=3, all_tags=group, exclude={"p1", "p2"})
+            for group in groups
+        ]
+        assert all(len(hits) == k for hits in got[:3])

@@ -339,3 +339,17 @@ async def test_many_closed_clinics_before_an_open_one() -> None:
     assert proposal.clinic_id == "open"
     assert rounded(proposal).clinic_id == "open"
     assert encode(Ranked((), rounded(proposal), "nursing", 5000.0))
+
+
+@pytest.mark.parametrize("crowd", [3, 11, 30])
+async def test_a_crowd_at_one_spot_is_ranked_as_the_brute_force_ranks_it(crowd: int) -> None:
+    """Caregivers sharing one position (a care station) tie on distance and arrival, so the order is by id; more
+    of them than the index is first asked for must not hide the lower ids."""
+    world = World()
+    spot = offset(250.0, 120.0)
+    for i in range(crowd):
+        await world.add(caregiver(f"s{(i * 7) % crowd:02d}", spot, ["nursing"], "walk"))
+    await world.add(caregiver("bike", offset(900.0, 0.0), ["nursing"], "bike"))
+    for k in (1, 3, 5):
+        got = await world.matcher().rank(*ELDER, skill="nursing", k=k)
+        assert [c.responder_id for c in got] == [row[0] for row in brute_force(world, *ELDER, "nursing", k)]

@@ -354,6 +354,7 @@ async def serve_console(
     first message, with the number of incidents and calls of the snapshot, or the sequence it resumes from."""
     reach = who.reach
     outbox = hub.connect(reach)
+    upto = core.journal.durable_seq  # every entry durable from now on reaches the outbox: the catch-up ends here
     send = _sender(websocket)
     batch = websocket.query_params.get("batch") == "1"  # rule 5 of console.live
     try:
@@ -376,8 +377,8 @@ async def serve_console(
                 await websocket.close(code=4422, reason="after must be a journal sequence number")
                 return
             await core.engine.read("console", 0, actor=who.actor, filter="resume")
-        if last < core.journal.durable_seq:  # a resume, or a shared snapshot a moment older than this console
-            caught = await _catch_up(websocket, send, core, who, last, revoked, batch=batch)
+        if last < upto:  # a resume, or a shared snapshot a moment older than this console
+            caught = await _catch_up(websocket, send, core, who, last, upto, revoked, batch=batch)
             if caught is None:
                 return
             last = caught
@@ -402,14 +403,17 @@ async def _catch_up(
     core: Core,
     who: Principal,
     last: int,
+    upto: int,
     revoked: asyncio.Event | None,
     *,
     batch: bool = False,
 ) -> int | None:
-    """Send the durable entries after ``last`` this person may see; the last seq read, or None when the token
-    was revoked or expired meanwhile (the console is closed: a long catch-up stops with the rights it started)."""
-    while True:
-        entries = await core.journal.read(last, 1000)
+    """Send the durable entries after ``last`` up to ``upto`` this person may see (those after ``upto`` come
+    through the outbox, registered before: reading on while alarms keep coming would chase the record's head
+    for as long as they come, and read every entry twice); the last seq read, or None when the token was revoked
+    or expired meanwhile (the console is closed: a long catch-up stops with the rights it started)."""
+    while last < upto:
+        entries = [entry for entry in await core.journal.read(last, 1000) if entry.seq <= upto]
         if not entries:
             return last
         if (revoked is not None and revoked.is_set()) or who.expires_at <= core.clock.now():
@@ -419,6 +423,7 @@ async def _catch_up(
         for text in frames(texts) if batch else texts:
             await send(text)
         last = entries[-1].seq
+    return last
 
 
 async def _until_either(

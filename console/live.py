@@ -8,9 +8,11 @@ What it owns
 Rules
     0. A console receives only the entries its person may see (their scopes, their role's contents); the
        rest never leave the server. A skipped entry leaves a gap in the sequence numbers it sees, nothing else.
-    1. No event is ever missed. A console that connects with ``after=SEQ`` gets every durable entry after
-       SEQ from the journal, then the live stream, with no gap and no repeat: it is registered with the hub
-       before reading the journal, and live entries at or below the last one sent are skipped.
+    1. No event is ever missed. A console that connects with ``after=SEQ`` gets the durable entries after
+       SEQ from the journal up to the record's durable head when it connected, then the live stream, with no gap
+       and no repeat: it is registered with the hub before that head is read (every entry durable later reaches
+       its queue), and live entries at or below the last one sent are skipped. The catch-up never chases the
+       head: under a steady flow of alarms it would read on for as long as they came.
     2. A console that falls behind is disconnected (close code 4000) instead of buffered without bound;
        it reconnects with the last sequence number it saw and catches up from the journal.
     2a. Messages about the server itself (``{"type": "status", "storage": ...}``: the disk is low or full, the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -153,3 +154,39 @@ def test_a_batched_console_gets_the_same_messages_in_arrays_live_and_on_catch_up
         caught = resumed.receive_json()
     assert isinstance(caught, list)  # the catch-up in one frame (perhaps with the resume's own read-on-record)
     assert [m["seq"] for m in caught][: head - middle] == list(range(middle + 1, head + 1))
+
+
+async def test_a_catch_up_ends_at_the_head_it_started_from_while_entries_keep_coming() -> None:
+    """Under a steady flow of alarms every read of the journal finds new entries: a catch-up reading on until a
+    read comes back empty would chase the head as long as they came (and read each entry twice). It stops at
+    ``upto``, the durable head when the console registered; the rest comes through its outbox."""
+
+    class Growing:
+        def __init__(self) -> None:
+            self.head, self.reads = 20, 0
+
+        async def read(self, after: int, limit: int) -> list[Any]:
+            self.reads += 1
+            self.head += 3  # committed meanwhile
+            return [_Entry(seq) for seq in range(after + 1, min(self.head, after + limit) + 1)]
+
+    journal = Growing()
+    views = SimpleNamespace(entry_scope=lambda entry: None)
+    core = SimpleNamespace(journal=journal, views=views, clock=SimpleNamespace(now=lambda: 0.0))
+    who = SimpleNamespace(reach=SimpleNamespace(sees=lambda placed: True), expires_at=1e12)
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    last = await app._catch_up(None, send, core, who, 10, 20, None)  # type: ignore[arg-type]
+    assert last == 20 and [json.loads(text)["seq"] for text in sent] == list(range(11, 21))
+    assert journal.reads == 1
+
+
+class _Entry:
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+    def wire(self) -> str:
+        return json.dumps({"seq": self.seq})

@@ -37,6 +37,7 @@ Rules
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -59,11 +60,45 @@ BATCH_MESSAGES = 1000
 BATCH_CHARS = 1_000_000
 
 
+Message = tuple[int, str] | None  # (seq, text); None ends the stream
+
+
+class MessageQueue:
+    """A bounded queue of messages for one reader, the pump: a deque and the reader's wake-up, without the
+    bookkeeping of an ``asyncio.Queue`` (waiting putters, ``task_done``) that nobody here uses.
+    ``put_nowait`` raises ``asyncio.QueueFull`` when ``maxsize`` messages are waiting (0: unbounded)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.items: collections.deque[Message] = collections.deque()  # oldest first; the pump may pop them
+        self._waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    def put_nowait(self, item: Message) -> None:
+        if 0 < self.maxsize <= len(self.items):
+            raise asyncio.QueueFull
+        self.items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Message:
+        while not self.items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.items.popleft()
+
+
 class Outbox:
     """One connected client's queue of (seq, text) messages, and what its person may receive."""
 
     def __init__(self, maxsize: int, reach: Reach = ALL) -> None:
-        self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue(maxsize)
+        self.queue = MessageQueue(maxsize)
         self.lagging = False
         self.reach = reach
 
@@ -78,8 +113,7 @@ class Outbox:
     def close(self) -> None:
         """Drop everything queued and end the stream: the client resumes from the last entry it received."""
         self.lagging = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self.queue.items.clear()
         self.queue.put_nowait(None)
 
 
@@ -308,8 +342,9 @@ async def pump(outbox: Outbox, send: Callable[[str], Awaitable[None]], *, after:
 
 async def _pump_batches(outbox: Outbox, send: Callable[[str], Awaitable[None]], last: int) -> int:
     queue = outbox.queue
+    waiting = queue.items
     while True:
-        item: tuple[int, str] | None = await queue.get()
+        item: Message = await queue.get()
         chosen: list[str] = []
         size, top = 0, last
         while item is not None:
@@ -317,10 +352,11 @@ async def _pump_batches(outbox: Outbox, send: Callable[[str], Awaitable[None]], 
             if not seq or seq > top:
                 chosen.append(text)
                 size += len(text)
-                top = max(top, seq)
-            if len(chosen) >= BATCH_MESSAGES or size >= BATCH_CHARS or queue.empty():
+                if seq > top:
+                    top = seq
+            if len(chosen) >= BATCH_MESSAGES or size >= BATCH_CHARS or not waiting:
                 break
-            item = queue.get_nowait()
+            item = waiting.popleft()
         if chosen:
             await send("[" + ",".join(chosen) + "]")
             last = top

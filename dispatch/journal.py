@@ -45,6 +45,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import sqlite3
 import time
 import weakref
@@ -98,6 +99,14 @@ _COLUMNS = "seq, ts, kind, actor, incident_id, drill, payload, prev_hash, hash, 
 _COLUMN_COUNT = 10
 
 
+_json_str = json.encoder.encode_basestring  # a str as json.dumps(ensure_ascii=False) writes it
+
+
+def _json_float(value: float) -> str:
+    """A float as json.dumps writes it."""
+    return repr(value) if math.isfinite(value) else json.dumps(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One journal entry: the envelope and its typed body, ``fact``.
@@ -119,21 +128,14 @@ class Entry:
     version: int = 1
 
     def wire(self) -> str:
-        """The entry as one JSON object, built around the stored payload text (no re-encoding)."""
-        head = json.dumps(
-            {
-                "type": "entry",
-                "seq": self.seq,
-                "ts": self.ts,
-                "kind": self.kind,
-                "actor": self.actor,
-                "incident_id": self.incident_id,
-                "drill": self.drill,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+        """The entry as one JSON object, built around the stored payload text (no re-encoding); the envelope's
+        text is what ``json.dumps`` of it gives (``ensure_ascii=False``, compact separators)."""
+        incident = "null" if self.incident_id is None else _json_str(self.incident_id)
+        return (
+            f'{{"type":"entry","seq":{self.seq},"ts":{_json_float(self.ts)},"kind":{_json_str(self.kind)},'
+            f'"actor":{_json_str(self.actor)},"incident_id":{incident},'
+            f'"drill":{"true" if self.drill else "false"},"payload":{self.payload_json}}}'
         )
-        return f'{head[:-1]},"payload":{self.payload_json}}}'
 
     def as_dict(self) -> dict[str, Any]:
         return {

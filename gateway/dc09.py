@@ -176,7 +176,9 @@ PLAIN_KEYED_LABEL: Final = "plain frame for an encrypted account"
 _ZERO_IV: Final = bytes(16)
 _KEY_SIZES: Final = (16, 24, 32)
 _TIME_FORMAT: Final = "%H:%M:%S,%m-%d-%Y"
+_EVENT_KINDS: Final = frozenset(get_args(EventKind))
 _NAK_ACCOUNT: Final = "0000R0L0A0"  # the NAK's fixed header fields; also a DUH's when the header is unreadable
+_last_time: tuple[int, str] = (-1, "")  # format_time's last second and its text
 #: Pad characters for the replies we encrypt: printable ASCII without "|", "[" and "]".
 _PAD_ALPHABET: Final = bytes(c for c in range(0x21, 0x7F) if c not in b"|[]")
 
@@ -297,6 +299,11 @@ def encode_frame(body: str) -> bytes:
         raise UsageError("a DC-09 body is single-byte text") from exc
     if b"\n" in raw or b"\r" in raw or len(raw) > 0xFFFF:
         raise UsageError("a DC-09 body has no LF or CR and is at most 0xFFFF bytes")
+    return _frame(raw)
+
+
+def _frame(raw: bytes) -> bytes:
+    """The frame of a body known to be valid (our replies, built from fields the header regex checked)."""
     return b"\n%04X%04X%s\r" % (crc16_arc(raw), len(raw), raw)
 
 
@@ -321,8 +328,13 @@ def decrypt_content(key: bytes, hex_text: str) -> bytes:
 
 
 def format_time(when: float) -> str:
-    """``HH:MM:SS,MM-DD-YYYY`` in UTC, the DC-09 timestamp without its ``_``."""
-    return time.strftime(_TIME_FORMAT, time.gmtime(when))
+    """``HH:MM:SS,MM-DD-YYYY`` in UTC, the DC-09 timestamp without its ``_``; the last second's text is kept,
+    since every ACK of that second carries it."""
+    global _last_time
+    second = math.floor(when)
+    if _last_time[0] != second:
+        _last_time = (second, time.strftime(_TIME_FORMAT, time.gmtime(second)))
+    return _last_time[1]
 
 
 def _parse_time(text: str) -> float | None:
@@ -628,7 +640,7 @@ class Dc09Codec:
     def _ack(self, header: _Header, key: bytes | None, now: float) -> bytes:
         stamp = f"_{format_time(now)}"
         if key is None:
-            return encode_frame(f'"ACK"{header.echo()}[]{stamp}')
+            return _frame(f'"ACK"{header.echo()}[]{stamp}'.encode("latin-1"))
         sealed = encrypt_content(key, _pad(f"]{stamp}", self._random_bytes))
         return encode_frame(f'"*ACK"{header.echo()}[{sealed}')
 
@@ -646,9 +658,9 @@ class Dc09Codec:
 
 
 def _check_call(data: bytes, now: float) -> None:
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
         raise UsageError("the codec is fed bytes")
-    if not (isinstance(now, int | float) and math.isfinite(now) and 0 <= now < 253402300800):
+    if not (isinstance(now, (int, float)) and math.isfinite(now) and 0 <= now < 253402300800):
         raise UsageError("now is a UTC timestamp in seconds")
 
 
@@ -690,8 +702,10 @@ def _events(
         readings = _sia_readings(data, header.account)
     else:
         readings = [_Reading("checkin", None, "link test", "NULL", None)]
-    extended = dict((block[:1], block[1:]) for block in _EXTENDED_BLOCK.findall(extended_raw) if block)
-    position = _position(extended)
+    extended = (
+        {block[:1]: block[1:] for block in _EXTENDED_BLOCK.findall(extended_raw) if block} if extended_raw else {}
+    )
+    position = _position(extended) if extended else None
     digest = hashlib.sha256(f"{header.token}\x1f{data}\x1f{extended_raw}".encode("latin-1")).hexdigest()[:16]
     common = {
         "sequence": header.sequence,
@@ -744,7 +758,7 @@ def _tamper_event(header: _Header, now: float) -> DeviceEvent:
 
 
 def _kind(name: str) -> EventKind:
-    return cast(EventKind, name) if name in get_args(EventKind) else "info"
+    return cast(EventKind, name) if name in _EVENT_KINDS else "info"
 
 
 def _data_account(account: str | None, header_account: str) -> dict[str, Any]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch.clock import ManualClock
 from dispatch.entries import IncidentOpened, Note, Resolved
@@ -120,3 +123,34 @@ async def test_a_failed_commit_refuses_work_until_it_commits_then_works_again(
     await journal.durable(again.seq)
     assert (await journal.verify()).entries == 2
     await journal.close()
+
+
+@settings(deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**53),
+    ts=st.floats(allow_nan=True, allow_infinity=True),
+    kind=st.text(),
+    actor=st.text(),
+    incident_id=st.none() | st.text(),
+    drill=st.booleans(),
+)
+def test_an_entry_on_the_wire_is_json_dumps_of_its_envelope_around_the_stored_payload(
+    seq: int, ts: float, kind: str, actor: str, incident_id: str | None, drill: bool
+) -> None:
+    """The envelope is written by hand for speed; it must be the very text json.dumps gives (escapes, non-ASCII
+    kept, floats, null), since consoles and tests compare messages byte for byte."""
+    entry = Entry(seq, ts, kind, actor, incident_id, drill, '{"text":"王\\n"}', "", "", Note("x"))
+    head = json.dumps(
+        {
+            "type": "entry",
+            "seq": seq,
+            "ts": ts,
+            "kind": kind,
+            "actor": actor,
+            "incident_id": incident_id,
+            "drill": drill,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    assert entry.wire() == f'{head[:-1]},"payload":{{"text":"王\\n"}}}}'

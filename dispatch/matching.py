@@ -90,9 +90,9 @@ _WGS84 = Geod(ellps="WGS84")
 _CLINIC_BATCH = 20
 _TRAVEL_GROUPS = tuple(TRAVEL_BITS.values())
 #: how far apart a great-circle ETA and the exact one can be, both ways (the geodesic is 99.4-100.6 % of it)
-_ROUGH_ETA_ERROR = 0.012
+ROUGH_ETA_ERROR = 0.012
 #: each travel mode's ETA as the index's cost of reaching a point of its group
-_TRAVEL_COSTS = tuple((TRAVEL_MODES[t].setoff_s, DETOUR_FACTOR / TRAVEL_MODES[t].speed_m_s) for t in TRAVEL_BITS)
+TRAVEL_COSTS = tuple((TRAVEL_MODES[t].setoff_s, DETOUR_FACTOR / TRAVEL_MODES[t].speed_m_s) for t in TRAVEL_BITS)
 
 
 def eta_s(distance_m: float, travel: str) -> float:
@@ -210,8 +210,8 @@ class Matcher:
         profiles = self.profiles
         while True:
             by_travel = await self.available.soonest_groups(
-                lat, lon, k=want, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, costs=_TRAVEL_COSTS,
-                slack=_ROUGH_ETA_ERROR, exclude=skip,
+                lat, lon, k=want, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, costs=TRAVEL_COSTS,
+                slack=ROUGH_ETA_ERROR, exclude=skip,
             )  # fmt: skip
             unknown = {rid for hits in by_travel for rid, _ in hits if rid not in profiles}
             if not unknown:
@@ -225,7 +225,7 @@ class Matcher:
         if not rough:
             return []
         rough.sort()
-        bound = rough[min(want, len(rough)) - 1][0] * (1 + _ROUGH_ETA_ERROR)
+        bound = rough[min(want, len(rough)) - 1][0] * (1 + ROUGH_ETA_ERROR)
         exact: list[tuple[float, float, str]] = []
         for rough_eta, _, responder_id in rough:
             if len(exact) >= want and rough_eta > bound:

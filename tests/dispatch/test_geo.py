@@ -579,3 +579,17 @@ async def test_every_backend_answers_soonest_groups_with_everyone_within_the_lim
             wanted = [hit for hit in full if setoff + hit[1] * per_metre <= limit]
             assert hits[: len(wanted)] == wanted
             assert hits == full[: len(hits)]
+
+
+def test_soonest_groups_keep_everyone_within_the_slack() -> None:
+    """Walkers every 100 m north and drivers every 100 m east: the 2nd lowest cost is 160 (a walker 100 m away),
+    so with a slack of 1 everyone costing up to 320 comes back, walkers to 260 m and drivers to 862 m."""
+    index = GridIndex(300.0)
+    for i in range(12):
+        index.upsert(f"w{i:02d}", ZHANGZHOU[0] + i * 100.0 / M_PER_DEG, ZHANGZHOU[1], 1)
+        index.upsert(f"d{i:02d}", ZHANGZHOU[0], ZHANGZHOU[1] + (i + 1) * 100.0 / (M_PER_DEG * 0.91), 2)
+    walkers, drivers = index.soonest_groups(
+        *ZHANGZHOU, k=2, radius_m=5000.0, groups=[1, 2], costs=[(60.0, 1.0), (180.0, 0.1625)], slack=1.0
+    )
+    assert [key for key, _ in walkers] == ["w00", "w01", "w02"]
+    assert [key for key, _ in drivers] == [f"d{i:02d}" for i in range(8)]

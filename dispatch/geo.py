@@ -30,6 +30,13 @@ heap and a limit per group, skipping a cell or ending the walk only when it is b
 heap sees the points its own ``nearest`` would see, in the same order, so each answer is that of ``nearest``
 exactly, ties included, for the cost of one walk.
 
+A query by cost (``soonest_groups``: whoever could arrive among the K first, say) walks the same rings with one
+heap of the K lowest costs over all groups, a group's cost being ``setoff + metres × per_metre``. Each time the
+K-th cost falls, every group's limit becomes the squared chord at which its cost reaches that K-th cost (times
+``1 + slack``), so a slow group's limit shrinks fast and the walk ends once the cheapest group's limit is behind
+it, not once every group holds K. The points seen within their group's limit are kept, and those still within
+it at the end are the answer.
+
 Rules
 -----
 * Distances are great-circle distances on the sphere. The exact ellipsoidal distance is the matcher's business,
@@ -77,6 +84,8 @@ Point = tuple[float, float, float, int]
 """A point inside a cell: unit vector x, y, z and tags."""
 Box = tuple[int, int, int, int]
 """Rows bottom..top and columns west..east of cells, inclusive."""
+Cost = tuple[float, float]
+"""What reaching a point of a group costs: ``(setoff, per_metre)``, as ``setoff + metres × per_metre``."""
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -265,6 +274,80 @@ class GridIndex:
             reach[0] = widest
         return [_in_metres(best, radius_m) for best in heaps]
 
+    def soonest_groups(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        groups: Sequence[int],
+        costs: Sequence[Cost],
+        slack: float = 0.0,
+        exclude: Collection[str] = (),
+    ) -> list[list[tuple[str, float]]]:
+        """For each tag group, its points within ``radius_m`` that cost no more than ``1 + slack`` times the
+        ``k``-th lowest cost of all groups (every point, if fewer), nearest first, as ``nearest`` gives them.
+
+        A point costs ``setoff + metres × per_metre`` by its group's :data:`Cost` (a travel mode's arrival
+        time, say), once for each group it belongs to. The answer may hold a few more points, no farther than a
+        micrometre beyond that limit; never fewer. The walk ends once no unseen cell can hold a point within the
+        limit of any group, which the cheapest group's rate sets, rather than once each group holds ``k``.
+        """
+        _check_position(lat, lon)
+        if k <= 0 or radius_m < 0 or not self._points:
+            return [[] for _ in groups]
+        skip = exclude if isinstance(exclude, Set) else frozenset(exclude)
+        qx, qy, qz = _unit(lat, lon)
+        radius_limit = _chord2(radius_m + ON_THE_EDGE_M)
+        within_m = radius_m + ON_THE_EDGE_M
+        limits = [radius_limit] * len(groups)
+        widest = radius_limit
+        reach = [widest]
+        found: list[list[tuple[float, str]]] = [[] for _ in groups]  # (chord², key) within the limit when seen
+        lowest: list[float] = []  # the k lowest costs, negated: a max-heap once it holds k
+        members = self._members(any_tags, groups)
+        for cell in self._walk(lat, lon, reach):
+            for key, (x, y, z, tags) in cell.items():
+                among = members.get(tags)
+                if among is None:
+                    among = members[tags] = _groups_of(tags, any_tags, groups)
+                if not among:
+                    continue
+                dx = x - qx
+                dy = y - qy
+                dz = z - qz
+                c2 = dx * dx + dy * dy + dz * dz
+                if c2 > widest or (skip and key in skip):
+                    continue
+                distance = -1.0
+                for g in among:
+                    if c2 > limits[g]:
+                        continue
+                    found[g].append((c2, key))
+                    if distance < 0.0:
+                        distance = _TWO_R * math.asin(min(1.0, math.sqrt(c2) * 0.5))
+                        if distance > within_m:
+                            break
+                    setoff, per_metre = costs[g]
+                    cost = setoff + distance * per_metre
+                    if len(lowest) < k:
+                        heapq.heappush(lowest, -cost)
+                        if len(lowest) < k:
+                            continue
+                    elif cost < -lowest[0]:
+                        heapq.heapreplace(lowest, -cost)
+                    else:
+                        continue
+                    limits = _cost_limits(-lowest[0] * (1.0 + slack), costs, radius_limit)
+                    widest = max(limits)
+            reach[0] = widest
+        return [
+            _in_metres([(-c2, key) for c2, key in hits if c2 <= limit], radius_m)
+            for hits, limit in zip(found, limits, strict=True)
+        ]
+
     def _members(self, any_tags: int, groups: Sequence[int]) -> dict[int, tuple[int, ...]]:
         """For a grouped query, tags -> the groups a point with them belongs to; kept across queries, as the
         same few questions come back (forgotten past a few dozen kinds)."""
@@ -404,6 +487,21 @@ def _groups_of(tags: int, any_tags: int, groups: Sequence[int]) -> tuple[int, ..
     return tuple(g for g, group in enumerate(groups) if tags & group == group)
 
 
+def _cost_limits(most: float, costs: Sequence[Cost], radius_limit: float) -> list[float]:
+    """For each group, the squared chord within which a point costs at most ``most`` (and the radius allows),
+    widened by the bounds' slack so that rounding never leaves one out; below 0 when none can."""
+    limits = []
+    for setoff, per_metre in costs:
+        if most < setoff:
+            limits.append(-1.0)
+        elif per_metre <= 0.0:
+            limits.append(radius_limit)
+        else:
+            metres = (most - setoff) / per_metre
+            limits.append(min(radius_limit, _chord2(metres * (1.0 + _SLACK) + ON_THE_EDGE_M)))
+    return limits
+
+
 def _in_metres(best: list[tuple[float, str]], radius_m: float) -> list[tuple[str, float]]:
     """A heap of ``(-chord², key)`` as ``(key, haversine metres)`` within the radius, by distance then key."""
     result: list[tuple[str, float]] = []
@@ -485,7 +583,62 @@ class GeoIndex(Protocol):
             for group in groups
         ]
 
+    async def soonest_groups(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        groups: Sequence[int],
+        costs: Sequence[Cost],
+        slack: float = 0.0,
+        exclude: Collection[str] = (),
+    ) -> list[list[tuple[str, float]]]:
+        """At least what ``GridIndex.soonest_groups`` returns, each group nearest first. This default asks
+        :meth:`nearest_groups` for twice ``k`` of each group, and again for twice as many while a group's last
+        could still be within the limit."""
+        return await soonest_by_nearest(
+            self, lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, costs=costs, slack=slack,
+            exclude=exclude,
+        )  # fmt: skip
+
     def __len__(self) -> int: ...
+
+
+async def soonest_by_nearest(
+    index: GeoIndex,
+    lat: float,
+    lon: float,
+    *,
+    k: int,
+    radius_m: float,
+    any_tags: int = 0,
+    groups: Sequence[int],
+    costs: Sequence[Cost],
+    slack: float = 0.0,
+    exclude: Collection[str] = (),
+) -> list[list[tuple[str, float]]]:
+    """``soonest_groups`` from ``nearest_groups`` alone, for a backend that cannot walk by cost: the ``2k``
+    nearest of each group, then twice as many while a group's last is within the limit (a crowd at one spot)."""
+    each = 2 * k
+    while True:
+        by_group = await index.nearest_groups(
+            lat, lon, k=each, radius_m=radius_m, any_tags=any_tags, groups=groups, exclude=exclude
+        )
+        spent = sorted(
+            setoff + d * per_metre for (setoff, per_metre), hits in zip(costs, by_group, strict=True) for _, d in hits
+        )
+        if k <= 0 or not spent:
+            return by_group
+        most = spent[min(k, len(spent)) - 1] * (1.0 + slack) * (1.0 + _SLACK)
+        if not any(
+            len(hits) == each and setoff + hits[-1][1] * per_metre <= most
+            for (setoff, per_metre), hits in zip(costs, by_group, strict=True)
+        ):
+            return by_group
+        each *= 2
 
 
 class MemoryGeoIndex:
@@ -575,3 +728,28 @@ class MemoryGeoIndex:
         if grid is None:
             return [[] for _ in groups]
         return grid.nearest_groups(lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, exclude=exclude)
+
+    async def soonest_groups(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        radius_m: float,
+        any_tags: int = 0,
+        groups: Sequence[int],
+        costs: Sequence[Cost],
+        slack: float = 0.0,
+        exclude: Collection[str] = (),
+    ) -> list[list[tuple[str, float]]]:
+        """One walk by cost when the grid is one; with partitions, by :meth:`nearest_groups`."""
+        grid = self._grids.get(0)
+        if self._mask or grid is None:
+            return await soonest_by_nearest(
+                self, lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, costs=costs,
+                slack=slack, exclude=exclude,
+            )  # fmt: skip
+        return grid.soonest_groups(
+            lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, costs=costs, slack=slack,
+            exclude=exclude,
+        )  # fmt: skip

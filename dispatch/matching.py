@@ -27,13 +27,16 @@ Rules
 The index returns the nearest responders, but the ranking is by arrival time, so a car farther away can beat a
 walker nearer. Within one travel mode, though, nearer means sooner; so the k best overall are among the k
 nearest of each mode. The index tags every responder with its skills and its travel mode, and the matcher asks
-it one grouped question ("the 2k nearest walkers, cyclists and drivers with this skill", one walk of the
-grid), never a growing scan. Those are ranked on the index's great-circle distance, which is cheap; the exact
-geodesic (about 2 µs a pair) is computed only for the k best and for any other whose great-circle ETA lies
-within the sphere-versus-ellipsoid error (0.6 %) of the k-th, since only those can change places. The final
-order is by exact ETA, so it equals a brute-force geodesic ranking, at the cost of a handful of geodesics per
-alarm. Should a mode's 2k-th still lie within that error of the k-th (a crowd at one spot, all tied), the
-question is asked again for twice as many, until every one who could rank was fetched. The reasons, text for
+it one question by arrival time ("the walkers, cyclists and drivers with this skill whose great-circle ETA is
+within the sphere-versus-ellipsoid error of the k-th best", ``soonest_groups``: one walk of the grid, which
+ends once no unseen cell can hold anyone arriving that soon), never a growing scan. Those are ranked on the
+index's great-circle distance, which is cheap; the exact geodesic (about 2 µs a pair) is computed only for the
+k best and for any other whose great-circle ETA lies within that error (0.6 % each way) of the k-th, since
+only those can change places. The final order is by exact ETA, so it equals a brute-force geodesic ranking, at
+the cost of a handful of geodesics per alarm. A backend that cannot walk by arrival time answers from the 2k
+nearest of each mode, asked again for twice as many while a mode's last could still rank (a crowd at one
+spot, all tied). A responder in the index without a profile is never proposed: the question is asked again
+without them. The reasons, text for
 the operator, are written for the k kept only.
 
 Travel model
@@ -87,7 +90,9 @@ _WGS84 = Geod(ellps="WGS84")
 _CLINIC_BATCH = 20
 _TRAVEL_GROUPS = tuple(TRAVEL_BITS.values())
 #: how far apart a great-circle ETA and the exact one can be, both ways (the geodesic is 99.4-100.6 % of it)
-_ROUGH_ETA_ERROR = 0.012
+ROUGH_ETA_ERROR = 0.012
+#: each travel mode's ETA as the index's cost of reaching a point of its group
+TRAVEL_COSTS = tuple((TRAVEL_MODES[t].setoff_s, DETOUR_FACTOR / TRAVEL_MODES[t].speed_m_s) for t in TRAVEL_BITS)
 
 
 def eta_s(distance_m: float, travel: str) -> float:
@@ -203,24 +208,24 @@ class Matcher:
             return []
         any_tags = SKILL_BITS[skill] if skill is not None else 0
         profiles = self.profiles
-        each = 2 * want
         while True:
-            by_travel = await self.available.nearest_groups(
-                lat, lon, k=each, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, exclude=skip
-            )
-            rough: list[tuple[float, float, str]] = []
-            for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True):  # in one travel mode, nearer is sooner
-                rough.extend((eta_s(distance, travel), distance, rid) for rid, distance in hits if rid in profiles)
-            if not rough:
-                return []
-            rough.sort()
-            bound = rough[min(want, len(rough)) - 1][0] * (1 + _ROUGH_ETA_ERROR)
-            if not any(
-                len(hits) == each and eta_s(hits[-1][1], travel) <= bound
-                for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True)
-            ):
+            by_travel = await self.available.soonest_groups(
+                lat, lon, k=want, radius_m=radius_m, any_tags=any_tags, groups=_TRAVEL_GROUPS, costs=TRAVEL_COSTS,
+                slack=ROUGH_ETA_ERROR, exclude=skip,
+            )  # fmt: skip
+            unknown = {rid for hits in by_travel for rid, _ in hits if rid not in profiles}
+            if not unknown:
                 break
-            each *= 2  # a mode's last fetched could still rank, so may the next ones (a crowd at one spot)
+            skip = {*skip, *unknown}  # no profile, never proposed: asked again as if absent
+        rough = [  # in one travel mode, nearer is sooner
+            (eta_s(distance, travel), distance, rid)
+            for travel, hits in zip(TRAVEL_BITS, by_travel, strict=True)
+            for rid, distance in hits
+        ]
+        if not rough:
+            return []
+        rough.sort()
+        bound = rough[min(want, len(rough)) - 1][0] * (1 + ROUGH_ETA_ERROR)
         exact: list[tuple[float, float, str]] = []
         for rough_eta, _, responder_id in rough:
             if len(exact) >= want and rough_eta > bound:

@@ -468,3 +468,128 @@ async def test_every_backend_answers_grouped_queries_as_nearest_does(backend: st
             for group in groups
         ]
         assert all(len(hits) == k for hits in got[:3])
+
+
+COSTS = [(60.0, 1.0), (90.0, 0.325), (180.0, 0.1625), (0.0, 0.0)]
+
+
+def cost_limit(got_costs: list[float], k: int, slack: float) -> float:
+    ranked = sorted(got_costs)
+    return math.inf if len(ranked) < k else ranked[k - 1] * (1.0 + slack)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sites=st.lists(st.tuples(lattice(300.0), lattice(300.0)), min_size=1, max_size=12),
+    placed=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 15)), max_size=60),
+    query=st.tuples(lattice(300.0), lattice(300.0)),
+    k=st.integers(min_value=1, max_value=8),
+    radius_m=st.sampled_from([0.0, 75.0, 300.0, 1000.0, 5000.0]),
+    any_tags=st.integers(min_value=0, max_value=15),
+    groups=st.lists(st.sampled_from([0, 1, 2, 4, 8, 3, 12, 16]), max_size=4),
+    costs=st.lists(st.sampled_from(COSTS), min_size=4, max_size=4),
+    slack=st.sampled_from([0.0, 0.012, 1.0]),
+    excluded=st.sets(st.integers(min_value=0, max_value=59), max_size=10),
+    high=st.booleans(),
+)
+def test_soonest_groups_hold_everyone_within_the_kth_cost(
+    sites: list[tuple[float, float]],
+    placed: list[tuple[int, int]],
+    query: tuple[float, float],
+    k: int,
+    radius_m: float,
+    any_tags: int,
+    groups: list[int],
+    costs: list[tuple[float, float]],
+    slack: float,
+    excluded: set[int],
+    high: bool,
+) -> None:
+    """Against every group's full nearest list: each answer is a prefix of it (nearest first, ties by key),
+    holds everyone within (1 + slack) × the k-th lowest cost of all groups, and nobody a micrometre beyond."""
+    index = GridIndex(300.0)
+    centre = TROMSO if high else ZHANGZHOU
+    scale = math.cos(math.radians(centre[0]))
+    for i, (site, tags) in enumerate(placed):
+        dy, dx = sites[site % len(sites)]
+        index.upsert(f"p{i}", centre[0] + dy / M_PER_DEG, centre[1] + dx / (M_PER_DEG * scale), tags)
+    lat = centre[0] + query[0] / M_PER_DEG
+    lon = centre[1] + query[1] / (M_PER_DEG * scale)
+    exclude = {f"p{i}" for i in excluded}
+    costs = costs[: len(groups)]
+    got = index.soonest_groups(
+        lat, lon, k=k, radius_m=radius_m, any_tags=any_tags, groups=groups, costs=costs, slack=slack, exclude=exclude
+    )
+    everyone = [
+        index.nearest(lat, lon, k=len(placed) + 1, radius_m=radius_m, any_tags=any_tags, all_tags=g, exclude=exclude)
+        for g in groups
+    ]
+    limit = cost_limit([s + d * m for (s, m), hits in zip(costs, everyone, strict=True) for _, d in hits], k, slack)
+    for (setoff, per_metre), hits, full in zip(costs, got, everyone, strict=True):
+        assert hits == full[: len(hits)]
+        wanted = [hit for hit in full if setoff + hit[1] * per_metre <= limit]
+        assert hits[: len(wanted)] == wanted
+        assert all(setoff + (d - 2e-6) * per_metre <= limit * (1 + 1e-9) for _, d in hits)
+
+
+def test_soonest_groups_in_the_city() -> None:
+    rng = random.Random(12)
+    groups = [1, 2, 4, 8]
+    for _ in range(100):
+        lat = ZHANGZHOU[0] + rng.uniform(-0.06, 0.06)
+        lon = ZHANGZHOU[1] + rng.uniform(-0.06, 0.06)
+        k = rng.choice([1, 5, 10, 40])
+        any_tags = rng.choice([0, 3, 12])
+        got = CITY_INDEX.soonest_groups(
+            lat, lon, k=k, radius_m=5000.0, any_tags=any_tags, groups=groups, costs=COSTS, slack=0.012
+        )
+        everyone = [
+            CITY_INDEX.nearest(lat, lon, k=len(CITY), radius_m=5000.0, any_tags=any_tags, all_tags=group)
+            for group in groups
+        ]
+        limit = cost_limit([s + d * m for (s, m), hits in zip(COSTS, everyone, strict=True) for _, d in hits], k, 0.012)
+        for (setoff, per_metre), hits, full in zip(COSTS, got, everyone, strict=True):
+            assert hits == [hit for hit in full if setoff + hit[1] * per_metre <= limit]
+    assert CITY_INDEX.soonest_groups(*ZHANGZHOU, k=0, radius_m=5000.0, groups=[1], costs=COSTS[:1]) == [[]]
+    assert GridIndex().soonest_groups(*ZHANGZHOU, k=5, radius_m=5000.0, groups=[1], costs=COSTS[:1]) == [[]]
+
+
+@pytest.mark.parametrize("backend", ["one grid", "partitioned", "per group"])
+async def test_every_backend_answers_soonest_groups_with_everyone_within_the_limit(backend: str) -> None:
+    index: GeoIndex = {
+        "one grid": MemoryGeoIndex(),
+        "partitioned": MemoryGeoIndex(partition_mask=0b1100),
+        "per group": PerGroup(),
+    }[backend]
+    groups = [4, 8, 12]
+    costs = COSTS[:3]
+    assert await index.soonest_groups(*ZHANGZHOU, k=5, radius_m=5000.0, groups=groups, costs=costs) == [[], [], []]
+    for key, (lat, lon, tags) in scatter(seed=6, n=400, centre=ZHANGZHOU, half_m=3000.0).items():
+        await index.upsert(key, lat, lon, tags)
+    for k in (1, 6, 30):
+        got = await index.soonest_groups(
+            *ZHANGZHOU, k=k, radius_m=2500.0, any_tags=3, groups=groups, costs=costs, slack=0.012, exclude={"p1"}
+        )
+        everyone = [
+            await index.nearest(*ZHANGZHOU, k=400, radius_m=2500.0, any_tags=3, all_tags=group, exclude={"p1"})
+            for group in groups
+        ]
+        limit = cost_limit([s + d * m for (s, m), hits in zip(costs, everyone, strict=True) for _, d in hits], k, 0.012)
+        for (setoff, per_metre), hits, full in zip(costs, got, everyone, strict=True):
+            wanted = [hit for hit in full if setoff + hit[1] * per_metre <= limit]
+            assert hits[: len(wanted)] == wanted
+            assert hits == full[: len(hits)]
+
+
+def test_soonest_groups_keep_everyone_within_the_slack() -> None:
+    """Walkers every 100 m north and drivers every 100 m east: the 2nd lowest cost is 160 (a walker 100 m away),
+    so with a slack of 1 everyone costing up to 320 comes back, walkers to 260 m and drivers to 862 m."""
+    index = GridIndex(300.0)
+    for i in range(12):
+        index.upsert(f"w{i:02d}", ZHANGZHOU[0] + i * 100.0 / M_PER_DEG, ZHANGZHOU[1], 1)
+        index.upsert(f"d{i:02d}", ZHANGZHOU[0], ZHANGZHOU[1] + (i + 1) * 100.0 / (M_PER_DEG * 0.91), 2)
+    walkers, drivers = index.soonest_groups(
+        *ZHANGZHOU, k=2, radius_m=5000.0, groups=[1, 2], costs=[(60.0, 1.0), (180.0, 0.1625)], slack=1.0
+    )
+    assert [key for key, _ in walkers] == ["w00", "w01", "w02"]
+    assert [key for key, _ in drivers] == [f"d{i:02d}" for i in range(8)]

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from geopy.distance import geodesic
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch import matching
 from dispatch.entries import Ranked, decode, encode
@@ -68,9 +70,9 @@ def clinic(clinic_id: str, position: tuple[float, float], *, hours: str | None, 
 class World:
     """Profiles, the available index and the clinics index, filled as a dispatcher would."""
 
-    def __init__(self) -> None:
+    def __init__(self, partition_mask: int = TRAVEL_MASK) -> None:
         self.profiles: dict[str, Responder] = {}
-        self.available = MemoryGeoIndex(partition_mask=TRAVEL_MASK)  # as the engine builds it
+        self.available = MemoryGeoIndex(partition_mask=partition_mask)
         self.clinics = MemoryGeoIndex()
 
     async def add(self, responder: Responder, *, free: bool = True) -> None:
@@ -353,3 +355,44 @@ async def test_a_crowd_at_one_spot_is_ranked_as_the_brute_force_ranks_it(crowd: 
     for k in (1, 3, 5):
         got = await world.matcher().rank(*ELDER, skill="nursing", k=k)
         assert [c.responder_id for c in got] == [row[0] for row in brute_force(world, *ELDER, "nursing", k)]
+
+
+def lattice() -> st.SearchStrategy[float]:
+    """Offsets in metres on a lattice of 150 m, so that caregivers often share a position and tie."""
+    return st.integers(min_value=-12, max_value=12).map(lambda n: n * 150.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    placed=st.lists(
+        st.tuples(
+            lattice(),
+            lattice(),
+            st.lists(st.sampled_from(SKILLS), min_size=1, max_size=3, unique=True),
+            st.sampled_from(["walk", "bike", "car"]),
+        ),
+        max_size=40,
+    ),
+    query=st.tuples(lattice(), lattice()),
+    skill=st.sampled_from([*SKILLS, None]),
+    k=st.integers(min_value=1, max_value=6),
+    radius_m=st.sampled_from([300.0, 1000.0, 5000.0]),
+)
+async def test_one_grid_and_partitions_rank_as_the_brute_force_ranks(
+    placed: list[tuple[float, float, list[str], str]],
+    query: tuple[float, float],
+    skill: str | None,
+    k: int,
+    radius_m: float,
+) -> None:
+    """The engine's one grid (one walk that stops by arrival time) and the travel partitions (the 2k nearest of
+    each mode, doubled while they could rank) both give the brute-force ranking, ties by id."""
+    worlds = [World(partition_mask=0), World()]
+    for i, (dy, dx, skills, travel) in enumerate(placed):
+        for world in worlds:
+            await world.add(caregiver(f"c{(i * 7) % 41:02d}", offset(dy, dx), skills, travel))
+    lat, lon = offset(*query)
+    for world in worlds:
+        got = await world.matcher(radius_m=radius_m).rank(lat, lon, skill=skill, k=k)
+        expected = brute_force(world, lat, lon, skill, k, radius_m)
+        assert [c.responder_id for c in got] == [row[0] for row in expected]

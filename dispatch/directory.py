@@ -33,6 +33,9 @@ class Directory:
         self.elders: dict[str, Elder] = {}
         self.devices: dict[str, Device] = {}
         self.responders: dict[str, Responder] = {}
+        #: the volunteers on call (``on_call``), asked when the circle finds nobody: a city's 100,000 responders
+        #: walked for a handful of them cost each such alarm 70 ms
+        self.on_call: dict[str, Responder] = {}
         #: a phone → the active elders whose own phone it is (several: a household on one landline)
         self.elders_by_phone: dict[str, set[str]] = {}
         #: a contact's phone → the active elders whose contact list holds it
@@ -113,6 +116,10 @@ class Directory:
             self._count_point(old.community, old.lat, old.lon, -1)
         self._count_point(responder.community, responder.lat, responder.lon, 1)
         self.responders[responder.responder_id] = responder
+        if responder.on_call:
+            self.on_call[responder.responder_id] = responder
+        else:
+            self.on_call.pop(responder.responder_id, None)
 
     def _count_point(self, community: str, lat: float, lon: float, sign: int) -> None:
         sums = self._community_points.setdefault(community, [0.0, 0.0, 0])

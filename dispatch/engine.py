@@ -891,7 +891,7 @@ class Engine:
             return False
         asked = sum(1 for a in incident.assignments if self.state.assignments[a].by == "on_call")
         best: tuple[float, float, Responder] | None = None
-        for profile in self.directory.responders.values() if asked < self.settings.max_offers else ():
+        for profile in self.directory.on_call.values() if asked < self.settings.max_offers else ():
             status = self.state.responders.get(profile.responder_id)
             if (
                 not profile.on_call or profile.kind == "clinic" or profile.provider != CENTRE

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dispatch.directory import Directory
 from dispatch.identity import Person, households
 from dispatch.registry import Contact, Elder, normalise_phone
-from tests.conftest import elder
+from tests.conftest import elder, responder
 
 LANDLINE = "0596-2345678"
 DAUGHTER = "13900000001"
@@ -112,3 +112,15 @@ def test_any_sequence_of_puts_keeps_the_phone_indexes_right(puts: list[Elder]) -
     active = [Person(e.elder_id, e.name, phone=e.phone) for e in directory.elders.values() if e.active]
     shared = {phone: sorted(ids) for phone, ids in directory.elders_by_phone.items() if len(ids) > 1}
     assert shared == households(active)
+
+
+def test_the_volunteers_on_call_follow_the_registry() -> None:
+    """The circle's last ring asks the volunteers on call: the directory keeps them apart as they come and go, so
+    an alarm nobody near can take does not walk every responder of the city."""
+    directory = Directory()
+    directory.put_responder(responder("v1", 24.51, 117.70, kind="volunteer", skills=["comfort"], on_call=True))
+    directory.put_responder(responder("c1", 24.51, 117.70))
+    assert set(directory.on_call) == {"v1"}
+    directory.put_responder(responder("v1", 24.51, 117.70, kind="volunteer", skills=["comfort"], on_call=False))
+    directory.put_responder(responder("c1", 24.51, 117.70, kind="volunteer", skills=["comfort"], on_call=True))
+    assert set(directory.on_call) == {"c1"} and directory.on_call["c1"].kind == "volunteer"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import sys
 import threading
@@ -75,7 +76,10 @@ class JsonFormatter(logging.Formatter):
             line["exc"] = self.formatException(record.exc_info)
         elif record.stack_info:
             line["stack"] = record.stack_info
-        return _encoder.encode(line).decode()
+        try:
+            return _encoder.encode(line).decode()
+        except UnicodeEncodeError:  # a lone surrogate (from a client's JSON, say): escaped, never a lost line
+            return json.dumps(line, default=str)
 
 
 class _Writer:

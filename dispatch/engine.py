@@ -901,7 +901,11 @@ class Engine:
             distance = geodesic_m(profile.lat, profile.lon, incident.lat, incident.lon)
             if distance <= self.settings.on_call_radius_m:
                 eta = eta_s(distance, profile.travel)
-                best = (eta, distance, profile) if best is None or (eta, distance) < best[:2] else best
+                best = (
+                    (eta, distance, profile)
+                    if best is None or (eta, distance, profile.responder_id) < (*best[:2], best[2].responder_id)
+                    else best
+                )  # ties by id, not by when a volunteer went on call
         if best is not None:
             eta, distance, profile = best
             self._offer(incident, profile.responder_id, by="on_call", distance_m=round(distance), eta_s=round(eta),

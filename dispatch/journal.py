@@ -368,7 +368,10 @@ class SqliteJournal(ChainedJournal):
     """The embedded journal: one SQLite file in WAL mode, a writer connection and a reader connection."""
 
     def __init__(self, path: Path, clock: Clock, *, max_batch: int = 2000) -> None:
-        self._init_chain(clock, max_batch)
+        # a batch is one INSERT with a parameter per column and entry: within what this SQLite allows (32,766 since
+        # 3.32; 999 before, as on a distribution's older system SQLite, which would otherwise refuse every batch of
+        # a burst over 99 entries, forever)
+        self._init_chain(clock, min(max_batch, _variable_limit() // _COLUMN_COUNT))
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -613,10 +616,18 @@ async def _has_version(conn: aiosqlite.Connection) -> bool:
     return any(row[0] == "version" for row in rows)
 
 
+def _variable_limit() -> int:
+    """How many parameters one statement may have in the SQLite this process runs on."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        return probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        probe.close()
+
+
 @functools.lru_cache(maxsize=64)
 def _insert(rows: int) -> str:
-    """One INSERT of ``rows`` entries (at most ``max_batch``: 2,000 rows are 20,000 parameters, within SQLite's
-    32,766)."""
+    """One INSERT of ``rows`` entries (at most the journal's batch, bounded by :func:`_variable_limit`)."""
     one = "(" + ", ".join("?" * _COLUMN_COUNT) + ")"
     return f"INSERT INTO journal ({_COLUMNS}) VALUES " + ", ".join([one] * rows)
 

@@ -75,8 +75,14 @@ export class ConsoleFeed {
       } catch (_) {
         return; // not JSON: nothing a console can use
       }
-      if (!Array.isArray(message)) this.receive(message);
-      else for (const each of message) if (socket === this.socket) this.receive(each);
+      for (const each of Array.isArray(message) ? message : [message]) {
+        if (socket !== this.socket) return;
+        try {
+          this.receive(each);
+        } catch (error) {
+          console.error("anxin: a live message could not be shown", error); // the rest of the frame still is
+        }
+      }
     };
     socket.onclose = (event) => {
       if (socket === this.socket) this.closed(event);

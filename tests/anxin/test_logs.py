@@ -44,6 +44,12 @@ def test_a_json_line_carries_the_ids_the_record_has_and_nothing_else() -> None:
     assert "蓝田街道" in line  # Chinese stays readable, not \\u escapes
 
 
+def test_a_lone_surrogate_is_escaped_not_a_lost_line() -> None:
+    """Text from a client's JSON may hold half a surrogate pair, which UTF-8 cannot carry: the line is escaped."""
+    line = JsonFormatter().format(record("caller said %s", "\ud800", incident_id="INC-7"))
+    assert json.loads(line)["message"] == "caller said \ud800" and line.isascii()
+
+
 def test_an_exception_is_one_field_of_one_line() -> None:
     line = JsonFormatter().format(record("journal: commit failed", exc=True))
     assert line.count("\n") == 0

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dispatch import journal as journal_module
 from dispatch.clock import ManualClock
 from dispatch.entries import IncidentOpened, Note, Resolved
 from dispatch.errors import ChainBroken, JournalError
@@ -51,6 +52,20 @@ async def test_group_commit_batches_a_burst(tmp_path: Path, clock: ManualClock) 
     await asyncio.gather(*(journal.durable(e.seq) for e in entries))
     assert journal.commits <= 2
     assert (await journal.verify()).entries == 1000
+    await journal.close()
+
+
+async def test_a_burst_commits_within_an_older_sqlites_parameter_limit(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is one INSERT, ten parameters an entry: on a SQLite allowing 999 (before 3.32) the batch is cut to
+    99 entries, never refused for good."""
+    monkeypatch.setattr(journal_module, "_variable_limit", lambda: 999)
+    journal = await opened(tmp_path / "j.sqlite3", clock)
+    entries = [journal.append(Note(f"n{i}"), actor="op", incident_id="INC-1") for i in range(250)]
+    await journal.durable(entries[-1].seq)
+    assert journal.durable_seq == 250 and journal.commits >= 3
+    assert (await journal.verify()).entries == 250
     await journal.close()
 
 

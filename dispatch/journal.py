@@ -15,7 +15,7 @@ Rules
        :class:`~dispatch.entries.JournalGuard` entry says so. The chain alone cannot catch a rewrite whose
        hashes were all recomputed; the anchor (:mod:`dispatch.anchor`) signs the durable head outside the file.
     2. Group commit. ``append`` is synchronous and cheap: it queues the entry. One writer task takes every
-       queued entry, inserts them in one ``executemany`` and commits once, so a burst costs one fsync.
+       queued entry and inserts them in one statement, its own transaction, so a burst costs one fsync.
     3. Durable means committed. ``await journal.durable(seq)`` returns only after the entry is on disk
        (WAL, ``synchronous=FULL``). Nobody is told "done" -- no ACK, no HTTP 201 -- before that.
     4. Listeners (the bus) hear an entry only after it is durable, so a console never shows a fact that a

@@ -331,10 +331,12 @@ def format_time(when: float) -> str:
     """``HH:MM:SS,MM-DD-YYYY`` in UTC, the DC-09 timestamp without its ``_``; the last second's text is kept,
     since every ACK of that second carries it."""
     global _last_time
-    second = math.floor(when)
-    if _last_time[0] != second:
-        _last_time = (second, time.strftime(_TIME_FORMAT, time.gmtime(second)))
-    return _last_time[1]
+    second, last = math.floor(when), _last_time  # read once: another thread's codec may replace it meanwhile
+    if last[0] == second:
+        return last[1]
+    text = time.strftime(_TIME_FORMAT, time.gmtime(second))
+    _last_time = (second, text)
+    return text
 
 
 def _parse_time(text: str) -> float | None:

@@ -894,7 +894,7 @@ class Engine:
         for profile in self.directory.on_call.values() if asked < self.settings.max_offers else ():
             status = self.state.responders.get(profile.responder_id)
             if (
-                not profile.on_call or profile.kind == "clinic" or profile.provider != CENTRE
+                profile.kind == "clinic" or profile.provider != CENTRE
                 or profile.responder_id in tried or (status is not None and status.assignment_id is not None)
             ):  # fmt: skip
                 continue

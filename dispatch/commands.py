@@ -30,7 +30,8 @@ from dispatch.entries import (
 )
 from dispatch.registry import Device, Elder, Responder
 
-CallEventKind = Literal["ringing", "answered", "ended"]
+CallEventKind = Literal["ringing", "queued", "answered", "transferred", "ended"]
+CallDirection = Literal["in", "out"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,40 @@ class CallEvent:
     alarm_type: str = "call"
     drill: bool = False
     words: str = ""  # what the caller said, when the telephony knows it
+    #: answered / transferred: the operator the PBX extension belongs to (settings ``pbx_extensions``); None when
+    #: the extension is nobody's (the call is still answered, by that extension)
+    operator: str | None = None
+    extension: str = ""  # answered: the extension that picked up; transferred: the one it went to
+    queue: str = ""  # queued: the PBX queue the caller waits in
+    cause: str = ""  # ended: the PBX's hangup cause ("16 Normal Clearing"), for the record
+    #: when it happened by the PBX's clock, when that differs from when it reached us (a late event, or a state
+    #: rebuilt after the link to the PBX dropped); None: now
+    at: float | None = None
+    #: "out": a call an operator placed through the PBX (:class:`Dial`); its ``caller`` is the number called
+    direction: CallDirection = "in"
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """A call an operator asks the PBX to place (click-to-call): the PBX rings the operator's ``extension``,
+    then dials ``number`` (an elder, a contact, a caller to call back). ``call_id`` names the call record the
+    PBX's events about it will report under."""
+
+    call_id: str
+    extension: str
+    number: str
+    operator: str
+
+
+class Telephony(Protocol):
+    """The PBX, as the console sees it: whether it is reachable, and click-to-call. The process package hands
+    one to the core when a PBX is configured (gateway.ami); without one, dialling is refused."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def originate(self, dial: Dial) -> None:
+        """Ask the PBX to place the call; returns once the PBX accepted the request (its events follow)."""
 
 
 @dataclass(frozen=True, slots=True)

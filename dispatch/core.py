@@ -30,7 +30,7 @@ from dispatch.anchor import Anchor
 from dispatch.bus import Bus, MemoryBus
 from dispatch.clock import Clock, SystemClock
 from dispatch.cluster import ClusterCommands, ClusterIntake, Node
-from dispatch.commands import Commands
+from dispatch.commands import Commands, Telephony
 from dispatch.directory import Directory
 from dispatch.engine import Engine
 from dispatch.errors import ConfigError
@@ -103,6 +103,8 @@ class Core:
     #: only while it leads; and what it holds open besides the journal
     node: Node | None = field(default=None, repr=False)
     _closing: list[Callable[[], Awaitable[object]]] = field(default_factory=list, repr=False)
+    #: the PBX's click-to-call (gateway.ami), set by the process package when a PBX is configured
+    telephony: Telephony | None = field(default=None, repr=False)
 
     def run(self) -> None:
         """Start the live parts: the intake's worker and the timer loop (tests may drive both by hand); in a

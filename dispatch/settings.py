@@ -213,6 +213,28 @@ class Settings(BaseSettings):
     #: hotline lines that belong to a part of the network ("8001": "西城区/德胜街道"): an unknown caller on that
     #: line is that part's to answer; calls on other lines, from nobody known, are the whole centre's
     lines: dict[str, str] = {}
+
+    # the PBX (docs/telephony.md): Anxin logs in to its manager interface (Asterisk AMI) and follows the calls;
+    # no host: no PBX (call events come over HTTP, POST /api/hotline/events)
+    pbx_host: str = ""
+    pbx_port: int = Field(5038, ge=1, le=65535)
+    #: the manager.conf user (read = call,agent,system; write = originate: see docs/telephony.md)
+    pbx_username: str = ""
+    #: its secret (ANXIN_PBX_SECRET), or a file holding it (``pbx_secret_file``, read at start), never logged
+    pbx_secret: str = Field("", repr=False)
+    pbx_secret_file: Path | None = None
+    #: operators' extensions: {"8101": "operator"}: a call answered at 8101 was answered by that account
+    pbx_extensions: dict[str, str] = {}
+    #: click-to-call: the channel that rings the operator first ({extension}), and the dialplan context and
+    #: caller id the PBX dials the number with
+    pbx_channel: str = "PJSIP/{extension}"
+    pbx_context: str = "from-internal"
+    pbx_caller_id: str = ""
+    #: the hotline's queues (empty: every queue the PBX reports is the hotline's)
+    pbx_queues: list[str] = []
+    #: reconnecting after the link drops: the first wait, and the most it grows to (doubling, with jitter)
+    pbx_backoff_s: float = Field(1.0, gt=0, le=60)
+    pbx_backoff_max_s: float = Field(30.0, gt=0, le=600)
     #: a person reading the same record (or the same list) again within this many seconds is not journaled
     #: again: the record shows they read it from then on (a console re-reads an incident at every change)
     read_window_s: float = Field(600.0, ge=0)

@@ -265,6 +265,10 @@ def _core_metrics(core: Core, last_commit: float) -> Iterator[Any]:
     yield waiting
     yield taken
     yield from _incident_metrics(core)
+    configured = bool(core.settings.pbx_host)
+    yield _gauge("anxin_pbx_configured", "1 when a PBX is configured (docs/telephony.md)", float(configured))
+    up = configured and core.telephony is not None and core.telephony.connected
+    yield _gauge("anxin_pbx_up", "1 while the link to the PBX's manager interface is logged in", float(up))
     if core.storage is not None:
         seen = core.storage.current
         yield _gauge("anxin_storage_free_bytes", "Free bytes under the data folder, as last read", seen.free)

@@ -35,6 +35,8 @@ CONSOLE_CODES = frozenset(
         "report_busy",  # console.reports: as many period reports and exports as fold at once are folding (429)
         "care_level_by_assessment",  # console.api: a care level comes from a needs assessment (admins may correct)
         "entitlement_by_supervisor",  # console.api: who is served free or low-cost is a supervisor's decision
+        "pbx_not_connected",  # console.telephony: no PBX configured, or its link is down (503)
+        "pbx_refused",  # console.telephony: the PBX refused a click-to-call (502)
         # accounts (console.auth, console.accounts)
         "login_locked",
         "login_throttled",

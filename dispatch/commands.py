@@ -194,6 +194,20 @@ class Commands(Protocol):
 
     async def called_back(self, call_id: str, outcome: str, *, actor: str) -> None: ...
 
+    # click-to-call (the console asks the PBX, core.telephony, in between)
+    async def dial(
+        self,
+        number: str,
+        *,
+        actor: str,
+        extension: str,
+        elder_id: str | None = None,
+        about_call: str | None = None,
+        incident_id: str | None = None,
+    ) -> str: ...
+
+    async def dial_failed(self, call_id: str, reason: str, *, actor: str) -> None: ...
+
     async def retype(self, incident_id: str, alarm_type: str, *, actor: str) -> None: ...
 
     async def cancel(self, incident_id: str, reason: str, *, actor: str) -> None: ...

@@ -54,12 +54,7 @@ from dispatch.entries import (
     AssessmentRecorded,
     AssignmentFact,
     AssignmentStatus,
-    CallAnswered,
-    CallClassified,
-    CalledBack,
-    CallEnded,
-    CallerPicked,
-    CallRinging,
+    CallFact,
     DeviceSaved,
     DeviceTestFailed,
     DeviceTestPassed,
@@ -277,7 +272,7 @@ class Views:
         if incident_id is not None:  # an incident's opening names it in its body only (the envelope has none)
             incident = self._state.incidents.get(incident_id)
             return self.incident_placed(incident) if incident is not None else Placed(None)
-        if isinstance(fact, CallRinging | CallAnswered | CallerPicked | CallEnded | CallClassified | CalledBack):
+        if isinstance(fact, CallFact):
             call = self._state.calls.get(fact.call_id)
             return self.call_placed(call) if call is not None else Placed(None)
         if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community

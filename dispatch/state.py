@@ -907,7 +907,7 @@ class Projection:
             drill=entry.drill,
             incident_id=p.incident_id,
             direction="out",
-            handler=p.operator,
+            handler=entry.actor,
             dialed_by=entry.actor,
             about_call=p.about_call,
         )
@@ -921,7 +921,9 @@ class Projection:
         call = self.calls[p.call_id]
         call.state = call_next(CallState(call.state), CallMove.ANSWER)
         call.answered_at = max(call.started_at, pbx_time(p.at, entry.ts))
-        call.answered_by = call.handler = p.operator or entry.actor
+        call.answered_by = p.operator or entry.actor
+        if call.direction == "in" or call.handler is None:  # an outbound call stays its dialler's
+            call.handler = call.answered_by
         call.extension, call.words = p.extension, p.words
 
     def _call_transferred(self, entry: Entry, p: CallTransferred) -> None:

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -45,7 +44,16 @@ from dispatch.assessment import STANDARD as ASSESSMENT_STANDARD
 from dispatch.assessment import score as score_assessment
 from dispatch.carecalls import CareDesk
 from dispatch.clock import Clock
-from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
+from dispatch.commands import (
+    Alarm,
+    AlarmRequest,
+    CallEvent,
+    CallOutcome,
+    Classification,
+    Opened,
+    RosterLine,
+    dial_number,
+)
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.duplicates import identity_changed, person_of
@@ -2392,18 +2400,6 @@ CALL_MOVES: dict[str, CallMove] = {
     "transferred": CallMove.TRANSFER,
     "ended": CallMove.END,
 }
-#: a number to dial: digits with an optional leading +, once spaces and dashes are taken out
-_DIALLABLE = re.compile(r"\+?[0-9]{3,32}")
-
-
-def dial_number(number: str) -> str:
-    """The number as the PBX dials it (spaces and dashes taken out); InvalidInput unless it is 3 to 32 digits
-    with an optional leading +."""
-    digits = number.replace(" ", "").replace("-", "")
-    if _DIALLABLE.fullmatch(digits) is None:
-        raise InvalidInput("a number to dial is 3 to 32 digits, with an optional leading +", field="number",
-                           code="bad_number")  # fmt: skip
-    return digits
 
 
 def _call_fact(move: CallMove, event: CallEvent) -> Fact:

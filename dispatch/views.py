@@ -389,6 +389,14 @@ class Views:
             raise NotFound(f"no call {call_id}", field="call_id")  # outside: as if it did not exist
         return call
 
+    def call_in_reach(self, call_id: str, reach: Reach) -> None:
+        """NotFound unless the call exists and the reader may see it."""
+        self._call(call_id, reach)
+
+    def incident_in_reach(self, incident_id: str, reach: Reach) -> None:
+        """NotFound unless the incident exists and the reader may see it."""
+        self._incident(incident_id, reach)
+
     def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
         return call_view(self._call(call_id, reach), self._directory, self._clock.now(), reach.covers)
 

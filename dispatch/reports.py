@@ -68,7 +68,9 @@ def kpis(
         # caregivers reported done and the operator has not decided yet
         "awaiting_decision": sum(1 for i in open_ if i.proposal is not None and not state.active_assignments(i)),
         "calls_unclassified": sum(
-            1 for c in chosen_calls if c.answered_at is not None and c.kind is None and (include_drill or not c.drill)
+            1
+            for c in chosen_calls
+            if c.answered_at is not None and c.kind is None and c.direction == "in" and (include_drill or not c.drill)
         ),
         "callbacks_due": sum(1 for c in chosen_calls if c.callback == "due" and (include_drill or not c.drill)),
         "calls_today": calls_today([c for c in chosen_calls if include_drill or not c.drill], day, target_s),

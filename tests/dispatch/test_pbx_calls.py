@@ -220,6 +220,7 @@ async def test_outbound_answered(core: Core, clock: ManualClock) -> None:
     clock.advance(9)
     await event(core, "answered", call_id, caller="13505960001", direction="out", operator="op1", extension="8101")
     assert view(core, call_id)["outcome"] == "talking" and view(core, call_id)["wait_s"] is None
+    assert core.views.kpis(ALL)["calls_unclassified"] == 0  # an operator's own call waits for no one's word
     call = await event(core, "ended", call_id, caller="13505960001", direction="out", cause="16 Normal Clearing")
     assert view(core, call_id)["outcome"] == "answered" and not view(core, call_id)["open"]
     assert call.incident_id is None  # an outbound call never opens a call back

@@ -20,6 +20,7 @@ from console.auth import ROLES, Principal
 from console.deps import Admin, AlarmFeed, Body, Caregiver, CoreDep, HotlineFeed, Staff, Supervisors
 from console.errors import Forbidden
 from console.registryio import named_duplicates
+from console.telephony import operator_of
 from dispatch.commands import AlarmRequest, CallEvent, Classification
 from dispatch.core import Core
 from dispatch.entries import CallKind, PlacedBy
@@ -75,7 +76,7 @@ async def raise_alarm(body: AlarmIn, core: CoreDep, who: AlarmFeed) -> dict[str,
 
 
 class HotlineEventIn(Body):
-    event: Literal["ringing", "answered", "ended"]
+    event: Literal["ringing", "queued", "answered", "transferred", "ended"]
     call_id: str = Field(min_length=1, max_length=128)
     caller: str = Field(min_length=1, max_length=32)
     line: str = Field("", max_length=32)
@@ -83,6 +84,14 @@ class HotlineEventIn(Body):
     alarm_type: AlarmType = "call"
     drill: bool = False
     words: str = Field("", max_length=500, description="what the caller said, when the telephony knows it")
+    extension: str = Field(
+        "",
+        max_length=32,
+        description="answered: the extension that picked up; transferred: "
+        "the one it went to (an operator's, through settings pbx_extensions)",
+    )
+    queue: str = Field("", max_length=64, description="queued: the PBX queue the caller waits in")
+    cause: str = Field("", max_length=200, description="ended: the PBX's hangup cause")
 
 
 @router.post("/hotline/events", tags=["intake"])
@@ -105,6 +114,10 @@ async def hotline_event(body: HotlineEventIn, core: CoreDep, who: HotlineFeed) -
             alarm_type=body.alarm_type,
             drill=body.drill,
             words=body.words,
+            operator=operator_of(core, body.extension),
+            extension=body.extension,
+            queue=body.queue,
+            cause=body.cause,
         )
     )
     return {

@@ -53,6 +53,7 @@ from console.referrals import router as referrals_router
 from console.registryio import router as registry_io_router
 from console.reports import router as reports_router
 from console.services import router as services_router
+from console.telephony import router as telephony_router
 from dispatch.core import Core
 from dispatch.errors import AnxinError, Conflict, InvalidInput
 from dispatch.settings import Settings
@@ -104,6 +105,7 @@ def create_app(settings: Settings, open_core: CoreOpener, telemetry: Telemetry |
     app.state.telemetry = telemetry
     app.include_router(metrics_router)
     app.include_router(accounts_router)
+    app.include_router(telephony_router)  # before the API's /calls/{call_id:path} routes
     app.include_router(router)
     app.include_router(services_router)
     app.include_router(follow_ups_router)

@@ -1,9 +1,13 @@
 """The console's exceptions, and how core errors become HTTP answers.
 
     ConsoleError
-    └── AuthError            missing, unknown, expired or revoked token, a disabled account, a wrong password (401)
-        ├── Forbidden        the token is fine but the role (or an admin's scope) is not allowed (403)
-        └── Throttled        too many failed logins for the account or from the address (429, Retry-After)
+    ├── AuthError            missing, unknown, expired or revoked token, a disabled account, a wrong password (401)
+    │   ├── Forbidden        the token is fine but the role (or an admin's scope) is not allowed (403)
+    │   └── Throttled        too many failed logins for the account or from the address (429, Retry-After);
+    │                        an operator dialling again and again (``dial_throttled``)
+    └── PbxError             the phone system cannot place a call: not configured or its link down (503
+        │                    ``pbx_not_connected``)
+        └── PbxRefused       the PBX refused the click-to-call (502 ``pbx_refused``)
 
 Core errors map to status codes here: NotFound → 404, IllegalTransition and Conflict → 409, other
 InvalidInput → 422 naming the field, JournalError → 503 (nothing was acknowledged).
@@ -35,6 +39,9 @@ CONSOLE_CODES = frozenset(
         "report_busy",  # console.reports: as many period reports and exports as fold at once are folding (429)
         "care_level_by_assessment",  # console.api: a care level comes from a needs assessment (admins may correct)
         "entitlement_by_supervisor",  # console.api: who is served free or low-cost is a supervisor's decision
+        "pbx_not_connected",  # console.telephony: no PBX configured, or its link is down (503)
+        "pbx_refused",  # console.telephony: the PBX refused a click-to-call (502)
+        "dial_throttled",  # console.telephony: an operator dialled too often (a stuck button) (429)
         # accounts (console.auth, console.accounts)
         "login_locked",
         "login_throttled",
@@ -88,8 +95,22 @@ class Throttled(AuthError):
         self.retry_after = retry_after
 
 
+class PbxError(ConsoleError):
+    """The phone system cannot place the call: none is configured, or the link to it is down."""
+
+    status = 503
+    code: ClassVar[str] = "pbx_not_connected"
+
+
+class PbxRefused(PbxError):
+    """The PBX answered a click-to-call with a refusal (or did not answer it in time)."""
+
+    status = 502
+    code: ClassVar[str] = "pbx_refused"
+
+
 def status_for(error: AnxinError) -> int:
-    if isinstance(error, AuthError):
+    if isinstance(error, AuthError | PbxError):
         return error.status
     if isinstance(error, NotFound):
         return 404

@@ -66,6 +66,11 @@ KEY_FIGURES: tuple[tuple[tuple[str, ...], str, Kind], ...] = (
     (("call_share_within_60s",), "report.f.call_share_within_60s", "share"),
     (("services_delivered",), "report.f.services_delivered", "n"),
     (("follow_ups", "satisfaction_mean"), "report.f.satisfaction_mean", "mean"),
+    (("call_answer_s", "median"), "report.f.call_answer_median", "s"),
+    (("calls_abandoned",), "report.f.calls_abandoned", "n"),
+    (("calls_missed",), "report.f.calls_missed", "n"),
+    (("calls_transferred",), "report.f.calls_transferred", "n"),
+    (("calls_outbound",), "report.f.calls_outbound", "n"),
 )
 #: the columns of the area, type and source tables
 TABLE_FIGURES: tuple[tuple[tuple[str, ...], str, Kind], ...] = (

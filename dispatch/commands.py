@@ -14,6 +14,7 @@ no projection, no directory, no index. Every command checks first and writes not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -28,6 +29,7 @@ from dispatch.entries import (
     ReadWhat,
     ShiftKind,
 )
+from dispatch.errors import InvalidInput
 from dispatch.registry import Device, Elder, Responder
 
 CallEventKind = Literal["ringing", "queued", "answered", "transferred", "ended"]
@@ -92,6 +94,20 @@ class CallEvent:
     at: float | None = None
     #: "out": a call an operator placed through the PBX (:class:`Dial`); its ``caller`` is the number called
     direction: CallDirection = "in"
+
+
+#: a number to dial: digits with an optional leading +, once spaces and dashes are taken out
+_DIALLABLE = re.compile(r"\+?[0-9]{3,32}")
+
+
+def dial_number(number: str) -> str:
+    """The number as the PBX dials it (spaces and dashes taken out); InvalidInput ``bad_number`` unless it is 3
+    to 32 digits with an optional leading +."""
+    digits = number.replace(" ", "").replace("-", "")
+    if _DIALLABLE.fullmatch(digits) is None:
+        raise InvalidInput("a number to dial is 3 to 32 digits, with an optional leading +", field="number",
+                           code="bad_number")  # fmt: skip
+    return digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +209,20 @@ class Commands(Protocol):
     async def pick_caller(self, call_id: str, elder_id: str | None, *, actor: str) -> CallOutcome: ...
 
     async def called_back(self, call_id: str, outcome: str, *, actor: str) -> None: ...
+
+    # click-to-call (the console asks the PBX, core.telephony, in between)
+    async def dial(
+        self,
+        number: str,
+        *,
+        actor: str,
+        extension: str,
+        elder_id: str | None = None,
+        about_call: str | None = None,
+        incident_id: str | None = None,
+    ) -> str: ...
+
+    async def dial_failed(self, call_id: str, reason: str, *, actor: str) -> None: ...
 
     async def retype(self, incident_id: str, alarm_type: str, *, actor: str) -> None: ...
 

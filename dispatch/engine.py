@@ -44,12 +44,22 @@ from dispatch.assessment import STANDARD as ASSESSMENT_STANDARD
 from dispatch.assessment import score as score_assessment
 from dispatch.carecalls import CareDesk
 from dispatch.clock import Clock
-from dispatch.commands import Alarm, AlarmRequest, CallEvent, CallOutcome, Classification, Opened, RosterLine
+from dispatch.commands import (
+    Alarm,
+    AlarmRequest,
+    CallEvent,
+    CallOutcome,
+    Classification,
+    Opened,
+    RosterLine,
+    dial_number,
+)
 from dispatch.devices import DeviceReport
 from dispatch.directory import Directory
 from dispatch.duplicates import identity_changed, person_of
 from dispatch.duty import DutyDesk
 from dispatch.entries import (
+    ORIGINATE_FAILED,
     RING_OFFERS,
     TAKEN_BY_ANOTHER,
     TAKEN_OVER,
@@ -62,10 +72,13 @@ from dispatch.entries import (
     AssignmentStatus,
     CallAnswered,
     CallClassified,
+    CallDialed,
     CalledBack,
     CallEnded,
     CallerPicked,
+    CallQueued,
     CallRinging,
+    CallTransferred,
     Cancelled,
     CaregiverStatus,
     Closed,
@@ -129,10 +142,13 @@ from dispatch.keeping import Changes, KeepingDesk, changes, check_leaving, requi
 from dispatch.machines import (
     AssignmentEvent,
     AssignmentState,
+    CallMove,
+    CallState,
     IncidentEvent,
     IncidentState,
     OrderEvent,
     assignment_next,
+    call_allows,
     incident_allows,
     order_next,
 )
@@ -520,9 +536,14 @@ class Engine:
         return self.state.incidents[incident_id]
 
     async def call_event(self, event: CallEvent) -> CallOutcome:
-        """A telephony event. Repeated events for the same call are answered without writing twice."""
-        if event.event not in ("ringing", "answered", "ended"):
-            raise InvalidInput("event must be ringing, answered or ended", field="event", code="unknown_call_event")
+        """A telephony event, moving the call along :data:`~dispatch.machines.CALL_TRANSITIONS`. The PBX's events
+        come repeated, late and out of order (after its link dropped): one the call has moved past (queued after
+        answered, anything after ended) is answered without writing anything. An inbound call that ends never
+        answered (missed, or abandoned in the queue) opens an incident to call back (``open_incident``); an
+        outbound call never does."""
+        if event.event not in CALL_EVENTS:
+            raise InvalidInput("event must be ringing, queued, answered, transferred or ended", field="event",
+                               code="unknown_call_event")  # fmt: skip
         rule(event.alarm_type)
         async with self.changing():
             call = self.state.calls.get(event.call_id)
@@ -530,19 +551,67 @@ class Engine:
                 # a number several elders share rings with all of them, none chosen: the operator picks
                 household = tuple(e.elder_id for e in self.directory.household(event.caller))
                 one = household[0] if len(household) == 1 else None
-                ringing = CallRinging(event.call_id, event.caller, event.line, one, household if one is None else ())
+                ringing = CallRinging(event.call_id, event.caller, event.line, one, household if one is None else (),
+                                      direction=event.direction, at=event.at)  # fmt: skip
                 self.emit(ringing, actor=event.actor, drill=event.drill)
                 call = self.state.calls[event.call_id]
-            if event.event == "answered" and call.state == "ringing":
-                # the operator speaks to the caller first, then classifies the call (classify_call)
-                self.emit(CallAnswered(event.call_id, event.words), actor=event.actor, drill=event.drill)
-            elif event.event == "ended" and call.state != "ended":
-                missed = call.state == "ringing"
-                self.emit(CallEnded(event.call_id), actor=event.actor, drill=event.drill)
-                if missed and event.open_incident and call.incident_id is None:
-                    # nobody picked up: an elder who called for help gets help anyway, and a clock
+            move = CALL_MOVES.get(event.event)
+            if move is CallMove.ANSWER and call.state == CallState.ANSWERED and _moved_on(call, event.extension):
+                move = CallMove.TRANSFER  # answered again at another extension: it was passed on
+            if move is not None and call_allows(CallState(call.state), move):
+                # an inbound call nobody picked up (missed, or abandoned in the queue): an elder who called for help
+                # gets help anyway, and a clock
+                call_back = call.answered_at is None and call.direction == "in" and event.open_incident
+                self.emit(_call_fact(move, event), actor=event.actor, drill=call.drill)
+                if move is CallMove.END and call_back and call.incident_id is None:
                     await self._call_incident(event, call, "missed hotline call", "call back")
             return CallOutcome(call.call_id, call.state, call.elder_id, call.incident_id, call.kind)
+
+    async def dial(
+        self,
+        number: str,
+        *,
+        actor: str,
+        extension: str,
+        elder_id: str | None = None,
+        about_call: str | None = None,
+        incident_id: str | None = None,
+    ) -> str:
+        """An operator's click-to-call: checks the number and what the call is about, writes
+        :class:`~dispatch.entries.CallDialed` (durable before the PBX is asked) and returns the new call's id,
+        under which the PBX's events about it arrive (``direction="out"``). Whether the operator may see the elder,
+        call or incident named is the console's to check (their reach)."""
+        digits = dial_number(number)
+        if not extension:
+            raise Conflict("an outbound call rings the operator's extension first: they have none", code="no_extension")
+        elder = self.elder(elder_id) if elder_id is not None else None
+        if elder is not None:
+            require_active(elder)
+        async with self._txn():
+            drill = False
+            if about_call is not None:
+                about = self.state.calls.get(about_call)
+                if about is None:
+                    raise NotFound(f"no call {about_call}", field="call_id")
+                drill = about.drill
+            if incident_id is not None:
+                drill = drill or self.incident(incident_id).drill
+            call_id = f"DIAL-{self.journal.head_seq + 1}"
+            operator = actor.partition(":")[2] or actor
+            dialed = CallDialed(call_id, digits, operator, extension, elder_id, about_call, incident_id)
+            self.emit(dialed, actor=actor, drill=drill)
+            return call_id
+
+    async def dial_failed(self, call_id: str, reason: str, *, actor: str) -> None:
+        """The PBX refused an operator's click-to-call: the call ends with outcome failed (an ended call stays as
+        it is)."""
+        async with self._txn():
+            call = self.state.calls.get(call_id)
+            if call is None or call.direction != "out":
+                raise NotFound(f"no outbound call {call_id}", field="call_id")
+            if call_allows(CallState(call.state), CallMove.END):
+                cause = f"{ORIGINATE_FAILED}: {reason}"[:200]
+                self.emit(CallEnded(call_id, cause=cause), actor=actor, drill=call.drill)
 
     async def pick_caller(self, call_id: str, elder_id: str | None, *, actor: str) -> CallOutcome:
         """The operator says which of the elders a call offers it is about (a household sharing the landline that
@@ -2321,3 +2390,30 @@ def _window(start: float, end: float, now: float) -> None:
 def _blank(text: str) -> bool:
     """Nothing a person can read: white space, control and invisible format characters only."""
     return not any(ch.isprintable() and not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
+#: the telephony's events as moves of the call's table (ringing starts a call: no move)
+CALL_EVENTS = ("ringing", "queued", "answered", "transferred", "ended")
+CALL_MOVES: dict[str, CallMove] = {
+    "queued": CallMove.QUEUE,
+    "answered": CallMove.ANSWER,
+    "transferred": CallMove.TRANSFER,
+    "ended": CallMove.END,
+}
+
+
+def _call_fact(move: CallMove, event: CallEvent) -> Fact:
+    """The entry a telephony event's move writes."""
+    if move is CallMove.QUEUE:
+        return CallQueued(event.call_id, event.queue, event.at)
+    if move is CallMove.ANSWER:
+        return CallAnswered(event.call_id, event.words, event.operator, event.extension, event.at)
+    if move is CallMove.TRANSFER:
+        return CallTransferred(event.call_id, event.extension, event.operator, event.at)
+    return CallEnded(event.call_id, event.cause, event.at)
+
+
+def _moved_on(call: Call, extension: str) -> bool:
+    """Whether an answered call reported answered at ``extension`` is now at another one than it was."""
+    now_at = call.transfers[-1].extension if call.transfers else call.extension
+    return bool(extension) and bool(now_at) and extension != now_at

@@ -54,6 +54,10 @@ AccountChange = Literal[
     "logout",
 ]  # fmt: skip
 LoginRefusal = Literal["wrong_password", "unknown_account", "disabled", "locked", "address_throttled"]
+#: an inbound hotline call, or an outbound one an operator placed through the PBX (click-to-call)
+CallDirection = Literal["in", "out"]
+#: how the cause of a click-to-call the PBX refused begins (:class:`CallEnded`; its outcome is "failed")
+ORIGINATE_FAILED = "originate failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,26 +384,85 @@ class ResponderPosition(Fact):
 class CallRinging(Fact):
     """A hotline call rang. A number registered to one elder names them (their record pops at once); a number
     several elders share (a household's landline) names them all in ``household`` and none in ``elder_id``:
-    the operator picks whom the call is about (:class:`CallerPicked`)."""
+    the operator picks whom the call is about (:class:`CallerPicked`).
+
+    An outbound call (``direction`` "out", an operator's click-to-call: :class:`CallDialed` came first) rings
+    at the far side; ``caller`` is then the number called. ``at``: when it rang by the PBX's clock, when the
+    PBX said (None: when it reached us, the entry's time)."""
 
     call_id: str
     caller: str
     line: str
     elder_id: str | None = None  # the elder whose phone number called, when registered to one elder
     household: tuple[str, ...] = ()  # the elders sharing the number that called, by id, when several
+    direction: CallDirection = "in"
+    at: float | None = None
+
+
+@fact("call.queued")
+@dataclass(frozen=True, slots=True)
+class CallQueued(Fact):
+    """The caller waits in one of the PBX's queues (the hotline's) for a free operator. A caller who hangs up
+    while queued abandoned the call; one who ends while still ringing, never queued, was missed."""
+
+    call_id: str
+    queue: str
+    at: float | None = None  # by the PBX's clock (None: the entry's time)
 
 
 @fact("call.answered")
 @dataclass(frozen=True, slots=True)
 class CallAnswered(Fact):
+    """Someone picked up: the PBX ``extension`` that did, and the operator account it belongs to (settings
+    ``pbx_extensions``; None: the extension is nobody's, or the telephony did not say: the entry's actor
+    answered). An outbound call is answered when the far side picks up."""
+
     call_id: str
     words: str = ""  # what the caller said, when the telephony knows it (an IVR menu, a transcript)
+    operator: str | None = None  # the operator's user name
+    extension: str = ""
+    at: float | None = None  # by the PBX's clock (None: the entry's time)
+
+
+@fact("call.transferred")
+@dataclass(frozen=True, slots=True)
+class CallTransferred(Fact):
+    """An answered call was passed on to another ``extension`` (and the operator it belongs to, when it is
+    someone's): from now on they are the one handling it."""
+
+    call_id: str
+    extension: str
+    operator: str | None = None  # the operator's user name
+    at: float | None = None  # by the PBX's clock (None: the entry's time)
 
 
 @fact("call.ended")
 @dataclass(frozen=True, slots=True)
 class CallEnded(Fact):
+    """The call is over (final). ``cause``: the PBX's hangup cause ("16 Normal Clearing"; for a click-to-call
+    the PBX refused, "originate failed: ..."), ``""`` when unknown."""
+
     call_id: str
+    cause: str = ""
+    at: float | None = None  # by the PBX's clock (None: the entry's time)
+
+
+@fact("call.dialed")
+@dataclass(frozen=True, slots=True)
+class CallDialed(Fact):
+    """An operator asked the PBX to place a call (click-to-call): it rings their ``extension``, then dials
+    ``number``. Written before the PBX is asked, so that a call placed is on record whatever the PBX answers;
+    the call's own events (ringing at the far side, answered, ended) follow under ``call_id``. What it is
+    about, when the operator dialled from one: an elder, the call it calls back (``about_call``), an
+    incident."""
+
+    call_id: str
+    number: str
+    operator: str  # the operator's user name
+    extension: str
+    elder_id: str | None = None
+    about_call: str | None = None
+    incident_id: str | None = None
 
 
 @fact("call.classified")
@@ -433,6 +496,13 @@ class CalledBack(Fact):
 
     call_id: str
     outcome: str
+
+
+#: the facts about one hotline call, each naming it
+CallFact = (
+    CallRinging | CallQueued | CallAnswered | CallTransferred | CallEnded | CallDialed | CallClassified
+    | CallerPicked | CalledBack
+)  # fmt: skip
 
 
 # -- devices and elders -------------------------------------------------------------------------------

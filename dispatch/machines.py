@@ -1,7 +1,8 @@
-"""The incident, assignment, service-order and clinic-referral state machines, as tables.
+"""The incident, assignment, service-order, clinic-referral and hotline-call state machines, as tables.
 
-Rule 1: every legal move of an incident or an assignment is one row in a table below. Code never sets a
-state directly; it calls :func:`incident_next`, :func:`assignment_next` or :func:`order_next`, which raise
+Rule 1: every legal move of an incident, an assignment, a service order, a referral or a hotline call is one
+row in a table below. Code never sets a state directly; it calls :func:`incident_next`, :func:`assignment_next`,
+:func:`order_next`, :func:`referral_next` or :func:`call_next`, which raise
 :class:`~dispatch.errors.IllegalTransition` for any move not in the table.
 
 Rule 2: an incident's state follows from operator actions and from its assignments: the first accepted
@@ -252,6 +253,52 @@ def referral_next(state: ReferralState, event: ReferralEvent) -> ReferralState:
         raise IllegalTransition("referral", state.value, event.value) from None
 
 
+# -- hotline calls (dispatch.engine.call_event) -----------------------------------------------------------
+
+
+class CallState(StrEnum):
+    RINGING = "ringing"
+    QUEUED = "queued"
+    ANSWERED = "answered"  # talking: someone picked up (an outbound call: the far side did)
+    ENDED = "ended"
+
+
+class CallMove(StrEnum):
+    QUEUE = "queue"
+    ANSWER = "answer"
+    TRANSFER = "transfer"
+    END = "end"
+
+
+_C = CallState
+_CM = CallMove
+
+#: Calls only move forward: the PBX's events come late and out of order after a reconnect, so a move that is
+#: not here (queued after answered, anything after ended) is a stale report the engine records nothing of
+#: (:func:`call_allows`); it never raises at the PBX.
+CALL_TRANSITIONS: dict[tuple[CallState, CallMove], CallState] = {
+    (_C.RINGING, _CM.QUEUE): _C.QUEUED,
+    (_C.RINGING, _CM.ANSWER): _C.ANSWERED,
+    (_C.QUEUED, _CM.ANSWER): _C.ANSWERED,
+    (_C.ANSWERED, _CM.TRANSFER): _C.ANSWERED,
+    # a transfer reported before its answer (the answer was lost while the link was down): it was answered
+    (_C.RINGING, _CM.TRANSFER): _C.ANSWERED,
+    (_C.QUEUED, _CM.TRANSFER): _C.ANSWERED,
+    **{(state, _CM.END): _C.ENDED for state in (_C.RINGING, _C.QUEUED, _C.ANSWERED)},
+}
+
+
+def call_next(state: CallState, move: CallMove) -> CallState:
+    try:
+        return CALL_TRANSITIONS[(state, move)]
+    except KeyError:
+        raise IllegalTransition("call", state.value, move.value) from None
+
+
+def call_allows(state: CallState, move: CallMove) -> bool:
+    return (state, move) in CALL_TRANSITIONS
+
+
 def mermaid(table: dict[tuple[StrEnum, StrEnum], StrEnum], initial: StrEnum) -> str:
     """A Mermaid state diagram drawn from a transition table (self-loops left out for legibility)."""
     lines = ["stateDiagram-v2", f"    [*] --> {initial.value}"]
@@ -293,6 +340,12 @@ def document() -> str:
             "",
             "```mermaid",
             mermaid(REFERRAL_TRANSITIONS, ReferralState.REFERRED),  # type: ignore[arg-type]
+            "```",
+            "",
+            "## Hotline call (in or out; late and repeated reports of a move not drawn change nothing)",
+            "",
+            "```mermaid",
+            mermaid(CALL_TRANSITIONS, CallState.RINGING),  # type: ignore[arg-type]
             "```",
             "",
         ]

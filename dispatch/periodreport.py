@@ -19,7 +19,9 @@ Rules
     3. Drills are left out unless asked; a device's test call is never anyone's alarm; technical incidents (low
        battery, mains loss, a missed check-in) are counted apart and in no answer time nor outcome.
     4. Times are taken from the opening of the incident (or the ringing of the call): answered when it was
-       acknowledged, the first offer made, the first offer accepted, the first responder on scene. Medians and
+       acknowledged, the first offer made, the first offer accepted, the first responder on scene. Calls are
+       the hotline's inbound calls; those operators placed (click-to-call) are counted apart
+       (``calls_outbound``) and in no answer time. A call's times are the PBX's when it gave sane ones. Medians and
        the 90th percentile are nearest-rank; times are rounded to 0.1 s, shares to 4 places.
     5. The report is folded in slices, because the loop it runs on answers devices' alarms (an ACK is owed
        within milliseconds; a year of a city took the loop for over a second in one piece, a thread beside it
@@ -356,7 +358,8 @@ class _Tally:
     calls: int = 0
     call_waits: array[float] = field(default_factory=lambda: array("d"))
     calls_within: dict[int, int] = field(default_factory=lambda: dict.fromkeys(ANSWER_TARGETS_S, 0))
-    abandoned: int = 0
+    call_outcomes: Counter[str] = field(default_factory=Counter)  # the ended inbound calls' (dispatch.state.Call)
+    outbound: int = 0
     services: Counter[str] = field(default_factory=Counter)
     follow_ups: int = 0
     scores: list[int] = field(default_factory=list)  # the reached elders' satisfaction, as given
@@ -378,10 +381,13 @@ class _Tally:
             for target in ANSWER_TARGETS_S:
                 self.within[target] += int(row.wait <= target)
 
-    def call(self, wait: float | None, abandoned: bool) -> None:
+    def call(self, call: Call) -> None:
+        if call.direction != "in":  # an operator's click-to-call: counted apart, in no answer time
+            self.outbound += 1
+            return
         self.calls += 1
-        self.abandoned += int(abandoned)
-        if wait is not None:
+        self.call_outcomes[call.outcome] += 1
+        if (wait := call.wait) is not None:
             self.call_waits.append(wait)
             for target in ANSWER_TARGETS_S:
                 self.calls_within[target] += int(wait <= target)
@@ -418,11 +424,16 @@ class _Tally:
             **spans,
             "outcomes": {key: self.outcomes[key] for key in OUTCOMES},
             "calls": self.calls,
+            "calls_offered": self.calls,
             "calls_answered": len(answered),
             **{f"calls_within_{t}s": self.calls_within[t] for t in ANSWER_TARGETS_S},
+            "calls_answered_within_60s": self.calls_within[60],
             "call_share_within_60s": share(self.calls_within[60], self.calls),
             "call_answer_s": stats(answered),
-            "calls_abandoned": self.abandoned,
+            "calls_abandoned": self.call_outcomes["abandoned"],
+            "calls_missed": self.call_outcomes["missed"],
+            "calls_transferred": self.call_outcomes["transferred"],
+            "calls_outbound": self.outbound,
             **{key: self.services[key] for key in SERVICES},
             "follow_ups": self._follow_ups(),
         }
@@ -558,11 +569,10 @@ class _Folding:
                 yield
             if not self._keep(call.drill, call.started_at) or (area := self._area(self.places.call(call))) is None:
                 continue
-            wait = None if call.answered_at is None else call.answered_at - call.started_at
-            abandoned = call.answered_at is None and call.ended_at is not None
-            self.totals.call(wait, abandoned)
-            _tally(self.areas, area).call(wait, abandoned)
-            self.calls_by_day[datetime.fromtimestamp(call.started_at, self.zone).date()] += 1
+            self.totals.call(call)
+            _tally(self.areas, area).call(call)
+            if call.direction == "in":
+                self.calls_by_day[datetime.fromtimestamp(call.started_at, self.zone).date()] += 1
 
     def _orders(self, orders: list[ServiceOrder]) -> Steps[None]:
         for order in orders:

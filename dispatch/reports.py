@@ -1,7 +1,8 @@
 """Reports: the supervisor's live figures, read from the projections. Drills are left out unless asked.
 
 Every figure here is derived from incidents, which are derived from the journal; nothing is counted twice
-and nothing is stored. "Today" is the centre's local day (``Settings.timezone``), not UTC's.
+and nothing is stored. "Today" is the centre's local day (``Settings.timezone``), not UTC's. Calls are counted
+from the calls' records (dispatch.state.Call): an inbound call by when it rang, its wait from ringing to pick-up.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def kpis(
     incidents: Iterable[Incident] | None = None,
     calls: Iterable[Call] | None = None,
     responders: Iterable[ResponderState] | None = None,
+    target_s: float = 60.0,
 ) -> dict[str, Any]:
-    """Answers today within 60 s and 180 s, open incidents, responders on duty, escalations waiting: over the
+    """Answers today within 60 s and 180 s, open incidents, responders on duty, escalations waiting, and the
+    hotline's calls today (:func:`calls_today`, against the answer target ``target_s``): over the
     ``incidents``, ``calls`` and ``responders`` given (a scope's), or all of them."""
     day = start_of_day(now, tz)
     chosen_calls = list(state.calls.values() if calls is None else calls)
@@ -65,9 +68,42 @@ def kpis(
         # caregivers reported done and the operator has not decided yet
         "awaiting_decision": sum(1 for i in open_ if i.proposal is not None and not state.active_assignments(i)),
         "calls_unclassified": sum(
-            1 for c in chosen_calls if c.answered_at is not None and c.kind is None and (include_drill or not c.drill)
+            1
+            for c in chosen_calls
+            if c.answered_at is not None and c.kind is None and c.direction == "in" and (include_drill or not c.drill)
         ),
         "callbacks_due": sum(1 for c in chosen_calls if c.callback == "due" and (include_drill or not c.drill)),
+        "calls_today": calls_today([c for c in chosen_calls if include_drill or not c.drill], day, target_s),
+    }
+
+
+def calls_today(calls: Iterable[Call], day: float, target_s: float) -> dict[str, Any]:
+    """The hotline since ``day`` began: inbound calls offered (rung), answered (within the answer target, and
+    the median and 90th percentile of ringing to pick-up, nearest rank), and how the unanswered and passed-on
+    ones ended; outbound calls (operators' click-to-call) apart. A call counts by when it rang."""
+    inbound: list[Call] = []
+    outbound = 0
+    for call in calls:
+        if call.started_at < day:
+            continue
+        if call.direction == "in":
+            inbound.append(call)
+        else:
+            outbound += 1
+    waits = sorted(c.wait for c in inbound if c.wait is not None)
+    figures = stats(waits)
+    outcomes = Counter(c.outcome for c in inbound)
+    return {
+        "offered": len(inbound),
+        "answered": len(waits),
+        "answered_within_target": sum(1 for w in waits if w <= target_s),
+        "target_s": target_s,
+        "answer_median_s": figures["median"],
+        "answer_p90_s": figures["p90"],
+        "abandoned": outcomes["abandoned"],
+        "missed": outcomes["missed"],
+        "transferred": outcomes["transferred"],
+        "outbound": outbound,
     }
 
 

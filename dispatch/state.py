@@ -34,16 +34,20 @@ from dispatch.carecalls import CareBook
 from dispatch.duty import DutyBook
 from dispatch.elderfile import MERGED, SECTIONS, ElderEntries, entry_elders
 from dispatch.entries import (
+    ORIGINATE_FAILED,
     RING_OFFERS,
     Acknowledged,
     AlarmAttached,
     AssignmentStatus,
     CallAnswered,
     CallClassified,
+    CallDialed,
     CalledBack,
     CallEnded,
     CallerPicked,
+    CallQueued,
     CallRinging,
+    CallTransferred,
     Cancelled,
     Closed,
     ContactNotified,
@@ -94,11 +98,14 @@ from dispatch.machines import (
     OPEN_STATES,
     AssignmentEvent,
     AssignmentState,
+    CallMove,
+    CallState,
     IncidentEvent,
     IncidentState,
     OrderEvent,
     OrderState,
     assignment_next,
+    call_next,
     incident_allows,
     incident_next,
     order_next,
@@ -255,8 +262,37 @@ class ResponderState:
     lapsed_at: float | None = None  # when they last let an offer lapse (away from the phone?)
 
 
+#: a PBX's time is believed when it lies between an hour before the entry and this far after it (clocks drift a
+#: little; a report after a reconnect is late, never much early): otherwise the entry's own time is taken
+PBX_AHEAD_S = 5.0
+PBX_LATE_S = 3600.0
+
+
+def pbx_time(at: float | None, ts: float) -> float:
+    """When a call event happened: the PBX's ``at`` when given and sane, else the entry's time ``ts``."""
+    if at is None or not ts - PBX_LATE_S <= at <= ts + PBX_AHEAD_S:
+        return ts
+    return at
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """An answered call passed on: to which extension, the operator it belongs to (user name), and when."""
+
+    extension: str
+    operator: str | None
+    at: float
+
+
 @dataclass(slots=True)
 class Call:
+    """One hotline call, inbound or placed by an operator (``direction`` "out": ``caller`` is the number called).
+
+    ``state`` follows :data:`dispatch.machines.CALL_TRANSITIONS` (ringing, queued, answered, ended); times are
+    the PBX's when it gave sane ones (:func:`pbx_time`), never before the call rang. ``answered_by`` is who
+    picked up: an operator's user name when the PBX named one, else the actor who reported it; ``handler`` who
+    has it now (the operator a transfer went to)."""
+
     call_id: str
     caller: str
     line: str
@@ -276,12 +312,43 @@ class Call:
     household: tuple[str, ...] = ()  # the elders sharing the number that called, when several (none chosen)
     picked_by: str | None = None  # who said which of the elders offered the call is about, and when
     picked_at: float | None = None
+    direction: str = "in"
+    queue: str = ""  # the PBX queue the caller waited in ("" never queued)
+    queued_at: float | None = None
+    extension: str = ""  # the extension that answered
+    transfers: list[Transfer] = field(default_factory=list)
+    cause: str = ""  # the PBX's hangup cause
+    handler: str | None = None  # who has the call now: who answered, or the operator it was transferred to
+    dialed_by: str | None = None  # an outbound call: the actor who placed it
+    about_call: str | None = None  # an outbound call: the call it calls back
 
     @property
     def open(self) -> bool:
-        """Still on an operator's desk: ringing or talking, answered and not yet classified, or to be called back."""
-        unclassified = self.answered_at is not None and self.kind is None
+        """Still on an operator's desk: ringing or talking, answered and not yet classified, or to be called back
+        (an operator's own outbound call is on it until it ends)."""
+        unclassified = self.answered_at is not None and self.kind is None and self.direction == "in"
         return self.state != "ended" or unclassified or self.callback == "due"
+
+    @property
+    def outcome(self) -> str:
+        """ringing, queued or talking while it lasts; then answered, transferred, abandoned (hung up queued) or
+        missed (ended ringing) for an inbound call; answered, no_answer or failed for an outbound one."""
+        if self.state != "ended":
+            return "talking" if self.state == "answered" else self.state
+        if self.direction == "out":
+            if self.cause.startswith(ORIGINATE_FAILED):
+                return "failed"
+            return "answered" if self.answered_at is not None else "no_answer"
+        if self.answered_at is not None:
+            return "transferred" if self.transfers else "answered"
+        return "abandoned" if self.queued_at is not None else "missed"
+
+    @property
+    def wait(self) -> float | None:
+        """An inbound call's time from ringing to pick-up (None: not answered, or outbound)."""
+        if self.direction != "in" or self.answered_at is None:
+            return None
+        return self.answered_at - self.started_at
 
 
 @dataclass(slots=True)
@@ -397,6 +464,9 @@ class Projection:
         self._on(CallRinging, self._call_ringing)
         self._on(CallAnswered, self._call_answered)
         self._on(CallEnded, self._call_ended)
+        self._on(CallQueued, self._call_queued)
+        self._on(CallTransferred, self._call_transferred)
+        self._on(CallDialed, self._call_dialed)
         self._on(CallerPicked, self._caller_picked)
         self._on(CallClassified, self._call_classified)
         self._on(CalledBack, self._called_back)
@@ -818,20 +888,57 @@ class Projection:
             caller=p.caller,
             line=p.line,
             elder_id=p.elder_id,
-            state="ringing",
-            started_at=entry.ts,
+            state=CallState.RINGING,
+            started_at=pbx_time(p.at, entry.ts),
             drill=entry.drill,
             household=p.household,
+            direction=p.direction,
         )
+
+    def _call_dialed(self, entry: Entry, p: CallDialed) -> None:
+        about = self.calls.get(p.about_call or "")
+        self.calls[p.call_id] = Call(
+            call_id=p.call_id,
+            caller=p.number,
+            line="",
+            elder_id=p.elder_id if p.elder_id is not None else about.elder_id if about is not None else None,
+            state=CallState.RINGING,
+            started_at=entry.ts,
+            drill=entry.drill,
+            incident_id=p.incident_id,
+            direction="out",
+            handler=entry.actor,
+            dialed_by=entry.actor,
+            about_call=p.about_call,
+        )
+
+    def _call_queued(self, entry: Entry, p: CallQueued) -> None:
+        call = self.calls[p.call_id]
+        call.state = call_next(CallState(call.state), CallMove.QUEUE)
+        call.queue, call.queued_at = p.queue, max(call.started_at, pbx_time(p.at, entry.ts))
 
     def _call_answered(self, entry: Entry, p: CallAnswered) -> None:
         call = self.calls[p.call_id]
-        call.state, call.answered_at, call.answered_by = "answered", entry.ts, entry.actor
-        call.words = p.words
+        call.state = call_next(CallState(call.state), CallMove.ANSWER)
+        call.answered_at = max(call.started_at, pbx_time(p.at, entry.ts))
+        call.answered_by = p.operator or entry.actor
+        if call.direction == "in" or call.handler is None:  # an outbound call stays its dialler's
+            call.handler = call.answered_by
+        call.extension, call.words = p.extension, p.words
+
+    def _call_transferred(self, entry: Entry, p: CallTransferred) -> None:
+        call = self.calls[p.call_id]
+        at = max(call.started_at, pbx_time(p.at, entry.ts))
+        if call.answered_at is None:  # its answer was never reported (lost while the link was down)
+            call.answered_at, call.answered_by = at, p.operator or entry.actor
+        call.state = call_next(CallState(call.state), CallMove.TRANSFER)
+        call.transfers.append(Transfer(p.extension, p.operator, at))
+        call.handler = p.operator or call.handler
 
     def _call_ended(self, entry: Entry, p: CallEnded) -> None:
         call = self.calls[p.call_id]
-        call.state, call.ended_at = "ended", entry.ts
+        call.state = call_next(CallState(call.state), CallMove.END)
+        call.ended_at, call.cause = max(call.started_at, pbx_time(p.at, entry.ts)), p.cause
 
     def _caller_picked(self, entry: Entry, p: CallerPicked) -> None:
         call = self.calls[p.call_id]

@@ -54,12 +54,7 @@ from dispatch.entries import (
     AssessmentRecorded,
     AssignmentFact,
     AssignmentStatus,
-    CallAnswered,
-    CallClassified,
-    CalledBack,
-    CallEnded,
-    CallerPicked,
-    CallRinging,
+    CallFact,
     DeviceSaved,
     DeviceTestFailed,
     DeviceTestPassed,
@@ -257,7 +252,7 @@ class Views:
         return Placed(self.incident_place(incident), "work", incident.acknowledged_by, shared)
 
     def call_placed(self, call: Call) -> Placed:
-        return Placed(self.call_place(call), "work", call.answered_by)
+        return Placed(self.call_place(call), "work", call_owner(call))
 
     def entry_scope(self, entry: Entry) -> Placed:
         """Where a journal entry lies in the network, what it holds, and who took on what it is about: who may
@@ -277,7 +272,7 @@ class Views:
         if incident_id is not None:  # an incident's opening names it in its body only (the envelope has none)
             incident = self._state.incidents.get(incident_id)
             return self.incident_placed(incident) if incident is not None else Placed(None)
-        if isinstance(fact, CallRinging | CallAnswered | CallerPicked | CallEnded | CallClassified | CalledBack):
+        if isinstance(fact, CallFact):
             call = self._state.calls.get(fact.call_id)
             return self.call_placed(call) if call is not None else Placed(None)
         if (follow_up := entry_place(fact)) is not None:  # a follow-up lies in its elder's community
@@ -394,6 +389,14 @@ class Views:
             raise NotFound(f"no call {call_id}", field="call_id")  # outside: as if it did not exist
         return call
 
+    def call_in_reach(self, call_id: str, reach: Reach) -> None:
+        """NotFound unless the call exists and the reader may see it."""
+        self._call(call_id, reach)
+
+    def incident_in_reach(self, incident_id: str, reach: Reach) -> None:
+        """NotFound unless the incident exists and the reader may see it."""
+        self._incident(incident_id, reach)
+
     def call(self, call_id: str, reach: Reach) -> dict[str, Any]:
         return call_view(self._call(call_id, reach), self._directory, self._clock.now(), reach.covers)
 
@@ -408,13 +411,15 @@ class Views:
 
     def kpis(self, reach: Reach, *, include_drill: bool = False) -> dict[str, Any]:
         state, now, tz = self._state, self._clock.now(), self._settings.timezone
+        target = self._settings.answer_target_s
         if reach.everywhere:
-            return kpis(state, now, tz, include_drill=include_drill)
+            return kpis(state, now, tz, include_drill=include_drill, target_s=target)
         return kpis(
             state,
             now,
             tz,
             include_drill=include_drill,
+            target_s=target,
             incidents=[i for i in state.incidents.values() if reach.sees(self.incident_placed(i))],
             calls=[c for c in state.calls.values() if reach.sees(self.call_placed(c))],
             responders=[r for r in state.responders.values() if reach.covers(self.responder_place(r.responder_id))],
@@ -1540,6 +1545,21 @@ def actor_name(actor: str | None, directory: Directory) -> str | None:
     return profile.name if profile else directory.staff_names.get(who) or who
 
 
+def person_name(who: str | None, directory: Directory) -> str | None:
+    """An actor (``role:name``) or a bare user name (the operator a PBX extension belongs to), as a person reads
+    it: the account's display name when the directory knows it."""
+    if who is None or ":" in who:
+        return actor_name(who, directory)
+    return directory.staff_names.get(who) or who
+
+
+def call_owner(call: Call) -> str | None:
+    """The actor who has a call now (scopes rule 3): who answered it, or the operator it was passed on to; a
+    PBX names operators by user name (an extension rings an operator's desk)."""
+    who = call.handler or call.answered_by
+    return who if who is None or ":" in who else f"operator:{who}"
+
+
 def assignment_view(assignment: Assignment, directory: Directory) -> dict[str, Any]:
     profile = directory.responders.get(assignment.responder_id)
     return {
@@ -1727,8 +1747,21 @@ def call_view(
         "drill": call.drill,
         "started_at": call.started_at,
         "answered_at": call.answered_at,
-        "answered_by": actor_name(call.answered_by, directory),
+        "answered_by": person_name(call.answered_by, directory),
         "ended_at": call.ended_at,
+        "direction": call.direction,
+        "queue": call.queue,
+        "queued_at": call.queued_at,
+        "extension": call.extension,
+        "transfers": [
+            {"extension": t.extension, "operator": person_name(t.operator, directory), "at": t.at}
+            for t in call.transfers
+        ],
+        "cause": call.cause,
+        "outcome": call.outcome,
+        "wait_s": None if call.wait is None else round(call.wait, 1),
+        "dialed_by": person_name(call.dialed_by, directory),
+        "about_call": call.about_call,
         "elder_id": call.elder_id,
         "elder_name": elder.name if elder else None,
         "address": elder.address if elder else None,

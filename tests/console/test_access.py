@@ -193,6 +193,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/calls/{call_id:path}/callback"): Rule(STAFF, "call", body=lambda _: {"outcome": "已回拨"}),
     # which elder of a shared number the call is about (the probe's calls reach one elder: 409, never 404)
     ("POST", "/api/calls/{call_id:path}/pick"): Rule(STAFF, "call", body=lambda _: {"elder_id": None}),
+    # click-to-call (console.telephony): those who answer the hotline; the elder called must be in reach (the
+    # probe city has no PBX: served means 409 no_extension or 503, never 404)
+    ("GET", "/api/telephony"): Rule(STAFF, why="whether the PBX is up, and the reader's own extension"),
+    ("POST", "/api/calls/dial"): Rule(
+        frozenset({OPERATOR, SUPERVISOR}), "body:elder", body=lambda e: {"number": "13800000000", "elder_id": e}
+    ),
     ("GET", "/api/places"): Rule(
         STAFF, why="the gazetteer's streets and buildings: places, not people", query="q=蓝田"
     ),

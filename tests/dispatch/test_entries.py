@@ -66,8 +66,9 @@ def test_every_kind_is_one_frozen_class_with_its_name() -> None:
     # + vouchers.allotted, vouchers.charged; the five follow_up.*; the three care_call.*; four plan.*; four duty.*;
     # cluster.leader; incident.device_restored; contact.notified; seven referral.*; offer.held; call.caller_picked;
     # assessment.recorded; keeping the registry (dispatch.keeping): registry.elder_deactivated,
-    # registry.elder_reactivated, registry.device_unbound and the three device.test_*; registry.elders_merged
-    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1 + 1 + 6 + 1
+    # registry.elder_reactivated, registry.device_unbound and the three device.test_*; registry.elders_merged; the
+    # PBX's call.queued, call.transferred and click-to-call's call.dialed
+    assert len(FACTS) == 51 + 2 + 5 + 3 + 4 + 4 + 1 + 1 + 1 + 7 + 1 + 1 + 1 + 6 + 1 + 3
     for kind, cls in FACTS.items():
         assert kind == cls.KIND and cls.VERSION >= 1
         params = cls.__dataclass_params__  # type: ignore[attr-defined]

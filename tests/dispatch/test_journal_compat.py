@@ -92,6 +92,7 @@ async def test_every_old_entry_decodes_to_its_typed_fact(tmp_path: Path) -> None
         "registry.elder_deactivated", "registry.elder_reactivated", "registry.device_unbound",
         "device.test_started", "device.test_passed", "device.test_failed",
         "registry.elders_merged",
+        "call.queued", "call.transferred", "call.dialed",
     }  # fmt: skip
     assert set(FACTS) - {e.kind for e in entries} == added
     assert all(type(e.fact) is FACTS[e.kind] and e.version == 1 for e in entries)

@@ -461,6 +461,9 @@ class Ring:
     incident: str | None = None
     answered: float | None = None
     ended: bool = False
+    queued: bool = False
+    transferred: bool = False
+    out: bool = False  # an operator's click-to-call
 
 
 @dataclass
@@ -537,9 +540,17 @@ def fold(entries: Iterable[dict[str, Any]]) -> Raw:
             if step in ("declined", "expired", "withdrawn", "done"):
                 job.ended = ts
         elif kind == "call.ringing":
-            raw.calls[body["call_id"]] = Ring(ts, e["drill"], body["line"], body.get("elder_id"))
+            out = body.get("direction", "in") == "out"
+            raw.calls[body["call_id"]] = Ring(ts, e["drill"], body["line"], body.get("elder_id"), out=out)
+        elif kind == "call.dialed":
+            raw.calls[body["call_id"]] = Ring(ts, e["drill"], "", body.get("elder_id"), out=True)
+        elif kind == "call.queued":
+            raw.calls[body["call_id"]].queued = True
         elif kind == "call.answered":
             raw.calls[body["call_id"]].answered = ts
+        elif kind == "call.transferred":
+            ring = raw.calls[body["call_id"]]
+            ring.transferred, ring.answered = True, ts if ring.answered is None else ring.answered
         elif kind == "call.ended":
             raw.calls[body["call_id"]].ended = True
         elif kind in ("call.caller_picked", "call.classified"):
@@ -632,7 +643,7 @@ class Brute:
             hi = lo + 86400  # Shanghai keeps no summer time
             alarms = [i for i in incs if lo <= i.ts < hi and not i.technical]
             quick = sum(1 for i in alarms if i.ack is not None and i.ack - i.ts <= 60)
-            calls = sum(1 for r in rings if lo <= r.ts < hi)
+            calls = sum(1 for r in rings if lo <= r.ts < hi and not r.out)
             out.append({"day": day.isoformat(), "alarms": len(alarms), "answered_within_60s": quick, "calls": calls})
         return out
 
@@ -662,6 +673,9 @@ class Brute:
         waits = [i.ack - i.ts for i in alarms if i.ack is not None]
         in60, in180 = sum(1 for w in waits if w <= 60), sum(1 for w in waits if w <= 180)
         edges = [0, 15, 30, 60, 120, 180, math.inf]
+        outbound = [r for r in rings if r.out]
+        rings = [r for r in rings if not r.out]
+        unanswered = [r for r in rings if r.answered is None and r.ended]
         answers = [r.answered - r.ts for r in rings if r.answered is not None]
         c60, c180 = sum(1 for w in answers if w <= 60), sum(1 for w in answers if w <= 180)
 
@@ -689,12 +703,17 @@ class Brute:
             "door_s": nearest([min(i.doors) - i.ts for i in alarms if i.doors]),
             "outcomes": {k: sum(1 for i in alarms if outcome(i) == k) for k in OUTCOMES},
             "calls": len(rings),
+            "calls_offered": len(rings),
             "calls_answered": len(answers),
             "calls_within_60s": c60,
             "calls_within_180s": c180,
+            "calls_answered_within_60s": c60,
             "call_share_within_60s": part(c60, len(rings)),
             "call_answer_s": nearest(answers),
-            "calls_abandoned": sum(1 for r in rings if r.answered is None and r.ended),
+            "calls_abandoned": sum(1 for r in unanswered if r.queued),
+            "calls_missed": sum(1 for r in unanswered if not r.queued),
+            "calls_transferred": sum(1 for r in rings if r.ended and r.transferred),
+            "calls_outbound": len(outbound),
             "services_ordered": len(orders),
             "services_delivered": sum(1 for o in orders if o.last in ("delivered", "confirmed")),
             "services_cancelled": sum(1 for o in orders if o.last == "cancelled"),

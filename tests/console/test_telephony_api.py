@@ -1,0 +1,233 @@
+"""Click-to-call and the PBX's state over HTTP (console.telephony), and the hotline events a PBX posts.
+
+The PBX here is a small object of the test standing in for the core's :class:`~dispatch.commands.Telephony`
+seam (the real link is tested over TCP with the AMI adapter); everything else is real: the app, its accounts, a
+SQLite data folder, the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from anxin.server import app_for
+from console.errors import ALL_CODES
+from console.telephony import DIAL_BURST, DIAL_WINDOW_S, REDIAL_S
+from dispatch.clock import ManualClock
+from dispatch.commands import Dial
+from tests.conftest import elder, seed, settings_for
+from tests.console.test_api import account, auth, token
+
+CATALOGUES = Path(__file__).parents[2] / "console" / "static" / "i18n"
+
+
+class Pbx:
+    """A PBX that is connected or not, and accepts or refuses originates, keeping what it was asked."""
+
+    def __init__(self, *, connected: bool = True, refuse: str | None = None) -> None:
+        self._connected = connected
+        self.refuse = refuse
+        self.asked: list[Dial] = []
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    async def originate(self, dial: Dial) -> None:
+        self.asked.append(dial)
+        if self.refuse is not None:
+            raise RuntimeError(self.refuse)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def client(tmp_path: Path, clock: ManualClock) -> Iterator[TestClient]:
+    settings = settings_for(
+        tmp_path / "data",
+        pbx_host="127.0.0.1",
+        pbx_extensions={"8101": "op", "8102": "op2", "8109": "boss"},
+    )
+    asyncio.run(
+        seed(settings, elders=[elder("e1"), elder("e9", phone="13505960009", community="芗城区/东铺头街道/社区")])
+    )
+    with TestClient(app_for(settings, clock)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def pbx(client: TestClient) -> Pbx:
+    found = Pbx()
+    client.app.state.core.telephony = found  # type: ignore[attr-defined]  # the app's state is untyped
+    return found
+
+
+@pytest.fixture
+def tokens(client: TestClient) -> dict[str, str]:
+    admin = token(client)
+    made = {"admin": admin, "op": account(client, admin, "op", "operator"),
+            "op3": account(client, admin, "op3", "operator"),
+            "boss": account(client, admin, "boss", "supervisor")}  # fmt: skip
+    body = {"username": "near", "password": "password-123", "role": "operator", "scopes": ["龙文区/蓝田街道"]}
+    assert client.post("/api/accounts", json=body, headers=auth(admin)).status_code == 201
+    made["near"] = token(client, "near", "password-123")
+    return made
+
+
+def head(client: TestClient) -> int:
+    seq: int = client.app.state.core.journal.durable_seq  # type: ignore[attr-defined]
+    return seq
+
+
+def test_the_telephony_state_names_the_readers_extension(client: TestClient, tokens: dict[str, str]) -> None:
+    answer = client.get("/api/telephony", headers=auth(tokens["op"])).json()
+    assert answer == {"configured": True, "connected": False, "extension": "8101", "can_dial": False}
+    client.app.state.core.telephony = Pbx()  # type: ignore[attr-defined]
+    assert client.get("/api/telephony", headers=auth(tokens["op"])).json()["can_dial"] is True
+    assert client.get("/api/telephony", headers=auth(tokens["op3"])).json() == {
+        "configured": True, "connected": True, "extension": None, "can_dial": False,
+    }  # fmt: skip
+    assert client.get("/api/telephony", headers=auth(tokens["admin"])).json()["can_dial"] is False  # admins don't
+
+
+def test_a_dial_is_on_record_before_the_pbx_is_asked(client: TestClient, tokens: dict[str, str], pbx: Pbx) -> None:
+    body = {"number": "135-0596 0001", "elder_id": "e1"}
+    answer = client.post("/api/calls/dial", json=body, headers=auth(tokens["op"]))
+    assert answer.status_code == 201, answer.text
+    call_id = answer.json()["call_id"]
+    assert answer.json() == {"call_id": call_id, "state": "dialing"}
+    assert pbx.asked == [Dial(call_id, "8101", "13505960001", "op")]
+    record = client.get(f"/api/calls/{call_id}", headers=auth(tokens["op"])).json()
+    assert record["direction"] == "out" and record["outcome"] == "ringing" and record["elder_id"] == "e1"
+    assert record["dialed_by"] == "op"
+    # then the PBX's events about it, as its adapter would post them
+    admin = auth(tokens["admin"])
+    for step in ({"event": "answered", "extension": "8101"}, {"event": "ended", "cause": "16 Normal Clearing"}):
+        posted = client.post("/api/hotline/events", json={"call_id": call_id, "caller": "13505960001", **step},
+                             headers=admin)  # fmt: skip
+        assert posted.status_code == 200, posted.text
+    record = client.get(f"/api/calls/{call_id}", headers=auth(tokens["op"])).json()
+    assert record["outcome"] == "answered" and record["cause"] == "16 Normal Clearing"
+
+
+def test_a_refused_originate_ends_the_call_failed(client: TestClient, tokens: dict[str, str], pbx: Pbx) -> None:
+    pbx.refuse = "Extension does not exist"
+    answer = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=auth(tokens["boss"]))
+    assert answer.status_code == 502 and answer.json()["code"] == "pbx_refused", answer.text
+    (dial,) = pbx.asked
+    record = client.get(f"/api/calls/{dial.call_id}", headers=auth(tokens["boss"])).json()
+    assert record["outcome"] == "failed" and record["cause"] == "originate failed: Extension does not exist"
+    assert dial.extension == "8109" and dial.operator == "boss"
+
+
+def test_refusals_write_nothing(client: TestClient, tokens: dict[str, str]) -> None:
+    before = head(client)
+    op, op3 = auth(tokens["op"]), auth(tokens["op3"])
+    # no PBX at all, then a PBX whose link is down
+    no_pbx = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op)
+    assert no_pbx.status_code == 503 and no_pbx.json()["code"] == "pbx_not_connected"
+    client.app.state.core.telephony = Pbx(connected=False)  # type: ignore[attr-defined]
+    down = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op)
+    assert down.status_code == 503 and down.json()["code"] == "pbx_not_connected"
+    client.app.state.core.telephony = Pbx()  # type: ignore[attr-defined]
+    no_extension = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op3)
+    assert no_extension.status_code == 409 and no_extension.json()["code"] == "no_extension"
+    for number in ("12", "1" * 33, "call me", "+-"):
+        bad = client.post("/api/calls/dial", json={"number": number}, headers=op)
+        assert bad.status_code == 422 and bad.json()["code"] == "bad_number", bad.text
+    for about in ({"elder_id": "nobody"}, {"call_id": "nope"}, {"incident_id": "INC-99"}):
+        missing = client.post("/api/calls/dial", json={"number": "13505960002", **about}, headers=op)
+        assert missing.status_code == 404, missing.text
+    admin = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=auth(tokens["admin"]))
+    assert admin.status_code == 403  # an administrator keeps the registry, not the hotline
+    assert head(client) == before
+
+
+def test_what_is_out_of_reach_is_as_if_it_did_not_exist(client: TestClient, tokens: dict[str, str], pbx: Pbx) -> None:
+    """An operator of 蓝田街道 calls neither an elder of another district nor back a call from there."""
+    admin = auth(tokens["admin"])
+    settings = client.app.state.core.settings  # type: ignore[attr-defined]
+    settings.pbx_extensions["8110"] = "near"
+    far = {"event": "ringing", "call_id": "far-1", "caller": "13505960009"}
+    assert client.post("/api/hotline/events", json=far, headers=admin).status_code == 200
+    before = head(client)
+    near = auth(tokens["near"])
+    for about in ({"elder_id": "e9"}, {"call_id": "far-1"}):
+        refused = client.post("/api/calls/dial", json={"number": "13505960009", **about}, headers=near)
+        assert refused.status_code == 404, refused.text
+    assert head(client) == before and not pbx.asked
+    served = client.post("/api/calls/dial", json={"number": "13505960001", "elder_id": "e1"}, headers=near)
+    assert served.status_code == 201, served.text
+
+
+def test_a_stuck_button_does_not_dial_fifty_times(
+    client: TestClient, tokens: dict[str, str], pbx: Pbx, clock: ManualClock
+) -> None:
+    op = auth(tokens["op"])
+    statuses = [client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op).status_code
+                for _ in range(50)]  # fmt: skip
+    assert statuses.count(201) == 1 and len(pbx.asked) == 1
+    again = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op)
+    assert again.status_code == 429 and again.json()["code"] == "dial_throttled"
+    assert int(again.headers["Retry-After"]) == REDIAL_S
+    clock.advance(REDIAL_S)
+    assert client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op).status_code == 201
+    # other numbers: a few in a row, then a pause
+    for n in range(DIAL_BURST - 2):
+        assert client.post("/api/calls/dial", json={"number": f"1350596000{n + 3}"}, headers=op).status_code == 201
+    burst = client.post("/api/calls/dial", json={"number": "13505960008"}, headers=op)
+    assert burst.status_code == 429
+    clock.advance(DIAL_WINDOW_S)
+    assert client.post("/api/calls/dial", json={"number": "13505960008"}, headers=op).status_code == 201
+    # another operator is not held up by the first one's button
+    assert (
+        client.post("/api/calls/dial", json={"number": "13505960002"}, headers=auth(tokens["boss"])).status_code == 201
+    )
+
+
+def test_hotline_events_take_queues_extensions_transfers_and_causes(client: TestClient, tokens: dict[str, str]) -> None:
+    admin = auth(tokens["admin"])
+    steps: list[dict[str, Any]] = [
+        {"event": "ringing"},
+        {"event": "queued", "queue": "hotline"},
+        {"event": "answered", "extension": "8101"},
+        {"event": "transferred", "extension": "8102"},
+        {"event": "ended", "cause": "16 Normal Clearing"},
+    ]
+    for step in steps:
+        posted = client.post("/api/hotline/events", json={"call_id": "h-1", "caller": "13505960001", **step},
+                             headers=admin)  # fmt: skip
+        assert posted.status_code == 200, posted.text
+    record = client.get("/api/calls/h-1", headers=admin).json()
+    assert record["queue"] == "hotline" and record["extension"] == "8101" and record["answered_by"] == "op"
+    assert [t["extension"] for t in record["transfers"]] == ["8102"] and record["transfers"][0]["operator"] == "op2"
+    assert record["outcome"] == "transferred" and record["cause"] == "16 Normal Clearing"
+    unknown = client.post("/api/hotline/events", json={"event": "parked", "call_id": "h-2", "caller": "1"},
+                          headers=admin)  # fmt: skip
+    assert unknown.status_code == 422
+
+
+def test_the_supervisor_sees_the_calls_today(client: TestClient, tokens: dict[str, str], clock: ManualClock) -> None:
+    admin = auth(tokens["admin"])
+    for step in ({"event": "ringing"}, {"event": "queued", "queue": "hotline"}, {"event": "ended"}):
+        client.post("/api/hotline/events", json={"call_id": "k-1", "caller": "13505960001", **step}, headers=admin)
+    figures = client.get("/api/kpis", headers=auth(tokens["boss"])).json()["calls_today"]
+    assert figures["offered"] == 1 and figures["abandoned"] == 1 and figures["target_s"] == 60.0
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_every_telephony_code_has_its_sentence(language: str) -> None:
+    catalogue = json.loads((CATALOGUES / f"{language}.json").read_text(encoding="utf-8"))
+    for code in ("bad_number", "no_extension", "pbx_not_connected", "pbx_refused", "dial_throttled"):
+        assert code in ALL_CODES and f"error.{code}" in catalogue
+    for key in ("calls_missed", "calls_transferred", "calls_outbound", "calls_abandoned"):
+        assert f"report.f.{key}" in catalogue

@@ -733,7 +733,8 @@ export function createCalls({ app, session, render, select, responderName, notic
     else if (outbound(call) && call.outcome) status = outcomeWords(call);
     else status = label("call", call.state);
     const facts = callFacts(call);
-    const number = call.open || outbound(call) ? null : dialNumber(call.caller);
+    // over (missed, abandoned, a silent call to call back, or done): the number can be called back from here
+    const number = call.state === "ended" && !outbound(call) ? dialNumber(call.caller) : null;
     const who = whoShort(call) === call.caller ? t("call.unknown_number") : whoShort(call);
     const item = el("li", {
       className: classes.join(" "),

@@ -391,7 +391,6 @@ function renderTimeline() {
 
 function start() {
   $("login-view").hidden = true;
-  watchTelephony(session);
   menu.show(); // paints the header, then showFor(role)
 }
 
@@ -411,6 +410,7 @@ function showFor(role) {
     $("login-error").textContent = t("error.forbidden");
     return;
   }
+  watchTelephony(session);
   if (file) return;
   reason = remembered();
   if (reason) load();

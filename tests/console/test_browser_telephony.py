@@ -236,6 +236,37 @@ def test_a_call_over_is_shown_with_its_record_and_called_back_from_the_list(
     assert errors == []
 
 
+def test_the_elders_file_dials_the_elder_and_each_contact_for_that_elder(
+    deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
+) -> None:
+    elder = next(e for e in city.elders if e["contacts"])
+    contacts = [item.split(":")[1] for item in elder["contacts"].split(";") if item]
+    pbx = FakePbx(READY)
+    contexts.append(context := desk(browser, LAPTOP))
+    pbx.install(context)
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{deployment.url}/elder?id={elder['elder_id']}")
+    login(page, *OPERATOR)
+    page.check('input[name=why][value="follow_up"]')
+    page.click("#why-submit")
+    expect(page.locator("#sec-home button.dial")).to_have_count(1)
+    buttons = page.locator("#sec-contacts button.dial")
+    expect(buttons).to_have_count(len(contacts))
+    buttons.last.click()
+    wait_until(page, lambda: len(pbx.dials) == 1)
+    assert pbx.dials[0] == {
+        "number": digits(contacts[-1]),
+        "elder_id": elder["elder_id"],
+        "call_id": None,
+        "incident_id": None,
+    }
+    expect(page.locator("#dial-toast")).to_have_attribute("data-kind", "ok")
+    screenshot(page, "telephony-elder-file-laptop-zh")
+    assert missing_keys(page) == []
+    assert errors == []
+
+
 def test_the_phone_layout_keeps_the_dial_buttons_on_the_screen(
     deployment: Deployment, browser: Browser, contexts: list[BrowserContext]
 ) -> None:

@@ -6,11 +6,15 @@
 //   1. The server's call view (dispatch.views.call_view) says it all: direction, queue, wait_s, extension,
 //      answered_by, transfers, outcome, cause, dialed_by, about_call. Nothing is inferred here; a key the view
 //      does not have (an older server) shows nothing, never a guess.
-//   2. Codes are words from the catalogue: calldir.<direction>, calloutcome.<outcome>.
+//   2. Codes are words from the catalogue: calldir.<direction>, calloutcome.<outcome>; an outcome the call's
+//      state already says (ringing, talking) is not repeated.
 "use strict";
 
 import { el } from "./common.js";
 import { fmtDuration, fmtTime, label, t } from "./i18n.js";
+
+/** Outcomes the call's state already says (振铃中, 通话中): not said twice. */
+const SAID_BY_STATE = new Set(["ringing", "talking"]);
 
 /** How a call ended, or is going, in words ("" when the view does not say). */
 export const outcomeWords = (call) => (call.outcome ? label("calloutcome", call.outcome) : "");
@@ -29,7 +33,7 @@ export function callFacts(call) {
     parts.push(el("span", { className: `chip call-dir call-dir-${call.direction}`, dataset: { direction: call.direction } },
       label("calldir", call.direction)));
   }
-  if (call.outcome) {
+  if (call.outcome && !SAID_BY_STATE.has(call.outcome)) {
     parts.push(el("span", { className: "call-outcome", dataset: { outcome: call.outcome } }, outcomeWords(call)));
   }
   if (call.queue) parts.push(el("span", { className: "call-queue" }, t("callrec.queue", { queue: call.queue })));

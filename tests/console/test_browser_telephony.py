@@ -37,6 +37,8 @@ from tests.console.browser import (
     missing_keys,
     open_console,
     screenshot,
+    ui_text,
+    untranslated,
     watch_errors,
 )
 
@@ -327,3 +329,77 @@ def test_the_supervisor_sees_the_days_calls_beside_the_alarms(
     screenshot(page, f"telephony-supervisor-{name}-zh")
     assert missing_keys(page) == []
     assert errors == []
+
+
+CALL_FIGURES = {
+    "calls_offered": 120, "calls_answered": 104, "calls_answered_within_60s": 97, "call_share_within_60s": 0.8083,
+    "call_answer_s": {"median": 21.0, "p90": 75.0}, "calls_abandoned": 9, "calls_missed": 7, "calls_transferred": 6,
+    "calls_outbound": 31,
+}  # fmt: skip
+
+
+def test_the_report_lists_the_hotlines_figures(
+    deployment: Deployment, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    contexts.append(context := desk(browser, LAPTOP))
+
+    def with_calls(route: Route) -> None:
+        response = route.fetch()
+        report = response.json()
+        report["totals"] = {**report["totals"], **CALL_FIGURES}
+        route.fulfill(response=response, json=report)
+
+    context.route(re.compile(r"/api/reports\?"), with_calls)
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{deployment.url}/reports")
+    login(page, *SUPERVISOR)
+    section = page.locator("#report-calls")
+    expect(section).to_be_visible()
+    expect(section.locator("h3")).to_have_text(ZH["report.call.title"])
+    expected = {
+        "calls_offered": "120",
+        "calls_answered_within_60s": "97",
+        "call_share_within_60s": "80.8%",
+        "call_answer_s.median": ZH["unit.dur_s"].format(n=21),
+        "call_answer_s.p90": ZH["unit.dur_min"].format(n=1),  # 75 s
+        "calls_abandoned": "9",
+        "calls_missed": "7",
+        "calls_transferred": "6",
+        "calls_outbound": "31",
+    }
+    for path, value in expected.items():
+        expect(section.locator(f'[data-figure="{path}"] dd')).to_have_text(value)
+    expect(section.locator('[data-figure="calls_offered"] dt')).to_have_text(ZH["report.call.offered"])
+    screenshot(page, "telephony-report-laptop-zh")
+    assert missing_keys(page) == []
+    assert errors == []
+
+
+def test_the_dial_button_and_the_calls_card_speak_english(
+    deployment: Deployment, browser: Browser, city: City, contexts: list[BrowserContext]
+) -> None:
+    en = catalogue("en")
+    pbx = FakePbx(LINK_DOWN)
+    pbx.calls_today = CALLS_TODAY
+    contexts.append(context := desk(browser, LAPTOP))
+    pbx.install(context)
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{deployment.url}/care-calls?lang=en")
+    login(page, *OPERATOR)
+    button = page.locator("#care-body button.dial").first
+    expect(button).to_have_text(en["dial.button"])
+    expect(button).to_have_attribute("title", en["dial.down_title"])
+    expect(button).to_be_disabled()
+    assert untranslated(ui_text(page), "en", city.text()) == []
+    assert missing_keys(page) == []
+    page = context.new_page()  # a tab of its own: its own login
+    supervisor_errors = watch_errors(page)
+    page.goto(f"{deployment.url}/supervisor?lang=en")
+    login(page, *SUPERVISOR)
+    expect(page.locator("#kpi-calls-within-label")).to_have_text(en["kpi.calls_within"].format(s=60))
+    expect(page.locator("#calls-card h2")).to_have_text(en["kpi.calls_title"])
+    assert untranslated(ui_text(page), "en", city.text()) == []
+    assert missing_keys(page) == []
+    assert errors == [] and supervisor_errors == []

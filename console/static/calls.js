@@ -735,7 +735,9 @@ export function createCalls({ app, session, render, select, responderName, notic
     const facts = callFacts(call);
     // over (missed, abandoned, a silent call to call back, or done): the number can be called back from here
     const number = call.state === "ended" && !outbound(call) ? dialNumber(call.caller) : null;
-    const who = whoShort(call) === call.caller ? t("call.unknown_number") : whoShort(call);
+    // an outbound call shows the number it called; who it is, when the registry knows
+    const unknown = whoShort(call) === call.caller;
+    const who = unknown ? (outbound(call) ? "" : t("call.unknown_number")) : whoShort(call);
     const item = el("li", {
       className: classes.join(" "),
       dataset: { callId: call.call_id, state: call.state, kind: call.kind || "", key },

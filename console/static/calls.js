@@ -22,12 +22,21 @@
 //   A call that is over (ended and classified, or missed) closes its pop-up by itself after a few seconds;
 //   closing the pop-up by hand brings up the next call waiting. The pop-up sticks to the top of the screen.
 //
+// Calls the operators make (click-to-call through the PBX, dial.js)
+//   An outbound call (direction "out") is listed with the others, marked 呼出, but it never takes the pop-up, never
+//   beeps and waits for no classification: the operator who dialled it is already on it. Every call in the list
+//   carries its record in a few words (callrecord.js): direction, queue and wait, who answered at which
+//   extension, transfers, the outcome and the PBX's hangup cause. A call that is over, inbound, has a 拨打
+//   button to call the number back through the PBX (when the PBX link is up), recorded as a call-back of it.
+//
 // How it stays current
 //   app.calls holds the server's call views (GET /api/calls/{id}): the snapshot brings the open ones, and
 //   each call.* entry of the feed has its call read again (one request at a time per call).
 "use strict";
 
 import { $, actorWords, el, errorText, serverNow } from "./common.js";
+import { callFacts, outcomeWords } from "./callrecord.js";
+import { dialButton, dialNumber } from "./dial.js";
 import { fmtTime, label, t } from "./i18n.js";
 import { joinedWords } from "./newincident.js";
 import { elderSearch, landmarksOf, middleOf, nearbyPlaces, placePicker } from "./places.js";
@@ -39,11 +48,15 @@ const CALL_KEEP_S = 60; // a call off the desk (classified and ended) stays in t
 const AUTO_CLOSE_MS = 4000; // a call that is over leaves the pop-up after this long
 const OTHERS_SHOWN = 3; // calls named in the pop-up's banner
 
-/** Waiting for the operator: ringing, or answered and not classified yet. */
-export const waitingCall = (call) => call.open && (call.state === "ringing" || (Boolean(call.answered_at) && !call.kind));
+/** Made by an operator through the PBX (click-to-call): never waiting for anyone. */
+const outbound = (call) => call.direction === "out";
+
+/** Waiting for the operator: ringing, or answered and not classified yet (inbound calls only). */
+export const waitingCall = (call) => call.open && !outbound(call)
+  && (call.state === "ringing" || (Boolean(call.answered_at) && !call.kind));
 
 /** The operator is in the middle of it: answered, and not classified yet. */
-const inHand = (call) => Boolean(call) && Boolean(call.answered_at) && !call.kind;
+const inHand = (call) => Boolean(call) && !outbound(call) && Boolean(call.answered_at) && !call.kind;
 
 /** Over: ended and classified, or ended without anyone answering. */
 const over = (call) => call.state === "ended" && (Boolean(call.kind) || !call.answered_at);
@@ -88,19 +101,23 @@ export function createCalls({ app, session, render, select, responderName, notic
         call_id: p.call_id, caller: p.caller, line: p.line, elder_id: p.elder_id || null, state: "ringing",
         open: true, started_at: item.ts, contact: null, kind: null, answered_at: null, offered: [], picked: null,
         caller_is: p.elder_id ? "elder" : (p.household || []).length ? "household" : "unknown",
+        direction: p.direction || "in",
       };
-      app.calls.set(p.call_id, { ...call, ...(app.calls.get(p.call_id) || {}) });
+      const merged = { ...call, ...(app.calls.get(p.call_id) || {}) };
+      app.calls.set(p.call_id, merged);
       known.set(p.call_id, p.caller);
       dismissed.delete(p.call_id);
-      if (mayPop()) pop(p.call_id);
-      beep({ times: 1, hz: 660 });
+      if (!outbound(merged)) {
+        if (mayPop()) pop(p.call_id);
+        beep({ times: 1, hz: 660 });
+      }
     } else {
       const call = app.calls.get(p.call_id);
       if (call && item.kind === "call.answered") {
         call.state = "answered";
         call.answered_at = call.answered_at || item.ts;
         dismissed.delete(p.call_id); // answered: it needs the operator's word, in the pop-up
-        if (app.popCallId !== p.call_id && mayPop()) pop(p.call_id);
+        if (app.popCallId !== p.call_id && !outbound(call) && mayPop()) pop(p.call_id);
       }
       if (call && item.kind === "call.ended") call.state = "ended";
       if (item.kind === "call.classified" && item.actor) classifiedBy.set(p.call_id, item.actor);
@@ -280,7 +297,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     forgetDesks();
     paintOthers(call);
     if (!call) {
-      for (const id of ["call-pop-caller", "call-pop-who", "call-pop-state", "call-pop-record", "call-pop-result", "call-pop-taken",
+      for (const id of ["call-pop-caller", "call-pop-who", "call-pop-state", "call-pop-facts", "call-pop-record", "call-pop-result", "call-pop-taken",
         "call-pop-household", "classify-links", "classify-who", "classify-place"]) $(id).replaceChildren();
       $("call-pop-household").hidden = true;
       $("call-pop-household").dataset.key = "";
@@ -299,6 +316,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     $("call-pop-who").textContent = whoText(call);
     $("call-pop-line").textContent = call.line ? t("call.line", { line: call.line }) : "";
     $("call-pop-state").textContent = label("call", call.state);
+    $("call-pop-facts").replaceChildren(...callFacts(call));
     $("call-pop-words").hidden = !call.words;
     $("call-pop-words").textContent = call.words ? t("call.words", { words: call.words }) : "";
     $("call-pop-open").hidden = !call.incident_id;
@@ -486,7 +504,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     const key = `${elderId}|${popRecord.record ? "record" : popRecord.error ? "error" : "loading"}`;
     if (holder.dataset.shown === key) return;
     holder.dataset.shown = key;
-    if (popRecord.record) renderRecord(holder, popRecord.record, { compact: true, responderName });
+    if (popRecord.record) renderRecord(holder, popRecord.record, { compact: true, responderName, callId: call.call_id });
     else if (popRecord.error) renderNoRecord(holder, popRecord.error);
     else renderNoRecord(holder, t("record.loading"));
   }
@@ -698,7 +716,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     $("calls-panel").scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
-  const needsWord = (call) => Boolean(call.answered_at) && !call.kind;
+  const needsWord = (call) => !outbound(call) && Boolean(call.answered_at) && !call.kind;
 
   let callbackOpen = null; // the call whose call-back form is open
 
@@ -712,14 +730,21 @@ export function createCalls({ app, session, render, select, responderName, notic
     if (call.callback === "due") status = t("calls.callback_due");
     else if (call.kind) status = label("callkind", call.kind);
     else if (needsWord(call)) status = t("calls.unclassified");
+    else if (outbound(call) && call.outcome) status = outcomeWords(call);
     else status = label("call", call.state);
-    const who = whoShort(call) === call.caller ? t("call.unknown_number") : whoShort(call);
+    const facts = callFacts(call);
+    // over (missed, abandoned, a silent call to call back, or done): the number can be called back from here
+    const number = call.state === "ended" && !outbound(call) ? dialNumber(call.caller) : null;
+    // an outbound call shows the number it called; who it is, when the registry knows
+    const unknown = whoShort(call) === call.caller;
+    const who = unknown ? (outbound(call) ? "" : t("call.unknown_number")) : whoShort(call);
     const item = el("li", {
       className: classes.join(" "),
       dataset: { callId: call.call_id, state: call.state, kind: call.kind || "", key },
     },
     el("span", { className: "call-time" }, fmtTime(call.started_at)),
     el("span", { className: "call-caller" }, call.caller),
+    number ? dialButton(number, { elderId: call.elder_id || null, callId: call.call_id, incidentId: call.incident_id || null }) : null,
     el("span", { className: "call-who", title: who }, who),
     el("span", { className: "call-state" }, status),
     call.incident_id ? el("button", {
@@ -734,6 +759,7 @@ export function createCalls({ app, session, render, select, responderName, notic
         render();
       },
     }, t("calls.called_back")) : null);
+    if (facts.length) item.append(el("div", { className: "call-facts" }, ...facts));
     if (callbackOpen === call.call_id) item.append(callbackForm(call));
     return item;
   }

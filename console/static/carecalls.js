@@ -18,6 +18,7 @@ import {
   bindLanguageSelect, currentLanguage, fmtDateTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone,
   t,
 } from "./i18n.js";
+import { forgetTelephony, phoneLink as dialLink, watchTelephony } from "./dial.js";
 import { bindStaffLogin } from "./login.js";
 import { bindAccountMenu, placeWords, refusal } from "./me.js";
 
@@ -113,7 +114,7 @@ function render() {
   $("done-empty").hidden = day.done.length > 0;
 }
 
-const phoneLink = (phone) => (phone ? el("a", { href: `tel:${phone.replace(/[^0-9+]/g, "")}`, className: "care-tel" }, phone)
+const phoneLink = (phone, elderId) => (phone ? dialLink(phone, { className: "care-tel", elderId })
   : el("span", { className: "muted" }, t("care.no_phone")));
 
 const reasonTags = (reasons) => reasons.map((r) => el("span", { className: `tag care-reason ${r}` }, reasonWords(r)));
@@ -144,7 +145,7 @@ function callRow(line) {
   return el("tr", { dataset: { elderId: line.elder_id, state: line.state, ready: String(line.ready) } },
     el("td", { className: "care-who" }, el("strong", {}, line.elder_name),
       el("span", { className: "muted care-place" }, placeWords(line.community, true))),
-    el("td", { className: "care-phone", dataset: { label: cellLabel("care.phone") } }, phoneLink(line.phone)),
+    el("td", { className: "care-phone", dataset: { label: cellLabel("care.phone") } }, phoneLink(line.phone, line.elder_id)),
     el("td", { className: "care-why", dataset: { label: cellLabel("care.why") } }, reasonTags(line.reasons)),
     el("td", { className: "care-last", dataset: { label: cellLabel("care.last_call") } }, lastCall(line)),
     el("td", { className: "care-attempts", dataset: { label: cellLabel("care.attempts") } },
@@ -158,7 +159,7 @@ function visitRow(visit) {
     el("td", { className: "care-who" }, el("strong", {}, visit.elder_name || visit.elder_id),
       visit.drill ? el("span", { className: "tag" }, t("flag.drill")) : null,
       el("span", { className: "muted care-place" }, t("care.visit_why", { n: visit.attempts }))),
-    el("td", { className: "care-phone", dataset: { label: cellLabel("care.phone") } }, phoneLink(visit.phone)),
+    el("td", { className: "care-phone", dataset: { label: cellLabel("care.phone") } }, phoneLink(visit.phone, visit.elder_id)),
     el("td", { className: "care-address", dataset: { label: cellLabel("care.address") } }, visit.address || "—"),
     el("td", { dataset: { label: cellLabel("care.proposed_at") } }, fmtDateTime(visit.proposed_at)),
     el("td", { className: "care-actions" },
@@ -274,12 +275,14 @@ function start() {
   $("login-view").hidden = true;
   $("care-view").hidden = false;
   menu.show();
+  watchTelephony(session);
   load();
   clearInterval(page.timer);
   page.timer = setInterval(load, REFRESH_MS);
 }
 
 function showLogin(reasonKey) {
+  forgetTelephony();
   menu.hide();
   clearInterval(page.timer);
   page.day = null;

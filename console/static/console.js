@@ -22,6 +22,7 @@ import {
 import { createCalls, shortNumber } from "./calls.js";
 import { createContext } from "./context.js";
 import { createDetail } from "./detail.js";
+import { forgetTelephony, watchTelephony } from "./dial.js";
 import { isOpen } from "./dialogs.js";
 import { ConsoleFeed } from "./feed.js";
 import {
@@ -108,6 +109,7 @@ const feed = new ConsoleFeed({
 // -- session -------------------------------------------------------------------------------------------
 
 function showLogin(reasonKey) {
+  forgetTelephony();
   feed.stop();
   for (const map of [app.incidents, app.responders]) map.clear();
   calls.clear();
@@ -131,6 +133,7 @@ function start() {
   $("new-incident-button").hidden = false;
   $("calls-jump").hidden = false;
   menu.show();
+  watchTelephony(session);
   feed.start();
   render();
 }

@@ -38,7 +38,9 @@ export function createContext({ app, session, responderName, render }) {
     if (!view.elder_id) renderNoRecord(box, t("record.unregistered"));
     else if (!record) renderNoRecord(box, t("record.loading"));
     else if (record.error) renderNoRecord(box, record.error);
-    else renderRecord(box, record.data, { responderName, exclude: view.incident_id });
+    else renderRecord(box, record.data, {
+      responderName, exclude: view.incident_id, incidentId: view.incident_id, callId: view.call_id || null,
+    });
   }
 
   function marks(view) {

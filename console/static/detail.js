@@ -14,6 +14,7 @@
 
 import { $, actorWords, distanceM, el, errorText, hasPosition } from "./common.js";
 import { responderStatusOf } from "./context.js";
+import { phoneLink } from "./dial.js";
 import { ask } from "./dialogs.js";
 import { fmtDistance, fmtEta, fmtTime, label, t } from "./i18n.js";
 import { landmarksOf, middleOf, nearbyPlaces, placePicker } from "./places.js";
@@ -366,8 +367,9 @@ export function createDetail({
 
   function renderFacts(view) {
     const caller = callerOf(view);
-    const callerLink = caller
-      ? el("a", { className: "tel", href: `tel:${caller.replace(/[^0-9+]/g, "")}` }, caller) : null;
+    const callerLink = caller ? phoneLink(caller, {
+      elderId: view.elder_id || null, callId: view.call_id || null, incidentId: view.incident_id,
+    }) : null;
     const source = [label("source", view.source),
       view.device_id && t("facts.device", { id: view.device_id }),
       caller && t("facts.caller", { caller })].filter(Boolean).join(" · ");

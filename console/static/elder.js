@@ -15,6 +15,7 @@ import { $, ApiError, STAFF_SESSION, Session, actorWords, el, errorText, loadCon
 import {
   bindLanguageSelect, currentLanguage, has, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
+import { forgetTelephony, phoneLink, watchTelephony } from "./dial.js";
 import { bindStaffLogin } from "./login.js";
 import { bindAccountMenu } from "./me.js";
 import { explain } from "./reasons.js";
@@ -150,7 +151,7 @@ const when = (epoch) => {
   return epoch ? longDate.format(new Date(epoch * 1000)) : "—";
 };
 const blank = (value) => value === null || value === undefined || value === "";
-const tel = (phone) => el("a", { className: "tel", href: `tel:${phone.replace(/[^0-9+]/g, "")}` }, phone);
+const tel = (phone) => phoneLink(phone, { elderId });
 
 function facts(pairs) {
   return el("dl", { className: "facts" }, pairs.filter(Boolean).flatMap(([term, value]) => [
@@ -409,6 +410,7 @@ function showFor(role) {
     $("login-error").textContent = t("error.forbidden");
     return;
   }
+  watchTelephony(session);
   if (file) return;
   reason = remembered();
   if (reason) load();
@@ -416,6 +418,7 @@ function showFor(role) {
 }
 
 function showLogin(reasonKey) {
+  forgetTelephony();
   file = null;
   lines = [];
   $("why-view").hidden = true;

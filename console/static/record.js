@@ -5,12 +5,12 @@
 
 import { el, serverNow } from "./common.js";
 import { ageOn, fmtDateTime, label, t } from "./i18n.js";
+import { phoneLink } from "./dial.js";
 import { explain } from "./reasons.js";
 
 const AGE_RISK = 80;
 const LOW_BATTERY = 20;
 
-const tel = (phone) => el("a", { className: "tel", href: `tel:${phone.replace(/[^0-9+]/g, "")}` }, phone);
 
 function flags(record, age) {
   const chips = record.risk_flags.map((flag) => el("span", { className: `chip risk-${flag}` }, label("risk", flag)));
@@ -18,12 +18,12 @@ function flags(record, age) {
   return chips.length ? chips : [el("span", { className: "muted" }, t("record.no_flags"))];
 }
 
-function contacts(record) {
+function contacts(record, dial) {
   if (!record.contacts.length) return el("p", { className: "muted" }, t("record.no_contacts"));
   return el("ol", { className: "contacts" }, record.contacts.map((c) => el("li", {},
     el("span", { className: "contact-name" }, c.name),
     c.relation ? el("span", { className: "contact-relation" }, c.relation) : null,
-    tel(c.phone))));
+    phoneLink(c.phone, dial))));
 }
 
 function deviceLine(device) {
@@ -68,14 +68,17 @@ function facts(pairs) {
 /**
  * Fills `container` with the record. `compact` is the hotline pop-up: the essentials only.
  * `responderName(id)` names the elder's own caregiver; `exclude` leaves the incident on screen out of the
- * recent ones.
+ * recent ones; `callId` and `incidentId` go with a click-to-call of the elder's numbers (dial.js).
  */
-export function renderRecord(container, record, { compact = false, responderName = (id) => id, exclude = null } = {}) {
+export function renderRecord(container, record, {
+  compact = false, responderName = (id) => id, exclude = null, callId = null, incidentId = null,
+} = {}) {
+  const dial = { elderId: record.elder_id, callId, incidentId };
   const age = ageOn(record.birth_date, serverNow());
   const heading = el("h3", { className: "record-name" }, fileLink(record.elder_id, record.name),
     age !== null ? el("span", { className: "record-age" }, t("record.age", { n: age })) : null);
   const main = [
-    [t("record.phone"), record.phone ? tel(record.phone) : null],
+    [t("record.phone"), record.phone ? phoneLink(record.phone, dial) : null],
     [t("record.address"), record.address],
     !compact && [t("record.community"), record.community.split("/").join(" / ")],
     [t("record.flags"), el("span", { className: "chips" }, flags(record, age))],
@@ -85,7 +88,7 @@ export function renderRecord(container, record, { compact = false, responderName
     !compact && [t("record.entitlement"), record.entitlement ? label("entitlement", record.entitlement) : null],
     !compact && [t("record.caregiver"), record.caregiver_id ? responderName(record.caregiver_id) : t("record.none")],
   ];
-  const parts = [heading, facts(main), el("h4", {}, t("record.contacts")), contacts(record)];
+  const parts = [heading, facts(main), el("h4", {}, t("record.contacts")), contacts(record, dial)];
   if (!compact) {
     parts.push(el("h4", {}, t("record.devices")));
     parts.push(record.devices.length

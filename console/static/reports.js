@@ -2,7 +2,9 @@
 // month or a span of days, by district, street or community, drills in or out: the key figures, three charts
 // drawn here as inline SVG (alarms per day with those answered within 60 s; the answer-time distribution; the
 // outcomes), the areas in a table sorted by any column, the alarm types and sources; and the same report to
-// download as CSV, Excel (in the page's language) or the monthly PDF (in Chinese).
+// download as CSV, Excel (in the page's language) or the monthly PDF (in Chinese). The hotline's calls have
+// their own figures: offered, answered, within 60 s, the time to answer, abandoned in queue, missed,
+// transferred, outbound (each shown when the report has it, so an older server's report still reads).
 //
 // For supervisors and admins (the API admits only them); anyone else is told so and reads nothing.
 "use strict";
@@ -36,6 +38,19 @@ const KEYS = [
   ["technical", "report.f.technical", "n"],
   ["calls", "report.f.calls", "n"],
   ["call_share_within_60s", "report.f.call_share_within_60s", "share"],
+];
+/** The hotline's figures (of the totals): [path, words, kind]; a figure the report lacks is left out. */
+const CALL_KEYS = [
+  ["calls_offered", "report.call.offered", "n"],
+  ["calls_answered", "report.call.answered", "n"],
+  ["calls_answered_within_60s", "report.call.within_60s", "n"],
+  ["call_share_within_60s", "report.call.share_within_60s", "share"],
+  ["call_answer_s.median", "report.call.answer_median", "s"],
+  ["call_answer_s.p90", "report.call.answer_p90", "s"],
+  ["calls_abandoned", "report.call.abandoned", "n"],
+  ["calls_missed", "report.call.missed", "n"],
+  ["calls_transferred", "report.call.transferred", "n"],
+  ["calls_outbound", "report.call.outbound", "n"],
 ];
 /** The columns of the areas, types and sources tables, after the name: [path, words, kind]. */
 const COLUMNS = [
@@ -145,10 +160,22 @@ function render() {
   $("report-keys").replaceChildren(...(report ? KEYS : []).map(([path, key, kind]) => el("div",
     { className: "key-figure", dataset: { figure: path } },
     el("dt", {}, t(key)), el("dd", {}, shown(figure(report.totals, path), kind)))));
+  renderCalls(report);
   drawCharts();
   renderAreas();
   renderSmall("types-table", "report.alarm_type", report ? report.alarm_types : [], (row) => label("alarm", row.alarm_type));
   renderSmall("sources-table", "report.source", report ? report.sources : [], (row) => sourceWords(row.source));
+}
+
+/** Present means the key is in the report (its value may be null: nothing measured, a dash). */
+const present = (figures, path) => figure(figures, path.split(".")[0]) !== undefined;
+
+function renderCalls(report) {
+  const keys = report ? CALL_KEYS.filter(([path]) => present(report.totals, path)) : [];
+  $("report-calls").hidden = keys.length === 0;
+  $("report-call-keys").replaceChildren(...keys.map(([path, key, kind]) => el("div",
+    { className: "key-figure", dataset: { figure: path } },
+    el("dt", {}, t(key)), el("dd", {}, shown(figure(report.totals, path), kind)))));
 }
 
 function periodWords(period) {

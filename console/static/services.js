@@ -15,6 +15,7 @@
 "use strict";
 
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow, throttle } from "./common.js";
+import { forgetTelephony, phoneLink, watchTelephony } from "./dial.js";
 import { ConsoleFeed, paintConnection } from "./feed.js";
 import {
   bindLanguageSelect, fmtDateTime, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
@@ -285,7 +286,7 @@ function followUpItem(f) {
   el("div", { className: "order-head" },
     el("span", { className: `chip${overdue ? " late" : ""}` }, when),
     el("strong", {}, f.elder_name || f.elder_id),
-    f.phone ? el("a", { className: "tel", href: `tel:${f.phone}` }, f.phone) : null,
+    f.phone ? phoneLink(f.phone, { elderId: f.elder_id }) : null,
     el("span", { className: "muted" }, t("followup.due", { time: fmtDateTime(f.due) }))),
   el("div", { className: "order-facts muted" },
     el("span", {}, t(`followup.kind_${f.kind}`, {
@@ -444,6 +445,7 @@ function start() {
   $("desk-view").hidden = false;
   $("new-order-button").hidden = false;
   menu.show();
+  watchTelephony(session);
   if (!desk.live) {
     desk.live = true;
     feed.start();
@@ -455,6 +457,7 @@ function showFor() {
 }
 
 function showLogin(reasonKey) {
+  forgetTelephony();
   feed.stop();
   desk.live = false;
   Object.assign(desk, { orders: [], followUps: [], complaints: [], evaluations: [], responders: [], updated: null });

@@ -2,6 +2,10 @@
 // acknowledged in time. The figures come from GET /api/kpis and GET /api/escalations; the /ws/console feed
 // says when they changed (re-read at most every REFRESH_MS), and a slow timer covers the turn of the day.
 //
+// Beside the alarm figures, the hotline's calls of the day (f.calls_today of GET /api/kpis): offered, answered
+// within the target (and the share of those offered), the median and 90th percentile time to answer, abandoned
+// in the queue, missed, transferred, and the operators' outbound calls. A server without the figures hides the card.
+//
 // The view is for supervisors and admins (SUPERVISOR_ROLES, as the API admits them). Anyone else who opens it
 // is told so, with the way to the console, and the page reads nothing: no figures, no live feed.
 "use strict";
@@ -9,7 +13,7 @@
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, groupText, loadConfig, serverNow, throttle } from "./common.js";
 import { ConsoleFeed, paintConnection } from "./feed.js";
 import {
-  bindLanguageSelect, fmtClock, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
+  bindLanguageSelect, fmtClock, fmtDuration, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
 } from "./i18n.js";
 import { bindStaffLogin } from "./login.js";
 import { SUPERVISOR_ROLES, bindAccountMenu } from "./me.js";
@@ -17,7 +21,7 @@ import { beep, listenForUnlock } from "./sound.js";
 
 const REFRESH_MS = 400;
 const SLOW_REFRESH_MS = 30_000;
-const RELEVANT = /^(incident|offer|assignment|responder\.duty|devices\.)/;
+const RELEVANT = /^(incident|offer|assignment|responder\.duty|devices\.|call\.)/;
 
 const session = new Session(STAFF_SESSION);
 const menu = bindAccountMenu(session, { onChange: (who) => showFor(who.role) });
@@ -110,11 +114,36 @@ function render() {
   el("td", {}, i.community ? i.community.split("/").pop() : "—"),
   el("td", {}, label("state", i.state)),
   el("td", {}, el("a", { href: `/console#incident=${encodeURIComponent(i.incident_id)}` }, t("escalations.open"))))));
+  renderCalls(f.calls_today);
   renderUnknown();
   $("escalations-count").textContent = waiting.length ? `(${waiting.length})` : "";
   $("escalations-empty").hidden = waiting.length > 0;
   $("escalations").hidden = waiting.length === 0;
   tick();
+}
+
+const seconds = (value) => (value === null || value === undefined ? "—" : fmtDuration(value));
+
+/** The calls card: hidden until the server reports calls_today. */
+function renderCalls(calls) {
+  $("calls-card").hidden = !calls;
+  if (!calls) return;
+  const put = (name, value, sub) => {
+    $(`kpi-calls-${name}`).textContent = value;
+    $(`kpi-calls-${name}-sub`).textContent = sub || "";
+  };
+  put("offered", String(calls.offered), t("kpi.calls_answered_sub", { n: calls.answered }));
+  $("kpi-calls-within-label").textContent = t("kpi.calls_within", { s: Math.round(calls.target_s) });
+  put("within", String(calls.answered_within_target),
+    t("kpi.calls_share", { pct: percent(calls.answered_within_target, calls.offered) }));
+  put("answer_time", seconds(calls.answer_median_s), t("kpi.calls_p90", { s: seconds(calls.answer_p90_s) }));
+  put("abandoned", String(calls.abandoned), t("kpi.calls_abandoned_sub"));
+  put("missed", String(calls.missed), t("kpi.calls_missed_sub"));
+  put("transferred", String(calls.transferred), t("kpi.calls_transferred_sub"));
+  put("outbound", String(calls.outbound), t("kpi.calls_outbound_sub"));
+  // callers who gave up or were never answered: someone should call them back
+  document.querySelector('.kpi[data-kpi="calls_abandoned"]').classList.toggle("alarm", calls.abandoned > 0);
+  document.querySelector('.kpi[data-kpi="calls_missed"]').classList.toggle("alarm", calls.missed > 0);
 }
 
 /** Alarms from devices nobody registered: which types how often, which accounts (a sample), over which interval.
@@ -174,6 +203,7 @@ function forget() {
   known = new Set();
   primed = false;
   $("escalations-body").replaceChildren();
+  $("calls-card").hidden = true;
   for (const node of document.querySelectorAll(".kpi-value, .kpi-sub, #kpi-updated")) node.textContent = "";
 }
 

@@ -101,6 +101,8 @@ SECTIONS: dict[str, Section] = {
     "device.test_started": "alarms",
     "device.test_passed": "alarms",
     "call.caller_picked": "calls",
+    "call.dialed": "calls",
+    "call.transferred": "calls",
     "elder.health": "health",
 }
 

@@ -41,6 +41,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from anxin.logs import FactLog
+from anxin.pbx import pbx_running, pbx_secret
 from console.app import create_app
 from console.metrics import Telemetry
 from dispatch.clock import Clock
@@ -210,17 +211,18 @@ async def running(
         core.journal.listen(FactLog(core).heard)
         await gateway.start()
         try:
-            # The registry and the replayed projections are long-lived: move them out of the collector's way,
-            # so a full collection does not walk a city's worth of objects in the middle of acknowledging an alarm.
-            gc.collect()
-            gc.freeze()
-            # An alarm allocates about a thousand short-lived objects: at the default thresholds (700, 10, 10) 700
-            # alarms a second meant 35 young collections, 3 middle ones of 3 ms and, every few seconds, a full one
-            # of 80 ms over everything made since the start (the roster, the incidents), which a waiting ACK paid.
-            # Fewer, larger young collections cost less in all, and a full one comes every hundred million objects.
-            gc.set_threshold(*GC_THRESHOLDS)
-            log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
-            yield Running(core, gateway)
+            async with pbx_running(settings, core):
+                # The registry and the replayed projections are long-lived: move them out of the collector's way,
+                # so a full collection does not walk a city's worth of objects in the middle of acknowledging an alarm.
+                gc.collect()
+                gc.freeze()
+                # An alarm allocates about a thousand short-lived objects: at the default thresholds (700, 10, 10) 700
+                # alarms a second meant 35 young collections, 3 middle ones of 3 ms and, every few seconds, a full one
+                # of 80 ms over everything made since the start (the roster, the incidents), which a waiting ACK paid.
+                # Fewer, larger young collections cost less in all, and a full one comes every hundred million objects.
+                gc.set_threshold(*GC_THRESHOLDS)
+                log.info("anxin ready: %d journal entries replayed, head seq %d", core.replayed, core.journal.head_seq)
+                yield Running(core, gateway)
         finally:
             await gateway.stop()
     finally:
@@ -305,6 +307,8 @@ def make_server(settings: Settings) -> uvicorn.Server:
         ", ".join(f"{o} {n}" for o, n in plan.devices.items()) or "none", plan.http, plan.reserve, plan.bursts,
     )  # fmt: skip
     tls = tls_files(settings)
+    if settings.pbx_host:
+        pbx_secret(settings)  # an unreadable secret file is refused here, before anything starts
     config = uvicorn.Config(
         app_for(settings),
         host=settings.host,

@@ -218,6 +218,7 @@ class Pbx:
         self._held: bytes | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._epoch = int(clock())
 
     # -- the switch ------------------------------------------------------------------------------------
@@ -279,19 +280,25 @@ class Pbx:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
-        self.drop()
+        """Stop listening, close every connection and wait for their handlers; stop calls being played."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        self.drop()
         for task in list(self._tasks):
             task.cancel()
-        for task in list(self._tasks):
+        for task in list(self._tasks) + list(self._handlers):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = Session(writer)
         self.sessions.append(session)
+        handler = asyncio.current_task()
+        if handler is not None:  # waited for (never cancelled) by close()
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         writer.write(BANNER)
         buffer = b""
         try:

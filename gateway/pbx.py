@@ -87,6 +87,8 @@ ORIGINATE_REASONS = {
     "5": "busy",
     "8": "congestion",
 }
+#: how many ended calls are remembered, so that a late event about one does not bring it back
+ENDED_KEPT = 4096
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{6,}$")
 
 
@@ -180,6 +182,7 @@ class CallTracker:
         self._originates: dict[str, str] = {}  # ActionID -> call_id
         self._bridges: dict[str, dict[str, str]] = {}  # BridgeUniqueid -> {Uniqueid: channel name} in it
         self._where: dict[str, str] = {}  # Uniqueid -> its bridge
+        self._ended: dict[str, None] = {}  # Linkedids of calls that ended (the latest ENDED_KEPT), in order
 
     # -- click-to-call ---------------------------------------------------------------------------------
 
@@ -211,6 +214,9 @@ class CallTracker:
         handler = _HANDLERS.get(message.event)
         if handler is None:
             return []
+        if message.get("Linkedid") in self._ended and message.event != "BridgeLeave":
+            self.counters["after_end"] += 1
+            return []
         self.counters["events"] += 1
         try:
             return handler(self, message, _timestamp(message) or None)
@@ -235,7 +241,7 @@ class CallTracker:
 
     def _on_queue_join(self, m: Message, at: float | None) -> list[CallEvent]:
         linkedid, queue = m.get("Linkedid") or m.get("Uniqueid"), m.get("Queue")
-        if self.queues and queue not in self.queues:
+        if not linkedid or (self.queues and queue not in self.queues):
             return []
         out: list[CallEvent] = []
         track = self.calls.get(linkedid)
@@ -353,7 +359,7 @@ class CallTracker:
         reason = m.get("Reason")
         cause = f"originate failed: {ORIGINATE_REASONS.get(reason, 'reason ' + reason)}"
         events = self._move(track, "ended", at, cause=cause)
-        self.calls.pop(track.linkedid, None)
+        self._forget(track.linkedid)
         return events
 
     def _on_hangup(self, m: Message, at: float | None) -> list[CallEvent]:
@@ -372,6 +378,12 @@ class CallTracker:
         return self._move(track, "ended", at, cause=cause)
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    def _forget(self, linkedid: str) -> None:
+        self.calls.pop(linkedid, None)
+        self._ended[linkedid] = None
+        while len(self._ended) > ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
 
     def _adopt(self, call_id: str, linkedid: str, uid: str, exten: str) -> Track | None:
         """The channel of ``linkedid`` carries ``ANXIN_CALL=call_id``: that call is click-to-call ``call_id``."""
@@ -404,6 +416,8 @@ class CallTracker:
         return [self._event(self.calls[track.linkedid], "ringing", at)]
 
     def _answered(self, linkedid: str, extension: str, at: float | None, m: Message) -> list[CallEvent]:
+        if not linkedid or linkedid in self._ended:
+            return []
         track = self.calls.get(linkedid)
         if track is None:
             pending = self._pending.pop(linkedid, None)
@@ -450,7 +464,7 @@ class CallTracker:
             track = replace(track, transfer_to=None)
         track = replace(track, state=new, queue=queue or track.queue, epoch=self.epoch)
         if new == "ended":
-            self.calls.pop(track.linkedid, None)
+            self._forget(track.linkedid)
         else:
             self.calls[track.linkedid] = track
         return [*ring, self._event(track, event, at, cause=cause)]
@@ -502,7 +516,7 @@ class CallTracker:
     def _rebuild_call(self, linkedid: str, group: list[Message], now: float) -> list[CallEvent]:
         first = next((c for c in group if c.get("Uniqueid") == linkedid), None)
         track = self.calls.get(linkedid)
-        if first is None and track is None:
+        if (first is None and track is None) or not linkedid or linkedid in self._ended:
             return []
         lead = first or group[0]
         started = _duration(lead.get("Duration"))

@@ -347,7 +347,7 @@ class CallTracker:
             dial = self._dials.get(call_id)
             track = Track(
                 call_id,
-                m.get("Uniqueid") or call_id,
+                call_id,  # no channel: the call is known by its id only
                 "ringing",
                 dial.number if dial else m.get("Exten"),
                 "",

@@ -15,7 +15,8 @@ AgentRingNoAnswer, BridgeEnter, BridgeLeave, BlindTransfer, VarSet, OriginateRes
 Hooks for tests
     :meth:`Pbx.call` returns a :class:`Play` to run step by step (:meth:`Play.step`) or whole
     (:meth:`Play.run`); :meth:`Pbx.drop` closes every manager connection (a PBX restart, a cut cable);
-    :meth:`Pbx.swap_next` delivers the next two events in the wrong order; ``reject_logins`` answers every
+    :meth:`Pbx.swap_next` delivers the next two events in the wrong order, :meth:`Pbx.hold` keeps one event
+    back until :meth:`Pbx.release`; ``silent`` stops all answers (a hung PBX); ``reject_logins`` answers every
     Login "Authentication failed"; ``originate_plan`` says how a click-to-call goes (answer, no_answer,
     busy, fail: the operator's phone never answers, refuse: the Originate itself is refused); with
     ``autoplay`` off an originated call waits in ``originated`` for the test to play it.
@@ -215,6 +216,9 @@ class Pbx:
         self.actions: list[Lines] = []
         self._ids = itertools.count(1)
         self._swap = False
+        self._hold_name = ""
+        self._hold: bytes | None = None
+        self.silent = False  # read actions and answer none (a hung PBX; the link's pings go unanswered)
         self._held: bytes | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -248,6 +252,9 @@ class Pbx:
     def emit(self, name: str, lines: Lines, privilege: str = "call,all") -> None:
         """Send an event to every session that asked for events."""
         block = encode([("Event", name), ("Privilege", privilege), ("Timestamp", f"{self.clock():.6f}"), *lines])
+        if self._hold_name == name and self._hold is None:
+            self._hold = block
+            return
         if self._swap:
             if self._held is None:
                 self._held = block
@@ -262,6 +269,15 @@ class Pbx:
         for session in self.sessions:
             if session.authenticated and session.events and not session.writer.is_closing():
                 session.writer.write(block)
+
+    def hold(self, name: str) -> None:
+        """Keep back the next event called ``name`` until :meth:`release`: it arrives late, out of order."""
+        self._hold_name, self._hold = name, None
+
+    def release(self) -> None:
+        held, self._hold, self._hold_name = self._hold, None, ""
+        if held is not None:
+            self._broadcast(held)
 
     def swap_next(self) -> None:
         """The next two events go out in the wrong order (the second first)."""
@@ -323,6 +339,8 @@ class Pbx:
 
     def _answer(self, session: Session, lines: Lines) -> None:
         self.actions.append(lines)
+        if self.silent:
+            return
         name, action_id = first(lines, "Action").lower(), first(lines, "ActionID")
 
         def reply(response: str, *more: tuple[str, str]) -> None:

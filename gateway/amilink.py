@@ -138,9 +138,8 @@ class PbxLink:
         except ActionFailed as exc:
             self.tracker.originate_refused(action_id)
             raise OriginateRefused("Originate", exc.message) from None
-        except PbxError:
-            self.tracker.originate_refused(action_id)
-            raise
+        # on a timeout or a drop the PBX may still place the call: the tracker keeps expecting it, so that
+        # its events still report under dial.call_id (or the rebuild ends it)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -199,12 +198,17 @@ class PbxLink:
         codec = AmiCodec()
         reading = asyncio.create_task(self._read(reader, codec), name="pbx-read")
         try:
-            await self._login()
-            self.since = self.clock.now()
-            self._logged_in = True
-            self.tracker.connected()
-            log.info("PBX link to %s:%s up (%s)", self.host, self.port, codec.banner)
-            await self._rebuild()
+            try:
+                await self._login()
+                self.since = self.clock.now()
+                self._logged_in = True
+                self.tracker.connected()
+                log.info("PBX link to %s:%s up (%s)", self.host, self.port, codec.banner)
+                await self._rebuild()
+            except PbxNotConnected:
+                if reading.done():
+                    reading.result()  # the reader's own error (garbage, EOF) says more
+                raise
             keepalive = asyncio.create_task(self._keepalive(), name="pbx-ping")
             done, _ = await asyncio.wait({reading, keepalive}, return_when=asyncio.FIRST_COMPLETED)
             keepalive.cancel()
@@ -241,7 +245,7 @@ class PbxLink:
         except BaseException as exc:
             for future in self._waiting.values():
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else PbxNotConnected("link closed"))
+                    future.set_exception(PbxNotConnected(f"the PBX link dropped ({type(exc).__name__})"))
             raise
 
     def _dispatch(self, message: Message) -> None:
@@ -277,6 +281,8 @@ class PbxLink:
             await writer.drain()
             async with asyncio.timeout(self.action_timeout):
                 response = await future
+        except OSError as exc:
+            raise PbxNotConnected(f"the PBX link dropped ({type(exc).__name__})") from exc
         except TimeoutError:
             raise PeerTimeout(f"no answer from the PBX within {self.action_timeout:g} s") from None
         finally:

@@ -27,7 +27,8 @@ Events read (Asterisk 13+ AMI event documentation; each is matched by the caller
     AttendedTransfer      transferred to TransferTargetChannel's extension at once
     Hangup                the caller's channel (or an outbound call's leg): ended ("<Cause> <Cause-txt>")
     VarSet ANXIN_CALL     the channel belongs to click-to-call ``call_id``
-    OriginateResponse     Failure: that click-to-call ended, cause "originate failed: <Reason>"
+    OriginateResponse     Success: its Uniqueid is the click-to-call's (when VarSet did not say);
+                          Failure: that click-to-call ended, cause "originate failed: <Reason>"
     ====================  ==================================================================
 
 Rules
@@ -338,7 +339,14 @@ class CallTracker:
 
     def _on_originate_response(self, m: Message, at: float | None) -> list[CallEvent]:
         call_id = self._originates.pop(m.action_id, "")
-        if not call_id or m.response == "Success":
+        if not call_id:
+            return []
+        if m.response == "Success":
+            # the operator's leg answered: its Uniqueid is the call's Linkedid (VarSet, of the "dialplan"
+            # class, may not reach a manager user that reads only "call")
+            uid = m.get("Uniqueid")
+            if uid and uid != "<null>":
+                self._adopt(call_id, uid, uid, m.get("Exten"))
             return []
         for track in self.calls.values():
             if track.call_id == call_id:

@@ -319,3 +319,21 @@ def test_malformed_events_are_counted_not_raised() -> None:
     tracker = CallTracker(extensions=EXT)
     assert feed(tracker, ev("Newchannel"), ev("Hangup"), ev("BridgeEnter"), ev("AgentConnect")) == []
     assert tracker.calls == {}
+
+
+def test_originate_matched_by_its_response_without_varset() -> None:
+    # a manager user reading only the "call" class never sees VarSet (class "dialplan")
+    tracker = CallTracker(extensions=EXT)
+    tracker.originate(Dial("call-10", "8102", "13900139000", "op2"), "anxin-9")
+    leg = {"Channel": "PJSIP/8102-00000060", "Uniqueid": "60.1", "Linkedid": "60.1"}
+    far = {"Channel": "PJSIP/trunk-00000061", "Uniqueid": "60.2", "Linkedid": "60.1"}
+    events = feed(
+        tracker,
+        ev("Newchannel", **leg),
+        ev("OriginateResponse", ActionID="anxin-9", Response="Success", Uniqueid="60.1", Exten="13900139000"),
+        ev("DialBegin", **leg, DestChannel=far["Channel"]),
+        ev("DialEnd", **leg, DestChannel=far["Channel"], DialStatus="ANSWER"),
+        ev("Hangup", **leg, Cause="16", Cause_txt="Normal Clearing"),
+    )
+    assert kinds(events) == ["ringing", "answered", "ended"]
+    assert {e.call_id for e in events} == {"call-10"} and events[1].operator == "op2"

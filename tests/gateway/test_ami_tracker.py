@@ -7,6 +7,8 @@ sources); only the headers the tracker reads are filled in.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch.commands import CallEvent, Dial
 from gateway.ami import AmiCodec, Message
@@ -337,3 +339,37 @@ def test_originate_matched_by_its_response_without_varset() -> None:
     )
     assert kinds(events) == ["ringing", "answered", "ended"]
     assert {e.call_id for e in events} == {"call-10"} and events[1].operator == "op2"
+
+
+ORDER = ["ringing", "queued", "answered", "transferred", "ended"]
+POOL = [
+    ev("Newchannel", **caller()),
+    ev("QueueCallerJoin", **caller(), Queue="hotline"),
+    ev("AgentConnect", **caller(), Interface="PJSIP/8101"),
+    ev("DialEnd", **caller(), DestChannel="PJSIP/8102-0000002c", DialStatus="ANSWER"),
+    ev("BridgeEnter", BridgeUniqueid="b1", **caller()),
+    ev("BridgeEnter", BridgeUniqueid="b1", **agent()),
+    ev("BlindTransfer", Result="Success", TransfereeLinkedid=L, Extension="8102"),
+    ev("AttendedTransfer", Result="Success", TransfereeLinkedid=L, TransferTargetChannel="PJSIP/8102-0000002c"),
+    ev("Hangup", **agent(), Cause="16", Cause_txt="Normal Clearing"),
+    ev("Hangup", **caller(), Cause="16", Cause_txt="Normal Clearing"),
+    ev("QueueCallerAbandon", **caller(), Queue="hotline"),
+    ev("Newstate", **caller(), ChannelStateDesc="Up"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(POOL), max_size=25), st.booleans())
+def test_fuzz_any_order_is_monotonic_and_ends_once(messages: list[Message], rebuild: bool) -> None:
+    tracker = CallTracker(extensions=EXT)
+    events = feed(tracker, *messages)
+    if rebuild:
+        tracker.connected()
+        events += tracker.rebuild([], [], NOW)
+    positions = [ORDER.index(e.event) for e in events]
+    assert positions == sorted(positions)  # never backwards (transferred may repeat)
+    assert [e.event for e in events].count("ended") <= 1
+    if events:
+        assert events[0].event == "ringing"
+        assert events[-1].event == "ended" or tracker.calls
+    assert not (rebuild and tracker.calls)  # nothing is left open when the PBX shows no channel

@@ -318,3 +318,17 @@ async def test_a_refusing_journal_is_retried_in_order(rig: Rig) -> None:
     assert [e.event for e in taken] == ["ringing", "queued", "answered", "ended"]
     assert waits.waits == [1.0, 2.0]  # two refusals, retried with backoff
     assert link.status()["undelivered"] == 0
+
+
+async def test_originate_when_the_link_drops_before_the_answer(rig: Rig) -> None:
+    gate = Gate()
+    link = rig.link(sleep=gate)
+    await connected(link)
+    rig.pbx.silent = True
+    dialling = asyncio.create_task(link.originate(Dial("call-45", "8101", "13900139000", "op1")))
+    await until(lambda: any(("Action", "Originate") in a for a in rig.pbx.actions))
+    rig.pbx.drop()
+    with pytest.raises(PbxNotConnected):
+        await dialling
+    await until(lambda: len(gate.waits) == 1)
+    assert not link.connected and link.status()["connected"] is False

@@ -428,6 +428,8 @@ class CallTracker:
             return []
         track = self.calls.get(linkedid)
         if track is None:
+            if extension_of(m.get("Channel")) in self.extensions:
+                return []  # an operator's own call (to a colleague, or a click-to-call not matched yet)
             pending = self._pending.pop(linkedid, None)
             if self.queues and (pending is None or m.get("Queue") not in self.queues):
                 if pending is not None:
@@ -515,7 +517,9 @@ class CallTracker:
                 self._adopt(call_id, linkedid, uid, status.get("Exten"))
         out: list[CallEvent] = []
         for linkedid, track in list(self.calls.items()):
-            if linkedid not in by_call and track.epoch < self.epoch:
+            group = by_call.get(linkedid, [])
+            alive = any(c.get("Uniqueid") == track.caller_uid for c in group) if track.direction == "in" else group
+            if not alive and track.epoch < self.epoch:
                 out += self._move(track, "ended", None, cause=LINK_DOWN_CAUSE)
         for linkedid, group in by_call.items():
             out += self._rebuild_call(linkedid, group, now)

@@ -373,3 +373,23 @@ def test_fuzz_any_order_is_monotonic_and_ends_once(messages: list[Message], rebu
         assert events[0].event == "ringing"
         assert events[-1].event == "ended" or tracker.calls
     assert not (rebuild and tracker.calls)  # nothing is left open when the PBX shows no channel
+
+
+def test_an_operators_internal_call_is_not_a_hotline_call() -> None:
+    tracker = CallTracker(extensions=EXT)
+    own = {"Channel": "PJSIP/8101-00000070", "Uniqueid": "70.1", "Linkedid": "70.1"}
+    events = feed(
+        tracker,
+        ev("Newchannel", **own),
+        ev("DialEnd", **own, DestChannel="PJSIP/8102-00000071", DialStatus="ANSWER"),
+        ev("Hangup", **own, Cause="16", Cause_txt="Normal Clearing"),
+    )
+    assert events == [] and tracker.calls == {}
+
+
+def test_rebuild_ends_a_call_whose_caller_left_while_an_operator_leg_lingers() -> None:
+    tracker = CallTracker(extensions=EXT)
+    feed(tracker, ev("Newchannel", **caller()), ev("AgentConnect", **caller(), Interface="PJSIP/8101"))
+    tracker.connected()
+    events = tracker.rebuild([channel_item(**agent(), Duration="00:00:09")], [], NOW)
+    assert kinds(events) == ["ended"] and events[0].cause == LINK_DOWN_CAUSE

@@ -43,6 +43,8 @@ from typing import Any
 
 from dispatch.clock import Clock
 from dispatch.commands import CallEvent, Dial
+from dispatch.errors import ConfigError
+from dispatch.settings import Settings
 from gateway.ami import AmiCodec, Message, action
 from gateway.errors import (
     ActionFailed,
@@ -119,6 +121,36 @@ class PbxLink:
         self._waiting: dict[str, asyncio.Future[Message]] = {}
         self._lists: dict[str, list[Message]] = {}
         self._queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, on_event: Callable[[CallEvent], Awaitable[object]], clock: Clock, **options: Any
+    ) -> PbxLink:
+        """The link the settings describe (``pbx_*``); the secret from ``pbx_secret`` or ``pbx_secret_file``."""
+        if not settings.pbx_host:
+            raise ConfigError("no PBX configured (pbx_host is empty)")
+        secret = settings.pbx_secret
+        if not secret and settings.pbx_secret_file is not None:
+            try:
+                secret = settings.pbx_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"pbx_secret_file cannot be read: {exc.strerror}") from None
+        return cls(
+            host=settings.pbx_host,
+            port=settings.pbx_port,
+            username=settings.pbx_username,
+            secret=secret,
+            on_event=on_event,
+            clock=clock,
+            extensions=settings.pbx_extensions,
+            channel=settings.pbx_channel,
+            context=settings.pbx_context,
+            caller_id=settings.pbx_caller_id,
+            queues=settings.pbx_queues,
+            backoff_s=settings.pbx_backoff_s,
+            backoff_max_s=settings.pbx_backoff_max_s,
+            **options,
+        )
 
     # -- the Telephony seam ----------------------------------------------------------------------------
 

@@ -15,17 +15,19 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dispatch.clock import ManualClock
 from dispatch.commands import CallEvent, Dial
-from dispatch.errors import JournalError
+from dispatch.errors import ConfigError, JournalError
 from gateway.amilink import PbxLink
 from gateway.errors import OriginateRefused, PbxNotConnected
 from gateway.pbx import LINK_DOWN_CAUSE
 from simulators.pbx import Pbx
+from tests.conftest import settings_for
 
 EXTENSIONS = {"8101": "op1", "8102": "op2"}
 
@@ -332,3 +334,36 @@ async def test_originate_when_the_link_drops_before_the_answer(rig: Rig) -> None
         await dialling
     await until(lambda: len(gate.waits) == 1)
     assert not link.connected and link.status()["connected"] is False
+
+
+async def test_from_settings(rig: Rig, tmp_path: Path) -> None:
+    secret = tmp_path / "pbx.secret"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    settings = settings_for(
+        tmp_path,
+        pbx_host="127.0.0.1",
+        pbx_port=rig.port,
+        pbx_username="anxin",
+        pbx_secret_file=secret,
+        pbx_extensions=EXTENSIONS,
+        pbx_queues=["hotline"],
+        pbx_backoff_s=0.5,
+    )
+    taken: list[CallEvent] = []
+
+    async def collect(event: CallEvent) -> None:
+        taken.append(event)
+
+    link = PbxLink.from_settings(settings, on_event=collect, clock=rig.clock)
+    assert (link.tracker.queues, link.backoff_s) == (frozenset({"hotline"}), 0.5)
+    task = asyncio.create_task(link.run())
+    try:
+        await connected(link)
+        await rig.pbx.call("answered").run()
+        await until(lambda: len(taken) == 4)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with pytest.raises(ConfigError):
+        PbxLink.from_settings(settings_for(tmp_path), on_event=collect, clock=rig.clock)

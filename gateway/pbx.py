@@ -211,7 +211,8 @@ class CallTracker:
     # -- live events -----------------------------------------------------------------------------------
 
     def handle(self, message: Message, now: float) -> list[CallEvent]:
-        """One AMI event; the call events it makes (most make none)."""
+        """One AMI event received at ``now``; the call events it makes (most make none). Their ``at`` is the
+        event's Timestamp, or None (it happened now) when the PBX does not stamp its events."""
         handler = _HANDLERS.get(message.event)
         if handler is None:
             return []

@@ -1,13 +1,13 @@
 """The PBX link in the running server: built from the settings, run while this process takes calls, stopped last.
 
 1. No ``pbx_host``: no link, and the console refuses click-to-call (``pbx_not_connected``); call events may
-   still come over HTTP. A secret file that cannot be read is a configuration error at start, not a link that
-   silently never logs in.
-2. The link hands each call event to the core's intake (``Intake.call``), in order, as the gateway hands device
-   reports: the intake records it and the consoles pop the caller.
+   still come over HTTP. Settings that cannot work (no manager user, a secret file that cannot be read) are
+   a configuration error at start (:func:`check_pbx`), not a link that silently never logs in.
+2. The link hands each call event to the core's intake (``Intake.call``), in order, as the gateway hands
+   device reports: the intake records it and the consoles pop the caller.
 3. In a cluster the link runs on the leader only: one manager session per PBX, so each event is applied once
    (a follower that takes the lead starts it; one that loses the lead exits). Until then the follower's
-   console says the PBX is not connected here.
+   console says the PBX is not connected there.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from dispatch.clock import SystemClock
+from dispatch.commands import CallEvent
 from dispatch.core import Core
-from dispatch.errors import ConfigError
 from dispatch.settings import Settings
 from gateway.amilink import PbxLink
 
@@ -29,35 +30,14 @@ log = logging.getLogger("anxin.pbx")
 LEAD_POLL_S = 0.5
 
 
-def pbx_secret(settings: Settings) -> str:
-    """The manager user's secret: ``pbx_secret``, or what ``pbx_secret_file`` holds (rule 1)."""
-    if settings.pbx_host and not settings.pbx_username:
-        raise ConfigError("pbx_host is set but pbx_username is not: the manager user Anxin logs in as")
-    if settings.pbx_secret_file is None:
-        return settings.pbx_secret
-    try:
-        return settings.pbx_secret_file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"pbx_secret_file {settings.pbx_secret_file}: {exc.strerror or exc}") from None
+def check_pbx(settings: Settings) -> None:
+    """Refuse PBX settings that cannot work, before anything starts (rule 1)."""
+    if settings.pbx_host:
+        PbxLink.from_settings(settings, on_event=_nowhere, clock=SystemClock())
 
 
-def pbx_link(settings: Settings, core: Core) -> PbxLink:
-    """The link the settings describe, handing call events to the core's intake."""
-    return PbxLink(
-        host=settings.pbx_host,
-        port=settings.pbx_port,
-        username=settings.pbx_username,
-        secret=pbx_secret(settings),
-        on_event=core.intake.call,
-        clock=core.clock,
-        extensions=dict(settings.pbx_extensions),
-        channel=settings.pbx_channel,
-        context=settings.pbx_context,
-        caller_id=settings.pbx_caller_id,
-        queues=tuple(settings.pbx_queues),
-        backoff_s=settings.pbx_backoff_s,
-        backoff_max_s=settings.pbx_backoff_max_s,
-    )
+async def _nowhere(event: CallEvent) -> None:
+    raise AssertionError("a link built to check the settings never runs")
 
 
 @asynccontextmanager
@@ -66,7 +46,7 @@ async def pbx_running(settings: Settings, core: Core) -> AsyncIterator[PbxLink |
     if not settings.pbx_host:
         yield None
         return
-    link = pbx_link(settings, core)
+    link = PbxLink.from_settings(settings, on_event=core.intake.call, clock=core.clock)
     core.telephony = link
     task = asyncio.create_task(_lead_then_run(link, core), name="pbx-link")
     try:

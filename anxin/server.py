@@ -41,7 +41,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from anxin.logs import FactLog
-from anxin.pbx import pbx_running, pbx_secret
+from anxin.pbx import check_pbx, pbx_running
 from console.app import create_app
 from console.metrics import Telemetry
 from dispatch.clock import Clock
@@ -307,8 +307,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         ", ".join(f"{o} {n}" for o, n in plan.devices.items()) or "none", plan.http, plan.reserve, plan.bursts,
     )  # fmt: skip
     tls = tls_files(settings)
-    if settings.pbx_host:
-        pbx_secret(settings)  # an unreadable secret file is refused here, before anything starts
+    check_pbx(settings)  # PBX settings that cannot work are refused here, before anything starts
     config = uvicorn.Config(
         app_for(settings),
         host=settings.host,

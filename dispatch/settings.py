@@ -218,7 +218,7 @@ class Settings(BaseSettings):
     # no host: no PBX (call events come over HTTP, POST /api/hotline/events)
     pbx_host: str = ""
     pbx_port: int = Field(5038, ge=1, le=65535)
-    #: the manager.conf user (read = call,agent,system; write = originate: see docs/telephony.md)
+    #: the manager.conf user (read = call,agent; write = originate,reporting: see docs/telephony.md)
     pbx_username: str = ""
     #: its secret (ANXIN_PBX_SECRET), or a file holding it (``pbx_secret_file``, read at start), never logged
     pbx_secret: str = Field("", repr=False)
@@ -230,7 +230,9 @@ class Settings(BaseSettings):
     pbx_channel: str = "PJSIP/{extension}"
     pbx_context: str = "from-internal"
     pbx_caller_id: str = ""
-    #: the hotline's queues (empty: every queue the PBX reports is the hotline's)
+    #: the hotline's queues: a call is the hotline's once it joins one of them (the consoles pop it then), so a
+    #: PBX that also carries other departments' calls keeps them out; empty: every call from outside is the hotline's
+    #: from its first ring (a hotline that rings extensions directly, without a queue, needs this)
     pbx_queues: list[str] = []
     #: reconnecting after the link drops: the first wait, and the most it grows to (doubling, with jitter)
     pbx_backoff_s: float = Field(1.0, gt=0, le=60)

@@ -129,12 +129,15 @@ class PbxLink:
         """The link the settings describe (``pbx_*``); the secret from ``pbx_secret`` or ``pbx_secret_file``."""
         if not settings.pbx_host:
             raise ConfigError("no PBX configured (pbx_host is empty)")
+        if not settings.pbx_username:
+            raise ConfigError("pbx_host is set but pbx_username is not: the manager user Anxin logs in as")
         secret = settings.pbx_secret
         if not secret and settings.pbx_secret_file is not None:
             try:
                 secret = settings.pbx_secret_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"pbx_secret_file cannot be read: {exc.strerror}") from None
+                where = settings.pbx_secret_file
+                raise ConfigError(f"pbx_secret_file {where} cannot be read: {exc.strerror}") from None
         return cls(
             host=settings.pbx_host,
             port=settings.pbx_port,

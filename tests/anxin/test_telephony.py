@@ -88,7 +88,6 @@ async def centre(tmp_path: Path) -> AsyncIterator[Centre]:
         ANXIN_PBX_USERNAME="anxin",
         ANXIN_PBX_SECRET_FILE=str(tmp_path / "pbx-secret"),
         ANXIN_PBX_EXTENSIONS=json.dumps({ext: user for ext, (user, _) in OPERATORS.items()}),
-        ANXIN_PBX_QUEUES='["hotline"]',
         ANXIN_PBX_BACKOFF_S="0.2",
         ANXIN_PBX_BACKOFF_MAX_S="1",
     )
@@ -97,10 +96,11 @@ async def centre(tmp_path: Path) -> AsyncIterator[Centre]:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             tokens = {"admin": await _token(client, "admin", ADMIN_PASSWORD)}
             people = [*OPERATORS.values(), ("supervisor", "张伟")]
+            admin = {"Authorization": f"Bearer {tokens['admin']}"}
             for username, name in people:
                 role = "supervisor" if username == "supervisor" else "operator"
                 body = {"username": username, "role": role, "password": PASSWORD, "name": name, "scopes": ["*"]}
-                made = await client.post("/api/accounts", json=body, headers={"Authorization": f"Bearer {tokens['admin']}"})
+                made = await client.post("/api/accounts", json=body, headers=admin)
                 assert made.status_code == 201, made.text
                 tokens[username] = await _token(client, username, PASSWORD)
             found = Centre(server, pbx, client, tokens, elder["elder_id"], elder["phone"])
@@ -175,7 +175,7 @@ async def test_an_answered_call_pops_the_elder_and_counts_as_answered_within_the
     assert figures["answer_median_s"] is not None and figures["abandoned"] == figures["missed"] == 0
     # the operator classifies it as ever: the PBX's answer is the operator's
     classified = await centre.client.post(
-        f"/api/calls/{call_id}/classify", json={"kind": "question", "text": "问补贴政策"}, headers=centre.auth("li")
+        f"/api/calls/{call_id}/classify", json={"kind": "consultation", "text": "问补贴政策"}, headers=centre.auth("li")
     )
     assert classified.status_code == 200, classified.text
 
@@ -272,7 +272,7 @@ async def test_the_link_survives_a_drop_mid_call_and_rebuilds_the_calls_from_the
     await until(lambda: _logged_in_again(centre, logins))
     record = await until(lambda: _state(centre, gone_id, "ended"))
     assert record["cause"] == "ended while the PBX link was down"
-    record = await until(lambda: _outcome(centre, fresh_id, "talking"))
+    await until(lambda: _outcome(centre, fresh_id, "talking"))
     fresh_record = await centre.call(fresh_id)
     assert fresh_record["extension"] == "8102" and fresh_record["answered_by"] == "陈静"
     assert (await centre.call(talking_id))["outcome"] == "talking"  # still on the line, not ended nor doubled

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import random
+import secrets
 from collections.abc import Sequence
 
 import aiosqlite
@@ -32,8 +33,10 @@ from simulators.api import api_client
 from simulators.caregivers import caregiver_fleet
 from simulators.devices import Behaviour, DeviceFleet, Endpoints, FleetPlan, read_city_devices
 from simulators.embedded import FLEET_PER_ADDRESS
+from simulators.pbx import Pbx
+from simulators.pbxcalls import PbxHotline
 from simulators.services import DeskPlan, seed_plans, service_desk
-from simulators.traffic import alarm_stream, operator_bot
+from simulators.traffic import HOTLINE_LINE, alarm_stream, operator_bot
 
 DEMO_PASSWORD = "anxin-demo"
 BOT = "bot"  # the simulated operator's own account: "operator" is left to the person trying the demo
@@ -60,6 +63,11 @@ def fleet_on_loopback() -> None:
 
 
 DEVICE_MIX = {"sos": 0.65, "fall": 0.25, "medical": 0.10}
+#: the demo's PBX (docs/telephony.md): a simulated Asterisk the server logs in to over AMI, as it would to a real
+#: one; the desks' extensions. The person at the console answers at 8101, the bot at 8109.
+PBX_USER = "anxin"
+EXTENSIONS = {"8101": "operator", "8102": "lantian", "8103": "supervisor", "8109": BOT}
+PERSON_EXTENSION, STREET_EXTENSION, BOT_EXTENSION = "8101", "8102", "8109"
 log = logging.getLogger("anxin.demo")
 #: the demo's people at the centre: (username, role, name, scopes); one operator sees one street only
 STREET = "龙文区/蓝田街道"
@@ -126,11 +134,41 @@ async def make_demo_accounts(
     return [(r.responder_id, DEMO_PASSWORD) for r in people if r.responder_id != person], person
 
 
+async def simulated_pbx(settings: Settings) -> tuple[Pbx, Settings]:
+    """A simulated Asterisk on a free loopback port, and the settings that link the server to it (a secret of
+    this run's own)."""
+    secret = secrets.token_urlsafe(18)
+    pbx = Pbx(username=PBX_USER, secret=secret, line=HOTLINE_LINE)
+    pbx.step_delay = 3.0  # a call an operator places rings and is answered at a person's pace
+    port = await pbx.start("127.0.0.1", 0)
+    linked = settings.model_copy(
+        update={
+            "pbx_host": "127.0.0.1", "pbx_port": port, "pbx_username": PBX_USER, "pbx_secret": secret,
+            "pbx_extensions": EXTENSIONS, "pbx_caller_id": HOTLINE_LINE,
+        }
+    )  # fmt: skip
+    return pbx, linked
+
+
 async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
     """Seed, serve, drive. A start-up problem (a data folder that cannot be written, a port in use) is raised
-    as one ConfigError line before any address is printed."""
+    as one ConfigError line before any address is printed. Without a PBX of its own in the settings, the demo
+    runs a simulated one and its hotline calls come through it."""
     check_data_folder(settings.data)
     caregivers, person = await seed(settings)
+    pbx: Pbx | None = None
+    if not settings.pbx_host:
+        pbx, settings = await simulated_pbx(settings)
+    try:
+        return await _serve_demo(settings, caregivers, person, pbx, alarms_per_min=alarms_per_min)
+    finally:
+        if pbx is not None:
+            await pbx.close()
+
+
+async def _serve_demo(
+    settings: Settings, caregivers: list[tuple[str, str]], person: str, pbx: Pbx | None, *, alarms_per_min: float
+) -> int:
     listening = asyncio.Event()
     urls: list[str] = []
 
@@ -163,6 +201,7 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
         f"  period reports    {base}/reports     supervisor / {DEMO_PASSWORD} (the month by community; CSV, Excel,"
         f" PDF)\n"
         f"  engineer on call  {base}/readyz  {base}/metrics (from this machine; docs/operations.md)\n"
+        f"{pbx_lines(settings, pbx)}"
         f"  the simulated operator works as '{BOT}' and leaves you {LEFT_FOR_PEOPLE:.0%} of the incidents and\n"
         f"  {CALLS_LEFT_FOR_PEOPLE:.0%} of the calls; it never touches one you opened, acknowledged or worked on;\n"
         f"  the simulated caregivers answer the rest.\n"
@@ -184,10 +223,14 @@ async def run_demo(settings: Settings, *, alarms_per_min: float) -> int:
     async with api_client(base, token) as client:  # a few daily 五定 meal plans, once
         await seed_plans(client, [username for username, _ in caregivers], person, stop)
     devices = device_fleet(settings, alarms_per_min * DEVICE_SHARE)
+    ring = None
+    if pbx is not None:  # the hotline's calls ring on the PBX, which the server follows
+        desks = PbxHotline(pbx, PERSON_EXTENSION, BOT_EXTENSION, STREET_EXTENSION, CALLS_LEFT_FOR_PEOPLE)
+        ring = desks.ring
     http_rate = alarms_per_min * (1 - DEVICE_SHARE) if devices is not None else alarms_per_min
     fleets = [
         asyncio.create_task(caregiver_fleet(base, caregivers, seed=11, stop=stop)),
-        asyncio.create_task(alarm_stream(base, token, rate_per_min=http_rate, seed=5, stop=stop)),
+        asyncio.create_task(alarm_stream(base, token, rate_per_min=http_rate, seed=5, stop=stop, ring=ring)),
         asyncio.create_task(
             operator_bot(base, token, stop=stop, leave_share=LEFT_FOR_PEOPLE, leave_calls=CALLS_LEFT_FOR_PEOPLE)
         ),
@@ -222,3 +265,16 @@ def device_fleet(settings: Settings, alarms_per_min: float) -> DeviceFleet | Non
     per_hour = {kind: share * alarms_per_min * 60 for kind, share in DEVICE_MIX.items()}
     print(f"  {len(specs)} simulated devices report on the gateway ports {sorted(ports.values())}\n", flush=True)
     return DeviceFleet(specs, Endpoints("127.0.0.1", ports), Behaviour(speedup=1.0), FleetPlan(per_hour), seed=13)
+
+
+def pbx_lines(settings: Settings, pbx: Pbx | None) -> str:
+    """What the demo's banner says of the phone system."""
+    if pbx is None:
+        if settings.pbx_host:
+            return f"  hotline PBX       {settings.pbx_host}:{settings.pbx_port} (AMI, docs/telephony.md)\n"
+        return ""
+    desks = ", ".join(f"{ext} {user}" for ext, user in EXTENSIONS.items())
+    return (
+        f"  hotline PBX       a simulated Asterisk, AMI on {settings.pbx_host}:{settings.pbx_port}; desks {desks};\n"
+        f"  its calls pop on the consoles; 拨打 beside a number calls back through it (docs/telephony.md)\n"
+    )

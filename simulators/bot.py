@@ -103,9 +103,10 @@ async def operator_bot(
     seen: dict[str, _Seen] = {}
     call_share = leave_share if leave_calls is None else leave_calls
     async with api_client(base_url, token) as client:
+        name = await _own_name(client, stop)
         while not stop.is_set():
             calls = await _read(client, "/api/calls", {"open": "true", "limit": 200}, "calls", stop)
-            mine_calls = [c for c in calls if may_classify(c, actor, call_share)]
+            mine_calls = [c for c in calls if may_classify(c, actor, call_share, name)]
             await _tend_calls(client, mine_calls, seen, rng, switchboard, stop)
             incidents = await _read(client, "/api/incidents", {"limit": 400}, "incidents", stop)
             mine = [i for i in incidents if is_mine(i, actor, leave_share, switchboard.card(i.get("call_id")))]
@@ -113,6 +114,16 @@ async def operator_bot(
             _forget(seen, {c["call_id"] for c in calls} | {i["incident_id"] for i in incidents})
             if await pause(stop, POLL_S):
                 break
+
+
+async def _own_name(client: httpx.AsyncClient, stop: asyncio.Event) -> str | None:
+    """The bot account's display name, as call records show who answered."""
+    try:
+        me = await call_api(client, "GET", "/api/me", stop=stop)
+    except Refused as refused:
+        log.error("operator bot cannot read its own account: %s", refused)
+        return None
+    return None if me is None else me.get("name") or None
 
 
 async def _read(
@@ -261,11 +272,11 @@ def is_mine(incident: dict[str, Any], me: str = BOT_ACTOR, share: float = 0.0, c
     return not left_for_people(incident["incident_id"], share)
 
 
-def may_classify(call: dict[str, Any], me: str = BOT_ACTOR, share: float = 0.0) -> bool:
+def may_classify(call: dict[str, Any], me: str = BOT_ACTOR, share: float = 0.0, name: str | None = None) -> bool:
     """Whether the bot may work on this open call: it answered it itself and it is not left to the people
-    (rule 3; ``answered_by`` shows the account's name)."""
+    (rule 3; ``answered_by`` shows the account's display ``name`` when it has one, else its user name)."""
     answered_by = call.get("answered_by")
-    if answered_by is not None and answered_by != me.partition(":")[2]:
+    if answered_by is not None and answered_by not in (me.partition(":")[2], name):
         return False
     return not left_for_people(call["call_id"], share)
 

@@ -532,6 +532,17 @@ class Play:
     def linkedid(self) -> str:
         return self.caller_channel.linkedid if self.caller_channel else ""
 
+    @property
+    def next_op(self) -> str:
+        """The operation the next step plays ("" when the call is over)."""
+        return "" if self.done else self.steps[self.position][0]
+
+    def reassign(self, extension: str, to: str) -> None:
+        """The steps not yet played ring ``to`` wherever they would have rung ``extension`` (a caller picked by
+        whoever is free once the call arrived)."""
+        ahead = self.steps[self.position :]
+        self.steps[self.position :] = [tuple(to if arg == extension else arg for arg in step) for step in ahead]
+
     def step(self) -> str:
         """Play the next step; its operation's name."""
         op, *args = self.steps[self.position]

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,9 @@ AWAY_FROM_HOME_SHARE = 0.3  # of device alarms, sent with a GPS fix away from ho
 
 # -- alarms and calls ---------------------------------------------------------------------------------
 
+#: places the calls of a stream elsewhere (on a PBX): (rng, elders, calls a minute, stop)
+Ringer = Callable[[random.Random, list[Elder], float, asyncio.Event], Coroutine[Any, Any, None]]
+
 
 async def alarm_stream(
     base_url: str,
@@ -71,11 +74,13 @@ async def alarm_stream(
     stop: asyncio.Event,
     drill: bool = False,
     switchboard: Switchboard = SWITCHBOARD,
+    ring: Ringer | None = None,
 ) -> None:
     """Raise alarms and hotline calls at ``rate_per_min`` on average until ``stop`` is set: ``CALL_SHARE`` of
     it calls, the rest alarms, two independent streams (so that calls come from the start, not whenever one
     seeded draw happens to make one); each call's script goes on ``switchboard`` (by default the one the
-    demo's operator bot listens to)."""
+    demo's operator bot listens to). ``ring``: the calls are placed on a PBX instead (simulators.pbxcalls),
+    which the server follows; else their events are posted (``POST /api/hotline/events``)."""
     if rate_per_min <= 0:
         raise ValueError("rate_per_min must be positive")
     run = f"sim{seed}-{int(time.time())}"  # call ids must not repeat across runs
@@ -90,8 +95,11 @@ async def alarm_stream(
         alarms_rng, calls_rng = random.Random(seed), random.Random(f"{seed}/calls")
         async with asyncio.TaskGroup() as streams:
             streams.create_task(_alarms(client, alarms_rng, elders, rate_per_min * (1 - CALL_SHARE), stop, drill))
-            calls = _Hotline(run, calls_rng, elders, drill, words, switchboard)
-            streams.create_task(calls.ring(client, rate_per_min * CALL_SHARE, stop))
+            if ring is not None:
+                streams.create_task(ring(calls_rng, elders, rate_per_min * CALL_SHARE, stop))
+            else:
+                calls = _Hotline(run, calls_rng, elders, drill, words, switchboard)
+                streams.create_task(calls.ring(client, rate_per_min * CALL_SHARE, stop))
 
 
 async def _alarms(

@@ -130,6 +130,9 @@ def test_the_bot_classifies_only_calls_it_answered_and_were_not_left() -> None:
     call = {"call_id": "call-1", "answered_by": "bot", "answered_at": 1.0, "kind": None}
     assert may_classify(call) and may_classify({**call, "answered_by": None})
     assert not may_classify({**call, "answered_by": "operator"}), "a person took this call"
+    named = {**call, "answered_by": "模拟接线员"}  # a call record names an account by its display name
+    assert may_classify(named, name="模拟接线员") and not may_classify(named)
+    assert not may_classify({**call, "answered_by": "李娜"}, name="模拟接线员")
     left = next(f"call-{n}" for n in range(100) if left_for_people(f"call-{n}", 0.5))
     assert not may_classify({**call, "call_id": left}, share=0.5)
 

@@ -21,6 +21,9 @@
 //   3. What happened is said in a toast (role=status): "calling, your extension rings first", or the refusal
 //      from its code in the reader's language (errorText, as everywhere). A pbx_not_connected refusal reads
 //      the link's state again at once.
+//   4. A PBX that is configured and not connected is said in a banner on every staff page (role=alert), whoever
+//      reads it: calls no longer pop and are not on record until it is back, so the desk answers on the phones
+//      and notes calls by hand. It goes when the link is back.
 "use strict";
 
 import { el, errorText } from "./common.js";
@@ -65,10 +68,27 @@ async function readTelephony() {
   try {
     const answer = await session.api("GET", "/api/telephony");
     setState(stateOf(answer), answer.extension || null);
+    showLinkDown(Boolean(answer && answer.configured && !answer.connected));
   } catch (_) {
     // not there (an older server), not allowed, or no network: the tel: links stay as they are
     setState("off", null);
   }
+}
+
+/** Rule 4: the banner of a PBX link that is down. */
+function showLinkDown(down) {
+  let node = document.getElementById("pbx-banner");
+  if (!node && !down) return;
+  if (!node) {
+    node = document.createElement("div");
+    node.id = "pbx-banner";
+    node.setAttribute("role", "alert");
+    const header = document.getElementById("topbar");
+    if (header) header.after(node);
+    else document.body.prepend(node);
+  }
+  node.textContent = down ? t("dial.link_down") : "";
+  node.hidden = !down;
 }
 
 function setState(next, ext) {
@@ -89,6 +109,7 @@ export function watchTelephony(staff) {
 /** The reader logged out: no buttons until the next login reads the state again. */
 export function forgetTelephony() {
   setState("off", null);
+  showLinkDown(false);
 }
 
 function paint(button) {

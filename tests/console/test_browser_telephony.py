@@ -186,9 +186,12 @@ def test_the_dial_button_calls_through_the_pbx_once_and_says_so(
     page.clock.fast_forward(31_000)
     expect(button).to_be_disabled()
     expect(button).to_have_attribute("title", ZH["dial.down_title"])
+    expect(page.locator("#pbx-banner")).to_have_text(ZH["dial.link_down"])  # calls no longer pop: say so loudly
+    screenshot(page, "telephony-link-down-zh")
     pbx.telephony = dict(READY)
     page.clock.fast_forward(31_000)
     expect(button).to_be_enabled()
+    expect(page.locator("#pbx-banner")).to_be_hidden()
     assert missing_keys(page) == []
     assert page_errors(errors) == []
 

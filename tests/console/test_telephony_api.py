@@ -55,6 +55,7 @@ def client(tmp_path: Path, clock: ManualClock) -> Iterator[TestClient]:
     settings = settings_for(
         tmp_path / "data",
         pbx_host="127.0.0.1",
+        pbx_username="anxin",
         pbx_extensions={"8101": "op", "8102": "op2", "8109": "boss"},
     )
     asyncio.run(

@@ -10,7 +10,9 @@ Theory of operation
     2. the elder, the call being called back and the incident named must be in the reader's reach: 404;
     3. the operator has an extension: 409 ``no_extension``;
     4. the PBX is configured and its link is up (``Core.telephony``): 503 ``pbx_not_connected``;
-    5. the operator has not dialled too often (:class:`DialPace`): 429 ``dial_throttled`` with Retry-After;
+    5. the operator has not dialled too often (:class:`DialPace`): 429 ``dial_throttled`` with Retry-After; and
+       their desk phone is not on a call (one they placed that has not ended, or one answered at their extension
+       still going: :meth:`~dispatch.views.Views.desk_busy`): 409 ``extension_busy``;
     6. the call is put on record (``call.dialed``, durable) before the PBX is asked, so a call placed is never
        missing from the record whatever the PBX does; then ``originate``. A refusal (any error, or no answer
        within :data:`ORIGINATE_TIMEOUT_S`) ends the call as failed and answers 502 ``pbx_refused``.
@@ -129,6 +131,9 @@ async def dial(body: DialIn, request: Request, core: CoreDep, who: Dialler) -> d
     pace, now = _pace(request), core.clock.now()
     if (wait := pace.wait_s(who.username, number, now)) > 0:
         raise Throttled("dialling too often: wait a moment", code="dial_throttled", retry_after=math.ceil(wait))
+    if (holding := core.views.desk_busy(who.username, extension)) is not None:
+        raise Conflict(f"extension {extension} is on call {holding}: finish it first", code="extension_busy",
+                       params={"call": holding})  # fmt: skip
     pace.dialled(who.username, number, now)
     call_id = await core.engine.dial(number, actor=who.actor, extension=extension, elder_id=body.elder_id,
                                      about_call=body.call_id, incident_id=body.incident_id)  # fmt: skip

@@ -80,6 +80,7 @@ CODES = frozenset(
         "unknown_call_event",
         "bad_number",  # a number to dial is 3 to 32 digits with an optional leading +
         "no_extension",  # click-to-call: the operator has no PBX extension (settings pbx_extensions)
+        "extension_busy",  # click-to-call: the operator's desk phone is on a call already
         "call_needs_alarm_type",
         "elder_not_offered",  # a pick names an elder the call does not offer
         "import_refused",

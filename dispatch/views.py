@@ -166,6 +166,8 @@ PRIVATE_PLACES = frozenset({"address", "building"})
 #: event loop, and 500 consoles reconnecting to 6 MB each held SOS ACKs for 15 s; a centre's desk has tens of
 #: open incidents and calls, a district a few thousand caregivers
 SNAPSHOT_LIMITS = {"incidents": 1000, "responders": 5000, "calls": 500}
+#: the longest a call on a desk phone is looked for (Views.desk_busy): older calls left open are the PBX's loss
+DESK_CALL_MAX_S = 4 * 3600.0
 
 ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id", "active"}
 
@@ -382,6 +384,24 @@ class Views:
                 chosen.append(call)
         now = self._clock.now()
         return [call_view(c, self._directory, now, reach.covers) for c in chosen]
+
+    def desk_busy(self, username: str, extension: str) -> str | None:
+        """The call that holds ``username``'s desk phone now, if any: one they placed through the PBX that has not
+        ended, or one answered at their ``extension`` (or handed to them) still going. A call is looked for among
+        those that rang in the last :data:`DESK_CALL_MAX_S` seconds only (a desk call lasts less)."""
+        since = self._clock.now() - DESK_CALL_MAX_S
+        for call in reversed(self._state.calls.values()):
+            if call.started_at < since:
+                break
+            if call.state == "ended":
+                continue
+            dialled = call.direction == "out" and _user_of(call.dialed_by) == username
+            talking = call.answered_at is not None and (
+                _user_of(call.handler) == username or (bool(extension) and call.extension == extension)
+            )
+            if dialled or talking:
+                return call.call_id
+        return None
 
     def _call(self, call_id: str, reach: Reach) -> Call:
         call = self._state.calls.get(call_id)
@@ -1532,6 +1552,11 @@ def note_view(note: NoteLine, directory: Directory) -> dict[str, Any]:
     }
 
 
+def _user_of(who: str | None) -> str | None:
+    """The user name of an actor (``role:name``) or of a bare user name (a PBX operator)."""
+    return None if who is None else who.partition(":")[2] or who
+
+
 def actor_name(actor: str | None, directory: Directory) -> str | None:
     """Who did it, as a person reads it: a caregiver's name, an account's user name, or ``system``."""
     if actor is None:
@@ -1761,6 +1786,9 @@ def call_view(
         "outcome": call.outcome,
         "wait_s": None if call.wait is None else round(call.wait, 1),
         "dialed_by": person_name(call.dialed_by, directory),
+        #: the user name of the operator who has the call now, when the PBX named them (answered at their
+        #: extension, or transferred to it): their console takes it, the others only list it
+        "handler_user": call.handler if call.handler and ":" not in call.handler else None,
         "about_call": call.about_call,
         "elder_id": call.elder_id,
         "elder_name": elder.name if elder else None,

@@ -6,8 +6,9 @@
 //   1. The server's call view (dispatch.views.call_view) says it all: direction, queue, wait_s, extension,
 //      answered_by, transfers, outcome, cause, dialed_by, about_call. Nothing is inferred here; a key the view
 //      does not have (an older server) shows nothing, never a guess.
-//   2. Codes are words from the catalogue: calldir.<direction>, calloutcome.<outcome>; an outcome the call's
-//      state already says (ringing, talking) is not repeated.
+//   2. Codes are words from the catalogue: calldir.<direction>, calloutcome.<outcome>, the hangup cause's Q.850
+//      number (cause.q850.<n>; one the catalogue lacks shows as the PBX said it); an outcome the call's state
+//      already says (ringing, talking) is not repeated.
 "use strict";
 
 import { el } from "./common.js";
@@ -52,7 +53,21 @@ export function callFacts(call) {
   if (call.direction === "out" && call.dialed_by) {
     parts.push(el("span", { className: "call-dialed-by" }, t("callrec.dialed_by", { name: call.dialed_by })));
   }
-  if (call.about_call) parts.push(el("span", { className: "call-about" }, t("callrec.about", { call: call.about_call })));
-  if (call.cause) parts.push(el("span", { className: "call-cause" }, t("callrec.cause", { cause: call.cause })));
+  if (call.about_call) parts.push(el("span", { className: "call-about", title: call.about_call }, t("callrec.about")));
+  if (call.cause) {
+    parts.push(el("span", { className: "call-cause", title: call.cause }, t("callrec.cause", { cause: causeWords(call.cause) })));
+  }
   return parts;
+}
+
+/** The PBX's hangup cause in the reader's words: its ITU-T Q.850 number ("16 Normal Clearing") or the link's
+ * own words ("ended while the PBX link was down", "originate failed: ..."); as the PBX said it otherwise. */
+export function causeWords(cause) {
+  const text = String(cause);
+  const number = /^(\d+)\b/.exec(text);
+  const key = number ? `cause.q850.${number[1]}`
+    : text.startsWith("ended while the PBX link was down") ? "cause.link_down"
+      : text.startsWith("originate failed") ? "cause.originate_failed" : null;
+  const words = key ? t(key) : key;
+  return words && words !== key ? words : text;
 }

@@ -18,7 +18,9 @@
 // Which call is in the pop-up
 //   A ringing call takes the pop-up, unless the operator is in the middle of another call there (answered and
 //   not classified yet): then a banner at the top of the pop-up says who else is ringing, with one click to
-//   switch. Every other call waiting (ringing, or answered and not classified) is listed in that banner too.
+//   switch. Every other call waiting (ringing or queued at the PBX, or answered and not classified) is listed in
+//   that banner too. A call the PBX says another operator answered (at their extension, or transferred to
+//   them: handler_user) is theirs: it leaves this pop-up and waits for nobody here, and stays in the list.
 //   A call that is over (ended and classified, or missed) closes its pop-up by itself after a few seconds;
 //   closing the pop-up by hand brings up the next call waiting. The pop-up sticks to the top of the screen.
 //
@@ -51,12 +53,23 @@ const OTHERS_SHOWN = 3; // calls named in the pop-up's banner
 /** Made by an operator through the PBX (click-to-call): never waiting for anyone. */
 const outbound = (call) => call.direction === "out";
 
-/** Waiting for the operator: ringing, or answered and not classified yet (inbound calls only). */
+/** Waiting for someone to pick up: ringing, or waiting in the PBX's queue. */
+const live = (call) => call.state === "ringing" || call.state === "queued";
+
+/** The reader's user name (set by createCalls): a call the PBX says another operator has is theirs. */
+let readerName = () => null;
+
+/** Answered at another operator's extension (or handed to them), as the PBX said: theirs to classify. */
+const othersCall = (call) => Boolean(call.handler_user) && call.handler_user !== readerName();
+
+/** Waiting for the operator: ringing or queued, or answered (here, or by nobody the PBX named) and not
+ * classified yet (inbound calls only). */
 export const waitingCall = (call) => call.open && !outbound(call)
-  && (call.state === "ringing" || (Boolean(call.answered_at) && !call.kind));
+  && (live(call) || (Boolean(call.answered_at) && !call.kind && !othersCall(call)));
 
 /** The operator is in the middle of it: answered, and not classified yet. */
-const inHand = (call) => Boolean(call) && !outbound(call) && Boolean(call.answered_at) && !call.kind;
+const inHand = (call) => Boolean(call) && !outbound(call) && Boolean(call.answered_at) && !call.kind
+  && !othersCall(call);
 
 /** Over: ended and classified, or ended without anyone answering. */
 const over = (call) => call.state === "ended" && (Boolean(call.kind) || !call.answered_at);
@@ -68,6 +81,7 @@ export function shortNumber(number) {
 }
 
 export function createCalls({ app, session, render, select, responderName, notice }) {
+  readerName = () => (session.current ? session.current.username : null);
   const fetching = new Set();
   const again = new Set();
   const closedSeen = new Map(); // call_id -> server time it was first seen off the desk
@@ -113,11 +127,15 @@ export function createCalls({ app, session, render, select, responderName, notic
       }
     } else {
       const call = app.calls.get(p.call_id);
+      if (call && item.kind === "call.queued" && call.state === "ringing") call.state = "queued";
+      if (call && (item.kind === "call.answered" || item.kind === "call.transferred") && p.operator) {
+        call.handler_user = p.operator; // the PBX named who has it: theirs to classify
+      }
       if (call && item.kind === "call.answered") {
         call.state = "answered";
         call.answered_at = call.answered_at || item.ts;
         dismissed.delete(p.call_id); // answered: it needs the operator's word, in the pop-up
-        if (app.popCallId !== p.call_id && !outbound(call) && mayPop()) pop(p.call_id);
+        if (app.popCallId !== p.call_id && !outbound(call) && !othersCall(call) && mayPop()) pop(p.call_id);
       }
       if (call && item.kind === "call.ended") call.state = "ended";
       if (item.kind === "call.classified" && item.actor) classifiedBy.set(p.call_id, item.actor);
@@ -134,7 +152,7 @@ export function createCalls({ app, session, render, select, responderName, notic
   /** The calls waiting besides the one in the pop-up: answered ones still talking first, then the ringing
    * ones (longest ringing first), then answered ones that ended unclassified. */
   function waitingCalls() {
-    const rank = (c) => (c.state === "answered" ? 0 : c.state === "ringing" ? 1 : 2);
+    const rank = (c) => (c.state === "answered" ? 0 : live(c) ? 1 : 2);
     return [...app.calls.values()].filter(waitingCall)
       .sort((a, b) => rank(a) - rank(b) || a.started_at - b.started_at);
   }
@@ -282,9 +300,9 @@ export function createCalls({ app, session, render, select, responderName, notic
         call = next;
       }
     }
-    if (call && !inHand(call) && call.state !== "ringing") {
-      // the call in the pop-up is classified or over: a call ringing meanwhile takes its place at once
-      const ringing = waitingCalls().find((c) => c.state === "ringing" && !dismissed.has(c.call_id));
+    if (call && !inHand(call) && !live(call)) {
+      // the call in the pop-up is classified, over or another operator's: a call ringing meanwhile takes its place
+      const ringing = waitingCalls().find((c) => live(c) && !dismissed.has(c.call_id));
       if (ringing) {
         app.popCallId = ringing.call_id;
         popRecord = null;
@@ -414,7 +432,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     holder.dataset.key = key;
     holder.hidden = !others.length;
     const items = others.slice(0, OTHERS_SHOWN).map((other) => {
-      const ringing = other.state === "ringing";
+      const ringing = live(other);
       return el("div", {
         className: ringing ? "call-other ringing" : "call-other", dataset: { callId: other.call_id, state: other.state },
       },
@@ -702,7 +720,7 @@ export function createCalls({ app, session, render, select, responderName, notic
 
   // The way to the list from the top of the queue: how many calls wait, one click away.
   function paintJump(calls, pending) {
-    const ringing = calls.filter((c) => c.open && c.state === "ringing").length;
+    const ringing = calls.filter((c) => c.open && live(c) && !outbound(c)).length;
     const jump = $("calls-jump");
     jump.dataset.ringing = String(ringing);
     jump.dataset.pending = String(pending + ringing);
@@ -716,7 +734,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     $("calls-panel").scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
-  const needsWord = (call) => !outbound(call) && Boolean(call.answered_at) && !call.kind;
+  const needsWord = (call) => !outbound(call) && Boolean(call.answered_at) && !call.kind && !othersCall(call);
 
   let callbackOpen = null; // the call whose call-back form is open
 
@@ -750,7 +768,7 @@ export function createCalls({ app, session, render, select, responderName, notic
     call.incident_id ? el("button", {
       type: "button", className: "link", onclick: () => select(call.incident_id),
     }, call.incident_id) : null,
-    (needsWord(call) || (call.open && call.state === "ringing")) && app.popCallId !== call.call_id
+    (needsWord(call) || (call.open && live(call) && !outbound(call))) && app.popCallId !== call.call_id
       ? el("button", { type: "button", className: "call-take", onclick: () => pop(call.call_id) }, t("calls.take"))
       : null,
     call.callback === "due" ? el("button", {

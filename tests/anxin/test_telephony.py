@@ -19,9 +19,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import websockets
+from playwright.async_api import async_playwright, expect
 
 from simulators import city
 from simulators.pbx import Pbx, Play
+from tests.conftest import require_program
+from tests.console.browser import CHROMIUM, LAUNCH_ARGS, SCREENSHOTS
 from tests.process import ADMIN_PASSWORD, ServerProcess, import_city
 
 PASSWORD = "telephony-pw-1"
@@ -290,3 +293,59 @@ async def _logged_in_again(centre: Centre, before: int) -> bool:
 async def _state(centre: Centre, call_id: str, state: str) -> dict[str, Any] | None:
     record = await centre.call(call_id)
     return record if record["state"] == state else None
+
+
+async def test_an_operators_console_takes_the_calls_of_its_desk_and_leaves_a_colleagues_to_them(
+    centre: Centre,
+) -> None:
+    """In Chromium, in Chinese: a queued call counts as waiting and pops; answered at a colleague's desk it is
+    theirs (no classify form here); answered at this operator's desk it asks for their word; a call the operator
+    places is listed as outbound and never counts as a call waiting."""
+    chromium = require_program(CHROMIUM)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="Asia/Shanghai"
+            )
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"{centre.server.url}/console")
+            await page.fill("#login-username", "li")
+            await page.fill("#login-password", PASSWORD)
+            await page.click("#login-submit")
+            await page.wait_for_selector("#conn-status[data-state=online]")
+
+            theirs = centre.pbx.call("answered", caller=centre.elder_phone, extension="8102")
+            theirs.step(), theirs.step()  # the caller arrives and waits in the queue
+            await expect(page.locator("#calls-jump-count")).to_have_text("1")
+            await expect(page.locator("#call-pop")).to_be_visible()
+            await expect(page.locator("#call-pop-state")).to_have_text("排队中")
+            theirs.step(), theirs.step()  # 8102 rings and answers: 陈静's call
+            await until(lambda: _outcome(centre, pbx_call_id(theirs), "talking"))
+            await expect(page.locator("#calls-jump-count")).to_have_text("")
+            await expect(page.locator("#classify")).to_be_hidden()
+
+            mine = centre.pbx.call("answered", caller="13000000005", extension="8101")
+            for _ in range(4):
+                mine.step()
+            await expect(page.locator("#classify")).to_be_visible()
+            await expect(page.locator("#calls-jump-count")).to_have_text("1")
+            await page.screenshot(path=str(SCREENSHOTS / "telephony-console-own-desk-zh.png"))
+            await theirs.run(0.01)
+            await mine.run(0.01)
+
+            centre.pbx.autoplay = False  # the call-back rings and stays ringing
+            await page.locator("button.dial:enabled").first.click()
+            await expect(page.locator("#dial-toast")).to_have_attribute("data-kind", "ok")
+            play = await asyncio.wait_for(centre.pbx.originated.get(), 10)
+            for _ in range(5):  # the operator's leg rings and answers; the far side is dialled
+                play.step()
+            out = page.locator("#calls li", has=page.locator(".call-dir-out")).first
+            await expect(out).to_be_visible()
+            await expect(out.locator(".call-take")).to_have_count(0)
+            await expect(page.locator("#calls-jump-count")).to_have_text("1")  # the own call unclassified; not the outbound
+            assert errors == []
+        finally:
+            await browser.close()

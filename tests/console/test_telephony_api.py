@@ -21,7 +21,7 @@ from console.errors import ALL_CODES
 from console.telephony import DIAL_BURST, DIAL_WINDOW_S, REDIAL_S
 from dispatch.clock import ManualClock
 from dispatch.commands import Dial
-from tests.conftest import elder, seed, settings_for
+from tests.conftest import elder, free_port, seed, settings_for
 from tests.console.test_api import account, auth, token
 
 CATALOGUES = Path(__file__).parents[2] / "console" / "static" / "i18n"
@@ -55,6 +55,7 @@ def client(tmp_path: Path, clock: ManualClock) -> Iterator[TestClient]:
     settings = settings_for(
         tmp_path / "data",
         pbx_host="127.0.0.1",
+        pbx_port=free_port(),  # nothing listens there: the link retries, the tests set the PBX the console sees
         pbx_username="anxin",
         pbx_extensions={"8101": "op", "8102": "op2", "8109": "boss"},
     )
@@ -174,17 +175,25 @@ def test_a_stuck_button_does_not_dial_fifty_times(
     client: TestClient, tokens: dict[str, str], pbx: Pbx, clock: ManualClock
 ) -> None:
     op = auth(tokens["op"])
+
+    def over() -> None:  # the call just placed ends (a wrong number, no answer): the desk phone is free again
+        ended = {"call_id": pbx.asked[-1].call_id, "caller": pbx.asked[-1].number, "event": "ended"}
+        assert client.post("/api/hotline/events", json=ended, headers=auth(tokens["admin"])).status_code == 200
+
     statuses = [client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op).status_code
                 for _ in range(50)]  # fmt: skip
     assert statuses.count(201) == 1 and len(pbx.asked) == 1
+    over()
     again = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op)
     assert again.status_code == 429 and again.json()["code"] == "dial_throttled"
     assert int(again.headers["Retry-After"]) == REDIAL_S
     clock.advance(REDIAL_S)
     assert client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op).status_code == 201
+    over()
     # other numbers: a few in a row, then a pause
     for n in range(DIAL_BURST - 2):
         assert client.post("/api/calls/dial", json={"number": f"1350596000{n + 3}"}, headers=op).status_code == 201
+        over()
     burst = client.post("/api/calls/dial", json={"number": "13505960008"}, headers=op)
     assert burst.status_code == 429
     clock.advance(DIAL_WINDOW_S)
@@ -232,3 +241,36 @@ def test_every_telephony_code_has_its_sentence(language: str) -> None:
         assert code in ALL_CODES and f"error.{code}" in catalogue
     for key in ("calls_missed", "calls_transferred", "calls_outbound", "calls_abandoned"):
         assert f"report.f.{key}" in catalogue
+
+
+def test_a_desk_phone_on_a_call_does_not_dial_again_until_the_call_is_over(
+    client: TestClient, tokens: dict[str, str], pbx: Pbx, clock: ManualClock
+) -> None:
+    op, admin = auth(tokens["op"]), auth(tokens["admin"])
+    first = client.post("/api/calls/dial", json={"number": "13505960001"}, headers=op)
+    assert first.status_code == 201, first.text
+    call_id = first.json()["call_id"]
+    clock.advance(REDIAL_S + DIAL_WINDOW_S)  # past the pace: only the desk phone holds it back
+    again = client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op)
+    assert again.status_code == 409 and again.json()["code"] == "extension_busy", again.text
+    assert again.json()["params"] == {"call": call_id} and len(pbx.asked) == 1
+    assert client.post("/api/calls/dial", json={"number": "13505960002"}, headers=auth(tokens["boss"])).status_code == 201
+    ended = {"call_id": call_id, "caller": "13505960001", "event": "ended", "cause": "16 Normal Clearing"}
+    assert client.post("/api/hotline/events", json=ended, headers=admin).status_code == 200
+    assert client.post("/api/calls/dial", json={"number": "13505960002"}, headers=op).status_code == 201
+    # an inbound call answered at the operator's extension holds the desk too, until it ends
+    clock.advance(REDIAL_S + DIAL_WINDOW_S)
+    (mine,) = [d.call_id for d in pbx.asked[2:]]
+    assert client.post("/api/hotline/events", json={**ended, "call_id": mine}, headers=admin).status_code == 200
+    ring = {"call_id": "pbx-1.1", "caller": "13505960009", "event": "ringing"}
+    assert client.post("/api/hotline/events", json=ring, headers=admin).status_code == 200
+    assert client.post("/api/calls/dial", json={"number": "13505960003"}, headers=op).status_code == 201
+    clock.advance(REDIAL_S + DIAL_WINDOW_S)
+    (last,) = [d.call_id for d in pbx.asked[3:]]
+    assert client.post("/api/hotline/events", json={**ended, "call_id": last}, headers=admin).status_code == 200
+    answered = {**ring, "event": "answered", "extension": "8101"}
+    assert client.post("/api/hotline/events", json=answered, headers=admin).status_code == 200
+    busy = client.post("/api/calls/dial", json={"number": "13505960004"}, headers=op)
+    assert busy.status_code == 409 and busy.json()["params"] == {"call": "pbx-1.1"}
+    record = client.get("/api/calls/pbx-1.1", headers=op).json()
+    assert record["handler_user"] == "op"  # the console of the operator at 8101 takes it; the others list it

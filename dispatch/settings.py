@@ -228,7 +228,7 @@ class Settings(BaseSettings):
     #: click-to-call: the channel that rings the operator first ({extension}), and the dialplan context and
     #: caller id the PBX dials the number with
     pbx_channel: str = "PJSIP/{extension}"
-    pbx_context: str = "from-internal"
+    pbx_context: str = "from-internal"  # FreePBX's outbound context; docs/telephony.md shows one of Anxin's own
     pbx_caller_id: str = ""
     #: the hotline's queues: a call is the hotline's once it joins one of them (the consoles pop it then), so a
     #: PBX that also carries other departments' calls keeps them out; empty: every call from outside is the hotline's

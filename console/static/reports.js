@@ -40,11 +40,9 @@ const KEYS = [
   ["call_share_within_60s", "report.f.call_share_within_60s", "share"],
 ];
 /** The hotline's figures (of the totals): [path, words, kind]; a figure the report lacks is left out. */
-const CALL_KEYS = [
-  ["calls_offered", "report.call.offered", "n"],
+const CALL_KEYS = [ // the calls offered and the share answered within 60 s are key figures above: not twice
   ["calls_answered", "report.call.answered", "n"],
   ["calls_answered_within_60s", "report.call.within_60s", "n"],
-  ["call_share_within_60s", "report.call.share_within_60s", "share"],
   ["call_answer_s.median", "report.call.answer_median", "s"],
   ["call_answer_s.p90", "report.call.answer_p90", "s"],
   ["calls_abandoned", "report.call.abandoned", "n"],

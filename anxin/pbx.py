@@ -5,9 +5,11 @@
    a configuration error at start (:func:`check_pbx`), not a link that silently never logs in.
 2. The link hands each call event to the core's intake (``Intake.call``), in order, as the gateway hands
    device reports: the intake records it and the consoles pop the caller.
-3. In a cluster the link runs on the leader only: one manager session per PBX, so each event is applied once
-   (a follower that takes the lead starts it; one that loses the lead exits). Until then the follower's
-   console says the PBX is not connected there.
+3. In a cluster every node holds a link of its own, as every node is an edge for devices and pages: an
+   operator's click-to-call goes out through the node they are logged in to, and a leader that dies leaves the
+   others linked, with nothing to rebuild. Each node hands its call events to the leader (the intake); the core
+   applies a call's move once and answers the same move reported again by another node without writing
+   (dispatch.engine ``call_event``), so N links make one record.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ from dispatch.settings import Settings
 from gateway.amilink import PbxLink
 
 log = logging.getLogger("anxin.pbx")
-
-#: how often a cluster follower looks whether it leads now, to start the link
-LEAD_POLL_S = 0.5
 
 
 def check_pbx(settings: Settings) -> None:
@@ -48,7 +47,8 @@ async def pbx_running(settings: Settings, core: Core) -> AsyncIterator[PbxLink |
         return
     link = PbxLink.from_settings(settings, on_event=core.intake.call, clock=core.clock)
     core.telephony = link
-    task = asyncio.create_task(_lead_then_run(link, core), name="pbx-link")
+    log.info("pbx: linking to %s:%d as %s", link.host, link.port, link.username)
+    task = asyncio.create_task(link.run(), name="pbx-link")
     try:
         yield link
     finally:
@@ -56,11 +56,3 @@ async def pbx_running(settings: Settings, core: Core) -> AsyncIterator[PbxLink |
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def _lead_then_run(link: PbxLink, core: Core) -> None:
-    node = core.node
-    while node is not None and not node.leading:  # noqa: ASYNC110 - the node's lead is a flag, not an event
-        await asyncio.sleep(LEAD_POLL_S)
-    log.info("pbx: linking to %s:%d as %s", link.host, link.port, link.username)
-    await link.run()

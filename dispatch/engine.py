@@ -558,6 +558,9 @@ class Engine:
             move = CALL_MOVES.get(event.event)
             if move is CallMove.ANSWER and call.state == CallState.ANSWERED and _moved_on(call, event.extension):
                 move = CallMove.TRANSFER  # answered again at another extension: it was passed on
+            elif move is CallMove.TRANSFER and call.state == CallState.ANSWERED and event.extension:
+                if not _moved_on(call, event.extension):
+                    move = None  # passed on to where it already is: a repeat (each node of a cluster reports it)
             if move is not None and call_allows(CallState(call.state), move):
                 # an inbound call nobody picked up (missed, or abandoned in the queue): an elder who called for help
                 # gets help anyway, and a clock

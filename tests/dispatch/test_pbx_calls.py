@@ -120,6 +120,7 @@ async def test_a_transfer_hands_the_call_to_the_operator_it_went_to(core: Core, 
     # the same transfer reported again changes nothing; answered at yet another extension is a transfer
     head = core.journal.head_seq
     await event(core, "answered", "t-1", operator="op2", extension="8102")
+    await event(core, "transferred", "t-1", operator="op2", extension="8102")  # another node's report of it
     assert core.journal.head_seq == head
     await event(core, "answered", "t-1", operator="op3", extension="8103")
     assert [t.extension for t in call.transfers] == ["8102", "8103"] and call.handler == "op3"

@@ -316,10 +316,10 @@ class PbxLink:
             await writer.drain()
             async with asyncio.timeout(self.action_timeout):
                 response = await future
+        except TimeoutError:  # before OSError, of which it is a subclass: a silent PBX is not a dropped link
+            raise PeerTimeout(f"no answer from the PBX within {self.action_timeout:g} s") from None
         except OSError as exc:
             raise PbxNotConnected(f"the PBX link dropped ({type(exc).__name__})") from exc
-        except TimeoutError:
-            raise PeerTimeout(f"no answer from the PBX within {self.action_timeout:g} s") from None
         finally:
             self._waiting.pop(action_id, None)
         if response.response == "Error":

@@ -21,11 +21,14 @@ What it owns
 Rules
     1. One consumer hands call events to ``on_event`` in the order the PBX sent them (an asyncio queue and
        one task, never a task per event). A failing ``on_event`` (the journal refusing) is retried, the same
-       event, with backoff and a log line each time, until it is taken: a call event is never dropped.
+       event, with backoff and a log line each time, until it is taken: a call event is never dropped for
+       want of a journal. An event the core refuses as such (:class:`dispatch.errors.InvalidInput`: it
+       would refuse it again) is logged, counted (``refused``) and passed, so that one odd event does not
+       stop the hotline's next calls from being followed.
     2. Reads are bounded: the codec refuses a message over 64 KiB, and the link drops.
     3. Time comes from ``clock`` (the ``at`` of rebuilt calls) and waits from ``sleep``, both injected.
     4. ``status()`` is what metrics and the health page show: connected, since, reconnects, last_error,
-       events_in.
+       events_in, refused.
 
 What it must never do: block the reader on the core (the consumer does the waiting), log the secret, or
 answer an ``originate`` before the PBX did.
@@ -43,7 +46,7 @@ from typing import Any
 
 from dispatch.clock import Clock
 from dispatch.commands import CallEvent, Dial
-from dispatch.errors import ConfigError
+from dispatch.errors import ConfigError, InvalidInput
 from dispatch.settings import Settings
 from gateway.ami import AmiCodec, Message, action
 from gateway.errors import (
@@ -115,6 +118,7 @@ class PbxLink:
         self.last_error = ""
         self.events_in = 0
         self.delivered = 0
+        self.refused = 0  # call events the core refused (InvalidInput), logged and passed
         self._ids = itertools.count(1)
         self._writer: asyncio.StreamWriter | None = None
         self._logged_in = False
@@ -185,6 +189,7 @@ class PbxLink:
             "events_in": self.events_in,
             "calls": len(self.tracker.calls),
             "undelivered": self._queue.qsize(),
+            "refused": self.refused,
         }
 
     # -- the loop --------------------------------------------------------------------------------------
@@ -376,6 +381,10 @@ class PbxLink:
                     await self.on_event(event)
                 except asyncio.CancelledError:
                     raise
+                except InvalidInput as exc:  # the core will refuse it again: waiting would stop every next call
+                    self.refused += 1
+                    log.error("call event %s of %s refused by the core, passed (%s)", event.event, event.call_id, exc)
+                    break
                 except Exception as exc:
                     log.error(
                         "call event %s of %s not taken (%s: %s); again in %.1f s",

@@ -42,7 +42,10 @@ Rules
        ``Variables=ANXIN_CALL``) and :meth:`CallTracker.rebuild` reconciles: a call tracked before the link
        dropped, with no channel any more and no event since, ended while the link was down; a call the
        channels show and the tracker does not know is created (Application Queue: queued; bridged with
-       another channel: answered by it), with ``at`` = now - its channel's Duration.
+       another channel: answered by it), with ``at`` = now - its channel's Duration. A channel held back
+       for a hotline queue (``queues``) that the channels no longer show is forgotten.
+    6. Memory is bounded where the PBX alone decides what is kept: ended calls remembered
+       (:data:`ENDED_KEPT`) and channels held back for a queue (:data:`PENDING_KEPT`).
     5. Extensions map to operators through ``extensions`` (settings ``pbx_extensions``); an extension
        nobody is mapped to still answers the call (``operator=None``).
 
@@ -90,6 +93,9 @@ ORIGINATE_REASONS = {
 }
 #: how many ended calls are remembered, so that a late event about one does not bring it back
 ENDED_KEPT = 4096
+#: how many channels are held back waiting to join a hotline queue (``queues``); beyond it the oldest is
+#: forgotten (counted): should it join a queue after all, it is still the hotline's, rung from then
+PENDING_KEPT = 10_000
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{6,}$")
 
 
@@ -236,6 +242,9 @@ class CallTracker:
         caller, line = m.get("CallerIDNum"), m.get("Exten")
         if self.queues:
             self._pending[linkedid] = _Pending(uid, caller, line, at)
+            while len(self._pending) > PENDING_KEPT:
+                del self._pending[next(iter(self._pending))]
+                self.counters["pending_forgotten"] += 1
             return []
         track = Track(f"pbx-{linkedid}", linkedid, "ringing", caller, line, caller_uid=uid, epoch=self.epoch)
         self.calls[linkedid] = track
@@ -516,6 +525,8 @@ class CallTracker:
             if call_id and linkedid in by_call:
                 uid = status.get("Uniqueid")
                 self._adopt(call_id, linkedid, uid, status.get("Exten"))
+        for linkedid in [p for p in self._pending if p not in by_call]:  # its Hangup was lost with the link
+            del self._pending[linkedid]
         out: list[CallEvent] = []
         for linkedid, track in list(self.calls.items()):
             group = by_call.get(linkedid, [])

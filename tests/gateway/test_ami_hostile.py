@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,10 +58,14 @@ async def login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     """Banner, then accept the Login and answer the link's list actions with empty lists."""
     writer.write(BANNER)
     action = await read_action(reader)
-    writer.write(block(("Response", "Success"), ("ActionID", action["ActionID"]), ("Message", "Authentication accepted")))
+    writer.write(
+        block(("Response", "Success"), ("ActionID", action["ActionID"]), ("Message", "Authentication accepted"))
+    )
     listing = await read_action(reader)  # CoreShowChannels
     writer.write(block(("Response", "Success"), ("ActionID", listing["ActionID"]), ("EventList", "start")))
-    writer.write(block(("Event", "CoreShowChannelsComplete"), ("ActionID", listing["ActionID"]), ("EventList", "Complete")))
+    writer.write(
+        block(("Event", "CoreShowChannelsComplete"), ("ActionID", listing["ActionID"]), ("EventList", "Complete"))
+    )
     await writer.drain()
 
 
@@ -172,7 +178,9 @@ async def test_a_login_answered_under_another_action_id_is_no_login(rig: Rig) ->
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(BANNER)
         await read_action(reader)
-        writer.write(block(("Response", "Success"), ("ActionID", "someone-else"), ("Message", "Authentication accepted")))
+        writer.write(
+            block(("Response", "Success"), ("ActionID", "someone-else"), ("Message", "Authentication accepted"))
+        )
         await hold(reader)
 
     peer = await rig.peer(serve)
@@ -301,10 +309,9 @@ async def test_a_peer_that_resets_every_connection_is_knocked_at_with_growing_wa
     waits: list[float] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        transport = writer.transport
-        sock = transport.get_extra_info("socket")
-        sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        transport.abort()
+        sock = writer.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        writer.transport.abort()
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)

@@ -51,6 +51,7 @@ from dispatch.settings import Settings
 from gateway.ami import AmiCodec, Message, action
 from gateway.errors import (
     ActionFailed,
+    HeaderInjection,
     LoginRefused,
     OriginateRefused,
     PbxError,
@@ -142,6 +143,7 @@ class PbxLink:
             except OSError as exc:
                 where = settings.pbx_secret_file
                 raise ConfigError(f"pbx_secret_file {where} cannot be read: {exc.strerror}") from None
+        _check_frames(settings, secret)
         return cls(
             host=settings.pbx_host,
             port=settings.pbx_port,
@@ -399,3 +401,33 @@ class PbxLink:
                     continue
                 self.delivered += 1
                 break
+
+
+def _check_frames(settings: Settings, secret: str) -> None:
+    """ConfigError unless the Login and an Originate to every operator's extension can be written from the
+    settings: no control character in them (gateway.ami rule 7), and a ``pbx_channel`` that names the extension.
+    The message names the setting, never the secret's value."""
+    try:
+        action("Login", "check", Username=settings.pbx_username, Secret=secret, Events="on")
+    except HeaderInjection:
+        raise ConfigError("pbx_username or the PBX secret holds a control character (a line break?)") from None
+    channel = settings.pbx_channel
+    try:
+        formatted = channel.format(extension="8101")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        raise ConfigError(f"pbx_channel {channel!r} may name only {{extension}}") from None
+    if "{extension}" not in channel or formatted == channel.format(extension="8102"):
+        raise ConfigError(f"pbx_channel {channel!r} must name the operator's {{extension}}")
+    tracker = CallTracker(
+        extensions=settings.pbx_extensions,
+        channel=channel,
+        context=settings.pbx_context,
+        caller_id=settings.pbx_caller_id,
+    )
+    for extension in settings.pbx_extensions or {"8101": ""}:
+        try:
+            tracker.originate(Dial("check", extension, "100", "check"), "check")
+        except HeaderInjection:
+            raise ConfigError(
+                f"pbx_extensions {extension!r}, pbx_channel, pbx_context or pbx_caller_id holds a control character"
+            ) from None

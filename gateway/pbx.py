@@ -195,8 +195,6 @@ class CallTracker:
 
     def originate(self, dial: Dial, action_id: str) -> bytes:
         """The Originate action placing ``dial``: ring the operator's extension, then dial the number."""
-        self._dials[dial.call_id] = dial
-        self._originates[action_id] = dial.call_id
         headers: dict[str, str | list[str]] = {
             "Channel": self.channel.format(extension=dial.extension),
             "Context": self.context,
@@ -207,7 +205,10 @@ class CallTracker:
         }
         if self.caller_id:
             headers["CallerID"] = self.caller_id
-        return action("Originate", action_id, headers)
+        frame = action("Originate", action_id, headers)  # HeaderInjection before anything is expected
+        self._dials[dial.call_id] = dial
+        self._originates[action_id] = dial.call_id
+        return frame
 
     def originate_refused(self, action_id: str) -> None:
         """The PBX answered the Originate with an error: forget it (the caller of originate() reports it)."""

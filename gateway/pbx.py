@@ -25,7 +25,9 @@ Events read (Asterisk 13+ AMI event documentation; each is matched by the caller
     BridgeEnter           a channel in the caller's bridge: answered by its extension
     BlindTransfer         the next extension to answer is a transfer (Extension)
     AttendedTransfer      transferred to TransferTargetChannel's extension at once
-    Hangup                the caller's channel (or an outbound call's leg): ended ("<Cause> <Cause-txt>")
+    Hangup                the caller's channel (an outbound call: the operator's leg; a far leg's cause is
+                          kept for it, as the dialplan may fail over to another trunk): ended
+                          ("<Cause> <Cause-txt>")
     VarSet ANXIN_CALL     the channel belongs to click-to-call ``call_id``
     OriginateResponse     Success: its Uniqueid is the click-to-call's (when VarSet did not say);
                           Failure: that click-to-call ended, cause "originate failed: <Reason>"
@@ -127,6 +129,7 @@ class Track:
     queue: str = ""
     transfer_to: str | None = None  # a blind transfer's target, until an extension answers
     rung: bool = True  # outbound: the far side was reported ringing (the core hears of the call then)
+    far_cause: str = ""  # outbound: the hangup cause of the last far leg that ended (busy, congestion)
     epoch: int = 0  # the link's connection number when an event last touched it
 
 
@@ -391,10 +394,14 @@ class CallTracker:
             return []
         if track.direction == "in" and uid != track.caller_uid:
             return []  # an operator's leg: the caller may still be talking, or about to be transferred
+        cause = " ".join(p for p in (m.get("Cause"), m.get("Cause-txt")) if p)
+        if track.direction == "out" and track.caller_uid and uid != track.caller_uid:
+            # a far leg: the dialplan may try another trunk; the call ends with the operator's leg
+            self.calls[linkedid] = replace(track, far_cause=cause or track.far_cause, epoch=self.epoch)
+            return []
         if track.direction == "out" and not track.rung and track.call_id in self._originates.values():
             return []  # the operator's phone never answered: the OriginateResponse that follows says why
-        cause = " ".join(p for p in (m.get("Cause"), m.get("Cause-txt")) if p)
-        return self._move(track, "ended", at, cause=cause)
+        return self._move(track, "ended", at, cause=track.far_cause or cause)
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -531,7 +538,8 @@ class CallTracker:
         out: list[CallEvent] = []
         for linkedid, track in list(self.calls.items()):
             group = by_call.get(linkedid, [])
-            alive = any(c.get("Uniqueid") == track.caller_uid for c in group) if track.direction == "in" else group
+            # alive while the caller's channel is (outbound: the operator's leg, the far legs come and go)
+            alive = any(c.get("Uniqueid") == track.caller_uid for c in group) if track.caller_uid else group
             if not alive and track.epoch < self.epoch:
                 out += self._move(track, "ended", None, cause=LINK_DOWN_CAUSE)
         for linkedid, group in by_call.items():

@@ -25,7 +25,8 @@ Rules
        want of a journal. An event the core refuses as such (:class:`dispatch.errors.InvalidInput`: it
        would refuse it again) is logged, counted (``refused``) and passed, so that one odd event does not
        stop the hotline's next calls from being followed.
-    2. Reads are bounded: the codec refuses a message over 64 KiB, and the link drops.
+    2. Reads are bounded: the codec refuses a message over 64 KiB, a list action's answer over
+       :data:`MAX_LIST` entries is refused too, and the link drops.
     3. Time comes from ``clock`` (the ``at`` of rebuilt calls) and waits from ``sleep``, both injected.
     4. ``status()`` is what metrics and the health page show: connected, since, reconnects, last_error,
        events_in, refused.
@@ -64,6 +65,9 @@ from gateway.pbx import ACTOR, VARIABLE, CallTracker
 log = logging.getLogger(__name__)
 
 READ_SIZE = 16 * 1024
+#: the most entries a list action (CoreShowChannels, Status) may answer with; no PBX carries that many
+#: channels, and a list that never completes must not grow until the action times out
+MAX_LIST = 50_000
 Sleep = Callable[[float], Awaitable[object]]
 
 
@@ -299,6 +303,8 @@ class PbxLink:
             return
         self.events_in += 1
         if action_id in self._lists:
+            if len(self._lists[action_id]) >= MAX_LIST:
+                raise ProtocolError(f"the PBX's list {action_id} passed {MAX_LIST} entries without completing")
             self._lists[action_id].append(message)
             if message.get("EventList") == "Complete" or message.event.endswith("Complete"):
                 future = self._waiting.get(action_id + "/complete")

@@ -203,8 +203,11 @@ async def test_a_10_mb_message_of_short_lines_drops_the_link(rig: Rig) -> None:
         sent.set()
         await hold(reader)
 
+    async def stay_down(seconds: float) -> None:
+        await asyncio.Event().wait()  # one attempt is enough here
+
     peer = await rig.peer(serve)
-    link = rig.link(peer)
+    link = rig.link(peer, sleep=stay_down)
     await until(lambda: "FramingError" in link.status()["last_error"], "the message refused")
     assert rig.events == [] and link.tracker.counters["events"] == 0
 
@@ -346,3 +349,29 @@ async def test_a_call_event_the_core_refuses_does_not_stop_the_hotline(rig: Rig)
     await until(lambda: len(taken) == 2, "the next call followed")
     assert [(e.caller, e.event) for e in taken] == [("13800000002", "ringing"), ("13800000002", "ended")]
     assert link.status()["refused"] == 2
+
+
+async def test_a_channel_list_that_never_completes_is_bounded(rig: Rig) -> None:
+    """CoreShowChannels answered with channel after channel and never the Complete: the list the link gathers
+    is cut at a bound (no PBX carries that many channels) and the link dropped, not grown until the timeout."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(BANNER)
+        action = await read_action(reader)
+        writer.write(block(("Response", "Success"), ("ActionID", action["ActionID"])))
+        listing = await read_action(reader)
+        writer.write(block(("Response", "Success"), ("ActionID", listing["ActionID"]), ("EventList", "start")))
+        item = block(("Event", "CoreShowChannel"), ("ActionID", listing["ActionID"]), ("Channel", "PJSIP/x-1"))
+        with contextlib.suppress(ConnectionError):
+            for _ in range(200):
+                writer.write(item * 1000)
+                await writer.drain()
+        await hold(reader)
+
+    async def stay_down(seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    peer = await rig.peer(serve)
+    link = rig.link(peer, action_timeout=60.0, sleep=stay_down)
+    await until(lambda: "list" in link.status()["last_error"], "the endless list refused")
+    assert not link.connected

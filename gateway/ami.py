@@ -33,7 +33,8 @@ Rules
     6. A message longer than ``max_message`` bytes (64 KiB; Asterisk's own longest are a few KiB) is a
        :class:`FramingError`: the peer is not speaking AMI and the link is dropped, never buffered for ever.
     7. Encoding refuses CR and LF in a header name or value (:class:`HeaderInjection`): a caller number
-       holding ``\\r\\nAction: Command`` must not become a second action.
+       holding ``\\r\\nAction: Command`` must not become a second action. NUL and every other control
+       character are refused too (a NUL cuts a value short in the PBX's C strings).
 
 What it must never do: raise anything but :class:`gateway.errors.ProtocolError` on the peer's bytes, or
 wait for bytes that cannot come (a complete message is always handed out at once).
@@ -41,6 +42,7 @@ wait for bytes that cannot come (a complete message is always handed out at once
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -164,6 +166,9 @@ class AmiCodec:
 
 
 HeaderValue = str | int | float | Iterable[str]
+#: what no header of an action may hold: CR and LF would start a new header (or action), a NUL ends the value
+#: early in the PBX's C strings, and no other control character belongs in a number, a channel or a caller id
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def action(name: str, action_id: str, headers: Mapping[str, HeaderValue] | None = None, **more: HeaderValue) -> bytes:
@@ -182,8 +187,8 @@ def encode(lines: Iterable[tuple[str, str]]) -> bytes:
     """Encode one message of ``(key, value)`` lines, ended by the empty line."""
     out = bytearray()
     for key, value in lines:
-        if not key or any(c in key for c in "\r\n:") or "\r" in value or "\n" in value:
-            raise HeaderInjection(f"AMI header {key!r} holds CR, LF or a colon in its name")
+        if not key or ":" in key or _CONTROL.search(key) or _CONTROL.search(value):
+            raise HeaderInjection(f"AMI header {key!r} holds a control character, or a colon in its name")
         out += f"{key}: {value}\r\n".encode()
     out += b"\r\n"
     return bytes(out)

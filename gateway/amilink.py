@@ -21,11 +21,15 @@ What it owns
 Rules
     1. One consumer hands call events to ``on_event`` in the order the PBX sent them (an asyncio queue and
        one task, never a task per event). A failing ``on_event`` (the journal refusing) is retried, the same
-       event, with backoff and a log line each time, until it is taken: a call event is never dropped.
-    2. Reads are bounded: the codec refuses a message over 64 KiB, and the link drops.
+       event, with backoff and a log line each time, until it is taken: a call event is never dropped for
+       want of a journal. An event the core refuses as such (:class:`dispatch.errors.InvalidInput`: it
+       would refuse it again) is logged, counted (``refused``) and passed, so that one odd event does not
+       stop the hotline's next calls from being followed.
+    2. Reads are bounded: the codec refuses a message over 64 KiB, a list action's answer over
+       :data:`MAX_LIST` entries is refused too, and the link drops.
     3. Time comes from ``clock`` (the ``at`` of rebuilt calls) and waits from ``sleep``, both injected.
     4. ``status()`` is what metrics and the health page show: connected, since, reconnects, last_error,
-       events_in.
+       events_in, refused.
 
 What it must never do: block the reader on the core (the consumer does the waiting), log the secret, or
 answer an ``originate`` before the PBX did.
@@ -43,11 +47,12 @@ from typing import Any
 
 from dispatch.clock import Clock
 from dispatch.commands import CallEvent, Dial
-from dispatch.errors import ConfigError
+from dispatch.errors import ConfigError, InvalidInput
 from dispatch.settings import Settings
 from gateway.ami import AmiCodec, Message, action
 from gateway.errors import (
     ActionFailed,
+    HeaderInjection,
     LoginRefused,
     OriginateRefused,
     PbxError,
@@ -60,6 +65,9 @@ from gateway.pbx import ACTOR, VARIABLE, CallTracker
 log = logging.getLogger(__name__)
 
 READ_SIZE = 16 * 1024
+#: the most entries a list action (CoreShowChannels, Status) may answer with; no PBX carries that many
+#: channels, and a list that never completes must not grow until the action times out
+MAX_LIST = 50_000
 Sleep = Callable[[float], Awaitable[object]]
 
 
@@ -115,6 +123,7 @@ class PbxLink:
         self.last_error = ""
         self.events_in = 0
         self.delivered = 0
+        self.refused = 0  # call events the core refused (InvalidInput), logged and passed
         self._ids = itertools.count(1)
         self._writer: asyncio.StreamWriter | None = None
         self._logged_in = False
@@ -138,6 +147,7 @@ class PbxLink:
             except OSError as exc:
                 where = settings.pbx_secret_file
                 raise ConfigError(f"pbx_secret_file {where} cannot be read: {exc.strerror}") from None
+        _check_frames(settings, secret)
         return cls(
             host=settings.pbx_host,
             port=settings.pbx_port,
@@ -185,6 +195,7 @@ class PbxLink:
             "events_in": self.events_in,
             "calls": len(self.tracker.calls),
             "undelivered": self._queue.qsize(),
+            "refused": self.refused,
         }
 
     # -- the loop --------------------------------------------------------------------------------------
@@ -292,6 +303,8 @@ class PbxLink:
             return
         self.events_in += 1
         if action_id in self._lists:
+            if len(self._lists[action_id]) >= MAX_LIST:
+                raise ProtocolError(f"the PBX's list {action_id} passed {MAX_LIST} entries without completing")
             self._lists[action_id].append(message)
             if message.get("EventList") == "Complete" or message.event.endswith("Complete"):
                 future = self._waiting.get(action_id + "/complete")
@@ -316,10 +329,10 @@ class PbxLink:
             await writer.drain()
             async with asyncio.timeout(self.action_timeout):
                 response = await future
+        except TimeoutError:  # before OSError, of which it is a subclass: a silent PBX is not a dropped link
+            raise PeerTimeout(f"no answer from the PBX within {self.action_timeout:g} s") from None
         except OSError as exc:
             raise PbxNotConnected(f"the PBX link dropped ({type(exc).__name__})") from exc
-        except TimeoutError:
-            raise PeerTimeout(f"no answer from the PBX within {self.action_timeout:g} s") from None
         finally:
             self._waiting.pop(action_id, None)
         if response.response == "Error":
@@ -376,6 +389,10 @@ class PbxLink:
                     await self.on_event(event)
                 except asyncio.CancelledError:
                     raise
+                except InvalidInput as exc:  # the core will refuse it again: waiting would stop every next call
+                    self.refused += 1
+                    log.error("call event %s of %s refused by the core, passed (%s)", event.event, event.call_id, exc)
+                    break
                 except Exception as exc:
                     log.error(
                         "call event %s of %s not taken (%s: %s); again in %.1f s",
@@ -390,3 +407,33 @@ class PbxLink:
                     continue
                 self.delivered += 1
                 break
+
+
+def _check_frames(settings: Settings, secret: str) -> None:
+    """ConfigError unless the Login and an Originate to every operator's extension can be written from the
+    settings: no control character in them (gateway.ami rule 7), and a ``pbx_channel`` that names the extension.
+    The message names the setting, never the secret's value."""
+    try:
+        action("Login", "check", Username=settings.pbx_username, Secret=secret, Events="on")
+    except HeaderInjection:
+        raise ConfigError("pbx_username or the PBX secret holds a control character (a line break?)") from None
+    channel = settings.pbx_channel
+    try:
+        formatted = channel.format(extension="8101")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        raise ConfigError(f"pbx_channel {channel!r} may name only {{extension}}") from None
+    if "{extension}" not in channel or formatted == channel.format(extension="8102"):
+        raise ConfigError(f"pbx_channel {channel!r} must name the operator's {{extension}}")
+    tracker = CallTracker(
+        extensions=settings.pbx_extensions,
+        channel=channel,
+        context=settings.pbx_context,
+        caller_id=settings.pbx_caller_id,
+    )
+    for extension in settings.pbx_extensions or {"8101": ""}:
+        try:
+            tracker.originate(Dial("check", extension, "100", "check"), "check")
+        except HeaderInjection:
+            raise ConfigError(
+                f"pbx_extensions {extension!r}, pbx_channel, pbx_context or pbx_caller_id holds a control character"
+            ) from None

@@ -25,7 +25,9 @@ Events read (Asterisk 13+ AMI event documentation; each is matched by the caller
     BridgeEnter           a channel in the caller's bridge: answered by its extension
     BlindTransfer         the next extension to answer is a transfer (Extension)
     AttendedTransfer      transferred to TransferTargetChannel's extension at once
-    Hangup                the caller's channel (or an outbound call's leg): ended ("<Cause> <Cause-txt>")
+    Hangup                the caller's channel (an outbound call: the operator's leg; a far leg's cause is
+                          kept for it, as the dialplan may fail over to another trunk): ended
+                          ("<Cause> <Cause-txt>")
     VarSet ANXIN_CALL     the channel belongs to click-to-call ``call_id``
     OriginateResponse     Success: its Uniqueid is the click-to-call's (when VarSet did not say);
                           Failure: that click-to-call ended, cause "originate failed: <Reason>"
@@ -42,7 +44,10 @@ Rules
        ``Variables=ANXIN_CALL``) and :meth:`CallTracker.rebuild` reconciles: a call tracked before the link
        dropped, with no channel any more and no event since, ended while the link was down; a call the
        channels show and the tracker does not know is created (Application Queue: queued; bridged with
-       another channel: answered by it), with ``at`` = now - its channel's Duration.
+       another channel: answered by it), with ``at`` = now - its channel's Duration. A channel held back
+       for a hotline queue (``queues``) that the channels no longer show is forgotten.
+    6. Memory is bounded where the PBX alone decides what is kept: ended calls remembered
+       (:data:`ENDED_KEPT`) and channels held back for a queue (:data:`PENDING_KEPT`).
     5. Extensions map to operators through ``extensions`` (settings ``pbx_extensions``); an extension
        nobody is mapped to still answers the call (``operator=None``).
 
@@ -90,6 +95,9 @@ ORIGINATE_REASONS = {
 }
 #: how many ended calls are remembered, so that a late event about one does not bring it back
 ENDED_KEPT = 4096
+#: how many channels are held back waiting to join a hotline queue (``queues``); beyond it the oldest is
+#: forgotten (counted): should it join a queue after all, it is still the hotline's, rung from then
+PENDING_KEPT = 10_000
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{6,}$")
 
 
@@ -121,6 +129,7 @@ class Track:
     queue: str = ""
     transfer_to: str | None = None  # a blind transfer's target, until an extension answers
     rung: bool = True  # outbound: the far side was reported ringing (the core hears of the call then)
+    far_cause: str = ""  # outbound: the hangup cause of the last far leg that ended (busy, congestion)
     epoch: int = 0  # the link's connection number when an event last touched it
 
 
@@ -189,8 +198,6 @@ class CallTracker:
 
     def originate(self, dial: Dial, action_id: str) -> bytes:
         """The Originate action placing ``dial``: ring the operator's extension, then dial the number."""
-        self._dials[dial.call_id] = dial
-        self._originates[action_id] = dial.call_id
         headers: dict[str, str | list[str]] = {
             "Channel": self.channel.format(extension=dial.extension),
             "Context": self.context,
@@ -201,7 +208,10 @@ class CallTracker:
         }
         if self.caller_id:
             headers["CallerID"] = self.caller_id
-        return action("Originate", action_id, headers)
+        frame = action("Originate", action_id, headers)  # HeaderInjection before anything is expected
+        self._dials[dial.call_id] = dial
+        self._originates[action_id] = dial.call_id
+        return frame
 
     def originate_refused(self, action_id: str) -> None:
         """The PBX answered the Originate with an error: forget it (the caller of originate() reports it)."""
@@ -236,6 +246,9 @@ class CallTracker:
         caller, line = m.get("CallerIDNum"), m.get("Exten")
         if self.queues:
             self._pending[linkedid] = _Pending(uid, caller, line, at)
+            while len(self._pending) > PENDING_KEPT:
+                del self._pending[next(iter(self._pending))]
+                self.counters["pending_forgotten"] += 1
             return []
         track = Track(f"pbx-{linkedid}", linkedid, "ringing", caller, line, caller_uid=uid, epoch=self.epoch)
         self.calls[linkedid] = track
@@ -381,10 +394,14 @@ class CallTracker:
             return []
         if track.direction == "in" and uid != track.caller_uid:
             return []  # an operator's leg: the caller may still be talking, or about to be transferred
+        cause = " ".join(p for p in (m.get("Cause"), m.get("Cause-txt")) if p)
+        if track.direction == "out" and track.caller_uid and uid != track.caller_uid:
+            # a far leg: the dialplan may try another trunk; the call ends with the operator's leg
+            self.calls[linkedid] = replace(track, far_cause=cause or track.far_cause, epoch=self.epoch)
+            return []
         if track.direction == "out" and not track.rung and track.call_id in self._originates.values():
             return []  # the operator's phone never answered: the OriginateResponse that follows says why
-        cause = " ".join(p for p in (m.get("Cause"), m.get("Cause-txt")) if p)
-        return self._move(track, "ended", at, cause=cause)
+        return self._move(track, "ended", at, cause=track.far_cause or cause)
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -516,10 +533,13 @@ class CallTracker:
             if call_id and linkedid in by_call:
                 uid = status.get("Uniqueid")
                 self._adopt(call_id, linkedid, uid, status.get("Exten"))
+        for linkedid in [p for p in self._pending if p not in by_call]:  # its Hangup was lost with the link
+            del self._pending[linkedid]
         out: list[CallEvent] = []
         for linkedid, track in list(self.calls.items()):
             group = by_call.get(linkedid, [])
-            alive = any(c.get("Uniqueid") == track.caller_uid for c in group) if track.direction == "in" else group
+            # alive while the caller's channel is (outbound: the operator's leg, the far legs come and go)
+            alive = any(c.get("Uniqueid") == track.caller_uid for c in group) if track.caller_uid else group
             if not alive and track.epoch < self.epoch:
                 out += self._move(track, "ended", None, cause=LINK_DOWN_CAUSE)
         for linkedid, group in by_call.items():

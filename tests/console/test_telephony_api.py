@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from console.errors import ALL_CODES
 from console.telephony import DIAL_BURST, DIAL_WINDOW_S, REDIAL_S
 from dispatch.clock import ManualClock
 from dispatch.commands import Dial
-from tests.conftest import elder, free_port, seed, settings_for
+from tests.conftest import elder, seed, settings_for
 from tests.console.test_api import account, auth, token
 
 CATALOGUES = Path(__file__).parents[2] / "console" / "static" / "i18n"
@@ -52,10 +53,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def client(tmp_path: Path, clock: ManualClock) -> Iterator[TestClient]:
+    with socket.socket() as probe:  # a port nothing listens on: the server's own link to it stays down
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
     settings = settings_for(
         tmp_path / "data",
         pbx_host="127.0.0.1",
-        pbx_port=free_port(),  # nothing listens there: the link retries, the tests set the PBX the console sees
+        pbx_port=closed_port,
         pbx_username="anxin",
         pbx_extensions={"8101": "op", "8102": "op2", "8109": "boss"},
     )
@@ -275,3 +279,72 @@ def test_a_desk_phone_on_a_call_does_not_dial_again_until_the_call_is_over(
     assert busy.status_code == 409 and busy.json()["params"] == {"call": "pbx-1.1"}
     record = client.get("/api/calls/pbx-1.1", headers=op).json()
     assert record["handler_user"] == "op"  # the console of the operator at 8101 takes it; the others list it
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["+", "++86", "+ 86", "1" * 40, "１２３４５", "١٢٣٤٥", "۱۲۳۴۵", "१२३४५", "135\u00a00596", "135\x000596",
+     "135\r\n0596", "*123#", "135,0596", "0x1f", "1e10", "", " ", "--", "+86+135"],
+)  # fmt: skip
+def test_odd_numbers_are_refused_before_anything_is_written(
+    client: TestClient, tokens: dict[str, str], pbx: Pbx, number: str
+) -> None:
+    """Only ASCII digits reach the PBX's dialplan: full-width, Arabic-Indic, Devanagari digits (str.isdigit's),
+    control characters and dial codes are a bad number, and nothing is on record."""
+    before = head(client)
+    answer = client.post("/api/calls/dial", json={"number": number}, headers=auth(tokens["op"]))
+    assert answer.status_code == 422, answer.text
+    assert head(client) == before and not pbx.asked
+
+
+@pytest.mark.parametrize("number", ["+86 135-0596-0001", "120", "+" + "1" * 32])
+def test_numbers_as_people_write_them_are_dialled_as_digits(
+    client: TestClient, tokens: dict[str, str], pbx: Pbx, number: str
+) -> None:
+    answer = client.post("/api/calls/dial", json={"number": number}, headers=auth(tokens["op"]))
+    assert answer.status_code == 201, answer.text
+    (dial,) = pbx.asked
+    assert dial.number == number.replace(" ", "").replace("-", "")
+
+
+def test_a_huge_or_odd_dial_body_is_refused(client: TestClient, tokens: dict[str, str], pbx: Pbx) -> None:
+    before = head(client)
+    op = {**auth(tokens["op"]), "content-type": "application/json"}
+    huge = client.post("/api/calls/dial", content=b'{"number": "' + b"1" * (10 << 20) + b'"}', headers=op)
+    assert huge.status_code in (413, 422), huge.text
+    for body in ({"number": 13505960001}, {"number": ["13505960001"]}, {"number": "13505960001", "extension": "8102"},
+                 {"number": "13505960001", "elder_id": "e" * 129}):  # fmt: skip
+        odd = client.post("/api/calls/dial", json=body, headers=op)
+        assert odd.status_code == 422, (body, odd.text)
+    assert head(client) == before and not pbx.asked
+
+
+def test_a_service_key_reports_every_kind_of_call_event(client: TestClient, tokens: dict[str, str]) -> None:
+    """The PBX's own service key (grant "hotline") posts the new kinds; it places no call and reads no record."""
+    admin = auth(tokens["admin"])
+    body = {"username": "pbx", "name": "PBX", "role": "service", "grants": ["hotline"], "scopes": ["*"]}
+    assert client.post("/api/accounts", json=body, headers=admin).status_code == 201
+    key = client.post("/api/accounts/pbx/keys", json={"label": "asterisk"}, headers=admin).json()["key"]
+    pbx_key = auth(key)
+    steps: list[dict[str, Any]] = [
+        {"event": "ringing", "line": "12349"},
+        {"event": "queued", "queue": "hotline"},
+        {"event": "answered", "extension": "8101"},
+        {"event": "transferred", "extension": "9999"},  # an extension nobody is mapped to
+        {"event": "queued", "queue": "late"},  # out of order: nothing written
+        {"event": "ended", "cause": "x" * 200},
+        {"event": "answered", "extension": "8102"},  # after the end: nothing written
+    ]
+    for step in steps:
+        posted = client.post("/api/hotline/events", json={"call_id": "s-1", "caller": "13505960001", **step},
+                             headers=pbx_key)  # fmt: skip
+        assert posted.status_code == 200, posted.text
+    record = client.get("/api/calls/s-1", headers=admin).json()
+    assert record["outcome"] == "transferred" and record["queue"] == "hotline" and record["answered_by"] == "op"
+    assert record["transfers"][0]["extension"] == "9999" and record["transfers"][0]["operator"] is None
+    for too_long in ({"cause": "x" * 201}, {"queue": "q" * 65}, {"extension": "8" * 33}, {"caller": "1" * 33}):
+        refused = client.post("/api/hotline/events", json={"event": "ended", "call_id": "s-2", "caller": "1",
+                                                           **too_long}, headers=pbx_key)  # fmt: skip
+        assert refused.status_code == 422, refused.text
+    assert client.post("/api/calls/dial", json={"number": "13505960001"}, headers=pbx_key).status_code == 403
+    assert client.get("/api/calls/s-1", headers=pbx_key).status_code == 403

@@ -367,3 +367,32 @@ async def test_from_settings(rig: Rig, tmp_path: Path) -> None:
             await task
     with pytest.raises(ConfigError):
         PbxLink.from_settings(settings_for(tmp_path), on_event=collect, clock=rig.clock)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"pbx_extensions": {"8101\r\nAction: Command": "op1"}},
+        {"pbx_extensions": {"8101\x00": "op1"}},
+        {"pbx_caller_id": "Anxin <8000>\r\nAction: Logoff"},
+        {"pbx_context": "from-internal\x00"},
+        {"pbx_channel": "PJSIP/{ext}"},  # a placeholder the link cannot fill
+        {"pbx_channel": "PJSIP/8101"},  # no {extension}: every call would ring one phone
+        {"pbx_channel": "PJSIP/{extension}\r\n"},
+        {"pbx_username": "anxin\r\nSecret: x"},
+        {"pbx_secret": "s3cret\x00"},
+    ],
+)
+def test_settings_an_originate_or_a_login_cannot_carry_are_refused_at_start(
+    tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    """A setting that would put a control character into the Login or an Originate (or cannot name the operator's
+    phone) is refused when the server starts, not found out at 3 a.m. on the first click-to-call."""
+    settings = settings_for(tmp_path, **{"pbx_host": "127.0.0.1", "pbx_username": "anxin", "pbx_secret": "s", **bad})
+
+    async def nowhere(event: CallEvent) -> None:
+        pass
+
+    with pytest.raises(ConfigError) as refused:
+        PbxLink.from_settings(settings, on_event=nowhere, clock=ManualClock())
+    assert "s3cret" not in str(refused.value)

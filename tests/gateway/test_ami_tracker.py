@@ -393,3 +393,36 @@ def test_rebuild_ends_a_call_whose_caller_left_while_an_operator_leg_lingers() -
     tracker.connected()
     events = tracker.rebuild([channel_item(**agent(), Duration="00:00:09")], [], NOW)
     assert kinds(events) == ["ended"] and events[0].cause == LINK_DOWN_CAUSE
+
+
+def test_a_click_to_call_that_fails_over_to_a_second_trunk_is_not_ended_by_the_first() -> None:
+    """An outbound route with two trunks (FreePBX's usual): the first trunk's channel fails and hangs up, the
+    dialplan dials the second, which answers. The call ends when the operator's leg hangs up, with the far
+    side's cause when it gave one (busy says more than the operator's own normal clearing)."""
+    tracker = CallTracker(extensions=EXT)
+    tracker.originate(Dial("call-9", "8101", "13900139000", "op1"), "anxin-9")
+    leg = {"Channel": "PJSIP/8101-00000020", "Uniqueid": "9.1", "Linkedid": "9.1"}
+    first = {"Channel": "PJSIP/trunk1-00000021", "Uniqueid": "9.2", "Linkedid": "9.1"}
+    second = {"Channel": "PJSIP/trunk2-00000022", "Uniqueid": "9.3", "Linkedid": "9.1"}
+    events = feed(
+        tracker,
+        ev("Newchannel", **leg),
+        ev("VarSet", **leg, Variable="ANXIN_CALL", Value="call-9"),
+        ev("Newstate", **leg, ChannelStateDesc="Up"),
+        ev("OriginateResponse", ActionID="anxin-9", Response="Success", Uniqueid="9.1"),
+        ev("Newchannel", **first),
+        ev("DialBegin", **leg, DestChannel=first["Channel"]),
+        ev("DialEnd", **leg, DestChannel=first["Channel"], DialStatus="CONGESTION"),
+        ev("Hangup", **first, Cause="34", Cause_txt="Circuit/channel congestion"),
+        ev("Newchannel", **second),
+        ev("DialBegin", **leg, DestChannel=second["Channel"]),
+        ev("DialEnd", **leg, DestChannel=second["Channel"], DialStatus="ANSWER"),
+    )
+    assert kinds(events) == ["ringing", "answered"]
+    events = feed(
+        tracker,
+        ev("Hangup", **second, Cause="17", Cause_txt="User busy"),
+        ev("Hangup", **leg, Cause="16", Cause_txt="Normal Clearing"),
+    )
+    assert kinds(events) == ["ended"] and events[0].cause == "17 User busy"
+    assert tracker.calls == {}

@@ -13,8 +13,9 @@
 // Rules
 //   1. One row per call: when it rang, the number with its 拨打 button (dial.js; an inbound call is called
 //      back with its call id, rule 2 of dial.js), who it is (the elder's name, a link to their file; a family
-//      contact; an unknown number), its state or the operator's classification, the incident it opened (a
-//      link into the console), the record in words (callrecord.js) and what the operator wrote.
+//      contact; an unknown number), the operator's classification (or 待分类, 待回拨, a call still going), the
+//      incident it opened (a link into the console), the record in words (callrecord.js: 呼入/呼出, 未接,
+//      排队放弃, 接通, 转接 ...; said once there, not again beside the name) and what the operator wrote.
 //   2. The counts say how many rows are shown of how many calls the period holds; when the server gave LIMIT
 //      calls (the most it is asked for), the page says older ones may be missing rather than pretend.
 //   3. A refresh keeps the filters and the search as they are; an answer to an earlier read that arrives
@@ -22,7 +23,7 @@
 "use strict";
 
 import { $, ApiError, STAFF_SESSION, Session, el, errorText, loadConfig, serverNow } from "./common.js";
-import { callFacts, outcomeWords } from "./callrecord.js";
+import { callFacts } from "./callrecord.js";
 import { dialButton, dialNumber, forgetTelephony, watchTelephony } from "./dial.js";
 import {
   bindLanguageSelect, fmtDateTime, fmtTime, label, onLanguageChange, preferredLanguage, setLanguage, setTimeZone, t,
@@ -112,17 +113,16 @@ function whoOf(call) {
   return el("span", { className: "calllog-who muted" }, t("call.unknown_number"));
 }
 
-/** The call's state in a word: the operator's classification, a call back due, how it ended, or its state. */
+/** What the operator made of the call: their classification, a call back due, or "to classify" for an
+ * inbound call answered and not yet classified; null when the record in words already says it all. */
 function statusOf(call) {
   if (call.kind) return { text: label("callkind", call.kind), className: `calllog-kind kind-${call.kind}` };
   if (call.callback === "due") return { text: t("calls.callback_due"), className: "calllog-callback" };
-  if (call.state === "ended" && call.direction !== "out" && call.answered_at) {
+  if (call.direction !== "out" && call.answered_at && call.state === "ended") {
     return { text: t("calls.unclassified"), className: "calllog-unclassified" };
   }
-  if (call.outcome === "ringing" || call.outcome === "talking" || !call.outcome) {
-    return { text: label("call", call.state), className: "calllog-state" };
-  }
-  return { text: outcomeWords(call), className: "calllog-state" };
+  if (call.state !== "ended") return { text: label("call", call.state), className: "calllog-state" };
+  return null; // how it ended is in the record (callFacts: 未接, 排队放弃, 接通 ...)
 }
 
 function row(call) {
@@ -144,7 +144,7 @@ function row(call) {
     el("span", { className: "calllog-number" }, call.caller,
       number ? dialButton(number, { elderId: call.elder_id || null, callId: inbound ? call.call_id : null, incidentId: call.incident_id || null }) : null),
     whoOf(call),
-    el("span", { className: `chip ${status.className}` }, status.text),
+    status ? el("span", { className: `chip ${status.className}` }, status.text) : null,
     call.drill ? el("span", { className: "chip calllog-drill" }, t("calllog.drill")) : null,
     call.incident_id ? el("a", {
       className: "calllog-incident", href: `/console#incident=${encodeURIComponent(call.incident_id)}`,

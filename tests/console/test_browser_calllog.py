@@ -97,7 +97,7 @@ def outbound(elder: dict[str, str]) -> dict[str, Any]:
         "call_id": OUTBOUND_ID, "caller": elder["phone"], "line": "", "state": "ended", "open": False,
         "drill": False, "started_at": placed, "answered_at": placed + 12, "answered_by": None,
         "ended_at": placed + 90, "direction": "out", "queue": "", "queued_at": None, "extension": "8101",
-        "transfers": [], "cause": "16", "outcome": "answered", "wait_s": None, "dialed_by": "值班员",
+        "transfers": [], "cause": "16", "outcome": "answered", "wait_s": None, "dialed_by": "op01",
         "handler_user": None, "about_call": None, "elder_id": elder["elder_id"], "elder_name": elder["name"],
         "address": elder.get("address"), "caller_is": "elder", "contact": None, "offered": [], "picked": None,
         "incident_id": None, "kind": None, "text": "", "callback": None, "callback_outcome": None, "words": "",
@@ -220,7 +220,7 @@ def test_the_filters_choose_the_rows_and_the_counts_follow(
     assert shown_ids(page)[-1] == OUTBOUND_ID
     out = page.locator(f'#calllog-list li[data-call-id="{OUTBOUND_ID}"]')
     expect(out.locator(".call-dir")).to_have_text(ZH["calldir.out"])
-    expect(out.locator(".call-dialed-by")).to_have_text(ZH["callrec.dialed_by"].format(name="值班员"))
+    expect(out.locator(".call-dialed-by")).to_have_text(ZH["callrec.dialed_by"].format(name="op01"))
 
     page.select_option("#calllog-direction", "out")
     assert shown_ids(page) == [OUTBOUND_ID]
@@ -289,5 +289,27 @@ def test_the_console_and_the_supervisor_view_link_to_the_log(
     page.click("#calls-panel #calls-log-link")
     expect(page).to_have_url(re.compile(r"/calls$"))
     expect(page.locator("#calllog-list li").first).to_be_visible()  # the same login: no second one
+    assert missing_keys(page) == []
+    assert errors == []
+
+
+def test_the_log_speaks_english(
+    deployment: Deployment, browser: Browser, city: City, calls: dict[str, dict[str, str]],
+    contexts: list[BrowserContext],
+) -> None:  # fmt: skip
+    en = catalogue("en")
+    contexts.append(context := desk(browser, LAPTOP))
+    Pbx(calls["c-answered"]).install(context)
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{deployment.url}/calls?lang=en")
+    login(page, *OPERATOR)
+    missed = page.locator('#calllog-list li[data-call-id="c-missed"]')
+    expect(missed.locator(".call-outcome")).to_have_text(en["calloutcome.missed"])
+    expect(page.locator("#calllog-refresh")).to_have_text(en["calllog.refresh"])
+    page.select_option("#calllog-period", "week")
+    expect(page.locator(f'#calllog-list li[data-call-id="{OUTBOUND_ID}"]')).to_be_visible()
+    screenshot(page, "calllog-laptop-en")
+    assert untranslated(ui_text(page), "en", city.text()) == []
     assert missing_keys(page) == []
     assert errors == []

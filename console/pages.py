@@ -1,7 +1,7 @@
 """The pages the app serves itself: the operator console, the supervisor view, the caregiver phone page, the
 admins' accounts page, the service desk (orders, follow-ups, complaints), the monthly statements, the period
-reports (统计报表), the care-call list (关怀电话), the 五定 plans, the duty page (值班与交接班), a clinic's
-referrals (绿色通道) and the registry page (elders and their devices).
+reports (统计报表), the call log (通话记录), the care-call list (关怀电话), the 五定 plans, the duty page
+(值班与交接班), a clinic's referrals (绿色通道) and the registry page (elders and their devices).
 
 Static files live in ``console/static`` and are served as they are: no build step, no CDN, no third-party
 script. The pages are plain ES modules; every visible string comes from ``static/i18n/<language>.json``.
@@ -64,6 +64,13 @@ async def phone_page() -> FileResponse:
 @pages.get("/accounts")
 async def accounts_page() -> FileResponse:
     return _page("accounts.html")
+
+
+@pages.get("/calls")
+async def call_log_page() -> FileResponse:
+    """The call log: the hotline's calls of today or the last week, filtered in the page (staff; the data
+    needs a token)."""
+    return _page("calllog.html")
 
 
 @pages.get("/care-calls")

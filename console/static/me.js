@@ -122,6 +122,7 @@ function showLinks(role) {
     "plans-link": Boolean(role),
     "registry-link": Boolean(role),
     "care-calls-link": Boolean(role),
+    "calllog-link": Boolean(role),
     "duty-link": Boolean(role),
     "statements-link": SUPERVISOR_ROLES.has(role),
     "reports-link": SUPERVISOR_ROLES.has(role),

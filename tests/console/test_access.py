@@ -149,6 +149,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/reports"): Rule(EVERYONE, why="the page itself; its data needs a supervisor's token"),
     ("GET", "/m"): Rule(EVERYONE, why="the phone page itself"),
     ("GET", "/care-calls"): Rule(EVERYONE, why="the page itself; its data needs a token"),
+    ("GET", "/calls"): Rule(EVERYONE, why="the call log page itself; its data needs a staff token"),
     ("GET", "/duty"): Rule(EVERYONE, why="the duty page itself"),
     ("GET", "/clinic"): Rule(EVERYONE, why="the clinic desk's page itself; its data needs a token"),
     ("GET", "/assess"): Rule(EVERYONE, why="the needs assessment page itself; its data needs a token"),

@@ -42,6 +42,7 @@ PAGES = {
     "/duty": "duty.html",
     "/services": "services.html",
     "/statements": "statements.html",
+    "/calls": "calllog.html",
     "/reports": "reports.html",
     "/elder": "elder.html",
 }

@@ -556,11 +556,11 @@ class Engine:
                 self.emit(ringing, actor=event.actor, drill=event.drill)
                 call = self.state.calls[event.call_id]
             move = CALL_MOVES.get(event.event)
-            if move is CallMove.ANSWER and call.state == CallState.ANSWERED and _moved_on(call, event.extension):
+            answered, moved = call.state == CallState.ANSWERED, _moved_on(call, event.extension)
+            if move is CallMove.ANSWER and answered and moved:
                 move = CallMove.TRANSFER  # answered again at another extension: it was passed on
-            elif move is CallMove.TRANSFER and call.state == CallState.ANSWERED and event.extension:
-                if not _moved_on(call, event.extension):
-                    move = None  # passed on to where it already is: a repeat (each node of a cluster reports it)
+            elif move is CallMove.TRANSFER and answered and event.extension and not moved:
+                move = None  # passed on to where it already is: a repeat (each node of a cluster reports it)
             if move is not None and call_allows(CallState(call.state), move):
                 # an inbound call nobody picked up (missed, or abandoned in the queue): an elder who called for help
                 # gets help anyway, and a clock

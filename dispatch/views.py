@@ -166,8 +166,11 @@ PRIVATE_PLACES = frozenset({"address", "building"})
 #: event loop, and 500 consoles reconnecting to 6 MB each held SOS ACKs for 15 s; a centre's desk has tens of
 #: open incidents and calls, a district a few thousand caregivers
 SNAPSHOT_LIMITS = {"incidents": 1000, "responders": 5000, "calls": 500}
-#: the longest a call on a desk phone is looked for (Views.desk_busy): older calls left open are the PBX's loss
+#: the longest a call on a desk phone is looked for (Views.desk_busy): older calls left open are the PBX's loss;
+#: and the longest a call an operator placed may ring unanswered and still hold their desk (a PBX gives up sooner;
+#: a record whose end never came must not keep the operator from dialling)
 DESK_CALL_MAX_S = 4 * 3600.0
+DESK_RING_MAX_S = 120.0
 
 ELDER_LIST_FIELDS = {"elder_id", "name", "phone", "address", "lat", "lon", "community", "caregiver_id", "active"}
 
@@ -387,15 +390,17 @@ class Views:
 
     def desk_busy(self, username: str, extension: str) -> str | None:
         """The call that holds ``username``'s desk phone now, if any: one they placed through the PBX that has not
-        ended, or one answered at their ``extension`` (or handed to them) still going. A call is looked for among
-        those that rang in the last :data:`DESK_CALL_MAX_S` seconds only (a desk call lasts less)."""
+        ended (and, unanswered, rang for less than :data:`DESK_RING_MAX_S`), or one answered at their
+        ``extension`` (or handed to them) still going. A call is looked for among those that rang in the last
+        :data:`DESK_CALL_MAX_S` seconds only (a desk call lasts less)."""
         since = self._clock.now() - DESK_CALL_MAX_S
         for call in reversed(self._state.calls.values()):
             if call.started_at < since:
                 break
             if call.state == "ended":
                 continue
-            dialled = call.direction == "out" and _user_of(call.dialed_by) == username
+            ringing_long = call.answered_at is None and call.started_at < self._clock.now() - DESK_RING_MAX_S
+            dialled = call.direction == "out" and _user_of(call.dialed_by) == username and not ringing_long
             talking = call.answered_at is not None and (
                 _user_of(call.handler) == username or (bool(extension) and call.extension == extension)
             )

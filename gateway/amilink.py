@@ -65,6 +65,7 @@ from gateway.pbx import ACTOR, VARIABLE, CallTracker
 log = logging.getLogger(__name__)
 
 READ_SIZE = 16 * 1024
+CLOSE_WAIT_S = 2.0  # the longest a dropped link waits for its socket to close
 #: the most entries a list action (CoreShowChannels, Status) may answer with; no PBX carries that many
 #: channels, and a list that never completes must not grow until the action times out
 MAX_LIST = 50_000
@@ -203,6 +204,7 @@ class PbxLink:
     async def run(self) -> None:
         """Connect, follow, reconnect, until cancelled."""
         consumer = asyncio.create_task(self._consume(), name="pbx-events")
+        me = asyncio.current_task()
         delay = self.backoff_s
         try:
             while True:
@@ -224,6 +226,10 @@ class PbxLink:
                     if lived and self.clock.now() - (self.since or 0.0) >= self.stable_s:
                         delay = self.backoff_s
                     self._closed()
+                if me is not None and me.cancelling():
+                    # asked to stop while an action timed out: Python 3.11's asyncio.timeout can turn that
+                    # cancellation into the TimeoutError caught above; the link must stop all the same
+                    raise asyncio.CancelledError
                 self.reconnects += 1
                 wait = min(delay, self.backoff_max_s) * (0.5 + self.jitter() / 2)
                 await self.sleep(wait)
@@ -268,8 +274,8 @@ class PbxLink:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reading
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            with contextlib.suppress(Exception):  # a peer that never lets the socket close does not hold us
+                await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT_S)
 
     def _closed(self) -> None:
         self._logged_in = False

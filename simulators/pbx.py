@@ -303,8 +303,10 @@ class Pbx:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks) + list(self._handlers):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+        for task in list(self._handlers):  # a connection that came in meanwhile: cut, not waited for
+            task.cancel()
         if self._server is not None:
             await self._server.wait_closed()
 

@@ -46,10 +46,10 @@ Rules
        channels show and the tracker does not know is created (Application Queue: queued; bridged with
        another channel: answered by it), with ``at`` = now - its channel's Duration. A channel held back
        for a hotline queue (``queues``) that the channels no longer show is forgotten.
-    6. Memory is bounded where the PBX alone decides what is kept: ended calls remembered
-       (:data:`ENDED_KEPT`) and channels held back for a queue (:data:`PENDING_KEPT`).
     5. Extensions map to operators through ``extensions`` (settings ``pbx_extensions``); an extension
        nobody is mapped to still answers the call (``operator=None``).
+    6. Memory is bounded where the PBX alone decides what is kept: ended calls remembered
+       (:data:`ENDED_KEPT`) and channels held back for a queue (:data:`PENDING_KEPT`).
 
 What it must never do: lose a call's end (ended is reported once, and it is final), move a call backwards,
 or raise on an event's content: a PBX event that does not fit is ignored and counted.

@@ -20,11 +20,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from dispatch.clock import SystemClock
-from dispatch.commands import CallEvent
 from dispatch.core import Core
 from dispatch.settings import Settings
-from gateway.amilink import PbxLink
+from gateway.amilink import PbxLink, pbx_secret
 
 log = logging.getLogger("anxin.pbx")
 
@@ -32,11 +30,7 @@ log = logging.getLogger("anxin.pbx")
 def check_pbx(settings: Settings) -> None:
     """Refuse PBX settings that cannot work, before anything starts (rule 1)."""
     if settings.pbx_host:
-        PbxLink.from_settings(settings, on_event=_nowhere, clock=SystemClock())
-
-
-async def _nowhere(event: CallEvent) -> None:
-    raise AssertionError("a link built to check the settings never runs")
+        pbx_secret(settings)
 
 
 @asynccontextmanager

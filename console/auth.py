@@ -267,7 +267,7 @@ class LoginThrottle:
     per window, whatever the pace. A successful login clears its username's window, not its address's.
     Counts live in this process only: a restart forgets them.
 
-    The windows are our own (:class:`_Windows`), on the app's clock: the ``limits`` package's in-memory store
+    The windows are our own (:class:`Windows`), on the app's clock: the ``limits`` package's in-memory store
     starts a timer thread from the event loop at nearly every hit (the loop was caught waiting in it during a
     login flood) and sweeps every key on that thread (docs/security.md).
     """
@@ -276,8 +276,8 @@ class LoginThrottle:
         self, *, per_account: int = 20, per_address: int = 100, window_s: float = 900.0, clock: Clock | None = None
     ) -> None:
         now = clock.now if clock is not None else time.time
-        self._account = _Windows(per_account, window_s, now)
-        self._address = _Windows(per_address, window_s, now)
+        self._account = Windows(per_account, window_s, now)
+        self._address = Windows(per_address, window_s, now)
         self._in_flight: dict[str, int] = {}  # username or address -> passwords being checked now
 
     def locked(self, username: str) -> int | None:
@@ -322,8 +322,9 @@ class LoginThrottle:
                     del self._in_flight[key]
 
 
-class _Windows:
-    """Moving windows of failures by key: the times of the last ``limit`` failures within ``seconds``.
+class Windows:
+    """Moving windows of hits by key (failed logins; dials, console.telephony): the times of the last ``limit``
+    hits within ``seconds``.
 
     A key's window drops what has aged out whenever it is read; keys whose window emptied are forgotten then,
     and all of them once the map holds ``SWEEP_AT`` keys (so many guessed names or addresses cannot grow it

@@ -28,14 +28,13 @@ Rules
 from __future__ import annotations
 
 import asyncio
-import math
-from collections import deque
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
-from console.auth import Principal
+from console.auth import Principal, Windows
 from console.deps import Body, CoreDep, Staff, allow
 from console.errors import PbxError, PbxRefused, Throttled
 from dispatch.commands import Dial, dial_number
@@ -56,25 +55,20 @@ ORIGINATE_TIMEOUT_S = 15.0
 
 class DialPace:
     """How often each person dialled lately: at most :data:`DIAL_BURST` in :data:`DIAL_WINDOW_S` seconds, the
-    same number not again within :data:`REDIAL_S` seconds."""
+    same number not again within :data:`REDIAL_S` seconds (two moving windows, as failed logins are counted)."""
 
-    def __init__(self) -> None:
-        self._dials: dict[str, deque[tuple[float, str]]] = {}
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._burst = Windows(DIAL_BURST, DIAL_WINDOW_S, now)
+        self._redial = Windows(1, REDIAL_S, now)
 
-    def wait_s(self, who: str, number: str, now: float) -> float:
-        """Seconds until ``who`` may dial ``number``; 0 when they may now."""
-        dials = self._dials.get(who)
-        if not dials:
-            return 0.0
-        while dials and dials[0][0] <= now - DIAL_WINDOW_S:
-            dials.popleft()
-        waits = [at + REDIAL_S - now for at, dialled in dials if dialled == number]
-        if len(dials) >= DIAL_BURST:
-            waits.append(dials[0][0] + DIAL_WINDOW_S - now)
-        return max([0.0, *waits])
+    def wait_s(self, who: str, number: str) -> int:
+        """Whole seconds until ``who`` may dial ``number``; 0 when they may now."""
+        waits = (self._burst.left_s(who), self._redial.left_s(f"{who} {number}"))
+        return max(wait or 0 for wait in waits)
 
-    def dialled(self, who: str, number: str, now: float) -> None:
-        self._dials.setdefault(who, deque()).append((now, number))
+    def dialled(self, who: str, number: str) -> None:
+        self._burst.hit(who)
+        self._redial.hit(f"{who} {number}")
 
 
 def extension_of(core: Core, username: str) -> str | None:
@@ -87,10 +81,10 @@ def operator_of(core: Core, extension: str) -> str | None:
     return core.settings.pbx_extensions.get(extension) if extension else None
 
 
-def _pace(request: Request) -> DialPace:
+def _pace(request: Request, core: Core) -> DialPace:
     pace: DialPace | None = getattr(request.app.state, "dial_pace", None)
     if pace is None:
-        pace = request.app.state.dial_pace = DialPace()
+        pace = request.app.state.dial_pace = DialPace(core.clock.now)
     return pace
 
 
@@ -128,13 +122,13 @@ async def dial(body: DialIn, request: Request, core: CoreDep, who: Dialler) -> d
     telephony = core.telephony
     if telephony is None or not telephony.connected:
         raise PbxError("no phone system is connected: dial from the desk phone")
-    pace, now = _pace(request), core.clock.now()
-    if (wait := pace.wait_s(who.username, number, now)) > 0:
-        raise Throttled("dialling too often: wait a moment", code="dial_throttled", retry_after=math.ceil(wait))
+    pace = _pace(request, core)
+    if (wait := pace.wait_s(who.username, number)) > 0:
+        raise Throttled("dialling too often: wait a moment", code="dial_throttled", retry_after=wait)
     if (holding := core.views.desk_busy(who.username, extension)) is not None:
         raise Conflict(f"extension {extension} is on call {holding}: finish it first", code="extension_busy",
                        params={"call": holding})  # fmt: skip
-    pace.dialled(who.username, number, now)
+    pace.dialled(who.username, number)
     call_id = await core.engine.dial(number, actor=who.actor, extension=extension, elder_id=body.elder_id,
                                      about_call=body.call_id, incident_id=body.incident_id)  # fmt: skip
     try:

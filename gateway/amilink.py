@@ -136,19 +136,8 @@ class PbxLink:
     def from_settings(
         cls, settings: Settings, *, on_event: Callable[[CallEvent], Awaitable[object]], clock: Clock, **options: Any
     ) -> PbxLink:
-        """The link the settings describe (``pbx_*``); the secret from ``pbx_secret`` or ``pbx_secret_file``."""
-        if not settings.pbx_host:
-            raise ConfigError("no PBX configured (pbx_host is empty)")
-        if not settings.pbx_username:
-            raise ConfigError("pbx_host is set but pbx_username is not: the manager user Anxin logs in as")
-        secret = settings.pbx_secret
-        if not secret and settings.pbx_secret_file is not None:
-            try:
-                secret = settings.pbx_secret_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                where = settings.pbx_secret_file
-                raise ConfigError(f"pbx_secret_file {where} cannot be read: {exc.strerror}") from None
-        _check_frames(settings, secret)
+        """The link the settings describe (``pbx_*``; :func:`pbx_secret` checks them)."""
+        secret = pbx_secret(settings)
         return cls(
             host=settings.pbx_host,
             port=settings.pbx_port,
@@ -413,6 +402,25 @@ class PbxLink:
                     continue
                 self.delivered += 1
                 break
+
+
+def pbx_secret(settings: Settings) -> str:
+    """The manager user's secret, from ``pbx_secret`` or ``pbx_secret_file``, once the PBX settings are known to
+    work: a host and a user, a secret that can be read, and actions that can be written from them. ConfigError
+    otherwise (the server refuses to start), naming the setting, never the secret's value."""
+    if not settings.pbx_host:
+        raise ConfigError("no PBX configured (pbx_host is empty)")
+    if not settings.pbx_username:
+        raise ConfigError("pbx_host is set but pbx_username is not: the manager user Anxin logs in as")
+    secret = settings.pbx_secret
+    if not secret and settings.pbx_secret_file is not None:
+        try:
+            secret = settings.pbx_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            where = settings.pbx_secret_file
+            raise ConfigError(f"pbx_secret_file {where} cannot be read: {exc.strerror}") from None
+    _check_frames(settings, secret)
+    return secret
 
 
 def _check_frames(settings: Settings, secret: str) -> None:

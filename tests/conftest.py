@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,15 @@ async def hotline(core: Core, event: str, **fields: object) -> tuple[Call, Incid
 async def report(core: Core, *reports: DeviceReport) -> None:
     """Device reports through the intake, as a transport hands them over; returns once durable."""
     await core.intake.devices(reports)
+
+
+async def eventually(check: Callable[[], bool], what: str = "", within: float = 15.0) -> None:
+    """Wait, on the event loop, for what a part under test must come to: a hang guard of ``within`` seconds, not
+    a timing assertion."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"not within {within:g} s: {what}"
+        await asyncio.sleep(0.005)
 
 
 def free_port() -> int:

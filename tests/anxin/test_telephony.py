@@ -137,9 +137,11 @@ async def play_through(play: Play, centre: Centre, call_id: str, until_outcome: 
     return await until(ended)
 
 
-async def console_entries(centre: Centre, who: str) -> AsyncIterator[dict[str, Any]]:
-    """The journal entries a console receives, one by one (its snapshot read first)."""
+async def console_entries(centre: Centre, who: str, live: asyncio.Event) -> AsyncIterator[dict[str, Any]]:
+    """The journal entries a console receives, one by one; ``live`` is set once its snapshot came."""
     async with websockets.connect(f"{centre.server.ws}/ws/console?token={centre.tokens[who]}") as ws:
+        assert json.loads(await ws.recv())["type"] == "snapshot"
+        live.set()
         while True:
             message = json.loads(await ws.recv())
             if message.get("type") == "entry":
@@ -148,15 +150,16 @@ async def console_entries(centre: Centre, who: str) -> AsyncIterator[dict[str, A
 
 async def test_an_answered_call_pops_the_elder_and_counts_as_answered_within_the_target(centre: Centre) -> None:
     pops: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    live = asyncio.Event()
 
     async def watch() -> None:
-        async for entry in console_entries(centre, "li"):
+        async for entry in console_entries(centre, "li", live):
             if entry["kind"] == "call.ringing":
                 await pops.put(entry)
 
     watching = asyncio.create_task(watch())
     try:
-        await asyncio.sleep(0.5)  # the console is connected
+        await asyncio.wait_for(live.wait(), 20)  # the console has its snapshot: what comes next is live
         play = centre.pbx.call("answered", caller=centre.elder_phone, extension="8101")
         play.step()  # the caller arrives: Newchannel
         call_id = pbx_call_id(play)

@@ -6,7 +6,7 @@ by the hundred thousand, or resets every connection. The link must drop what is 
 without bound, keep the event loop answering others, back off between attempts, and keep following calls
 after the core refuses one event.
 
-``until`` only bounds how long a test may hang; nothing here asserts a duration.
+``eventually`` (tests.conftest) only bounds how long a test may hang; nothing here asserts a duration.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import socket
 import struct
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,17 +25,10 @@ from dispatch.clock import ManualClock
 from dispatch.commands import CallEvent
 from dispatch.errors import InvalidInput
 from gateway.amilink import PbxLink
+from tests.conftest import eventually
 
 BANNER = b"Asterisk Call Manager/7.0.3\r\n"
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def until(check: Callable[[], bool], what: str = "", limit: float = 30.0) -> None:
-    """Wait for what the link must come to (a hang guard, not a timing assertion)."""
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, f"not within {limit:g} s: {what}"
-        await asyncio.sleep(0.005)
 
 
 def block(*lines: tuple[str, str]) -> bytes:
@@ -159,7 +151,7 @@ async def test_no_banner_and_silence_times_the_login_out(rig: Rig) -> None:
 
     peer = await rig.peer(serve)
     link = rig.link(peer, action_timeout=0.05)
-    await until(lambda: link.reconnects >= 2, "two attempts")
+    await eventually(lambda: link.reconnects >= 2, "two attempts", within=30)
     assert not link.connected and "PeerTimeout" in link.status()["last_error"]
 
 
@@ -170,7 +162,7 @@ async def test_a_banner_then_silence_times_the_login_out(rig: Rig) -> None:
 
     peer = await rig.peer(serve)
     link = rig.link(peer, action_timeout=0.05)
-    await until(lambda: link.reconnects >= 2, "two attempts")
+    await eventually(lambda: link.reconnects >= 2, "two attempts", within=30)
     assert not link.connected and "PeerTimeout" in link.status()["last_error"]
 
 
@@ -185,7 +177,7 @@ async def test_a_login_answered_under_another_action_id_is_no_login(rig: Rig) ->
 
     peer = await rig.peer(serve)
     link = rig.link(peer, action_timeout=0.05)
-    await until(lambda: link.reconnects >= 1, "an attempt")
+    await eventually(lambda: link.reconnects >= 1, "an attempt", within=30)
     assert not link.connected and "PeerTimeout" in link.status()["last_error"]
 
 
@@ -208,7 +200,7 @@ async def test_a_10_mb_message_of_short_lines_drops_the_link(rig: Rig) -> None:
 
     peer = await rig.peer(serve)
     link = rig.link(peer, sleep=stay_down)
-    await until(lambda: "FramingError" in link.status()["last_error"], "the message refused")
+    await eventually(lambda: "FramingError" in link.status()["last_error"], "the message refused", within=30)
     assert rig.events == [] and link.tracker.counters["events"] == 0
 
 
@@ -257,14 +249,14 @@ async def test_a_flood_of_50000_events_leaves_the_loop_answering(rig: Rig) -> No
     echo_server = await asyncio.start_server(echo, "127.0.0.1", 0)
     peer = await rig.peer(serve)
     link = rig.link(peer)
-    await until(lambda: link.events_in > 0, "the flood begins")
+    await eventually(lambda: link.events_in > 0, "the flood begins", within=30)
     reader, writer = await asyncio.open_connection(*echo_server.sockets[0].getsockname()[:2])
     writer.write(b"alarm\n")
     assert await reader.readline() == b"alarm\n"
     during = link.events_in
     writer.close()
     echo_server.close()
-    await until(lambda: len(rig.events) == 2 * calls, "every call rang and ended")
+    await eventually(lambda: len(rig.events) == 2 * calls, "every call rang and ended", within=30)
     assert during < 2 * calls  # answered while the flood was still being read
     assert link.tracker.calls == {} and link.status()["undelivered"] == 0
 
@@ -283,7 +275,7 @@ async def test_100000_calls_that_never_end_stay_bounded_in_the_pending_list(rig:
 
     peer = await rig.peer(serve)
     link = rig.link(peer, queues=["hotline"])
-    await until(lambda: link.events_in >= calls, "every Newchannel read")
+    await eventually(lambda: link.events_in >= calls, "every Newchannel read", within=30)
     assert len(link.tracker._pending) <= 10_000
     assert rig.events == []
 
@@ -304,8 +296,8 @@ async def test_pending_calls_whose_channels_are_gone_are_forgotten_at_the_rebuil
 
     peer = await rig.peer(serve)
     link = rig.link(peer, queues=["hotline"])
-    await until(lambda: peer.connects >= 2 and link.connected, "connected again")
-    await until(lambda: link.tracker._pending == {}, "the lost channels forgotten")
+    await eventually(lambda: peer.connects >= 2 and link.connected, "connected again", within=30)
+    await eventually(lambda: link.tracker._pending == {}, "the lost channels forgotten", within=30)
 
 
 async def test_a_peer_that_resets_every_connection_is_knocked_at_with_growing_waits(rig: Rig) -> None:
@@ -316,13 +308,13 @@ async def test_a_peer_that_resets_every_connection_is_knocked_at_with_growing_wa
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
         writer.transport.abort()
 
-    async def sleep(seconds: float) -> None:
+    async def sleep(seconds: float) -> None:  # the wait is recorded, not spent
         waits.append(seconds)
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(0)
 
     peer = await rig.peer(serve)
     link = rig.link(peer, sleep=sleep, backoff_s=0.01, backoff_max_s=0.16, jitter=lambda: 1.0)
-    await until(lambda: len(waits) >= 8, "eight attempts")
+    await eventually(lambda: len(waits) >= 8, "eight attempts", within=30)
     assert waits[:6] == [0.01, 0.02, 0.04, 0.08, 0.16, 0.16]
     assert peer.connects <= len(waits) + 1  # one connect per wait: no hot loop
     assert not link.connected
@@ -346,7 +338,7 @@ async def test_a_call_event_the_core_refuses_does_not_stop_the_hotline(rig: Rig)
 
     peer = await rig.peer(serve)
     link = rig.link(peer, on_event=core)
-    await until(lambda: len(taken) == 2, "the next call followed")
+    await eventually(lambda: len(taken) == 2, "the next call followed", within=30)
     assert [(e.caller, e.event) for e in taken] == [("13800000002", "ringing"), ("13800000002", "ended")]
     assert link.status()["refused"] == 2
 
@@ -373,5 +365,5 @@ async def test_a_channel_list_that_never_completes_is_bounded(rig: Rig) -> None:
 
     peer = await rig.peer(serve)
     link = rig.link(peer, action_timeout=60.0, sleep=stay_down)
-    await until(lambda: "list" in link.status()["last_error"], "the endless list refused")
+    await eventually(lambda: "list" in link.status()["last_error"], "the endless list refused", within=30)
     assert not link.connected

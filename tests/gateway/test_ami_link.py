@@ -3,7 +3,7 @@ and against hostile peers: the five hotline flows, a drop mid-call and the rebui
 refused login, garbage, a 1 MB line, a silent peer, a journal that refuses events.
 
 Waits between reconnects go through an injected ``sleep`` (a gate the test opens), never a real wait; the
-``until`` helper only bounds how long a test may hang, it asserts no duration.
+``eventually`` helper (tests.conftest) only bounds how long a test may hang, it asserts no duration.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,17 +26,9 @@ from gateway.amilink import PbxLink
 from gateway.errors import OriginateRefused, PbxNotConnected
 from gateway.pbx import LINK_DOWN_CAUSE
 from simulators.pbx import Pbx
-from tests.conftest import settings_for
+from tests.conftest import eventually, settings_for
 
 EXTENSIONS = {"8101": "op1", "8102": "op2"}
-
-
-async def until(check: Callable[[], bool], what: str = "") -> None:
-    """Wait for what the link must come to (a hang guard of 15 s, not a timing assertion)."""
-    deadline = time.monotonic() + 15
-    while not check():
-        assert time.monotonic() < deadline, f"not within 15 s: {what}"
-        await asyncio.sleep(0.005)
 
 
 @dataclass
@@ -104,7 +95,7 @@ async def rig() -> AsyncIterator[Rig]:
 
 
 async def connected(link: PbxLink) -> None:
-    await until(lambda: link.connected)
+    await eventually(lambda: link.connected)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +113,7 @@ async def test_inbound_flows(rig: Rig, flow: str, expected: list[str]) -> None:
     play = rig.pbx.call(flow, caller="13800138000", extension="8101", to="8102")
     await play.run()
     call_id = f"pbx-{play.linkedid}"
-    await until(lambda: rig.of(call_id)[-1:] == ["ended"])
+    await eventually(lambda: rig.of(call_id)[-1:] == ["ended"])
     assert rig.of(call_id) == expected
     by_kind = {e.event: e for e in rig.events}
     assert by_kind["ringing"].caller == "13800138000" and by_kind["ringing"].line == "12349"
@@ -142,7 +133,7 @@ async def test_call_back_through_originate(rig: Rig) -> None:
     link = rig.link()
     await connected(link)
     await link.originate(Dial("call-42", "8101", "13900139000", "op1"))
-    await until(lambda: rig.of("call-42")[-1:] == ["ended"])
+    await eventually(lambda: rig.of("call-42")[-1:] == ["ended"])
     assert rig.of("call-42") == ["ringing", "answered", "ended"]
     assert {e.direction for e in rig.events} == {"out"}
     answered = rig.events[1]
@@ -157,7 +148,7 @@ async def test_call_back_not_answered(rig: Rig, plan: str, cause: str) -> None:
     link = rig.link()
     await connected(link)
     await link.originate(Dial("call-43", "8101", "13900139000", "op1"))
-    await until(lambda: rig.of("call-43")[-1:] == ["ended"])
+    await eventually(lambda: rig.of("call-43")[-1:] == ["ended"])
     assert rig.events[-1].cause == cause
     assert "answered" not in rig.of("call-43")
 
@@ -183,9 +174,9 @@ async def test_drop_mid_call_and_rebuild(rig: Rig) -> None:
         talking.step()
         waiting.step()  # arrive, enqueue
     a, b = f"pbx-{talking.linkedid}", f"pbx-{waiting.linkedid}"
-    await until(lambda: rig.of(a) == rig.of(b) == ["ringing", "queued"])
+    await eventually(lambda: rig.of(a) == rig.of(b) == ["ringing", "queued"])
     rig.pbx.drop()  # mid-call; while the link is down:
-    await until(lambda: not link.connected)
+    await eventually(lambda: not link.connected)
     rig.clock.advance(40)
     talking.step()
     talking.step()  # the operator at 8101 rings and answers
@@ -195,7 +186,7 @@ async def test_drop_mid_call_and_rebuild(rig: Rig) -> None:
     started.step()
     started.step()  # a third call arrives and waits in the queue
     gate.open.set()  # reconnect
-    await until(lambda: len(rig.of(b)) == 3 and len(rig.of(f"pbx-{started.linkedid}")) == 2)
+    await eventually(lambda: len(rig.of(b)) == 3 and len(rig.of(f"pbx-{started.linkedid}")) == 2)
     assert rig.of(a) == ["ringing", "queued", "answered"]
     answered = [e for e in rig.events if e.call_id == a][-1]
     assert (answered.extension, answered.operator, answered.at) == ("8101", "op1", rig.clock.now() - 20)
@@ -203,7 +194,7 @@ async def test_drop_mid_call_and_rebuild(rig: Rig) -> None:
     assert rig.of(f"pbx-{started.linkedid}") == ["ringing", "queued"]
     assert link.status()["reconnects"] == 1 and link.status()["connected"]
     await talking.run()
-    await until(lambda: rig.of(a)[-1:] == ["ended"])
+    await eventually(lambda: rig.of(a)[-1:] == ["ended"])
     assert rig.of(a) == ["ringing", "queued", "answered", "ended"]
 
 
@@ -218,7 +209,7 @@ async def test_out_of_order_events(rig: Rig) -> None:
     rig.pbx.swap_next()
     play.step()  # hangups, two of them swapped
     call_id = f"pbx-{play.linkedid}"
-    await until(lambda: rig.of(call_id)[-1:] == ["ended"])
+    await eventually(lambda: rig.of(call_id)[-1:] == ["ended"])
     assert rig.of(call_id) == ["ringing", "answered", "ended"]
     assert link.tracker.counters["out_of_order"] >= 1
 
@@ -228,7 +219,7 @@ async def test_refused_login_backs_off_at_the_max(rig: Rig, caplog: pytest.LogCa
     gate = Gate()
     link = rig.link(sleep=gate)
     for n in range(1, 4):
-        await until(lambda n=n: len(gate.waits) == n)  # type: ignore[misc]
+        await eventually(lambda n=n: len(gate.waits) == n)  # type: ignore[misc]
         gate.open.set()
     assert gate.waits[:3] == [30.0, 30.0, 30.0]
     assert "LoginRefused" in link.status()["last_error"] and "anxin" in link.status()["last_error"]
@@ -247,7 +238,7 @@ async def test_connection_refused_backs_off_exponentially(rig: Rig) -> None:
     gate = Gate()
     link = rig.link(port=free_port, sleep=gate)
     for n in range(7):
-        await until(lambda n=n: len(gate.waits) == n + 1)  # type: ignore[misc]
+        await eventually(lambda n=n: len(gate.waits) == n + 1)  # type: ignore[misc]
         gate.open.set()
     assert gate.waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
     assert not link.connected and "Error" in link.status()["last_error"]
@@ -278,11 +269,11 @@ async def test_garbage_and_a_1mb_line_drop_the_link(rig: Rig, payload: bytes, er
     gate = Gate()
     link = rig.link(port=port, sleep=gate)
     try:
-        await until(lambda: len(gate.waits) == 1)
+        await eventually(lambda: len(gate.waits) == 1)
         assert error in link.status()["last_error"]
         assert not link.connected
         gate.open.set()
-        await until(lambda: len(gate.waits) == 2)  # it tries again, with backoff
+        await eventually(lambda: len(gate.waits) == 2)  # it tries again, with backoff
         assert gate.waits == [1.0, 2.0]
     finally:
         server.close()
@@ -294,7 +285,7 @@ async def test_a_silent_peer_is_dropped_by_the_keepalive(rig: Rig) -> None:
     link = rig.link(sleep=gate, ping_interval=0.01, ping_timeout=0.05)
     await connected(link)
     rig.pbx.silent = True
-    await until(lambda: len(gate.waits) == 1)
+    await eventually(lambda: len(gate.waits) == 1)
     assert "Pong" in link.status()["last_error"]
     rig.pbx.silent = False
     gate.open.set()
@@ -316,7 +307,7 @@ async def test_a_refusing_journal_is_retried_in_order(rig: Rig) -> None:
     await connected(link)
     play = rig.pbx.call("answered")
     await play.run()
-    await until(lambda: len(taken) == 4)
+    await eventually(lambda: len(taken) == 4)
     assert [e.event for e in taken] == ["ringing", "queued", "answered", "ended"]
     assert waits.waits == [1.0, 2.0]  # two refusals, retried with backoff
     assert link.status()["undelivered"] == 0
@@ -328,11 +319,11 @@ async def test_originate_when_the_link_drops_before_the_answer(rig: Rig) -> None
     await connected(link)
     rig.pbx.silent = True
     dialling = asyncio.create_task(link.originate(Dial("call-45", "8101", "13900139000", "op1")))
-    await until(lambda: any(("Action", "Originate") in a for a in rig.pbx.actions))
+    await eventually(lambda: any(("Action", "Originate") in a for a in rig.pbx.actions))
     rig.pbx.drop()
     with pytest.raises(PbxNotConnected):
         await dialling
-    await until(lambda: len(gate.waits) == 1)
+    await eventually(lambda: len(gate.waits) == 1)
     assert not link.connected and link.status()["connected"] is False
 
 
@@ -360,7 +351,7 @@ async def test_from_settings(rig: Rig, tmp_path: Path) -> None:
     try:
         await connected(link)
         await rig.pbx.call("answered").run()
-        await until(lambda: len(taken) == 4)
+        await eventually(lambda: len(taken) == 4)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

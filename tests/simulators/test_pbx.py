@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from panoramisk import Manager  # type: ignore[import-untyped]
 
 from simulators.pbx import FLOWS, Pbx
+from tests.conftest import eventually
 
 SECRET = "s3cret"
-
-
-async def until(check: Callable[[], bool], what: str = "") -> None:
-    """A hang guard of 15 s, not a timing assertion."""
-    deadline = time.monotonic() + 15
-    while not check():
-        assert time.monotonic() < deadline, f"not within 15 s: {what}"
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -73,7 +65,7 @@ async def test_panoramisk_follows_a_call_and_lists_channels(pbx: tuple[Pbx, int]
     sim, port = pbx
     async with manager(port) as (client, events, login):
         assert await login
-        await until(lambda: sim.logins == 1)
+        await eventually(lambda: sim.logins == 1)
         play = sim.call("transferred", caller="13800138000", extension="8101", to="8102")
         for _ in range(4):
             play.step()  # arrive, enqueue, ring the operator, answer
@@ -89,7 +81,7 @@ async def test_panoramisk_follows_a_call_and_lists_channels(pbx: tuple[Pbx, int]
         )
         assert listing[-1]["Event"] == "CoreShowChannelsComplete" and listing[-1]["ListItems"] == "2"
         await play.run()
-        await until(lambda: any(e.get("Event") == "Hangup" and e["Uniqueid"] == play.linkedid for e in events))
+        await eventually(lambda: any(e.get("Event") == "Hangup" and e["Uniqueid"] == play.linkedid for e in events))
         names = [e["Event"] for e in events if e.get("Linkedid") == play.linkedid or "Transferee" in str(e)]
         for expected in ("Newchannel", "QueueCallerJoin", "AgentConnect", "BridgeEnter", "BlindTransfer", "Hangup"):
             assert expected in names

@@ -12,11 +12,15 @@ it from the PBX, as it would from a real Asterisk: nothing here posts to the ser
     3. Most calls are answered; some callers give up in the queue, some calls are transferred from the person to
        the street's operator, and a few ring an extension directly and nobody answers: the supervisor's figures
        have something to show.
+    4. A desk phone takes one call at a time, as a queue rings only a free agent: a caller whose desk is on a
+       call waits in the queue until it is free (so the person's desk is free between calls, and their 拨打
+       is not refused as busy all the time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -36,6 +40,8 @@ FLOWS = {"answered": 0.80, "abandoned": 0.08, "transferred": 0.08, "missed": 0.0
 STEP_S = (1.5, 6.0)
 TALK_S = (20.0, 90.0)
 UNCHOSEN = "{unchosen}"  # the extension a call rings before rule 1 chose it
+#: the steps of a flow that ring an extension (the extension is the step's argument)
+RINGS_A_DESK = frozenset({"ring_agent", "ring_extension"})
 
 
 @dataclass(slots=True)
@@ -51,6 +57,7 @@ class PbxHotline:
     switchboard: Switchboard = field(default_factory=lambda: SWITCHBOARD)  # the bot's, in the same process
     step_s: tuple[float, float] = STEP_S
     talk_s: tuple[float, float] = TALK_S
+    _desks: dict[str, asyncio.Lock] = field(default_factory=dict)  # an extension's phone: one call at a time
 
     async def ring(self, rng: random.Random, elders: Sequence[Elder], per_min: float, stop: asyncio.Event) -> None:
         calls: set[asyncio.Task[str]] = set()
@@ -73,9 +80,13 @@ class PbxHotline:
         mine = flow == "transferred" or left_for_people(call_id, self.leave_calls)
         play.reassign(UNCHOSEN, self.person if mine else self.bot)  # rule 1
         log.info("pbx call %s from %s: %s, rings %s", call_id, drawn.caller, flow, self.person if mine else self.bot)
-        while not play.done:
-            talking = play.next_op == "caller_hangs_up" and flow != "missed" and flow != "abandoned"
-            if await pause(stop, rng.uniform(*(self.talk_s if talking else self.step_s))):
-                break
-            play.step()
+        async with contextlib.AsyncExitStack() as desks:
+            while not play.done:
+                talking = play.next_op == "caller_hangs_up" and flow != "missed" and flow != "abandoned"
+                if await pause(stop, rng.uniform(*(self.talk_s if talking else self.step_s))):
+                    break
+                step = play.steps[play.position]
+                if step[0] in RINGS_A_DESK:  # rule 4: the caller waits in the queue while that desk is on a call
+                    await desks.enter_async_context(self._desks.setdefault(step[1], asyncio.Lock()))
+                play.step()
         return call_id

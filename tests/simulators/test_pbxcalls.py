@@ -48,3 +48,21 @@ async def test_each_call_rings_the_desk_its_id_leaves_it_to_and_its_script_waits
             assert extension == ("8101" if transferred or left_for_people(call_id, 0.5) else "8109"), call_id
     assert {"8101", "8109"} <= set(answered.values()), "both the person and the bot answer calls"
     assert not pbx.channels, "every call played to its end"
+
+
+async def test_a_desk_phone_rings_for_one_call_at_a_time_and_the_other_callers_wait_in_the_queue() -> None:
+    pbx, stop = Recording(), asyncio.Event()
+    desks = PbxHotline(pbx, "8101", "8109", "8102", 1.0, Switchboard(), step_s=(0.0, 0.001), talk_s=(0.0, 0.002))
+    rngs = [random.Random(n) for n in range(6)]
+    await asyncio.gather(*(desks.call(rng, ELDERS, stop) for rng in rngs))  # six callers at once, all for 8101
+    holding: dict[str, str] = {}  # extension -> the Linkedid of the call ringing or talking there
+    rung = 0
+    for name, event in pbx.events:
+        if name == "DialBegin":
+            desk = event["DialString"]
+            assert desk not in holding, f"{desk} rang for {event['Linkedid']} while on {holding.get(desk)}"
+            holding[desk] = event["Linkedid"]
+            rung += 1
+        elif name == "Hangup" and event["Uniqueid"] == event["Linkedid"]:  # the caller hung up: their desks free
+            holding = {desk: call for desk, call in holding.items() if call != event["Linkedid"]}
+    assert rung >= 6 and not holding

@@ -8,14 +8,14 @@
 //      does not have (an older server) shows nothing, never a guess.
 //   2. Codes are words from the catalogue: calldir.<direction>, calloutcome.<outcome>, the hangup cause's Q.850
 //      number (cause.q850.<n>; one the catalogue lacks shows as the PBX said it); an outcome the call's state
-//      already says (ringing, talking) is not repeated.
+//      already says (ringing, queued, talking) is not repeated.
 "use strict";
 
 import { el } from "./common.js";
 import { fmtDuration, fmtTime, label, t } from "./i18n.js";
 
-/** Outcomes the call's state already says (振铃中, 通话中): not said twice. */
-const SAID_BY_STATE = new Set(["ringing", "talking"]);
+/** Outcomes the call's state already says (振铃中, 排队中, 通话中): not said twice. */
+const SAID_BY_STATE = new Set(["ringing", "queued", "talking"]);
 
 /** How a call ended, or is going, in words ("" when the view does not say). */
 export const outcomeWords = (call) => (call.outcome ? label("calloutcome", call.outcome) : "");

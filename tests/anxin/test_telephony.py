@@ -325,6 +325,7 @@ async def test_an_operators_console_takes_the_calls_of_its_desk_and_leaves_a_col
             await expect(page.locator("#calls-jump-count")).to_have_text("1")
             await expect(page.locator("#call-pop")).to_be_visible()
             await expect(page.locator("#call-pop-state")).to_have_text("排队中")
+            await expect(page.locator("#call-pop .call-outcome")).to_have_count(0)  # the state says it: not twice
             theirs.step(), theirs.step()  # 8102 rings and answers: 陈静's call
             await until(lambda: _outcome(centre, pbx_call_id(theirs), "talking"))
             await expect(page.locator("#calls-jump-count")).to_have_text("")

@@ -42,6 +42,7 @@ let caregivers = [];
 let found = [];
 let record = null; // the elder being edited as the server last answered (null: a new elder)
 let creating = false;
+let opening = 0; // counts what the form was asked to show; only the latest is shown
 let contacts = []; // the form's contacts, in calling order
 let tests = new Map(); // device_id -> the last test as the server said
 let polling = 0;
@@ -140,21 +141,25 @@ async function loadChoices() {
   fillChoices();
 }
 
+/** The form shows what was asked for last: an elder read late does not cover a newer 新增 or choice. */
 async function openElder(elderId) {
+  const ticket = ++opening;
   try {
     const elder = await session.api("GET", `/api/elders/${encodeURIComponent(elderId)}`);
-    showElder(elder);
+    if (ticket === opening) showElder(elder);
   } catch (error) {
-    $("find-error").textContent = errorText(error);
+    if (ticket === opening) $("find-error").textContent = errorText(error);
   }
 }
 
 async function openNew() {
+  const ticket = ++opening;
   try {
     form = await session.api("GET", "/api/registry/form"); // a fresh proposal of a free id
   } catch (_) {
     // the form asks for an id all the same
   }
+  if (ticket !== opening) return;
   record = null;
   creating = true;
   fillForm({ elder_id: form.next_elder_id, contacts: [], risk_flags: [], active: true, devices: [] });
@@ -323,9 +328,9 @@ async function save(event, { distinct = false } = {}) {
   try {
     const query = distinct ? "?confirm_distinct=true" : "";
     await session.api("PUT", `/api/elders/${encodeURIComponent(sent.elder_id)}${query}`, sent);
-    const wasNew = creating;
-    notice(wasNew ? "registry.created" : "registry.saved", { name: sent.name, id: sent.elder_id });
+    const words = creating ? "registry.created" : "registry.saved";
     await openElder(sent.elder_id);
+    notice(words, { name: sent.name, id: sent.elder_id });
   } catch (error) {
     if (error instanceof ApiError && error.status === 409 && error.code === "possible_duplicate") {
       showDuplicates(error.params.matches || [], Number(error.params.hidden) || 0);
@@ -464,8 +469,8 @@ async function unbind(device) {
   if (!window.confirm(t("registry.unbind_confirm", { device: device.device_id }))) return;
   try {
     await session.api("POST", `/api/devices/${encodeURIComponent(device.device_id)}/unbind`, { reason: "" });
-    notice("registry.unbound", { device: device.device_id });
     await openElder(record.elder_id);
+    notice("registry.unbound", { device: device.device_id });
   } catch (error) {
     $("devices-error").textContent = errorText(error);
   }
@@ -490,8 +495,9 @@ async function bind(event) {
       { device_id: deviceId, protocol, elder_id: record.elder_id, aes_key: key || null });
     $("bind-form").reset();
     showKeyField();
-    notice("registry.bound", { device: deviceId, name: record.name });
+    const name = record.name;
     await openElder(record.elder_id);
+    notice("registry.bound", { device: deviceId, name });
   } catch (error) {
     $("devices-error").textContent = errorText(error);
   }

@@ -26,6 +26,7 @@ export function bindResponders(session, say) {
   let all = []; // GET /api/responders as last read
   let providers = [];
   let record = null; // the responder being edited as the server last answered (null: a new one)
+  let opening = 0; // counts what the form was asked to show; only the latest is shown
   let loaded = false;
 
   async function load() {
@@ -94,16 +95,20 @@ export function bindResponders(session, say) {
 
   // -- the form ------------------------------------------------------------------------------------------------
 
+  /** The form shows what was asked for last: a record read late does not cover a newer 新增 or choice. */
   async function openResponder(responderId) {
+    const ticket = ++opening;
     $("responders-error").textContent = "";
     try {
-      showForm(await session.api("GET", `/api/responders/${encodeURIComponent(responderId)}`), false);
+      const responder = await session.api("GET", `/api/responders/${encodeURIComponent(responderId)}`);
+      if (ticket === opening) showForm(responder, false);
     } catch (error) {
-      $("responders-error").textContent = errorText(error);
+      if (ticket === opening) $("responders-error").textContent = errorText(error);
     }
   }
 
   function openNew() {
+    opening += 1;
     showForm({ kind: "caregiver", skills: [], travel: "walk", provider: "centre", on_call: false, green_channel: false },
       true);
     say(null);
@@ -201,9 +206,10 @@ export function bindResponders(session, say) {
         return;
       }
       await session.api("PUT", `/api/responders/${encodeURIComponent(sent.responder_id)}`, sent);
-      say(record ? "registry.saved" : "registry.r_created", { name: sent.name, id: sent.responder_id });
+      const words = record ? "registry.saved" : "registry.r_created";
       await load();
       await openResponder(sent.responder_id);
+      say(words, { name: sent.name, id: sent.responder_id });
     } catch (error) {
       $("responder-error").textContent = errorText(error);
     } finally {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from simulators import city as city_generator
 from tests.console.browser import (
@@ -118,8 +118,24 @@ def test_an_admin_adds_a_clinic_and_a_volunteer_and_edits_the_volunteers_skills(
     page.fill("#r-phone", "13905961111")
     page.select_option("#r-travel", "bike")
     page.check("#r-on-call")
+    # the saved record is read back slowly and the admin starts the next one meanwhile: the form stays new
+    held: list[Route] = []
+    page.route(
+        "**/api/responders/V0901",
+        lambda route: (held if route.request.method == "GET" else [route.continue_()]).append(route),
+    )
     page.click("#responder-save")
+    while not held:
+        page.wait_for_timeout(20)
+    page.click("#new-responder")
+    with page.expect_response(lambda r: r.request.method == "GET" and r.url.endswith("/api/responders/V0901")):
+        held[0].continue_()
+    page.unroute("**/api/responders/V0901")
     expect(page.locator("#registry-notice")).to_have_text("已添加：黄志强（V0901）")
+    page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
+    expect(page.locator("#responder-heading")).to_have_text("新增护理员或机构")
+    expect(page.locator("#r-id")).to_be_editable()
+    expect(page.locator("#r-id")).to_have_value("")
     # the same id again is someone's already
     page.click("#new-responder")
     page.fill("#r-id", "V0901")

@@ -20,6 +20,11 @@ Rules
        Only the centre's own people are matched to alarms: a contracted service organisation's staff deliver
        the services of their organisation's items (dispatch.services rule 4) and are never offered an incident.
     5. Time comes from the injected clock; :meth:`Engine.tick` fires what is due. It never sleeps.
+    6. While the intake works a device's reports (:attr:`Engine.offers_later`), a new incident's first offers
+       wait for :meth:`Engine.offer_opened`, which the intake calls once the opening is on its way to the disk:
+       the device is acknowledged and the screens show the alarm without waiting for the ranking. An incident
+       whose offers were never made (the server stopped in between) is offered at the next start, as every
+       stalled one is.
 
 Never
     Never change the projection except by applying an entry just appended (or, for what devices say that is
@@ -33,7 +38,7 @@ import contextlib
 import dataclasses
 import logging
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
@@ -210,7 +215,11 @@ class Engine:
         #: meet as it ends (see _serve_backlog)
         self._freed: set[str] = set()
         self._entered: set[str] = set()
+        #: rule 6: set by the intake around device reports; the incidents opened meanwhile, waiting for offers
+        self.offers_later = False
+        self._to_offer: deque[str] = deque()
         journal.on_recovered(self._pay_owed_reads)
+        journal.on_recovered(self._offer_after_recovery)
         #: the device protocols this server speaks (a device of another protocol is refused)
         self.protocols = frozenset(protocols)
         self.state = Projection(position_stale_s=settings.position_stale_s,
@@ -479,8 +488,34 @@ class Engine:
         if alarm.note:
             self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
         if rule(alarm.alarm_type).dispatch:
-            await self._dispatch_next(incident)
+            if self.offers_later:
+                self._to_offer.append(incident.incident_id)
+            else:
+                await self._dispatch_next(incident)
         return incident, False
+
+    @property
+    def waiting_offers(self) -> int:
+        """Incidents opened under :attr:`offers_later` whose first offers are not made yet (rule 6)."""
+        return len(self._to_offer)
+
+    async def offer_opened(self) -> None:
+        """Make the first offers of the incidents opened under :attr:`offers_later`, oldest first (rule 6). One
+        that a person has seen to meanwhile (someone dispatched by hand, cancelled) is left as it is."""
+        if not self._to_offer:
+            return
+        async with self.changing():
+            while self._to_offer:
+                incident = self.state.incidents.get(self._to_offer.popleft())
+                if incident is None:
+                    continue
+                try:
+                    await self._dispatch_next(incident)
+                except JournalError:  # nothing is written until it works again: this one is offered then
+                    self._to_offer.appendleft(incident.incident_id)
+                    raise
+                except Exception:  # one incident's fault must not keep the next ones' offers back
+                    log.exception("first offers of %s failed; it waits for an operator", incident.incident_id)
 
     def opened(
         self,
@@ -1823,6 +1858,19 @@ class Engine:
             self._owed_overflow += 1
             return
         self._owed_reads.append((fact, actor))
+
+    def _offer_after_recovery(self) -> None:
+        """Incidents whose first offers the journal refused (rule 6) are offered as it works again."""
+        if not self._to_offer:
+            return
+
+        async def offer() -> None:
+            with contextlib.suppress(JournalError):  # failed again: the next recovery (or item) tries again
+                await self.offer_opened()
+
+        task = asyncio.get_running_loop().create_task(offer(), name="offers-after-recovery")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _pay_owed_reads(self) -> None:
         if not self._owed_reads and not self._owed_overflow:

@@ -26,6 +26,13 @@ Rules
        :class:`~dispatch.errors.JournalError`, even when it would write nothing: a receiver that cannot record an
        alarm must not look healthy to a transmitter, which then uses its backup path. Alarms of every kind (a
        technical one and a tamper alarm too) are still tried: only what truly commits is acknowledged.
+    6. A device's alarm is acknowledged once its incident is durable, not its offers: the worker opens the
+       incidents of device reports with their first offers held back (engine rule 6), lets the journal's writer
+       take the openings to the disk, and ranks and offers while the disk works. Alarms waiting behind it are
+       opened first (up to ``OPEN_AHEAD``), so a burst is acknowledged in one commit and ranked after; anything
+       else waiting (a call, routine traffic, an alarm over HTTP) finds every incident offered before it. An
+       alarm over HTTP and a call's incident return with their offers made and durable, as before: their
+       senders are people and programs that read the incident next, not a transmitter waiting for its ACK.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ from dispatch.triage import ALARM_RULES, URGENT_TYPES
 
 URGENT, PEOPLE, ROUTINE = 0, 1, 2
 RANK_NAMES = ("urgent", "people", "routine")
+#: rule 6: incidents opened ahead of their first offers while urgent alarms wait behind them
+OPEN_AHEAD = 32
 
 T = TypeVar("T")
 _Work = Callable[[], Awaitable[Any]]
@@ -130,7 +139,15 @@ class Intake:
         if self._storage.full and not any(r.kind == "alarm" for r in reports):  # rule 5: the device tries its backup
             self.counters["refused_storage"] += 1
             raise self._journal.failure or JournalError("storage full: routine device traffic is not taken in")
-        await self._submit(rank, lambda: self._engine.device_reports(reports))
+        await self._submit(rank, lambda: self._device_reports(reports))
+
+    async def _device_reports(self, reports: Sequence[DeviceReport]) -> None:
+        """Rule 6: the incidents the reports open are offered after the worker let the openings go to the disk."""
+        self._engine.offers_later = True
+        try:
+            await self._engine.device_reports(reports)
+        finally:
+            self._engine.offers_later = False
 
     async def alarm(self, request: AlarmRequest) -> Opened:
         """An alarm raised over HTTP; returns once the incident (or the attachment) is durable."""
@@ -158,21 +175,25 @@ class Intake:
         return result  # type: ignore[no-any-return]
 
     async def _work(self) -> None:
+        engine = self._engine
         while True:
             rank, _, work, future = await self._queue.get()
             self._room[rank].release()
             self._ranked[rank] -= 1
-            if future.done():  # the submitter went away (its client hung up): nothing to do
-                continue
-            try:
-                result = await work()
-            except Exception as exc:  # refused, or the journal failed: the submitter must not acknowledge
-                if not future.done():
-                    future.set_exception(exc)
-            else:
-                self.counters[RANK_NAMES[rank]] += 1
-                if not future.done():
-                    future.set_result((result, self._journal.head_seq))
+            if not future.done():  # else the submitter went away (its client hung up): nothing to do
+                try:
+                    result = await work()
+                except Exception as exc:  # refused, or the journal failed: the submitter must not acknowledge
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    self.counters[RANK_NAMES[rank]] += 1
+                    if not future.done():
+                        future.set_result((result, self._journal.head_seq))
+            if engine.waiting_offers and (engine.waiting_offers >= OPEN_AHEAD or not self._ranked[URGENT]):
+                await asyncio.sleep(0)  # rule 6: the openings go to the journal's writer, then the offers are made
+                with contextlib.suppress(JournalError):  # nothing is written until it works again: offered then
+                    await engine.offer_opened()
 
 
 def _device_rank(reports: Sequence[DeviceReport]) -> int:

@@ -132,7 +132,15 @@ async def raise_alarm(
 ) -> tuple[Incident, bool]:
     """An alarm through the intake, as the API raises it; the incident it opened or joined, and whether it joined."""
     opened = await core.intake.alarm(AlarmRequest(alarm_type, actor, source, **fields))  # type: ignore[arg-type]
+    await settled(core)
     return engine_of(core).state.incidents[opened.incident_id], opened.attached
+
+
+async def settled(core: Core) -> None:
+    """Until what the intake's last item set going is durable: the first offers of an incident it opened follow the
+    opening's acknowledgement (dispatch.intake rule 6)."""
+    await eventually(lambda: not engine_of(core).waiting_offers, "the first offers of the incidents just opened")
+    await core.journal.durable(core.journal.head_seq)
 
 
 async def hotline(core: Core, event: str, **fields: object) -> tuple[Call, Incident | None]:
@@ -143,8 +151,10 @@ async def hotline(core: Core, event: str, **fields: object) -> tuple[Call, Incid
 
 
 async def report(core: Core, *reports: DeviceReport) -> None:
-    """Device reports through the intake, as a transport hands them over; returns once durable."""
+    """Device reports through the intake, as a transport hands them over; returns once durable, with the first
+    offers of an incident they opened."""
     await core.intake.devices(reports)
+    await settled(core)
 
 
 async def eventually(check: Callable[[], bool], what: str = "", within: float = 15.0) -> None:

@@ -9,11 +9,11 @@ from collections.abc import Awaitable
 import pytest
 
 from dispatch.commands import AlarmRequest, CallEvent
-from dispatch.core import Core
+from dispatch.core import Core, open_core
 from dispatch.devices import DeviceReport
 from dispatch.errors import JournalError, NotFound
 from dispatch.intake import Intake
-from tests.conftest import engine_of
+from tests.conftest import engine_of, eventually, on_duty, settled
 
 
 def health(n: int) -> DeviceReport:
@@ -22,6 +22,10 @@ def health(n: int) -> DeviceReport:
 
 def device_sos() -> DeviceReport:
     return DeviceReport("sia-dc09", "1234", "alarm", "CID:1101", alarm_type="sos", dedup="1234:1")
+
+
+def watch_fall() -> DeviceReport:
+    return DeviceReport("watch", "8800000015", "alarm", "WATCH:fall", alarm_type="fall", dedup="8800000015:1")
 
 
 def idle_intake(core: Core, maxsize: int = 10_000) -> Intake:
@@ -81,9 +85,19 @@ async def test_people_go_before_routine_and_after_alarms(core: Core) -> None:
 
 
 async def test_what_it_returns_is_durable(core: Core) -> None:
+    await on_duty(core, "c_near")
     opened = await core.intake.alarm(AlarmRequest("fall", actor="operator:o", source="api", elder_id="e1"))
-    assert core.journal.durable_seq == core.journal.head_seq
+    assert core.journal.durable_seq == core.journal.head_seq  # over HTTP: with the first offers (rule 6)
     assert opened.incident_id in {e.incident_id for e in await core.journal.read(0, 100)}
+
+
+async def test_a_device_alarm_is_acknowledged_once_opened_and_its_first_offers_follow(core: Core) -> None:
+    await on_duty(core, "c_near")
+    await core.intake.devices([device_sos()])
+    (opening,) = [e for e in await core.journal.read(0, 100) if e.kind == "incident.opened"]
+    assert core.journal.durable_seq >= opening.seq  # the ACK is owed now
+    await settled(core)  # rule 6: ranked and offered while the opening was written, and on record after it
+    assert [e.kind for e in await core.journal.read(opening.seq, 100)] == ["incident.ranked", "offer.made"]
 
 
 async def test_a_refused_alarm_raises_to_its_sender_and_writes_nothing(core: Core) -> None:
@@ -123,7 +137,7 @@ async def test_a_journal_that_cannot_commit_acknowledges_nothing(core: Core) -> 
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: commits fail
     journal = core.journal
     assert isinstance(journal, type(journal)) and hasattr(journal, "_writer")
-    await journal._writer.execute("PRAGMA busy_timeout = 0")  # type: ignore[attr-defined]
+    await journal._writer.execute("PRAGMA busy_timeout = 0")
     with pytest.raises(JournalError):
         await core.intake.devices([device_sos()])
     link = DeviceReport("sia-dc09", "1234", "checkin", "NULL")
@@ -162,3 +176,69 @@ async def test_a_device_alarm_a_person_must_see_to_goes_before_routine(core: Cor
     (first, *_) = await core.journal.read(head, 1000)
     assert first.kind == "incident.opened"
     assert intake.counters == {"people": 1, "routine": 20}
+
+
+def offers(core: Core, incident_id: str) -> list[str]:
+    state = engine_of(core).state
+    return [state.assignments[a].responder_id for a in state.incidents[incident_id].assignments]
+
+
+async def test_alarms_waiting_together_are_opened_first_then_offered_before_routine(core: Core) -> None:
+    """Rule 6: a burst is acknowledged in one commit and ranked after; what waits behind it finds it offered."""
+    await on_duty(core, "c_near", "c_mid", "c_far", "c_own")
+    intake = idle_intake(core)
+    routine = asyncio.ensure_future(intake.devices([health(1)]))
+    sos = asyncio.ensure_future(intake.devices([device_sos()]))
+    fall = asyncio.ensure_future(intake.devices([watch_fall()]))
+    await asyncio.sleep(0)
+    head = core.journal.head_seq
+    intake.start()
+    await asyncio.gather(routine, sos, fall)
+    await intake.stop()
+    await settled(core)
+    kinds = [e.kind for e in await core.journal.read(head, 100)]
+    assert kinds[:2] == ["incident.opened", "incident.opened"] and kinds[-1] == "elder.health"
+    assert kinds[2:-1].count("incident.ranked") == 2 and set(kinds[2:-1]) == {"incident.ranked", "offer.made"}
+    assert offers(core, f"INC-{head + 1}")[0] == "c_near"  # the SOS, first in though it came second
+    assert offers(core, f"INC-{head + 2}")[0] == "c_own"  # e2's own caregiver, as without rule 6
+
+
+async def test_first_offers_the_journal_refused_are_made_when_it_works_again(core: Core) -> None:
+    await on_duty(core, "c_near")
+    engine, journal = engine_of(core), core.journal
+    blocker = sqlite3.connect(core.settings.db_path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: the opening's commit fails
+    await journal._writer.execute("PRAGMA busy_timeout = 0")  # type: ignore[attr-defined]
+    engine.offers_later = True  # as the intake's worker does around an item
+    opened = await engine.alarm(AlarmRequest("sos", actor="device:d", source="api", elder_id="e1"))
+    engine.offers_later = False
+    await eventually(lambda: journal.failure is not None, "the failed commit")
+    with pytest.raises(JournalError):
+        await engine.offer_opened()
+    assert engine.waiting_offers == 1 and offers(core, opened.incident_id) == []
+    blocker.rollback()
+    blocker.close()
+    journal.retry()
+    await eventually(lambda: offers(core, opened.incident_id) == ["c_near"], "offered once the journal works")
+    await settled(core)
+    assert [e.kind for e in await journal.read(0, 100)][-3:] == ["incident.opened", "incident.ranked", "offer.made"]
+
+
+async def test_an_incident_opened_but_not_yet_offered_when_the_server_stopped_is_offered_at_the_start(
+    core: Core,
+) -> None:
+    await on_duty(core, "c_near")
+    engine = engine_of(core)
+    engine.offers_later = True
+    opened = await engine.alarm(AlarmRequest("sos", actor="device:d", source="api", elder_id="e1"))
+    await core.journal.durable(core.journal.head_seq)  # the opening is on record, the device acknowledged
+    settings, clock = core.settings, core.clock
+    await core.close()  # stopped before the worker made the offers
+    reopened = await open_core(settings, clock)
+    try:
+        assert offers(reopened, opened.incident_id) == ["c_near"]
+    finally:
+        await reopened.close()
+    core_again = await open_core(settings, clock)  # the fixture closes whatever it yielded; reopen for it
+    await core_again.close()
+    core.lock.acquire()  # keep the fixture's close() balanced

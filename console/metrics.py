@@ -264,6 +264,8 @@ def _core_metrics(core: Core, last_commit: float) -> Iterator[Any]:
         taken.add_metric([rank], core.intake.counters.get(rank, 0))
     yield waiting
     yield taken
+    yield _gauge("anxin_intake_waiting_offers", "Incidents opened from device alarms, acknowledged, whose first offers "
+                 "are not made yet", core.intake.waiting_offers)  # fmt: skip
     yield from _incident_metrics(core)
     configured = bool(core.settings.pbx_host)
     yield _gauge("anxin_pbx_configured", "1 when a PBX is configured (docs/telephony.md)", float(configured))

@@ -20,11 +20,11 @@ Rules
        Only the centre's own people are matched to alarms: a contracted service organisation's staff deliver
        the services of their organisation's items (dispatch.services rule 4) and are never offered an incident.
     5. Time comes from the injected clock; :meth:`Engine.tick` fires what is due. It never sleeps.
-    6. While the intake works a device's reports (:attr:`Engine.offers_later`), a new incident's first offers
-       wait for :meth:`Engine.offer_opened`, which the intake calls once the opening is on its way to the disk:
-       the device is acknowledged and the screens show the alarm without waiting for the ranking. An incident
-       whose offers were never made (the server stopped in between) is offered at the next start, as every
-       stalled one is.
+    6. The incidents a device's reports open through the intake (``device_reports(offers_later=True)``) wait
+       for their first offers until :meth:`Engine.offer_opened`, which the intake calls once the opening is on
+       its way to the disk: the device is acknowledged and the screens show the alarm without waiting for the
+       ranking. An incident whose offers were never made (the server stopped in between) is offered at the next
+       start, as every stalled one is.
 
 Never
     Never change the projection except by applying an entry just appended (or, for what devices say that is
@@ -215,8 +215,8 @@ class Engine:
         #: meet as it ends (see _serve_backlog)
         self._freed: set[str] = set()
         self._entered: set[str] = set()
-        #: rule 6: set by the intake around device reports; the incidents opened meanwhile, waiting for offers
-        self.offers_later = False
+        #: rule 6: set while the intake's device reports are recorded; the incidents they opened, waiting for offers
+        self._offers_later = False
         self._to_offer: deque[str] = deque()
         journal.on_recovered(self._pay_owed_reads)
         journal.on_recovered(self._offer_after_recovery)
@@ -426,11 +426,16 @@ class Engine:
                 await self._locate(incident, request.lat, request.lon, placed_by, request.address, request.actor)
             return Opened(incident.incident_id, incident.priority, attached)
 
-    async def device_reports(self, reports: Sequence[DeviceReport]) -> None:
-        """Record what devices said (one frame or one read of a connection); see dispatch.supervision."""
+    async def device_reports(self, reports: Sequence[DeviceReport], *, offers_later: bool = False) -> None:
+        """Record what devices said (one frame or one read of a connection); see dispatch.supervision.
+        ``offers_later``: the first offers of the incidents they open wait for :meth:`offer_opened` (rule 6)."""
         async with self.changing():
-            for report in reports:
-                await self.supervision.report(report)
+            self._offers_later = offers_later
+            try:
+                for report in reports:
+                    await self.supervision.report(report)
+            finally:
+                self._offers_later = False
 
     async def open_alarm(self, alarm: Alarm) -> tuple[Incident, bool]:
         """Open (or attach) an incident for a checked alarm. Lock held. Returns (incident, attached).
@@ -488,7 +493,7 @@ class Engine:
         if alarm.note:
             self.emit(Note(alarm.note, shared=alarm.note_shared), actor=alarm.actor, incident=incident)
         if rule(alarm.alarm_type).dispatch:
-            if self.offers_later:
+            if self._offers_later:
                 self._to_offer.append(incident.incident_id)
             else:
                 await self._dispatch_next(incident)
@@ -496,26 +501,29 @@ class Engine:
 
     @property
     def waiting_offers(self) -> int:
-        """Incidents opened under :attr:`offers_later` whose first offers are not made yet (rule 6)."""
+        """Incidents opened with ``offers_later`` whose first offers are not made yet (rule 6)."""
         return len(self._to_offer)
 
     async def offer_opened(self) -> None:
-        """Make the first offers of the incidents opened under :attr:`offers_later`, oldest first (rule 6). One
-        that a person has seen to meanwhile (someone dispatched by hand, cancelled) is left as it is."""
+        """Make the first offers of the incidents opened with ``offers_later``, oldest first (rule 6). One that a
+        person has seen to meanwhile (someone dispatched by hand, cancelled, flagged) is left as it is; one
+        whose offers fail is flagged for the operator."""
         if not self._to_offer:
             return
         async with self.changing():
             while self._to_offer:
                 incident = self.state.incidents.get(self._to_offer.popleft())
-                if incident is None:
+                if incident is None or incident.assignments or incident.needs_manual:
                     continue
                 try:
                     await self._dispatch_next(incident)
                 except JournalError:  # nothing is written until it works again: this one is offered then
                     self._to_offer.appendleft(incident.incident_id)
                     raise
-                except Exception:  # one incident's fault must not keep the next ones' offers back
-                    log.exception("first offers of %s failed; it waits for an operator", incident.incident_id)
+                except Exception as exc:  # one incident's fault must not keep the next ones' offers back
+                    log.exception("first offers of %s failed; flagged for the operator", incident.incident_id)
+                    with contextlib.suppress(Exception):
+                        self._manual(incident, f"automatic offers failed: {type(exc).__name__}", waiting=True)
 
     def opened(
         self,

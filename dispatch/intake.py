@@ -29,8 +29,8 @@ Rules
     6. A device's alarm is acknowledged once its incident is durable, not its offers: the worker opens the
        incidents of device reports with their first offers held back (engine rule 6), lets the journal's writer
        take the openings to the disk, and ranks and offers while the disk works. Alarms waiting behind it are
-       opened first (up to ``OPEN_AHEAD``), so a burst is acknowledged in one commit and ranked after; anything
-       else waiting (a call, routine traffic, an alarm over HTTP) finds every incident offered before it. An
+       opened first (up to ``OPEN_AHEAD`` items), so a burst is acknowledged in one commit and ranked after;
+       anything else (a call, routine traffic, an alarm over HTTP) finds every incident offered before it. An
        alarm over HTTP and a call's incident return with their offers made and durable, as before: their
        senders are people and programs that read the incident next, not a transmitter waiting for its ACK.
 """
@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -59,7 +60,8 @@ OPEN_AHEAD = 32
 
 T = TypeVar("T")
 _Work = Callable[[], Awaitable[Any]]
-_Item = tuple[int, int, _Work, "asyncio.Future[Any]"]
+_Item = tuple[int, int, bool, _Work, "asyncio.Future[Any]"]  # rank, order, a device's (rule 6), work, its answer
+log = logging.getLogger("anxin.intake")
 
 
 class StorageHealth(Protocol):
@@ -99,6 +101,7 @@ class Intake:
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
         self._ranked = [0 for _ in RANK_NAMES]  # items waiting in each rank, for the operations' metrics
+        self._urgent_devices = 0  # urgent device items waiting: incidents are opened ahead of offers for them
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._work(), name="intake")
@@ -139,15 +142,7 @@ class Intake:
         if self._storage.full and not any(r.kind == "alarm" for r in reports):  # rule 5: the device tries its backup
             self.counters["refused_storage"] += 1
             raise self._journal.failure or JournalError("storage full: routine device traffic is not taken in")
-        await self._submit(rank, lambda: self._device_reports(reports))
-
-    async def _device_reports(self, reports: Sequence[DeviceReport]) -> None:
-        """Rule 6: the incidents the reports open are offered after the worker let the openings go to the disk."""
-        self._engine.offers_later = True
-        try:
-            await self._engine.device_reports(reports)
-        finally:
-            self._engine.offers_later = False
+        await self._submit(rank, lambda: self._engine.device_reports(reports, offers_later=True), later=True)
 
     async def alarm(self, request: AlarmRequest) -> Opened:
         """An alarm raised over HTTP; returns once the incident (or the attachment) is durable."""
@@ -163,23 +158,38 @@ class Intake:
 
     # -- the queue --------------------------------------------------------------------------------
 
-    async def _submit(self, rank: int, work: Callable[[], Awaitable[T]]) -> T:
+    @property
+    def waiting_offers(self) -> int:
+        """Incidents opened from device reports whose first offers are not made yet (rule 6)."""
+        return self._engine.waiting_offers
+
+    async def _submit(self, rank: int, work: Callable[[], Awaitable[T]], *, later: bool = False) -> T:
+        """Queue ``work`` at ``rank`` and return its result once durable; ``later``: a device's reports, whose
+        incidents' first offers may follow the acknowledgement (rule 6)."""
         if self._journal.failure is not None:  # even an item that writes nothing must not be acknowledged
             raise self._journal.failure
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._room[rank].acquire()  # released by the worker when it takes the item
-        self._queue.put_nowait((rank, next(self._order), work, future))
+        self._queue.put_nowait((rank, next(self._order), later, work, future))
         self._ranked[rank] += 1
+        if later and rank == URGENT:
+            self._urgent_devices += 1
         result, seq = await future
         await self._journal.durable(seq)
         return result  # type: ignore[no-any-return]
 
     async def _work(self) -> None:
         engine = self._engine
+        held = 0  # items taken since the first of the incidents waiting for their offers was opened
         while True:
-            rank, _, work, future = await self._queue.get()
+            rank, _, later, work, future = await self._queue.get()
             self._room[rank].release()
             self._ranked[rank] -= 1
+            if later and rank == URGENT:
+                self._urgent_devices -= 1
+            if engine.waiting_offers and not later:  # an alarm over HTTP, a call: every incident is offered first
+                await self._offer_opened()
+                held = 0
             if not future.done():  # else the submitter went away (its client hung up): nothing to do
                 try:
                     result = await work()
@@ -190,10 +200,22 @@ class Intake:
                     self.counters[RANK_NAMES[rank]] += 1
                     if not future.done():
                         future.set_result((result, self._journal.head_seq))
-            if engine.waiting_offers and (engine.waiting_offers >= OPEN_AHEAD or not self._ranked[URGENT]):
-                await asyncio.sleep(0)  # rule 6: the openings go to the journal's writer, then the offers are made
-                with contextlib.suppress(JournalError):  # nothing is written until it works again: offered then
-                    await engine.offer_opened()
+            if engine.waiting_offers:
+                held += 1
+                if held >= OPEN_AHEAD or not self._urgent_devices:
+                    await self._offer_opened()
+                    held = 0
+
+    async def _offer_opened(self) -> None:
+        """Rule 6: the openings go to the journal's writer (one turn of the loop), then the offers are made. Never
+        raises: the worker serves every next item whatever happens to one incident's offers."""
+        await asyncio.sleep(0)
+        try:
+            await self._engine.offer_opened()
+        except JournalError:
+            pass  # nothing is written until it works again: offered then (Engine._offer_after_recovery)
+        except Exception:
+            log.exception("intake: the first offers of incidents just opened failed")
 
 
 def _device_rank(reports: Sequence[DeviceReport]) -> int:

@@ -5,7 +5,9 @@ JSON object. In one process, on one clock, it:
 
 - opens ``--consoles`` operator websockets (``/ws/console``, resuming from the current head, so no
   snapshot, in batched frames) and notes when each receives the ``incident.opened`` entry of each alarm, and
-  whether the server closed it (4000: it lagged) and with which code;
+  whether the server closed it (4000: it lagged) and with which code; the first console also notes when each
+  alarm's first ``offer.made`` arrives (a caregiver's phone rings: the offer follows the ACK, dispatch.intake
+  rule 6);
 - opens ``--stalled-consoles`` more that never read after their handshake, and says whether the server cut
   each (they are no screens);
 - sends ADM-CID alarms (Contact ID ``--code``) at ``--rate`` per second over ``--connections`` DC-09
@@ -39,6 +41,7 @@ from gateway.dc09 import build_message
 ROUTINE_CONNECTIONS = 100
 LAGGING = 4000
 OPENED = '"incident.opened"'
+OFFERED = '"offer.made"'
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Timings:
     ack_ns: list[int] = field(default_factory=list)
     screen_ns: list[int] = field(default_factory=list)
     screens: dict[str, int] = field(default_factory=dict)
+    offer_ns: list[int] = field(default_factory=list)  # to the first offer on the first console
+    opened_for: dict[str, str] = field(default_factory=dict)  # incident_id -> device_id, until its first offer
     routine_sent: int = 0
     routine_acked: int = 0
     errors: int = 0
@@ -93,6 +98,23 @@ def parsed_devices(text: str) -> Iterator[str]:
                 yield device
 
 
+def first_offers(text: str, timings: Timings, now: int) -> None:
+    """Times each alarm's first ``offer.made`` (a caregiver's phone rings), from the frame parsed as JSON: on one
+    console only, as it costs more than the string search."""
+    message = json.loads(text)
+    for each in message if isinstance(message, list) else [message]:
+        if not isinstance(each, dict) or not isinstance(incident := each.get("incident_id"), str):
+            continue
+        if each.get("kind") == "incident.opened":
+            device = (each.get("payload") or {}).get("device_id")
+            if isinstance(device, str):
+                timings.opened_for[incident] = device
+        elif each.get("kind") == "offer.made" and (device := timings.opened_for.pop(incident, None)) is not None:
+            sent = timings.sent_at.get(device)
+            if sent is not None:
+                timings.offer_ns.append(now - sent)
+
+
 async def console(url: str, token: str, after: int, timings: Timings, ready: asyncio.Event) -> None:
     index = len(timings.closes)
     timings.closes.append(None)
@@ -100,6 +122,8 @@ async def console(url: str, token: str, after: int, timings: Timings, ready: asy
         ready.set()
         try:
             async for text in ws:
+                if index == 0 and OFFERED in text:
+                    first_offers(str(text), timings, time.perf_counter_ns())
                 if OPENED not in text:
                     continue
                 now = time.perf_counter_ns()
@@ -253,6 +277,9 @@ async def run(args: argparse.Namespace, accounts: Sequence[str], watches: Sequen
         "screen_p50_ms": percentile(timings.screen_ns, 0.50),
         "screen_p99_ms": percentile(timings.screen_ns, 0.99),
         "screen_max_ms": percentile(timings.screen_ns, 1.0),
+        "alarms_offered": len(timings.offer_ns),
+        "offer_p50_ms": percentile(timings.offer_ns, 0.50),
+        "offer_p99_ms": percentile(timings.offer_ns, 0.99),
         "routine_sent": timings.routine_sent,
         "routine_acked": timings.routine_acked,
         "errors": timings.errors,

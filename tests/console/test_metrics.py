@@ -55,6 +55,7 @@ async def test_alarms_are_counted_by_source_and_type_with_drills_apart(core: Cor
     assert seen[("anxin_journal_commit_seconds_count", frozenset())] >= 3
     assert seen[("anxin_journal_pending_entries", frozenset())] == 0
     assert seen[("anxin_intake_items_total", frozenset({("rank", "urgent")}))] == 3
+    assert seen[("anxin_intake_waiting_offers", frozenset())] == 0
 
     clock.advance(20)  # past the 60 s answer target: the supervisors are alerted
     await engine_of(core).tick()

@@ -11,6 +11,7 @@ import pytest
 from dispatch.commands import AlarmRequest, CallEvent
 from dispatch.core import Core, open_core
 from dispatch.devices import DeviceReport
+from dispatch.entries import NeedsManual
 from dispatch.errors import JournalError, NotFound
 from dispatch.intake import Intake
 from tests.conftest import engine_of, eventually, on_duty, settled
@@ -95,7 +96,7 @@ async def test_a_device_alarm_is_acknowledged_once_opened_and_its_first_offers_f
     await on_duty(core, "c_near")
     await core.intake.devices([device_sos()])
     (opening,) = [e for e in await core.journal.read(0, 100) if e.kind == "incident.opened"]
-    assert core.journal.durable_seq >= opening.seq  # the ACK is owed now
+    assert opening.seq == core.journal.durable_seq < core.journal.head_seq  # the ACK is owed now, before the offers
     await settled(core)  # rule 6: ranked and offered while the opening was written, and on record after it
     assert [e.kind for e in await core.journal.read(opening.seq, 100)] == ["incident.ranked", "offer.made"]
 
@@ -209,17 +210,16 @@ async def test_first_offers_the_journal_refused_are_made_when_it_works_again(cor
     blocker = sqlite3.connect(core.settings.db_path, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the file: the opening's commit fails
     await journal._writer.execute("PRAGMA busy_timeout = 0")  # type: ignore[attr-defined]
-    engine.offers_later = True  # as the intake's worker does around an item
-    opened = await engine.alarm(AlarmRequest("sos", actor="device:d", source="api", elder_id="e1"))
-    engine.offers_later = False
+    await engine.device_reports([device_sos()], offers_later=True)  # as the intake's worker records them
+    (incident_id,) = engine.state.incidents
     await eventually(lambda: journal.failure is not None, "the failed commit")
     with pytest.raises(JournalError):
         await engine.offer_opened()
-    assert engine.waiting_offers == 1 and offers(core, opened.incident_id) == []
+    assert engine.waiting_offers == 1 and offers(core, incident_id) == []
     blocker.rollback()
     blocker.close()
     journal.retry()
-    await eventually(lambda: offers(core, opened.incident_id) == ["c_near"], "offered once the journal works")
+    await eventually(lambda: offers(core, incident_id) == ["c_near"], "offered once the journal works")
     await settled(core)
     assert [e.kind for e in await journal.read(0, 100)][-3:] == ["incident.opened", "incident.ranked", "offer.made"]
 
@@ -229,16 +229,73 @@ async def test_an_incident_opened_but_not_yet_offered_when_the_server_stopped_is
 ) -> None:
     await on_duty(core, "c_near")
     engine = engine_of(core)
-    engine.offers_later = True
-    opened = await engine.alarm(AlarmRequest("sos", actor="device:d", source="api", elder_id="e1"))
+    await engine.device_reports([device_sos()], offers_later=True)
+    (incident_id,) = engine.state.incidents
     await core.journal.durable(core.journal.head_seq)  # the opening is on record, the device acknowledged
     settings, clock = core.settings, core.clock
     await core.close()  # stopped before the worker made the offers
     reopened = await open_core(settings, clock)
     try:
-        assert offers(reopened, opened.incident_id) == ["c_near"]
+        assert offers(reopened, incident_id) == ["c_near"]
     finally:
         await reopened.close()
     core_again = await open_core(settings, clock)  # the fixture closes whatever it yielded; reopen for it
     await core_again.close()
     core.lock.acquire()  # keep the fixture's close() balanced
+
+
+async def test_an_alarm_over_http_waiting_behind_a_device_sos_finds_it_offered_first(core: Core) -> None:
+    """Rule 6: only device alarms are opened ahead of their offers; an HTTP alarm or a call is taken after them."""
+    await on_duty(core, "c_near", "c_mid")
+    intake = idle_intake(core)
+    sos = asyncio.ensure_future(intake.devices([device_sos()]))
+    http = asyncio.ensure_future(intake.alarm(AlarmRequest("sos", actor="operator:o", source="api", elder_id="e2")))
+    await asyncio.sleep(0)
+    head = core.journal.head_seq
+    intake.start()
+    await asyncio.gather(sos, http)
+    await intake.stop()
+    await settled(core)
+    entries = await core.journal.read(head, 100)
+    openings = [e.seq for e in entries if e.kind == "incident.opened"]
+    first_offer = next(e for e in entries if e.kind == "offer.made")
+    assert openings[0] < first_offer.seq < openings[1] and first_offer.incident_id == f"INC-{openings[0]}"
+    assert offers(core, f"INC-{openings[0]}")[0] == "c_near"  # the nearest went to the device's, which came first
+
+
+async def test_a_person_who_saw_to_it_before_the_offers_is_not_second_guessed(core: Core) -> None:
+    await on_duty(core, "c_near", "c_mid")
+    engine = engine_of(core)
+    await engine.device_reports([device_sos()], offers_later=True)
+    (incident_id,) = engine.state.incidents
+    await engine.dispatch(incident_id, "c_mid", actor="operator:o")  # on the screen at once, sent by hand
+    await engine.offer_opened()
+    assert offers(core, incident_id) == ["c_mid"] and engine.waiting_offers == 0
+
+
+async def test_offers_that_fail_flag_the_incident_and_the_worker_goes_on(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await on_duty(core, "c_near")
+    engine = engine_of(core)
+
+    async def broken(incident: object, *, again: bool = False) -> None:
+        raise RuntimeError("a bug in the ranking")
+
+    monkeypatch.setattr(engine, "_dispatch_next", broken)
+    await core.intake.devices([device_sos()])  # acknowledged: the opening is durable
+    await eventually(lambda: not engine.waiting_offers, "the offers tried")
+    await settled(core)
+    flagged = [e.fact for e in await core.journal.read(0, 100) if isinstance(e.fact, NeedsManual)]
+    assert [(f.reason, f.waiting) for f in flagged] == [("automatic offers failed: RuntimeError", True)]
+    (incident,) = engine.state.incidents.values()
+    assert offers(core, incident.incident_id) == ["c_near"]  # waiting in the backlog, it met the free caregiver
+
+    async def worse() -> None:
+        raise RuntimeError("a bug after the offers")
+
+    monkeypatch.setattr(engine, "offer_opened", worse)
+    watch = DeviceReport("watch", "8800000015", "alarm", "WATCH:fall", alarm_type="fall", dedup="8800000015:9")
+    await core.intake.devices([watch])  # the worker survived the first failure; this one's offers fail too
+    await core.intake.devices([health(1)])  # and it still serves the next item
+    assert core.intake.running

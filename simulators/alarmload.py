@@ -103,13 +103,17 @@ def first_offers(text: str, timings: Timings, now: int) -> None:
     console only, as it costs more than the string search."""
     message = json.loads(text)
     for each in message if isinstance(message, list) else [message]:
-        if not isinstance(each, dict) or not isinstance(incident := each.get("incident_id"), str):
+        if not isinstance(each, dict):
             continue
-        if each.get("kind") == "incident.opened":
-            device = (each.get("payload") or {}).get("device_id")
-            if isinstance(device, str):
+        payload = each.get("payload") or {}
+        if each.get("kind") == "incident.opened":  # its id is in the payload: the envelope's is null
+            incident, device = payload.get("incident_id"), payload.get("device_id")
+            if isinstance(incident, str) and isinstance(device, str):
                 timings.opened_for[incident] = device
-        elif each.get("kind") == "offer.made" and (device := timings.opened_for.pop(incident, None)) is not None:
+        elif (
+            each.get("kind") == "offer.made"
+            and (device := timings.opened_for.pop(str(each.get("incident_id")), None)) is not None
+        ):
             sent = timings.sent_at.get(device)
             if sent is not None:
                 timings.offer_ns.append(now - sent)

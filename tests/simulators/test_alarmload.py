@@ -83,3 +83,17 @@ def test_a_run_counts_every_alarm_on_every_screen_and_the_stalled_console_apart(
     assert result["on_every_screen_share"] == 1.0
     assert (result["consoles_cut_lagging"], result["consoles_cut_other"], result["console_close_codes"]) == (0, 0, [])
     assert result["stalled_consoles"] == 1 and result["stalled_cut"] == [False]  # the floor cuts nobody
+
+
+def test_the_first_console_times_each_alarms_first_offer_once() -> None:
+    timings = alarmload.Timings(sent_at={"D1": 1_000, "D2": 2_000})
+    opened = [
+        json.loads(wire(1, "incident.opened", {"incident_id": "INC-1", "device_id": "D1"})),
+        json.loads(wire(2, "incident.opened", {"incident_id": "INC-2", "device_id": "D2"})),
+    ]
+    for entry in opened:
+        entry["incident_id"] = None  # an opening names its incident in the payload only
+    offer = json.loads(wire(3, "offer.made", {"responder_id": "c1"}))  # of INC-1 (the envelope's incident)
+    alarmload.first_offers(json.dumps([*opened, offer]), timings, 5_000)
+    alarmload.first_offers(json.dumps(offer), timings, 9_000)  # its second offer: the first is what is timed
+    assert timings.offer_ns == [4_000] and timings.opened_for == {"INC-2": "D2"}
